@@ -1,0 +1,15 @@
+# mdb_module(NAME SOURCES ... DEPS ...): one static library per module, plus one gtest binary
+# built from the module's *_test.cc files (tests live beside the code they test).
+function(mdb_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;TEST_DEPS" ${ARGN})
+  add_library(${name} STATIC ${M_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${name} PUBLIC ${M_DEPS})
+  file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  if(tests)
+    add_executable(${name}_test ${tests})
+    target_link_libraries(${name}_test PRIVATE ${name} ${M_TEST_DEPS} GTest::gmock GTest::gtest_main)
+    add_test(NAME ${name}_test COMMAND ${name}_test)
+    set_tests_properties(${name}_test PROPERTIES LABELS unit)
+  endif()
+endfunction()

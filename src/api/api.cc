@@ -1,0 +1,287 @@
+// Handlers are written once for all engines: requests are read by field name through protobuf
+// reflection (every engine names its fields alike), and only the Backup message is mapped per
+// engine (backup_mapping.cc). Authorization follows the rules in auth.h.
+#include "api/api.h"
+
+#include "absl/strings/str_cat.h"
+#include "api/backup_mapping.h"
+#include "api/validation.h"
+#include "common/status.h"
+#include "google/protobuf/empty.pb.h"
+#include "yandex/cloud/api/operation.pb.h"
+#include "yandex/cloud/mdb/greenplum/v1/backup_service.pb.h"
+#include "yandex/cloud/mdb/greenplum/v1/cluster_service.pb.h"
+#include "yandex/cloud/mdb/mongodb/v1/backup_service.pb.h"
+#include "yandex/cloud/mdb/mongodb/v1/cluster_service.pb.h"
+#include "yandex/cloud/mdb/opensearch/v1/backup_service.pb.h"
+#include "yandex/cloud/mdb/opensearch/v1/cluster_service.pb.h"
+#include "yandex/cloud/mdb/redis/v1/backup_service.pb.h"
+#include "yandex/cloud/mdb/redis/v1/cluster_service.pb.h"
+#include "yandex/cloud/operation/operation_service.pb.h"
+
+namespace mdb::api {
+namespace {
+
+using catalog::Engine;
+using google::protobuf::FieldDescriptor;
+
+constexpr int kDefaultPageSize = 100;
+
+std::string GetString(const Message& m, const char* name) {
+  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+  return f ? m.GetReflection()->GetString(m, f) : std::string();
+}
+
+int64_t GetInt64(const Message& m, const char* name) {
+  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+  return f ? m.GetReflection()->GetInt64(m, f) : 0;
+}
+
+void SetStringIfPresent(Message* m, const char* name, const std::string& value) {
+  const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
+  if (f) m->GetReflection()->SetString(m, f, value);
+}
+
+// Packs a message of type `type_name` (resolved in `method`'s package unless qualified, as the
+// yandex.cloud.api.operation option says) with the given id fields set.
+absl::StatusOr<google::protobuf::Any> PackMetadata(const MethodDescriptor* method,
+                                                   const std::string& type_name,
+                                                   const std::string& cluster_id,
+                                                   const std::string& backup_id) {
+  const auto* pool = method->file()->pool();
+  const auto* d =
+      pool->FindMessageTypeByName(absl::StrCat(method->file()->package(), ".", type_name));
+  if (!d) d = pool->FindMessageTypeByName(type_name);
+  const Message* proto =
+      d ? google::protobuf::MessageFactory::generated_factory()->GetPrototype(d) : nullptr;
+  if (!proto) return absl::InternalError(absl::StrCat("unknown metadata type '", type_name, "'"));
+  std::unique_ptr<Message> m(proto->New());
+  SetStringIfPresent(m.get(), "cluster_id", cluster_id);
+  SetStringIfPresent(m.get(), "backup_id", backup_id);
+  google::protobuf::Any any;
+  any.PackFrom(*m);
+  return any;
+}
+
+const ServiceDescriptor* ServiceOf(const google::protobuf::Descriptor* any_message_of_file,
+                                   const char* name) {
+  return any_message_of_file->file()->FindServiceByName(name);
+}
+
+}  // namespace
+
+std::vector<const ServiceDescriptor*> PublicServices() {
+  namespace gp = yandex::cloud::mdb::greenplum::v1;
+  namespace mg = yandex::cloud::mdb::mongodb::v1;
+  namespace rd = yandex::cloud::mdb::redis::v1;
+  namespace os = yandex::cloud::mdb::opensearch::v1;
+  // Naming a message of each file links its generated descriptors into the binary.
+  return {
+      ServiceOf(gp::GetBackupRequest::descriptor(), "BackupService"),
+      ServiceOf(gp::BackupClusterRequest::descriptor(), "ClusterService"),
+      ServiceOf(mg::GetBackupRequest::descriptor(), "BackupService"),
+      ServiceOf(mg::BackupClusterRequest::descriptor(), "ClusterService"),
+      ServiceOf(rd::GetBackupRequest::descriptor(), "BackupService"),
+      ServiceOf(rd::BackupClusterRequest::descriptor(), "ClusterService"),
+      ServiceOf(os::GetBackupRequest::descriptor(), "BackupService"),
+      ServiceOf(os::BackupClusterRequest::descriptor(), "ClusterService"),
+      ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(), "OperationService"),
+  };
+}
+
+Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner,
+         std::shared_ptr<const common::Config> config)
+    : catalog_(catalog), runner_(runner), snapshot_(std::make_shared<Snapshot>(std::move(config))) {
+  const std::pair<const char*, Handler> kByName[] = {
+      {"BackupService.Get", &Api::GetBackup},
+      {"BackupService.List", &Api::ListFolderBackups},
+      {"BackupService.Delete", &Api::DeleteBackup},
+      {"ClusterService.ListBackups", &Api::ListClusterBackups},
+      {"ClusterService.Backup", &Api::BackupCluster},
+      {"ClusterService.Restore", &Api::RestoreCluster},
+      {"ClusterService.DeleteBackup", &Api::DeleteBackup},
+      {"OperationService.Get", &Api::GetOperation},
+      {"OperationService.Cancel", &Api::CancelOperation},
+  };
+  for (const ServiceDescriptor* s : PublicServices()) {
+    Engine engine = Engine::ENGINE_UNSPECIFIED;
+    for (auto e : {Engine::GREENPLUM, Engine::MONGODB, Engine::REDIS, Engine::OPENSEARCH}) {
+      if (s->file()->package() == absl::StrCat("yandex.cloud.mdb.", common::EngineName(e), ".v1")) {
+        engine = e;
+      }
+    }
+    for (int i = 0; i < s->method_count(); ++i) {
+      const MethodDescriptor* m = s->method(i);
+      for (const auto& [name, handler] : kByName) {
+        if (absl::StrCat(s->name(), ".", m->name()) == name) routes_[m] = {handler, engine};
+      }
+    }
+  }
+}
+
+void Api::Reload(std::shared_ptr<const common::Config> config) {
+  auto snap = std::make_shared<Snapshot>(std::move(config));
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_ = std::move(snap);
+}
+
+std::shared_ptr<const Api::Snapshot> Api::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+absl::Status Api::Call(const MethodDescriptor* method, std::string_view authorization,
+                       const Message& request, Message* response) {
+  auto it = routes_.find(method);
+  if (it == routes_.end()) {
+    return absl::UnimplementedError(
+        absl::StrCat("method '", method->full_name(), "' is not served"));
+  }
+  std::shared_ptr<const Snapshot> snap = snapshot();
+  ASSIGN_OR_RETURN(Principal who, snap->auth.Authenticate(authorization));
+  RETURN_IF_ERROR(Validate(request));
+  Ctx ctx{.snap = *snap, .who = who, .engine = it->second.engine, .method = method};
+  return (this->*(it->second.handler))(ctx, request, response);
+}
+
+absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::string& id) {
+  auto rec = catalog_->GetBackup(id);
+  if (rec.ok() && (rec->engine() != c.engine || !c.who.CanRead(rec->folder_id()))) {
+    rec = absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+  }
+  return rec;
+}
+
+absl::StatusOr<const common::ClusterConfig*> Api::FindCluster(const Ctx& c, const std::string& id) {
+  const common::ClusterConfig* cluster = c.snap.config->FindCluster(id);
+  if (!cluster || cluster->engine != c.engine || !c.who.CanRead(cluster->folder_id)) {
+    return absl::NotFoundError(absl::StrCat("cluster '", id, "' not found"));
+  }
+  return cluster;
+}
+
+absl::Status Api::GetBackup(const Ctx& c, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
+  return ToApiBackup(rec, resp);
+}
+
+absl::Status Api::List(const catalog::ListQuery& query, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(query));
+  const FieldDescriptor* backups = resp->GetDescriptor()->FindFieldByName("backups");
+  for (const auto& rec : page.backups) {
+    RETURN_IF_ERROR(ToApiBackup(rec, resp->GetReflection()->AddMessage(resp, backups)));
+  }
+  SetStringIfPresent(resp, "next_page_token", page.next_page_token);
+  return absl::OkStatus();
+}
+
+absl::Status Api::ListFolderBackups(const Ctx& c, const Message& req, Message* resp) {
+  std::string folder = GetString(req, "folder_id");
+  if (!c.who.CanRead(folder)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not read folder '", folder, "'"));
+  }
+  int64_t size = GetInt64(req, "page_size");
+  return List({.engine = c.engine,
+               .folder_id = folder,
+               .page_size = size == 0 ? kDefaultPageSize : static_cast<int>(size),
+               .page_token = GetString(req, "page_token")},
+              req, resp);
+}
+
+absl::Status Api::ListClusterBackups(const Ctx& c, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
+  int64_t size = GetInt64(req, "page_size");
+  return List({.engine = c.engine,
+               .cluster_id = cluster->id,
+               .page_size = size == 0 ? kDefaultPageSize : static_cast<int>(size),
+               .page_token = GetString(req, "page_token")},
+              req, resp);
+}
+
+absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) {
+  std::string id = GetString(req, "backup_id");
+  ASSIGN_OR_RETURN(auto rec, FindBackup(c, id));
+  // OpenSearch names the cluster in the path too; a backup of another cluster is not there.
+  std::string cluster_in_request = GetString(req, "cluster_id");
+  if (!cluster_in_request.empty() && cluster_in_request != rec.cluster_id()) {
+    return absl::NotFoundError(
+        absl::StrCat("backup '", id, "' not found in cluster '", cluster_in_request, "'"));
+  }
+  if (!c.who.CanWrite(rec.folder_id())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not modify folder '", rec.folder_id(), "'"));
+  }
+  std::string metadata_type =
+      c.method->options().GetExtension(yandex::cloud::api::operation).metadata();
+  ASSIGN_OR_RETURN(auto metadata, PackMetadata(c.method, metadata_type, rec.cluster_id(), id));
+  catalog::Catalog* catalog = catalog_;
+  ASSIGN_OR_RETURN(
+      auto op, runner_->Start(
+                   {.description = absl::StrCat("Delete backup '", id, "'"),
+                    .created_by = c.who.subject(),
+                    .folder_id = rec.folder_id(),
+                    .metadata = std::move(metadata)},
+                   [catalog, id](const ops::CancelFlag&) -> absl::StatusOr<google::protobuf::Any> {
+                     RETURN_IF_ERROR(catalog->DeleteBackup(id));
+                     google::protobuf::Any response;
+                     response.PackFrom(google::protobuf::Empty());
+                     return response;
+                   }));
+  resp->CopyFrom(op);
+  return absl::OkStatus();
+}
+
+absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
+  if (!c.who.CanWrite(cluster->folder_id)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not modify folder '", cluster->folder_id, "'"));
+  }
+  return absl::UnimplementedError(absl::StrCat("taking backups of ", common::EngineName(c.engine),
+                                               " clusters is not available in this build yet"));
+}
+
+absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
+  std::string folder = GetString(req, "folder_id");
+  if (folder.empty()) folder = rec.folder_id();
+  if (!c.who.CanWrite(folder)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not create clusters in folder '", folder, "'"));
+  }
+  return absl::UnimplementedError(absl::StrCat("restoring ", common::EngineName(c.engine),
+                                               " backups is not available in this build yet"));
+}
+
+absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) {
+  std::string id = GetString(req, "operation_id");
+  auto rec = catalog_->GetOperation(id);
+  if (!rec.ok() || !c.who.CanRead(rec->folder_id)) {
+    if (rec.ok() || absl::IsNotFound(rec.status())) {
+      return absl::NotFoundError(absl::StrCat("operation '", id, "' not found"));
+    }
+    return rec.status();
+  }
+  resp->CopyFrom(rec->operation);
+  return absl::OkStatus();
+}
+
+absl::Status Api::CancelOperation(const Ctx& c, const Message& req, Message* resp) {
+  RETURN_IF_ERROR(GetOperation(c, req, resp));
+  std::string id = GetString(req, "operation_id");
+  if (static_cast<ops::Operation*>(resp)->done()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("operation '", id, "' is already done and cannot be cancelled"));
+  }
+  auto rec = catalog_->GetOperation(id);
+  if (rec.ok() && !c.who.CanWrite(rec->folder_id)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not modify folder '", rec->folder_id, "'"));
+  }
+  ASSIGN_OR_RETURN(auto op, runner_->Cancel(id));
+  resp->CopyFrom(op);
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::api

@@ -1,0 +1,89 @@
+// The Backup API, independent of transport: gRPC services and REST routes both call Api::Call
+// with the method's descriptor, so both answer every RPC identically.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "api/auth.h"
+#include "catalog/catalog.h"
+#include "common/config.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "ops/operation_runner.h"
+
+namespace mdb::api {
+
+using google::protobuf::Message;
+using google::protobuf::MethodDescriptor;
+using google::protobuf::ServiceDescriptor;
+
+// The public services served: BackupService and ClusterService of each engine, and
+// yandex.cloud.operation.OperationService.
+std::vector<const ServiceDescriptor*> PublicServices();
+
+// Thread-safe.
+class Api {
+ public:
+  Api(catalog::Catalog* catalog, ops::OperationRunner* runner,
+      std::shared_ptr<const common::Config> config);
+
+  // Replaces clusters and tokens (SIGHUP). Calls in flight finish with the snapshot they began
+  // with.
+  void Reload(std::shared_ptr<const common::Config> config);
+
+  // Runs one RPC: authenticates `authorization` (the raw "Bearer <token>" value), validates
+  // `request` against the contract's annotations, and dispatches on `method`. `response` is of
+  // the method's output type. Errors carry the canonical code for the transport to map.
+  absl::Status Call(const MethodDescriptor* method, std::string_view authorization,
+                    const Message& request, Message* response);
+
+ private:
+  struct Snapshot {
+    explicit Snapshot(std::shared_ptr<const common::Config> c)
+        : config(std::move(c)), auth(*config) {}
+    std::shared_ptr<const common::Config> config;
+    Authenticator auth;
+  };
+  // Everything a handler needs about one call.
+  struct Ctx {
+    const Snapshot& snap;
+    const Principal& who;
+    catalog::Engine engine;
+    const MethodDescriptor* method;
+  };
+  using Handler = absl::Status (Api::*)(const Ctx&, const Message&, Message*);
+  struct Route {
+    Handler handler;
+    catalog::Engine engine;
+  };
+
+  std::shared_ptr<const Snapshot> snapshot() const;
+
+  absl::Status GetBackup(const Ctx& c, const Message& req, Message* resp);
+  absl::Status ListFolderBackups(const Ctx& c, const Message& req, Message* resp);
+  absl::Status ListClusterBackups(const Ctx& c, const Message& req, Message* resp);
+  absl::Status DeleteBackup(const Ctx& c, const Message& req, Message* resp);
+  absl::Status BackupCluster(const Ctx& c, const Message& req, Message* resp);
+  absl::Status RestoreCluster(const Ctx& c, const Message& req, Message* resp);
+  absl::Status GetOperation(const Ctx& c, const Message& req, Message* resp);
+  absl::Status CancelOperation(const Ctx& c, const Message& req, Message* resp);
+
+  // A readable backup of the call's engine, or NotFound exactly as for a missing one.
+  absl::StatusOr<catalog::BackupRecord> FindBackup(const Ctx& c, const std::string& id);
+  // A readable cluster of the call's engine, or NotFound.
+  absl::StatusOr<const common::ClusterConfig*> FindCluster(const Ctx& c, const std::string& id);
+  absl::Status List(const catalog::ListQuery& query, const Message& req, Message* resp);
+
+  catalog::Catalog* catalog_;
+  ops::OperationRunner* runner_;
+  std::unordered_map<const MethodDescriptor*, Route> routes_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_;
+};
+
+}  // namespace mdb::api

@@ -1,0 +1,48 @@
+// REST transport: HTTP/1.1 + JSON over the same Api as gRPC. Requests are built from path
+// parameters, query parameters and the JSON body as the google.api.http rules say; responses and
+// errors use the proto3 JSON mapping (lowerCamelCase, int64 as strings, RFC 3339 times).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "api/api.h"
+#include "api/rest/router.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace mdb::api::rest {
+
+// Converts one HTTP request to a response; split from the server so tests can drive it directly.
+struct HttpResult {
+  int status = 200;
+  std::string body;  // JSON
+};
+HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb,
+                         const std::string& target, const std::string& body,
+                         const std::multimap<std::string, std::string>& query,
+                         const std::string& authorization);
+
+class RestServer {
+ public:
+  RestServer(Api* api, Router router);
+  ~RestServer();
+
+  // Binds `listen` ("host:port"; port 0 picks one) and serves on a thread pool in the background.
+  absl::Status Start(const std::string& listen);
+  int port() const { return port_; }
+  void Stop();
+
+ private:
+  Api* api_;
+  Router router_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace mdb::api::rest

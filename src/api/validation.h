@@ -1,0 +1,14 @@
+// Request validation driven by the contract's own annotations (yandex.cloud.required, length,
+// value, size, pattern, map_key) read from the message descriptors: the limits live only in proto/.
+#pragma once
+
+#include "absl/status/status.h"
+#include "google/protobuf/message.h"
+
+namespace mdb::api {
+
+// Checks `message` and its nested messages. Returns InvalidArgument naming the first offending
+// field, its value and the limit, e.g. "invalid 'page_size': 1001 is outside 0-1000".
+absl::Status Validate(const google::protobuf::Message& message);
+
+}  // namespace mdb::api

@@ -1,0 +1,72 @@
+// The catalog: an index of committed backups and of operations, answering the API's questions fast.
+// All SQL lives behind this interface (SQLite now; PostgreSQL for several instances later).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mdb_backup/v1/records.pb.h"
+#include "yandex/cloud/operation/operation.pb.h"
+
+namespace mdb::catalog {
+
+using BackupRecord = ::mdb_backup::v1::BackupRecord;
+using Engine = ::mdb_backup::v1::Engine;
+using Operation = ::yandex::cloud::operation::Operation;
+
+// One list walk: the backups of one engine in one folder, or of one cluster.
+struct ListQuery {
+  Engine engine = Engine::ENGINE_UNSPECIFIED;
+  std::string folder_id;  // set exactly one of folder_id and cluster_id
+  std::string cluster_id;
+  int page_size = 100;     // 1..1000; the caller maps the API's 0 to its default
+  std::string page_token;  // empty for the first page, else a next_page_token of the same walk
+};
+
+struct ListPage {
+  std::vector<BackupRecord> backups;  // newest first
+  std::string next_page_token;        // empty on the last page
+};
+
+struct OperationRecord {
+  Operation operation;
+  std::string folder_id;  // callers that may read this folder may read the operation
+};
+
+// Thread-safe: every method may be called from any thread at any time.
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+
+  // Inserts a committed backup, or replaces the one with the same id (its list position is kept).
+  virtual absl::Status PutBackup(const BackupRecord& backup) = 0;
+
+  // Returns the backup with `id`; NotFound if there is none.
+  virtual absl::StatusOr<BackupRecord> GetBackup(const std::string& id) = 0;
+
+  // One page of a walk, newest first by created_at (ties: later insert first). Keyset-paginated,
+  // so a walk returns no backup twice and skips none that existed for the whole walk, while
+  // others are inserted and deleted. InvalidArgument for a token this catalog did not issue for
+  // the same engine and folder/cluster (tampered, truncated or from another walk).
+  virtual absl::StatusOr<ListPage> ListBackups(const ListQuery& query) = 0;
+
+  // Removes the backup; NotFound if there is none.
+  virtual absl::Status DeleteBackup(const std::string& id) = 0;
+
+  // Inserts or replaces an operation (by operation.id).
+  virtual absl::Status PutOperation(const OperationRecord& op) = 0;
+
+  // Returns the operation with `id`; NotFound if there is none.
+  virtual absl::StatusOr<OperationRecord> GetOperation(const std::string& id) = 0;
+
+  // Operations that are not done, oldest first: what a restarted service must resume or fail.
+  virtual absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() = 0;
+};
+
+// Opens (creating and migrating as needed) the SQLite catalog at `path`. The file is in WAL mode
+// with full fsync, so a committed change survives a crash of the process or the machine.
+absl::StatusOr<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::string& path);
+
+}  // namespace mdb::catalog

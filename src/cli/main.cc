@@ -1,0 +1,184 @@
+// mdb-backup: the command-line client. API commands speak the REST API of a running mdb-backupd;
+// `catalog import` writes a catalog file directly (for migrations and test fixtures).
+#include <httplib.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "catalog/catalog.h"
+#include "common/config.h"
+#include "common/ids.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace {
+
+struct Client {
+  std::string endpoint;
+  std::string token;
+
+  // Performs one call; prints the JSON body to stdout on success, the error to stderr otherwise.
+  int Call(const std::string& verb, const std::string& path, std::string* out = nullptr) {
+    httplib::Client cli(endpoint);
+    cli.set_read_timeout(60, 0);
+    httplib::Headers headers{{"Authorization", "Bearer " + token}};
+    httplib::Result res = verb == "GET"      ? cli.Get(path, headers)
+                          : verb == "DELETE" ? cli.Delete(path, headers)
+                                             : cli.Post(path, headers, "", "application/json");
+    if (!res) {
+      std::cerr << "mdb-backup: cannot reach " << endpoint << ": "
+                << httplib::to_string(res.error()) << "\n";
+      return 1;
+    }
+    if (res->status != 200) {
+      std::cerr << "mdb-backup: HTTP " << res->status << ": " << res->body << "\n";
+      return 1;
+    }
+    if (out)
+      *out = res->body;
+    else
+      std::cout << res->body << "\n";
+    return 0;
+  }
+};
+
+std::string Prefix(const std::string& engine) { return "/managed-" + engine + "/v1"; }
+
+int ImportCatalog(const std::string& catalog_path, const std::string& file) {
+  auto catalog = mdb::catalog::OpenSqliteCatalog(catalog_path);
+  if (!catalog.ok()) {
+    std::cerr << "mdb-backup: " << catalog.status().message() << "\n";
+    return 1;
+  }
+  std::ifstream in_file;
+  std::istream* in = &std::cin;
+  if (file != "-") {
+    in_file.open(file);
+    if (!in_file) {
+      std::cerr << "mdb-backup: cannot read '" << file << "'\n";
+      return 1;
+    }
+    in = &in_file;
+  }
+  std::string line;
+  int n = 0, lineno = 0;
+  while (std::getline(*in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    mdb::catalog::BackupRecord rec;
+    auto st = google::protobuf::util::JsonStringToMessage(line, &rec);
+    if (!st.ok()) {
+      std::cerr << "mdb-backup: " << file << ":" << lineno
+                << ": not a BackupRecord: " << st.message() << "\n";
+      return 1;
+    }
+    if (rec.id().empty()) rec.set_id(mdb::common::NewId());
+    if (rec.engine() == mdb::catalog::Engine::ENGINE_UNSPECIFIED || rec.folder_id().empty() ||
+        rec.cluster_id().empty() || !rec.has_created_at()) {
+      std::cerr << "mdb-backup: " << file << ":" << lineno
+                << ": engine, folderId, clusterId and createdAt are required\n";
+      return 1;
+    }
+    if (auto put = (*catalog)->PutBackup(rec); !put.ok()) {
+      std::cerr << "mdb-backup: " << file << ":" << lineno << ": " << put.message() << "\n";
+      return 1;
+    }
+    ++n;
+    std::cout << rec.id() << "\n";
+  }
+  std::cerr << "imported " << n << " backups into " << catalog_path << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mdb-backup: command-line client of mdb-backupd"};
+  app.require_subcommand(1);
+  Client client;
+  const char* env_endpoint = getenv("MDB_BACKUP_ENDPOINT");
+  const char* env_token = getenv("MDB_BACKUP_TOKEN");
+  client.endpoint = env_endpoint ? env_endpoint : "http://127.0.0.1:8080";
+  client.token = env_token ? env_token : "";
+  app.add_option("--endpoint", client.endpoint,
+                 "REST endpoint of mdb-backupd ($MDB_BACKUP_ENDPOINT)");
+  app.add_option("--token", client.token, "API token ($MDB_BACKUP_TOKEN)");
+
+  std::string engine, folder, cluster, id, catalog_path, file = "-";
+  int64_t page_size = 0;
+  bool wait = false;
+  const std::vector<std::string> engines{"greenplum", "mongodb", "redis", "opensearch"};
+
+  auto* backup = app.add_subcommand("backup", "list, show and delete backups");
+  backup->require_subcommand(1);
+  auto* list = backup->add_subcommand("list", "list backups, newest first");
+  list->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
+  auto* folder_opt = list->add_option("--folder", folder, "backups of this folder");
+  list->add_option("--cluster", cluster, "backups of this cluster")->excludes(folder_opt);
+  list->add_option("--page-size", page_size, "backups per page (0: 100)");
+  auto* get = backup->add_subcommand("get", "show one backup");
+  get->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
+  get->add_option("id", id)->required();
+  auto* del = backup->add_subcommand("delete", "delete a backup and its data");
+  del->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
+  del->add_option("--cluster", cluster, "cluster of the backup (required for opensearch)");
+  del->add_option("id", id)->required();
+  del->add_flag("--wait", wait, "wait until the operation is done");
+
+  auto* op = app.add_subcommand("operation", "show or wait for an operation");
+  op->require_subcommand(1);
+  auto* op_get = op->add_subcommand("get", "show an operation");
+  op_get->add_option("id", id)->required();
+  auto* op_wait = op->add_subcommand("wait", "wait until an operation is done, then show it");
+  op_wait->add_option("id", id)->required();
+
+  auto* cat = app.add_subcommand("catalog", "maintain a catalog file directly");
+  cat->require_subcommand(1);
+  auto* imp = cat->add_subcommand("import", "add backup records (JSON lines) to a catalog");
+  imp->add_option("--catalog", catalog_path, "the SQLite catalog file")->required();
+  imp->add_option("file", file, "JSON-lines file of mdb_backup.v1.BackupRecord, - for stdin");
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto wait_op = [&](const std::string& op_id) {
+    for (;;) {
+      std::string body;
+      if (int rc = client.Call("GET", "/operations/" + op_id, &body); rc != 0) return rc;
+      if (body.find("\"done\":true") != std::string::npos) {
+        std::cout << body << "\n";
+        return body.find("\"error\"") == std::string::npos ? 0 : 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  };
+
+  if (*imp) return ImportCatalog(catalog_path, file);
+  if (*list) {
+    std::string path = cluster.empty()
+                           ? absl::StrCat(Prefix(engine), "/backups?folderId=", folder)
+                           : absl::StrCat(Prefix(engine), "/clusters/", cluster, "/backups?");
+    if (page_size) absl::StrAppend(&path, "&pageSize=", page_size);
+    return client.Call("GET", path);
+  }
+  if (*get) return client.Call("GET", absl::StrCat(Prefix(engine), "/backups/", id));
+  if (*del) {
+    std::string path = engine == "opensearch"
+                           ? absl::StrCat(Prefix(engine), "/clusters/", cluster, "/backups/", id)
+                           : absl::StrCat(Prefix(engine), "/backups/", id);
+    std::string body;
+    if (int rc = client.Call("DELETE", path, &body); rc != 0) return rc;
+    if (!wait) {
+      std::cout << body << "\n";
+      return 0;
+    }
+    size_t at = body.find("\"id\":\"");
+    if (at == std::string::npos) return 1;
+    return wait_op(body.substr(at + 6, body.find('"', at + 6) - at - 6));
+  }
+  if (*op_get) return client.Call("GET", "/operations/" + id);
+  if (*op_wait) return wait_op(id);
+  return 2;
+}

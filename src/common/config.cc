@@ -1,0 +1,296 @@
+// YAML config loading. yaml-cpp keeps the position of every node, so each error names the file and
+// line of the offending entry; unknown keys are errors so that typos do not go unnoticed.
+#include "common/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+
+namespace mdb::common {
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(std::string filename) : filename_(std::move(filename)) {}
+
+  absl::Status Error(const YAML::Node& node, const std::string& what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(filename_, ":", node.Mark().line + 1, ": ", what));
+  }
+
+  // Rejects keys of `node` that are not in `allowed`.
+  absl::Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed,
+                         const std::string& where) const {
+    if (!node.IsMap()) return Error(node, absl::StrCat(where, " must be a mapping"));
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      if (!allowed.count(key)) {
+        return Error(kv.first,
+                     absl::StrCat("unknown key '", key, "' in ", where,
+                                  " (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> String(const YAML::Node& parent, const std::string& key,
+                                     bool required, const std::string& where) const {
+    YAML::Node n = parent[key];
+    if (!n) {
+      if (required) return Error(parent, absl::StrCat(where, ": '", key, "' is required"));
+      return std::string();
+    }
+    if (!n.IsScalar()) return Error(n, absl::StrCat(where, ": '", key, "' must be a string"));
+    return n.as<std::string>();
+  }
+
+  absl::StatusOr<int> Int(const YAML::Node& parent, const std::string& key, int dflt, int min,
+                          int max, const std::string& where) const {
+    YAML::Node n = parent[key];
+    if (!n) return dflt;
+    int v;
+    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v) || v < min || v > max) {
+      return Error(n, absl::StrCat(where, ": '", key, "' must be an integer in ", min, "..", max));
+    }
+    return v;
+  }
+
+  absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& parent,
+                                                      const std::string& key,
+                                                      const std::string& where) const {
+    std::vector<std::string> out;
+    YAML::Node n = parent[key];
+    if (!n) return out;
+    if (!n.IsSequence()) return Error(n, absl::StrCat(where, ": '", key, "' must be a list"));
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return Error(item, absl::StrCat(where, ": '", key, "' holds strings"));
+      out.push_back(item.as<std::string>());
+    }
+    return out;
+  }
+
+  absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
+    RETURN_IF_ERROR(
+        CheckKeys(n, {"grpc_listen", "rest_listen", "catalog", "worker_threads"}, "'server'"));
+    ASSIGN_OR_RETURN(std::string grpc, String(n, "grpc_listen", false, "server"));
+    ASSIGN_OR_RETURN(std::string rest, String(n, "rest_listen", false, "server"));
+    ASSIGN_OR_RETURN(std::string catalog, String(n, "catalog", false, "server"));
+    ASSIGN_OR_RETURN(out->worker_threads, Int(n, "worker_threads", 2, 1, 64, "server"));
+    if (!grpc.empty()) out->grpc_listen = grpc;
+    if (!rest.empty()) out->rest_listen = rest;
+    if (!catalog.empty()) out->catalog_path = catalog;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<TokenConfig> ParseToken(const YAML::Node& n) const {
+    RETURN_IF_ERROR(CheckKeys(n, {"token", "subject", "read", "write"}, "a token entry"));
+    TokenConfig t;
+    ASSIGN_OR_RETURN(t.token, String(n, "token", true, "token entry"));
+    if (t.token.size() < 8) return Error(n, "token entry: 'token' must be at least 8 characters");
+    ASSIGN_OR_RETURN(t.subject, String(n, "subject", false, "token entry"));
+    if (t.subject.empty()) t.subject = "token:" + t.token.substr(0, 4) + "...";
+    ASSIGN_OR_RETURN(auto read, StringList(n, "read", "token entry"));
+    ASSIGN_OR_RETURN(auto write, StringList(n, "write", "token entry"));
+    for (const auto& f : read) (f == "*" ? t.all_folders = true : t.read_folders.insert(f).second);
+    for (const auto& f : write) {
+      if (f == "*") return Error(n, "token entry: 'write: [\"*\"]' is not allowed; list folders");
+      t.write_folders.insert(f);
+      t.read_folders.insert(f);
+    }
+    return t;
+  }
+
+  absl::StatusOr<ShardConfig> ParseShard(const YAML::Node& n, const std::string& where) const {
+    RETURN_IF_ERROR(CheckKeys(n, {"name", "hosts"}, where));
+    ShardConfig s;
+    ASSIGN_OR_RETURN(s.name, String(n, "name", true, where));
+    RETURN_IF_ERROR(ParseHosts(n, where, &s.hosts));
+    return s;
+  }
+
+  absl::Status ParseHosts(const YAML::Node& parent, const std::string& where,
+                          std::vector<HostConfig>* out) const {
+    YAML::Node hosts = parent["hosts"];
+    if (!hosts || !hosts.IsSequence() || hosts.size() == 0) {
+      return Error(hosts ? hosts : parent,
+                   absl::StrCat(where, ": 'hosts' must be a non-empty list"));
+    }
+    for (const auto& h : hosts) {
+      HostConfig host;
+      if (h.IsScalar()) {
+        host.address = h.as<std::string>();
+      } else if (h.IsMap()) {
+        for (const auto& kv : h) {
+          if (!kv.second.IsScalar()) return Error(kv.second, where + ": host settings are strings");
+          std::string key = kv.first.as<std::string>();
+          if (key == "address") {
+            host.address = kv.second.as<std::string>();
+          } else {
+            host.options[key] = kv.second.as<std::string>();
+          }
+        }
+      }
+      if (host.address.empty() || host.address.find(':') == std::string::npos) {
+        return Error(h,
+                     absl::StrCat(where, ": every host needs an 'address' of the form host:port"));
+      }
+      out->push_back(std::move(host));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<ClusterConfig> ParseCluster(const YAML::Node& n) const {
+    RETURN_IF_ERROR(CheckKeys(n,
+                              {"id", "name", "folder_id", "engine", "hosts", "shards",
+                               "backup_window_start", "retention_days"},
+                              "a cluster entry"));
+    ClusterConfig c;
+    c.line = n.Mark().line + 1;
+    ASSIGN_OR_RETURN(c.id, String(n, "id", true, "cluster entry"));
+    std::string where = absl::StrCat("cluster '", c.id, "'");
+    if (c.id.size() > 50) return Error(n["id"], where + ": 'id' is longer than 50 characters");
+    ASSIGN_OR_RETURN(c.name, String(n, "name", false, where));
+    if (c.name.empty()) c.name = c.id;
+    ASSIGN_OR_RETURN(c.folder_id, String(n, "folder_id", true, where));
+    if (c.folder_id.size() > 50) {
+      return Error(n["folder_id"], where + ": 'folder_id' is longer than 50 characters");
+    }
+    ASSIGN_OR_RETURN(std::string engine, String(n, "engine", true, where));
+    auto parsed = ParseEngine(engine);
+    if (!parsed.ok())
+      return Error(n["engine"], absl::StrCat(where, ": ", parsed.status().message()));
+    c.engine = *parsed;
+    if (n["hosts"] && n["shards"]) return Error(n, where + ": give either 'hosts' or 'shards'");
+    if (n["shards"]) {
+      if (!n["shards"].IsSequence() || n["shards"].size() == 0) {
+        return Error(n["shards"], where + ": 'shards' must be a non-empty list");
+      }
+      std::set<std::string> names;
+      for (const auto& s : n["shards"]) {
+        ASSIGN_OR_RETURN(ShardConfig shard, ParseShard(s, where + " shard"));
+        if (!names.insert(shard.name).second) {
+          return Error(s, absl::StrCat(where, ": shard '", shard.name, "' is declared twice"));
+        }
+        c.shards.push_back(std::move(shard));
+      }
+    } else if (n["hosts"]) {
+      ShardConfig shard{.name = c.name, .hosts = {}};
+      RETURN_IF_ERROR(ParseHosts(n, where, &shard.hosts));
+      c.shards.push_back(std::move(shard));
+    } else {
+      return Error(n, where + ": 'hosts' or 'shards' is required");
+    }
+    if (n["backup_window_start"]) {
+      ASSIGN_OR_RETURN(std::string w, String(n, "backup_window_start", false, where));
+      int hh, mm;
+      char extra;
+      if (sscanf(w.c_str(), "%d:%d%c", &hh, &mm, &extra) != 2 || hh < 0 || hh > 23 || mm < 0 ||
+          mm > 59) {
+        return Error(
+            n["backup_window_start"],
+            absl::StrCat(where, ": 'backup_window_start' must be HH:MM (UTC), got '", w, "'"));
+      }
+      c.backup_window_start_minutes = hh * 60 + mm;
+    }
+    ASSIGN_OR_RETURN(c.retention_days, Int(n, "retention_days", 7, 1, 3650, where));
+    return c;
+  }
+
+  absl::StatusOr<Config> Parse(const YAML::Node& root) const {
+    Config cfg;
+    cfg.path = filename_;
+    if (root.IsNull()) return Error(root, "the configuration is empty");
+    RETURN_IF_ERROR(CheckKeys(root, {"server", "tokens", "clusters"}, "the top level"));
+    if (root["server"]) RETURN_IF_ERROR(ParseServer(root["server"], &cfg.server));
+    if (root["tokens"]) {
+      if (!root["tokens"].IsSequence()) return Error(root["tokens"], "'tokens' must be a list");
+      std::set<std::string> seen;
+      for (const auto& t : root["tokens"]) {
+        ASSIGN_OR_RETURN(TokenConfig token, ParseToken(t));
+        if (!seen.insert(token.token).second) return Error(t, "a token is declared twice");
+        cfg.tokens.push_back(std::move(token));
+      }
+    }
+    if (root["clusters"]) {
+      if (!root["clusters"].IsSequence())
+        return Error(root["clusters"], "'clusters' must be a list");
+      std::set<std::string> ids;
+      for (const auto& c : root["clusters"]) {
+        ASSIGN_OR_RETURN(ClusterConfig cluster, ParseCluster(c));
+        if (!ids.insert(cluster.id).second) {
+          return Error(c, absl::StrCat("cluster '", cluster.id, "' is declared twice"));
+        }
+        cfg.clusters.push_back(std::move(cluster));
+      }
+    }
+    return cfg;
+  }
+
+ private:
+  std::string filename_;
+};
+
+}  // namespace
+
+const ClusterConfig* Config::FindCluster(const std::string& id) const {
+  for (const auto& c : clusters) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& filename) {
+  Parser parser(filename);
+  try {
+    return parser.Parse(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(filename, ":", e.mark.line + 1, ": ", e.msg));
+  }
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ASSIGN_OR_RETURN(Config cfg, ParseConfig(ss.str(), path));
+  // A relative catalog path is relative to the config file, not to the working directory.
+  std::filesystem::path catalog(cfg.server.catalog_path);
+  if (catalog.is_relative()) {
+    cfg.server.catalog_path =
+        (std::filesystem::path(path).parent_path() / catalog).lexically_normal().string();
+  }
+  return cfg;
+}
+
+absl::StatusOr<Engine> ParseEngine(const std::string& name) {
+  if (name == "greenplum") return Engine::GREENPLUM;
+  if (name == "mongodb") return Engine::MONGODB;
+  if (name == "redis") return Engine::REDIS;
+  if (name == "opensearch") return Engine::OPENSEARCH;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown engine '", name, "' (expected greenplum, mongodb, redis or opensearch)"));
+}
+
+std::string EngineName(Engine engine) {
+  switch (engine) {
+    case Engine::GREENPLUM:
+      return "greenplum";
+    case Engine::MONGODB:
+      return "mongodb";
+    case Engine::REDIS:
+      return "redis";
+    case Engine::OPENSEARCH:
+      return "opensearch";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace mdb::common

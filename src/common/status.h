@@ -1,0 +1,23 @@
+// Status helpers shared by every module: early-return macros over absl::Status / absl::StatusOr.
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#define MDB_CONCAT_INNER(a, b) a##b
+#define MDB_CONCAT(a, b) MDB_CONCAT_INNER(a, b)
+
+// Returns the status of `expr` from the calling function when it is not OK.
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    ::absl::Status mdb_status_ = (expr);       \
+    if (!mdb_status_.ok()) return mdb_status_; \
+  } while (false)
+
+// `ASSIGN_OR_RETURN(auto x, Foo());` declares x from an OK StatusOr or returns its status.
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  MDB_ASSIGN_OR_RETURN_IMPL(MDB_CONCAT(mdb_statusor_, __LINE__), lhs, expr)
+#define MDB_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  if (!tmp.ok()) return tmp.status();             \
+  lhs = std::move(tmp).value()

@@ -1,0 +1,73 @@
+// Start order matters: interrupted operations are failed before any listener opens, so no client
+// can observe an operation that no process will ever finish.
+#include "server/server.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace mdb::server {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config_path) {
+  std::unique_ptr<Server> s(new Server);
+  s->config_path_ = config_path;
+  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path));
+  s->config_ = std::make_shared<const common::Config>(std::move(cfg));
+  ASSIGN_OR_RETURN(s->catalog_, catalog::OpenSqliteCatalog(s->config_->server.catalog_path));
+  s->runner_ =
+      std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
+  RETURN_IF_ERROR(s->runner_->FailInterrupted());
+  s->api_ = std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->config_);
+  return s;
+}
+
+Server::~Server() { Shutdown(); }
+
+absl::Status Server::Start() {
+  grpc_services_ = std::make_unique<api::grpc_transport::GrpcServices>(api_.get());
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  const std::string& listen = config_->server.grpc_listen;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &grpc_port);
+  grpc_services_->RegisterAll(&builder);
+  grpc_server_ = builder.BuildAndStart();
+  if (!grpc_server_ || grpc_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for gRPC on '", listen, "': is the port already in use?"));
+  }
+  grpc_address_ = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", grpc_port);
+
+  ASSIGN_OR_RETURN(auto router, api::rest::Router::Build(api::PublicServices()));
+  rest_server_ = std::make_unique<api::rest::RestServer>(api_.get(), std::move(router));
+  const std::string& rest = config_->server.rest_listen;
+  RETURN_IF_ERROR(rest_server_->Start(rest));
+  rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
+  return absl::OkStatus();
+}
+
+absl::Status Server::Reload() {
+  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path_));
+  if (cfg.server.catalog_path != config_->server.catalog_path ||
+      cfg.server.grpc_listen != config_->server.grpc_listen ||
+      cfg.server.rest_listen != config_->server.rest_listen) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(config_path_,
+                     ": listen addresses and the catalog cannot change on reload; "
+                     "restart mdb-backupd to apply them"));
+  }
+  config_ = std::make_shared<const common::Config>(std::move(cfg));
+  api_->Reload(config_);
+  return absl::OkStatus();
+}
+
+void Server::Shutdown() {
+  if (rest_server_) rest_server_->Stop();
+  if (grpc_server_)
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (runner_) runner_->WaitIdle();
+  grpc_server_.reset();
+  rest_server_.reset();
+}
+
+}  // namespace mdb::server

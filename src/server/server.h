@@ -1,0 +1,47 @@
+// Wiring of mdb-backupd: config -> catalog -> operations -> API -> gRPC and REST transports.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "api/api.h"
+#include "api/grpc/grpc_services.h"
+#include "api/rest/rest_server.h"
+#include "catalog/catalog.h"
+#include "grpcpp/server.h"
+#include "ops/operation_runner.h"
+
+namespace mdb::server {
+
+class Server {
+ public:
+  // Loads the config at `config_path` and opens everything; serves nothing yet.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(const std::string& config_path);
+  ~Server();
+
+  // Starts both listeners. The bound addresses are then in grpc_address() / rest_address().
+  absl::Status Start();
+  // Re-reads the config file; on error keeps the running config and returns the error.
+  absl::Status Reload();
+  // Stops accepting calls, lets running operations end, closes the catalog.
+  void Shutdown();
+
+  std::string grpc_address() const { return grpc_address_; }
+  std::string rest_address() const { return rest_address_; }
+
+ private:
+  Server() = default;
+
+  std::string config_path_;
+  std::shared_ptr<const common::Config> config_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<ops::OperationRunner> runner_;
+  std::unique_ptr<api::Api> api_;
+  std::unique_ptr<api::grpc_transport::GrpcServices> grpc_services_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<api::rest::RestServer> rest_server_;
+  std::string grpc_address_, rest_address_;
+};
+
+}  // namespace mdb::server
