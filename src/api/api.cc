@@ -37,6 +37,17 @@ int64_t GetInt64(const Message& m, const char* name) {
   return f ? m.GetReflection()->GetInt64(m, f) : 0;
 }
 
+// The contract's page_size: 0 means the default; some engines annotate only an upper bound, so
+// a negative size is refused here rather than reaching the catalog.
+absl::StatusOr<int> PageSize(const Message& req) {
+  int64_t size = GetInt64(req, "page_size");
+  if (size < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid 'page_size': ", size, " is negative; use 0 for the default of 100"));
+  }
+  return size == 0 ? kDefaultPageSize : static_cast<int>(size);
+}
+
 void SetStringIfPresent(Message* m, const char* name, const std::string& value) {
   const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
   if (f) m->GetReflection()->SetString(m, f, value);
@@ -181,20 +192,20 @@ absl::Status Api::ListFolderBackups(const Ctx& c, const Message& req, Message* r
     return absl::PermissionDeniedError(
         absl::StrCat("the token may not read folder '", folder, "'"));
   }
-  int64_t size = GetInt64(req, "page_size");
+  ASSIGN_OR_RETURN(int size, PageSize(req));
   return List({.engine = c.engine,
                .folder_id = folder,
-               .page_size = size == 0 ? kDefaultPageSize : static_cast<int>(size),
+               .page_size = size,
                .page_token = GetString(req, "page_token")},
               req, resp);
 }
 
 absl::Status Api::ListClusterBackups(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
-  int64_t size = GetInt64(req, "page_size");
+  ASSIGN_OR_RETURN(int size, PageSize(req));
   return List({.engine = c.engine,
                .cluster_id = cluster->id,
-               .page_size = size == 0 ? kDefaultPageSize : static_cast<int>(size),
+               .page_size = size,
                .page_token = GetString(req, "page_token")},
               req, resp);
 }

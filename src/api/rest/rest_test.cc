@@ -1,0 +1,175 @@
+// In-process tests of the REST mapping: routes from the annotations, request building, JSON.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "api/api.h"
+#include "api/rest/rest_server.h"
+#include "api/rest/router.h"
+#include "common/time_util.h"
+
+namespace mdb::api::rest {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Router, RoutesComeFromTheAnnotations) {
+  auto router = Router::Build(PublicServices());
+  ASSERT_TRUE(router.ok()) << router.status();
+  // 3 engines x (Get, List, Delete, ListBackups, Backup, Restore) + OpenSearch 6 + Get/Cancel.
+  EXPECT_EQ(router->size(), 3u * 6 + 6 + 2);
+  std::string allowed;
+  auto m = router->Match("POST", "/managed-redis/v1/clusters/c%3A1:backup", &allowed);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->method->full_name(), "yandex.cloud.mdb.redis.v1.ClusterService.Backup");
+  EXPECT_EQ(m->path_params.at("cluster_id"), "c:1");
+  m = router->Match("GET", "/operations/op1:cancel", &allowed);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->method->name(), "Cancel");
+  m = router->Match("GET", "/operations/op1", &allowed);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->method->name(), "Get");
+  m = router->Match("DELETE", "/managed-opensearch/v1/clusters/c1/backups/b1", &allowed);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->path_params.at("backup_id"), "b1");
+  EXPECT_EQ(router->Match("DELETE", "/managed-opensearch/v1/backups/b1", &allowed), std::nullopt);
+  EXPECT_EQ(allowed, "GET");
+  EXPECT_EQ(router->Match("GET", "/managed-redis/v2/backups", &allowed), std::nullopt);
+  EXPECT_EQ(allowed, "");
+  m = router->Match("POST", "/managed-greenplum/v1/clusters:restore", &allowed);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->body, "*");
+}
+
+class RestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() / ("rest_test_" + std::to_string(getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+    auto cfg = common::ParseConfig(R"(
+tokens:
+  - {token: reader-token, read: [f1, f2]}
+  - {token: writer-token, read: [f1], write: [f1]}
+clusters:
+  - {id: gp1, folder_id: f1, engine: greenplum, hosts: ["h:1"]}
+  - {id: os1, folder_id: f1, engine: opensearch, hosts: ["h:1"]}
+)",
+                                   "t.yaml");
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    catalog_ = std::move(*catalog::OpenSqliteCatalog((path_ / "c.db").string()));
+    runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1);
+    api_ = std::make_unique<Api>(catalog_.get(), runner_.get(),
+                                 std::make_shared<const common::Config>(*cfg));
+    router_ = std::make_unique<Router>(*Router::Build(PublicServices()));
+    catalog::BackupRecord b;
+    b.set_id("b1");
+    b.set_engine(catalog::Engine::GREENPLUM);
+    b.set_folder_id("f1");
+    b.set_cluster_id("gp1");
+    *b.mutable_created_at() = common::FromUnixNanos(1'764'000'000'000'000'001);
+    *b.mutable_started_at() = common::FromUnixNanos(1'764'000'000'000'000'000 - 60'000'000'000);
+    b.set_size(9'007'199'254'740'993);  // above 2^53: must survive as a JSON string
+    b.set_type(catalog::BackupRecord::MANUAL);
+    b.set_method(catalog::BackupRecord::INCREMENTAL);
+    b.set_journal_size(7);
+    ASSERT_TRUE(catalog_->PutBackup(b).ok());
+  }
+  void TearDown() override {
+    runner_.reset();
+    catalog_.reset();
+    std::filesystem::remove_all(path_);
+  }
+  HttpResult Do(const std::string& verb, const std::string& target,
+                const std::multimap<std::string, std::string>& query = {},
+                const std::string& token = "reader-token", const std::string& body = "") {
+    return HandleRequest(api_.get(), *router_, verb, target, body, query,
+                         token.empty() ? "" : "Bearer " + token);
+  }
+
+  std::filesystem::path path_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<ops::OperationRunner> runner_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<Router> router_;
+};
+
+TEST_F(RestTest, GetUsesTheProto3JsonMapping) {
+  HttpResult r = Do("GET", "/managed-greenplum/v1/backups/b1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"id":"b1","folderId":"f1","createdAt":"2025-11-24T16:00:00.000000001Z",)"
+                    R"("sourceClusterId":"gp1","startedAt":"2025-11-24T15:59:00Z",)"
+                    R"("size":"9007199254740993","type":"MANUAL","method":"INCREMENTAL",)"
+                    R"("journalSize":"7"})");
+}
+
+TEST_F(RestTest, ErrorsAreStatusShapedWithTheRightHttpStatus) {
+  HttpResult r = Do("GET", "/managed-greenplum/v1/backups/b1", {}, "");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":16)"));
+  EXPECT_THAT(r.body, HasSubstr(R"("details":[])"));
+  EXPECT_EQ(Do("GET", "/managed-greenplum/v1/backups/b1", {}, "wrong-token").status, 401);
+  r = Do("GET", "/managed-mongodb/v1/backups/b1");  // another engine's backup is not there
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, R"({"code":5,"message":"backup 'b1' not found","details":[]})");
+  r = Do("GET", "/managed-greenplum/v1/backups", {{"folderId", "f1"}, {"pageSize", "1001"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("1001 is outside the allowed range 0-1000"));
+  r = Do("GET", "/managed-greenplum/v1/backups", {{"folderId", "f1"}, {"pageSize", "ten"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("'ten' is not an integer"));
+  r = Do("GET", "/managed-greenplum/v1/backups", {{"folderId", "f1"}, {"colour", "red"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Do("PUT", "/managed-greenplum/v1/backups/b1").status, 405);
+  EXPECT_EQ(Do("GET", "/nowhere").status, 404);
+  r = Do("POST", "/managed-greenplum/v1/clusters:restore", {}, "writer-token", "{not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("not a valid RestoreClusterRequest JSON"));
+}
+
+TEST_F(RestTest, FoldersTheTokenCannotReadLookMissing) {
+  auto cfg = common::ParseConfig("tokens: [{token: other-token, read: [f2]}]\n", "t.yaml");
+  api_->Reload(std::make_shared<const common::Config>(*cfg));
+  HttpResult r = Do("GET", "/managed-greenplum/v1/backups/b1", {}, "other-token");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, R"({"code":5,"message":"backup 'b1' not found","details":[]})");
+  EXPECT_EQ(Do("GET", "/managed-greenplum/v1/backups/b1", {}, "reader-token").status, 401);
+}
+
+TEST_F(RestTest, DeleteIsAnOperationThatEndsWithTheBackupGone) {
+  EXPECT_EQ(Do("DELETE", "/managed-greenplum/v1/backups/b1").status, 403);  // read-only token
+  HttpResult r = Do("DELETE", "/managed-greenplum/v1/backups/b1", {}, "writer-token");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("@type":"type.googleapis.com/)"
+                                R"(yandex.cloud.mdb.greenplum.v1.DeleteBackupMetadata",)"
+                                R"("backupId":"b1","clusterId":"gp1"})"));
+  std::string id = r.body.substr(r.body.find(R"("id":")") + 6, 20);
+  runner_->WaitIdle();
+  r = Do("GET", "/operations/" + id);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("done":true)"));
+  EXPECT_THAT(r.body,
+              HasSubstr(R"("response":{"@type":"type.googleapis.com/google.protobuf.Empty"})"));
+  EXPECT_EQ(Do("GET", "/managed-greenplum/v1/backups/b1").status, 404);
+  r = Do("GET", "/operations/" + id + ":cancel", {}, "writer-token");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("already done"));
+}
+
+TEST_F(RestTest, ClusterRoutesCheckTheClusterAndEngine) {
+  HttpResult r = Do("GET", "/managed-greenplum/v1/clusters/gp1/backups");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("id":"b1")"));
+  EXPECT_EQ(Do("GET", "/managed-redis/v1/clusters/gp1/backups").status, 404);
+  EXPECT_EQ(Do("GET", "/managed-greenplum/v1/clusters/nope/backups").status, 404);
+  EXPECT_EQ(
+      Do("DELETE", "/managed-opensearch/v1/clusters/os1/backups/b1", {}, "writer-token").status,
+      404);
+  r = Do("POST", "/managed-greenplum/v1/clusters/gp1:backup", {}, "writer-token");
+  EXPECT_EQ(r.status, 501);
+  EXPECT_THAT(r.body, HasSubstr("not available in this build yet"));
+}
+
+}  // namespace
+}  // namespace mdb::api::rest
