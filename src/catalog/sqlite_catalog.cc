@@ -103,6 +103,12 @@ class Connection {
     return stmt;
   }
 
+  // Ends every statement's read. A statement left mid-result would keep its read transaction
+  // open, pinning this connection to an old snapshot (and blocking WAL checkpoints).
+  void ResetAll() {
+    for (auto& [sql, stmt] : stmts_) sqlite3_reset(stmt);
+  }
+
   sqlite3* db() { return db_; }
 
  private:
@@ -338,6 +344,7 @@ class SqliteCatalog final : public Catalog {
       ASSIGN_OR_RETURN(conn, Connection::Open(path_));
     }
     absl::Status st = fn(conn.get());
+    conn->ResetAll();
     std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < kMaxIdle) free_.push_back(std::move(conn));
     return st;

@@ -1,0 +1,151 @@
+"""REST over plain HTTP: the same answers as gRPC, in the proto3 JSON mapping; every contract
+limit just inside and just outside; a paging walk under concurrent inserts and deletes; reload."""
+import json
+import threading
+
+import requests
+from google.protobuf import json_format
+from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_service_pb2_grpc as gp_bsg
+from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_service_pb2_grpc as os_bsg
+from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
+
+from conftest import READER, WRITER, md
+
+
+def get(server, path, token=READER, **params):
+    return requests.get(server.rest + path, params=params,
+                        headers={"Authorization": "Bearer " + token} if token else {})
+
+
+def test_rest_json_is_the_proto3_mapping_of_the_grpc_answer(server):
+    for path, stub, req in [
+        ("/managed-greenplum/v1/backups/gp-incr", gp_bsg.BackupServiceStub, gp_bs.GetBackupRequest(backup_id="gp-incr")),
+        ("/managed-opensearch/v1/backups/os-1", os_bsg.BackupServiceStub, os_bs.GetBackupRequest(backup_id="os-1")),
+        ("/managed-redis/v1/backups/rd-1", rd_bsg.BackupServiceStub, rd_bs.GetBackupRequest(backup_id="rd-1")),
+    ]:
+        r = get(server, path)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+        grpc_answer = server.client(stub).Get(req, metadata=md())
+        assert r.json() == json_format.MessageToDict(grpc_answer)
+    body = get(server, "/managed-greenplum/v1/backups/gp-incr").json()
+    assert body["size"] == "9007199254740993" and body["journalSize"] == "1"  # int64 as strings
+    assert body["createdAt"] == "2026-11-21T01:02:00.000000001Z" and body["method"] == "INCREMENTAL"
+
+
+def test_rest_errors_and_statuses(server):
+    r = get(server, "/managed-redis/v1/backups/rd-1", token=None)
+    assert r.status_code == 401 and r.json()["code"] == 16 and r.json()["details"] == []
+    r = get(server, "/managed-redis/v1/backups/missing")
+    assert r.status_code == 404 and r.json() == {"code": 5, "message": "backup 'missing' not found", "details": []}
+    r = requests.post(server.rest + "/managed-redis/v1/clusters/rd1:backup", headers={"Authorization": "Bearer " + WRITER})
+    assert r.status_code == 501 and "not available" in r.json()["message"]
+    r = requests.post(server.rest + "/managed-redis/v1/clusters:restore", headers={"Authorization": "Bearer " + WRITER},
+                      data=json.dumps({"backupId": "rd-1", "name": "x y", "environment": "PRODUCTION",
+                                       "configSpec": {"version": "7.2"}, "unknownField": 1}))
+    assert r.status_code == 400 and "invalid 'name'" in r.json()["message"]
+    r = requests.delete(server.rest + "/managed-redis/v1/backups/rd-1", headers={"Authorization": "Bearer " + READER})
+    assert r.status_code == 403
+
+
+LIMITS = [
+    # (path, params inside, params outside, message fragment)
+    ("/managed-greenplum/v1/backups", {"folderId": "f" * 50}, {"folderId": "f" * 51}, "folder_id"),
+    ("/managed-greenplum/v1/backups", {"folderId": "f1", "pageSize": 1000}, {"folderId": "f1", "pageSize": 1001}, "page_size"),
+    ("/managed-greenplum/v1/backups", {"folderId": "f1", "pageSize": 0}, {"folderId": "f1", "pageSize": -1}, "page_size"),
+    ("/managed-mongodb/v1/backups", {"folderId": "f1", "pageSize": 1000}, {"folderId": "f1", "pageSize": 1001}, "page_size"),
+    ("/managed-mongodb/v1/backups", {"folderId": "f1", "pageSize": 0}, {"folderId": "f1", "pageSize": -1}, "page_size"),
+    ("/managed-redis/v1/backups", {"folderId": "f1", "pageSize": 1}, {"folderId": ""}, "folder_id"),
+    ("/managed-opensearch/v1/backups", {"folderId": "f1", "pageSize": 1000}, {"folderId": "f1", "pageSize": 1001}, "page_size"),
+    ("/managed-greenplum/v1/clusters/gp1/backups", {"pageSize": 1000}, {"pageSize": 1001}, "page_size"),
+    ("/managed-redis/v1/clusters/rd1/backups", {"pageSize": 0}, {"pageSize": -5}, "page_size"),
+    ("/managed-opensearch/v1/clusters/os1/backups", {"pageSize": 1000}, {"pageSize": 1001}, "page_size"),
+]
+
+
+def test_every_list_limit_just_inside_and_just_outside(server):
+    for path, inside, outside, field in LIMITS:
+        r = get(server, path, **inside)
+        # A 50-character folder is valid but not readable by this token: 403, never 400.
+        assert r.status_code in (200, 403), (path, inside, r.text)
+        r = get(server, path, **outside)
+        assert r.status_code == 400, (path, outside, r.text)
+        assert ("'%s'" % field) in r.json()["message"], r.text
+    long_cluster = "c" * 51
+    r = get(server, "/managed-redis/v1/clusters/%s/backups" % long_cluster)
+    assert r.status_code == 400 and "cluster_id" in r.json()["message"]
+    r = get(server, "/managed-redis/v1/clusters/%s/backups" % ("c" * 50))
+    assert r.status_code == 404
+    r = get(server, "/managed-redis/v1/backups", folderId="f1", pageToken="t" * 101)
+    assert r.status_code == 400 and "page_token" in r.json()["message"]
+    r = get(server, "/managed-redis/v1/backups", folderId="f1", pageToken="t" * 100)
+    assert r.status_code == 400 and "next_page_token of this list" in r.json()["message"]
+
+
+def test_tampered_page_tokens_are_refused(server):
+    token = get(server, "/managed-redis/v1/backups", folderId="f1", pageSize=1).json()["nextPageToken"]
+    assert len(token) <= 100
+    assert get(server, "/managed-redis/v1/backups", folderId="f1", pageSize=1, pageToken=token).status_code == 200
+    bad = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert get(server, "/managed-redis/v1/backups", folderId="f1", pageToken=bad).status_code == 400
+    # A token of one list is not a token of another.
+    assert get(server, "/managed-redis/v1/clusters/rd1/backups", pageToken=token).status_code == 400
+
+
+def test_paging_walk_over_2500_backups_with_concurrent_inserts_and_deletes(server):
+    initial = [{"id": "w%05d" % i, "engine": "REDIS", "folderId": "fwalk", "clusterId": "walk",
+                "createdAt": "2026-10-01T00:%02d:%02dZ" % (i // 60 % 60, i % 60)} for i in range(2500)]
+    server.import_records(initial)
+    deleted, stop = set(), threading.Event()
+    # Reader of fwalk and writer: a token declared for this test through SIGHUP reload.
+    server.config.write_text(server.config.read_text().replace(
+        "clusters:", "  - {token: walker-token-1, subject: walker, read: [fwalk], write: [fwalk]}\nclusters:", 1))
+    server.reload()
+    h = {"Authorization": "Bearer walker-token-1"}
+
+    def mutate():
+        i = 0
+        while not stop.is_set() and i < 40:
+            server.import_records([{"id": "new%03d" % i, "engine": "REDIS", "folderId": "fwalk",
+                                    "clusterId": "walk", "createdAt": "2026-10-01T00:20:%02dZ" % (i % 60)}])
+            victim = "w%05d" % (i * 61 % 2500)
+            r = requests.delete(server.rest + "/managed-redis/v1/backups/" + victim, headers=h)
+            assert r.status_code == 200, r.text
+            deleted.add(victim)
+            i += 1
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    seen, token, pages = [], "", 0
+    while True:
+        params = {"folderId": "fwalk", "pageSize": 100}
+        if token:
+            params["pageToken"] = token
+        r = requests.get(server.rest + "/managed-redis/v1/backups", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [b["id"] for b in body.get("backups", [])]
+        pages += 1
+        token = body.get("nextPageToken", "")
+        if not token:
+            break
+    stop.set()
+    t.join()
+    assert len(seen) == len(set(seen)), "a backup was returned twice"
+    stable = {b["id"] for b in initial} - deleted
+    missing = stable - set(seen)
+    assert not missing, "skipped %d backups that existed for the whole walk" % len(missing)
+    assert pages >= 24
+    # Newest first: createdAt never increases along the walk.
+    r = requests.get(server.rest + "/managed-redis/v1/backups", params={"folderId": "fwalk", "pageSize": 1000}, headers=h)
+    times = [b["createdAt"] for b in r.json()["backups"]]
+    assert times == sorted(times, reverse=True)
+
+
+def test_reload_keeps_the_running_config_when_the_new_one_is_broken(server):
+    good = server.config.read_text()
+    server.config.write_text(good.replace("engine: redis", "engine: redys", 1))
+    server.reload()
+    assert "reload failed" in server.read_log() and "unknown engine 'redys'" in server.read_log()
+    assert get(server, "/managed-redis/v1/backups/rd-1").status_code == 200
+    server.config.write_text(good)
+    server.reload()
