@@ -43,6 +43,9 @@ class Catalog {
   // Inserts a committed backup, or replaces the one with the same id (its list position is kept).
   virtual absl::Status PutBackup(const BackupRecord& backup) = 0;
 
+  // PutBackup for many records in one transaction: all or none are stored (import, reindex).
+  virtual absl::Status PutBackups(const std::vector<BackupRecord>& backups) = 0;
+
   // Returns the backup with `id`; NotFound if there is none.
   virtual absl::StatusOr<BackupRecord> GetBackup(const std::string& id) = 0;
 

@@ -142,20 +142,21 @@ class SqliteCatalog final : public Catalog {
   }
 
   absl::Status PutBackup(const BackupRecord& b) override {
-    static const char* kSql =
-        "INSERT INTO backups(id, engine, folder_id, cluster_id, created_ns, record) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET engine=?2, folder_id=?3, "
-        "cluster_id=?4, created_ns=?5, record=?6";
+    return WithConn([&](Connection* c) { return Upsert(c, b); });
+  }
+
+  absl::Status PutBackups(const std::vector<BackupRecord>& backups) override {
     return WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      BindText(s, 1, b.id());
-      sqlite3_bind_int(s, 2, b.engine());
-      BindText(s, 3, b.folder_id());
-      BindText(s, 4, b.cluster_id());
-      sqlite3_bind_int64(s, 5, common::ToUnixNanos(b.created_at()));
-      BindBlob(s, 6, b.SerializeAsString());
-      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "put backup");
-      return absl::OkStatus();
+      RETURN_IF_ERROR(c->Exec("BEGIN IMMEDIATE"));
+      for (const auto& b : backups) {
+        absl::Status st = Upsert(c, b);
+        if (!st.ok()) {
+          c->ResetAll();
+          (void)c->Exec("ROLLBACK");
+          return st;
+        }
+      }
+      return c->Exec("COMMIT");
     });
   }
 
@@ -291,6 +292,24 @@ class SqliteCatalog final : public Catalog {
   }
 
  private:
+  static absl::Status Upsert(Connection* c, const BackupRecord& b) {
+    static const char* kSql =
+        "INSERT INTO backups(id, engine, folder_id, cluster_id, created_ns, record) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET engine=?2, folder_id=?3, "
+        "cluster_id=?4, created_ns=?5, record=?6";
+    ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+    BindText(s, 1, b.id());
+    sqlite3_bind_int(s, 2, b.engine());
+    BindText(s, 3, b.folder_id());
+    BindText(s, 4, b.cluster_id());
+    sqlite3_bind_int64(s, 5, common::ToUnixNanos(b.created_at()));
+    BindBlob(s, 6, b.SerializeAsString());
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return SqliteError(c->db(), absl::StrCat("put backup '", b.id(), "'"));
+    return absl::OkStatus();
+  }
+
   absl::Status Migrate(Connection* c) {
     ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare("PRAGMA user_version"));
     if (sqlite3_step(s) != SQLITE_ROW) return SqliteError(c->db(), "read schema version");

@@ -139,6 +139,18 @@ TEST_F(SqliteCatalogTest, WalkIsStableUnderInsertsAndDeletes) {
   for (const auto& id : stable) EXPECT_TRUE(seen.count(id)) << "skipped " << id;
 }
 
+// A read must see what another connection (or process) committed since: no statement may keep
+// an old snapshot open between calls.
+TEST_F(SqliteCatalogTest, ReadsSeeCommitsOfOtherConnections) {
+  ASSERT_TRUE(catalog_->PutBackup(Make("first", 1)).ok());
+  ASSERT_TRUE(catalog_->GetBackup("first").ok());
+  auto other = OpenSqliteCatalog((dir_ / "catalog.db").string());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->PutBackups({Make("second", 2), Make("third", 3)}).ok());
+  EXPECT_TRUE(catalog_->GetBackup("second").ok());
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 10}).size(), 3u);
+}
+
 TEST_F(SqliteCatalogTest, OperationsPersistAndUnfinishedAreListed) {
   OperationRecord op;
   op.folder_id = "f1";

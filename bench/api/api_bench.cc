@@ -1,0 +1,165 @@
+// bench/api: latency of the Backup API against an empty unary gRPC call served by the same
+// process (DebugService.Ping), in one run: Get p50/p99, List(100) p50, REST Get, and List at page
+// 1 vs page 10,000 of a 1,000,000-backup catalog. Usage: api_bench [--backups N] [--calls N].
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/time_util.h"
+#include "grpcpp/create_channel.h"
+#include "mdb_backup/v1/debug.grpc.pb.h"
+#include "server/server.h"
+#include "yandex/cloud/mdb/redis/v1/backup_service.grpc.pb.h"
+
+namespace {
+
+namespace rd = yandex::cloud::mdb::redis::v1;
+using Clock = std::chrono::steady_clock;
+
+struct Stats {
+  double p50_us, p99_us;
+};
+
+template <typename Fn>
+Stats Measure(int calls, Fn fn) {
+  for (int i = 0; i < calls / 10; ++i) fn();  // warm up connections and caches
+  std::vector<double> us;
+  us.reserve(calls);
+  for (int i = 0; i < calls; ++i) {
+    auto t0 = Clock::now();
+    fn();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  return {us[us.size() / 2], us[us.size() * 99 / 100]};
+}
+
+void Check(const grpc::Status& st) {
+  if (!st.ok()) {
+    fprintf(stderr, "call failed: %s\n", st.error_message().c_str());
+    exit(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int backups = 1'000'000, calls = 5000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--backups") backups = atoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--calls") calls = atoi(argv[i + 1]);
+  }
+  auto dir = std::filesystem::temp_directory_path() / ("api_bench_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.yaml") << R"(
+server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalog.db}
+tokens: [{token: bench-token-1, read: [big, small]}]
+clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
+)";
+  {
+    // Fill the catalog: `backups` in folder "big", 1,000 in folder "small".
+    auto catalog = mdb::catalog::OpenSqliteCatalog((dir / "catalog.db").string());
+    auto t0 = Clock::now();
+    std::vector<mdb::catalog::BackupRecord> batch;
+    auto add = [&](const std::string& folder, int i) {
+      auto& r = batch.emplace_back();
+      r.set_id(absl::StrCat(folder, "-", i));
+      r.set_engine(mdb::catalog::Engine::REDIS);
+      r.set_folder_id(folder);
+      r.set_cluster_id("c1");
+      *r.mutable_started_at() = mdb::common::FromUnixNanos(1'700'000'000'000'000'000 + i * 1e9);
+      *r.mutable_created_at() = mdb::common::FromUnixNanos(1'700'000'000'000'000'000 + i * 1e9 + 5e8);
+      r.set_type(mdb::catalog::BackupRecord::AUTOMATED);
+      r.add_source_shard_names("shard1");
+      if (batch.size() == 50000) {
+        if (!(*catalog)->PutBackups(batch).ok()) exit(1);
+        batch.clear();
+      }
+    };
+    for (int i = 0; i < backups; ++i) add("big", i);
+    for (int i = 0; i < 1000; ++i) add("small", i);
+    if (!(*catalog)->PutBackups(batch).ok()) exit(1);
+    printf("catalog: %d + 1000 backups inserted in %.1f s\n", backups,
+           std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  auto server = mdb::server::Server::Create((dir / "config.yaml").string());
+  if (!server.ok() || !(*server)->Start().ok()) return 1;
+  auto channel = grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials());
+  auto ping = mdb_backup::v1::DebugService::NewStub(channel);
+  auto backup = rd::BackupService::NewStub(channel);
+  auto ctx = [] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->AddMetadata("authorization", "Bearer bench-token-1");
+    return c;
+  };
+
+  Stats empty = Measure(calls, [&] {
+    google::protobuf::Empty in, out;
+    grpc::ClientContext c;
+    Check(ping->Ping(&c, in, &out));
+  });
+  rd::GetBackupRequest get_req;
+  get_req.set_backup_id("small-500");
+  Stats get = Measure(calls, [&] {
+    rd::Backup out;
+    Check(backup->Get(ctx().get(), get_req, &out));
+  });
+  rd::ListBackupsRequest list_req;
+  list_req.set_folder_id("small");
+  list_req.set_page_size(100);
+  Stats list = Measure(calls / 5, [&] {
+    rd::ListBackupsResponse out;
+    Check(backup->List(ctx().get(), list_req, &out));
+  });
+  httplib::Client rest("http://" + (*server)->rest_address());
+  rest.set_keep_alive(true);
+  httplib::Headers h{{"Authorization", "Bearer bench-token-1"}};
+  Stats rest_get = Measure(calls, [&] {
+    auto r = rest.Get("/managed-redis/v1/backups/small-500", h);
+    if (!r || r->status != 200) exit(1);
+  });
+
+  // Walk to page 10,000 of the big folder (page size 100) to get its token.
+  rd::ListBackupsRequest page_req;
+  page_req.set_folder_id("big");
+  page_req.set_page_size(100);
+  rd::ListBackupsRequest first = page_req;
+  int pages = std::min(10'000, backups / 100);
+  auto t0 = Clock::now();
+  for (int p = 1; p < pages; ++p) {
+    rd::ListBackupsResponse out;
+    Check(backup->List(ctx().get(), page_req, &out));
+    page_req.set_page_token(out.next_page_token());
+  }
+  double walk_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  Stats page1 = Measure(calls / 5, [&] {
+    rd::ListBackupsResponse out;
+    Check(backup->List(ctx().get(), first, &out));
+  });
+  Stats pageN = Measure(calls / 5, [&] {
+    rd::ListBackupsResponse out;
+    Check(backup->List(ctx().get(), page_req, &out));
+    if (out.backups_size() != 100) exit(1);
+  });
+
+  printf("\n%-40s %10s %10s %8s\n", "call (1 client)", "p50 us", "p99 us", "p50 x");
+  auto row = [&](const char* name, Stats s, double base) {
+    printf("%-40s %10.0f %10.0f %8.2f\n", name, s.p50_us, s.p99_us, s.p50_us / base);
+  };
+  row("gRPC empty unary (DebugService.Ping)", empty, empty.p50_us);
+  row("gRPC BackupService.Get", get, empty.p50_us);
+  row("gRPC BackupService.List(100)", list, empty.p50_us);
+  row("REST GET /backups/{id} (keep-alive)", rest_get, empty.p50_us);
+  printf("\nList(100) of a %d-backup folder; page %d reached in %.1f s:\n", backups, pages, walk_s);
+  row("page 1", page1, page1.p50_us);
+  row(absl::StrCat("page ", pages).c_str(), pageN, page1.p50_us);
+  (*server)->Shutdown();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
