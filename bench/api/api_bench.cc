@@ -74,7 +74,8 @@ clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
       r.set_folder_id(folder);
       r.set_cluster_id("c1");
       *r.mutable_started_at() = mdb::common::FromUnixNanos(1'700'000'000'000'000'000 + i * 1e9);
-      *r.mutable_created_at() = mdb::common::FromUnixNanos(1'700'000'000'000'000'000 + i * 1e9 + 5e8);
+      *r.mutable_created_at() =
+          mdb::common::FromUnixNanos(1'700'000'000'000'000'000 + i * 1e9 + 5e8);
       r.set_type(mdb::catalog::BackupRecord::AUTOMATED);
       r.add_source_shard_names("shard1");
       if (batch.size() == 50000) {
@@ -119,6 +120,7 @@ clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
   });
   httplib::Client rest("http://" + (*server)->rest_address());
   rest.set_keep_alive(true);
+  rest.set_tcp_nodelay(true);
   httplib::Headers h{{"Authorization", "Bearer bench-token-1"}};
   Stats rest_get = Measure(calls, [&] {
     auto r = rest.Get("/managed-redis/v1/backups/small-500", h);
