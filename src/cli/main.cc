@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
+#include "cli/repo_commands.h"
 #include "common/config.h"
 #include "common/ids.h"
 #include "google/protobuf/util/json_util.h"
@@ -152,7 +153,10 @@ int main(int argc, char** argv) {
   imp->add_option("--catalog", catalog_path, "the SQLite catalog file")->required();
   imp->add_option("file", file, "JSON-lines file of mdb_backup.v1.BackupRecord, - for stdin");
 
+  auto run_repo = mdb::cli::AddRepoCommands(&app);
+
   CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("repo")) return run_repo();
 
   auto wait_op = [&](const std::string& op_id) {
     for (;;) {

@@ -1,0 +1,256 @@
+// Every command opens the repository, does one thing, and prints a short human-readable report
+// (sizes in MB, 1 MB = 10^6 bytes, as the benchmarks use). Exit codes: 0 success, 1 error,
+// 3 verify found damage.
+#include "cli/repo_commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/ids.h"
+#include "repo/repository.h"
+
+namespace mdb::cli {
+namespace {
+
+struct RepoArgs {
+  std::string url;
+  std::string key_file;
+  int threads = 2;
+  // init
+  int zstd_level = 1;
+  uint32_t chunk_avg_kib = 1024;
+  // backup / restore / delete / verify
+  std::string id;
+  std::vector<std::string> files;
+  std::string out_dir;
+  std::vector<std::string> ids;
+};
+
+std::string Mb(uint64_t bytes) { return absl::StrFormat("%.1f MB", bytes / 1e6); }
+
+int Fail(const absl::Status& st) {
+  std::cerr << "mdb-backup: " << st.message() << "\n";
+  return 1;
+}
+
+struct Opened {
+  std::unique_ptr<storage::Storage> storage;
+  std::unique_ptr<repo::Repository> repo;
+};
+
+absl::StatusOr<Opened> OpenRepo(const RepoArgs& a) {
+  Opened o;
+  auto st = storage::OpenStorage(a.url);
+  if (!st.ok()) return st.status();
+  o.storage = std::move(*st);
+  repo::OpenOptions opts{.threads = a.threads};
+  if (!a.key_file.empty()) {
+    auto key = repo::ReadKeyFile(a.key_file);
+    if (!key.ok()) return key.status();
+    opts.key = *key;
+  }
+  auto r = repo::Repository::Open(o.storage.get(), opts);
+  if (!r.ok()) return r.status();
+  o.repo = std::move(*r);
+  return o;
+}
+
+int Init(const RepoArgs& a) {
+  auto st = storage::OpenStorage(a.url);
+  if (!st.ok()) return Fail(st.status());
+  repo::InitOptions o;
+  o.zstd_level = a.zstd_level;
+  uint32_t avg = a.chunk_avg_kib * 1024;
+  o.chunker = {.min_size = avg / 4, .avg_size = avg, .max_size = avg * 4};
+  if (!a.key_file.empty()) {
+    auto key = repo::ReadKeyFile(a.key_file);
+    if (!key.ok()) return Fail(key.status());
+    o.key = *key;
+  }
+  auto r = repo::Repository::Init(st->get(), o);
+  if (!r.ok()) return Fail(r.status());
+  std::cout << "initialized repository " << (*r)->config().repo_id() << " at " << (*st)->Describe()
+            << " (encryption: " << (*r)->config().encryption() << ", zstd level " << o.zstd_level
+            << ", chunks ~" << a.chunk_avg_kib << " KiB)\n";
+  return 0;
+}
+
+int Backup(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  std::string id = a.id.empty() ? common::NewId() : a.id;
+  auto w = o->repo->StartBackup({.backup_id = id, .engine = "files"});
+  if (!w.ok()) return Fail(w.status());
+  absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results(a.files.size());
+  for (size_t i = 0; i < a.files.size(); ++i) {
+    threads.emplace_back([&, i] {
+      int fd = a.files[i] == "-" ? 0 : open(a.files[i].c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        results[i] = absl::NotFoundError("cannot open '" + a.files[i] + "'");
+        return;
+      }
+      io::FdSource src(fd);
+      std::string name = a.files[i] == "-" ? "stdin" : std::to_string(i);
+      results[i] = (*w)->AddStream(name, &src);
+      if (fd != 0) close(fd);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    if (!r.ok()) {
+      (*w)->Abort();
+      return Fail(r);
+    }
+  }
+  auto m = (*w)->Commit("");
+  if (!m.ok()) return Fail(m.status());
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  std::cout << absl::StrFormat(
+      "backup %s: %d streams, %s read, %s referenced, %s added, %.2f s (%.0f MB/s)\n", id,
+      m->streams_size(), Mb(m->logical_bytes()), Mb(m->stored_bytes()), Mb(m->added_bytes()), secs,
+      m->logical_bytes() / 1e6 / std::max(secs, 1e-9));
+  return 0;
+}
+
+int Restore(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  auto m = o->repo->ReadManifest(a.id);
+  if (!m.ok()) return Fail(m.status());
+  absl::Time start = absl::Now();
+  for (const auto& s : m->streams()) {
+    std::string path = a.out_dir + "/" + s.name();
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return Fail(absl::PermissionDeniedError("cannot create '" + path + "'"));
+    io::FdSink sink(fd);
+    absl::Status st = o->repo->RestoreStream(*m, s.name(), &sink);
+    close(fd);
+    if (!st.ok()) return Fail(st);
+  }
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  std::cout << absl::StrFormat("restored %s: %d streams, %s in %.2f s (%.0f MB/s) into %s\n", a.id,
+                               m->streams_size(), Mb(m->logical_bytes()), secs,
+                               m->logical_bytes() / 1e6 / std::max(secs, 1e-9), a.out_dir);
+  return 0;
+}
+
+int List(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  auto ids = o->repo->ListBackups();
+  if (!ids.ok()) return Fail(ids.status());
+  for (const auto& id : *ids) {
+    auto m = o->repo->ReadManifest(id);
+    if (!m.ok()) {
+      std::cout << id << "  DAMAGED: " << m.status().message() << "\n";
+      continue;
+    }
+    std::cout << absl::StrFormat("%s  %s  streams=%d  logical=%s  referenced=%s  added=%s\n", id,
+                                 absl::FormatTime(absl::FromUnixSeconds(m->created_at().seconds())),
+                                 m->streams_size(), Mb(m->logical_bytes()), Mb(m->stored_bytes()),
+                                 Mb(m->added_bytes()));
+  }
+  return 0;
+}
+
+int Verify(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  auto r = o->repo->Verify(a.ids);
+  if (!r.ok()) return Fail(r.status());
+  for (const auto& p : r->problems) std::cout << "problem: " << p << "\n";
+  std::cout << absl::StrFormat("verified %d backups, %d chunks, %s: ", r->backups_checked,
+                               r->chunks_checked, Mb(r->bytes_checked));
+  if (r->damaged.empty()) {
+    std::cout << "all intact\n";
+    return 0;
+  }
+  std::cout << r->damaged.size() << " damaged:";
+  for (const auto& id : r->damaged) std::cout << " " << id;
+  std::cout << "\n";
+  return 3;
+}
+
+int Gc(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  auto r = o->repo->Gc();
+  if (!r.ok()) return Fail(r.status());
+  std::cout << absl::StrFormat(
+      "gc: %d backups kept; %d packs deleted, %d repacked, %s freed; %d packs kept (%s of "
+      "unreferenced chunks left in them)\n",
+      r->backups, r->packs_deleted, r->packs_repacked, Mb(std::max<int64_t>(r->bytes_freed, 0)),
+      r->packs_kept, Mb(r->unreferenced_bytes_kept));
+  return 0;
+}
+
+int Stats(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  auto s = o->repo->Stats();
+  if (!s.ok()) return Fail(s.status());
+  std::cout << absl::StrFormat(
+      "%s: %d backups, %s logical, %s stored in %d packs, %d chunks; encryption %s\n",
+      o->storage->Describe(), s->backups, Mb(s->logical_bytes), Mb(s->stored_bytes), s->packs,
+      s->chunks, o->repo->config().encryption());
+  return 0;
+}
+
+int Delete(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  absl::Status st = o->repo->DeleteBackup(a.id);
+  if (!st.ok()) return Fail(st);
+  std::cout << "deleted backup " << a.id << "; run 'mdb-backup repo gc' to free its data\n";
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> AddRepoCommands(CLI::App* app) {
+  auto args = std::make_shared<RepoArgs>();
+  auto* repo = app->add_subcommand("repo", "work on a backup repository directly");
+  repo->require_subcommand(1);
+  repo->add_option("--repo", args->url, "repository: /path or s3://bucket/prefix?endpoint=...")
+      ->required()
+      ->envname("MDB_BACKUP_REPO");
+  repo->add_option("--key-file", args->key_file, "key of an encrypted repository (32 bytes)")
+      ->envname("MDB_BACKUP_KEY_FILE");
+  repo->add_option("--threads", args->threads, "worker threads (default 2)");
+  auto* init = repo->add_subcommand("init", "create a repository");
+  init->add_option("--zstd-level", args->zstd_level, "compression level 1-19 (default 1)");
+  init->add_option("--chunk-avg-kib", args->chunk_avg_kib, "average chunk size, a power of two");
+  auto* backup = repo->add_subcommand("backup", "back up files (or - for stdin) as one backup");
+  backup->add_option("--id", args->id, "backup id (default: a new one)");
+  backup->add_option("files", args->files)->required();
+  auto* restore = repo->add_subcommand("restore", "restore every stream of a backup into a dir");
+  restore->add_option("id", args->id)->required();
+  restore->add_option("--to", args->out_dir)->required();
+  auto* list = repo->add_subcommand("list", "list backups");
+  auto* verify = repo->add_subcommand("verify", "re-read and check backups (all by default)");
+  verify->add_option("ids", args->ids);
+  auto* gc = repo->add_subcommand("gc", "delete data no backup needs");
+  auto* stats = repo->add_subcommand("stats", "sizes and counts");
+  auto* del = repo->add_subcommand("delete", "delete a backup (gc frees its data)");
+  del->add_option("id", args->id)->required();
+  return [=]() -> int {
+    if (*init) return Init(*args);
+    if (*backup) return Backup(*args);
+    if (*restore) return Restore(*args);
+    if (*list) return List(*args);
+    if (*verify) return Verify(*args);
+    if (*gc) return Gc(*args);
+    if (*stats) return Stats(*args);
+    if (*del) return Delete(*args);
+    return 2;
+  };
+}
+
+}  // namespace mdb::cli

@@ -1,0 +1,77 @@
+// Byte streams between engines and the repository: a source is read until it ends, a sink is
+// written in order. Both are used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace mdb::io {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to `n` bytes into `buf`; returns how many were read, 0 at the end of the stream.
+  // Blocks until at least one byte or the end is available.
+  virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
+};
+
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  // Writes all of `data`.
+  virtual absl::Status Write(std::string_view data) = 0;
+  // Flushes and makes the data durable where that applies (files are fsync'd).
+  virtual absl::Status Close() { return absl::OkStatus(); }
+};
+
+// Reads a file descriptor (not owned).
+class FdSource final : public ByteSource {
+ public:
+  explicit FdSource(int fd) : fd_(fd) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+
+ private:
+  int fd_;
+};
+
+// Writes a file descriptor (not owned); Close fsyncs regular files.
+class FdSink final : public ByteSink {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+  absl::Status Write(std::string_view data) override;
+  absl::Status Close() override;
+
+ private:
+  int fd_;
+};
+
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+class StringSink final : public ByteSink {
+ public:
+  absl::Status Write(std::string_view data) override {
+    data_.append(data);
+    return absl::OkStatus();
+  }
+  const std::string& data() const { return data_; }
+
+ private:
+  std::string data_;
+};
+
+// Reads until `n` bytes are read or the source ends; returns the count.
+absl::StatusOr<size_t> ReadFull(ByteSource* source, char* buf, size_t n);
+
+}  // namespace mdb::io

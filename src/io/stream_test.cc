@@ -1,0 +1,32 @@
+#include "io/stream.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace mdb::io {
+namespace {
+
+TEST(Stream, ReadFullStopsAtTheEnd) {
+  StringSource src("hello world");
+  char buf[32];
+  EXPECT_EQ(*ReadFull(&src, buf, 5), 5u);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  EXPECT_EQ(*ReadFull(&src, buf, 32), 6u);
+  EXPECT_EQ(*ReadFull(&src, buf, 32), 0u);
+}
+
+TEST(Stream, FdStreamsCrossAPipe) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  FdSink sink(fds[1]);
+  ASSERT_TRUE(sink.Write("abc").ok());
+  ASSERT_TRUE(sink.Close().ok());  // not a regular file: no fsync, no error
+  close(fds[1]);
+  FdSource src(fds[0]);
+  char buf[8];
+  EXPECT_EQ(*ReadFull(&src, buf, 8), 3u);
+  close(fds[0]);
+}
+
+}  // namespace
+}  // namespace mdb::io

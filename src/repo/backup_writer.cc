@@ -1,0 +1,248 @@
+// The write pipeline. The stream's own thread reads and cuts chunks (cheap: one table lookup per
+// byte); the shared pool hashes, dedups, compresses, seals and packs them, and uploads full packs.
+// The pool's bounded queue is the back-pressure: memory stays at about
+// (queue + workers) x max chunk + workers x pack size, whatever the size of the database.
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status.h"
+#include "common/time_util.h"
+#include "repo/pack.h"
+#include "repo/repository.h"
+
+namespace mdb::repo {
+
+class BackupWriterImpl final : public BackupWriter {
+ public:
+  BackupWriterImpl(Repository* repo, WriterOptions options, std::string lock_key)
+      : repo_(repo), options_(std::move(options)), lock_key_(std::move(lock_key)) {
+    manifest_.set_format_version(1);
+    manifest_.set_backup_id(options_.backup_id);
+    manifest_.set_parent_id(options_.parent_id);
+    manifest_.set_engine(options_.engine);
+    *manifest_.mutable_started_at() = common::ToProto(absl::Now());
+    pack_ = std::make_unique<PackBuilder>();
+  }
+
+  ~BackupWriterImpl() override { Abort(); }
+
+  absl::Status AddStream(const std::string& name, io::ByteSource* source) override {
+    auto stream = std::make_shared<StreamState>();
+    stream->name = name;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
+      for (const auto& s : streams_) {
+        if (s->name == name)
+          return absl::InvalidArgumentError(absl::StrCat("stream '", name, "' added twice"));
+      }
+      streams_.push_back(stream);
+    }
+    const ChunkerParams& p = repo_->chunker_.params();
+    std::string buf(static_cast<size_t>(p.max_size) * 2, '\0');
+    size_t begin = 0, end = 0;
+    bool eof = false;
+    for (;;) {
+      RETURN_IF_ERROR(FirstError());
+      // Keep at least max_size bytes ahead of the cut point unless the source has ended.
+      if (!eof && end - begin < p.max_size) {
+        if (begin > 0) {
+          memmove(buf.data(), buf.data() + begin, end - begin);
+          end -= begin;
+          begin = 0;
+        }
+        auto got = io::ReadFull(source, buf.data() + end, buf.size() - end);
+        if (!got.ok()) {
+          return absl::Status(got.status().code(), absl::StrCat("reading stream '", name,
+                                                                "': ", got.status().message()));
+        }
+        eof = *got < buf.size() - end;
+        end += *got;
+        bytes_read_ += *got;
+      }
+      if (begin == end) break;
+      size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + begin),
+                                           end - begin, eof);
+      if (cut == 0) continue;  // not reachable: we always hold max_size bytes or the end
+      stream->size += cut;
+      ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
+      ref->size = static_cast<uint32_t>(cut);
+      std::string chunk(buf.data() + begin, cut);
+      begin += cut;
+      tasks_.Add();
+      repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
+        Process(ref, std::move(chunk));
+        tasks_.Done();
+      });
+    }
+    return FirstError();
+  }
+
+  absl::StatusOr<Manifest> Commit(const std::string& engine_metadata) override {
+    tasks_.Wait();
+    RETURN_IF_ERROR(FirstError());
+    std::unique_ptr<PackBuilder> last;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
+      done_ = true;
+      if (pack_->chunks() > 0) last = std::move(pack_);
+    }
+    absl::Status st = last ? Upload(std::move(last)) : absl::OkStatus();
+    // The index goes before the manifest: a manifest must never name a chunk no index locates.
+    if (st.ok() && index_file_.packs_size() > 0) {
+      std::string key = absl::StrCat("index/", options_.backup_id);
+      st = repo_->storage_->Put(key, repo_->codec_.Encode(index_file_.SerializeAsString(), key));
+    }
+    if (st.ok()) st = FillManifest(engine_metadata);
+    if (st.ok()) {
+      std::string key = "manifests/" + options_.backup_id;
+      st = repo_->storage_->Put(key, repo_->codec_.Encode(manifest_.SerializeAsString(), key));
+    }
+    repo_->ReleaseLock(lock_key_);
+    if (!st.ok()) return st;
+    repo_->Merge(local_);
+    return manifest_;
+  }
+
+  void Abort() override {
+    tasks_.Wait();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return;
+    done_ = true;
+    repo_->ReleaseLock(lock_key_);
+  }
+
+  uint64_t bytes_read() const override { return bytes_read_.load(); }
+
+ private:
+  struct ChunkRef {
+    ChunkId id{};
+    uint32_t size = 0;
+  };
+  struct StreamState {
+    std::string name;
+    uint64_t size = 0;
+    std::deque<ChunkRef> refs;
+  };
+
+  absl::Status FirstError() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+  void Fail(const absl::Status& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_.ok()) error_ = st;
+  }
+
+  // Runs on a pool worker.
+  void Process(ChunkRef* ref, std::string chunk) {
+    ref->id = repo_->codec_.Id(chunk);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_.ok() || done_) return;
+      if (local_.count(ref->id) || pending_.count(ref->id)) return;  // stored by this backup
+    }
+    if (repo_->Find(ref->id)) return;  // stored by a committed backup: dedup
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!pending_.insert(ref->id).second) return;  // another worker is storing it right now
+    }
+    std::string_view role(reinterpret_cast<const char*>(ref->id.data()), ref->id.size());
+    std::string blob = repo_->codec_.Encode(chunk, role);
+    std::unique_ptr<PackBuilder> full;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pack_->Add(ref->id, blob, ref->size);
+      if (pack_->bytes() >= repo_->config_.pack_target_size()) {
+        full = std::move(pack_);
+        pack_ = std::make_unique<PackBuilder>();
+      }
+    }
+    if (full) {
+      absl::Status st = Upload(std::move(full));
+      if (!st.ok()) Fail(st);
+    }
+  }
+
+  absl::Status Upload(std::unique_ptr<PackBuilder> pack) {
+    const mdb_backup::v1::PackEntry entry = pack->entry();
+    std::string object = pack->Finish(repo_->codec_);
+    RETURN_IF_ERROR(repo_->storage_->Put(PackKey(pack->id()), object));
+    std::lock_guard<std::mutex> lock(mu_);
+    *index_file_.add_packs() = entry;
+    added_bytes_ += object.size();
+    for (const auto& c : entry.chunks()) {
+      ChunkId id;
+      memcpy(id.data(), c.id().data(), id.size());
+      local_[id] = {entry.pack_id(), c.offset(), c.stored_size(), c.size()};
+      pending_.erase(id);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status FillManifest(const std::string& engine_metadata) {
+    manifest_.set_engine_metadata(engine_metadata);
+    *manifest_.mutable_created_at() = common::ToProto(absl::Now());
+    std::set<ChunkId> counted;
+    uint64_t logical = 0, stored = 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& s : streams_) {
+      auto* out = manifest_.add_streams();
+      out->set_name(s->name);
+      out->set_size(s->size);
+      logical += s->size;
+      for (const auto& r : s->refs) {
+        auto* c = out->add_chunks();
+        c->set_id(std::string(reinterpret_cast<const char*>(r.id.data()), r.id.size()));
+        c->set_size(r.size);
+        if (!counted.insert(r.id).second) continue;
+        auto it = local_.find(r.id);
+        std::optional<Repository::Location> loc;
+        if (it != local_.end())
+          loc = it->second;
+        else
+          loc = repo_->Find(r.id);
+        if (!loc) {
+          return absl::InternalError(absl::StrCat("stream '", s->name,
+                                                  "': a chunk was neither "
+                                                  "stored nor found in the repository"));
+        }
+        stored += loc->stored_size;
+      }
+    }
+    manifest_.set_logical_bytes(logical);
+    manifest_.set_stored_bytes(stored);
+    manifest_.set_added_bytes(added_bytes_);
+    return absl::OkStatus();
+  }
+
+  Repository* repo_;
+  WriterOptions options_;
+  std::string lock_key_;
+  common::TaskGroup tasks_;
+  std::atomic<uint64_t> bytes_read_{0};
+  std::mutex mu_;  // guards everything below
+  absl::Status error_;
+  bool done_ = false;
+  std::vector<std::shared_ptr<StreamState>> streams_;
+  std::unique_ptr<PackBuilder> pack_;
+  std::set<ChunkId> pending_;
+  Repository::Index local_;
+  mdb_backup::v1::IndexFile index_file_;
+  uint64_t added_bytes_ = 0;
+  Manifest manifest_;
+};
+
+absl::StatusOr<std::unique_ptr<BackupWriter>> Repository::StartBackup(const WriterOptions& o) {
+  RETURN_IF_ERROR(storage::ValidateKey(o.backup_id));
+  if (storage_->Stat("manifests/" + o.backup_id).ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("backup '", o.backup_id, "' already exists"));
+  }
+  ASSIGN_OR_RETURN(std::string lock, TakeLock("write", o.backup_id));
+  return std::make_unique<BackupWriterImpl>(this, o, std::move(lock));
+}
+
+}  // namespace mdb::repo

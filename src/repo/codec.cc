@@ -1,0 +1,131 @@
+// zstd contexts are costly to create, so each thread keeps one of each kind. HMAC-SHA256 goes
+// through OpenSSL, which uses the CPU's SHA extensions (~1 GB/s per core here, vs ~370 MB/s for
+// BLAKE2b), keeping the hash off the critical path of the pipeline.
+#include "repo/codec.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sodium.h>
+#include <zstd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace mdb::repo {
+namespace {
+
+constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+struct ZstdContexts {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+  }
+};
+
+ZstdContexts& ThreadContexts() {
+  thread_local ZstdContexts ctx;
+  return ctx;
+}
+
+// Roles are object names or raw chunk ids; messages show the latter in hex.
+std::string RoleName(std::string_view role) {
+  for (unsigned char c : role) {
+    if (c < 0x20 || c > 0x7e) return "chunk " + ToHex(role);
+  }
+  return std::string(role);
+}
+
+}  // namespace
+
+std::string ToHex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+ChunkId Codec::Id(std::string_view plaintext) const {
+  ChunkId id;
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), keys_.chunk_id_key.data(), static_cast<int>(keys_.chunk_id_key.size()),
+       reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(), id.data(), &len);
+  return id;
+}
+
+std::string Seal(std::string_view plaintext, std::string_view key, std::string_view role) {
+  std::string out(kNonce + plaintext.size() + kTag, '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  randombytes_buf(p, kNonce);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      p + kNonce, &clen, reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
+      reinterpret_cast<const unsigned char*>(role.data()), role.size(), nullptr, p,
+      reinterpret_cast<const unsigned char*>(key.data()));
+  return out;
+}
+
+absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view key,
+                                 std::string_view role) {
+  if (sealed.size() < kNonce + kTag) {
+    return absl::DataLossError(absl::StrCat("'", RoleName(role), "': sealed data is truncated"));
+  }
+  std::string out(sealed.size() - kNonce - kTag, '\0');
+  unsigned long long mlen = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(out.data()), &mlen, nullptr, p + kNonce,
+          sealed.size() - kNonce, reinterpret_cast<const unsigned char*>(role.data()), role.size(),
+          p, reinterpret_cast<const unsigned char*>(key.data())) != 0) {
+    return absl::DataLossError(
+        absl::StrCat("'", RoleName(role), "': authentication failed (damaged, or another key)"));
+  }
+  return out;
+}
+
+std::string Codec::Encode(std::string_view plaintext, std::string_view role) const {
+  ZstdContexts& z = ThreadContexts();
+  std::string compressed(ZSTD_compressBound(plaintext.size()), '\0');
+  size_t n = ZSTD_compressCCtx(z.c, compressed.data(), compressed.size(), plaintext.data(),
+                               plaintext.size(), level_);
+  compressed.resize(ZSTD_isError(n) ? 0 : n);  // cannot fail with a bound-sized buffer
+  if (!keys_.data_key) return compressed;
+  return Seal(compressed, *keys_.data_key, role);
+}
+
+absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_view role,
+                                          size_t size_hint) const {
+  std::string opened;
+  if (keys_.data_key) {
+    auto o = Open(blob, *keys_.data_key, role);
+    if (!o.ok()) return o.status();
+    opened = std::move(*o);
+    blob = opened;
+  }
+  size_t size = size_hint;
+  if (size == 0) {
+    unsigned long long s = ZSTD_getFrameContentSize(blob.data(), blob.size());
+    if (s == ZSTD_CONTENTSIZE_ERROR || s == ZSTD_CONTENTSIZE_UNKNOWN || s > (1ULL << 34)) {
+      return absl::DataLossError(absl::StrCat("'", RoleName(role), "': not a zstd frame"));
+    }
+    size = static_cast<size_t>(s);
+  }
+  std::string out(size, '\0');
+  size_t n =
+      ZSTD_decompressDCtx(ThreadContexts().d, out.data(), out.size(), blob.data(), blob.size());
+  if (ZSTD_isError(n) || n != size) {
+    return absl::DataLossError(absl::StrCat("'", RoleName(role), "': decompression failed: ",
+                                            ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size"));
+  }
+  return out;
+}
+
+}  // namespace mdb::repo

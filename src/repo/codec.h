@@ -1,0 +1,60 @@
+// Chunk ids and the encoding of every binary object: zstd, then (when the repository is
+// encrypted) XChaCha20-Poly1305 with a random nonce and the object's role as associated data.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace mdb::repo {
+
+using ChunkId = std::array<uint8_t, 32>;
+
+struct ChunkIdHash {
+  size_t operator()(const ChunkId& id) const {
+    size_t h;
+    memcpy(&h, id.data(), sizeof(h));  // ids are uniformly random already
+    return h;
+  }
+};
+
+std::string ToHex(std::string_view bytes);
+
+// The repository's secrets: the chunk-id key always, the data key only when encrypted.
+struct Keys {
+  std::string chunk_id_key;             // 32 bytes
+  std::optional<std::string> data_key;  // 32 bytes; nullopt = no encryption
+};
+
+class Codec {
+ public:
+  Codec(Keys keys, int zstd_level) : keys_(std::move(keys)), level_(zstd_level) {}
+
+  // HMAC-SHA256 under the chunk-id key: ids reveal nothing about contents without the key.
+  ChunkId Id(std::string_view plaintext) const;
+
+  // Compresses and (if encrypted) seals `plaintext`; `role` binds the blob to its place (e.g. the
+  // chunk id, or "manifest/<id>") so a blob cannot be swapped for another.
+  std::string Encode(std::string_view plaintext, std::string_view role) const;
+
+  // Reverses Encode. DataLoss when authentication or decompression fails; `size_hint` is the
+  // plaintext size when known (0: read it from the zstd frame).
+  absl::StatusOr<std::string> Decode(std::string_view blob, std::string_view role,
+                                     size_t size_hint = 0) const;
+
+  bool encrypted() const { return keys_.data_key.has_value(); }
+
+ private:
+  Keys keys_;
+  int level_;
+};
+
+// Seals/opens small secrets under a 32-byte key (the key file's), for the repository config.
+std::string Seal(std::string_view plaintext, std::string_view key, std::string_view role);
+absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view key,
+                                 std::string_view role);
+
+}  // namespace mdb::repo

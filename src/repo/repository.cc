@@ -1,0 +1,313 @@
+// Repository setup, the chunk index, locks and the small operations. The index in memory is the
+// union of the index objects in storage plus what this process committed since; chunks of
+// backups still being written are never in it, so no backup can depend on uncommitted data.
+#include "repo/repository.h"
+
+#include <signal.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "common/time_util.h"
+#include "google/protobuf/util/json_util.h"
+#include "repo/pack.h"
+
+namespace mdb::repo {
+namespace {
+
+constexpr char kConfigKey[] = "config";
+constexpr absl::Duration kLockStaleAfter = absl::Minutes(15);
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+// A lock is live unless it was not refreshed for kLockStaleAfter, or its process is known dead
+// (same host, no such pid): a writer killed with -9 must not block GC for long.
+bool LockIsLive(const mdb_backup::v1::Lock& lock) {
+  if (absl::Now() - common::FromProto(lock.refreshed_at()) > kLockStaleAfter) return false;
+  if (lock.host() == Hostname() && lock.pid() > 0 && kill(static_cast<pid_t>(lock.pid()), 0) != 0 &&
+      errno == ESRCH) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read key file '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string raw = ss.str();
+  if (raw.size() == 32) return raw;
+  while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.pop_back();
+  if (raw.size() == 64) {
+    std::string key(32, '\0');
+    size_t bin_len = 0;
+    if (sodium_hex2bin(reinterpret_cast<unsigned char*>(key.data()), 32, raw.data(), 64, nullptr,
+                       &bin_len, nullptr) == 0 &&
+        bin_len == 32) {
+      return key;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("key file '", path,
+                   "' must hold 32 raw bytes or 64 hex digits; make one with: head -c 32 "
+                   "/dev/urandom > ",
+                   path));
+}
+
+Repository::Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig config, Keys keys,
+                       int threads)
+    : storage_(storage),
+      config_(std::move(config)),
+      codec_(std::move(keys), config_.zstd_level()),
+      chunker_({.min_size = config_.chunk_min_size(),
+                .avg_size = config_.chunk_avg_size(),
+                .max_size = config_.chunk_max_size()}),
+      pool_(std::make_unique<common::ThreadPool>(threads, 2 * threads)) {}
+
+Repository::~Repository() = default;
+
+absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(storage::Storage* storage,
+                                                             const InitOptions& o) {
+  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialize");
+  if (storage->Stat(kConfigKey).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a repository already exists at ", storage->Describe()));
+  }
+  const auto& c = o.chunker;
+  if (c.avg_size == 0 || (c.avg_size & (c.avg_size - 1)) != 0 || c.min_size >= c.avg_size ||
+      c.avg_size >= c.max_size || c.max_size > (64u << 20)) {
+    return absl::InvalidArgumentError(
+        "chunk sizes must satisfy min < avg < max <= 64 MiB with avg a power of two");
+  }
+  if (o.zstd_level < 1 || o.zstd_level > 19) {
+    return absl::InvalidArgumentError("zstd level must be 1..19");
+  }
+  mdb_backup::v1::RepoConfig cfg;
+  cfg.set_format_version(1);
+  cfg.set_repo_id(common::NewId());
+  *cfg.mutable_created_at() = common::ToProto(absl::Now());
+  cfg.set_chunk_min_size(c.min_size);
+  cfg.set_chunk_avg_size(c.avg_size);
+  cfg.set_chunk_max_size(c.max_size);
+  cfg.set_zstd_level(o.zstd_level);
+  cfg.set_pack_target_size(o.pack_target_size);
+  Keys keys;
+  keys.chunk_id_key.resize(32);
+  common::RandomBytes(keys.chunk_id_key.data(), 32);
+  if (o.key) {
+    if (o.key->size() != 32) return absl::InvalidArgumentError("the key must be 32 bytes");
+    keys.data_key = std::string(32, '\0');
+    common::RandomBytes(keys.data_key->data(), 32);
+    cfg.set_encryption("xchacha20poly1305");
+    cfg.set_sealed_keys(Seal(*keys.data_key + keys.chunk_id_key, *o.key, "config/keys"));
+  } else {
+    cfg.set_encryption("none");
+    cfg.set_chunk_id_key(keys.chunk_id_key);
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions jo;
+  jo.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(cfg, &json, jo);
+  RETURN_IF_ERROR(storage->Put(kConfigKey, json));
+  return std::unique_ptr<Repository>(new Repository(storage, std::move(cfg), std::move(keys), 2));
+}
+
+absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(storage::Storage* storage,
+                                                             const OpenOptions& o) {
+  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialize");
+  auto json = storage->Get(kConfigKey);
+  if (absl::IsNotFound(json.status())) {
+    return absl::FailedPreconditionError(absl::StrCat("no repository at ", storage->Describe(),
+                                                      "; create one with 'mdb-backup repo init'"));
+  }
+  if (!json.ok()) return json.status();
+  mdb_backup::v1::RepoConfig cfg;
+  if (!google::protobuf::util::JsonStringToMessage(*json, &cfg).ok() || cfg.format_version() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the repository config at ", storage->Describe(), " is damaged or of an unknown version"));
+  }
+  Keys keys;
+  if (cfg.encryption() == "none") {
+    keys.chunk_id_key = cfg.chunk_id_key();
+  } else {
+    if (!o.key) {
+      return absl::PermissionDeniedError(absl::StrCat("the repository at ", storage->Describe(),
+                                                      " is encrypted: give its key file"));
+    }
+    auto opened = repo::Open(cfg.sealed_keys(), *o.key, "config/keys");
+    if (!opened.ok() || opened->size() != 64) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("the key does not open the repository at ", storage->Describe(),
+                       " (wrong key file?); nothing was read or changed"));
+    }
+    keys.data_key = opened->substr(0, 32);
+    keys.chunk_id_key = opened->substr(32);
+  }
+  std::unique_ptr<Repository> repo(
+      new Repository(storage, std::move(cfg), std::move(keys), std::max(1, o.threads)));
+  RETURN_IF_ERROR(repo->LoadIndex());
+  return repo;
+}
+
+absl::Status Repository::ReadIndexObjects(Index* out, std::vector<std::string>* keys) {
+  ASSIGN_OR_RETURN(auto objects, storage_->List("index/"));
+  for (const auto& obj : objects) {
+    auto blob = storage_->Get(obj.key);
+    if (absl::IsNotFound(blob.status())) continue;  // replaced by a concurrent GC
+    if (!blob.ok()) return blob.status();
+    ASSIGN_OR_RETURN(std::string plain, codec_.Decode(*blob, obj.key));
+    mdb_backup::v1::IndexFile file;
+    if (!file.ParseFromString(plain)) {
+      return absl::DataLossError(absl::StrCat("index object '", obj.key, "' is damaged"));
+    }
+    for (const auto& pack : file.packs()) {
+      for (const auto& c : pack.chunks()) {
+        ChunkId id;
+        if (c.id().size() != id.size()) return absl::DataLossError("index: bad chunk id");
+        memcpy(id.data(), c.id().data(), id.size());
+        (*out)[id] = {pack.pack_id(), c.offset(), c.stored_size(), c.size()};
+      }
+    }
+    if (keys) keys->push_back(obj.key);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Repository::LoadIndex() {
+  Index fresh;
+  RETURN_IF_ERROR(ReadIndexObjects(&fresh, nullptr));
+  std::lock_guard<std::mutex> lock(mu_);
+  index_ = std::move(fresh);
+  return absl::OkStatus();
+}
+
+std::optional<Repository::Location> Repository::Find(const ChunkId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Repository::Merge(const Index& committed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, loc] : committed) index_.emplace(id, loc);
+}
+
+absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, const Location& loc) {
+  std::string key = PackKey(loc.pack_id);
+  auto blob = storage_->GetRange(key, loc.offset, loc.stored_size);
+  if (!blob.ok()) {
+    std::string hex = ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32));
+    if (absl::IsNotFound(blob.status()) || absl::IsOutOfRange(blob.status())) {
+      return absl::DataLossError(absl::StrCat("chunk ", hex, ": pack '", key,
+                                              "' is missing or "
+                                              "truncated"));
+    }
+    return blob.status();
+  }
+  std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
+  ASSIGN_OR_RETURN(std::string plain, codec_.Decode(*blob, role, loc.size));
+  if (codec_.Id(plain) != id) {
+    return absl::DataLossError(
+        absl::StrCat("chunk ", ToHex(role), " in pack '", key, "': content does not match its id"));
+  }
+  return plain;
+}
+
+absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const std::string& what) {
+  mdb_backup::v1::Lock lock;
+  lock.set_kind(kind);
+  lock.set_host(Hostname());
+  lock.set_pid(getpid());
+  *lock.mutable_refreshed_at() = common::ToProto(absl::Now());
+  lock.set_what(what);
+  std::string key = absl::StrCat("locks/", kind, "-", common::NewId());
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(lock, &json);
+  RETURN_IF_ERROR(storage_->Put(key, json));
+  // Both sides write first and look second, so of a writer and a GC starting together at least
+  // one sees the other and backs off.
+  auto others = storage_->List("locks/");
+  if (!others.ok()) {
+    ReleaseLock(key);
+    return others.status();
+  }
+  for (const auto& o : *others) {
+    if (o.key == key) continue;
+    auto body = storage_->Get(o.key);
+    mdb_backup::v1::Lock other;
+    if (!body.ok() || !google::protobuf::util::JsonStringToMessage(*body, &other).ok()) continue;
+    bool conflicts = kind == "gc" || other.kind() == "gc";
+    if (!conflicts) continue;
+    if (!LockIsLive(other)) {
+      if (kind == "gc") (void)storage_->Delete(o.key);  // GC cleans up after dead processes
+      continue;
+    }
+    ReleaseLock(key);
+    return absl::UnavailableError(absl::StrCat(
+        other.kind() == "gc" ? "garbage collection" : absl::StrCat("backup '", other.what(), "'"),
+        " is running (pid ", other.pid(), " on ", other.host(), "); retry when it ends"));
+  }
+  return key;
+}
+
+void Repository::ReleaseLock(const std::string& key) { (void)storage_->Delete(key); }
+
+absl::StatusOr<std::vector<std::string>> Repository::ListBackups() {
+  ASSIGN_OR_RETURN(auto objects, storage_->List("manifests/"));
+  std::vector<std::string> ids;
+  for (const auto& o : objects) ids.push_back(o.key.substr(strlen("manifests/")));
+  return ids;
+}
+
+absl::StatusOr<Manifest> Repository::ReadManifest(const std::string& backup_id) {
+  RETURN_IF_ERROR(storage::ValidateKey(backup_id));
+  std::string key = "manifests/" + backup_id;
+  auto blob = storage_->Get(key);
+  if (absl::IsNotFound(blob.status())) {
+    return absl::NotFoundError(absl::StrCat("backup '", backup_id, "' is not in the repository"));
+  }
+  if (!blob.ok()) return blob.status();
+  ASSIGN_OR_RETURN(std::string plain, codec_.Decode(*blob, key));
+  Manifest m;
+  if (!m.ParseFromString(plain) || m.backup_id() != backup_id) {
+    return absl::DataLossError(absl::StrCat("manifest of backup '", backup_id, "' is damaged"));
+  }
+  return m;
+}
+
+absl::Status Repository::DeleteBackup(const std::string& backup_id) {
+  RETURN_IF_ERROR(ReadManifest(backup_id).status());
+  return storage_->Delete("manifests/" + backup_id);
+}
+
+absl::StatusOr<RepoStats> Repository::Stats() {
+  RepoStats s;
+  ASSIGN_OR_RETURN(auto packs, storage_->List("packs/"));
+  s.packs = static_cast<int>(packs.size());
+  for (const auto& p : packs) s.stored_bytes += p.size;
+  ASSIGN_OR_RETURN(auto ids, ListBackups());
+  s.backups = static_cast<int>(ids.size());
+  for (const auto& id : ids) {
+    auto m = ReadManifest(id);
+    if (m.ok()) s.logical_bytes += m->logical_bytes();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  s.chunks = index_.size();
+  return s;
+}
+
+}  // namespace mdb::repo

@@ -1,0 +1,158 @@
+// A backup repository: chunked, deduplicated, compressed, optionally encrypted, checksummed
+// backups on any Storage. See docs/format.md for the layout and the crash-safety argument.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/thread_pool.h"
+#include "io/stream.h"
+#include "mdb_backup/v1/repo.pb.h"
+#include "repo/chunker.h"
+#include "repo/codec.h"
+#include "storage/storage.h"
+
+namespace mdb::repo {
+
+using Manifest = ::mdb_backup::v1::Manifest;
+
+struct InitOptions {
+  ChunkerParams chunker;                 // ~1 MiB average chunks
+  int zstd_level = 1;                    // 1 = fastest; up to 19
+  uint32_t pack_target_size = 16 << 20;  // packs are sealed past this size
+  std::optional<std::string> key;        // 32-byte key (ReadKeyFile); nullopt = no encryption
+};
+
+struct OpenOptions {
+  std::optional<std::string> key;  // required iff the repository is encrypted
+  int threads = 2;                 // hash/compress/encrypt/upload workers
+};
+
+// Reads a key file: 32 raw bytes, or 64 hex digits (a trailing newline is fine).
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path);
+
+struct VerifyReport {
+  int backups_checked = 0;
+  uint64_t chunks_checked = 0;
+  uint64_t bytes_checked = 0;         // plaintext bytes re-read and re-hashed
+  std::vector<std::string> damaged;   // backup ids that cannot be restored intact
+  std::vector<std::string> problems;  // one line per problem found
+};
+
+struct GcReport {
+  int backups = 0;
+  int packs_deleted = 0;
+  int packs_repacked = 0;   // packs whose live chunks were copied to new packs
+  int64_t bytes_freed = 0;  // storage bytes released (deleted minus rewritten)
+  int packs_kept = 0;
+  uint64_t unreferenced_bytes_kept = 0;  // dead chunks inside packs that still hold live ones
+  int stale_locks_removed = 0;
+};
+
+struct RepoStats {
+  int backups = 0;
+  int packs = 0;
+  uint64_t stored_bytes = 0;   // all pack objects
+  uint64_t chunks = 0;         // distinct chunks indexed
+  uint64_t logical_bytes = 0;  // sum over backups
+};
+
+class Repository;
+
+// Writes one backup. AddStream may run concurrently for different streams; Commit and Abort once.
+class BackupWriter {
+ public:
+  virtual ~BackupWriter() = default;
+  // Reads `source` to its end as stream `name` (unique within the backup).
+  virtual absl::Status AddStream(const std::string& name, io::ByteSource* source) = 0;
+  // Seals the last pack, writes the index, then the manifest: the backup exists from here on.
+  virtual absl::StatusOr<Manifest> Commit(const std::string& engine_metadata) = 0;
+  // Gives up; what was uploaded becomes garbage for the next GC. Idempotent.
+  virtual void Abort() = 0;
+  // Plaintext bytes read so far, for progress.
+  virtual uint64_t bytes_read() const = 0;
+};
+
+struct WriterOptions {
+  std::string backup_id;  // unique; [A-Za-z0-9._-]
+  std::string parent_id;  // the backup an incremental one builds on (recorded only)
+  std::string engine;
+};
+
+// Thread-safe.
+class Repository {
+ public:
+  // Creates a repository in empty storage. AlreadyExists if one is there.
+  static absl::StatusOr<std::unique_ptr<Repository>> Init(storage::Storage* storage,
+                                                          const InitOptions& options);
+  // Opens an existing repository. FailedPrecondition if there is none; PermissionDenied with a
+  // clear message for a missing or wrong key.
+  static absl::StatusOr<std::unique_ptr<Repository>> Open(storage::Storage* storage,
+                                                          const OpenOptions& options);
+  ~Repository();
+
+  // Starts a backup. Unavailable while garbage collection runs (retry later).
+  absl::StatusOr<std::unique_ptr<BackupWriter>> StartBackup(const WriterOptions& options);
+
+  // Committed backups, by id.
+  absl::StatusOr<std::vector<std::string>> ListBackups();
+  absl::StatusOr<Manifest> ReadManifest(const std::string& backup_id);
+
+  // Writes stream `stream` of `manifest` to `sink`, fetching chunks ahead in parallel and
+  // checking each against its id. DataLoss names the damaged chunk.
+  absl::Status RestoreStream(const Manifest& manifest, const std::string& stream,
+                             io::ByteSink* sink);
+
+  // Removes the backup (its manifest); its data is freed by the next Gc.
+  absl::Status DeleteBackup(const std::string& backup_id);
+
+  // Re-reads every chunk of the given backups (all when empty) and checks it.
+  absl::StatusOr<VerifyReport> Verify(const std::vector<std::string>& backup_ids);
+
+  // Deletes packs no manifest references and leftovers of crashed writers. Unavailable while a
+  // backup is being written (by any process).
+  absl::StatusOr<GcReport> Gc();
+
+  absl::StatusOr<RepoStats> Stats();
+
+  const mdb_backup::v1::RepoConfig& config() const { return config_; }
+  storage::Storage* storage() const { return storage_; }
+
+ private:
+  friend class BackupWriterImpl;
+  struct Location {
+    std::string pack_id;  // 16 bytes
+    uint64_t offset;
+    uint32_t stored_size;
+    uint32_t size;
+  };
+  using Index = std::unordered_map<ChunkId, Location, ChunkIdHash>;
+
+  Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig config, Keys keys, int threads);
+  absl::Status LoadIndex();
+  // Reads every index object from storage into `out`.
+  absl::Status ReadIndexObjects(Index* out, std::vector<std::string>* keys);
+  std::optional<Location> Find(const ChunkId& id);
+  void Merge(const Index& committed);
+  absl::StatusOr<std::string> FetchChunk(const ChunkId& id, const Location& loc);
+
+  // Locks (docs/format.md): write a lock, then look for conflicting ones.
+  absl::StatusOr<std::string> TakeLock(const std::string& kind, const std::string& what);
+  void ReleaseLock(const std::string& key);
+
+  storage::Storage* storage_;
+  mdb_backup::v1::RepoConfig config_;
+  Codec codec_;
+  Chunker chunker_;
+  std::mutex mu_;
+  Index index_;
+  std::unique_ptr<common::ThreadPool> pool_;
+};
+
+}  // namespace mdb::repo

@@ -1,0 +1,229 @@
+#include "repo/repository.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "storage/fault_storage.h"
+#include "storage/posix/posix_storage.h"
+
+namespace mdb::repo {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Data(size_t n, uint32_t seed) {
+  // Compressible but not trivial: random words from a small vocabulary.
+  std::mt19937 rng(seed);
+  static const char* kWords[] = {"alpha ", "beta ", "gamma ", "delta ",      "epsilon ",
+                                 "zeta ",  "eta ",  "theta ", "0123456789 ", "backup "};
+  std::string s;
+  s.reserve(n);
+  while (s.size() < n) s += kWords[rng() % 10];
+  s.resize(n);
+  for (size_t i = 0; i < n; i += 97) s[i] = static_cast<char>(rng());
+  return s;
+}
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("repo_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    storage_ = std::move(*storage::OpenPosixStorage(dir_.string()));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  InitOptions Small() {
+    InitOptions o;
+    o.chunker = {.min_size = 16 << 10, .avg_size = 64 << 10, .max_size = 256 << 10};
+    o.pack_target_size = 1 << 20;
+    return o;
+  }
+
+  absl::StatusOr<Manifest> Backup(Repository* repo, const std::string& id,
+                                  const std::vector<std::pair<std::string, std::string>>& streams) {
+    auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
+    if (!w.ok()) return w.status();
+    std::vector<std::thread> threads;
+    std::vector<absl::Status> results(streams.size());
+    for (size_t i = 0; i < streams.size(); ++i) {
+      threads.emplace_back([&, i] {
+        io::StringSource src(streams[i].second);
+        results[i] = (*w)->AddStream(streams[i].first, &src);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& r : results) {
+      if (!r.ok()) return r;
+    }
+    return (*w)->Commit("meta");
+  }
+
+  std::string Restore(Repository* repo, const std::string& id, const std::string& stream) {
+    auto m = repo->ReadManifest(id);
+    EXPECT_TRUE(m.ok()) << m.status();
+    io::StringSink sink;
+    absl::Status st = repo->RestoreStream(*m, stream, &sink);
+    EXPECT_TRUE(st.ok()) << st;
+    return sink.data();
+  }
+
+  fs::path dir_;
+  std::unique_ptr<storage::Storage> storage_;
+};
+
+TEST_F(RepositoryTest, BackupRestoreByteIdenticalWithConcurrentStreams) {
+  auto repo = Repository::Init(storage_.get(), Small());
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  std::string a = Data(3 << 20, 1), b = Data(5 << 20, 2), empty;
+  auto m = Backup(repo->get(), "b1", {{"a", a}, {"b", b}, {"empty", empty}});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->logical_bytes(), a.size() + b.size());
+  EXPECT_GT(m->added_bytes(), 0u);
+  EXPECT_LT(m->stored_bytes(), m->logical_bytes() / 2);  // compressed
+  EXPECT_EQ(m->engine_metadata(), "meta");
+  auto reopened = Repository::Open(storage_.get(), {});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE(Restore(reopened->get(), "b1", "a") == a);
+  EXPECT_TRUE(Restore(reopened->get(), "b1", "b") == b);
+  EXPECT_EQ(Restore(reopened->get(), "b1", "empty"), "");
+  EXPECT_EQ(*(*reopened)->ListBackups(), std::vector<std::string>{"b1"});
+}
+
+TEST_F(RepositoryTest, SecondBackupStoresOnlyWhatChanged) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  std::string data = Data(8 << 20, 3);
+  auto first = Backup(repo.get(), "full", {{"s", data}});
+  ASSERT_TRUE(first.ok());
+  auto same = Backup(repo.get(), "same", {{"s", data}});
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->added_bytes(), 0u);
+  EXPECT_EQ(same->stored_bytes(), first->stored_bytes());
+  std::string changed = data;
+  for (size_t i = 0; i < changed.size() / 100; ++i)
+    changed[(i * 7919) % (changed.size() / 50)] ^= 1;
+  auto incr = Backup(repo.get(), "incr", {{"s", changed}});
+  ASSERT_TRUE(incr.ok());
+  EXPECT_LT(incr->added_bytes(), first->added_bytes() / 5);
+  EXPECT_TRUE(Restore(repo.get(), "incr", "s") == changed);
+}
+
+TEST_F(RepositoryTest, EncryptedRepositoryNeedsTheRightKey) {
+  InitOptions o = Small();
+  o.key = std::string(32, 'K');
+  auto repo = std::move(*Repository::Init(storage_.get(), o));
+  std::string secret = "the secret is " + Data(1 << 20, 4);
+  ASSERT_TRUE(Backup(repo.get(), "enc", {{"s", secret}}).ok());
+  EXPECT_EQ(Repository::Open(storage_.get(), {}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto wrong = Repository::Open(storage_.get(), {.key = std::string(32, 'W')});
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(wrong.status().message().find("wrong key"), std::string::npos);
+  auto right = Repository::Open(storage_.get(), {.key = std::string(32, 'K')});
+  ASSERT_TRUE(right.ok());
+  EXPECT_TRUE(Restore(right->get(), "enc", "s") == secret);
+  auto all = storage_->List("");
+  for (const auto& o : *all) {
+    EXPECT_EQ(storage_->Get(o.key)->find("the secret is"), std::string::npos) << o.key;
+  }
+}
+
+TEST_F(RepositoryTest, DeleteAndGcFreeExactlyTheUnsharedData) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  std::string shared = Data(2 << 20, 5), only_a = Data(2 << 20, 6);
+  ASSERT_TRUE(Backup(repo.get(), "a", {{"s", shared}, {"t", only_a}}).ok());
+  ASSERT_TRUE(Backup(repo.get(), "b", {{"s", shared}}).ok());
+  uint64_t before = repo->Stats()->stored_bytes;
+  ASSERT_TRUE(repo->DeleteBackup("a").ok());
+  EXPECT_EQ(repo->DeleteBackup("a").code(), absl::StatusCode::kNotFound);
+  auto gc = repo->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_GT(gc->bytes_freed, 0);
+  EXPECT_GT(gc->packs_repacked, 0);  // the streams of "a" shared packs
+  EXPECT_LT(repo->Stats()->stored_bytes, before);
+  EXPECT_TRUE(Restore(repo.get(), "b", "s") == shared);
+  auto verify = repo->Verify({});
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->damaged.empty());
+  ASSERT_TRUE(repo->DeleteBackup("b").ok());
+  ASSERT_TRUE(repo->Gc().ok());
+  EXPECT_EQ(repo->Stats()->packs, 0);
+}
+
+TEST_F(RepositoryTest, VerifyNamesTheBackupsADamagedPackBreaks) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(Backup(repo.get(), "x", {{"s", Data(3 << 20, 7)}}).ok());
+  ASSERT_TRUE(Backup(repo.get(), "y", {{"s", Data(1 << 20, 8)}}).ok());
+  auto report = repo->Verify({});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->damaged.empty());
+  EXPECT_EQ(report->bytes_checked, (3u << 20) + (1u << 20));
+  // Flip one byte in the middle of one of x's packs.
+  auto m = repo->ReadManifest("x");
+  auto packs = storage_->List("packs/");
+  std::string victim;
+  for (const auto& p : *packs) {
+    auto body = *storage_->Get(p.key);
+    body[body.size() / 2] ^= 0x55;
+    ASSERT_TRUE(storage_->Put(p.key, body).ok());
+    victim = p.key;
+    break;
+  }
+  report = repo->Verify({});
+  ASSERT_TRUE(report.ok());
+  ASSERT_FALSE(report->damaged.empty());
+  EXPECT_FALSE(report->problems.empty());
+  io::StringSink sink;
+  absl::Status st = repo->RestoreStream(*repo->ReadManifest(report->damaged[0]), "s", &sink);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(RepositoryTest, FailedUploadLeavesNothingVisibleAndGcReclaimsIt) {
+  auto inner = std::move(*Repository::Init(storage_.get(), Small()));
+  inner.reset();
+  int puts = 0;
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        storage::Fault f;
+        if (op == storage::FaultOp::kPut && key.rfind("packs/", 0) == 0 && ++puts == 2)
+          f.fail = true;
+        return f;
+      });
+  auto repo = std::move(*Repository::Open(&faulty, {}));
+  auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(repo->ListBackups()->empty());
+  EXPECT_GT(storage_->List("packs/")->size(), 0u);  // uploaded before the failure
+  auto gc = repo->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_EQ(storage_->List("packs/")->size(), 0u);
+  EXPECT_TRUE(storage_->List("locks/")->empty());
+}
+
+TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  auto w = repo->StartBackup({.backup_id = "running"});
+  ASSERT_TRUE(w.ok());
+  auto gc = repo->Gc();
+  EXPECT_EQ(gc.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(gc.status().message().find("backup 'running' is running"), std::string::npos);
+  (*w)->Abort();
+  EXPECT_TRUE(repo->Gc().ok());
+  EXPECT_EQ(repo->StartBackup({.backup_id = "running"}).status().ok(), true);
+}
+
+TEST_F(RepositoryTest, InitRefusesAnExistingRepositoryAndOpenAMissingOne) {
+  EXPECT_EQ(Repository::Open(storage_.get(), {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(Repository::Init(storage_.get(), Small()).ok());
+  EXPECT_EQ(Repository::Init(storage_.get(), Small()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace mdb::repo

@@ -1,0 +1,176 @@
+// POSIX driver. Durability follows the usual recipe (write tmp, fsync, rename, fsync dir): the
+// rename is the atomic publish, the directory fsync makes the rename itself survive power loss.
+#include "storage/posix/posix_storage.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/status.h"
+
+namespace mdb::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status ErrnoStatus(int err, const std::string& what) {
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(msg);
+  return absl::UnavailableError(msg);
+}
+
+absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("write '", path, "'"));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDir(const fs::path& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open dir '", dir.string(), "'"));
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, absl::StrCat("fsync dir '", dir.string(), "'"));
+  return absl::OkStatus();
+}
+
+class PosixStorage final : public Storage {
+ public:
+  explicit PosixStorage(fs::path root) : root_(std::move(root)) {}
+
+  absl::Status Put(const std::string& key, std::string_view data) override {
+    RETURN_IF_ERROR(ValidateKey(key));
+    fs::path path = root_ / key;
+    fs::path dir = path.parent_path();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create '", dir.string(), "'"));
+    fs::path tmp = dir / absl::StrCat(path.filename().string(), ".tmp-", common::NewId());
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create '", tmp.string(), "'"));
+    absl::Status st = WriteAll(fd, data, tmp.string());
+    if (st.ok() && fsync(fd) != 0)
+      st = ErrnoStatus(errno, absl::StrCat("fsync '", tmp.string(), "'"));
+    close(fd);
+    if (st.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+      st = ErrnoStatus(errno, absl::StrCat("rename to '", path.string(), "'"));
+    }
+    if (!st.ok()) {
+      unlink(tmp.c_str());
+      return st;
+    }
+    return FsyncDir(dir);
+  }
+
+  absl::StatusOr<std::string> Get(const std::string& key) override {
+    ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+    return GetRange(key, 0, info.size);
+  }
+
+  absl::StatusOr<std::string> GetRange(const std::string& key, uint64_t offset,
+                                       uint64_t length) override {
+    RETURN_IF_ERROR(ValidateKey(key));
+    fs::path path = root_ / key;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open '", path.string(), "'"));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || offset + length > static_cast<uint64_t>(st.st_size)) {
+      close(fd);
+      return absl::OutOfRangeError(absl::StrCat("range ", offset, "+", length, " is outside '",
+                                                path.string(), "' (", st.st_size, " bytes)"));
+    }
+    std::string out(length, '\0');
+    size_t done = 0;
+    while (done < length) {
+      ssize_t n = pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int err = n < 0 ? errno : EIO;
+        close(fd);
+        return ErrnoStatus(err, absl::StrCat("read '", path.string(), "'"));
+      }
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+    return out;
+  }
+
+  absl::StatusOr<std::vector<ObjectInfo>> List(const std::string& prefix) override {
+    std::vector<ObjectInfo> out;
+    std::error_code ec;
+    // Walk only the directory that can hold the prefix, not the whole tree.
+    size_t slash = prefix.rfind('/');
+    fs::path start = slash == std::string::npos ? root_ : root_ / prefix.substr(0, slash);
+    if (!fs::exists(start, ec)) return out;
+    for (auto it = fs::recursive_directory_iterator(start, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      std::string key = fs::relative(it->path(), root_, ec).string();
+      if (key.rfind(prefix, 0) != 0 || key.find(".tmp-") != std::string::npos) continue;
+      struct stat st;
+      if (stat(it->path().c_str(), &st) != 0) continue;  // removed meanwhile
+      out.push_back(
+          {.key = key,
+           .size = static_cast<uint64_t>(st.st_size),
+           .modified = absl::FromTimeT(st.st_mtim.tv_sec) + absl::Nanoseconds(st.st_mtim.tv_nsec)});
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      return ErrnoStatus(ec.value(), absl::StrCat("list '", start.string(), "'"));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    return out;
+  }
+
+  absl::StatusOr<ObjectInfo> Stat(const std::string& key) override {
+    RETURN_IF_ERROR(ValidateKey(key));
+    fs::path path = root_ / key;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0)
+      return ErrnoStatus(errno, absl::StrCat("stat '", path.string(), "'"));
+    return ObjectInfo{
+        .key = key,
+        .size = static_cast<uint64_t>(st.st_size),
+        .modified = absl::FromTimeT(st.st_mtim.tv_sec) + absl::Nanoseconds(st.st_mtim.tv_nsec)};
+  }
+
+  absl::Status Delete(const std::string& key) override {
+    RETURN_IF_ERROR(ValidateKey(key));
+    fs::path path = root_ / key;
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("delete '", path.string(), "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string Describe() const override { return "posix:" + root_.string(); }
+
+ private:
+  fs::path root_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Storage>> OpenPosixStorage(const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create '", root, "'"));
+  return std::make_unique<PosixStorage>(fs::absolute(root));
+}
+
+}  // namespace mdb::storage

@@ -1,0 +1,34 @@
+#include "storage/posix/posix_storage.h"
+
+#include <filesystem>
+
+#include "storage/conformance_test.h"
+
+namespace mdb::storage {
+namespace {
+
+std::unique_ptr<Storage> FreshPosix() {
+  static int n = 0;
+  auto dir = std::filesystem::temp_directory_path() /
+             ("posix_storage_test_" + std::to_string(getpid()) + "_" + std::to_string(n++));
+  std::filesystem::remove_all(dir);
+  return std::move(*OpenPosixStorage(dir.string()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Posix, StorageConformance, ::testing::Values(StorageFactory(FreshPosix)));
+
+TEST(PosixStorage, LeftoverTemporaryFilesAreNotListed) {
+  auto dir = std::filesystem::temp_directory_path() / ("posix_tmp_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto s = OpenPosixStorage(dir.string());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Put("k/obj", "x").ok());
+  std::filesystem::create_directories(dir / "k");
+  FILE* f = fopen((dir / "k" / "obj2.tmp-crashed").c_str(), "w");
+  fclose(f);
+  EXPECT_EQ((*s)->List("k/")->size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mdb::storage
