@@ -29,6 +29,7 @@ struct RepoArgs {
   std::vector<std::string> files;
   std::string out_dir;
   std::vector<std::string> ids;
+  int incomplete_older_than_s = 600;
 };
 
 std::string Mb(uint64_t bytes) { return absl::StrFormat("%.1f MB", bytes / 1e6); }
@@ -181,13 +182,13 @@ int Verify(const RepoArgs& a) {
 int Gc(const RepoArgs& a) {
   auto o = OpenRepo(a);
   if (!o.ok()) return Fail(o.status());
-  auto r = o->repo->Gc();
+  auto r = o->repo->Gc({.incomplete_older_than = absl::Seconds(a.incomplete_older_than_s)});
   if (!r.ok()) return Fail(r.status());
   std::cout << absl::StrFormat(
       "gc: %d backups kept; %d packs deleted, %d repacked, %s freed; %d packs kept (%s of "
-      "unreferenced chunks left in them)\n",
+      "unreferenced chunks left in them); %d half-written objects removed\n",
       r->backups, r->packs_deleted, r->packs_repacked, Mb(std::max<int64_t>(r->bytes_freed, 0)),
-      r->packs_kept, Mb(r->unreferenced_bytes_kept));
+      r->packs_kept, Mb(r->unreferenced_bytes_kept), r->incomplete_removed);
   return 0;
 }
 
@@ -237,6 +238,8 @@ std::function<int()> AddRepoCommands(CLI::App* app) {
   auto* verify = repo->add_subcommand("verify", "re-read and check backups (all by default)");
   verify->add_option("ids", args->ids);
   auto* gc = repo->add_subcommand("gc", "delete data no backup needs");
+  gc->add_option("--incomplete-older-than", args->incomplete_older_than_s,
+                 "seconds after which half-written objects count as garbage (default 600)");
   auto* stats = repo->add_subcommand("stats", "sizes and counts");
   auto* del = repo->add_subcommand("delete", "delete a backup (gc frees its data)");
   del->add_option("id", args->id)->required();

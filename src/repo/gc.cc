@@ -24,7 +24,7 @@ constexpr double kRepackDeadFraction = 0.1;
 
 }  // namespace
 
-absl::StatusOr<GcReport> Repository::Gc() {
+absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
   ASSIGN_OR_RETURN(std::string lock, TakeLock("gc", "gc"));
   GcReport report;
   absl::Status st = [&]() -> absl::Status {
@@ -112,6 +112,8 @@ absl::StatusOr<GcReport> Repository::Gc() {
       ++report.packs_deleted;
       report.bytes_freed += p.size;
     }
+    ASSIGN_OR_RETURN(report.incomplete_removed,
+                     storage_->RemoveIncomplete(options.incomplete_older_than));
     return LoadIndex();
   }();
   ReleaseLock(lock);

@@ -52,7 +52,13 @@ struct GcReport {
   int64_t bytes_freed = 0;  // storage bytes released (deleted minus rewritten)
   int packs_kept = 0;
   uint64_t unreferenced_bytes_kept = 0;  // dead chunks inside packs that still hold live ones
-  int stale_locks_removed = 0;
+  int incomplete_removed = 0;            // half-written objects of crashed writers
+};
+
+struct GcOptions {
+  // Half-written objects (temporary files, unfinished multipart uploads) younger than this are
+  // left alone, in case a process that does not take repository locks is still writing them.
+  absl::Duration incomplete_older_than = absl::Minutes(10);
 };
 
 struct RepoStats {
@@ -117,7 +123,7 @@ class Repository {
 
   // Deletes packs no manifest references and leftovers of crashed writers. Unavailable while a
   // backup is being written (by any process).
-  absl::StatusOr<GcReport> Gc();
+  absl::StatusOr<GcReport> Gc(const GcOptions& options = {});
 
   absl::StatusOr<RepoStats> Stats();
 

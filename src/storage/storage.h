@@ -47,6 +47,11 @@ class Storage {
   // Removes the object. OK if it did not exist (deletes are retried safely).
   virtual absl::Status Delete(const std::string& key) = 0;
 
+  // Removes what crashed writers left half-written and older than `older_than` (posix temporary
+  // files; S3 multipart uploads never completed). Returns how many were removed. Only safe to
+  // call when no Put may be running, e.g. under the repository's exclusive lock.
+  virtual absl::StatusOr<int> RemoveIncomplete(absl::Duration older_than) { return 0; }
+
   // A human-readable location for messages, e.g. "posix:/var/backups" or "s3://bucket/prefix".
   virtual std::string Describe() const = 0;
 };

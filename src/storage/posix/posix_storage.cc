@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
 
@@ -156,6 +157,22 @@ class PosixStorage final : public Storage {
       return ErrnoStatus(errno, absl::StrCat("delete '", path.string(), "'"));
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> RemoveIncomplete(absl::Duration older_than) override {
+    int removed = 0;
+    std::error_code ec;
+    absl::Time cutoff = absl::Now() - older_than;
+    for (auto it = fs::recursive_directory_iterator(root_, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().filename().string().find(".tmp-") == std::string::npos) continue;
+      struct stat st;
+      if (stat(it->path().c_str(), &st) != 0 || absl::FromTimeT(st.st_mtim.tv_sec) > cutoff) {
+        continue;
+      }
+      if (unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
   }
 
   std::string Describe() const override { return "posix:" + root_.string(); }
