@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "api/backup_mapping.h"
 #include "api/validation.h"
+#include "common/ids.h"
 #include "common/status.h"
+#include "engine/engine.h"
 #include "google/protobuf/empty.pb.h"
 #include "yandex/cloud/api/operation.pb.h"
 #include "yandex/cloud/mdb/greenplum/v1/backup_service.pb.h"
@@ -58,7 +60,8 @@ void SetStringIfPresent(Message* m, const char* name, const std::string& value) 
 absl::StatusOr<google::protobuf::Any> PackMetadata(const MethodDescriptor* method,
                                                    const std::string& type_name,
                                                    const std::string& cluster_id,
-                                                   const std::string& backup_id) {
+                                                   const std::string& backup_id,
+                                                   const common::ClusterConfig* cluster = nullptr) {
   const auto* pool = method->file()->pool();
   const auto* d =
       pool->FindMessageTypeByName(absl::StrCat(method->file()->package(), ".", type_name));
@@ -69,6 +72,11 @@ absl::StatusOr<google::protobuf::Any> PackMetadata(const MethodDescriptor* metho
   std::unique_ptr<Message> m(proto->New());
   SetStringIfPresent(m.get(), "cluster_id", cluster_id);
   SetStringIfPresent(m.get(), "backup_id", backup_id);
+  if (cluster) {  // a Cluster response
+    SetStringIfPresent(m.get(), "id", cluster->id);
+    SetStringIfPresent(m.get(), "folder_id", cluster->folder_id);
+    SetStringIfPresent(m.get(), "name", cluster->name);
+  }
   google::protobuf::Any any;
   any.PackFrom(*m);
   return any;
@@ -100,9 +108,12 @@ std::vector<const ServiceDescriptor*> PublicServices() {
   };
 }
 
-Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner,
+Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::Jobs* jobs,
          std::shared_ptr<const common::Config> config)
-    : catalog_(catalog), runner_(runner), snapshot_(std::make_shared<Snapshot>(std::move(config))) {
+    : catalog_(catalog),
+      runner_(runner),
+      jobs_(jobs),
+      snapshot_(std::make_shared<Snapshot>(std::move(config))) {
   const std::pair<const char*, Handler> kByName[] = {
       {"BackupService.Get", &Api::GetBackup},
       {"BackupService.List", &Api::ListFolderBackups},
@@ -223,22 +234,29 @@ absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) 
     return absl::PermissionDeniedError(
         absl::StrCat("the token may not modify folder '", rec.folder_id(), "'"));
   }
-  std::string metadata_type =
-      c.method->options().GetExtension(yandex::cloud::api::operation).metadata();
-  ASSIGN_OR_RETURN(auto metadata, PackMetadata(c.method, metadata_type, rec.cluster_id(), id));
   catalog::Catalog* catalog = catalog_;
-  ASSIGN_OR_RETURN(
-      auto op, runner_->Start(
-                   {.description = absl::StrCat("Delete backup '", id, "'"),
-                    .created_by = c.who.subject(),
-                    .folder_id = rec.folder_id(),
-                    .metadata = std::move(metadata)},
-                   [catalog, id](const ops::CancelFlag&) -> absl::StatusOr<google::protobuf::Any> {
-                     RETURN_IF_ERROR(catalog->DeleteBackup(id));
-                     google::protobuf::Any response;
-                     response.PackFrom(google::protobuf::Empty());
-                     return response;
-                   }));
+  ops::Jobs* jobs = jobs_;
+  return StartOperation(
+      c, absl::StrCat("Delete backup '", id, "'"), rec.folder_id(), rec.cluster_id(), id,
+      [catalog, jobs, id](const ops::CancelFlag&) -> absl::StatusOr<google::protobuf::Any> {
+        RETURN_IF_ERROR(jobs ? jobs->Delete(id) : catalog->DeleteBackup(id));
+        google::protobuf::Any response;
+        response.PackFrom(google::protobuf::Empty());
+        return response;
+      },
+      resp);
+}
+
+absl::Status Api::StartOperation(const Ctx& c, const std::string& description,
+                                 const std::string& folder_id, const std::string& cluster_id,
+                                 const std::string& backup_id, ops::Work work, Message* resp) {
+  const auto& types = c.method->options().GetExtension(yandex::cloud::api::operation);
+  ASSIGN_OR_RETURN(auto metadata, PackMetadata(c.method, types.metadata(), cluster_id, backup_id));
+  ASSIGN_OR_RETURN(auto op, runner_->Start({.description = description,
+                                            .created_by = c.who.subject(),
+                                            .folder_id = folder_id,
+                                            .metadata = std::move(metadata)},
+                                           std::move(work)));
   resp->CopyFrom(op);
   return absl::OkStatus();
 }
@@ -249,20 +267,65 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
     return absl::PermissionDeniedError(
         absl::StrCat("the token may not modify folder '", cluster->folder_id, "'"));
   }
-  return absl::UnimplementedError(absl::StrCat("taking backups of ", common::EngineName(c.engine),
-                                               " clusters is not available in this build yet"));
+  if (!jobs_ || !jobs_->has_repository()) {
+    return absl::FailedPreconditionError("this server has no backup repository configured");
+  }
+  RETURN_IF_ERROR(engine::MakeDriver(c.engine).status());  // Unimplemented for engines not built
+  std::string backup_id = common::NewId();
+  const std::string response_type =
+      c.method->options().GetExtension(yandex::cloud::api::operation).response();
+  ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", cluster));
+  common::ClusterConfig copy = *cluster;  // the work must not see a later config reload
+  ops::Jobs* jobs = jobs_;
+  return StartOperation(
+      c, absl::StrCat("Create backup of cluster '", cluster->id, "'"), cluster->folder_id,
+      cluster->id, backup_id,
+      [jobs, copy, backup_id,
+       response](const ops::CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
+        RETURN_IF_ERROR(
+            jobs->Backup(copy, backup_id, catalog::BackupRecord::MANUAL, cancelled).status());
+        return response;
+      },
+      resp);
 }
 
 absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
-  std::string folder = GetString(req, "folder_id");
-  if (folder.empty()) folder = rec.folder_id();
-  if (!c.who.CanWrite(folder)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the token may not create clusters in folder '", folder, "'"));
+  // The target is a cluster declared in the config, named by the request's `name`.
+  std::string name = GetString(req, "name");
+  const common::ClusterConfig* target = c.snap.config->FindCluster(name);
+  if (!target || target->engine != c.engine || !c.who.CanRead(target->folder_id)) {
+    return absl::NotFoundError(absl::StrCat("restore target cluster '", name,
+                                            "' is not declared in the config; declare the fresh "
+                                            "servers to restore into as a cluster with that id"));
   }
-  return absl::UnimplementedError(absl::StrCat("restoring ", common::EngineName(c.engine),
-                                               " backups is not available in this build yet"));
+  std::string folder = GetString(req, "folder_id");
+  if (!folder.empty() && folder != target->folder_id) {
+    return absl::InvalidArgumentError(absl::StrCat("target cluster '", name, "' is in folder '",
+                                                   target->folder_id, "', not '", folder, "'"));
+  }
+  if (!c.who.CanWrite(target->folder_id)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not modify folder '", target->folder_id, "'"));
+  }
+  if (!jobs_ || !jobs_->has_repository()) {
+    return absl::FailedPreconditionError("this server has no backup repository configured");
+  }
+  RETURN_IF_ERROR(engine::MakeDriver(c.engine).status());
+  const std::string response_type =
+      c.method->options().GetExtension(yandex::cloud::api::operation).response();
+  ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", target));
+  common::ClusterConfig copy = *target;
+  ops::Jobs* jobs = jobs_;
+  return StartOperation(
+      c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
+      target->folder_id, target->id, rec.id(),
+      [jobs, rec, copy,
+       response](const ops::CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
+        RETURN_IF_ERROR(jobs->Restore(rec, copy, cancelled));
+        return response;
+      },
+      resp);
 }
 
 absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) {

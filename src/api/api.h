@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "ops/jobs.h"
 #include "ops/operation_runner.h"
 
 namespace mdb::api {
@@ -29,7 +30,8 @@ std::vector<const ServiceDescriptor*> PublicServices();
 // Thread-safe.
 class Api {
  public:
-  Api(catalog::Catalog* catalog, ops::OperationRunner* runner,
+  // `jobs` runs backups, restores and deletes; it may be null in tests of the read paths.
+  Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::Jobs* jobs,
       std::shared_ptr<const common::Config> config);
 
   // Replaces clusters and tokens (SIGHUP). Calls in flight finish with the snapshot they began
@@ -78,9 +80,14 @@ class Api {
   // A readable cluster of the call's engine, or NotFound.
   absl::StatusOr<const common::ClusterConfig*> FindCluster(const Ctx& c, const std::string& id);
   absl::Status List(const catalog::ListQuery& query, const Message& req, Message* resp);
+  // Starts `work` as an operation of `c.method`, with its metadata and response types.
+  absl::Status StartOperation(const Ctx& c, const std::string& description,
+                              const std::string& folder_id, const std::string& cluster_id,
+                              const std::string& backup_id, ops::Work work, Message* resp);
 
   catalog::Catalog* catalog_;
   ops::OperationRunner* runner_;
+  ops::Jobs* jobs_;
   std::unordered_map<const MethodDescriptor*, Route> routes_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;

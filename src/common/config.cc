@@ -261,11 +261,18 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
   ss << in.rdbuf();
   ASSIGN_OR_RETURN(Config cfg, ParseConfig(ss.str(), path));
   // A relative catalog path is relative to the config file, not to the working directory.
-  std::filesystem::path catalog(cfg.server.catalog_path);
-  if (catalog.is_relative()) {
-    cfg.server.catalog_path =
-        (std::filesystem::path(path).parent_path() / catalog).lexically_normal().string();
-  }
+  auto resolve = [&](std::string* p) {
+    if (p->empty() || p->find("://") != std::string::npos) return;
+    std::filesystem::path rel(*p);
+    if (rel.is_relative()) {
+      *p = std::filesystem::absolute(std::filesystem::path(path).parent_path() / rel)
+               .lexically_normal()
+               .string();
+    }
+  };
+  resolve(&cfg.server.catalog_path);
+  resolve(&cfg.server.repository);
+  resolve(&cfg.server.repository_key_file);
   return cfg;
 }
 

@@ -52,6 +52,10 @@ struct ServerConfig {
   std::string rest_listen = "127.0.0.1:8080";
   std::string catalog_path = "mdb-backup.db";  // relative paths are relative to the config file
   int worker_threads = 2;                      // operations (delete, backup...) run on these
+  // The backup repository: a path (relative to the config file) or s3://bucket/prefix?endpoint=..
+  // Created on first start when it does not exist.
+  std::string repository = "repository";
+  std::string repository_key_file;  // 32-byte key: the repository is encrypted when set
 };
 
 struct Config {

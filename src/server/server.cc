@@ -18,7 +18,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
   RETURN_IF_ERROR(s->runner_->FailInterrupted());
-  s->api_ = std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->config_);
+  s->api_ =
+      std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->jobs_.get(), s->config_);
   return s;
 }
 
@@ -50,10 +51,11 @@ absl::Status Server::Reload() {
   ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path_));
   if (cfg.server.catalog_path != config_->server.catalog_path ||
       cfg.server.grpc_listen != config_->server.grpc_listen ||
-      cfg.server.rest_listen != config_->server.rest_listen) {
+      cfg.server.rest_listen != config_->server.rest_listen ||
+      cfg.server.repository != config_->server.repository) {
     return absl::FailedPreconditionError(
         absl::StrCat(config_path_,
-                     ": listen addresses and the catalog cannot change on reload; "
+                     ": listen addresses, the catalog and the repository cannot change on reload; "
                      "restart mdb-backupd to apply them"));
   }
   config_ = std::make_shared<const common::Config>(std::move(cfg));

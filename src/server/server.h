@@ -10,7 +10,10 @@
 #include "api/rest/rest_server.h"
 #include "catalog/catalog.h"
 #include "grpcpp/server.h"
+#include "ops/jobs.h"
 #include "ops/operation_runner.h"
+#include "repo/repository.h"
+#include "storage/storage.h"
 
 namespace mdb::server {
 
@@ -36,6 +39,9 @@ class Server {
   std::string config_path_;
   std::shared_ptr<const common::Config> config_;
   std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<storage::Storage> storage_;
+  std::unique_ptr<repo::Repository> repository_;
+  std::unique_ptr<ops::Jobs> jobs_;
   std::unique_ptr<ops::OperationRunner> runner_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<api::grpc_transport::GrpcServices> grpc_services_;

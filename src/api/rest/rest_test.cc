@@ -60,7 +60,7 @@ clusters:
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     catalog_ = std::move(*catalog::OpenSqliteCatalog((path_ / "c.db").string()));
     runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1);
-    api_ = std::make_unique<Api>(catalog_.get(), runner_.get(),
+    api_ = std::make_unique<Api>(catalog_.get(), runner_.get(), nullptr,
                                  std::make_shared<const common::Config>(*cfg));
     router_ = std::make_unique<Router>(*Router::Build(PublicServices()));
     catalog::BackupRecord b;
@@ -167,8 +167,8 @@ TEST_F(RestTest, ClusterRoutesCheckTheClusterAndEngine) {
       Do("DELETE", "/managed-opensearch/v1/clusters/os1/backups/b1", {}, "writer-token").status,
       404);
   r = Do("POST", "/managed-greenplum/v1/clusters/gp1:backup", {}, "writer-token");
-  EXPECT_EQ(r.status, 501);
-  EXPECT_THAT(r.body, HasSubstr("not available in this build yet"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("no backup repository configured"));
 }
 
 }  // namespace

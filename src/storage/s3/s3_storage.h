@@ -10,16 +10,16 @@
 namespace mdb::storage {
 
 struct S3Options {
-  std::string endpoint;             // "http://127.0.0.1:7070" or "https://s3.example.com"
-  std::string bucket;               // must exist
-  std::string prefix;               // key prefix inside the bucket ("" or "a/b"), no slashes at ends
+  std::string endpoint;  // "http://127.0.0.1:7070" or "https://s3.example.com"
+  std::string bucket;    // must exist
+  std::string prefix;    // key prefix inside the bucket ("" or "a/b"), no slashes at ends
   std::string region = "us-east-1";
   std::string access_key;
   std::string secret_key;
-  bool path_style = true;           // false: virtual-host addressing (bucket.endpoint-host)
+  bool path_style = true;                   // false: virtual-host addressing (bucket.endpoint-host)
   uint64_t multipart_threshold = 16 << 20;  // Put of more bytes uses multipart upload
   uint64_t part_size = 8 << 20;             // >= 5 MiB, as S3 requires for all but the last part
-  int max_attempts = 6;             // per request: 1 try + retries on 5xx, 429, timeouts, resets
+  int max_attempts = 6;  // per request: 1 try + retries on 5xx, 429, timeouts, resets
   absl::Duration base_backoff = absl::Milliseconds(100);  // doubled per retry, with full jitter
   absl::Duration max_backoff = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(120);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Test peer for the S3 driver: versitygw (a real S3 server over a plain directory), pinned and
+# installed into the project cache. Run it, or source it and call versitygw_start / versitygw_stop:
+#   scripts/peers/versitygw.sh start DIR [PORT]   # default port 7070; prints the env for the tests
+#   scripts/peers/versitygw.sh stop DIR
+# Sourcing and starting also exports MDB_S3_ENDPOINT, MDB_S3_VHOST_ENDPOINT, MDB_S3_BUCKET,
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Credentials default to testuser/secret, the bucket
+# to mdb-test. Virtual-host addressing works through http://localhost:PORT (bucket.localhost,
+# which curl resolves to the loopback address by itself).
+
+VERSITYGW_MODULE="github.com/versity/versitygw"
+VERSITYGW_VERSION="v1.7.0"
+
+_vgw_log() { printf 'versitygw: %s\n' "$*" >&2; }
+
+_vgw_bin() { echo "${MDB_CACHE:-$HOME/.cache/mdb-backup}/bin/versitygw"; }
+
+# Installs the pinned version unless it is already there (checked from the binary's build info).
+versitygw_install() {
+  local bin dir
+  bin="$(_vgw_bin)"
+  dir="$(dirname "$bin")"
+  if [ -x "$bin" ] && { ! command -v go >/dev/null ||
+       go version -m "$bin" 2>/dev/null | grep -q "mod[[:space:]]*$VERSITYGW_MODULE[[:space:]]*$VERSITYGW_VERSION"; }; then
+    return 0
+  fi
+  if ! command -v go >/dev/null; then
+    _vgw_log "Go is needed to install versitygw $VERSITYGW_VERSION into $dir"
+    return 1
+  fi
+  _vgw_log "installing $VERSITYGW_MODULE $VERSITYGW_VERSION into $dir (a few minutes the first time)"
+  mkdir -p "$dir"
+  if ! GOBIN="$dir" GOFLAGS=-mod=mod go install "$VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION"; then
+    _vgw_log "go install failed"
+    return 1
+  fi
+}
+
+_vgw_alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
+
+versitygw_start() {
+  local dir="${1:?usage: versitygw_start DIR [PORT]}" port="${2:-7070}"
+  local access="${AWS_ACCESS_KEY_ID:-testuser}" secret="${AWS_SECRET_ACCESS_KEY:-secret}"
+  local bucket="${MDB_S3_BUCKET:-mdb-test}" url="http://127.0.0.1:${2:-7070}"
+  local empty_sha256="e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+  versitygw_install || return 1
+  mkdir -p "$dir/iam" "$dir/meta" "$dir/data" || return 1
+  dir="$(cd "$dir" && pwd)"
+  if _vgw_alive "$dir"; then
+    _vgw_log "already running in $dir (pid $(cat "$dir/pid"))"
+  else
+    if curl -s -o /dev/null --max-time 2 "$url/"; then
+      _vgw_log "port $port already answers; stop whatever listens there or pick another port"
+      return 1
+    fi
+    ROOT_ACCESS_KEY="$access" ROOT_SECRET_KEY="$secret" nohup "$(_vgw_bin)" \
+      --port "127.0.0.1:$port" --virtual-domain localhost --iam-dir "$dir/iam" \
+      posix --sidecar "$dir/meta" "$dir/data" >"$dir/versitygw.log" 2>&1 </dev/null &
+    echo $! >"$dir/pid"
+    local i
+    for ((i = 0; i < 150; i++)); do  # up to 30 s
+      if ! _vgw_alive "$dir"; then
+        _vgw_log "exited during startup; last lines of $dir/versitygw.log:"
+        tail -n 20 "$dir/versitygw.log" >&2
+        rm -f "$dir/pid"
+        return 1
+      fi
+      # Any HTTP status (403 for an unsigned request) means it is serving.
+      [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/")" != "000" ] && break
+      sleep 0.2
+    done
+    if ((i == 150)); then
+      _vgw_log "no answer on $url after 30 s; see $dir/versitygw.log"
+      versitygw_stop "$dir"
+      return 1
+    fi
+  fi
+  # CreateBucket, signed by curl itself; 409 BucketAlreadyOwnedByYou is fine on a restart.
+  local code
+  code="$(curl -s -o "$dir/create-bucket.out" -w '%{http_code}' --max-time 10 -X PUT \
+    --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" \
+    -H "x-amz-content-sha256: $empty_sha256" "$url/$bucket")"
+  if [ "$code" != 200 ] && [ "$code" != 409 ]; then
+    _vgw_log "creating bucket '$bucket' failed (HTTP $code): $(cat "$dir/create-bucket.out")"
+    return 1
+  fi
+  export MDB_S3_ENDPOINT="$url" MDB_S3_VHOST_ENDPOINT="http://localhost:$port" MDB_S3_BUCKET="$bucket"
+  export AWS_ACCESS_KEY_ID="$access" AWS_SECRET_ACCESS_KEY="$secret"
+  _vgw_log "serving $url (pid $(cat "$dir/pid"), bucket '$bucket', log $dir/versitygw.log)"
+  _vgw_log "for the tests: export MDB_S3_ENDPOINT=$url MDB_S3_VHOST_ENDPOINT=http://localhost:$port" \
+    "MDB_S3_BUCKET=$bucket" \
+    "AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret"
+}
+
+versitygw_stop() {
+  local dir="${1:?usage: versitygw_stop DIR}"
+  if ! _vgw_alive "$dir"; then
+    _vgw_log "not running in $dir"
+    rm -f "$dir/pid"
+    return 0
+  fi
+  local pid i
+  pid="$(cat "$dir/pid")"
+  kill "$pid"
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  rm -f "$dir/pid"
+  _vgw_log "stopped (pid $pid)"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  case "${1:-}" in
+    start) shift; versitygw_start "$@" ;;
+    stop) shift; versitygw_stop "$@" ;;
+    install) versitygw_install ;;
+    *)
+      echo "usage: $0 start DIR [PORT] | stop DIR | install" >&2
+      exit 2
+      ;;
+  esac
+fi

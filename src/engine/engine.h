@@ -1,0 +1,56 @@
+// The engine driver interface: one implementation per database engine (redis now; greenplum,
+// mongodb and opensearch to follow). A driver speaks its database's protocol and turns a cluster
+// into named byte streams in a repository backup, and back; everything else (ids, catalog,
+// operations, retention) is shared machinery in ops/.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+#include "repo/repository.h"
+
+namespace mdb::engine {
+
+struct Capabilities {
+  bool incremental = false;    // can build on a parent backup (else dedup only)
+  bool point_in_time = false;  // can restore to a time using a journal
+};
+
+struct BackupRequest {
+  const common::ClusterConfig* cluster;
+  repo::BackupWriter* writer;          // add streams here; the caller commits
+  const std::atomic<bool>* cancelled;  // checked between steps; return Cancelled when set
+};
+
+struct BackupResult {
+  std::vector<std::string> shard_names;  // shards the backup holds, in declaration order
+  std::string metadata;                  // engine-defined; stored in the manifest
+};
+
+struct RestoreRequest {
+  const repo::Manifest* manifest;
+  repo::Repository* repository;
+  const common::ClusterConfig* target;  // where to restore: same engine and shard layout
+  const std::atomic<bool>* cancelled;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual Capabilities capabilities() const = 0;
+  // Streams a consistent copy of every shard of the cluster into `writer`. On error nothing is
+  // committed (the caller aborts the writer); messages name the shard and host.
+  virtual absl::StatusOr<BackupResult> Backup(const BackupRequest& request) = 0;
+  // Loads the backup into the target cluster's servers, shard by shard.
+  virtual absl::Status Restore(const RestoreRequest& request) = 0;
+};
+
+// The driver for `engine`, or Unimplemented naming the engine.
+absl::StatusOr<std::unique_ptr<Driver>> MakeDriver(common::Engine engine);
+
+}  // namespace mdb::engine

@@ -1,0 +1,56 @@
+// Passwords may come from a file so that the config itself holds no secret.
+#include "engine/redis/redis_conn.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace mdb::engine::redis {
+
+absl::StatusOr<std::unique_ptr<RespConn>> ConnectHost(const common::HostConfig& host,
+                                                      absl::Duration timeout) {
+  ASSIGN_OR_RETURN(auto conn, RespConn::Connect(host.address, timeout));
+  std::string password;
+  if (auto it = host.options.find("password"); it != host.options.end()) password = it->second;
+  if (auto it = host.options.find("password_file"); it != host.options.end()) {
+    std::ifstream in(it->second);
+    if (!in) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("redis ", host.address, ": cannot read password_file '", it->second, "'"));
+    }
+    std::getline(in, password);
+  }
+  if (!password.empty()) {
+    std::string user = host.options.count("user") ? host.options.at("user") : "default";
+    RETURN_IF_ERROR(conn->Command({"AUTH", user, password}).status());
+  }
+  return conn;
+}
+
+absl::StatusOr<Role> GetRole(RespConn* conn) {
+  ASSIGN_OR_RETURN(RespValue v, conn->Command({"ROLE"}));
+  if (v.type != RespValue::Type::kArray || v.array.empty()) {
+    return absl::DataLossError(absl::StrCat("redis ", conn->address(), ": unexpected ROLE reply"));
+  }
+  Role role;
+  role.master = v.array[0].str == "master";
+  role.link_up = !role.master && v.array.size() > 3 && v.array[3].str == "connected";
+  return role;
+}
+
+std::string InfoField(const std::string& info, const std::string& field) {
+  std::string key = field + ":";
+  size_t at = info.find("\n" + key);
+  if (info.rfind(key, 0) == 0)
+    at = 0;
+  else if (at == std::string::npos)
+    return "";
+  else
+    at += 1;
+  size_t end = info.find_first_of("\r\n", at);
+  return info.substr(at + key.size(), end - at - key.size());
+}
+
+}  // namespace mdb::engine::redis

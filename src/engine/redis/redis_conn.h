@@ -1,0 +1,27 @@
+// Connecting to a configured Redis host: authentication and role discovery shared by backup and
+// restore.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+#include "engine/redis/resp.h"
+
+namespace mdb::engine::redis {
+
+// Connects and authenticates with the host's `user` / `password` / `password_file` options.
+absl::StatusOr<std::unique_ptr<RespConn>> ConnectHost(const common::HostConfig& host,
+                                                      absl::Duration timeout);
+
+struct Role {
+  bool master = false;
+  bool link_up = false;  // replicas: connected to their master
+};
+absl::StatusOr<Role> GetRole(RespConn* conn);
+
+// Value of `field` in an INFO reply ("" if absent).
+std::string InfoField(const std::string& info, const std::string& field);
+
+}  // namespace mdb::engine::redis

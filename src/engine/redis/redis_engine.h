@@ -1,0 +1,19 @@
+// Redis: a snapshot of every shard taken over the replication protocol (PSYNC), from a replica
+// when the shard has one, streamed into the repository as the shard's RDB; restore serves the RDB
+// to fresh servers through the same protocol (they replicate from us once, then detach).
+#pragma once
+
+#include "engine/engine.h"
+
+namespace mdb::engine::redis {
+
+// Host options (config `hosts:` entries): `password` or `password_file` for AUTH, `user` for ACL
+// users (default "default").
+class RedisDriver final : public Driver {
+ public:
+  Capabilities capabilities() const override { return {}; }
+  absl::StatusOr<BackupResult> Backup(const BackupRequest& request) override;
+  absl::Status Restore(const RestoreRequest& request) override;
+};
+
+}  // namespace mdb::engine::redis

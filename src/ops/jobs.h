@@ -1,0 +1,42 @@
+// The long work behind ClusterService.Backup / Restore and BackupService.Delete: engine driver,
+// repository and catalog put together. Run inside an Operation (operation_runner.h).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "catalog/catalog.h"
+#include "common/config.h"
+#include "ops/operation_runner.h"
+#include "repo/repository.h"
+
+namespace mdb::ops {
+
+class Jobs {
+ public:
+  Jobs(catalog::Catalog* catalog, repo::Repository* repository)
+      : catalog_(catalog), repository_(repository) {}
+
+  // Takes a backup of `cluster` with id `backup_id`, commits it to the repository and then
+  // records it in the catalog (the catalog is an index of the repository, written second).
+  absl::StatusOr<catalog::BackupRecord> Backup(const common::ClusterConfig& cluster,
+                                               const std::string& backup_id,
+                                               catalog::BackupRecord::CreationType type,
+                                               const CancelFlag& cancelled);
+
+  // Restores `backup` into the servers of `target`.
+  absl::Status Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
+                       const CancelFlag& cancelled);
+
+  // Removes the backup from the catalog and the repository, then collects its data. A GC that
+  // cannot run now (a backup is being written) is left to the next one; the backup is gone.
+  absl::Status Delete(const std::string& backup_id);
+
+  bool has_repository() const { return repository_ != nullptr; }
+
+ private:
+  catalog::Catalog* catalog_;
+  repo::Repository* repository_;
+};
+
+}  // namespace mdb::ops
