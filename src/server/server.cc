@@ -15,6 +15,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path));
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
   ASSIGN_OR_RETURN(s->catalog_, catalog::OpenSqliteCatalog(s->config_->server.catalog_path));
+  // The repository: opened, or created on first start (the embedded default is a directory
+  // beside the config file).
+  ASSIGN_OR_RETURN(s->storage_, storage::OpenStorage(s->config_->server.repository));
+  std::optional<std::string> key;
+  if (!s->config_->server.repository_key_file.empty()) {
+    ASSIGN_OR_RETURN(key, repo::ReadKeyFile(s->config_->server.repository_key_file));
+  }
+  if (!s->storage_->Stat("config").ok()) {
+    repo::InitOptions init;
+    init.key = key;
+    RETURN_IF_ERROR(repo::Repository::Init(s->storage_.get(), init).status());
+  }
+  ASSIGN_OR_RETURN(s->repository_, repo::Repository::Open(s->storage_.get(), {.key = key}));
+  s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get());
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
   RETURN_IF_ERROR(s->runner_->FailInterrupted());

@@ -9,7 +9,7 @@ from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_se
 from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_service_pb2_grpc as os_bsg
 from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
 
-from conftest import READER, WRITER, md
+from mdb_harness import READER, WRITER, md
 
 
 def get(server, path, token=READER, **params):

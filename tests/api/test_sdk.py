@@ -14,7 +14,7 @@ from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_s
 from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from conftest import READER, WRITER, OTHER, md
+from mdb_harness import READER, WRITER, OTHER, md
 import time
 
 

@@ -1,0 +1,193 @@
+"""Redis backups end to end: through the official SDK, against real redis-server processes."""
+import subprocess
+import threading
+import time
+
+import grpc
+import pytest
+from yandex.cloud.mdb.redis.v1 import backup_pb2 as rd_b
+from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
+from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
+from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
+
+from redis_harness import fill, start_server
+
+WRITER = [("authorization", "Bearer writer-token-1")]
+
+
+def wait_op(server, op, timeout=120):
+    ops = server.client(op_sg.OperationServiceStub)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        op = ops.Get(op_s.GetOperationRequest(operation_id=op.id), metadata=WRITER)
+        if op.done:
+            return op
+        time.sleep(0.1)
+    raise AssertionError("operation %s not done" % op.id)
+
+
+def backup(server, cluster_id):
+    op = server.client(rd_csg.ClusterServiceStub).Backup(
+        rd_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
+    meta = rd_cs.BackupClusterMetadata()
+    assert op.metadata.Unpack(meta) and meta.cluster_id == cluster_id
+    return wait_op(server, op)
+
+
+def restore(server, backup_id, target):
+    op = server.client(rd_csg.ClusterServiceStub).Restore(
+        rd_cs.RestoreClusterRequest(backup_id=backup_id, name=target, environment=1, folder_id="f1",
+                                    config_spec=rd_cs.ConfigSpec(version="7.0")), metadata=WRITER)
+    return wait_op(server, op)
+
+
+def only_backup(server, cluster_id):
+    lst = server.client(rd_csg.ClusterServiceStub).ListBackups(
+        rd_cs.ListClusterBackupsRequest(cluster_id=cluster_id), metadata=WRITER)
+    assert len(lst.backups) == 1, lst
+    return lst.backups[0]
+
+
+def test_standalone_backup_and_restore_are_exact(workdir, redis_factory):
+    src, dst = redis_factory(), redis_factory()
+    fill(src, 20000)
+    server = start_server(workdir, """
+  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+""" % (src.address, dst.address))
+    try:
+        digest = src.digest()
+        before = time.time()
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        b = only_backup(server, "src")
+        assert list(b.source_shard_names) == ["src"] and b.type == rd_b.Backup.MANUAL
+        assert before - 1 <= b.started_at.seconds <= b.created_at.seconds <= time.time() + 1
+        got = server.client(rd_bsg.BackupServiceStub).Get(rd_bs.GetBackupRequest(backup_id=b.id), metadata=WRITER)
+        assert got == b
+        op = restore(server, b.id, "dst")
+        assert op.WhichOneof("result") == "response", op.error
+        assert dst.digest() == digest
+        assert dst.cli("DBSIZE") == src.cli("DBSIZE")
+        assert 3000 < int(dst.cli("TTL", "k:str:5")) <= 3605  # TTLs survive
+        assert dst.cli("ROLE").splitlines()[0] == "master"  # detached after the restore
+        # A restore never overwrites data: the target is not empty any more.
+        op = restore(server, b.id, "dst")
+        assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+        assert "restore only into empty servers" in op.error.message
+    finally:
+        server.stop()
+
+
+def test_primary_replica_backup_comes_from_the_replica_with_writes_running(workdir, redis_factory):
+    primary = redis_factory()
+    replica = redis_factory("--replicaof", "127.0.0.1", str(primary.port))
+    dst = redis_factory()
+    fill(primary, 20000)
+    for _ in range(100):
+        if "master_link_status:up" in replica.cli("INFO", "replication"):
+            break
+        time.sleep(0.05)
+    server = start_server(workdir, """
+  - {id: pr, folder_id: f1, engine: redis, hosts: ["%s", "%s"]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+""" % (primary.address, replica.address, dst.address))
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            primary.cli("SET", "during:%d" % i, "x" * 100)
+            i += 1
+    t = threading.Thread(target=writer)
+    try:
+        full_syncs_primary = primary.cli("INFO", "stats").count("sync_full:1")
+        t.start()
+        op = backup(server, "pr")
+        stop.set()
+        t.join()
+        assert op.WhichOneof("result") == "response", op.error
+        assert "sync_full:1" in replica.cli("INFO", "stats")  # the replica served the snapshot
+        assert primary.cli("INFO", "stats").count("sync_full:1") == full_syncs_primary
+        b = only_backup(server, "pr")
+        op = restore(server, b.id, "dst")
+        assert op.WhichOneof("result") == "response", op.error
+        # Everything written before the backup is there, equal; writes during it may be.
+        for key in ["k:str:0", "k:str:19999", "k:hash:100", "k:zset:990"]:
+            assert dst.raw("DUMP", key) == primary.raw("DUMP", key), key
+        base = int(dst.cli("DBSIZE"))
+        assert base >= 20000 + 2000 * 4 + 200
+    finally:
+        stop.set()
+        server.stop()
+
+
+def test_shard_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, redis_factory):
+    src = redis_factory()
+    # Big enough that the stream takes a while: ~300 MB.
+    src.cli("DEBUG", "POPULATE", "300000", "big", "1000")
+    server = start_server(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n' % src.address)
+    try:
+        op = server.client(rd_csg.ClusterServiceStub).Backup(
+            rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
+        time.sleep(0.3)
+        src.proc.kill()
+        op = wait_op(server, op)
+        assert op.WhichOneof("result") == "error"
+        assert "src" in op.error.message, op.error.message
+        lst = server.client(rd_csg.ClusterServiceStub).ListBackups(
+            rd_cs.ListClusterBackupsRequest(cluster_id="src"), metadata=WRITER)
+        assert len(lst.backups) == 0
+    finally:
+        server.stop()
+
+
+def test_unreachable_cluster_fails_with_a_clear_error(workdir):
+    server = start_server(workdir, '  - {id: gone, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}\n')
+    try:
+        op = backup(server, "gone")
+        assert op.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert "shard 'gone': no reachable master or replica" in op.error.message
+    finally:
+        server.stop()
+
+
+def test_redis_cluster_backup_records_every_shard_and_refuses_migrating_slots(workdir, redis_factory):
+    nodes = [redis_factory("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+             for _ in range(3)]
+    r = subprocess.run(
+        ["redis-cli", "--cluster", "create", *[n.address for n in nodes], "--cluster-replicas", "0",
+         "--cluster-yes"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for _ in range(100):
+        if all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes):
+            break
+        time.sleep(0.1)
+    for i in range(10):  # spread over the three masters by slot
+        subprocess.run(["redis-cli", "-c", "-p", str(nodes[0].port), "SET", "key%d" % i, str(i)],
+                       capture_output=True, check=True)
+    keys_per_node = [int(n.cli("DBSIZE")) for n in nodes]
+    server = start_server(workdir, """
+  - id: rc
+    folder_id: f1
+    engine: redis
+    shards:
+      - {name: shard1, hosts: ["%s"]}
+      - {name: shard2, hosts: ["%s"]}
+      - {name: shard3, hosts: ["%s"]}
+""" % tuple(n.address for n in nodes))
+    try:
+        op = backup(server, "rc")
+        assert op.WhichOneof("result") == "response", op.error
+        b = only_backup(server, "rc")
+        assert list(b.source_shard_names) == ["shard1", "shard2", "shard3"]
+        assert sum(keys_per_node) == 10
+        # A slot in migration: the snapshot would not be consistent, so the backup is refused.
+        ids = [n.cli("CLUSTER", "MYID") for n in nodes]
+        slot = nodes[0].cli("CLUSTER", "SLOTS").splitlines()[0]
+        nodes[0].cli("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[1])
+        op = backup(server, "rc")
+        assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op
+        assert "slots are being migrated" in op.error.message
+    finally:
+        server.stop()
