@@ -12,7 +12,9 @@ log "S3 peer: versitygw on 127.0.0.1"
 PEERS="$(mktemp -d /tmp/mdb-peers.XXXXXX)"
 source "$ROOT/scripts/peers/versitygw.sh"
 trap 'versitygw_stop "$PEERS/versitygw" >/dev/null 2>&1 || true; rm -rf "$PEERS"' EXIT
-versitygw_start "$PEERS/versitygw" "${MDB_S3_PORT:-7070}"
+# A free loopback port, unless one is given.
+S3_PORT="${MDB_S3_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+versitygw_start "$PEERS/versitygw" "$S3_PORT"
 export MDB_S3_REQUIRED=1  # S3 tests must run here, never skip
 
 log "unit tests (S3 driver against versitygw)"
