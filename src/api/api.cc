@@ -291,6 +291,7 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
 
 absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
+  RETURN_IF_ERROR(engine::MakeDriver(c.engine).status());  // Unimplemented for engines not built
   // The target is a cluster declared in the config, named by the request's `name`.
   std::string name = GetString(req, "name");
   const common::ClusterConfig* target = c.snap.config->FindCluster(name);
@@ -311,7 +312,6 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   if (!jobs_ || !jobs_->has_repository()) {
     return absl::FailedPreconditionError("this server has no backup repository configured");
   }
-  RETURN_IF_ERROR(engine::MakeDriver(c.engine).status());
   const std::string response_type =
       c.method->options().GetExtension(yandex::cloud::api::operation).response();
   ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", target));

@@ -120,7 +120,7 @@ def test_operation_cancel_of_a_finished_operation(server):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND  # f1's operation is invisible to f2's token
 
 
-def test_cluster_backup_and_restore_validate_then_say_unimplemented(server):
+def test_cluster_backup_and_restore_validate_then_run_or_say_unimplemented(server):
     engines = [
         (gp_csg, gp_cs, "gp1", "gp-base",
          dict(folder_id="f1", name="restored", environment=gp_c.Cluster.PRODUCTION, network_id="n1")),
@@ -135,22 +135,34 @@ def test_cluster_backup_and_restore_validate_then_say_unimplemented(server):
     for grpc_mod, mod, cluster, backup, restore in engines:
         cl = server.client(grpc_mod.ClusterServiceStub)
         with pytest.raises(grpc.RpcError) as e:
-            cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(WRITER))
-        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value.details()
-        with pytest.raises(grpc.RpcError) as e:
             cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(READER))
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(grpc.RpcError) as e:
             cl.Backup(mod.BackupClusterRequest(cluster_id="missing"), metadata=md(WRITER))
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
-        with pytest.raises(grpc.RpcError) as e:
-            cl.Restore(mod.RestoreClusterRequest(backup_id=backup, **restore), metadata=md(WRITER))
-        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value.details()
         bad = dict(restore, name="no spaces allowed")
         with pytest.raises(grpc.RpcError) as e:
             cl.Restore(mod.RestoreClusterRequest(backup_id=backup, **bad), metadata=md(WRITER))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "invalid 'name'" in e.value.details()
+        if cluster != "rd1":  # engines not built yet say so, naming the engine
+            for call in (lambda: cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(WRITER)),
+                         lambda: cl.Restore(mod.RestoreClusterRequest(backup_id=backup, **restore),
+                                            metadata=md(WRITER))):
+                with pytest.raises(grpc.RpcError) as e:
+                    call()
+                assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value.details()
+                assert "not available in this build yet" in e.value.details()
+            continue
+        # Redis runs: the backup is an operation that fails because the server is unreachable.
+        op = cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(WRITER))
+        done = wait_done(server, op.id)
+        assert done.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert "no reachable master or replica" in done.error.message
+        with pytest.raises(grpc.RpcError) as e:
+            cl.Restore(mod.RestoreClusterRequest(backup_id=backup, **restore), metadata=md(WRITER))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "target cluster 'restored' is not declared" in e.value.details()
 
 
 def test_authentication_and_folder_rules(server):

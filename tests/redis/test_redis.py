@@ -84,8 +84,11 @@ def test_primary_replica_backup_comes_from_the_replica_with_writes_running(workd
     replica = redis_factory("--replicaof", "127.0.0.1", str(primary.port))
     dst = redis_factory()
     fill(primary, 20000)
-    for _ in range(100):
-        if "master_link_status:up" in replica.cli("INFO", "replication"):
+    def offset(r):
+        return [l for l in r.cli("INFO", "replication").splitlines() if l.startswith("master_repl_offset:")][0]
+    for _ in range(200):  # the replica has caught up with everything written so far
+        info = replica.cli("INFO", "replication")
+        if "master_link_status:up" in info and offset(replica) == offset(primary):
             break
         time.sleep(0.05)
     server = start_server(workdir, """

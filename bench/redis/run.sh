@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# bench/redis: a backup of one Redis shard (~860 MB of RDB) by mdb-backupd, in one run side by side
+# with the pipeline a user would otherwise run: redis-cli --rdb - | zstd -1 -T2. Reports time,
+# stored size and the peak RSS of our process, and the restore time into an empty server.
+# Usage: bench/redis/run.sh [KEYS]   (default 2,000,000 keys of 400 bytes: ~860 MB of RDB)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BUILD="${MDB_BUILD:-$ROOT/build}"
+KEYS="${1:-2000000}"
+W="$(mktemp -d /tmp/bench-redis.XXXXXX)"
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null || true; done; rm -rf "$W"' EXIT
+SRC=37379; DST=37380
+for port in $SRC $DST; do
+  mkdir -p "$W/r$port"
+  redis-server --port $port --bind 127.0.0.1 --dir "$W/r$port" --save "" --appendonly no \
+    --repl-diskless-sync-delay 0 --enable-debug-command yes >"$W/r$port.log" 2>&1 &
+  PIDS+=($!)
+done
+sleep 0.5
+# Values of mixed content (a counter, a hash and padding) so they compress as real data does.
+redis-cli -p $SRC EVAL "for i=1,tonumber(ARGV[1]) do redis.call('SET','key:'..i, string.rep(redis.sha1hex(tostring(i)), 4)..string.rep('x', 240)) end" 0 "$KEYS" >/dev/null
+echo "dataset: $(redis-cli -p $SRC DBSIZE) keys, used_memory $(redis-cli -p $SRC INFO memory | grep '^used_memory_human' | cut -d: -f2 | tr -d '\r')"
+
+cat >"$W/config.yaml" <<YAML
+server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalog.db, repository: repo}
+tokens: [{token: bench-token-1, read: [f], write: [f]}]
+clusters:
+  - {id: src, folder_id: f, engine: redis, hosts: ["127.0.0.1:$SRC"]}
+  - {id: dst, folder_id: f, engine: redis, hosts: ["127.0.0.1:$DST"]}
+YAML
+/usr/bin/time -f "%M" -o "$W/rss" "$BUILD/src/server/mdb-backupd" --config "$W/config.yaml" >"$W/server.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do grep -q listening "$W/server.log" && break; sleep 0.1; done
+export MDB_BACKUP_ENDPOINT="http://$(grep -o 'rest=[^ ]*' "$W/server.log" | cut -d= -f2)" MDB_BACKUP_TOKEN=bench-token-1
+CLI="$BUILD/src/cli/mdb-backup"
+
+t0=$(date +%s.%N)
+redis-cli -p $SRC --rdb - 2>/dev/null | zstd -1 -T2 -q -c >"$W/peer.rdb.zst"
+t1=$(date +%s.%N)
+"$CLI" backup create --engine redis --cluster src --wait >/dev/null
+t2=$(date +%s.%N)
+ID="$("$CLI" backup list --engine redis --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+"$CLI" backup restore --engine redis "$ID" --to dst --wait >/dev/null
+t3=$(date +%s.%N)
+[ "$(redis-cli -p $SRC DEBUG DIGEST)" = "$(redis-cli -p $DST DEBUG DIGEST)" ] || { echo "restore differs" >&2; exit 1; }
+RDB=$(zstd -lv "$W/peer.rdb.zst" 2>/dev/null | awk '/Decompressed Size/ {gsub(/[(),]/,""); for(i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/ && $(i+1)=="B") print $i}' | tail -1)
+kill -INT "${PIDS[2]}" 2>/dev/null || true; sleep 1
+python3 - "$t0" "$t1" "$t2" "$t3" "$(stat -c %s "$W/peer.rdb.zst")" "$(du -sb "$W/repo/packs" | cut -f1)" "$(cat "$W/rss" 2>/dev/null || echo 0)" "${RDB:-0}" <<'PY'
+import sys
+t0, t1, t2, t3 = map(float, sys.argv[1:5]); peer, ours, rss, rdb = map(int, sys.argv[5:9])
+print(f"| step | mdb-backup | redis-cli --rdb - \\| zstd -1 -T2 | ratio |")
+print(f"|---|---|---|---|")
+print(f"| backup time, s | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t1)/(t1-t0):.2f} |")
+print(f"| stored, MB | {ours/1e6:.1f} | {peer/1e6:.1f} | {ours/peer:.2f} |")
+print(f"| peak RSS of mdb-backupd, MB | {rss/1000:.0f} | | |")
+print(f"| restore into an empty server, s | {t3-t2:.2f} | | |")
+if rdb: print(f"RDB size: {rdb/1e6:.1f} MB")
+PY

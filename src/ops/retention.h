@@ -1,0 +1,22 @@
+// Retention: which AUTOMATED backups of one cluster have outlived the retention period, without
+// ever breaking what the kept backups need.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "catalog/catalog.h"
+
+namespace mdb::ops {
+
+// Returns the ids of `backups` (all backups of one cluster, any order) to delete at `now`:
+// AUTOMATED backups created more than `retention` ago, except
+//   - the newest backup of the cluster, whatever its age or type (never leave a cluster with none),
+//   - any backup that a kept backup depends on through parent links (a BASE under a kept
+//     INCREMENTAL, and the chain between),
+// MANUAL backups are never selected: they stay until a user deletes them.
+std::vector<std::string> SelectExpired(const std::vector<catalog::BackupRecord>& backups,
+                                       absl::Time now, absl::Duration retention);
+
+}  // namespace mdb::ops
