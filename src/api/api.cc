@@ -4,6 +4,7 @@
 #include "api/api.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "api/backup_mapping.h"
 #include "api/validation.h"
 #include "common/ids.h"
@@ -326,6 +327,40 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
         return response;
       },
       resp);
+}
+
+absl::StatusOr<ops::Operation> Api::StartAutomatedBackup(const common::ClusterConfig& cluster) {
+  if (!jobs_ || !jobs_->has_repository()) {
+    return absl::FailedPreconditionError("no backup repository configured");
+  }
+  RETURN_IF_ERROR(engine::MakeDriver(cluster.engine).status());
+  if (jobs_->IsRunning(cluster.id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a backup of cluster '", cluster.id, "' is running"));
+  }
+  const MethodDescriptor* method =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(
+          "yandex.cloud.mdb.", common::EngineName(cluster.engine), ".v1.ClusterService.Backup"));
+  if (!method) return absl::InternalError("no ClusterService.Backup for the engine");
+  const auto& types = method->options().GetExtension(yandex::cloud::api::operation);
+  std::string backup_id = common::NewId();
+  ASSIGN_OR_RETURN(auto metadata, PackMetadata(method, types.metadata(), cluster.id, backup_id));
+  ASSIGN_OR_RETURN(auto response, PackMetadata(method, types.response(), "", "", &cluster));
+  ops::Jobs* jobs = jobs_;
+  common::ClusterConfig copy = cluster;
+  return runner_->Start(
+      {.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
+       .created_by = "scheduler",
+       .folder_id = cluster.folder_id,
+       .metadata = std::move(metadata)},
+      [jobs, copy, backup_id,
+       response](const ops::CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
+        RETURN_IF_ERROR(
+            jobs->Backup(copy, backup_id, catalog::BackupRecord::AUTOMATED, cancelled).status());
+        // Retention runs after a successful backup only: a failing cluster keeps its old backups.
+        RETURN_IF_ERROR(jobs->ApplyRetention(copy, absl::Now()).status());
+        return response;
+      });
 }
 
 absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) {

@@ -44,6 +44,11 @@ class Api {
   absl::Status Call(const MethodDescriptor* method, std::string_view authorization,
                     const Message& request, Message* response);
 
+  // Starts an AUTOMATED backup of `cluster` as an Operation (created by "scheduler"), followed by
+  // the cluster's retention. NotFound if the engine has no driver; FailedPrecondition while a
+  // backup of the cluster runs.
+  absl::StatusOr<ops::Operation> StartAutomatedBackup(const common::ClusterConfig& cluster);
+
  private:
   struct Snapshot {
     explicit Snapshot(std::shared_ptr<const common::Config> c)

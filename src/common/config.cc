@@ -76,8 +76,20 @@ class Parser {
   }
 
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(
-        CheckKeys(n, {"grpc_listen", "rest_listen", "catalog", "worker_threads"}, "'server'"));
+    RETURN_IF_ERROR(CheckKeys(n,
+                              {"grpc_listen", "rest_listen", "catalog", "worker_threads",
+                               "repository", "repository_key_file", "automated_backups"},
+                              "'server'"));
+    ASSIGN_OR_RETURN(std::string repository, String(n, "repository", false, "server"));
+    if (!repository.empty()) out->repository = repository;
+    ASSIGN_OR_RETURN(out->repository_key_file, String(n, "repository_key_file", false, "server"));
+    if (YAML::Node a = n["automated_backups"]) {
+      bool v;
+      if (!a.IsScalar() || !YAML::convert<bool>::decode(a, v)) {
+        return Error(a, "server: 'automated_backups' must be true or false");
+      }
+      out->automated_backups = v;
+    }
     ASSIGN_OR_RETURN(std::string grpc, String(n, "grpc_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string rest, String(n, "rest_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string catalog, String(n, "catalog", false, "server"));

@@ -56,6 +56,7 @@ struct ServerConfig {
   // Created on first start when it does not exist.
   std::string repository = "repository";
   std::string repository_key_file;  // 32-byte key: the repository is encrypted when set
+  bool automated_backups = true;    // run the daily AUTOMATED backups and retention
 };
 
 struct Config {

@@ -90,6 +90,18 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
   EXPECT_THAT(ParseConfig("server: [1\n", "x").status().message(), HasSubstr("x:"));
 }
 
+TEST(Config, RepositorySettingsAndSwitches) {
+  auto cfg = ParseConfig(
+      "server: {repository: 's3://b/p?endpoint=http://127.0.0.1:1', automated_backups: false}\n",
+      "x");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->server.repository, "s3://b/p?endpoint=http://127.0.0.1:1");
+  EXPECT_FALSE(cfg->server.automated_backups);
+  EXPECT_TRUE(ParseConfig("server: {}\n", "x")->server.automated_backups);
+  EXPECT_THAT(ParseConfig("server: {automated_backups: sometimes}\n", "x").status().message(),
+              HasSubstr("must be true or false"));
+}
+
 TEST(Config, LoadReportsMissingFile) {
   auto cfg = LoadConfig("/nonexistent/mdb.yaml");
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);

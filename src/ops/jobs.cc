@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/time_util.h"
 #include "engine/engine.h"
+#include "ops/retention.h"
 
 namespace mdb::ops {
 
@@ -13,6 +15,21 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
                                                    catalog::BackupRecord::CreationType type,
                                                    const CancelFlag& cancelled) {
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!running_.insert(cluster.id).second) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a backup of cluster '", cluster.id, "' is already running; wait for it to finish"));
+    }
+  }
+  struct Done {
+    Jobs* jobs;
+    std::string id;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(jobs->mu_);
+      jobs->running_.erase(id);
+    }
+  } done{this, cluster.id};
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(cluster.engine));
   ASSIGN_OR_RETURN(auto writer,
                    repository_->StartBackup(
@@ -53,6 +70,41 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   return driver->Restore(
       {.manifest = &m, .repository = repository_, .target = &target, .cancelled = &cancelled});
+}
+
+bool Jobs::IsRunning(const std::string& cluster_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_.count(cluster_id) > 0;
+}
+
+absl::StatusOr<std::vector<catalog::BackupRecord>> Jobs::AllBackups(
+    const common::ClusterConfig& cluster) {
+  std::vector<catalog::BackupRecord> out;
+  catalog::ListQuery q{.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 1000};
+  for (;;) {
+    ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(q));
+    for (auto& b : page.backups) out.push_back(std::move(b));
+    if (page.next_page_token.empty()) return out;
+    q.page_token = page.next_page_token;
+  }
+}
+
+absl::Time Jobs::LastAutomated(const common::ClusterConfig& cluster) {
+  auto all = AllBackups(cluster);
+  if (!all.ok()) return absl::InfinitePast();
+  for (const auto& b : *all) {  // newest first
+    if (b.type() == catalog::BackupRecord::AUTOMATED) return common::FromProto(b.started_at());
+  }
+  return absl::InfinitePast();
+}
+
+absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::ClusterConfig& cluster,
+                                                              absl::Time now) {
+  ASSIGN_OR_RETURN(auto all, AllBackups(cluster));
+  std::vector<std::string> expired =
+      SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
+  for (const auto& id : expired) RETURN_IF_ERROR(Delete(id));
+  return expired;
 }
 
 absl::Status Jobs::Delete(const std::string& backup_id) {

@@ -2,7 +2,10 @@
 // repository and catalog put together. Run inside an Operation (operation_runner.h).
 #pragma once
 
+#include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "catalog/catalog.h"
@@ -32,11 +35,27 @@ class Jobs {
   // cannot run now (a backup is being written) is left to the next one; the backup is gone.
   absl::Status Delete(const std::string& backup_id);
 
+  // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
+  // Returns the ids deleted.
+  absl::StatusOr<std::vector<std::string>> ApplyRetention(const common::ClusterConfig& cluster,
+                                                          absl::Time now);
+
+  // When the cluster's newest AUTOMATED backup started; InfinitePast if it has none.
+  absl::Time LastAutomated(const common::ClusterConfig& cluster);
+
+  // True while a backup of the cluster runs in this process (one at a time per cluster).
+  bool IsRunning(const std::string& cluster_id);
+
   bool has_repository() const { return repository_ != nullptr; }
 
  private:
+  absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackups(
+      const common::ClusterConfig& cluster);
+
   catalog::Catalog* catalog_;
   repo::Repository* repository_;
+  std::mutex mu_;
+  std::set<std::string> running_;
 };
 
 }  // namespace mdb::ops

@@ -58,6 +58,34 @@ absl::Status Server::Start() {
   const std::string& rest = config_->server.rest_listen;
   RETURN_IF_ERROR(rest_server_->Start(rest));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
+
+  if (config_->server.automated_backups) {
+    scheduler_ = std::make_unique<ops::Scheduler>(
+        &clock_,
+        [this] {
+          std::lock_guard<std::mutex> lock(config_mu_);
+          return config_;
+        },
+        [this](const std::string& cluster_id) {
+          std::lock_guard<std::mutex> lock(config_mu_);
+          const common::ClusterConfig* c = config_->FindCluster(cluster_id);
+          return c ? jobs_->LastAutomated(*c) : absl::InfinitePast();
+        },
+        [this](const common::ClusterConfig& cluster) {
+          auto op = api_->StartAutomatedBackup(cluster);
+          if (absl::IsUnimplemented(op.status())) return true;  // engine not built: nothing to do
+          if (!op.ok()) {
+            fprintf(stderr, "mdb-backupd: automated backup of '%s' not started: %s\n",
+                    cluster.id.c_str(), std::string(op.status().message()).c_str());
+            return false;
+          }
+          fprintf(stderr, "mdb-backupd: automated backup of '%s' started (operation %s)\n",
+                  cluster.id.c_str(), op->id().c_str());
+          return true;
+        },
+        ops::Scheduler::Options{});
+    scheduler_->Start();
+  }
   return absl::OkStatus();
 }
 
@@ -72,12 +100,16 @@ absl::Status Server::Reload() {
                      ": listen addresses, the catalog and the repository cannot change on reload; "
                      "restart mdb-backupd to apply them"));
   }
-  config_ = std::make_shared<const common::Config>(std::move(cfg));
+  {
+    std::lock_guard<std::mutex> lock(config_mu_);
+    config_ = std::make_shared<const common::Config>(std::move(cfg));
+  }
   api_->Reload(config_);
   return absl::OkStatus();
 }
 
 void Server::Shutdown() {
+  if (scheduler_) scheduler_->Stop();
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

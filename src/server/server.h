@@ -12,6 +12,7 @@
 #include "grpcpp/server.h"
 #include "ops/jobs.h"
 #include "ops/operation_runner.h"
+#include "ops/scheduler.h"
 #include "repo/repository.h"
 #include "storage/storage.h"
 
@@ -47,6 +48,9 @@ class Server {
   std::unique_ptr<api::grpc_transport::GrpcServices> grpc_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<api::rest::RestServer> rest_server_;
+  ops::SystemClock clock_;
+  std::unique_ptr<ops::Scheduler> scheduler_;
+  mutable std::mutex config_mu_;  // config_ is replaced on reload while the scheduler reads it
   std::string grpc_address_, rest_address_;
 };
 

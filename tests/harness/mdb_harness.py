@@ -25,6 +25,7 @@ server:
   rest_listen: 127.0.0.1:0
   catalog: catalog.db
   worker_threads: 2
+  automated_backups: false
 tokens:
   - {token: reader-token-1, subject: reader, read: [f1, f2]}
   - {token: writer-token-1, subject: writer, read: [f1], write: [f1]}

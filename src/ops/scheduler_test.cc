@@ -1,0 +1,97 @@
+#include "ops/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace mdb::ops {
+namespace {
+
+class FakeClock final : public Clock {
+ public:
+  absl::Time Now() const override { return now; }
+  absl::Time now = absl::FromCivil(absl::CivilMinute(2026, 11, 24, 12, 0), absl::UTCTimeZone());
+};
+
+std::shared_ptr<const common::Config> Config(int window_minutes) {
+  auto cfg = std::make_shared<common::Config>();
+  for (const char* id : {"a", "b"}) {
+    common::ClusterConfig c;
+    c.id = id;
+    c.backup_window_start_minutes = window_minutes;
+    cfg->clusters.push_back(c);
+  }
+  return cfg;
+}
+
+TEST(Scheduler, LastWindowIsTheMostRecentStart) {
+  absl::Time noon = absl::FromCivil(absl::CivilMinute(2026, 11, 24, 12, 0), absl::UTCTimeZone());
+  EXPECT_EQ(LastWindow(noon, 22 * 60, absl::ZeroDuration()),
+            absl::FromCivil(absl::CivilMinute(2026, 11, 23, 22, 0), absl::UTCTimeZone()));
+  EXPECT_EQ(LastWindow(noon, 11 * 60, absl::Minutes(5)),
+            absl::FromCivil(absl::CivilMinute(2026, 11, 24, 11, 5), absl::UTCTimeZone()));
+  EXPECT_EQ(LastWindow(noon, 12 * 60, absl::ZeroDuration()), noon);  // a window starting now
+}
+
+TEST(Scheduler, JitterIsStableAndBounded) {
+  EXPECT_EQ(JitterFor("cluster-1", absl::Minutes(10)), JitterFor("cluster-1", absl::Minutes(10)));
+  for (int i = 0; i < 100; ++i) {
+    absl::Duration j = JitterFor("c" + std::to_string(i), absl::Minutes(10));
+    EXPECT_GE(j, absl::ZeroDuration());
+    EXPECT_LT(j, absl::Minutes(10));
+  }
+  EXPECT_EQ(JitterFor("x", absl::ZeroDuration()), absl::ZeroDuration());
+}
+
+// Days go by in simulated time: one AUTOMATED backup per cluster per day at its window, a missed
+// window caught up once at start, nothing twice while a backup is refused (already running).
+TEST(Scheduler, OneBackupPerClusterPerDayWithCatchUp) {
+  FakeClock clock;
+  std::vector<std::pair<std::string, absl::Time>> started;
+  bool accept = true;
+  absl::Time two_days_ago = clock.now - absl::Hours(48);
+  Scheduler s(
+      &clock, [] { return Config(22 * 60); }, [&](const std::string&) { return two_days_ago; },
+      [&](const common::ClusterConfig& c) {
+        if (accept) started.push_back({c.id, clock.now});
+        return accept;
+      },
+      {.max_jitter = absl::ZeroDuration()});
+  s.Tick();  // start: yesterday's 22:00 window was missed -> caught up once, per cluster
+  ASSERT_EQ(started.size(), 2u);
+  s.Tick();
+  EXPECT_EQ(started.size(), 2u);
+  clock.now += absl::Hours(9);  // 21:00: before today's window
+  s.Tick();
+  EXPECT_EQ(started.size(), 2u);
+  clock.now += absl::Hours(1) + absl::Seconds(1);  // 22:00:01: today's window
+  accept = false;  // a backup is still running: refused, retried at the next tick
+  s.Tick();
+  EXPECT_EQ(started.size(), 2u);
+  accept = true;
+  clock.now += absl::Seconds(30);
+  s.Tick();
+  EXPECT_EQ(started.size(), 4u);
+  for (int day = 0; day < 30; ++day) {  // a month of ticks every 15 minutes
+    for (int t = 0; t < 96; ++t) {
+      clock.now += absl::Minutes(15);
+      s.Tick();
+    }
+  }
+  EXPECT_EQ(started.size(), 4u + 2 * 30);
+}
+
+TEST(Scheduler, ARecentBackupMeansNothingIsDueYet) {
+  FakeClock clock;
+  int started = 0;
+  Scheduler s(
+      &clock, [] { return Config(22 * 60); },
+      [&](const std::string&) { return clock.now - absl::Hours(1); },
+      [&](const common::ClusterConfig&) { return ++started > 0; },
+      {.max_jitter = absl::ZeroDuration()});
+  s.Tick();
+  EXPECT_EQ(started, 0);
+}
+
+}  // namespace
+}  // namespace mdb::ops
