@@ -1,6 +1,7 @@
 // mdb-backup: the command-line client. API commands speak the REST API of a running mdb-backupd;
 // `catalog import` writes a catalog file directly (for migrations and test fixtures).
 #include <httplib.h>
+#include <malloc.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -109,6 +110,13 @@ int ImportCatalog(const std::string& catalog_path, const std::string& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Packs (16 MiB) are mmapped and given back to the kernel when freed with a fixed threshold,
+  // where glibc's adaptive one would keep them in per-thread arenas; chunks (<= 4 MiB) stay in
+  // the arenas, reused without page faults (bench/repo: 130 -> 8x MB RSS at the same speed).
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  // Fixing the mmap threshold also fixes the trim threshold at 128 KiB, which would hand chunk
+  // buffers back to the kernel and fault them in again for every chunk: keep up to 64 MiB.
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{"mdb-backup: command-line client of mdb-backupd"};
   app.require_subcommand(1);
   Client client;

@@ -20,7 +20,7 @@ namespace {
 struct RepoArgs {
   std::string url;
   std::string key_file;
-  int threads = 2;
+  int threads = 3;
   // init
   int zstd_level = 1;
   uint32_t chunk_avg_kib = 1024;
@@ -224,7 +224,7 @@ std::function<int()> AddRepoCommands(CLI::App* app) {
       ->envname("MDB_BACKUP_REPO");
   repo->add_option("--key-file", args->key_file, "key of an encrypted repository (32 bytes)")
       ->envname("MDB_BACKUP_KEY_FILE");
-  repo->add_option("--threads", args->threads, "worker threads (default 2)");
+  repo->add_option("--threads", args->threads, "worker threads (default 3)");
   auto* init = repo->add_subcommand("init", "create a repository");
   init->add_option("--zstd-level", args->zstd_level, "compression level 1-19 (default 1)");
   init->add_option("--chunk-avg-kib", args->chunk_avg_kib, "average chunk size, a power of two");

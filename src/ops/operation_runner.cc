@@ -69,7 +69,7 @@ absl::StatusOr<Operation> OperationRunner::Cancel(const std::string& id) {
   return queued->operation;
 }
 
-absl::Status OperationRunner::FailInterrupted() {
+absl::StatusOr<int> OperationRunner::FailInterrupted() {
   ASSIGN_OR_RETURN(auto unfinished, catalog_->ListUnfinishedOperations());
   for (auto& rec : unfinished) {
     Task task{.operation = rec.operation, .folder_id = rec.folder_id, .work = nullptr};
@@ -77,7 +77,7 @@ absl::Status OperationRunner::FailInterrupted() {
         Finish(task, absl::AbortedError("the service restarted while this operation was running; "
                                         "its partial data is discarded, start it again")));
   }
-  return absl::OkStatus();
+  return static_cast<int>(unfinished.size());
 }
 
 void OperationRunner::WaitIdle() {

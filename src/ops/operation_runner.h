@@ -52,7 +52,8 @@ class OperationRunner {
   absl::StatusOr<Operation> Cancel(const std::string& id);
 
   // Fails every operation that a previous process left unfinished. Called once at start.
-  absl::Status FailInterrupted();
+  // Returns how many there were.
+  absl::StatusOr<int> FailInterrupted();
 
   // Blocks until no work is queued or running (tests and orderly shutdown).
   void WaitIdle();

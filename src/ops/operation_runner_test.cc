@@ -75,7 +75,7 @@ TEST_F(OperationRunnerTest, FailsOperationsLeftByAPreviousProcess) {
   left.operation.set_id("left-behind");
   ASSERT_TRUE(catalog_->PutOperation(left).ok());
   OperationRunner runner(catalog_.get(), 1);
-  ASSERT_TRUE(runner.FailInterrupted().ok());
+  EXPECT_EQ(*runner.FailInterrupted(), 1);
   auto rec = catalog_->GetOperation("left-behind");
   ASSERT_TRUE(rec.ok());
   EXPECT_TRUE(rec->operation.done());

@@ -22,7 +22,7 @@ class BackupWriterImpl final : public BackupWriter {
     manifest_.set_parent_id(options_.parent_id);
     manifest_.set_engine(options_.engine);
     *manifest_.mutable_started_at() = common::ToProto(absl::Now());
-    pack_ = std::make_unique<PackBuilder>();
+    pack_ = std::make_unique<PackBuilder>(repo_->PackReserve());
   }
 
   ~BackupWriterImpl() override { Abort(); }
@@ -158,7 +158,7 @@ class BackupWriterImpl final : public BackupWriter {
       pack_->Add(ref->id, blob, ref->size);
       if (pack_->bytes() >= repo_->config_.pack_target_size()) {
         full = std::move(pack_);
-        pack_ = std::make_unique<PackBuilder>();
+        pack_ = std::make_unique<PackBuilder>(repo_->PackReserve());
       }
     }
     if (full) {

@@ -26,7 +26,9 @@ std::string PackKey(const PackId& id) {
   return PackKey(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
-PackBuilder::PackBuilder() {
+PackBuilder::PackBuilder(size_t expected_bytes) {
+  // Reserved once: growing by doubling would copy the pack and touch twice its size.
+  data_.reserve(expected_bytes);
   common::RandomBytes(id_.data(), id_.size());
   data_.append(kHead, 8);
   entry_.set_pack_id(std::string(reinterpret_cast<const char*>(id_.data()), id_.size()));

@@ -21,7 +21,8 @@ std::string PackKey(std::string_view id_bytes);
 
 class PackBuilder {
  public:
-  PackBuilder();
+  // `expected_bytes`: the size the pack will likely reach (target size + one chunk).
+  explicit PackBuilder(size_t expected_bytes = 0);
   // Appends an encoded blob of chunk `id` (`size` plaintext bytes).
   void Add(const ChunkId& id, std::string_view blob, uint32_t size);
   size_t bytes() const { return data_.size(); }

@@ -31,7 +31,10 @@ struct InitOptions {
 
 struct OpenOptions {
   std::optional<std::string> key;  // required iff the repository is encrypted
-  int threads = 2;                 // hash/compress/encrypt/upload workers
+  // Hash/compress/encrypt/upload workers. One more than the cores: a worker waiting for a pack's
+  // upload (fsync, network) leaves the CPU to the others (bench/repo: 3 workers on 2 cores cut a
+  // backup from 7.7 s to 5.1 s).
+  int threads = 3;
 };
 
 // Reads a key file: 32 raw bytes, or 64 hex digits (a trailing newline is fine).
@@ -128,6 +131,11 @@ class Repository {
   absl::StatusOr<RepoStats> Stats();
 
   const mdb_backup::v1::RepoConfig& config() const { return config_; }
+  // Bytes a pack under construction may reach: the target plus one encoded maximal chunk.
+  size_t PackReserve() const {
+    return config_.pack_target_size() + config_.chunk_max_size() + (config_.chunk_max_size() >> 7) +
+           4096;
+  }
   storage::Storage* storage() const { return storage_; }
 
  private:

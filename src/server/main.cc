@@ -1,5 +1,6 @@
 // mdb-backupd: serves the Backup API over gRPC and REST. Signals are handled on the main thread
 // with sigwait: SIGHUP reloads the config, SIGINT/SIGTERM shut down in order.
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -20,6 +21,13 @@ void Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Packs (16 MiB) are mmapped and given back to the kernel when freed with a fixed threshold,
+  // where glibc's adaptive one would keep them in per-thread arenas; chunks (<= 4 MiB) stay in
+  // the arenas, reused without page faults (bench/repo: 130 -> 8x MB RSS at the same speed).
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  // Fixing the mmap threshold also fixes the trim threshold at 128 KiB, which would hand chunk
+  // buffers back to the kernel and fault them in again for every chunk: keep up to 64 MiB.
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   std::string config;
   bool check = false;
   for (int i = 1; i < argc; ++i) {

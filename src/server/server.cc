@@ -31,7 +31,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get());
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
-  RETURN_IF_ERROR(s->runner_->FailInterrupted());
+  ASSIGN_OR_RETURN(int interrupted, s->runner_->FailInterrupted());
+  if (interrupted > 0) {
+    // Work cut short by the previous process left packs no manifest uses: collect them now, in
+    // the background (GC waits for nothing and refuses to run beside a live backup).
+    s->gc_thread_ = std::thread([repo = s->repository_.get(), interrupted] {
+      auto report = repo->Gc();
+      if (report.ok()) {
+        fprintf(stderr, "mdb-backupd: %d interrupted operation(s) failed; GC freed %lld bytes\n",
+                interrupted, static_cast<long long>(report->bytes_freed));
+      } else {
+        fprintf(stderr, "mdb-backupd: GC after interrupted operations: %s\n",
+                std::string(report.status().message()).c_str());
+      }
+    });
+  }
   s->api_ =
       std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->jobs_.get(), s->config_);
   return s;
@@ -109,6 +123,7 @@ absl::Status Server::Reload() {
 }
 
 void Server::Shutdown() {
+  if (gc_thread_.joinable()) gc_thread_.join();
   if (scheduler_) scheduler_->Stop();
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "api/api.h"
@@ -49,6 +50,7 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<api::rest::RestServer> rest_server_;
   ops::SystemClock clock_;
+  std::thread gc_thread_;
   std::unique_ptr<ops::Scheduler> scheduler_;
   mutable std::mutex config_mu_;  // config_ is replaced on reload while the scheduler reads it
   std::string grpc_address_, rest_address_;

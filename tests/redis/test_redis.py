@@ -239,3 +239,39 @@ def test_automated_daily_backup_with_retention(workdir, redis_factory):
         assert "automated backup of 'daily' started" in s.read_log()
     finally:
         s.stop()
+
+
+def test_kill_9_during_a_backup_then_restart(workdir, redis_factory):
+    """The service dies mid-operation: after restart the operation is done with a clear error,
+    no backup is listed, and the partial data is collected."""
+    import signal
+    import subprocess
+    src = redis_factory()
+    src.cli("DEBUG", "POPULATE", "300000", "big", "1000")
+    server = start_server(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n' % src.address)
+    op = server.client(rd_csg.ClusterServiceStub).Backup(
+        rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    server.log = open(server.workdir / "server.log", "a+")
+    server.start()
+    try:
+        done = server.client(op_sg.OperationServiceStub).Get(
+            op_s.GetOperationRequest(operation_id=op.id), metadata=WRITER)
+        assert done.done and done.error.code == grpc.StatusCode.ABORTED.value[0], done
+        assert "restarted while this operation was running" in done.error.message
+        lst = server.client(rd_csg.ClusterServiceStub).ListBackups(
+            rd_cs.ListClusterBackupsRequest(cluster_id="src"), metadata=WRITER)
+        assert len(lst.backups) == 0
+        from mdb_harness import CLI
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            stats = subprocess.run([str(CLI), "repo", "--repo", str(server.workdir / "repository"), "stats"],
+                                   capture_output=True, text=True).stdout
+            if " 0 packs" in stats:
+                break
+            time.sleep(0.2)
+        assert " 0 packs" in stats, stats
+    finally:
+        server.stop()
