@@ -239,7 +239,7 @@ absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) 
   ops::Jobs* jobs = jobs_;
   return StartOperation(
       c, absl::StrCat("Delete backup '", id, "'"), rec.folder_id(), rec.cluster_id(), id,
-      [catalog, jobs, id](const ops::CancelFlag&) -> absl::StatusOr<google::protobuf::Any> {
+      [catalog, jobs, id](const ops::TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
         RETURN_IF_ERROR(jobs ? jobs->Delete(id) : catalog->DeleteBackup(id));
         google::protobuf::Any response;
         response.PackFrom(google::protobuf::Empty());
@@ -282,9 +282,9 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
       c, absl::StrCat("Create backup of cluster '", cluster->id, "'"), cluster->folder_id,
       cluster->id, backup_id,
       [jobs, copy, backup_id,
-       response](const ops::CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
+       response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
         RETURN_IF_ERROR(
-            jobs->Backup(copy, backup_id, catalog::BackupRecord::MANUAL, cancelled).status());
+            jobs->Backup(copy, backup_id, catalog::BackupRecord::MANUAL, task).status());
         return response;
       },
       resp);
@@ -322,8 +322,8 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
       c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
       target->folder_id, target->id, rec.id(),
       [jobs, rec, copy,
-       response](const ops::CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(jobs->Restore(rec, copy, cancelled));
+       response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
+        RETURN_IF_ERROR(jobs->Restore(rec, copy, task));
         return response;
       },
       resp);
@@ -354,9 +354,9 @@ absl::StatusOr<ops::Operation> Api::StartAutomatedBackup(const common::ClusterCo
        .folder_id = cluster.folder_id,
        .metadata = std::move(metadata)},
       [jobs, copy, backup_id,
-       response](const ops::CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
+       response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
         RETURN_IF_ERROR(
-            jobs->Backup(copy, backup_id, catalog::BackupRecord::AUTOMATED, cancelled).status());
+            jobs->Backup(copy, backup_id, catalog::BackupRecord::AUTOMATED, task).status());
         // Retention runs after a successful backup only: a failing cluster keeps its old backups.
         RETURN_IF_ERROR(jobs->ApplyRetention(copy, absl::Now()).status());
         return response;
@@ -373,6 +373,26 @@ absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) 
     return rec.status();
   }
   resp->CopyFrom(rec->operation);
+  // A running operation of this process reports its live progress in its metadata (our
+  // extension fields bytes_done / bytes_total, where the metadata type has them).
+  auto progress = rec->operation.done() ? std::nullopt : runner_->ProgressOf(id);
+  if (progress) {
+    auto* op = static_cast<ops::Operation*>(resp);
+    const auto* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+        op->metadata().type_url().substr(op->metadata().type_url().rfind('/') + 1));
+    const Message* proto =
+        type ? google::protobuf::MessageFactory::generated_factory()->GetPrototype(type) : nullptr;
+    if (proto && type->FindFieldByName("bytes_done")) {
+      std::unique_ptr<Message> meta(proto->New());
+      if (op->metadata().UnpackTo(meta.get())) {
+        meta->GetReflection()->SetInt64(meta.get(), type->FindFieldByName("bytes_done"),
+                                        progress->first);
+        meta->GetReflection()->SetInt64(meta.get(), type->FindFieldByName("bytes_total"),
+                                        progress->second);
+        op->mutable_metadata()->PackFrom(*meta);
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

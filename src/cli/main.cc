@@ -2,6 +2,7 @@
 // `catalog import` writes a catalog file directly (for migrations and test fixtures).
 #include <httplib.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -49,6 +50,29 @@ struct Client {
 };
 
 std::string Prefix(const std::string& engine) { return "/managed-" + engine + "/v1"; }
+
+// The int64 value of "field":"N" in an operation's JSON (0 if absent).
+int64_t JsonInt(const std::string& json, const std::string& field) {
+  size_t at = json.find("\"" + field + "\":\"");
+  if (at == std::string::npos) return 0;
+  return std::strtoll(json.c_str() + at + field.size() + 4, nullptr, 10);
+}
+
+// "[#########           ] 45%  1.2 of 2.7 GB" from the operation's progress metadata, or the
+// bytes done when the total is not known.
+std::string ProgressBar(const std::string& op_json) {
+  int64_t done = JsonInt(op_json, "bytesDone"), total = JsonInt(op_json, "bytesTotal");
+  char text[128];
+  if (total > 0) {
+    int filled = static_cast<int>(20.0 * std::min(done, total) / total);
+    snprintf(text, sizeof(text), "[%s%s] %3.0f%%  %.1f of %.1f MB",
+             std::string(filled, '#').c_str(), std::string(20 - filled, ' ').c_str(),
+             100.0 * done / total, done / 1e6, total / 1e6);
+  } else {
+    snprintf(text, sizeof(text), "%.1f MB so far", done / 1e6);
+  }
+  return text;
+}
 
 int ImportCatalog(const std::string& catalog_path, const std::string& file) {
   auto catalog = mdb::catalog::OpenSqliteCatalog(catalog_path);
@@ -180,13 +204,16 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("repo")) return run_repo();
 
   auto wait_op = [&](const std::string& op_id) {
+    const bool tty = isatty(STDERR_FILENO);
     for (;;) {
       std::string body;
       if (int rc = client.Call("GET", "/operations/" + op_id, &body); rc != 0) return rc;
       if (body.find("\"done\":true") != std::string::npos) {
+        if (tty) std::cerr << "\r\033[K";
         std::cout << body << "\n";
         return body.find("\"error\"") == std::string::npos ? 0 : 1;
       }
+      if (tty) std::cerr << "\r\033[K" << ProgressBar(body) << std::flush;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   };

@@ -37,6 +37,7 @@ struct RestoreRequest {
   repo::Repository* repository;
   const common::ClusterConfig* target;  // where to restore: same engine and shard layout
   const std::atomic<bool>* cancelled;
+  std::atomic<int64_t>* bytes_done = nullptr;  // plaintext bytes restored so far (progress)
 };
 
 class Driver {

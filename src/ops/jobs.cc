@@ -13,7 +13,8 @@ namespace mdb::ops {
 absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& cluster,
                                                    const std::string& backup_id,
                                                    catalog::BackupRecord::CreationType type,
-                                                   const CancelFlag& cancelled) {
+                                                   const TaskContext& task) {
+  const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -34,15 +35,24 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   ASSIGN_OR_RETURN(auto writer,
                    repository_->StartBackup(
                        {.backup_id = backup_id, .engine = common::EngineName(cluster.engine)}));
+  repo::BackupWriter* w = writer.get();
+  task.progress.SetDoneSource([w] { return static_cast<int64_t>(w->bytes_read()); });
   auto result =
       driver->Backup({.cluster = &cluster, .writer = writer.get(), .cancelled = &cancelled});
-  if (!result.ok()) {
-    writer->Abort();  // uploaded packs become garbage for the next GC
-    return result.status();
+  task.progress.SetDoneSource(nullptr);
+  if (result.ok() && cancelled.load()) {
+    result = absl::CancelledError("backup cancelled; its partial data is discarded");
   }
-  if (cancelled.load()) {
+  if (!result.ok()) {
+    // What was uploaded is garbage now: collect it (unless another backup runs: then the next GC).
     writer->Abort();
-    return absl::CancelledError("backup cancelled; its partial data is discarded");
+    writer.reset();
+    auto gc = repository_->Gc();
+    if (!gc.ok() && !absl::IsUnavailable(gc.status())) {
+      fprintf(stderr, "GC after a failed backup of '%s': %s\n", cluster.id.c_str(),
+              std::string(gc.status().message()).c_str());
+    }
+    return result.status();
   }
   ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata));
   catalog::BackupRecord rec;
@@ -64,12 +74,21 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
 }
 
 absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
-                           const CancelFlag& cancelled) {
+                           const TaskContext& task) {
+  const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(target.engine));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
-  return driver->Restore(
-      {.manifest = &m, .repository = repository_, .target = &target, .cancelled = &cancelled});
+  task.progress.SetTotal(static_cast<int64_t>(m.logical_bytes()));
+  std::atomic<int64_t> restored{0};
+  task.progress.SetDoneSource([&restored] { return restored.load(); });
+  absl::Status st = driver->Restore({.manifest = &m,
+                                     .repository = repository_,
+                                     .target = &target,
+                                     .cancelled = &cancelled,
+                                     .bytes_done = &restored});
+  task.progress.SetDoneSource(nullptr);
+  return st;
 }
 
 bool Jobs::IsRunning(const std::string& cluster_id) {

@@ -25,11 +25,11 @@ class Jobs {
   absl::StatusOr<catalog::BackupRecord> Backup(const common::ClusterConfig& cluster,
                                                const std::string& backup_id,
                                                catalog::BackupRecord::CreationType type,
-                                               const CancelFlag& cancelled);
+                                               const TaskContext& task);
 
   // Restores `backup` into the servers of `target`.
   absl::Status Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
-                       const CancelFlag& cancelled);
+                       const TaskContext& task);
 
   // Removes the backup from the catalog and the repository, then collects its data. A GC that
   // cannot run now (a backup is being written) is left to the next one; the backup is gone.

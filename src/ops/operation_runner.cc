@@ -12,6 +12,35 @@ namespace mdb::ops {
 
 OperationRunner::OperationRunner(catalog::Catalog* catalog, int threads) : catalog_(catalog) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+  progress_logger_ = std::thread([this] { LogProgress(); });
+}
+
+std::optional<std::pair<int64_t, int64_t>> OperationRunner::ProgressOf(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(id);
+  if (it == running_.end()) return std::nullopt;
+  return it->second->progress->Read();
+}
+
+// Long operations say how far they are in the log every 10 seconds.
+void OperationRunner::LogProgress() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::seconds(10));
+    if (stopping_) return;
+    for (const auto& [id, task] : running_) {
+      auto [done, total] = task->progress->Read();
+      if (done == 0) continue;
+      if (total > 0) {
+        fprintf(stderr, "operation %s (%s): %.1f of %.1f MB (%.0f%%)\n", id.c_str(),
+                task->operation.description().c_str(), done / 1e6, total / 1e6,
+                100.0 * done / total);
+      } else {
+        fprintf(stderr, "operation %s (%s): %.1f MB\n", id.c_str(),
+                task->operation.description().c_str(), done / 1e6);
+      }
+    }
+  }
 }
 
 OperationRunner::~OperationRunner() {
@@ -21,6 +50,7 @@ OperationRunner::~OperationRunner() {
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
+  progress_logger_.join();
 }
 
 absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work work) {
@@ -96,7 +126,8 @@ void OperationRunner::WorkerLoop() {
       queue_.pop_front();
       running_[task->operation.id()] = task;
     }
-    absl::StatusOr<google::protobuf::Any> result = task->work(*task->cancelled);
+    absl::StatusOr<google::protobuf::Any> result =
+        task->work(TaskContext{.cancelled = *task->cancelled, .progress = *task->progress});
     absl::Status st = Finish(*task, result);
     if (!st.ok()) {
       // The catalog refused the final write; the operation stays unfinished there and the next

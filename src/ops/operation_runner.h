@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,9 +26,45 @@ using Operation = ::yandex::cloud::operation::Operation;
 // absl::CancelledError after removing its partial data.
 using CancelFlag = std::atomic<bool>;
 
+// How far an operation has got, in bytes; total 0 means "not known yet". Thread-safe.
+class Progress {
+ public:
+  void SetTotal(int64_t total) {
+    std::lock_guard<std::mutex> lock(mu_);
+    total_ = total;
+  }
+  void SetDone(int64_t done) {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = done;
+  }
+  // A live source of `done` (e.g. the bytes a backup writer has read), read on demand; nullptr
+  // freezes the last value read.
+  void SetDoneSource(std::function<int64_t()> source) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (source_) done_ = source_();
+    source_ = std::move(source);
+  }
+  std::pair<int64_t, int64_t> Read() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {source_ ? source_() : done_, total_};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  int64_t done_ = 0;
+  int64_t total_ = 0;
+  std::function<int64_t()> source_;
+};
+
+// What the work of an operation is given: its cancellation flag and its progress.
+struct TaskContext {
+  const CancelFlag& cancelled;
+  Progress& progress;
+};
+
 // The work of one operation. Returns the Operation.response (packed) or an error whose message a
 // person can act on.
-using Work = std::function<absl::StatusOr<google::protobuf::Any>(const CancelFlag& cancelled)>;
+using Work = std::function<absl::StatusOr<google::protobuf::Any>(const TaskContext& task)>;
 
 struct OperationSpec {
   std::string description;  // 0-256 characters, e.g. "Delete backup"
@@ -58,13 +95,18 @@ class OperationRunner {
   // Blocks until no work is queued or running (tests and orderly shutdown).
   void WaitIdle();
 
+  // Progress (bytes done, total) of an operation running in this process.
+  std::optional<std::pair<int64_t, int64_t>> ProgressOf(const std::string& id);
+
  private:
   struct Task {
     Operation operation;
     std::string folder_id;
     Work work;
     std::shared_ptr<CancelFlag> cancelled = std::make_shared<CancelFlag>(false);
+    std::shared_ptr<Progress> progress = std::make_shared<Progress>();
   };
+  void LogProgress();
 
   void WorkerLoop();
   absl::Status Finish(Task& task, const absl::StatusOr<google::protobuf::Any>& result);
@@ -77,6 +119,7 @@ class OperationRunner {
   std::map<std::string, std::shared_ptr<Task>> running_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  std::thread progress_logger_;
 };
 
 }  // namespace mdb::ops

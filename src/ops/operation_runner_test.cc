@@ -28,13 +28,13 @@ class OperationRunnerTest : public ::testing::Test {
 TEST_F(OperationRunnerTest, RecordsResponseAndError) {
   OperationRunner runner(catalog_.get(), 2);
   auto ok = runner.Start({.description = "ok", .created_by = "me", .folder_id = "f"},
-                         [](const CancelFlag&) -> absl::StatusOr<google::protobuf::Any> {
+                         [](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
                            google::protobuf::Any any;
                            any.PackFrom(google::protobuf::Empty());
                            return any;
                          });
   auto bad = runner.Start({.description = "bad", .folder_id = "f"},
-                          [](const CancelFlag&) -> absl::StatusOr<google::protobuf::Any> {
+                          [](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
                             return absl::NotFoundError("backup 'x' not found");
                           });
   ASSERT_TRUE(ok.ok() && bad.ok());
@@ -56,13 +56,19 @@ TEST_F(OperationRunnerTest, RunningWorkSeesCancellation) {
   OperationRunner runner(catalog_.get(), 1);
   std::atomic<bool> started{false};
   auto op = runner.Start({.folder_id = "f"},
-                         [&](const CancelFlag& cancelled) -> absl::StatusOr<google::protobuf::Any> {
+                         [&](const TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
                            started = true;
-                           while (!cancelled.load()) std::this_thread::yield();
+                           task.progress.SetTotal(100);
+                           task.progress.SetDone(40);
+                           while (!task.cancelled.load()) std::this_thread::yield();
                            return absl::CancelledError("cancelled; partial data removed");
                          });
   ASSERT_TRUE(op.ok());
   while (!started) std::this_thread::yield();
+  auto progress = runner.ProgressOf(op->id());
+  ASSERT_TRUE(progress.has_value());
+  EXPECT_EQ(progress->first, 40);
+  EXPECT_EQ(progress->second, 100);
   ASSERT_TRUE(runner.Cancel(op->id()).ok());
   runner.WaitIdle();
   EXPECT_EQ(catalog_->GetOperation(op->id())->operation.error().code(), 1);

@@ -275,3 +275,26 @@ def test_kill_9_during_a_backup_then_restart(workdir, redis_factory):
         assert " 0 packs" in stats, stats
     finally:
         server.stop()
+
+
+def test_progress_is_visible_while_a_backup_runs(workdir, redis_factory):
+    import requests
+    src = redis_factory()
+    src.cli("DEBUG", "POPULATE", "400000", "big", "1000")
+    server = start_server(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n' % src.address)
+    try:
+        op = server.client(rd_csg.ClusterServiceStub).Backup(
+            rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
+        seen = []
+        h = {"Authorization": "Bearer writer-token-1"}
+        for _ in range(600):
+            body = requests.get(server.rest + "/operations/" + op.id, headers=h).json()
+            if body.get("done"):
+                break
+            seen.append(int(body["metadata"].get("bytesDone", "0")))
+            time.sleep(0.01)
+        assert body.get("done") and "response" in body, body
+        assert any(b > 0 for b in seen), seen  # progress was reported while it ran
+        assert seen == sorted(seen)              # and never went backwards
+    finally:
+        server.stop()

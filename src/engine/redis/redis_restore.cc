@@ -27,11 +27,15 @@ constexpr absl::Duration kLoadTimeout = absl::Minutes(30);
 
 class SocketSink final : public io::ByteSink {
  public:
-  explicit SocketSink(RespConn* conn) : conn_(conn) {}
-  absl::Status Write(std::string_view data) override { return conn_->WriteRaw(std::string(data)); }
+  SocketSink(RespConn* conn, std::atomic<int64_t>* counter) : conn_(conn), counter_(counter) {}
+  absl::Status Write(std::string_view data) override {
+    if (counter_) *counter_ += static_cast<int64_t>(data.size());
+    return conn_->WriteRaw(std::string(data));
+  }
 
  private:
   RespConn* conn_;
+  std::atomic<int64_t>* counter_;
 };
 
 absl::StatusOr<int> Listen(const std::string& ip, int* port) {
@@ -74,7 +78,7 @@ absl::Status ServeSnapshot(RespConn* replica, const RestoreRequest& req,
       common::RandomBytes(replid.data(), replid.size());
       RETURN_IF_ERROR(replica->WriteRaw(
           absl::StrCat("+FULLRESYNC ", repo::ToHex(replid), " 0\r\n$", size, "\r\n")));
-      SocketSink sink(replica);
+      SocketSink sink(replica, req.bytes_done);
       return req.repository->RestoreStream(*req.manifest, shard.stream(), &sink);
     } else {
       RETURN_IF_ERROR(replica->WriteRaw("+OK\r\n"));  // AUTH, REPLCONF ...
