@@ -26,7 +26,7 @@ std::optional<std::pair<int64_t, int64_t>> OperationRunner::ProgressOf(const std
 void OperationRunner::LogProgress() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(10));
+    log_cv_.wait_for(lock, std::chrono::seconds(10));
     if (stopping_) return;
     for (const auto& [id, task] : running_) {
       auto [done, total] = task->progress->Read();
@@ -49,6 +49,7 @@ OperationRunner::~OperationRunner() {
     stopping_ = true;
   }
   cv_.notify_all();
+  log_cv_.notify_all();
   for (auto& t : threads_) t.join();
   progress_logger_.join();
 }

@@ -115,6 +115,8 @@ class OperationRunner {
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
+  // Separate from cv_: a notify_one meant for a worker must never wake the logger instead.
+  std::condition_variable log_cv_;
   std::deque<std::shared_ptr<Task>> queue_;
   std::map<std::string, std::shared_ptr<Task>> running_;
   bool stopping_ = false;
