@@ -125,14 +125,20 @@ def test_primary_replica_backup_comes_from_the_replica_with_writes_running(workd
         server.stop()
 
 
-def test_shard_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, redis_factory):
+def start_big_backup(workdir, redis_factory, keys):
+    """A Redis shard with `keys` keys of 1000 bytes (big enough that its backup takes a while), an
+    mdb-backupd declaring it as cluster 'src', and a MANUAL backup of it just started."""
     src = redis_factory()
-    # Big enough that the stream takes a while: ~300 MB.
-    src.cli("DEBUG", "POPULATE", "300000", "big", "1000")
+    src.cli("DEBUG", "POPULATE", str(keys), "big", "1000")
     server = start_server(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n' % src.address)
+    op = server.client(rd_csg.ClusterServiceStub).Backup(
+        rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
+    return src, server, op
+
+
+def test_shard_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, redis_factory):
+    src, server, op = start_big_backup(workdir, redis_factory, 300000)
     try:
-        op = server.client(rd_csg.ClusterServiceStub).Backup(
-            rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
         time.sleep(0.3)
         src.proc.kill()
         op = wait_op(server, op)
@@ -246,11 +252,7 @@ def test_kill_9_during_a_backup_then_restart(workdir, redis_factory):
     no backup is listed, and the partial data is collected."""
     import signal
     import subprocess
-    src = redis_factory()
-    src.cli("DEBUG", "POPULATE", "300000", "big", "1000")
-    server = start_server(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n' % src.address)
-    op = server.client(rd_csg.ClusterServiceStub).Backup(
-        rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
+    src, server, op = start_big_backup(workdir, redis_factory, 300000)
     time.sleep(0.5)
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()
@@ -279,12 +281,8 @@ def test_kill_9_during_a_backup_then_restart(workdir, redis_factory):
 
 def test_progress_is_visible_while_a_backup_runs(workdir, redis_factory):
     import requests
-    src = redis_factory()
-    src.cli("DEBUG", "POPULATE", "400000", "big", "1000")
-    server = start_server(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n' % src.address)
+    src, server, op = start_big_backup(workdir, redis_factory, 400000)
     try:
-        op = server.client(rd_csg.ClusterServiceStub).Backup(
-            rd_cs.BackupClusterRequest(cluster_id="src"), metadata=WRITER)
         seen = []
         h = {"Authorization": "Bearer writer-token-1"}
         for _ in range(600):
