@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   auto dir = std::filesystem::temp_directory_path() / ("api_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.yaml") << R"(
-server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalog.db}
+server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalog.db, automated_backups: false}
 tokens: [{token: bench-token-1, read: [big, small]}]
 clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
 )";

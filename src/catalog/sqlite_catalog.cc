@@ -123,6 +123,12 @@ void BindText(sqlite3_stmt* s, int i, const std::string& v) {
 void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
+// Parses a protobuf column in place, without copying the blob first.
+bool ParseColumn(sqlite3_stmt* s, int i, google::protobuf::MessageLite* out) {
+  const void* p = sqlite3_column_blob(s, i);
+  return out->ParseFromArray(p, sqlite3_column_bytes(s, i));
+}
+
 std::string ColumnBlob(sqlite3_stmt* s, int i) {
   const void* p = sqlite3_column_blob(s, i);
   return std::string(static_cast<const char*>(p), sqlite3_column_bytes(s, i));
@@ -170,7 +176,7 @@ class SqliteCatalog final : public Catalog {
       if (rc == SQLITE_DONE)
         return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
       if (rc != SQLITE_ROW) return SqliteError(c->db(), "get backup");
-      if (!out.ParseFromString(ColumnBlob(s, 0))) {
+      if (!ParseColumn(s, 0, &out)) {
         return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
       }
       return absl::OkStatus();
@@ -210,7 +216,7 @@ class SqliteCatalog final : public Catalog {
           break;
         }
         last = {.created_ns = sqlite3_column_int64(s, 1), .seq = sqlite3_column_int64(s, 0)};
-        if (!page.backups.emplace_back().ParseFromString(ColumnBlob(s, 2))) {
+        if (!ParseColumn(s, 2, &page.backups.emplace_back())) {
           return absl::DataLossError("catalog: a backup record is corrupt");
         }
       }
@@ -263,7 +269,7 @@ class SqliteCatalog final : public Catalog {
       }
       if (rc != SQLITE_ROW) return SqliteError(c->db(), "get operation");
       out.folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      if (!out.operation.ParseFromString(ColumnBlob(s, 1))) {
+      if (!ParseColumn(s, 1, &out.operation)) {
         return absl::DataLossError(absl::StrCat("catalog: operation '", id, "' is corrupt"));
       }
       return absl::OkStatus();
@@ -281,7 +287,7 @@ class SqliteCatalog final : public Catalog {
       while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         OperationRecord& r = out.emplace_back();
         r.folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-        if (!r.operation.ParseFromString(ColumnBlob(s, 1))) {
+        if (!ParseColumn(s, 1, &r.operation)) {
           return absl::DataLossError("catalog: an operation record is corrupt");
         }
       }

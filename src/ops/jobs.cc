@@ -109,10 +109,17 @@ absl::StatusOr<std::vector<catalog::BackupRecord>> Jobs::AllBackups(
 }
 
 absl::Time Jobs::LastAutomated(const common::ClusterConfig& cluster) {
-  auto all = AllBackups(cluster);
-  if (!all.ok()) return absl::InfinitePast();
-  for (const auto& b : *all) {  // newest first
-    if (b.type() == catalog::BackupRecord::AUTOMATED) return common::FromProto(b.started_at());
+  // Newest first; AUTOMATED backups are daily, so the newest one is near the front. The walk is
+  // capped so that a cluster with a huge history of MANUAL backups cannot stall the scheduler.
+  catalog::ListQuery q{.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 1000};
+  for (int page = 0; page < 10; ++page) {
+    auto list = catalog_->ListBackups(q);
+    if (!list.ok()) return absl::InfinitePast();
+    for (const auto& b : list->backups) {
+      if (b.type() == catalog::BackupRecord::AUTOMATED) return common::FromProto(b.started_at());
+    }
+    if (list->next_page_token.empty()) break;
+    q.page_token = list->next_page_token;
   }
   return absl::InfinitePast();
 }

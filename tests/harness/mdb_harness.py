@@ -106,7 +106,12 @@ class Server:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # never leave a server behind; the test still fails below
+                self.proc.wait()
+                raise AssertionError("mdb-backupd did not stop within 20 s of SIGTERM")
         self.log.close()
 
     def client(self, stub):
