@@ -9,7 +9,9 @@ from mdb_harness import Server
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
-_next_port = [int(os.environ.get("MDB_REDIS_BASE_PORT", "26379"))]
+# Below the kernel's ephemeral range (32768+) even with the cluster bus port (+10000), so that no
+# outgoing connection can hold a port a test server needs.
+_next_port = [int(os.environ.get("MDB_REDIS_BASE_PORT", "21379"))]
 
 
 class Redis:

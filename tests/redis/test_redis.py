@@ -161,21 +161,49 @@ def test_unreachable_cluster_fails_with_a_clear_error(workdir):
         server.stop()
 
 
-def test_redis_cluster_backup_records_every_shard_and_refuses_migrating_slots(workdir, redis_factory):
+def make_cluster(redis_factory, n=3):
     nodes = [redis_factory("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-             for _ in range(3)]
-    r = subprocess.run(
-        ["redis-cli", "--cluster", "create", *[n.address for n in nodes], "--cluster-replicas", "0",
-         "--cluster-yes"], capture_output=True, text=True)
+             for _ in range(n)]
+    r = subprocess.run(["redis-cli", "--cluster", "create", *[x.address for x in nodes],
+                        "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     for _ in range(100):
-        if all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes):
+        if all("cluster_state:ok" in x.cli("CLUSTER", "INFO") for x in nodes):
             break
         time.sleep(0.1)
-    for i in range(10):  # spread over the three masters by slot
-        subprocess.run(["redis-cli", "-c", "-p", str(nodes[0].port), "SET", "key%d" % i, str(i)],
-                       capture_output=True, check=True)
+    return nodes
+
+
+def ccli(node, *args):
+    r = subprocess.run(["redis-cli", "-c", "-p", str(node.port), *map(str, args)], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+# Every value encoding the restore must carry over: small and large (listpack vs hashtable,
+# quicklist, skiplist, intset), TTLs, streams with a consumer group and pending entries.
+TYPED = [
+    ("SET", "s:plain", "hello"), ("SET", "s:int", "12345"), ("SET", "s:big", "x" * 5000),
+    ("SET", "s:ttl", "soon", "EX", "7200"),
+    ("RPUSH", "l:small", "a", "b", "c"), ("RPUSH", "l:big", *[str(i) * 20 for i in range(3000)]),
+    ("SADD", "set:ints", *range(100)), ("SADD", "set:big", *["m%d" % i for i in range(1000)]),
+    ("SADD", "set:small", "a", "b"),
+    ("HSET", "h:small", "f", "v"), ("HSET", "h:big", *sum((["f%d" % i, "v" * 80] for i in range(800)), [])),
+    ("ZADD", "z:small", 1, "a", 2.5, "b"), ("ZADD", "z:big", *sum(([i * 0.5, "m%d" % i] for i in range(500)), [])),
+    ("XADD", "x:stream", "1-1", "f", "v"), ("XADD", "x:stream", "1-2", "f", "w"),
+    ("XGROUP", "CREATE", "x:stream", "g", "0"), ("XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", "x:stream", ">"),
+]
+
+
+def test_redis_cluster_backup_and_key_by_key_restore(workdir, redis_factory):
+    nodes = make_cluster(redis_factory)
+    targets = make_cluster(redis_factory)
+    for cmd in TYPED:
+        ccli(nodes[0], *cmd)
+    for i in range(300):  # plus plain keys spread over every slot range
+        ccli(nodes[0], "SET", "key%d" % i, i)
     keys_per_node = [int(n.cli("DBSIZE")) for n in nodes]
+    assert all(k > 0 for k in keys_per_node) and sum(keys_per_node) == 300 + 14
     server = start_server(workdir, """
   - id: rc
     folder_id: f1
@@ -184,13 +212,29 @@ def test_redis_cluster_backup_records_every_shard_and_refuses_migrating_slots(wo
       - {name: shard1, hosts: ["%s"]}
       - {name: shard2, hosts: ["%s"]}
       - {name: shard3, hosts: ["%s"]}
-""" % tuple(n.address for n in nodes))
+  - id: rc2
+    folder_id: f1
+    engine: redis
+    shards:
+      - {name: shard1, hosts: ["%s"]}
+      - {name: shard2, hosts: ["%s"]}
+      - {name: shard3, hosts: ["%s"]}
+""" % (tuple(n.address for n in nodes) + tuple(t.address for t in targets)))
     try:
         op = backup(server, "rc")
         assert op.WhichOneof("result") == "response", op.error
         b = only_backup(server, "rc")
         assert list(b.source_shard_names) == ["shard1", "shard2", "shard3"]
-        assert sum(keys_per_node) == 10
+        op = restore(server, b.id, "rc2")
+        assert op.WhichOneof("result") == "response", op.error
+        assert sum(int(t.cli("DBSIZE")) for t in targets) == sum(keys_per_node)
+        for key in [c[1] if c[0] != "XGROUP" and c[0] != "XREADGROUP" else "x:stream" for c in TYPED] + ["key0", "key299"]:
+            # DEBUG DIGEST-VALUE: equal contents whatever the internal order of hash tables.
+            assert ccli(targets[0], "DEBUG", "DIGEST-VALUE", key) == ccli(nodes[0], "DEBUG", "DIGEST-VALUE", key), key
+            assert ccli(targets[0], "TYPE", key) == ccli(nodes[0], "TYPE", key), key
+            assert ccli(targets[0], "OBJECT", "ENCODING", key) == ccli(nodes[0], "OBJECT", "ENCODING", key), key
+        assert 7000 < int(ccli(targets[0], "TTL", "s:ttl")) <= 7200
+        assert b"c1" in ccli(targets[0], "XINFO", "CONSUMERS", "x:stream", "g")
         # A slot in migration: the snapshot would not be consistent, so the backup is refused.
         ids = [n.cli("CLUSTER", "MYID") for n in nodes]
         slot = nodes[0].cli("CLUSTER", "SLOTS").splitlines()[0]

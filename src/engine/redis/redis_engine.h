@@ -4,11 +4,15 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::redis {
 
 // Host options (config `hosts:` entries): `password` or `password_file` for AUTH, `user` for ACL
 // users (default "default").
+// Key-by-key restore into a Redis Cluster (redis_cluster_restore.cc).
+absl::Status RestoreIntoCluster(const RestoreRequest& req, const mdb_backup::v1::RedisBackup& meta);
+
 class RedisDriver final : public Driver {
  public:
   Capabilities capabilities() const override { return {}; }

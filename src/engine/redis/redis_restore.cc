@@ -157,11 +157,8 @@ absl::Status RedisDriver::Restore(const RestoreRequest& req) {
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's redis metadata is damaged");
   }
-  if (meta.cluster_mode()) {
-    return absl::UnimplementedError(
-        "restoring Redis Cluster backups is not available yet (REPLICAOF is refused in cluster "
-        "mode; it needs key-by-key RESTORE from the RDB)");
-  }
+  // Cluster nodes refuse REPLICAOF: a cluster backup, or a cluster target, is restored key by key.
+  if (meta.cluster_mode()) return RestoreIntoCluster(req, meta);
   const auto& targets = req.target->shards;
   if (targets.size() != static_cast<size_t>(meta.shards_size())) {
     return absl::FailedPreconditionError(

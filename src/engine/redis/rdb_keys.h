@@ -1,0 +1,31 @@
+// Splits an RDB snapshot into per-key DUMP payloads, so that a backup can be restored key by key
+// with RESTORE (Redis Cluster nodes refuse REPLICAOF, which the whole-snapshot restore uses).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "io/stream.h"
+
+namespace mdb::engine::redis {
+
+struct RdbKey {
+  std::string key;
+  std::string payload;        // what DUMP would return: type, value, RDB version, CRC64
+  int64_t expire_at_ms = -1;  // absolute expiry (ms since the epoch), -1 for none
+};
+
+// Reads an RDB from `source` and calls `on_key` for every key of database 0, in order. Refuses
+// (Unimplemented) what cannot be restored key by key: module types, functions, other databases.
+absl::Status ForEachRdbKey(io::ByteSource* source,
+                           const std::function<absl::Status(const RdbKey&)>& on_key);
+
+// Redis's CRC64 (Jones polynomial, reflected), as DUMP payloads and RDB files use it.
+uint64_t Crc64(uint64_t crc, const void* data, size_t size);
+
+// The cluster slot of a key: CRC16 (XMODEM) of the key or of its {hash tag}, modulo 16384.
+int KeySlot(const std::string& key);
+
+}  // namespace mdb::engine::redis

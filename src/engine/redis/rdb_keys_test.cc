@@ -1,0 +1,67 @@
+#include "engine/redis/rdb_keys.h"
+
+#include <gtest/gtest.h>
+
+namespace mdb::engine::redis {
+namespace {
+
+TEST(RdbKeys, Crc64MatchesRedis) {
+  EXPECT_EQ(Crc64(0, "123456789", 9), 0xe9c6d914c4b8d9caULL);  // Redis crc64.c self-test value
+}
+
+TEST(RdbKeys, KeySlotMatchesClusterKeyslot) {
+  EXPECT_EQ(KeySlot("foo"), 12182);        // CLUSTER KEYSLOT foo
+  EXPECT_EQ(KeySlot("123456789"), 12739);  // CRC16/XMODEM check value 0x31C3 % 16384
+  EXPECT_EQ(KeySlot("{user1000}.following"), KeySlot("user1000"));
+  EXPECT_EQ(KeySlot("foo{}{bar}"), KeySlot("foo{}{bar}"));  // empty tag: the whole key
+}
+
+// A tiny RDB written by hand: header, an AUX field, db 0, a string key with a millisecond expiry,
+// an integer-encoded string, and EOF.
+TEST(RdbKeys, SplitsAnRdbIntoDumpPayloads) {
+  std::string rdb = "REDIS0010";
+  rdb += "\xfa";
+  rdb += "\x05redis";
+  rdb +=
+      "\x03"
+      "7.0";
+  rdb += "\xfe";
+  rdb += '\0';
+  rdb += "\xfc";
+  rdb += std::string("\x00\x10\x00\x00\x00\x00\x00\x00", 8);  // 4096 ms since the epoch
+  rdb += '\0';                                                // type string
+  rdb += "\x01k";
+  rdb += "\x05hello";
+  rdb += '\0';
+  rdb += "\x01n";
+  rdb += "\xc0\x2a";  // int8 42
+  rdb += "\xff";
+  rdb += std::string(8, '\0');
+  io::StringSource src(rdb);
+  std::vector<RdbKey> keys;
+  ASSERT_TRUE(ForEachRdbKey(&src, [&](const RdbKey& k) {
+                keys.push_back(k);
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].key, "k");
+  EXPECT_EQ(keys[0].expire_at_ms, 4096);
+  std::string body = std::string(1, '\0') + "\x05hello" + std::string("\x0a\x00", 2);
+  EXPECT_EQ(keys[0].payload.substr(0, body.size()), body);
+  EXPECT_EQ(keys[0].payload.size(), body.size() + 8);
+  EXPECT_EQ(keys[1].key, "n");
+  EXPECT_EQ(keys[1].expire_at_ms, -1);
+  EXPECT_EQ(keys[1].payload.substr(0, 3), std::string("\x00\xc0\x2a", 3));
+}
+
+TEST(RdbKeys, RefusesTruncatedAndForeignInput) {
+  io::StringSource junk("NOTANRDB!");
+  EXPECT_EQ(ForEachRdbKey(&junk, [](const RdbKey&) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kDataLoss);
+  io::StringSource cut(std::string("REDIS0010\x00\x01k", 12));
+  EXPECT_EQ(ForEachRdbKey(&cut, [](const RdbKey&) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace mdb::engine::redis

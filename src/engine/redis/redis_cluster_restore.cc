@@ -1,0 +1,179 @@
+// Restore of a Redis Cluster backup: every shard's RDB is read back from the repository, split
+// into keys (rdb_keys.h), and each key is sent as RESTORE ... ABSTTL to the target master that owns
+// its slot, pipelined. The target's slot layout may differ from the source's: keys follow slots.
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status.h"
+#include "engine/redis/rdb_keys.h"
+#include "engine/redis/redis_conn.h"
+#include "engine/redis/redis_engine.h"
+#include "mdb_backup/v1/engines.pb.h"
+
+namespace mdb::engine::redis {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Seconds(60);
+constexpr int kPipelineDepth = 512;
+
+// A bounded in-memory pipe: the repository writes a stream into it on one thread while the RDB
+// reader consumes it on another, so a shard is never held in memory whole.
+class Pipe final : public io::ByteSink, public io::ByteSource {
+ public:
+  absl::Status Write(std::string_view data) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return buffered_ < kMax || abandoned_; });
+    if (abandoned_) return absl::CancelledError("the reader stopped");
+    chunks_.emplace_back(data);
+    buffered_ += data.size();
+    cv_.notify_all();
+    return absl::OkStatus();
+  }
+  absl::Status Close() override {
+    Finish();
+    return absl::OkStatus();
+  }
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void Abandon() {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned_ = true;
+    cv_.notify_all();
+  }
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+    if (chunks_.empty()) return 0;
+    std::string& front = chunks_.front();
+    size_t k = std::min(n, front.size() - offset_);
+    memcpy(buf, front.data() + offset_, k);
+    offset_ += k;
+    if (offset_ == front.size()) {
+      buffered_ -= front.size();
+      chunks_.pop_front();
+      offset_ = 0;
+      cv_.notify_all();
+    }
+    return k;
+  }
+
+ private:
+  static constexpr size_t kMax = 16 << 20;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  size_t offset_ = 0, buffered_ = 0;
+  bool closed_ = false, abandoned_ = false;
+};
+
+struct Target {
+  std::unique_ptr<RespConn> conn;
+  int pending = 0;  // replies not read yet
+};
+
+absl::Status Drain(Target& t, int keep) {
+  while (t.pending > keep) {
+    ASSIGN_OR_RETURN(RespValue v, t.conn->ReadReply());
+    --t.pending;
+    if (v.type == RespValue::Type::kError) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("redis ", t.conn->address(), ": RESTORE: ", v.str));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RestoreIntoCluster(const RestoreRequest& req,
+                                const mdb_backup::v1::RedisBackup& meta) {
+  // 1. The target's masters and who owns which slot.
+  std::vector<Target> targets;
+  std::map<std::string, size_t> by_address;
+  std::array<int, 16384> owner;
+  owner.fill(-1);
+  const common::HostConfig* any_host = nullptr;
+  std::unique_ptr<RespConn> probe;
+  for (const auto& shard : req.target->shards) {
+    for (const auto& h : shard.hosts) {
+      auto c = ConnectHost(h, kTimeout);
+      if (c.ok()) {
+        probe = std::move(*c);
+        any_host = &h;
+        break;
+      }
+    }
+    if (probe) break;
+  }
+  if (!probe) {
+    return absl::UnavailableError(
+        absl::StrCat("target cluster '", req.target->id, "': no reachable node"));
+  }
+  ASSIGN_OR_RETURN(RespValue slots, probe->Command({"CLUSTER", "SLOTS"}));
+  for (const auto& range : slots.array) {
+    if (range.array.size() < 3 || range.array[2].array.size() < 2) continue;
+    std::string address =
+        absl::StrCat(range.array[2].array[0].str, ":", range.array[2].array[1].integer);
+    auto [it, added] = by_address.emplace(address, targets.size());
+    if (added) {
+      common::HostConfig host = *any_host;  // same credentials as the declared hosts
+      host.address = address;
+      ASSIGN_OR_RETURN(auto conn, ConnectHost(host, kTimeout));
+      ASSIGN_OR_RETURN(RespValue keys, conn->Command({"DBSIZE"}));
+      if (keys.integer != 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("target node ", address, " holds ", keys.integer,
+                         " keys; restore only into empty servers"));
+      }
+      targets.push_back({std::move(conn), 0});
+    }
+    for (int64_t s = range.array[0].integer; s <= range.array[1].integer && s < 16384; ++s) {
+      owner[s] = static_cast<int>(it->second);
+    }
+  }
+  for (int s = 0; s < 16384; ++s) {
+    if (owner[s] < 0) {
+      return absl::FailedPreconditionError(absl::StrCat("target cluster '", req.target->id,
+                                                        "': slot ", s,
+                                                        " has no master; fix the cluster first"));
+    }
+  }
+  // 2. Every shard's keys, in backup order, to the owner of their slot.
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (const auto& shard : meta.shards()) {
+    Pipe pipe;
+    absl::Status read_status;
+    std::thread reader([&] {
+      read_status = req.repository->RestoreStream(*req.manifest, shard.stream(), &pipe);
+      pipe.Finish();
+    });
+    absl::Status st = ForEachRdbKey(&pipe, [&](const RdbKey& k) -> absl::Status {
+      if (req.cancelled && req.cancelled->load()) return absl::CancelledError("restore cancelled");
+      if (req.bytes_done) *req.bytes_done += static_cast<int64_t>(k.payload.size());
+      if (k.expire_at_ms >= 0 && k.expire_at_ms <= now_ms) return absl::OkStatus();  // expired
+      Target& t = targets[owner[KeySlot(k.key)]];
+      std::vector<std::string> cmd{
+          "RESTORE", k.key, std::to_string(k.expire_at_ms < 0 ? 0 : k.expire_at_ms), k.payload};
+      if (k.expire_at_ms >= 0) cmd.push_back("ABSTTL");
+      RETURN_IF_ERROR(t.conn->Send(cmd));
+      ++t.pending;
+      return Drain(t, kPipelineDepth);
+    });
+    if (!st.ok()) pipe.Abandon();
+    reader.join();
+    RETURN_IF_ERROR(read_status);
+    RETURN_IF_ERROR(st);
+    for (auto& t : targets) RETURN_IF_ERROR(Drain(t, 0));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::engine::redis
