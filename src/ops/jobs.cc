@@ -32,9 +32,16 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     }
   } done{this, cluster.id};
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(cluster.engine));
+  // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
+  ChainChoice chain;
+  if (driver->capabilities().incremental) {
+    ASSIGN_OR_RETURN(auto history, AllBackups(cluster));
+    chain = ChooseMethod(history);
+  }
   ASSIGN_OR_RETURN(auto writer,
-                   repository_->StartBackup(
-                       {.backup_id = backup_id, .engine = common::EngineName(cluster.engine)}));
+                   repository_->StartBackup({.backup_id = backup_id,
+                                             .parent_id = chain.parent_id,
+                                             .engine = common::EngineName(cluster.engine)}));
   repo::BackupWriter* w = writer.get();
   task.progress.SetDoneSource([w] { return static_cast<int64_t>(w->bytes_read()); });
   auto result =
@@ -63,7 +70,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   *rec.mutable_started_at() = m.started_at();
   *rec.mutable_created_at() = m.created_at();
   rec.set_type(type);
-  rec.set_method(catalog::BackupRecord::BASE);
+  rec.set_method(chain.incremental ? catalog::BackupRecord::INCREMENTAL
+                                   : catalog::BackupRecord::BASE);
+  rec.set_parent_id(chain.parent_id);
   rec.set_size(static_cast<int64_t>(m.stored_bytes()));
   rec.set_added_size(static_cast<int64_t>(m.added_bytes()));
   rec.set_logical_size(static_cast<int64_t>(m.logical_bytes()));

@@ -47,3 +47,27 @@ std::vector<std::string> SelectExpired(const std::vector<catalog::BackupRecord>&
 }
 
 }  // namespace mdb::ops
+
+namespace mdb::ops {
+
+ChainChoice ChooseMethod(const std::vector<catalog::BackupRecord>& backups, int max_chain) {
+  if (backups.empty() || max_chain <= 1) return {};
+  std::map<std::string, const catalog::BackupRecord*> by_id;
+  const catalog::BackupRecord* newest = &backups[0];
+  for (const auto& b : backups) {
+    by_id[b.id()] = &b;
+    if (common::ToUnixNanos(b.created_at()) > common::ToUnixNanos(newest->created_at()))
+      newest = &b;
+  }
+  // Length of the newest backup's chain, counting it: follow parents down to the BASE.
+  int length = 1;
+  for (const catalog::BackupRecord* b = newest; !b->parent_id().empty(); ++length) {
+    auto it = by_id.find(b->parent_id());
+    if (it == by_id.end()) return {};  // a broken chain: start a new one
+    b = it->second;
+  }
+  if (length >= max_chain) return {};
+  return {.incremental = true, .parent_id = newest->id()};
+}
+
+}  // namespace mdb::ops

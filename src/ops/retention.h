@@ -20,3 +20,16 @@ std::vector<std::string> SelectExpired(const std::vector<catalog::BackupRecord>&
                                        absl::Time now, absl::Duration retention);
 
 }  // namespace mdb::ops
+
+namespace mdb::ops {
+
+// The chain policy: whether the next backup of a cluster is BASE or INCREMENTAL, and on which
+// parent. A chain is a BASE and the INCREMENTALs built on it; every `max_chain`-th backup (default
+// 7: a weekly BASE for daily backups) starts a new chain, as does a cluster with no backup yet.
+struct ChainChoice {
+  bool incremental = false;
+  std::string parent_id;  // the newest backup, when incremental
+};
+ChainChoice ChooseMethod(const std::vector<catalog::BackupRecord>& backups, int max_chain = 7);
+
+}  // namespace mdb::ops

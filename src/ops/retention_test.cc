@@ -31,6 +31,18 @@ TEST(Retention, OldAutomatedGoManualAndYoungStay) {
   EXPECT_EQ(expired, std::vector<std::string>{"a-old"});
 }
 
+TEST(ChainPolicy, EverySeventhBackupIsBase) {
+  std::vector<Record> history;
+  EXPECT_FALSE(ChooseMethod(history).incremental);  // no backup yet: BASE
+  for (int i = 0; i < 20; ++i) {
+    ChainChoice c = ChooseMethod(history);
+    history.push_back(Make("b" + std::to_string(i), 100 - i, true, c.parent_id));
+    EXPECT_EQ(c.incremental, i % 7 != 0) << i;
+    if (c.incremental) EXPECT_EQ(c.parent_id, "b" + std::to_string(i - 1));
+  }
+  EXPECT_FALSE(ChooseMethod({Make("orphan", 1, true, "gone")}).incremental);  // broken chain
+}
+
 TEST(Retention, NeverTheNewestBackup) {
   EXPECT_TRUE(SelectExpired({Make("only", 100, true)}, kNow, absl::Hours(24)).empty());
 }
