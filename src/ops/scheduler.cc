@@ -46,7 +46,13 @@ void Scheduler::Tick() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = last_.find(cluster.id);
-      if (it == last_.end()) it = last_.emplace(cluster.id, last_run_(cluster.id)).first;
+      if (it == last_.end()) {
+        absl::Time from_catalog = last_run_(cluster.id);
+        // A cluster that never had an AUTOMATED backup starts at its next window: catching up
+        // is for windows missed while the service was down, not for clusters just declared.
+        it = last_.emplace(cluster.id, from_catalog == absl::InfinitePast() ? now : from_catalog)
+                 .first;
+      }
       last = it->second;
     }
     if (last >= window) continue;  // this window's backup exists (or is running)

@@ -1,6 +1,7 @@
 // The daily schedule: each cluster gets one AUTOMATED backup a day, starting at its backup window
 // (config `backup_window_start`, UTC) plus a per-cluster jitter, so clusters sharing a window do
-// not all start at once. A window missed while the service was down is caught up once at start.
+// not all start at once. A window missed while the service was down is caught up once at start;
+// a cluster with no AUTOMATED backup yet gets its first one at its next window.
 #pragma once
 
 #include <atomic>

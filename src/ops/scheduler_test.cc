@@ -81,6 +81,21 @@ TEST(Scheduler, OneBackupPerClusterPerDayWithCatchUp) {
   EXPECT_EQ(started.size(), 4u + 2 * 30);
 }
 
+TEST(Scheduler, ANewClusterStartsAtItsNextWindow) {
+  FakeClock clock;  // 12:00; window 22:00
+  int started = 0;
+  Scheduler s(
+      &clock, [] { return Config(22 * 60); },
+      [](const std::string&) { return absl::InfinitePast(); },
+      [&](const common::ClusterConfig&) { return ++started > 0; },
+      {.max_jitter = absl::ZeroDuration()});
+  s.Tick();
+  EXPECT_EQ(started, 0);
+  clock.now += absl::Hours(10) + absl::Seconds(1);
+  s.Tick();
+  EXPECT_EQ(started, 2);
+}
+
 TEST(Scheduler, ARecentBackupMeansNothingIsDueYet) {
   FakeClock clock;
   int started = 0;
