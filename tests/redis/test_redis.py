@@ -174,6 +174,12 @@ def make_cluster(redis_factory, n=3):
     return nodes
 
 
+def sharded_cluster(cluster_id, nodes):
+    """A cluster declaration with one shard per node, named shard1, shard2..."""
+    shards = "".join('      - {name: shard%d, hosts: ["%s"]}\n' % (i + 1, n.address) for i, n in enumerate(nodes))
+    return "  - id: %s\n    folder_id: f1\n    engine: redis\n    shards:\n%s" % (cluster_id, shards)
+
+
 def ccli(node, *args):
     r = subprocess.run(["redis-cli", "-c", "-p", str(node.port), *map(str, args)], capture_output=True)
     assert r.returncode == 0, r.stderr
@@ -204,22 +210,7 @@ def test_redis_cluster_backup_and_key_by_key_restore(workdir, redis_factory):
         ccli(nodes[0], "SET", "key%d" % i, i)
     keys_per_node = [int(n.cli("DBSIZE")) for n in nodes]
     assert all(k > 0 for k in keys_per_node) and sum(keys_per_node) == 300 + 14
-    server = start_server(workdir, """
-  - id: rc
-    folder_id: f1
-    engine: redis
-    shards:
-      - {name: shard1, hosts: ["%s"]}
-      - {name: shard2, hosts: ["%s"]}
-      - {name: shard3, hosts: ["%s"]}
-  - id: rc2
-    folder_id: f1
-    engine: redis
-    shards:
-      - {name: shard1, hosts: ["%s"]}
-      - {name: shard2, hosts: ["%s"]}
-      - {name: shard3, hosts: ["%s"]}
-""" % (tuple(n.address for n in nodes) + tuple(t.address for t in targets)))
+    server = start_server(workdir, sharded_cluster("rc", nodes) + sharded_cluster("rc2", targets))
     stop = threading.Event()
 
     def writer():  # writes during the backup, to other keys
