@@ -84,11 +84,13 @@ def fill(r, n, prefix="k"):
     r.pipe(cmds)
 
 
-def start_server(workdir, clusters_yaml, name="mdb"):
+def start_server(workdir, clusters_yaml, name="mdb", server_extra=""):
+    """An mdb-backupd declaring `clusters_yaml`; `server_extra` adds lines to its server section."""
     d = workdir / name
     d.mkdir()
     s = Server(d)
-    text = s.config.read_text()
+    text = s.config.read_text().replace("  automated_backups: false\n",
+                                        "  automated_backups: false\n" + server_extra)
     s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters_yaml)
     s.start()
     return s

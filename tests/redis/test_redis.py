@@ -372,3 +372,33 @@ def test_cancel_stops_a_running_backup_and_removes_its_data(workdir, redis_facto
         assert " 0 packs" in stats, stats  # the partial data was collected
     finally:
         server.stop()
+
+
+def test_backup_and_restore_through_an_s3_repository(workdir, redis_factory):
+    """The same service with its repository on S3 (versitygw in CI) and encrypted."""
+    import os
+    import uuid
+    endpoint = os.environ.get("MDB_S3_ENDPOINT")
+    if not endpoint:
+        assert os.environ.get("MDB_S3_REQUIRED") != "1", "MDB_S3_REQUIRED=1 but no MDB_S3_ENDPOINT"
+        import pytest
+        pytest.skip("no S3 server (set MDB_S3_ENDPOINT)")
+    src, dst = redis_factory(), redis_factory()
+    fill(src, 5000)
+    key = workdir / "repo.key"
+    key.write_bytes(os.urandom(32))
+    server = start_server(workdir, """
+  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+""" % (src.address, dst.address), server_extra="""  repository: "s3://%s/svc-%s?endpoint=%s&region=us-east-1&path_style=true"
+  repository_key_file: %s
+""" % (os.environ.get("MDB_S3_BUCKET", "mdb-test"), uuid.uuid4().hex[:8], endpoint, key))
+    try:
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        op = restore(server, only_backup(server, "src").id, "dst")
+        assert op.WhichOneof("result") == "response", op.error
+        assert dst.digest() == src.digest()
+        assert not (server.workdir / "repository").exists()  # nothing went to the local disk
+    finally:
+        server.stop()
