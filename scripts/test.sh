@@ -24,5 +24,5 @@ export MDB_BUILD="$BUILD" MDB_NODE_MODULES="$NODE_DIR/node_modules"
 log "live API tests: Node.js SDK"
 node --test "$ROOT/tests/api/node/"
 
-log "live tests: API via SDKs and REST; repository crash tests (posix, S3); Redis engine"
-cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo redis
+log "live tests: API via SDKs and REST; repository crash tests (posix, S3); Redis and Greenplum engines"
+cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo redis greenplum

@@ -1,6 +1,7 @@
 // The engine table: every driver is listed here, explicitly (no static self-registration).
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
+#include "engine/greenplum/greenplum_engine.h"
 #include "engine/redis/redis_engine.h"
 
 namespace mdb::engine {
@@ -9,6 +10,8 @@ absl::StatusOr<std::unique_ptr<Driver>> MakeDriver(common::Engine engine) {
   switch (engine) {
     case common::Engine::REDIS:
       return std::unique_ptr<Driver>(new redis::RedisDriver());
+    case common::Engine::GREENPLUM:
+      return std::unique_ptr<Driver>(new greenplum::GreenplumDriver());
     default:
       return absl::UnimplementedError(
           absl::StrCat("backups of ", common::EngineName(engine),

@@ -36,8 +36,8 @@ clusters:
     folder_id: f1
     engine: greenplum
     shards:
-      - {name: coordinator, hosts: ["127.0.0.1:5432"]}
-      - {name: seg0, hosts: ["127.0.0.1:5433"]}
+      - {name: coordinator, hosts: ["127.0.0.1:1"]}
+      - {name: seg0, hosts: ["127.0.0.1:2"]}
   - {id: mg1, folder_id: f1, engine: mongodb, shards: [{name: rs01, hosts: ["127.0.0.1:27017"]}, {name: rs02, hosts: ["127.0.0.1:27018"]}]}
   - {id: rd1, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}
   - {id: os1, folder_id: f1, engine: opensearch, hosts: ["127.0.0.1:9200"]}

@@ -13,6 +13,7 @@
 #include "engine/redis/rdb_keys.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
+#include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::redis {
@@ -20,59 +21,6 @@ namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(60);
 constexpr int kPipelineDepth = 512;
-
-// A bounded in-memory pipe: the repository writes a stream into it on one thread while the RDB
-// reader consumes it on another, so a shard is never held in memory whole.
-class Pipe final : public io::ByteSink, public io::ByteSource {
- public:
-  absl::Status Write(std::string_view data) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return buffered_ < kMax || abandoned_; });
-    if (abandoned_) return absl::CancelledError("the reader stopped");
-    chunks_.emplace_back(data);
-    buffered_ += data.size();
-    cv_.notify_all();
-    return absl::OkStatus();
-  }
-  absl::Status Close() override {
-    Finish();
-    return absl::OkStatus();
-  }
-  void Finish() {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-  void Abandon() {
-    std::lock_guard<std::mutex> lock(mu_);
-    abandoned_ = true;
-    cv_.notify_all();
-  }
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
-    if (chunks_.empty()) return 0;
-    std::string& front = chunks_.front();
-    size_t k = std::min(n, front.size() - offset_);
-    memcpy(buf, front.data() + offset_, k);
-    offset_ += k;
-    if (offset_ == front.size()) {
-      buffered_ -= front.size();
-      chunks_.pop_front();
-      offset_ = 0;
-      cv_.notify_all();
-    }
-    return k;
-  }
-
- private:
-  static constexpr size_t kMax = 16 << 20;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> chunks_;
-  size_t offset_ = 0, buffered_ = 0;
-  bool closed_ = false, abandoned_ = false;
-};
 
 struct Target {
   std::unique_ptr<RespConn> conn;
@@ -149,7 +97,7 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
   // 2. Every shard's keys, in backup order, to the owner of their slot.
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (const auto& shard : meta.shards()) {
-    Pipe pipe;
+    io::Pipe pipe;
     absl::Status read_status;
     std::thread reader([&] {
       read_status = req.repository->RestoreStream(*req.manifest, shard.stream(), &pipe);

@@ -33,7 +33,7 @@ server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalo
 tokens:
   - {token: writer-token-1, subject: node, read: [f1], write: [f1]}
 clusters:
-  - {id: gp1, folder_id: f1, engine: greenplum, hosts: ["127.0.0.1:5432"]}
+  - {id: gp1, folder_id: f1, engine: greenplum, hosts: ["127.0.0.1:1"]}
   - {id: mg1, folder_id: f1, engine: mongodb, shards: [{name: rs01, hosts: ["127.0.0.1:1"]}]}
   - {id: rd1, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}
   - {id: os1, folder_id: f1, engine: opensearch, hosts: ["127.0.0.1:9200"]}
@@ -86,8 +86,13 @@ test('greenplum: get, list, listBackups, backup, restore, delete', async () => {
   const cl = client(gp.clusterService.ClusterServiceClient);
   const byCluster = await cl.listBackups(gp.clusterService.ListClusterBackupsRequest.fromPartial({ clusterId: 'gp1' }));
   assert.deepEqual(byCluster.backups.map((x) => x.id), ['gp-1']);
-  await assert.rejects(cl.backup(gp.clusterService.BackupClusterRequest.fromPartial({ clusterId: 'gp1' })),
-                       (e) => e.code === grpc.status.UNIMPLEMENTED);
+  // gp1's servers are unreachable here: the backup operation starts and fails, saying where.
+  const bop = await cl.backup(gp.clusterService.BackupClusterRequest.fromPartial({ clusterId: 'gp1' }));
+  const bmeta = gp.clusterService.BackupClusterMetadata.decode(bop.metadata.value);
+  assert.equal(bmeta.clusterId, 'gp1');
+  assert.ok(bmeta.backupId.length > 0);
+  const failed = await waitDone(bop.id);
+  assert.equal(failed.error.code, grpc.status.UNAVAILABLE);
   await assert.rejects(cl.restore(gp.clusterService.RestoreClusterRequest.fromPartial({ backupId: 'gp-1' })),
                        (e) => e.code === grpc.status.INVALID_ARGUMENT && /folder_id/.test(e.details));
   const op = await client(gp.backupService.BackupServiceClient)

@@ -1,0 +1,111 @@
+// The tar format is small enough to read by hand (512-byte headers, octal sizes, ustar prefix for
+// long names), and doing so lets the restore stream from the repository to disk without a
+// temporary file; PostgreSQL writes only regular files, directories and symlinks.
+#include "engine/greenplum/tar_extract.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace mdb::engine::greenplum {
+namespace {
+
+uint64_t Octal(const char* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n && p[i] >= '0' && p[i] <= '7'; ++i) v = v * 8 + (p[i] - '0');
+  return v;
+}
+
+std::string Field(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
+
+absl::Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0)
+      return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(errno)));
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owner_uid,
+                        int owner_gid) {
+  namespace fs = std::filesystem;
+  char header[512];
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t got, io::ReadFull(source, header, sizeof(header)));
+    if (got == 0) return absl::OkStatus();
+    if (got != sizeof(header)) return absl::DataLossError("tar: truncated header");
+    if (header[0] == '\0') return absl::OkStatus();  // end-of-archive block
+    std::string name = Field(header, 100);
+    std::string prefix = Field(header + 345, 155);
+    if (!prefix.empty()) name = prefix + "/" + name;
+    uint64_t size = Octal(header + 124, 12);
+    int mode = static_cast<int>(Octal(header + 100, 8)) & 07777;
+    char type = header[156];
+    fs::path rel = fs::path(name).lexically_normal();
+    if (rel.is_absolute() || (!rel.empty() && *rel.begin() == "..")) {
+      return absl::DataLossError(absl::StrCat("tar: entry '", name, "' escapes the target"));
+    }
+    std::string path = (fs::path(dir) / rel).string();
+    std::error_code ec;
+    if (type == '5') {
+      fs::create_directories(path, ec);
+      chmod(path.c_str(), mode ? mode : 0700);
+    } else if (type == '2') {
+      std::string target = Field(header + 157, 100);
+      fs::create_directories(fs::path(path).parent_path(), ec);
+      fs::remove(path, ec);
+      if (symlink(target.c_str(), path.c_str()) != 0) {
+        return absl::UnavailableError(absl::StrCat("symlink '", path, "': ", strerror(errno)));
+      }
+      if (owner_uid >= 0) (void)lchown(path.c_str(), owner_uid, owner_gid);
+      continue;
+    } else if (type == '0' || type == '\0') {
+      fs::create_directories(fs::path(path).parent_path(), ec);
+      int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode ? mode : 0600);
+      if (fd < 0)
+        return absl::UnavailableError(absl::StrCat("create '", path, "': ", strerror(errno)));
+      uint64_t left = size;
+      absl::Status st;
+      while (st.ok() && left > 0) {
+        auto n = io::ReadFull(source, buf.data(), std::min<uint64_t>(left, buf.size()));
+        if (!n.ok())
+          st = n.status();
+        else if (*n == 0)
+          st = absl::DataLossError(absl::StrCat("tar: '", name, "' is truncated"));
+        else
+          st = WriteAll(fd, buf.data(), *n, path), left -= *n;
+      }
+      if (st.ok() && fsync(fd) != 0) st = absl::UnavailableError("fsync '" + path + "'");
+      close(fd);
+      RETURN_IF_ERROR(st);
+      size_t pad = (512 - size % 512) % 512;
+      if (pad) RETURN_IF_ERROR(io::ReadFull(source, buf.data(), pad).status());
+    } else {
+      // Other entry types (pax headers...) are skipped with their data.
+      uint64_t skip = (size + 511) / 512 * 512;
+      while (skip > 0) {
+        ASSIGN_OR_RETURN(size_t n,
+                         io::ReadFull(source, buf.data(), std::min<uint64_t>(skip, buf.size())));
+        if (n == 0) return absl::DataLossError("tar: truncated");
+        skip -= n;
+      }
+      continue;
+    }
+    if (owner_uid >= 0) (void)chown(path.c_str(), owner_uid, owner_gid);
+  }
+}
+
+}  // namespace mdb::engine::greenplum

@@ -1,0 +1,68 @@
+// A bounded in-memory pipe between two threads: one writes a stream (e.g. a restore from the
+// repository) while the other reads it (e.g. a tar or RDB reader), so nothing is held whole.
+#pragma once
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "io/stream.h"
+
+namespace mdb::io {
+
+// Write blocks while 16 MiB are buffered; Read blocks until data or Finish. Abandon (reader gave
+// up) makes further writes fail instead of blocking forever.
+class Pipe final : public ByteSink, public ByteSource {
+ public:
+  absl::Status Write(std::string_view data) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return buffered_ < kMax || abandoned_; });
+    if (abandoned_) return absl::CancelledError("the reader stopped");
+    chunks_.emplace_back(data);
+    buffered_ += data.size();
+    cv_.notify_all();
+    return absl::OkStatus();
+  }
+  absl::Status Close() override {
+    Finish();
+    return absl::OkStatus();
+  }
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void Abandon() {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned_ = true;
+    cv_.notify_all();
+  }
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+    if (chunks_.empty()) return 0;
+    std::string& front = chunks_.front();
+    size_t k = std::min(n, front.size() - offset_);
+    memcpy(buf, front.data() + offset_, k);
+    offset_ += k;
+    if (offset_ == front.size()) {
+      buffered_ -= front.size();
+      chunks_.pop_front();
+      offset_ = 0;
+      cv_.notify_all();
+    }
+    return k;
+  }
+
+ private:
+  static constexpr size_t kMax = 16 << 20;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  size_t offset_ = 0, buffered_ = 0;
+  bool closed_ = false, abandoned_ = false;
+};
+
+}  // namespace mdb::io
