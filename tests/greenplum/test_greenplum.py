@@ -90,3 +90,29 @@ def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):
         stop.set()
         t.join()
         server.stop()
+
+
+def test_a_segment_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, pg_factory):
+    coordinator, segment = pg_factory(), pg_factory()
+    segment.pgbench("-i", "-s", "15", "-q")  # ~230 MB: the backup takes a moment
+    server = start_server(workdir, """
+  - id: gp1
+    folder_id: f1
+    engine: greenplum
+    shards:
+      - {name: coordinator, hosts: ["%s"]}
+      - {name: seg0, hosts: ["%s"]}
+""" % (coordinator.address, segment.address))
+    try:
+        op = server.client(gp_csg.ClusterServiceStub).Backup(
+            gp_cs.BackupClusterRequest(cluster_id="gp1"), metadata=WRITER)
+        time.sleep(0.5)
+        segment.stop()  # immediate shutdown: the walsender dies mid-stream
+        op = wait_op(server, op)
+        assert op.WhichOneof("result") == "error"
+        assert "seg0" in op.error.message, op.error.message
+        lst = server.client(gp_csg.ClusterServiceStub).ListBackups(
+            gp_cs.ListClusterBackupsRequest(cluster_id="gp1"), metadata=WRITER)
+        assert len(lst.backups) == 0
+    finally:
+        server.stop()
