@@ -258,9 +258,20 @@ int main(int argc, char** argv) {
   if (*rest) {
     // The contract requires environment, a config and a network for a new cluster; the target
     // here is a declared cluster, so the CLI fills them with neutral values.
-    std::string body = absl::StrCat(R"({"backupId":")", id, R"(","name":")", target,
-                                    R"(","environment":"PRODUCTION","configSpec":{},)",
-                                    R"("config":{},"networkId":"local","hostSpecs":[{}]})");
+    // The new cluster's folder is required by some engines' contract: the backup's folder.
+    std::string backup_json;
+    if (int rc = client.Call("GET", absl::StrCat(Prefix(engine), "/backups/", id), &backup_json);
+        rc != 0) {
+      return rc;
+    }
+    std::string folder_id;
+    if (size_t at = backup_json.find("\"folderId\":\""); at != std::string::npos) {
+      folder_id = backup_json.substr(at + 12, backup_json.find('"', at + 12) - at - 12);
+    }
+    std::string body =
+        absl::StrCat(R"({"backupId":")", id, R"(","folderId":")", folder_id, R"(","name":")",
+                     target, R"(","environment":"PRODUCTION","configSpec":{},)",
+                     R"("config":{},"networkId":"local","hostSpecs":[{}]})");
     return start_op("POST", absl::StrCat(Prefix(engine), "/clusters:restore"), body);
   }
   if (*op_get) return client.Call("GET", "/operations/" + id);

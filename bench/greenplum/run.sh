@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench/greenplum: a full backup of one PostgreSQL 15 segment (pgbench scale 100) by mdb-backupd,
+# side by side in one run with Debian's pgBackRest (zstd level 1, 2 processes), then a restore by
+# each into an empty directory. mdb-backup streams over the replication protocol (no file access
+# on the database host); pgBackRest reads the data directory directly.
+# Both checkpoint fast (pgBackRest start-fast=y, BASE_BACKUP CHECKPOINT fast).
+# Usage: bench/greenplum/run.sh [SCALE]   (installs postgresql-15 and pgbackrest if missing)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BUILD="${MDB_BUILD:-$ROOT/build}"
+SCALE="${1:-100}"
+PGBIN=/usr/lib/postgresql/15/bin
+command -v pgbackrest >/dev/null && [ -x $PGBIN/initdb ] ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 pgbackrest >/dev/null; }
+W="$(mktemp -d /tmp/bench-gp.XXXXXX)"; chmod 755 "$W"
+PORT=45432
+as_pg() { runuser -u postgres -- "$@"; }
+mkdir -p "$W/pg" "$W/pgbr" "$W/r1" "$W/r2" && chown postgres:postgres "$W/pg" "$W/pgbr" "$W/r1" "$W/r2"
+chmod 700 "$W/r1" "$W/r2"
+cleanup() { as_pg $PGBIN/pg_ctl -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true; kill %1 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+as_pg $PGBIN/initdb -D "$W/pg/data" -A trust -U postgres >/dev/null
+cat >>"$W/pg/data/postgresql.conf" <<CONF
+archive_mode = on
+archive_command = 'pgbackrest --config=$W/pgbr/pgbackrest.conf --stanza=bench archive-push %p'
+CONF
+cat >"$W/pgbr/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$W/pgbr/repo
+compress-type=zst
+compress-level=1
+process-max=2
+start-fast=y
+repo1-retention-full=9999
+log-level-console=error
+log-path=$W/pgbr
+lock-path=$W/pgbr
+[bench]
+pg1-path=$W/pg/data
+pg1-port=$PORT
+pg1-socket-path=$W/pg
+CONF
+chown postgres:postgres "$W/pgbr/pgbackrest.conf"
+as_pg $PGBIN/pg_ctl -D "$W/pg/data" -w -l "$W/pg/log" -o "-p $PORT -k $W/pg -c listen_addresses=127.0.0.1" start >/dev/null
+as_pg $PGBIN/pgbench -h 127.0.0.1 -p $PORT -i -s "$SCALE" -q postgres >/dev/null 2>&1
+as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+# Let the archiver push the WAL backlog of the load first: pgBackRest's backup waits for its own
+# WAL to be archived, and timing the backlog would not be a fair backup time.
+as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --archive-timeout=600 check >/dev/null
+echo "database: $(as_pg $PGBIN/psql -h 127.0.0.1 -p $PORT -AtX -c "SELECT pg_size_pretty(pg_database_size('postgres'))" postgres)"
+
+cat >"$W/config.yaml" <<YAML
+server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalog.db, repository: repo, automated_backups: false}
+tokens: [{token: bench-token-1, read: [f], write: [f]}]
+clusters:
+  - {id: gp, folder_id: f, engine: greenplum, hosts: ["127.0.0.1:$PORT"]}
+  - {id: target, folder_id: f, engine: greenplum, hosts: [{address: "127.0.0.1:1", data_dir: "$W/r1"}]}
+YAML
+"$BUILD/src/server/mdb-backupd" --config "$W/config.yaml" >"$W/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 50); do grep -q listening "$W/server.log" && break; sleep 0.1; done
+export MDB_BACKUP_ENDPOINT="http://$(grep -o 'rest=[^ ]*' "$W/server.log" | cut -d= -f2)" MDB_BACKUP_TOKEN=bench-token-1
+CLI="$BUILD/src/cli/mdb-backup"
+
+t() { date +%s.%N; }
+t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
+"$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
+ID="$("$CLI" backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+RSS=$(grep VmHWM /proc/$SERVER/status | awk '{print $2}')
+t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
+as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --pg1-path="$W/r2" restore >/dev/null; t5=$(t)
+S_MDB=$(du -sb "$W/repo/packs" | cut -f1); S_PGBR=$(du -sb "$W/pgbr/repo/backup" | cut -f1)
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" <<'PY'
+import sys
+t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7]); ours, peer, rss = map(int, sys.argv[7:10])
+print("| step | mdb-backup | pgBackRest 2.45 | ratio |")
+print("|---|---|---|---|")
+print(f"| full backup, s | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t1)/(t1-t0):.2f} |")
+print(f"| stored, MB | {ours/1e6:.1f} | {peer/1e6:.1f} | {ours/peer:.2f} |")
+print(f"| restore, s | {t4-t3:.2f} | {t5-t4:.2f} | {(t4-t3)/(t5-t4):.2f} |")
+print(f"| peak RSS of mdb-backupd, MB | {rss/1000:.0f} | | |")
+PY
+kill $SERVER
