@@ -132,11 +132,15 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
           }
         }
       }
-      std::lock_guard<std::mutex> lock(mu);
-      report.chunks_checked += chunks.size();
-      report.bytes_checked += bytes;
-      for (auto& p : problems) report.problems.push_back(std::move(p));
-      for (const auto& cid : bad) damaged.insert(users[cid].begin(), users[cid].end());
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        report.chunks_checked += chunks.size();
+        report.bytes_checked += bytes;
+        for (auto& p : problems) report.problems.push_back(std::move(p));
+        for (const auto& cid : bad) damaged.insert(users[cid].begin(), users[cid].end());
+      }
+      // Last, after `mu` is released: once the count reaches zero, Verify returns and its locals
+      // (mu, report, this group) are gone.
       group.Done();
     });
   }
