@@ -11,21 +11,16 @@ from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
 from pg_harness import Postgres, postgres_dir
+from mdb_harness import wait_operation
 from redis_harness import start_server
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 CHECK = "SELECT count(*), sum(abalance), sum(bbalance) FROM pgbench_accounts, (SELECT sum(bbalance) AS bbalance FROM pgbench_branches) b"
 
 
+
 def wait_op(server, op, timeout=300):
-    ops = server.client(op_sg.OperationServiceStub)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        op = ops.Get(op_s.GetOperationRequest(operation_id=op.id), metadata=WRITER)
-        if op.done:
-            return op
-        time.sleep(0.2)
-    raise AssertionError("operation not done")
+    return wait_operation(server, op, timeout=timeout)
 
 
 def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):

@@ -121,3 +121,16 @@ class Server:
 
 def md(token=READER):
     return [("authorization", "Bearer " + token)]
+
+
+def wait_operation(server, op, token="writer-token-1", timeout=300):
+    """Polls OperationService.Get until `op` is done; returns the final Operation."""
+    from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
+    ops = server.client(op_sg.OperationServiceStub)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        op = ops.Get(op_s.GetOperationRequest(operation_id=op.id), metadata=md(token))
+        if op.done:
+            return op
+        time.sleep(0.1)
+    raise AssertionError("operation %s not done after %d s" % (op.id, timeout))

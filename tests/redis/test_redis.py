@@ -10,20 +10,15 @@ from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_servic
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
+from mdb_harness import wait_operation
 from redis_harness import fill, start_server
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 
 
-def wait_op(server, op, timeout=120):
-    ops = server.client(op_sg.OperationServiceStub)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        op = ops.Get(op_s.GetOperationRequest(operation_id=op.id), metadata=WRITER)
-        if op.done:
-            return op
-        time.sleep(0.1)
-    raise AssertionError("operation %s not done" % op.id)
+
+def wait_op(server, op, timeout=300):
+    return wait_operation(server, op, timeout=timeout)
 
 
 def backup(server, cluster_id):

@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/tar_extract.h"
+#include "engine/per_shard.h"
 #include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
 
@@ -71,20 +72,9 @@ absl::Status GreenplumDriver::Restore(const RestoreRequest& req) {
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's metadata is damaged");
   }
-  const auto& targets = req.target->shards;
-  if (targets.size() != static_cast<size_t>(meta.shards_size())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the backup has ", meta.shards_size(), " segments but target cluster '",
-                     req.target->id, "' declares ", targets.size()));
-  }
-  std::vector<absl::Status> results(targets.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = RestoreShard(req, meta.shards(i), targets[i]); });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& r : results) RETURN_IF_ERROR(r);
-  return absl::OkStatus();
+  return RestoreEachShard(*req.target, meta.shards_size(), [&](size_t i) {
+    return RestoreShard(req, meta.shards(i), req.target->shards[i]);
+  });
 }
 
 }  // namespace mdb::engine::greenplum

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "engine/per_shard.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
 #include "mdb_backup/v1/engines.pb.h"
@@ -159,20 +160,9 @@ absl::Status RedisDriver::Restore(const RestoreRequest& req) {
   }
   // Cluster nodes refuse REPLICAOF: a cluster backup, or a cluster target, is restored key by key.
   if (meta.cluster_mode()) return RestoreIntoCluster(req, meta);
-  const auto& targets = req.target->shards;
-  if (targets.size() != static_cast<size_t>(meta.shards_size())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the backup has ", meta.shards_size(), " shards but target cluster '",
-                     req.target->id, "' declares ", targets.size()));
-  }
-  std::vector<absl::Status> results(targets.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = RestoreShard(req, meta.shards(i), targets[i]); });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& r : results) RETURN_IF_ERROR(r);
-  return absl::OkStatus();
+  return RestoreEachShard(*req.target, meta.shards_size(), [&](size_t i) {
+    return RestoreShard(req, meta.shards(i), req.target->shards[i]);
+  });
 }
 
 }  // namespace mdb::engine::redis
