@@ -54,10 +54,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     // What was uploaded is garbage now: collect it (unless another backup runs: then the next GC).
     writer->Abort();
     writer.reset();
-    auto gc = repository_->Gc();
-    if (!gc.ok() && !absl::IsUnavailable(gc.status())) {
+    if (absl::Status gc = CollectGarbage(); !gc.ok()) {
       fprintf(stderr, "GC after a failed backup of '%s': %s\n", cluster.id.c_str(),
-              std::string(gc.status().message()).c_str());
+              std::string(gc.message()).c_str());
     }
     return result.status();
   }
@@ -138,18 +137,30 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   ASSIGN_OR_RETURN(auto all, AllBackups(cluster));
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
-  for (const auto& id : expired) RETURN_IF_ERROR(Delete(id));
+  // One GC for all of them: each GC reads every manifest and index of the repository.
+  for (const auto& id : expired) RETURN_IF_ERROR(Forget(id));
+  if (!expired.empty()) RETURN_IF_ERROR(CollectGarbage());
   return expired;
 }
 
-absl::Status Jobs::Delete(const std::string& backup_id) {
+absl::Status Jobs::Forget(const std::string& backup_id) {
   RETURN_IF_ERROR(catalog_->DeleteBackup(backup_id));
   if (!repository_) return absl::OkStatus();
   absl::Status st = repository_->DeleteBackup(backup_id);
   if (!st.ok() && !absl::IsNotFound(st)) return st;  // imported records have no data
+  return absl::OkStatus();
+}
+
+absl::Status Jobs::CollectGarbage() {
+  if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
   if (!gc.ok() && !absl::IsUnavailable(gc.status())) return gc.status();
   return absl::OkStatus();
+}
+
+absl::Status Jobs::Delete(const std::string& backup_id) {
+  RETURN_IF_ERROR(Forget(backup_id));
+  return CollectGarbage();
 }
 
 }  // namespace mdb::ops

@@ -49,6 +49,10 @@ class Jobs {
   bool has_repository() const { return repository_ != nullptr; }
 
  private:
+  // Removes the backup from the catalog and its manifest from the repository (no GC).
+  absl::Status Forget(const std::string& backup_id);
+  // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
+  absl::Status CollectGarbage();
   absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackups(
       const common::ClusterConfig& cluster);
 

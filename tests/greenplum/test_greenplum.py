@@ -11,12 +11,17 @@ from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
 from pg_harness import Postgres, postgres_dir
-from mdb_harness import wait_operation
+from mdb_harness import sharded_cluster, wait_operation
 from redis_harness import start_server
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 CHECK = "SELECT count(*), sum(abalance), sum(bbalance) FROM pgbench_accounts, (SELECT sum(bbalance) AS bbalance FROM pgbench_branches) b"
 
+
+
+def gp1(coordinator, segment):
+    return sharded_cluster("gp1", [coordinator.address, segment.address], engine="greenplum",
+                           names=["coordinator", "seg0"])
 
 
 def wait_op(server, op, timeout=300):
@@ -28,20 +33,13 @@ def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):
     for pg, scale in [(coordinator, 1), (segment, 2)]:
         pg.pgbench("-i", "-s", scale, "-q")
     dirs = [postgres_dir(workdir, "restored-coordinator"), postgres_dir(workdir, "restored-seg0")]
-    server = start_server(workdir, """
-  - id: gp1
-    folder_id: f1
-    engine: greenplum
-    shards:
-      - {name: coordinator, hosts: ["%s"]}
-      - {name: seg0, hosts: ["%s"]}
-  - id: gp-restored
+    server = start_server(workdir, gp1(coordinator, segment) + """  - id: gp-restored
     folder_id: f1
     engine: greenplum
     shards:
       - {name: coordinator, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}
       - {name: seg0, hosts: [{address: "127.0.0.1:2", data_dir: "%s"}]}
-""" % (coordinator.address, segment.address, dirs[0], dirs[1]))
+""" % (dirs[0], dirs[1]))
     stop = threading.Event()
 
     def load():  # pgbench writes on the coordinator during the backup
@@ -90,14 +88,7 @@ def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):
 def test_a_segment_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, pg_factory):
     coordinator, segment = pg_factory(), pg_factory()
     segment.pgbench("-i", "-s", "15", "-q")  # ~230 MB: the backup takes a moment
-    server = start_server(workdir, """
-  - id: gp1
-    folder_id: f1
-    engine: greenplum
-    shards:
-      - {name: coordinator, hosts: ["%s"]}
-      - {name: seg0, hosts: ["%s"]}
-""" % (coordinator.address, segment.address))
+    server = start_server(workdir, gp1(coordinator, segment))
     try:
         op = server.client(gp_csg.ClusterServiceStub).Backup(
             gp_cs.BackupClusterRequest(cluster_id="gp1"), metadata=WRITER)

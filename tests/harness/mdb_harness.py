@@ -134,3 +134,11 @@ def wait_operation(server, op, token="writer-token-1", timeout=300):
             return op
         time.sleep(0.1)
     raise AssertionError("operation %s not done after %d s" % (op.id, timeout))
+
+
+def sharded_cluster(cluster_id, addresses, engine="redis", names=None):
+    """A cluster declaration (config YAML) with one shard per address, named shard1, shard2...
+    unless `names` are given."""
+    names = names or ["shard%d" % (i + 1) for i in range(len(addresses))]
+    shards = "".join('      - {name: %s, hosts: ["%s"]}\n' % (n, a) for n, a in zip(names, addresses))
+    return "  - id: %s\n    folder_id: f1\n    engine: %s\n    shards:\n%s" % (cluster_id, engine, shards)

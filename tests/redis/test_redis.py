@@ -10,7 +10,7 @@ from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_servic
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import wait_operation
+from mdb_harness import sharded_cluster, wait_operation
 from redis_harness import fill, start_server
 
 WRITER = [("authorization", "Bearer writer-token-1")]
@@ -169,12 +169,6 @@ def make_cluster(redis_factory, n=3):
     return nodes
 
 
-def sharded_cluster(cluster_id, nodes):
-    """A cluster declaration with one shard per node, named shard1, shard2..."""
-    shards = "".join('      - {name: shard%d, hosts: ["%s"]}\n' % (i + 1, n.address) for i, n in enumerate(nodes))
-    return "  - id: %s\n    folder_id: f1\n    engine: redis\n    shards:\n%s" % (cluster_id, shards)
-
-
 def ccli(node, *args):
     r = subprocess.run(["redis-cli", "-c", "-p", str(node.port), *map(str, args)], capture_output=True)
     assert r.returncode == 0, r.stderr
@@ -205,7 +199,8 @@ def test_redis_cluster_backup_and_key_by_key_restore(workdir, redis_factory):
         ccli(nodes[0], "SET", "key%d" % i, i)
     keys_per_node = [int(n.cli("DBSIZE")) for n in nodes]
     assert all(k > 0 for k in keys_per_node) and sum(keys_per_node) == 300 + 14
-    server = start_server(workdir, sharded_cluster("rc", nodes) + sharded_cluster("rc2", targets))
+    server = start_server(workdir, sharded_cluster("rc", [n.address for n in nodes]) +
+                          sharded_cluster("rc2", [x.address for x in targets]))
     stop = threading.Event()
 
     def writer():  # writes during the backup, to other keys
