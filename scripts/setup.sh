@@ -9,7 +9,7 @@ APT_PACKAGES=(
   libsqlite3-dev libsodium-dev libzstd-dev libssl-dev libcurl4-openssl-dev libre2-dev
   libyaml-cpp-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools postgresql-15 libpq-dev
+  redis-server redis-tools postgresql-15 libpq-dev libmongoc-dev
   curl
 )
 # Versions pinned for reproducible API tests.

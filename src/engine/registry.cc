@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 #include "engine/greenplum/greenplum_engine.h"
+#include "engine/mongodb/mongo_engine.h"
 #include "engine/redis/redis_engine.h"
 
 namespace mdb::engine {
@@ -12,6 +13,8 @@ absl::StatusOr<std::unique_ptr<Driver>> MakeDriver(common::Engine engine) {
       return std::unique_ptr<Driver>(new redis::RedisDriver());
     case common::Engine::GREENPLUM:
       return std::unique_ptr<Driver>(new greenplum::GreenplumDriver());
+    case common::Engine::MONGODB:
+      return std::unique_ptr<Driver>(new mongodb::MongoDriver());
     default:
       return absl::UnimplementedError(
           absl::StrCat("backups of ", common::EngineName(engine),

@@ -76,6 +76,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   rec.set_added_size(static_cast<int64_t>(m.added_bytes()));
   rec.set_logical_size(static_cast<int64_t>(m.logical_bytes()));
   rec.set_restore_size(static_cast<int64_t>(m.logical_bytes()));
+  rec.set_journal_size(static_cast<int64_t>(m.journal_bytes()));
   for (const auto& s : result->shard_names) rec.add_source_shard_names(s);
   RETURN_IF_ERROR(catalog_->PutBackup(rec));
   return rec;

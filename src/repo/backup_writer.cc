@@ -186,19 +186,22 @@ class BackupWriterImpl final : public BackupWriter {
   absl::Status FillManifest(const std::string& engine_metadata) {
     manifest_.set_engine_metadata(engine_metadata);
     *manifest_.mutable_created_at() = common::ToProto(absl::Now());
-    std::set<ChunkId> counted;
-    uint64_t logical = 0, stored = 0;
+    std::set<ChunkId> counted, journal_counted;
+    uint64_t logical = 0, stored = 0, journal = 0;
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& s : streams_) {
       auto* out = manifest_.add_streams();
       out->set_name(s->name);
       out->set_size(s->size);
       logical += s->size;
+      const bool is_journal = s->name.rfind("journal/", 0) == 0;
       for (const auto& r : s->refs) {
         auto* c = out->add_chunks();
         c->set_id(std::string(reinterpret_cast<const char*>(r.id.data()), r.id.size()));
         c->set_size(r.size);
-        if (!counted.insert(r.id).second) continue;
+        const bool first = counted.insert(r.id).second;
+        const bool first_in_journal = is_journal && journal_counted.insert(r.id).second;
+        if (!first && !first_in_journal) continue;
         auto it = local_.find(r.id);
         std::optional<Repository::Location> loc;
         if (it != local_.end())
@@ -210,12 +213,14 @@ class BackupWriterImpl final : public BackupWriter {
                                                   "': a chunk was neither "
                                                   "stored nor found in the repository"));
         }
-        stored += loc->stored_size;
+        if (first) stored += loc->stored_size;
+        if (first_in_journal) journal += loc->stored_size;
       }
     }
     manifest_.set_logical_bytes(logical);
     manifest_.set_stored_bytes(stored);
     manifest_.set_added_bytes(added_bytes_);
+    manifest_.set_journal_bytes(journal);
     return absl::OkStatus();
   }
 

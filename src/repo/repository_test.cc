@@ -95,6 +95,20 @@ TEST_F(RepositoryTest, BackupRestoreByteIdenticalWithConcurrentStreams) {
   EXPECT_EQ(*(*reopened)->ListBackups(), std::vector<std::string>{"b1"});
 }
 
+TEST_F(RepositoryTest, JournalStreamsAreAccountedApart) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  std::string data = Data(4 << 20, 5), wal = Data(2 << 20, 6);
+  auto m = Backup(repo.get(), "j", {{"shard/a", data}, {"journal/a/wal", wal}});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_GT(m->journal_bytes(), 0u);
+  EXPECT_LT(m->journal_bytes(), m->stored_bytes());
+  auto no_journal = Backup(repo.get(), "n", {{"shard/a", data}});
+  ASSERT_TRUE(no_journal.ok());
+  EXPECT_EQ(no_journal->journal_bytes(), 0u);
+  // Data and journal together are the whole: stored = data part + journal part.
+  EXPECT_EQ(m->stored_bytes(), no_journal->stored_bytes() + m->journal_bytes());
+}
+
 TEST_F(RepositoryTest, SecondBackupStoresOnlyWhatChanged) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   std::string data = Data(8 << 20, 3);

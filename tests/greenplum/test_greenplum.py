@@ -12,7 +12,7 @@ from yandex.cloud.operation import operation_service_pb2 as op_s, operation_serv
 
 from pg_harness import Postgres, postgres_dir
 from mdb_harness import sharded_cluster, wait_operation
-from redis_harness import start_server
+from mdb_harness import start_server
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 CHECK = "SELECT count(*), sum(abalance), sum(bbalance) FROM pgbench_accounts, (SELECT sum(bbalance) AS bbalance FROM pgbench_branches) b"

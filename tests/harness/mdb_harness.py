@@ -142,3 +142,15 @@ def sharded_cluster(cluster_id, addresses, engine="redis", names=None):
     names = names or ["shard%d" % (i + 1) for i in range(len(addresses))]
     shards = "".join('      - {name: %s, hosts: ["%s"]}\n' % (n, a) for n, a in zip(names, addresses))
     return "  - id: %s\n    folder_id: f1\n    engine: %s\n    shards:\n%s" % (cluster_id, engine, shards)
+
+
+def start_server(workdir, clusters_yaml, name="mdb", server_extra=""):
+    """An mdb-backupd declaring `clusters_yaml`; `server_extra` adds lines to its server section."""
+    d = workdir / name
+    d.mkdir()
+    s = Server(d)
+    text = s.config.read_text().replace("  automated_backups: false\n",
+                                        "  automated_backups: false\n" + server_extra)
+    s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters_yaml)
+    s.start()
+    return s

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import time
 
-from mdb_harness import Server
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -82,15 +81,3 @@ def fill(r, n, prefix="k"):
         if i % 100 == 0:
             cmds.append(["XADD", "%s:stream:%d" % (prefix, i), "*", "f", i])
     r.pipe(cmds)
-
-
-def start_server(workdir, clusters_yaml, name="mdb", server_extra=""):
-    """An mdb-backupd declaring `clusters_yaml`; `server_extra` adds lines to its server section."""
-    d = workdir / name
-    d.mkdir()
-    s = Server(d)
-    text = s.config.read_text().replace("  automated_backups: false\n",
-                                        "  automated_backups: false\n" + server_extra)
-    s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters_yaml)
-    s.start()
-    return s

@@ -10,8 +10,8 @@ from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_servic
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import sharded_cluster, wait_operation
-from redis_harness import fill, start_server
+from mdb_harness import sharded_cluster, start_server, wait_operation
+from redis_harness import fill
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 

@@ -1,0 +1,313 @@
+// Backup of one shard: pick the member to read (a secondary spares the primary), note where its
+// oplog ends, read every collection's options, indexes and documents, then capture the oplog
+// entries written meanwhile. Replaying those after the documents (restore) gives the state at the
+// last captured entry, whatever order the collections were read in.
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "common/status.h"
+#include "engine/mongodb/bson_stream.h"
+#include "engine/mongodb/mongo_conn.h"
+#include "engine/mongodb/mongo_engine.h"
+#include "engine/mongodb/mongo_util.h"
+
+namespace mdb::engine::mongodb {
+namespace {
+
+using mdb_backup::v1::MongoCollection;
+using mdb_backup::v1::MongoShardBackup;
+
+// A find cursor as a byte stream of concatenated documents; digests what it hands out.
+class CursorSource final : public io::ByteSource {
+ public:
+  CursorSource(MongoConn* conn, mongoc_cursor_t* cursor, std::string what,
+               const std::atomic<bool>* cancelled)
+      : conn_(conn), cursor_(cursor), what_(std::move(what)), cancelled_(cancelled) {}
+
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    size_t done = 0;
+    while (done < n) {
+      if (off_ == len_) {
+        if (cancelled_ && cancelled_->load()) return absl::CancelledError("backup cancelled");
+        const bson_t* doc;
+        if (!mongoc_cursor_next(cursor_, &doc)) {
+          bson_error_t error;
+          if (mongoc_cursor_error(cursor_, &error)) return conn_->Error(error, what_);
+          break;
+        }
+        // The document stays valid until the next mongoc_cursor_next: copied out from here.
+        data_ = reinterpret_cast<const char*>(bson_get_data(doc));
+        len_ = doc->len;
+        off_ = 0;
+        digest_.Add({data_, len_});
+        if (done > 0 && len_ > n - done) {  // hand out what we have before a big copy
+          size_t k = n - done;
+          memcpy(buf + done, data_, k);
+          off_ = k;
+          return n;
+        }
+      }
+      size_t k = std::min(n - done, len_ - off_);
+      memcpy(buf + done, data_ + off_, k);
+      off_ += k;
+      done += k;
+    }
+    return done;
+  }
+
+  const DocDigest& digest() const { return digest_; }
+
+ private:
+  MongoConn* conn_;
+  mongoc_cursor_t* cursor_;
+  std::string what_;
+  const std::atomic<bool>* cancelled_;
+  const char* data_ = nullptr;
+  size_t len_ = 0, off_ = 0;
+  DocDigest digest_;
+};
+
+absl::StatusOr<bool> HasOplog(MongoConn* conn) {
+  Database local(mongoc_client_get_database(conn->client(), "local"));
+  Bson opts;
+  Bson filter;
+  BSON_APPEND_UTF8(filter.get(), "name", "oplog.rs");
+  BSON_APPEND_DOCUMENT(opts.get(), "filter", filter.get());
+  Cursor cur(mongoc_database_find_collections_with_opts(local.get(), opts.get()));
+  bool found = false;
+  RETURN_IF_ERROR(ForEach(conn, cur.get(), "listCollections on 'local'", [&](const bson_t*) {
+    found = true;
+    return absl::OkStatus();
+  }));
+  return found;
+}
+
+// The ts of the newest (newest = true) or oldest oplog entry; 0 when the oplog is empty.
+absl::StatusOr<uint64_t> OplogEdge(MongoConn* conn, bool newest) {
+  Collection oplog(mongoc_client_get_collection(conn->client(), "local", "oplog.rs"));
+  Bson filter, opts, sort, projection;
+  BSON_APPEND_INT32(sort.get(), "$natural", newest ? -1 : 1);
+  BSON_APPEND_DOCUMENT(opts.get(), "sort", sort.get());
+  BSON_APPEND_INT32(projection.get(), "ts", 1);
+  BSON_APPEND_DOCUMENT(opts.get(), "projection", projection.get());
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  Cursor cur(mongoc_collection_find_with_opts(oplog.get(), filter.get(), opts.get(), nullptr));
+  uint64_t ts = 0;
+  RETURN_IF_ERROR(ForEach(conn, cur.get(), "reading the oplog's end", [&](const bson_t* doc) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "ts") || !BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("mongodb ", conn->address(), ": an oplog entry has no timestamp 'ts'"));
+    }
+    uint32_t t, i;
+    bson_iter_timestamp(&it, &t, &i);
+    ts = PackTs(t, i);
+    return absl::OkStatus();
+  }));
+  return ts;
+}
+
+absl::Status BackupCollection(MongoConn* conn, const std::string& shard, const std::string& db,
+                              MongoCollection* c, const BackupRequest& req) {
+  std::string what = absl::StrCat("collection '", db, ".", c->name(), "'");
+  Collection coll(mongoc_client_get_collection(conn->client(), db.c_str(), c->name().c_str()));
+  Bson indexes;
+  {
+    bson_t array;
+    BSON_APPEND_ARRAY_BEGIN(indexes.get(), "indexes", &array);
+    int n = 0;
+    Cursor cur(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
+    RETURN_IF_ERROR(
+        ForEach(conn, cur.get(), absl::StrCat("listIndexes of ", what), [&](const bson_t* spec) {
+          std::string key = std::to_string(n++);
+          BSON_APPEND_DOCUMENT(&array, key.c_str(), spec);
+          return absl::OkStatus();
+        }));
+    bson_append_array_end(indexes.get(), &array);
+  }
+  c->set_indexes(std::string(indexes.bytes()));
+  Bson filter, opts;
+  // Large batches: fewer round trips; the server caps a batch at 16 MiB anyway.
+  BSON_APPEND_INT32(opts.get(), "batchSize", 100000);
+  Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  CursorSource source(conn, cur.get(), absl::StrCat("reading ", what), req.cancelled);
+  c->set_stream(CollectionStream(shard, db, c->name()));
+  RETURN_IF_ERROR(req.writer->AddStream(c->stream(), &source));
+  c->set_documents(source.digest().count);
+  c->set_bytes(source.digest().bytes);
+  c->set_hash(source.digest().hash);
+  return absl::OkStatus();
+}
+
+absl::Status BackupDatabase(MongoConn* conn, const std::string& db, MongoShardBackup* out,
+                            const BackupRequest& req) {
+  Database d(mongoc_client_get_database(conn->client(), db.c_str()));
+  std::vector<MongoCollection> found;
+  Cursor cur(mongoc_database_find_collections_with_opts(d.get(), nullptr));
+  RETURN_IF_ERROR(ForEach(conn, cur.get(), absl::StrCat("listCollections of '", db, "'"),
+                          [&](const bson_t* info) {
+                            MongoCollection c;
+                            c.set_db(db);
+                            c.set_name(GetString(info, "name"));
+                            c.set_type(GetString(info, "type"));
+                            if (c.type().empty()) c.set_type("collection");
+                            Bson options;
+                            if (GetDocument(info, "options", &options)) {
+                              c.set_options(std::string(options.bytes()));
+                            }
+                            // system.* collections (profile, js, views) are the server's own.
+                            if (c.name().rfind("system.", 0) != 0) found.push_back(std::move(c));
+                            return absl::OkStatus();
+                          }));
+  std::sort(found.begin(), found.end(),
+            [](const MongoCollection& a, const MongoCollection& b) { return a.name() < b.name(); });
+  for (auto& c : found) {
+    if (req.cancelled && req.cancelled->load()) return absl::CancelledError("backup cancelled");
+    if (c.type() == "collection") {
+      RETURN_IF_ERROR(BackupCollection(conn, out->name(), db, &c, req));
+    } else if (c.type() != "view") {
+      return absl::UnimplementedError(absl::StrCat("mongodb ", conn->address(), ": '", db, ".",
+                                                   c.name(), "' is a ", c.type(),
+                                                   ", which this version cannot back up"));
+    }
+    *out->add_collections() = std::move(c);
+  }
+  return absl::OkStatus();
+}
+
+// Streams the oplog entries with start < ts <= end into the journal stream.
+absl::Status BackupOplog(MongoConn* conn, MongoShardBackup* out, const BackupRequest& req) {
+  Collection oplog(mongoc_client_get_collection(conn->client(), "local", "oplog.rs"));
+  Bson filter, opts, sort;
+  bson_t range;
+  BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "ts", &range);
+  BSON_APPEND_TIMESTAMP(&range, "$gt", static_cast<uint32_t>(out->oplog_start() >> 32),
+                        static_cast<uint32_t>(out->oplog_start()));
+  BSON_APPEND_TIMESTAMP(&range, "$lte", static_cast<uint32_t>(out->oplog_end() >> 32),
+                        static_cast<uint32_t>(out->oplog_end()));
+  bson_append_document_end(filter.get(), &range);
+  BSON_APPEND_INT32(sort.get(), "$natural", 1);
+  BSON_APPEND_DOCUMENT(opts.get(), "sort", sort.get());
+  Cursor cur(mongoc_collection_find_with_opts(oplog.get(), filter.get(), opts.get(), nullptr));
+  CursorSource source(conn, cur.get(), "reading the oplog", req.cancelled);
+  out->set_oplog_stream(OplogStream(out->name()));
+  RETURN_IF_ERROR(req.writer->AddStream(out->oplog_stream(), &source));
+  out->set_oplog_entries(source.digest().count);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
+                                             const BackupRequest& req) {
+  MongoShardBackup out;
+  out.set_name(shard.name);
+  // 1. The member to read: a secondary first, then the primary or a standalone server.
+  std::unique_ptr<MongoConn> conn;
+  ServerInfo info;
+  std::string errors;
+  for (int pass = 0; pass < 2 && !conn; ++pass) {
+    for (const auto& host : shard.hosts) {
+      auto c = ConnectHost(host);
+      if (!c.ok()) {
+        if (pass == 0) absl::StrAppend(&errors, " ", c.status().message(), ";");
+        continue;
+      }
+      auto d = Describe(c->get());
+      if (!d.ok()) {
+        if (pass == 0) absl::StrAppend(&errors, " ", d.status().message(), ";");
+        continue;
+      }
+      if ((pass == 0 && d->secondary) || (pass == 1 && !d->secondary)) {
+        conn = std::move(*c);
+        info = *d;
+        break;
+      }
+    }
+  }
+  if (!conn) {
+    return absl::UnavailableError(
+        absl::StrCat("shard '", shard.name, "': no reachable MongoDB server:", errors));
+  }
+  out.set_host(conn->address());
+  out.set_role(info.secondary ? "secondary" : info.set_name.empty() ? "standalone" : "primary");
+  out.set_server_version(info.version);
+  out.set_set_name(info.set_name);
+  // 2. Where the oplog ends now: every write after this point is in the journal we capture.
+  ASSIGN_OR_RETURN(bool has_oplog, HasOplog(conn.get()));
+  out.set_has_oplog(has_oplog);
+  if (has_oplog) {
+    ASSIGN_OR_RETURN(uint64_t start, OplogEdge(conn.get(), /*newest=*/true));
+    out.set_oplog_start(start);
+  }
+  out.set_dump_started_unix_ms(absl::ToUnixMillis(absl::Now()));
+  // 3. The documents.
+  ASSIGN_OR_RETURN(auto dbs, UserDatabases(conn.get()));
+  for (const auto& db : dbs) RETURN_IF_ERROR(BackupDatabase(conn.get(), db, &out, req));
+  out.set_dump_ended_unix_ms(absl::ToUnixMillis(absl::Now()));
+  // 4. The journal, and proof that none of it was lost: if the oldest entry still in the capped
+  // oplog is newer than our start, entries we need were overwritten while we read.
+  if (has_oplog) {
+    ASSIGN_OR_RETURN(uint64_t end, OplogEdge(conn.get(), /*newest=*/true));
+    out.set_oplog_end(end);
+    RETURN_IF_ERROR(BackupOplog(conn.get(), &out, req));
+    ASSIGN_OR_RETURN(uint64_t oldest, OplogEdge(conn.get(), /*newest=*/false));
+    if (out.oplog_start() != 0 && oldest > out.oplog_start()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "shard '", shard.name, "' (", conn->address(),
+          "): the oplog rolled over during the backup; entries the restore needs are gone. "
+          "Enlarge the oplog or back up at a quieter time"));
+    }
+    out.set_consistency("oplog");
+  } else {
+    out.set_consistency("per-collection");
+  }
+  return out;
+}
+
+std::string Escape(const std::string& name) {
+  return absl::StrReplaceAll(name, {{"%", "%25"}, {"/", "%2F"}});
+}
+
+}  // namespace
+
+std::string CollectionStream(const std::string& shard, const std::string& db,
+                             const std::string& collection) {
+  return absl::StrCat("shard/", shard, "/", Escape(db), "/", Escape(collection), ".bson");
+}
+
+std::string OplogStream(const std::string& shard) {
+  // Under journal/: the repository accounts these bytes as the backup's journal.
+  return absl::StrCat("journal/", shard, "/oplog.bson");
+}
+
+absl::StatusOr<BackupResult> MongoDriver::Backup(const BackupRequest& req) {
+  const auto& shards = req.cluster->shards;
+  std::vector<absl::StatusOr<MongoShardBackup>> results(shards.size(),
+                                                        absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = BackupShard(shards[i], req);
+      if (!results[i].ok() && !absl::IsCancelled(results[i].status())) {
+        const absl::Status& st = results[i].status();
+        std::string msg(st.message());
+        if (msg.find(shards[i].name) == std::string::npos) {
+          results[i] = absl::Status(st.code(), absl::StrCat("shard '", shards[i].name, "': ", msg));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  mdb_backup::v1::MongoBackup meta;
+  BackupResult result;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (!results[i].ok()) return results[i].status();
+    *meta.add_shards() = *results[i];
+    result.shard_names.push_back(shards[i].name);
+  }
+  result.metadata = meta.SerializeAsString();
+  return result;
+}
+
+}  // namespace mdb::engine::mongodb

@@ -1,0 +1,188 @@
+#include "engine/mongodb/mongo_conn.h"
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace mdb::engine::mongodb {
+namespace {
+
+// libmongoc must be initialised once per process before any client exists; it is never cleaned
+// up, because clients may live until exit.
+void InitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { mongoc_init(); });
+}
+
+absl::StatusCode CodeOf(const bson_error_t& e) {
+  // Server errors that mean "you asked for something this server cannot do" are not transient.
+  if (e.domain == MONGOC_ERROR_SERVER || e.domain == MONGOC_ERROR_WRITE_CONCERN) {
+    if (e.code == 13 || e.code == 18) return absl::StatusCode::kPermissionDenied;  // auth
+    if (e.code == 59 || e.code == 115) return absl::StatusCode::kUnimplemented;  // no command
+    if (e.code == 48) return absl::StatusCode::kAlreadyExists;  // NamespaceExists
+    if (e.code == 26) return absl::StatusCode::kNotFound;       // NamespaceNotFound
+    return absl::StatusCode::kFailedPrecondition;
+  }
+  if (e.domain == MONGOC_ERROR_CLIENT && e.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+    return absl::StatusCode::kPermissionDenied;
+  }
+  if (e.domain == MONGOC_ERROR_BSON) return absl::StatusCode::kDataLoss;
+  return absl::StatusCode::kUnavailable;  // streams, server selection: the host is unreachable
+}
+
+}  // namespace
+
+absl::StatusOr<Bson> Bson::FromBytes(std::string_view bytes) {
+  Bson out;
+  bson_t view;
+  if (bytes.size() < 5 ||
+      !bson_init_static(&view, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()) ||
+      !bson_validate(&view, BSON_VALIDATE_NONE, nullptr)) {
+    return absl::DataLossError("a BSON document is malformed");
+  }
+  bson_copy_to_excluding_noinit(&view, out.get(), "", nullptr);
+  return out;
+}
+
+absl::StatusOr<Bson> Bson::FromJson(const std::string& json) {
+  bson_error_t error;
+  bson_t* doc = bson_new_from_json(reinterpret_cast<const uint8_t*>(json.data()),
+                                   static_cast<ssize_t>(json.size()), &error);
+  if (!doc) return absl::InvalidArgumentError(absl::StrCat("bad JSON: ", error.message));
+  Bson out(doc);
+  bson_destroy(doc);
+  return out;
+}
+
+std::string Bson::Json() const {
+  size_t len = 0;
+  char* s = bson_as_canonical_extended_json(&doc_, &len);
+  std::string out(s ? s : "", len);
+  bson_free(s);
+  return out;
+}
+
+MongoConn::~MongoConn() { mongoc_client_destroy(client_); }
+
+absl::Status MongoConn::Error(const bson_error_t& error, const std::string& what) const {
+  return absl::Status(CodeOf(error), absl::StrCat("mongodb ", address_, ": ", what, ": ",
+                                                  error.message));
+}
+
+absl::StatusOr<Bson> MongoConn::Command(const std::string& db, const bson_t* command) {
+  Bson reply;
+  bson_error_t error;
+  bson_destroy(reply.get());  // run_command initialises the reply itself, even on failure
+  bool ok =
+      mongoc_client_command_simple(client_, db.c_str(), command, nullptr, reply.get(), &error);
+  if (!ok) {
+    bson_iter_t it;
+    std::string name = bson_iter_init(&it, command) && bson_iter_next(&it) ? bson_iter_key(&it)
+                                                                           : "command";
+    return Error(error, absl::StrCat("'", name, "' on database '", db, "'"));
+  }
+  return reply;
+}
+
+absl::StatusOr<Bson> MongoConn::Command(const std::string& db, const std::string& json) {
+  ASSIGN_OR_RETURN(Bson cmd, Bson::FromJson(json));
+  return Command(db, cmd.get());
+}
+
+absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig& host) {
+  InitOnce();
+  auto opt = [&](const char* key, const char* def) {
+    auto it = host.options.find(key);
+    return it == host.options.end() ? std::string(def) : it->second;
+  };
+  // directConnection: talk to exactly this host even when it is a replica set member; the
+  // timeouts make a dead host fail the operation instead of hanging it.
+  std::string uri_text = absl::StrCat(
+      "mongodb://", host.address,
+      "/?directConnection=true&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000"
+      "&socketTimeoutMS=300000&readPreference=secondaryPreferred&appname=mdb-backup");
+  bson_error_t error;
+  mongoc_uri_t* uri = mongoc_uri_new_with_error(uri_text.c_str(), &error);
+  if (!uri) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mongodb host '", host.address, "': ", error.message));
+  }
+  std::string user = opt("user", ""), password = opt("password", "");
+  if (std::string file = opt("password_file", ""); !file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      mongoc_uri_destroy(uri);
+      return absl::FailedPreconditionError(
+          absl::StrCat("mongodb ", host.address, ": cannot read password_file '", file, "'"));
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    password = std::string(absl::StripTrailingAsciiWhitespace(ss.str()));
+  }
+  if (!user.empty()) {
+    // Set through the API rather than spliced into the URI: no escaping of odd characters.
+    mongoc_uri_set_username(uri, user.c_str());
+    mongoc_uri_set_password(uri, password.c_str());
+    mongoc_uri_set_auth_source(uri, opt("auth_source", "admin").c_str());
+  }
+  mongoc_client_t* client = mongoc_client_new_from_uri_with_error(uri, &error);
+  mongoc_uri_destroy(uri);
+  if (!client) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mongodb host '", host.address, "': ", error.message));
+  }
+  mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+  std::unique_ptr<MongoConn> conn(new MongoConn(client, host.address));
+  RETURN_IF_ERROR(conn->Command("admin", "{\"ping\": 1}").status());
+  return conn;
+}
+
+absl::StatusOr<ServerInfo> Describe(MongoConn* conn) {
+  ServerInfo info;
+  ASSIGN_OR_RETURN(Bson hello, conn->Command("admin", "{\"hello\": 1}"));
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, hello.get(), "isWritablePrimary") && BSON_ITER_HOLDS_BOOL(&it)) {
+    info.primary = bson_iter_bool(&it);
+  }
+  if (bson_iter_init_find(&it, hello.get(), "secondary") && BSON_ITER_HOLDS_BOOL(&it)) {
+    info.secondary = bson_iter_bool(&it);
+  }
+  if (bson_iter_init_find(&it, hello.get(), "setName") && BSON_ITER_HOLDS_UTF8(&it)) {
+    info.set_name = bson_iter_utf8(&it, nullptr);
+  }
+  ASSIGN_OR_RETURN(Bson build, conn->Command("admin", "{\"buildInfo\": 1}"));
+  if (bson_iter_init_find(&it, build.get(), "version") && BSON_ITER_HOLDS_UTF8(&it)) {
+    info.version = bson_iter_utf8(&it, nullptr);
+  }
+  return info;
+}
+
+absl::StatusOr<std::vector<std::string>> UserDatabases(MongoConn* conn) {
+  ASSIGN_OR_RETURN(Bson reply, conn->Command("admin", "{\"listDatabases\": 1, \"nameOnly\": true}"));
+  std::vector<std::string> out;
+  bson_iter_t it, dbs;
+  if (!bson_iter_init_find(&it, reply.get(), "databases") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+      !bson_iter_recurse(&it, &dbs)) {
+    return absl::DataLossError(
+        absl::StrCat("mongodb ", conn->address(), ": listDatabases answered without 'databases'"));
+  }
+  while (bson_iter_next(&dbs)) {
+    bson_iter_t db;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&dbs) || !bson_iter_recurse(&dbs, &db) ||
+        !bson_iter_find(&db, "name") || !BSON_ITER_HOLDS_UTF8(&db)) {
+      continue;
+    }
+    std::string name = bson_iter_utf8(&db, nullptr);
+    // admin holds users and roles (not backed up yet), local the oplog, config sharding state.
+    if (name == "admin" || name == "local" || name == "config") continue;
+    out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace mdb::engine::mongodb

@@ -1,0 +1,147 @@
+#include "engine/mongodb/oplog_apply.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "engine/mongodb/mongo_util.h"
+
+namespace mdb::engine::mongodb {
+namespace {
+
+bool IsSystemDb(const std::string& db) { return db == "admin" || db == "local" || db == "config"; }
+
+// Copies the `_id` field of `from` into a new {_id: ...} document.
+bool IdFilter(const bson_t* from, Bson* out) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, from, "_id")) return false;
+  bson_append_iter(out->get(), "_id", 3, &it);
+  return true;
+}
+
+// No-ops, and entries of the server's own state.
+bool Skipped(const bson_t* e) {
+  std::string op = GetString(e, "op"), ns = GetString(e, "ns");
+  size_t dot = ns.find('.');
+  std::string db = ns.substr(0, dot);
+  std::string coll = dot == std::string::npos ? "" : ns.substr(dot + 1);
+  return op == "n" || op.empty() || IsSystemDb(db) || coll.rfind("system.", 0) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
+  ASSIGN_OR_RETURN(Bson e, Bson::FromBytes(entry));
+  OplogStep step;
+  std::string op = GetString(e.get(), "op");
+  std::string ns = GetString(e.get(), "ns");
+  size_t dot = ns.find('.');
+  step.db = ns.substr(0, dot);
+  if (dot != std::string::npos) step.collection = ns.substr(dot + 1);
+  if (Skipped(e.get())) return step;
+  Bson o, o2;
+  if (!GetDocument(e.get(), "o", &o)) {
+    return absl::InvalidArgumentError(absl::StrCat("oplog entry '", op, "' on '", ns,
+                                                   "' has no 'o' document"));
+  }
+  bool has_o2 = GetDocument(e.get(), "o2", &o2);
+  if (op == "i") {
+    step.kind = OplogStep::kUpsert;
+    if (!IdFilter(o.get(), &step.filter)) {
+      return absl::InvalidArgumentError(absl::StrCat("insert on '", ns, "' without an _id"));
+    }
+    step.doc = o;
+  } else if (op == "d") {
+    step.kind = OplogStep::kDelete;
+    if (!IdFilter(o.get(), &step.filter)) {
+      return absl::InvalidArgumentError(absl::StrCat("delete on '", ns, "' without an _id"));
+    }
+  } else if (op == "u") {
+    if (!has_o2 || !IdFilter(o2.get(), &step.filter)) {
+      return absl::InvalidArgumentError(absl::StrCat("update on '", ns, "' without o2._id"));
+    }
+    bson_iter_t it;
+    bool operators = bson_iter_init(&it, o.get()) && bson_iter_next(&it) &&
+                     bson_iter_key(&it)[0] == '$';
+    if (operators && bson_iter_init_find(&it, o.get(), "diff")) {
+      // MongoDB 5+ "$v: 2" delta entries have no public command equivalent: applyOps only.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update on '", ns, "' is a v2 delta entry, which only the server's applyOps can apply"));
+    }
+    step.kind = operators ? OplogStep::kUpdate : OplogStep::kReplace;
+    if (operators) {
+      bson_copy_to_excluding_noinit(o.get(), step.doc.get(), "$v", nullptr);
+    } else {
+      step.doc = o;
+    }
+  } else if (op == "c") {
+    step.kind = OplogStep::kCommand;
+    step.doc = o;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("oplog entry with op '", op, "' on '", ns,
+                                                   "' cannot be replayed"));
+  }
+  return step;
+}
+
+absl::Status OplogApplier::ApplyStep(const OplogStep& step) {
+  if (step.kind == OplogStep::kSkip) return absl::OkStatus();
+  if (step.kind == OplogStep::kCommand) {
+    // Entries from during the dump may repeat what the dump already holds (a collection created
+    // then copied): replay is idempotent where the outcome is the same.
+    absl::Status st = conn_->Command(step.db, step.doc.get()).status();
+    if (absl::IsAlreadyExists(st) || absl::IsNotFound(st)) return absl::OkStatus();
+    return st;
+  }
+  Collection coll(
+      mongoc_client_get_collection(conn_->client(), step.db.c_str(), step.collection.c_str()));
+  bson_error_t error;
+  bool ok = false;
+  std::string what = absl::StrCat("replaying the journal on '", step.db, ".", step.collection, "'");
+  Bson opts;
+  switch (step.kind) {
+    case OplogStep::kUpsert:
+      BSON_APPEND_BOOL(opts.get(), "upsert", true);
+      ok = mongoc_collection_replace_one(coll.get(), step.filter.get(), step.doc.get(), opts.get(),
+                                         nullptr, &error);
+      break;
+    case OplogStep::kReplace:
+      ok = mongoc_collection_replace_one(coll.get(), step.filter.get(), step.doc.get(), nullptr,
+                                         nullptr, &error);
+      break;
+    case OplogStep::kUpdate:
+      ok = mongoc_collection_update_one(coll.get(), step.filter.get(), step.doc.get(), nullptr,
+                                        nullptr, &error);
+      break;
+    case OplogStep::kDelete:
+      ok = mongoc_collection_delete_one(coll.get(), step.filter.get(), nullptr, nullptr, &error);
+      break;
+    default:
+      break;
+  }
+  return ok ? absl::OkStatus() : conn_->Error(error, what);
+}
+
+absl::Status OplogApplier::Apply(std::string_view entry) {
+  if (use_apply_ops_ != 0) {
+    ASSIGN_OR_RETURN(Bson e, Bson::FromBytes(entry));
+    if (Skipped(e.get())) return absl::OkStatus();
+    Bson cmd;
+    bson_t array;
+    BSON_APPEND_ARRAY_BEGIN(cmd.get(), "applyOps", &array);
+    BSON_APPEND_DOCUMENT(&array, "0", e.get());
+    bson_append_array_end(cmd.get(), &array);
+    auto reply = conn_->Command("admin", cmd.get());
+    if (reply.ok()) {
+      use_apply_ops_ = 1;
+      ++applied_;
+      return absl::OkStatus();
+    }
+    if (use_apply_ops_ == 1 || !absl::IsUnimplemented(reply.status())) return reply.status();
+    use_apply_ops_ = 0;  // the server has no applyOps: plan entries ourselves from now on
+  }
+  ASSIGN_OR_RETURN(OplogStep step, PlanEntry(entry));
+  RETURN_IF_ERROR(ApplyStep(step));
+  ++applied_;
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::engine::mongodb

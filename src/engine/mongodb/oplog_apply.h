@@ -1,0 +1,40 @@
+// Replaying oplog entries on a restored server. A server that has `applyOps` (mongod) applies
+// its own entries, which covers every entry format; otherwise each entry is turned into the
+// equivalent insert/update/delete/command (PlanEntry), which covers documents written by
+// inserts, replacements and classic update operators, deletes, and collection commands.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "engine/mongodb/mongo_conn.h"
+
+namespace mdb::engine::mongodb {
+
+// What one oplog entry asks for, in terms of ordinary commands.
+struct OplogStep {
+  enum Kind { kSkip, kUpsert, kUpdate, kReplace, kDelete, kCommand } kind = kSkip;
+  std::string db, collection;
+  Bson filter;  // {_id: ...} for upsert/update/replace/delete
+  Bson doc;     // the document (upsert, replace), update operators (update), command
+};
+
+// Plans an entry; InvalidArgument for an entry it cannot express (naming the op), Skip for no-ops
+// and entries of the server's own databases.
+absl::StatusOr<OplogStep> PlanEntry(std::string_view entry);
+
+class OplogApplier {
+ public:
+  explicit OplogApplier(MongoConn* conn) : conn_(conn) {}
+  absl::Status Apply(std::string_view entry);
+  uint64_t applied() const { return applied_; }
+
+ private:
+  absl::Status ApplyStep(const OplogStep& step);
+  MongoConn* conn_;
+  int use_apply_ops_ = -1;  // unknown until the first entry: -1, then 0 or 1
+  uint64_t applied_ = 0;
+};
+
+}  // namespace mdb::engine::mongodb
