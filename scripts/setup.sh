@@ -14,7 +14,7 @@ APT_PACKAGES=(
 )
 # Versions pinned for reproducible API tests.
 PIP_PACKAGES=(yandexcloud==0.413.0 googleapis-common-protos==1.76.0 grpcio==1.85.1
-              protobuf==6.33.6 pytest==9.2.0 requests==2.34.2)
+              protobuf==6.33.6 pytest==9.2.0 requests==2.34.2 pymongo==4.10.1)
 NODE_SDK="@yandex-cloud/nodejs-sdk@3.2.0"
 
 missing=()

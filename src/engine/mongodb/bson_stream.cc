@@ -12,9 +12,8 @@ namespace mdb::engine::mongodb {
 void DocDigest::Add(std::string_view doc) {
   // A fixed key: the digest must be the same in the process that backs up and the one that
   // restores. SipHash is not for secrecy here, only a fast, well-mixed 64-bit hash.
-  static const unsigned char kKey[crypto_shorthash_KEYBYTES] = {'m', 'd', 'b', '-', 'b', 'a',
-                                                                'c', 'k', 'u', 'p', '-', 'd',
-                                                                'i', 'g', 's', 't'};
+  static const unsigned char kKey[crypto_shorthash_KEYBYTES] = {
+      'm', 'd', 'b', '-', 'b', 'a', 'c', 'k', 'u', 'p', '-', 'd', 'i', 'g', 's', 't'};
   unsigned char out[crypto_shorthash_BYTES];
   crypto_shorthash(out, reinterpret_cast<const unsigned char*>(doc.data()), doc.size(), kKey);
   uint64_t h;

@@ -48,8 +48,8 @@ TEST(BsonReader, SplitsDocumentsWhateverTheReadSizes) {
   std::vector<std::string> docs;
   std::string all;
   for (int i = 0; i < 50; ++i) {
-    docs.push_back(Doc("{\"_id\": " + std::to_string(i) + ", \"pad\": \"" +
-                       std::string(i * 37, 'p') + "\"}"));
+    docs.push_back(
+        Doc("{\"_id\": " + std::to_string(i) + ", \"pad\": \"" + std::string(i * 37, 'p') + "\"}"));
     all += docs.back();
   }
   for (size_t step : {1, 3, 7, 64, 4096, 1 << 20}) {

@@ -32,9 +32,10 @@ class CursorSource final : public io::ByteSource {
       if (off_ == len_) {
         if (cancelled_ && cancelled_->load()) return absl::CancelledError("backup cancelled");
         const bson_t* doc;
-        if (!mongoc_cursor_next(cursor_, &doc)) {
+        if (done_ || !mongoc_cursor_next(cursor_, &doc)) {
           bson_error_t error;
-          if (mongoc_cursor_error(cursor_, &error)) return conn_->Error(error, what_);
+          if (!done_ && mongoc_cursor_error(cursor_, &error)) return conn_->Error(error, what_);
+          done_ = true;  // a finished cursor must not be advanced again
           break;
         }
         // The document stays valid until the next mongoc_cursor_next: copied out from here.
@@ -66,6 +67,7 @@ class CursorSource final : public io::ByteSource {
   const std::atomic<bool>* cancelled_;
   const char* data_ = nullptr;
   size_t len_ = 0, off_ = 0;
+  bool done_ = false;
   DocDigest digest_;
 };
 
@@ -129,8 +131,7 @@ absl::Status BackupCollection(MongoConn* conn, const std::string& shard, const s
   }
   c->set_indexes(std::string(indexes.bytes()));
   Bson filter, opts;
-  // Large batches: fewer round trips; the server caps a batch at 16 MiB anyway.
-  BSON_APPEND_INT32(opts.get(), "batchSize", 100000);
+  BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
   Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
   CursorSource source(conn, cur.get(), absl::StrCat("reading ", what), req.cancelled);
   c->set_stream(CollectionStream(shard, db, c->name()));

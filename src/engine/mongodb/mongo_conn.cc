@@ -22,7 +22,7 @@ absl::StatusCode CodeOf(const bson_error_t& e) {
   // Server errors that mean "you asked for something this server cannot do" are not transient.
   if (e.domain == MONGOC_ERROR_SERVER || e.domain == MONGOC_ERROR_WRITE_CONCERN) {
     if (e.code == 13 || e.code == 18) return absl::StatusCode::kPermissionDenied;  // auth
-    if (e.code == 59 || e.code == 115) return absl::StatusCode::kUnimplemented;  // no command
+    if (e.code == 59 || e.code == 115) return absl::StatusCode::kUnimplemented;    // no command
     if (e.code == 48) return absl::StatusCode::kAlreadyExists;  // NamespaceExists
     if (e.code == 26) return absl::StatusCode::kNotFound;       // NamespaceNotFound
     return absl::StatusCode::kFailedPrecondition;
@@ -69,8 +69,8 @@ std::string Bson::Json() const {
 MongoConn::~MongoConn() { mongoc_client_destroy(client_); }
 
 absl::Status MongoConn::Error(const bson_error_t& error, const std::string& what) const {
-  return absl::Status(CodeOf(error), absl::StrCat("mongodb ", address_, ": ", what, ": ",
-                                                  error.message));
+  return absl::Status(CodeOf(error),
+                      absl::StrCat("mongodb ", address_, ": ", what, ": ", error.message));
 }
 
 absl::StatusOr<Bson> MongoConn::Command(const std::string& db, const bson_t* command) {
@@ -81,8 +81,8 @@ absl::StatusOr<Bson> MongoConn::Command(const std::string& db, const bson_t* com
       mongoc_client_command_simple(client_, db.c_str(), command, nullptr, reply.get(), &error);
   if (!ok) {
     bson_iter_t it;
-    std::string name = bson_iter_init(&it, command) && bson_iter_next(&it) ? bson_iter_key(&it)
-                                                                           : "command";
+    std::string name =
+        bson_iter_init(&it, command) && bson_iter_next(&it) ? bson_iter_key(&it) : "command";
     return Error(error, absl::StrCat("'", name, "' on database '", db, "'"));
   }
   return reply;
@@ -101,10 +101,10 @@ absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&
   };
   // directConnection: talk to exactly this host even when it is a replica set member; the
   // timeouts make a dead host fail the operation instead of hanging it.
-  std::string uri_text = absl::StrCat(
-      "mongodb://", host.address,
-      "/?directConnection=true&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000"
-      "&socketTimeoutMS=300000&readPreference=secondaryPreferred&appname=mdb-backup");
+  std::string uri_text =
+      absl::StrCat("mongodb://", host.address,
+                   "/?directConnection=true&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000"
+                   "&socketTimeoutMS=300000&readPreference=secondaryPreferred&appname=mdb-backup");
   bson_error_t error;
   mongoc_uri_t* uri = mongoc_uri_new_with_error(uri_text.c_str(), &error);
   if (!uri) {
@@ -162,7 +162,8 @@ absl::StatusOr<ServerInfo> Describe(MongoConn* conn) {
 }
 
 absl::StatusOr<std::vector<std::string>> UserDatabases(MongoConn* conn) {
-  ASSIGN_OR_RETURN(Bson reply, conn->Command("admin", "{\"listDatabases\": 1, \"nameOnly\": true}"));
+  ASSIGN_OR_RETURN(Bson reply,
+                   conn->Command("admin", "{\"listDatabases\": 1, \"nameOnly\": true}"));
   std::vector<std::string> out;
   bson_iter_t it, dbs;
   if (!bson_iter_init_find(&it, reply.get(), "databases") || !BSON_ITER_HOLDS_ARRAY(&it) ||

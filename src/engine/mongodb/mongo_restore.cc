@@ -112,7 +112,7 @@ absl::Status LoadDocuments(const RestoreRequest& req, MongoConn* conn, const Mon
 absl::Status Verify(MongoConn* conn, const MongoCollection& c) {
   Collection coll(mongoc_client_get_collection(conn->client(), c.db().c_str(), c.name().c_str()));
   Bson filter, opts;
-  BSON_APPEND_INT32(opts.get(), "batchSize", 100000);
+  BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
   Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
   DocDigest got;
   std::string what = absl::StrCat("verifying '", c.db(), ".", c.name(), "'");
@@ -122,8 +122,8 @@ absl::Status Verify(MongoConn* conn, const MongoCollection& c) {
   }));
   if (got.count != c.documents() || got.hash != c.hash()) {
     return absl::DataLossError(absl::StrCat(
-        "mongodb ", conn->address(), ": collection '", c.db(), ".", c.name(), "' holds ",
-        got.count, " documents after the restore but the backup has ", c.documents(),
+        "mongodb ", conn->address(), ": collection '", c.db(), ".", c.name(), "' holds ", got.count,
+        " documents after the restore but the backup has ", c.documents(),
         got.count == c.documents() ? " (same count, different contents)" : ""));
   }
   return absl::OkStatus();
@@ -187,9 +187,8 @@ absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& sha
   }
   if (!shard.oplog_stream().empty()) {
     OplogApplier applier(conn.get());
-    RETURN_IF_ERROR(ForEachStoredDocument(req, shard.oplog_stream(), [&](std::string_view e) {
-      return applier.Apply(e);
-    }));
+    RETURN_IF_ERROR(ForEachStoredDocument(req, shard.oplog_stream(),
+                                          [&](std::string_view e) { return applier.Apply(e); }));
   }
   return absl::OkStatus();
 }

@@ -29,6 +29,11 @@ using Collection = std::unique_ptr<mongoc_collection_t, CollectionFree>;
 using Database = std::unique_ptr<mongoc_database_t, DatabaseFree>;
 using Bulk = std::unique_ptr<mongoc_bulk_operation_t, BulkFree>;
 
+// Documents per find/getMore batch: fewer round trips than the server's default of 101. MongoDB
+// also ends a batch at 16 MiB, but not every server does (FerretDB 1.x sends whole batches past its
+// own 48 MB message limit), so the count is kept moderate.
+constexpr int kFindBatch = 2000;
+
 // Calls `each` for every document of `cursor` (stopping at its first error), then reports the
 // cursor's own error, naming `what`.
 absl::Status ForEach(MongoConn* conn, mongoc_cursor_t* cursor, const std::string& what,

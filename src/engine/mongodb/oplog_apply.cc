@@ -39,8 +39,8 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
   if (Skipped(e.get())) return step;
   Bson o, o2;
   if (!GetDocument(e.get(), "o", &o)) {
-    return absl::InvalidArgumentError(absl::StrCat("oplog entry '", op, "' on '", ns,
-                                                   "' has no 'o' document"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("oplog entry '", op, "' on '", ns, "' has no 'o' document"));
   }
   bool has_o2 = GetDocument(e.get(), "o2", &o2);
   if (op == "i") {
@@ -59,8 +59,8 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
       return absl::InvalidArgumentError(absl::StrCat("update on '", ns, "' without o2._id"));
     }
     bson_iter_t it;
-    bool operators = bson_iter_init(&it, o.get()) && bson_iter_next(&it) &&
-                     bson_iter_key(&it)[0] == '$';
+    bool operators =
+        bson_iter_init(&it, o.get()) && bson_iter_next(&it) && bson_iter_key(&it)[0] == '$';
     if (operators && bson_iter_init_find(&it, o.get(), "diff")) {
       // MongoDB 5+ "$v: 2" delta entries have no public command equivalent: applyOps only.
       return absl::InvalidArgumentError(absl::StrCat(
@@ -76,8 +76,8 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
     step.kind = OplogStep::kCommand;
     step.doc = o;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("oplog entry with op '", op, "' on '", ns,
-                                                   "' cannot be replayed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("oplog entry with op '", op, "' on '", ns, "' cannot be replayed"));
   }
   return step;
 }

@@ -22,7 +22,8 @@ TEST(PlanEntry, InsertBecomesUpsertById) {
 }
 
 TEST(PlanEntry, UpdatesWithOperatorsOrReplacements) {
-  auto set = Plan(R"({"op": "u", "ns": "a.b", "o2": {"_id": 1}, "o": {"$v": 1, "$set": {"x": 2}}})");
+  auto set =
+      Plan(R"({"op": "u", "ns": "a.b", "o2": {"_id": 1}, "o": {"$v": 1, "$set": {"x": 2}}})");
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->kind, OplogStep::kUpdate);
   EXPECT_EQ(set->doc.Json(), Bson::FromJson(R"({"$set": {"x": 2}})")->Json());
@@ -47,8 +48,7 @@ TEST(PlanEntry, DeletesCommandsAndSkips) {
   EXPECT_EQ(Plan(R"({"op": "n", "ns": "", "o": {"msg": "x"}})")->kind, OplogStep::kSkip);
   EXPECT_EQ(Plan(R"({"op": "i", "ns": "admin.system.users", "o": {"_id": 1}})")->kind,
             OplogStep::kSkip);
-  EXPECT_EQ(Plan(R"({"op": "i", "ns": "a.system.js", "o": {"_id": 1}})")->kind,
-            OplogStep::kSkip);
+  EXPECT_EQ(Plan(R"({"op": "i", "ns": "a.system.js", "o": {"_id": 1}})")->kind, OplogStep::kSkip);
   EXPECT_FALSE(Plan(R"({"op": "x", "ns": "a.b", "o": {}})").ok());
   EXPECT_FALSE(Plan(R"({"op": "i", "ns": "a.b", "o": {"n": 1}})").ok());  // no _id
 }
