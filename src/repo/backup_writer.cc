@@ -79,6 +79,36 @@ class BackupWriterImpl final : public BackupWriter {
     return FirstError();
   }
 
+  absl::Status AddStreamFrom(const std::string& name, const Stream& committed) override {
+    auto stream = std::make_shared<StreamState>();
+    stream->name = name;
+    for (const auto& c : committed.chunks()) {
+      ChunkRef& ref = stream->refs.emplace_back();
+      if (c.id().size() != ref.id.size()) {
+        return absl::DataLossError(absl::StrCat("stream '", committed.name(), "' is damaged"));
+      }
+      memcpy(ref.id.data(), c.id().data(), ref.id.size());
+      ref.size = c.size();
+      stream->size += c.size();
+      // Checked now for a clear error; the write lock held until Commit keeps GC from removing
+      // the chunk in between.
+      if (!repo_->Find(ref.id)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("stream '", committed.name(), "' cannot be reused: its data is no longer "
+                         "in the repository"));
+      }
+    }
+    bytes_read_ += stream->size;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
+    for (const auto& s : streams_) {
+      if (s->name == name)
+        return absl::InvalidArgumentError(absl::StrCat("stream '", name, "' added twice"));
+    }
+    streams_.push_back(std::move(stream));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<Manifest> Commit(const std::string& engine_metadata) override {
     tasks_.Wait();
     RETURN_IF_ERROR(FirstError());

@@ -21,6 +21,7 @@
 namespace mdb::repo {
 
 using Manifest = ::mdb_backup::v1::Manifest;
+using Stream = ::mdb_backup::v1::Stream;
 
 struct InitOptions {
   ChunkerParams chunker;                 // ~1 MiB average chunks
@@ -80,6 +81,10 @@ class BackupWriter {
   virtual ~BackupWriter() = default;
   // Reads `source` to its end as stream `name` (unique within the backup).
   virtual absl::Status AddStream(const std::string& name, io::ByteSource* source) = 0;
+  // Adds stream `name` with the contents of `committed`, a stream of a committed backup, without
+  // reading them again: for data known to be unchanged (immutable files such as OpenSearch's
+  // snapshot blobs). FailedPrecondition if its chunks are no longer in the repository.
+  virtual absl::Status AddStreamFrom(const std::string& name, const Stream& committed) = 0;
   // Seals the last pack, writes the index, then the manifest: the backup exists from here on.
   virtual absl::StatusOr<Manifest> Commit(const std::string& engine_metadata) = 0;
   // Gives up; what was uploaded becomes garbage for the next GC. Idempotent.

@@ -109,6 +109,34 @@ TEST_F(RepositoryTest, JournalStreamsAreAccountedApart) {
   EXPECT_EQ(m->stored_bytes(), no_journal->stored_bytes() + m->journal_bytes());
 }
 
+TEST_F(RepositoryTest, StreamsReusedFromACommittedBackupRestoreWithoutBeingRead) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  std::string blob = Data(3 << 20, 8);
+  auto first = Backup(repo.get(), "p", {{"blob", blob}});
+  ASSERT_TRUE(first.ok());
+  auto w = repo->StartBackup({.backup_id = "c"});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->AddStreamFrom("copy", first->streams(0)).ok());
+  EXPECT_EQ((*w)->AddStreamFrom("copy", first->streams(0)).code(),
+            absl::StatusCode::kInvalidArgument);  // names stay unique
+  auto m = (*w)->Commit("");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->added_bytes(), 0u);
+  EXPECT_EQ(m->stored_bytes(), first->stored_bytes());
+  EXPECT_EQ(m->logical_bytes(), blob.size());
+  ASSERT_TRUE(repo->DeleteBackup("p").ok());
+  ASSERT_TRUE(repo->Gc().ok());
+  EXPECT_TRUE(Restore(repo.get(), "c", "copy") == blob);  // the reuse keeps the data alive
+  // Once no backup references the data, reusing the stale stream is refused.
+  ASSERT_TRUE(repo->DeleteBackup("c").ok());
+  ASSERT_TRUE(repo->Gc().ok());
+  auto w2 = repo->StartBackup({.backup_id = "d"});
+  ASSERT_TRUE(w2.ok());
+  EXPECT_EQ((*w2)->AddStreamFrom("copy", first->streams(0)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  (*w2)->Abort();
+}
+
 TEST_F(RepositoryTest, SecondBackupStoresOnlyWhatChanged) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   std::string data = Data(8 << 20, 3);
