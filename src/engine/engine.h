@@ -23,13 +23,20 @@ struct Capabilities {
 
 struct BackupRequest {
   const common::ClusterConfig* cluster;
-  repo::BackupWriter* writer;          // add streams here; the caller commits
-  const std::atomic<bool>* cancelled;  // checked between steps; return Cancelled when set
+  std::string backup_id;
+  const repo::Manifest* previous = nullptr;  // the cluster's newest committed backup, if any
+  repo::BackupWriter* writer;                // add streams here; the caller commits
+  const std::atomic<bool>* cancelled;        // checked between steps; return Cancelled when set
 };
 
 struct BackupResult {
   std::vector<std::string> shard_names;  // shards the backup holds, in declaration order
   std::string metadata;                  // engine-defined; stored in the manifest
+  // What some engines' API reports besides sizes (OpenSearch): measured by the driver.
+  std::vector<std::string> indices;
+  std::string server_version;
+  int64_t data_size = -1;     // the database's own size of what the backup holds; -1: logical
+  int64_t restore_size = -1;  // free space a restore needs; -1: the backup's logical bytes
 };
 
 struct RestoreRequest {

@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/mongodb/mongo_engine.h"
+#include "engine/opensearch/opensearch_engine.h"
 #include "engine/redis/redis_engine.h"
 
 namespace mdb::engine {
@@ -15,6 +16,8 @@ absl::StatusOr<std::unique_ptr<Driver>> MakeDriver(common::Engine engine) {
       return std::unique_ptr<Driver>(new greenplum::GreenplumDriver());
     case common::Engine::MONGODB:
       return std::unique_ptr<Driver>(new mongodb::MongoDriver());
+    case common::Engine::OPENSEARCH:
+      return std::unique_ptr<Driver>(new opensearch::OpenSearchDriver());
     default:
       return absl::UnimplementedError(
           absl::StrCat("backups of ", common::EngineName(engine),

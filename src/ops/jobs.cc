@@ -2,6 +2,8 @@
 // references, created_at the commit time, started_at the start of the run.
 #include "ops/jobs.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "common/time_util.h"
@@ -44,8 +46,18 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
                                              .engine = common::EngineName(cluster.engine)}));
   repo::BackupWriter* w = writer.get();
   task.progress.SetDoneSource([w] { return static_cast<int64_t>(w->bytes_read()); });
-  auto result =
-      driver->Backup({.cluster = &cluster, .writer = writer.get(), .cancelled = &cancelled});
+  // The newest backup of the cluster, for drivers that can reuse unchanged files from it. None
+  // (imported records have no manifest) just means a full read.
+  std::optional<repo::Manifest> previous;
+  catalog::ListQuery newest{.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 1};
+  if (auto page = catalog_->ListBackups(newest); page.ok() && !page->backups.empty()) {
+    if (auto m = repository_->ReadManifest(page->backups.front().id()); m.ok()) previous = *m;
+  }
+  auto result = driver->Backup({.cluster = &cluster,
+                                .backup_id = backup_id,
+                                .previous = previous ? &*previous : nullptr,
+                                .writer = writer.get(),
+                                .cancelled = &cancelled});
   task.progress.SetDoneSource(nullptr);
   if (result.ok() && cancelled.load()) {
     result = absl::CancelledError("backup cancelled; its partial data is discarded");
@@ -74,8 +86,12 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   rec.set_parent_id(chain.parent_id);
   rec.set_size(static_cast<int64_t>(m.stored_bytes()));
   rec.set_added_size(static_cast<int64_t>(m.added_bytes()));
-  rec.set_logical_size(static_cast<int64_t>(m.logical_bytes()));
-  rec.set_restore_size(static_cast<int64_t>(m.logical_bytes()));
+  rec.set_logical_size(result->data_size >= 0 ? result->data_size
+                                              : static_cast<int64_t>(m.logical_bytes()));
+  rec.set_restore_size(result->restore_size >= 0 ? result->restore_size
+                                                 : static_cast<int64_t>(m.logical_bytes()));
+  for (const auto& index : result->indices) rec.add_indices(index);
+  rec.set_opensearch_version(result->server_version);
   rec.set_journal_size(static_cast<int64_t>(m.journal_bytes()));
   for (const auto& s : result->shard_names) rec.add_source_shard_names(s);
   RETURN_IF_ERROR(catalog_->PutBackup(rec));

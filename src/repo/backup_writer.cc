@@ -94,7 +94,8 @@ class BackupWriterImpl final : public BackupWriter {
       // the chunk in between.
       if (!repo_->Find(ref.id)) {
         return absl::FailedPreconditionError(
-            absl::StrCat("stream '", committed.name(), "' cannot be reused: its data is no longer "
+            absl::StrCat("stream '", committed.name(),
+                         "' cannot be reused: its data is no longer "
                          "in the repository"));
       }
     }

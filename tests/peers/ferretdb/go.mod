@@ -1,3 +1,7 @@
+// Wrapper module for the MongoDB test peer: pins FerretDB v1.24.2 (SQLite handler) and, through
+// go.sum, every dependency. Build with scripts/peers/ferretdb.sh install, not `go tool ferretdb`
+// or `go install`: those binaries panic at start for want of build/version/version.txt
+// (FerretDB#2982); the script adds that file to a copy of the module and builds via `replace`.
 module example.invalid/mdb-backup/ferretdb-peer
 
 go 1.24

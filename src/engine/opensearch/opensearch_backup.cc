@@ -1,0 +1,170 @@
+// Backup = snapshot, prune, copy. The old snapshots are deleted from the cluster's repository
+// before the copy, so the copy holds exactly this snapshot's files; they are safe to delete
+// because every one of them is already in an earlier backup of ours.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "engine/opensearch/opensearch_common.h"
+#include "engine/opensearch/opensearch_engine.h"
+#include "mdb_backup/v1/engines.pb.h"
+
+namespace mdb::engine::opensearch {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Registers the fs repository unless the cluster already has it at the same place.
+absl::Status EnsureRepository(OsClient* os, const std::string& name, const std::string& path) {
+  ASSIGN_OR_RETURN(HttpReply got, os->Call("GET", "/_snapshot/" + name));
+  if (got.status == 200) {
+    std::string location =
+        got.body.value(Json::json_pointer("/" + name + "/settings/location"), "");
+    std::string type = got.body.value(Json::json_pointer("/" + name + "/type"), "");
+    if (type != "fs" || fs::weakly_canonical(location) != fs::weakly_canonical(path)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "opensearch ", os->address(), ": snapshot repository '", name, "' is a ", type,
+          " repository at '", location, "', not the fs repository at '", path,
+          "' this cluster's repository_path names; give the service its own repository"));
+    }
+    return absl::OkStatus();
+  }
+  Json body = {{"type", "fs"}, {"settings", {{"location", path}, {"compress", false}}}};
+  return os->Ok("PUT", "/_snapshot/" + name, "registering the snapshot repository", body).status();
+}
+
+// Deletes every snapshot of ours in the repository except `keep`.
+absl::Status PruneSnapshots(OsClient* os, const std::string& repo, const std::string& keep) {
+  ASSIGN_OR_RETURN(Json all, os->Ok("GET", "/_snapshot/" + repo + "/_all", "listing snapshots"));
+  for (const auto& s : all.value("snapshots", Json::array())) {
+    std::string name = s.value("snapshot", "");
+    if (name == keep || !absl::StartsWith(name, "mdb-")) continue;
+    RETURN_IF_ERROR(os->Ok("DELETE", "/_snapshot/" + repo + "/" + name,
+                           absl::StrCat("deleting the older snapshot '", name, "'"))
+                        .status());
+  }
+  return absl::OkStatus();
+}
+
+class FileSource final : public io::ByteSource {
+ public:
+  explicit FileSource(int fd, const std::atomic<bool>* cancelled)
+      : fd_(fd), cancelled_(cancelled) {}
+  ~FileSource() override { close(fd_); }
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (cancelled_ && cancelled_->load()) return absl::CancelledError("backup cancelled");
+    return io::FdSource(fd_).Read(buf, n);
+  }
+
+ private:
+  int fd_;
+  const std::atomic<bool>* cancelled_;
+};
+
+// Copies the repository's files into the backup, reusing immutable ones from `previous`.
+absl::Status CopyRepository(const std::string& root, const BackupRequest& req,
+                            mdb_backup::v1::OpenSearchBackup* meta, int64_t* bytes) {
+  std::map<std::string, const repo::Stream*> before;
+  if (req.previous) {
+    for (const auto& s : req.previous->streams()) before[s.name()] = &s;
+  }
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file()) files.push_back(fs::relative(it->path(), root).string());
+  }
+  if (ec) return absl::UnavailableError(absl::StrCat("reading '", root, "': ", ec.message()));
+  std::sort(files.begin(), files.end());
+  *bytes = 0;
+  for (const auto& rel : files) {
+    std::string stream = "snapshot/" + rel, path = root + "/" + rel;
+    meta->add_files(rel);
+    auto old = before.find(stream);
+    uintmax_t size = fs::file_size(path, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("'", path, "': ", ec.message()));
+    *bytes += static_cast<int64_t>(size);
+    if (old != before.end() && ImmutableRepositoryFile(rel) && old->second->size() == size) {
+      RETURN_IF_ERROR(req.writer->AddStreamFrom(stream, *old->second));
+      continue;
+    }
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
+    }
+    FileSource source(fd, req.cancelled);
+    RETURN_IF_ERROR(req.writer->AddStream(stream, &source));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) {
+  ASSIGN_OR_RETURN(Node node, ReachableNode(*req.cluster));
+  OsClient* os = node.client.get();
+  std::string root = Option(*node.host, "repository_path", "");
+  if (root.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster '", req.cluster->id,
+                     "': its host needs a 'repository_path': the fs snapshot "
+                     "directory (inside the node's path.repo) that the service can read"));
+  }
+  mdb_backup::v1::OpenSearchBackup meta;
+  meta.set_repository(Option(*node.host, "repository", "mdb-backup"));
+  meta.set_snapshot(SnapshotName(req.backup_id));
+  meta.set_version(node.version);
+  const std::string repo_path = "/_snapshot/" + meta.repository();
+  RETURN_IF_ERROR(EnsureRepository(os, meta.repository(), root));
+  // 1. The snapshot. Indexing goes on meanwhile: each shard is copied as of the moment its
+  // snapshot starts (OpenSearch's own guarantee).
+  Json body = {{"indices", "*"}, {"include_global_state", true}, {"ignore_unavailable", false}};
+  ASSIGN_OR_RETURN(Json created,
+                   os->Ok("PUT", repo_path + "/" + meta.snapshot() + "?wait_for_completion=true",
+                          "taking the snapshot", body));
+  const Json& snap = created.value("snapshot", Json::object());
+  if (snap.value("state", "") != "SUCCESS") {
+    // Do not leave a failed snapshot behind in the cluster's repository.
+    (void)os->Call("DELETE", repo_path + "/" + meta.snapshot());
+    return absl::FailedPreconditionError(
+        absl::StrCat("opensearch ", os->address(), ": snapshot ended in state ",
+                     snap.value("state", "?"), ": ", snap.value("failures", Json::array()).dump()));
+  }
+  meta.set_snapshot_uuid(snap.value("uuid", ""));
+  meta.set_start_unix_ms(snap.value("start_time_in_millis", int64_t{0}));
+  meta.set_end_unix_ms(snap.value("end_time_in_millis", int64_t{0}));
+  meta.set_shards(snap.value("/shards/total"_json_pointer, 0));
+  std::vector<std::string> indices = snap.value("indices", std::vector<std::string>{});
+  std::sort(indices.begin(), indices.end());
+  for (const auto& i : indices) meta.add_indices(i);
+  ASSIGN_OR_RETURN(Json status, os->Ok("GET", repo_path + "/" + meta.snapshot() + "/_status",
+                                       "reading the snapshot's status"));
+  const Json& stats = status.value("/snapshots/0/stats"_json_pointer, Json::object());
+  meta.set_snapshot_total_bytes(stats.value("/total/size_in_bytes"_json_pointer, int64_t{0}));
+  meta.set_snapshot_incremental_bytes(
+      stats.value("/incremental/size_in_bytes"_json_pointer, int64_t{0}));
+  if (req.cancelled && req.cancelled->load()) return absl::CancelledError("backup cancelled");
+  // 2. One snapshot left in the cluster's repository: ours, the base of the next one.
+  RETURN_IF_ERROR(PruneSnapshots(os, meta.repository(), meta.snapshot()));
+  // 3. Its files into our repository.
+  int64_t files_bytes = 0;
+  RETURN_IF_ERROR(CopyRepository(root, req, &meta, &files_bytes));
+
+  BackupResult result;
+  for (const auto& shard : req.cluster->shards) result.shard_names.push_back(shard.name);
+  result.indices = indices;
+  result.server_version = node.version;
+  result.data_size = meta.snapshot_total_bytes();
+  // A restore stages the files in the target's snapshot directory, then OpenSearch copies the
+  // indices' files out of them: both are on disk at the end of the restore.
+  result.restore_size = files_bytes + meta.snapshot_total_bytes();
+  result.metadata = meta.SerializeAsString();
+  return result;
+}
+
+}  // namespace mdb::engine::opensearch

@@ -1,0 +1,48 @@
+#include "engine/opensearch/opensearch_common.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/opensearch/opensearch_engine.h"
+
+namespace mdb::engine::opensearch {
+
+std::string Option(const common::HostConfig& host, const char* key, const char* def) {
+  auto it = host.options.find(key);
+  return it == host.options.end() ? std::string(def) : it->second;
+}
+
+std::string SnapshotName(const std::string& backup_id) {
+  return "mdb-" + absl::AsciiStrToLower(backup_id);
+}
+
+absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster) {
+  std::string errors;
+  for (const auto& shard : cluster.shards) {
+    for (const auto& host : shard.hosts) {
+      auto client = OsClient::Connect(host);
+      if (!client.ok()) return client.status();
+      auto root = (*client)->Ok("GET", "/", "GET /");
+      if (!root.ok()) {
+        absl::StrAppend(&errors, " ", root.status().message(), ";");
+        continue;
+      }
+      Node node;
+      node.version = root->value("/version/number"_json_pointer, "");
+      node.client = std::move(*client);
+      node.host = &host;
+      return node;
+    }
+  }
+  return absl::UnavailableError(
+      absl::StrCat("cluster '", cluster.id, "': no OpenSearch node answers:", errors));
+}
+
+bool ImmutableRepositoryFile(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') + 1);
+  if (absl::StartsWith(base, "__")) return true;
+  return (absl::StartsWith(base, "snap-") || absl::StartsWith(base, "meta-")) &&
+         absl::EndsWith(base, ".dat");
+}
+
+}  // namespace mdb::engine::opensearch

@@ -1,0 +1,32 @@
+// OpenSearch: the cluster takes a snapshot into an `fs` snapshot repository on a filesystem the
+// service can read (shared with the nodes, as fs repositories always are); the service copies the
+// repository's files into its own repository and deletes the cluster's older snapshots, so the
+// cluster's snapshot storage holds one snapshot at most and each new snapshot is still
+// incremental against it. Files OpenSearch never rewrites (segment blobs "__*", snap-*/meta-*)
+// are reused from the previous backup without being read again. Restore stages the files in the
+// target node's snapshot directory, registers it read-only and restores from it.
+#pragma once
+
+#include <string>
+
+#include "engine/engine.h"
+
+namespace mdb::engine::opensearch {
+
+// Host options: `repository_path` (required): the directory of the fs snapshot repository, inside
+// the node's path.repo and readable/writable by the service; `repository` (default "mdb-backup"):
+// its name in the cluster, dedicated to the service; `user`, `password` or `password_file`;
+// `scheme` (http/https).
+class OpenSearchDriver final : public Driver {
+ public:
+  Capabilities capabilities() const override { return {}; }
+  absl::StatusOr<BackupResult> Backup(const BackupRequest& request) override;
+  absl::Status Restore(const RestoreRequest& request) override;
+};
+
+// True for files of an fs snapshot repository that OpenSearch writes once and never changes:
+// data blobs ("__<uuid>") and per-snapshot metadata ("snap-<uuid>.dat", "meta-<uuid>.dat").
+// index-N, index.latest and shard generation files ("index-<uuid>") change: always re-read.
+bool ImmutableRepositoryFile(const std::string& relative_path);
+
+}  // namespace mdb::engine::opensearch

@@ -1,0 +1,127 @@
+#include "engine/opensearch/os_http.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace mdb::engine::opensearch {
+namespace {
+
+size_t Collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+absl::StatusCode CodeForHttp(long status) {
+  switch (status) {
+    case 400:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 409:
+      return absl::StatusCode::kAlreadyExists;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kFailedPrecondition;
+  }
+}
+
+// OpenSearch's error answer: {"error": {"type": ..., "reason": ..., "root_cause": [...]}}.
+std::string Reason(const Json& body) {
+  if (body.is_object() && body.contains("error")) {
+    const Json& e = body["error"];
+    if (e.is_object()) {
+      return absl::StrCat(e.value("type", "error"), ": ", e.value("reason", ""));
+    }
+    if (e.is_string()) return e.get<std::string>();
+  }
+  return body.is_null() ? "" : body.dump().substr(0, 300);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OsClient>> OsClient::Connect(const common::HostConfig& host) {
+  auto opt = [&](const char* key, const char* def) {
+    auto it = host.options.find(key);
+    return it == host.options.end() ? std::string(def) : it->second;
+  };
+  std::string userpwd;
+  if (std::string user = opt("user", ""); !user.empty()) {
+    std::string password = opt("password", "");
+    if (std::string file = opt("password_file", ""); !file.empty()) {
+      std::ifstream in(file);
+      if (!in) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("opensearch ", host.address, ": cannot read password_file '", file, "'"));
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      password = std::string(absl::StripTrailingAsciiWhitespace(ss.str()));
+    }
+    userpwd = user + ":" + password;
+  }
+  CURL* curl = curl_easy_init();
+  if (!curl) return absl::ResourceExhaustedError("curl_easy_init failed");
+  return std::unique_ptr<OsClient>(new OsClient(
+      curl, absl::StrCat(opt("scheme", "http"), "://", host.address), host.address, userpwd));
+}
+
+OsClient::~OsClient() { curl_easy_cleanup(curl_); }
+
+absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::string& path,
+                                         const Json& body, long timeout_seconds) {
+  curl_easy_reset(curl_);
+  std::string url = base_ + path, out, payload;
+  curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &out);
+  curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(curl_, CURLOPT_TIMEOUT, timeout_seconds);
+  curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  if (!userpwd_.empty()) {
+    curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl_, CURLOPT_USERPWD, userpwd_.c_str());
+  }
+  struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+  if (!body.is_null()) {
+    payload = body.dump();
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, payload.c_str());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
+  }
+  CURLcode rc = curl_easy_perform(curl_);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) {
+    return absl::UnavailableError(absl::StrCat("opensearch ", address_, ": ", method, " ", path,
+                                               ": ", curl_easy_strerror(rc)));
+  }
+  HttpReply reply;
+  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &reply.status);
+  reply.body = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (reply.body.is_discarded()) reply.body = nullptr;
+  return reply;
+}
+
+absl::StatusOr<Json> OsClient::Ok(const std::string& method, const std::string& path,
+                                  const std::string& what, const Json& body) {
+  ASSIGN_OR_RETURN(HttpReply reply, Call(method, path, body));
+  if (reply.status / 100 != 2) {
+    return absl::Status(CodeForHttp(reply.status),
+                        absl::StrCat("opensearch ", address_, ": ", what, ": HTTP ", reply.status,
+                                     " ", Reason(reply.body)));
+  }
+  return reply.body;
+}
+
+}  // namespace mdb::engine::opensearch

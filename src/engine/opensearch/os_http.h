@@ -1,0 +1,46 @@
+// A small JSON-over-HTTP client for one OpenSearch node (the REST API is all the engine uses).
+#pragma once
+
+#include <curl/curl.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+
+namespace mdb::engine::opensearch {
+
+using Json = nlohmann::json;
+
+struct HttpReply {
+  long status = 0;
+  Json body;  // null when the body is empty or not JSON
+};
+
+// Not thread-safe: one per thread. Host options: `user` and `password` or `password_file` for
+// basic authentication, `scheme` (http or https; default http).
+class OsClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<OsClient>> Connect(const common::HostConfig& host);
+  ~OsClient();
+  // Sends the request and returns the reply whatever its status; Unavailable only when no reply
+  // came. `path` starts with "/"; `body` is sent as JSON unless null.
+  absl::StatusOr<HttpReply> Call(const std::string& method, const std::string& path,
+                                 const Json& body = nullptr, long timeout_seconds = 3600);
+  // Call, and a non-2xx status becomes an error with OpenSearch's reason and `what` in it.
+  absl::StatusOr<Json> Ok(const std::string& method, const std::string& path,
+                          const std::string& what, const Json& body = nullptr);
+  const std::string& address() const { return address_; }
+
+ private:
+  OsClient(CURL* curl, std::string base, std::string address, std::string userpwd)
+      : curl_(curl),
+        base_(std::move(base)),
+        address_(std::move(address)),
+        userpwd_(std::move(userpwd)) {}
+  CURL* curl_;
+  std::string base_, address_, userpwd_;
+};
+
+}  // namespace mdb::engine::opensearch
