@@ -24,6 +24,9 @@ done
 # Node.js and Python come with the machine; Debian's packages are the fallback.
 command -v node >/dev/null || missing+=(nodejs npm)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
+# The OpenSearch test peer is a Java 17 program built with Maven.
+command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || missing+=(maven)
 if ((${#missing[@]})); then
   log "apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

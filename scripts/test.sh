@@ -17,8 +17,9 @@ S3_PORT="${MDB_S3_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind((
 versitygw_start "$PEERS/versitygw" "$S3_PORT"
 export MDB_S3_REQUIRED=1  # S3 tests must run here, never skip
 
-log "test peers: FerretDB (MongoDB wire protocol), built once into the cache"
+log "test peers: FerretDB (MongoDB wire protocol) and OpenSearch, built once into the cache"
 bash "$ROOT/scripts/peers/ferretdb.sh" install
+bash "$ROOT/scripts/peers/opensearch.sh" install
 
 log "unit tests (S3 driver against versitygw)"
 (cd "$BUILD" && ctest --output-on-failure -j2 -L unit)
@@ -27,5 +28,5 @@ export MDB_BUILD="$BUILD" MDB_NODE_MODULES="$NODE_DIR/node_modules"
 log "live API tests: Node.js SDK"
 node --test "$ROOT/tests/api/node/"
 
-log "live tests: API via SDKs and REST; repository crash tests (posix, S3); Redis, Greenplum, MongoDB engines"
-cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo redis greenplum mongodb
+log "live tests: API via SDKs and REST; repository crash tests (posix, S3); Redis, Greenplum, MongoDB, OpenSearch engines"
+cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo redis greenplum mongodb opensearch
