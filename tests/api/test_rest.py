@@ -37,8 +37,8 @@ def test_rest_errors_and_statuses(server):
     assert r.status_code == 401 and r.json()["code"] == 16 and r.json()["details"] == []
     r = get(server, "/managed-redis/v1/backups/missing")
     assert r.status_code == 404 and r.json() == {"code": 5, "message": "backup 'missing' not found", "details": []}
-    r = requests.post(server.rest + "/managed-mongodb/v1/clusters/mg1:backup", headers={"Authorization": "Bearer " + WRITER})
-    assert r.status_code == 501 and "mongodb clusters are not available" in r.json()["message"]
+    r = requests.post(server.rest + "/managed-mongodb/v1/clusters/missing:backup", headers={"Authorization": "Bearer " + WRITER})
+    assert r.status_code == 404 and "missing" in r.json()["message"]
     r = requests.post(server.rest + "/managed-redis/v1/clusters/rd1:backup", headers={"Authorization": "Bearer " + WRITER})
     assert r.status_code == 200 and r.json()["metadata"] == {
         "@type": "type.googleapis.com/yandex.cloud.mdb.redis.v1.BackupClusterMetadata", "clusterId": "rd1"}

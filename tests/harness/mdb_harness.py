@@ -38,9 +38,9 @@ clusters:
     shards:
       - {name: coordinator, hosts: ["127.0.0.1:1"]}
       - {name: seg0, hosts: ["127.0.0.1:2"]}
-  - {id: mg1, folder_id: f1, engine: mongodb, shards: [{name: rs01, hosts: ["127.0.0.1:27017"]}, {name: rs02, hosts: ["127.0.0.1:27018"]}]}
+  - {id: mg1, folder_id: f1, engine: mongodb, shards: [{name: rs01, hosts: ["127.0.0.1:1"]}, {name: rs02, hosts: ["127.0.0.1:2"]}]}
   - {id: rd1, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}
-  - {id: os1, folder_id: f1, engine: opensearch, hosts: ["127.0.0.1:9200"]}
+  - {id: os1, folder_id: f1, engine: opensearch, hosts: ["127.0.0.1:1"]}
   - {id: rd2, folder_id: f2, engine: redis, hosts: ["127.0.0.1:6380"]}
   - {id: walk, folder_id: fwalk, engine: redis, hosts: ["127.0.0.1:6381"]}
 """

@@ -36,7 +36,7 @@ clusters:
   - {id: gp1, folder_id: f1, engine: greenplum, hosts: ["127.0.0.1:1"]}
   - {id: mg1, folder_id: f1, engine: mongodb, shards: [{name: rs01, hosts: ["127.0.0.1:1"]}]}
   - {id: rd1, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}
-  - {id: os1, folder_id: f1, engine: opensearch, hosts: ["127.0.0.1:9200"]}
+  - {id: os1, folder_id: f1, engine: opensearch, hosts: ["127.0.0.1:1"]}
 `);
   const records = [
     { id: 'gp-1', engine: 'GREENPLUM', clusterId: 'gp1', method: 'BASE', size: '4096', journalSize: '512' },
@@ -116,16 +116,12 @@ test('mongodb and redis: get, list, listBackups, backup, delete', async () => {
     const cl = client(eng.clusterService.ClusterServiceClient);
     const lb = await cl.listBackups(eng.clusterService.ListClusterBackupsRequest.fromPartial({ clusterId: cluster }));
     assert.deepEqual(lb.backups.map((x) => x.id), [id]);
-    if (eng === mongo) {
-      await assert.rejects(cl.backup(eng.clusterService.BackupClusterRequest.fromPartial({ clusterId: cluster })),
-                           (e) => e.code === grpc.status.UNIMPLEMENTED);
-    } else {  // redis runs the backup; this cluster's server is unreachable, and the operation says so
-      const bop = await cl.backup(eng.clusterService.BackupClusterRequest.fromPartial({ clusterId: cluster }));
-      assert.equal(eng.clusterService.BackupClusterMetadata.decode(bop.metadata.value).clusterId, cluster);
-      const failed = await waitDone(bop.id);
-      assert.equal(failed.error.code, grpc.status.UNAVAILABLE);
-      assert.match(failed.error.message, /no reachable master or replica/);
-    }
+    // The backup runs; this cluster's servers are unreachable, and the operation says so.
+    const bop = await cl.backup(eng.clusterService.BackupClusterRequest.fromPartial({ clusterId: cluster }));
+    assert.equal(eng.clusterService.BackupClusterMetadata.decode(bop.metadata.value).clusterId, cluster);
+    const failed = await waitDone(bop.id);
+    assert.equal(failed.error.code, grpc.status.UNAVAILABLE);
+    assert.match(failed.error.message, eng === mongo ? /no reachable MongoDB server/ : /no reachable master or replica/);
     await assert.rejects(cl.restore(eng.clusterService.RestoreClusterRequest.fromPartial({ backupId: id, name: 'n' })),
                          (e) => e.code === grpc.status.INVALID_ARGUMENT);
     const op = await bs.delete(eng.backupService.DeleteBackupRequest.fromPartial({ backupId: id }));
@@ -147,8 +143,10 @@ test('opensearch: get, list, listBackups, backup, restore, deleteBackup', async 
   assert.equal((await bs.list(osr.backupService.ListBackupsRequest.fromPartial({ folderId: 'f1' }))).backups.length, 1);
   const cl = client(osr.clusterService.ClusterServiceClient);
   assert.equal((await cl.listBackups(osr.clusterService.ListClusterBackupsRequest.fromPartial({ clusterId: 'os1' }))).backups[0].id, 'os-1');
-  await assert.rejects(cl.backup(osr.clusterService.BackupClusterRequest.fromPartial({ clusterId: 'os1' })),
-                       (e) => e.code === grpc.status.UNIMPLEMENTED);
+  const bop = await cl.backup(osr.clusterService.BackupClusterRequest.fromPartial({ clusterId: 'os1' }));
+  const failed = await waitDone(bop.id);
+  assert.equal(failed.error.code, grpc.status.UNAVAILABLE);
+  assert.match(failed.error.message, /no OpenSearch node answers/);
   await assert.rejects(cl.restore(osr.clusterService.RestoreClusterRequest.fromPartial({ backupId: 'os-1' })),
                        (e) => e.code === grpc.status.INVALID_ARGUMENT);
   await assert.rejects(cl.deleteBackup(osr.clusterService.DeleteBackupRequest.fromPartial({ clusterId: 'gp1', backupId: 'os-1' })),
