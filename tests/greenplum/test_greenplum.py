@@ -11,8 +11,7 @@ from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
 from pg_harness import Postgres, postgres_dir
-from mdb_harness import sharded_cluster, wait_operation
-from mdb_harness import start_server
+from mdb_harness import sharded_cluster, start_server, wait_operation, wait_running
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 CHECK = "SELECT count(*), sum(abalance), sum(bbalance) FROM pgbench_accounts, (SELECT sum(bbalance) AS bbalance FROM pgbench_branches) b"
@@ -92,7 +91,7 @@ def test_a_segment_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, pg_
     try:
         op = server.client(gp_csg.ClusterServiceStub).Backup(
             gp_cs.BackupClusterRequest(cluster_id="gp1"), metadata=WRITER)
-        time.sleep(0.5)
+        wait_running(server, op)
         segment.stop()  # immediate shutdown: the walsender dies mid-stream
         op = wait_op(server, op)
         assert op.WhichOneof("result") == "error"

@@ -154,3 +154,18 @@ def start_server(workdir, clusters_yaml, name="mdb", server_extra=""):
     s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters_yaml)
     s.start()
     return s
+
+
+def wait_running(server, op, token="writer-token-1", timeout=60):
+    """Waits until operation `op` reports bytes done (it is copying data), so that a test can
+    break something mid-copy without racing the operation's start or end."""
+    import requests
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = requests.get(server.rest + "/operations/" + op.id,
+                            headers={"Authorization": "Bearer " + token}).json()
+        assert not body.get("done"), "operation %s ended before it was seen running: %s" % (op.id, body)
+        if int(body.get("metadata", {}).get("bytesDone", "0")) > 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("operation %s reported no progress within %d s" % (op.id, timeout))

@@ -10,7 +10,7 @@ from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_servic
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import sharded_cluster, start_server, wait_operation
+from mdb_harness import sharded_cluster, start_server, wait_operation, wait_running
 from redis_harness import fill
 
 WRITER = [("authorization", "Bearer writer-token-1")]
@@ -134,7 +134,7 @@ def start_big_backup(workdir, redis_factory, keys):
 def test_shard_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, redis_factory):
     src, server, op = start_big_backup(workdir, redis_factory, 300000)
     try:
-        time.sleep(0.3)
+        wait_running(server, op)
         src.proc.kill()
         op = wait_op(server, op)
         assert op.WhichOneof("result") == "error"
@@ -292,7 +292,7 @@ def test_kill_9_during_a_backup_then_restart(workdir, redis_factory):
     import signal
     import subprocess
     src, server, op = start_big_backup(workdir, redis_factory, 300000)
-    time.sleep(0.5)
+    wait_running(server, op)
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()
     server.log = open(server.workdir / "server.log", "a+")
