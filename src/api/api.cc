@@ -3,12 +3,15 @@
 // engine (backup_mapping.cc). Authorization follows the rules in auth.h.
 #include "api/api.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/backup_mapping.h"
 #include "api/validation.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "common/time_util.h"
 #include "engine/engine.h"
 #include "google/protobuf/empty.pb.h"
 #include "yandex/cloud/api/operation.pb.h"
@@ -33,6 +36,27 @@ constexpr int kDefaultPageSize = 100;
 std::string GetString(const Message& m, const char* name) {
   const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
   return f ? m.GetReflection()->GetString(m, f) : std::string();
+}
+
+// The request's point in time: Greenplum's `time`, MongoDB's `recovery_target_spec.timestamp`.
+std::optional<absl::Time> GetPointInTime(const Message& m) {
+  const auto* r = m.GetReflection();
+  if (const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName("time");
+      f && f->message_type() && r->HasField(m, f)) {
+    const Message& ts = r->GetMessage(m, f);
+    const auto* tr = ts.GetReflection();
+    const auto* d = ts.GetDescriptor();
+    return absl::FromUnixSeconds(tr->GetInt64(ts, d->FindFieldByName("seconds"))) +
+           absl::Nanoseconds(tr->GetInt32(ts, d->FindFieldByName("nanos")));
+  }
+  if (const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName("recovery_target_spec");
+      f && f->message_type() && r->HasField(m, f)) {
+    const Message& spec = r->GetMessage(m, f);
+    int64_t seconds = spec.GetReflection()->GetInt64(
+        spec, spec.GetDescriptor()->FindFieldByName("timestamp"));
+    if (seconds > 0) return absl::FromUnixSeconds(seconds);
+  }
+  return std::nullopt;
 }
 
 int64_t GetInt64(const Message& m, const char* name) {
@@ -292,7 +316,18 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
 
 absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
-  RETURN_IF_ERROR(engine::MakeDriver(c.engine).status());  // Unimplemented for engines not built
+  ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(c.engine));  // Unimplemented if not built
+  std::optional<absl::Time> point = GetPointInTime(req);
+  if (point && !driver->capabilities().point_in_time) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        common::EngineName(c.engine), " backups restore to their own consistent point; a point "
+        "in time is not available for this engine"));
+  }
+  if (point && *point < common::FromProto(rec.created_at())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time ", absl::FormatTime(*point), " is before backup '", rec.id(),
+        "' was completed; restore an older backup to reach it"));
+  }
   // The target is a cluster declared in the config, named by the request's `name`.
   std::string name = GetString(req, "name");
   const common::ClusterConfig* target = c.snap.config->FindCluster(name);
@@ -321,9 +356,9 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   return StartOperation(
       c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
       target->folder_id, target->id, rec.id(),
-      [jobs, rec, copy,
+      [jobs, rec, copy, point,
        response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(jobs->Restore(rec, copy, task));
+        RETURN_IF_ERROR(jobs->Restore(rec, copy, task, point));
         return response;
       },
       resp);

@@ -5,12 +5,16 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/config.h"
 #include "repo/repository.h"
 
@@ -45,6 +49,30 @@ struct RestoreRequest {
   const common::ClusterConfig* target;  // where to restore: same engine and shard layout
   const std::atomic<bool>* cancelled;
   std::atomic<int64_t>* bytes_done = nullptr;  // plaintext bytes restored so far (progress)
+  std::string source_cluster_id;               // the cluster the backup was taken of
+  std::optional<absl::Time> point_in_time;     // replay the journal up to here (else the backup's point)
+};
+
+// One piece of journal (a WAL segment) committed to the repository.
+struct JournalPiece {
+  std::string shard;
+  std::string object;     // the repository object (manifest id) holding it
+  uint64_t start = 0;     // engine positions covered: [start, end)
+  uint64_t end = 0;
+  uint64_t stored_bytes = 0;
+};
+
+struct JournalOptions {
+  const common::ClusterConfig* cluster;
+  repo::Repository* repository;
+  std::function<void(const JournalPiece&)> on_piece;  // called from the journal's threads
+  std::function<void(const std::string&)> log;        // problems worth an operator's attention
+};
+
+// A running journal archiver; destroying it stops it (what was committed stays).
+class Journal {
+ public:
+  virtual ~Journal() = default;
 };
 
 class Driver {
@@ -56,6 +84,20 @@ class Driver {
   virtual absl::StatusOr<BackupResult> Backup(const BackupRequest& request) = 0;
   // Loads the backup into the target cluster's servers, shard by shard.
   virtual absl::Status Restore(const RestoreRequest& request) = 0;
+  // Starts archiving the cluster's journal continuously into the repository, or nullptr when the
+  // engine (or the cluster's configuration) has none.
+  virtual std::unique_ptr<Journal> StartJournal(const JournalOptions& options) { return nullptr; }
+  // Per shard, the journal position from which journal pieces belong to the backup `manifest`
+  // (its start); empty for engines without a continuous journal.
+  virtual std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& manifest) {
+    return {};
+  }
+  // Deletes the cluster's journal pieces that end at or before `keep_from[shard]` (no backup
+  // needs them any more); with `keep_from` empty (no backup left), all of them.
+  virtual absl::Status PruneJournal(repo::Repository* repository, const std::string& cluster_id,
+                                    const std::map<std::string, uint64_t>& keep_from) {
+    return absl::OkStatus();
+  }
 };
 
 // The driver for `engine`, or Unimplemented naming the engine.

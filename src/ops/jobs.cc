@@ -99,7 +99,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
 }
 
 absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
-                           const TaskContext& task) {
+                           const TaskContext& task, std::optional<absl::Time> point_in_time) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(target.engine));
@@ -111,7 +111,9 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                                      .repository = repository_,
                                      .target = &target,
                                      .cancelled = &cancelled,
-                                     .bytes_done = &restored});
+                                     .bytes_done = &restored,
+                                     .source_cluster_id = backup.cluster_id(),
+                                     .point_in_time = point_in_time});
   task.progress.SetDoneSource(nullptr);
   return st;
 }
@@ -156,11 +158,34 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
   // One GC for all of them: each GC reads every manifest and index of the repository.
   for (const auto& id : expired) RETURN_IF_ERROR(Forget(id));
-  if (!expired.empty()) RETURN_IF_ERROR(CollectGarbage());
+  if (!expired.empty()) {
+    RETURN_IF_ERROR(PruneJournal(cluster.engine, cluster.id));
+    RETURN_IF_ERROR(CollectGarbage());
+  }
   return expired;
 }
 
 absl::Status Jobs::Forget(const std::string& backup_id) {
+  ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
+  if (rec.journal_size() > 0) {
+    // The journal from this backup on now continues the next older one.
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    common::ClusterConfig c{.id = rec.cluster_id(), .engine = rec.engine()};
+    ASSIGN_OR_RETURN(auto all, AllBackups(c));
+    const catalog::BackupRecord* older = nullptr;
+    for (const auto& b : all) {
+      if (b.id() != rec.id() &&
+          common::ToUnixNanos(b.created_at()) < common::ToUnixNanos(rec.created_at()) &&
+          (!older || common::ToUnixNanos(b.created_at()) > common::ToUnixNanos(older->created_at()))) {
+        older = &b;
+      }
+    }
+    if (older) {
+      catalog::BackupRecord merged = *older;
+      merged.set_journal_size(merged.journal_size() + rec.journal_size());
+      RETURN_IF_ERROR(catalog_->PutBackup(merged));
+    }
+  }
   RETURN_IF_ERROR(catalog_->DeleteBackup(backup_id));
   if (!repository_) return absl::OkStatus();
   absl::Status st = repository_->DeleteBackup(backup_id);
@@ -176,7 +201,9 @@ absl::Status Jobs::CollectGarbage() {
 }
 
 absl::Status Jobs::Delete(const std::string& backup_id) {
+  ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
   RETURN_IF_ERROR(Forget(backup_id));
+  RETURN_IF_ERROR(PruneJournal(rec.engine(), rec.cluster_id()));
   return CollectGarbage();
 }
 

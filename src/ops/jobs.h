@@ -2,7 +2,10 @@
 // repository and catalog put together. Run inside an Operation (operation_runner.h).
 #pragma once
 
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "catalog/catalog.h"
 #include "common/config.h"
+#include "engine/engine.h"
 #include "ops/operation_runner.h"
 #include "repo/repository.h"
 
@@ -19,6 +23,7 @@ class Jobs {
  public:
   Jobs(catalog::Catalog* catalog, repo::Repository* repository)
       : catalog_(catalog), repository_(repository) {}
+  ~Jobs() { StopJournals(); }  // the archivers call back into this object
 
   // Takes a backup of `cluster` with id `backup_id`, commits it to the repository and then
   // records it in the catalog (the catalog is an index of the repository, written second).
@@ -27,9 +32,11 @@ class Jobs {
                                                catalog::BackupRecord::CreationType type,
                                                const TaskContext& task);
 
-  // Restores `backup` into the servers of `target`.
+  // Restores `backup` into the servers of `target`, to `point_in_time` when given (engines with
+  // a journal), else to the backup's own consistent point.
   absl::Status Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
-                       const TaskContext& task);
+                       const TaskContext& task,
+                       std::optional<absl::Time> point_in_time = std::nullopt);
 
   // Removes the backup from the catalog and the repository, then collects its data. A GC that
   // cannot run now (a backup is being written) is left to the next one; the backup is gone.
@@ -48,9 +55,20 @@ class Jobs {
 
   bool has_repository() const { return repository_ != nullptr; }
 
+  // Journal accounting (jobs_journal.cc). A piece of the cluster's journal was committed: its
+  // stored bytes count toward the journal_size of the newest backup whose journal it continues.
+  absl::Status AddJournal(const common::ClusterConfig& cluster, const engine::JournalPiece& piece);
+  // (Re)starts the journal archivers of the declared clusters whose engine has one; archivers of
+  // clusters whose declaration changed are restarted, of clusters no longer declared stopped.
+  void ApplyJournals(const common::Config& config);
+  void StopJournals();
+
  private:
-  // Removes the backup from the catalog and its manifest from the repository (no GC).
+  // Removes the backup from the catalog and its manifest from the repository (no GC); its
+  // journal_size moves to the cluster's next older backup, whose journal now runs through it.
   absl::Status Forget(const std::string& backup_id);
+  // Deletes journal pieces of the cluster that no remaining backup can use.
+  absl::Status PruneJournal(common::Engine engine, const std::string& cluster_id);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackups(
@@ -60,6 +78,14 @@ class Jobs {
   repo::Repository* repository_;
   std::mutex mu_;
   std::set<std::string> running_;
+  std::mutex journal_mu_;  // journal_size read-modify-writes; the starts cache
+  std::map<std::string, std::map<std::string, uint64_t>> journal_starts_;  // by backup id
+  std::mutex archivers_mu_;
+  struct Archiver {
+    std::string declaration;  // what it was started from, to notice changes on reload
+    std::unique_ptr<engine::Journal> journal;
+  };
+  std::map<std::string, Archiver> archivers_;  // by cluster id
 };
 
 }  // namespace mdb::ops

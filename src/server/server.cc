@@ -73,6 +73,7 @@ absl::Status Server::Start() {
   RETURN_IF_ERROR(rest_server_->Start(rest));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
+  jobs_->ApplyJournals(*config_);  // continuous journals (WAL) of the clusters that have one
   if (config_->server.automated_backups) {
     scheduler_ = std::make_unique<ops::Scheduler>(
         &clock_,
@@ -119,12 +120,14 @@ absl::Status Server::Reload() {
     config_ = std::make_shared<const common::Config>(std::move(cfg));
   }
   api_->Reload(config_);
+  jobs_->ApplyJournals(*config_);
   return absl::OkStatus();
 }
 
 void Server::Shutdown() {
   if (gc_thread_.joinable()) gc_thread_.join();
   if (scheduler_) scheduler_->Stop();
+  if (jobs_) jobs_->StopJournals();
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

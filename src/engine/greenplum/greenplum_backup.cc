@@ -177,6 +177,9 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
           "shard '", shards[i].name, "': restore point: ", PQerrorMessage(conn.get())));
     }
     meta.mutable_shards(i)->set_restore_point_lsn(PQgetvalue(r.get(), 0, 0));
+    // Close the segment holding the restore point, so that the WAL archiver commits it now and
+    // a restore to this point does not wait for the segment to fill.
+    PgResult sw(PQexec(conn.get(), "SELECT pg_switch_wal()"));
   }
   result.metadata = meta.SerializeAsString();
   return result;

@@ -11,11 +11,32 @@ namespace mdb::engine::greenplum {
 // Host options: `user` (default postgres), `password` or `password_file`, and for restore
 // targets `data_dir`: the empty directory to unpack the segment into (created if absent; files
 // take the owner of an existing directory).
+// `wal_archive: "off"` on a shard's first host turns its WAL archiving off; `wal_slot` names the
+// replication slot (default mdb_backup).
 class GreenplumDriver final : public Driver {
  public:
-  Capabilities capabilities() const override { return {}; }
+  // INCREMENTAL: a backup reads every segment again but stores only the chunks its parent does
+  // not have (content-defined chunking finds changed pages wherever they moved).
+  Capabilities capabilities() const override {
+    return {.incremental = true, .point_in_time = true};
+  }
   absl::StatusOr<BackupResult> Backup(const BackupRequest& request) override;
   absl::Status Restore(const RestoreRequest& request) override;
+  std::unique_ptr<Journal> StartJournal(const JournalOptions& options) override;
+  std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& manifest) override;
+  absl::Status PruneJournal(repo::Repository* repository, const std::string& cluster_id,
+                            const std::map<std::string, uint64_t>& keep_from) override;
 };
+
+// The archived WAL segments of one shard, in position order, with when each was committed.
+struct ArchivedSegment {
+  std::string object;  // repository object
+  std::string file;    // WAL file name
+  uint64_t start = 0, end = 0;
+  absl::Time committed;
+};
+absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repository,
+                                                          const std::string& cluster_id,
+                                                          const std::string& shard);
 
 }  // namespace mdb::engine::greenplum

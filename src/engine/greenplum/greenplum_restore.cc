@@ -1,7 +1,9 @@
 // Restore of a segment = unpack its base archive into the target's empty data directory. The
 // archive carries the WAL from the backup's start to its end (BASE_BACKUP WAL), so the server
 // started on that directory recovers to the backup's consistent end by itself.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -11,12 +13,100 @@
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/tar_extract.h"
+#include "engine/greenplum/wal_names.h"
 #include "engine/per_shard.h"
 #include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::greenplum {
 namespace {
+
+std::string RestorePointName(const RestoreRequest& req) {
+  mdb_backup::v1::PgBackup meta;
+  (void)meta.ParseFromString(req.manifest->engine_metadata());
+  return meta.restore_point();
+}
+
+// Writes `data` to a new file owned by the data directory's owner.
+absl::Status WriteOwnedFile(const std::string& path, std::string_view data, int uid, int gid,
+                            bool append) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
+  io::FdSink sink(fd);
+  absl::Status st = sink.Write(data);
+  if (st.ok()) st = sink.Close();
+  if (uid >= 0 && fchown(fd, uid, gid) != 0 && st.ok()) {
+    st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
+  }
+  close(fd);
+  return st;
+}
+
+// After the base: the archived WAL that recovery replays, in a directory beside the data
+// directory (`<data_dir>.wal`, read by restore_command), and the recovery target: the requested
+// time, else the backup's cluster-wide restore point. Segments are staged up to the first one
+// committed after the target, which therefore holds it. With no archived WAL reaching the
+// restore point the data directory is left to recover to the base's own end, as before.
+absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
+                          const std::string& dir, int uid, int gid) {
+  if (req.source_cluster_id.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto segments,
+                   ListSegments(req.repository, req.source_cluster_id, shard.name()));
+  std::optional<Lsn> start = ParseLsn(shard.start_lsn());
+  std::optional<Lsn> point = ParseLsn(shard.restore_point_lsn());
+  std::vector<const ArchivedSegment*> stage;
+  bool reached = false;
+  for (const auto& s : segments) {
+    if (!start || s.end <= *start) continue;  // before the base: not needed
+    stage.push_back(&s);
+    if (req.point_in_time ? s.committed > *req.point_in_time : point && s.end > *point) {
+      reached = true;
+      break;
+    }
+  }
+  if (req.point_in_time && !reached) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "shard '", shard.name(), "': WAL up to ", absl::FormatTime(*req.point_in_time),
+        " is not archived yet (", segments.empty() ? "no WAL is archived" :
+        absl::StrCat("the newest segment was committed at ",
+                     absl::FormatTime(segments.back().committed)), "); try again later"));
+  }
+  if (!reached) return absl::OkStatus();
+  const std::string wal_dir = dir + ".wal";
+  std::error_code ec;
+  std::filesystem::create_directories(wal_dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("create '", wal_dir, "': ", ec.message()));
+  if (uid >= 0 && chown(wal_dir.c_str(), uid, gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
+  }
+  for (const ArchivedSegment* s : stage) {
+    ASSIGN_OR_RETURN(repo::Manifest m, req.repository->ReadManifest(s->object));
+    std::string path = wal_dir + "/" + s->file;
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
+    io::FdSink sink(fd);
+    absl::Status st =
+        req.repository->RestoreStream(m, absl::StrCat("journal/", shard.name(), "/", s->file), &sink);
+    if (st.ok()) st = sink.Close();
+    if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
+      st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
+    }
+    close(fd);
+    RETURN_IF_ERROR(st);
+  }
+  std::string target =
+      req.point_in_time
+          ? absl::StrCat("recovery_target_time = '",
+                         absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", *req.point_in_time,
+                                          absl::UTCTimeZone()),
+                         "'\n")
+          : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
+  std::string conf = absl::StrCat("\n# mdb-backup restore\nrestore_command = 'cp \"", wal_dir,
+                                  "/%f\" \"%p\"'\n", target,
+                                  "recovery_target_action = 'promote'\n");
+  RETURN_IF_ERROR(WriteOwnedFile(dir + "/postgresql.auto.conf", conf, uid, gid, /*append=*/true));
+  return WriteOwnedFile(dir + "/recovery.signal", "", uid, gid, /*append=*/false);
+}
 
 absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
                           const common::ShardConfig& target) {
@@ -62,7 +152,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
     RETURN_IF_ERROR(read_status);
     RETURN_IF_ERROR(extract);
   }
-  return absl::OkStatus();
+  return StageJournal(req, shard, dir, uid, gid);
 }
 
 }  // namespace

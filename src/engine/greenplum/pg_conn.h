@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include <memory>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
@@ -21,6 +22,11 @@ class PgResult {
   ~PgResult() { PQclear(r_); }
   PgResult(const PgResult&) = delete;
   PgResult& operator=(const PgResult&) = delete;
+  PgResult(PgResult&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  PgResult& operator=(PgResult&& o) noexcept {
+    std::swap(r_, o.r_);
+    return *this;
+  }
   PGresult* get() const { return r_; }
 
  private:

@@ -1,0 +1,87 @@
+// The Greenplum driver's journal hooks: starting the WAL streams, telling which WAL belongs to
+// which backup, and pruning WAL that no backup can use.
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+#include "common/time_util.h"
+#include "engine/greenplum/greenplum_engine.h"
+#include "engine/greenplum/wal_stream.h"
+#include "mdb_backup/v1/engines.pb.h"
+
+namespace mdb::engine::greenplum {
+
+std::unique_ptr<Journal> GreenplumDriver::StartJournal(const JournalOptions& options) {
+  const auto& shards = options.cluster->shards;
+  if (shards.empty() || shards.front().hosts.empty()) return nullptr;
+  auto it = shards.front().hosts.front().options.find("wal_archive");
+  if (it != shards.front().hosts.front().options.end() && it->second == "off") return nullptr;
+  return std::make_unique<WalJournal>(options);
+}
+
+std::map<std::string, uint64_t> GreenplumDriver::JournalStarts(const repo::Manifest& manifest) {
+  std::map<std::string, uint64_t> out;
+  mdb_backup::v1::PgBackup meta;
+  if (!meta.ParseFromString(manifest.engine_metadata())) return out;
+  for (const auto& s : meta.shards()) {
+    if (auto lsn = ParseLsn(s.start_lsn())) out[s.name()] = *lsn;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repository,
+                                                          const std::string& cluster_id,
+                                                          const std::string& shard) {
+  const std::string prefix = WalObjectPrefix(cluster_id, shard);
+  ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
+  std::vector<ArchivedSegment> out;
+  for (const auto& id : ids) {
+    if (!absl::StartsWith(id, prefix)) continue;
+    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
+    // Engine metadata of a segment: "<timeline> <start> <size>".
+    std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), ' ');
+    uint64_t start, size;
+    if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &start) ||
+        !absl::SimpleAtoi(parts[2], &size)) {
+      continue;
+    }
+    out.push_back({.object = id,
+                   .file = id.substr(prefix.size()),
+                   .start = start,
+                   .end = start + size,
+                   .committed = common::FromProto(m.created_at())});
+  }
+  std::sort(out.begin(), out.end(), [](const ArchivedSegment& a, const ArchivedSegment& b) {
+    return a.start != b.start ? a.start < b.start : a.file < b.file;
+  });
+  return out;
+}
+
+absl::Status GreenplumDriver::PruneJournal(repo::Repository* repository,
+                                           const std::string& cluster_id,
+                                           const std::map<std::string, uint64_t>& keep_from) {
+  ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
+  const std::string prefix = "wal." + cluster_id + ".";
+  std::set<std::string> shards;
+  for (const auto& id : ids) {
+    if (!absl::StartsWith(id, prefix)) continue;
+    std::string rest = id.substr(prefix.size());  // "<shard>.<file>"
+    if (size_t dot = rest.rfind('.'); dot != std::string::npos) shards.insert(rest.substr(0, dot));
+  }
+  for (const auto& shard : shards) {
+    auto keep = keep_from.find(shard);
+    ASSIGN_OR_RETURN(auto segments, ListSegments(repository, cluster_id, shard));
+    for (const auto& s : segments) {
+      // A shard no remaining backup has, or WAL before the oldest remaining backup's start.
+      if (keep != keep_from.end() && s.end > keep->second) continue;
+      absl::Status st = repository->DeleteBackup(s.object);
+      if (!st.ok() && !absl::IsNotFound(st)) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::engine::greenplum

@@ -1,0 +1,210 @@
+// One thread per shard: connect (replication=true), make sure the slot exists, start streaming at
+// the segment that holds the slot's restart position, fill a segment buffer from XLogData
+// messages, and commit each complete segment as repository object
+// "wal.<cluster>.<shard>.<file name>" with one stream "journal/<shard>/<file name>". Errors
+// (server down, repository busy) are logged and retried with backoff: the slot keeps the WAL.
+#include "engine/greenplum/wal_stream.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status.h"
+#include "engine/greenplum/pg_conn.h"
+
+namespace mdb::engine::greenplum {
+namespace {
+
+// Microseconds since 2000-01-01, the replication protocol's clock.
+int64_t PgNow() { return absl::ToUnixMicros(absl::Now()) - 946684800000000LL; }
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// A single-result command on a replication connection.
+absl::StatusOr<PgResult> Exec(PGconn* conn, const std::string& sql) {
+  PgResult r(PQexec(conn, sql.c_str()));
+  ExecStatusType s = PQresultStatus(r.get());
+  if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    std::string msg = absl::StrCat(sql.substr(0, 40), ": ", PQerrorMessage(conn));
+    if (code && std::string(code) == "42710") return absl::AlreadyExistsError(msg);
+    return absl::UnavailableError(msg);
+  }
+  return r;
+}
+
+class StringSource final : public io::ByteSource {
+ public:
+  explicit StringSource(const std::string& s) : s_(s) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    size_t k = std::min(n, s_.size() - pos_);
+    memcpy(buf, s_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+
+ private:
+  const std::string& s_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+WalJournal::WalJournal(const JournalOptions& options)
+    : options_(options), cluster_(*options.cluster) {
+  options_.cluster = &cluster_;
+  for (size_t i = 0; i < cluster_.shards.size(); ++i) {
+    threads_.emplace_back([this, i] { Run(i); });
+  }
+}
+
+WalJournal::~WalJournal() {
+  stop_ = true;
+  for (auto& t : threads_) t.join();
+}
+
+void WalJournal::Run(size_t shard) {
+  absl::Duration backoff = absl::Seconds(1);
+  while (!stop_) {
+    absl::Status st = StreamOnce(shard);
+    if (stop_) break;
+    if (options_.log) {
+      options_.log(absl::StrCat("WAL archiving of cluster '", cluster_.id, "' shard '",
+                                cluster_.shards[shard].name, "': ", st.message(), "; retrying in ",
+                                absl::FormatDuration(backoff)));
+    }
+    for (absl::Time until = absl::Now() + backoff; !stop_ && absl::Now() < until;) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+}
+
+absl::Status WalJournal::StreamOnce(size_t index) {
+  const common::ShardConfig& shard = cluster_.shards[index];
+  const common::HostConfig& host = shard.hosts.front();
+  auto opt = [&](const char* k, const char* d) {
+    auto it = host.options.find(k);
+    return it == host.options.end() ? std::string(d) : it->second;
+  };
+  const std::string slot = opt("wal_slot", "mdb_backup");
+  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true));
+  ASSIGN_OR_RETURN(PgResult seg, Exec(conn.get(), "SHOW wal_segment_size"));
+  // "16MB": PostgreSQL reports it with a unit.
+  std::string seg_text = PQgetvalue(seg.get(), 0, 0);
+  uint64_t segment_size = std::strtoull(seg_text.c_str(), nullptr, 10);
+  if (seg_text.find("GB") != std::string::npos) segment_size <<= 30;
+  else if (seg_text.find("MB") != std::string::npos) segment_size <<= 20;
+  if (segment_size < (1 << 20) || (segment_size & (segment_size - 1)) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("unexpected wal_segment_size ", seg_text));
+  }
+  auto created =
+      Exec(conn.get(), absl::StrCat("CREATE_REPLICATION_SLOT ", slot, " PHYSICAL RESERVE_WAL"));
+  if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
+  ASSIGN_OR_RETURN(PgResult rs, Exec(conn.get(), absl::StrCat("READ_REPLICATION_SLOT ", slot)));
+  ASSIGN_OR_RETURN(PgResult id, Exec(conn.get(), "IDENTIFY_SYSTEM"));
+  uint32_t timeline = static_cast<uint32_t>(atoi(PQgetvalue(id.get(), 0, 1)));
+  std::optional<Lsn> restart = ParseLsn(PQgetvalue(rs.get(), 0, 1));
+  if (!restart) return absl::FailedPreconditionError("the replication slot has no restart_lsn");
+  Lsn start = *restart - *restart % segment_size;
+  std::string start_cmd = absl::StrCat("START_REPLICATION SLOT ", slot, " PHYSICAL ",
+                                       FormatLsn(start), " TIMELINE ", timeline);
+  PgResult copy(PQexec(conn.get(), start_cmd.c_str()));
+  if (PQresultStatus(copy.get()) != PGRES_COPY_BOTH) {
+    return absl::UnavailableError(absl::StrCat("START_REPLICATION: ", PQerrorMessage(conn.get())));
+  }
+  std::string buffer;  // the segment being filled; at most segment_size bytes
+  buffer.reserve(segment_size);
+  Lsn segment_start = start, confirmed = start;
+  auto send_status = [&](bool reply) -> absl::Status {
+    std::string msg = "r";
+    PutU64(&msg, confirmed);  // written
+    PutU64(&msg, confirmed);  // flushed: only what is committed to the repository
+    PutU64(&msg, 0);          // applied: nothing
+    PutU64(&msg, static_cast<uint64_t>(PgNow()));
+    msg.push_back(reply ? 1 : 0);
+    if (PQputCopyData(conn.get(), msg.data(), static_cast<int>(msg.size())) != 1 ||
+        PQflush(conn.get()) != 0) {
+      return absl::UnavailableError(absl::StrCat("status update: ", PQerrorMessage(conn.get())));
+    }
+    return absl::OkStatus();
+  };
+  absl::Time last_status = absl::Now();
+  while (!stop_) {
+    char* msg = nullptr;
+    int len = PQgetCopyData(conn.get(), &msg, /*async=*/1);
+    if (len == 0) {  // nothing yet: wait for the socket, at most a second
+      if (absl::Now() - last_status > absl::Seconds(10)) {
+        RETURN_IF_ERROR(send_status(false));
+        last_status = absl::Now();
+      }
+      pollfd p{PQsocket(conn.get()), POLLIN, 0};
+      poll(&p, 1, 1000);
+      if (!PQconsumeInput(conn.get())) {
+        return absl::UnavailableError(absl::StrCat("stream: ", PQerrorMessage(conn.get())));
+      }
+      continue;
+    }
+    if (len == -1) return absl::UnavailableError("the server ended the WAL stream (timeline switch?)");
+    if (len < 0) return absl::UnavailableError(absl::StrCat("stream: ", PQerrorMessage(conn.get())));
+    std::unique_ptr<char, decltype(&PQfreemem)> holder(msg, PQfreemem);
+    if (msg[0] == 'k' && len >= 18) {  // keepalive: walEnd, sendTime, replyRequested
+      if (msg[17]) RETURN_IF_ERROR(send_status(false));
+      continue;
+    }
+    if (msg[0] != 'w' || len < 25) continue;
+    Lsn data_start = GetU64(msg + 1);
+    const char* data = msg + 25;
+    size_t n = static_cast<size_t>(len - 25);
+    while (n > 0) {
+      if (data_start != segment_start + buffer.size()) {
+        return absl::DataLossError(absl::StrCat("WAL arrived at ", FormatLsn(data_start),
+                                                " but ", FormatLsn(segment_start + buffer.size()),
+                                                " was expected"));
+      }
+      size_t k = std::min<size_t>(n, segment_size - buffer.size());
+      buffer.append(data, k);
+      data += k;
+      n -= k;
+      data_start += k;
+      if (buffer.size() < segment_size) break;
+      // A complete segment: commit it, then let the server recycle it.
+      std::string file = WalFileName(timeline, segment_start, segment_size);
+      std::string object = WalObjectPrefix(cluster_.id, shard.name) + file;
+      auto writer = options_.repository->StartBackup(
+          {.backup_id = object, .engine = "greenplum-wal"});
+      if (writer.ok()) {
+        StringSource source(buffer);
+        RETURN_IF_ERROR((*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file),
+                                             &source));
+        std::string meta = absl::StrCat(timeline, " ", segment_start, " ", segment_size);
+        ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
+        if (options_.on_piece) {
+          options_.on_piece({.shard = shard.name,
+                             .object = object,
+                             .start = segment_start,
+                             .end = segment_start + segment_size,
+                             .stored_bytes = m.journal_bytes()});
+        }
+      } else if (!absl::IsAlreadyExists(writer.status())) {
+        return writer.status();  // e.g. GC running: retry later, the slot keeps the WAL
+      }
+      segment_start += segment_size;
+      confirmed = segment_start;
+      buffer.clear();
+      RETURN_IF_ERROR(send_status(false));
+      last_status = absl::Now();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::engine::greenplum
