@@ -59,6 +59,7 @@ t1=$(date +%s.%N)
 "$CLI" backup create --engine mongodb --cluster src --wait >/dev/null
 t2=$(date +%s.%N)
 ID="$("$CLI" backup list --engine mongodb --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+RSS_BACKUP=$(grep VmHWM "/proc/$SERVER/status" | awk '{print $2}')
 "$CLI" backup restore --engine mongodb "$ID" --to dst --wait >/dev/null
 t3=$(date +%s.%N)
 "$BUILD/bench/mongo_read_floor" "127.0.0.1:$DST" 2>"$W/restored.txt" >/dev/null
@@ -66,14 +67,15 @@ t3=$(date +%s.%N)
   { echo "restore differs: $(grep '^read' "$W/floor.txt") vs $(grep '^read' "$W/restored.txt")" >&2; exit 1; }
 RSS=$(grep VmHWM "/proc/$SERVER/status" | awk '{print $2}')
 BYTES=$(grep '^read' "$W/floor.txt" | grep -o '[0-9]* bytes' | cut -d' ' -f1)
-python3 - "$t0" "$t1" "$t2" "$t3" "$(du -sb "$W/repo/packs" | cut -f1)" "$RSS" "$BYTES" <<'PY'
+python3 - "$t0" "$t1" "$t2" "$t3" "$(du -sb "$W/repo/packs" | cut -f1)" "$RSS" "$BYTES" "$RSS_BACKUP" <<'PY'
 import sys
-t0, t1, t2, t3 = map(float, sys.argv[1:5]); stored, rss, data = map(int, sys.argv[5:8])
+t0, t1, t2, t3 = map(float, sys.argv[1:5]); stored, rss, data, rss_backup = map(int, sys.argv[5:9])
 print(f"dataset: {data/1e6:.0f} MB of BSON")
 print(f"| step | mdb-backup | libmongoc find -> /dev/null (read floor) | ratio |")
 print(f"|---|---|---|---|")
 print(f"| backup time, s | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t1)/(t1-t0):.2f} |")
 print(f"| stored, MB | {stored/1e6:.1f} | | {stored/data:.2f} of the BSON |")
-print(f"| peak RSS of mdb-backupd, MB | {rss/1000:.0f} | | |")
+print(f"| peak RSS of mdb-backupd after the backup, MB | {rss_backup/1000:.0f} | | |")
+print(f"| peak RSS of mdb-backupd after the restore, MB | {rss/1000:.0f} | | |")
 print(f"| restore into an empty server (incl. verify + indexes), s | {t3-t2:.2f} | | |")
 PY

@@ -12,13 +12,14 @@
 
 namespace mdb::io {
 
-// Write blocks while 16 MiB are buffered; Read blocks until data or Finish. Abandon (reader gave
-// up) makes further writes fail instead of blocking forever.
+// Write blocks while `max_buffered` bytes (default 16 MiB) are buffered; Read blocks until data or
+// Finish. Abandon (reader gave up) makes further writes fail instead of blocking forever.
 class Pipe final : public ByteSink, public ByteSource {
  public:
+  explicit Pipe(size_t max_buffered = 16 << 20) : max_(max_buffered) {}
   absl::Status Write(std::string_view data) override {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return buffered_ < kMax || abandoned_; });
+    cv_.wait(lock, [&] { return buffered_ < max_ || abandoned_; });
     if (abandoned_) return absl::CancelledError("the reader stopped");
     chunks_.emplace_back(data);
     buffered_ += data.size();
@@ -57,7 +58,7 @@ class Pipe final : public ByteSink, public ByteSource {
   }
 
  private:
-  static constexpr size_t kMax = 16 << 20;
+  const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> chunks_;

@@ -88,11 +88,12 @@ void Jobs::ApplyJournals(const common::Config& config) {
          .on_piece =
              [this, copy](const engine::JournalPiece& piece) {
                if (absl::Status st = AddJournal(*copy, piece); !st.ok()) {
-                 fprintf(stderr, "mdb-backupd: journal accounting of '%s': %s\n",
-                         copy->id.c_str(), std::string(st.message()).c_str());
+                 fprintf(stderr, "mdb-backupd: journal accounting of '%s': %s\n", copy->id.c_str(),
+                         std::string(st.message()).c_str());
                }
              },
-         .log = [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); }});
+         .log =
+             [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); }});
     if (journal) next[cluster.id] = {decl, std::move(journal)};
   }
   archivers_ = std::move(next);  // archivers of clusters no longer declared stop here

@@ -47,31 +47,46 @@ absl::Status WriteOwnedFile(const std::string& path, std::string_view data, int 
 // time, else the backup's cluster-wide restore point. Segments are staged up to the first one
 // committed after the target, which therefore holds it. With no archived WAL reaching the
 // restore point the data directory is left to recover to the base's own end, as before.
-absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
-                          const std::string& dir, int uid, int gid) {
-  if (req.source_cluster_id.empty()) return absl::OkStatus();
+struct JournalPlan {
+  std::vector<ArchivedSegment> stage;  // empty: recover to the base's own end
+};
+
+// Decided before anything is written, so that a target the journal cannot reach is refused with
+// the target untouched.
+absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
+                                        const mdb_backup::v1::PgShardBackup& shard) {
+  JournalPlan plan;
+  if (req.source_cluster_id.empty()) return plan;
   ASSIGN_OR_RETURN(auto segments,
                    ListSegments(req.repository, req.source_cluster_id, shard.name()));
   std::optional<Lsn> start = ParseLsn(shard.start_lsn());
   std::optional<Lsn> point = ParseLsn(shard.restore_point_lsn());
-  std::vector<const ArchivedSegment*> stage;
+  std::vector<ArchivedSegment> stage;
   bool reached = false;
   for (const auto& s : segments) {
     if (!start || s.end <= *start) continue;  // before the base: not needed
-    stage.push_back(&s);
+    stage.push_back(s);
     if (req.point_in_time ? s.committed > *req.point_in_time : point && s.end > *point) {
       reached = true;
       break;
     }
   }
   if (req.point_in_time && !reached) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "shard '", shard.name(), "': WAL up to ", absl::FormatTime(*req.point_in_time),
-        " is not archived yet (", segments.empty() ? "no WAL is archived" :
-        absl::StrCat("the newest segment was committed at ",
-                     absl::FormatTime(segments.back().committed)), "); try again later"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("shard '", shard.name(), "': WAL up to ", absl::FormatTime(*req.point_in_time),
+                     " is not archived yet (",
+                     segments.empty() ? "no WAL is archived"
+                                      : absl::StrCat("the newest segment was committed at ",
+                                                     absl::FormatTime(segments.back().committed)),
+                     "); try again later"));
   }
-  if (!reached) return absl::OkStatus();
+  if (reached) plan.stage = std::move(stage);
+  return plan;
+}
+
+absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
+                          const JournalPlan& plan, const std::string& dir, int uid, int gid) {
+  if (plan.stage.empty()) return absl::OkStatus();
   const std::string wal_dir = dir + ".wal";
   std::error_code ec;
   std::filesystem::create_directories(wal_dir, ec);
@@ -79,14 +94,15 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
   if (uid >= 0 && chown(wal_dir.c_str(), uid, gid) != 0) {
     return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
   }
-  for (const ArchivedSegment* s : stage) {
+  for (const ArchivedSegment& seg : plan.stage) {
+    const ArchivedSegment* s = &seg;
     ASSIGN_OR_RETURN(repo::Manifest m, req.repository->ReadManifest(s->object));
     std::string path = wal_dir + "/" + s->file;
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
     io::FdSink sink(fd);
-    absl::Status st =
-        req.repository->RestoreStream(m, absl::StrCat("journal/", shard.name(), "/", s->file), &sink);
+    absl::Status st = req.repository->RestoreStream(
+        m, absl::StrCat("journal/", shard.name(), "/", s->file), &sink);
     if (st.ok()) st = sink.Close();
     if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
       st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
@@ -94,22 +110,21 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
     close(fd);
     RETURN_IF_ERROR(st);
   }
-  std::string target =
-      req.point_in_time
-          ? absl::StrCat("recovery_target_time = '",
-                         absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", *req.point_in_time,
-                                          absl::UTCTimeZone()),
-                         "'\n")
-          : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
-  std::string conf = absl::StrCat("\n# mdb-backup restore\nrestore_command = 'cp \"", wal_dir,
-                                  "/%f\" \"%p\"'\n", target,
-                                  "recovery_target_action = 'promote'\n");
+  std::string target = req.point_in_time
+                           ? absl::StrCat("recovery_target_time = '",
+                                          absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00",
+                                                           *req.point_in_time, absl::UTCTimeZone()),
+                                          "'\n")
+                           : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
+  std::string conf =
+      absl::StrCat("\n# mdb-backup restore\nrestore_command = 'cp \"", wal_dir, "/%f\" \"%p\"'\n",
+                   target, "recovery_target_action = 'promote'\n");
   RETURN_IF_ERROR(WriteOwnedFile(dir + "/postgresql.auto.conf", conf, uid, gid, /*append=*/true));
   return WriteOwnedFile(dir + "/recovery.signal", "", uid, gid, /*append=*/false);
 }
 
 absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
-                          const common::ShardConfig& target) {
+                          const JournalPlan& plan, const common::ShardConfig& target) {
   namespace fs = std::filesystem;
   const auto& opts = target.hosts.front().options;
   auto it = opts.find("data_dir");
@@ -152,7 +167,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
     RETURN_IF_ERROR(read_status);
     RETURN_IF_ERROR(extract);
   }
-  return StageJournal(req, shard, dir, uid, gid);
+  return StageJournal(req, shard, plan, dir, uid, gid);
 }
 
 }  // namespace
@@ -162,8 +177,14 @@ absl::Status GreenplumDriver::Restore(const RestoreRequest& req) {
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's metadata is damaged");
   }
+  // Every shard's journal first: a point the WAL cannot reach is refused before any is touched.
+  std::vector<JournalPlan> plans;
+  for (const auto& shard : meta.shards()) {
+    ASSIGN_OR_RETURN(JournalPlan plan, PlanJournal(req, shard));
+    plans.push_back(std::move(plan));
+  }
   return RestoreEachShard(*req.target, meta.shards_size(), [&](size_t i) {
-    return RestoreShard(req, meta.shards(i), req.target->shards[i]);
+    return RestoreShard(req, meta.shards(i), plans[i], req.target->shards[i]);
   });
 }
 

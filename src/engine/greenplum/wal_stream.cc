@@ -74,8 +74,10 @@ WalJournal::~WalJournal() {
 void WalJournal::Run(size_t shard) {
   absl::Duration backoff = absl::Seconds(1);
   while (!stop_) {
+    absl::Time began = absl::Now();
     absl::Status st = StreamOnce(shard);
     if (stop_) break;
+    if (absl::Now() - began > absl::Minutes(1)) backoff = absl::Seconds(1);  // it was healthy
     if (options_.log) {
       options_.log(absl::StrCat("WAL archiving of cluster '", cluster_.id, "' shard '",
                                 cluster_.shards[shard].name, "': ", st.message(), "; retrying in ",
@@ -101,8 +103,10 @@ absl::Status WalJournal::StreamOnce(size_t index) {
   // "16MB": PostgreSQL reports it with a unit.
   std::string seg_text = PQgetvalue(seg.get(), 0, 0);
   uint64_t segment_size = std::strtoull(seg_text.c_str(), nullptr, 10);
-  if (seg_text.find("GB") != std::string::npos) segment_size <<= 30;
-  else if (seg_text.find("MB") != std::string::npos) segment_size <<= 20;
+  if (seg_text.find("GB") != std::string::npos)
+    segment_size <<= 30;
+  else if (seg_text.find("MB") != std::string::npos)
+    segment_size <<= 20;
   if (segment_size < (1 << 20) || (segment_size & (segment_size - 1)) != 0) {
     return absl::FailedPreconditionError(absl::StrCat("unexpected wal_segment_size ", seg_text));
   }
@@ -153,8 +157,10 @@ absl::Status WalJournal::StreamOnce(size_t index) {
       }
       continue;
     }
-    if (len == -1) return absl::UnavailableError("the server ended the WAL stream (timeline switch?)");
-    if (len < 0) return absl::UnavailableError(absl::StrCat("stream: ", PQerrorMessage(conn.get())));
+    if (len == -1)
+      return absl::UnavailableError("the server ended the WAL stream (timeline switch?)");
+    if (len < 0)
+      return absl::UnavailableError(absl::StrCat("stream: ", PQerrorMessage(conn.get())));
     std::unique_ptr<char, decltype(&PQfreemem)> holder(msg, PQfreemem);
     if (msg[0] == 'k' && len >= 18) {  // keepalive: walEnd, sendTime, replyRequested
       if (msg[17]) RETURN_IF_ERROR(send_status(false));
@@ -166,8 +172,8 @@ absl::Status WalJournal::StreamOnce(size_t index) {
     size_t n = static_cast<size_t>(len - 25);
     while (n > 0) {
       if (data_start != segment_start + buffer.size()) {
-        return absl::DataLossError(absl::StrCat("WAL arrived at ", FormatLsn(data_start),
-                                                " but ", FormatLsn(segment_start + buffer.size()),
+        return absl::DataLossError(absl::StrCat("WAL arrived at ", FormatLsn(data_start), " but ",
+                                                FormatLsn(segment_start + buffer.size()),
                                                 " was expected"));
       }
       size_t k = std::min<size_t>(n, segment_size - buffer.size());
@@ -179,12 +185,12 @@ absl::Status WalJournal::StreamOnce(size_t index) {
       // A complete segment: commit it, then let the server recycle it.
       std::string file = WalFileName(timeline, segment_start, segment_size);
       std::string object = WalObjectPrefix(cluster_.id, shard.name) + file;
-      auto writer = options_.repository->StartBackup(
-          {.backup_id = object, .engine = "greenplum-wal"});
+      auto writer =
+          options_.repository->StartBackup({.backup_id = object, .engine = "greenplum-wal"});
       if (writer.ok()) {
         StringSource source(buffer);
-        RETURN_IF_ERROR((*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file),
-                                             &source));
+        RETURN_IF_ERROR(
+            (*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file), &source));
         std::string meta = absl::StrCat(timeline, " ", segment_start, " ", segment_size);
         ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
         if (options_.on_piece) {

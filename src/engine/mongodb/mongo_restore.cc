@@ -20,14 +20,15 @@ namespace {
 using mdb_backup::v1::MongoCollection;
 using mdb_backup::v1::MongoShardBackup;
 
-// Inserts are sent in batches of about this many bytes (the server splits at 48 MB messages).
-constexpr size_t kBatchBytes = 8 << 20;
+// Inserts are sent in batches of about this many bytes: big enough that round trips do not
+// dominate, small enough to keep the restore's memory low (the server's limit is 48 MB).
+constexpr size_t kBatchBytes = 4 << 20;
 
 // Reads stream `stream` of the backup and calls `each` per document, with bounded memory: the
 // repository writes into a pipe on one thread while this one parses.
 absl::Status ForEachStoredDocument(const RestoreRequest& req, const std::string& stream,
                                    const std::function<absl::Status(std::string_view)>& each) {
-  io::Pipe pipe;
+  io::Pipe pipe(4 << 20);  // documents are small: a short pipe keeps the restore's memory low
   absl::Status read_status;
   std::thread reader([&] {
     read_status = req.repository->RestoreStream(*req.manifest, stream, &pipe);
@@ -69,43 +70,60 @@ absl::Status CreateCollection(MongoConn* conn, const MongoCollection& c) {
   return conn->Command(c.db(), cmd.get()).status();
 }
 
-absl::Status Flush(MongoConn* conn, mongoc_collection_t* coll, std::vector<Bson>* batch,
-                   const std::string& what) {
-  if (batch->empty()) return absl::OkStatus();
-  Bson opts;
-  BSON_APPEND_BOOL(opts.get(), "ordered", false);
-  Bulk bulk(mongoc_collection_create_bulk_operation_with_opts(coll, opts.get()));
-  bson_error_t error;
-  for (const auto& doc : *batch) {
-    if (!mongoc_bulk_operation_insert_with_opts(bulk.get(), doc.get(), nullptr, &error)) {
-      return conn->Error(error, what);
+// Unordered bulk inserts of about kBatchBytes: documents go straight from the stream into the
+// bulk's own buffer (one copy), which is sent and dropped when full.
+class Inserter {
+ public:
+  Inserter(MongoConn* conn, mongoc_collection_t* coll, std::string what)
+      : conn_(conn), coll_(coll), what_(std::move(what)) {}
+
+  absl::Status Add(std::string_view doc) {
+    if (!bulk_) {
+      Bson opts;
+      BSON_APPEND_BOOL(opts.get(), "ordered", false);
+      bulk_.reset(mongoc_collection_create_bulk_operation_with_opts(coll_, opts.get()));
+      bytes_ = 0;
     }
+    bson_t view;
+    if (!bson_init_static(&view, reinterpret_cast<const uint8_t*>(doc.data()), doc.size())) {
+      return absl::DataLossError(absl::StrCat(what_, ": a stored document is malformed"));
+    }
+    bson_error_t error;
+    if (!mongoc_bulk_operation_insert_with_opts(bulk_.get(), &view, nullptr, &error)) {
+      return conn_->Error(error, what_);
+    }
+    bytes_ += doc.size();
+    return bytes_ >= kBatchBytes ? Flush() : absl::OkStatus();
   }
-  Bson reply;
-  bson_destroy(reply.get());
-  bool ok = mongoc_bulk_operation_execute(bulk.get(), reply.get(), &error) != 0;
-  batch->clear();
-  if (!ok) return conn->Error(error, absl::StrCat(what, " (", reply.Json().substr(0, 400), ")"));
-  return absl::OkStatus();
-}
+
+  absl::Status Flush() {
+    if (!bulk_) return absl::OkStatus();
+    Bson reply;
+    bson_destroy(reply.get());
+    bson_error_t error;
+    bool ok = mongoc_bulk_operation_execute(bulk_.get(), reply.get(), &error) != 0;
+    bulk_.reset();
+    if (!ok)
+      return conn_->Error(error, absl::StrCat(what_, " (", reply.Json().substr(0, 400), ")"));
+    return absl::OkStatus();
+  }
+
+ private:
+  MongoConn* conn_;
+  mongoc_collection_t* coll_;
+  std::string what_;
+  Bulk bulk_;
+  size_t bytes_ = 0;
+};
 
 absl::Status LoadDocuments(const RestoreRequest& req, MongoConn* conn, const MongoCollection& c) {
-  std::string what = absl::StrCat("inserting into '", c.db(), ".", c.name(), "'");
   Collection coll(mongoc_client_get_collection(conn->client(), c.db().c_str(), c.name().c_str()));
-  std::vector<Bson> batch;
-  size_t batch_bytes = 0;
+  Inserter inserter(conn, coll.get(), absl::StrCat("inserting into '", c.db(), ".", c.name(), "'"));
   RETURN_IF_ERROR(ForEachStoredDocument(req, c.stream(), [&](std::string_view doc) {
-    ASSIGN_OR_RETURN(Bson d, Bson::FromBytes(doc));
-    batch.push_back(std::move(d));
-    batch_bytes += doc.size();
     if (req.bytes_done) *req.bytes_done += static_cast<int64_t>(doc.size());
-    if (batch_bytes >= kBatchBytes) {
-      batch_bytes = 0;
-      return Flush(conn, coll.get(), &batch, what);
-    }
-    return absl::OkStatus();
+    return inserter.Add(doc);
   }));
-  return Flush(conn, coll.get(), &batch, what);
+  return inserter.Flush();
 }
 
 // Reads the collection back from the server and compares it with what the backup read.
