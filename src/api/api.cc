@@ -52,8 +52,8 @@ std::optional<absl::Time> GetPointInTime(const Message& m) {
   if (const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName("recovery_target_spec");
       f && f->message_type() && r->HasField(m, f)) {
     const Message& spec = r->GetMessage(m, f);
-    int64_t seconds = spec.GetReflection()->GetInt64(
-        spec, spec.GetDescriptor()->FindFieldByName("timestamp"));
+    int64_t seconds =
+        spec.GetReflection()->GetInt64(spec, spec.GetDescriptor()->FindFieldByName("timestamp"));
     if (seconds > 0) return absl::FromUnixSeconds(seconds);
   }
   return std::nullopt;
@@ -319,14 +319,15 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(c.engine));  // Unimplemented if not built
   std::optional<absl::Time> point = GetPointInTime(req);
   if (point && !driver->capabilities().point_in_time) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        common::EngineName(c.engine), " backups restore to their own consistent point; a point "
-        "in time is not available for this engine"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(common::EngineName(c.engine),
+                     " backups restore to their own consistent point; a point "
+                     "in time is not available for this engine"));
   }
   if (point && *point < common::FromProto(rec.created_at())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "time ", absl::FormatTime(*point), " is before backup '", rec.id(),
-        "' was completed; restore an older backup to reach it"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("time ", absl::FormatTime(*point), " is before backup '", rec.id(),
+                     "' was completed; restore an older backup to reach it"));
   }
   // The target is a cluster declared in the config, named by the request's `name`.
   std::string name = GetString(req, "name");

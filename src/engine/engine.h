@@ -6,10 +6,10 @@
 
 #include <atomic>
 #include <cstdint>
-#include <optional>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,14 +50,15 @@ struct RestoreRequest {
   const std::atomic<bool>* cancelled;
   std::atomic<int64_t>* bytes_done = nullptr;  // plaintext bytes restored so far (progress)
   std::string source_cluster_id;               // the cluster the backup was taken of
-  std::optional<absl::Time> point_in_time;     // replay the journal up to here (else the backup's point)
+  std::optional<absl::Time>
+      point_in_time;  // replay the journal up to here (else the backup's point)
 };
 
 // One piece of journal (a WAL segment) committed to the repository.
 struct JournalPiece {
   std::string shard;
-  std::string object;     // the repository object (manifest id) holding it
-  uint64_t start = 0;     // engine positions covered: [start, end)
+  std::string object;  // the repository object (manifest id) holding it
+  uint64_t start = 0;  // engine positions covered: [start, end)
   uint64_t end = 0;
   uint64_t stored_bytes = 0;
 };

@@ -176,7 +176,8 @@ absl::Status Jobs::Forget(const std::string& backup_id) {
     for (const auto& b : all) {
       if (b.id() != rec.id() &&
           common::ToUnixNanos(b.created_at()) < common::ToUnixNanos(rec.created_at()) &&
-          (!older || common::ToUnixNanos(b.created_at()) > common::ToUnixNanos(older->created_at()))) {
+          (!older ||
+           common::ToUnixNanos(b.created_at()) > common::ToUnixNanos(older->created_at()))) {
         older = &b;
       }
     }
