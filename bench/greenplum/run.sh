@@ -8,6 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
+source "$ROOT/bench/lib.sh"
 SCALE="${1:-100}"
 PGBIN=/usr/lib/postgresql/15/bin
 command -v pgbackrest >/dev/null && [ -x $PGBIN/initdb ] ||
@@ -56,19 +57,16 @@ clusters:
   - {id: gp, folder_id: f, engine: greenplum, hosts: [{address: "127.0.0.1:$PORT", wal_archive: "off"}]}
   - {id: target, folder_id: f, engine: greenplum, hosts: [{address: "127.0.0.1:1", data_dir: "$W/r1"}]}
 YAML
-"$BUILD/src/server/mdb-backupd" --config "$W/config.yaml" >"$W/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 50); do grep -q listening "$W/server.log" && break; sleep 0.1; done
-export MDB_BACKUP_ENDPOINT="http://$(grep -o 'rest=[^ ]*' "$W/server.log" | cut -d= -f2)" MDB_BACKUP_TOKEN=bench-token-1
-CLI="$BUILD/src/cli/mdb-backup"
+start_mdbd "$W"
 
 t() { date +%s.%N; }
 t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
 ID="$("$CLI" backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
-RSS=$(grep VmHWM /proc/$SERVER/status | awk '{print $2}')
+RSS_FULL=$(peak_rss_kb)
 t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
 as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --pg1-path="$W/r2" restore >/dev/null; t5=$(t)
+RSS_RESTORE=$(peak_rss_kb)
 S_MDB=$(du -sb "$W/repo/packs" | cut -f1); S_PGBR=$(du -sb "$W/pgbr/repo/backup" | cut -f1)
 # Incremental: 20 s of pgbench, then an incremental backup by each (ours is INCREMENTAL by the
 # chain policy: the second backup of the chain). Stored bytes = what each repository grew by.
@@ -78,11 +76,11 @@ t6=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --ty
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t8=$(t)
 "$CLI" backup list --engine greenplum --cluster gp | grep -q '"method":"INCREMENTAL"' || { echo "second backup is not INCREMENTAL" >&2; exit 1; }
 I_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S_MDB )); I_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S_PGBR ))
-RSS=$(grep VmHWM /proc/$SERVER/status | awk '{print $2}')
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" <<'PY'
+RSS=$(peak_rss_kb)
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" <<'PY'
 import sys
 t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7]); ours, peer, rss = map(int, sys.argv[7:10])
-t6, t7, t8 = map(float, sys.argv[10:13]); incr_ours, incr_peer = map(int, sys.argv[13:15])
+t6, t7, t8 = map(float, sys.argv[10:13]); incr_ours, incr_peer, rss_full, rss_restore = map(int, sys.argv[13:17])
 print("| step | mdb-backup | pgBackRest 2.45 | ratio |")
 print("|---|---|---|---|")
 print(f"| full backup, s | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t1)/(t1-t0):.2f} |")
@@ -90,6 +88,8 @@ print(f"| stored, MB | {ours/1e6:.1f} | {peer/1e6:.1f} | {ours/peer:.2f} |")
 print(f"| restore, s | {t4-t3:.2f} | {t5-t4:.2f} | {(t4-t3)/(t5-t4):.2f} |")
 print(f"| incremental after 20 s of pgbench, s | {t8-t7:.2f} | {t7-t6:.2f} | {(t8-t7)/(t7-t6):.2f} |")
 print(f"| incremental, stored MB | {incr_ours/1e6:.2f} | {incr_peer/1e6:.2f} | {incr_ours/max(incr_peer,1):.2f} |")
-print(f"| peak RSS of mdb-backupd, MB | {rss/1000:.0f} | | |")
+print(f"| peak RSS of mdb-backupd after the full backup, MB | {rss_full/1000:.0f} | | |")
+print(f"| ... after the restore, MB | {rss_restore/1000:.0f} | | |")
+print(f"| ... after the incremental, MB | {rss/1000:.0f} | | |")
 PY
 kill $SERVER

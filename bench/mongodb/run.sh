@@ -7,6 +7,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
+source "$ROOT/bench/lib.sh"
 VENV="${MDB_CACHE:-$HOME/.cache/mdb-backup}/venv"
 DOCS="${1:-1400000}"
 W="$(mktemp -d /tmp/bench-mongodb.XXXXXX)"
@@ -47,11 +48,7 @@ clusters:
   - {id: src, folder_id: f, engine: mongodb, hosts: ["127.0.0.1:$SRC"]}
   - {id: dst, folder_id: f, engine: mongodb, hosts: ["127.0.0.1:$DST"]}
 YAML
-"$BUILD/src/server/mdb-backupd" --config "$W/config.yaml" >"$W/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 50); do grep -q listening "$W/server.log" && break; sleep 0.1; done
-export MDB_BACKUP_ENDPOINT="http://$(grep -o 'rest=[^ ]*' "$W/server.log" | cut -d= -f2)" MDB_BACKUP_TOKEN=bench-token-1
-CLI="$BUILD/src/cli/mdb-backup"
+start_mdbd "$W"
 
 t0=$(date +%s.%N)
 "$BUILD/bench/mongo_read_floor" "127.0.0.1:$SRC" >/dev/null 2>"$W/floor.txt"
@@ -59,13 +56,13 @@ t1=$(date +%s.%N)
 "$CLI" backup create --engine mongodb --cluster src --wait >/dev/null
 t2=$(date +%s.%N)
 ID="$("$CLI" backup list --engine mongodb --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
-RSS_BACKUP=$(grep VmHWM "/proc/$SERVER/status" | awk '{print $2}')
+RSS_BACKUP=$(peak_rss_kb)
 "$CLI" backup restore --engine mongodb "$ID" --to dst --wait >/dev/null
 t3=$(date +%s.%N)
 "$BUILD/bench/mongo_read_floor" "127.0.0.1:$DST" 2>"$W/restored.txt" >/dev/null
 [ "$(grep '^read' "$W/floor.txt")" = "$(grep '^read' "$W/restored.txt")" ] ||
   { echo "restore differs: $(grep '^read' "$W/floor.txt") vs $(grep '^read' "$W/restored.txt")" >&2; exit 1; }
-RSS=$(grep VmHWM "/proc/$SERVER/status" | awk '{print $2}')
+RSS=$(peak_rss_kb)
 BYTES=$(grep '^read' "$W/floor.txt" | grep -o '[0-9]* bytes' | cut -d' ' -f1)
 python3 - "$t0" "$t1" "$t2" "$t3" "$(du -sb "$W/repo/packs" | cut -f1)" "$RSS" "$BYTES" "$RSS_BACKUP" <<'PY'
 import sys

@@ -6,6 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
+source "$ROOT/bench/lib.sh"
 VENV="${MDB_CACHE:-$HOME/.cache/mdb-backup}/venv"
 DOCS="${1:-1000000}"
 W="$(mktemp -d /tmp/bench-opensearch.XXXXXX)"
@@ -56,11 +57,7 @@ clusters:
   - {id: src, folder_id: f, engine: opensearch, hosts: [{address: "127.0.0.1:$SRC", repository_path: "$SNAPS/mdb"}]}
   - {id: dst, folder_id: f, engine: opensearch, hosts: [{address: "127.0.0.1:$DST", repository_path: "$W/dst/snapshots/stage"}]}
 YAML
-"$BUILD/src/server/mdb-backupd" --config "$W/config.yaml" >"$W/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 50); do grep -q listening "$W/server.log" && break; sleep 0.1; done
-export MDB_BACKUP_ENDPOINT="http://$(grep -o 'rest=[^ ]*' "$W/server.log" | cut -d= -f2)" MDB_BACKUP_TOKEN=bench-token-1
-CLI="$BUILD/src/cli/mdb-backup"
+start_mdbd "$W"
 newest() { "$CLI" backup list --engine opensearch --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 field() { "$CLI" backup get --engine opensearch "$1" | grep -o "\"$2\":\"[0-9]*\"" | cut -d'"' -f4; }
 
@@ -100,7 +97,7 @@ for index in logs orders; do
   a=$(curl -s "$U/$index/_count" | grep -o '"count":[0-9]*'); b=$(curl -s "http://127.0.0.1:$DST/$index/_count" | grep -o '"count":[0-9]*')
   [ "$a" = "$b" ] || { echo "restore differs for $index: $a vs $b" >&2; exit 1; }
 done
-RSS=$(grep VmHWM "/proc/$SERVER/status" | awk '{print $2}')
+RSS=$(peak_rss_kb)
 python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$(du -sb "$SNAPS/plain" | cut -f1)" \
   "$(field "$FIRST" incrementalSizeBytes)" "$(field "$SECOND" incrementalSizeBytes)" \
   "$(field "$FIRST" totalSizeBytes)" "$RSS" <<'PY'

@@ -6,6 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
+source "$ROOT/bench/lib.sh"
 KEYS="${1:-2000000}"
 W="$(mktemp -d /tmp/bench-redis.XXXXXX)"
 PIDS=()
@@ -29,12 +30,8 @@ clusters:
   - {id: src, folder_id: f, engine: redis, hosts: ["127.0.0.1:$SRC"]}
   - {id: dst, folder_id: f, engine: redis, hosts: ["127.0.0.1:$DST"]}
 YAML
-"$BUILD/src/server/mdb-backupd" --config "$W/config.yaml" >"$W/server.log" 2>&1 &
-SERVER=$!
+start_mdbd "$W"
 PIDS+=($SERVER)
-for _ in $(seq 50); do grep -q listening "$W/server.log" && break; sleep 0.1; done
-export MDB_BACKUP_ENDPOINT="http://$(grep -o 'rest=[^ ]*' "$W/server.log" | cut -d= -f2)" MDB_BACKUP_TOKEN=bench-token-1
-CLI="$BUILD/src/cli/mdb-backup"
 
 t0=$(date +%s.%N)
 redis-cli -p $SRC --rdb - 2>/dev/null | zstd -1 -T2 -q -c >"$W/peer.rdb.zst"
@@ -46,7 +43,7 @@ ID="$("$CLI" backup list --engine redis --cluster src | grep -o '"id":"[^"]*"' |
 t3=$(date +%s.%N)
 [ "$(redis-cli -p $SRC DEBUG DIGEST)" = "$(redis-cli -p $DST DEBUG DIGEST)" ] || { echo "restore differs" >&2; exit 1; }
 RDB=$(zstd -lv "$W/peer.rdb.zst" 2>/dev/null | awk '/Decompressed Size/ {gsub(/[(),]/,""); for(i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/ && $(i+1)=="B") print $i}' | tail -1)
-grep VmHWM "/proc/$SERVER/status" | awk '{print $2}' >"$W/rss"  # peak RSS of mdb-backupd, KB
+peak_rss_kb >"$W/rss"  # peak RSS of mdb-backupd, KB
 python3 - "$t0" "$t1" "$t2" "$t3" "$(stat -c %s "$W/peer.rdb.zst")" "$(du -sb "$W/repo/packs" | cut -f1)" "$(cat "$W/rss" 2>/dev/null || echo 0)" "${RDB:-0}" <<'PY'
 import sys
 t0, t1, t2, t3 = map(float, sys.argv[1:5]); peer, ours, rss, rdb = map(int, sys.argv[5:9])

@@ -16,6 +16,7 @@
 # module zip, and panics when the main module is FerretDB itself (FerretDB#2982). So the build
 # copies the verified module from the Go module cache, adds version.txt, and builds through a
 # `replace` in a throwaway copy of the wrapper module (whose go.sum pins every dependency).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 FERRETDB_VERSION="v1.24.2"
@@ -150,7 +151,6 @@ if r.get("ok") != 1:
 EOF
 }
 
-_fdb_alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
 _fdb_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -161,7 +161,7 @@ ferretdb_start() {
   ferretdb_install || return 1
   mkdir -p "$dir/data" "$dir/state" || return 1
   dir="$(cd "$dir" && pwd)"
-  if _fdb_alive "$dir"; then
+  if peer_alive "$dir"; then
     _fdb_log "already running in $dir (pid $(cat "$dir/pid"))"
   else
     if _fdb_port_open "$port"; then
@@ -175,7 +175,7 @@ ferretdb_start() {
     echo $! >"$dir/pid"
     local i
     for ((i = 0; i < 150; i++)); do  # up to 30 s
-      if ! _fdb_alive "$dir"; then
+      if ! peer_alive "$dir"; then
         _fdb_log "exited during startup; last lines of $dir/ferretdb.log:"
         tail -n 20 "$dir/ferretdb.log" >&2
         rm -f "$dir/pid"
@@ -205,34 +205,8 @@ ferretdb_start() {
   _fdb_log "for the tests: export MDB_MONGO_URI='$uri'"
 }
 
-ferretdb_stop() {
-  local dir="${1:?usage: ferretdb_stop DIR}"
-  if ! _fdb_alive "$dir"; then
-    _fdb_log "not running in $dir"
-    rm -f "$dir/pid"
-    return 0
-  fi
-  local pid i
-  pid="$(cat "$dir/pid")"
-  kill "$pid"
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  rm -f "$dir/pid"
-  _fdb_log "stopped (pid $pid)"
-}
+ferretdb_stop() { peer_stop ferretdb "${1:?usage: ferretdb_stop DIR}" 10; }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  set -euo pipefail
-  case "${1:-}" in
-    start) shift; ferretdb_start "$@" ;;
-    stop) shift; ferretdb_stop "$@" ;;
-    install) ferretdb_install ;;
-    *)
-      echo "usage: $0 start DIR PORT [REPLSET] | stop DIR | install" >&2
-      exit 2
-      ;;
-  esac
+  peer_main ferretdb "start DIR PORT [REPLSET] | stop DIR | install" "$@"
 fi

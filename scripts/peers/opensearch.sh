@@ -10,6 +10,7 @@
 # must have its location under it. Sourcing and starting also exports MDB_OPENSEARCH_URL and
 # MDB_OPENSEARCH_REPO_ROOT. The heap is MDB_OPENSEARCH_HEAP (default 512m: enough for ~1 GB of
 # indexed data).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 OPENSEARCH_PEER_MODULE="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tests/peers/opensearch" && pwd)"
 
@@ -47,7 +48,6 @@ opensearch_install() {
   echo "$hash" >"$build/built.sha256"
 }
 
-_os_alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
 opensearch_start() {
   local dir="${1:?usage: opensearch_start DIR [PORT]}" port="${2:-19200}"
@@ -56,7 +56,7 @@ opensearch_start() {
   build="$(_os_build)"
   mkdir -p "$dir/home" "$dir/snapshots" || return 1
   dir="$(cd "$dir" && pwd)"
-  if _os_alive "$dir"; then
+  if peer_alive "$dir"; then
     _os_log "already running in $dir (pid $(cat "$dir/pid"))"
   else
     if curl -s -o /dev/null --max-time 2 "$url/"; then
@@ -72,7 +72,7 @@ opensearch_start() {
     echo $! >"$dir/pid"
     local i status
     for ((i = 0; i < 240; i++)); do  # up to 120 s
-      if ! _os_alive "$dir"; then
+      if ! peer_alive "$dir"; then
         _os_log "exited during startup; last lines of $dir/opensearch.log:"
         tail -n 30 "$dir/opensearch.log" >&2
         rm -f "$dir/pid"
@@ -94,34 +94,8 @@ opensearch_start() {
   _os_log "for the tests: export MDB_OPENSEARCH_URL=$url MDB_OPENSEARCH_REPO_ROOT=$dir/snapshots"
 }
 
-opensearch_stop() {
-  local dir="${1:?usage: opensearch_stop DIR}"
-  if ! _os_alive "$dir"; then
-    _os_log "not running in $dir"
-    rm -f "$dir/pid"
-    return 0
-  fi
-  local pid i
-  pid="$(cat "$dir/pid")"
-  kill "$pid"
-  for ((i = 0; i < 150; i++)); do  # the node closes within a few seconds; up to 30 s
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  rm -f "$dir/pid"
-  _os_log "stopped (pid $pid)"
-}
+opensearch_stop() { peer_stop opensearch "${1:?usage: opensearch_stop DIR}" 30; }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  set -euo pipefail
-  case "${1:-}" in
-    start) shift; opensearch_start "$@" ;;
-    stop) shift; opensearch_stop "$@" ;;
-    install) opensearch_install ;;
-    *)
-      echo "usage: $0 start DIR [PORT] | stop DIR | install" >&2
-      exit 2
-      ;;
-  esac
+  peer_main opensearch "start DIR [PORT] | stop DIR | install" "$@"
 fi

@@ -7,6 +7,7 @@
 # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Credentials default to testuser/secret, the bucket
 # to mdb-test. Virtual-host addressing works through http://localhost:PORT (bucket.localhost,
 # which curl resolves to the loopback address by itself).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VERSITYGW_MODULE="github.com/versity/versitygw"
 VERSITYGW_VERSION="v1.7.0"
@@ -36,7 +37,6 @@ versitygw_install() {
   fi
 }
 
-_vgw_alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
 versitygw_start() {
   local dir="${1:?usage: versitygw_start DIR [PORT]}" port="${2:-7070}"
@@ -46,7 +46,7 @@ versitygw_start() {
   versitygw_install || return 1
   mkdir -p "$dir/iam" "$dir/meta" "$dir/data" || return 1
   dir="$(cd "$dir" && pwd)"
-  if _vgw_alive "$dir"; then
+  if peer_alive "$dir"; then
     _vgw_log "already running in $dir (pid $(cat "$dir/pid"))"
   else
     if curl -s -o /dev/null --max-time 2 "$url/"; then
@@ -59,7 +59,7 @@ versitygw_start() {
     echo $! >"$dir/pid"
     local i
     for ((i = 0; i < 150; i++)); do  # up to 30 s
-      if ! _vgw_alive "$dir"; then
+      if ! peer_alive "$dir"; then
         _vgw_log "exited during startup; last lines of $dir/versitygw.log:"
         tail -n 20 "$dir/versitygw.log" >&2
         rm -f "$dir/pid"
@@ -92,34 +92,8 @@ versitygw_start() {
     "AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret"
 }
 
-versitygw_stop() {
-  local dir="${1:?usage: versitygw_stop DIR}"
-  if ! _vgw_alive "$dir"; then
-    _vgw_log "not running in $dir"
-    rm -f "$dir/pid"
-    return 0
-  fi
-  local pid i
-  pid="$(cat "$dir/pid")"
-  kill "$pid"
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  rm -f "$dir/pid"
-  _vgw_log "stopped (pid $pid)"
-}
+versitygw_stop() { peer_stop versitygw "${1:?usage: versitygw_stop DIR}" 10; }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  set -euo pipefail
-  case "${1:-}" in
-    start) shift; versitygw_start "$@" ;;
-    stop) shift; versitygw_stop "$@" ;;
-    install) versitygw_install ;;
-    *)
-      echo "usage: $0 start DIR [PORT] | stop DIR | install" >&2
-      exit 2
-      ;;
-  esac
+  peer_main versitygw "start DIR [PORT] | stop DIR | install" "$@"
 fi

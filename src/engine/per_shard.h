@@ -1,5 +1,6 @@
-// Shared shape of every engine's restore: the target must declare as many shards as the backup
-// holds, and each shard is restored on its own thread; the first failure is the result.
+// Shared shape of every engine's backup and restore: each shard on its own thread, the first
+// failure (in declaration order) is the result; a restore target must declare as many shards as
+// the backup holds.
 #pragma once
 
 #include <functional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
 
@@ -30,6 +32,26 @@ inline absl::Status RestoreEachShard(const common::ClusterConfig& target, int ba
     if (!r.ok()) return r;
   }
   return absl::OkStatus();
+}
+
+// Runs `backup` for every shard of `cluster` in parallel; their results in declaration order.
+template <typename ShardResult>
+absl::StatusOr<std::vector<ShardResult>> BackupEachShard(
+    const common::ClusterConfig& cluster,
+    const std::function<absl::StatusOr<ShardResult>(const common::ShardConfig&)>& backup) {
+  const auto& shards = cluster.shards;
+  std::vector<absl::StatusOr<ShardResult>> results(shards.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = backup(shards[i]); });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<ShardResult> out;
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
+  }
+  return out;
 }
 
 }  // namespace mdb::engine

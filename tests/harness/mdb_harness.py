@@ -169,3 +169,22 @@ def wait_running(server, op, token="writer-token-1", timeout=60):
             return
         time.sleep(0.01)
     raise AssertionError("operation %s reported no progress within %d s" % (op.id, timeout))
+
+
+def factory_fixture(cls):
+    """A pytest fixture that makes `cls(workdir, ...)` servers on demand and stops them all after
+    the test."""
+    import pytest
+
+    @pytest.fixture
+    def fixture(workdir):
+        started = []
+
+        def make(*args, **kw):
+            server = cls(workdir, *args, **kw)
+            started.append(server)
+            return server
+        yield make
+        for server in started:
+            server.stop()
+    return fixture

@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/pg_conn.h"
+#include "engine/per_shard.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::greenplum {
@@ -150,19 +151,15 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
 
 absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
   const auto& shards = req.cluster->shards;
-  std::vector<absl::StatusOr<mdb_backup::v1::PgShardBackup>> results(shards.size(),
-                                                                     absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = BackupShard(shards[i], req); });
-  }
-  for (auto& t : threads) t.join();
+  ASSIGN_OR_RETURN(auto segments, BackupEachShard<mdb_backup::v1::PgShardBackup>(
+                                      *req.cluster, [&](const common::ShardConfig& shard) {
+                                        return BackupShard(shard, req);
+                                      }));
   mdb_backup::v1::PgBackup meta;
   BackupResult result;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    if (!results[i].ok()) return results[i].status();
-    *meta.add_shards() = *results[i];
-    result.shard_names.push_back(shards[i].name);
+  for (auto& segment : segments) {
+    result.shard_names.push_back(segment.name());
+    *meta.add_shards() = std::move(segment);
   }
   // One named restore point on every segment once all are done: the cluster-wide consistent
   // point for a later point-in-time restore (Greenplum: gp_create_restore_point does this at once).

@@ -167,7 +167,8 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
     RETURN_IF_ERROR(read_status);
     RETURN_IF_ERROR(extract);
   }
-  return StageJournal(req, shard, plan, dir, uid, gid);
+  RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, uid, gid));
+  return SyncTree(dir);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // last captured entry, whatever order the collections were read in.
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -12,6 +13,7 @@
 #include "engine/mongodb/mongo_conn.h"
 #include "engine/mongodb/mongo_engine.h"
 #include "engine/mongodb/mongo_util.h"
+#include "engine/per_shard.h"
 
 namespace mdb::engine::mongodb {
 namespace {
@@ -283,29 +285,24 @@ std::string OplogStream(const std::string& shard) {
 }
 
 absl::StatusOr<BackupResult> MongoDriver::Backup(const BackupRequest& req) {
-  const auto& shards = req.cluster->shards;
-  std::vector<absl::StatusOr<MongoShardBackup>> results(shards.size(),
-                                                        absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    threads.emplace_back([&, i] {
-      results[i] = BackupShard(shards[i], req);
-      if (!results[i].ok() && !absl::IsCancelled(results[i].status())) {
-        const absl::Status& st = results[i].status();
-        std::string msg(st.message());
-        if (msg.find(shards[i].name) == std::string::npos) {
-          results[i] = absl::Status(st.code(), absl::StrCat("shard '", shards[i].name, "': ", msg));
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  ASSIGN_OR_RETURN(
+      auto shards,
+      BackupEachShard<MongoShardBackup>(
+          *req.cluster, [&](const common::ShardConfig& shard) -> absl::StatusOr<MongoShardBackup> {
+            auto r = BackupShard(shard, req);
+            // Every error names its shard.
+            if (r.ok() || absl::IsCancelled(r.status()) ||
+                absl::StrContains(r.status().message(), shard.name)) {
+              return r;
+            }
+            return absl::Status(r.status().code(),
+                                absl::StrCat("shard '", shard.name, "': ", r.status().message()));
+          }));
   mdb_backup::v1::MongoBackup meta;
   BackupResult result;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    if (!results[i].ok()) return results[i].status();
-    *meta.add_shards() = *results[i];
-    result.shard_names.push_back(shards[i].name);
+  for (auto& shard : shards) {
+    result.shard_names.push_back(shard.name());
+    *meta.add_shards() = std::move(shard);
   }
   result.metadata = meta.SerializeAsString();
   return result;

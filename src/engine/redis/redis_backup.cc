@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
+#include "engine/per_shard.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
 #include "mdb_backup/v1/engines.pb.h"
@@ -164,21 +165,16 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
 }  // namespace
 
 absl::StatusOr<BackupResult> RedisDriver::Backup(const BackupRequest& req) {
-  const auto& shards = req.cluster->shards;
-  std::vector<absl::StatusOr<mdb_backup::v1::RedisShardBackup>> results(
-      shards.size(), absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = BackupShard(shards[i], req); });
-  }
-  for (auto& t : threads) t.join();
+  ASSIGN_OR_RETURN(auto shards, BackupEachShard<mdb_backup::v1::RedisShardBackup>(
+                                    *req.cluster, [&](const common::ShardConfig& shard) {
+                                      return BackupShard(shard, req);
+                                    }));
   mdb_backup::v1::RedisBackup meta;
   BackupResult result;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    if (!results[i].ok()) return results[i].status();
-    meta.set_cluster_mode(meta.cluster_mode() || !results[i]->cluster_nodes().empty());
-    *meta.add_shards() = *results[i];
-    result.shard_names.push_back(shards[i].name);
+  for (auto& shard : shards) {
+    meta.set_cluster_mode(meta.cluster_mode() || !shard.cluster_nodes().empty());
+    result.shard_names.push_back(shard.name());
+    *meta.add_shards() = std::move(shard);
   }
   result.metadata = meta.SerializeAsString();
   return result;
