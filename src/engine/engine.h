@@ -29,6 +29,8 @@ struct BackupRequest {
   const common::ClusterConfig* cluster;
   std::string backup_id;
   const repo::Manifest* previous = nullptr;  // the cluster's newest committed backup, if any
+  const repo::Manifest* parent = nullptr;    // set when this backup is INCREMENTAL on it
+  repo::Repository* repository = nullptr;    // to read what earlier backups hold
   repo::BackupWriter* writer;                // add streams here; the caller commits
   const std::atomic<bool>* cancelled;        // checked between steps; return Cancelled when set
 };
@@ -49,7 +51,9 @@ struct RestoreRequest {
   const common::ClusterConfig* target;  // where to restore: same engine and shard layout
   const std::atomic<bool>* cancelled;
   std::atomic<int64_t>* bytes_done = nullptr;  // plaintext bytes restored so far (progress)
-  std::string source_cluster_id;               // the cluster the backup was taken of
+  // The backup's ancestors, BASE first, when it is INCREMENTAL (their data completes it).
+  std::vector<repo::Manifest> ancestors;
+  std::string source_cluster_id;  // the cluster the backup was taken of
   std::optional<absl::Time>
       point_in_time;  // replay the journal up to here (else the backup's point)
 };

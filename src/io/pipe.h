@@ -18,6 +18,7 @@ class Pipe final : public ByteSink, public ByteSource {
  public:
   explicit Pipe(size_t max_buffered = 16 << 20) : max_(max_buffered) {}
   absl::Status Write(std::string_view data) override {
+    if (data.empty()) return absl::OkStatus();  // an empty chunk would read as the end
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return buffered_ < max_ || abandoned_; });
     if (abandoned_) return absl::CancelledError("the reader stopped");

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <thread>
+
+#include "io/pipe.h"
+
 namespace mdb::io {
 namespace {
 
@@ -30,3 +34,18 @@ TEST(Stream, FdStreamsCrossAPipe) {
 
 }  // namespace
 }  // namespace mdb::io
+
+TEST(Pipe, AnEmptyWriteIsNotTheEnd) {
+  mdb::io::Pipe pipe(8);
+  std::thread writer([&] {
+    ASSERT_TRUE(pipe.Write("ab").ok());
+    ASSERT_TRUE(pipe.Write("").ok());  // must not read as the end of the stream
+    ASSERT_TRUE(pipe.Write("cdefghijkl").ok());
+    pipe.Finish();
+  });
+  std::string got(32, '\0');
+  auto n = mdb::io::ReadFull(&pipe, got.data(), got.size());
+  writer.join();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(got.substr(0, *n), "abcdefghijkl");
+}

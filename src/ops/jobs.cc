@@ -53,9 +53,14 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   if (auto page = catalog_->ListBackups(newest); page.ok() && !page->backups.empty()) {
     if (auto m = repository_->ReadManifest(page->backups.front().id()); m.ok()) previous = *m;
   }
+  const repo::Manifest* parent =
+      chain.incremental && previous && previous->backup_id() == chain.parent_id ? &*previous
+                                                                                : nullptr;
   auto result = driver->Backup({.cluster = &cluster,
                                 .backup_id = backup_id,
                                 .previous = previous ? &*previous : nullptr,
+                                .parent = parent,
+                                .repository = repository_,
                                 .writer = writer.get(),
                                 .cancelled = &cancelled});
   task.progress.SetDoneSource(nullptr);
@@ -104,6 +109,18 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(target.engine));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
+  // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
+  std::vector<repo::Manifest> ancestors;
+  for (std::string id = m.parent_id(); !id.empty();) {
+    auto parent = repository_->ReadManifest(id);
+    if (!parent.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("backup '", backup.id(), "' builds on backup '", id,
+                       "', which cannot be read: ", parent.status().message()));
+    }
+    id = parent->parent_id();
+    ancestors.insert(ancestors.begin(), std::move(*parent));
+  }
   task.progress.SetTotal(static_cast<int64_t>(m.logical_bytes()));
   std::atomic<int64_t> restored{0};
   task.progress.SetDoneSource([&restored] { return restored.load(); });
@@ -112,6 +129,7 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                                      .target = &target,
                                      .cancelled = &cancelled,
                                      .bytes_done = &restored,
+                                     .ancestors = std::move(ancestors),
                                      .source_cluster_id = backup.cluster_id(),
                                      .point_in_time = point_in_time});
   task.progress.SetDoneSource(nullptr);

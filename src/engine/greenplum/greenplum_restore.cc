@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
+#include "engine/greenplum/page_archive.h"
 #include "engine/greenplum/tar_extract.h"
 #include "engine/greenplum/wal_names.h"
 #include "engine/per_shard.h"
@@ -149,23 +150,41 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
     if (ec) return absl::UnavailableError(absl::StrCat("create '", dir, "': ", ec.message()));
   }
   chmod(dir.c_str(), 0700);  // PostgreSQL refuses a data directory others can read
-  for (const auto& stream : shard.streams()) {
-    if (!absl::EndsWith(stream, "/base.tar")) {
-      return absl::UnimplementedError(absl::StrCat("archive '", stream,
-                                                   "' (a tablespace) cannot "
-                                                   "be restored yet"));
+  // The chain, BASE first: each backup's archive of this shard applied over the previous ones
+  // (an INCREMENTAL archive holds only the pages changed since its parent began).
+  std::vector<std::pair<const repo::Manifest*, mdb_backup::v1::PgShardBackup>> chain;
+  for (const auto& m : req.ancestors) {
+    mdb_backup::v1::PgBackup meta;
+    if (!meta.ParseFromString(m.engine_metadata())) {
+      return absl::DataLossError(
+          absl::StrCat("the metadata of backup '", m.backup_id(), "' (an ancestor) is damaged"));
     }
-    io::Pipe pipe;
-    absl::Status read_status;
-    std::thread reader([&] {
-      read_status = req.repository->RestoreStream(*req.manifest, stream, &pipe);
-      pipe.Finish();
-    });
-    absl::Status extract = ExtractTar(&pipe, dir, uid, gid);
-    if (!extract.ok()) pipe.Abandon();
-    reader.join();
-    RETURN_IF_ERROR(read_status);
-    RETURN_IF_ERROR(extract);
+    for (const auto& s : meta.shards()) {
+      if (s.name() == shard.name()) chain.emplace_back(&m, s);
+    }
+  }
+  chain.emplace_back(req.manifest, shard);
+  for (const auto& [manifest, piece] : chain) {
+    for (const auto& stream : piece.streams()) {
+      const bool archive = absl::EndsWith(stream, "/base.mdbarc");
+      if (!archive && !absl::EndsWith(stream, "/base.tar")) {
+        return absl::UnimplementedError(
+            absl::StrCat("archive '", stream, "' (a tablespace) cannot be restored yet"));
+      }
+      io::Pipe pipe;
+      absl::Status read_status;
+      const repo::Manifest* m = manifest;
+      std::thread reader([&] {
+        read_status = req.repository->RestoreStream(*m, stream, &pipe);
+        pipe.Finish();
+      });
+      absl::Status extract =
+          archive ? ApplyArchive(&pipe, dir, uid, gid) : ExtractTar(&pipe, dir, uid, gid);
+      if (!extract.ok()) pipe.Abandon();
+      reader.join();
+      RETURN_IF_ERROR(read_status);
+      RETURN_IF_ERROR(extract);
+    }
   }
   RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, uid, gid));
   return SyncTree(dir);

@@ -51,63 +51,81 @@ absl::Status SyncTree(const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<TarEntry>> ReadTarHeader(io::ByteSource* source) {
+  char header[512];
+  ASSIGN_OR_RETURN(size_t got, io::ReadFull(source, header, sizeof(header)));
+  if (got == 0 || (got == sizeof(header) && header[0] == '\0')) {
+    return std::optional<TarEntry>();  // end of stream, or the end-of-archive block
+  }
+  if (got != sizeof(header)) return absl::DataLossError("tar: truncated header");
+  TarEntry e;
+  e.name = Field(header, 100);
+  std::string prefix = Field(header + 345, 155);
+  if (!prefix.empty()) e.name = prefix + "/" + e.name;
+  e.size = Octal(header + 124, 12);
+  e.mode = static_cast<int>(Octal(header + 100, 8)) & 07777;
+  e.type = header[156] == '\0' ? '0' : header[156];
+  e.link = Field(header + 157, 100);
+  std::filesystem::path rel = std::filesystem::path(e.name).lexically_normal();
+  if (rel.is_absolute() || (!rel.empty() && *rel.begin() == "..")) {
+    return absl::DataLossError(absl::StrCat("tar: entry '", e.name, "' escapes the target"));
+  }
+  e.name = rel.string();
+  if (!e.name.empty() && e.name.back() == '/') e.name.pop_back();
+  return std::optional<TarEntry>(std::move(e));
+}
+
+absl::Status SkipTarPadding(io::ByteSource* source, uint64_t size) {
+  char pad[512];
+  size_t n = (512 - size % 512) % 512;
+  if (n == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(size_t got, io::ReadFull(source, pad, n));
+  return got == n ? absl::OkStatus() : absl::DataLossError("tar: truncated padding");
+}
+
 absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owner_uid,
                         int owner_gid) {
   namespace fs = std::filesystem;
-  char header[512];
   std::string buf(1 << 20, '\0');
   for (;;) {
-    ASSIGN_OR_RETURN(size_t got, io::ReadFull(source, header, sizeof(header)));
-    if (got == 0) return absl::OkStatus();
-    if (got != sizeof(header)) return absl::DataLossError("tar: truncated header");
-    if (header[0] == '\0') return absl::OkStatus();  // end-of-archive block
-    std::string name = Field(header, 100);
-    std::string prefix = Field(header + 345, 155);
-    if (!prefix.empty()) name = prefix + "/" + name;
-    uint64_t size = Octal(header + 124, 12);
-    int mode = static_cast<int>(Octal(header + 100, 8)) & 07777;
-    char type = header[156];
-    fs::path rel = fs::path(name).lexically_normal();
-    if (rel.is_absolute() || (!rel.empty() && *rel.begin() == "..")) {
-      return absl::DataLossError(absl::StrCat("tar: entry '", name, "' escapes the target"));
-    }
-    std::string path = (fs::path(dir) / rel).string();
+    ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(source));
+    if (!e) return absl::OkStatus();
+    std::string path = (fs::path(dir) / e->name).string();
     std::error_code ec;
-    if (type == '5') {
+    if (e->type == '5') {
       fs::create_directories(path, ec);
-      chmod(path.c_str(), mode ? mode : 0700);
-    } else if (type == '2') {
-      std::string target = Field(header + 157, 100);
+      chmod(path.c_str(), e->mode ? e->mode : 0700);
+    } else if (e->type == '2') {
       fs::create_directories(fs::path(path).parent_path(), ec);
       fs::remove(path, ec);
-      if (symlink(target.c_str(), path.c_str()) != 0) {
+      if (symlink(e->link.c_str(), path.c_str()) != 0) {
         return absl::UnavailableError(absl::StrCat("symlink '", path, "': ", strerror(errno)));
       }
       if (owner_uid >= 0) (void)lchown(path.c_str(), owner_uid, owner_gid);
       continue;
-    } else if (type == '0' || type == '\0') {
+    } else if (e->type == '0') {
       fs::create_directories(fs::path(path).parent_path(), ec);
-      int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode ? mode : 0600);
+      int fd =
+          open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, e->mode ? e->mode : 0600);
       if (fd < 0)
         return absl::UnavailableError(absl::StrCat("create '", path, "': ", strerror(errno)));
-      uint64_t left = size;
+      uint64_t left = e->size;
       absl::Status st;
       while (st.ok() && left > 0) {
         auto n = io::ReadFull(source, buf.data(), std::min<uint64_t>(left, buf.size()));
         if (!n.ok())
           st = n.status();
         else if (*n == 0)
-          st = absl::DataLossError(absl::StrCat("tar: '", name, "' is truncated"));
+          st = absl::DataLossError(absl::StrCat("tar: '", e->name, "' is truncated"));
         else
           st = WriteAll(fd, buf.data(), *n, path), left -= *n;
       }
       close(fd);  // made durable all at once at the end (SyncTree)
       RETURN_IF_ERROR(st);
-      size_t pad = (512 - size % 512) % 512;
-      if (pad) RETURN_IF_ERROR(io::ReadFull(source, buf.data(), pad).status());
+      RETURN_IF_ERROR(SkipTarPadding(source, e->size));
     } else {
       // Other entry types (pax headers...) are skipped with their data.
-      uint64_t skip = (size + 511) / 512 * 512;
+      uint64_t skip = (e->size + 511) / 512 * 512;
       while (skip > 0) {
         ASSIGN_OR_RETURN(size_t n,
                          io::ReadFull(source, buf.data(), std::min<uint64_t>(skip, buf.size())));

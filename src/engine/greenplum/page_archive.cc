@@ -1,0 +1,319 @@
+// Why a format of our own and not tar: a tar header states an entry's size before its data, and
+// the size of a file's changed pages is known only after reading the whole file (up to 1 GiB),
+// which must not be held in memory. Records with a terminator need no size up front.
+#include "engine/greenplum/page_archive.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+#include "engine/greenplum/tar_extract.h"
+
+namespace mdb::engine::greenplum {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMagic = "MDBPGARC1\n";
+constexpr uint32_t kPage = 8192;
+constexpr uint32_t kEndOfPages = 0xFFFFFFFF;
+
+// Buffers small writes into ~1 MiB pieces for the sink.
+class Out {
+ public:
+  explicit Out(io::ByteSink* sink) : sink_(sink) {}
+  void Raw(const char* p, size_t n) { buf_.append(p, n); }
+  template <typename T>
+  void Int(T v) {
+    for (size_t i = 0; i < sizeof(T); ++i) buf_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  void Str(const std::string& s) {
+    Int<uint16_t>(static_cast<uint16_t>(s.size()));
+    Raw(s.data(), s.size());
+  }
+  absl::Status MaybeFlush() { return buf_.size() >= (1 << 20) ? Flush() : absl::OkStatus(); }
+  absl::Status Flush() {
+    if (buf_.empty()) return absl::OkStatus();
+    absl::Status st = sink_->Write(buf_);
+    buf_.clear();
+    return st;
+  }
+
+ private:
+  io::ByteSink* sink_;
+  std::string buf_;
+};
+
+class In {
+ public:
+  explicit In(io::ByteSource* source) : source_(source) {}
+  absl::Status Exact(char* p, size_t n) {
+    ASSIGN_OR_RETURN(size_t got, io::ReadFull(source_, p, n));
+    return got == n ? absl::OkStatus() : absl::DataLossError("archive: truncated");
+  }
+  template <typename T>
+  absl::StatusOr<T> Int() {
+    unsigned char b[sizeof(T)];
+    RETURN_IF_ERROR(Exact(reinterpret_cast<char*>(b), sizeof(T)));
+    T v = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(b[i]) << (8 * i);
+    return v;
+  }
+  absl::StatusOr<std::string> Str() {
+    ASSIGN_OR_RETURN(uint16_t n, Int<uint16_t>());
+    std::string s(n, '\0');
+    RETURN_IF_ERROR(Exact(s.data(), n));
+    return s;
+  }
+
+ private:
+  io::ByteSource* source_;
+};
+
+// pd_lsn, the first 8 bytes of every page: the high half, then the low half, in host order.
+Lsn PageLsn(const char* page) {
+  uint32_t hi, lo;
+  memcpy(&hi, page, 4);
+  memcpy(&lo, page + 4, 4);
+  return (static_cast<Lsn>(hi) << 32) | lo;
+}
+
+absl::Status CheckPath(const std::string& path) {
+  fs::path rel = fs::path(path).lexically_normal();
+  if (path.empty() || rel.is_absolute() || *rel.begin() == "..") {
+    return absl::DataLossError(absl::StrCat("archive: path '", path, "' escapes the target"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFd(int fd, const char* p, size_t n, uint64_t offset, const std::string& path) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0)
+      return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(errno)));
+    p += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsRelationFile(const std::string& path) {
+  std::vector<std::string> parts = absl::StrSplit(path, '/');
+  bool under =
+      (parts.size() == 3 && parts[0] == "base") || (parts.size() == 2 && parts[0] == "global");
+  if (!under) return false;
+  const std::string& name = parts.back();
+  // <relfilenode>[_fsm|_vm|_init][.<segment>]
+  size_t i = 0;
+  while (i < name.size() && isdigit(static_cast<unsigned char>(name[i]))) ++i;
+  if (i == 0) return false;
+  std::string rest = name.substr(i);
+  for (const char* fork : {"_fsm", "_vm", "_init"}) {
+    if (rest.rfind(fork, 0) == 0) {
+      rest = rest.substr(strlen(fork));
+      break;
+    }
+  }
+  if (rest.empty()) return true;
+  if (rest[0] != '.' || rest.size() == 1) return false;
+  for (size_t k = 1; k < rest.size(); ++k) {
+    if (!isdigit(static_cast<unsigned char>(rest[k]))) return false;
+  }
+  return true;
+}
+
+absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
+                          io::ByteSink* out_sink, FileSizes* files, ArchiveStats* stats) {
+  Out out(out_sink);
+  out.Raw(kMagic.data(), kMagic.size());
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(tar));
+    if (!e) break;
+    if (e->type == '5') {
+      out.Raw("D", 1);
+      out.Str(e->name);
+      out.Int<uint32_t>(static_cast<uint32_t>(e->mode));
+    } else if (e->type == '2') {
+      out.Raw("L", 1);
+      out.Str(e->name);
+      out.Str(e->link);
+      (*files)[e->name] = 0;
+    } else if (e->type == '0') {
+      (*files)[e->name] = e->size;
+      const bool relation = IsRelationFile(e->name) && e->size % kPage == 0;
+      auto had = parent ? parent->find(e->name) : FileSizes::const_iterator();
+      const bool paged = relation && parent && had != parent->end();
+      if (relation) stats->pages_seen += e->size / kPage;
+      out.Raw(paged ? "P" : "F", 1);
+      out.Str(e->name);
+      out.Int<uint32_t>(static_cast<uint32_t>(e->mode));
+      out.Int<uint64_t>(e->size);
+      if (!paged) {
+        if (relation) stats->pages_stored += e->size / kPage;
+        for (uint64_t left = e->size; left > 0;) {
+          size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+          ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
+          if (got != k) return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
+          RETURN_IF_ERROR(out.Flush());
+          RETURN_IF_ERROR(out_sink->Write(std::string_view(buf.data(), k)));
+          left -= k;
+        }
+      } else {
+        // A page is left out only when the parent has it and it has not changed since the
+        // parent began: its LSN is below the parent's start. Zero LSNs (new, not yet
+        // initialised pages) are always kept: their content is not vouched for by any LSN.
+        char page[kPage];
+        for (uint64_t n = 0; n < e->size / kPage; ++n) {
+          ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, page, kPage));
+          if (got != kPage)
+            return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
+          Lsn lsn = PageLsn(page);
+          bool beyond = (n + 1) * kPage > had->second;
+          if (!beyond && lsn != 0 && lsn < threshold) continue;
+          out.Int<uint32_t>(static_cast<uint32_t>(n));
+          out.Raw(page, kPage);
+          ++stats->pages_stored;
+          RETURN_IF_ERROR(out.MaybeFlush());
+        }
+        out.Int<uint32_t>(kEndOfPages);
+      }
+      RETURN_IF_ERROR(SkipTarPadding(tar, e->size));
+    } else {
+      // pax headers and other entries BASE_BACKUP does not produce: skipped with their data.
+      for (uint64_t left = (e->size + 511) / 512 * 512; left > 0;) {
+        size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+        ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
+        if (got != k) return absl::DataLossError("tar: truncated");
+        left -= k;
+      }
+      continue;
+    }
+    RETURN_IF_ERROR(out.MaybeFlush());
+  }
+  out.Raw("E", 1);
+  return out.Flush();
+}
+
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid) {
+  In in(archive);
+  std::string magic(kMagic.size(), '\0');
+  RETURN_IF_ERROR(in.Exact(magic.data(), magic.size()));
+  if (magic != kMagic) return absl::DataLossError("not a segment archive (bad magic)");
+  std::set<std::string> listed;
+  std::string buf(1 << 20, '\0');
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  for (;;) {
+    char type;
+    RETURN_IF_ERROR(in.Exact(&type, 1));
+    if (type == 'E') break;
+    ASSIGN_OR_RETURN(std::string rel, in.Str());
+    RETURN_IF_ERROR(CheckPath(rel));
+    const std::string path = (fs::path(dir) / rel).string();
+    if (type == 'D') {
+      ASSIGN_OR_RETURN(uint32_t mode, in.Int<uint32_t>());
+      fs::create_directories(path, ec);
+      chmod(path.c_str(), mode ? mode : 0700);
+      if (uid >= 0) (void)chown(path.c_str(), uid, gid);
+      continue;
+    }
+    listed.insert(rel);
+    if (type == 'L') {
+      ASSIGN_OR_RETURN(std::string target, in.Str());
+      fs::create_directories(fs::path(path).parent_path(), ec);
+      fs::remove(path, ec);
+      if (symlink(target.c_str(), path.c_str()) != 0) {
+        return absl::UnavailableError(absl::StrCat("symlink '", path, "': ", strerror(errno)));
+      }
+      if (uid >= 0) (void)lchown(path.c_str(), uid, gid);
+      continue;
+    }
+    if (type != 'F' && type != 'P') {
+      return absl::DataLossError(
+          absl::StrCat("archive: unknown record '", std::string(1, type), "'"));
+    }
+    ASSIGN_OR_RETURN(uint32_t mode, in.Int<uint32_t>());
+    ASSIGN_OR_RETURN(uint64_t size, in.Int<uint64_t>());
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    // 'F' replaces the file; 'P' changes pages of the file the previous archive left.
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (type == 'F' ? O_TRUNC : 0),
+                  mode ? mode : 0600);
+    if (fd < 0)
+      return absl::UnavailableError(absl::StrCat("create '", path, "': ", strerror(errno)));
+    absl::Status st;
+    if (type == 'F') {
+      for (uint64_t off = 0; st.ok() && off < size;) {
+        size_t k = static_cast<size_t>(std::min<uint64_t>(size - off, buf.size()));
+        st = in.Exact(buf.data(), k);
+        if (st.ok()) st = WriteFd(fd, buf.data(), k, off, path);
+        off += k;
+      }
+    } else {
+      if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+        st = absl::UnavailableError(absl::StrCat("truncate '", path, "': ", strerror(errno)));
+      }
+      while (st.ok()) {
+        auto n = in.Int<uint32_t>();
+        if (!n.ok()) {
+          st = n.status();
+          break;
+        }
+        if (*n == kEndOfPages) break;
+        if ((static_cast<uint64_t>(*n) + 1) * kPage > size) {
+          st = absl::DataLossError(
+              absl::StrCat("archive: page ", *n, " is past the end of '", rel, "'"));
+          break;
+        }
+        st = in.Exact(buf.data(), kPage);
+        if (st.ok()) st = WriteFd(fd, buf.data(), kPage, static_cast<uint64_t>(*n) * kPage, path);
+      }
+    }
+    if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
+      st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
+    }
+    close(fd);
+    RETURN_IF_ERROR(st);
+  }
+  // Files the archive does not list were deleted since the previous backup of the chain.
+  std::vector<fs::path> stale;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory() && !it->is_symlink()) continue;
+    if (!listed.count(fs::relative(it->path(), dir).string())) stale.push_back(it->path());
+  }
+  for (const auto& p : stale) fs::remove(p, ec);
+  return absl::OkStatus();
+}
+
+std::string FormatFileSizes(const FileSizes& files) {
+  std::string out;
+  for (const auto& [path, size] : files) absl::StrAppend(&out, path, "\t", size, "\n");
+  return out;
+}
+
+absl::StatusOr<FileSizes> ParseFileSizes(const std::string& text) {
+  FileSizes out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    size_t tab = line.rfind('\t');
+    uint64_t size;
+    if (tab == absl::string_view::npos || !absl::SimpleAtoi(line.substr(tab + 1), &size)) {
+      return absl::DataLossError("the file list of a backup is damaged");
+    }
+    out[std::string(line.substr(0, tab))] = size;
+  }
+  return out;
+}
+
+}  // namespace mdb::engine::greenplum

@@ -1,0 +1,54 @@
+// The archive format Greenplum segment backups are stored in: BASE_BACKUP's tar stream rewritten
+// into records, where a relation file of an INCREMENTAL backup carries only the 8 KiB pages
+// changed since its parent began (page LSN at or after the parent's start LSN), as WAL-G's delta
+// backups and pg_probackup do, but computed by the service from the replication stream: no file
+// access on the database host. A BASE backup is the same format with every page.
+//
+// Stream: "MDBPGARC1\n", then records (integers little-endian):
+//   'D' path mode                  directory
+//   'L' path target                symlink
+//   'F' path mode size <bytes>     whole file
+//   'P' path mode size {u32 page, 8192 bytes}* u32 0xFFFFFFFF
+//                                  paged file: its size, and the pages that changed
+//   'E'                            end
+// where path and target are u16 length + bytes, mode u32, size u64. Restore applies the archives
+// of a chain (BASE first) in order into one directory; after each, files it does not list are
+// removed. Sizes of every file go to a second stream (path \t size lines) so that the next
+// INCREMENTAL knows which pages its parent had.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/greenplum/wal_names.h"
+#include "io/stream.h"
+
+namespace mdb::engine::greenplum {
+
+using FileSizes = std::map<std::string, uint64_t>;
+
+struct ArchiveStats {
+  uint64_t pages_seen = 0;
+  uint64_t pages_stored = 0;
+};
+
+// True for files holding 8 KiB pages with a page LSN: relation forks and their segments under
+// base/ and global/ ("16384/2619", "16384/2619_fsm", "global/1262.1").
+bool IsRelationFile(const std::string& path);
+
+// Rewrites the tar stream `tar` into an archive on `out`. With `parent` (the parent's file sizes)
+// pages of relation files the parent had, whose LSN is below `threshold` and not zero, are left
+// out. `files` receives the size of every file written.
+absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
+                          io::ByteSink* out, FileSizes* files, ArchiveStats* stats);
+
+// Applies an archive to `dir` (created if needed); `uid`/`gid` own what it creates (-1: as is).
+// Files under `dir` that the archive does not list are removed afterwards.
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid);
+
+// The file-sizes stream: "path\tsize\n" lines.
+std::string FormatFileSizes(const FileSizes& files);
+absl::StatusOr<FileSizes> ParseFileSizes(const std::string& text);
+
+}  // namespace mdb::engine::greenplum
