@@ -64,7 +64,10 @@ t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --ty
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
 ID="$("$CLI" backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
+# MDB_PERF=1: profile mdb-backupd during its restore (perf record; the top of the report is printed).
+[ -n "${MDB_PERF:-}" ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
 t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
+[ -n "${MDB_PERF:-}" ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --pg1-path="$W/r2" restore >/dev/null; t5=$(t)
 RSS_RESTORE=$(peak_rss_kb)
 S_MDB=$(du -sb "$W/repo/packs" | cut -f1); S_PGBR=$(du -sb "$W/pgbr/repo/backup" | cut -f1)
@@ -75,6 +78,7 @@ as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --archive-tim
 t6=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=incr backup >/dev/null; t7=$(t)
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t8=$(t)
 "$CLI" backup list --engine greenplum --cluster gp | grep -q '"method":"INCREMENTAL"' || { echo "second backup is not INCREMENTAL" >&2; exit 1; }
+grep "relation pages changed" "$W/server.log" || true
 I_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S_MDB )); I_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S_PGBR ))
 RSS=$(peak_rss_kb)
 python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" <<'PY'

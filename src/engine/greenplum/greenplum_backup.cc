@@ -190,6 +190,11 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     }
   }
   if (out.end_lsn().empty()) return absl::DataLossError(where("BASE_BACKUP reported no end"));
+  if (parent) {
+    fprintf(stderr, "mdb-backupd: segment '%s': %llu of %llu relation pages changed since %s\n",
+            shard.name.c_str(), static_cast<unsigned long long>(out.pages_stored()),
+            static_cast<unsigned long long>(out.pages_seen()), parent->start_lsn().c_str());
+  }
   return out;
 }
 
