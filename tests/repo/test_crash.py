@@ -82,7 +82,7 @@ def test_kill_at_random_moments(driver, tmp_path):
             bid = "b%03d" % i
             # Each backup brings new data (so it takes long enough to be interrupted) and old.
             fresh = tmp_path / ("fresh%03d" % i)
-            fresh.write_bytes(rng.randbytes(6 << 20))
+            fresh.write_bytes(rng.randbytes(12 << 20))
             files = rng.sample(sources, rng.randint(1, 2)) + [fresh]
             expected[bid] = files
             proc = repo.spawn("backup", "--id", bid, *map(str, files))
@@ -93,7 +93,7 @@ def test_kill_at_random_moments(driver, tmp_path):
             proc = repo.spawn("gc", "--incomplete-older-than", "0")
         else:
             proc = repo.spawn("gc", "--incomplete-older-than", "0")
-        time.sleep(rng.uniform(0.0, 0.12))
+        time.sleep(rng.uniform(0.0, 0.08))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed[op] += 1
