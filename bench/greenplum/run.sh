@@ -60,6 +60,8 @@ YAML
 start_mdbd "$W"
 
 t() { date +%s.%N; }
+# The floor of any backup over the replication protocol: the walsender's stream alone.
+f0=$(t); as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X none -c fast >/dev/null; f1=$(t)
 t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
 ID="$("$CLI" backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
@@ -81,13 +83,15 @@ t6=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --ty
 grep "relation pages changed" "$W/server.log" || true
 I_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S_MDB )); I_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S_PGBR ))
 RSS=$(peak_rss_kb)
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" <<'PY'
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" <<'PY'
 import sys
 t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7]); ours, peer, rss = map(int, sys.argv[7:10])
 t6, t7, t8 = map(float, sys.argv[10:13]); incr_ours, incr_peer, rss_full, rss_restore = map(int, sys.argv[13:17])
+f0, f1 = map(float, sys.argv[17:19])
 print("| step | mdb-backup | pgBackRest 2.45 | ratio |")
 print("|---|---|---|---|")
 print(f"| full backup, s | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t1)/(t1-t0):.2f} |")
+print(f"| (floor: pg_basebackup -Ft -X none to /dev/null, s) | {f1-f0:.2f} | | {(f1-f0)/(t1-t0):.2f} |")
 print(f"| stored, MB | {ours/1e6:.1f} | {peer/1e6:.1f} | {ours/peer:.2f} |")
 print(f"| restore, s | {t4-t3:.2f} | {t5-t4:.2f} | {(t4-t3)/(t5-t4):.2f} |")
 print(f"| incremental after 20 s of pgbench, s | {t8-t7:.2f} | {t7-t6:.2f} | {(t8-t7)/(t7-t6):.2f} |")
