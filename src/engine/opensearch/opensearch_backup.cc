@@ -108,13 +108,7 @@ absl::Status CopyRepository(const std::string& root, const BackupRequest& req,
 absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) {
   ASSIGN_OR_RETURN(Node node, ReachableNode(*req.cluster));
   OsClient* os = node.client.get();
-  std::string root = Option(*node.host, "repository_path", "");
-  if (root.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cluster '", req.cluster->id,
-                     "': its host needs a 'repository_path': the fs snapshot "
-                     "directory (inside the node's path.repo) that the service can read"));
-  }
+  ASSIGN_OR_RETURN(std::string root, RepositoryPath(node, *req.cluster));
   mdb_backup::v1::OpenSearchBackup meta;
   meta.set_repository(Option(*node.host, "repository", "mdb-backup"));
   meta.set_snapshot(SnapshotName(req.backup_id));

@@ -12,6 +12,17 @@ std::string Option(const common::HostConfig& host, const char* key, const char* 
   return it == host.options.end() ? std::string(def) : it->second;
 }
 
+absl::StatusOr<std::string> RepositoryPath(const Node& node, const common::ClusterConfig& cluster) {
+  std::string path = Option(*node.host, "repository_path", "");
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster '", cluster.id,
+                     "': its host needs a 'repository_path': an fs snapshot directory "
+                     "inside the node's path.repo that the service can read and write"));
+  }
+  return path;
+}
+
 std::string SnapshotName(const std::string& backup_id) {
   return "mdb-" + absl::AsciiStrToLower(backup_id);
 }

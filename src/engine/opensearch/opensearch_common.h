@@ -19,6 +19,10 @@ struct Node {
 // The first host of the cluster's (only) shard that answers GET /.
 absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster);
 
+// The node's `repository_path` option: where snapshots are written (backup) or staged (restore);
+// InvalidArgument naming the cluster when it is not set.
+absl::StatusOr<std::string> RepositoryPath(const Node& node, const common::ClusterConfig& cluster);
+
 // A host option, or `def`.
 std::string Option(const common::HostConfig& host, const char* key, const char* def);
 

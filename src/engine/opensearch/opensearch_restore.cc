@@ -70,13 +70,7 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
   }
   ASSIGN_OR_RETURN(Node node, ReachableNode(*req.target));
   OsClient* os = node.client.get();
-  std::string root = Option(*node.host, "repository_path", "");
-  if (root.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("target cluster '", req.target->id,
-                     "': its host needs a 'repository_path' (a directory "
-                     "inside the node's path.repo) to stage the snapshot in"));
-  }
+  ASSIGN_OR_RETURN(std::string root, RepositoryPath(node, *req.target));
   // The indices to restore: the user's. Dot-prefixed system indices that the fresh node already
   // has (it creates some itself) are left to it.
   ASSIGN_OR_RETURN(Json existing, os->Ok("GET", "/_cat/indices?format=json&expand_wildcards=all",
