@@ -67,4 +67,11 @@ class Pipe final : public ByteSink, public ByteSource {
   bool closed_ = false, abandoned_ = false;
 };
 
+// The outcome of a pipe's two ends: the producer's error unless it only stopped because the
+// consumer abandoned the pipe (Cancelled), in which case the consumer's error is the cause.
+inline absl::Status PipeResult(const absl::Status& producer, const absl::Status& consumer) {
+  if (!producer.ok() && !(absl::IsCancelled(producer) && !consumer.ok())) return producer;
+  return consumer;
+}
+
 }  // namespace mdb::io

@@ -49,3 +49,14 @@ TEST(Pipe, AnEmptyWriteIsNotTheEnd) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(got.substr(0, *n), "abcdefghijkl");
 }
+
+TEST(Pipe, TheConsumersErrorIsTheCauseWhenItAbandoned) {
+  using mdb::io::PipeResult;
+  absl::Status disk = absl::ResourceExhaustedError("disk full");
+  absl::Status abandoned = absl::CancelledError("the reader stopped");
+  EXPECT_EQ(PipeResult(abandoned, disk), disk);
+  EXPECT_EQ(PipeResult(absl::DataLossError("chunk"), absl::DataLossError("truncated")).message(),
+            "chunk");  // the producer failed first: the consumer only saw the stream end
+  EXPECT_TRUE(PipeResult(absl::OkStatus(), absl::OkStatus()).ok());
+  EXPECT_EQ(PipeResult(abandoned, absl::OkStatus()), abandoned);  // a cancel with no other cause
+}

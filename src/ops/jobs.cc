@@ -221,6 +221,17 @@ absl::Status Jobs::CollectGarbage() {
 
 absl::Status Jobs::Delete(const std::string& backup_id) {
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
+  // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
+  // leave it unrestorable.
+  common::ClusterConfig c{.id = rec.cluster_id(), .engine = rec.engine()};
+  ASSIGN_OR_RETURN(auto all, AllBackups(c));
+  for (const auto& b : all) {
+    if (b.parent_id() == backup_id) {
+      return absl::FailedPreconditionError(absl::StrCat("backup '", backup_id,
+                                                        "' is the parent of INCREMENTAL backup '",
+                                                        b.id(), "'; delete that one first"));
+    }
+  }
   RETURN_IF_ERROR(Forget(backup_id));
   RETURN_IF_ERROR(PruneJournal(rec.engine(), rec.cluster_id()));
   return CollectGarbage();

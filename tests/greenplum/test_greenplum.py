@@ -71,7 +71,7 @@ def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):
         assert restored[1].sql(CHECK) == expected_segment
         count = int(restored[0].sql("SELECT count(*) FROM pgbench_accounts"))
         assert count == 100000  # the coordinator's rows, consistent (pgbench only updates)
-        assert restored[0].sql("SELECT pg_is_in_recovery()") == "f"
+        wait_recovered(restored[0])  # promoted: a new timeline
         # A restore never overwrites: the target directories are no longer empty.
         op = wait_op(server, server.client(gp_csg.ClusterServiceStub).Restore(
             gp_cs.RestoreClusterRequest(backup_id=b.id, folder_id="f1", name="gp-restored",
@@ -205,6 +205,10 @@ def test_incremental_then_point_in_time_restore_between_two_batches(workdir, pg_
         assert op.WhichOneof("result") == "error" and "not archived yet" in op.error.message, op.error
         assert all(not any(d.iterdir()) for d in targets["late"])
 
+        # The BASE cannot go while the INCREMENTAL builds on it.
+        op = backups.Delete(gp_bs.DeleteBackupRequest(backup_id=base.id), metadata=WRITER)
+        op = wait_op(server, op)
+        assert op.error.code == 9 and "parent of INCREMENTAL" in op.error.message, op.error  # FAILED_PRECONDITION
         # Deleting the newest backup hands its journal to the older one.
         before = [backups.Get(gp_bs.GetBackupRequest(backup_id=b.id), metadata=WRITER).journal_size
                   for b in (base, incr)]

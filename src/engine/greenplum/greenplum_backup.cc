@@ -100,9 +100,21 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   mdb_backup::v1::PgBackup parent_meta;
   FileSizes parent_files;
   Lsn threshold = 0;
+  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true));
+  {
+    PgResult id(PQexec(conn.get(), "IDENTIFY_SYSTEM"));
+    if (PQresultStatus(id.get()) != PGRES_TUPLES_OK || PQntuples(id.get()) < 1) {
+      return absl::UnavailableError(where(PQerrorMessage(conn.get())));
+    }
+    out.set_system_id(PQgetvalue(id.get(), 0, 0));
+    out.set_timeline(atoi(PQgetvalue(id.get(), 0, 1)));
+  }
   if (req.parent && req.repository && parent_meta.ParseFromString(req.parent->engine_metadata())) {
     for (const auto& s : parent_meta.shards()) {
       if (s.name() != shard.name || s.files_stream().empty()) continue;
+      // Only on the same history: a cluster restored in place (a new timeline) or a different
+      // cluster answering at the address would make the parent's pages the wrong ones.
+      if (s.system_id() != out.system_id() || s.timeline() != out.timeline()) break;
       auto start = ParseLsn(s.start_lsn());
       io::StringSink sink;
       if (!start || !req.repository->RestoreStream(*req.parent, s.files_stream(), &sink).ok()) {
@@ -116,7 +128,6 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     }
   }
   if (parent) out.set_parent_start_lsn(parent->start_lsn());
-  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true));
   if (!PQsendQuery(conn.get(),
                    "BASE_BACKUP (LABEL 'mdb-backup', CHECKPOINT 'fast', WAL true, "
                    "WAIT false, MANIFEST 'no')")) {

@@ -30,11 +30,13 @@ class GreenplumDriver final : public Driver {
 
 // The archived WAL segments of one shard, in position order, with when each was committed.
 struct ArchivedSegment {
+  std::string shard;
   std::string object;  // repository object
   std::string file;    // WAL file name
   uint64_t start = 0, end = 0;
   absl::Time committed;
 };
+// `shard` empty: every shard's.
 absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repository,
                                                           const std::string& cluster_id,
                                                           const std::string& shard);

@@ -35,21 +35,26 @@ std::map<std::string, uint64_t> GreenplumDriver::JournalStarts(const repo::Manif
 absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repository,
                                                           const std::string& cluster_id,
                                                           const std::string& shard) {
-  const std::string prefix = WalObjectPrefix(cluster_id, shard);
+  const std::string prefix = "wal." + cluster_id + ".";
   ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
   std::vector<ArchivedSegment> out;
   for (const auto& id : ids) {
-    if (!absl::StartsWith(id, prefix)) continue;
-    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
-    // Engine metadata of a segment: "<timeline> <start> <size>".
-    std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), ' ');
-    uint64_t start, size;
-    if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &start) ||
-        !absl::SimpleAtoi(parts[2], &size)) {
+    // "wal.<cluster>.<shard>.<24 hex digits>": cheap filter by name, then the metadata decides.
+    if (!absl::StartsWith(id, prefix) || id.size() < prefix.size() + 26 ||
+        id[id.size() - 25] != '.') {
       continue;
     }
-    out.push_back({.object = id,
-                   .file = id.substr(prefix.size()),
+    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
+    // Engine metadata of a segment: "<timeline>\t<start>\t<size>\t<cluster>\t<shard>".
+    std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), '\t');
+    uint64_t start, size;
+    if (parts.size() != 5 || parts[3] != cluster_id || (!shard.empty() && parts[4] != shard) ||
+        !absl::SimpleAtoi(parts[1], &start) || !absl::SimpleAtoi(parts[2], &size)) {
+      continue;
+    }
+    out.push_back({.shard = parts[4],
+                   .object = id,
+                   .file = id.substr(id.size() - 24),
                    .start = start,
                    .end = start + size,
                    .committed = common::FromProto(m.created_at())});
@@ -63,23 +68,13 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repo
 absl::Status GreenplumDriver::PruneJournal(repo::Repository* repository,
                                            const std::string& cluster_id,
                                            const std::map<std::string, uint64_t>& keep_from) {
-  ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
-  const std::string prefix = "wal." + cluster_id + ".";
-  std::set<std::string> shards;
-  for (const auto& id : ids) {
-    if (!absl::StartsWith(id, prefix)) continue;
-    std::string rest = id.substr(prefix.size());  // "<shard>.<file>"
-    if (size_t dot = rest.rfind('.'); dot != std::string::npos) shards.insert(rest.substr(0, dot));
-  }
-  for (const auto& shard : shards) {
-    auto keep = keep_from.find(shard);
-    ASSIGN_OR_RETURN(auto segments, ListSegments(repository, cluster_id, shard));
-    for (const auto& s : segments) {
-      // A shard no remaining backup has, or WAL before the oldest remaining backup's start.
-      if (keep != keep_from.end() && s.end > keep->second) continue;
-      absl::Status st = repository->DeleteBackup(s.object);
-      if (!st.ok() && !absl::IsNotFound(st)) return st;
-    }
+  ASSIGN_OR_RETURN(auto segments, ListSegments(repository, cluster_id, ""));
+  for (const auto& s : segments) {
+    // A shard no remaining backup has, or WAL before the oldest remaining backup's start.
+    auto keep = keep_from.find(s.shard);
+    if (keep != keep_from.end() && s.end > keep->second) continue;
+    absl::Status st = repository->DeleteBackup(s.object);
+    if (!st.ok() && !absl::IsNotFound(st)) return st;
   }
   return absl::OkStatus();
 }

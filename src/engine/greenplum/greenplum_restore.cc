@@ -43,6 +43,16 @@ absl::Status WriteOwnedFile(const std::string& path, std::string_view data, int 
   return st;
 }
 
+// Recovery settings appended to postgresql.auto.conf, and recovery.signal: the server replays to
+// `target` when it starts, then promotes itself (a new timeline).
+absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& restore_command,
+                                 const std::string& target, int uid, int gid) {
+  std::string conf = absl::StrCat("\n# mdb-backup restore\nrestore_command = '", restore_command,
+                                  "'\n", target, "recovery_target_action = 'promote'\n");
+  RETURN_IF_ERROR(WriteOwnedFile(dir + "/postgresql.auto.conf", conf, uid, gid, /*append=*/true));
+  return WriteOwnedFile(dir + "/recovery.signal", "", uid, gid, /*append=*/false);
+}
+
 // After the base: the archived WAL that recovery replays, in a directory beside the data
 // directory (`<data_dir>.wal`, read by restore_command), and the recovery target: the requested
 // time, else the backup's cluster-wide restore point. Segments are staged up to the first one
@@ -62,15 +72,26 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
                    ListSegments(req.repository, req.source_cluster_id, shard.name()));
   std::optional<Lsn> start = ParseLsn(shard.start_lsn());
   std::optional<Lsn> point = ParseLsn(shard.restore_point_lsn());
+  // Every archived segment from the base's start on, as long as they follow each other (recovery
+  // itself stops at the target); `reached` once one is past the target.
   std::vector<ArchivedSegment> stage;
-  bool reached = false;
+  bool reached = false, gap = false;
   for (const auto& s : segments) {
     if (!start || s.end <= *start) continue;  // before the base: not needed
+    if (stage.empty() ? s.start > *start : s.start != stage.back().end) {
+      gap = true;  // pruned, or the slot was recreated: WAL is missing from here
+      break;
+    }
     stage.push_back(s);
     if (req.point_in_time ? s.committed > *req.point_in_time : point && s.end > *point) {
       reached = true;
-      break;
     }
+  }
+  if (req.point_in_time && !reached && gap) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("shard '", shard.name(), "': the archived WAL has a gap after ",
+                     stage.empty() ? shard.start_lsn() : FormatLsn(stage.back().end),
+                     ", before the requested time; choose a later backup"));
   }
   if (req.point_in_time && !reached) {
     return absl::FailedPreconditionError(
@@ -87,7 +108,14 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
 
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
                           const JournalPlan& plan, const std::string& dir, int uid, int gid) {
-  if (plan.stage.empty()) return absl::OkStatus();
+  if (plan.stage.empty()) {
+    // No archived WAL to replay: recover to the base's own end ('immediate': the backup's
+    // consistent point, from the WAL in its own pg_wal; PostgreSQL looks there when
+    // restore_command finds nothing) and promote. Promotion starts a new timeline, so the
+    // restored cluster's WAL never takes the names of the history it was restored from, and its
+    // next backup is never built on pages of that other history.
+    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", uid, gid);
+  }
   const std::string wal_dir = dir + ".wal";
   std::error_code ec;
   std::filesystem::create_directories(wal_dir, ec);
@@ -117,11 +145,7 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
                                                            *req.point_in_time, absl::UTCTimeZone()),
                                           "'\n")
                            : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
-  std::string conf =
-      absl::StrCat("\n# mdb-backup restore\nrestore_command = 'cp \"", wal_dir, "/%f\" \"%p\"'\n",
-                   target, "recovery_target_action = 'promote'\n");
-  RETURN_IF_ERROR(WriteOwnedFile(dir + "/postgresql.auto.conf", conf, uid, gid, /*append=*/true));
-  return WriteOwnedFile(dir + "/recovery.signal", "", uid, gid, /*append=*/false);
+  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, uid, gid);
 }
 
 absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
@@ -182,8 +206,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
           archive ? ApplyArchive(&pipe, dir, uid, gid) : ExtractTar(&pipe, dir, uid, gid);
       if (!extract.ok()) pipe.Abandon();
       reader.join();
-      RETURN_IF_ERROR(read_status);
-      RETURN_IF_ERROR(extract);
+      RETURN_IF_ERROR(io::PipeResult(read_status, extract));
     }
   }
   RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, uid, gid));
@@ -199,9 +222,16 @@ absl::Status GreenplumDriver::Restore(const RestoreRequest& req) {
   }
   // Every shard's journal first: a point the WAL cannot reach is refused before any is touched.
   std::vector<JournalPlan> plans;
+  bool all_reach = true;
   for (const auto& shard : meta.shards()) {
     ASSIGN_OR_RETURN(JournalPlan plan, PlanJournal(req, shard));
+    all_reach = all_reach && !plan.stage.empty();
     plans.push_back(std::move(plan));
+  }
+  // To the restore point only if every segment can get there: otherwise every segment recovers
+  // to its own base end, rather than some to one point and some to another.
+  if (!all_reach) {
+    for (auto& p : plans) p.stage.clear();
   }
   return RestoreEachShard(*req.target, meta.shards_size(), [&](size_t i) {
     return RestoreShard(req, meta.shards(i), plans[i], req.target->shards[i]);

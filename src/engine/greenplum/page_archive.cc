@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -155,7 +156,11 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       (*files)[e->name] = e->size;
       const bool relation = IsRelationFile(e->name) && e->size % kPage == 0;
       auto had = parent ? parent->find(e->name) : FileSizes::const_iterator();
-      const bool paged = relation && parent && had != parent->end();
+      // Visibility-map and free-space-map pages change without their LSN moving
+      // (visibilitymap_clear sets no LSN; the FSM is not WAL-logged): always stored whole, as
+      // PostgreSQL 17's own incremental backups do. They are small (a bit or a byte per page).
+      const bool maps = absl::StrContains(e->name, "_vm") || absl::StrContains(e->name, "_fsm");
+      const bool paged = relation && !maps && parent && had != parent->end();
       if (relation) stats->pages_seen += e->size / kPage;
       out.Raw(paged ? "P" : "F", 1);
       out.Str(e->name);

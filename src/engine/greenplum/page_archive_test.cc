@@ -134,6 +134,14 @@ TEST(PageArchive, IncrementalCarriesOnlyChangedPagesAndRestoresExactly) {
   EXPECT_FALSE(fs::exists(dir / "base/5/99999"));  // deleted since the parent
   EXPECT_EQ(fs::read_symlink(dir / "pg_tblspc/1"), "/somewhere");
 
+  // Visibility and free-space maps change without their LSN moving: always stored whole.
+  Tar t4;
+  t4.File("base/5/16384_vm", Page(0x10, 'v'));
+  t4.File("base/5/16384_fsm", Page(0x10, 'f'));
+  FileSizes had{{"base/5/16384_vm", 8192}, {"base/5/16384_fsm", 8192}};
+  Written maps = Write(t4.Finish(), &had, parent_start);
+  EXPECT_EQ(maps.stats.pages_stored, 2u);
+
   // A relation that shrank is truncated.
   Tar t3;
   t3.File("base/5/16384", Page(0x10, 'a'));

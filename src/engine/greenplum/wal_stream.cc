@@ -191,7 +191,10 @@ absl::Status WalJournal::StreamOnce(size_t index) {
         StringSource source(buffer);
         RETURN_IF_ERROR(
             (*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file), &source));
-        std::string meta = absl::StrCat(timeline, " ", segment_start, " ", segment_size);
+        // Who the segment belongs to is in its metadata, not only in its name: cluster ids and
+        // shard names may contain the name's separator.
+        std::string meta = absl::StrCat(timeline, "\t", segment_start, "\t", segment_size, "\t",
+                                        cluster_.id, "\t", shard.name);
         ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
         if (options_.on_piece) {
           options_.on_piece({.shard = shard.name,

@@ -93,7 +93,8 @@ absl::StatusOr<Bson> MongoConn::Command(const std::string& db, const std::string
   return Command(db, cmd.get());
 }
 
-absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig& host) {
+absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig& host,
+                                                       absl::Duration socket_timeout) {
   InitOnce();
   auto opt = [&](const char* key, const char* def) {
     auto it = host.options.find(key);
@@ -104,7 +105,9 @@ absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&
   std::string uri_text =
       absl::StrCat("mongodb://", host.address,
                    "/?directConnection=true&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000"
-                   "&socketTimeoutMS=300000&readPreference=secondaryPreferred&appname=mdb-backup");
+                   "&socketTimeoutMS=",
+                   absl::ToInt64Milliseconds(socket_timeout),
+                   "&readPreference=secondaryPreferred&appname=mdb-backup");
   bson_error_t error;
   mongoc_uri_t* uri = mongoc_uri_new_with_error(uri_text.c_str(), &error);
   if (!uri) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/config.h"
 
 namespace mdb::engine::mongodb {
@@ -59,7 +60,8 @@ class MongoConn {
   absl::Status Error(const bson_error_t& error, const std::string& what) const;
 
  private:
-  friend absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&);
+  friend absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&,
+                                                                absl::Duration);
   MongoConn(mongoc_client_t* client, std::string address) : client_(client), address_(address) {}
   mongoc_client_t* client_;
   std::string address_;
@@ -67,8 +69,10 @@ class MongoConn {
 
 // Connects directly to one host (no topology discovery, reads allowed on a secondary) with the
 // host's options: `user`, `password` or `password_file`, `auth_source` (default admin). The
-// connection is checked with a `ping`.
-absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig& host);
+// connection is checked with a `ping`. A reply slower than `socket_timeout` fails the call (zero:
+// wait as long as the server works).
+absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(
+    const common::HostConfig& host, absl::Duration socket_timeout = absl::Minutes(5));
 
 // What `hello` tells about a server.
 struct ServerInfo {

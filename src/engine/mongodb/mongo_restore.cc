@@ -52,8 +52,7 @@ absl::Status ForEachStoredDocument(const RestoreRequest& req, const std::string&
   }
   if (!st.ok()) pipe.Abandon();
   reader.join();
-  RETURN_IF_ERROR(read_status);
-  return st;
+  return io::PipeResult(read_status, st);
 }
 
 absl::Status CreateCollection(MongoConn* conn, const MongoCollection& c) {
@@ -89,7 +88,11 @@ class Inserter {
       return absl::DataLossError(absl::StrCat(what_, ": a stored document is malformed"));
     }
     bson_error_t error;
-    if (!mongoc_bulk_operation_insert_with_opts(bulk_.get(), &view, nullptr, &error)) {
+    // No client-side validation: the documents are what the server gave us (a server accepts
+    // keys and strings that libmongoc's default checks would refuse).
+    Bson opts;
+    BSON_APPEND_BOOL(opts.get(), "validate", false);
+    if (!mongoc_bulk_operation_insert_with_opts(bulk_.get(), &view, opts.get(), &error)) {
       return conn_->Error(error, what_);
     }
     bytes_ += doc.size();
@@ -184,7 +187,8 @@ absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& sha
   if (target.hosts.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("target shard '", target.name, "' has no host"));
   }
-  ASSIGN_OR_RETURN(auto conn, ConnectHost(target.hosts.front()));
+  // No socket timeout: an index build on a large collection may take hours.
+  ASSIGN_OR_RETURN(auto conn, ConnectHost(target.hosts.front(), absl::ZeroDuration()));
   // Only into an empty server: merging into existing data would mix two states silently.
   ASSIGN_OR_RETURN(auto existing, UserDatabases(conn.get()));
   if (!existing.empty()) {

@@ -96,7 +96,8 @@ absl::Status OplogApplier::ApplyStep(const OplogStep& step) {
   bson_error_t error;
   bool ok = false;
   std::string what = absl::StrCat("replaying the journal on '", step.db, ".", step.collection, "'");
-  Bson opts;
+  Bson opts;  // replacements are documents the server wrote: no client-side validation
+  BSON_APPEND_BOOL(opts.get(), "validate", false);
   switch (step.kind) {
     case OplogStep::kUpsert:
       BSON_APPEND_BOOL(opts.get(), "upsert", true);
@@ -104,7 +105,7 @@ absl::Status OplogApplier::ApplyStep(const OplogStep& step) {
                                          nullptr, &error);
       break;
     case OplogStep::kReplace:
-      ok = mongoc_collection_replace_one(coll.get(), step.filter.get(), step.doc.get(), nullptr,
+      ok = mongoc_collection_replace_one(coll.get(), step.filter.get(), step.doc.get(), opts.get(),
                                          nullptr, &error);
       break;
     case OplogStep::kUpdate:
@@ -121,6 +122,36 @@ absl::Status OplogApplier::ApplyStep(const OplogStep& step) {
 }
 
 absl::Status OplogApplier::Apply(std::string_view entry) {
+  {
+    // Transactions: a committed multi-document transaction is one command entry on admin.$cmd
+    // holding its operations in o.applyOps; each is replayed like a top-level entry. Large or
+    // prepared transactions (partialTxn / commitTransaction chains) are refused loudly rather
+    // than dropped.
+    ASSIGN_OR_RETURN(Bson e, Bson::FromBytes(entry));
+    Bson o, inner;
+    if (GetString(e.get(), "op") == "c" && GetDocument(e.get(), "o", &o)) {
+      bson_iter_t it;
+      for (const char* txn : {"partialTxn", "prepare", "commitTransaction", "abortTransaction"}) {
+        if (bson_iter_init_find(&it, o.get(), txn)) {
+          return absl::UnimplementedError(
+              absl::StrCat("the oplog window holds a large or prepared transaction ('", txn,
+                           "'), which this version cannot replay; take the backup again"));
+        }
+      }
+      if (GetDocument(o.get(), "applyOps", &inner)) {
+        bson_iter_t ops;
+        if (!bson_iter_init(&ops, inner.get())) return absl::DataLossError("bad applyOps entry");
+        while (bson_iter_next(&ops)) {
+          if (!BSON_ITER_HOLDS_DOCUMENT(&ops)) continue;
+          uint32_t len;
+          const uint8_t* data;
+          bson_iter_document(&ops, &len, &data);
+          RETURN_IF_ERROR(Apply(std::string_view(reinterpret_cast<const char*>(data), len)));
+        }
+        return absl::OkStatus();
+      }
+    }
+  }
   if (use_apply_ops_ != 0) {
     ASSIGN_OR_RETURN(Bson e, Bson::FromBytes(entry));
     if (Skipped(e.get())) return absl::OkStatus();

@@ -53,5 +53,17 @@ TEST(PlanEntry, DeletesCommandsAndSkips) {
   EXPECT_FALSE(Plan(R"({"op": "i", "ns": "a.b", "o": {"n": 1}})").ok());  // no _id
 }
 
+TEST(OplogApplier, TransactionsAreUnwrappedOrRefused) {
+  // A large/prepared transaction cannot be replayed: refused before any server is touched.
+  OplogApplier applier(nullptr);
+  auto partial = Bson::FromJson(
+      R"({"op": "c", "ns": "admin.$cmd", "o": {"applyOps": [], "partialTxn": true}})");
+  EXPECT_EQ(applier.Apply(partial->bytes()).code(), absl::StatusCode::kUnimplemented);
+  // A committed transaction with nothing in it applies nothing (and needs no server).
+  auto empty = Bson::FromJson(R"({"op": "c", "ns": "admin.$cmd", "o": {"applyOps": []}})");
+  EXPECT_TRUE(applier.Apply(empty->bytes()).ok());
+  EXPECT_EQ(applier.applied(), 0u);
+}
+
 }  // namespace
 }  // namespace mdb::engine::mongodb

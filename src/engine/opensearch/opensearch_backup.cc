@@ -24,9 +24,8 @@ namespace fs = std::filesystem;
 absl::Status EnsureRepository(OsClient* os, const std::string& name, const std::string& path) {
   ASSIGN_OR_RETURN(HttpReply got, os->Call("GET", "/_snapshot/" + name));
   if (got.status == 200) {
-    std::string location =
-        got.body.value(Json::json_pointer("/" + name + "/settings/location"), "");
-    std::string type = got.body.value(Json::json_pointer("/" + name + "/type"), "");
+    std::string location = GetStr(got.body, "/" + name + "/settings/location");
+    std::string type = GetStr(got.body, "/" + name + "/type");
     if (type != "fs" || fs::weakly_canonical(location) != fs::weakly_canonical(path)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "opensearch ", os->address(), ": snapshot repository '", name, "' is a ", type,
@@ -42,8 +41,10 @@ absl::Status EnsureRepository(OsClient* os, const std::string& name, const std::
 // Deletes every snapshot of ours in the repository except `keep`.
 absl::Status PruneSnapshots(OsClient* os, const std::string& repo, const std::string& keep) {
   ASSIGN_OR_RETURN(Json all, os->Ok("GET", "/_snapshot/" + repo + "/_all", "listing snapshots"));
-  for (const auto& s : all.value("snapshots", Json::array())) {
-    std::string name = s.value("snapshot", "");
+  Json snapshots = GetNode(all, "/snapshots");
+  if (!snapshots.is_array()) snapshots = Json::array();
+  for (const auto& s : snapshots) {
+    std::string name = GetStr(s, "/snapshot");
     if (name == keep || !absl::StartsWith(name, "mdb-")) continue;
     RETURN_IF_ERROR(os->Ok("DELETE", "/_snapshot/" + repo + "/" + name,
                            absl::StrCat("deleting the older snapshot '", name, "'"))
@@ -77,7 +78,11 @@ absl::Status CopyRepository(const std::string& root, const BackupRequest& req,
   std::vector<std::string> files;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file()) files.push_back(fs::relative(it->path(), root).string());
+    // Regular files only, never through a symlink: the directory is writable by the nodes, and a
+    // link planted there must not make the service read other files into a backup.
+    if (fs::is_regular_file(it->symlink_status())) {
+      files.push_back(fs::relative(it->path(), root).string());
+    }
   }
   if (ec) return absl::UnavailableError(absl::StrCat("reading '", root, "': ", ec.message()));
   std::sort(files.begin(), files.end());
@@ -93,7 +98,7 @@ absl::Status CopyRepository(const std::string& root, const BackupRequest& req,
       RETURN_IF_ERROR(req.writer->AddStreamFrom(stream, *old->second));
       continue;
     }
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
     }
@@ -120,28 +125,32 @@ absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) 
   Json body = {{"indices", "*"}, {"include_global_state", true}, {"ignore_unavailable", false}};
   ASSIGN_OR_RETURN(Json created,
                    os->Ok("PUT", repo_path + "/" + meta.snapshot() + "?wait_for_completion=true",
-                          "taking the snapshot", body));
-  const Json& snap = created.value("snapshot", Json::object());
-  if (snap.value("state", "") != "SUCCESS") {
+                          "taking the snapshot", body, kLongCall));
+  const Json snap = GetNode(created, "/snapshot");
+  if (GetStr(snap, "/state") != "SUCCESS") {
     // Do not leave a failed snapshot behind in the cluster's repository.
     (void)os->Call("DELETE", repo_path + "/" + meta.snapshot());
     return absl::FailedPreconditionError(
         absl::StrCat("opensearch ", os->address(), ": snapshot ended in state ",
-                     snap.value("state", "?"), ": ", snap.value("failures", Json::array()).dump()));
+                     GetStr(snap, "/state", "?"), ": ", GetNode(snap, "/failures").dump()));
   }
-  meta.set_snapshot_uuid(snap.value("uuid", ""));
-  meta.set_start_unix_ms(snap.value("start_time_in_millis", int64_t{0}));
-  meta.set_end_unix_ms(snap.value("end_time_in_millis", int64_t{0}));
-  meta.set_shards(snap.value("/shards/total"_json_pointer, 0));
-  std::vector<std::string> indices = snap.value("indices", std::vector<std::string>{});
+  meta.set_snapshot_uuid(GetStr(snap, "/uuid"));
+  meta.set_start_unix_ms(GetInt(snap, "/start_time_in_millis"));
+  meta.set_end_unix_ms(GetInt(snap, "/end_time_in_millis"));
+  meta.set_shards(static_cast<int32_t>(GetInt(snap, "/shards/total")));
+  std::vector<std::string> indices;
+  if (Json list = GetNode(snap, "/indices"); list.is_array()) {
+    for (const auto& i : list) {
+      if (i.is_string()) indices.push_back(i.get<std::string>());
+    }
+  }
   std::sort(indices.begin(), indices.end());
   for (const auto& i : indices) meta.add_indices(i);
   ASSIGN_OR_RETURN(Json status, os->Ok("GET", repo_path + "/" + meta.snapshot() + "/_status",
                                        "reading the snapshot's status"));
-  const Json& stats = status.value("/snapshots/0/stats"_json_pointer, Json::object());
-  meta.set_snapshot_total_bytes(stats.value("/total/size_in_bytes"_json_pointer, int64_t{0}));
-  meta.set_snapshot_incremental_bytes(
-      stats.value("/incremental/size_in_bytes"_json_pointer, int64_t{0}));
+  const Json stats = GetNode(status, "/snapshots/0/stats");
+  meta.set_snapshot_total_bytes(GetInt(stats, "/total/size_in_bytes"));
+  meta.set_snapshot_incremental_bytes(GetInt(stats, "/incremental/size_in_bytes"));
   if (req.cancelled && req.cancelled->load()) return absl::CancelledError("backup cancelled");
   // 2. One snapshot left in the cluster's repository: ours, the base of the next one.
   RETURN_IF_ERROR(PruneSnapshots(os, meta.repository(), meta.snapshot()));

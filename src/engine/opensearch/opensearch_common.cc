@@ -39,7 +39,11 @@ absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster) {
         continue;
       }
       Node node;
-      node.version = root->value("/version/number"_json_pointer, "");
+      node.version = GetStr(*root, "/version/number");
+      if (node.version.empty()) {
+        absl::StrAppend(&errors, " ", host.address, " answers GET / but not as OpenSearch;");
+        continue;
+      }
       node.client = std::move(*client);
       node.host = &host;
       return node;

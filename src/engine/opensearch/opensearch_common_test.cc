@@ -25,3 +25,21 @@ TEST(SnapshotName, LowercaseWithPrefix) { EXPECT_EQ(SnapshotName("C9qAbZ01"), "m
 
 }  // namespace
 }  // namespace mdb::engine::opensearch
+
+namespace mdb::engine::opensearch {
+namespace {
+
+TEST(JsonReads, NeverThrowOnOddReplies) {
+  Json j = Json::parse(R"({"error": {"type": "x", "reason": null}, "n": "7", "a": [1, {"b": 2}]})");
+  EXPECT_EQ(GetStr(j, "/error/type"), "x");
+  EXPECT_EQ(GetStr(j, "/error/reason", "none"), "none");  // null, not a string
+  EXPECT_EQ(GetInt(j, "/n", -1), -1);                     // a string, not a number
+  EXPECT_EQ(GetInt(j, "/a/1/b"), 2);
+  EXPECT_EQ(GetInt(j, "/a/9/b", 5), 5);
+  EXPECT_EQ(GetStr(j, "/a/x/b", "d"), "d");  // not an index
+  EXPECT_TRUE(GetNode(Json(), "/x").is_null());
+  EXPECT_EQ(GetStr(Json("text"), "/version/number"), "");
+}
+
+}  // namespace
+}  // namespace mdb::engine::opensearch

@@ -76,7 +76,9 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
   ASSIGN_OR_RETURN(Json existing, os->Ok("GET", "/_cat/indices?format=json&expand_wildcards=all",
                                          "listing the target's indices"));
   std::set<std::string> present;
-  for (const auto& i : existing) present.insert(i.value("index", ""));
+  if (existing.is_array()) {
+    for (const auto& i : existing) present.insert(GetStr(i, "/index"));
+  }
   std::vector<std::string> indices;
   for (const auto& index : meta.indices()) {
     if (present.count(index)) {
@@ -107,10 +109,10 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
                  {"include_aliases", true}};
     auto restored = os->Ok(
         "POST", "/_snapshot/" + name + "/" + meta.snapshot() + "/_restore?wait_for_completion=true",
-        "restoring the snapshot", body);
+        "restoring the snapshot", body, kLongCall);
     st = restored.status();
     if (st.ok()) {
-      int failed = restored->value("/snapshot/shards/failed"_json_pointer, 0);
+      int64_t failed = GetInt(*restored, "/snapshot/shards/failed");
       if (failed > 0) {
         st = absl::DataLossError(absl::StrCat("opensearch ", os->address(), ": ", failed,
                                               " shards failed to restore: ", restored->dump()));

@@ -38,17 +38,33 @@ absl::StatusCode CodeForHttp(long status) {
 
 // OpenSearch's error answer: {"error": {"type": ..., "reason": ..., "root_cause": [...]}}.
 std::string Reason(const Json& body) {
-  if (body.is_object() && body.contains("error")) {
-    const Json& e = body["error"];
-    if (e.is_object()) {
-      return absl::StrCat(e.value("type", "error"), ": ", e.value("reason", ""));
-    }
-    if (e.is_string()) return e.get<std::string>();
-  }
+  Json e = GetNode(body, "/error");
+  if (e.is_object()) return absl::StrCat(GetStr(e, "/type", "error"), ": ", GetStr(e, "/reason"));
+  if (e.is_string()) return e.get<std::string>();
   return body.is_null() ? "" : body.dump().substr(0, 300);
 }
 
 }  // namespace
+
+Json GetNode(const Json& j, const std::string& pointer) {
+  try {
+    Json::json_pointer p(pointer);
+    if (j.contains(p)) return j.at(p);
+  } catch (const std::exception&) {
+    // a path through a value of another type: treated as missing
+  }
+  return nullptr;
+}
+
+std::string GetStr(const Json& j, const std::string& pointer, const std::string& def) {
+  Json v = GetNode(j, pointer);
+  return v.is_string() ? v.get<std::string>() : def;
+}
+
+int64_t GetInt(const Json& j, const std::string& pointer, int64_t def) {
+  Json v = GetNode(j, pointer);
+  return v.is_number_integer() ? v.get<int64_t>() : def;
+}
 
 absl::StatusOr<std::unique_ptr<OsClient>> OsClient::Connect(const common::HostConfig& host) {
   auto opt = [&](const char* key, const char* def) {
@@ -114,8 +130,8 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
 }
 
 absl::StatusOr<Json> OsClient::Ok(const std::string& method, const std::string& path,
-                                  const std::string& what, const Json& body) {
-  ASSIGN_OR_RETURN(HttpReply reply, Call(method, path, body));
+                                  const std::string& what, const Json& body, long timeout_seconds) {
+  ASSIGN_OR_RETURN(HttpReply reply, Call(method, path, body, timeout_seconds));
   if (reply.status / 100 != 2) {
     return absl::Status(CodeForHttp(reply.status),
                         absl::StrCat("opensearch ", address_, ": ", what, ": HTTP ", reply.status,

@@ -13,6 +13,18 @@ namespace mdb::engine::opensearch {
 
 using Json = nlohmann::json;
 
+// Reads of a reply that never throw (nlohmann's value() throws on a type mismatch, and replies
+// come from a server we do not control): the default when `pointer` ("/a/0/b") is missing or
+// holds another type.
+std::string GetStr(const Json& j, const std::string& pointer, const std::string& def = "");
+int64_t GetInt(const Json& j, const std::string& pointer, int64_t def = 0);
+// The node at `pointer`, or null when there is none.
+Json GetNode(const Json& j, const std::string& pointer);
+
+// Snapshots and restores are waited for in one call (wait_for_completion): a day, not the usual
+// ten minutes, before the service gives up on the node.
+constexpr long kLongCall = 24 * 3600;
+
 struct HttpReply {
   long status = 0;
   Json body;  // null when the body is empty or not JSON
@@ -30,7 +42,8 @@ class OsClient {
                                  const Json& body = nullptr, long timeout_seconds = 3600);
   // Call, and a non-2xx status becomes an error with OpenSearch's reason and `what` in it.
   absl::StatusOr<Json> Ok(const std::string& method, const std::string& path,
-                          const std::string& what, const Json& body = nullptr);
+                          const std::string& what, const Json& body = nullptr,
+                          long timeout_seconds = 600);
   const std::string& address() const { return address_; }
 
  private:

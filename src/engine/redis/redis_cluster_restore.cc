@@ -117,8 +117,7 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
     });
     if (!st.ok()) pipe.Abandon();
     reader.join();
-    RETURN_IF_ERROR(read_status);
-    RETURN_IF_ERROR(st);
+    RETURN_IF_ERROR(io::PipeResult(read_status, st));
     for (auto& t : targets) RETURN_IF_ERROR(Drain(t, 0));
   }
   return absl::OkStatus();
