@@ -20,7 +20,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-bash "$PEER" start "$W/src" $SRC 2>/dev/null
+bash "$PEER" start "$W/src" $SRC
 U="http://127.0.0.1:$SRC"
 # ~1 KB documents of mixed content in two indices (2 shards each), like logs and orders.
 "$VENV/bin/python" - "$U" "$DOCS" <<'PY'
@@ -89,7 +89,7 @@ t3=$(date +%s.%N)
 "$CLI" backup create --engine opensearch --cluster src --wait >/dev/null
 t4=$(date +%s.%N)
 SECOND="$(newest)"
-bash "$PEER" start "$W/dst" $DST 2>/dev/null
+bash "$PEER" start "$W/dst" $DST
 t5=$(date +%s.%N)
 "$CLI" backup restore --engine opensearch "$SECOND" --to dst --wait >/dev/null
 t6=$(date +%s.%N)
