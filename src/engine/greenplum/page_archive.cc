@@ -95,19 +95,6 @@ absl::Status CheckPath(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFd(int fd, const char* p, size_t n, uint64_t offset, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0)
-      return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(errno)));
-    p += w;
-    n -= static_cast<size_t>(w);
-    offset += static_cast<uint64_t>(w);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 bool IsRelationFile(const std::string& path) {
@@ -263,7 +250,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
       for (uint64_t off = 0; st.ok() && off < size;) {
         size_t k = static_cast<size_t>(std::min<uint64_t>(size - off, buf.size()));
         st = in.Exact(buf.data(), k);
-        if (st.ok()) st = WriteFd(fd, buf.data(), k, off, path);
+        if (st.ok()) st = WriteAt(fd, buf.data(), k, off, path);
         off += k;
       }
     } else {
@@ -283,7 +270,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
           break;
         }
         st = in.Exact(buf.data(), kPage);
-        if (st.ok()) st = WriteFd(fd, buf.data(), kPage, static_cast<uint64_t>(*n) * kPage, path);
+        if (st.ok()) st = WriteAt(fd, buf.data(), kPage, static_cast<uint64_t>(*n) * kPage, path);
       }
     }
     if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {

@@ -24,19 +24,20 @@ uint64_t Octal(const char* p, size_t n) {
 
 std::string Field(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
 
-absl::Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
+}  // namespace
+
+absl::Status WriteAt(int fd, const char* p, size_t n, uint64_t offset, const std::string& path) {
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0)
       return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(errno)));
     p += w;
     n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status SyncTree(const std::string& dir) {
   // One syncfs for the whole restored tree rather than an fsync per file: thousands of small
@@ -118,7 +119,7 @@ absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owne
         else if (*n == 0)
           st = absl::DataLossError(absl::StrCat("tar: '", e->name, "' is truncated"));
         else
-          st = WriteAll(fd, buf.data(), *n, path), left -= *n;
+          st = WriteAt(fd, buf.data(), *n, e->size - left, path), left -= *n;
       }
       close(fd);  // made durable all at once at the end (SyncTree)
       RETURN_IF_ERROR(st);

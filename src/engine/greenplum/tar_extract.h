@@ -32,6 +32,9 @@ absl::Status SkipTarPadding(io::ByteSource* source, uint64_t size);
 absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owner_uid,
                         int owner_gid);
 
+// Writes all of p[0..n) at `offset` of `fd` (retrying short writes); errors name `path`.
+absl::Status WriteAt(int fd, const char* p, size_t n, uint64_t offset, const std::string& path);
+
 // Makes everything written under `dir` durable (syncfs of its filesystem).
 absl::Status SyncTree(const std::string& dir);
 

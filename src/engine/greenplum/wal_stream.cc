@@ -41,21 +41,6 @@ absl::StatusOr<PgResult> Exec(PGconn* conn, const std::string& sql) {
   return r;
 }
 
-class StringSource final : public io::ByteSource {
- public:
-  explicit StringSource(const std::string& s) : s_(s) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    size_t k = std::min(n, s_.size() - pos_);
-    memcpy(buf, s_.data() + pos_, k);
-    pos_ += k;
-    return k;
-  }
-
- private:
-  const std::string& s_;
-  size_t pos_ = 0;
-};
-
 }  // namespace
 
 WalJournal::WalJournal(const JournalOptions& options)
@@ -188,7 +173,7 @@ absl::Status WalJournal::StreamOnce(size_t index) {
       auto writer =
           options_.repository->StartBackup({.backup_id = object, .engine = "greenplum-wal"});
       if (writer.ok()) {
-        StringSource source(buffer);
+        io::StringSource source(std::move(buffer));  // the segment is handed over, not copied
         RETURN_IF_ERROR(
             (*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file), &source));
         // Who the segment belongs to is in its metadata, not only in its name: cluster ids and
@@ -209,6 +194,7 @@ absl::Status WalJournal::StreamOnce(size_t index) {
       segment_start += segment_size;
       confirmed = segment_start;
       buffer.clear();
+      buffer.reserve(segment_size);
       RETURN_IF_ERROR(send_status(false));
       last_status = absl::Now();
     }
