@@ -255,8 +255,30 @@ TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {
   EXPECT_EQ(gc.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(gc.status().message().find("backup 'running' is running"), std::string::npos);
   (*w)->Abort();
-  EXPECT_TRUE(repo->Gc().ok());
-  EXPECT_EQ(repo->StartBackup({.backup_id = "running"}).status().ok(), true);
+
+  // The other way round: a backup that starts while GC runs is refused, and GC still finishes.
+  // The GC is held at its first look at the manifests, where it already holds its lock.
+  auto other = std::move(*Repository::Open(storage_.get(), {}));
+  absl::Status during_gc;
+  bool tried = false;
+  storage::FaultStorage paused(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        if (op == storage::FaultOp::kList && key == "manifests/" && !tried) {
+          tried = true;
+          during_gc = other->StartBackup({.backup_id = "late"}).status();
+        }
+        return storage::Fault{};
+      });
+  auto gc_repo = std::move(*Repository::Open(&paused, {}));
+  auto report = gc_repo->Gc();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(tried);
+  EXPECT_EQ(during_gc.code(), absl::StatusCode::kUnavailable) << during_gc;
+  EXPECT_NE(during_gc.message().find("garbage collection is running"), std::string::npos)
+      << during_gc;
+  EXPECT_TRUE(storage_->List("locks/")->empty());  // the refused writer left no lock behind
+  auto after = repo->StartBackup({.backup_id = "running"});
+  EXPECT_TRUE(after.ok()) << after.status();
 }
 
 TEST_F(RepositoryTest, InitRefusesAnExistingRepositoryAndOpenAMissingOne) {

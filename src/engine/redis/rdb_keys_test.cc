@@ -13,7 +13,12 @@ TEST(RdbKeys, KeySlotMatchesClusterKeyslot) {
   EXPECT_EQ(KeySlot("foo"), 12182);        // CLUSTER KEYSLOT foo
   EXPECT_EQ(KeySlot("123456789"), 12739);  // CRC16/XMODEM check value 0x31C3 % 16384
   EXPECT_EQ(KeySlot("{user1000}.following"), KeySlot("user1000"));
-  EXPECT_EQ(KeySlot("foo{}{bar}"), KeySlot("foo{}{bar}"));  // empty tag: the whole key
+  // Hash tags as the cluster specification defines them; values from an independent CRC16
+  // (Python's binascii.crc_hqx) so that a wrong tag rule cannot pass by comparing with itself.
+  EXPECT_EQ(KeySlot("foo{}{bar}"), 8363);     // empty first tag: the whole key is hashed
+  EXPECT_EQ(KeySlot("foo{{bar}}zap"), 4015);  // the tag is "{bar"
+  EXPECT_EQ(KeySlot("foo{bar}{zap}"), 5061);  // the first tag only: "bar"
+  EXPECT_EQ(KeySlot("{}"), 15257);
 }
 
 // A tiny RDB written by hand: header, an AUX field, db 0, a string key with a millisecond expiry,

@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 
 namespace mdb::engine::redis {
@@ -99,6 +100,11 @@ absl::Status RespConn::Fill() {
     buf_.clear();
     pos_ = 0;
   }
+  if (absl::Now() > reply_deadline_) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("redis ", address_, ": a reply took longer than ",
+                     absl::FormatDuration(limits_.max_reply_time), " to arrive"));
+  }
   char tmp[65536];
   for (;;) {
     ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
@@ -125,6 +131,10 @@ absl::StatusOr<std::string> RespConn::ReadLine() {
       pos_ = eol + 2;
       return line;
     }
+    if (buf_.size() - pos_ > limits_.max_line) {
+      return TooBig("line bytes", static_cast<int64_t>(buf_.size() - pos_),
+                    static_cast<int64_t>(limits_.max_line));
+    }
     RETURN_IF_ERROR(Fill());
   }
 }
@@ -147,7 +157,22 @@ absl::StatusOr<size_t> RespConn::ReadRaw(char* out, size_t n) {
   return k;
 }
 
+absl::Status RespConn::TooBig(absl::string_view what, int64_t got, int64_t limit) const {
+  return absl::DataLossError(absl::StrCat("redis ", address_, ": reply refused: ", what, " ", got,
+                                          " (at most ", limit,
+                                          "; no Redis sends that for the service's commands: a "
+                                          "broken server, or something else at this address?)"));
+}
+
 absl::StatusOr<RespValue> RespConn::ReadReply() {
+  reply_deadline_ = absl::Now() + limits_.max_reply_time;
+  int64_t elements = 0;
+  absl::StatusOr<RespValue> v = ReadValue(0, &elements);
+  reply_deadline_ = absl::InfiniteFuture();
+  return v;
+}
+
+absl::StatusOr<RespValue> RespConn::ReadValue(int depth, int64_t* elements) {
   ASSIGN_OR_RETURN(std::string line, ReadLine());
   if (line.empty()) return absl::DataLossError(absl::StrCat("redis ", address_, ": empty reply"));
   RespValue v;
@@ -167,8 +192,11 @@ absl::StatusOr<RespValue> RespConn::ReadReply() {
     case '$': {
       if (!absl::SimpleAtoi(rest, &n)) break;
       if (n < 0) return v;  // nil
+      // Checked before waiting for the bytes: a declared length never allocates by itself.
+      if (n > limits_.max_bulk) return TooBig("bulk string bytes", n, limits_.max_bulk);
       v.type = RespValue::Type::kBulk;
       while (buf_.size() - pos_ < static_cast<size_t>(n) + 2) RETURN_IF_ERROR(Fill());
+      if (buf_.compare(pos_ + n, 2, "\r\n") != 0) break;
       v.str = buf_.substr(pos_, n);
       pos_ += n + 2;
       return v;
@@ -176,14 +204,22 @@ absl::StatusOr<RespValue> RespConn::ReadReply() {
     case '*': {
       if (!absl::SimpleAtoi(rest, &n)) break;
       if (n < 0) return v;
+      if (depth + 1 > limits_.max_depth)
+        return TooBig("nesting depth", depth + 1, limits_.max_depth);
+      *elements += n;
+      if (*elements > limits_.max_elements) {
+        return TooBig("array elements", *elements, limits_.max_elements);
+      }
       v.type = RespValue::Type::kArray;
+      v.array.reserve(static_cast<size_t>(std::min<int64_t>(n, 1024)));
       for (int64_t i = 0; i < n; ++i) {
-        ASSIGN_OR_RETURN(RespValue item, ReadReply());
+        ASSIGN_OR_RETURN(RespValue item, ReadValue(depth + 1, elements));
         v.array.push_back(std::move(item));
       }
       return v;
     }
   }
+  if (line.size() > 200) line = absl::StrCat(line.substr(0, 200), "...");
   return absl::DataLossError(absl::StrCat("redis ", address_, ": malformed reply '", line, "'"));
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace mdb::engine::redis {
@@ -19,6 +20,18 @@ struct RespValue {
   std::string str;  // simple string, error or bulk
   int64_t integer = 0;
   std::vector<RespValue> array;
+};
+
+// What a reply may hold. Real servers stay far below these for every command the service sends
+// (INFO, ROLE, CLUSTER NODES, CONFIG GET, replies to RESTORE); a reply past them is a broken or
+// hostile server, and the operation fails with an error naming it instead of the process running
+// out of stack or memory.
+struct RespLimits {
+  int max_depth = 8;               // nested arrays (CLUSTER SLOTS nests 3)
+  int64_t max_elements = 1 << 20;  // array elements in one reply, at every depth together
+  int64_t max_bulk = 64 << 20;     // bytes of one bulk string
+  size_t max_line = 64 << 10;      // bytes of one line (status, error, length header)
+  absl::Duration max_reply_time = absl::Minutes(2);  // a reply trickled in byte by byte
 };
 
 class RespConn {
@@ -32,14 +45,17 @@ class RespConn {
   // server's message.
   absl::StatusOr<RespValue> Command(const std::vector<std::string>& args);
   absl::Status Send(const std::vector<std::string>& args);
+  // One reply within `limits()`. Nesting is parsed with bounded recursion (max_depth).
   absl::StatusOr<RespValue> ReadReply();
-  // One line without its CRLF.
+  // One line without its CRLF (at most limits().max_line bytes).
   absl::StatusOr<std::string> ReadLine();
   // Up to `n` raw bytes (buffered ones first); 0 only at end of stream.
   absl::StatusOr<size_t> ReadRaw(char* buf, size_t n);
   absl::Status WriteRaw(const std::string& data);
 
   const std::string& address() const { return address_; }
+  const RespLimits& limits() const { return limits_; }
+  void set_limits(const RespLimits& limits) { limits_ = limits; }
   // The local IP address of this connection, as the server sees us.
   absl::StatusOr<std::string> LocalIp() const;
   // Wraps an accepted socket (restore serves replicas).
@@ -50,9 +66,13 @@ class RespConn {
  private:
   RespConn(int fd, std::string address) : fd_(fd), address_(std::move(address)) {}
   absl::Status Fill();  // reads more bytes into the buffer
+  absl::StatusOr<RespValue> ReadValue(int depth, int64_t* elements);
+  absl::Status TooBig(absl::string_view what, int64_t got, int64_t limit) const;
 
   int fd_;
   std::string address_;
+  RespLimits limits_;
+  absl::Time reply_deadline_ = absl::InfiniteFuture();
   std::string buf_;
   size_t pos_ = 0;
 };

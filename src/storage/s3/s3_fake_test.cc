@@ -277,15 +277,19 @@ TEST(S3Retries, ForbiddenIsNotRetried) {
 TEST(S3Retries, TimeoutsAreRetried) {
   FakeS3 fake;
   S3Options o = fake.Options();
-  o.request_timeout = absl::Milliseconds(200);
+  // The late answer comes long after the timeout; the timeout itself is generous, so that a
+  // loaded machine answering slowly does not look like a hang. What must hold: the late request
+  // was given up and at least one retry answered.
+  o.request_timeout = absl::Seconds(1);
   auto s = OpenS3Storage(o);
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE((*s)->Put("k", "v").ok());
-  fake.Delay("GET", 1, 600);
+  int before = fake.Count("GET");
+  fake.Delay("GET", 1, 4000);
   auto got = (*s)->Get("k");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "v");
-  EXPECT_EQ(fake.Count("GET"), 3);  // the probe, the late answer, the retry
+  EXPECT_GE(fake.Count("GET") - before, 2);  // the late answer, then the retry(s)
 }
 
 TEST(S3Retries, UnreachableEndpointSpendsTheBudgetOnOpen) {

@@ -135,7 +135,10 @@ class S3Storage final : public Storage {
     size_t strip = client_.options().prefix.empty() ? 0 : client_.options().prefix.size() + 1;
     std::string token;
     for (;;) {
-      Request req("GET", "", {{"list-type", "2"}, {"prefix", full}});
+      Request req("GET", "",
+                  {{"list-type", "2"},
+                   {"max-keys", absl::StrCat(client_.options().list_page_size)},
+                   {"prefix", full}});
       if (!token.empty()) req.query.emplace_back("continuation-token", token);
       req.what = absl::StrCat("list '", Describe(), "/", prefix, "'");
       ASSIGN_OR_RETURN(Response r, client_.Send(req));

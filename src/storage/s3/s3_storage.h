@@ -23,6 +23,7 @@ struct S3Options {
   absl::Duration base_backoff = absl::Milliseconds(100);  // doubled per retry, with full jitter
   absl::Duration max_backoff = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(120);
+  int list_page_size = 1000;  // max-keys per ListObjectsV2 page (S3's own maximum)
 };
 
 // Opens an S3 storage; checks that the bucket is reachable (one request).

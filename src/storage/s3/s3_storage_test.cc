@@ -119,6 +119,26 @@ TEST_F(RealS3, OpensFromUrl) {
   EXPECT_LT(absl::AbsDuration((*(*s)->List(""))[0].modified - info->modified), absl::Seconds(2));
 }
 
+// Pagination against the real server, not only the fake: pages of two keys, continuation tokens
+// as the server makes them, every key once and in order.
+TEST_F(RealS3, ListFollowsTheServersContinuationTokens) {
+  S3Options o = RealOptions();
+  o.list_page_size = 2;
+  auto s = OpenS3Storage(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::vector<std::string> want;
+  for (int i = 0; i < 7; ++i) {
+    want.push_back(absl::StrCat("page/k", i));
+    ASSERT_TRUE((*s)->Put(want.back(), "v").ok());
+  }
+  ASSERT_TRUE((*s)->Put("other", "v").ok());  // outside the prefix
+  auto got = (*s)->List("page/");
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<std::string> keys;
+  for (const auto& info : *got) keys.push_back(info.key);
+  EXPECT_EQ(keys, want);
+}
+
 // Ranges at and past the end, which servers answer with 206 (trimmed), 416 or, for an empty
 // object, 416 or a 200 with the whole (empty) object.
 TEST_F(RealS3, RangesAtTheEdges) {

@@ -1,0 +1,148 @@
+// The RESP reader against hostile replies, over a socket pair: whatever a server sends, the reader
+// answers with an error naming the address, never a crash or an allocation the bytes did not pay
+// for.
+#include "engine/redis/resp.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace mdb::engine::redis {
+namespace {
+
+// A connection whose server side is written by a thread (so that replies larger than the socket
+// buffer do not block the test).
+class FakeServer {
+ public:
+  FakeServer() {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    timeval tv{.tv_sec = 0, .tv_usec = 200000};
+    setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    conn_ = RespConn::Adopt(fds[0], "fake:6379");
+    server_ = fds[1];
+  }
+  ~FakeServer() {
+    stop_ = true;
+    shutdown(server_, SHUT_RDWR);
+    if (writer_.joinable()) writer_.join();
+    close(server_);
+  }
+  // Sends `data` (all of it, or until the reader goes away).
+  void Send(std::string data) {
+    writer_ = std::thread([this, data = std::move(data)] {
+      size_t done = 0;
+      while (done < data.size() && !stop_) {
+        ssize_t n = send(server_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) return;
+        done += static_cast<size_t>(n);
+      }
+    });
+  }
+  // Sends one byte of `data` every `ms` milliseconds, forever.
+  void Trickle(std::string data, int ms) {
+    writer_ = std::thread([this, data = std::move(data), ms] {
+      for (size_t i = 0; !stop_; ++i) {
+        if (send(server_, &data[i % data.size()], 1, MSG_NOSIGNAL) <= 0) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      }
+    });
+  }
+  RespConn* conn() { return conn_.get(); }
+
+ private:
+  std::unique_ptr<RespConn> conn_;
+  int server_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread writer_;
+};
+
+void ExpectRefused(const absl::StatusOr<RespValue>& v, absl::string_view what) {
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss) << v.status();
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "redis fake:6379")) << v.status();
+  EXPECT_TRUE(absl::StrContains(v.status().message(), what)) << v.status();
+}
+
+TEST(RespReader, ReadsNestedRepliesWithinTheLimits) {
+  FakeServer s;
+  s.Send("*3\r\n*1\r\n:5\r\n$3\r\nabc\r\n$-1\r\n+OK\r\n");
+  auto v = s.conn()->ReadReply();
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->array.size(), 3u);
+  EXPECT_EQ(v->array[0].array[0].integer, 5);
+  EXPECT_EQ(v->array[1].str, "abc");
+  EXPECT_EQ(v->array[2].type, RespValue::Type::kNil);
+  auto next = s.conn()->ReadReply();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->str, "OK");
+}
+
+TEST(RespReader, DeepNestingIsRefusedNotRecursedInto) {
+  FakeServer s;
+  std::string deep;
+  for (int i = 0; i < 2000000; ++i) deep += "*1\r\n";  // once crashed the service (stack)
+  s.Send(deep);
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: nesting depth 9 (at most 8;");
+}
+
+TEST(RespReader, HugeDeclaredLengthsAreRefusedBeforeAllocating) {
+  FakeServer s;
+  s.Send("$3000000000\r\n");
+  ExpectRefused(s.conn()->ReadReply(),
+                "reply refused: bulk string bytes 3000000000 (at most 67108864;");
+  FakeServer wide;
+  wide.Send("*2000000000\r\n");
+  ExpectRefused(wide.conn()->ReadReply(), "reply refused: array elements 2000000000");
+}
+
+TEST(RespReader, ElementsAreCountedAcrossNesting) {
+  FakeServer s;
+  RespLimits limits;
+  limits.max_elements = 10;
+  s.conn()->set_limits(limits);
+  s.Send("*2\r\n*6\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n*6\r\n");
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: array elements 14 (at most 10;");
+}
+
+TEST(RespReader, EndlessLinesAreRefused) {
+  FakeServer s;
+  s.Send("+" + std::string(1 << 20, 'x'));
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: line bytes");
+}
+
+TEST(RespReader, BulkWithoutItsTerminatorIsMalformed) {
+  FakeServer s;
+  s.Send("$3\r\nabcXY");
+  ExpectRefused(s.conn()->ReadReply(), "malformed reply");
+}
+
+TEST(RespReader, AReplyTrickledForeverHitsTheReplyDeadline) {
+  FakeServer s;
+  RespLimits limits;
+  limits.max_reply_time = absl::Milliseconds(300);
+  s.conn()->set_limits(limits);
+  s.Trickle("*100\r\n:1\r\n", 20);  // each byte in time for the socket timeout, never done
+  auto v = s.conn()->ReadReply();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDeadlineExceeded) << v.status();
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "redis fake:6379: a reply took longer"))
+      << v.status();
+}
+
+TEST(RespReader, TruncatedReplyIsAnErrorNotAHang) {
+  FakeServer s;
+  s.Send("*2\r\n:1\r\n");
+  auto v = s.conn()->ReadReply();
+  ASSERT_FALSE(v.ok());  // the socket timeout (200 ms here) ends the wait
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "redis fake:6379")) << v.status();
+}
+
+}  // namespace
+}  // namespace mdb::engine::redis
