@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "repo/repository.h"
+#include "repo/restore_dir.h"
 
 namespace mdb::cli {
 namespace {
@@ -126,19 +127,12 @@ int Restore(const RepoArgs& a) {
   auto m = o->repo->ReadManifest(a.id);
   if (!m.ok()) return Fail(m.status());
   absl::Time start = absl::Now();
-  for (const auto& s : m->streams()) {
-    std::string path = a.out_dir + "/" + s.name();
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return Fail(absl::PermissionDeniedError("cannot create '" + path + "'"));
-    io::FdSink sink(fd);
-    absl::Status st = o->repo->RestoreStream(*m, s.name(), &sink);
-    close(fd);
-    if (!st.ok()) return Fail(st);
-  }
+  auto r = repo::RestoreToDirectory(o->repo.get(), *m, a.out_dir);
+  if (!r.ok()) return Fail(r.status());
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   std::cout << absl::StrFormat("restored %s: %d streams, %s in %.2f s (%.0f MB/s) into %s\n", a.id,
-                               m->streams_size(), Mb(m->logical_bytes()), secs,
-                               m->logical_bytes() / 1e6 / std::max(secs, 1e-9), a.out_dir);
+                               r->streams, Mb(r->bytes), secs,
+                               r->bytes / 1e6 / std::max(secs, 1e-9), a.out_dir);
   return 0;
 }
 

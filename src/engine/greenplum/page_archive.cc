@@ -204,33 +204,34 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
   std::string magic(kMagic.size(), '\0');
   RETURN_IF_ERROR(in.Exact(magic.data(), magic.size()));
   if (magic != kMagic) return absl::DataLossError("not a segment archive (bad magic)");
+  ASSIGN_OR_RETURN(io::BeneathDir target, io::BeneathDir::Open(dir));
   std::set<std::string> listed;
+  std::vector<ArchiveLink> links;  // created last, when no record can be written through them
   std::string buf(1 << 20, '\0');
-  std::error_code ec;
-  fs::create_directories(dir, ec);
   for (;;) {
     char type;
     RETURN_IF_ERROR(in.Exact(&type, 1));
     if (type == 'E') break;
     ASSIGN_OR_RETURN(std::string rel, in.Str());
     RETURN_IF_ERROR(CheckPath(rel));
-    const std::string path = (fs::path(dir) / rel).string();
     if (type == 'D') {
       ASSIGN_OR_RETURN(uint32_t mode, in.Int<uint32_t>());
-      fs::create_directories(path, ec);
-      chmod(path.c_str(), mode ? mode : 0700);
-      if (uid >= 0) (void)chown(path.c_str(), uid, gid);
+      auto fd = target.MakeDirs(rel, mode & 0777 ? mode & 0777 : 0700);
+      if (!fd.ok()) return Hostile(fd.status());
+      absl::Status st;
+      if (uid >= 0 && fchown(*fd, uid, gid) != 0) {
+        st = absl::PermissionDeniedError(
+            absl::StrCat("chown '", target.Describe(rel), "': ", strerror(errno)));
+      }
+      close(*fd);
+      RETURN_IF_ERROR(st);
       continue;
     }
     listed.insert(rel);
     if (type == 'L') {
-      ASSIGN_OR_RETURN(std::string target, in.Str());
-      fs::create_directories(fs::path(path).parent_path(), ec);
-      fs::remove(path, ec);
-      if (symlink(target.c_str(), path.c_str()) != 0) {
-        return absl::UnavailableError(absl::StrCat("symlink '", path, "': ", strerror(errno)));
-      }
-      if (uid >= 0) (void)lchown(path.c_str(), uid, gid);
+      ASSIGN_OR_RETURN(std::string to, in.Str());
+      RETURN_IF_ERROR(CheckArchiveLink(rel, to));
+      links.push_back({rel, to});
       continue;
     }
     if (type != 'F' && type != 'P') {
@@ -239,12 +240,12 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     }
     ASSIGN_OR_RETURN(uint32_t mode, in.Int<uint32_t>());
     ASSIGN_OR_RETURN(uint64_t size, in.Int<uint64_t>());
-    fs::create_directories(fs::path(path).parent_path(), ec);
     // 'F' replaces the file; 'P' changes pages of the file the previous archive left.
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (type == 'F' ? O_TRUNC : 0),
-                  mode ? mode : 0600);
-    if (fd < 0)
-      return absl::UnavailableError(absl::StrCat("create '", path, "': ", strerror(errno)));
+    auto opened = target.OpenFile(rel, O_WRONLY | O_CREAT | (type == 'F' ? O_TRUNC : 0),
+                                  mode & 0777 ? mode & 0777 : 0600);
+    if (!opened.ok()) return Hostile(opened.status());
+    const int fd = *opened;
+    const std::string path = target.Describe(rel);
     absl::Status st;
     if (type == 'F') {
       for (uint64_t off = 0; st.ok() && off < size;) {
@@ -279,6 +280,8 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     close(fd);
     RETURN_IF_ERROR(st);
   }
+  RETURN_IF_ERROR(CreateArchiveLinks(&target, links, uid, gid));
+  std::error_code ec;
   // Files the archive does not list were deleted since the previous backup of the chain.
   std::vector<fs::path> stale;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/greenplum/tar_extract.h"
+
 namespace mdb::engine::greenplum {
 namespace {
 
@@ -17,18 +19,19 @@ class Tar {
  public:
   void Dir(const std::string& name) { Header(name, 0, '5', ""); }
   void Link(const std::string& name, const std::string& target) { Header(name, 0, '2', target); }
-  void File(const std::string& name, const std::string& data) {
-    Header(name, data.size(), '0', "");
+  void File(const std::string& name, const std::string& data, int mode = 0600) {
+    Header(name, data.size(), '0', "", mode);
     out_ += data;
     out_.append((512 - data.size() % 512) % 512, '\0');
   }
   std::string Finish() { return out_ + std::string(1024, '\0'); }
 
  private:
-  void Header(const std::string& name, size_t size, char type, const std::string& link) {
+  void Header(const std::string& name, size_t size, char type, const std::string& link,
+              int mode = 0600) {
     char h[512] = {};
     snprintf(h, 100, "%s", name.c_str());
-    snprintf(h + 100, 8, "%07o", 0600);
+    snprintf(h + 100, 8, "%07o", mode);
     snprintf(h + 124, 12, "%011zo", size);
     h[156] = type;
     snprintf(h + 157, 100, "%s", link.c_str());
@@ -165,6 +168,88 @@ TEST(PageArchive, DamagedArchivesAreRefused) {
   EXPECT_EQ(ParseFileSizes("a\t1\nb\tx\n").status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(ParseFileSizes(FormatFileSizes({{"base/1/2", 8192}, {"x y", 0}}))->at("x y"), 0u);
 }
+
+// Archives from a compromised source server or a bucket someone else can write to: nothing they
+// hold may write outside the restore target, by name or through a link, via the tar path
+// (BASE backups) or the segment archive path (INCREMENTAL chains).
+class HostileArchive : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() /
+            ("mdb-hostile-" + std::to_string(getpid()) + "-" + std::to_string(GetParam()));
+    fs::remove_all(base_);
+    fs::create_directories(base_ / "elsewhere");
+  }
+  void TearDown() override { fs::remove_all(base_); }
+  // Restores `tar` into the target the way a backup of that kind is restored.
+  absl::Status Restore(const std::string& tar) {
+    if (!GetParam()) {
+      io::StringSource src(tar);
+      return ExtractTar(&src, (base_ / "target").string(), -1, -1);
+    }
+    io::StringSource src(tar);
+    io::StringSink sink;
+    FileSizes files;
+    ArchiveStats stats;
+    absl::Status st = WriteArchive(&src, nullptr, 0, &sink, &files, &stats);
+    if (!st.ok()) return st;
+    io::StringSource archive(sink.data());
+    return ApplyArchive(&archive, (base_ / "target").string(), -1, -1);
+  }
+  bool ElsewhereEmpty() { return fs::is_empty(base_ / "elsewhere"); }
+  fs::path base_;
+};
+
+TEST_P(HostileArchive, ALinkFollowedByAWriteThroughItIsRefused) {
+  Tar t;
+  t.Link("pg_escape", (base_ / "elsewhere").string());
+  t.File("pg_escape/pwned.txt", "owned");
+  absl::Status st = Restore(t.Finish());
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_TRUE(ElsewhereEmpty());
+}
+
+TEST_P(HostileArchive, ATablespaceLinkIsNotAWayOutEither) {
+  Tar t;
+  t.Link("pg_tblspc/16385", (base_ / "elsewhere").string());
+  t.File("pg_tblspc/16385/pwned.txt", "owned");
+  absl::Status st = Restore(t.Finish());
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(ElsewhereEmpty());
+}
+
+TEST_P(HostileArchive, LinksOnDiskAreNotFollowed) {
+  fs::create_directories(base_ / "target");
+  fs::create_directory_symlink(base_ / "elsewhere", base_ / "target" / "base");
+  Tar t;
+  t.File("base/1/2600", "owned");
+  absl::Status st = Restore(t.Finish());
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_TRUE(ElsewhereEmpty());
+}
+
+TEST_P(HostileArchive, NamesAboveTheRootAreRefused) {
+  Tar t;
+  t.File("base/../../pwned.txt", "owned");
+  EXPECT_EQ(Restore(t.Finish()).code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(fs::exists(base_ / "pwned.txt"));
+}
+
+TEST_P(HostileArchive, WhatBaseBackupsHoldIsRestoredAndSetIdBitsDropped) {
+  Tar t;
+  t.Dir("base");
+  t.File("base/1", "data", 06755);
+  t.Link("pg_tblspc/16385", "/srv/tablespace");
+  absl::Status st = Restore(t.Finish());
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Read(base_ / "target/base/1"), "data");
+  EXPECT_EQ(fs::read_symlink(base_ / "target/pg_tblspc/16385"), "/srv/tablespace");
+  struct stat s {};
+  ASSERT_EQ(stat((base_ / "target/base/1").c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 07000, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(TarAndSegmentArchive, HostileArchive, ::testing::Bool());
 
 }  // namespace
 }  // namespace mdb::engine::greenplum

@@ -10,7 +10,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status.h"
 
 namespace mdb::engine::greenplum {
@@ -84,32 +86,67 @@ absl::Status SkipTarPadding(io::ByteSource* source, uint64_t size) {
   return got == n ? absl::OkStatus() : absl::DataLossError("tar: truncated padding");
 }
 
+absl::Status CheckArchiveLink(const std::string& name, const std::string& target) {
+  // PostgreSQL's base backups hold symbolic links only for tablespaces (pg_tblspc/<oid>); any
+  // other link is someone else's archive, and a link is the first half of a write outside the
+  // target.
+  std::vector<std::string> parts = absl::StrSplit(name, '/');
+  uint32_t oid;
+  if (parts.size() == 2 && parts[0] == "pg_tblspc" && absl::SimpleAtoi(parts[1], &oid)) {
+    return absl::OkStatus();
+  }
+  return absl::DataLossError(
+      absl::StrCat("archive: symbolic link '", name.substr(0, 200), "' -> '", target.substr(0, 200),
+                   "' outside pg_tblspc/; PostgreSQL base backups have none"));
+}
+
+absl::Status Hostile(absl::Status st) {
+  // A name or a link that the target refuses is the archive's fault: data loss, not a bad request.
+  if (st.code() != absl::StatusCode::kInvalidArgument &&
+      st.code() != absl::StatusCode::kFailedPrecondition) {
+    return st;
+  }
+  return absl::DataLossError(absl::StrCat("archive refused: ", st.message()));
+}
+
+absl::Status CreateArchiveLinks(io::BeneathDir* target, const std::vector<ArchiveLink>& links,
+                                int owner_uid, int owner_gid) {
+  for (const auto& [name, to] : links) {
+    RETURN_IF_ERROR(Hostile(target->Symlink(name, to)));
+    if (owner_uid >= 0) RETURN_IF_ERROR(target->Chown(name, owner_uid, owner_gid));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owner_uid,
                         int owner_gid) {
-  namespace fs = std::filesystem;
+  ASSIGN_OR_RETURN(io::BeneathDir target, io::BeneathDir::Open(dir));
+  std::vector<ArchiveLink> links;  // created last, when no entry can be written through them
   std::string buf(1 << 20, '\0');
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(source));
-    if (!e) return absl::OkStatus();
-    std::string path = (fs::path(dir) / e->name).string();
-    std::error_code ec;
+    if (!e) return CreateArchiveLinks(&target, links, owner_uid, owner_gid);
+    // Permission bits only: no set-id or sticky bits from an archive.
+    mode_t mode = e->mode & 0777;
     if (e->type == '5') {
-      fs::create_directories(path, ec);
-      chmod(path.c_str(), e->mode ? e->mode : 0700);
-    } else if (e->type == '2') {
-      fs::create_directories(fs::path(path).parent_path(), ec);
-      fs::remove(path, ec);
-      if (symlink(e->link.c_str(), path.c_str()) != 0) {
-        return absl::UnavailableError(absl::StrCat("symlink '", path, "': ", strerror(errno)));
+      if (e->name.empty() || e->name == ".") continue;  // the root itself
+      auto dir_fd = target.MakeDirs(e->name, mode ? mode : 0700);
+      if (!dir_fd.ok()) return Hostile(dir_fd.status());
+      int fd = *dir_fd;
+      absl::Status st;
+      if (owner_uid >= 0 && fchown(fd, owner_uid, owner_gid) != 0) {
+        st = absl::PermissionDeniedError(
+            absl::StrCat("chown '", target.Describe(e->name), "': ", strerror(errno)));
       }
-      if (owner_uid >= 0) (void)lchown(path.c_str(), owner_uid, owner_gid);
-      continue;
+      close(fd);
+      RETURN_IF_ERROR(st);
+    } else if (e->type == '2') {
+      RETURN_IF_ERROR(CheckArchiveLink(e->name, e->link));
+      links.push_back({e->name, e->link});
     } else if (e->type == '0') {
-      fs::create_directories(fs::path(path).parent_path(), ec);
-      int fd =
-          open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, e->mode ? e->mode : 0600);
-      if (fd < 0)
-        return absl::UnavailableError(absl::StrCat("create '", path, "': ", strerror(errno)));
+      auto fd = target.OpenFile(e->name, O_WRONLY | O_CREAT | O_TRUNC, mode ? mode : 0600);
+      if (!fd.ok()) return Hostile(fd.status());
+      const std::string path = target.Describe(e->name);
       uint64_t left = e->size;
       absl::Status st;
       while (st.ok() && left > 0) {
@@ -119,9 +156,12 @@ absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owne
         else if (*n == 0)
           st = absl::DataLossError(absl::StrCat("tar: '", e->name, "' is truncated"));
         else
-          st = WriteAt(fd, buf.data(), *n, e->size - left, path), left -= *n;
+          st = WriteAt(*fd, buf.data(), *n, e->size - left, path), left -= *n;
       }
-      close(fd);  // made durable all at once at the end (SyncTree)
+      if (st.ok() && owner_uid >= 0 && fchown(*fd, owner_uid, owner_gid) != 0) {
+        st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
+      }
+      close(*fd);  // made durable all at once at the end (SyncTree)
       RETURN_IF_ERROR(st);
       RETURN_IF_ERROR(SkipTarPadding(source, e->size));
     } else {
@@ -133,9 +173,7 @@ absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owne
         if (n == 0) return absl::DataLossError("tar: truncated");
         skip -= n;
       }
-      continue;
     }
-    if (owner_uid >= 0) (void)chown(path.c_str(), owner_uid, owner_gid);
   }
 }
 

@@ -285,7 +285,7 @@ TEST(S3Retries, TimeoutsAreRetried) {
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE((*s)->Put("k", "v").ok());
   int before = fake.Count("GET");
-  fake.Delay("GET", 1, 4000);
+  fake.Delay("GET", 1, 2500);
   auto got = (*s)->Get("k");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "v");
