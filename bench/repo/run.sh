@@ -48,7 +48,7 @@ measure() {  # measure NAME CMD...: wall seconds and peak RSS (MB) of CMD
 }
 
 rm -rf "$W/mdb" "$W/restic" "$W/restore"
-head -c 32 /dev/urandom >"$W/key"
+(umask 077; head -c 32 /dev/urandom >"$W/key")
 printf 'x' >"$W/restic.pw"
 export RESTIC_PASSWORD_FILE="$W/restic.pw"
 "$CLI" repo --repo "$W/mdb" init --zstd-level 1 >/dev/null

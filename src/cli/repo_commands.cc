@@ -163,11 +163,12 @@ int Verify(const RepoArgs& a) {
   for (const auto& p : r->problems) std::cout << "problem: " << p << "\n";
   std::cout << absl::StrFormat("verified %d backups, %d chunks, %s: ", r->backups_checked,
                                r->chunks_checked, Mb(r->bytes_checked));
-  if (r->damaged.empty()) {
+  // Every problem is damage: a verify that printed one must not end with "all intact".
+  if (r->damaged.empty() && r->problems.empty()) {
     std::cout << "all intact\n";
     return 0;
   }
-  std::cout << r->damaged.size() << " damaged:";
+  std::cout << r->problems.size() << " problems, " << r->damaged.size() << " damaged:";
   for (const auto& id : r->damaged) std::cout << " " << id;
   std::cout << "\n";
   return 3;

@@ -40,6 +40,7 @@ class BackupWriterImpl final : public BackupWriter {
       streams_.push_back(stream);
     }
     const ChunkerParams& p = repo_->chunker_.params();
+    StreamHash hash;
     std::string buf(static_cast<size_t>(p.max_size) * 2, '\0');
     size_t begin = 0, end = 0;
     bool eof = false;
@@ -61,7 +62,11 @@ class BackupWriterImpl final : public BackupWriter {
         end += *got;
         bytes_read_ += *got;
       }
-      if (begin == end) break;
+      if (begin == end) {
+        std::lock_guard<std::mutex> lock(mu_);
+        stream->sha256 = hash.Finish();
+        break;
+      }
       size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + begin),
                                            end - begin, eof);
       if (cut == 0) continue;  // not reachable: we always hold max_size bytes or the end
@@ -69,6 +74,7 @@ class BackupWriterImpl final : public BackupWriter {
       ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
       ref->size = static_cast<uint32_t>(cut);
       std::string chunk(buf.data() + begin, cut);
+      hash.Update(chunk);
       begin += cut;
       tasks_.Add();
       repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
@@ -82,6 +88,7 @@ class BackupWriterImpl final : public BackupWriter {
   absl::Status AddStreamFrom(const std::string& name, const Stream& committed) override {
     auto stream = std::make_shared<StreamState>();
     stream->name = name;
+    stream->sha256 = committed.sha256();
     for (const auto& c : committed.chunks()) {
       ChunkRef& ref = stream->refs.emplace_back();
       if (c.id().size() != ref.id.size()) {
@@ -155,6 +162,7 @@ class BackupWriterImpl final : public BackupWriter {
   struct StreamState {
     std::string name;
     uint64_t size = 0;
+    std::string sha256;  // of the whole stream, once it has ended
     std::deque<ChunkRef> refs;
   };
 
@@ -224,6 +232,7 @@ class BackupWriterImpl final : public BackupWriter {
       auto* out = manifest_.add_streams();
       out->set_name(s->name);
       out->set_size(s->size);
+      out->set_sha256(s->sha256);
       logical += s->size;
       const bool is_journal = s->name.rfind("journal/", 0) == 0;
       for (const auto& r : s->refs) {

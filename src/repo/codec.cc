@@ -91,11 +91,41 @@ absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view key,
   return out;
 }
 
+StreamHash::StreamHash() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+
+StreamHash::~StreamHash() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void StreamHash::Update(std::string_view data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+}
+
+std::string StreamHash::Finish() {
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), reinterpret_cast<unsigned char*>(out.data()),
+                     &len);
+  return out;
+}
+
 std::string Codec::Encode(std::string_view plaintext, std::string_view role) const {
   ZstdContexts& z = ThreadContexts();
   std::string compressed(ZSTD_compressBound(plaintext.size()), '\0');
-  size_t n = ZSTD_compressCCtx(z.c, compressed.data(), compressed.size(), plaintext.data(),
-                               plaintext.size(), level_);
+  size_t n;
+  if (keys_.data_key) {
+    n = ZSTD_compressCCtx(z.c, compressed.data(), compressed.size(), plaintext.data(),
+                          plaintext.size(), level_);
+  } else {
+    // Without encryption nothing authenticates manifests, index objects and pack trailers: the
+    // frame's own checksum (xxh64 of the content, checked by every decompression) makes damage
+    // to them an error instead of plausible wrong metadata.
+    ZSTD_CCtx_reset(z.c, ZSTD_reset_session_and_parameters);
+    ZSTD_CCtx_setParameter(z.c, ZSTD_c_compressionLevel, level_);
+    ZSTD_CCtx_setParameter(z.c, ZSTD_c_checksumFlag, 1);
+    n = ZSTD_compress2(z.c, compressed.data(), compressed.size(), plaintext.data(),
+                       plaintext.size());
+  }
   compressed.resize(ZSTD_isError(n) ? 0 : n);  // cannot fail with a bound-sized buffer
   if (!keys_.data_key) return compressed;
   return Seal(compressed, *keys_.data_key, role);

@@ -52,6 +52,21 @@ class Codec {
   int level_;
 };
 
+// SHA-256 of a whole stream, fed in order: recorded at backup, checked at restore, so that a
+// manifest that lost or reordered chunks cannot restore as plausible data.
+class StreamHash {
+ public:
+  StreamHash();
+  ~StreamHash();
+  StreamHash(const StreamHash&) = delete;
+  StreamHash& operator=(const StreamHash&) = delete;
+  void Update(std::string_view data);
+  std::string Finish();  // 32 raw bytes
+
+ private:
+  void* ctx_;  // EVP_MD_CTX, kept out of this header
+};
+
 // Seals/opens small secrets under a 32-byte key (the key file's), for the repository config.
 std::string Seal(std::string_view plaintext, std::string_view key, std::string_view role);
 absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view key,

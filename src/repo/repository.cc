@@ -3,14 +3,17 @@
 // backups still being written are never in it, so no backup can depend on uncommitted data.
 #include "repo/repository.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
@@ -44,11 +47,37 @@ bool LockIsLive(const mdb_backup::v1::Lock& lock) {
 }  // namespace
 
 absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read key file '", path, "'"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string raw = ss.str();
+  // Checked on the open descriptor: what is read is what was checked. Bounded: a key file is tiny,
+  // and /dev/zero or a log file given by mistake must not be read whole.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read key file '", path, "': ", strerror(errno)));
+  }
+  struct stat st {};
+  std::string raw(67, '\0');
+  ssize_t n = -1;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0 && st.st_size <= 66) {
+    n = read(fd, raw.data(), raw.size());
+  }
+  close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("key file '", path, "' is not a regular file"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "key file '%s' can be read by group or others (mode %04o); the key opens every backup: "
+        "chmod 600 '%s'",
+        path, st.st_mode & 07777, path));
+  }
+  if (n < 0 || st.st_size > 66) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key file '", path,
+                     "' must hold 32 raw bytes or 64 hex digits; make one with: (umask 077; "
+                     "head -c 32 /dev/urandom > ",
+                     path, ")"));
+  }
+  raw.resize(static_cast<size_t>(n));
   if (raw.size() == 32) return raw;
   while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.pop_back();
   if (raw.size() == 64) {
@@ -62,9 +91,9 @@ absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("key file '", path,
-                   "' must hold 32 raw bytes or 64 hex digits; make one with: head -c 32 "
-                   "/dev/urandom > ",
-                   path));
+                   "' must hold 32 raw bytes or 64 hex digits; make one with: (umask 077; head -c "
+                   "32 /dev/urandom > ",
+                   path, ")"));
 }
 
 Repository::Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig config, Keys keys,
@@ -141,6 +170,15 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(storage::Storage* s
   }
   Keys keys;
   if (cfg.encryption() == "none") {
+    if (o.key) {
+      // Ignoring the key would store every new backup in plain text while the operator believes
+      // they are encrypted.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the repository at ", storage->Describe(),
+          " is not encrypted, but a key was given: backups would be stored unencrypted; remove "
+          "the key setting (repository_key_file, --key-file), or start a new repository with "
+          "init --key-file"));
+    }
     keys.chunk_id_key = cfg.chunk_id_key();
   } else {
     if (!o.key) {

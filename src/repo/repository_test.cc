@@ -1,6 +1,8 @@
 #include "repo/repository.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zstd.h>
 
 #include <filesystem>
 #include <random>
@@ -173,6 +175,73 @@ TEST_F(RepositoryTest, EncryptedRepositoryNeedsTheRightKey) {
   for (const auto& o : *all) {
     EXPECT_EQ(storage_->Get(o.key)->find("the secret is"), std::string::npos) << o.key;
   }
+}
+
+TEST_F(RepositoryTest, AKeyForAPlainRepositoryIsRefusedNotIgnored) {
+  ASSERT_TRUE(Repository::Init(storage_.get(), Small()).ok());
+  auto keyed = Repository::Open(storage_.get(), {.key = std::string(32, 'K')});
+  ASSERT_FALSE(keyed.ok());  // once ignored: backups went on in plain text
+  EXPECT_EQ(keyed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(keyed.status().message().find("is not encrypted, but a key was given"),
+            std::string::npos)
+      << keyed.status();
+  EXPECT_TRUE(Repository::Open(storage_.get(), {}).ok());
+}
+
+TEST_F(RepositoryTest, KeyFilesMustBePrivateSmallAndRegular) {
+  fs::create_directories(dir_);
+  auto write = [&](const std::string& name, const std::string& data, int mode) {
+    std::string path = (dir_ / name).string();
+    FILE* f = fopen(path.c_str(), "wb");
+    fwrite(data.data(), 1, data.size(), f);
+    fclose(f);
+    chmod(path.c_str(), mode);
+    return path;
+  };
+  std::string raw(32, 'k');
+  EXPECT_EQ(*ReadKeyFile(write("raw", raw, 0600)), raw);
+  EXPECT_EQ(*ReadKeyFile(write("hex", std::string(64, 'a') + "\n", 0400)), std::string(32, '\xaa'));
+  auto open_to_all = ReadKeyFile(write("public", raw, 0644));
+  EXPECT_EQ(open_to_all.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(open_to_all.status().message().find("chmod 600"), std::string::npos);
+  EXPECT_EQ(ReadKeyFile(write("short", "abc", 0600)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadKeyFile(write("long", std::string(4096, 'k'), 0600)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // /dev/zero was once read until memory ran out.
+  EXPECT_EQ(ReadKeyFile("/dev/zero").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadKeyFile((dir_ / "missing").string()).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A manifest crafted to leave out a chunk, or to reorder two: every chunk it names is intact,
+// so only the stream's size and whole-stream hash can tell. Restore and verify both refuse it.
+TEST_F(RepositoryTest, AManifestThatLostOrReorderedChunksIsRefused) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(Backup(repo.get(), "b", {{"s", Data(2 << 20, 11)}}).ok());
+  Manifest good = *repo->ReadManifest("b");
+  ASSERT_GT(good.streams(0).chunks_size(), 2);
+  Manifest lost = good;
+  lost.mutable_streams(0)->mutable_chunks()->RemoveLast();
+  Manifest lost_resized = lost;
+  lost_resized.mutable_streams(0)->set_size(good.streams(0).size() -
+                                            good.streams(0).chunks().rbegin()->size());
+  Manifest swapped = good;
+  swapped.mutable_streams(0)->mutable_chunks()->SwapElements(0, 1);
+  for (const Manifest* m : {&lost, &lost_resized, &swapped}) {
+    io::StringSink sink;
+    absl::Status st = repo->RestoreStream(*m, "s", &sink);
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_NE(st.message().find("the manifest is damaged"), std::string::npos) << st;
+  }
+  // Written back as an attacker with access to a plain repository would: verify names it.
+  std::string key = "manifests/b";
+  std::string plain = lost.SerializeAsString();
+  std::string frame(ZSTD_compressBound(plain.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), plain.data(), plain.size(), 1));
+  ASSERT_TRUE(storage_->Put(key, frame).ok());
+  auto report = repo->Verify({});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->damaged, std::vector<std::string>{"b"});
 }
 
 TEST_F(RepositoryTest, DeleteAndGcFreeExactlyTheUnsharedData) {

@@ -37,6 +37,8 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
   std::deque<std::future<absl::StatusOr<std::string>>> window;
   int next = 0;
   absl::Status st;
+  StreamHash hash;
+  uint64_t written = 0;
   while (st.ok() && (next < s->chunks_size() || !window.empty())) {
     while (next < s->chunks_size() && window.size() < kPrefetchWindow) {
       ChunkId id = ToId(s->chunks(next++).id());
@@ -55,9 +57,23 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
     }
     auto chunk = window.front().get();
     window.pop_front();
+    if (chunk.ok()) {
+      hash.Update(*chunk);
+      written += chunk->size();
+    }
     st = chunk.ok() ? sink->Write(*chunk) : chunk.status();
   }
   for (auto& f : window) f.wait();  // no task may outlive this call's captures
+  // Every chunk was checked against its id; this checks that they are all there and in order
+  // (manifests of older versions carry no hash, only the size).
+  if (st.ok() && written != s->size()) {
+    st =
+        absl::DataLossError(absl::StrCat("the chunks add up to ", written, " bytes, the stream to ",
+                                         s->size(), ": the manifest is damaged"));
+  } else if (st.ok() && !s->sha256().empty() && hash.Finish() != s->sha256()) {
+    st = absl::DataLossError(
+        "the data does not match the stream's SHA-256 recorded at backup: the manifest is damaged");
+  }
   if (!st.ok()) {
     return absl::Status(st.code(), absl::StrCat("restore of '", manifest.backup_id(), "' stream '",
                                                 stream, "': ", st.message()));
@@ -84,6 +100,14 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
     }
     ++report.backups_checked;
     for (const auto& s : m->streams()) {
+      uint64_t sum = 0;
+      for (const auto& c : s.chunks()) sum += c.size();
+      if (sum != s.size()) {
+        report.problems.push_back(absl::StrCat("backup '", id, "' stream '", s.name(),
+                                               "': its chunks add up to ", sum, " bytes, not ",
+                                               s.size()));
+        damaged.insert(id);
+      }
       for (const auto& c : s.chunks()) {
         ChunkId cid = ToId(c.id());
         auto loc = Find(cid);
@@ -114,7 +138,12 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
         for (const auto& [cid, loc] : chunks) bad.insert(cid);
       } else {
         auto trailer = ParsePackTrailer(*pack, pack_id, codec_);
-        if (!trailer.ok()) problems.push_back(std::string(trailer.status().message()));
+        if (!trailer.ok()) {
+          // The chunks may still decode, but a pack whose trailer is gone cannot be re-indexed
+          // or repacked: every backup using it is at risk and is named.
+          problems.push_back(absl::StrCat("pack '", key, "': ", trailer.status().message()));
+          for (const auto& [cid, loc] : chunks) bad.insert(cid);
+        }
         for (const auto& [cid, loc] : chunks) {
           std::string_view role(reinterpret_cast<const char*>(cid.data()), cid.size());
           absl::StatusOr<std::string> plain =

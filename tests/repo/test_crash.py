@@ -111,6 +111,7 @@ def test_kill_at_random_moments(driver, tmp_path):
     rng = random.Random(int(os.environ.get("MDB_CRASH_SEED", "1234")))
     key = tmp_path / "key"
     key.write_bytes(os.urandom(32))
+    key.chmod(0o600)  # the service refuses key files others can read
     if driver == "posix":
         url = str(tmp_path / "repo")
     else:
