@@ -44,6 +44,28 @@ bool LockIsLive(const mdb_backup::v1::Lock& lock) {
   return true;
 }
 
+// What the sealed keys are bound to: every setting of the config that shapes how data is
+// written or read. Changing one of them in an encrypted repository's config (the JSON is not
+// encrypted) makes the keys fail to open, instead of silently changing the chunker or the codec.
+std::string ConfigRole(const mdb_backup::v1::RepoConfig& c) {
+  return absl::StrCat("config/keys/v2 ", c.format_version(), " ", c.repo_id(), " ",
+                      c.chunk_min_size(), " ", c.chunk_avg_size(), " ", c.chunk_max_size(), " ",
+                      c.zstd_level(), " ", c.pack_target_size(), " ", c.encryption());
+}
+
+absl::Status CheckSettings(uint32_t min, uint32_t avg, uint32_t max, int zstd_level,
+                           uint64_t pack_target) {
+  if (avg == 0 || (avg & (avg - 1)) != 0 || min >= avg || avg >= max || max > (64u << 20)) {
+    return absl::InvalidArgumentError(
+        "chunk sizes must satisfy min < avg < max <= 64 MiB with avg a power of two");
+  }
+  if (zstd_level < 1 || zstd_level > 19) return absl::InvalidArgumentError("zstd level must be 1..19");
+  if (pack_target < (64u << 10) || pack_target > (1u << 30)) {
+    return absl::InvalidArgumentError("the pack target size must be 64 KiB..1 GiB");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
@@ -116,14 +138,8 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(storage::Storage* s
         absl::StrCat("a repository already exists at ", storage->Describe()));
   }
   const auto& c = o.chunker;
-  if (c.avg_size == 0 || (c.avg_size & (c.avg_size - 1)) != 0 || c.min_size >= c.avg_size ||
-      c.avg_size >= c.max_size || c.max_size > (64u << 20)) {
-    return absl::InvalidArgumentError(
-        "chunk sizes must satisfy min < avg < max <= 64 MiB with avg a power of two");
-  }
-  if (o.zstd_level < 1 || o.zstd_level > 19) {
-    return absl::InvalidArgumentError("zstd level must be 1..19");
-  }
+  RETURN_IF_ERROR(
+      CheckSettings(c.min_size, c.avg_size, c.max_size, o.zstd_level, o.pack_target_size));
   mdb_backup::v1::RepoConfig cfg;
   cfg.set_format_version(1);
   cfg.set_repo_id(common::NewId());
@@ -141,7 +157,7 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Init(storage::Storage* s
     keys.data_key = std::string(32, '\0');
     common::RandomBytes(keys.data_key->data(), 32);
     cfg.set_encryption("xchacha20poly1305");
-    cfg.set_sealed_keys(Seal(*keys.data_key + keys.chunk_id_key, *o.key, "config/keys"));
+    cfg.set_sealed_keys(Seal(*keys.data_key + keys.chunk_id_key, *o.key, ConfigRole(cfg)));
   } else {
     cfg.set_encryption("none");
     cfg.set_chunk_id_key(keys.chunk_id_key);
@@ -168,6 +184,13 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(storage::Storage* s
     return absl::FailedPreconditionError(absl::StrCat(
         "the repository config at ", storage->Describe(), " is damaged or of an unknown version"));
   }
+  if (absl::Status st = CheckSettings(cfg.chunk_min_size(), cfg.chunk_avg_size(),
+                                      cfg.chunk_max_size(), cfg.zstd_level(),
+                                      cfg.pack_target_size());
+      !st.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the repository config at ", storage->Describe(), " is damaged: ", st.message()));
+  }
   Keys keys;
   if (cfg.encryption() == "none") {
     if (o.key) {
@@ -185,11 +208,13 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(storage::Storage* s
       return absl::PermissionDeniedError(absl::StrCat("the repository at ", storage->Describe(),
                                                       " is encrypted: give its key file"));
     }
-    auto opened = repo::Open(cfg.sealed_keys(), *o.key, "config/keys");
+    auto opened = repo::Open(cfg.sealed_keys(), *o.key, ConfigRole(cfg));
+    // Repositories made before the keys were bound to the settings: readable as before.
+    if (!opened.ok()) opened = repo::Open(cfg.sealed_keys(), *o.key, "config/keys");
     if (!opened.ok() || opened->size() != 64) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("the key does not open the repository at ", storage->Describe(),
-                       " (wrong key file?); nothing was read or changed"));
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the key does not open the repository at ", storage->Describe(),
+          " (wrong key file, or its config was changed); nothing was read or changed"));
     }
     keys.data_key = opened->substr(0, 32);
     keys.chunk_id_key = opened->substr(32);

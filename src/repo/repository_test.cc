@@ -244,6 +244,34 @@ TEST_F(RepositoryTest, AManifestThatLostOrReorderedChunksIsRefused) {
   EXPECT_EQ(report->damaged, std::vector<std::string>{"b"});
 }
 
+// The config is JSON in the clear; in an encrypted repository its settings are bound to the
+// sealed keys, so a changed chunker or codec setting is refused instead of silently used.
+TEST_F(RepositoryTest, AnEncryptedRepositorysSettingsCannotBeChanged) {
+  InitOptions o = Small();
+  o.key = std::string(32, 'K');
+  ASSERT_TRUE(Repository::Init(storage_.get(), o).ok());
+  std::string config = *storage_->Get("config");
+  std::string changed = config;
+  size_t at = changed.find("\"chunkMaxSize\": 262144");
+  ASSERT_NE(at, std::string::npos) << config;
+  changed.replace(at, 22, "\"chunkMaxSize\": 262145");
+  ASSERT_TRUE(storage_->Put("config", changed).ok());
+  auto opened = Repository::Open(storage_.get(), {.key = std::string(32, 'K')});
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kPermissionDenied) << opened.status();
+  ASSERT_TRUE(storage_->Put("config", config).ok());
+  EXPECT_TRUE(Repository::Open(storage_.get(), {.key = std::string(32, 'K')}).ok());
+  // Plain repositories cannot be authenticated, but settings no writer could use are refused.
+  std::string plain_dir = dir_.string() + "-plain";
+  auto plain = std::move(*storage::OpenPosixStorage(plain_dir));
+  ASSERT_TRUE(Repository::Init(plain.get(), Small()).ok());
+  std::string pc = *plain->Get("config");
+  pc.replace(pc.find("\"chunkMaxSize\": 262144"), 22, "\"chunkMaxSize\": 99999999");
+  ASSERT_TRUE(plain->Put("config", pc).ok());
+  EXPECT_EQ(Repository::Open(plain.get(), {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  fs::remove_all(plain_dir);
+}
+
 TEST_F(RepositoryTest, DeleteAndGcFreeExactlyTheUnsharedData) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   std::string shared = Data(2 << 20, 5), only_a = Data(2 << 20, 6);
