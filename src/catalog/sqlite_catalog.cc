@@ -13,6 +13,9 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
 #include "common/ids.h"
@@ -65,6 +68,12 @@ class Connection {
 
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path) {
     auto conn = std::unique_ptr<Connection>(new Connection);
+    // The catalog holds the page-token signing key: created for its owner only, whatever the
+    // umask (SQLite gives its -wal and -shm files the database file's mode).
+    if (path != ":memory:") {
+      int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) close(fd);
+    }
     int rc =
         sqlite3_open_v2(path.c_str(), &conn->db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <random>
@@ -58,6 +59,18 @@ class SqliteCatalogTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<Catalog> catalog_;
 };
+
+// The catalog holds the page-token key: never readable by others, whatever the umask.
+TEST_F(SqliteCatalogTest, TheCatalogFileIsForItsOwnerOnly) {
+  catalog_.reset();
+  std::filesystem::remove(dir_ / "catalog.db");
+  mode_t old = umask(0);
+  Reopen();
+  umask(old);
+  struct stat st {};
+  ASSERT_EQ(stat((dir_ / "catalog.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
 
 TEST_F(SqliteCatalogTest, GetPutReplaceDelete) {
   EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);

@@ -2,6 +2,7 @@
 // `catalog import` writes a catalog file directly (for migrations and test fixtures).
 #include <httplib.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   // Fixing the mmap threshold also fixes the trim threshold at 128 KiB, which would hand chunk
   // buffers back to the kernel and fault them in again for every chunk: keep up to 64 MiB.
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  umask(077);  // repositories, catalogs and restored files are for their owner only
   CLI::App app{"mdb-backup: command-line client of mdb-backupd"};
   app.require_subcommand(1);
   Client client;

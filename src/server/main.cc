@@ -2,6 +2,7 @@
 // with sigwait: SIGHUP reloads the config, SIGINT/SIGTERM shut down in order.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
   // and glibc's default of 8 arenas per core each kept its freed chunks (bench/greenplum: 174 MB
   // after a backup, a restore and an incremental in one process).
   mallopt(M_ARENA_MAX, 2);
+  // The catalog holds the page-token key and the repository holds every cluster's data: nothing
+  // this process creates is for other users (restored data directories are chowned explicitly).
+  umask(077);
   std::string config;
   bool check = false;
   for (int i = 1; i < argc; ++i) {

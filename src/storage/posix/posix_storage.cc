@@ -51,6 +51,20 @@ absl::Status FsyncDir(const fs::path& dir) {
   return absl::OkStatus();
 }
 
+// Creates `dir` and its missing parents below `base` with mode 0700: a repository's directories
+// are for its owner only, whatever the umask (its objects are 0600).
+absl::Status MakePrivateDirs(const fs::path& base, const fs::path& dir) {
+  fs::path cur;
+  for (const auto& part : dir) {
+    cur /= part;
+    if (!base.empty() && cur.string().size() <= base.string().size()) continue;
+    if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, absl::StrCat("create '", cur.string(), "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 class PosixStorage final : public Storage {
  public:
   explicit PosixStorage(fs::path root) : root_(std::move(root)) {}
@@ -59,11 +73,9 @@ class PosixStorage final : public Storage {
     RETURN_IF_ERROR(ValidateKey(key));
     fs::path path = root_ / key;
     fs::path dir = path.parent_path();
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create '", dir.string(), "'"));
+    RETURN_IF_ERROR(MakePrivateDirs(root_, dir));
     fs::path tmp = dir / absl::StrCat(path.filename().string(), ".tmp-", common::NewId());
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create '", tmp.string(), "'"));
     absl::Status st = WriteAll(fd, data, tmp.string());
     if (st.ok() && fsync(fd) != 0)
@@ -184,9 +196,7 @@ class PosixStorage final : public Storage {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Storage>> OpenPosixStorage(const std::string& root) {
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create '", root, "'"));
+  RETURN_IF_ERROR(MakePrivateDirs("", root));
   return std::make_unique<PosixStorage>(fs::absolute(root));
 }
 

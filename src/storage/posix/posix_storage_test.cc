@@ -1,5 +1,7 @@
 #include "storage/posix/posix_storage.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "storage/conformance_test.h"
@@ -27,6 +29,28 @@ TEST(PosixStorage, LeftoverTemporaryFilesAreNotListed) {
   FILE* f = fopen((dir / "k" / "obj2.tmp-crashed").c_str(), "w");
   fclose(f);
   EXPECT_EQ((*s)->List("k/")->size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+// A repository is for its owner only, whatever the umask of the process that writes it.
+TEST(PosixStorage, DirectoriesAndObjectsAreForTheOwnerOnly) {
+  auto dir = std::filesystem::temp_directory_path() / ("posix_modes_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  mode_t old = umask(0);
+  auto s = OpenPosixStorage((dir / "repo").string());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Put("packs/ab/obj", "x").ok());
+  umask(old);
+  auto mode = [](const std::filesystem::path& p) {
+    struct stat st {};
+    EXPECT_EQ(stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 0777;
+  };
+  EXPECT_EQ(mode(dir), 0700u);
+  EXPECT_EQ(mode(dir / "repo"), 0700u);
+  EXPECT_EQ(mode(dir / "repo/packs"), 0700u);
+  EXPECT_EQ(mode(dir / "repo/packs/ab"), 0700u);
+  EXPECT_EQ(mode(dir / "repo/packs/ab/obj"), 0600u);
   std::filesystem::remove_all(dir);
 }
 
