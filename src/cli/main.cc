@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
+#include "cli/catalog_commands.h"
 #include "cli/repo_commands.h"
 #include "common/config.h"
 #include "common/ids.h"
@@ -200,6 +201,15 @@ int main(int argc, char** argv) {
   imp->add_option("--catalog", catalog_path, "the SQLite catalog file")->required();
   imp->add_option("file", file, "JSON-lines file of mdb_backup.v1.BackupRecord, - for stdin");
 
+  std::string repo_url, key_file;
+  auto* rebuild = cat->add_subcommand(
+      "rebuild", "add every backup of a repository that the catalog lacks (disaster recovery)");
+  rebuild->add_option("--catalog", catalog_path, "the SQLite catalog file (created if missing)")
+      ->required();
+  rebuild->add_option("--repo", repo_url, "repository path or s3://bucket/prefix?endpoint=...")
+      ->required();
+  rebuild->add_option("--key-file", key_file, "the repository's key file, if encrypted");
+
   auto run_repo = mdb::cli::AddRepoCommands(&app);
 
   CLI11_PARSE(app, argc, argv);
@@ -221,6 +231,7 @@ int main(int argc, char** argv) {
   };
 
   if (*imp) return ImportCatalog(catalog_path, file);
+  if (*rebuild) return mdb::cli::RebuildCatalog(catalog_path, repo_url, key_file);
   if (*list) {
     std::string path = cluster.empty()
                            ? absl::StrCat(Prefix(engine), "/backups?folderId=", folder)

@@ -97,6 +97,12 @@ class Driver {
   virtual std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& manifest) {
     return {};
   }
+  // The cluster's journal pieces in the repository, to rebuild journal accounting from the
+  // repository alone (ops/reconcile.h); none for engines without a continuous journal.
+  virtual absl::StatusOr<std::vector<JournalPiece>> ListJournal(repo::Repository* repository,
+                                                                const std::string& cluster_id) {
+    return std::vector<JournalPiece>{};
+  }
   // Deletes the cluster's journal pieces that end at or before `keep_from[shard]` (no backup
   // needs them any more); with `keep_from` empty (no backup left), all of them.
   virtual absl::Status PruneJournal(repo::Repository* repository, const std::string& cluster_id,

@@ -8,6 +8,7 @@
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/engine.h"
+#include "ops/reconcile.h"
 #include "ops/retention.h"
 
 namespace mdb::ops {
@@ -77,28 +78,22 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     }
     return result.status();
   }
-  ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata));
-  catalog::BackupRecord rec;
-  rec.set_id(backup_id);
-  rec.set_engine(cluster.engine);
-  rec.set_folder_id(cluster.folder_id);
-  rec.set_cluster_id(cluster.id);
-  *rec.mutable_started_at() = m.started_at();
-  *rec.mutable_created_at() = m.created_at();
-  rec.set_type(type);
-  rec.set_method(chain.incremental ? catalog::BackupRecord::INCREMENTAL
-                                   : catalog::BackupRecord::BASE);
-  rec.set_parent_id(chain.parent_id);
-  rec.set_size(static_cast<int64_t>(m.stored_bytes()));
-  rec.set_added_size(static_cast<int64_t>(m.added_bytes()));
-  rec.set_logical_size(result->data_size >= 0 ? result->data_size
-                                              : static_cast<int64_t>(m.logical_bytes()));
-  rec.set_restore_size(result->restore_size >= 0 ? result->restore_size
-                                                 : static_cast<int64_t>(m.logical_bytes()));
-  for (const auto& index : result->indices) rec.add_indices(index);
-  rec.set_opensearch_version(result->server_version);
-  rec.set_journal_size(static_cast<int64_t>(m.journal_bytes()));
-  for (const auto& s : result->shard_names) rec.add_source_shard_names(s);
+  // What only the service knows goes into the manifest, so that the repository alone can
+  // rebuild this record (ops/reconcile.h); sizes and times come from the manifest.
+  catalog::BackupRecord partial;
+  partial.set_engine(cluster.engine);
+  partial.set_folder_id(cluster.folder_id);
+  partial.set_cluster_id(cluster.id);
+  partial.set_type(type);
+  partial.set_method(chain.incremental ? catalog::BackupRecord::INCREMENTAL
+                                       : catalog::BackupRecord::BASE);
+  partial.set_logical_size(result->data_size);     // -1: the manifest's logical bytes
+  partial.set_restore_size(result->restore_size);  // -1: likewise
+  for (const auto& index : result->indices) partial.add_indices(index);
+  partial.set_opensearch_version(result->server_version);
+  for (const auto& s : result->shard_names) partial.add_source_shard_names(s);
+  ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata, ServiceRecord(partial)));
+  ASSIGN_OR_RETURN(catalog::BackupRecord rec, RecordFromManifest(m));
   RETURN_IF_ERROR(catalog_->PutBackup(rec));
   return rec;
 }

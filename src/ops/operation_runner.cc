@@ -105,8 +105,10 @@ absl::StatusOr<int> OperationRunner::FailInterrupted() {
   for (auto& rec : unfinished) {
     Task task{.operation = rec.operation, .folder_id = rec.folder_id, .work = nullptr};
     RETURN_IF_ERROR(
-        Finish(task, absl::AbortedError("the service restarted while this operation was running; "
-                                        "its partial data is discarded, start it again")));
+        Finish(task, absl::AbortedError(
+                         "the service restarted while this operation was running; a backup it had "
+                         "committed is listed, anything else it wrote is discarded: start it "
+                         "again if its result is not there")));
   }
   return static_cast<int>(unfinished.size());
 }

@@ -117,7 +117,9 @@ class BackupWriterImpl final : public BackupWriter {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<Manifest> Commit(const std::string& engine_metadata) override {
+  absl::StatusOr<Manifest> Commit(const std::string& engine_metadata,
+                                  const std::string& service_record) override {
+    manifest_.set_service_record(service_record);
     tasks_.Wait();
     RETURN_IF_ERROR(FirstError());
     std::unique_ptr<PackBuilder> last;

@@ -59,7 +59,8 @@ absl::Status CheckSettings(uint32_t min, uint32_t avg, uint32_t max, int zstd_le
     return absl::InvalidArgumentError(
         "chunk sizes must satisfy min < avg < max <= 64 MiB with avg a power of two");
   }
-  if (zstd_level < 1 || zstd_level > 19) return absl::InvalidArgumentError("zstd level must be 1..19");
+  if (zstd_level < 1 || zstd_level > 19)
+    return absl::InvalidArgumentError("zstd level must be 1..19");
   if (pack_target < (64u << 10) || pack_target > (1u << 30)) {
     return absl::InvalidArgumentError("the pack target size must be 64 KiB..1 GiB");
   }
@@ -184,9 +185,9 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(storage::Storage* s
     return absl::FailedPreconditionError(absl::StrCat(
         "the repository config at ", storage->Describe(), " is damaged or of an unknown version"));
   }
-  if (absl::Status st = CheckSettings(cfg.chunk_min_size(), cfg.chunk_avg_size(),
-                                      cfg.chunk_max_size(), cfg.zstd_level(),
-                                      cfg.pack_target_size());
+  if (absl::Status st =
+          CheckSettings(cfg.chunk_min_size(), cfg.chunk_avg_size(), cfg.chunk_max_size(),
+                        cfg.zstd_level(), cfg.pack_target_size());
       !st.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the repository config at ", storage->Describe(), " is damaged: ", st.message()));

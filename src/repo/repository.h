@@ -86,7 +86,9 @@ class BackupWriter {
   // snapshot blobs). FailedPrecondition if its chunks are no longer in the repository.
   virtual absl::Status AddStreamFrom(const std::string& name, const Stream& committed) = 0;
   // Seals the last pack, writes the index, then the manifest: the backup exists from here on.
-  virtual absl::StatusOr<Manifest> Commit(const std::string& engine_metadata) = 0;
+  // `service_record` is kept in the manifest for the service (Manifest.service_record).
+  virtual absl::StatusOr<Manifest> Commit(const std::string& engine_metadata,
+                                          const std::string& service_record = "") = 0;
   // Gives up; what was uploaded becomes garbage for the next GC. Idempotent.
   virtual void Abort() = 0;
   // Plaintext bytes read so far, for progress.

@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "ops/reconcile.h"
 
 namespace mdb::server {
 
@@ -31,6 +32,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get());
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
+  // The catalog indexes the repository: a backup committed just before a crash (manifest
+  // written, catalog row not yet) is listed now rather than left an orphan.
+  ASSIGN_OR_RETURN(ops::ReconcileReport reconciled,
+                   ops::Reconcile(s->catalog_.get(), s->repository_.get(), s->config_->clusters));
+  for (const auto& id : reconciled.added) {
+    fprintf(stderr, "mdb-backupd: backup '%s' was committed but not in the catalog: listed\n",
+            id.c_str());
+  }
+  for (const auto& id : reconciled.unrecorded) {
+    fprintf(stderr, "mdb-backupd: repository object '%s' has no service record: not listed\n",
+            id.c_str());
+  }
+  for (const auto& id : reconciled.missing) {
+    fprintf(stderr, "mdb-backupd: backup '%s' is in the catalog but not in the repository\n",
+            id.c_str());
+  }
   ASSIGN_OR_RETURN(int interrupted, s->runner_->FailInterrupted());
   if (interrupted > 0) {
     // Work cut short by the previous process left packs no manifest uses: collect them now, in

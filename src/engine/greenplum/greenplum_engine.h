@@ -24,6 +24,8 @@ class GreenplumDriver final : public Driver {
   absl::Status Restore(const RestoreRequest& request) override;
   std::unique_ptr<Journal> StartJournal(const JournalOptions& options) override;
   std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& manifest) override;
+  absl::StatusOr<std::vector<JournalPiece>> ListJournal(repo::Repository* repository,
+                                                        const std::string& cluster_id) override;
   absl::Status PruneJournal(repo::Repository* repository, const std::string& cluster_id,
                             const std::map<std::string, uint64_t>& keep_from) override;
 };
@@ -34,6 +36,7 @@ struct ArchivedSegment {
   std::string object;  // repository object
   std::string file;    // WAL file name
   uint64_t start = 0, end = 0;
+  uint64_t journal_bytes = 0;  // stored bytes of its journal stream
   absl::Time committed;
 };
 // `shard` empty: every shard's.

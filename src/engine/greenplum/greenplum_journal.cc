@@ -57,11 +57,27 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repo
                    .file = id.substr(id.size() - 24),
                    .start = start,
                    .end = start + size,
+                   .journal_bytes = m.journal_bytes(),
                    .committed = common::FromProto(m.created_at())});
   }
   std::sort(out.begin(), out.end(), [](const ArchivedSegment& a, const ArchivedSegment& b) {
     return a.start != b.start ? a.start < b.start : a.file < b.file;
   });
+  return out;
+}
+
+absl::StatusOr<std::vector<JournalPiece>> GreenplumDriver::ListJournal(
+    repo::Repository* repository, const std::string& cluster_id) {
+  ASSIGN_OR_RETURN(auto segments, ListSegments(repository, cluster_id, ""));
+  std::vector<JournalPiece> out;
+  for (const auto& s : segments) {
+    // The same piece the archiver reported when it committed the segment (wal_stream.cc).
+    out.push_back({.shard = s.shard,
+                   .object = s.object,
+                   .start = s.start,
+                   .end = s.end,
+                   .stored_bytes = s.journal_bytes});
+  }
   return out;
 }
 

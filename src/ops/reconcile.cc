@@ -1,0 +1,128 @@
+#include "ops/reconcile.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "common/time_util.h"
+#include "engine/engine.h"
+
+namespace mdb::ops {
+namespace {
+
+// Every catalog record of one cluster, newest first.
+absl::StatusOr<std::vector<catalog::BackupRecord>> ClusterBackups(catalog::Catalog* catalog,
+                                                                  common::Engine engine,
+                                                                  const std::string& cluster_id) {
+  std::vector<catalog::BackupRecord> out;
+  catalog::ListQuery q{.engine = engine, .cluster_id = cluster_id, .page_size = 1000};
+  for (;;) {
+    ASSIGN_OR_RETURN(catalog::ListPage page, catalog->ListBackups(q));
+    for (auto& b : page.backups) out.push_back(std::move(b));
+    if (page.next_page_token.empty()) return out;
+    q.page_token = page.next_page_token;
+  }
+}
+
+}  // namespace
+
+std::string ServiceRecord(const catalog::BackupRecord& partial) {
+  return partial.SerializeAsString();
+}
+
+absl::StatusOr<catalog::BackupRecord> RecordFromManifest(const repo::Manifest& m) {
+  if (m.service_record().empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("manifest '", m.backup_id(), "' has no service record"));
+  }
+  catalog::BackupRecord rec;
+  if (!rec.ParseFromString(m.service_record())) {
+    return absl::DataLossError(
+        absl::StrCat("the service record of backup '", m.backup_id(), "' is damaged"));
+  }
+  rec.set_id(m.backup_id());
+  rec.set_parent_id(m.parent_id());
+  *rec.mutable_started_at() = m.started_at();
+  *rec.mutable_created_at() = m.created_at();
+  rec.set_size(static_cast<int64_t>(m.stored_bytes()));
+  rec.set_added_size(static_cast<int64_t>(m.added_bytes()));
+  rec.set_journal_size(static_cast<int64_t>(m.journal_bytes()));
+  if (rec.logical_size() < 0) rec.set_logical_size(static_cast<int64_t>(m.logical_bytes()));
+  if (rec.restore_size() < 0) rec.set_restore_size(static_cast<int64_t>(m.logical_bytes()));
+  return rec;
+}
+
+absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* repository,
+                                   common::Engine engine, const std::string& cluster_id) {
+  ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(engine));
+  ASSIGN_OR_RETURN(std::vector<engine::JournalPiece> pieces,
+                   driver->ListJournal(repository, cluster_id));
+  ASSIGN_OR_RETURN(auto backups, ClusterBackups(catalog, engine, cluster_id));
+  struct Entry {
+    catalog::BackupRecord rec;
+    std::map<std::string, uint64_t> starts;
+  };
+  std::vector<Entry> entries;  // newest first, as the live accounting looks
+  for (auto& b : backups) {
+    auto m = repository->ReadManifest(b.id());
+    if (!m.ok()) continue;  // imported records: no manifest, no journal of ours
+    Entry e{std::move(b), driver->JournalStarts(*m)};
+    e.rec.set_journal_size(static_cast<int64_t>(m->journal_bytes()));
+    entries.push_back(std::move(e));
+  }
+  for (const auto& piece : pieces) {
+    for (auto& e : entries) {
+      auto start = e.starts.find(piece.shard);
+      if (start == e.starts.end() || start->second >= piece.end) continue;
+      e.rec.set_journal_size(e.rec.journal_size() + static_cast<int64_t>(piece.stored_bytes));
+      break;
+    }
+  }
+  std::vector<catalog::BackupRecord> updated;
+  for (auto& e : entries) updated.push_back(std::move(e.rec));
+  return catalog->PutBackups(updated);
+}
+
+absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repository* repository,
+                                          const std::vector<common::ClusterConfig>& clusters) {
+  ReconcileReport report;
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
+  std::vector<catalog::BackupRecord> add;
+  std::set<std::pair<common::Engine, std::string>> touched;
+  for (const auto& id : ids) {
+    auto existing = catalog->GetBackup(id);
+    if (existing.ok()) continue;
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
+    auto rec = RecordFromManifest(m);
+    if (!rec.ok()) {
+      // Journal pieces (every stream a journal) are not backups; anything else is reported.
+      bool journal = m.streams_size() > 0 &&
+                     std::all_of(m.streams().begin(), m.streams().end(), [](const auto& s) {
+                       return absl::StartsWith(s.name(), "journal/");
+                     });
+      if (!journal) report.unrecorded.push_back(id);
+      continue;
+    }
+    touched.insert({rec->engine(), rec->cluster_id()});
+    report.added.push_back(id);
+    add.push_back(std::move(*rec));
+  }
+  if (!add.empty()) RETURN_IF_ERROR(catalog->PutBackups(add));
+  for (const auto& [engine, cluster_id] : touched) {
+    RETURN_IF_ERROR(RecomputeJournalSizes(catalog, repository, engine, cluster_id));
+  }
+  std::set<std::string> present(ids.begin(), ids.end());
+  for (const auto& c : clusters) {
+    ASSIGN_OR_RETURN(auto rows, ClusterBackups(catalog, c.engine, c.id));
+    for (const auto& r : rows) {
+      if (!present.count(r.id())) report.missing.push_back(r.id());
+    }
+  }
+  return report;
+}
+
+}  // namespace mdb::ops
