@@ -95,6 +95,16 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata, ServiceRecord(partial)));
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, RecordFromManifest(m));
   RETURN_IF_ERROR(catalog_->PutBackup(rec));
+  {
+    // Journal pieces committed while this backup ran were counted toward the previous one (this
+    // one was not listed yet): settle them by the rule a rebuild follows, so both agree.
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    // A piece committed before the recount but reported after it is not added twice.
+    recounted_pieces_.clear();
+    RETURN_IF_ERROR(RecomputeJournalSizes(catalog_, repository_, cluster.engine, cluster.id,
+                                          &recounted_pieces_));
+    ASSIGN_OR_RETURN(rec, catalog_->GetBackup(backup_id));
+  }
   return rec;
 }
 

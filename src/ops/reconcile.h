@@ -4,6 +4,7 @@
 // backup that the next start lists instead of an orphan nobody can see or delete.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,11 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
 
 // Journal sizes of one cluster from the repository: each backup's own journal bytes plus every
 // archived journal piece whose end is past the backup's start and before the next backup's, the
-// same rule the live accounting follows (Jobs::AddJournal).
+// same rule the live accounting follows (Jobs::AddJournal). Nothing changes for a cluster without
+// archived pieces.
+// `counted` (optional) receives the objects of the pieces it counted.
 absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* repository,
-                                   common::Engine engine, const std::string& cluster_id);
+                                   common::Engine engine, const std::string& cluster_id,
+                                   std::set<std::string>* counted = nullptr);
 
 }  // namespace mdb::ops
