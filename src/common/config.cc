@@ -76,10 +76,11 @@ class Parser {
   }
 
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(CheckKeys(n,
-                              {"grpc_listen", "rest_listen", "catalog", "worker_threads",
-                               "repository", "repository_key_file", "automated_backups"},
-                              "'server'"));
+    RETURN_IF_ERROR(
+        CheckKeys(n,
+                  {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
+                   "repository_key_file", "automated_backups", "gc_interval_minutes"},
+                  "'server'"));
     ASSIGN_OR_RETURN(std::string repository, String(n, "repository", false, "server"));
     if (!repository.empty()) out->repository = repository;
     ASSIGN_OR_RETURN(out->repository_key_file, String(n, "repository_key_file", false, "server"));
@@ -94,6 +95,8 @@ class Parser {
     ASSIGN_OR_RETURN(std::string rest, String(n, "rest_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string catalog, String(n, "catalog", false, "server"));
     ASSIGN_OR_RETURN(out->worker_threads, Int(n, "worker_threads", 2, 1, 64, "server"));
+    ASSIGN_OR_RETURN(out->gc_interval_minutes,
+                     Int(n, "gc_interval_minutes", 360, 1, 7 * 24 * 60, "server"));
     if (!grpc.empty()) out->grpc_listen = grpc;
     if (!rest.empty()) out->rest_listen = rest;
     if (!catalog.empty()) out->catalog_path = catalog;

@@ -57,6 +57,7 @@ struct ServerConfig {
   std::string repository = "repository";
   std::string repository_key_file;  // 32-byte key: the repository is encrypted when set
   bool automated_backups = true;    // run the daily AUTOMATED backups and retention
+  int gc_interval_minutes = 360;    // repository GC by itself (and sooner after a failed one)
 };
 
 struct Config {

@@ -220,6 +220,7 @@ absl::Status Jobs::Forget(const std::string& backup_id) {
 absl::Status Jobs::CollectGarbage() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
+  if (!gc.ok() && on_gc_failed_) on_gc_failed_();  // the periodic GC takes it from here
   if (!gc.ok() && !absl::IsUnavailable(gc.status())) return gc.status();
   return absl::OkStatus();
 }

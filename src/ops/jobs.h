@@ -2,6 +2,7 @@
 // repository and catalog put together. Run inside an Operation (operation_runner.h).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,9 @@ class Jobs {
   bool IsRunning(const std::string& cluster_id);
 
   bool has_repository() const { return repository_ != nullptr; }
+  // Called when a GC after a delete or a failed backup could not run to its end (the storage
+  // failed, or a backup was being written): the periodic GC (ops/gc_loop.h) retries it.
+  void set_on_gc_failed(std::function<void()> f) { on_gc_failed_ = std::move(f); }
 
   // Journal accounting (jobs_journal.cc). A piece of the cluster's journal was committed: its
   // stored bytes count toward the journal_size of the newest backup whose journal it continues.
@@ -76,6 +80,7 @@ class Jobs {
 
   catalog::Catalog* catalog_;
   repo::Repository* repository_;
+  std::function<void()> on_gc_failed_;
   std::mutex mu_;
   std::set<std::string> running_;
   std::mutex journal_mu_;  // journal_size read-modify-writes; the starts cache

@@ -91,6 +91,12 @@ absl::Status Server::Start() {
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
   jobs_->ApplyJournals(*config_);  // continuous journals (WAL) of the clusters that have one
+  gc_loop_ = std::make_unique<ops::GcLoop>(
+      &clock_, [repo = repository_.get()] { return repo->Gc().status(); },
+      [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); },
+      ops::GcLoop::Options{.interval = absl::Minutes(config_->server.gc_interval_minutes)});
+  jobs_->set_on_gc_failed([loop = gc_loop_.get()] { loop->Failed(); });
+  gc_loop_->Start();
   if (config_->server.automated_backups) {
     scheduler_ = std::make_unique<ops::Scheduler>(
         &clock_,
@@ -143,6 +149,7 @@ absl::Status Server::Reload() {
 
 void Server::Shutdown() {
   if (gc_thread_.joinable()) gc_thread_.join();
+  if (gc_loop_) gc_loop_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (jobs_) jobs_->StopJournals();
   if (rest_server_) rest_server_->Stop();

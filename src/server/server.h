@@ -11,6 +11,7 @@
 #include "api/rest/rest_server.h"
 #include "catalog/catalog.h"
 #include "grpcpp/server.h"
+#include "ops/gc_loop.h"
 #include "ops/jobs.h"
 #include "ops/operation_runner.h"
 #include "ops/scheduler.h"
@@ -51,6 +52,7 @@ class Server {
   std::unique_ptr<api::rest::RestServer> rest_server_;
   ops::SystemClock clock_;
   std::thread gc_thread_;
+  std::unique_ptr<ops::GcLoop> gc_loop_;
   std::unique_ptr<ops::Scheduler> scheduler_;
   mutable std::mutex config_mu_;  // config_ is replaced on reload while the scheduler reads it
   std::string grpc_address_, rest_address_;
