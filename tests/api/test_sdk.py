@@ -14,18 +14,11 @@ from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_s
 from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import READER, WRITER, OTHER, md
-import time
+from mdb_harness import READER, WRITER, OTHER, md, wait_operation
 
 
 def wait_done(server, op_id, token=READER):
-    ops = server.client(op_sg.OperationServiceStub)
-    for _ in range(100):
-        op = ops.Get(op_s.GetOperationRequest(operation_id=op_id), metadata=md(token))
-        if op.done:
-            return op
-        time.sleep(0.05)
-    raise AssertionError("operation %s did not finish" % op_id)
+    return wait_operation(server, op_id, token=token)
 
 
 def test_greenplum_backup_fields_are_exact(server):
@@ -120,7 +113,7 @@ def test_operation_cancel_of_a_finished_operation(server):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND  # f1's operation is invisible to f2's token
 
 
-def test_cluster_backup_and_restore_validate_then_run_or_say_unimplemented(server):
+def test_cluster_backup_and_restore_validate_then_run(server):
     engines = [
         (gp_csg, gp_cs, "gp1", "gp-base",
          dict(folder_id="f1", name="restored", environment=gp_c.Cluster.PRODUCTION, network_id="n1")),

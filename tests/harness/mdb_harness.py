@@ -1,12 +1,15 @@
 """The mdb-backupd harness of the live tests: a config with tokens and clusters, records to import,
-and a Server that starts the real binary on 127.0.0.1 and stops it."""
+a Server that starts the real binary on 127.0.0.1 and stops it; a Worker (a load thread whose
+failure fails the test) and a Proxy (a TCP forwarder that can stall a peer's replies, so that an
+operation is provably still running while a test breaks something)."""
 import json
 import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
-import tempfile
+import threading
 import time
 
 import yandexcloud
@@ -99,19 +102,56 @@ class Server:
         self.log.flush()
         return (self.workdir / "server.log").read_text()
 
-    def reload(self):
+    RELOAD_OUTCOMES = ("mdb-backupd: configuration reloaded from", "mdb-backupd: reload failed")
+
+    def _reload_lines(self):
+        return [l for l in self.read_log().splitlines() if l.startswith(self.RELOAD_OUTCOMES)]
+
+    def reload(self, timeout=120):
+        """Sends SIGHUP and waits until the server logs the outcome (it does so after the new
+        configuration is in effect, or refused); returns that log line."""
+        before = len(self._reload_lines())
         self.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            lines = self._reload_lines()
+            if len(lines) > before:
+                return lines[before]
+            assert self.proc.poll() is None, "mdb-backupd exited on SIGHUP: %s" % self.read_log()
+            time.sleep(0.05)
+        raise AssertionError("mdb-backupd logged no reload outcome within %d s of SIGHUP" % timeout)
+
+    def run_until_exit(self, timeout=120):
+        """Starts the server where a test expects it to refuse to start; returns (exit code,
+        stderr). A server that starts listening instead fails the test at once (and is stopped)."""
+        import selectors
+        err = self.workdir / "refused.log"
+        with open(err, "w") as stderr:
+            proc = subprocess.Popen([str(SERVER), "--config", str(self.config)],
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            with selectors.DefaultSelector() as sel:  # its first line, or the end of its output
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                assert sel.select(timeout), "mdb-backupd neither started nor exited within %d s" % timeout
+            line = proc.stdout.readline()
+            assert "listening" not in line, "mdb-backupd started: %s" % line
+            code = proc.wait(timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        return code, err.read_text()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 self.proc.kill()  # never leave a server behind; the test still fails below
                 self.proc.wait()
-                raise AssertionError("mdb-backupd did not stop within 20 s of SIGTERM")
+                raise AssertionError("mdb-backupd did not stop within 120 s of SIGTERM")
         self.log.close()
 
     def client(self, stub):
@@ -119,21 +159,48 @@ class Server:
         return sdk.client(stub, endpoint=self.grpc, insecure=True)
 
 
+def port_in_use(port):
+    """Whether something on this machine already listens on 127.0.0.1:port (another test run)."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port(counter, span=1):
+    """The next port of `counter` (a one-element list) where nothing listens, nor at +10000 (the
+    Redis Cluster bus) when span asks for it."""
+    while True:
+        port = counter[0]
+        counter[0] += 1
+        if not any(port_in_use(p) for p in ([port, port + 10000] if span > 1 else [port])):
+            return port
+
+
+def write_key(path):
+    """A new repository key file: 32 random bytes, readable by its owner only (as required)."""
+    path = pathlib.Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
+    return path
+
+
 def md(token=READER):
     return [("authorization", "Bearer " + token)]
 
 
-def wait_operation(server, op, token="writer-token-1", timeout=300):
-    """Polls OperationService.Get until `op` is done; returns the final Operation."""
+def wait_operation(server, op, token="writer-token-1", timeout=600):
+    """Polls OperationService.Get until `op` (an Operation, or its id) is done; returns the final
+    Operation. The timeout only guards against a hang."""
     from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
     ops = server.client(op_sg.OperationServiceStub)
+    op_id = op if isinstance(op, str) else op.id
     deadline = time.time() + timeout
     while time.time() < deadline:
-        op = ops.Get(op_s.GetOperationRequest(operation_id=op.id), metadata=md(token))
+        op = ops.Get(op_s.GetOperationRequest(operation_id=op_id), metadata=md(token))
         if op.done:
             return op
-        time.sleep(0.1)
-    raise AssertionError("operation %s not done after %d s" % (op.id, timeout))
+        time.sleep(0.05)
+    raise AssertionError("operation %s not done after %d s" % (op_id, timeout))
 
 
 def sharded_cluster(cluster_id, addresses, engine="redis", names=None):
@@ -156,19 +223,248 @@ def start_server(workdir, clusters_yaml, name="mdb", server_extra=""):
     return s
 
 
-def wait_running(server, op, token="writer-token-1", timeout=60):
-    """Waits until operation `op` reports bytes done (it is copying data), so that a test can
-    break something mid-copy without racing the operation's start or end."""
+def operation_json(server, op, token="writer-token-1"):
+    """The operation as REST returns it (the proto3 JSON mapping, with bytesDone/bytesTotal)."""
     import requests
+    r = requests.get(server.rest + "/operations/" + op.id, headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def bytes_done(body):
+    return int(body.get("metadata", {}).get("bytesDone", "0"))
+
+
+def wait_running(server, op, token="writer-token-1", timeout=300):
+    """Waits until operation `op` reports bytes done (it is copying data). Returns the bytes done.
+    On its own this does not keep the operation running: tests that break something mid-copy stall
+    the peer first (Proxy), so that the operation cannot end before the break."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        body = requests.get(server.rest + "/operations/" + op.id,
-                            headers={"Authorization": "Bearer " + token}).json()
+        body = operation_json(server, op, token)
         assert not body.get("done"), "operation %s ended before it was seen running: %s" % (op.id, body)
-        if int(body.get("metadata", {}).get("bytesDone", "0")) > 0:
-            return
+        if bytes_done(body) > 0:
+            return bytes_done(body)
         time.sleep(0.01)
     raise AssertionError("operation %s reported no progress within %d s" % (op.id, timeout))
+
+
+class Worker:
+    """Calls step(i) for i = 0, 1, ... on a thread until stop() or until step returns False. An
+    exception in step ends the thread and is raised again by wait_steps() and stop(), so a load
+    generator that fails fails the test that started it (instead of a silent dead thread)."""
+
+    def __init__(self, step, name="worker"):
+        self._step = step
+        self._stop = threading.Event()
+        self._error = None
+        self._raised = False
+        self.steps = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                if self._step(self.steps) is False:
+                    return
+                self.steps += 1
+        except BaseException as e:  # re-raised on the test's thread
+            self._error = e
+
+    def _reraise(self):
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise AssertionError("%s failed after %d steps" % (self._thread.name, self.steps)) from self._error
+
+    def wait_steps(self, n, timeout=300):
+        """Waits until at least n steps are done; returns the count."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self._reraise()
+            if self.steps >= n:
+                return self.steps
+            assert self._thread.is_alive(), "%s ended after %d steps, fewer than %d" % (
+                self._thread.name, self.steps, n)
+            time.sleep(0.01)
+        raise AssertionError("%s made %d of %d steps in %d s" % (self._thread.name, self.steps, n, timeout))
+
+    def stop(self, timeout=300):
+        """Stops the thread and returns how many steps it made; raises its exception if it had one."""
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+            assert not self._thread.is_alive(), "%s did not stop within %d s" % (self._thread.name, timeout)
+        self._reraise()
+        return self.steps
+
+
+class Proxy:
+    """A TCP forwarder on 127.0.0.1 in front of `upstream` ("host:port"). A test declares the
+    proxy's address instead of the server's and can stall the traffic:
+    - stall_after(marker, extra): once `marker` has passed towards the client, at most `extra`
+      more bytes of the server's replies pass; the rest waits (to_client=False: the same for
+      what the client sends, e.g. in the middle of a request);
+    - hold(): from its return on, nothing passes in either direction;
+    - release(): everything flows again.
+    While the proxy holds back bytes (wait_stalled), a client that needs them, or a server that
+    needs the rest of a request, cannot finish: the operation using the proxy is provably still
+    running."""
+
+    def __init__(self, upstream):
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._cond = threading.Condition()
+        self._held = False
+        self._marker = None    # armed stall: the marker not seen yet
+        self._extra = 0
+        self._to_client = True  # the direction a stall applies to
+        self._budget = None    # bytes that may still pass in that direction; None = no limit
+        self._waiting = 0      # chunks received but held back
+        self._sending = 0      # sends in progress
+        self._closed = False
+        self._sockets = []
+        self.connections = 0
+        self.bytes_to_client = 0  # what the server sent that reached clients
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self._listener.getsockname()[1]
+
+    def stall_after(self, marker, extra=0, to_client=True):
+        with self._cond:
+            self._marker, self._budget = marker, None
+            self._extra, self._to_client = extra, to_client
+
+    def hold(self):
+        with self._cond:
+            self._held = True
+            self._cond.wait_for(lambda: self._sending == 0)
+
+    def release(self):
+        with self._cond:
+            self._held, self._marker, self._budget = False, None, None
+            self._cond.notify_all()
+
+    def wait_stalled(self, timeout=300):
+        """Waits until the proxy holds back bytes (more data exists that the other side has not
+        received); returns the bytes of the server's replies that reached clients so far."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: self._waiting > 0, timeout), \
+                "the proxy for %s:%d held nothing back within %d s" % (*self.upstream, timeout)
+            return self.bytes_to_client
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            sockets = list(self._sockets)
+        for s in [self._listener] + sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                server = socket.create_connection(self.upstream, timeout=60)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._cond:
+                if self._closed:
+                    client.close()
+                    server.close()
+                    return
+                self.connections += 1
+                self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _allowed(self, data, tail, to_client):
+        """How many bytes of `data` may pass now (called with the lock held)."""
+        if self._held:
+            return 0
+        if to_client != self._to_client:
+            return len(data)
+        if self._marker is not None and self._budget is None:
+            i = (tail + data).find(self._marker)
+            if i >= 0:  # the marker ends `end` bytes into data; `extra` more may follow it
+                end = i + len(self._marker) - len(tail)
+                self._budget = end + self._extra
+        return len(data) if self._budget is None else min(len(data), self._budget)
+
+    def _pump(self, src, dst, to_client):
+        tail = b""  # the end of what passed, for a marker split across reads
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    return
+                while data:
+                    with self._cond:
+                        n = self._allowed(data, tail, to_client)
+                        while n == 0 and not self._closed:
+                            self._waiting += 1
+                            self._cond.notify_all()
+                            self._cond.wait()
+                            self._waiting -= 1
+                            n = self._allowed(data, tail, to_client)
+                        if self._closed:
+                            return
+                        if to_client == self._to_client and self._budget is not None:
+                            self._budget -= n
+                        self._sending += 1
+                    try:
+                        dst.sendall(data[:n])
+                    finally:
+                        with self._cond:
+                            self._sending -= 1
+                            if to_client:
+                                self.bytes_to_client += n
+                            self._cond.notify_all()
+                    if self._marker is not None:
+                        tail = (tail + data[:n])[-(len(self._marker) - 1):] if len(self._marker) > 1 else b""
+                    data = data[n:]
+        except OSError:
+            return  # a peer went away; the other side sees the close below
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def proxy_fixture():
+    """A pytest fixture that makes Proxy(upstream) on demand and closes them all after the test."""
+    import pytest
+
+    @pytest.fixture
+    def fixture():
+        made = []
+
+        def make(upstream):
+            made.append(Proxy(upstream))
+            return made[-1]
+        yield make
+        for proxy in made:
+            proxy.close()
+    return fixture
 
 
 def factory_fixture(cls):

@@ -8,6 +8,8 @@ import subprocess
 import bson
 import pymongo
 
+from mdb_harness import free_port
+
 ROOT = pathlib.Path(__file__).parents[2]
 PEER = ROOT / "scripts/peers/ferretdb.sh"
 # Below the ephemeral range, apart from the Redis and PostgreSQL test ports.
@@ -15,17 +17,33 @@ _next_port = [int(os.environ.get("MDB_MONGO_BASE_PORT", "23017"))]
 
 
 class Mongo:
-    """One FerretDB server; `replset` gives it an oplog (local.oplog.rs)."""
+    """One FerretDB server; `replset` gives it an oplog (local.oplog.rs), capped at `oplog_max`
+    entries if given (FerretDB drops the oldest surplus entries on its periodic cleanup, or at
+    once on `compact`: see roll_oplog)."""
 
-    def __init__(self, workdir, replset=None):
-        self.port = _next_port[0]
-        _next_port[0] += 1
+    def __init__(self, workdir, replset=None, oplog_max=None):
+        self.port = free_port(_next_port)
         self.dir = pathlib.Path(workdir) / ("mongo-%d" % self.port)
         args = ["bash", str(PEER), "start", str(self.dir), str(self.port)] + ([replset] if replset else [])
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("FerretDB on port %d did not start: %s" % (self.port, r.stderr))
         self.client = pymongo.MongoClient("127.0.0.1", self.port, directConnection=True)
+        if oplog_max:
+            assert replset, "an oplog needs a replica set name"
+            self.client.local.drop_collection("oplog.rs")
+            self.client.local.create_collection("oplog.rs", capped=True, size=1 << 30, max=oplog_max)
+
+    def oplog_edge(self, newest=True):
+        """The ts (a bson Timestamp) of the newest or oldest oplog entry."""
+        entry = self.client.local["oplog.rs"].find_one(sort=[("$natural", -1 if newest else 1)])
+        assert entry is not None, "the oplog is empty"
+        return entry["ts"]
+
+    def roll_oplog(self):
+        """Drops the oplog entries beyond its `max` now, oldest first, as a full capped oplog does
+        when it is written to (FerretDB: cleanup of capped collections, run by `compact`)."""
+        self.client.local.command("compact", "oplog.rs")
 
     @property
     def address(self):

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import time
 
+from mdb_harness import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -15,8 +16,7 @@ _next_port = [int(os.environ.get("MDB_REDIS_BASE_PORT", "21379"))]
 
 class Redis:
     def __init__(self, workdir, *extra):
-        self.port = _next_port[0]
-        _next_port[0] += 1
+        self.port = free_port(_next_port, span=2)
         self.dir = pathlib.Path(workdir) / ("redis-%d" % self.port)
         self.dir.mkdir()
         self.proc = subprocess.Popen(
@@ -24,11 +24,15 @@ class Redis:
              "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
              "--repl-diskless-sync-delay", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert self.proc.poll() is None, "redis-server on port %d exited at start" % self.port
             if subprocess.run([REDIS_CLI, "-p", str(self.port), "PING"], capture_output=True).stdout.strip() == b"PONG":
+                # Ours, not a server of another test run that took the port meanwhile.
+                assert self.info("server")["process_id"] == str(self.proc.pid), "port %d is taken" % self.port
                 return
             time.sleep(0.05)
-        raise RuntimeError("redis-server on port %d did not start" % self.port)
+        raise RuntimeError("redis-server on port %d did not answer within 60 s" % self.port)
 
     @property
     def address(self):
@@ -60,10 +64,25 @@ class Redis:
     def digest(self):
         return self.cli("DEBUG", "DIGEST")
 
+    def info(self, section):
+        """INFO `section` as a dict of strings."""
+        return dict(line.split(":", 1) for line in self.cli("INFO", section).splitlines()
+                    if ":" in line and not line.startswith("#"))
+
+    def rdb_size(self):
+        """The size of the snapshot this server streams to a new replica now (what a backup reads),
+        fetched the same way: redis-cli --rdb does a full sync."""
+        path = self.dir / "measure.rdb"
+        r = subprocess.run([REDIS_CLI, "-p", str(self.port), "--rdb", str(path)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        size = path.stat().st_size
+        path.unlink()
+        return size
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=60)
 
 
 def fill(r, n, prefix="k"):

@@ -50,7 +50,10 @@ clusters:
                ['catalog', 'import', '--catalog', path.join(dir, 'catalog.db'), '-'], { input: records });
   server = spawn(path.join(BUILD, 'src/server/mdb-backupd'), ['--config', path.join(dir, 'config.yaml')],
                  { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve));
+  const line = await new Promise((resolve, reject) => {
+    readline.createInterface({ input: server.stdout }).once('line', resolve);
+    server.once('exit', (code) => reject(new Error(`mdb-backupd exited at start (${code})`)));
+  });
   const addr = /grpc=(\S+)/.exec(line)[1];
   channel = createChannel(addr, grpc.credentials.createInsecure());
 });
@@ -61,14 +64,16 @@ after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitDone(id) {
+// Polls until the operation is done; the deadline only guards against a hang.
+async function waitDone(id, timeoutMs = 600000) {
   const ops = client(OperationServiceClient);
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
     const op = await ops.get(GetOperationRequest.fromPartial({ operationId: id }));
     if (op.done) return op;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`operation ${id} did not finish`);
+  throw new Error(`operation ${id} did not finish within ${timeoutMs / 1000} s`);
 }
 
 test('greenplum: get, list, listBackups, backup, restore, delete', async () => {
