@@ -1,8 +1,7 @@
 """OpenSearch backups end to end through the official SDK: snapshots of a real node while it
-indexes, a second backup that stores little, a restore into a fresh node, and deletion through
-ClusterService.DeleteBackup that frees the data."""
+indexes, a second backup that stores little, restores into a fresh node, deletion through
+ClusterService.DeleteBackup that frees the data, and links in the snapshot directory not followed."""
 import os
-import threading
 import time
 
 import grpc
@@ -10,6 +9,7 @@ from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_s
 from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
 
 from mdb_harness import start_server, wait_operation
+from opensearch_harness import Indexer
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 
@@ -55,7 +55,22 @@ def dir_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
+def assert_live_is_a_prefix(node, low, high):
+    """Index `live` of `node` holds exactly the documents {"n": i} for i < some k, low <= k <= high
+    (what an Indexer had acknowledged at some moment between two readings): returns k."""
+    k = node.count("live")
+    assert low <= k <= high, (low, k, high)
+    below = node.req("POST", "/live/_count", {"query": {"range": {"n": {"lt": k}}}})["count"]
+    assert below == k, (below, k)  # ids are n: k documents, all below k, are 0..k-1
+    for i in range(0, k, max(1, k // 50)):
+        assert node.doc("live", i) == {"n": i}
+    return k
+
+
 def test_backup_while_indexing_then_restore_into_a_fresh_node(workdir, opensearch_factory):
+    """A backup taken while documents are indexed holds every document acknowledged before it
+    started, and a consistent prefix of the ones indexed while it ran; a second backup stores
+    little; each restores into a fresh node with mappings, settings, aliases and documents."""
     src, dst = opensearch_factory(), opensearch_factory()
     src.req("PUT", "/books", BOOKS)
     src.req("PUT", "/logs", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
@@ -65,26 +80,18 @@ def test_backup_while_indexing_then_restore_into_a_fresh_node(workdir, opensearc
     src.req("PUT", "/live", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
     server = start_server(workdir, cluster("os-src", src, src.repo_root / "mdb") +
                           cluster("os-dst", dst, dst.repo_root / "stage"))
-    stop = threading.Event()
-    acked = [0]
-
-    def index():  # indexing goes on during the backup
-        n = 0
-        while not stop.is_set():
-            src.bulk("live", [(n + j, {"n": n + j}) for j in range(200)])
-            n += 200
-            acked[0] = n
-    t = threading.Thread(target=index)
-    t.start()
+    indexer = Indexer(src, "live")  # indexing goes on during the backup
     try:
-        time.sleep(1)
-        acked_before = acked[0]
+        indexer.wait_started()
+        acked_before = indexer.acked
         before = time.time()
         first = backup(server, "os-src")
+        acked_after = indexer.acked
     finally:
-        stop.set()
-        t.join()
+        indexer.stop()
     try:
+        # Two bulks acknowledged since the reading before: the second ran wholly during the backup.
+        assert acked_after >= acked_before + 2 * indexer.batch, "nothing was indexed while the backup ran"
         assert set(first.indices) >= {"books", "logs", "live"}
         assert first.indices_total == len(first.indices)
         assert first.opensearch_version == "2.19.1"
@@ -101,24 +108,31 @@ def test_backup_while_indexing_then_restore_into_a_fresh_node(workdir, opensearc
         snaps = src.req("GET", "/_snapshot/mdb-backup/_all")["snapshots"]
         assert [s["snapshot"] for s in snaps] == ["mdb-" + second.id.lower()]
 
-        op = restore(server, second.id, "os-dst")
+        # The first backup: the books and logs of then, and the live documents acknowledged
+        # before it started, plus a prefix of those indexed while it ran.
+        op = restore(server, first.id, "os-dst")
         assert op.WhichOneof("result") == "response", op.error
-        for index in ("books", "logs"):
-            assert dst.count(index) == src.count(index)
-            assert dst.index_shape(index) == src.index_shape(index)
-        for i in range(0, 20200, 997):
-            assert dst.doc("books", i) == book(i)
-        # Documents acknowledged before the first backup started are all in the second one, and
-        # the restored ones are the source's.
-        live = dst.count("live")
-        assert acked_before <= live <= src.count("live")
-        for i in range(0, live, max(1, live // 50)):
-            assert dst.doc("live", i) == src.doc("live", i) == {"n": i}
+        assert (dst.count("books"), dst.count("logs")) == (20000, 3000)
+        assert_live_is_a_prefix(dst, acked_before, acked_after)
         # Nothing is merged into a node that already has the indices.
         op = restore(server, second.id, "os-dst")
         assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op.error
         assert "already has index" in op.error.message
         assert not (dst.repo_root / "stage").exists() or not any((dst.repo_root / "stage").iterdir())
+
+        # The second backup, into the node emptied: everything the source has.
+        dst.req("DELETE", "/books,logs,live")
+        op = restore(server, second.id, "os-dst")
+        assert op.WhichOneof("result") == "response", op.error
+        for index in ("books", "logs", "live"):
+            assert dst.count(index) == src.count(index)
+            assert dst.index_shape(index) == src.index_shape(index)
+        for i in range(0, 20200, 997):
+            assert dst.doc("books", i) == book(i)
+        assert_live_is_a_prefix(dst, indexer.acked, indexer.acked)
+        # The staged files and their temporary repository are gone.
+        assert not any((dst.repo_root / "stage").iterdir())
+        assert not [r for r in dst.req("GET", "/_snapshot/_all") if r.startswith("mdb-restore-")]
     finally:
         server.stop()
 
@@ -156,5 +170,41 @@ def test_delete_backup_frees_its_data(workdir, opensearch_factory):
                 after_first = dir_size(repo)
                 assert after_first < full * 0.8, (after_first, full)  # its unique segments are gone
         assert dir_size(repo) < full * 0.05
+    finally:
+        server.stop()
+
+
+def test_symlinks_in_the_snapshot_directory_are_not_followed(workdir, opensearch_factory):
+    """The cluster's snapshot directory is writable by the nodes: links planted there (to a file,
+    to a directory, at the top and in a shard's directory) are skipped, not followed: the backup
+    succeeds and the linked secret is nowhere in the service's repository, so no restore can carry
+    it."""
+    src = opensearch_factory()
+    src.req("PUT", "/books", BOOKS)
+    src.bulk("books", [(i, book(i)) for i in range(2000)])
+    outside = workdir / "outside"
+    outside.mkdir()
+    secret = os.urandom(1 << 20)  # incompressible: a copy of it would be stored verbatim
+    (outside / "secret").write_bytes(secret)
+    stage = src.repo_root / "mdb"
+    server = start_server(workdir, cluster("os-src", src, stage))
+    repo = workdir / "mdb" / "repository"
+    try:
+        backup(server, "os-src")  # registers the repository: its directory now exists
+        index_dir = next(p for p in (stage / "indices").iterdir() if p.is_dir())
+        links = {stage / "secret": outside / "secret",
+                 stage / "secrets": outside,
+                 index_dir / "0" / "secret": outside / "secret"}  # ("__*" there is pruned by OpenSearch)
+        for link, target in links.items():
+            link.symlink_to(target)
+        src.bulk("books", [(i, book(i)) for i in range(2000, 2100)])
+        second = backup(server, "os-src")
+        # The links were there when the files were copied (OpenSearch left them alone).
+        assert all(link.is_symlink() for link in links), [str(l) for l in links if not l.is_symlink()]
+        assert second.size_bytes < len(secret)
+        pieces = [secret[off:off + 512] for off in range(4096, len(secret), len(secret) // 16)]
+        for path in (p for p in repo.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            assert not any(piece in data for piece in pieces), "the secret is in %s" % path
     finally:
         server.stop()
