@@ -5,17 +5,16 @@
 //   concurrent calls do not serialize on a single handle and statements are compiled once.
 // - Records are stored as serialized protos beside the few columns that are indexed; new record
 //   fields then need no migration, only new indexed columns do.
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <map>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
 #include "common/ids.h"
@@ -69,9 +68,11 @@ class Connection {
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path) {
     auto conn = std::unique_ptr<Connection>(new Connection);
     // The catalog holds the page-token signing key: created for its owner only, whatever the
-    // umask (SQLite gives its -wal and -shm files the database file's mode).
+    // umask (SQLite gives its -wal and -shm files the database file's mode). Only when it does
+    // not exist yet (O_EXCL): closing a descriptor of a file this process has open in SQLite
+    // would drop every POSIX lock the process holds on it.
     if (path != ":memory:") {
-      int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd >= 0) close(fd);
     }
     int rc =

@@ -18,6 +18,11 @@
 namespace mdb::engine::greenplum {
 namespace {
 
+// `st` with `prefix` (the shard and host) in front of its message.
+absl::Status Where(const absl::Status& st, const std::string& prefix) {
+  return st.ok() ? st : absl::Status(st.code(), absl::StrCat(prefix, st.message()));
+}
+
 // The COPY stream of BASE_BACKUP as a sequence of archives, each readable as a ByteSource.
 class ArchiveStream final : public io::ByteSource {
  public:
@@ -62,7 +67,14 @@ class ArchiveStream final : public io::ByteSource {
  private:
   absl::Status Fetch() {
     if (done_) return absl::OkStatus();
-    int len = PQgetCopyData(conn_, &msg_, 0);
+    int len = PQgetCopyData(conn_, &msg_, /*async=*/1);
+    while (len == 0) {  // nothing buffered: wait for the server, seeing a cancel meanwhile
+      RETURN_IF_ERROR(PgWait(conn_, /*write=*/false, cancelled_));
+      if (!PQconsumeInput(conn_)) {
+        return absl::UnavailableError(absl::StrCat("COPY: ", PQerrorMessage(conn_)));
+      }
+      len = PQgetCopyData(conn_, &msg_, /*async=*/1);
+    }
     if (len == -1) {
       done_ = true;
       msg_ = nullptr;
@@ -100,9 +112,11 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   mdb_backup::v1::PgBackup parent_meta;
   FileSizes parent_files;
   Lsn threshold = 0;
-  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true));
+  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true, req.cancelled));
   {
-    PgResult id(PQexec(conn.get(), "IDENTIFY_SYSTEM"));
+    auto exec = PgExec(conn.get(), "IDENTIFY_SYSTEM", req.cancelled);
+    if (!exec.ok()) return Where(exec.status(), where("IDENTIFY_SYSTEM: "));
+    PgResult id = std::move(*exec);
     if (PQresultStatus(id.get()) != PGRES_TUPLES_OK || PQntuples(id.get()) < 1) {
       return absl::UnavailableError(where(PQerrorMessage(conn.get())));
     }
@@ -135,6 +149,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   }
   // 1. Start position; 2. tablespaces (only the main data directory is supported).
   for (int step = 0; step < 2; ++step) {
+    RETURN_IF_ERROR(Where(PgAwaitResult(conn.get(), req.cancelled), where("BASE_BACKUP: ")));
     PgResult r(PQgetResult(conn.get()));
     if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
       return absl::FailedPreconditionError(where(PQerrorMessage(conn.get())));
@@ -152,6 +167,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
       }
     }
   }
+  RETURN_IF_ERROR(Where(PgAwaitResult(conn.get(), req.cancelled), where("BASE_BACKUP: ")));
   PgResult copy(PQgetResult(conn.get()));
   if (PQresultStatus(copy.get()) != PGRES_COPY_OUT) {
     return absl::FailedPreconditionError(where(PQerrorMessage(conn.get())));
@@ -228,9 +244,10 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
   std::string point = absl::StrCat("mdb-backup-", meta.shards(0).end_lsn());
   meta.set_restore_point(point);
   for (int i = 0; i < meta.shards_size(); ++i) {
-    ASSIGN_OR_RETURN(PgConn conn, PgConnect(shards[i].hosts.front(), /*replication=*/false));
+    ASSIGN_OR_RETURN(PgConn conn,
+                     PgConnect(shards[i].hosts.front(), /*replication=*/false, req.cancelled));
     std::string sql = absl::StrCat("SELECT pg_create_restore_point('", point, "')::text");
-    PgResult r(PQexec(conn.get(), sql.c_str()));
+    ASSIGN_OR_RETURN(PgResult r, PgExec(conn.get(), sql, req.cancelled));
     if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
       return absl::FailedPreconditionError(absl::StrCat(
           "shard '", shards[i].name, "': restore point: ", PQerrorMessage(conn.get())));
@@ -238,7 +255,7 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
     meta.mutable_shards(i)->set_restore_point_lsn(PQgetvalue(r.get(), 0, 0));
     // Close the segment holding the restore point, so that the WAL archiver commits it now and
     // a restore to this point does not wait for the segment to fill.
-    PgResult sw(PQexec(conn.get(), "SELECT pg_switch_wal()"));
+    ASSIGN_OR_RETURN(PgResult sw, PgExec(conn.get(), "SELECT pg_switch_wal()", req.cancelled));
   }
   result.metadata = meta.SerializeAsString();
   return result;

@@ -3,10 +3,12 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <memory>
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/config.h"
 
 namespace mdb::engine::greenplum {
@@ -34,7 +36,21 @@ class PgResult {
 };
 
 // Connects to `host` ("host:port" plus options user, password, password_file, dbname); with
-// `replication`, as a physical replication client (for BASE_BACKUP).
-absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replication);
+// `replication`, as a physical replication client (for BASE_BACKUP). Every wait below checks
+// `cancelled` (when given) about 5 times a second: a server that accepts connections but never
+// answers holds an operation only until it is cancelled (or 30 s for the connection itself).
+absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replication,
+                                 const std::atomic<bool>* cancelled = nullptr);
+
+// Until the connection's socket is readable (and read into libpq) or writable.
+absl::Status PgWait(PGconn* conn, bool write, const std::atomic<bool>* cancelled,
+                    absl::Time deadline = absl::InfiniteFuture());
+
+// Until PQgetResult would return without blocking.
+absl::Status PgAwaitResult(PGconn* conn, const std::atomic<bool>* cancelled);
+
+// PQexec that cancelling interrupts: the last result of `sql` (a COPY result as soon as it comes).
+absl::StatusOr<PgResult> PgExec(PGconn* conn, const std::string& sql,
+                                const std::atomic<bool>* cancelled);
 
 }  // namespace mdb::engine::greenplum

@@ -111,7 +111,7 @@ absl::Status CopyRepository(const std::string& root, const BackupRequest& req,
 }  // namespace
 
 absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) {
-  ASSIGN_OR_RETURN(Node node, ReachableNode(*req.cluster));
+  ASSIGN_OR_RETURN(Node node, ReachableNode(*req.cluster, req.cancelled));
   OsClient* os = node.client.get();
   ASSIGN_OR_RETURN(std::string root, RepositoryPath(node, *req.cluster));
   mdb_backup::v1::OpenSearchBackup meta;

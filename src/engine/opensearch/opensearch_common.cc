@@ -27,13 +27,16 @@ std::string SnapshotName(const std::string& backup_id) {
   return "mdb-" + absl::AsciiStrToLower(backup_id);
 }
 
-absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster) {
+absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster,
+                                   const std::atomic<bool>* cancelled) {
   std::string errors;
   for (const auto& shard : cluster.shards) {
     for (const auto& host : shard.hosts) {
       auto client = OsClient::Connect(host);
       if (!client.ok()) return client.status();
+      (*client)->set_cancel(cancelled);
       auto root = (*client)->Ok("GET", "/", "GET /");
+      if (absl::IsCancelled(root.status())) return root.status();
       if (!root.ok()) {
         absl::StrAppend(&errors, " ", root.status().message(), ";");
         continue;

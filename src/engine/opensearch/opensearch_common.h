@@ -17,7 +17,8 @@ struct Node {
 };
 
 // The first host of the cluster's (only) shard that answers GET /.
-absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster);
+absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster,
+                                   const std::atomic<bool>* cancelled = nullptr);
 
 // The node's `repository_path` option: where snapshots are written (backup) or staged (restore);
 // InvalidArgument naming the cluster when it is not set.

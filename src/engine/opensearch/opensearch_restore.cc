@@ -68,7 +68,7 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's metadata is damaged");
   }
-  ASSIGN_OR_RETURN(Node node, ReachableNode(*req.target));
+  ASSIGN_OR_RETURN(Node node, ReachableNode(*req.target, req.cancelled));
   OsClient* os = node.client.get();
   ASSIGN_OR_RETURN(std::string root, RepositoryPath(node, *req.target));
   // The indices to restore: the user's. Dot-prefixed system indices that the fresh node already

@@ -10,9 +10,22 @@
 namespace mdb::engine::opensearch {
 namespace {
 
+// Replies the engine reads are small JSON documents (a snapshot's status, index lists): a reply
+// past this is a broken or hostile node, refused rather than held in memory.
+constexpr size_t kMaxReply = 64 << 20;
+
 size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
+  auto* s = static_cast<std::string*>(out);
+  if (s->size() + size * n > kMaxReply) return 0;  // curl ends the transfer: CURLE_WRITE_ERROR
+  s->append(data, size * n);
   return size * n;
+}
+
+// Called by curl about once a second even while nothing arrives: a cancelled operation aborts
+// the transfer instead of waiting for a silent node.
+int Progress(void* cancelled, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* flag = static_cast<const std::atomic<bool>*>(cancelled);
+  return flag && flag->load() ? 1 : 0;
 }
 
 absl::StatusCode CodeForHttp(long status) {
@@ -105,6 +118,9 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
   curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(curl_, CURLOPT_TIMEOUT, timeout_seconds);
   curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl_, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl_, CURLOPT_XFERINFOFUNCTION, Progress);
+  curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancelled_));
   if (!userpwd_.empty()) {
     curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(curl_, CURLOPT_USERPWD, userpwd_.c_str());
@@ -118,6 +134,15 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
   }
   CURLcode rc = curl_easy_perform(curl_);
   curl_slist_free_all(headers);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return absl::CancelledError(
+        absl::StrCat("cancelled during ", method, " ", path, " at opensearch ", address_));
+  }
+  if (rc == CURLE_WRITE_ERROR && out.size() + CURL_MAX_WRITE_SIZE > kMaxReply) {
+    return absl::DataLossError(absl::StrCat("opensearch ", address_, ": ", method, " ", path,
+                                            ": reply larger than ", kMaxReply >> 20,
+                                            " MiB (a broken node, or something else there?)"));
+  }
   if (rc != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat("opensearch ", address_, ": ", method, " ", path,
                                                ": ", curl_easy_strerror(rc)));

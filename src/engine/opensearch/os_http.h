@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -45,6 +46,8 @@ class OsClient {
                           const std::string& what, const Json& body = nullptr,
                           long timeout_seconds = 600);
   const std::string& address() const { return address_; }
+  // Calls in progress end with Cancelled within about a second once `cancelled` is set.
+  void set_cancel(const std::atomic<bool>* cancelled) { cancelled_ = cancelled; }
 
  private:
   OsClient(CURL* curl, std::string base, std::string address, std::string userpwd)
@@ -54,6 +57,7 @@ class OsClient {
         userpwd_(std::move(userpwd)) {}
   CURL* curl_;
   std::string base_, address_, userpwd_;
+  const std::atomic<bool>* cancelled_ = nullptr;
 };
 
 }  // namespace mdb::engine::opensearch

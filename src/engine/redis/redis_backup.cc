@@ -95,12 +95,14 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   bool source_is_master = false;
   for (int pass = 0; pass < 2 && !source; ++pass) {
     for (const auto& host : shard.hosts) {
-      auto conn = ConnectHost(host, kTimeout);
+      auto conn = ConnectHost(host, kTimeout, req.cancelled);
+      if (absl::IsCancelled(conn.status())) return conn.status();
       if (!conn.ok()) {
         if (pass == 0) absl::StrAppend(&errors, " ", conn.status().message(), ";");
         continue;
       }
       auto role = GetRole(conn->get());
+      if (absl::IsCancelled(role.status())) return role.status();
       if (!role.ok()) continue;
       if ((pass == 0 && !role->master && role->link_up) || (pass == 1 && role->master)) {
         source = &host;
@@ -117,7 +119,7 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   }
   out.set_host(source->address);
   out.set_role(source_is_master ? "master" : "replica");
-  ASSIGN_OR_RETURN(auto conn, ConnectHost(*source, kTimeout));
+  ASSIGN_OR_RETURN(auto conn, ConnectHost(*source, kTimeout, req.cancelled));
   // 2. Redis Cluster: record the slot map; refuse while slots move (the snapshot would miss or
   // duplicate keys of the moving slots).
   ASSIGN_OR_RETURN(RespValue info, conn->Command({"INFO", "cluster"}));

@@ -52,7 +52,8 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
   std::unique_ptr<RespConn> probe;
   for (const auto& shard : req.target->shards) {
     for (const auto& h : shard.hosts) {
-      auto c = ConnectHost(h, kTimeout);
+      auto c = ConnectHost(h, kTimeout, req.cancelled);
+      if (absl::IsCancelled(c.status())) return c.status();
       if (c.ok()) {
         probe = std::move(*c);
         any_host = &h;
@@ -74,7 +75,7 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
     if (added) {
       common::HostConfig host = *any_host;  // same credentials as the declared hosts
       host.address = address;
-      ASSIGN_OR_RETURN(auto conn, ConnectHost(host, kTimeout));
+      ASSIGN_OR_RETURN(auto conn, ConnectHost(host, kTimeout, req.cancelled));
       ASSIGN_OR_RETURN(RespValue keys, conn->Command({"DBSIZE"}));
       if (keys.integer != 0) {
         return absl::FailedPreconditionError(

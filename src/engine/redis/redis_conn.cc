@@ -10,8 +10,10 @@
 namespace mdb::engine::redis {
 
 absl::StatusOr<std::unique_ptr<RespConn>> ConnectHost(const common::HostConfig& host,
-                                                      absl::Duration timeout) {
+                                                      absl::Duration timeout,
+                                                      const std::atomic<bool>* cancelled) {
   ASSIGN_OR_RETURN(auto conn, RespConn::Connect(host.address, timeout));
+  conn->set_cancel(cancelled);
   std::string password;
   if (auto it = host.options.find("password"); it != host.options.end()) password = it->second;
   if (auto it = host.options.find("password_file"); it != host.options.end()) {

@@ -12,8 +12,10 @@
 namespace mdb::engine::redis {
 
 // Connects and authenticates with the host's `user` / `password` / `password_file` options.
+// Waits for the server check `cancelled` when given.
 absl::StatusOr<std::unique_ptr<RespConn>> ConnectHost(const common::HostConfig& host,
-                                                      absl::Duration timeout);
+                                                      absl::Duration timeout,
+                                                      const std::atomic<bool>* cancelled = nullptr);
 
 struct Role {
   bool master = false;

@@ -97,9 +97,11 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
   std::unique_ptr<RespConn> conn;
   const common::HostConfig* host = nullptr;
   for (const auto& h : target.hosts) {
-    auto c = ConnectHost(h, kTimeout);
+    auto c = ConnectHost(h, kTimeout, req.cancelled);
+    if (absl::IsCancelled(c.status())) return c.status();
     if (!c.ok()) continue;
     auto role = GetRole(c->get());
+    if (absl::IsCancelled(role.status())) return role.status();
     if (role.ok() && role->master) {
       conn = std::move(*c);
       host = &h;
@@ -122,7 +124,15 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
   absl::Status st = [&]() -> absl::Status {
     RETURN_IF_ERROR(conn->Command({"REPLICAOF", ip, std::to_string(port)}).status());
     pollfd pfd{.fd = listener, .events = POLLIN, .revents = 0};
-    if (poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(kTimeout))) != 1) {
+    int ready = 0;
+    for (absl::Time deadline = absl::Now() + kTimeout; ready != 1 && absl::Now() < deadline;) {
+      if (req.cancelled && req.cancelled->load()) {
+        return absl::CancelledError(absl::StrCat("restore cancelled while waiting for ",
+                                                 host->address, " to connect back"));
+      }
+      ready = poll(&pfd, 1, 200);
+    }
+    if (ready != 1) {
       return absl::DeadlineExceededError(absl::StrCat("target shard '", target.name, "' (",
                                                       host->address, ") did not connect back to ",
                                                       ip, ":", port, " for the snapshot"));
@@ -130,6 +140,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
     int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return absl::UnavailableError("accept failed");
     auto replica = RespConn::Adopt(fd, host->address);
+    replica->set_cancel(req.cancelled);
     RETURN_IF_ERROR(ServeSnapshot(replica.get(), req, shard, size));
     // Wait until the target has loaded the snapshot and reports the link up.
     absl::Time deadline = absl::Now() + kLoadTimeout;

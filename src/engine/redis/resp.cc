@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,7 +60,7 @@ absl::StatusOr<std::unique_ptr<RespConn>> RespConn::Connect(const std::string& a
     return absl::UnavailableError(
         absl::StrCat("redis ", address, ": cannot connect: ", strerror(err)));
   }
-  return std::unique_ptr<RespConn>(new RespConn(fd, address));
+  return std::unique_ptr<RespConn>(new RespConn(fd, address, timeout));
 }
 
 RespConn::~RespConn() { close(fd_); }
@@ -95,6 +96,25 @@ absl::Status RespConn::Send(const std::vector<std::string>& args) {
   return WriteRaw(EncodeCommand(args));
 }
 
+absl::Status RespConn::WaitReadable() {
+  const absl::Time deadline = absl::Now() + timeout_;
+  for (;;) {
+    if (cancelled_ && cancelled_->load()) {
+      return absl::CancelledError(
+          absl::StrCat("cancelled while waiting for redis ", address_, " to answer"));
+    }
+    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+    int rc = poll(&p, 1, 200);
+    if (rc > 0) return absl::OkStatus();
+    if (rc < 0 && errno != EINTR) {
+      return absl::UnavailableError(absl::StrCat("redis ", address_, ": poll: ", strerror(errno)));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("redis ", address_, ": read timed out"));
+    }
+  }
+}
+
 absl::Status RespConn::Fill() {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();
@@ -106,6 +126,7 @@ absl::Status RespConn::Fill() {
                      absl::FormatDuration(limits_.max_reply_time), " to arrive"));
   }
   char tmp[65536];
+  RETURN_IF_ERROR(WaitReadable());
   for (;;) {
     ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
     if (n > 0) {
@@ -144,10 +165,14 @@ absl::StatusOr<size_t> RespConn::ReadRaw(char* out, size_t n) {
     // Large reads go straight from the socket, skipping the buffer copy.
     buf_.clear();
     pos_ = 0;
+    RETURN_IF_ERROR(WaitReadable());
     for (;;) {
       ssize_t got = recv(fd_, out, n, 0);
       if (got >= 0) return static_cast<size_t>(got);
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return absl::DeadlineExceededError(absl::StrCat("redis ", address_, ": read timed out"));
+      }
       return absl::UnavailableError(absl::StrCat("redis ", address_, ": read: ", strerror(errno)));
     }
   }

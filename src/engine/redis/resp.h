@@ -3,6 +3,7 @@
 // hiredis would buffer whole; commands and the stream share one buffered socket.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,22 +56,31 @@ class RespConn {
 
   const std::string& address() const { return address_; }
   const RespLimits& limits() const { return limits_; }
+  // Every wait for the server checks `cancelled` (about 5 times a second), so that cancelling an
+  // operation ends it even while the server holds a reply back.
+  void set_cancel(const std::atomic<bool>* cancelled) { cancelled_ = cancelled; }
   void set_limits(const RespLimits& limits) { limits_ = limits; }
   // The local IP address of this connection, as the server sees us.
   absl::StatusOr<std::string> LocalIp() const;
   // Wraps an accepted socket (restore serves replicas).
-  static std::unique_ptr<RespConn> Adopt(int fd, std::string peer) {
-    return std::unique_ptr<RespConn>(new RespConn(fd, std::move(peer)));
+  static std::unique_ptr<RespConn> Adopt(int fd, std::string peer,
+                                         absl::Duration timeout = absl::Seconds(60)) {
+    return std::unique_ptr<RespConn>(new RespConn(fd, std::move(peer), timeout));
   }
 
  private:
-  RespConn(int fd, std::string address) : fd_(fd), address_(std::move(address)) {}
+  RespConn(int fd, std::string address, absl::Duration timeout)
+      : fd_(fd), address_(std::move(address)), timeout_(timeout) {}
   absl::Status Fill();  // reads more bytes into the buffer
+  // Until the socket has bytes: Cancelled, or DeadlineExceeded after `timeout_`.
+  absl::Status WaitReadable();
   absl::StatusOr<RespValue> ReadValue(int depth, int64_t* elements);
   absl::Status TooBig(absl::string_view what, int64_t got, int64_t limit) const;
 
   int fd_;
   std::string address_;
+  absl::Duration timeout_;
+  const std::atomic<bool>* cancelled_ = nullptr;
   RespLimits limits_;
   absl::Time reply_deadline_ = absl::InfiniteFuture();
   std::string buf_;

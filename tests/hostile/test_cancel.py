@@ -1,0 +1,106 @@
+"""Cancel reaches an operation blocked on a source that accepts connections but never answers: for
+Redis, Greenplum (PostgreSQL protocol) and OpenSearch (HTTP) the backup ends CANCELLED naming the
+step it was in, long before any network timeout (60 s and more) would have ended it, and the
+service keeps serving. MongoDB's client library cannot be interrupted mid-call: its connection
+and server-selection timeouts bound such a wait instead (docs/security.md)."""
+import socket
+import threading
+import time
+
+import grpc
+import pytest
+from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_service_pb2_grpc as gp_csg
+from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
+from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
+from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
+
+from mdb_harness import sharded_cluster, start_server, wait_operation
+
+WRITER = [("authorization", "Bearer writer-token-1")]
+
+
+class SilentServer:
+    """Accepts TCP connections, reads whatever comes, never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.received = 0
+        self.conns = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+                c.setblocking(False)
+                self.conns.append(c)
+            except (socket.timeout, OSError):
+                pass
+            for c in self.conns:
+                try:
+                    self.received += len(c.recv(65536))
+                except (BlockingIOError, OSError):
+                    pass
+
+    def close(self):
+        self.stopping = True
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def backup(server, engine, cluster_id):
+    if engine == "redis":
+        return server.client(rd_csg.ClusterServiceStub).Backup(
+            rd_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
+    if engine == "greenplum":
+        return server.client(gp_csg.ClusterServiceStub).Backup(
+            gp_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
+    return server.client(os_csg.ClusterServiceStub).Backup(
+        os_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
+
+
+@pytest.mark.parametrize("engine,step", [
+    ("redis", "cancelled while waiting for redis"),
+    ("greenplum", "cancelled while connecting to postgres"),
+    ("opensearch", "cancelled during GET / at opensearch"),
+])
+def test_cancel_ends_a_backup_blocked_on_a_silent_source(workdir, engine, step):
+    silent = SilentServer()
+    try:
+        if engine == "greenplum":
+            decl = sharded_cluster("c1", [silent.address], engine="greenplum", names=["coordinator"])
+        else:
+            decl = "  - {id: c1, folder_id: f1, engine: %s, hosts: [\"%s\"]}\n" % (engine, silent.address)
+        server = start_server(workdir, decl)
+        try:
+            op = backup(server, engine, "c1")
+            # Blocked: the source has the connection (and the first request) and says nothing.
+            deadline = time.time() + 60
+            while not silent.conns or (engine != "greenplum" and silent.received == 0):
+                assert time.time() < deadline, "the backup never reached the silent source"
+                time.sleep(0.05)
+            time.sleep(0.5)  # well inside the wait: nothing would end it but a timeout
+            server.client(op_sg.OperationServiceStub).Cancel(
+                op_s.CancelOperationRequest(operation_id=op.id), metadata=WRITER)
+            # A hang guard, far below the 30-600 s network timeouts that ended such waits before.
+            done = wait_operation(server, op, timeout=20)
+            assert done.error.code == grpc.StatusCode.CANCELLED.value[0], done.error
+            assert step in done.error.message, done.error.message
+            # The service still serves.
+            again = backup(server, engine, "c1")
+            assert again.id and again.id != op.id
+            server.client(op_sg.OperationServiceStub).Cancel(
+                op_s.CancelOperationRequest(operation_id=again.id), metadata=WRITER)
+            wait_operation(server, again, timeout=20)
+        finally:
+            server.stop()
+    finally:
+        silent.close()
