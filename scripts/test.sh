@@ -29,4 +29,4 @@ log "live API tests: Node.js SDK"
 node --test "$ROOT/tests/api/node/"
 
 log "live tests: API via SDKs and REST; repository crash and damage tests (posix, S3); disaster recovery on S3; Redis, Greenplum, MongoDB, OpenSearch engines"
-cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo dr redis greenplum mongodb opensearch
+cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo dr hostile redis greenplum mongodb opensearch
