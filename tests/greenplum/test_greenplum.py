@@ -13,8 +13,9 @@ from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_se
 from yandex.cloud.mdb.greenplum.v1 import cluster_pb2 as gp_c
 from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_service_pb2_grpc as gp_csg
 
-from pg_harness import PgbenchLoad, postgres_dir, reserve_port
-from mdb_harness import RECORDS, Server, sharded_cluster, start_server, wait_operation, wait_running
+from pg_harness import postgres_dir, reserve_port
+from mdb_harness import (RECORDS, Server, Worker, operation_json, sharded_cluster, start_server, wait_operation,
+                         wait_running)
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 # Everything pgbench writes, as counts and digests: equal only if every row is.
@@ -137,9 +138,11 @@ def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):
     api = Api(server)
     expected_segment = segment.sql(DIGEST)
     committed = lambda: int(coordinator.sql("SELECT count(*) FROM pgbench_history"))  # noqa: E731
-    load = PgbenchLoad(coordinator)  # pgbench writes on the coordinator during the backup
+    # pgbench writes on the coordinator during the backup (-n: no VACUUM and history TRUNCATE
+    # before each run, so pgbench_history only grows).
+    load = Worker(lambda i: coordinator.pgbench("-n", "-c", "2", "-T", "1"), "pgbench").start()
     try:
-        load.wait_started()
+        load.wait_steps(1)
         before = committed()
         b = api.backup("gp1")
         after = committed()
@@ -169,23 +172,30 @@ def test_base_backup_of_every_segment_and_restore(workdir, pg_factory):
         server.stop()
 
 
-def test_a_segment_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, pg_factory):
-    """A segment stopped while its BASE_BACKUP streams: the backup fails naming it, and no backup
-    is listed or committed to the repository."""
+def test_a_segment_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, pg_factory, proxy_factory):
+    """A segment stopped while its BASE_BACKUP streams (held part-way by a proxy, so the backup
+    cannot end before): the backup fails naming it, and no backup is listed or committed to the
+    repository."""
     coordinator, segment = pg_factory(), pg_factory()
-    segment.pgbench("-i", "-s", "15", "-q")  # ~230 MB: the backup takes a moment
-    server = start_server(workdir, gp1(coordinator, segment))
+    segment.pgbench("-i", "-s", "5", "-q")
+    held_after = 16 << 20  # of the archive, past the first file's name (backup_label)
+    assert int(segment.sql("SELECT pg_database_size('postgres')")) > 3 * held_after
+    proxy = proxy_factory(segment.address)
+    server = start_server(workdir, gp1(coordinator, proxy))
     try:
+        proxy.stall_after(b"backup_label", held_after)
         op = server.client(gp_csg.ClusterServiceStub).Backup(
             gp_cs.BackupClusterRequest(cluster_id="gp1"), metadata=WRITER)
-        wait_running(server, op)  # copying, not done
+        proxy.wait_stalled()  # the segment's archive has begun and the rest cannot reach the service
+        wait_running(server, op)
         segment.stop()  # immediate shutdown: the walsender dies mid-stream
+        assert not operation_json(server, op).get("done")
+        proxy.release()  # the service reads what was sent, then the close
         op = wait_op(server, op)
         assert op.WhichOneof("result") == "error"
-        # The kill landed during the segment's BASE_BACKUP, whose errors carry this prefix (the
-        # restore points come after every copy and fail otherwise: "shard 'seg0': restore point"
-        # or "postgres <address>: ...").
-        assert op.error.message.startswith("shard 'seg0' (%s): " % segment.address), op.error.message
+        # The segment's BASE_BACKUP failed: its errors carry this prefix (the restore points, after
+        # every copy, fail otherwise: "shard 'seg0': restore point" or "postgres <address>: ...").
+        assert op.error.message.startswith("shard 'seg0' (%s): " % proxy.address), op.error.message
         lst = server.client(gp_csg.ClusterServiceStub).ListBackups(
             gp_cs.ListClusterBackupsRequest(cluster_id="gp1"), metadata=WRITER)
         assert len(lst.backups) == 0

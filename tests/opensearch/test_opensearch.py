@@ -8,8 +8,7 @@ import grpc
 from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_service_pb2_grpc as os_bsg
 from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
 
-from mdb_harness import start_server, wait_operation
-from opensearch_harness import Indexer
+from mdb_harness import Worker, start_server, wait_operation
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 
@@ -80,18 +79,21 @@ def test_backup_while_indexing_then_restore_into_a_fresh_node(workdir, opensearc
     src.req("PUT", "/live", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
     server = start_server(workdir, cluster("os-src", src, src.repo_root / "mdb") +
                           cluster("os-dst", dst, dst.repo_root / "stage"))
-    indexer = Indexer(src, "live")  # indexing goes on during the backup
+    bulk = 200
+
+    def index(i):  # documents {"n": n} under id n, in order, during the backup
+        src.bulk("live", [(n, {"n": n}) for n in range(i * bulk, (i + 1) * bulk)])
+    indexer = Worker(index, "indexer").start()
     try:
-        indexer.wait_started()
-        acked_before = indexer.acked
+        acked_before = indexer.wait_steps(1) * bulk
         before = time.time()
         first = backup(server, "os-src")
-        acked_after = indexer.acked
+        acked_after = indexer.steps * bulk
     finally:
-        indexer.stop()
+        acked = indexer.stop() * bulk
     try:
         # Two bulks acknowledged since the reading before: the second ran wholly during the backup.
-        assert acked_after >= acked_before + 2 * indexer.batch, "nothing was indexed while the backup ran"
+        assert acked_after >= acked_before + 2 * bulk, "nothing was indexed while the backup ran"
         assert set(first.indices) >= {"books", "logs", "live"}
         assert first.indices_total == len(first.indices)
         assert first.opensearch_version == "2.19.1"
@@ -129,7 +131,7 @@ def test_backup_while_indexing_then_restore_into_a_fresh_node(workdir, opensearc
             assert dst.index_shape(index) == src.index_shape(index)
         for i in range(0, 20200, 997):
             assert dst.doc("books", i) == book(i)
-        assert_live_is_a_prefix(dst, indexer.acked, indexer.acked)
+        assert_live_is_a_prefix(dst, acked, acked)
         # The staged files and their temporary repository are gone.
         assert not any((dst.repo_root / "stage").iterdir())
         assert not [r for r in dst.req("GET", "/_snapshot/_all") if r.startswith("mdb-restore-")]
