@@ -39,24 +39,33 @@ std::string GetString(const Message& m, const char* name) {
 }
 
 // The request's point in time: Greenplum's `time`, MongoDB's `recovery_target_spec.timestamp`.
-std::optional<absl::Time> GetPointInTime(const Message& m) {
+// InvalidArgument for a Timestamp outside its defined range (nanos 0..999,999,999, years
+// 1..9999): read as is it would silently name another moment.
+absl::StatusOr<std::optional<absl::Time>> GetPointInTime(const Message& m) {
   const auto* r = m.GetReflection();
   if (const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName("time");
       f && f->message_type() && r->HasField(m, f)) {
     const Message& ts = r->GetMessage(m, f);
     const auto* tr = ts.GetReflection();
     const auto* d = ts.GetDescriptor();
-    return absl::FromUnixSeconds(tr->GetInt64(ts, d->FindFieldByName("seconds"))) +
-           absl::Nanoseconds(tr->GetInt32(ts, d->FindFieldByName("nanos")));
+    int64_t seconds = tr->GetInt64(ts, d->FindFieldByName("seconds"));
+    int32_t nanos = tr->GetInt32(ts, d->FindFieldByName("nanos"));
+    if (nanos < 0 || nanos > 999'999'999 || seconds < -62'135'596'800 ||
+        seconds > 253'402'300'799) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "time {seconds: ", seconds, ", nanos: ", nanos,
+          "} is not a valid google.protobuf.Timestamp (nanos 0..999999999, years 1..9999)"));
+    }
+    return std::optional<absl::Time>(absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos));
   }
   if (const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName("recovery_target_spec");
       f && f->message_type() && r->HasField(m, f)) {
     const Message& spec = r->GetMessage(m, f);
     int64_t seconds =
         spec.GetReflection()->GetInt64(spec, spec.GetDescriptor()->FindFieldByName("timestamp"));
-    if (seconds > 0) return absl::FromUnixSeconds(seconds);
+    if (seconds > 0) return std::optional<absl::Time>(absl::FromUnixSeconds(seconds));
   }
-  return std::nullopt;
+  return std::optional<absl::Time>();
 }
 
 int64_t GetInt64(const Message& m, const char* name) {
@@ -317,7 +326,7 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
 absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(c.engine));  // Unimplemented if not built
-  std::optional<absl::Time> point = GetPointInTime(req);
+  ASSIGN_OR_RETURN(std::optional<absl::Time> point, GetPointInTime(req));
   if (point && !driver->capabilities().point_in_time) {
     return absl::InvalidArgumentError(
         absl::StrCat(common::EngineName(c.engine),

@@ -30,6 +30,7 @@ int RebuildCatalog(const std::string& catalog_path, const std::string& repo_url,
   auto report = ops::Reconcile(catalog->get(), repository->get(), {});
   if (!report.ok()) return fail(report.status());
   for (const auto& id : report->added) std::cout << "added " << id << "\n";
+  for (const auto& line : report->unreadable) std::cout << "unreadable " << line << "\n";
   for (const auto& id : report->unrecorded) {
     std::cout << "skipped " << id << ": no service record (written by hand or by a version "
               << "before records were kept in manifests)\n";

@@ -140,7 +140,18 @@ absl::StatusOr<int> BeneathDir::OpenFile(std::string_view rel, int flags, mode_t
   auto parent = Parent(rel, (flags & O_CREAT) != 0);
   if (!parent.ok()) return parent.status();
   auto [pfd, base] = *parent;
-  int fd = openat(pfd, base.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  // O_NONBLOCK: a FIFO planted at `rel` must not hang the open; it is refused below.
+  int fd = openat(pfd, base.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+  if (fd >= 0) {
+    struct stat st {};
+    bool writes = (flags & (O_WRONLY | O_RDWR)) != 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (writes && st.st_nlink > 1)) {
+      close(fd);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", Describe(rel), "' is not a regular file of its own (a device, pipe or hard link)"));
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  }
   if (fd < 0) {
     if (errno == ELOOP) {
       return absl::FailedPreconditionError(

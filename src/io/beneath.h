@@ -39,7 +39,8 @@ class BeneathDir {
   absl::StatusOr<int> MakeDirs(std::string_view rel, mode_t mode);
   // Opens the file `rel` with `flags` (O_WRONLY, O_CREAT, O_TRUNC...; O_NOFOLLOW and O_CLOEXEC are
   // added), creating missing parents. A symlink at `rel` or on the way is refused
-  // (FailedPrecondition); with O_EXCL an existing `rel` is AlreadyExists.
+  // (FailedPrecondition), and so is anything but a regular file, or, for writing, a file with
+  // other hard links; with O_EXCL an existing `rel` is AlreadyExists.
   absl::StatusOr<int> OpenFile(std::string_view rel, int flags, mode_t mode);
   // Creates the symlink `rel` -> `target` (the target is stored, never resolved here); an existing
   // non-directory entry at `rel` is replaced. Later writes through it are refused like any other.

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "common/test_dir.h"
 
 namespace mdb::io {
 namespace {
@@ -18,10 +19,7 @@ namespace fs = std::filesystem;
 class BeneathTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = fs::temp_directory_path() /
-            ("beneath_" + std::to_string(getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base_);
+    base_ = common::FreshTestDir("beneath");
     fs::create_directories(base_ / "elsewhere");
   }
   void TearDown() override { fs::remove_all(base_); }

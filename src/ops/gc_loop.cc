@@ -9,7 +9,7 @@ GcLoop::GcLoop(const Clock* clock, Gc gc, Log log, Options options)
       gc_(std::move(gc)),
       log_(std::move(log)),
       options_(options),
-      next_(clock->Now() + options.interval),
+      next_(clock->Now() + options.retry),  // soon after start: a restart may follow a crash
       backoff_(options.retry) {}
 
 GcLoop::~GcLoop() { Stop(); }
@@ -56,24 +56,9 @@ void GcLoop::Failed() {
 }
 
 void GcLoop::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopping_) {
-      lock.unlock();
-      Tick();
-      lock.lock();
-      cv_.wait_for(lock, absl::ToChronoSeconds(options_.tick), [this] { return stopping_; });
-    }
-  });
+  ticker_.Start(options_.tick, [this] { Tick(); });
 }
 
-void GcLoop::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void GcLoop::Stop() { ticker_.Stop(); }
 
 }  // namespace mdb::ops

@@ -4,13 +4,12 @@
 // written is not a failure: it is tried again after `retry`.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/periodic.h"
 #include "ops/scheduler.h"
 
 namespace mdb::ops {
@@ -48,9 +47,7 @@ class GcLoop {
   mutable std::mutex mu_;
   absl::Time next_;
   absl::Duration backoff_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  common::Periodic ticker_;
 };
 
 }  // namespace mdb::ops

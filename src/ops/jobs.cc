@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/engine.h"
@@ -41,10 +42,21 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     ASSIGN_OR_RETURN(auto history, AllBackups(cluster));
     chain = ChooseMethod(history);
   }
-  ASSIGN_OR_RETURN(auto writer,
-                   repository_->StartBackup({.backup_id = backup_id,
-                                             .parent_id = chain.parent_id,
-                                             .engine = common::EngineName(cluster.engine)}));
+  // A garbage collection holds the repository for a while (after deletes, and periodically):
+  // the backup waits for it rather than failing, as long as it is not cancelled.
+  absl::StatusOr<std::unique_ptr<repo::BackupWriter>> started;
+  for (absl::Time give_up = absl::Now() + absl::Hours(1);;) {
+    started = repository_->StartBackup({.backup_id = backup_id,
+                                        .parent_id = chain.parent_id,
+                                        .engine = common::EngineName(cluster.engine)});
+    bool gc_running =
+        absl::IsUnavailable(started.status()) &&
+        started.status().message().find("garbage collection is running") != absl::string_view::npos;
+    if (!gc_running || absl::Now() > give_up) break;
+    if (cancelled.load()) return absl::CancelledError("backup cancelled while waiting for GC");
+    absl::SleepFor(absl::Seconds(1));
+  }
+  ASSIGN_OR_RETURN(auto writer, std::move(started));
   repo::BackupWriter* w = writer.get();
   task.progress.SetDoneSource([w] { return static_cast<int64_t>(w->bytes_read()); });
   // The newest backup of the cluster, for drivers that can reuse unchanged files from it. None
@@ -97,13 +109,20 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   RETURN_IF_ERROR(catalog_->PutBackup(rec));
   {
     // Journal pieces committed while this backup ran were counted toward the previous one (this
-    // one was not listed yet): settle them by the rule a rebuild follows, so both agree.
+    // one was not listed yet): settle them by the rule a rebuild follows, so both agree. A piece
+    // committed before the recount but reported after it is not added twice (recounted_).
     std::lock_guard<std::mutex> lock(journal_mu_);
-    // A piece committed before the recount but reported after it is not added twice.
-    recounted_pieces_.clear();
-    RETURN_IF_ERROR(RecomputeJournalSizes(catalog_, repository_, cluster.engine, cluster.id,
-                                          &recounted_pieces_));
-    ASSIGN_OR_RETURN(rec, catalog_->GetBackup(backup_id));
+    std::set<std::string>& recounted = recounted_pieces_[cluster.id];
+    recounted.clear();
+    absl::Status st =
+        RecomputeJournalSizes(catalog_, repository_, cluster.engine, cluster.id, &recounted);
+    if (!st.ok()) {
+      // The backup is committed and listed; only its journal accounting waits for the next one.
+      fprintf(stderr, "mdb-backupd: journal sizes of '%s' not recounted: %s\n", cluster.id.c_str(),
+              std::string(st.message()).c_str());
+    } else if (auto now = catalog_->GetBackup(backup_id); now.ok()) {
+      rec = *now;
+    }
   }
   return rec;
 }
@@ -189,10 +208,19 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
 }
 
 absl::Status Jobs::Forget(const std::string& backup_id) {
+  // Under journal_mu_ throughout: a journal recount after a backup (which rewrites the cluster's
+  // rows) must see the row either before the delete or not at all.
+  std::lock_guard<std::mutex> lock(journal_mu_);
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
+  // The repository first: it is the truth the catalog is rebuilt from (ops/reconcile.h), so a
+  // failure here leaves the backup listed and deletable again, never a catalog row gone with the
+  // manifest still there to come back at the next start.
+  if (repository_) {
+    absl::Status st = repository_->DeleteBackup(backup_id);
+    if (!st.ok() && !absl::IsNotFound(st)) return st;  // imported records have no data
+  }
   if (rec.journal_size() > 0) {
     // The journal from this backup on now continues the next older one.
-    std::lock_guard<std::mutex> lock(journal_mu_);
     common::ClusterConfig c{.id = rec.cluster_id(), .engine = rec.engine()};
     ASSIGN_OR_RETURN(auto all, AllBackups(c));
     const catalog::BackupRecord* older = nullptr;
@@ -210,17 +238,16 @@ absl::Status Jobs::Forget(const std::string& backup_id) {
       RETURN_IF_ERROR(catalog_->PutBackup(merged));
     }
   }
-  RETURN_IF_ERROR(catalog_->DeleteBackup(backup_id));
-  if (!repository_) return absl::OkStatus();
-  absl::Status st = repository_->DeleteBackup(backup_id);
-  if (!st.ok() && !absl::IsNotFound(st)) return st;  // imported records have no data
-  return absl::OkStatus();
+  return catalog_->DeleteBackup(backup_id);
 }
 
 absl::Status Jobs::CollectGarbage() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
-  if (!gc.ok() && on_gc_failed_) on_gc_failed_();  // the periodic GC takes it from here
+  // A GC that failed (not one that waits for a running backup) is retried by the periodic GC.
+  bool busy = absl::IsUnavailable(gc.status()) &&
+              gc.status().message().find("is running") != absl::string_view::npos;
+  if (!gc.ok() && !busy && on_gc_failed_) on_gc_failed_();
   if (!gc.ok() && !absl::IsUnavailable(gc.status())) return gc.status();
   return absl::OkStatus();
 }

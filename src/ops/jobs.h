@@ -85,7 +85,8 @@ class Jobs {
   std::set<std::string> running_;
   std::mutex journal_mu_;  // journal_size read-modify-writes; the starts cache
   std::map<std::string, std::map<std::string, uint64_t>> journal_starts_;  // by backup id
-  std::set<std::string> recounted_pieces_;  // journal pieces a recount already attributed
+  // Per cluster, journal pieces the last recount already attributed (AddJournal skips them).
+  std::map<std::string, std::set<std::string>> recounted_pieces_;
   std::mutex archivers_mu_;
   struct Archiver {
     std::string declaration;  // what it was started from, to notice changes on reload

@@ -29,7 +29,7 @@ absl::Status Jobs::AddJournal(const common::ClusterConfig& cluster,
                               const engine::JournalPiece& piece) {
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(cluster.engine));
   std::lock_guard<std::mutex> lock(journal_mu_);
-  if (recounted_pieces_.erase(piece.object) > 0) return absl::OkStatus();  // counted already
+  if (recounted_pieces_[cluster.id].erase(piece.object) > 0) return absl::OkStatus();  // counted
   // Newest first: the piece almost always continues the newest backup.
   catalog::ListQuery q{.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 50};
   ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(q));

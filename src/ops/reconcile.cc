@@ -72,7 +72,8 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
   std::vector<Entry> entries;  // newest first, as the live accounting looks
   for (auto& b : backups) {
     auto m = repository->ReadManifest(b.id());
-    if (!m.ok()) continue;  // imported records: no manifest, no journal of ours
+    if (absl::IsNotFound(m.status())) continue;  // imported records: no manifest, no journal
+    if (!m.ok()) return m.status();
     Entry e{std::move(b), driver->JournalStarts(*m)};
     e.rec.set_journal_size(static_cast<int64_t>(m->journal_bytes()));
     entries.push_back(std::move(e));
@@ -86,8 +87,12 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
       break;
     }
   }
+  // Only rows that still exist are written back (callers hold the lock deletes take, so none
+  // disappears in between; this is the second line of defence against reviving one).
   std::vector<catalog::BackupRecord> updated;
-  for (auto& e : entries) updated.push_back(std::move(e.rec));
+  for (auto& e : entries) {
+    if (catalog->GetBackup(e.rec.id()).ok()) updated.push_back(std::move(e.rec));
+  }
   return catalog->PutBackups(updated);
 }
 
@@ -101,7 +106,13 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
     auto existing = catalog->GetBackup(id);
     if (existing.ok()) continue;
     if (!absl::IsNotFound(existing.status())) return existing.status();
-    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
+    auto read = repository->ReadManifest(id);
+    if (!read.ok()) {
+      // Damaged, or gone since the listing: reported, never a reason not to start.
+      report.unreadable.push_back(absl::StrCat(id, ": ", read.status().message()));
+      continue;
+    }
+    const repo::Manifest& m = *read;
     auto rec = RecordFromManifest(m);
     if (!rec.ok()) {
       // Journal pieces (every stream a journal) are not backups; anything else is reported.
@@ -118,7 +129,10 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
   }
   if (!add.empty()) RETURN_IF_ERROR(catalog->PutBackups(add));
   for (const auto& [engine, cluster_id] : touched) {
-    RETURN_IF_ERROR(RecomputeJournalSizes(catalog, repository, engine, cluster_id));
+    if (absl::Status st = RecomputeJournalSizes(catalog, repository, engine, cluster_id);
+        !st.ok()) {
+      report.unreadable.push_back(absl::StrCat("journal of '", cluster_id, "': ", st.message()));
+    }
   }
   std::set<std::string> present(ids.begin(), ids.end());
   for (const auto& c : clusters) {

@@ -29,6 +29,7 @@ struct ReconcileReport {
   std::vector<std::string> added;       // committed backups the catalog lacked: listed now
   std::vector<std::string> unrecorded;  // manifests without a service record: left alone
   std::vector<std::string> missing;     // catalog rows of `clusters` whose manifest is gone
+  std::vector<std::string> unreadable;  // "id: why" of manifests that could not be read
 };
 
 // Lists every committed backup that the catalog lacks (the rule: a backup exists once its

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "common/test_dir.h"
 #include "common/time_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "storage/posix/posix_storage.h"
@@ -19,11 +20,7 @@ namespace fs = std::filesystem;
 class ReconcileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("reconcile_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = common::FreshTestDir("reconcile");
     storage_ = std::move(*storage::OpenPosixStorage((dir_ / "repo").string()));
     repo_ = std::move(*repo::Repository::Init(storage_.get(), {}));
   }

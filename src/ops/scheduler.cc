@@ -64,24 +64,9 @@ void Scheduler::Tick() {
 }
 
 void Scheduler::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopping_) {
-      lock.unlock();
-      Tick();
-      lock.lock();
-      cv_.wait_for(lock, absl::ToChronoSeconds(options_.tick), [this] { return stopping_; });
-    }
-  });
+  ticker_.Start(options_.tick, [this] { Tick(); });
 }
 
-void Scheduler::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Scheduler::Stop() { ticker_.Stop(); }
 
 }  // namespace mdb::ops

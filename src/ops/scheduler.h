@@ -5,16 +5,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "common/periodic.h"
 
 namespace mdb::ops {
 
@@ -70,9 +69,7 @@ class Scheduler {
   Options options_;
   std::mutex mu_;
   std::map<std::string, absl::Time> last_;  // cluster id -> start of its last AUTOMATED backup
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  common::Periodic ticker_;
 };
 
 }  // namespace mdb::ops

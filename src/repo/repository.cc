@@ -72,10 +72,11 @@ absl::Status CheckSettings(uint32_t min, uint32_t avg, uint32_t max, int zstd_le
 absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
   // Checked on the open descriptor: what is read is what was checked. Bounded: a key file is tiny,
   // and /dev/zero or a log file given by mistake must not be read whole.
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO given by mistake must not hang the start (it is refused below).
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read key file '", path, "': ", strerror(errno)));
+    std::string msg = absl::StrCat("cannot read key file '", path, "': ", strerror(errno));
+    return errno == EACCES ? absl::PermissionDeniedError(msg) : absl::NotFoundError(msg);
   }
   struct stat st {};
   std::string raw(67, '\0');

@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "common/test_dir.h"
 #include "storage/fault_storage.h"
 #include "storage/posix/posix_storage.h"
 
@@ -32,10 +33,7 @@ std::string Data(size_t n, uint32_t seed) {
 class RepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("repo_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = common::FreshTestDir("repo_test");
     storage_ = std::move(*storage::OpenPosixStorage(dir_.string()));
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -117,6 +117,12 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
           damaged.insert(id);
           continue;
         }
+        if (loc->size != c.size()) {  // a manifest whose sizes add up but are wrong
+          report.problems.push_back(absl::StrCat("backup '", id, "' stream '", s.name(),
+                                                 "': chunk ", ToHex(c.id()), " is ", loc->size,
+                                                 " bytes, the manifest says ", c.size()));
+          damaged.insert(id);
+        }
         by_pack[loc->pack_id][cid] = *loc;
         users[cid].insert(id);
       }

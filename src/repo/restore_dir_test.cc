@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "common/test_dir.h"
 #include "storage/posix/posix_storage.h"
 
 namespace mdb::repo {
@@ -27,10 +28,7 @@ std::string ReadAll(const fs::path& p) {
 class RestoreDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = fs::temp_directory_path() /
-            ("restore_dir_" + std::to_string(getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base_);
+    base_ = common::FreshTestDir("restore_dir");
     fs::create_directories(base_ / "elsewhere");
     storage_ = std::move(*storage::OpenPosixStorage((base_ / "repo").string()));
     repo_ = std::move(*Repository::Init(storage_.get(), {}));

@@ -30,6 +30,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   }
   ASSIGN_OR_RETURN(s->repository_, repo::Repository::Open(s->storage_.get(), {.key = key}));
   s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get());
+  // Wired before any listener opens: operations may call back into it from then on.
+  s->gc_loop_ = std::make_unique<ops::GcLoop>(
+      &s->clock_, [repo = s->repository_.get()] { return repo->Gc().status(); },
+      [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); },
+      ops::GcLoop::Options{.interval = absl::Minutes(s->config_->server.gc_interval_minutes)});
+  s->jobs_->set_on_gc_failed([loop = s->gc_loop_.get()] { loop->Failed(); });
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
   // The catalog indexes the repository: a backup committed just before a crash (manifest
@@ -43,6 +49,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   for (const auto& id : reconciled.unrecorded) {
     fprintf(stderr, "mdb-backupd: repository object '%s' has no service record: not listed\n",
             id.c_str());
+  }
+  for (const auto& line : reconciled.unreadable) {
+    fprintf(stderr, "mdb-backupd: repository object %s (run mdb-backup repo verify)\n",
+            line.c_str());
   }
   for (const auto& id : reconciled.missing) {
     fprintf(stderr, "mdb-backupd: backup '%s' is in the catalog but not in the repository\n",
@@ -91,11 +101,6 @@ absl::Status Server::Start() {
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
   jobs_->ApplyJournals(*config_);  // continuous journals (WAL) of the clusters that have one
-  gc_loop_ = std::make_unique<ops::GcLoop>(
-      &clock_, [repo = repository_.get()] { return repo->Gc().status(); },
-      [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); },
-      ops::GcLoop::Options{.interval = absl::Minutes(config_->server.gc_interval_minutes)});
-  jobs_->set_on_gc_failed([loop = gc_loop_.get()] { loop->Failed(); });
   gc_loop_->Start();
   if (config_->server.automated_backups) {
     scheduler_ = std::make_unique<ops::Scheduler>(

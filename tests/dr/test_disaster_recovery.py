@@ -5,6 +5,7 @@ from the repository with `mdb-backup catalog rebuild`, its API lists the same re
 field, and both backups restore equal to their sources."""
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -121,8 +122,9 @@ def test_the_repository_alone_brings_every_backup_back(workdir, redis_factory, p
             for pg, shard in [(coordinator, "coordinator"), (segment, "seg0")]:
                 f = pg.sql("SELECT pg_walfile_name(pg_switch_wal())")
                 probe = [str(CLI), "repo", "--repo", url, "--key-file", str(key), "list"]
-                poll(lambda: "wal.gp1.%s.%s" % (shard, f) in subprocess.run(
-                    probe, capture_output=True, text=True).stdout, "WAL %s of %s archived" % (f, shard))
+                pattern = re.compile(r"^wal\.gp1\.%s\.\d+\.%s " % (shard, f), re.M)
+                poll(lambda: pattern.search(subprocess.run(probe, capture_output=True, text=True).stdout),
+                     "WAL %s of %s archived" % (f, shard))
             ids = {rd_id: "redis", gp_ids[0]: "greenplum", gp_ids[1]: "greenplum"}
             before = records(host1, ids)
             assert [before[b].method for b in gp_ids] == [1, 2]  # BASE, then INCREMENTAL

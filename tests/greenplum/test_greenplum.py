@@ -74,14 +74,21 @@ def assert_pgbench_consistent(pg):
                   " WHERE a.abalance <> coalesce(h.s, 0)") == "0"
 
 
+def wal_object(server, cluster_id, shard, f):
+    """The repository object of WAL file `f` of a shard, `wal.<cluster>.<shard>.<system id>.<file>`,
+    or None while it is not archived."""
+    found = list((server.workdir / "repository" / "manifests").glob("wal.%s.%s.*.%s" % (cluster_id, shard, f)))
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
 def switch_wal_and_wait_archived(server, cluster_id, shards, names):
     """Closes the current WAL segment of every shard and waits until the archiver has committed each
-    as repository object `wal.<cluster>.<shard>.<file>` (shards are archived independently).
-    Returns the segments' file names."""
+    as its repository object (shards are archived independently). Returns the segments' file names."""
     files = [pg.sql("SELECT pg_walfile_name(pg_switch_wal())") for pg in shards]
     for name, f in zip(names, files):
-        path = server.workdir / "repository" / "manifests" / ("wal.%s.%s.%s" % (cluster_id, name, f))
-        poll(path.exists, "WAL segment %s of shard %s archived" % (f, name))
+        poll(lambda: wal_object(server, cluster_id, name, f) is not None,
+             "WAL segment %s of shard %s archived" % (f, name))
     return files
 
 
@@ -286,7 +293,7 @@ def test_incremental_then_point_in_time_restore_between_two_batches(workdir, pg_
 
         # A gap: seg0's WAL segment holding batch 1 lost from the repository. Its WAL no longer
         # reaches T without a hole: refused, no shard touched.
-        (server.workdir / "repository" / "manifests" / ("wal.gp3.seg0." + batch1[1])).unlink()
+        wal_object(server, "gp3", "seg0", batch1[1]).unlink()
         op = api.restore(incr, "gp-gap", at_ns=t)
         assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op.error
         assert "shard 'seg0'" in op.error.message and "gap" in op.error.message, op.error
@@ -318,19 +325,7 @@ def increments_logged(log):
     return set(re.findall(r"segment '([^']+)': \d+ of \d+ relation pages changed since", log))
 
 
-@pytest.mark.parametrize("wal_archive", [
-    "off",
-    pytest.param("on", marks=pytest.mark.xfail(strict=True, reason=(
-        "product bugs with the journal on; which one ends the restore depends on what is archived "
-        "when it plans: (1) the new system's WAL segments take the names of the old system's, already "
-        "in the repository, and are taken as archived (wal_stream.cc, AlreadyExists): the other "
-        "system's WAL is staged ('WAL file is from different database system'); (2) PlanJournal "
-        "(greenplum_restore.cc) orders segments by position alone: timeline-1 segments are staged "
-        "for the rewound shard's timeline-2 backup ('recovery ended before configured recovery "
-        "target was reached'); (3) when a shard cannot reach the restore point, all recover to "
-        "'immediate', which the rewound shard's postgresql.auto.conf already names another target "
-        "for ('multiple recovery targets specified', see the next test)"))),
-])
+@pytest.mark.parametrize("wal_archive", ["off", "on"])
 def test_incremental_only_on_the_same_system_and_timeline(workdir, pg_factory, wal_archive):
     """An INCREMENTAL takes pages from its parent only on the same history. Of three shards, one
     keeps its history; one is replaced by another initdb at its address (another system id); one is
@@ -391,10 +386,6 @@ def test_incremental_only_on_the_same_system_and_timeline(workdir, pg_factory, w
         server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: WriteRecoveryConfig (greenplum_restore.cc) appends the recovery settings to "
-    "postgresql.auto.conf, where they stay after promotion; a backup of the restored cluster carries "
-    "them, and its restore appends another kind of target: 'multiple recovery targets specified'"))
 def test_a_restored_cluster_backs_up_and_restores_again(workdir, pg_factory):
     """A cluster restored to a point in time is a cluster like any other: its own backup (journal
     off) restores, and holds what it held."""
@@ -434,9 +425,6 @@ def test_a_restored_cluster_backs_up_and_restores_again(workdir, pg_factory):
         server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: GetPointInTime (src/api/api.cc) adds any nanos to the seconds without checking the "
-    "Timestamp's range; the restore goes on with another time"))
 def test_a_malformed_point_in_time_is_invalid_argument(workdir):
     """google.protobuf.Timestamp's nanos are 0..999,999,999: a time outside that is malformed and
     refused with INVALID_ARGUMENT, not read as another time (an imported Greenplum backup: the time

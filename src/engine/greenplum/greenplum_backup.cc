@@ -207,6 +207,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   }
   // 4. The end position: the backup is consistent once WAL up to here is replayed.
   for (;;) {
+    RETURN_IF_ERROR(Where(PgAwaitResult(conn.get(), req.cancelled), where("BASE_BACKUP end: ")));
     PgResult r(PQgetResult(conn.get()));
     if (!r.get()) break;
     ExecStatusType s = PQresultStatus(r.get());

@@ -33,8 +33,10 @@ class GreenplumDriver final : public Driver {
 // The archived WAL segments of one shard, in position order, with when each was committed.
 struct ArchivedSegment {
   std::string shard;
-  std::string object;  // repository object
-  std::string file;    // WAL file name
+  std::string object;     // repository object
+  std::string file;       // WAL file name
+  std::string system_id;  // of the cluster that wrote it; empty in segments of older versions
+  uint32_t timeline = 0;
   uint64_t start = 0, end = 0;
   uint64_t journal_bytes = 0;  // stored bytes of its journal stream
   absl::Time committed;

@@ -45,16 +45,21 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repo
       continue;
     }
     ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
-    // Engine metadata of a segment: "<timeline>\t<start>\t<size>\t<cluster>\t<shard>".
+    // Engine metadata of a segment: "<timeline>\t<start>\t<size>\t<cluster>\t<shard>" and,
+    // since system ids are recorded, "\t<system id>".
     std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), '\t');
     uint64_t start, size;
-    if (parts.size() != 5 || parts[3] != cluster_id || (!shard.empty() && parts[4] != shard) ||
+    uint32_t timeline;
+    if ((parts.size() != 5 && parts.size() != 6) || parts[3] != cluster_id ||
+        (!shard.empty() && parts[4] != shard) || !absl::SimpleAtoi(parts[0], &timeline) ||
         !absl::SimpleAtoi(parts[1], &start) || !absl::SimpleAtoi(parts[2], &size)) {
       continue;
     }
     out.push_back({.shard = parts[4],
                    .object = id,
                    .file = id.substr(id.size() - 24),
+                   .system_id = parts.size() == 6 ? parts[5] : "",
+                   .timeline = timeline,
                    .start = start,
                    .end = start + size,
                    .journal_bytes = m.journal_bytes(),

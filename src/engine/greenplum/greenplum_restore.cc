@@ -8,14 +8,17 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
 #include "engine/greenplum/tar_extract.h"
 #include "engine/greenplum/wal_names.h"
 #include "engine/per_shard.h"
+#include "io/beneath.h"
 #include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
 
@@ -28,16 +31,18 @@ std::string RestorePointName(const RestoreRequest& req) {
   return meta.restore_point();
 }
 
-// Writes `data` to a new file owned by the data directory's owner.
-absl::Status WriteOwnedFile(const std::string& path, std::string_view data, int uid, int gid,
-                            bool append) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
+// Writes `data` to the file `rel` under `dir`, owned by the data directory's owner. Through
+// io::BeneathDir: the data directory belongs to the database's OS user by now, who must not be
+// able to point one of these names elsewhere and have root write or chown it.
+absl::Status WriteOwnedFile(io::BeneathDir* dir, const std::string& rel, std::string_view data,
+                            int uid, int gid) {
+  ASSIGN_OR_RETURN(int fd, dir->OpenFile(rel, O_WRONLY | O_CREAT | O_TRUNC, 0600));
   io::FdSink sink(fd);
   absl::Status st = sink.Write(data);
   if (st.ok()) st = sink.Close();
   if (uid >= 0 && fchown(fd, uid, gid) != 0 && st.ok()) {
-    st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
+    st = absl::PermissionDeniedError(
+        absl::StrCat("chown '", dir->Describe(rel), "': ", strerror(errno)));
   }
   close(fd);
   return st;
@@ -47,16 +52,39 @@ absl::Status WriteOwnedFile(const std::string& path, std::string_view data, int 
 // `target` when it starts, then promotes itself (a new timeline).
 absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& restore_command,
                                  const std::string& target, int uid, int gid) {
-  std::string conf = absl::StrCat("\n# mdb-backup restore\nrestore_command = '", restore_command,
-                                  "'\n", target, "recovery_target_action = 'promote'\n");
-  RETURN_IF_ERROR(WriteOwnedFile(dir + "/postgresql.auto.conf", conf, uid, gid, /*append=*/true));
-  return WriteOwnedFile(dir + "/recovery.signal", "", uid, gid, /*append=*/false);
+  // The backed-up cluster may itself have been restored: its postgresql.auto.conf then still
+  // holds that restore's settings, and PostgreSQL refuses two kinds of recovery target. Earlier
+  // recovery settings are dropped, everything else kept.
+  ASSIGN_OR_RETURN(io::BeneathDir data_dir, io::BeneathDir::Open(dir));
+  std::string old;
+  if (auto fd = data_dir.OpenFile("postgresql.auto.conf", O_RDONLY, 0); fd.ok()) {
+    char buf[65536];
+    for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0 && old.size() < (16 << 20);) {
+      old.append(buf, static_cast<size_t>(n));
+    }
+    close(*fd);
+  }
+  std::string conf;
+  {
+    for (absl::string_view line : absl::StrSplit(old, '\n', absl::SkipEmpty())) {
+      absl::string_view key = absl::StripLeadingAsciiWhitespace(line);
+      if (absl::StartsWith(key, "restore_command") || absl::StartsWith(key, "recovery_target") ||
+          key == "# mdb-backup restore") {
+        continue;
+      }
+      absl::StrAppend(&conf, line, "\n");
+    }
+  }
+  absl::StrAppend(&conf, "# mdb-backup restore\nrestore_command = '", restore_command, "'\n",
+                  target, "recovery_target_action = 'promote'\n");
+  RETURN_IF_ERROR(WriteOwnedFile(&data_dir, "postgresql.auto.conf", conf, uid, gid));
+  return WriteOwnedFile(&data_dir, "recovery.signal", "", uid, gid);
 }
 
 // After the base: the archived WAL that recovery replays, in a directory beside the data
-// directory (`<data_dir>.wal`, read by restore_command), and the recovery target: the requested
-// time, else the backup's cluster-wide restore point. Segments are staged up to the first one
-// committed after the target, which therefore holds it. With no archived WAL reaching the
+// directory (`<data_dir>.wal.XXXXXX`, read by restore_command), and the recovery target: the
+// requested time, else the backup's cluster-wide restore point. Segments are staged up to the first
+// one committed after the target, which therefore holds it. With no archived WAL reaching the
 // restore point the data directory is left to recover to the base's own end, as before.
 struct JournalPlan {
   std::vector<ArchivedSegment> stage;  // empty: recover to the base's own end
@@ -78,6 +106,12 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
   bool reached = false, gap = false;
   for (const auto& s : segments) {
     if (!start || s.end <= *start) continue;  // before the base: not needed
+    // Only this backup's history: another system's WAL at the same address (a new initdb), or
+    // another timeline's (a shard restored in place before the backup), is not its journal.
+    if (!s.system_id.empty() && !shard.system_id().empty() && s.system_id != shard.system_id()) {
+      continue;
+    }
+    if (shard.timeline() > 0 && s.timeline != static_cast<uint32_t>(shard.timeline())) continue;
     if (stage.empty() ? s.start > *start : s.start != stage.back().end) {
       gap = true;  // pruned, or the slot was recreated: WAL is missing from here
       break;
@@ -116,19 +150,32 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
     // next backup is never built on pages of that other history.
     return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", uid, gid);
   }
-  const std::string wal_dir = dir + ".wal";
-  std::error_code ec;
-  std::filesystem::create_directories(wal_dir, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("create '", wal_dir, "': ", ec.message()));
-  if (uid >= 0 && chown(wal_dir.c_str(), uid, gid) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
+  // A new directory beside the data directory, made here with a name nobody could predict
+  // (never one found there: its parent may belong to the database's OS user, who could have put
+  // a link in its place). recovery reads it through restore_command; remove it after promotion.
+  std::string wal_dir = dir + ".wal.XXXXXX";
+  if (mkdtemp(wal_dir.data()) == nullptr) {
+    return absl::UnavailableError(absl::StrCat("create '", wal_dir, "': ", strerror(errno)));
+  }
+  ASSIGN_OR_RETURN(io::BeneathDir staging, io::BeneathDir::Open(wal_dir));
+  if (uid >= 0) {
+    int dfd = open(wal_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    bool owned = dfd >= 0 && fchown(dfd, uid, gid) == 0;
+    if (dfd >= 0) close(dfd);
+    if (!owned) {
+      return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
+    }
   }
   for (const ArchivedSegment& seg : plan.stage) {
     const ArchivedSegment* s = &seg;
+    if (s->file.size() != 24 ||
+        s->file.find_first_not_of("0123456789ABCDEF") != std::string::npos) {
+      return absl::DataLossError(
+          absl::StrCat("WAL object '", s->object, "' does not end in a WAL file name"));
+    }
     ASSIGN_OR_RETURN(repo::Manifest m, req.repository->ReadManifest(s->object));
-    std::string path = wal_dir + "/" + s->file;
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
+    const std::string path = staging.Describe(s->file);
+    ASSIGN_OR_RETURN(int fd, staging.OpenFile(s->file, O_WRONLY | O_CREAT | O_EXCL, 0600));
     io::FdSink sink(fd);
     absl::Status st = req.repository->RestoreStream(
         m, absl::StrCat("journal/", shard.name(), "/", s->file), &sink);

@@ -135,6 +135,8 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       out.Str(e->name);
       out.Int<uint32_t>(static_cast<uint32_t>(e->mode));
     } else if (e->type == '2') {
+      // Refused at backup time too: a backup that no restore would accept is no backup.
+      RETURN_IF_ERROR(CheckArchiveLink(e->name, e->link));
       out.Raw("L", 1);
       out.Str(e->name);
       out.Str(e->link);
@@ -283,12 +285,21 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
   RETURN_IF_ERROR(CreateArchiveLinks(&target, links, uid, gid));
   std::error_code ec;
   // Files the archive does not list were deleted since the previous backup of the chain.
-  std::vector<fs::path> stale;
+  // Non-throwing calls only (a crafted link loop must be an error, not std::terminate), names
+  // taken lexically (never resolving links), and removal through `target`, which refuses a path
+  // through a link that appeared since the scan.
+  std::vector<std::string> stale;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_directory() && !it->is_symlink()) continue;
-    if (!listed.count(fs::relative(it->path(), dir).string())) stale.push_back(it->path());
+    std::error_code type_ec;
+    if (it->is_directory(type_ec) && !it->is_symlink(type_ec)) continue;
+    std::string rel = it->path().lexically_relative(dir).string();
+    if (!listed.count(rel)) stale.push_back(std::move(rel));
   }
-  for (const auto& p : stale) fs::remove(p, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("listing '", dir, "' for stale files: ", ec.message()));
+  }
+  for (const auto& rel : stale) RETURN_IF_ERROR(Hostile(target.Remove(rel)));
   return absl::OkStatus();
 }
 

@@ -218,6 +218,15 @@ TEST_P(HostileArchive, ATablespaceLinkIsNotAWayOutEither) {
   EXPECT_TRUE(ElsewhereEmpty());
 }
 
+// A tablespace link that points at itself once crashed the service (a throwing std::filesystem
+// call on the loop during the stale-file scan); relative tablespace targets are refused.
+TEST_P(HostileArchive, ARelativeOrLoopingTablespaceLinkIsRefused) {
+  Tar t;
+  t.Link("pg_tblspc/1", "1");
+  absl::Status st = Restore(t.Finish());
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+}
+
 TEST_P(HostileArchive, LinksOnDiskAreNotFollowed) {
   fs::create_directories(base_ / "target");
   fs::create_directory_symlink(base_ / "elsewhere", base_ / "target" / "base");

@@ -92,7 +92,10 @@ absl::Status CheckArchiveLink(const std::string& name, const std::string& target
   // target.
   std::vector<std::string> parts = absl::StrSplit(name, '/');
   uint32_t oid;
-  if (parts.size() == 2 && parts[0] == "pg_tblspc" && absl::SimpleAtoi(parts[1], &oid)) {
+  // A tablespace lives at an absolute path; a relative target could make the link point at
+  // itself or back into the data directory.
+  if (parts.size() == 2 && parts[0] == "pg_tblspc" && absl::SimpleAtoi(parts[1], &oid) &&
+      !target.empty() && target[0] == '/') {
     return absl::OkStatus();
   }
   return absl::DataLossError(

@@ -100,6 +100,7 @@ absl::Status WalJournal::StreamOnce(size_t index) {
   if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
   ASSIGN_OR_RETURN(PgResult rs, Exec(conn.get(), absl::StrCat("READ_REPLICATION_SLOT ", slot)));
   ASSIGN_OR_RETURN(PgResult id, Exec(conn.get(), "IDENTIFY_SYSTEM"));
+  const std::string system_id = PQgetvalue(id.get(), 0, 0);
   uint32_t timeline = static_cast<uint32_t>(atoi(PQgetvalue(id.get(), 0, 1)));
   std::optional<Lsn> restart = ParseLsn(PQgetvalue(rs.get(), 0, 1));
   if (!restart) return absl::FailedPreconditionError("the replication slot has no restart_lsn");
@@ -169,7 +170,10 @@ absl::Status WalJournal::StreamOnce(size_t index) {
       if (buffer.size() < segment_size) break;
       // A complete segment: commit it, then let the server recycle it.
       std::string file = WalFileName(timeline, segment_start, segment_size);
-      std::string object = WalObjectPrefix(cluster_.id, shard.name) + file;
+      // The system id in the name: a different cluster answering at the same address (a new
+      // initdb) reuses WAL file names, and its segments must not be taken as already archived.
+      std::string object =
+          absl::StrCat(WalObjectPrefix(cluster_.id, shard.name), system_id, ".", file);
       auto writer =
           options_.repository->StartBackup({.backup_id = object, .engine = "greenplum-wal"});
       if (writer.ok()) {
@@ -179,7 +183,7 @@ absl::Status WalJournal::StreamOnce(size_t index) {
         // Who the segment belongs to is in its metadata, not only in its name: cluster ids and
         // shard names may contain the name's separator.
         std::string meta = absl::StrCat(timeline, "\t", segment_start, "\t", segment_size, "\t",
-                                        cluster_.id, "\t", shard.name);
+                                        cluster_.id, "\t", shard.name, "\t", system_id);
         ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
         if (options_.on_piece) {
           options_.on_piece({.shard = shard.name,

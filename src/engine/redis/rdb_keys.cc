@@ -17,6 +17,18 @@ constexpr uint8_t kOpFunction2 = 245, kOpModuleAux = 247, kOpIdle = 248, kOpFreq
                   kOpAux = 250, kOpResizeDb = 251, kOpExpireMs = 252, kOpExpireSec = 253,
                   kOpSelectDb = 254, kOpEof = 255;
 
+// Redis' own limit on one bulk string (proto-max-bulk-len): no key name, string or DUMP payload of
+// a real server is larger, and RESTORE could not load a larger one. Lengths are checked against it
+// before anything is allocated, so a damaged or hostile RDB cannot make us allocate what it
+// declares.
+constexpr uint64_t kMaxString = 512ull << 20;
+
+absl::Status TooLong(const char* what, uint64_t n) {
+  return absl::DataLossError(absl::StrCat("the RDB declares ", what, " of ", n,
+                                          " bytes, more than Redis allows (", kMaxString >> 20,
+                                          " MiB): damaged, or not from a Redis server"));
+}
+
 // Buffered reader that can also record the bytes it reads (the current value).
 class Reader {
  public:
@@ -32,7 +44,10 @@ class Reader {
       }
       size_t k = std::min(n, len_ - pos_);
       memcpy(p, buf_.data() + pos_, k);
-      if (recording_) record_.append(buf_.data() + pos_, k);
+      if (recording_) {
+        if (record_.size() + k > kMaxString) return TooLong("a value", record_.size() + k);
+        record_.append(buf_.data() + pos_, k);
+      }
       pos_ += k;
       p += k;
       n -= k;
@@ -106,6 +121,8 @@ class Reader {
           ASSIGN_OR_RETURN(uint64_t clen, Length());
           ASSIGN_OR_RETURN(uint64_t plen, Length());
           if (!out) return Skip(clen);
+          if (clen > kMaxString) return TooLong("a compressed string", clen);
+          if (plen > kMaxString) return TooLong("a string", plen);
           std::string c(clen, '\0');
           RETURN_IF_ERROR(Read(c.data(), clen));
           return Lzf(c, plen, out);
@@ -115,6 +132,7 @@ class Reader {
       }
     }
     if (!out) return Skip(len);
+    if (len > kMaxString) return TooLong("a string", len);
     out->resize(len);
     return Read(out->data(), len);
   }

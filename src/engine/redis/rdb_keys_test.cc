@@ -68,5 +68,20 @@ TEST(RdbKeys, RefusesTruncatedAndForeignInput) {
             absl::StatusCode::kDataLoss);
 }
 
+// Lengths from a damaged or hostile RDB are checked before anything is allocated: once a key name
+// declaring 2^62 bytes ended the process (std::length_error from resize).
+TEST(RdbKeys, DeclaredLengthsPastRedisLimitsAreRefusedBeforeAllocating) {
+  std::string head = std::string("REDIS0010") + "\xfe" + '\0';
+  std::string huge_key = head + '\0' + "\x81" + std::string("\x40\0\0\0\0\0\0\0", 8);
+  std::string huge_lzf =
+      head + '\0' + "\xc3" + "\x81" + std::string("\x40\0\0\0\0\0\0\0", 8) + "\x05";
+  for (const std::string& rdb : {huge_key, huge_lzf}) {
+    io::StringSource src(rdb);
+    absl::Status st = ForEachRdbKey(&src, [](const RdbKey&) { return absl::OkStatus(); });
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_NE(st.message().find("more than Redis allows"), std::string::npos) << st;
+  }
+}
+
 }  // namespace
 }  // namespace mdb::engine::redis

@@ -146,6 +146,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
     absl::Time deadline = absl::Now() + kLoadTimeout;
     for (;;) {
       auto role = GetRole(conn.get());
+      if (absl::IsCancelled(role.status())) return role.status();
       if (role.ok() && role->link_up) break;
       if (absl::Now() > deadline) {
         return absl::DeadlineExceededError(

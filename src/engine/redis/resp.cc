@@ -231,10 +231,10 @@ absl::StatusOr<RespValue> RespConn::ReadValue(int depth, int64_t* elements) {
       if (n < 0) return v;
       if (depth + 1 > limits_.max_depth)
         return TooBig("nesting depth", depth + 1, limits_.max_depth);
-      *elements += n;
-      if (*elements > limits_.max_elements) {
-        return TooBig("array elements", *elements, limits_.max_elements);
+      if (n > limits_.max_elements - *elements) {  // no signed overflow for a huge `n`
+        return TooBig("array elements", n, limits_.max_elements - *elements);
       }
+      *elements += n;
       v.type = RespValue::Type::kArray;
       v.array.reserve(static_cast<size_t>(std::min<int64_t>(n, 1024)));
       for (int64_t i = 0; i < n; ++i) {

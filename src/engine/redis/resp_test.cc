@@ -108,7 +108,11 @@ TEST(RespReader, ElementsAreCountedAcrossNesting) {
   limits.max_elements = 10;
   s.conn()->set_limits(limits);
   s.Send("*2\r\n*6\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n*6\r\n");
-  ExpectRefused(s.conn()->ReadReply(), "reply refused: array elements 14 (at most 10;");
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: array elements 6 (at most 2;");
+  // A count near INT64_MAX after a few elements once wrapped the running total negative.
+  FakeServer wrap;
+  wrap.Send("*3\r\n:1\r\n:1\r\n*9223372036854775806\r\n");
+  ExpectRefused(wrap.conn()->ReadReply(), "reply refused: array elements 9223372036854775806");
 }
 
 TEST(RespReader, EndlessLinesAreRefused) {
