@@ -191,6 +191,7 @@ absl::Status RespConn::TooBig(absl::string_view what, int64_t got, int64_t limit
 
 absl::StatusOr<RespValue> RespConn::ReadReply() {
   reply_deadline_ = absl::Now() + limits_.max_reply_time;
+  reply_bytes_ = 0;
   int64_t elements = 0;
   absl::StatusOr<RespValue> v = ReadValue(0, &elements);
   reply_deadline_ = absl::InfiniteFuture();
@@ -219,6 +220,10 @@ absl::StatusOr<RespValue> RespConn::ReadValue(int depth, int64_t* elements) {
       if (n < 0) return v;  // nil
       // Checked before waiting for the bytes: a declared length never allocates by itself.
       if (n > limits_.max_bulk) return TooBig("bulk string bytes", n, limits_.max_bulk);
+      if (n > limits_.max_reply_bytes - reply_bytes_) {
+        return TooBig("reply bytes", reply_bytes_ + n, limits_.max_reply_bytes);
+      }
+      reply_bytes_ += n;
       v.type = RespValue::Type::kBulk;
       while (buf_.size() - pos_ < static_cast<size_t>(n) + 2) RETURN_IF_ERROR(Fill());
       if (buf_.compare(pos_ + n, 2, "\r\n") != 0) break;

@@ -28,10 +28,11 @@ struct RespValue {
 // hostile server, and the operation fails with an error naming it instead of the process running
 // out of stack or memory.
 struct RespLimits {
-  int max_depth = 8;               // nested arrays (CLUSTER SLOTS nests 3)
-  int64_t max_elements = 1 << 20;  // array elements in one reply, at every depth together
-  int64_t max_bulk = 64 << 20;     // bytes of one bulk string
-  size_t max_line = 64 << 10;      // bytes of one line (status, error, length header)
+  int max_depth = 8;                    // nested arrays (CLUSTER SLOTS nests 3)
+  int64_t max_elements = 1 << 20;       // array elements in one reply, at every depth together
+  int64_t max_bulk = 64 << 20;          // bytes of one bulk string
+  int64_t max_reply_bytes = 256 << 20;  // bulk bytes in one reply, all elements together
+  size_t max_line = 64 << 10;           // bytes of one line (status, error, length header)
   absl::Duration max_reply_time = absl::Minutes(2);  // a reply trickled in byte by byte
 };
 
@@ -83,6 +84,7 @@ class RespConn {
   const std::atomic<bool>* cancelled_ = nullptr;
   RespLimits limits_;
   absl::Time reply_deadline_ = absl::InfiniteFuture();
+  int64_t reply_bytes_ = 0;  // bulk bytes of the reply being read
   std::string buf_;
   size_t pos_ = 0;
 };

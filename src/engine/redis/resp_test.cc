@@ -115,6 +115,15 @@ TEST(RespReader, ElementsAreCountedAcrossNesting) {
   ExpectRefused(wrap.conn()->ReadReply(), "reply refused: array elements 9223372036854775806");
 }
 
+TEST(RespReader, ManyBulksTogetherAreBounded) {
+  FakeServer s;
+  RespLimits limits;
+  limits.max_reply_bytes = 10;
+  s.conn()->set_limits(limits);
+  s.Send("*3\r\n$4\r\nabcd\r\n$4\r\nefgh\r\n$4\r\nijkl\r\n");
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: reply bytes 12 (at most 10;");
+}
+
 TEST(RespReader, EndlessLinesAreRefused) {
   FakeServer s;
   s.Send("+" + std::string(1 << 20, 'x'));
