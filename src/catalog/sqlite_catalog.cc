@@ -194,6 +194,19 @@ class SqliteCatalog final : public Catalog {
     return out;
   }
 
+  absl::StatusOr<std::vector<std::string>> ListAllBackupIds() override {
+    std::vector<std::string> out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare("SELECT id FROM backups"));
+      int rc;
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+      }
+      return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(c->db(), "list backup ids");
+    }));
+    return out;
+  }
+
   absl::StatusOr<ListPage> ListBackups(const ListQuery& q) override {
     bool by_folder = !q.folder_id.empty();
     std::string scope = absl::StrCat(q.engine, by_folder ? "/folder/" : "/cluster/",

@@ -72,6 +72,16 @@ TEST_F(SqliteCatalogTest, TheCatalogFileIsForItsOwnerOnly) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+TEST_F(SqliteCatalogTest, ListsEveryBackupIdAcrossFoldersAndEngines) {
+  ASSERT_TRUE(catalog_->PutBackup(Make("a", 1, "f1")).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("b", 2, "f2", Engine::GREENPLUM)).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("c", 3, "f1")).ok());
+  ASSERT_TRUE(catalog_->DeleteBackup("c").ok());
+  auto ids = catalog_->ListAllBackupIds();
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(std::set<std::string>(ids->begin(), ids->end()), (std::set<std::string>{"a", "b"}));
+}
+
 TEST_F(SqliteCatalogTest, GetPutReplaceDelete) {
   EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(catalog_->PutBackup(Make("b1", 10)).ok());

@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "catalog/catalog.h"
 #include "common/ids.h"
 #include "repo/repository.h"
 #include "repo/restore_dir.h"
@@ -30,6 +32,7 @@ struct RepoArgs {
   std::vector<std::string> files;
   std::string out_dir;
   std::vector<std::string> ids;
+  std::string catalog;  // verify: also compare with this catalog file
   int incomplete_older_than_s = 600;
 };
 
@@ -160,6 +163,33 @@ int Verify(const RepoArgs& a) {
   if (!o.ok()) return Fail(o.status());
   auto r = o->repo->Verify(a.ids);
   if (!r.ok()) return Fail(r.status());
+  if (!a.catalog.empty()) {
+    // The catalog is an index of the repository: a row without a manifest is a backup whose data
+    // is gone (or an imported record, which never had any); a service's manifest without a row
+    // is one the catalog lost (`catalog rebuild` adds it back).
+    auto catalog = catalog::OpenSqliteCatalog(a.catalog);
+    if (!catalog.ok()) return Fail(catalog.status());
+    auto rows = (*catalog)->ListAllBackupIds();
+    auto manifests = o->repo->ListBackups();
+    if (!rows.ok()) return Fail(rows.status());
+    if (!manifests.ok()) return Fail(manifests.status());
+    std::set<std::string> in_repo(manifests->begin(), manifests->end());
+    std::set<std::string> in_catalog(rows->begin(), rows->end());
+    for (const auto& id : in_catalog) {
+      if (in_repo.count(id)) continue;
+      r->problems.push_back(
+          absl::StrCat("backup '", id, "' is in the catalog but not in the repository"));
+      r->damaged.push_back(id);
+    }
+    for (const auto& id : in_repo) {
+      if (in_catalog.count(id)) continue;
+      auto m = o->repo->ReadManifest(id);
+      if (m.ok() && m->service_record().empty()) continue;  // a journal piece or a CLI backup
+      r->problems.push_back(absl::StrCat(
+          "backup '", id,
+          "' is in the repository but not in the catalog (mdb-backup catalog rebuild adds it)"));
+    }
+  }
   for (const auto& p : r->problems) std::cout << "problem: " << p << "\n";
   std::cout << absl::StrFormat("verified %d backups, %d chunks, %s: ", r->backups_checked,
                                r->chunks_checked, Mb(r->bytes_checked));
@@ -232,6 +262,9 @@ std::function<int()> AddRepoCommands(CLI::App* app) {
   auto* list = repo->add_subcommand("list", "list backups");
   auto* verify = repo->add_subcommand("verify", "re-read and check backups (all by default)");
   verify->add_option("ids", args->ids);
+  verify->add_option("--catalog", args->catalog,
+                     "also list backups the catalog has and the repository lacks, and the other "
+                     "way round");
   auto* gc = repo->add_subcommand("gc", "delete data no backup needs");
   gc->add_option("--incomplete-older-than", args->incomplete_older_than_s,
                  "seconds after which half-written objects count as garbage (default 600)");

@@ -1,7 +1,8 @@
 """Damage campaign against `mdb-backup repo` on plain and encrypted repositories: each object of a
 committed backup (packs, manifest, index) is truncated, cut short, bit-flipped at its start, middle
-and end, or deleted. Whatever the damage: verify exits non-zero naming the backup, or restore gives
-back exactly the original bytes; restore never returns wrong data with exit code 0."""
+and end, or deleted, and a foreign object is added. Whatever the damage: verify (compared with a
+catalog that lists the backup) exits non-zero naming the backup, or restore gives back exactly
+the original bytes; restore never returns wrong data with exit code 0."""
 import hashlib
 import os
 import pathlib
@@ -12,6 +13,14 @@ import pytest
 
 BUILD = pathlib.Path(os.environ.get("MDB_BUILD", pathlib.Path(__file__).parents[2] / "build"))
 CLI = str(BUILD / "src/cli/mdb-backup")
+
+
+def import_record(catalog, backup_id):
+    """A catalog that lists `backup_id`, as the service's would."""
+    record = '{"id": "%s", "engine": "REDIS", "folderId": "f1", "clusterId": "c1", ' \
+             '"createdAt": "2026-12-01T00:00:00Z"}\n' % backup_id
+    subprocess.run([CLI, "catalog", "import", "--catalog", str(catalog), "-"], input=record.encode(),
+                   check=True, capture_output=True)
 
 
 def run(repo, key_args, *args):
@@ -47,14 +56,19 @@ def test_damage_is_detected_and_never_restored_as_data(tmp_path, encrypted):
     objects = sorted(str(p.relative_to(pristine)) for p in pristine.rglob("*")
                      if p.is_file() and p.name != "config" and not p.name.startswith("."))
     assert any(o.startswith("packs/") for o in objects) and "manifests/b1" in objects, objects
+    catalog = tmp_path / "catalog.db"
+    import_record(catalog, "b1")
     missed, wrong = [], []
     cases = 0
+    # An object added by someone else: a manifest that is not one.
+    repo = tmp_path / "repo"
+    shutil.copytree(pristine, repo)
+    (repo / "manifests" / "planted").write_bytes(os.urandom(200))
+    verify = run(repo, key_args, "verify", "--catalog", str(catalog))
+    assert verify.returncode == 3 and "planted" in verify.stdout, verify.stdout + verify.stderr
+    shutil.rmtree(repo)
     for obj in objects:
         for what, data in damages((pristine / obj).read_bytes()):
-            if obj.startswith("manifests/") and data is None:
-                # A deleted manifest is a backup the repository no longer has: only the catalog
-                # can tell it was there (the service's reconciliation), not `repo verify`.
-                continue
             cases += 1
             repo = tmp_path / "repo"
             shutil.rmtree(repo, ignore_errors=True)
@@ -63,7 +77,8 @@ def test_damage_is_detected_and_never_restored_as_data(tmp_path, encrypted):
                 (repo / obj).unlink()
             else:
                 (repo / obj).write_bytes(data)
-            verify = run(repo, key_args, "verify")
+            # A deleted manifest is a backup the repository no longer has: the catalog tells.
+            verify = run(repo, key_args, "verify", "--catalog", str(catalog))
             flagged = verify.returncode != 0 and "all intact" not in verify.stdout
             out = tmp_path / "out"
             shutil.rmtree(out, ignore_errors=True)
