@@ -211,7 +211,8 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
   std::string errors;
   for (int pass = 0; pass < 2 && !conn; ++pass) {
     for (const auto& host : shard.hosts) {
-      auto c = ConnectHost(host);
+      auto c = ConnectHost(host, absl::Minutes(5), req.cancelled);
+      if (absl::IsCancelled(c.status())) return c.status();
       if (!c.ok()) {
         if (pass == 0) absl::StrAppend(&errors, " ", c.status().message(), ";");
         continue;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 
 namespace mdb::engine::mongodb {
@@ -93,21 +94,24 @@ absl::StatusOr<Bson> MongoConn::Command(const std::string& db, const std::string
   return Command(db, cmd.get());
 }
 
-absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig& host,
-                                                       absl::Duration socket_timeout) {
-  InitOnce();
+namespace {
+
+// A client for exactly this host (directConnection: no topology discovery, even for a replica set
+// member) with the host's credentials; the timeouts make a dead host fail the call instead of
+// hanging it.
+absl::StatusOr<mongoc_client_t*> NewClient(const common::HostConfig& host,
+                                           absl::Duration socket_timeout,
+                                           absl::Duration connect_timeout) {
   auto opt = [&](const char* key, const char* def) {
     auto it = host.options.find(key);
     return it == host.options.end() ? std::string(def) : it->second;
   };
-  // directConnection: talk to exactly this host even when it is a replica set member; the
-  // timeouts make a dead host fail the operation instead of hanging it.
-  std::string uri_text =
-      absl::StrCat("mongodb://", host.address,
-                   "/?directConnection=true&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000"
-                   "&socketTimeoutMS=",
-                   absl::ToInt64Milliseconds(socket_timeout),
-                   "&readPreference=secondaryPreferred&appname=mdb-backup");
+  const int64_t connect_ms = absl::ToInt64Milliseconds(connect_timeout);
+  std::string uri_text = absl::StrCat(
+      "mongodb://", host.address, "/?directConnection=true&serverSelectionTimeoutMS=", connect_ms,
+      "&connectTimeoutMS=", connect_ms,
+      "&socketTimeoutMS=", absl::ToInt64Milliseconds(socket_timeout),
+      "&readPreference=secondaryPreferred&appname=mdb-backup");
   bson_error_t error;
   mongoc_uri_t* uri = mongoc_uri_new_with_error(uri_text.c_str(), &error);
   if (!uri) {
@@ -139,6 +143,33 @@ absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&
         absl::StrCat("mongodb host '", host.address, "': ", error.message));
   }
   mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+  return client;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig& host,
+                                                       absl::Duration socket_timeout,
+                                                       const std::atomic<bool>* cancelled) {
+  InitOnce();
+  if (cancelled) {
+    // libmongoc's calls cannot be interrupted: probe with 1 s timeouts, seeing a cancel between
+    // tries, for as long as the real client's own timeouts would wait.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      if (cancelled->load()) {
+        return absl::CancelledError(
+            absl::StrCat("cancelled while connecting to mongodb ", host.address));
+      }
+      ASSIGN_OR_RETURN(mongoc_client_t * client,
+                       NewClient(host, absl::Seconds(1), absl::Seconds(1)));
+      std::unique_ptr<MongoConn> probe(new MongoConn(client, host.address));
+      absl::Status pinged = probe->Command("admin", "{\"ping\": 1}").status();
+      if (pinged.ok()) break;
+      if (absl::Now() >= deadline) return pinged;
+    }
+  }
+  ASSIGN_OR_RETURN(mongoc_client_t * client, NewClient(host, socket_timeout, absl::Seconds(10)));
   std::unique_ptr<MongoConn> conn(new MongoConn(client, host.address));
   RETURN_IF_ERROR(conn->Command("admin", "{\"ping\": 1}").status());
   return conn;

@@ -5,6 +5,7 @@
 #include <bson/bson.h>
 #include <mongoc/mongoc.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,7 +62,8 @@ class MongoConn {
 
  private:
   friend absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&,
-                                                                absl::Duration);
+                                                                absl::Duration,
+                                                                const std::atomic<bool>*);
   MongoConn(mongoc_client_t* client, std::string address) : client_(client), address_(address) {}
   mongoc_client_t* client_;
   std::string address_;
@@ -71,8 +73,12 @@ class MongoConn {
 // host's options: `user`, `password` or `password_file`, `auth_source` (default admin). The
 // connection is checked with a `ping`. A reply slower than `socket_timeout` fails the call (zero:
 // wait as long as the server works).
+// With `cancelled`, the server is first probed with 1 s timeouts, once a second for up to 10 s,
+// so that a cancel is seen while a server accepts connections but does not answer (libmongoc's
+// calls themselves cannot be interrupted).
 absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(
-    const common::HostConfig& host, absl::Duration socket_timeout = absl::Minutes(5));
+    const common::HostConfig& host, absl::Duration socket_timeout = absl::Minutes(5),
+    const std::atomic<bool>* cancelled = nullptr);
 
 // What `hello` tells about a server.
 struct ServerInfo {

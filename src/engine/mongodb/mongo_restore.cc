@@ -188,7 +188,8 @@ absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& sha
     return absl::InvalidArgumentError(absl::StrCat("target shard '", target.name, "' has no host"));
   }
   // No socket timeout: an index build on a large collection may take hours.
-  ASSIGN_OR_RETURN(auto conn, ConnectHost(target.hosts.front(), absl::ZeroDuration()));
+  ASSIGN_OR_RETURN(auto conn,
+                   ConnectHost(target.hosts.front(), absl::ZeroDuration(), req.cancelled));
   // Only into an empty server: merging into existing data would mix two states silently.
   ASSIGN_OR_RETURN(auto existing, UserDatabases(conn.get()));
   if (!existing.empty()) {
