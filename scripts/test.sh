@@ -24,6 +24,9 @@ bash "$ROOT/scripts/peers/opensearch.sh" install
 log "unit tests (S3 driver against versitygw)"
 (cd "$BUILD" && ctest --output-on-failure -j2 -L unit)
 
+log "fuzz targets of the parsers of source data (ASan + UBSan, about ten seconds each)"
+bash "$ROOT/scripts/fuzz.sh"
+
 export MDB_BUILD="$BUILD" MDB_NODE_MODULES="$NODE_DIR/node_modules"
 log "live API tests: Node.js SDK"
 node --test "$ROOT/tests/api/node/"
