@@ -42,22 +42,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   // written, catalog row not yet) is listed now rather than left an orphan.
   ASSIGN_OR_RETURN(ops::ReconcileReport reconciled,
                    ops::Reconcile(s->catalog_.get(), s->repository_.get(), s->config_->clusters));
-  for (const auto& id : reconciled.added) {
-    fprintf(stderr, "mdb-backupd: backup '%s' was committed but not in the catalog: listed\n",
-            id.c_str());
-  }
-  for (const auto& id : reconciled.unrecorded) {
-    fprintf(stderr, "mdb-backupd: repository object '%s' has no service record: not listed\n",
-            id.c_str());
-  }
-  for (const auto& line : reconciled.unreadable) {
-    fprintf(stderr, "mdb-backupd: repository object %s (run mdb-backup repo verify)\n",
-            line.c_str());
-  }
-  for (const auto& id : reconciled.missing) {
-    fprintf(stderr, "mdb-backupd: backup '%s' is in the catalog but not in the repository\n",
-            id.c_str());
-  }
+  auto log_each = [](const std::vector<std::string>& items, const char* what) {
+    for (const auto& item : items) fprintf(stderr, "mdb-backupd: %s: %s\n", what, item.c_str());
+  };
+  log_each(reconciled.added, "committed but not in the catalog, now listed");
+  log_each(reconciled.unrecorded, "repository object without a service record, not listed");
+  log_each(reconciled.unreadable, "unreadable repository object (run mdb-backup repo verify)");
+  log_each(reconciled.missing, "in the catalog but not in the repository");
   ASSIGN_OR_RETURN(int interrupted, s->runner_->FailInterrupted());
   if (interrupted > 0) {
     // Work cut short by the previous process left packs no manifest uses: collect them now, in
