@@ -11,13 +11,14 @@ mkdir -p "$OUT"
 FLAGS=(-std=gnu++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$ROOT/src" -I"$BUILD/proto/gen")
 read -r -a LIBS <<<"$(pkg-config --libs absl_strings absl_status absl_statusor absl_time \
-                      absl_str_format libsodium)"
+                      absl_str_format libsodium libcurl)"
 
 # target name, then its sources (the parser under test and what it needs, nothing else).
 TARGETS=(
   "resp src/engine/redis/resp_fuzz.cc src/engine/redis/resp.cc"
   "rdb_keys src/engine/redis/rdb_keys_fuzz.cc src/engine/redis/rdb_keys.cc src/io/stream.cc"
   "bson_stream src/engine/mongodb/bson_stream_fuzz.cc src/engine/mongodb/bson_stream.cc src/io/stream.cc"
+  "os_reply src/engine/opensearch/os_reply_fuzz.cc src/engine/opensearch/os_http.cc"
   "archive src/engine/greenplum/archive_fuzz.cc src/engine/greenplum/page_archive.cc
    src/engine/greenplum/tar_extract.cc src/engine/greenplum/wal_names.cc src/io/beneath.cc
    src/io/stream.cc"

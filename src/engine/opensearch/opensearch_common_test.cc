@@ -41,5 +41,17 @@ TEST(JsonReads, NeverThrowOnOddReplies) {
   EXPECT_EQ(GetStr(Json("text"), "/version/number"), "");
 }
 
+// nlohmann's copy and dump recurse: a reply nested a million deep would overflow the stack of
+// whatever copies it. Refused up front; strings holding brackets do not count.
+TEST(ParseReply, DeepNestingIsRefusedAndStringsDoNotCount) {
+  EXPECT_TRUE(ParseReply(std::string(1000000, '[') + std::string(1000000, ']')).is_null());
+  EXPECT_TRUE(ParseReply(std::string(65, '[') + std::string(65, ']')).is_null());
+  EXPECT_TRUE(ParseReply(std::string(64, '[') + std::string(64, ']')).is_array());
+  Json quoted = ParseReply(
+      R"({"reason": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"{{"})");
+  EXPECT_EQ(GetStr(quoted, "/reason").substr(0, 3), "[[[");
+  EXPECT_TRUE(ParseReply("not json").is_null());
+}
+
 }  // namespace
 }  // namespace mdb::engine::opensearch

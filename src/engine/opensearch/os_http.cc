@@ -69,6 +69,31 @@ Json GetNode(const Json& j, const std::string& pointer) {
   return nullptr;
 }
 
+Json ParseReply(const std::string& body) {
+  constexpr int kMaxDepth = 64;
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return nullptr;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? Json(nullptr) : j;
+}
+
 std::string GetStr(const Json& j, const std::string& pointer, const std::string& def) {
   Json v = GetNode(j, pointer);
   return v.is_string() ? v.get<std::string>() : def;
@@ -149,8 +174,7 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
   }
   HttpReply reply;
   curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &reply.status);
-  reply.body = Json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (reply.body.is_discarded()) reply.body = nullptr;
+  reply.body = ParseReply(out);
   return reply;
 }
 

@@ -22,6 +22,10 @@ int64_t GetInt(const Json& j, const std::string& pointer, int64_t def = 0);
 // The node at `pointer`, or null when there is none.
 Json GetNode(const Json& j, const std::string& pointer);
 
+// A reply body as JSON: null when it is empty, not JSON, or nested deeper than 64 levels (real
+// replies nest a dozen deep; nlohmann's copy and dump recurse, so depth is refused up front).
+Json ParseReply(const std::string& body);
+
 // Snapshots and restores are waited for in one call (wait_for_completion): a day, not the usual
 // ten minutes, before the service gives up on the node.
 constexpr long kLongCall = 24 * 3600;
