@@ -1,6 +1,7 @@
 #include "ops/gc_loop.h"
 
 #include "absl/strings/str_cat.h"
+#include "repo/repository.h"
 
 namespace mdb::ops {
 
@@ -24,8 +25,7 @@ void GcLoop::Schedule(const absl::Status& result) {
   if (result.ok()) {
     backoff_ = options_.retry;
     next_ = now + options_.interval;
-  } else if (absl::IsUnavailable(result) &&
-             result.message().find("is running") != absl::string_view::npos) {
+  } else if (repo::HeldBy(result, /*gc=*/false)) {
     next_ = now + options_.retry;  // a backup is being written: not a failure
   } else {
     next_ = now + backoff_;

@@ -49,9 +49,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     started = repository_->StartBackup({.backup_id = backup_id,
                                         .parent_id = chain.parent_id,
                                         .engine = common::EngineName(cluster.engine)});
-    bool gc_running =
-        absl::IsUnavailable(started.status()) &&
-        started.status().message().find("garbage collection is running") != absl::string_view::npos;
+    bool gc_running = repo::HeldBy(started.status(), /*gc=*/true);
     if (!gc_running || absl::Now() > give_up) break;
     if (cancelled.load()) return absl::CancelledError("backup cancelled while waiting for GC");
     absl::SleepFor(absl::Seconds(1));
@@ -245,8 +243,7 @@ absl::Status Jobs::CollectGarbage() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
   // A GC that failed (not one that waits for a running backup) is retried by the periodic GC.
-  bool busy = absl::IsUnavailable(gc.status()) &&
-              gc.status().message().find("is running") != absl::string_view::npos;
+  bool busy = repo::HeldBy(gc.status(), /*gc=*/false);
   if (!gc.ok() && !busy && on_gc_failed_) on_gc_failed_();
   if (!gc.ok() && !absl::IsUnavailable(gc.status())) return gc.status();
   return absl::OkStatus();

@@ -87,12 +87,10 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
       break;
     }
   }
-  // Only rows that still exist are written back (callers hold the lock deletes take, so none
-  // disappears in between; this is the second line of defence against reviving one).
+  // Written back whole: callers hold the lock deletes take (Jobs::journal_mu_), or run before
+  // anything else (start-up), so no row read above has been deleted since.
   std::vector<catalog::BackupRecord> updated;
-  for (auto& e : entries) {
-    if (catalog->GetBackup(e.rec.id()).ok()) updated.push_back(std::move(e.rec));
-  }
+  for (auto& e : entries) updated.push_back(std::move(e.rec));
   return catalog->PutBackups(updated);
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -330,6 +331,15 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
 }
 
 void Repository::ReleaseLock(const std::string& key) { (void)storage_->Delete(key); }
+
+bool HeldBy(const absl::Status& status, bool gc) {
+  // The messages TakeLock makes: "garbage collection is running (pid ...", "backup 'x' is
+  // running (pid ...".
+  if (!absl::IsUnavailable(status)) return false;
+  absl::string_view m = status.message();
+  if (gc) return absl::StartsWith(m, "garbage collection is running (pid ");
+  return absl::StartsWith(m, "backup '") && absl::StrContains(m, "' is running (pid ");
+}
 
 absl::StatusOr<std::vector<std::string>> Repository::ListBackups() {
   ASSIGN_OR_RETURN(auto objects, storage_->List("manifests/"));

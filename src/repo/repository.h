@@ -101,6 +101,11 @@ struct WriterOptions {
   std::string engine;
 };
 
+// True when `status` is the refusal of StartBackup or Gc because another writer holds the
+// repository: `gc` asks for "a garbage collection is running" (a backup may wait for it), else
+// for "a backup is running" (a GC may simply try later). Not a failure of the storage.
+bool HeldBy(const absl::Status& status, bool gc);
+
 // Thread-safe.
 class Repository {
  public:

@@ -349,6 +349,9 @@ TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {
   auto gc = repo->Gc();
   EXPECT_EQ(gc.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(gc.status().message().find("backup 'running' is running"), std::string::npos);
+  EXPECT_TRUE(HeldBy(gc.status(), /*gc=*/false));
+  EXPECT_FALSE(HeldBy(gc.status(), /*gc=*/true));
+  EXPECT_FALSE(HeldBy(absl::UnavailableError("s3: connection refused"), /*gc=*/false));
   (*w)->Abort();
 
   // The other way round: a backup that starts while GC runs is refused, and GC still finishes.
@@ -371,6 +374,7 @@ TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {
   EXPECT_EQ(during_gc.code(), absl::StatusCode::kUnavailable) << during_gc;
   EXPECT_NE(during_gc.message().find("garbage collection is running"), std::string::npos)
       << during_gc;
+  EXPECT_TRUE(HeldBy(during_gc, /*gc=*/true));
   EXPECT_TRUE(storage_->List("locks/")->empty());  // the refused writer left no lock behind
   auto after = repo->StartBackup({.backup_id = "running"});
   EXPECT_TRUE(after.ok()) << after.status();
