@@ -52,7 +52,7 @@ class ArchiveStream final : public io::ByteSource {
     for (;;) {
       if (!msg_) RETURN_IF_ERROR(Fetch());
       if (!msg_ || msg_[0] == 'n' || msg_[0] == 'm') return 0;  // this archive has ended
-      if (msg_[0] != 'd') {
+      if (msg_[0] != 'd' || pos_ >= static_cast<size_t>(len_)) {  // (an empty 'd' is no end)
         Release();
         continue;
       }
@@ -71,7 +71,7 @@ class ArchiveStream final : public io::ByteSource {
     while (len == 0) {  // nothing buffered: wait for the server, seeing a cancel meanwhile
       RETURN_IF_ERROR(PgWait(conn_, /*write=*/false, cancelled_));
       if (!PQconsumeInput(conn_)) {
-        return absl::UnavailableError(absl::StrCat("COPY: ", PQerrorMessage(conn_)));
+        return absl::UnavailableError(absl::StrCat("COPY: ", PgError(conn_)));
       }
       len = PQgetCopyData(conn_, &msg_, /*async=*/1);
     }
@@ -80,7 +80,7 @@ class ArchiveStream final : public io::ByteSource {
       msg_ = nullptr;
       return absl::OkStatus();
     }
-    if (len < 0) return absl::UnavailableError(absl::StrCat("COPY: ", PQerrorMessage(conn_)));
+    if (len < 0) return absl::UnavailableError(absl::StrCat("COPY: ", PgError(conn_)));
     len_ = len;
     pos_ = 1;  // past the type byte
     return absl::OkStatus();
@@ -116,12 +116,17 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   {
     auto exec = PgExec(conn.get(), "IDENTIFY_SYSTEM", req.cancelled);
     if (!exec.ok()) return Where(exec.status(), where("IDENTIFY_SYSTEM: "));
-    PgResult id = std::move(*exec);
-    if (PQresultStatus(id.get()) != PGRES_TUPLES_OK || PQntuples(id.get()) < 1) {
-      return absl::UnavailableError(where(PQerrorMessage(conn.get())));
+    if (exec->status != PGRES_TUPLES_OK) {
+      return absl::UnavailableError(
+          where(absl::StrCat("IDENTIFY_SYSTEM: ", PgError(conn.get()))));
     }
-    out.set_system_id(PQgetvalue(id.get(), 0, 0));
-    out.set_timeline(atoi(PQgetvalue(id.get(), 0, 1)));
+    auto id = exec->SystemIdField(0, 0, "IDENTIFY_SYSTEM");
+    auto timeline = exec->TimelineField(0, 1, "IDENTIFY_SYSTEM");
+    if (!id.ok() || !timeline.ok()) {
+      return Where(id.ok() ? timeline.status() : id.status(), where(""));
+    }
+    out.set_system_id(*id);
+    out.set_timeline(*timeline);
   }
   if (req.parent && req.repository && parent_meta.ParseFromString(req.parent->engine_metadata())) {
     for (const auto& s : parent_meta.shards()) {
@@ -142,35 +147,35 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     }
   }
   if (parent) out.set_parent_start_lsn(parent->start_lsn());
-  if (!PQsendQuery(conn.get(),
-                   "BASE_BACKUP (LABEL 'mdb-backup', CHECKPOINT 'fast', WAL true, "
-                   "WAIT false, MANIFEST 'no')")) {
-    return absl::UnavailableError(where(PQerrorMessage(conn.get())));
-  }
-  // 1. Start position; 2. tablespaces (only the main data directory is supported).
-  for (int step = 0; step < 2; ++step) {
-    RETURN_IF_ERROR(Where(PgAwaitResult(conn.get(), req.cancelled), where("BASE_BACKUP: ")));
-    PgResult r(PQgetResult(conn.get()));
-    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-      return absl::FailedPreconditionError(where(PQerrorMessage(conn.get())));
+  RETURN_IF_ERROR(Where(PgSend(conn.get(),
+                               "BASE_BACKUP (LABEL 'mdb-backup', CHECKPOINT 'fast', WAL true, "
+                               "WAIT false, MANIFEST 'no')"),
+                        where("BASE_BACKUP: ")));
+  // 1. Start position; 2. tablespaces (only the main data directory is supported); 3. the COPY.
+  for (int step = 0; step < 3; ++step) {
+    auto next = PgNextResult(conn.get(), req.cancelled);
+    if (!next.ok()) return Where(next.status(), where("BASE_BACKUP: "));
+    ExecStatusType want = step < 2 ? PGRES_TUPLES_OK : PGRES_COPY_OUT;
+    if (!*next || (*next)->status != want) {
+      return absl::FailedPreconditionError(where(PgError(conn.get())));
     }
+    const PgRows& r = **next;
     if (step == 0) {
-      out.set_start_lsn(PQgetvalue(r.get(), 0, 0));
-      out.set_timeline(atoi(PQgetvalue(r.get(), 0, 1)));
-    } else {
-      for (int i = 0; i < PQntuples(r.get()); ++i) {
-        if (!PQgetisnull(r.get(), i, 0)) {
+      auto start = r.LsnField(0, 0, "BASE_BACKUP");
+      auto timeline = r.TimelineField(0, 1, "BASE_BACKUP");
+      if (!start.ok() || !timeline.ok()) {
+        return Where(start.ok() ? timeline.status() : start.status(), where(""));
+      }
+      out.set_start_lsn(FormatLsn(*start));  // our spelling: the source's text is not trusted
+      out.set_timeline(*timeline);
+    } else if (step == 1) {
+      for (const auto& row : r.rows) {
+        if (!row.empty() && row[0]) {
           return absl::UnimplementedError(
-              where("tablespaces outside the data directory are not "
-                    "supported yet"));
+              where("tablespaces outside the data directory are not supported yet"));
         }
       }
     }
-  }
-  RETURN_IF_ERROR(Where(PgAwaitResult(conn.get(), req.cancelled), where("BASE_BACKUP: ")));
-  PgResult copy(PQgetResult(conn.get()));
-  if (PQresultStatus(copy.get()) != PGRES_COPY_OUT) {
-    return absl::FailedPreconditionError(where(PQerrorMessage(conn.get())));
   }
   // 3. The archives.
   ArchiveStream archives(conn.get(), req.cancelled);
@@ -207,14 +212,16 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   }
   // 4. The end position: the backup is consistent once WAL up to here is replayed.
   for (;;) {
-    RETURN_IF_ERROR(Where(PgAwaitResult(conn.get(), req.cancelled), where("BASE_BACKUP end: ")));
-    PgResult r(PQgetResult(conn.get()));
-    if (!r.get()) break;
-    ExecStatusType s = PQresultStatus(r.get());
-    if (s == PGRES_TUPLES_OK && PQntuples(r.get()) > 0)
-      out.set_end_lsn(PQgetvalue(r.get(), 0, 0));
-    else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(where(PQerrorMessage(conn.get())));
+    auto next = PgNextResult(conn.get(), req.cancelled);
+    if (!next.ok()) return Where(next.status(), where("BASE_BACKUP end: "));
+    if (!*next) break;
+    ExecStatusType s = (*next)->status;
+    if (s == PGRES_TUPLES_OK && !(*next)->rows.empty()) {
+      auto end = (*next)->LsnField(0, 0, "BASE_BACKUP");
+      if (!end.ok()) return Where(end.status(), where(""));
+      out.set_end_lsn(FormatLsn(*end));
+    } else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+      return absl::UnavailableError(where(PgError(conn.get())));
     }
   }
   if (out.end_lsn().empty()) return absl::DataLossError(where("BASE_BACKUP reported no end"));
@@ -242,21 +249,27 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
   }
   // One named restore point on every segment once all are done: the cluster-wide consistent
   // point for a later point-in-time restore (Greenplum: gp_create_restore_point does this at once).
+  // (end_lsn is our own spelling of a parsed position: the name goes into SQL on every segment.)
   std::string point = absl::StrCat("mdb-backup-", meta.shards(0).end_lsn());
   meta.set_restore_point(point);
   for (int i = 0; i < meta.shards_size(); ++i) {
     ASSIGN_OR_RETURN(PgConn conn,
                      PgConnect(shards[i].hosts.front(), /*replication=*/false, req.cancelled));
     std::string sql = absl::StrCat("SELECT pg_create_restore_point('", point, "')::text");
-    ASSIGN_OR_RETURN(PgResult r, PgExec(conn.get(), sql, req.cancelled));
-    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    ASSIGN_OR_RETURN(PgRows r, PgExec(conn.get(), sql, req.cancelled));
+    if (r.status != PGRES_TUPLES_OK) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "shard '", shards[i].name, "': restore point: ", PQerrorMessage(conn.get())));
+          "shard '", shards[i].name, "': restore point: ", PgError(conn.get())));
     }
-    meta.mutable_shards(i)->set_restore_point_lsn(PQgetvalue(r.get(), 0, 0));
+    auto lsn = r.LsnField(0, 0, "pg_create_restore_point");
+    if (!lsn.ok()) {
+      return absl::Status(lsn.status().code(),
+                          absl::StrCat("shard '", shards[i].name, "': ", lsn.status().message()));
+    }
+    meta.mutable_shards(i)->set_restore_point_lsn(FormatLsn(*lsn));
     // Close the segment holding the restore point, so that the WAL archiver commits it now and
     // a restore to this point does not wait for the segment to fill.
-    ASSIGN_OR_RETURN(PgResult sw, PgExec(conn.get(), "SELECT pg_switch_wal()", req.cancelled));
+    ASSIGN_OR_RETURN(PgRows sw, PgExec(conn.get(), "SELECT pg_switch_wal()", req.cancelled));
   }
   result.metadata = meta.SerializeAsString();
   return result;

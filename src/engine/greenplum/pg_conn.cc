@@ -8,8 +8,11 @@
 #include <fstream>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/status.h"
 
 namespace mdb::engine::greenplum {
 
@@ -40,13 +43,13 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
   PgConn conn(PQconnectStartParams(keys.data(), v.data(), 0));
   if (!conn || PQstatus(conn.get()) == CONNECTION_BAD) {
     return absl::UnavailableError(absl::StrCat(
-        "postgres ", host.address, ": ", conn ? PQerrorMessage(conn.get()) : "out of memory"));
+        "postgres ", host.address, ": ", conn ? PgError(conn.get()) : "out of memory"));
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   for (PostgresPollingStatusType st = PGRES_POLLING_WRITING; st != PGRES_POLLING_OK;) {
     if (st == PGRES_POLLING_FAILED) {
       return absl::UnavailableError(
-          absl::StrCat("postgres ", host.address, ": ", PQerrorMessage(conn.get())));
+          absl::StrCat("postgres ", host.address, ": ", PgError(conn.get())));
     }
     absl::Status waited = PgWait(conn.get(), st == PGRES_POLLING_WRITING, cancelled, deadline);
     if (absl::IsCancelled(waited)) {
@@ -60,6 +63,10 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
     st = PQconnectPoll(conn.get());
   }
   return conn;
+}
+
+std::string PgError(const PGconn* conn) {
+  return std::string(absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn)));
 }
 
 absl::Status PgWait(PGconn* conn, bool write, const std::atomic<bool>* cancelled,
@@ -83,23 +90,105 @@ absl::Status PgAwaitResult(PGconn* conn, const std::atomic<bool>* cancelled) {
   while (PQisBusy(conn)) {
     absl::Status st = PgWait(conn, /*write=*/false, cancelled);
     if (!st.ok()) return st;
-    if (!PQconsumeInput(conn)) return absl::UnavailableError(PQerrorMessage(conn));
+    if (!PQconsumeInput(conn)) return absl::UnavailableError(PgError(conn));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<PgResult> PgExec(PGconn* conn, const std::string& sql,
-                                const std::atomic<bool>* cancelled) {
-  if (!PQsendQuery(conn, sql.c_str())) return absl::UnavailableError(PQerrorMessage(conn));
-  PgResult last(nullptr);
+absl::StatusOr<std::string> PgRows::Field(size_t row, size_t col, absl::string_view what) const {
+  if (row >= rows.size() || col >= rows[row].size()) {
+    return absl::DataLossError(absl::StrCat("the server's reply to ", what, " has ", rows.size(),
+                                            " rows of ", rows.empty() ? 0 : rows[0].size(),
+                                            " columns; expected field ", col + 1, " of row ",
+                                            row + 1));
+  }
+  if (!rows[row][col]) {
+    return absl::DataLossError(
+        absl::StrCat("the server's reply to ", what, " has NULL in field ", col + 1));
+  }
+  return *rows[row][col];
+}
+
+absl::StatusOr<Lsn> PgRows::LsnField(size_t row, size_t col, absl::string_view what) const {
+  ASSIGN_OR_RETURN(std::string text, Field(row, col, what));
+  std::optional<Lsn> lsn = ParseLsn(text);
+  if (!lsn) {
+    return absl::DataLossError(absl::StrCat("the server's reply to ", what, " has '",
+                                            text.substr(0, 40), "' where a WAL position belongs"));
+  }
+  return *lsn;
+}
+
+absl::StatusOr<std::string> PgRows::SystemIdField(size_t row, size_t col,
+                                                  absl::string_view what) const {
+  ASSIGN_OR_RETURN(std::string text, Field(row, col, what));
+  uint64_t id = 0;
+  if (!absl::SimpleAtoi(text, &id)) {
+    return absl::DataLossError(absl::StrCat("the server's reply to ", what, " has '",
+                                            text.substr(0, 40), "' where a system id belongs"));
+  }
+  return absl::StrCat(id);
+}
+
+absl::StatusOr<uint32_t> PgRows::TimelineField(size_t row, size_t col,
+                                               absl::string_view what) const {
+  ASSIGN_OR_RETURN(std::string text, Field(row, col, what));
+  uint32_t timeline = 0;
+  if (!absl::SimpleAtoi(text, &timeline) || timeline == 0) {
+    return absl::DataLossError(absl::StrCat("the server's reply to ", what, " has '",
+                                            text.substr(0, 40), "' where a timeline belongs"));
+  }
+  return timeline;
+}
+
+absl::Status PgSend(PGconn* conn, const std::string& sql) {
+  if (!PQsendQuery(conn, sql.c_str())) return absl::UnavailableError(PgError(conn));
+  PQsetSingleRowMode(conn);  // may refuse (nothing to do then): results stay bounded below
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<PgRows>> PgNextResult(PGconn* conn,
+                                                   const std::atomic<bool>* cancelled) {
+  PgRows out;
   for (;;) {
-    absl::Status st = PgAwaitResult(conn, cancelled);
-    if (!st.ok()) return st;
-    PGresult* r = PQgetResult(conn);
+    RETURN_IF_ERROR(PgAwaitResult(conn, cancelled));
+    PgResult r(PQgetResult(conn));
+    if (!r.get()) {
+      if (out.status == PGRES_EMPTY_QUERY) return std::nullopt;
+      return out;  // (not reached with libpq's single-row mode, which ends with TUPLES_OK)
+    }
+    ExecStatusType status = PQresultStatus(r.get());
+    int n = PQntuples(r.get()), fields = PQnfields(r.get());
+    if (out.rows.size() + n > kPgMaxRows) {
+      return absl::DataLossError(absl::StrCat("the server sent more than ", kPgMaxRows,
+                                              " rows in one reply (a broken or hostile server)"));
+    }
+    for (int i = 0; i < n; ++i) {
+      auto& row = out.rows.emplace_back();
+      for (int j = 0; j < fields; ++j) {
+        if (PQgetisnull(r.get(), i, j)) {
+          row.emplace_back();
+        } else {
+          row.emplace_back(std::string(PQgetvalue(r.get(), i, j), PQgetlength(r.get(), i, j)));
+        }
+      }
+    }
+    out.status = status;
+    if (const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE)) out.sqlstate = code;
+    if (status != PGRES_SINGLE_TUPLE) return out;  // the end of this result (or a COPY, an error)
+  }
+}
+
+absl::StatusOr<PgRows> PgExec(PGconn* conn, const std::string& sql,
+                              const std::atomic<bool>* cancelled) {
+  RETURN_IF_ERROR(PgSend(conn, sql));
+  PgRows last;
+  for (;;) {
+    ASSIGN_OR_RETURN(std::optional<PgRows> r, PgNextResult(conn, cancelled));
     if (!r) return last;
-    last = PgResult(r);
-    ExecStatusType status = PQresultStatus(r);
-    if (status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || status == PGRES_COPY_IN) {
+    last = std::move(*r);
+    if (last.status == PGRES_COPY_OUT || last.status == PGRES_COPY_BOTH ||
+        last.status == PGRES_COPY_IN) {
       return last;
     }
   }

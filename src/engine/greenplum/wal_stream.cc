@@ -28,14 +28,12 @@ void PutU64(std::string* out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-// A single-result command on a replication connection.
-absl::StatusOr<PgResult> Exec(PGconn* conn, const std::string& sql) {
-  PgResult r(PQexec(conn, sql.c_str()));
-  ExecStatusType s = PQresultStatus(r.get());
-  if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    std::string msg = absl::StrCat(sql.substr(0, 40), ": ", PQerrorMessage(conn));
-    if (code && std::string(code) == "42710") return absl::AlreadyExistsError(msg);
+// A command on the replication connection; stopping the journal interrupts it.
+absl::StatusOr<PgRows> Exec(PGconn* conn, const std::string& sql, const std::atomic<bool>* stop) {
+  ASSIGN_OR_RETURN(PgRows r, PgExec(conn, sql, stop));
+  if (r.status != PGRES_TUPLES_OK && r.status != PGRES_COMMAND_OK) {
+    std::string msg = absl::StrCat(sql.substr(0, 40), ": ", PgError(conn));
+    if (r.sqlstate == "42710") return absl::AlreadyExistsError(msg);
     return absl::UnavailableError(msg);
   }
   return r;
@@ -83,33 +81,38 @@ absl::Status WalJournal::StreamOnce(size_t index) {
     return it == host.options.end() ? std::string(d) : it->second;
   };
   const std::string slot = opt("wal_slot", "mdb_backup");
-  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true));
-  ASSIGN_OR_RETURN(PgResult seg, Exec(conn.get(), "SHOW wal_segment_size"));
-  // "16MB": PostgreSQL reports it with a unit.
-  std::string seg_text = PQgetvalue(seg.get(), 0, 0);
+  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true, &stop_));
+  ASSIGN_OR_RETURN(PgRows seg, Exec(conn.get(), "SHOW wal_segment_size", &stop_));
+  // "16MB": PostgreSQL reports it with a unit; it allows 1 MB to 1 GB, powers of two.
+  ASSIGN_OR_RETURN(std::string seg_text, seg.Field(0, 0, "SHOW wal_segment_size"));
   uint64_t segment_size = std::strtoull(seg_text.c_str(), nullptr, 10);
   if (seg_text.find("GB") != std::string::npos)
     segment_size <<= 30;
   else if (seg_text.find("MB") != std::string::npos)
     segment_size <<= 20;
-  if (segment_size < (1 << 20) || (segment_size & (segment_size - 1)) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("unexpected wal_segment_size ", seg_text));
+  if (segment_size < (1 << 20) || segment_size > (1 << 30) ||
+      (segment_size & (segment_size - 1)) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unexpected wal_segment_size ", seg_text.substr(0, 40)));
   }
-  auto created =
-      Exec(conn.get(), absl::StrCat("CREATE_REPLICATION_SLOT ", slot, " PHYSICAL RESERVE_WAL"));
+  auto created = Exec(conn.get(),
+                      absl::StrCat("CREATE_REPLICATION_SLOT ", slot, " PHYSICAL RESERVE_WAL"), &stop_);
   if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
-  ASSIGN_OR_RETURN(PgResult rs, Exec(conn.get(), absl::StrCat("READ_REPLICATION_SLOT ", slot)));
-  ASSIGN_OR_RETURN(PgResult id, Exec(conn.get(), "IDENTIFY_SYSTEM"));
-  const std::string system_id = PQgetvalue(id.get(), 0, 0);
-  uint32_t timeline = static_cast<uint32_t>(atoi(PQgetvalue(id.get(), 0, 1)));
-  std::optional<Lsn> restart = ParseLsn(PQgetvalue(rs.get(), 0, 1));
-  if (!restart) return absl::FailedPreconditionError("the replication slot has no restart_lsn");
+  ASSIGN_OR_RETURN(PgRows rs, Exec(conn.get(), absl::StrCat("READ_REPLICATION_SLOT ", slot), &stop_));
+  ASSIGN_OR_RETURN(PgRows id, Exec(conn.get(), "IDENTIFY_SYSTEM", &stop_));
+  ASSIGN_OR_RETURN(const std::string system_id, id.SystemIdField(0, 0, "IDENTIFY_SYSTEM"));
+  ASSIGN_OR_RETURN(uint32_t timeline, id.TimelineField(0, 1, "IDENTIFY_SYSTEM"));
+  auto restart = rs.LsnField(0, 1, "READ_REPLICATION_SLOT");
+  if (!restart.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the replication slot has no usable restart_lsn: ", restart.status().message()));
+  }
   Lsn start = *restart - *restart % segment_size;
   std::string start_cmd = absl::StrCat("START_REPLICATION SLOT ", slot, " PHYSICAL ",
                                        FormatLsn(start), " TIMELINE ", timeline);
-  PgResult copy(PQexec(conn.get(), start_cmd.c_str()));
-  if (PQresultStatus(copy.get()) != PGRES_COPY_BOTH) {
-    return absl::UnavailableError(absl::StrCat("START_REPLICATION: ", PQerrorMessage(conn.get())));
+  ASSIGN_OR_RETURN(PgRows copy, PgExec(conn.get(), start_cmd, &stop_));
+  if (copy.status != PGRES_COPY_BOTH) {
+    return absl::UnavailableError(absl::StrCat("START_REPLICATION: ", PgError(conn.get())));
   }
   std::string buffer;  // the segment being filled; at most segment_size bytes
   buffer.reserve(segment_size);
@@ -123,7 +126,7 @@ absl::Status WalJournal::StreamOnce(size_t index) {
     msg.push_back(reply ? 1 : 0);
     if (PQputCopyData(conn.get(), msg.data(), static_cast<int>(msg.size())) != 1 ||
         PQflush(conn.get()) != 0) {
-      return absl::UnavailableError(absl::StrCat("status update: ", PQerrorMessage(conn.get())));
+      return absl::UnavailableError(absl::StrCat("status update: ", PgError(conn.get())));
     }
     return absl::OkStatus();
   };
@@ -139,14 +142,14 @@ absl::Status WalJournal::StreamOnce(size_t index) {
       pollfd p{PQsocket(conn.get()), POLLIN, 0};
       poll(&p, 1, 1000);
       if (!PQconsumeInput(conn.get())) {
-        return absl::UnavailableError(absl::StrCat("stream: ", PQerrorMessage(conn.get())));
+        return absl::UnavailableError(absl::StrCat("stream: ", PgError(conn.get())));
       }
       continue;
     }
     if (len == -1)
       return absl::UnavailableError("the server ended the WAL stream (timeline switch?)");
     if (len < 0)
-      return absl::UnavailableError(absl::StrCat("stream: ", PQerrorMessage(conn.get())));
+      return absl::UnavailableError(absl::StrCat("stream: ", PgError(conn.get())));
     std::unique_ptr<char, decltype(&PQfreemem)> holder(msg, PQfreemem);
     if (msg[0] == 'k' && len >= 18) {  // keepalive: walEnd, sendTime, replyRequested
       if (msg[17]) RETURN_IF_ERROR(send_status(false));

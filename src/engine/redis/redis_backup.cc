@@ -35,7 +35,8 @@ class RdbSource final : public io::ByteSource {
     int64_t len;
     if (header.empty() || header[0] != '$' || !absl::SimpleAtoi(header.substr(1), &len) ||
         len < 0) {
-      return absl::DataLossError(absl::StrCat("unexpected sync header '", header, "'"));
+      return absl::DataLossError(
+          absl::StrCat("unexpected sync header '", header.substr(0, 100), "'"));
     }
     remaining_ = static_cast<uint64_t>(len);
     return absl::OkStatus();
@@ -103,7 +104,10 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
       }
       auto role = GetRole(conn->get());
       if (absl::IsCancelled(role.status())) return role.status();
-      if (!role.ok()) continue;
+      if (!role.ok()) {
+        if (pass == 0) absl::StrAppend(&errors, " ", role.status().message(), ";");
+        continue;
+      }
       if ((pass == 0 && !role->master && role->link_up) || (pass == 1 && role->master)) {
         source = &host;
         source_is_master = role->master;
@@ -122,9 +126,15 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   ASSIGN_OR_RETURN(auto conn, ConnectHost(*source, kTimeout, req.cancelled));
   // 2. Redis Cluster: record the slot map; refuse while slots move (the snapshot would miss or
   // duplicate keys of the moving slots).
-  ASSIGN_OR_RETURN(RespValue info, conn->Command({"INFO", "cluster"}));
-  if (InfoField(info.str, "cluster_enabled") == "1") {
-    ASSIGN_OR_RETURN(RespValue nodes, conn->Command({"CLUSTER", "NODES"}));
+  auto where = [&](const absl::Status& st) {
+    return absl::Status(st.code(), absl::StrCat("shard '", shard.name, "': ", st.message()));
+  };
+  auto info = conn->Command({"INFO", "cluster"});
+  if (!info.ok()) return where(info.status());
+  if (InfoField(info->str, "cluster_enabled") == "1") {
+    auto listed = conn->Command({"CLUSTER", "NODES"});
+    if (!listed.ok()) return where(listed.status());
+    const RespValue& nodes = *listed;
     if (absl::StrContains(nodes.str, "->-") || absl::StrContains(nodes.str, "-<-")) {
       return absl::FailedPreconditionError(absl::StrCat(
           "shard '", shard.name, "': slots are being migrated; retry when resharding has ended"));
@@ -132,28 +142,32 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
     out.set_cluster_nodes(nodes.str);
   }
   // 3. Full resync: the server snapshots and streams the RDB to us as to a new replica.
-  RETURN_IF_ERROR(conn->Command({"REPLCONF", "capa", "eof", "capa", "psync2"}).status());
-  RETURN_IF_ERROR(conn->Send({"PSYNC", "?", "-1"}));
+  RETURN_IF_ERROR(where(conn->Command({"REPLCONF", "capa", "eof", "capa", "psync2"}).status()));
+  RETURN_IF_ERROR(where(conn->Send({"PSYNC", "?", "-1"})));
   std::string line;
   do {
-    ASSIGN_OR_RETURN(line, conn->ReadLine());
+    auto read = conn->ReadLine();
+    if (!read.ok()) return where(read.status());
+    line = std::move(*read);
     while (!line.empty() && line[0] == '\n') line.erase(0, 1);  // keep-alives
   } while (line.empty());
   std::vector<std::string> parts = absl::StrSplit(line, ' ');
   if (parts.size() != 3 || parts[0] != "+FULLRESYNC") {
     return absl::FailedPreconditionError(absl::StrCat("shard '", shard.name, "' (", source->address,
-                                                      "): PSYNC answered '", line, "'"));
+                                                      "): PSYNC answered '", line.substr(0, 100), "'"));
   }
   out.set_replid(parts[1]);
   int64_t offset = 0;
   (void)absl::SimpleAtoi(parts[2], &offset);
   out.set_offset(offset);
   do {
-    ASSIGN_OR_RETURN(line, conn->ReadLine());
+    auto read = conn->ReadLine();
+    if (!read.ok()) return where(read.status());
+    line = std::move(*read);
     while (!line.empty() && line[0] == '\n') line.erase(0, 1);
   } while (line.empty());
   RdbSource rdb(conn.get(), req.cancelled);
-  RETURN_IF_ERROR(rdb.Start(line));
+  RETURN_IF_ERROR(where(rdb.Start(line)));
   out.set_stream(absl::StrCat("shard/", shard.name, "/dump.rdb"));
   absl::Status st = req.writer->AddStream(out.stream(), &rdb);
   if (!st.ok()) {

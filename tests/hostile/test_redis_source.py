@@ -1,0 +1,86 @@
+"""A Redis server that answers the backup's commands with broken or hostile replies: arrays nested
+two million deep, a bulk string declaring 3 GB, an array declaring a billion elements, a line
+that never ends, a snapshot cut off, a snapshot that never ends. Each fails that backup with a
+message naming the shard and host; the service stays up, bounded, and backs up another cluster."""
+import grpc
+import pytest
+
+from hostile_lib import FakeServer, check_hostile_backup, recv_exact, stream_until_closed
+
+ROLE_MASTER = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
+
+
+def read_command(c):
+    """One RESP command (an array of bulk strings), as the service sends them."""
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += recv_exact(c, 1)
+    args = []
+    for _ in range(int(line[1:-2])):
+        header = b""
+        while not header.endswith(b"\r\n"):
+            header += recv_exact(c, 1)
+        args.append(recv_exact(c, int(header[1:-2]) + 2)[:-2].decode())
+    return args
+
+
+def fake_redis(misbehave):
+    """A Redis master whose reply to the first command `misbehave(server, conn, args)` takes
+    (returns True for) is the misbehaviour; the rest are answered as Redis 7 would."""
+    def handle(server, c):
+        while True:
+            args = read_command(c)
+            if misbehave(server, c, args):
+                return
+            name = args[0].upper()
+            if name == "ROLE":
+                c.sendall(ROLE_MASTER)
+            elif name == "INFO":
+                body = b"# Cluster\r\ncluster_enabled:0\r\n"
+                c.sendall(b"$%d\r\n%s\r\n" % (len(body), body))
+            elif name == "PSYNC":
+                c.sendall(b"+FULLRESYNC " + b"a" * 40 + b" 0\r\n")
+                c.sendall(b"$%d\r\nREDIS0011" % (1 << 20))  # and then it is cut off
+                return
+            else:
+                c.sendall(b"+OK\r\n")
+    return FakeServer(handle)
+
+
+def on(command, reply, then_stream=None, budget=200 << 20):
+    def misbehave(server, c, args):
+        if args[0].upper() != command:
+            return False
+        server.send(c, reply)
+        if then_stream:
+            stream_until_closed(server, c, then_stream, budget)
+        return True
+    return misbehave
+
+
+@pytest.mark.parametrize("kind,misbehave,code,parts", [
+    ("arrays nested two million deep", on("INFO", b"*1\r\n" * 2_000_000),
+     grpc.StatusCode.DATA_LOSS, ["reply refused", "nesting depth"]),
+    ("a bulk string declaring 3 GB", on("INFO", b"$3000000000\r\nabc"),
+     grpc.StatusCode.DATA_LOSS, ["reply refused", "bulk"]),
+    ("an array declaring a billion elements", on("INFO", b"*1000000000\r\n:1\r\n"),
+     grpc.StatusCode.DATA_LOSS, ["reply refused", "elements"]),
+    ("a line that never ends", on("INFO", b"+", then_stream=b"a" * 65536, budget=64 << 20),
+     grpc.StatusCode.DATA_LOSS, ["reply refused", "line"]),
+    ("a ROLE reply nested two million deep", on("ROLE", b"*1\r\n" * 2_000_000),
+     grpc.StatusCode.UNAVAILABLE, ["no reachable master or replica", "reply refused"]),
+    ("a snapshot cut off", lambda s, c, a: False,
+     grpc.StatusCode.UNAVAILABLE, ["closed the stream mid-snapshot"]),
+    ("a snapshot that never ends",
+     on("PSYNC", b"+FULLRESYNC " + b"a" * 40 + b" 0\r\n$EOF:" + b"m" * 40 + b"\r\nREDIS0011",
+        then_stream=bytes(range(256)) * 256),
+     grpc.StatusCode.UNAVAILABLE, ["closed the stream mid-snapshot"]),
+])
+def test_a_hostile_redis_fails_its_backup_and_nothing_else(workdir, kind, misbehave, code, parts):
+    redis = fake_redis(misbehave)
+    try:
+        message = check_hostile_backup(workdir, "redis", redis.address, code,
+                                       parts + ["shard", redis.address])
+        print(kind, "->", message, "(%d bytes sent)" % redis.sent)
+    finally:
+        redis.close()
