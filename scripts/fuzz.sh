@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (src/**/*_fuzz.cc) with clang, AddressSanitizer and
-# UndefinedBehaviorSanitizer, and runs each for FUZZ_SECONDS (default 10) from its seed corpus in
+# UndefinedBehaviorSanitizer, and runs each for FUZZ_SECONDS (default 8) from its seed corpus in
 # tests/fuzz/corpus/<target>. A crash, a leak or undefined behaviour fails the run and leaves the
 # input that caused it in $FUZZ_OUT. Longer runs: FUZZ_SECONDS=600 bash scripts/fuzz.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CXX="${FUZZ_CXX:-clang++-14}"
 OUT="${FUZZ_OUT:-$CACHE/fuzz}"
-SECONDS_EACH="${FUZZ_SECONDS:-10}"
+SECONDS_EACH="${FUZZ_SECONDS:-8}"
 mkdir -p "$OUT"
 FLAGS=(-std=gnu++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$ROOT/src" -I"$BUILD/proto/gen")
 read -r -a LIBS <<<"$(pkg-config --libs absl_strings absl_status absl_statusor absl_time \
-                      absl_str_format libsodium libcurl)"
+                      absl_str_format libsodium libcurl libmongoc-1.0 libbson-1.0)"
+read -r -a MONGO_FLAGS <<<"$(pkg-config --cflags libmongoc-1.0 libbson-1.0)"
 
 # target name, then its sources (the parser under test and what it needs, nothing else).
 TARGETS=(
@@ -19,6 +20,10 @@ TARGETS=(
   "rdb_keys src/engine/redis/rdb_keys_fuzz.cc src/engine/redis/rdb_keys.cc src/io/stream.cc"
   "bson_stream src/engine/mongodb/bson_stream_fuzz.cc src/engine/mongodb/bson_stream.cc src/io/stream.cc"
   "os_reply src/engine/opensearch/os_reply_fuzz.cc src/engine/opensearch/os_http.cc"
+  "wal_messages src/engine/greenplum/wal_messages_fuzz.cc src/engine/greenplum/wal_messages.cc
+   src/engine/greenplum/wal_names.cc"
+  "oplog src/engine/mongodb/oplog_fuzz.cc src/engine/mongodb/oplog_apply.cc
+   src/engine/mongodb/mongo_conn.cc src/engine/mongodb/mongo_util.cc"
   "archive src/engine/greenplum/archive_fuzz.cc src/engine/greenplum/page_archive.cc
    src/engine/greenplum/tar_extract.cc src/engine/greenplum/wal_names.cc src/io/beneath.cc
    src/io/stream.cc"
@@ -29,7 +34,7 @@ for entry in "${TARGETS[@]}"; do
   name="${words[0]}"
   srcs=("${words[@]:1}")
   log "fuzz target $name: build"
-  (cd "$ROOT" && "$CXX" "${FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" -o "$OUT/$name")
+  (cd "$ROOT" && "$CXX" "${FLAGS[@]}" "${MONGO_FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" -o "$OUT/$name")
 done
 
 for entry in "${TARGETS[@]}"; do

@@ -24,7 +24,7 @@ bash "$ROOT/scripts/peers/opensearch.sh" install
 log "unit tests (S3 driver against versitygw)"
 (cd "$BUILD" && ctest --output-on-failure -j2 -L unit)
 
-log "fuzz targets of the parsers of source data (ASan + UBSan, about ten seconds each)"
+log "fuzz targets of the parsers of source data (ASan + UBSan, about eight seconds each)"
 bash "$ROOT/scripts/fuzz.sh"
 
 export MDB_BUILD="$BUILD" MDB_NODE_MODULES="$NODE_DIR/node_modules"

@@ -51,7 +51,7 @@ class ArchiveStream final : public io::ByteSource {
     if (cancelled_ && cancelled_->load()) return absl::CancelledError("backup cancelled");
     for (;;) {
       if (!msg_) RETURN_IF_ERROR(Fetch());
-      if (!msg_ || msg_[0] == 'n' || msg_[0] == 'm') return 0;  // this archive has ended
+      if (!msg_ || msg_[0] == 'n' || msg_[0] == 'm') return 0;    // this archive has ended
       if (msg_[0] != 'd' || pos_ >= static_cast<size_t>(len_)) {  // (an empty 'd' is no end)
         Release();
         continue;
@@ -117,8 +117,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     auto exec = PgExec(conn.get(), "IDENTIFY_SYSTEM", req.cancelled);
     if (!exec.ok()) return Where(exec.status(), where("IDENTIFY_SYSTEM: "));
     if (exec->status != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(
-          where(absl::StrCat("IDENTIFY_SYSTEM: ", PgError(conn.get()))));
+      return absl::UnavailableError(where(absl::StrCat("IDENTIFY_SYSTEM: ", PgError(conn.get()))));
     }
     auto id = exec->SystemIdField(0, 0, "IDENTIFY_SYSTEM");
     auto timeline = exec->TimelineField(0, 1, "IDENTIFY_SYSTEM");
@@ -258,8 +257,8 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
     std::string sql = absl::StrCat("SELECT pg_create_restore_point('", point, "')::text");
     ASSIGN_OR_RETURN(PgRows r, PgExec(conn.get(), sql, req.cancelled));
     if (r.status != PGRES_TUPLES_OK) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "shard '", shards[i].name, "': restore point: ", PgError(conn.get())));
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard '", shards[i].name, "': restore point: ", PgError(conn.get())));
     }
     auto lsn = r.LsnField(0, 0, "pg_create_restore_point");
     if (!lsn.ok()) {

@@ -42,8 +42,8 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
   // Asynchronously, so that a cancel is seen while the server keeps the handshake waiting.
   PgConn conn(PQconnectStartParams(keys.data(), v.data(), 0));
   if (!conn || PQstatus(conn.get()) == CONNECTION_BAD) {
-    return absl::UnavailableError(absl::StrCat(
-        "postgres ", host.address, ": ", conn ? PgError(conn.get()) : "out of memory"));
+    return absl::UnavailableError(absl::StrCat("postgres ", host.address, ": ",
+                                               conn ? PgError(conn.get()) : "out of memory"));
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   for (PostgresPollingStatusType st = PGRES_POLLING_WRITING; st != PGRES_POLLING_OK;) {

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/status.h"
 #include "engine/greenplum/pg_conn.h"
+#include "engine/greenplum/wal_messages.h"
 
 namespace mdb::engine::greenplum {
 namespace {
@@ -19,11 +20,6 @@ namespace {
 // Microseconds since 2000-01-01, the replication protocol's clock.
 int64_t PgNow() { return absl::ToUnixMicros(absl::Now()) - 946684800000000LL; }
 
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 void PutU64(std::string* out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
@@ -73,6 +69,33 @@ void WalJournal::Run(size_t shard) {
   }
 }
 
+absl::Status WalJournal::Commit(const common::ShardConfig& shard, const std::string& system_id,
+                                uint32_t timeline, Lsn segment_start, std::string segment) {
+  const uint64_t segment_size = segment.size();
+  std::string file = WalFileName(timeline, segment_start, segment_size);
+  // The system id in the name: a different cluster answering at the same address (a new initdb)
+  // reuses WAL file names, and its segments must not be taken as already archived.
+  std::string object = absl::StrCat(WalObjectPrefix(cluster_.id, shard.name), system_id, ".", file);
+  auto writer = options_.repository->StartBackup({.backup_id = object, .engine = "greenplum-wal"});
+  if (absl::IsAlreadyExists(writer.status())) return absl::OkStatus();
+  if (!writer.ok()) return writer.status();     // e.g. GC running: the slot keeps the WAL
+  io::StringSource source(std::move(segment));  // handed over, not copied
+  RETURN_IF_ERROR((*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file), &source));
+  // Who the segment belongs to is in its metadata, not only in its name: cluster ids and shard
+  // names may contain the name's separator.
+  std::string meta = absl::StrCat(timeline, "\t", segment_start, "\t", segment_size, "\t",
+                                  cluster_.id, "\t", shard.name, "\t", system_id);
+  ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
+  if (options_.on_piece) {
+    options_.on_piece({.shard = shard.name,
+                       .object = object,
+                       .start = segment_start,
+                       .end = segment_start + segment_size,
+                       .stored_bytes = m.journal_bytes()});
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WalJournal::StreamOnce(size_t index) {
   const common::ShardConfig& shard = cluster_.shards[index];
   const common::HostConfig& host = shard.hosts.front();
@@ -95,10 +118,11 @@ absl::Status WalJournal::StreamOnce(size_t index) {
     return absl::FailedPreconditionError(
         absl::StrCat("unexpected wal_segment_size ", seg_text.substr(0, 40)));
   }
-  auto created = Exec(conn.get(),
-                      absl::StrCat("CREATE_REPLICATION_SLOT ", slot, " PHYSICAL RESERVE_WAL"), &stop_);
+  auto created = Exec(
+      conn.get(), absl::StrCat("CREATE_REPLICATION_SLOT ", slot, " PHYSICAL RESERVE_WAL"), &stop_);
   if (!created.ok() && !absl::IsAlreadyExists(created.status())) return created.status();
-  ASSIGN_OR_RETURN(PgRows rs, Exec(conn.get(), absl::StrCat("READ_REPLICATION_SLOT ", slot), &stop_));
+  ASSIGN_OR_RETURN(PgRows rs,
+                   Exec(conn.get(), absl::StrCat("READ_REPLICATION_SLOT ", slot), &stop_));
   ASSIGN_OR_RETURN(PgRows id, Exec(conn.get(), "IDENTIFY_SYSTEM", &stop_));
   ASSIGN_OR_RETURN(const std::string system_id, id.SystemIdField(0, 0, "IDENTIFY_SYSTEM"));
   ASSIGN_OR_RETURN(uint32_t timeline, id.TimelineField(0, 1, "IDENTIFY_SYSTEM"));
@@ -114,9 +138,8 @@ absl::Status WalJournal::StreamOnce(size_t index) {
   if (copy.status != PGRES_COPY_BOTH) {
     return absl::UnavailableError(absl::StrCat("START_REPLICATION: ", PgError(conn.get())));
   }
-  std::string buffer;  // the segment being filled; at most segment_size bytes
-  buffer.reserve(segment_size);
-  Lsn segment_start = start, confirmed = start;
+  SegmentAssembler segments(start, segment_size);
+  Lsn confirmed = start;
   auto send_status = [&](bool reply) -> absl::Status {
     std::string msg = "r";
     PutU64(&msg, confirmed);  // written
@@ -148,63 +171,21 @@ absl::Status WalJournal::StreamOnce(size_t index) {
     }
     if (len == -1)
       return absl::UnavailableError("the server ended the WAL stream (timeline switch?)");
-    if (len < 0)
-      return absl::UnavailableError(absl::StrCat("stream: ", PgError(conn.get())));
+    if (len < 0) return absl::UnavailableError(absl::StrCat("stream: ", PgError(conn.get())));
     std::unique_ptr<char, decltype(&PQfreemem)> holder(msg, PQfreemem);
-    if (msg[0] == 'k' && len >= 18) {  // keepalive: walEnd, sendTime, replyRequested
-      if (msg[17]) RETURN_IF_ERROR(send_status(false));
-      continue;
+    ASSIGN_OR_RETURN(WalMessage m, ParseWalMessage(absl::string_view(msg, len)));
+    if (m.kind == WalMessage::Kind::kKeepalive && m.reply_requested) {
+      RETURN_IF_ERROR(send_status(false));
     }
-    if (msg[0] != 'w' || len < 25) continue;
-    Lsn data_start = GetU64(msg + 1);
-    const char* data = msg + 25;
-    size_t n = static_cast<size_t>(len - 25);
-    while (n > 0) {
-      if (data_start != segment_start + buffer.size()) {
-        return absl::DataLossError(absl::StrCat("WAL arrived at ", FormatLsn(data_start), " but ",
-                                                FormatLsn(segment_start + buffer.size()),
-                                                " was expected"));
-      }
-      size_t k = std::min<size_t>(n, segment_size - buffer.size());
-      buffer.append(data, k);
-      data += k;
-      n -= k;
-      data_start += k;
-      if (buffer.size() < segment_size) break;
+    if (m.kind != WalMessage::Kind::kData) continue;
+    RETURN_IF_ERROR(segments.Add(m.start, m.data, [&](Lsn segment_start, std::string segment) {
       // A complete segment: commit it, then let the server recycle it.
-      std::string file = WalFileName(timeline, segment_start, segment_size);
-      // The system id in the name: a different cluster answering at the same address (a new
-      // initdb) reuses WAL file names, and its segments must not be taken as already archived.
-      std::string object =
-          absl::StrCat(WalObjectPrefix(cluster_.id, shard.name), system_id, ".", file);
-      auto writer =
-          options_.repository->StartBackup({.backup_id = object, .engine = "greenplum-wal"});
-      if (writer.ok()) {
-        io::StringSource source(std::move(buffer));  // the segment is handed over, not copied
-        RETURN_IF_ERROR(
-            (*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file), &source));
-        // Who the segment belongs to is in its metadata, not only in its name: cluster ids and
-        // shard names may contain the name's separator.
-        std::string meta = absl::StrCat(timeline, "\t", segment_start, "\t", segment_size, "\t",
-                                        cluster_.id, "\t", shard.name, "\t", system_id);
-        ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
-        if (options_.on_piece) {
-          options_.on_piece({.shard = shard.name,
-                             .object = object,
-                             .start = segment_start,
-                             .end = segment_start + segment_size,
-                             .stored_bytes = m.journal_bytes()});
-        }
-      } else if (!absl::IsAlreadyExists(writer.status())) {
-        return writer.status();  // e.g. GC running: retry later, the slot keeps the WAL
-      }
-      segment_start += segment_size;
-      confirmed = segment_start;
-      buffer.clear();
-      buffer.reserve(segment_size);
+      RETURN_IF_ERROR(Commit(shard, system_id, timeline, segment_start, std::move(segment)));
+      confirmed = segment_start + segment_size;
       RETURN_IF_ERROR(send_status(false));
       last_status = absl::Now();
-    }
+      return absl::OkStatus();
+    }));
   }
   return absl::OkStatus();
 }

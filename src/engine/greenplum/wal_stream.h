@@ -30,6 +30,9 @@ class WalJournal final : public Journal {
  private:
   void Run(size_t shard);
   absl::Status StreamOnce(size_t shard);
+  // Stores one complete segment as its repository object (already there: nothing to do).
+  absl::Status Commit(const common::ShardConfig& shard, const std::string& system_id,
+                      uint32_t timeline, Lsn segment_start, std::string segment);
   JournalOptions options_;
   common::ClusterConfig cluster_;  // a copy: the caller's may be reloaded
   std::atomic<bool> stop_{false};

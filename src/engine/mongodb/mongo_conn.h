@@ -17,6 +17,9 @@
 namespace mdb::engine::mongodb {
 
 // An owned bson_t (libbson's values are C structs that must be destroyed exactly once).
+// Documents nested deeper are refused before anything recursive reads them (MongoDB: 100).
+inline constexpr size_t kMaxBsonDepth = 200;
+
 class Bson {
  public:
   Bson() { bson_init(&doc_); }
@@ -51,6 +54,8 @@ inline uint64_t PackTs(uint32_t t, uint32_t i) { return (static_cast<uint64_t>(t
 
 class MongoConn {
  public:
+  MongoConn(const MongoConn&) = delete;  // libmongoc holds `this` (the guard's initiator)
+  MongoConn& operator=(const MongoConn&) = delete;
   ~MongoConn();
   // Runs `command` on database `db` and returns the reply; errors name the host and command.
   absl::StatusOr<Bson> Command(const std::string& db, const bson_t* command);
@@ -64,9 +69,14 @@ class MongoConn {
   friend absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&,
                                                                 absl::Duration,
                                                                 const std::atomic<bool>*);
-  MongoConn(mongoc_client_t* client, std::string address) : client_(client), address_(address) {}
+  // Every connection the client opens reads its replies through a guard that checks each one
+  // whole before libmongoc parses it (mongo_conn.cc says why).
+  MongoConn(mongoc_client_t* client, std::string address);
+  static mongoc_stream_t* OpenGuarded(const mongoc_uri_t* uri, const mongoc_host_list_t* host,
+                                      void* self, bson_error_t* error);
   mongoc_client_t* client_;
   std::string address_;
+  std::string refused_;  // why the guard refused a reply from this server; "" if it never did
 };
 
 // Connects directly to one host (no topology discovery, reads allowed on a secondary) with the

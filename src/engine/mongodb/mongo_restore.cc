@@ -171,7 +171,11 @@ absl::Status CreateIndexes(MongoConn* conn, const MongoCollection& c) {
       // `v` (index format) and `ns` are the server's bookkeeping; it chooses them again.
       bson_t clean;
       bson_init(&clean);
-      bson_copy_to_excluding_noinit(&view, &clean, "v", "ns", nullptr);
+      if (!CopyExcept(&view, &clean, {"v", "ns"})) {
+        bson_destroy(&clean);
+        return absl::DataLossError(
+            absl::StrCat("an index of '", c.db(), ".", c.name(), "' is malformed"));
+      }
       std::string key = std::to_string(n++);
       BSON_APPEND_DOCUMENT(&array, key.c_str(), &clean);
       bson_destroy(&clean);

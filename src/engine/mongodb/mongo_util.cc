@@ -1,8 +1,21 @@
 #include "engine/mongodb/mongo_util.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace mdb::engine::mongodb {
+
+bool CopyExcept(const bson_t* from, bson_t* to, std::initializer_list<std::string_view> skip) {
+  bson_iter_t it;
+  if (!bson_iter_init(&it, from)) return false;
+  while (bson_iter_next(&it)) {
+    std::string_view key(bson_iter_key(&it), bson_iter_key_len(&it));
+    if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
+    if (!bson_append_iter(to, key.data(), static_cast<int>(key.size()), &it)) return false;
+  }
+  return it.err_off == 0;
+}
 
 absl::Status ForEach(MongoConn* conn, mongoc_cursor_t* cursor, const std::string& what,
                      const std::function<absl::Status(const bson_t*)>& each) {

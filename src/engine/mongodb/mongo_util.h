@@ -5,7 +5,9 @@
 #include <mongoc/mongoc.h>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "engine/mongodb/mongo_conn.h"
@@ -33,6 +35,10 @@ using Bulk = std::unique_ptr<mongoc_bulk_operation_t, BulkFree>;
 // also ends a batch at 16 MiB, but not every server does (FerretDB 1.x sends whole batches past its
 // own 48 MB message limit), so the count is kept moderate.
 constexpr int kFindBatch = 2000;
+
+// Appends the fields of `from` except `skip` to `to`; false for a field libbson cannot append
+// (a malformed document: its own bson_copy_to_excluding aborts the process there).
+bool CopyExcept(const bson_t* from, bson_t* to, std::initializer_list<std::string_view> skip);
 
 // Calls `each` for every document of `cursor` (stopping at its first error), then reports the
 // cursor's own error, naming `what`.

@@ -68,7 +68,9 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
     }
     step.kind = operators ? OplogStep::kUpdate : OplogStep::kReplace;
     if (operators) {
-      bson_copy_to_excluding_noinit(o.get(), step.doc.get(), "$v", nullptr);
+      if (!CopyExcept(o.get(), step.doc.get(), {"$v"})) {
+        return absl::DataLossError(absl::StrCat("update on '", ns, "' is malformed"));
+      }
     } else {
       step.doc = o;
     }

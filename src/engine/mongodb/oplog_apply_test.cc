@@ -11,6 +11,37 @@ absl::StatusOr<OplogStep> Plan(const std::string& json) {
   return PlanEntry(e->bytes());
 }
 
+// {"a": {"a": ... {}}}, `depth` documents deep, built from the inside out.
+std::string Nested(int depth) {
+  std::string doc("\x05\0\0\0\0", 5);
+  for (int i = 1; i < depth; ++i) {
+    std::string child = "\x03" + std::string("a\0", 2) + doc;
+    uint32_t len = static_cast<uint32_t>(4 + child.size() + 1);
+    doc = std::string(reinterpret_cast<const char*>(&len), 4) + child + std::string(1, '\0');
+  }
+  return doc;
+}
+
+TEST(PlanEntry, DeepNestingIsRefusedBeforeAnythingRecursesIntoIt) {
+  EXPECT_TRUE(Bson::FromBytes(Nested(kMaxBsonDepth)).ok());
+  auto deep = PlanEntry(Nested(20000));  // bson_validate would recurse 20,000 frames deep
+  EXPECT_TRUE(absl::IsDataLoss(deep.status())) << deep.status();
+  EXPECT_NE(deep.status().message().find("nested deeper"), std::string::npos);
+}
+
+TEST(PlanEntry, AnEntryLibbsonCannotCopyIsNoAbort) {
+  // Found by the oplog fuzz target: bson_copy_to_excluding aborted the process on this entry.
+  std::string entry(
+      "\x5d\x00\x00\x00\x11\x74\x73\x00\x01\x00\x00\x00\x00\xf1\x53\x65\x02\x6f\x70\x00\x02\x00\x00"
+      "\x00\x75\x00\x02\x6e\x73\x00\x0c\x00\x00\x00\x73\x68\x6f\x70\x2e\x6f\x00\x64\x72\x65\x5d\x00"
+      "\x03\x6f\x00\x19\x00\x00\x00\x03\x24\x73\x65\x74\x00\x0e\x00\x00\x00\x10\x71\x74\x79\x00\x03"
+      "\x00\x00\x00\x00\x00\x03\x6f\x31\x00\x0e\x00\x00\x00\x10\x5f\x69\x64\x00\x01\x00\x00\x00\xfd"
+      "\x00",
+      93);
+  auto s = PlanEntry(entry);
+  (void)s;  // any answer but an abort
+}
+
 TEST(PlanEntry, InsertBecomesUpsertById) {
   auto s = Plan(R"({"op": "i", "ns": "shop.orders", "o": {"_id": 7, "n": 1}})");
   ASSERT_TRUE(s.ok()) << s.status();

@@ -154,7 +154,8 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   std::vector<std::string> parts = absl::StrSplit(line, ' ');
   if (parts.size() != 3 || parts[0] != "+FULLRESYNC") {
     return absl::FailedPreconditionError(absl::StrCat("shard '", shard.name, "' (", source->address,
-                                                      "): PSYNC answered '", line.substr(0, 100), "'"));
+                                                      "): PSYNC answered '", line.substr(0, 100),
+                                                      "'"));
   }
   out.set_replid(parts[1]);
   int64_t offset = 0;
