@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "engine/opensearch/opensearch_engine.h"
 
 namespace mdb::engine::opensearch {
@@ -51,6 +52,25 @@ TEST(ParseReply, DeepNestingIsRefusedAndStringsDoNotCount) {
       R"({"reason": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"{{"})");
   EXPECT_EQ(GetStr(quoted, "/reason").substr(0, 3), "[[[");
   EXPECT_TRUE(ParseReply("not json").is_null());
+}
+
+// Parsed, a value costs 16 to 120 bytes: 60 MiB of "{}," took 3.6 GB. The count is refused up
+// front, and the reason is told.
+TEST(ParseReply, TooManyValuesAreRefusedWithAReason) {
+  std::string why;
+  std::string most = "[";
+  for (int64_t i = 0; i < kMaxReplyValues - 2; ++i) most += "0,";
+  EXPECT_TRUE(ParseReply(most + "0]", &why).is_array());
+  EXPECT_EQ(why, "");
+  EXPECT_TRUE(ParseReply(most + "0,0]", &why).is_null());
+  EXPECT_EQ(why, absl::StrCat("holding more than ", kMaxReplyValues, " values"));
+  EXPECT_TRUE(ParseReply(std::string(65, '{'), &why).is_null());
+  EXPECT_EQ(why, "nested deeper than 64 levels");
+  EXPECT_TRUE(ParseReply("<html>", &why).is_null());
+  EXPECT_EQ(why, "not JSON");
+  why.clear();
+  EXPECT_TRUE(ParseReply("", &why).is_null());
+  EXPECT_EQ(why, "");  // an empty body is no reply body, not a bad one
 }
 
 }  // namespace

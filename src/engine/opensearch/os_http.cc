@@ -69,9 +69,11 @@ Json GetNode(const Json& j, const std::string& pointer) {
   return nullptr;
 }
 
-Json ParseReply(const std::string& body) {
+Json ParseReply(const std::string& body, std::string* why) {
   constexpr int kMaxDepth = 64;
   int depth = 0;
+  // The top value, then one per container opened (its first element) and one per comma.
+  int64_t values = 1;
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
@@ -85,13 +87,25 @@ Json ParseReply(const std::string& body) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) return nullptr;
+      if (++depth > kMaxDepth) {
+        if (why) *why = absl::StrCat("nested deeper than ", kMaxDepth, " levels");
+        return nullptr;
+      }
+      ++values;
     } else if (c == ']' || c == '}') {
       --depth;
+    } else if (c == ',') {
+      ++values;
     }
   }
+  if (values > kMaxReplyValues) {
+    if (why) *why = absl::StrCat("holding more than ", kMaxReplyValues, " values");
+    return nullptr;
+  }
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  return j.is_discarded() ? Json(nullptr) : j;
+  if (!j.is_discarded()) return j;
+  if (why && !body.empty()) *why = "not JSON";
+  return nullptr;
 }
 
 std::string GetStr(const Json& j, const std::string& pointer, const std::string& def) {
@@ -150,6 +164,8 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
     curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(curl_, CURLOPT_USERPWD, userpwd_.c_str());
   }
+  char error[CURL_ERROR_SIZE] = "";  // curl's reason, more precise than curl_easy_strerror's
+  curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, error);
   struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
   curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
   if (!body.is_null()) {
@@ -158,6 +174,7 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
   }
   CURLcode rc = curl_easy_perform(curl_);
+  curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, nullptr);  // `error` goes out of scope
   curl_slist_free_all(headers);
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return absl::CancelledError(
@@ -169,12 +186,22 @@ absl::StatusOr<HttpReply> OsClient::Call(const std::string& method, const std::s
                                             " MiB (a broken node, or something else there?)"));
   }
   if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat("opensearch ", address_, ": ", method, " ", path,
-                                               ": ", curl_easy_strerror(rc)));
+    std::string reason = error[0] ? error : curl_easy_strerror(rc);
+    if (rc == CURLE_OUT_OF_MEMORY && !error[0]) {
+      reason += " (curl's answer also to a reply header line longer than 100 KiB)";
+    }
+    return absl::UnavailableError(
+        absl::StrCat("opensearch ", address_, ": ", method, " ", path, ": ", reason));
   }
   HttpReply reply;
   curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &reply.status);
-  reply.body = ParseReply(out);
+  std::string why;
+  reply.body = ParseReply(out, &why);
+  if (reply.status / 100 == 2 && !why.empty()) {
+    return absl::DataLossError(absl::StrCat("opensearch ", address_, ": ", method, " ", path,
+                                            ": HTTP ", reply.status, " reply ", why,
+                                            " (a broken node, or something else there?)"));
+  }
   return reply;
 }
 

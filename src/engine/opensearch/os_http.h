@@ -22,9 +22,12 @@ int64_t GetInt(const Json& j, const std::string& pointer, int64_t def = 0);
 // The node at `pointer`, or null when there is none.
 Json GetNode(const Json& j, const std::string& pointer);
 
-// A reply body as JSON: null when it is empty, not JSON, or nested deeper than 64 levels (real
-// replies nest a dozen deep; nlohmann's copy and dump recurse, so depth is refused up front).
-Json ParseReply(const std::string& body);
+// A reply body as JSON: null when it is empty, not JSON, nested deeper than 64 levels (real
+// replies nest a dozen deep; nlohmann's copy and dump recurse, so depth is refused up front) or
+// holding more than kMaxReplyValues values (parsed, each costs 16 to 120 bytes: 64 MiB of "{},"
+// would take 3.6 GB). When the body is not empty and refused, `*why` (if given) says why.
+constexpr int64_t kMaxReplyValues = 1 << 20;
+Json ParseReply(const std::string& body, std::string* why = nullptr);
 
 // Snapshots and restores are waited for in one call (wait_for_completion): a day, not the usual
 // ten minutes, before the service gives up on the node.
@@ -41,8 +44,9 @@ class OsClient {
  public:
   static absl::StatusOr<std::unique_ptr<OsClient>> Connect(const common::HostConfig& host);
   ~OsClient();
-  // Sends the request and returns the reply whatever its status; Unavailable only when no reply
-  // came. `path` starts with "/"; `body` is sent as JSON unless null.
+  // Sends the request and returns the reply whatever its status; Unavailable when no whole reply
+  // came, DataLoss when a reply is larger than 64 MiB or a 2xx one has a body ParseReply refuses.
+  // `path` starts with "/"; `body` is sent as JSON unless null.
   absl::StatusOr<HttpReply> Call(const std::string& method, const std::string& path,
                                  const Json& body = nullptr, long timeout_seconds = 3600);
   // Call, and a non-2xx status becomes an error with OpenSearch's reason and `what` in it.
