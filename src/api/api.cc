@@ -200,6 +200,10 @@ absl::Status Api::Call(const MethodDescriptor* method, std::string_view authoriz
   return (this->*(it->second.handler))(ctx, request, response);
 }
 
+absl::Status Api::Admit(std::string_view authorization) const {
+  return snapshot()->auth.Authenticate(authorization).status();
+}
+
 absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::string& id) {
   auto rec = catalog_->GetBackup(id);
   if (rec.ok() && (rec->engine() != c.engine || !c.who.CanRead(rec->folder_id()))) {

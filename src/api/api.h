@@ -44,6 +44,10 @@ class Api {
   absl::Status Call(const MethodDescriptor* method, std::string_view authorization,
                     const Message& request, Message* response);
 
+  // Authentication alone, from the header: transports call it before reading a request body, so
+  // that nothing of an unauthenticated request reaches memory beyond its headers.
+  absl::Status Admit(std::string_view authorization) const;
+
   // Starts an AUTOMATED backup of `cluster` as an Operation (created by "scheduler"), followed by
   // the cluster's retention. NotFound if the engine has no driver; FailedPrecondition while a
   // backup of the cluster runs.

@@ -1,8 +1,6 @@
-// cpp-httplib (Debian's libcpp-httplib) serves HTTP/1.1 with keep-alive on a thread pool; all
-// request handling is in HandleRequest, which knows nothing of the HTTP library.
+// The HTTP side is HttpListener (bounded, event-driven); all request handling is in HandleRequest,
+// which knows nothing of it.
 #include "api/rest/rest_server.h"
-
-#include <httplib.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -141,53 +139,35 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
   return result;
 }
 
-RestServer::RestServer(Api* api, Router router) : api_(api), router_(std::move(router)) {}
+RestServer::RestServer(Api* api, Router router, HttpLimits limits)
+    : api_(api), router_(std::move(router)), limits_(limits) {}
 
 RestServer::~RestServer() { Stop(); }
 
 absl::Status RestServer::Start(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid REST listen address '", listen, "'"));
-  }
-  std::string host = listen.substr(0, colon);
-  server_ = std::make_unique<httplib::Server>();
-  server_->new_task_queue = [] { return new httplib::ThreadPool(8); };
-  // Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
-  // client's delayed ACK add ~40 ms to every keep-alive response (measured by bench/api).
-  server_->set_tcp_nodelay(true);
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-    std::multimap<std::string, std::string> query(req.params.begin(), req.params.end());
-    HttpResult r = HandleRequest(api_, router_, req.method, req.target, req.body, query,
-                                 req.get_header_value("Authorization"));
-    res.status = r.status;
-    res.set_header("X-Request-Id", common::NewId());
-    res.set_content(r.body, "application/json");
+  // Before the body: whoever cannot authenticate costs the server the headers only.
+  auto admit = [this](const HttpRequest& headers) -> HttpReply {
+    absl::Status st = api_->Admit(headers.authorization);
+    if (st.ok()) return {.status = 0};
+    HttpResult r = Error(st);
+    return {.status = r.status, .body = std::move(r.body)};
   };
-  server_->Get(".*", handler);
-  server_->Post(".*", handler);
-  server_->Delete(".*", handler);
-  server_->Put(".*", handler);
-  server_->Patch(".*", handler);
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host);
-    if (port_ < 0)
-      return absl::UnavailableError(absl::StrCat("cannot bind REST on '", listen, "'"));
-  } else {
-    if (!server_->bind_to_port(host, port)) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot bind REST on '", listen, "': is the port already in use?"));
-    }
-    port_ = port;
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return absl::OkStatus();
+  auto handle = [this](const HttpRequest& req) -> HttpReply {
+    auto query = ParseQuery(req.target);
+    HttpResult r =
+        query ? HandleRequest(api_, router_, req.verb, req.target, req.body, *query,
+                              req.authorization)
+              : Error(absl::InvalidArgumentError("the query string has a malformed %-escape"));
+    return {.status = r.status, .body = std::move(r.body)};
+  };
+  listener_ = std::make_unique<HttpListener>(limits_, admit, handle);
+  return listener_->Start(listen);
 }
 
+int RestServer::port() const { return listener_ ? listener_->port() : 0; }
+
 void RestServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (listener_) listener_->Stop();
 }
 
 }  // namespace mdb::api::rest

@@ -3,17 +3,14 @@
 // errors use the proto3 JSON mapping (lowerCamelCase, int64 as strings, RFC 3339 times).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "api/api.h"
+#include "api/rest/http_listener.h"
 #include "api/rest/router.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace mdb::api::rest {
 
@@ -29,20 +26,19 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
 
 class RestServer {
  public:
-  RestServer(Api* api, Router router);
+  RestServer(Api* api, Router router, HttpLimits limits = {});
   ~RestServer();
 
-  // Binds `listen` ("host:port"; port 0 picks one) and serves on a thread pool in the background.
+  // Binds `listen` ("host:port"; port 0 picks one) and serves in the background.
   absl::Status Start(const std::string& listen);
-  int port() const { return port_; }
+  int port() const;
   void Stop();
 
  private:
   Api* api_;
   Router router_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  HttpLimits limits_;
+  std::unique_ptr<HttpListener> listener_;
 };
 
 }  // namespace mdb::api::rest

@@ -34,6 +34,22 @@ std::optional<std::string> UrlDecode(const std::string& s) {
   return out;
 }
 
+std::optional<std::multimap<std::string, std::string>> ParseQuery(const std::string& target) {
+  std::multimap<std::string, std::string> out;
+  size_t q = target.find('?');
+  if (q == std::string::npos) return out;
+  for (absl::string_view part : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+    std::string pair(part);
+    std::replace(pair.begin(), pair.end(), '+', ' ');
+    size_t eq = pair.find('=');
+    auto name = UrlDecode(pair.substr(0, eq));
+    auto value = UrlDecode(eq == std::string::npos ? "" : pair.substr(eq + 1));
+    if (!name || !value) return std::nullopt;
+    out.emplace(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
 absl::StatusOr<Router> Router::Build(
     const std::vector<const google::protobuf::ServiceDescriptor*>& services) {
   Router router;

@@ -52,5 +52,8 @@ class Router {
 
 // Percent-decodes a URL component; nullopt if malformed.
 std::optional<std::string> UrlDecode(const std::string& s);
+// The query string of `target` ("/path?a=1&b=x+y") as decoded names and values ('+' is a space);
+// nullopt when an escape is malformed.
+std::optional<std::multimap<std::string, std::string>> ParseQuery(const std::string& target);
 
 }  // namespace mdb::api::rest

@@ -1,0 +1,284 @@
+#include "api/rest/http_listener.h"
+
+#include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/ids.h"
+
+namespace mdb::api::rest {
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+Clock::time_point After(absl::Duration d) { return Clock::now() + absl::ToChronoNanoseconds(d); }
+
+std::string ErrorJson(int code, const std::string& message) {
+  // The shape of google.rpc.Status in the proto3 JSON mapping, as every other error here.
+  return absl::StrCat("{\"code\":", code, ",\"message\":\"", message, "\",\"details\":[]}");
+}
+
+}  // namespace
+
+struct HttpListener::Impl {
+  HttpLimits limits;
+  Admit admit;
+  Handle handle;
+  // Before the io_context: sessions it still holds when destroyed leave through these.
+  std::mutex mu;
+  int open = 0;
+  std::map<std::string, int> per_client;
+  net::io_context ioc{2};
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  int port = 0;
+
+  // Counts a new connection from `client`; false when a cap is reached (it is then closed).
+  bool Enter(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu);
+    int& mine = per_client[client];
+    if (open >= limits.max_connections || mine >= limits.max_connections_per_client) {
+      if (mine == 0) per_client.erase(client);
+      return false;
+    }
+    ++open;
+    ++mine;
+    return true;
+  }
+  void Leave(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu);
+    --open;
+    if (--per_client[client] == 0) per_client.erase(client);
+  }
+  void Accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpListener::Impl* owner, std::string client)
+      : stream_(std::move(socket)), owner_(owner), client_(std::move(client)) {}
+  ~Session() { owner_->Leave(client_); }
+
+  void Start() {
+    header_deadline_ = After(owner_->limits.header_timeout);
+    request_deadline_ = After(owner_->limits.request_timeout);
+    ReadHeader();
+  }
+
+ private:
+  const HttpLimits& limits() const { return owner_->limits; }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(limits().max_header_bytes));
+    // No body limit yet: Beast would check a declared length against it while reading the
+    // headers, answering 413 to a request that is refused for its token anyway.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    stream_.expires_at(std::min(header_deadline_, request_deadline_));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return Failed(ec);
+    const auto& req = parser_->get();
+    request_.verb = std::string(req.method_string());
+    request_.target = std::string(req.target());
+    request_.authorization = std::string(req[http::field::authorization]);
+    request_.body.clear();
+    HttpReply refused = owner_->admit(request_);
+    if (refused.status != 0) return Reply(std::move(refused), /*close=*/true);
+    if (auto length = parser_->content_length(); length && *length > limits().max_body_bytes) {
+      return TooLarge();
+    }
+    parser_->body_limit(limits().max_body_bytes);  // for bodies without a declared length
+    stream_.expires_at(request_deadline_);
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      http::async_write(stream_, *go_on,
+                        [self = shared_from_this(), go_on](beast::error_code ec, size_t) {
+                          if (ec) return self->Failed(ec);
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->Failed(ec);
+                       self->request_.body = std::move(self->parser_->get().body());
+                       bool close = !self->parser_->get().keep_alive();
+                       self->Reply(self->owner_->handle(self->request_), close);
+                     });
+  }
+
+  void TooLarge() {
+    Reply({.status = 413,
+           .body = ErrorJson(8, absl::StrCat("the request body is larger than ",
+                                             limits().max_body_bytes, " bytes"))},
+          /*close=*/true);
+  }
+
+  // A request that cannot go on: answered when there is something to say, then closed.
+  void Failed(beast::error_code ec) {
+    if (ec == http::error::body_limit) return TooLarge();
+    if (ec == http::error::header_limit) {
+      return Reply({.status = 431,
+                    .body = ErrorJson(3, absl::StrCat("the request headers are larger than ",
+                                                      limits().max_header_bytes, " bytes"))},
+                   /*close=*/true);
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Reply({.status = 400,
+                    .body = ErrorJson(3, absl::StrCat("malformed HTTP request: ", ec.message()))},
+                   /*close=*/true);
+    }
+    Close();  // a timeout, a reset, an end of stream: nobody to answer
+  }
+
+  void Reply(HttpReply reply, bool close) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(reply.status), 11);
+    res->set(http::field::content_type, "application/json");
+    res->set("X-Request-Id", common::NewId());
+    res->keep_alive(!close);
+    res->body() = std::move(reply.body);
+    res->prepare_payload();
+    stream_.expires_after(absl::ToChronoNanoseconds(limits().request_timeout));
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
+                        if (ec || close) return self->Close();
+                        self->header_deadline_ = After(self->limits().idle_timeout);
+                        self->request_deadline_ = After(self->limits().request_timeout);
+                        self->ReadHeader();
+                      });
+  }
+
+  // Half-closes and lets the client read the answer: a close with its body still unread would
+  // reset the connection and could discard the answer before the client reads it. What it still
+  // sends is read and dropped, for a second and 1 MiB at most.
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(1));
+    Drain();
+  }
+  void Drain() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > (1 << 20)) {
+                                beast::error_code ignored;
+                                self->stream_.socket().close(ignored);
+                                return;
+                              }
+                              self->Drain();
+                            });
+  }
+
+  beast::tcp_stream stream_;
+  HttpListener::Impl* owner_;
+  std::string client_;
+  beast::flat_buffer buffer_{8192};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest request_;
+  Clock::time_point header_deadline_, request_deadline_;
+  char drain_[16384];
+  size_t drained_ = 0;
+};
+
+}  // namespace
+
+void HttpListener::Impl::Accept() {
+  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;  // stopping
+    if (!ec) {
+      beast::error_code peer_ec;
+      auto peer = socket.remote_endpoint(peer_ec);
+      std::string client = peer_ec ? "" : peer.address().to_string();
+      if (Enter(client)) {
+        socket.set_option(tcp::no_delay(true), peer_ec);
+        std::make_shared<Session>(std::move(socket), this, client)->Start();
+      }  // else: over a cap, closed here
+    }
+    Accept();
+  });
+}
+
+HttpListener::HttpListener(HttpLimits limits, Admit admit, Handle handle)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->limits = limits;
+  impl_->admit = std::move(admit);
+  impl_->handle = std::move(handle);
+}
+
+HttpListener::~HttpListener() { Stop(); }
+
+int HttpListener::port() const { return impl_->port; }
+
+absl::Status HttpListener::Start(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid REST listen address '", listen, "'"));
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  beast::error_code ec;
+  auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid REST listen address '", listen, "': ", ec.message()));
+  }
+  tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
+  impl_->acceptor.emplace(impl_->ioc);
+  impl_->acceptor->open(endpoint.protocol(), ec);
+  // SO_REUSEADDR (restart while old connections linger in TIME_WAIT), never SO_REUSEPORT.
+  if (!ec) impl_->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor->bind(endpoint, ec);
+  if (!ec) impl_->acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot bind REST on '", listen, "': ", ec.message(),
+                                               " (is the port already in use?)"));
+  }
+  impl_->port = impl_->acceptor->local_endpoint().port();
+  impl_->Accept();
+  for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  return absl::OkStatus();
+}
+
+void HttpListener::Stop() {
+  if (impl_->threads.empty()) return;
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->acceptor.reset();
+}
+
+}  // namespace mdb::api::rest

@@ -1,0 +1,63 @@
+// An HTTP/1.1 listener that slow, idle or hostile clients cannot hold: event-driven (Boost.Beast
+// on Asio, two threads for any number of connections), with deadlines for the headers, the whole
+// request and keep-alive idling, caps on connections per listener and per client address, a
+// header size limit, and a body limit enforced while reading. A request's headers are shown to
+// `admit` before any byte of its body is read: a refused request is answered and its connection
+// closed with the body unread. Why Beast rather than libmicrohttpd: docs/security.md.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace mdb::api::rest {
+
+struct HttpLimits {
+  absl::Duration header_timeout = absl::Seconds(10);  // connect to the end of the headers
+  absl::Duration request_timeout =
+      absl::Seconds(60);                            // connect (or last response) to the body's end
+  absl::Duration idle_timeout = absl::Seconds(30);  // keep-alive: a response to the next headers
+  size_t max_header_bytes = 16 << 10;               // answered 431
+  size_t max_body_bytes = 4 << 20;                  // answered 413, checked while reading
+  int max_connections = 1024;                       // per listener; more are closed at accept
+  int max_connections_per_client = 64;              // per client IP address
+};
+
+struct HttpRequest {
+  std::string verb, target, body;
+  std::string authorization;  // the Authorization header
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string body;  // JSON
+};
+
+class HttpListener {
+ public:
+  // `admit` sees a request's headers (no body yet) and returns a reply to refuse it with (the
+  // body is then never read), or a reply of status 0 to go on; `handle` answers an admitted
+  // request. Both run on the listener's threads and must not block for long.
+  using Admit = std::function<HttpReply(const HttpRequest& headers_only)>;
+  using Handle = std::function<HttpReply(const HttpRequest&)>;
+
+  HttpListener(HttpLimits limits, Admit admit, Handle handle);
+  ~HttpListener();  // stops
+
+  // Binds `listen` ("host:port", port 0 picks one; no SO_REUSEPORT: a second process cannot
+  // share the port) and serves in the background.
+  absl::Status Start(const std::string& listen);
+  int port() const;
+  void Stop();
+
+  struct Impl;  // Asio and Beast stay in the .cc file (their headers are slow to compile)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mdb::api::rest
