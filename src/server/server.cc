@@ -15,6 +15,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->config_path_ = config_path;
   ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path));
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
+  // Before anything else touches the catalog: a second process on it would mark the first
+  // one's running operations ABORTED at start (docs/security.md).
+  ASSIGN_OR_RETURN(s->instance_lock_, common::InstanceLock::Acquire(
+                                          absl::StrCat(s->config_->server.catalog_path, ".lock")));
   ASSIGN_OR_RETURN(s->catalog_, catalog::OpenSqliteCatalog(s->config_->server.catalog_path));
   // The repository: opened, or created on first start (the embedded default is a directory
   // beside the config file).
@@ -77,6 +81,12 @@ absl::Status Server::Start() {
   int grpc_port = 0;
   const std::string& listen = config_->server.grpc_listen;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &grpc_port);
+  // gRPC sets SO_REUSEPORT by default: a second mdb-backupd on the same config would share the
+  // port and clients would see each process's operations in turn.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Requests of the Backup API are small; a client's 100 MB message is refused before it is read.
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 64);
   grpc_services_->RegisterAll(&builder);
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port == 0) {

@@ -10,6 +10,7 @@
 #include "api/grpc/grpc_services.h"
 #include "api/rest/rest_server.h"
 #include "catalog/catalog.h"
+#include "common/instance_lock.h"
 #include "grpcpp/server.h"
 #include "ops/gc_loop.h"
 #include "ops/jobs.h"
@@ -41,6 +42,7 @@ class Server {
 
   std::string config_path_;
   std::shared_ptr<const common::Config> config_;
+  std::unique_ptr<common::InstanceLock> instance_lock_;  // first in, last out
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<repo::Repository> repository_;

@@ -173,3 +173,13 @@ def test_one_client_address_cannot_take_every_connection(server):
             s.close()
     time.sleep(0.5)  # the server sees the closes
     assert valid_get(server).status_code == 200
+
+
+def test_a_second_server_on_the_same_catalog_exits_naming_the_first(server):
+    # Once both ran: the second marked the first one's running operations ABORTED at start and
+    # shared its ports (SO_REUSEPORT), and clients saw the two processes' answers in turn.
+    code, err = server.run_until_exit(timeout=60)
+    assert code != 0
+    assert "another mdb-backupd (pid %d)" % server.proc.pid in err, err
+    assert server.proc.poll() is None
+    assert valid_get(server).status_code == 200
