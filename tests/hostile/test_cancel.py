@@ -9,15 +9,10 @@ import time
 
 import grpc
 import pytest
-from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_service_pb2_grpc as gp_csg
-from yandex.cloud.mdb.mongodb.v1 import cluster_service_pb2 as mg_cs, cluster_service_pb2_grpc as mg_csg
-from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
-from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
+from hostile_lib import WRITER, backup
 from mdb_harness import sharded_cluster, start_server, wait_operation
-
-WRITER = [("authorization", "Bearer writer-token-1")]
 
 
 class SilentServer:
@@ -55,20 +50,6 @@ class SilentServer:
         for c in self.conns:
             c.close()
         self.sock.close()
-
-
-def backup(server, engine, cluster_id):
-    if engine == "redis":
-        return server.client(rd_csg.ClusterServiceStub).Backup(
-            rd_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
-    if engine == "greenplum":
-        return server.client(gp_csg.ClusterServiceStub).Backup(
-            gp_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
-    if engine == "mongodb":
-        return server.client(mg_csg.ClusterServiceStub).Backup(
-            mg_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
-    return server.client(os_csg.ClusterServiceStub).Backup(
-        os_cs.BackupClusterRequest(cluster_id=cluster_id), metadata=WRITER)
 
 
 @pytest.mark.parametrize("engine,step", [
