@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "catalog/catalog.h"
+#include "cli/repo_commands.h"
+#include "common/instance_lock.h"
 #include "ops/reconcile.h"
-#include "repo/repository.h"
-#include "storage/storage.h"
 
 namespace mdb::cli {
 
@@ -15,19 +15,14 @@ int RebuildCatalog(const std::string& catalog_path, const std::string& repo_url,
     std::cerr << "mdb-backup: " << st.message() << "\n";
     return 1;
   };
-  auto storage = storage::OpenStorage(repo_url);
-  if (!storage.ok()) return fail(storage.status());
-  repo::OpenOptions options;
-  if (!key_file.empty()) {
-    auto key = repo::ReadKeyFile(key_file);
-    if (!key.ok()) return fail(key.status());
-    options.key = *key;
-  }
-  auto repository = repo::Repository::Open(storage->get(), options);
-  if (!repository.ok()) return fail(repository.status());
+  auto opened = OpenRepository(repo_url, key_file, repo::OpenOptions{}.threads);
+  if (!opened.ok()) return fail(opened.status());
+  // Not beside a running service: its deletes would race the rows a rebuild writes back.
+  auto lock = common::InstanceLock::Acquire(catalog_path + ".lock");
+  if (!lock.ok()) return fail(lock.status());
   auto catalog = catalog::OpenSqliteCatalog(catalog_path);
   if (!catalog.ok()) return fail(catalog.status());
-  auto report = ops::Reconcile(catalog->get(), repository->get(), {});
+  auto report = ops::Reconcile(catalog->get(), opened->repo.get(), {});
   if (!report.ok()) return fail(report.status());
   for (const auto& id : report->added) std::cout << "added " << id << "\n";
   for (const auto& line : report->unreadable) std::cout << "unreadable " << line << "\n";
@@ -36,7 +31,7 @@ int RebuildCatalog(const std::string& catalog_path, const std::string& repo_url,
               << "before records were kept in manifests)\n";
   }
   std::cout << "catalog " << catalog_path << ": " << report->added.size() << " backups added from "
-            << (*storage)->Describe() << "\n";
+            << opened->storage->Describe() << "\n";
   return 0;
 }
 

@@ -18,6 +18,25 @@
 #include "repo/restore_dir.h"
 
 namespace mdb::cli {
+
+absl::StatusOr<OpenedRepo> OpenRepository(const std::string& url, const std::string& key_file,
+                                          int threads) {
+  OpenedRepo o;
+  auto st = storage::OpenStorage(url);
+  if (!st.ok()) return st.status();
+  o.storage = std::move(*st);
+  repo::OpenOptions opts{.threads = threads};
+  if (!key_file.empty()) {
+    auto key = repo::ReadKeyFile(key_file);
+    if (!key.ok()) return key.status();
+    opts.key = *key;
+  }
+  auto r = repo::Repository::Open(o.storage.get(), opts);
+  if (!r.ok()) return r.status();
+  o.repo = std::move(*r);
+  return o;
+}
+
 namespace {
 
 struct RepoArgs {
@@ -43,26 +62,8 @@ int Fail(const absl::Status& st) {
   return 1;
 }
 
-struct Opened {
-  std::unique_ptr<storage::Storage> storage;
-  std::unique_ptr<repo::Repository> repo;
-};
-
-absl::StatusOr<Opened> OpenRepo(const RepoArgs& a) {
-  Opened o;
-  auto st = storage::OpenStorage(a.url);
-  if (!st.ok()) return st.status();
-  o.storage = std::move(*st);
-  repo::OpenOptions opts{.threads = a.threads};
-  if (!a.key_file.empty()) {
-    auto key = repo::ReadKeyFile(a.key_file);
-    if (!key.ok()) return key.status();
-    opts.key = *key;
-  }
-  auto r = repo::Repository::Open(o.storage.get(), opts);
-  if (!r.ok()) return r.status();
-  o.repo = std::move(*r);
-  return o;
+absl::StatusOr<OpenedRepo> OpenRepo(const RepoArgs& a) {
+  return OpenRepository(a.url, a.key_file, a.threads);
 }
 
 int Init(const RepoArgs& a) {

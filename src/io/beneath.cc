@@ -140,8 +140,10 @@ absl::StatusOr<int> BeneathDir::OpenFile(std::string_view rel, int flags, mode_t
   auto parent = Parent(rel, (flags & O_CREAT) != 0);
   if (!parent.ok()) return parent.status();
   auto [pfd, base] = *parent;
-  // O_NONBLOCK: a FIFO planted at `rel` must not hang the open; it is refused below.
-  int fd = openat(pfd, base.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+  // O_NONBLOCK: a FIFO planted at `rel` must not hang the open; it is refused below. O_TRUNC only
+  // after the checks: a hard link planted at `rel` must be refused before its file is emptied.
+  int fd =
+      openat(pfd, base.c_str(), (flags & ~O_TRUNC) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
   if (fd >= 0) {
     struct stat st {};
     bool writes = (flags & (O_WRONLY | O_RDWR)) != 0;
@@ -151,6 +153,12 @@ absl::StatusOr<int> BeneathDir::OpenFile(std::string_view rel, int flags, mode_t
           "'", Describe(rel), "' is not a regular file of its own (a device, pipe or hard link)"));
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if ((flags & O_TRUNC) && ftruncate(fd, 0) != 0) {
+      int err = errno;
+      close(fd);
+      return absl::UnavailableError(
+          absl::StrCat("truncate '", Describe(rel), "': ", strerror(err)));
+    }
   }
   if (fd < 0) {
     if (errno == ELOOP) {

@@ -47,6 +47,15 @@ TEST_F(BeneathTest, WritesNestedFilesAndDirectories) {
             fs::perms(0750));
 }
 
+TEST_F(BeneathTest, AHardLinkIsRefusedBeforeItsFileIsTruncated) {
+  auto dir = Target();
+  { std::ofstream(base_ / "elsewhere" / "shadow") << "precious"; }
+  fs::create_hard_link(base_ / "elsewhere" / "shadow", base_ / "target" / "planted");
+  auto fd = dir.OpenFile("planted", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kFailedPrecondition) << fd.status();
+  EXPECT_EQ(fs::file_size(base_ / "elsewhere" / "shadow"), 8u);  // not emptied on the way
+}
+
 TEST_F(BeneathTest, NamesThatLeaveTheRootAreRefused) {
   auto dir = Target();
   for (std::string bad : std::vector<std::string>{"../x", "a/../../x", "/etc/x", "", "a//b", "./a",

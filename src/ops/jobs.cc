@@ -116,6 +116,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
         RecomputeJournalSizes(catalog_, repository_, cluster.engine, cluster.id, &recounted);
     if (!st.ok()) {
       // The backup is committed and listed; only its journal accounting waits for the next one.
+      // Pieces the failed recount saw are not skipped when they are reported (they were not
+      // counted).
+      recounted.clear();
       fprintf(stderr, "mdb-backupd: journal sizes of '%s' not recounted: %s\n", cluster.id.c_str(),
               std::string(st.message()).c_str());
     } else if (auto now = catalog_->GetBackup(backup_id); now.ok()) {

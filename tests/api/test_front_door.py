@@ -183,3 +183,13 @@ def test_a_second_server_on_the_same_catalog_exits_naming_the_first(server):
     assert "another mdb-backupd (pid %d)" % server.proc.pid in err, err
     assert server.proc.poll() is None
     assert valid_get(server).status_code == 200
+
+
+def test_a_catalog_rebuild_beside_the_running_server_is_refused(server):
+    # Its rows written back would race the server's deletes.
+    import subprocess
+    from mdb_harness import CLI
+    r = subprocess.run([str(CLI), "catalog", "rebuild", "--catalog", str(server.catalog),
+                        "--repo", str(server.workdir / "repository")], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "another mdb-backupd (pid %d)" % server.proc.pid in r.stderr, r.stderr

@@ -1,7 +1,9 @@
 #include "api/rest/http_listener.h"
 
 #include <algorithm>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -16,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "api/status_map.h"
 #include "common/ids.h"
 
 namespace mdb::api::rest {
@@ -29,9 +32,9 @@ namespace {
 
 Clock::time_point After(absl::Duration d) { return Clock::now() + absl::ToChronoNanoseconds(d); }
 
-std::string ErrorJson(int code, const std::string& message) {
-  // The shape of google.rpc.Status in the proto3 JSON mapping, as every other error here.
-  return absl::StrCat("{\"code\":", code, ",\"message\":\"", message, "\",\"details\":[]}");
+// google.rpc.Status in the proto3 JSON mapping, escaped, as every other error of the REST API.
+std::string ErrorJson(absl::StatusCode code, const std::string& message) {
+  return StatusToJson(absl::Status(code, message));
 }
 
 }  // namespace
@@ -46,6 +49,7 @@ struct HttpListener::Impl {
   std::map<std::string, int> per_client;
   net::io_context ioc{2};
   std::optional<tcp::acceptor> acceptor;
+  net::steady_timer accept_retry{ioc};  // after a failed accept (EMFILE): see Accept()
   std::vector<std::thread> threads;
   int port = 0;
 
@@ -74,13 +78,20 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpListener::Impl* owner, std::string client)
-      : stream_(std::move(socket)), owner_(owner), client_(std::move(client)) {}
+      : stream_(std::move(socket)),
+        owner_(owner),
+        client_(std::move(client)),
+        // Room for the largest header the parser accepts (it answers 431 past it) and one read.
+        // A smaller cap (it was 8 KiB) ends a 9 KiB header with buffer_overflow, answered 400.
+        buffer_(owner->limits.max_header_bytes + (64 << 10)) {}
   ~Session() { owner_->Leave(client_); }
 
   void Start() {
     header_deadline_ = After(owner_->limits.header_timeout);
     request_deadline_ = After(owner_->limits.request_timeout);
-    ReadHeader();
+    // Onto the session's strand: Start runs on the acceptor's thread, and everything the session
+    // does (its timer's handler included) must run on the strand (as Beast's examples do).
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
   }
 
  private:
@@ -136,8 +147,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void TooLarge() {
     Reply({.status = 413,
-           .body = ErrorJson(8, absl::StrCat("the request body is larger than ",
-                                             limits().max_body_bytes, " bytes"))},
+           .body = ErrorJson(absl::StatusCode::kResourceExhausted,
+                             absl::StrCat("the request body is larger than ",
+                                          limits().max_body_bytes, " bytes"))},
           /*close=*/true);
   }
 
@@ -146,14 +158,16 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) return TooLarge();
     if (ec == http::error::header_limit) {
       return Reply({.status = 431,
-                    .body = ErrorJson(3, absl::StrCat("the request headers are larger than ",
-                                                      limits().max_header_bytes, " bytes"))},
+                    .body = ErrorJson(absl::StatusCode::kInvalidArgument,
+                                      absl::StrCat("the request headers are larger than ",
+                                                   limits().max_header_bytes, " bytes"))},
                    /*close=*/true);
     }
     if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
       return Reply({.status = 400,
-                    .body = ErrorJson(3, absl::StrCat("malformed HTTP request: ", ec.message()))},
+                    .body = ErrorJson(absl::StatusCode::kInvalidArgument,
+                                      absl::StrCat("malformed HTTP request: ", ec.message()))},
                    /*close=*/true);
     }
     Close();  // a timeout, a reset, an end of stream: nobody to answer
@@ -167,6 +181,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(!close);
     res->body() = std::move(reply.body);
     res->prepare_payload();
+    // A response to HEAD has a GET's headers and no content (RFC 9110 9.3.2): sent, the body would
+    // be read by the client as the start of the next response on the connection.
+    if (parser_ && parser_->get().method() == http::verb::head) res->body().clear();
     stream_.expires_after(absl::ToChronoNanoseconds(limits().request_timeout));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
@@ -202,7 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   HttpListener::Impl* owner_;
   std::string client_;
-  beast::flat_buffer buffer_{8192};
+  beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequest request_;
   Clock::time_point header_deadline_, request_deadline_;
@@ -215,15 +232,22 @@ class Session : public std::enable_shared_from_this<Session> {
 void HttpListener::Impl::Accept() {
   acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;  // stopping
-    if (!ec) {
-      beast::error_code peer_ec;
-      auto peer = socket.remote_endpoint(peer_ec);
-      std::string client = peer_ec ? "" : peer.address().to_string();
-      if (Enter(client)) {
-        socket.set_option(tcp::no_delay(true), peer_ec);
-        std::make_shared<Session>(std::move(socket), this, client)->Start();
-      }  // else: over a cap, closed here
+    if (ec) {
+      // EMFILE, ENFILE, ENOBUFS: the connection stays queued and accept fails again at once, so
+      // an immediate retry spins an io thread until a descriptor frees. Wait a little instead.
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) Accept();
+      });
+      return;
     }
+    beast::error_code peer_ec;
+    auto peer = socket.remote_endpoint(peer_ec);
+    std::string client = peer_ec ? "" : peer.address().to_string();
+    if (Enter(client)) {
+      socket.set_option(tcp::no_delay(true), peer_ec);
+      std::make_shared<Session>(std::move(socket), this, client)->Start();
+    }  // else: over a cap, closed here
     Accept();
   });
 }

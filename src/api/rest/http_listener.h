@@ -52,6 +52,8 @@ class HttpListener {
   // share the port) and serves in the background.
   absl::Status Start(const std::string& listen);
   int port() const;
+  // Stops accepting and serving; connections still open are closed when the listener is
+  // destroyed (its io_context then drops their sessions).
   void Stop();
 
   struct Impl;  // Asio and Beast stay in the .cc file (their headers are slow to compile)
