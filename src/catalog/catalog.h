@@ -55,7 +55,7 @@ class Catalog {
   // the same engine and folder/cluster (tampered, truncated or from another walk).
   virtual absl::StatusOr<ListPage> ListBackups(const ListQuery& query) = 0;
 
-  // The ids of every backup, in no order (verify compares them with a repository).
+  // The ids of every backup, in no order (verify and reconcile compare them with a repository).
   virtual absl::StatusOr<std::vector<std::string>> ListAllBackupIds() = 0;
   // Removes the backup; NotFound if there is none.
   virtual absl::Status DeleteBackup(const std::string& id) = 0;

@@ -55,8 +55,9 @@ class Jobs {
   bool IsRunning(const std::string& cluster_id);
 
   bool has_repository() const { return repository_ != nullptr; }
-  // Called when a GC after a delete or a failed backup could not run to its end (the storage
-  // failed, or a backup was being written): the periodic GC (ops/gc_loop.h) retries it.
+  // Called when a GC after a delete or a failed backup failed (the storage, or another GC held
+  // the repository; not when it only waited for a running backup): the periodic GC
+  // (ops/gc_loop.h) retries it sooner.
   void set_on_gc_failed(std::function<void()> f) { on_gc_failed_ = std::move(f); }
 
   // Journal accounting (jobs_journal.cc). A piece of the cluster's journal was committed: its

@@ -98,12 +98,12 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
                                           const std::vector<common::ClusterConfig>& clusters) {
   ReconcileReport report;
   ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
+  ASSIGN_OR_RETURN(std::vector<std::string> catalog_ids, catalog->ListAllBackupIds());
+  const std::set<std::string> listed(catalog_ids.begin(), catalog_ids.end());  // one query
   std::vector<catalog::BackupRecord> add;
   std::set<std::pair<common::Engine, std::string>> touched;
   for (const auto& id : ids) {
-    auto existing = catalog->GetBackup(id);
-    if (existing.ok()) continue;
-    if (!absl::IsNotFound(existing.status())) return existing.status();
+    if (listed.count(id)) continue;
     auto read = repository->ReadManifest(id);
     if (!read.ok()) {
       // Damaged, or gone since the listing: reported, never a reason not to start.

@@ -16,8 +16,8 @@
 namespace mdb::ops {
 
 // The record to put in a manifest at commit: `partial` is what only the service knows (folder,
-// cluster, engine, type, method, parent, shard names, engine fields); the rest comes from the
-// manifest itself (RecordFromManifest).
+// cluster, engine, type, method, shard names, engine fields); the rest, parent included, comes
+// from the manifest itself (RecordFromManifest).
 std::string ServiceRecord(const catalog::BackupRecord& partial);
 
 // The catalog record of a committed backup: its service record completed with the manifest's id,

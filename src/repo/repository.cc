@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -95,13 +95,14 @@ absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
         "chmod 600 '%s'",
         path, st.st_mode & 07777, path));
   }
-  if (n < 0 || st.st_size > 66) {
+  auto malformed = [&path] {
     return absl::InvalidArgumentError(
         absl::StrCat("key file '", path,
                      "' must hold 32 raw bytes or 64 hex digits; make one with: (umask 077; "
                      "head -c 32 /dev/urandom > ",
                      path, ")"));
-  }
+  };
+  if (n < 0 || st.st_size > 66) return malformed();
   raw.resize(static_cast<size_t>(n));
   if (raw.size() == 32) return raw;
   while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.pop_back();
@@ -114,11 +115,7 @@ absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
       return key;
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("key file '", path,
-                   "' must hold 32 raw bytes or 64 hex digits; make one with: (umask 077; head -c "
-                   "32 /dev/urandom > ",
-                   path, ")"));
+  return malformed();
 }
 
 Repository::Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig config, Keys keys,

@@ -212,7 +212,8 @@ TEST_F(RepositoryTest, KeyFilesMustBePrivateSmallAndRegular) {
 }
 
 // A manifest crafted to leave out a chunk, or to reorder two: every chunk it names is intact,
-// so only the stream's size and whole-stream hash can tell. Restore and verify both refuse it.
+// so only the stream's size and whole-stream hash can tell. Restore refuses all three; verify
+// (which reads by pack, not in stream order, and checks no hash) names the one that lost a chunk.
 TEST_F(RepositoryTest, AManifestThatLostOrReorderedChunksIsRefused) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   ASSERT_TRUE(Backup(repo.get(), "b", {{"s", Data(2 << 20, 11)}}).ok());

@@ -124,6 +124,10 @@ class FakeMongo:
         self.server = FakeServer(self._handle)
         self.address = self.server.address
 
+    @property
+    def sent(self):
+        return self.server.sent
+
     def reply(self, server, c, request, body):
         wrap = op_reply if request.opcode == OP_QUERY else op_msg
         server.send(c, wrap(request.id, body))

@@ -48,15 +48,17 @@ def declare(engine, cluster_id, address):
     return "  - {id: %s, folder_id: f1, engine: %s, hosts: [\"%s\"]}\n" % (cluster_id, engine, address)
 
 
-def check_hostile_backup(workdir, engine, fake_address, code, message_parts, timeout=120):
-    """Backs up a cluster at `fake_address` (a misbehaving `engine` source) next to a real Redis
-    cluster; asserts the fake's backup ends with `code` and a message holding every part of
+def check_hostile_backup(workdir, engine, fake_address, code, message_parts, timeout=120,
+                         declaration=None):
+    """Backs up a cluster "bad" at `fake_address` (a misbehaving `engine` source; `declaration`
+    replaces its config lines when the engine needs host options) next to a real Redis cluster;
+    asserts the fake's backup ends with `code` and a message holding every part of
     `message_parts`, the other cluster's backup succeeds, and the service stays up and bounded.
     Returns the failed operation's message."""
     good = Redis(workdir)
     try:
         fill(good, 200)
-        server = start_server(workdir, declare(engine, "bad", fake_address) +
+        server = start_server(workdir, (declaration or declare(engine, "bad", fake_address)) +
                               declare("redis", "good", good.address))
         try:
             bad_op = backup(server, engine, "bad")
@@ -78,6 +80,18 @@ def check_hostile_backup(workdir, engine, fake_address, code, message_parts, tim
             server.stop()
     finally:
         good.stop()
+
+
+def check_fake(workdir, engine, fake, code, message_parts, label):
+    """check_hostile_backup against `fake` (anything with .address, .sent and .close()), with its
+    address among the message parts; closes it."""
+    try:
+        message = check_hostile_backup(workdir, engine, fake.address, code,
+                                       message_parts + [fake.address])
+        print(label, "->", message, "(%d bytes sent)" % fake.sent)
+        return message
+    finally:
+        fake.close()
 
 
 class FakeServer:

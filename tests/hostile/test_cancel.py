@@ -4,52 +4,35 @@ naming the step it was in, long before any network timeout (10 to 600 s) would h
 the service keeps serving. (MongoDB's client library cannot be interrupted mid-call: the
 connection is probed with 1 s timeouts between which the cancel is seen.)"""
 import socket
-import threading
 import time
 
 import grpc
 import pytest
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from hostile_lib import WRITER, backup
+from hostile_lib import WRITER, FakeServer, backup
 from mdb_harness import sharded_cluster, start_server, wait_operation
 
 
-class SilentServer:
+class SilentServer(FakeServer):
     """Accepts TCP connections, reads whatever comes, never answers."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.connections = 0
         self.received = 0
-        self.conns = []
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(self._swallow)
 
-    def _run(self):
-        self.sock.settimeout(0.2)
+    def _swallow(self, server, c):
+        self.connections += 1
+        c.settimeout(0.2)
         while not self.stopping:
             try:
-                c, _ = self.sock.accept()
-                c.setblocking(False)
-                self.conns.append(c)
-            except (socket.timeout, OSError):
-                pass
-            for c in self.conns:
-                try:
-                    self.received += len(c.recv(65536))
-                except (BlockingIOError, OSError):
-                    pass
-
-    def close(self):
-        self.stopping = True
-        self.thread.join()
-        for c in self.conns:
-            c.close()
-        self.sock.close()
+                data = c.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                return
+            self.received += len(data)
 
 
 @pytest.mark.parametrize("engine,step", [
@@ -70,7 +53,7 @@ def test_cancel_ends_a_backup_blocked_on_a_silent_source(workdir, engine, step):
             op = backup(server, engine, "c1")
             # Blocked: the source has the connection (and the first request) and says nothing.
             deadline = time.time() + 60
-            while not silent.conns or (engine in ("redis", "opensearch") and silent.received == 0):
+            while not silent.connections or (engine in ("redis", "opensearch") and silent.received == 0):
                 assert time.time() < deadline, "the backup never reached the silent source"
                 time.sleep(0.05)
             time.sleep(0.5)  # well inside the wait: nothing would end it but a timeout

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from fake_pg import FakePostgres, READY, complete, data_row, msg, row_description, tar_header
-from hostile_lib import check_hostile_backup, stream_until_closed
+from hostile_lib import check_fake, stream_until_closed
 
 
 def identify_with(*rows):
@@ -75,10 +75,4 @@ def endless_archive(server, c):
     ("an endless archive", dict(copy=endless_archive), grpc.StatusCode.UNAVAILABLE, []),
 ])
 def test_a_hostile_segment_fails_its_backup_and_nothing_else(workdir, kind, fake, code, parts):
-    pg = FakePostgres(**fake)
-    try:
-        message = check_hostile_backup(workdir, "greenplum", pg.address, code,
-                                       parts + ["shard1", pg.address])
-        print(kind, "->", message, "(%d bytes sent)" % pg.sent)
-    finally:
-        pg.close()
+    check_fake(workdir, "greenplum", FakePostgres(**fake), code, parts + ["shard1"], kind)

@@ -16,7 +16,7 @@ import pytest
 
 from fake_mongodb import (OP_MSG, FakeMongo, cursor_reply, cursor_reply_of, e_doc, e_int32,
                           nested, op_msg)
-from hostile_lib import backup, check_hostile_backup, stream_until_closed
+from hostile_lib import backup, check_fake, stream_until_closed
 from mdb_harness import sharded_cluster, start_server, wait_operation
 
 GOOD = [bson.encode({"_id": i, "payload": "x" * 200}) for i in range(20)]
@@ -120,13 +120,7 @@ KINDS = [
 
 @pytest.mark.parametrize("kind,fake_args,code,parts", KINDS, ids=[k[0] for k in KINDS])
 def test_a_hostile_mongodb_fails_its_backup_and_nothing_else(workdir, kind, fake_args, code, parts):
-    fake = FakeMongo(**fake_args)
-    try:
-        message = check_hostile_backup(workdir, "mongodb", fake.address, code,
-                                       parts + ["shard1", fake.address])
-        print(kind, "->", message, "(%d bytes sent)" % fake.server.sent)
-    finally:
-        fake.close()
+    check_fake(workdir, "mongodb", FakeMongo(**fake_args), code, parts + ["shard1"], kind)
 
 
 def test_the_fake_is_a_mongodb_the_service_backs_up(workdir):

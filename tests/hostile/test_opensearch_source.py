@@ -70,17 +70,9 @@ def declaration(cluster_id, node):
 
 
 @pytest.fixture
-def fake(workdir, monkeypatch, request):
+def fake(workdir, request):
     at, kind = request.param
     node = FakeOpenSearch(workdir / "snapshots", kind, at)
-    original = hostile_lib.declare
-
-    def declare(engine, cluster_id, address):
-        return declaration(cluster_id, node) if engine == "opensearch" else original(
-            engine, cluster_id, address)
-
-    # check_hostile_backup declares its clusters with hostile_lib.declare (hosts only).
-    monkeypatch.setattr(hostile_lib, "declare", declare)
     try:
         yield node
     finally:
@@ -94,7 +86,8 @@ def test_hostile_reply_fails_the_backup_only(workdir, fake):
     if fake.at == "root":
         code = UNAVAILABLE
         parts.append("cluster 'bad': no OpenSearch node answers:")
-    message = check_hostile_backup(workdir, "opensearch", fake.address, code, parts)
+    message = check_hostile_backup(workdir, "opensearch", fake.address, code, parts,
+                                   declaration=declaration("bad", fake))
     print(fake.at, fake.kind, "->", code.name, message)
     # The hostile reply was what ended it, at the step meant, and nothing was asked after it.
     assert fake.hostile_sent.is_set() and fake.steps[-1] == fake.at, fake.steps

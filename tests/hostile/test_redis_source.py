@@ -5,7 +5,7 @@ message naming the shard and host; the service stays up, bounded, and backs up a
 import grpc
 import pytest
 
-from hostile_lib import FakeServer, check_hostile_backup, recv_exact, stream_until_closed
+from hostile_lib import FakeServer, check_fake, recv_exact, stream_until_closed
 
 ROLE_MASTER = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
 
@@ -77,10 +77,4 @@ def on(command, reply, then_stream=None, budget=200 << 20):
      grpc.StatusCode.UNAVAILABLE, ["closed the stream mid-snapshot"]),
 ])
 def test_a_hostile_redis_fails_its_backup_and_nothing_else(workdir, kind, misbehave, code, parts):
-    redis = fake_redis(misbehave)
-    try:
-        message = check_hostile_backup(workdir, "redis", redis.address, code,
-                                       parts + ["shard", redis.address])
-        print(kind, "->", message, "(%d bytes sent)" % redis.sent)
-    finally:
-        redis.close()
+    check_fake(workdir, "redis", fake_redis(misbehave), code, parts + ["shard"], kind)

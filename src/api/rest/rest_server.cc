@@ -148,17 +148,14 @@ absl::Status RestServer::Start(const std::string& listen) {
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
     absl::Status st = api_->Admit(headers.authorization);
-    if (st.ok()) return {.status = 0};
-    HttpResult r = Error(st);
-    return {.status = r.status, .body = std::move(r.body)};
+    return st.ok() ? HttpReply{.status = 0} : Error(st);
   };
   auto handle = [this](const HttpRequest& req) -> HttpReply {
     auto query = ParseQuery(req.target);
-    HttpResult r =
-        query ? HandleRequest(api_, router_, req.verb, req.target, req.body, *query,
-                              req.authorization)
-              : Error(absl::InvalidArgumentError("the query string has a malformed %-escape"));
-    return {.status = r.status, .body = std::move(r.body)};
+    if (!query) {
+      return Error(absl::InvalidArgumentError("the query string has a malformed %-escape"));
+    }
+    return HandleRequest(api_, router_, req.verb, req.target, req.body, *query, req.authorization);
   };
   listener_ = std::make_unique<HttpListener>(limits_, admit, handle);
   return listener_->Start(listen);
@@ -167,7 +164,9 @@ absl::Status RestServer::Start(const std::string& listen) {
 int RestServer::port() const { return listener_ ? listener_->port() : 0; }
 
 void RestServer::Stop() {
-  if (listener_) listener_->Stop();
+  // Destroyed, not only stopped: the io_context then drops the sessions it still holds and their
+  // sockets close now, rather than after Server::Shutdown's wait for running operations.
+  listener_.reset();
 }
 
 }  // namespace mdb::api::rest

@@ -15,10 +15,7 @@
 namespace mdb::api::rest {
 
 // Converts one HTTP request to a response; split from the server so tests can drive it directly.
-struct HttpResult {
-  int status = 200;
-  std::string body;  // JSON
-};
+using HttpResult = HttpReply;
 HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb,
                          const std::string& target, const std::string& body,
                          const std::multimap<std::string, std::string>& query,
@@ -32,6 +29,8 @@ class RestServer {
   // Binds `listen` ("host:port"; port 0 picks one) and serves in the background.
   absl::Status Start(const std::string& listen);
   int port() const;
+  // Closes the listener and every connection it holds (HttpListener::Stop alone leaves open
+  // connections unanswered until the listener is destroyed).
   void Stop();
 
  private:

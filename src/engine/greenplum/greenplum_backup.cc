@@ -18,7 +18,7 @@
 namespace mdb::engine::greenplum {
 namespace {
 
-// `st` with `prefix` (the shard and host) in front of its message.
+// `st` with `prefix` (naming the shard, and the host) in front of its message; OK stays OK.
 absl::Status Where(const absl::Status& st, const std::string& prefix) {
   return st.ok() ? st : absl::Status(st.code(), absl::StrCat(prefix, st.message()));
 }
@@ -199,7 +199,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     if (!st.ok()) pipe.Abandon();
     writer.join();
     if (st.ok()) st = written;
-    if (!st.ok()) return absl::Status(st.code(), where(st.message()));
+    if (!st.ok()) return Where(st, where(""));
     out.add_streams(stream);
     out.set_format("mdbarc");
     out.set_pages_seen(out.pages_seen() + stats.pages_seen);
@@ -261,14 +261,11 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
           absl::StrCat("shard '", shards[i].name, "': restore point: ", PgError(conn.get())));
     }
     auto lsn = r.LsnField(0, 0, "pg_create_restore_point");
-    if (!lsn.ok()) {
-      return absl::Status(lsn.status().code(),
-                          absl::StrCat("shard '", shards[i].name, "': ", lsn.status().message()));
-    }
+    if (!lsn.ok()) return Where(lsn.status(), absl::StrCat("shard '", shards[i].name, "': "));
     meta.mutable_shards(i)->set_restore_point_lsn(FormatLsn(*lsn));
     // Close the segment holding the restore point, so that the WAL archiver commits it now and
     // a restore to this point does not wait for the segment to fill.
-    ASSIGN_OR_RETURN(PgRows sw, PgExec(conn.get(), "SELECT pg_switch_wal()", req.cancelled));
+    RETURN_IF_ERROR(PgExec(conn.get(), "SELECT pg_switch_wal()", req.cancelled).status());
   }
   result.metadata = meta.SerializeAsString();
   return result;

@@ -48,8 +48,8 @@ absl::Status WriteOwnedFile(io::BeneathDir* dir, const std::string& rel, std::st
   return st;
 }
 
-// Recovery settings appended to postgresql.auto.conf, and recovery.signal: the server replays to
-// `target` when it starts, then promotes itself (a new timeline).
+// Recovery settings in postgresql.auto.conf (replacing earlier ones), and recovery.signal: the
+// server replays to `target` when it starts, then promotes itself (a new timeline).
 absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& restore_command,
                                  const std::string& target, int uid, int gid) {
   // The backed-up cluster may itself have been restored: its postgresql.auto.conf then still
@@ -65,15 +65,13 @@ absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& rest
     close(*fd);
   }
   std::string conf;
-  {
-    for (absl::string_view line : absl::StrSplit(old, '\n', absl::SkipEmpty())) {
-      absl::string_view key = absl::StripLeadingAsciiWhitespace(line);
-      if (absl::StartsWith(key, "restore_command") || absl::StartsWith(key, "recovery_target") ||
-          key == "# mdb-backup restore") {
-        continue;
-      }
-      absl::StrAppend(&conf, line, "\n");
+  for (absl::string_view line : absl::StrSplit(old, '\n', absl::SkipEmpty())) {
+    absl::string_view key = absl::StripLeadingAsciiWhitespace(line);
+    if (absl::StartsWith(key, "restore_command") || absl::StartsWith(key, "recovery_target") ||
+        key == "# mdb-backup restore") {
+      continue;
     }
+    absl::StrAppend(&conf, line, "\n");
   }
   absl::StrAppend(&conf, "# mdb-backup restore\nrestore_command = '", restore_command, "'\n",
                   target, "recovery_target_action = 'promote'\n");

@@ -218,15 +218,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     RETURN_IF_ERROR(CheckPath(rel));
     if (type == 'D') {
       ASSIGN_OR_RETURN(uint32_t mode, in.Int<uint32_t>());
-      auto fd = target.MakeDirs(rel, mode & 0777 ? mode & 0777 : 0700);
-      if (!fd.ok()) return Hostile(fd.status());
-      absl::Status st;
-      if (uid >= 0 && fchown(*fd, uid, gid) != 0) {
-        st = absl::PermissionDeniedError(
-            absl::StrCat("chown '", target.Describe(rel), "': ", strerror(errno)));
-      }
-      close(*fd);
-      RETURN_IF_ERROR(st);
+      RETURN_IF_ERROR(MakeArchiveDir(&target, rel, mode & 0777, uid, gid));
       continue;
     }
     listed.insert(rel);

@@ -15,6 +15,14 @@
 #include "common/status.h"
 
 namespace mdb::engine::greenplum {
+namespace {
+
+struct PgResultClear {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, PgResultClear>;
+
+}  // namespace
 
 absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replication,
                                  const std::atomic<bool>* cancelled) {

@@ -1,4 +1,4 @@
-// libpq connections to configured PostgreSQL hosts, with RAII handles.
+// libpq connections to configured PostgreSQL hosts, and results read from them row by row.
 #pragma once
 
 #include <libpq-fe.h>
@@ -7,7 +7,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,23 +22,6 @@ struct PgConnCloser {
 };
 using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
 
-class PgResult {
- public:
-  explicit PgResult(PGresult* r) : r_(r) {}
-  ~PgResult() { PQclear(r_); }
-  PgResult(const PgResult&) = delete;
-  PgResult& operator=(const PgResult&) = delete;
-  PgResult(PgResult&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
-  PgResult& operator=(PgResult&& o) noexcept {
-    std::swap(r_, o.r_);
-    return *this;
-  }
-  PGresult* get() const { return r_; }
-
- private:
-  PGresult* r_;
-};
-
 // Connects to `host` ("host:port" plus options user, password, password_file, dbname); with
 // `replication`, as a physical replication client (for BASE_BACKUP). Every wait below checks
 // `cancelled` (when given) about 5 times a second: a server that accepts connections but never
@@ -50,7 +32,8 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
 // libpq's message of the last error on `conn`, without its trailing newline.
 std::string PgError(const PGconn* conn);
 
-// Until the connection's socket is readable (and read into libpq) or writable.
+// Until the connection's socket is readable (or, with `write`, writable); reading is the
+// caller's (PQconsumeInput).
 absl::Status PgWait(PGconn* conn, bool write, const std::atomic<bool>* cancelled,
                     absl::Time deadline = absl::InfiniteFuture());
 

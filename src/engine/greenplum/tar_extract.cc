@@ -121,6 +121,19 @@ absl::Status CreateArchiveLinks(io::BeneathDir* target, const std::vector<Archiv
   return absl::OkStatus();
 }
 
+absl::Status MakeArchiveDir(io::BeneathDir* target, const std::string& name, mode_t mode,
+                            int owner_uid, int owner_gid) {
+  auto fd = target->MakeDirs(name, mode ? mode : 0700);
+  if (!fd.ok()) return Hostile(fd.status());
+  absl::Status st;
+  if (owner_uid >= 0 && fchown(*fd, owner_uid, owner_gid) != 0) {
+    st = absl::PermissionDeniedError(
+        absl::StrCat("chown '", target->Describe(name), "': ", strerror(errno)));
+  }
+  close(*fd);
+  return st;
+}
+
 absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owner_uid,
                         int owner_gid) {
   ASSIGN_OR_RETURN(io::BeneathDir target, io::BeneathDir::Open(dir));
@@ -133,16 +146,7 @@ absl::Status ExtractTar(io::ByteSource* source, const std::string& dir, int owne
     mode_t mode = e->mode & 0777;
     if (e->type == '5') {
       if (e->name.empty() || e->name == ".") continue;  // the root itself
-      auto dir_fd = target.MakeDirs(e->name, mode ? mode : 0700);
-      if (!dir_fd.ok()) return Hostile(dir_fd.status());
-      int fd = *dir_fd;
-      absl::Status st;
-      if (owner_uid >= 0 && fchown(fd, owner_uid, owner_gid) != 0) {
-        st = absl::PermissionDeniedError(
-            absl::StrCat("chown '", target.Describe(e->name), "': ", strerror(errno)));
-      }
-      close(fd);
-      RETURN_IF_ERROR(st);
+      RETURN_IF_ERROR(MakeArchiveDir(&target, e->name, mode, owner_uid, owner_gid));
     } else if (e->type == '2') {
       RETURN_IF_ERROR(CheckArchiveLink(e->name, e->link));
       links.push_back({e->name, e->link});

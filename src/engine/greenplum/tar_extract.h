@@ -44,6 +44,10 @@ absl::Status CheckArchiveLink(const std::string& name, const std::string& target
 // Creates `links` under `target` (after everything else), owned by `owner_uid` unless it is -1.
 absl::Status CreateArchiveLinks(io::BeneathDir* target, const std::vector<ArchiveLink>& links,
                                 int owner_uid, int owner_gid);
+// Creates the directory `name` (and missing parents) under `target` with the permission bits
+// `mode` (0700 when 0), owned by `owner_uid` unless it is -1.
+absl::Status MakeArchiveDir(io::BeneathDir* target, const std::string& name, mode_t mode,
+                            int owner_uid, int owner_gid);
 // Refusals of io::BeneathDir (a bad name, a link on the way) as the archive's fault: DataLoss.
 absl::Status Hostile(absl::Status st);
 

@@ -70,7 +70,7 @@ class MongoConn {
                                                                 absl::Duration,
                                                                 const std::atomic<bool>*);
   // Every connection the client opens reads its replies through a guard that checks each one
-  // whole before libmongoc parses it (mongo_conn.cc says why).
+  // whole before libmongoc parses it (reply_guard.h says why).
   MongoConn(mongoc_client_t* client, std::string address);
   static mongoc_stream_t* OpenGuarded(const mongoc_uri_t* uri, const mongoc_host_list_t* host,
                                       void* self, bson_error_t* error);

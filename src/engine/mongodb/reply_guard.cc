@@ -22,7 +22,8 @@ std::string BsonProblem(const uint8_t* data, size_t len) {
   struct alignas(128) Level {
     bson_iter_t it;
   };
-  std::vector<Level> levels(kMaxBsonDepth);
+  // Grown as documents nest (most are flat): not kMaxBsonDepth zeroed levels for every document.
+  std::vector<Level> levels(1);
   size_t depth = 1;
   if (!bson_iter_init_from_data(&levels[0].it, data, len)) {
     return "a document whose length or last byte is wrong";
@@ -50,6 +51,7 @@ std::string BsonProblem(const uint8_t* data, size_t len) {
     if (depth >= kMaxBsonDepth) {
       return absl::StrCat("documents nested deeper than ", kMaxBsonDepth, " levels");
     }
+    if (levels.size() == depth) levels.emplace_back();  // `it` is not used past this point
     // bson_iter_next checks that a nested document fits in its parent, not its length or end.
     if (!child || !bson_iter_init_from_data(&levels[depth].it, child, child_len)) {
       return absl::StrCat("a document ", depth + 1,
@@ -92,6 +94,7 @@ std::string BatchProblem(const uint8_t* body, size_t len) {
 std::string ReplyProblem(const std::string& m) {
   const auto* p = reinterpret_cast<const uint8_t*>(m.data());
   const size_t len = m.size();
+  if (len < 16) return "a message shorter than its header";  // (the guard never passes one)
   int32_t opcode;
   memcpy(&opcode, p + 12, 4);
   if (opcode == kOpReply) {  // the handshake's answer: flags, cursor id, start, count, documents

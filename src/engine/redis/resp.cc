@@ -1,6 +1,7 @@
-// Socket timeouts (SO_RCVTIMEO/SO_SNDTIMEO) turn a dead server into an error instead of a hang;
-// the replication stream sends newlines while the server prepares the snapshot, so a long BGSAVE
-// does not trip them.
+// Timeouts turn a dead server into an error instead of a hang: every read first polls for at most
+// the connection's timeout (seeing a cancel meanwhile), and writes have SO_SNDTIMEO. The
+// replication stream sends newlines while the server prepares the snapshot, so a long BGSAVE does
+// not trip them.
 #include "engine/redis/resp.h"
 
 #include <netdb.h>

@@ -51,13 +51,11 @@ absl::Status FsyncDir(const fs::path& dir) {
   return absl::OkStatus();
 }
 
-// Creates `dir` and its missing parents below `base` with mode 0700: a repository's directories
-// are for its owner only, whatever the umask (its objects are 0600).
-absl::Status MakePrivateDirs(const fs::path& base, const fs::path& dir) {
-  fs::path cur;
-  for (const auto& part : dir) {
+// Creates `base`/`rel` and its missing parents below `base` with mode 0700: a repository's
+// directories are for its owner only, whatever the umask (its objects are 0600).
+absl::Status MakePrivateDirs(fs::path cur, const fs::path& rel) {
+  for (const auto& part : rel) {
     cur /= part;
-    if (!base.empty() && cur.string().size() <= base.string().size()) continue;
     if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
       return ErrnoStatus(errno, absl::StrCat("create '", cur.string(), "'"));
     }
@@ -73,7 +71,7 @@ class PosixStorage final : public Storage {
     RETURN_IF_ERROR(ValidateKey(key));
     fs::path path = root_ / key;
     fs::path dir = path.parent_path();
-    RETURN_IF_ERROR(MakePrivateDirs(root_, dir));
+    RETURN_IF_ERROR(MakePrivateDirs(root_, fs::path(key).parent_path()));
     fs::path tmp = dir / absl::StrCat(path.filename().string(), ".tmp-", common::NewId());
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create '", tmp.string(), "'"));
@@ -196,7 +194,7 @@ class PosixStorage final : public Storage {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Storage>> OpenPosixStorage(const std::string& root) {
-  RETURN_IF_ERROR(MakePrivateDirs("", root));
+  RETURN_IF_ERROR(MakePrivateDirs(fs::path(), root));
   return std::make_unique<PosixStorage>(fs::absolute(root));
 }
 
