@@ -193,3 +193,33 @@ def test_a_catalog_rebuild_beside_the_running_server_is_refused(server):
                         "--repo", str(server.workdir / "repository")], capture_output=True, text=True)
     assert r.returncode != 0
     assert "another mdb-backupd (pid %d)" % server.proc.pid in r.stderr, r.stderr
+
+
+def test_headers_up_to_the_limit_are_served_and_past_it_are_431(server):
+    get = b"GET " + LIST.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + READER.encode()
+    assert raw(server, get + b"\r\nX-Pad: " + b"p" * (12 << 10) + b"\r\n\r\n") == 200
+    assert raw(server, get + b"\r\nX-Pad: " + b"p" * (20 << 10) + b"\r\n\r\n") == 431
+
+
+def test_an_unauthenticated_expect_100_continue_gets_401_and_never_100(server):
+    code = raw(server, b"POST /managed-redis/v1/clusters/c1:backup HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+    assert code == 401
+
+
+def test_head_answers_carry_no_body_on_a_kept_alive_connection(server):
+    s = socket.create_connection(address(server), timeout=20)
+    try:
+        auth = b"Authorization: Bearer " + READER.encode() + b"\r\n"
+        s.sendall(b"HEAD " + LIST.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n" +
+                  b"GET " + LIST.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
+        reply = b""
+        while reply.count(b"HTTP/1.1 ") < 2 or not reply.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            assert chunk, reply
+            reply += chunk
+        # The second status line comes right after the first answer's headers: no body between.
+        first_end = reply.index(b"\r\n\r\n") + 4
+        assert reply[first_end:].startswith(b"HTTP/1.1 200"), reply[:400]
+    finally:
+        s.close()

@@ -76,3 +76,33 @@ def endless_archive(server, c):
 ])
 def test_a_hostile_segment_fails_its_backup_and_nothing_else(workdir, kind, fake, code, parts):
     check_fake(workdir, "greenplum", FakePostgres(**fake), code, parts + ["shard1"], kind)
+
+
+def archive_named(name):
+    def misbehave(server, c, q):
+        if not q.startswith("BASE_BACKUP"):
+            return False
+        c.sendall(row_description("recptr", "tli") + data_row(b"0/3000028", b"1") +
+                  complete(b"SELECT") + row_description("spcoid", "spclocation", "size") +
+                  data_row(None, None, None) + complete(b"SELECT") +
+                  msg(b"H", struct.pack("!bh", 0, 0)) + msg(b"d", b"n" + name + b"\0\0"))
+        return True
+    return misbehave
+
+
+def wide_rows(server, c, q):
+    if q != "IDENTIFY_SYSTEM":
+        return False
+    c.sendall(row_description("systemid", "timeline", "xlogpos", "dbname"))
+    stream_until_closed(server, c, data_row(b"1", b"1", b"0/1", b"x" * (4 << 20)), 200 << 20)
+    return True
+
+
+@pytest.mark.parametrize("kind,fake,code,parts", [
+    ("an archive named with a path", dict(misbehave=archive_named(b"../../evil.tar")),
+     grpc.StatusCode.DATA_LOSS, ["archive named '../../evil.tar'"]),
+    ("rows of 4 MB each", dict(misbehave=wide_rows),
+     grpc.StatusCode.DATA_LOSS, ["bytes of fields in one reply"]),
+])
+def test_names_and_sizes_from_a_segment_are_checked(workdir, kind, fake, code, parts):
+    check_fake(workdir, "greenplum", FakePostgres(**fake), code, parts + ["shard1"], kind)

@@ -4,8 +4,10 @@
 // archive becomes one repository stream, read straight from the socket.
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
@@ -181,6 +183,14 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   for (;;) {
     ASSIGN_OR_RETURN(std::string name, archives.NextArchive());
     if (name.empty()) break;
+    // "base.tar", or "<tablespace oid>.tar": the name becomes part of a repository stream name.
+    std::string oid = name.substr(0, name.size() - std::min<size_t>(name.size(), 4));
+    if (!absl::EndsWith(name, ".tar") ||
+        (oid != "base" &&
+         (oid.empty() || oid.size() > 10 || !std::all_of(oid.begin(), oid.end(), ::isdigit)))) {
+      return absl::DataLossError(
+          where(absl::StrCat("BASE_BACKUP sent an archive named '", name.substr(0, 100), "'")));
+    }
     // The tar is rewritten on a second thread into our archive format (only changed pages when
     // INCREMENTAL), which the repository reads through a bounded pipe.
     std::string base = name.substr(0, name.rfind(".tar"));

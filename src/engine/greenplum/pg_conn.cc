@@ -158,6 +158,7 @@ absl::Status PgSend(PGconn* conn, const std::string& sql) {
 absl::StatusOr<std::optional<PgRows>> PgNextResult(PGconn* conn,
                                                    const std::atomic<bool>* cancelled) {
   PgRows out;
+  size_t bytes = 0;
   for (;;) {
     RETURN_IF_ERROR(PgAwaitResult(conn, cancelled));
     PgResult r(PQgetResult(conn));
@@ -177,6 +178,12 @@ absl::StatusOr<std::optional<PgRows>> PgNextResult(PGconn* conn,
         if (PQgetisnull(r.get(), i, j)) {
           row.emplace_back();
         } else {
+          bytes += PQgetlength(r.get(), i, j);
+          if (bytes > kPgMaxResultBytes) {
+            return absl::DataLossError(
+                absl::StrCat("the server sent more than ", kPgMaxResultBytes,
+                             " bytes of fields in one reply (a broken or hostile server)"));
+          }
           row.emplace_back(std::string(PQgetvalue(r.get(), i, j), PQgetlength(r.get(), i, j)));
         }
       }

@@ -62,6 +62,8 @@ struct PgRows {
 // Rows past this in one result are a broken or hostile server (the commands the service sends
 // return a row or a handful); libpq would otherwise collect an endless result in memory.
 inline constexpr size_t kPgMaxRows = 10000;
+// The same for the bytes of all fields of one result, copied out of libpq's buffer.
+inline constexpr size_t kPgMaxResultBytes = 16 << 20;
 
 // The next result of the command sent last (PQsendQuery followed by PQsetSingleRowMode, so that
 // rows arrive one by one and are counted); nullopt when the command has no more results. A COPY
