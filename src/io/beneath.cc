@@ -46,6 +46,18 @@ absl::StatusOr<BeneathDir> BeneathDir::Open(const std::string& root, mode_t mode
   return BeneathDir(root, fd);
 }
 
+absl::StatusOr<BeneathDir> BeneathDir::OpenOwn(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || st.st_uid != geteuid()) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", path, "' was replaced by a directory of another owner"));
+  }
+  return BeneathDir(path, fd);
+}
+
 BeneathDir::BeneathDir(BeneathDir&& other) noexcept { *this = std::move(other); }
 
 BeneathDir& BeneathDir::operator=(BeneathDir&& other) noexcept {

@@ -28,6 +28,9 @@ class BeneathDir {
  public:
   // Opens `root` (a trusted path from the operator; created with `mode` when missing).
   static absl::StatusOr<BeneathDir> Open(const std::string& root, mode_t mode = 0700);
+  // Opens a directory this process has just made (mkdtemp) where others may write too: a link
+  // put in its place is not followed, a directory of another owner is refused.
+  static absl::StatusOr<BeneathDir> OpenOwn(const std::string& path);
   BeneathDir(BeneathDir&& other) noexcept;
   BeneathDir& operator=(BeneathDir&& other) noexcept;
   BeneathDir(const BeneathDir&) = delete;
@@ -51,6 +54,7 @@ class BeneathDir {
   absl::Status Remove(std::string_view rel);
 
   const std::string& path() const { return root_; }
+  int fd() const { return fd_; }  // of the root, owned by this object
   // `rel` as a path under the root, for messages.
   std::string Describe(std::string_view rel) const;
 

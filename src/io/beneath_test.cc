@@ -56,6 +56,14 @@ TEST_F(BeneathTest, AHardLinkIsRefusedBeforeItsFileIsTruncated) {
   EXPECT_EQ(fs::file_size(base_ / "elsewhere" / "shadow"), 8u);  // not emptied on the way
 }
 
+TEST_F(BeneathTest, AnOwnDirectoryReplacedByALinkIsNotFollowed) {
+  fs::create_directory_symlink(base_ / "elsewhere", base_ / "staging");
+  auto dir = BeneathDir::OpenOwn((base_ / "staging").string());
+  EXPECT_FALSE(dir.ok());
+  fs::create_directory(base_ / "mine");
+  EXPECT_TRUE(BeneathDir::OpenOwn((base_ / "mine").string()).ok());
+}
+
 TEST_F(BeneathTest, NamesThatLeaveTheRootAreRefused) {
   auto dir = Target();
   for (std::string bad : std::vector<std::string>{"../x", "a/../../x", "/etc/x", "", "a//b", "./a",

@@ -155,14 +155,10 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
   if (mkdtemp(wal_dir.data()) == nullptr) {
     return absl::UnavailableError(absl::StrCat("create '", wal_dir, "': ", strerror(errno)));
   }
-  ASSIGN_OR_RETURN(io::BeneathDir staging, io::BeneathDir::Open(wal_dir));
-  if (uid >= 0) {
-    int dfd = open(wal_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    bool owned = dfd >= 0 && fchown(dfd, uid, gid) == 0;
-    if (dfd >= 0) close(dfd);
-    if (!owned) {
-      return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
-    }
+  // The directory holding it belongs to the database user, who could put a link in its place.
+  ASSIGN_OR_RETURN(io::BeneathDir staging, io::BeneathDir::OpenOwn(wal_dir));
+  if (uid >= 0 && fchown(staging.fd(), uid, gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
   }
   for (const ArchivedSegment& seg : plan.stage) {
     const ArchivedSegment* s = &seg;
