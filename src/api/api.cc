@@ -116,6 +116,11 @@ absl::StatusOr<google::protobuf::Any> PackMetadata(const MethodDescriptor* metho
   return any;
 }
 
+FailedAuthThrottle::Options ThrottleOptions(const common::Config& config) {
+  return {.burst = config.server.limits.failed_auth_burst,
+          .per_minute = config.server.limits.failed_auth_per_minute};
+}
+
 const ServiceDescriptor* ServiceOf(const google::protobuf::Descriptor* any_message_of_file,
                                    const char* name) {
   return any_message_of_file->file()->FindServiceByName(name);
@@ -147,7 +152,8 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::Jobs* job
     : catalog_(catalog),
       runner_(runner),
       jobs_(jobs),
-      snapshot_(std::make_shared<Snapshot>(std::move(config))) {
+      snapshot_(std::make_shared<Snapshot>(std::move(config))),
+      throttle_(ThrottleOptions(*snapshot_->config)) {
   const std::pair<const char*, Handler> kByName[] = {
       {"BackupService.Get", &Api::GetBackup},
       {"BackupService.List", &Api::ListFolderBackups},
@@ -176,6 +182,7 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::Jobs* job
 }
 
 void Api::Reload(std::shared_ptr<const common::Config> config) {
+  throttle_.set_options(ThrottleOptions(*config));
   auto snap = std::make_shared<Snapshot>(std::move(config));
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(snap);
@@ -186,28 +193,37 @@ std::shared_ptr<const Api::Snapshot> Api::snapshot() const {
   return snapshot_;
 }
 
-absl::Status Api::Call(const MethodDescriptor* method, std::string_view authorization,
+absl::StatusOr<Principal> Api::Authenticate(const Snapshot& snap, const Caller& caller) {
+  absl::Time now = absl::Now();
+  RETURN_IF_ERROR(throttle_.Check(caller.address, now));
+  bool guessed = false;
+  auto who = snap.auth.Authenticate(caller.authorization, &guessed);
+  if (guessed) throttle_.Failed(caller.address, now);
+  return who;
+}
+
+absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller,
                        const Message& request, Message* response) {
   auto it = routes_.find(method);
   if (it == routes_.end()) {
     return absl::UnimplementedError(
-        absl::StrCat("method '", method->full_name(), "' is not served"));
+        absl::StrCat("method ", Quoted(method->full_name()), " is not served"));
   }
   std::shared_ptr<const Snapshot> snap = snapshot();
-  ASSIGN_OR_RETURN(Principal who, snap->auth.Authenticate(authorization));
+  ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
   RETURN_IF_ERROR(Validate(request));
   Ctx ctx{.snap = *snap, .who = who, .engine = it->second.engine, .method = method};
   return (this->*(it->second.handler))(ctx, request, response);
 }
 
-absl::Status Api::Admit(std::string_view authorization) const {
-  return snapshot()->auth.Authenticate(authorization).status();
+absl::Status Api::Admit(const Caller& caller) {
+  return Authenticate(*snapshot(), caller).status();
 }
 
 absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::string& id) {
   auto rec = catalog_->GetBackup(id);
   if (rec.ok() && (rec->engine() != c.engine || !c.who.CanRead(rec->folder_id()))) {
-    rec = absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+    rec = absl::NotFoundError(absl::StrCat("backup ", Quoted(id), " not found"));
   }
   return rec;
 }
@@ -215,7 +231,7 @@ absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::s
 absl::StatusOr<const common::ClusterConfig*> Api::FindCluster(const Ctx& c, const std::string& id) {
   const common::ClusterConfig* cluster = c.snap.config->FindCluster(id);
   if (!cluster || cluster->engine != c.engine || !c.who.CanRead(cluster->folder_id)) {
-    return absl::NotFoundError(absl::StrCat("cluster '", id, "' not found"));
+    return absl::NotFoundError(absl::StrCat("cluster ", Quoted(id), " not found"));
   }
   return cluster;
 }
@@ -239,7 +255,7 @@ absl::Status Api::ListFolderBackups(const Ctx& c, const Message& req, Message* r
   std::string folder = GetString(req, "folder_id");
   if (!c.who.CanRead(folder)) {
     return absl::PermissionDeniedError(
-        absl::StrCat("the token may not read folder '", folder, "'"));
+        absl::StrCat("the token may not read folder ", Quoted(folder)));
   }
   ASSIGN_OR_RETURN(int size, PageSize(req));
   return List({.engine = c.engine,
@@ -266,7 +282,7 @@ absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) 
   std::string cluster_in_request = GetString(req, "cluster_id");
   if (!cluster_in_request.empty() && cluster_in_request != rec.cluster_id()) {
     return absl::NotFoundError(
-        absl::StrCat("backup '", id, "' not found in cluster '", cluster_in_request, "'"));
+        absl::StrCat("backup ", Quoted(id), " not found in cluster ", Quoted(cluster_in_request)));
   }
   if (!c.who.CanWrite(rec.folder_id())) {
     return absl::PermissionDeniedError(
@@ -329,6 +345,11 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
 
 absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
+  if (!c.who.CanRestore(rec.folder_id())) {  // reading a backup's record is not taking its data
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not restore backups of folder '", rec.folder_id(),
+                     "': it needs 'restore' (or 'write') on that folder"));
+  }
   ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(c.engine));  // Unimplemented if not built
   ASSIGN_OR_RETURN(std::optional<absl::Time> point, GetPointInTime(req));
   if (point && !driver->capabilities().point_in_time) {
@@ -346,14 +367,14 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   std::string name = GetString(req, "name");
   const common::ClusterConfig* target = c.snap.config->FindCluster(name);
   if (!target || target->engine != c.engine || !c.who.CanRead(target->folder_id)) {
-    return absl::NotFoundError(absl::StrCat("restore target cluster '", name,
-                                            "' is not declared in the config; declare the fresh "
+    return absl::NotFoundError(absl::StrCat("restore target cluster ", Quoted(name),
+                                            " is not declared in the config; declare the fresh "
                                             "servers to restore into as a cluster with that id"));
   }
   std::string folder = GetString(req, "folder_id");
   if (!folder.empty() && folder != target->folder_id) {
-    return absl::InvalidArgumentError(absl::StrCat("target cluster '", name, "' is in folder '",
-                                                   target->folder_id, "', not '", folder, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("target cluster ", Quoted(name), " is in folder '",
+                                                   target->folder_id, "', not ", Quoted(folder)));
   }
   if (!c.who.CanWrite(target->folder_id)) {
     return absl::PermissionDeniedError(
@@ -417,7 +438,7 @@ absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) 
   auto rec = catalog_->GetOperation(id);
   if (!rec.ok() || !c.who.CanRead(rec->folder_id)) {
     if (rec.ok() || absl::IsNotFound(rec.status())) {
-      return absl::NotFoundError(absl::StrCat("operation '", id, "' not found"));
+      return absl::NotFoundError(absl::StrCat("operation ", Quoted(id), " not found"));
     }
     return rec.status();
   }
@@ -450,7 +471,7 @@ absl::Status Api::CancelOperation(const Ctx& c, const Message& req, Message* res
   std::string id = GetString(req, "operation_id");
   if (static_cast<ops::Operation*>(resp)->done()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("operation '", id, "' is already done and cannot be cancelled"));
+        absl::StrCat("operation ", Quoted(id), " is already done and cannot be cancelled"));
   }
   auto rec = catalog_->GetOperation(id);
   if (rec.ok() && !c.who.CanWrite(rec->folder_id)) {

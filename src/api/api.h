@@ -27,6 +27,12 @@ using google::protobuf::ServiceDescriptor;
 // yandex.cloud.operation.OperationService.
 std::vector<const ServiceDescriptor*> PublicServices();
 
+// Who is calling, as the transport saw it.
+struct Caller {
+  std::string_view authorization;  // the raw "Bearer <token>" value
+  std::string_view address;        // the client's IP address (no port); empty when unknown
+};
+
 // Thread-safe.
 class Api {
  public:
@@ -38,15 +44,16 @@ class Api {
   // with.
   void Reload(std::shared_ptr<const common::Config> config);
 
-  // Runs one RPC: authenticates `authorization` (the raw "Bearer <token>" value), validates
-  // `request` against the contract's annotations, and dispatches on `method`. `response` is of
-  // the method's output type. Errors carry the canonical code for the transport to map.
-  absl::Status Call(const MethodDescriptor* method, std::string_view authorization,
-                    const Message& request, Message* response);
+  // Runs one RPC: authenticates the caller (throttling addresses that present wrong tokens),
+  // validates `request` against the contract's annotations, and dispatches on `method`.
+  // `response` is of the method's output type. Errors carry the canonical code for the transport
+  // to map.
+  absl::Status Call(const MethodDescriptor* method, const Caller& caller, const Message& request,
+                    Message* response);
 
   // Authentication alone, from the header: transports call it before reading a request body, so
   // that nothing of an unauthenticated request reaches memory beyond its headers.
-  absl::Status Admit(std::string_view authorization) const;
+  absl::Status Admit(const Caller& caller);
 
   // Starts an AUTOMATED backup of `cluster` as an Operation (created by "scheduler"), followed by
   // the cluster's retention. NotFound if the engine has no driver; FailedPrecondition while a
@@ -74,6 +81,7 @@ class Api {
   };
 
   std::shared_ptr<const Snapshot> snapshot() const;
+  absl::StatusOr<Principal> Authenticate(const Snapshot& snap, const Caller& caller);
 
   absl::Status GetBackup(const Ctx& c, const Message& req, Message* resp);
   absl::Status ListFolderBackups(const Ctx& c, const Message& req, Message* resp);
@@ -100,6 +108,7 @@ class Api {
   std::unordered_map<const MethodDescriptor*, Route> routes_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
+  FailedAuthThrottle throttle_;
 };
 
 }  // namespace mdb::api

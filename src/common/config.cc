@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
@@ -75,22 +76,67 @@ class Parser {
     return out;
   }
 
+  absl::Status Bool(const YAML::Node& parent, const std::string& key, const std::string& where,
+                    bool* out) const {
+    YAML::Node n = parent[key];
+    if (!n) return absl::OkStatus();
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, *out)) {
+      return Error(n, absl::StrCat(where, ": '", key, "' must be true or false"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseTls(const YAML::Node& n, TlsConfig* out) const {
+    RETURN_IF_ERROR(CheckKeys(n, {"cert_file", "key_file", "client_ca_file"}, "'server.tls'"));
+    ASSIGN_OR_RETURN(out->cert_file, String(n, "cert_file", true, "server.tls"));
+    ASSIGN_OR_RETURN(out->key_file, String(n, "key_file", true, "server.tls"));
+    ASSIGN_OR_RETURN(out->client_ca_file, String(n, "client_ca_file", false, "server.tls"));
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseLimits(const YAML::Node& n, LimitsConfig* out) const {
+    RETURN_IF_ERROR(CheckKeys(n,
+                              {"max_request_bytes", "max_connections",
+                               "max_connections_per_address", "header_timeout_seconds",
+                               "request_timeout_seconds", "idle_timeout_seconds",
+                               "failed_auth_burst", "failed_auth_per_minute"},
+                              "'server.limits'"));
+    const std::string w = "server.limits";
+    LimitsConfig d;
+    ASSIGN_OR_RETURN(out->max_request_bytes,
+                     Int(n, "max_request_bytes", d.max_request_bytes, 4096, 1 << 30, w));
+    ASSIGN_OR_RETURN(out->max_connections,
+                     Int(n, "max_connections", d.max_connections, 1, 1 << 20, w));
+    ASSIGN_OR_RETURN(out->max_connections_per_address,
+                     Int(n, "max_connections_per_address", d.max_connections_per_address, 1,
+                         1 << 20, w));
+    ASSIGN_OR_RETURN(out->header_timeout_seconds,
+                     Int(n, "header_timeout_seconds", d.header_timeout_seconds, 1, 3600, w));
+    ASSIGN_OR_RETURN(out->request_timeout_seconds,
+                     Int(n, "request_timeout_seconds", d.request_timeout_seconds, 1, 86400, w));
+    ASSIGN_OR_RETURN(out->idle_timeout_seconds,
+                     Int(n, "idle_timeout_seconds", d.idle_timeout_seconds, 1, 86400, w));
+    ASSIGN_OR_RETURN(out->failed_auth_burst,
+                     Int(n, "failed_auth_burst", d.failed_auth_burst, 1, 1 << 20, w));
+    ASSIGN_OR_RETURN(out->failed_auth_per_minute,
+                     Int(n, "failed_auth_per_minute", d.failed_auth_per_minute, 1, 1 << 20, w));
+    return absl::OkStatus();
+  }
+
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(
-        CheckKeys(n,
-                  {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
-                   "repository_key_file", "automated_backups", "gc_interval_minutes"},
-                  "'server'"));
+    RETURN_IF_ERROR(CheckKeys(
+        n,
+        {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
+         "repository_key_file", "automated_backups", "gc_interval_minutes", "tls",
+         "allow_plaintext", "limits"},
+        "'server'"));
     ASSIGN_OR_RETURN(std::string repository, String(n, "repository", false, "server"));
     if (!repository.empty()) out->repository = repository;
     ASSIGN_OR_RETURN(out->repository_key_file, String(n, "repository_key_file", false, "server"));
-    if (YAML::Node a = n["automated_backups"]) {
-      bool v;
-      if (!a.IsScalar() || !YAML::convert<bool>::decode(a, v)) {
-        return Error(a, "server: 'automated_backups' must be true or false");
-      }
-      out->automated_backups = v;
-    }
+    RETURN_IF_ERROR(Bool(n, "automated_backups", "server", &out->automated_backups));
+    RETURN_IF_ERROR(Bool(n, "allow_plaintext", "server", &out->allow_plaintext));
+    if (n["tls"]) RETURN_IF_ERROR(ParseTls(n["tls"], &out->tls));
+    if (n["limits"]) RETURN_IF_ERROR(ParseLimits(n["limits"], &out->limits));
     ASSIGN_OR_RETURN(std::string grpc, String(n, "grpc_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string rest, String(n, "rest_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string catalog, String(n, "catalog", false, "server"));
@@ -100,23 +146,57 @@ class Parser {
     if (!grpc.empty()) out->grpc_listen = grpc;
     if (!rest.empty()) out->rest_listen = rest;
     if (!catalog.empty()) out->catalog_path = catalog;
+    for (const std::string* listen : {&out->grpc_listen, &out->rest_listen}) {
+      if (!out->tls.enabled() && !out->allow_plaintext && !IsLoopbackListen(*listen)) {
+        return Error(n, absl::StrCat("server: '", *listen,
+                                     "' is not a loopback address and the listeners have no TLS: "
+                                     "tokens would cross the network in clear text; configure "
+                                     "'tls' (cert_file, key_file) or set 'allow_plaintext: true'"));
+      }
+    }
     return absl::OkStatus();
   }
 
   absl::StatusOr<TokenConfig> ParseToken(const YAML::Node& n) const {
-    RETURN_IF_ERROR(CheckKeys(n, {"token", "subject", "read", "write"}, "a token entry"));
+    RETURN_IF_ERROR(CheckKeys(n, {"token", "token_sha256", "subject", "read", "restore", "write"},
+                              "a token entry"));
     TokenConfig t;
-    ASSIGN_OR_RETURN(t.token, String(n, "token", true, "token entry"));
-    if (t.token.size() < 8) return Error(n, "token entry: 'token' must be at least 8 characters");
+    ASSIGN_OR_RETURN(t.token, String(n, "token", false, "token entry"));
+    ASSIGN_OR_RETURN(t.token_sha256, String(n, "token_sha256", false, "token entry"));
+    if (t.token.empty() == t.token_sha256.empty()) {
+      return Error(n, "token entry: give either 'token' or 'token_sha256' (its SHA-256 in hex)");
+    }
+    if (!t.token.empty() && t.token.size() < 8) {
+      return Error(n, "token entry: 'token' must be at least 8 characters");
+    }
+    for (char& c : t.token_sha256) c = absl::ascii_tolower(c);
+    if (!t.token_sha256.empty() && (t.token_sha256.size() != 64 ||
+                                    t.token_sha256.find_first_not_of("0123456789abcdef") !=
+                                        std::string::npos)) {
+      return Error(n, "token entry: 'token_sha256' must be 64 hex digits "
+                      "(printf %s TOKEN | sha256sum)");
+    }
+    for (unsigned char c : t.token) {
+      if (c <= 0x20 || c == 0x7f) {
+        return Error(n, "token entry: 'token' must hold no spaces or control characters");
+      }
+    }
     ASSIGN_OR_RETURN(t.subject, String(n, "subject", false, "token entry"));
-    if (t.subject.empty()) t.subject = "token:" + t.token.substr(0, 4) + "...";
+    // Never derived from the token: Operation.created_by is readable by every reader of the folder.
+    if (t.subject.empty()) t.subject = absl::StrCat("token at line ", n.Mark().line + 1);
     ASSIGN_OR_RETURN(auto read, StringList(n, "read", "token entry"));
+    ASSIGN_OR_RETURN(auto restore, StringList(n, "restore", "token entry"));
     ASSIGN_OR_RETURN(auto write, StringList(n, "write", "token entry"));
     for (const auto& f : read) (f == "*" ? t.all_folders = true : t.read_folders.insert(f).second);
-    for (const auto& f : write) {
-      if (f == "*") return Error(n, "token entry: 'write: [\"*\"]' is not allowed; list folders");
-      t.write_folders.insert(f);
-      t.read_folders.insert(f);
+    for (const auto* list : {&restore, &write}) {
+      for (const auto& f : *list) {
+        if (f == "*") {
+          return Error(n, "token entry: '*' is allowed in 'read' only; list the folders");
+        }
+        t.restore_folders.insert(f);
+        t.read_folders.insert(f);
+        if (list == &write) t.write_folders.insert(f);
+      }
     }
     return t;
   }
@@ -228,7 +308,8 @@ class Parser {
       std::set<std::string> seen;
       for (const auto& t : root["tokens"]) {
         ASSIGN_OR_RETURN(TokenConfig token, ParseToken(t));
-        if (!seen.insert(token.token).second) return Error(t, "a token is declared twice");
+        const std::string& key = token.token.empty() ? token.token_sha256 : token.token;
+        if (!seen.insert(key).second) return Error(t, "a token is declared twice");
         cfg.tokens.push_back(std::move(token));
       }
     }
@@ -288,7 +369,23 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
   resolve(&cfg.server.catalog_path);
   resolve(&cfg.server.repository);
   resolve(&cfg.server.repository_key_file);
+  resolve(&cfg.server.tls.cert_file);
+  resolve(&cfg.server.tls.key_file);
+  resolve(&cfg.server.tls.client_ca_file);
   return cfg;
+}
+
+bool IsLoopbackListen(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, spelled as four decimal parts.
+  int a, b, c, d;
+  char extra;
+  return sscanf(host.c_str(), "%d.%d.%d.%d%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
+         b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 && d < 256;
 }
 
 absl::StatusOr<Engine> ParseEngine(const std::string& name) {

@@ -38,13 +38,37 @@ struct ClusterConfig {
   int line = 0;                               // 1-based line of the declaration, for messages
 };
 
-// An API token and the folders it may read and write. Write implies read.
+// An API token and what it may do per folder: read (backups and operations), restore (take a
+// backup's data into a cluster the token may write) and write (back up, delete, cancel). Write
+// implies restore and read; restore implies read; read implies neither (docs/security.md).
 struct TokenConfig {
-  std::string token;
-  std::string subject;  // who the token belongs to; recorded as Operation.created_by
+  std::string token;         // `token:` in the file, or empty when the file holds only its hash
+  std::string token_sha256;  // `token_sha256:`, 64 lowercase hex digits, or empty
+  std::string subject;       // recorded as Operation.created_by; never derived from the token
   std::set<std::string> read_folders;
+  std::set<std::string> restore_folders;
   std::set<std::string> write_folders;
-  bool all_folders = false;  // folders: ["*"] grants every folder
+  bool all_folders = false;  // read: ["*"] grants reading every folder
+};
+
+// TLS of both listeners (PEM files; relative paths are relative to the config file).
+struct TlsConfig {
+  std::string cert_file;       // certificate chain
+  std::string key_file;        // its private key
+  std::string client_ca_file;  // when set, clients must present a certificate signed by it
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// What one client may hold of the listeners (docs/security.md lists why each default).
+struct LimitsConfig {
+  int max_request_bytes = 4 << 20;  // REST body and gRPC message; larger ones are refused
+  int max_connections = 1024;       // per REST listener
+  int max_connections_per_address = 64;
+  int header_timeout_seconds = 10;   // connect (or the previous answer) to the end of the headers
+  int request_timeout_seconds = 60;  // connect (or the previous answer) to the end of the body
+  int idle_timeout_seconds = 30;     // keep-alive connections (REST) and gRPC connections
+  int failed_auth_burst = 20;        // wrong tokens one address may send at once...
+  int failed_auth_per_minute = 60;   // ...and over time; past them, every call waits its turn
 };
 
 struct ServerConfig {
@@ -58,7 +82,15 @@ struct ServerConfig {
   std::string repository_key_file;  // 32-byte key: the repository is encrypted when set
   bool automated_backups = true;    // run the daily AUTOMATED backups and retention
   int gc_interval_minutes = 360;    // repository GC by itself (and sooner after a failed one)
+  TlsConfig tls;
+  // Without TLS, a listener on an address other than loopback carries tokens in clear text: it
+  // is refused unless this is set (and then warned about at start).
+  bool allow_plaintext = false;
+  LimitsConfig limits;
 };
+
+// True for 127.0.0.0/8, ::1 and "localhost" (the host part of a listen address).
+bool IsLoopbackListen(const std::string& listen);
 
 struct Config {
   std::string path;  // the file it was read from

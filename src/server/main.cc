@@ -56,11 +56,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check) {
-    auto cfg = mdb::common::LoadConfig(config);
+    auto cfg = mdb::server::Server::CheckConfig(config);
     if (!cfg.ok()) {
       fprintf(stderr, "mdb-backupd: %s\n", std::string(cfg.status().message()).c_str());
       return 1;
     }
+    mdb::server::Server::WarnPlaintext(*cfg);
     printf("%s: OK (%zu clusters, %zu tokens)\n", config.c_str(), cfg->clusters.size(),
            cfg->tokens.size());
     return 0;

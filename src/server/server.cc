@@ -4,16 +4,70 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "ops/reconcile.h"
 
 namespace mdb::server {
+namespace {
+
+// gRPC re-reads the TLS files by itself (its file watcher) this often; REST re-reads them on
+// SIGHUP. Either way open connections keep the certificate they began with.
+constexpr unsigned kGrpcTlsRefreshSeconds = 5;
+
+std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const common::TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  namespace exp = grpc::experimental;
+  auto provider = std::make_shared<exp::FileWatcherCertificateProvider>(
+      tls.key_file, tls.cert_file, tls.client_ca_file, kGrpcTlsRefreshSeconds);
+  exp::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls.client_ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return exp::TlsServerCredentials(options);
+}
+
+api::rest::HttpLimits RestLimits(const common::LimitsConfig& l) {
+  return {.header_timeout = absl::Seconds(l.header_timeout_seconds),
+          .request_timeout = absl::Seconds(l.request_timeout_seconds),
+          .idle_timeout = absl::Seconds(l.idle_timeout_seconds),
+          .max_body_bytes = static_cast<size_t>(l.max_request_bytes),
+          .max_connections = l.max_connections,
+          .max_connections_per_client = l.max_connections_per_address};
+}
+
+}  // namespace
+
+void Server::WarnPlaintext(const common::Config& cfg) {
+  for (const std::string* l : {&cfg.server.grpc_listen, &cfg.server.rest_listen}) {
+    if (!cfg.server.tls.enabled() && !common::IsLoopbackListen(*l)) {
+      fprintf(stderr,
+              "mdb-backupd: warning: '%s' is served in plaintext on a non-loopback address "
+              "(allow_plaintext): tokens cross the network in clear text\n",
+              l->c_str());
+    }
+  }
+}
+
+absl::StatusOr<common::Config> Server::CheckConfig(const std::string& config_path) {
+  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path));
+  // gRPC's file watcher would only log unreadable files, and serve no TLS handshake: read them
+  // here so that a broken file stops the start (and --check) with its name.
+  if (cfg.server.tls.enabled()) RETURN_IF_ERROR(api::rest::CheckTlsFiles(cfg.server.tls));
+  return cfg;
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config_path) {
   std::unique_ptr<Server> s(new Server);
   s->config_path_ = config_path;
-  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path));
+  ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path));
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
   // Before anything else touches the catalog: a second process on it would mark the first
   // one's running operations ABORTED at start (docs/security.md).
@@ -80,13 +134,28 @@ absl::Status Server::Start() {
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   const std::string& listen = config_->server.grpc_listen;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &grpc_port);
+  const common::LimitsConfig& limits = config_->server.limits;
+  builder.AddListeningPort(listen, GrpcCredentials(config_->server.tls), &grpc_port);
   // gRPC sets SO_REUSEPORT by default: a second mdb-backupd on the same config would share the
   // port and clients would see each process's operations in turn.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Requests of the Backup API are small; a client's 100 MB message is refused before it is read.
-  builder.SetMaxReceiveMessageSize(4 << 20);
+  builder.SetMaxReceiveMessageSize(limits.max_request_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 64);
+  // A connection without calls is closed (GOAWAY; clients reconnect when they next call), and a
+  // silent peer is found by pings: neither holds a connection for ever. Clients may not ping
+  // more often than every 5 minutes without calls (gRPC's default policy, said here on purpose).
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, limits.idle_timeout_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 300 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  // The synchronous server's threads are bounded: past them, calls queue rather than each
+  // connection costing a thread.
+  grpc::ResourceQuota quota("mdb-backupd-grpc");
+  quota.SetMaxThreads(64);
+  builder.SetResourceQuota(quota);
+  WarnPlaintext(*config_);
   grpc_services_->RegisterAll(&builder);
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port == 0) {
@@ -96,9 +165,10 @@ absl::Status Server::Start() {
   grpc_address_ = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", grpc_port);
 
   ASSIGN_OR_RETURN(auto router, api::rest::Router::Build(api::PublicServices()));
-  rest_server_ = std::make_unique<api::rest::RestServer>(api_.get(), std::move(router));
+  rest_server_ =
+      std::make_unique<api::rest::RestServer>(api_.get(), std::move(router), RestLimits(limits));
   const std::string& rest = config_->server.rest_listen;
-  RETURN_IF_ERROR(rest_server_->Start(rest));
+  RETURN_IF_ERROR(rest_server_->Start(rest, config_->server.tls));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
   jobs_->ApplyJournals(*config_);  // continuous journals (WAL) of the clusters that have one
@@ -134,16 +204,27 @@ absl::Status Server::Start() {
 }
 
 absl::Status Server::Reload() {
-  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path_));
-  if (cfg.server.catalog_path != config_->server.catalog_path ||
-      cfg.server.grpc_listen != config_->server.grpc_listen ||
-      cfg.server.rest_listen != config_->server.rest_listen ||
-      cfg.server.repository != config_->server.repository) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(config_path_,
-                     ": listen addresses, the catalog and the repository cannot change on reload; "
-                     "restart mdb-backupd to apply them"));
+  ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path_));
+  const common::ServerConfig &now = config_->server, &next = cfg.server;
+  const common::LimitsConfig &l = now.limits, &n = next.limits;
+  if (next.catalog_path != now.catalog_path || next.grpc_listen != now.grpc_listen ||
+      next.rest_listen != now.rest_listen || next.repository != now.repository ||
+      next.tls.cert_file != now.tls.cert_file || next.tls.key_file != now.tls.key_file ||
+      next.tls.client_ca_file != now.tls.client_ca_file ||
+      next.allow_plaintext != now.allow_plaintext ||
+      n.max_request_bytes != l.max_request_bytes || n.max_connections != l.max_connections ||
+      n.max_connections_per_address != l.max_connections_per_address ||
+      n.header_timeout_seconds != l.header_timeout_seconds ||
+      n.request_timeout_seconds != l.request_timeout_seconds ||
+      n.idle_timeout_seconds != l.idle_timeout_seconds) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        config_path_,
+        ": listen addresses, TLS file names, connection limits, the catalog and the repository "
+        "cannot change on reload; restart mdb-backupd to apply them (the TLS files' contents "
+        "are re-read on reload)"));
   }
+  // The new certificate first: a reload that cannot use it changes nothing.
+  if (next.tls.enabled() && rest_server_) RETURN_IF_ERROR(rest_server_->ReloadTls(next.tls));
   {
     std::lock_guard<std::mutex> lock(config_mu_);
     config_ = std::make_shared<const common::Config>(std::move(cfg));

@@ -25,6 +25,10 @@ class Server {
  public:
   // Loads the config at `config_path` and opens everything; serves nothing yet.
   static absl::StatusOr<std::unique_ptr<Server>> Create(const std::string& config_path);
+  // Loads and checks the config at `config_path`, TLS files included (mdb-backupd --check).
+  static absl::StatusOr<common::Config> CheckConfig(const std::string& config_path);
+  // Logs a warning per listener served in plaintext beyond loopback (allow_plaintext: true).
+  static void WarnPlaintext(const common::Config& cfg);
   ~Server();
 
   // Starts both listeners. The bound addresses are then in grpc_address() / rest_address().

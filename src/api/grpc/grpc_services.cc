@@ -2,6 +2,7 @@
 // MDB_FORWARD so that no RPC carries logic of its own here.
 #include "api/grpc/grpc_services.h"
 
+#include "absl/strings/str_replace.h"
 #include "api/status_map.h"
 #include "common/ids.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
@@ -24,6 +25,19 @@ namespace rd = yandex::cloud::mdb::redis::v1;
 namespace os = yandex::cloud::mdb::opensearch::v1;
 namespace yop = yandex::cloud::operation;
 
+// The client's IP address from gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000"):
+// failed authentications are counted per address, whatever port each attempt comes from.
+std::string PeerAddress(const std::string& peer) {
+  std::string unescaped = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}});
+  std::string_view p = unescaped;
+  size_t colon = p.find(':');
+  if (colon == std::string_view::npos || p.substr(0, colon) == "unix") return "";
+  p.remove_prefix(colon + 1);
+  if (size_t port = p.rfind(':'); port != std::string_view::npos) p = p.substr(0, port);
+  if (p.size() > 2 && p.front() == '[' && p.back() == ']') p = p.substr(1, p.size() - 2);
+  return std::string(p);
+}
+
 grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerContext* ctx,
                      const Message& req, Message* resp) {
   // x-request-id lets users quote a call in a bug report; the official SDKs read it from errors.
@@ -32,7 +46,8 @@ grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerConte
   const auto& md = ctx->client_metadata();
   if (auto it = md.find("authorization"); it != md.end())
     auth = {it->second.data(), it->second.size()};
-  return ToGrpcStatus(api->Call(method, auth, req, resp));
+  return ToGrpcStatus(
+      api->Call(method, {.authorization = auth, .address = PeerAddress(ctx->peer())}, req, resp));
 }
 
 const MethodDescriptor* FindMethod(const char* full_name) {

@@ -1,18 +1,23 @@
 #include "api/rest/http_listener.h"
 
 #include <algorithm>
+#include <openssl/ssl.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -20,6 +25,7 @@
 #include "absl/time/time.h"
 #include "api/status_map.h"
 #include "common/ids.h"
+#include "common/status.h"
 
 namespace mdb::api::rest {
 namespace beast = boost::beast;
@@ -37,7 +43,38 @@ std::string ErrorJson(absl::StatusCode code, const std::string& message) {
   return StatusToJson(absl::Status(code, message));
 }
 
+using TlsContext = net::ssl::context;
+
+absl::StatusOr<std::shared_ptr<TlsContext>> MakeTlsContext(const common::TlsConfig& tls) {
+  auto ctx = std::make_shared<TlsContext>(TlsContext::tls_server);
+  // TLS 1.2 and 1.3 only, as current guidance for new services says (RFC 8996 deprecates 1.0/1.1).
+  ctx->set_options(TlsContext::default_workarounds | TlsContext::no_sslv2 | TlsContext::no_sslv3 |
+                   TlsContext::no_tlsv1 | TlsContext::no_tlsv1_1 | TlsContext::single_dh_use);
+  auto failed = [](const char* what, const std::string& file, const beast::error_code& ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot use ", what, " '", file, "': ", ec.message()));
+  };
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) return failed("the TLS certificate (server.tls.cert_file)", tls.cert_file, ec);
+  ctx->use_private_key_file(tls.key_file, TlsContext::pem, ec);
+  if (ec) return failed("the TLS key (server.tls.key_file)", tls.key_file, ec);
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("the TLS key '", tls.key_file,
+                                                   "' does not belong to the certificate '",
+                                                   tls.cert_file, "'"));
+  }
+  if (!tls.client_ca_file.empty()) {
+    ctx->load_verify_file(tls.client_ca_file, ec);
+    if (ec) return failed("the client CA (server.tls.client_ca_file)", tls.client_ca_file, ec);
+    ctx->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
+}
+
 }  // namespace
+
+absl::Status CheckTlsFiles(const common::TlsConfig& tls) { return MakeTlsContext(tls).status(); }
 
 struct HttpListener::Impl {
   HttpLimits limits;
@@ -52,6 +89,13 @@ struct HttpListener::Impl {
   net::steady_timer accept_retry{ioc};  // after a failed accept (EMFILE): see Accept()
   std::vector<std::thread> threads;
   int port = 0;
+  std::shared_ptr<TlsContext> tls;  // under mu; null for plain HTTP. Sessions hold the one
+                                    // they started with, so a reload leaves them alone.
+
+  std::shared_ptr<TlsContext> CurrentTls() {
+    std::lock_guard<std::mutex> lock(mu);
+    return tls;
+  }
 
   // Counts a new connection from `client`; false when a cap is reached (it is then closed).
   bool Enter(const std::string& client) {
@@ -75,10 +119,16 @@ struct HttpListener::Impl {
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection; Stream is beast::tcp_stream, or an ssl_stream over it for TLS.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
-  Session(tcp::socket socket, HttpListener::Impl* owner, std::string client)
-      : stream_(std::move(socket)),
+  Session(tcp::socket socket, std::shared_ptr<TlsContext> tls, HttpListener::Impl* owner,
+          std::string client)
+      : tls_(std::move(tls)),
+        stream_(MakeStream(std::move(socket), tls_.get())),
         owner_(owner),
         client_(std::move(client)),
         // Room for the largest header the parser accepts (it answers 431 past it) and one read.
@@ -91,10 +141,36 @@ class Session : public std::enable_shared_from_this<Session> {
     request_deadline_ = After(owner_->limits.request_timeout);
     // Onto the session's strand: Start runs on the acceptor's thread, and everything the session
     // does (its timer's handler included) must run on the strand (as Beast's examples do).
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->ReadHeader();
+      }
+    });
   }
 
  private:
+  static Stream MakeStream(tcp::socket socket, TlsContext* tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The handshake counts against the header deadline: a client that stalls in it is one that
+  // stalls in its headers.
+  void Handshake() {
+    lowest().expires_at(std::min(header_deadline_, request_deadline_));
+    stream_.async_handshake(net::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              if (ec) return self->CloseTcp();  // nothing to answer in clear
+                              self->ReadHeader();
+                            });
+  }
+
   const HttpLimits& limits() const { return owner_->limits; }
 
   void ReadHeader() {
@@ -103,10 +179,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // No body limit yet: Beast would check a declared length against it while reading the
     // headers, answering 413 to a request that is refused for its token anyway.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_at(std::min(header_deadline_, request_deadline_));
+    lowest().expires_at(std::min(header_deadline_, request_deadline_));
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -115,6 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.verb = std::string(req.method_string());
     request_.target = std::string(req.target());
     request_.authorization = std::string(req[http::field::authorization]);
+    request_.client = client_;
     request_.body.clear();
     HttpReply refused = owner_->admit(request_);
     if (refused.status != 0) return Reply(std::move(refused), /*close=*/true);
@@ -122,11 +199,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return TooLarge();
     }
     parser_->body_limit(limits().max_body_bytes);  // for bodies without a declared length
-    stream_.expires_at(request_deadline_);
+    lowest().expires_at(request_deadline_);
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       http::async_write(stream_, *go_on,
-                        [self = shared_from_this(), go_on](beast::error_code ec, size_t) {
+                        [self = this->shared_from_this(), go_on](beast::error_code ec, size_t) {
                           if (ec) return self->Failed(ec);
                           self->ReadBody();
                         });
@@ -137,7 +214,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Failed(ec);
                        self->request_.body = std::move(self->parser_->get().body());
                        bool close = !self->parser_->get().keep_alive();
@@ -184,9 +261,9 @@ class Session : public std::enable_shared_from_this<Session> {
     // A response to HEAD has a GET's headers and no content (RFC 9110 9.3.2): sent, the body would
     // be read by the client as the start of the next response on the connection.
     if (parser_ && parser_->get().method() == http::verb::head) res->body().clear();
-    stream_.expires_after(absl::ToChronoNanoseconds(limits().request_timeout));
+    lowest().expires_after(absl::ToChronoNanoseconds(limits().request_timeout));
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), res, close](beast::error_code ec, size_t) {
                         if (ec || close) return self->Close();
                         self->header_deadline_ = After(self->limits().idle_timeout);
                         self->request_deadline_ = After(self->limits().request_timeout);
@@ -194,29 +271,42 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
+  // TLS first says goodbye (close_notify, a second at most), then the TCP connection closes as a
+  // plain one does.
+  void Close() {
+    if constexpr (kTls) {
+      lowest().expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->CloseTcp(); });
+      return;
+    }
+    CloseTcp();
+  }
+
   // Half-closes and lets the client read the answer: a close with its body still unread would
   // reset the connection and could discard the answer before the client reads it. What it still
   // sends is read and dropped, for a second and 1 MiB at most.
-  void Close() {
+  void CloseTcp() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(1));
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().expires_after(std::chrono::seconds(1));
     Drain();
   }
   void Drain() {
-    stream_.async_read_some(net::buffer(drain_),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->drained_ += n;
-                              if (ec || self->drained_ > (1 << 20)) {
-                                beast::error_code ignored;
-                                self->stream_.socket().close(ignored);
-                                return;
-                              }
-                              self->Drain();
-                            });
+    lowest().async_read_some(net::buffer(drain_),
+                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                               self->drained_ += n;
+                               if (ec || self->drained_ > (1 << 20)) {
+                                 beast::error_code ignored;
+                                 self->lowest().socket().close(ignored);
+                                 return;
+                               }
+                               self->Drain();
+                             });
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<TlsContext> tls_;  // before stream_, which refers to it
+  Stream stream_;
   HttpListener::Impl* owner_;
   std::string client_;
   beast::flat_buffer buffer_;
@@ -246,7 +336,14 @@ void HttpListener::Impl::Accept() {
     std::string client = peer_ec ? "" : peer.address().to_string();
     if (Enter(client)) {
       socket.set_option(tcp::no_delay(true), peer_ec);
-      std::make_shared<Session>(std::move(socket), this, client)->Start();
+      if (auto context = CurrentTls()) {
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket),
+                                                                        context, this, client)
+            ->Start();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), nullptr, this, client)
+            ->Start();
+      }
     }  // else: over a cap, closed here
     Accept();
   });
@@ -263,7 +360,20 @@ HttpListener::~HttpListener() { Stop(); }
 
 int HttpListener::port() const { return impl_->port; }
 
-absl::Status HttpListener::Start(const std::string& listen) {
+absl::Status HttpListener::ReloadTls(const common::TlsConfig& tls) {
+  if (!impl_->CurrentTls()) {
+    return absl::FailedPreconditionError("the REST listener was started without TLS");
+  }
+  ASSIGN_OR_RETURN(auto context, MakeTlsContext(tls));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->tls = std::move(context);
+  return absl::OkStatus();
+}
+
+absl::Status HttpListener::Start(const std::string& listen, const common::TlsConfig& tls) {
+  if (tls.enabled()) {
+    ASSIGN_OR_RETURN(impl_->tls, MakeTlsContext(tls));
+  }
   size_t colon = listen.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||

@@ -3,7 +3,9 @@
 // request and keep-alive idling, caps on connections per listener and per client address, a
 // header size limit, and a body limit enforced while reading. A request's headers are shown to
 // `admit` before any byte of its body is read: a refused request is answered and its connection
-// closed with the body unread. Why Beast rather than libmicrohttpd: docs/security.md.
+// closed with the body unread. With TLS, the handshake is part of the header deadline, and the
+// certificate can be replaced without dropping connections (ReloadTls). Why Beast rather than
+// libmicrohttpd: docs/security.md.
 #pragma once
 
 #include <functional>
@@ -13,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 
 namespace mdb::api::rest {
 
@@ -30,7 +33,12 @@ struct HttpLimits {
 struct HttpRequest {
   std::string verb, target, body;
   std::string authorization;  // the Authorization header
+  std::string client;         // the client's IP address
 };
+
+// Reads `tls`'s certificate, key (checked to match) and client CA: the error names the file and
+// what is wrong with it. mdb-backupd --check and start call it for both listeners' files.
+absl::Status CheckTlsFiles(const common::TlsConfig& tls);
 
 struct HttpReply {
   int status = 200;
@@ -49,8 +57,11 @@ class HttpListener {
   ~HttpListener();  // stops
 
   // Binds `listen` ("host:port", port 0 picks one; no SO_REUSEPORT: a second process cannot
-  // share the port) and serves in the background.
-  absl::Status Start(const std::string& listen);
+  // share the port) and serves in the background, over TLS when `tls` is enabled.
+  absl::Status Start(const std::string& listen, const common::TlsConfig& tls = {});
+  // Re-reads the TLS files: new connections use them, open ones keep theirs. On error the
+  // certificate in use stays and the error names the file.
+  absl::Status ReloadTls(const common::TlsConfig& tls);
   int port() const;
   // Stops accepting and serving; connections still open are closed when the listener is
   // destroyed (its io_context then drops their sessions).

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/status_map.h"
+#include "api/validation.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "google/protobuf/util/json_util.h"
@@ -33,7 +34,7 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
     }
   }
   auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid parameter '", name, "': ", why));
+    return absl::InvalidArgumentError(absl::StrCat("invalid parameter ", Quoted(name), ": ", why));
   };
   if (!f) return bad("no such field");
   const auto* r = m->GetReflection();
@@ -54,19 +55,19 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
       break;
     case FieldDescriptor::CPPTYPE_INT64: {
       int64_t v;
-      if (!absl::SimpleAtoi(value, &v)) return bad(absl::StrCat("'", value, "' is not an integer"));
+      if (!absl::SimpleAtoi(value, &v)) return bad(absl::StrCat(Quoted(value), " is not an integer"));
       r->SetInt64(m, f, v);
       break;
     }
     case FieldDescriptor::CPPTYPE_INT32: {
       int32_t v;
-      if (!absl::SimpleAtoi(value, &v)) return bad(absl::StrCat("'", value, "' is not an integer"));
+      if (!absl::SimpleAtoi(value, &v)) return bad(absl::StrCat(Quoted(value), " is not an integer"));
       r->SetInt32(m, f, v);
       break;
     }
     case FieldDescriptor::CPPTYPE_BOOL: {
       bool v;
-      if (!absl::SimpleAtob(value, &v)) return bad(absl::StrCat("'", value, "' is not a boolean"));
+      if (!absl::SimpleAtob(value, &v)) return bad(absl::StrCat(Quoted(value), " is not a boolean"));
       r->SetBool(m, f, v);
       break;
     }
@@ -74,7 +75,7 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
       const auto* ev = f->enum_type()->FindValueByName(value);
       int n;
       if (!ev && absl::SimpleAtoi(value, &n)) ev = f->enum_type()->FindValueByNumber(n);
-      if (!ev) return bad(absl::StrCat("'", value, "' is not a ", f->enum_type()->name()));
+      if (!ev) return bad(absl::StrCat(Quoted(value), " is not a ", f->enum_type()->name()));
       r->SetEnum(m, f, ev);
       break;
     }
@@ -89,7 +90,7 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
 HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb,
                          const std::string& target, const std::string& body,
                          const std::multimap<std::string, std::string>& query,
-                         const std::string& authorization) {
+                         const Caller& caller) {
   std::string path = target.substr(0, target.find('?'));
   std::string allowed;
   std::optional<RouteMatch> match = router.Match(verb, path, &allowed);
@@ -99,7 +100,7 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
               .body = StatusToJson(absl::UnimplementedError(absl::StrCat(
                   "method ", verb, " is not allowed on '", path, "' (allowed: ", allowed, ")")))};
     }
-    return Error(absl::NotFoundError(absl::StrCat("no API route for ", verb, " '", path, "'")));
+    return Error(absl::NotFoundError(absl::StrCat("no API route for ", Quoted(verb), " ", Quoted(path))));
   }
   auto* factory = google::protobuf::MessageFactory::generated_factory();
   std::unique_ptr<Message> req(factory->GetPrototype(match->method->input_type())->New());
@@ -127,7 +128,7 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
     if (!st.ok()) return Error(st);
   }
 
-  absl::Status st = api->Call(match->method, authorization, *req, resp.get());
+  absl::Status st = api->Call(match->method, caller, *req, resp.get());
   if (!st.ok()) return Error(st);
   HttpResult result;
   google::protobuf::util::JsonPrintOptions opts;
@@ -144,10 +145,11 @@ RestServer::RestServer(Api* api, Router router, HttpLimits limits)
 
 RestServer::~RestServer() { Stop(); }
 
-absl::Status RestServer::Start(const std::string& listen) {
+absl::Status RestServer::Start(const std::string& listen, const common::TlsConfig& tls) {
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
-    absl::Status st = api_->Admit(headers.authorization);
+    absl::Status st = api_->Admit({.authorization = headers.authorization,
+                                   .address = headers.client});
     return st.ok() ? HttpReply{.status = 0} : Error(st);
   };
   auto handle = [this](const HttpRequest& req) -> HttpReply {
@@ -155,10 +157,11 @@ absl::Status RestServer::Start(const std::string& listen) {
     if (!query) {
       return Error(absl::InvalidArgumentError("the query string has a malformed %-escape"));
     }
-    return HandleRequest(api_, router_, req.verb, req.target, req.body, *query, req.authorization);
+    return HandleRequest(api_, router_, req.verb, req.target, req.body, *query,
+                         {.authorization = req.authorization, .address = req.client});
   };
   listener_ = std::make_unique<HttpListener>(limits_, admit, handle);
-  return listener_->Start(listen);
+  return listener_->Start(listen, tls);
 }
 
 int RestServer::port() const { return listener_ ? listener_->port() : 0; }

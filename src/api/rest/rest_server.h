@@ -19,15 +19,17 @@ using HttpResult = HttpReply;
 HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb,
                          const std::string& target, const std::string& body,
                          const std::multimap<std::string, std::string>& query,
-                         const std::string& authorization);
+                         const Caller& caller);
 
 class RestServer {
  public:
   RestServer(Api* api, Router router, HttpLimits limits = {});
   ~RestServer();
 
-  // Binds `listen` ("host:port"; port 0 picks one) and serves in the background.
-  absl::Status Start(const std::string& listen);
+  // Binds `listen` ("host:port"; port 0 picks one) and serves in the background, over TLS when
+  // `tls` is enabled.
+  absl::Status Start(const std::string& listen, const common::TlsConfig& tls = {});
+  absl::Status ReloadTls(const common::TlsConfig& tls) { return listener_->ReloadTls(tls); }
   int port() const;
   // Closes the listener and every connection it holds (HttpListener::Stop alone leaves open
   // connections unanswered until the listener is destroyed).

@@ -84,8 +84,9 @@ clusters:
   HttpResult Do(const std::string& verb, const std::string& target,
                 const std::multimap<std::string, std::string>& query = {},
                 const std::string& token = "reader-token", const std::string& body = "") {
+    std::string authorization = token.empty() ? "" : "Bearer " + token;
     return HandleRequest(api_.get(), *router_, verb, target, body, query,
-                         token.empty() ? "" : "Bearer " + token);
+                         {.authorization = authorization, .address = "192.0.2.1"});
   }
 
   std::filesystem::path path_;
