@@ -83,5 +83,32 @@ TEST(Validation, RequiredMessageAndOpenSearchDeleteLimits) {
   EXPECT_THAT(Validate(d).message(), HasSubstr("invalid 'backup_id'"));
 }
 
+
+TEST(Validation, EnumsHoldDefinedValuesOnly) {
+  gp::RestoreClusterRequest r;
+  r.set_backup_id("b");
+  r.set_folder_id("f");
+  r.set_name("n");
+  // proto3 keeps a number it does not know; the contract defines 0..2.
+  r.set_environment(static_cast<gp::Cluster::Environment>(99));
+  auto st = Validate(r);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("invalid 'environment': 99 is not a value of Environment"));
+  r.set_environment(gp::Cluster::PRESTABLE);
+  EXPECT_THAT(Validate(r).message(), ::testing::Not(HasSubstr("environment")));
+}
+
+TEST(Validation, QuotedCutsLongInputAtACharacterBoundary) {
+  EXPECT_EQ(Quoted("abc"), "'abc'");
+  EXPECT_EQ(Quoted(std::string(64, 'x')), "'" + std::string(64, 'x') + "'");
+  std::string long_id(100 * 1024, 'x');
+  std::string q = Quoted(long_id);
+  EXPECT_EQ(q, "'" + std::string(61, 'x') + "...'");
+  // 60 ASCII bytes then two-byte characters: the cut falls inside one and moves before it.
+  std::string utf8 = std::string(60, 'a');
+  for (int i = 0; i < 10; ++i) utf8 += "\xc3\xa9";
+  EXPECT_EQ(Quoted(utf8), "'" + std::string(60, 'a') + "...'");
+}
+
 }  // namespace
 }  // namespace mdb::api

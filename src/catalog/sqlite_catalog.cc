@@ -54,6 +54,14 @@ absl::Status SqliteError(sqlite3* db, const std::string& what) {
   std::string msg = absl::StrCat("catalog: ", what, ": ", sqlite3_errmsg(db));
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(msg);
   if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return absl::DataLossError(msg);
+  // A full disk is the operator's to fix and the client's to retry, not a bug: UNAVAILABLE (503),
+  // naming where space is needed.
+  if (code == SQLITE_FULL) {
+    const char* file = sqlite3_db_filename(db, "main");
+    return absl::UnavailableError(absl::StrCat(
+        msg, ": the file system holding the catalog '", file ? file : "?",
+        "' is full; free space there (nothing was written, retry afterwards)"));
+  }
   return absl::InternalError(msg);
 }
 
@@ -92,7 +100,7 @@ class Connection {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
       sqlite3_free(err);
-      return absl::InternalError(absl::StrCat("catalog: ", msg));
+      return SqliteError(db_, msg);
     }
     return absl::OkStatus();
   }

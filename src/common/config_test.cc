@@ -107,5 +107,62 @@ TEST(Config, LoadReportsMissingFile) {
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
+  auto cfg = ParseConfig(R"(tokens:
+  - {token: secret-token-1, read: [f1], restore: [f2]}
+  - {token_sha256: ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789, write: [f3]}
+)",
+                         "c.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->tokens[0].subject, "token at line 2");  // nothing of "secret-token-1"
+  EXPECT_TRUE(cfg->tokens[0].restore_folders.count("f2") && cfg->tokens[0].read_folders.count("f2"));
+  EXPECT_FALSE(cfg->tokens[0].restore_folders.count("f1"));  // read does not imply restore
+  EXPECT_EQ(cfg->tokens[1].token, "");
+  EXPECT_EQ(cfg->tokens[1].token_sha256,
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  EXPECT_TRUE(cfg->tokens[1].restore_folders.count("f3"));  // write implies restore
+
+  auto bad = [](const std::string& entry) {
+    return ParseConfig("tokens:\n  - " + entry + "\n", "c").status().message();
+  };
+  EXPECT_THAT(bad("{read: [f]}"), HasSubstr("give either 'token' or 'token_sha256'"));
+  EXPECT_THAT(bad("{token: secret-token-1, token_sha256: " + std::string(64, 'a') + "}"),
+              HasSubstr("give either"));
+  EXPECT_THAT(bad("{token_sha256: abc}"), HasSubstr("must be 64 hex digits"));
+  EXPECT_THAT(bad("{token_sha256: " + std::string(64, 'g') + "}"), HasSubstr("64 hex digits"));
+  EXPECT_THAT(bad("{token: \"secret token\"}"), HasSubstr("no spaces or control characters"));
+  EXPECT_THAT(bad("{token: secret-token-1, restore: [\"*\"]}"), HasSubstr("in 'read' only"));
+}
+
+TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {
+  auto parse = [](const std::string& server) {
+    return ParseConfig("server:\n" + server, "c.yaml").status();
+  };
+  EXPECT_TRUE(parse("  grpc_listen: 127.0.0.2:1\n  rest_listen: '[::1]:2'\n").ok());
+  EXPECT_TRUE(parse("  rest_listen: localhost:2\n").ok());
+  absl::Status st = parse("  grpc_listen: 0.0.0.0:50051\n");
+  EXPECT_THAT(st.message(), HasSubstr("'0.0.0.0:50051' is not a loopback address"));
+  EXPECT_THAT(st.message(), HasSubstr("allow_plaintext"));
+  EXPECT_FALSE(parse("  rest_listen: 10.0.0.1:80\n").ok());
+  EXPECT_FALSE(parse("  rest_listen: 127.0.0.1.example.com:80\n").ok());
+  EXPECT_TRUE(parse("  grpc_listen: 0.0.0.0:1\n  allow_plaintext: true\n").ok());
+  EXPECT_TRUE(parse("  grpc_listen: 0.0.0.0:1\n  tls: {cert_file: c.pem, key_file: k.pem}\n").ok());
+  EXPECT_THAT(parse("  tls: {cert_file: c.pem}\n").message(), HasSubstr("'key_file' is required"));
+}
+
+TEST(Config, LimitsHaveDefaultsAndRanges) {
+  auto cfg = ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n",
+                         "c");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->server.limits.max_request_bytes, 65536);
+  EXPECT_EQ(cfg->server.limits.idle_timeout_seconds, 5);
+  EXPECT_EQ(cfg->server.limits.max_connections_per_address, 64);
+  EXPECT_EQ(cfg->server.limits.failed_auth_burst, 20);
+  EXPECT_THAT(ParseConfig("server:\n  limits: {max_request_bytes: 10}\n", "c").status().message(),
+              HasSubstr("'max_request_bytes' must be an integer in 4096.."));
+  EXPECT_THAT(ParseConfig("server:\n  limits: {max_body: 10}\n", "c").status().message(),
+              HasSubstr("unknown key 'max_body'"));
+}
+
 }  // namespace
 }  // namespace mdb::common

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "server/protobuf_log.h"
 #include "server/server.h"
 
 namespace {
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  mdb::server::CountProtobufLogs();
 
   auto server = mdb::server::Server::Create(config);
   if (!server.ok()) {

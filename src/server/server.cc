@@ -10,13 +10,18 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "ops/reconcile.h"
+#include "server/tls_staging.h"
 
 namespace mdb::server {
 namespace {
 
-// gRPC re-reads the TLS files by itself (its file watcher) this often; REST re-reads them on
-// SIGHUP. Either way open connections keep the certificate they began with.
+// gRPC re-reads its copies of the TLS files (tls_staging.h) this often, so a certificate replaced
+// by SIGHUP reaches gRPC's new handshakes within this time, REST's at once. Either way open
+// connections keep the certificate they began with.
 constexpr unsigned kGrpcTlsRefreshSeconds = 5;
+
+// Where gRPC's copies of the TLS files live (tls_staging.h): beside the catalog, as private.
+std::string TlsStagingDir(const common::Config& cfg) { return cfg.server.catalog_path + ".tls"; }
 
 std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const common::TlsConfig& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
@@ -135,7 +140,11 @@ absl::Status Server::Start() {
   int grpc_port = 0;
   const std::string& listen = config_->server.grpc_listen;
   const common::LimitsConfig& limits = config_->server.limits;
-  builder.AddListeningPort(listen, GrpcCredentials(config_->server.tls), &grpc_port);
+  common::TlsConfig grpc_tls;
+  if (config_->server.tls.enabled()) {
+    ASSIGN_OR_RETURN(grpc_tls, StageTlsFiles(config_->server.tls, TlsStagingDir(*config_)));
+  }
+  builder.AddListeningPort(listen, GrpcCredentials(grpc_tls), &grpc_port);
   // gRPC sets SO_REUSEPORT by default: a second mdb-backupd on the same config would share the
   // port and clients would see each process's operations in turn.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -224,7 +233,10 @@ absl::Status Server::Reload() {
         "are re-read on reload)"));
   }
   // The new certificate first: a reload that cannot use it changes nothing.
-  if (next.tls.enabled() && rest_server_) RETURN_IF_ERROR(rest_server_->ReloadTls(next.tls));
+  if (next.tls.enabled() && rest_server_) {
+    RETURN_IF_ERROR(rest_server_->ReloadTls(next.tls));
+    RETURN_IF_ERROR(StageTlsFiles(next.tls, TlsStagingDir(cfg)).status());
+  }
   {
     std::lock_guard<std::mutex> lock(config_mu_);
     config_ = std::make_shared<const common::Config>(std::move(cfg));

@@ -24,7 +24,11 @@ namespace fs = std::filesystem;
 absl::Status ErrnoStatus(int err, const std::string& what) {
   std::string msg = absl::StrCat(what, ": ", strerror(err));
   if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  // UNAVAILABLE rather than RESOURCE_EXHAUSTED (HTTP 429, a client's quota): space is the
+  // operator's to free, and the work can be retried then.
+  if (err == ENOSPC || err == EDQUOT) {
+    return absl::UnavailableError(absl::StrCat(msg, " (the file system holding it is full)"));
+  }
   if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(msg);
   return absl::UnavailableError(msg);
 }
