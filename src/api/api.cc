@@ -222,7 +222,9 @@ absl::Status Api::Admit(const Caller& caller) {
 
 absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::string& id) {
   auto rec = catalog_->GetBackup(id);
-  if (rec.ok() && (rec->engine() != c.engine || !c.who.CanRead(rec->folder_id()))) {
+  // The catalog's own NotFound names the id whole: answered here, it is quoted and cut.
+  if ((rec.ok() && (rec->engine() != c.engine || !c.who.CanRead(rec->folder_id()))) ||
+      absl::IsNotFound(rec.status())) {
     rec = absl::NotFoundError(absl::StrCat("backup ", Quoted(id), " not found"));
   }
   return rec;

@@ -6,10 +6,26 @@
 #include "google/rpc/status.pb.h"
 
 namespace mdb::api {
+namespace {
+
+// The last guard on echoed input (handlers quote what they echo, api/validation.h): a status
+// message travels in a gRPC trailer, and clients drop trailers past 16 KiB, reporting
+// RESOURCE_EXHAUSTED instead of the error.
+constexpr size_t kMaxMessageBytes = 2048;
+
+std::string Message(const absl::Status& status) {
+  std::string_view m(status.message().data(), status.message().size());
+  if (m.size() <= kMaxMessageBytes) return std::string(m);
+  size_t n = kMaxMessageBytes;
+  while (n > 0 && (static_cast<unsigned char>(m[n]) & 0xC0) == 0x80) --n;  // UTF-8 boundary
+  return std::string(m.substr(0, n)) + "... (cut)";
+}
+
+}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), Message(status));
 }
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -52,7 +68,7 @@ int HttpStatusFor(absl::StatusCode code) {
 std::string StatusToJson(const absl::Status& status) {
   google::rpc::Status body;
   body.set_code(static_cast<int>(status.code()));
-  body.set_message(std::string(status.message()));
+  body.set_message(Message(status));
   std::string json;
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;  // "details": [] and "code" even when empty

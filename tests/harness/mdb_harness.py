@@ -77,11 +77,16 @@ RECORDS = [
 
 
 class Server:
-    def __init__(self, workdir, extra_tokens=""):
+    def __init__(self, workdir, extra_tokens="", server_extra="", scheme="http"):
+        """`server_extra` adds lines to the config's server section (e.g. its tls block);
+        `scheme` is the REST listener's ("https" where the server has TLS)."""
         self.workdir = pathlib.Path(workdir)
         self.config = self.workdir / "config.yaml"
         self.catalog = self.workdir / "catalog.db"
-        self.config.write_text(CONFIG % {"extra_tokens": extra_tokens})
+        self.scheme = scheme
+        config = CONFIG % {"extra_tokens": extra_tokens}
+        self.config.write_text(config.replace("  automated_backups: false\n",
+                                              "  automated_backups: false\n" + server_extra, 1))
         self.log = open(self.workdir / "server.log", "w+")
         self.proc = None
 
@@ -96,7 +101,7 @@ class Server:
         line = self.proc.stdout.readline().decode()
         m = re.search(r"grpc=(\S+) rest=(\S+)", line)
         assert m, "mdb-backupd did not start: %r; log: %s" % (line, self.read_log())
-        self.grpc, self.rest = m.group(1), "http://" + m.group(2)
+        self.grpc, self.rest = m.group(1), self.scheme + "://" + m.group(2)
 
     def read_log(self):
         self.log.flush()

@@ -1,0 +1,592 @@
+"""TLS on both listeners, with a CA and certificates this module makes (no key is committed):
+- the official Python SDK (yandexcloud) reads backups over TLS its own way: root_certificates for
+  the channel, iam_token sent as the Bearer token, service addresses from an ApiEndpointService
+  (see `discovery`); REST over https (curl --cacert) answers the same JSON;
+- nothing is served without TLS on a TLS server: a plaintext gRPC client, a gRPC client that does
+  not trust the CA, curl without the CA, and plain HTTP to the https port are all refused;
+- mutual TLS (client_ca_file): no client certificate, or one of another CA, is refused on both
+  listeners; one the CA signed is served, through the SDK (private_key, certificate_chain) too;
+- rotation: new files and SIGHUP, and the next REST handshake presents the new certificate at
+  once while a keep-alive connection opened before still answers (on its old session); gRPC
+  presents it within its file watcher's interval and an open gRPC connection keeps answering (a
+  proxy counts one connection throughout);
+- broken files on SIGHUP (an unparsable certificate, a key of another certificate) are refused
+  ("reload failed", naming the file) and both listeners keep presenting the certificate in use,
+  gRPC for two of its file watcher's intervals, without ever answering plaintext;
+- a listener without TLS on a non-loopback address is refused by --check and at start unless
+  `allow_plaintext: true` (then it starts and warns); TLS on 0.0.0.0 needs no such flag;
+- --check names a missing certificate, key or client CA file, an unparsable certificate and a key
+  that is not the certificate's; start refuses them the same way."""
+import datetime
+import http.client
+import ipaddress
+import json
+import os
+import pathlib
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+import yandexcloud
+# yandexcloud itself imports cryptography (its service-account JWTs), so it is always in the venv:
+# no openssl CLI fallback is needed here (the Node test uses the CLI).
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from google.protobuf import json_format
+from yandex.cloud.endpoint import api_endpoint_pb2 as ep, api_endpoint_service_pb2 as ep_s
+from yandex.cloud.endpoint import api_endpoint_service_pb2_grpc as ep_sg
+from yandex.cloud.mdb.greenplum.v1 import backup_pb2 as gp_b
+from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_service_pb2_grpc as gp_bsg
+from yandex.cloud.mdb.redis.v1 import backup_pb2 as rd_b
+from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
+
+from mdb_harness import READER, RECORDS, SERVER, Server, md, proxy_fixture
+
+PATH = "/managed-redis/v1/backups/rd-1"
+GET_RD1 = rd_bs.GetBackupRequest(backup_id="rd-1")
+
+proxy_factory = proxy_fixture()
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _key_usage(sign_certs):
+    return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=sign_certs,
+                         crl_sign=sign_certs, encipher_only=False, decipher_only=False)
+
+
+def _builder(subject, issuer, public_key):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+
+
+def _install(path, data, mode=0o644):
+    """Writes `data` to `path` atomically (a new file renamed over the old one), as a deployment
+    does; a watcher never reads a half-written file."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return path
+
+
+class Issued:
+    """A P-256 private key and its certificate."""
+
+    def __init__(self, key, cert):
+        self.key, self.cert = key, cert
+        self.pem = cert.public_bytes(serialization.Encoding.PEM)
+        self.der = cert.public_bytes(serialization.Encoding.DER)
+        self.key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+
+    @property
+    def serial(self):
+        return self.cert.serial_number
+
+    def write(self, directory, stem):
+        """Installs STEM.key (owner-only, as private keys are kept) and then STEM.pem in
+        `directory`; returns their paths (certificate, key)."""
+        key = _install(pathlib.Path(directory) / (stem + ".key"), self.key_pem, 0o600)
+        return _install(pathlib.Path(directory) / (stem + ".pem"), self.pem), key
+
+
+class Authority(Issued):
+    """A self-signed CA that issues server certificates (SAN IP:127.0.0.1 and DNS:localhost) and
+    client certificates."""
+
+    def __init__(self, cn):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (_builder(_name(cn), _name(cn), key.public_key())
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(_key_usage(True), critical=True)
+                .sign(key, hashes.SHA256()))
+        super().__init__(key, cert)
+
+    def issue(self, cn, server=True):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (_builder(_name(cn), self.cert.subject, key.public_key())
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(_key_usage(False), critical=True)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                                  critical=False))
+        if server:
+            builder = (builder
+                       .add_extension(x509.SubjectAlternativeName([
+                           x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                           critical=False)
+                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+        else:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                                            critical=False)
+        return Issued(key, builder.sign(self.key, hashes.SHA256()))
+
+
+class Pki:
+    """The test's CA with a server and a client certificate, and a second CA nobody here trusts
+    with a client certificate of its own; their files are in `dir`."""
+
+    def __init__(self, directory):
+        self.dir = pathlib.Path(directory)
+        self.ca = Authority("mdb-backup test CA")
+        self.other_ca = Authority("untrusted CA")
+        self.server = self.ca.issue("localhost")
+        self.client = self.ca.issue("backup-client", server=False)
+        self.stranger = self.other_ca.issue("stranger", server=False)
+        self.ca_file = _install(self.dir / "ca.pem", self.ca.pem)
+        self.other_ca_file = _install(self.dir / "other-ca.pem", self.other_ca.pem)
+        self.client_files = self.client.write(self.dir, "client")
+        self.stranger_files = self.stranger.write(self.dir, "stranger")
+
+
+@pytest.fixture(scope="module")
+def pki():
+    with tempfile.TemporaryDirectory() as d:
+        yield Pki(d)
+
+
+# --- servers and clients -----------------------------------------------------------------------
+
+def tls_section(client_ca=False):
+    """The server section's tls block; relative paths, resolved against the config's directory."""
+    return ("  tls:\n    cert_file: server.pem\n    key_file: server.key\n" +
+            ("    client_ca_file: ca.pem\n" if client_ca else ""))
+
+
+def make_tls_server(directory, pki, client_ca=False):
+    """An mdb-backupd with TLS on both listeners over the harness's RECORDS (not started)."""
+    directory = pathlib.Path(directory)
+    pki.server.write(directory, "server")
+    _install(directory / "ca.pem", pki.ca.pem)
+    s = Server(directory, server_extra=tls_section(client_ca), scheme="https")
+    s.import_records(RECORDS)
+    return s
+
+
+@pytest.fixture(scope="module")
+def tls(pki):
+    """A TLS server shared by the tests that only read."""
+    with tempfile.TemporaryDirectory() as d:
+        s = make_tls_server(d, pki)
+        s.start()
+        yield s
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def mtls(pki):
+    """A TLS server that requires client certificates signed by the test CA."""
+    with tempfile.TemporaryDirectory() as d:
+        s = make_tls_server(d, pki, client_ca=True)
+        s.start()
+        yield s
+        s.stop()
+
+
+@pytest.fixture
+def tls_servers(workdir, pki):
+    """Starts TLS servers of one test on demand (each in its own directory); stops them after."""
+    started = []
+
+    def make(client_ca=False):
+        d = workdir / ("s%d" % len(started))
+        d.mkdir()
+        started.append(make_tls_server(d, pki, client_ca))
+        started[-1].start()
+        return started[-1]
+    yield make
+    for s in started:
+        s.stop()
+
+
+SERVICES = ["iam", "operation", "managed-greenplum", "managed-mongodb", "managed-redis", "managed-opensearch"]
+
+
+class _Endpoints(ep_sg.ApiEndpointServiceServicer):
+    def __init__(self, address):
+        self.address = address
+
+    def List(self, request, context):
+        return ep_s.ListApiEndpointsResponse(
+            endpoints=[ep.ApiEndpoint(id=s, address=self.address) for s in SERVICES])
+
+
+@pytest.fixture
+def discovery(pki):
+    """make(server, **sdk_args) -> a yandexcloud.SDK whose every service is `server`, over TLS.
+
+    How the SDK takes root certificates: SDK(root_certificates=PEM bytes, private_key=...,
+    certificate_chain=...) become grpc.ssl_channel_credentials(...) of every channel it makes
+    (yandexcloud/_channels.py), composed with call credentials that send
+    `authorization: Bearer <iam_token>`. But a TLS channel is only made after the SDK has listed
+    the service addresses from yandex.cloud.endpoint.ApiEndpointService at SDK(endpoint=...), even
+    for sdk.client(stub, endpoint=X): only insecure=True skips that call, and it also skips TLS.
+    mdb-backupd serves no ApiEndpointService, so this fixture serves one (over TLS with the test
+    CA's server certificate; it asks for no client certificate) that names mdb-backupd for every
+    service; the SDK's own channels then go straight to mdb-backupd."""
+    stubs = []
+
+    def make(server, **sdk_args):
+        stub = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        ep_sg.add_ApiEndpointServiceServicer_to_server(_Endpoints(server.grpc), stub)
+        port = stub.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+            [(pki.server.key_pem, pki.server.pem)]))
+        stub.start()
+        stubs.append(stub)
+        return yandexcloud.SDK(endpoint="127.0.0.1:%d" % port, **sdk_args)
+    yield make
+    for stub in stubs:
+        stub.stop(None)
+
+
+def secure_channel(address, roots, client=None):
+    """A raw grpc-python TLS channel (for what the SDK cannot express: untrusted roots here)."""
+    key, chain = (client.key_pem, client.pem) if client else (None, None)
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(roots, key, chain))
+
+
+def refused_code(stub_call):
+    """The status of a call that must fail; a hang is a failure too (the deadline)."""
+    with pytest.raises(grpc.RpcError) as e:
+        stub_call(timeout=30)
+    return e.value.code()
+
+
+def peer_cert(address, alpn, pki, client_files=None):
+    """The certificate (DER) that a new TLS handshake with `address` presents, verified against
+    the test CA. gRPC's listener is reached with ALPN h2, as gRPC clients negotiate it."""
+    ctx = ssl.create_default_context(cadata=pki.ca.pem.decode())
+    ctx.set_alpn_protocols([alpn])
+    if client_files:
+        ctx.load_cert_chain(*map(str, client_files))
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def rest_address(server):
+    return server.rest.split("://", 1)[1]
+
+
+def serial_of(der):
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def curl(server, *args, path=PATH, token=READER):
+    """curl on the server's https URL; returns (exit code, HTTP status or None, body, stderr)."""
+    r = subprocess.run(["curl", "-sS", "--max-time", "30", "-H", "Authorization: Bearer " + token,
+                        "-w", "\n%{http_code}", *map(str, args), server.rest + path],
+                       capture_output=True, text=True, timeout=120)
+    body, _, status = r.stdout.rpartition("\n")
+    return r.returncode, int(status) if status.isdigit() and status != "000" else None, body, r.stderr
+
+
+def check(config):
+    return subprocess.run([str(SERVER), "--config", str(config), "--check"], capture_output=True,
+                          text=True, timeout=120)
+
+
+def rd1_fields_are_exact(b):
+    assert b.id == "rd-1" and b.folder_id == "f1" and b.source_cluster_id == "rd1"
+    assert list(b.source_shard_names) == ["rd1"] and b.type == rd_b.Backup.AUTOMATED
+    assert b.created_at.ToJsonString() == "2026-11-20T03:00:09Z"
+    assert b.started_at.ToJsonString() == "2026-11-20T03:00:00Z"
+
+
+# --- the SDK and REST over TLS -----------------------------------------------------------------
+
+def test_the_python_sdk_reads_backups_over_tls(tls, pki, discovery):
+    """The SDK's own TLS channel (the test CA as root_certificates) and its own auth (iam_token
+    as the Bearer token, which gRPC sends only over a secure channel): exact fields."""
+    sdk = discovery(tls, root_certificates=pki.ca.pem, iam_token=READER)
+    rd1_fields_are_exact(sdk.client(rd_bsg.BackupServiceStub).Get(GET_RD1, timeout=30))
+    gp = sdk.client(gp_bsg.BackupServiceStub)
+    b = gp.Get(gp_bs.GetBackupRequest(backup_id="gp-incr"), timeout=30)
+    assert b.size == 9007199254740993 and b.journal_size == 1 and b.source_cluster_id == "gp1"
+    assert b.method == gp_b.Backup.INCREMENTAL
+    assert b.created_at.ToJsonString() == "2026-11-21T01:02:00.000000001Z"
+    lst = gp.List(gp_bs.ListBackupsRequest(folder_id="f1"), timeout=30)
+    assert [x.id for x in lst.backups] == ["gp-incr", "gp-base"]
+    # The token comes from the SDK's credentials: without it the same channel is refused.
+    bare = discovery(tls, root_certificates=pki.ca.pem, iam_token="not-a-declared-token")
+    assert refused_code(lambda **kw: bare.client(rd_bsg.BackupServiceStub).Get(GET_RD1, **kw)) == \
+        grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_plaintext_and_untrusting_grpc_clients_are_refused(tls, pki):
+    """A plaintext client (the harness's insecure SDK channel) and TLS clients that trust another
+    CA, or only the public roots gRPC ships, get UNAVAILABLE: no call is served."""
+    plain = tls.client(rd_bsg.BackupServiceStub)
+    assert refused_code(lambda **kw: plain.Get(GET_RD1, metadata=md(), **kw)) == grpc.StatusCode.UNAVAILABLE
+    for roots in (pki.other_ca.pem, None):
+        with secure_channel(tls.grpc, roots) as ch:
+            stub = rd_bsg.BackupServiceStub(ch)
+            assert refused_code(lambda **kw: stub.Get(GET_RD1, metadata=md(), **kw)) == \
+                grpc.StatusCode.UNAVAILABLE, roots
+    with secure_channel(tls.grpc, pki.ca.pem) as ch:  # the same client trusting the CA is served
+        rd1_fields_are_exact(rd_bsg.BackupServiceStub(ch).Get(GET_RD1, metadata=md(), timeout=30))
+
+
+def test_rest_over_https_answers_the_grpc_json_and_nothing_without_the_ca(tls, pki, discovery):
+    code, status, body, err = curl(tls, "--cacert", pki.ca_file)
+    assert code == 0 and status == 200, (code, status, body, err)
+    sdk = discovery(tls, root_certificates=pki.ca.pem, iam_token=READER)
+    assert json.loads(body) == json_format.MessageToDict(sdk.client(rd_bsg.BackupServiceStub).Get(GET_RD1, timeout=30))
+    # curl's system CA store, and another CA: the certificate is not verified (curl exit 60).
+    for args in [(), ("--cacert", pki.other_ca_file)]:
+        code, status, body, err = curl(tls, *args)
+        assert code == 60 and status is None and "rd-1" not in body, (args, code, err)
+        assert "certificate" in err, err
+
+
+def test_plain_http_to_the_https_port_gets_no_http_answer(tls):
+    host, port = rest_address(tls).rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"GET " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  READER.encode() + b"\r\n\r\n")
+        reply = b""
+        try:
+            while len(reply) < 65536:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+    assert not reply.startswith(b"HTTP/") and b"rd-1" not in reply, reply[:200]
+
+
+# --- mutual TLS --------------------------------------------------------------------------------
+
+def test_mutual_tls_serves_only_clients_with_a_certificate_of_the_ca(mtls, pki, discovery):
+    # gRPC: no client certificate, or one of another CA, is refused.
+    for client in (None, pki.stranger):
+        with secure_channel(mtls.grpc, pki.ca.pem, client) as ch:
+            stub = rd_bsg.BackupServiceStub(ch)
+            assert refused_code(lambda **kw: stub.Get(GET_RD1, metadata=md(), **kw)) == \
+                grpc.StatusCode.UNAVAILABLE, client and client.cert.subject
+    with secure_channel(mtls.grpc, pki.ca.pem, pki.client) as ch:
+        rd1_fields_are_exact(rd_bsg.BackupServiceStub(ch).Get(GET_RD1, metadata=md(), timeout=30))
+    # The SDK presents a client certificate through its private_key and certificate_chain.
+    sdk = discovery(mtls, root_certificates=pki.ca.pem, private_key=pki.client.key_pem,
+                    certificate_chain=pki.client.pem, iam_token=READER)
+    rd1_fields_are_exact(sdk.client(rd_bsg.BackupServiceStub).Get(GET_RD1, timeout=30))
+    # REST: the same three clients through curl; the refused ones get no HTTP answer at all.
+    for args in [(), ("--cert", pki.stranger_files[0], "--key", pki.stranger_files[1])]:
+        code, status, body, err = curl(mtls, "--cacert", pki.ca_file, *args)
+        assert code != 0 and status is None and "rd-1" not in body, (args, code, status, body, err)
+    code, status, body, err = curl(mtls, "--cacert", pki.ca_file, "--cert", pki.client_files[0],
+                                   "--key", pki.client_files[1])
+    assert code == 0 and status == 200 and json.loads(body)["id"] == "rd-1", (code, status, body, err)
+
+
+# --- rotation ----------------------------------------------------------------------------------
+
+def wait_grpc_cert(server, pki, want, timeout=30):
+    """Polls new handshakes with the gRPC listener until one presents `want` (gRPC's file watcher
+    re-reads within about 5 s); the deadline only guards against a hang."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            got = peer_cert(server.grpc, "h2", pki)
+        except OSError as e:  # e.g. a watcher that read the new key with the old certificate
+            raise AssertionError("gRPC refused a new handshake during the rotation: %s" % e) from e
+        if got == want:
+            return
+        assert time.time() < deadline, "gRPC still presents serial %x, not %x, %d s after the files changed" % (
+            serial_of(got), serial_of(want), timeout)
+        time.sleep(0.2)
+
+
+def test_new_certificates_apply_to_new_handshakes_and_open_connections_keep_working(tls_servers, pki,
+                                                                                    proxy_factory):
+    server = tls_servers()
+    old, new = pki.server, pki.ca.issue("localhost")  # same CA, new key, new serial
+    assert old.serial != new.serial
+    assert peer_cert(rest_address(server), "http/1.1", pki) == old.der
+    assert peer_cert(server.grpc, "h2", pki) == old.der
+    auth = {"Authorization": "Bearer " + READER}
+    # Connections opened before the rotation: gRPC through a counting proxy, and REST keep-alive
+    # (last: its next request must come within the header deadline, 10 s, of its first answer).
+    proxy = proxy_factory(server.grpc)
+    channel = secure_channel(proxy.address, pki.ca.pem)
+    stub = rd_bsg.BackupServiceStub(channel)
+    host, port = rest_address(server).rsplit(":", 1)
+    kept = http.client.HTTPSConnection(host, int(port), timeout=30,
+                                       context=ssl.create_default_context(cadata=pki.ca.pem.decode()))
+    try:
+        rd1_fields_are_exact(stub.Get(GET_RD1, metadata=md(), timeout=30))
+        assert proxy.connections == 1
+        kept.request("GET", PATH, headers=auth)
+        r = kept.getresponse()
+        assert r.status == 200 and json.loads(r.read())["id"] == "rd-1"
+        kept_sock = kept.sock
+        assert kept_sock is not None, "the REST server closed a keep-alive connection after one answer"
+
+        new.write(server.workdir, "server")
+        outcome = server.reload()
+        assert "configuration reloaded" in outcome, outcome
+        # REST: the connection opened before still answers, on its old session; the very next
+        # handshake has the new certificate.
+        kept.request("GET", PATH, headers=auth)
+        r = kept.getresponse()
+        assert r.status == 200 and json.loads(r.read())["id"] == "rd-1"
+        assert kept.sock is kept_sock and kept_sock.getpeercert(binary_form=True) == old.der
+        assert serial_of(peer_cert(rest_address(server), "http/1.1", pki)) == new.serial
+        # gRPC: new handshakes present it within its file watcher's interval; the open
+        # connection keeps serving (still the proxy's one connection).
+        wait_grpc_cert(server, pki, new.der)
+        rd1_fields_are_exact(stub.Get(GET_RD1, metadata=md(), timeout=30))
+        assert proxy.connections == 1, "the gRPC connection was dropped at the rotation"
+    finally:
+        kept.close()
+        channel.close()
+
+
+BROKEN = [
+    # (what is wrong, the file replaced, its new content, what the reload failure must name)
+    ("unparsable certificate", "server.pem",
+     b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", ("server.pem",)),
+    ("key of another certificate", "server.key", None, ("server.key", "server.pem")),
+]
+
+
+@pytest.mark.parametrize("what,name,content,named", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_files_on_sighup_are_refused_and_the_certificate_in_use_stays(tls_servers, pki, what, name,
+                                                                            content, named):
+    server = tls_servers()
+    _install(server.workdir / name, content if content is not None else pki.client.key_pem, 0o600)
+    outcome = server.reload()
+    assert outcome.startswith("mdb-backupd: reload failed"), outcome
+    assert any(n in outcome for n in named), outcome
+    assert peer_cert(rest_address(server), "http/1.1", pki) == pki.server.der
+    code, status, body, err = curl(server, "--cacert", pki.ca_file)
+    assert code == 0 and status == 200, (code, status, body, err)
+    # gRPC re-reads its certificate files on a timer (about every 5 s): for two of its intervals
+    # every new handshake still presents the certificate in use. What is proven is an absence,
+    # so this watches for a fixed time. (gRPC's file watcher, given broken files, drops its TLS
+    # context and fails every new handshake: the server must never let it read them.)
+    begin = time.time()
+    while time.time() < begin + 11:
+        try:
+            got = peer_cert(server.grpc, "h2", pki)
+        except OSError as e:
+            raise AssertionError("gRPC refused a new handshake %.1f s after the %s: %s" % (
+                time.time() - begin, what, e)) from e
+        assert got == pki.server.der, "gRPC presents serial %x" % serial_of(got)
+        time.sleep(0.5)
+    with secure_channel(server.grpc, pki.ca.pem) as ch:
+        rd1_fields_are_exact(rd_bsg.BackupServiceStub(ch).Get(GET_RD1, metadata=md(), timeout=30))
+    # Nor did the broken files open the gRPC listener to plaintext.
+    plain = server.client(rd_bsg.BackupServiceStub)
+    assert refused_code(lambda **kw: plain.Get(GET_RD1, metadata=md(), **kw)) == grpc.StatusCode.UNAVAILABLE
+
+
+# --- what is refused before serving --------------------------------------------------------------
+
+def listen_on(server, grpc_host, rest_host):
+    """Rewrites the server's config to listen on these hosts (ports chosen by the system)."""
+    text = server.config.read_text()
+    text = text.replace("grpc_listen: 127.0.0.1:0", "grpc_listen: %s:0" % grpc_host)
+    server.config.write_text(text.replace("rest_listen: 127.0.0.1:0", "rest_listen: %s:0" % rest_host))
+
+
+def plaintext_warnings(text):
+    return [l for l in text.splitlines() if "plaintext" in l.lower()]
+
+
+def about_plaintext(message, config):
+    """Whether a refusal speaks of plaintext or TLS (the config's own path aside)."""
+    message = message.replace(str(config), "").lower()
+    return "plaintext" in message or "tls" in message
+
+
+def wait_plaintext_warning(server, timeout=30):
+    """Polls the server's log for its plaintext warning; the deadline only guards a hang."""
+    deadline = time.time() + timeout
+    while not plaintext_warnings(server.read_log()):
+        assert time.time() < deadline, "no plaintext warning in %d s: %s" % (timeout, server.read_log())
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("grpc_host,rest_host", [("0.0.0.0", "127.0.0.1"), ("127.0.0.1", "0.0.0.0")])
+def test_plaintext_on_a_non_loopback_address_is_refused_unless_allowed(workdir, grpc_host, rest_host):
+    server = Server(workdir)
+    listen_on(server, grpc_host, rest_host)
+    r = check(server.config)
+    assert r.returncode != 0 and r.stdout == "", r.stdout + r.stderr
+    assert about_plaintext(r.stderr, server.config), r.stderr
+    code, err = server.run_until_exit()
+    assert code != 0 and about_plaintext(err, server.config), err
+    # allow_plaintext: true accepts it; the server starts and warns.
+    server.config.write_text(server.config.read_text().replace(
+        "  automated_backups: false\n", "  automated_backups: false\n  allow_plaintext: true\n"))
+    r = check(server.config)
+    assert r.returncode == 0, r.stderr
+    server.start()
+    try:
+        wait_plaintext_warning(server)
+    finally:
+        server.stop()
+
+
+def test_tls_on_a_non_loopback_address_needs_no_allow_plaintext(workdir, pki):
+    server = make_tls_server(workdir, pki)
+    listen_on(server, "0.0.0.0", "0.0.0.0")
+    r = check(server.config)
+    assert r.returncode == 0, r.stderr
+    server.start()
+    try:
+        port = server.grpc.rsplit(":", 1)[1]
+        assert peer_cert("127.0.0.1:" + port, "h2", pki) == pki.server.der
+        assert not plaintext_warnings(server.read_log()), server.read_log()
+    finally:
+        server.stop()
+
+
+BROKEN_FILES = [
+    # (what is wrong, tls block, the files of which the message must name one)
+    ("missing key", "cert_file: server.pem\n    key_file: absent.key", ("absent.key",)),
+    ("missing certificate", "cert_file: absent.pem\n    key_file: server.key", ("absent.pem",)),
+    ("missing client CA", "cert_file: server.pem\n    key_file: server.key\n    client_ca_file: absent-ca.pem",
+     ("absent-ca.pem",)),
+    ("unparsable certificate", "cert_file: garbage.pem\n    key_file: server.key", ("garbage.pem",)),
+    ("key of another certificate", "cert_file: server.pem\n    key_file: other.key", ("other.key", "server.pem")),
+]
+
+
+def test_check_and_start_name_a_missing_or_wrong_certificate_or_key_file(workdir, pki):
+    server = make_tls_server(workdir, pki)
+    _install(workdir / "garbage.pem", b"this is not PEM\n")
+    pki.client.write(workdir, "other")  # other.key: a valid key, but not server.pem's
+    good = server.config.read_text()
+    r = check(server.config)
+    assert r.returncode == 0, r.stderr  # the valid TLS config: what follows fails for its file
+    for what, block, names in BROKEN_FILES:
+        server.config.write_text(good.replace("cert_file: server.pem\n    key_file: server.key", block))
+        r = check(server.config)
+        assert r.returncode != 0 and r.stdout == "", (what, r.stdout)
+        assert any(n in r.stderr for n in names), (what, r.stderr)
+        if what in ("missing key", "key of another certificate"):
+            code, err = server.run_until_exit()
+            assert code != 0 and any(n in err for n in names), (what, err)
+    server.log.close()
