@@ -1,6 +1,8 @@
 // bench/api: latency of the Backup API against an empty unary gRPC call served by the same
-// process (DebugService.Ping), in one run: Get p50/p99, List(100) p50, REST Get, and List at page
-// 1 vs page 10,000 of a 1,000,000-backup catalog. Usage: api_bench [--backups N] [--calls N].
+// process (DebugService.Ping), in one run: Get p50/p99, List(100) p50, REST Get, List at page
+// 1 vs page 10,000 of a 1,000,000-backup catalog, and gRPC Get over TLS vs plaintext on a reused
+// channel (two more servers; certificates made with the openssl CLI).
+// Usage: api_bench [--backups N] [--calls N].
 #include <httplib.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
 #include "server/server.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.grpc.pb.h"
@@ -45,6 +48,78 @@ void Check(const grpc::Status& st) {
     fprintf(stderr, "call failed: %s\n", st.error_message().c_str());
     exit(1);
   }
+}
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// gRPC Get p50 over TLS / over plaintext, each on its own server (a catalog of one backup) and
+// a channel reused for every call, measured in alternating blocks so that drift hits both.
+void CompareTls(const std::filesystem::path& dir, int calls) {
+  std::string make_certs = absl::StrCat(
+      "cd ", dir.string(),
+      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
+      " -subj /CN=bench-ca -keyout ca.key -out ca.pem 2>/dev/null"
+      " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1"
+      " -keyout server.key -out server.csr 2>/dev/null"
+      " && printf 'subjectAltName=IP:127.0.0.1' > san.ext"
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1"
+      " -extfile san.ext -out server.pem 2>/dev/null");
+  if (system(make_certs.c_str()) != 0) {
+    fprintf(stderr, "openssl failed: TLS comparison skipped\n");
+    return;
+  }
+  std::unique_ptr<mdb::server::Server> servers[2];
+  std::unique_ptr<rd::BackupService::Stub> stubs[2];
+  for (int tls = 0; tls < 2; ++tls) {
+    auto sub = dir / (tls ? "tls" : "plain");
+    std::filesystem::create_directories(sub);
+    std::ofstream(sub / "config.yaml") << absl::StrCat(
+        "server: {grpc_listen: \"127.0.0.1:0\", rest_listen: \"127.0.0.1:0\", catalog: c.db, "
+        "automated_backups: false",
+        tls ? ", tls: {cert_file: ../server.pem, key_file: ../server.key}" : "", "}\n",
+        "tokens: [{token: bench-token-1, read: [small]}]\n");
+    auto catalog = mdb::catalog::OpenSqliteCatalog((sub / "c.db").string());
+    mdb::catalog::BackupRecord r;
+    r.set_id("small-500");
+    r.set_engine(mdb::catalog::Engine::REDIS);
+    r.set_folder_id("small");
+    r.set_cluster_id("c1");
+    *r.mutable_created_at() = mdb::common::FromUnixNanos(1'700'000'000'000'000'000);
+    if (!catalog.ok() || !(*catalog)->PutBackups({r}).ok()) exit(1);
+    catalog->reset();
+    auto server = mdb::server::Server::Create((sub / "config.yaml").string());
+    if (!server.ok() || !(*server)->Start().ok()) {
+      fprintf(stderr, "TLS comparison: server did not start\n");
+      exit(1);
+    }
+    servers[tls] = std::move(*server);
+    auto creds = tls ? grpc::SslCredentials({.pem_root_certs = ReadFile(dir / "ca.pem")})
+                     : grpc::InsecureChannelCredentials();
+    stubs[tls] = rd::BackupService::NewStub(
+        grpc::CreateChannel(servers[tls]->grpc_address(), creds));
+  }
+  rd::GetBackupRequest req;
+  req.set_backup_id("small-500");
+  std::vector<double> p50[2];
+  for (int block = 0; block < 4; ++block) {
+    for (int tls = 0; tls < 2; ++tls) {
+      p50[tls].push_back(Measure(calls / 2, [&] {
+                           grpc::ClientContext c;
+                           c.AddMetadata("authorization", "Bearer bench-token-1");
+                           rd::Backup out;
+                           Check(stubs[tls]->Get(&c, req, &out));
+                         }).p50_us);
+    }
+  }
+  for (auto& v : p50) std::sort(v.begin(), v.end());
+  double plain = (p50[0][1] + p50[0][2]) / 2, tls = (p50[1][1] + p50[1][2]) / 2;
+  printf("\ngRPC BackupService.Get over TLS (reused channel), median of 4 blocks' p50:\n");
+  printf("%-40s %10.0f\n%-40s %10.0f %8.2fx\n", "plaintext", plain, "TLS (P-256 certificate)", tls,
+         tls / plain);
+  for (auto& s : servers) s->Shutdown();
 }
 
 }  // namespace
@@ -162,6 +237,8 @@ clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
   row("page 1", page1, page1.p50_us);
   row(absl::StrCat("page ", pages).c_str(), pageN, page1.p50_us);
   (*server)->Shutdown();
+  server->reset();
+  CompareTls(dir, calls);
   std::filesystem::remove_all(dir);
   return 0;
 }
