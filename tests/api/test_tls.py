@@ -1,7 +1,7 @@
 """TLS on both listeners, with a CA and certificates this module makes (no key is committed):
 - the official Python SDK (yandexcloud) reads backups over TLS its own way: root_certificates for
-  the channel, iam_token sent as the Bearer token, service addresses from an ApiEndpointService
-  (see `discovery`); REST over https (curl --cacert) answers the same JSON;
+  the channel, iam_token sent as the Bearer token, service addresses from mdb-backupd's own
+  ApiEndpointService (see `discovery`); REST over https (curl --cacert) answers the same JSON;
 - nothing is served without TLS on a TLS server: a plaintext gRPC client, a gRPC client that does
   not trust the CA, curl without the CA, and plain HTTP to the https port are all refused;
 - mutual TLS (client_ca_file): no client certificate, or one of another CA, is refused on both
@@ -28,7 +28,6 @@ import ssl
 import subprocess
 import tempfile
 import time
-from concurrent import futures
 
 import grpc
 import pytest
@@ -40,8 +39,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.protobuf import json_format
-from yandex.cloud.endpoint import api_endpoint_pb2 as ep, api_endpoint_service_pb2 as ep_s
-from yandex.cloud.endpoint import api_endpoint_service_pb2_grpc as ep_sg
 from yandex.cloud.mdb.greenplum.v1 import backup_pb2 as gp_b
 from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_service_pb2_grpc as gp_bsg
 from yandex.cloud.mdb.redis.v1 import backup_pb2 as rd_b
@@ -217,44 +214,20 @@ def tls_servers(workdir, pki):
         s.stop()
 
 
-SERVICES = ["iam", "operation", "managed-greenplum", "managed-mongodb", "managed-redis", "managed-opensearch"]
-
-
-class _Endpoints(ep_sg.ApiEndpointServiceServicer):
-    def __init__(self, address):
-        self.address = address
-
-    def List(self, request, context):
-        return ep_s.ListApiEndpointsResponse(
-            endpoints=[ep.ApiEndpoint(id=s, address=self.address) for s in SERVICES])
-
-
 @pytest.fixture
-def discovery(pki):
-    """make(server, **sdk_args) -> a yandexcloud.SDK whose every service is `server`, over TLS.
+def discovery():
+    """make(server, **sdk_args) -> a yandexcloud.SDK pointed at `server` as users would point it:
+    SDK(endpoint=HOST:PORT, root_certificates=PEM, iam_token=...).
 
     How the SDK takes root certificates: SDK(root_certificates=PEM bytes, private_key=...,
     certificate_chain=...) become grpc.ssl_channel_credentials(...) of every channel it makes
     (yandexcloud/_channels.py), composed with call credentials that send
-    `authorization: Bearer <iam_token>`. But a TLS channel is only made after the SDK has listed
-    the service addresses from yandex.cloud.endpoint.ApiEndpointService at SDK(endpoint=...), even
-    for sdk.client(stub, endpoint=X): only insecure=True skips that call, and it also skips TLS.
-    mdb-backupd serves no ApiEndpointService, so this fixture serves one (over TLS with the test
-    CA's server certificate; it asks for no client certificate) that names mdb-backupd for every
-    service; the SDK's own channels then go straight to mdb-backupd."""
-    stubs = []
-
+    `authorization: Bearer <iam_token>`. Before its first TLS channel it lists the service
+    addresses from yandex.cloud.endpoint.ApiEndpointService at `endpoint` (and needs "iam" among
+    them): mdb-backupd serves that list, naming itself for every service."""
     def make(server, **sdk_args):
-        stub = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        ep_sg.add_ApiEndpointServiceServicer_to_server(_Endpoints(server.grpc), stub)
-        port = stub.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
-            [(pki.server.key_pem, pki.server.pem)]))
-        stub.start()
-        stubs.append(stub)
-        return yandexcloud.SDK(endpoint="127.0.0.1:%d" % port, **sdk_args)
-    yield make
-    for stub in stubs:
-        stub.stop(None)
+        return yandexcloud.SDK(endpoint=server.grpc, **sdk_args)
+    return make
 
 
 def secure_channel(address, roots, client=None):

@@ -4,8 +4,10 @@
 
 #include "absl/strings/str_replace.h"
 #include "api/status_map.h"
+#include "api/validation.h"
 #include "common/ids.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
+#include "yandex/cloud/endpoint/api_endpoint_service.grpc.pb.h"
 #include "yandex/cloud/mdb/greenplum/v1/backup_service.grpc.pb.h"
 #include "yandex/cloud/mdb/greenplum/v1/cluster_service.grpc.pb.h"
 #include "yandex/cloud/mdb/mongodb/v1/backup_service.grpc.pb.h"
@@ -145,6 +147,48 @@ class DebugServiceImpl final : public mdb_backup::v1::DebugService::Service {
   }
 };
 
+// Endpoint discovery for the official SDKs: the Python SDK lists endpoints at `endpoint=` before
+// it opens a TLS channel to any service, and expects "iam" among them. Every service it may ask
+// for is here, at the address the client used to reach us (its :authority), so an SDK pointed at
+// mdb-backupd stays on it. No authentication, as in Yandex Cloud: nothing here is secret.
+class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointService::Service {
+ public:
+  grpc::Status List(grpc::ServerContext* ctx,
+                    const yandex::cloud::endpoint::ListApiEndpointsRequest*,
+                    yandex::cloud::endpoint::ListApiEndpointsResponse* resp) override {
+    std::string address = Address(ctx);
+    for (const char* id : kIds) {
+      auto* e = resp->add_endpoints();
+      e->set_id(id);
+      e->set_address(address);
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status Get(grpc::ServerContext* ctx,
+                   const yandex::cloud::endpoint::GetApiEndpointRequest* req,
+                   yandex::cloud::endpoint::ApiEndpoint* resp) override {
+    for (const char* id : kIds) {
+      if (req->api_endpoint_id() == id) {
+        resp->set_id(id);
+        resp->set_address(Address(ctx));
+        return grpc::Status::OK;
+      }
+    }
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "endpoint " + Quoted(req->api_endpoint_id()) + " is not served here");
+  }
+
+ private:
+  static constexpr const char* kIds[] = {"endpoint",          "iam",
+                                         "operation",         "managed-greenplum",
+                                         "managed-mongodb",   "managed-opensearch",
+                                         "managed-redis"};
+  static std::string Address(grpc::ServerContext* ctx) {
+    grpc::string_ref authority = ctx->ExperimentalGetAuthority();
+    return std::string(authority.data(), std::min<size_t>(authority.size(), 255));
+  }
+};
+
 }  // namespace
 
 GrpcServices::GrpcServices(Api* api) {
@@ -158,6 +202,7 @@ GrpcServices::GrpcServices(Api* api) {
   services_.push_back(std::make_unique<OsClusterService>(api));
   services_.push_back(std::make_unique<OperationServiceImpl>(api));
   services_.push_back(std::make_unique<DebugServiceImpl>());
+  services_.push_back(std::make_unique<EndpointServiceImpl>());
 }
 
 GrpcServices::~GrpcServices() = default;
