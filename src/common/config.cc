@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
@@ -147,6 +148,13 @@ class Parser {
     if (!rest.empty()) out->rest_listen = rest;
     if (!catalog.empty()) out->catalog_path = catalog;
     for (const std::string* listen : {&out->grpc_listen, &out->rest_listen}) {
+      size_t colon = listen->rfind(':');
+      int port = -1;
+      if (colon == std::string::npos || colon == 0 ||
+          !absl::SimpleAtoi(listen->substr(colon + 1), &port) || port < 0 || port > 65535) {
+        return Error(n, absl::StrCat("server: listen address '", *listen,
+                                     "' must be host:port (port 0-65535; 0 picks a free one)"));
+      }
       if (!out->tls.enabled() && !out->allow_plaintext && !IsLoopbackListen(*listen)) {
         return Error(n, absl::StrCat("server: '", *listen,
                                      "' is not a loopback address and the listeners have no TLS: "

@@ -148,6 +148,9 @@ TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {
   EXPECT_TRUE(parse("  grpc_listen: 0.0.0.0:1\n  allow_plaintext: true\n").ok());
   EXPECT_TRUE(parse("  grpc_listen: 0.0.0.0:1\n  tls: {cert_file: c.pem, key_file: k.pem}\n").ok());
   EXPECT_THAT(parse("  tls: {cert_file: c.pem}\n").message(), HasSubstr("'key_file' is required"));
+  EXPECT_THAT(parse("  rest_listen: 127.0.0.1\n").message(), HasSubstr("must be host:port"));
+  EXPECT_THAT(parse("  rest_listen: 127.0.0.1:99999\n").message(), HasSubstr("must be host:port"));
+  EXPECT_THAT(parse("  grpc_listen: ':80'\n").message(), HasSubstr("must be host:port"));
 }
 
 TEST(Config, LimitsHaveDefaultsAndRanges) {

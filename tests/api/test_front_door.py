@@ -156,6 +156,15 @@ def test_a_nul_in_the_authorization_header_is_refused_not_cut_short(server):
     assert raw(server, get + READER.encode() + b"\r\n\r\n") == 200
 
 
+def test_two_authorization_headers_are_refused(server):
+    # Which of the two a proxy and this server would each read is anyone's guess: neither counts.
+    get = b"GET " + LIST.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+    assert raw(server, get + b"Authorization: Bearer nope-nope-1\r\nAuthorization: Bearer " +
+               READER.encode() + b"\r\n\r\n") == 400
+    assert raw(server, get + b"Authorization: Bearer " + READER.encode() +
+               b"\r\nAuthorization: Bearer " + READER.encode() + b"\r\n\r\n") == 400
+
+
 def test_one_client_address_cannot_take_every_connection(server):
     held = [socket.create_connection(address(server)) for _ in range(64)]
     try:

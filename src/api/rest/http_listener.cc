@@ -8,6 +8,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -87,6 +88,11 @@ struct HttpListener::Impl {
   net::io_context ioc{2};
   std::optional<tcp::acceptor> acceptor;
   net::steady_timer accept_retry{ioc};  // after a failed accept (EMFILE): see Accept()
+  // Admitted requests are handled here, off the io threads: a call that waits (a busy catalog)
+  // must not stop the listener from reading, answering and closing everyone else's connections.
+  // Queued work is bounded by the connection caps (one request in flight per connection).
+  // After ioc: queued handlers hold sessions, whose sockets belong to ioc.
+  net::thread_pool handlers{8};
   std::vector<std::thread> threads;
   int port = 0;
   std::shared_ptr<TlsContext> tls;  // under mu; null for plain HTTP. Sessions hold the one
@@ -191,6 +197,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request_.verb = std::string(req.method_string());
     request_.target = std::string(req.target());
     request_.authorization = std::string(req[http::field::authorization]);
+    if (req.count(http::field::authorization) > 1) {  // which one would count is anyone's guess
+      return Reply({.status = 400,
+                    .body = ErrorJson(absl::StatusCode::kInvalidArgument,
+                                      "the request has more than one Authorization header")},
+                   /*close=*/true);
+    }
     request_.client = client_;
     request_.body.clear();
     HttpReply refused = owner_->admit(request_);
@@ -217,9 +229,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Failed(ec);
                        self->request_.body = std::move(self->parser_->get().body());
-                       bool close = !self->parser_->get().keep_alive();
-                       self->Reply(self->owner_->handle(self->request_), close);
+                       self->Handle();
                      });
+  }
+
+  // On the handler pool, then back on the session's strand to answer.
+  void Handle() {
+    net::post(owner_->handlers, [self = this->shared_from_this()] {
+      HttpReply reply = self->owner_->handle(self->request_);
+      net::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+        self->Reply(std::move(reply), !self->parser_->get().keep_alive());
+      });
+    });
   }
 
   void TooLarge() {
@@ -412,6 +433,8 @@ void HttpListener::Stop() {
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->handlers.stop();  // queued requests are dropped; running ones finish
+  impl_->handlers.join();
   impl_->acceptor.reset();
 }
 
