@@ -2,6 +2,7 @@
 // with sigwait: SIGHUP reloads the config, SIGINT/SIGTERM shut down in order.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -78,6 +79,14 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   mdb::server::CountProtobufLogs();
 
+  // The connection caps (1,024 REST connections by default) assume descriptors to hold them:
+  // the soft limit is raised to the hard one, as Go's runtime and nginx do (systemd's default
+  // soft limit is 1,024, and select() is not used here).
+  if (struct rlimit nofile; getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+                            nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   auto server = mdb::server::Server::Create(config);
   if (!server.ok()) {
     fprintf(stderr, "mdb-backupd: %s\n", std::string(server.status().message()).c_str());

@@ -2,6 +2,8 @@
 // can observe an operation that no process will ever finish.
 #include "server/server.h"
 
+#include <sys/resource.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "grpcpp/resource_quota.h"
@@ -165,6 +167,14 @@ absl::Status Server::Start() {
   quota.SetMaxThreads(64);
   builder.SetResourceQuota(quota);
   WarnPlaintext(*config_);
+  if (struct rlimit nofile; getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+                            nofile.rlim_cur < static_cast<rlim_t>(limits.max_connections) + 256) {
+    fprintf(stderr,
+            "mdb-backupd: warning: %llu open files allowed (RLIMIT_NOFILE) is below "
+            "limits.max_connections + 256: raise LimitNOFILE, or connections will be refused "
+            "before the caps apply\n",
+            static_cast<unsigned long long>(nofile.rlim_cur));
+  }
   grpc_services_->RegisterAll(&builder);
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port == 0) {
