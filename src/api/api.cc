@@ -12,7 +12,6 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "common/time_util.h"
-#include "engine/engine.h"
 #include "google/protobuf/empty.pb.h"
 #include "yandex/cloud/api/operation.pb.h"
 #include "yandex/cloud/mdb/greenplum/v1/backup_service.pb.h"
@@ -147,7 +146,7 @@ std::vector<const ServiceDescriptor*> PublicServices() {
   };
 }
 
-Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::Jobs* jobs,
+Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJobs* jobs,
          std::shared_ptr<const common::Config> config)
     : catalog_(catalog),
       runner_(runner),
@@ -291,7 +290,7 @@ absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) 
         absl::StrCat("the token may not modify folder '", rec.folder_id(), "'"));
   }
   catalog::Catalog* catalog = catalog_;
-  ops::Jobs* jobs = jobs_;
+  ops::BackupJobs* jobs = jobs_;
   return StartOperation(
       c, absl::StrCat("Delete backup '", id, "'"), rec.folder_id(), rec.cluster_id(), id,
       [catalog, jobs, id](const ops::TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
@@ -326,13 +325,12 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
   if (!jobs_ || !jobs_->has_repository()) {
     return absl::FailedPreconditionError("this server has no backup repository configured");
   }
-  RETURN_IF_ERROR(engine::MakeDriver(c.engine).status());  // Unimplemented for engines not built
   std::string backup_id = common::NewId();
   const std::string response_type =
       c.method->options().GetExtension(yandex::cloud::api::operation).response();
   ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", cluster));
   common::ClusterConfig copy = *cluster;  // the work must not see a later config reload
-  ops::Jobs* jobs = jobs_;
+  ops::BackupJobs* jobs = jobs_;
   return StartOperation(
       c, absl::StrCat("Create backup of cluster '", cluster->id, "'"), cluster->folder_id,
       cluster->id, backup_id,
@@ -352,9 +350,8 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
         absl::StrCat("the token may not restore backups of folder '", rec.folder_id(),
                      "': it needs 'restore' (or 'write') on that folder"));
   }
-  ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(c.engine));  // Unimplemented if not built
   ASSIGN_OR_RETURN(std::optional<absl::Time> point, GetPointInTime(req));
-  if (point && !driver->capabilities().point_in_time) {
+  if (point && (!jobs_ || !jobs_->RestoresToPointInTime(c.engine))) {
     return absl::InvalidArgumentError(
         absl::StrCat(common::EngineName(c.engine),
                      " backups restore to their own consistent point; a point "
@@ -389,7 +386,7 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
       c.method->options().GetExtension(yandex::cloud::api::operation).response();
   ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", target));
   common::ClusterConfig copy = *target;
-  ops::Jobs* jobs = jobs_;
+  ops::BackupJobs* jobs = jobs_;
   return StartOperation(
       c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
       target->folder_id, target->id, rec.id(),
@@ -401,38 +398,17 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
       resp);
 }
 
-absl::StatusOr<ops::Operation> Api::StartAutomatedBackup(const common::ClusterConfig& cluster) {
-  if (!jobs_ || !jobs_->has_repository()) {
-    return absl::FailedPreconditionError("no backup repository configured");
-  }
-  RETURN_IF_ERROR(engine::MakeDriver(cluster.engine).status());
-  if (jobs_->IsRunning(cluster.id)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("a backup of cluster '", cluster.id, "' is running"));
-  }
+absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(
+    const common::ClusterConfig& cluster, const std::string& backup_id) {
   const MethodDescriptor* method =
       google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(
           "yandex.cloud.mdb.", common::EngineName(cluster.engine), ".v1.ClusterService.Backup"));
   if (!method) return absl::InternalError("no ClusterService.Backup for the engine");
   const auto& types = method->options().GetExtension(yandex::cloud::api::operation);
-  std::string backup_id = common::NewId();
-  ASSIGN_OR_RETURN(auto metadata, PackMetadata(method, types.metadata(), cluster.id, backup_id));
-  ASSIGN_OR_RETURN(auto response, PackMetadata(method, types.response(), "", "", &cluster));
-  ops::Jobs* jobs = jobs_;
-  common::ClusterConfig copy = cluster;
-  return runner_->Start(
-      {.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
-       .created_by = "scheduler",
-       .folder_id = cluster.folder_id,
-       .metadata = std::move(metadata)},
-      [jobs, copy, backup_id,
-       response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(
-            jobs->Backup(copy, backup_id, catalog::BackupRecord::AUTOMATED, task).status());
-        // Retention runs after a successful backup only: a failing cluster keeps its old backups.
-        RETURN_IF_ERROR(jobs->ApplyRetention(copy, absl::Now()).status());
-        return response;
-      });
+  ops::BackupOperationShape shape;
+  ASSIGN_OR_RETURN(shape.metadata, PackMetadata(method, types.metadata(), cluster.id, backup_id));
+  ASSIGN_OR_RETURN(shape.response, PackMetadata(method, types.response(), "", "", &cluster));
+  return shape;
 }
 
 absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) {

@@ -14,7 +14,8 @@
 #include "common/config.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
-#include "ops/jobs.h"
+#include "ops/automated.h"
+#include "ops/backup_jobs.h"
 #include "ops/operation_runner.h"
 
 namespace mdb::api {
@@ -37,7 +38,7 @@ struct Caller {
 class Api {
  public:
   // `jobs` runs backups, restores and deletes; it may be null in tests of the read paths.
-  Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::Jobs* jobs,
+  Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJobs* jobs,
       std::shared_ptr<const common::Config> config);
 
   // Replaces clusters and tokens (SIGHUP). Calls in flight finish with the snapshot they began
@@ -55,10 +56,11 @@ class Api {
   // that nothing of an unauthenticated request reaches memory beyond its headers.
   absl::Status Admit(const Caller& caller);
 
-  // Starts an AUTOMATED backup of `cluster` as an Operation (created by "scheduler"), followed by
-  // the cluster's retention. NotFound if the engine has no driver; FailedPrecondition while a
-  // backup of the cluster runs.
-  absl::StatusOr<ops::Operation> StartAutomatedBackup(const common::ClusterConfig& cluster);
+  // What a backup Operation of `cluster` looks like to clients (ClusterService.Backup's metadata
+  // and response types of its engine): for backups the API does not start itself, the daily
+  // AUTOMATED ones (ops/automated.h).
+  static absl::StatusOr<ops::BackupOperationShape> DescribeBackup(
+      const common::ClusterConfig& cluster, const std::string& backup_id);
 
  private:
   struct Snapshot {
@@ -104,7 +106,7 @@ class Api {
 
   catalog::Catalog* catalog_;
   ops::OperationRunner* runner_;
-  ops::Jobs* jobs_;
+  ops::BackupJobs* jobs_;
   std::unordered_map<const MethodDescriptor*, Route> routes_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;

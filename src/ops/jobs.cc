@@ -14,6 +14,11 @@
 
 namespace mdb::ops {
 
+bool Jobs::RestoresToPointInTime(common::Engine engine) {
+  auto driver = drivers_(engine);
+  return driver.ok() && (*driver)->capabilities().point_in_time;
+}
+
 absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& cluster,
                                                    const std::string& backup_id,
                                                    catalog::BackupRecord::CreationType type,
@@ -35,7 +40,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
       jobs->running_.erase(id);
     }
   } done{this, cluster.id};
-  ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(cluster.engine));
+  ASSIGN_OR_RETURN(auto driver, drivers_(cluster.engine));
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
   if (driver->capabilities().incremental) {
@@ -113,7 +118,8 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     std::set<std::string>& recounted = recounted_pieces_[cluster.id];
     recounted.clear();
     absl::Status st =
-        RecomputeJournalSizes(catalog_, repository_, cluster.engine, cluster.id, &recounted);
+        RecomputeJournalSizes(catalog_, repository_, *driver, cluster.engine, cluster.id,
+                              &recounted);
     if (!st.ok()) {
       // The backup is committed and listed; only its journal accounting waits for the next one.
       // Pieces the failed recount saw are not skipped when they are reported (they were not
@@ -132,7 +138,7 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                            const TaskContext& task, std::optional<absl::Time> point_in_time) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
-  ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(target.engine));
+  ASSIGN_OR_RETURN(auto driver, drivers_(target.engine));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;

@@ -1,5 +1,7 @@
 // The long work behind ClusterService.Backup / Restore and BackupService.Delete: engine driver,
-// repository and catalog put together. Run inside an Operation (operation_runner.h).
+// repository and catalog put together. Run inside an Operation (operation_runner.h). The API sees
+// it through BackupJobs (ops/backup_jobs.h); the drivers come from a factory, so tests can hand it
+// a fake engine.
 #pragma once
 
 #include <functional>
@@ -15,33 +17,34 @@
 #include "catalog/catalog.h"
 #include "common/config.h"
 #include "engine/engine.h"
+#include "ops/backup_jobs.h"
 #include "ops/operation_runner.h"
 #include "repo/repository.h"
 
 namespace mdb::ops {
 
-class Jobs {
- public:
-  Jobs(catalog::Catalog* catalog, repo::Repository* repository)
-      : catalog_(catalog), repository_(repository) {}
-  ~Jobs() { StopJournals(); }  // the archivers call back into this object
+// Makes the driver of an engine: engine::MakeDriver in the service, a fake in tests.
+using DriverFactory =
+    std::function<absl::StatusOr<std::unique_ptr<engine::Driver>>(common::Engine)>;
 
-  // Takes a backup of `cluster` with id `backup_id`, commits it to the repository and then
-  // records it in the catalog (the catalog is an index of the repository, written second).
+class Jobs final : public BackupJobs {
+ public:
+  Jobs(catalog::Catalog* catalog, repo::Repository* repository,
+       DriverFactory drivers = engine::MakeDriver)
+      : catalog_(catalog), repository_(repository), drivers_(std::move(drivers)) {}
+  ~Jobs() override { StopJournals(); }  // the archivers call back into this object
+
+  // BackupJobs.
   absl::StatusOr<catalog::BackupRecord> Backup(const common::ClusterConfig& cluster,
                                                const std::string& backup_id,
                                                catalog::BackupRecord::CreationType type,
-                                               const TaskContext& task);
-
-  // Restores `backup` into the servers of `target`, to `point_in_time` when given (engines with
-  // a journal), else to the backup's own consistent point.
+                                               const TaskContext& task) override;
   absl::Status Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
                        const TaskContext& task,
-                       std::optional<absl::Time> point_in_time = std::nullopt);
-
-  // Removes the backup from the catalog and the repository, then collects its data. A GC that
-  // cannot run now (a backup is being written) is left to the next one; the backup is gone.
-  absl::Status Delete(const std::string& backup_id);
+                       std::optional<absl::Time> point_in_time = std::nullopt) override;
+  absl::Status Delete(const std::string& backup_id) override;
+  bool RestoresToPointInTime(common::Engine engine) override;
+  bool has_repository() const override { return repository_ != nullptr; }
 
   // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
   // Returns the ids deleted.
@@ -54,7 +57,6 @@ class Jobs {
   // True while a backup of the cluster runs in this process (one at a time per cluster).
   bool IsRunning(const std::string& cluster_id);
 
-  bool has_repository() const { return repository_ != nullptr; }
   // Called when a GC after a delete or a failed backup failed (the storage, or another GC held
   // the repository; not when it only waited for a running backup): the periodic GC
   // (ops/gc_loop.h) retries it sooner.
@@ -81,6 +83,7 @@ class Jobs {
 
   catalog::Catalog* catalog_;
   repo::Repository* repository_;
+  DriverFactory drivers_;
   std::function<void()> on_gc_failed_;
   std::mutex mu_;
   std::set<std::string> running_;

@@ -56,11 +56,10 @@ absl::StatusOr<catalog::BackupRecord> RecordFromManifest(const repo::Manifest& m
 }
 
 absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* repository,
-                                   common::Engine engine, const std::string& cluster_id,
-                                   std::set<std::string>* counted) {
-  ASSIGN_OR_RETURN(auto driver, engine::MakeDriver(engine));
+                                   engine::Driver& driver, common::Engine engine,
+                                   const std::string& cluster_id, std::set<std::string>* counted) {
   ASSIGN_OR_RETURN(std::vector<engine::JournalPiece> pieces,
-                   driver->ListJournal(repository, cluster_id));
+                   driver.ListJournal(repository, cluster_id));
   // Engines whose journal lives inside their backups (MongoDB's oplog window) have no pieces:
   // their journal sizes, merges on delete included, stay as recorded.
   if (pieces.empty()) return absl::OkStatus();
@@ -74,7 +73,7 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
     auto m = repository->ReadManifest(b.id());
     if (absl::IsNotFound(m.status())) continue;  // imported records: no manifest, no journal
     if (!m.ok()) return m.status();
-    Entry e{std::move(b), driver->JournalStarts(*m)};
+    Entry e{std::move(b), driver.JournalStarts(*m)};
     e.rec.set_journal_size(static_cast<int64_t>(m->journal_bytes()));
     entries.push_back(std::move(e));
   }
@@ -127,8 +126,11 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
   }
   if (!add.empty()) RETURN_IF_ERROR(catalog->PutBackups(add));
   for (const auto& [engine, cluster_id] : touched) {
-    if (absl::Status st = RecomputeJournalSizes(catalog, repository, engine, cluster_id);
-        !st.ok()) {
+    auto driver = engine::MakeDriver(engine);
+    absl::Status st = driver.ok() ? RecomputeJournalSizes(catalog, repository, **driver, engine,
+                                                          cluster_id)
+                                  : driver.status();
+    if (!st.ok()) {
       report.unreadable.push_back(absl::StrCat("journal of '", cluster_id, "': ", st.message()));
     }
   }

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "catalog/catalog.h"
 #include "common/config.h"
+#include "engine/engine.h"
 #include "repo/repository.h"
 
 namespace mdb::ops {
@@ -43,8 +44,10 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
 // same rule the live accounting follows (Jobs::AddJournal). Nothing changes for a cluster without
 // archived pieces.
 // `counted` (optional) receives the objects of the pieces it counted.
+// `driver` is the engine's (it lists the pieces).
 absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* repository,
-                                   common::Engine engine, const std::string& cluster_id,
+                                   engine::Driver& driver, common::Engine engine,
+                                   const std::string& cluster_id,
                                    std::set<std::string>* counted = nullptr);
 
 }  // namespace mdb::ops

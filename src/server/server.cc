@@ -131,6 +131,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   }
   s->api_ =
       std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->jobs_.get(), s->config_);
+  s->automated_ = std::make_unique<ops::AutomatedBackups>(s->runner_.get(), s->jobs_.get(),
+                                                          &api::Api::DescribeBackup);
   return s;
 }
 
@@ -205,8 +207,7 @@ absl::Status Server::Start() {
           return c ? jobs_->LastAutomated(*c) : absl::InfinitePast();
         },
         [this](const common::ClusterConfig& cluster) {
-          auto op = api_->StartAutomatedBackup(cluster);
-          if (absl::IsUnimplemented(op.status())) return true;  // engine not built: nothing to do
+          auto op = automated_->Start(cluster);
           if (!op.ok()) {
             fprintf(stderr, "mdb-backupd: automated backup of '%s' not started: %s\n",
                     cluster.id.c_str(), std::string(op.status().message()).c_str());

@@ -12,6 +12,7 @@
 #include "catalog/catalog.h"
 #include "common/instance_lock.h"
 #include "grpcpp/server.h"
+#include "ops/automated.h"
 #include "ops/gc_loop.h"
 #include "ops/jobs.h"
 #include "ops/operation_runner.h"
@@ -53,6 +54,7 @@ class Server {
   std::unique_ptr<ops::Jobs> jobs_;
   std::unique_ptr<ops::OperationRunner> runner_;
   std::unique_ptr<api::Api> api_;
+  std::unique_ptr<ops::AutomatedBackups> automated_;
   std::unique_ptr<api::grpc_transport::GrpcServices> grpc_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<api::rest::RestServer> rest_server_;

@@ -1,0 +1,43 @@
+// What the API asks of the backup machinery, and nothing more: the API layer sees this narrow
+// interface (as restic's archiver sees only the repository calls it makes), not ops::Jobs and
+// never an engine driver. ops::Jobs implements it; tests of the API may hand it a fake.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "catalog/catalog.h"
+#include "common/config.h"
+#include "ops/operation_runner.h"
+
+namespace mdb::ops {
+
+class BackupJobs {
+ public:
+  virtual ~BackupJobs() = default;
+
+  // Takes a backup of `cluster` with id `backup_id`, commits it to the repository and then
+  // records it in the catalog (the catalog is an index of the repository, written second).
+  [[nodiscard]] virtual absl::StatusOr<catalog::BackupRecord> Backup(
+      const common::ClusterConfig& cluster, const std::string& backup_id,
+      catalog::BackupRecord::CreationType type, const TaskContext& task) = 0;
+
+  // Restores `backup` into the servers of `target`, to `point_in_time` when given (engines with
+  // a journal), else to the backup's own consistent point.
+  [[nodiscard]] virtual absl::Status Restore(
+      const catalog::BackupRecord& backup, const common::ClusterConfig& target,
+      const TaskContext& task, std::optional<absl::Time> point_in_time = std::nullopt) = 0;
+
+  // Removes the backup from the catalog and the repository, then collects its data. A GC that
+  // cannot run now (a backup is being written) is left to the next one; the backup is gone.
+  [[nodiscard]] virtual absl::Status Delete(const std::string& backup_id) = 0;
+
+  // Whether backups of `engine` can be restored to a point in time (through a journal).
+  virtual bool RestoresToPointInTime(common::Engine engine) = 0;
+
+  virtual bool has_repository() const = 0;
+};
+
+}  // namespace mdb::ops

@@ -1,0 +1,220 @@
+// Jobs and AutomatedBackups over a fake engine (a driver compiled into this test only), a
+// temporary repository and an SQLite catalog: what ops promises whatever the engine.
+#include "ops/jobs.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "common/status.h"
+#include "common/test_dir.h"
+#include "common/time_util.h"
+#include "io/stream.h"
+#include "ops/automated.h"
+#include "storage/posix/posix_storage.h"
+
+namespace mdb::ops {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// What the fake engine does, set by each test.
+struct FakeEngine {
+  std::map<std::string, std::string> streams;  // written by every backup, in order
+  bool incremental = false;
+  absl::Status fail_after_first_stream;  // returned once one stream is written
+  std::atomic<bool> hold{false};         // backups wait here (after their streams) while set
+  std::atomic<bool> holding{false};
+  std::map<std::string, std::string> restored;  // stream -> bytes, by the last restore
+};
+
+class FakeDriver final : public engine::Driver {
+ public:
+  explicit FakeDriver(FakeEngine* e) : e_(e) {}
+  engine::Capabilities capabilities() const override { return {.incremental = e_->incremental}; }
+  absl::StatusOr<engine::BackupResult> Backup(const engine::BackupRequest& r) override {
+    for (const auto& [name, content] : e_->streams) {
+      io::StringSource src(content);
+      RETURN_IF_ERROR(r.writer->AddStream(name, &src));
+      if (!e_->fail_after_first_stream.ok()) return e_->fail_after_first_stream;
+    }
+    while (e_->hold.load()) {
+      e_->holding = true;
+      if (r.cancelled->load()) return absl::CancelledError("fake backup cancelled");
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return engine::BackupResult{.shard_names = {"shard1"}, .metadata = "fake"};
+  }
+  absl::Status Restore(const engine::RestoreRequest& r) override {
+    e_->restored.clear();
+    for (const auto& s : r.manifest->streams()) {
+      io::StringSink sink;
+      RETURN_IF_ERROR(r.repository->RestoreStream(*r.manifest, s.name(), &sink));
+      e_->restored[s.name()] = sink.data();
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  FakeEngine* e_;
+};
+
+class JobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = common::FreshTestDir("jobs");
+    storage_ = std::move(*storage::OpenPosixStorage((dir_ / "repo").string()));
+    repo_ = std::move(*repo::Repository::Init(storage_.get(), {}));
+    catalog_ = std::move(*catalog::OpenSqliteCatalog((dir_ / "catalog.db").string()));
+    jobs_ = std::make_unique<Jobs>(catalog_.get(), repo_.get(), [this](common::Engine) {
+      return absl::StatusOr<std::unique_ptr<engine::Driver>>(std::make_unique<FakeDriver>(&fake_));
+    });
+    cluster_ = {.id = "c1", .folder_id = "f1", .engine = common::Engine::REDIS, .retention_days = 7};
+    fake_.streams = {{"shard1/data", std::string(300000, 'a') + "payload"},
+                     {"shard1/tail", "tail"}};
+  }
+  void TearDown() override {
+    jobs_.reset();
+    fs::remove_all(dir_);
+  }
+
+  absl::StatusOr<catalog::BackupRecord> Backup(const std::string& id,
+                                               catalog::BackupRecord::CreationType type =
+                                                   catalog::BackupRecord::MANUAL) {
+    return jobs_->Backup(cluster_, id, type, {.cancelled = cancelled_, .progress = progress_});
+  }
+  repo::RepoStats Stats() { return *repo_->Stats(); }
+
+  fs::path dir_;
+  FakeEngine fake_;
+  std::unique_ptr<storage::Storage> storage_;
+  std::unique_ptr<repo::Repository> repo_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<Jobs> jobs_;
+  common::ClusterConfig cluster_;
+  CancelFlag cancelled_{false};
+  Progress progress_;
+};
+
+TEST_F(JobsTest, ABackupIsCommittedThenRecordedAndRestoresItsBytes) {
+  auto rec = Backup("b1");
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->cluster_id(), "c1");
+  EXPECT_EQ(rec->folder_id(), "f1");
+  EXPECT_EQ(rec->type(), catalog::BackupRecord::MANUAL);
+  EXPECT_EQ(rec->method(), catalog::BackupRecord::BASE);
+  EXPECT_GT(rec->size(), 0);
+  EXPECT_THAT(rec->source_shard_names(), ::testing::ElementsAre("shard1"));
+  auto listed = catalog_->GetBackup("b1");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), rec->size());
+  EXPECT_TRUE(repo_->ReadManifest("b1").ok());
+  ASSERT_TRUE(jobs_->Restore(*listed, cluster_, {.cancelled = cancelled_, .progress = progress_})
+                  .ok());
+  EXPECT_EQ(fake_.restored, fake_.streams);
+}
+
+TEST_F(JobsTest, AFailedBackupIsNotRecordedAndItsDataIsCollected) {
+  fake_.fail_after_first_stream = absl::DataLossError("shard1 on h:1 sent garbage");
+  auto rec = Backup("b1");
+  EXPECT_EQ(rec.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(rec.status().message(), HasSubstr("shard1 on h:1"));
+  EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);
+  repo::RepoStats stats = Stats();
+  EXPECT_EQ(stats.backups, 0);
+  EXPECT_EQ(stats.packs, 0);  // the stream that was written is garbage, collected at once
+  EXPECT_EQ(stats.stored_bytes, 0u);
+}
+
+TEST_F(JobsTest, CancelDiscardsTheBackupAndASecondOneWaitsItsTurn) {
+  fake_.hold = true;
+  absl::StatusOr<catalog::BackupRecord> first;
+  std::thread t([&] { first = Backup("b1"); });
+  while (!fake_.holding.load()) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(jobs_->IsRunning("c1"));
+  auto second = Backup("b2");  // one backup per cluster at a time
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("already running"));
+  cancelled_ = true;
+  t.join();
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(jobs_->IsRunning("c1"));
+  EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Stats().packs, 0);
+}
+
+TEST_F(JobsTest, AParentIsRefusedOnDeleteUntilItsIncrementIsGone) {
+  fake_.incremental = true;
+  ASSERT_TRUE(Backup("base").ok());
+  auto inc = Backup("inc");
+  ASSERT_TRUE(inc.ok()) << inc.status();
+  EXPECT_EQ(inc->method(), catalog::BackupRecord::INCREMENTAL);
+  EXPECT_EQ(inc->parent_id(), "base");
+  absl::Status st = jobs_->Delete("base");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("parent of INCREMENTAL backup 'inc'"));
+  ASSERT_TRUE(jobs_->Delete("inc").ok());
+  ASSERT_TRUE(jobs_->Delete("base").ok());
+  repo::RepoStats stats = Stats();
+  EXPECT_EQ(stats.backups, 0);
+  EXPECT_EQ(stats.stored_bytes, 0u);  // delete frees the space
+}
+
+TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {
+  ASSERT_TRUE(Backup("auto-1", catalog::BackupRecord::AUTOMATED).ok());
+  ASSERT_TRUE(Backup("manual", catalog::BackupRecord::MANUAL).ok());
+  ASSERT_TRUE(Backup("auto-2", catalog::BackupRecord::AUTOMATED).ok());
+  auto gone = jobs_->ApplyRetention(cluster_, absl::Now() + absl::Hours(24 * 8));
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_THAT(*gone, ::testing::ElementsAre("auto-1"));
+  EXPECT_FALSE(catalog_->GetBackup("auto-1").ok());
+  EXPECT_TRUE(catalog_->GetBackup("manual").ok());
+  EXPECT_TRUE(catalog_->GetBackup("auto-2").ok());  // the newest stays, whatever its age
+}
+
+TEST_F(JobsTest, TheAutomatedPolicyIsABackupThenRetentionAsOneOperation) {
+  auto old = Backup("old-auto", catalog::BackupRecord::AUTOMATED);
+  ASSERT_TRUE(old.ok()) << old.status();
+  // Made 30 days old in the catalog (retention reads ages there): past the 7 days of retention.
+  *old->mutable_created_at() = common::ToProto(absl::Now() - absl::Hours(24 * 30));
+  *old->mutable_started_at() = old->created_at();
+  ASSERT_TRUE(catalog_->PutBackup(*old).ok());
+  OperationRunner runner(catalog_.get(), 1);
+  int described = 0;
+  AutomatedBackups automated(&runner, jobs_.get(),
+                             [&](const common::ClusterConfig& c, const std::string& backup_id) {
+                               ++described;
+                               return absl::StatusOr<BackupOperationShape>(BackupOperationShape{});
+                             });
+  auto op = automated.Start(cluster_);
+  ASSERT_TRUE(op.ok()) << op.status();
+  EXPECT_EQ(op->created_by(), "scheduler");
+  runner.WaitIdle();
+  auto done = catalog_->GetOperation(op->id());
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_TRUE(done->operation.done());
+  EXPECT_FALSE(done->operation.has_error()) << done->operation.error().message();
+  EXPECT_EQ(described, 1);
+  // The new AUTOMATED backup is there, and retention (after it) removed the expired one.
+  auto page = catalog_->ListBackups({.engine = cluster_.engine, .cluster_id = "c1"});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->backups.size(), 1u);
+  EXPECT_EQ(page->backups[0].type(), catalog::BackupRecord::AUTOMATED);
+  EXPECT_NE(page->backups[0].id(), "old-auto");
+  EXPECT_FALSE(repo_->ReadManifest("old-auto").ok());
+  // While a backup of the cluster runs, the scheduler's next attempt is refused, not queued.
+  fake_.hold = true;
+  auto held = automated.Start(cluster_);
+  ASSERT_TRUE(held.ok());
+  while (!fake_.holding.load()) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(automated.Start(cluster_).status().code(), absl::StatusCode::kFailedPrecondition);
+  fake_.hold = false;
+  runner.WaitIdle();
+}
+
+}  // namespace
+}  // namespace mdb::ops
