@@ -165,12 +165,8 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
       {"OperationService.Cancel", &Api::CancelOperation},
   };
   for (const ServiceDescriptor* s : PublicServices()) {
-    Engine engine = Engine::ENGINE_UNSPECIFIED;
-    for (auto e : {Engine::GREENPLUM, Engine::MONGODB, Engine::REDIS, Engine::OPENSEARCH}) {
-      if (s->file()->package() == absl::StrCat("yandex.cloud.mdb.", common::EngineName(e), ".v1")) {
-        engine = e;
-      }
-    }
+    const common::EngineInfo* info = common::FindEngineByPackage(s->file()->package());
+    Engine engine = info ? info->engine : Engine::ENGINE_UNSPECIFIED;  // OperationService
     for (int i = 0; i < s->method_count(); ++i) {
       const MethodDescriptor* m = s->method(i);
       for (const auto& [name, handler] : kByName) {
@@ -400,9 +396,11 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
 
 absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(
     const common::ClusterConfig& cluster, const std::string& backup_id) {
+  const common::EngineInfo* info = common::FindEngine(cluster.engine);
   const MethodDescriptor* method =
-      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(
-          "yandex.cloud.mdb.", common::EngineName(cluster.engine), ".v1.ClusterService.Backup"));
+      info ? google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+                 absl::StrCat(std::string(info->api_package), ".ClusterService.Backup"))
+           : nullptr;
   if (!method) return absl::InternalError("no ClusterService.Backup for the engine");
   const auto& types = method->options().GetExtension(yandex::cloud::api::operation);
   ops::BackupOperationShape shape;

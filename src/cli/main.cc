@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "cli/catalog_commands.h"
 #include "cli/repo_commands.h"
+#include "common/engines.h"
 #include "common/config.h"
 #include "common/ids.h"
 #include "google/protobuf/util/json_util.h"
@@ -51,7 +52,10 @@ struct Client {
   }
 };
 
-std::string Prefix(const std::string& engine) { return "/managed-" + engine + "/v1"; }
+std::string Prefix(const std::string& engine) {
+  auto parsed = mdb::common::ParseEngine(engine);  // names are checked by the options
+  return parsed.ok() ? std::string(mdb::common::FindEngine(*parsed)->rest_prefix) : "";
+}
 
 // The int64 value of "field":"N" in an operation's JSON (0 if absent).
 int64_t JsonInt(const std::string& json, const std::string& field) {
@@ -158,7 +162,8 @@ int main(int argc, char** argv) {
   std::string engine, folder, cluster, id, catalog_path, file = "-";
   int64_t page_size = 0;
   bool wait = false;
-  const std::vector<std::string> engines{"greenplum", "mongodb", "redis", "opensearch"};
+  std::vector<std::string> engines;
+  for (const auto& e : mdb::common::AllEngines()) engines.emplace_back(e.name);
 
   auto* backup = app.add_subcommand("backup", "list, show and delete backups");
   backup->require_subcommand(1);

@@ -396,28 +396,4 @@ bool IsLoopbackListen(const std::string& listen) {
          b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 && d < 256;
 }
 
-absl::StatusOr<Engine> ParseEngine(const std::string& name) {
-  if (name == "greenplum") return Engine::GREENPLUM;
-  if (name == "mongodb") return Engine::MONGODB;
-  if (name == "redis") return Engine::REDIS;
-  if (name == "opensearch") return Engine::OPENSEARCH;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown engine '", name, "' (expected greenplum, mongodb, redis or opensearch)"));
-}
-
-std::string EngineName(Engine engine) {
-  switch (engine) {
-    case Engine::GREENPLUM:
-      return "greenplum";
-    case Engine::MONGODB:
-      return "mongodb";
-    case Engine::REDIS:
-      return "redis";
-    case Engine::OPENSEARCH:
-      return "opensearch";
-    default:
-      return "unspecified";
-  }
-}
-
 }  // namespace mdb::common

@@ -10,11 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "mdb_backup/v1/records.pb.h"
+#include "common/engines.h"
 
 namespace mdb::common {
-
-using Engine = ::mdb_backup::v1::Engine;
 
 // One database server of a shard.
 struct HostConfig {
@@ -106,9 +104,5 @@ struct Config {
 absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& filename);
 // Reads and parses the file at `path`.
 absl::StatusOr<Config> LoadConfig(const std::string& path);
-
-// "greenplum" <-> Engine; the lowercase names used in config files and the CLI.
-absl::StatusOr<Engine> ParseEngine(const std::string& name);
-std::string EngineName(Engine engine);
 
 }  // namespace mdb::common

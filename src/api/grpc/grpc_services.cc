@@ -5,6 +5,7 @@
 #include "absl/strings/str_replace.h"
 #include "api/status_map.h"
 #include "api/validation.h"
+#include "common/engines.h"
 #include "common/ids.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
 #include "yandex/cloud/endpoint/api_endpoint_service.grpc.pb.h"
@@ -157,7 +158,7 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
                     const yandex::cloud::endpoint::ListApiEndpointsRequest*,
                     yandex::cloud::endpoint::ListApiEndpointsResponse* resp) override {
     std::string address = Address(ctx);
-    for (const char* id : kIds) {
+    for (const std::string& id : Ids()) {
       auto* e = resp->add_endpoints();
       e->set_id(id);
       e->set_address(address);
@@ -167,7 +168,7 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
   grpc::Status Get(grpc::ServerContext* ctx,
                    const yandex::cloud::endpoint::GetApiEndpointRequest* req,
                    yandex::cloud::endpoint::ApiEndpoint* resp) override {
-    for (const char* id : kIds) {
+    for (const std::string& id : Ids()) {
       if (req->api_endpoint_id() == id) {
         resp->set_id(id);
         resp->set_address(Address(ctx));
@@ -179,10 +180,11 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
   }
 
  private:
-  static constexpr const char* kIds[] = {"endpoint",          "iam",
-                                         "operation",         "managed-greenplum",
-                                         "managed-mongodb",   "managed-opensearch",
-                                         "managed-redis"};
+  static std::vector<std::string> Ids() {
+    std::vector<std::string> ids = {"endpoint", "iam", "operation"};
+    for (const auto& e : common::AllEngines()) ids.emplace_back(e.endpoint_id);
+    return ids;
+  }
   static std::string Address(grpc::ServerContext* ctx) {
     grpc::string_ref authority = ctx->ExperimentalGetAuthority();
     return std::string(authority.data(), std::min<size_t>(authority.size(), 255));

@@ -212,7 +212,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     parser_->body_limit(limits().max_body_bytes);  // for bodies without a declared length
     lowest().expires_at(request_deadline_);
-    if (beast::iequals(req[http::field::expect], "100-continue")) {
+    // HTTP/1.0 clients know no 100 (RFC 9110 10.1.1: the expectation is then ignored).
+    if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
       auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       http::async_write(stream_, *go_on,
                         [self = this->shared_from_this(), go_on](beast::error_code ec, size_t) {
