@@ -1,5 +1,5 @@
 // An HTTP/1.1 listener that slow, idle or hostile clients cannot hold: event-driven (Boost.Beast
-// on Asio, two threads for any number of connections, handlers on a pool of eight), with deadlines for the headers, the whole
+// on Asio, two threads for any number of connections, four more for requests that write), with deadlines for the headers, the whole
 // request and keep-alive idling, caps on connections per listener and per client address, a
 // header size limit, and a body limit enforced while reading. A request's headers are shown to
 // `admit` before any byte of its body is read: a refused request is answered and its connection
@@ -48,8 +48,8 @@ struct HttpReply {
 class HttpListener {
  public:
   // `admit` sees a request's headers (no body yet) and returns a reply to refuse it with (the
-  // body is then never read), or a reply of status 0 to go on; `admit` runs on the listener's io
-  // threads and must be quick. `handle` answers an admitted request, on the handler pool.
+  // body is then never read), or a reply of status 0 to go on; `admit` runs on the io threads and
+  // must be quick; `handle` too for GET and HEAD (reads), on the handler pool for the others.
   using Admit = std::function<HttpReply(const HttpRequest& headers_only)>;
   using Handle = std::function<HttpReply(const HttpRequest&)>;
 
