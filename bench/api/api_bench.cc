@@ -98,8 +98,8 @@ void CompareTls(const std::filesystem::path& dir, int calls) {
     servers[tls] = std::move(*server);
     auto creds = tls ? grpc::SslCredentials({.pem_root_certs = ReadFile(dir / "ca.pem")})
                      : grpc::InsecureChannelCredentials();
-    stubs[tls] = rd::BackupService::NewStub(
-        grpc::CreateChannel(servers[tls]->grpc_address(), creds));
+    stubs[tls] =
+        rd::BackupService::NewStub(grpc::CreateChannel(servers[tls]->grpc_address(), creds));
   }
   rd::GetBackupRequest req;
   req.set_backup_id("small-500");

@@ -197,8 +197,8 @@ absl::StatusOr<Principal> Api::Authenticate(const Snapshot& snap, const Caller& 
   return who;
 }
 
-absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller,
-                       const Message& request, Message* response) {
+absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, const Message& request,
+                       Message* response) {
   auto it = routes_.find(method);
   if (it == routes_.end()) {
     return absl::UnimplementedError(
@@ -211,9 +211,7 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller,
   return (this->*(it->second.handler))(ctx, request, response);
 }
 
-absl::Status Api::Admit(const Caller& caller) {
-  return Authenticate(*snapshot(), caller).status();
-}
+absl::Status Api::Admit(const Caller& caller) { return Authenticate(*snapshot(), caller).status(); }
 
 absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::string& id) {
   auto rec = catalog_->GetBackup(id);
@@ -368,8 +366,9 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   }
   std::string folder = GetString(req, "folder_id");
   if (!folder.empty() && folder != target->folder_id) {
-    return absl::InvalidArgumentError(absl::StrCat("target cluster ", Quoted(name), " is in folder '",
-                                                   target->folder_id, "', not ", Quoted(folder)));
+    return absl::InvalidArgumentError(absl::StrCat("target cluster ", Quoted(name),
+                                                   " is in folder '", target->folder_id, "', not ",
+                                                   Quoted(folder)));
   }
   if (!c.who.CanWrite(target->folder_id)) {
     return absl::PermissionDeniedError(
@@ -394,8 +393,8 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
       resp);
 }
 
-absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(
-    const common::ClusterConfig& cluster, const std::string& backup_id) {
+absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(const common::ClusterConfig& cluster,
+                                                              const std::string& backup_id) {
   const common::EngineInfo* info = common::FindEngine(cluster.engine);
   const MethodDescriptor* method =
       info ? google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(

@@ -85,9 +85,9 @@ absl::Status FailedAuthThrottle::Check(std::string_view address, absl::Time now)
   double level = it == buckets_.end() ? options_.burst : Level(it->second, now);
   if (level >= 1) return absl::OkStatus();
   double wait = (1 - level) * 60.0 / options_.per_minute;
-  return absl::ResourceExhaustedError(
-      absl::StrCat("too many wrong tokens from ", std::string(address), "; retry in ",
-                   static_cast<int>(std::ceil(wait)), " s"));
+  return absl::ResourceExhaustedError(absl::StrCat("too many wrong tokens from ",
+                                                   std::string(address), "; retry in ",
+                                                   static_cast<int>(std::ceil(wait)), " s"));
 }
 
 void FailedAuthThrottle::Failed(std::string_view address, absl::Time now) {
@@ -101,10 +101,9 @@ void FailedAuthThrottle::Failed(std::string_view address, absl::Time now) {
         i = Level(i->second, now) >= options_.burst ? buckets_.erase(i) : std::next(i);
       }
       if (buckets_.size() >= options_.max_addresses) {
-        buckets_.erase(std::min_element(buckets_.begin(), buckets_.end(),
-                                        [](const auto& a, const auto& b) {
-                                          return a.second.updated < b.second.updated;
-                                        }));
+        buckets_.erase(std::min_element(
+            buckets_.begin(), buckets_.end(),
+            [](const auto& a, const auto& b) { return a.second.updated < b.second.updated; }));
       }
     }
     it = buckets_.emplace(std::string(address), Bucket{double(options_.burst), now}).first;

@@ -68,8 +68,7 @@ TEST(Authenticator, WrongTokensAreGuessesAndMissingHeadersAreNot) {
   EXPECT_FALSE(guessed);
   // A NUL cuts nothing short: the token with a NUL and a tail is refused, not its prefix taken.
   std::string nul("Bearer plain-token-1\0tail", 25);
-  EXPECT_THAT(auth.Authenticate(nul, &guessed).status().message(),
-              HasSubstr("control characters"));
+  EXPECT_THAT(auth.Authenticate(nul, &guessed).status().message(), HasSubstr("control characters"));
   EXPECT_TRUE(guessed);
 }
 

@@ -83,7 +83,6 @@ TEST(Validation, RequiredMessageAndOpenSearchDeleteLimits) {
   EXPECT_THAT(Validate(d).message(), HasSubstr("invalid 'backup_id'"));
 }
 
-
 TEST(Validation, EnumsHoldDefinedValuesOnly) {
   gp::RestoreClusterRequest r;
   r.set_backup_id("b");

@@ -58,9 +58,9 @@ absl::Status SqliteError(sqlite3* db, const std::string& what) {
   // naming where space is needed.
   if (code == SQLITE_FULL) {
     const char* file = sqlite3_db_filename(db, "main");
-    return absl::UnavailableError(absl::StrCat(
-        msg, ": the file system holding the catalog '", file ? file : "?",
-        "' is full; free space there (nothing was written, retry afterwards)"));
+    return absl::UnavailableError(
+        absl::StrCat(msg, ": the file system holding the catalog '", file ? file : "?",
+                     "' is full; free space there (nothing was written, retry afterwards)"));
   }
   return absl::InternalError(msg);
 }

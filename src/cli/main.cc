@@ -15,8 +15,8 @@
 #include "catalog/catalog.h"
 #include "cli/catalog_commands.h"
 #include "cli/repo_commands.h"
-#include "common/engines.h"
 #include "common/config.h"
+#include "common/engines.h"
 #include "common/ids.h"
 #include "google/protobuf/util/json_util.h"
 

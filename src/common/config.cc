@@ -96,21 +96,21 @@ class Parser {
   }
 
   absl::Status ParseLimits(const YAML::Node& n, LimitsConfig* out) const {
-    RETURN_IF_ERROR(CheckKeys(n,
-                              {"max_request_bytes", "max_connections",
-                               "max_connections_per_address", "header_timeout_seconds",
-                               "request_timeout_seconds", "idle_timeout_seconds",
-                               "failed_auth_burst", "failed_auth_per_minute"},
-                              "'server.limits'"));
+    RETURN_IF_ERROR(
+        CheckKeys(n,
+                  {"max_request_bytes", "max_connections", "max_connections_per_address",
+                   "header_timeout_seconds", "request_timeout_seconds", "idle_timeout_seconds",
+                   "failed_auth_burst", "failed_auth_per_minute"},
+                  "'server.limits'"));
     const std::string w = "server.limits";
     LimitsConfig d;
     ASSIGN_OR_RETURN(out->max_request_bytes,
                      Int(n, "max_request_bytes", d.max_request_bytes, 4096, 1 << 30, w));
     ASSIGN_OR_RETURN(out->max_connections,
                      Int(n, "max_connections", d.max_connections, 1, 1 << 20, w));
-    ASSIGN_OR_RETURN(out->max_connections_per_address,
-                     Int(n, "max_connections_per_address", d.max_connections_per_address, 1,
-                         1 << 20, w));
+    ASSIGN_OR_RETURN(
+        out->max_connections_per_address,
+        Int(n, "max_connections_per_address", d.max_connections_per_address, 1, 1 << 20, w));
     ASSIGN_OR_RETURN(out->header_timeout_seconds,
                      Int(n, "header_timeout_seconds", d.header_timeout_seconds, 1, 3600, w));
     ASSIGN_OR_RETURN(out->request_timeout_seconds,
@@ -125,12 +125,11 @@ class Parser {
   }
 
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(CheckKeys(
-        n,
-        {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
-         "repository_key_file", "automated_backups", "gc_interval_minutes", "tls",
-         "allow_plaintext", "limits"},
-        "'server'"));
+    RETURN_IF_ERROR(CheckKeys(n,
+                              {"grpc_listen", "rest_listen", "catalog", "worker_threads",
+                               "repository", "repository_key_file", "automated_backups",
+                               "gc_interval_minutes", "tls", "allow_plaintext", "limits"},
+                              "'server'"));
     ASSIGN_OR_RETURN(std::string repository, String(n, "repository", false, "server"));
     if (!repository.empty()) out->repository = repository;
     ASSIGN_OR_RETURN(out->repository_key_file, String(n, "repository_key_file", false, "server"));
@@ -178,11 +177,12 @@ class Parser {
       return Error(n, "token entry: 'token' must be at least 8 characters");
     }
     for (char& c : t.token_sha256) c = absl::ascii_tolower(c);
-    if (!t.token_sha256.empty() && (t.token_sha256.size() != 64 ||
-                                    t.token_sha256.find_first_not_of("0123456789abcdef") !=
-                                        std::string::npos)) {
-      return Error(n, "token entry: 'token_sha256' must be 64 hex digits "
-                      "(printf %s TOKEN | sha256sum)");
+    if (!t.token_sha256.empty() &&
+        (t.token_sha256.size() != 64 ||
+         t.token_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+      return Error(n,
+                   "token entry: 'token_sha256' must be 64 hex digits "
+                   "(printf %s TOKEN | sha256sum)");
     }
     for (unsigned char c : t.token) {
       if (c <= 0x20 || c == 0x7f) {
@@ -392,8 +392,8 @@ bool IsLoopbackListen(const std::string& listen) {
   // 127.0.0.0/8, spelled as four decimal parts.
   int a, b, c, d;
   char extra;
-  return sscanf(host.c_str(), "%d.%d.%d.%d%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
-         b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 && d < 256;
+  return sscanf(host.c_str(), "%d.%d.%d.%d%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b >= 0 &&
+         b < 256 && c >= 0 && c < 256 && d >= 0 && d < 256;
 }
 
 }  // namespace mdb::common

@@ -115,7 +115,8 @@ TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
                          "c.yaml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->tokens[0].subject, "token at line 2");  // nothing of "secret-token-1"
-  EXPECT_TRUE(cfg->tokens[0].restore_folders.count("f2") && cfg->tokens[0].read_folders.count("f2"));
+  EXPECT_TRUE(cfg->tokens[0].restore_folders.count("f2") &&
+              cfg->tokens[0].read_folders.count("f2"));
   EXPECT_FALSE(cfg->tokens[0].restore_folders.count("f1"));  // read does not imply restore
   EXPECT_EQ(cfg->tokens[1].token, "");
   EXPECT_EQ(cfg->tokens[1].token_sha256,
@@ -154,8 +155,8 @@ TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {
 }
 
 TEST(Config, LimitsHaveDefaultsAndRanges) {
-  auto cfg = ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n",
-                         "c");
+  auto cfg =
+      ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n", "c");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->server.limits.max_request_bytes, 65536);
   EXPECT_EQ(cfg->server.limits.idle_timeout_seconds, 5);

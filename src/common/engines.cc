@@ -10,10 +10,9 @@ const std::vector<EngineInfo>& AllEngines() {
        "managed-greenplum"},
       {Engine::MONGODB, "mongodb", "yandex.cloud.mdb.mongodb.v1", "/managed-mongodb/v1",
        "managed-mongodb"},
-      {Engine::REDIS, "redis", "yandex.cloud.mdb.redis.v1", "/managed-redis/v1",
-       "managed-redis"},
-      {Engine::OPENSEARCH, "opensearch", "yandex.cloud.mdb.opensearch.v1",
-       "/managed-opensearch/v1", "managed-opensearch"},
+      {Engine::REDIS, "redis", "yandex.cloud.mdb.redis.v1", "/managed-redis/v1", "managed-redis"},
+      {Engine::OPENSEARCH, "opensearch", "yandex.cloud.mdb.opensearch.v1", "/managed-opensearch/v1",
+       "managed-opensearch"},
   };
   return *rows;
 }

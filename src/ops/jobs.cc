@@ -117,9 +117,8 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     std::lock_guard<std::mutex> lock(journal_mu_);
     std::set<std::string>& recounted = recounted_pieces_[cluster.id];
     recounted.clear();
-    absl::Status st =
-        RecomputeJournalSizes(catalog_, repository_, *driver, cluster.engine, cluster.id,
-                              &recounted);
+    absl::Status st = RecomputeJournalSizes(catalog_, repository_, *driver, cluster.engine,
+                                            cluster.id, &recounted);
     if (!st.ok()) {
       // The backup is committed and listed; only its journal accounting waits for the next one.
       // Pieces the failed recount saw are not skipped when they are reported (they were not

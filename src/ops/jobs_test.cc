@@ -73,7 +73,8 @@ class JobsTest : public ::testing::Test {
     jobs_ = std::make_unique<Jobs>(catalog_.get(), repo_.get(), [this](common::Engine) {
       return absl::StatusOr<std::unique_ptr<engine::Driver>>(std::make_unique<FakeDriver>(&fake_));
     });
-    cluster_ = {.id = "c1", .folder_id = "f1", .engine = common::Engine::REDIS, .retention_days = 7};
+    cluster_ = {
+        .id = "c1", .folder_id = "f1", .engine = common::Engine::REDIS, .retention_days = 7};
     fake_.streams = {{"shard1/data", std::string(300000, 'a') + "payload"},
                      {"shard1/tail", "tail"}};
   }
@@ -82,9 +83,9 @@ class JobsTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  absl::StatusOr<catalog::BackupRecord> Backup(const std::string& id,
-                                               catalog::BackupRecord::CreationType type =
-                                                   catalog::BackupRecord::MANUAL) {
+  absl::StatusOr<catalog::BackupRecord> Backup(
+      const std::string& id,
+      catalog::BackupRecord::CreationType type = catalog::BackupRecord::MANUAL) {
     return jobs_->Backup(cluster_, id, type, {.cancelled = cancelled_, .progress = progress_});
   }
   repo::RepoStats Stats() { return *repo_->Stats(); }
@@ -113,8 +114,8 @@ TEST_F(JobsTest, ABackupIsCommittedThenRecordedAndRestoresItsBytes) {
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_EQ(listed->size(), rec->size());
   EXPECT_TRUE(repo_->ReadManifest("b1").ok());
-  ASSERT_TRUE(jobs_->Restore(*listed, cluster_, {.cancelled = cancelled_, .progress = progress_})
-                  .ok());
+  ASSERT_TRUE(
+      jobs_->Restore(*listed, cluster_, {.cancelled = cancelled_, .progress = progress_}).ok());
   EXPECT_EQ(fake_.restored, fake_.streams);
 }
 

@@ -127,9 +127,9 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
   if (!add.empty()) RETURN_IF_ERROR(catalog->PutBackups(add));
   for (const auto& [engine, cluster_id] : touched) {
     auto driver = engine::MakeDriver(engine);
-    absl::Status st = driver.ok() ? RecomputeJournalSizes(catalog, repository, **driver, engine,
-                                                          cluster_id)
-                                  : driver.status();
+    absl::Status st = driver.ok()
+                          ? RecomputeJournalSizes(catalog, repository, **driver, engine, cluster_id)
+                          : driver.status();
     if (!st.ok()) {
       report.unreadable.push_back(absl::StrCat("journal of '", cluster_id, "': ", st.message()));
     }

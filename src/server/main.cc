@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   // The connection caps (1,024 REST connections by default) assume descriptors to hold them:
   // the soft limit is raised to the hard one, as Go's runtime and nginx do (systemd's default
   // soft limit is 1,024, and select() is not used here).
-  if (struct rlimit nofile; getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-                            nofile.rlim_cur < nofile.rlim_max) {
+  if (struct rlimit nofile;
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
     nofile.rlim_cur = nofile.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nofile);
   }

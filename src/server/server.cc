@@ -231,8 +231,8 @@ absl::Status Server::Reload() {
       next.rest_listen != now.rest_listen || next.repository != now.repository ||
       next.tls.cert_file != now.tls.cert_file || next.tls.key_file != now.tls.key_file ||
       next.tls.client_ca_file != now.tls.client_ca_file ||
-      next.allow_plaintext != now.allow_plaintext ||
-      n.max_request_bytes != l.max_request_bytes || n.max_connections != l.max_connections ||
+      next.allow_plaintext != now.allow_plaintext || n.max_request_bytes != l.max_request_bytes ||
+      n.max_connections != l.max_connections ||
       n.max_connections_per_address != l.max_connections_per_address ||
       n.header_timeout_seconds != l.header_timeout_seconds ||
       n.request_timeout_seconds != l.request_timeout_seconds ||

@@ -1,8 +1,8 @@
 #include "api/rest/http_listener.h"
 
-#include <algorithm>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -371,8 +371,8 @@ void HttpListener::Impl::Accept() {
     if (Enter(client)) {
       socket.set_option(tcp::no_delay(true), peer_ec);
       if (auto context = CurrentTls()) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket),
-                                                                        context, this, client)
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket), context,
+                                                                        this, client)
             ->Start();
       } else {
         std::make_shared<Session<beast::tcp_stream>>(std::move(socket), nullptr, this, client)

@@ -1,11 +1,11 @@
 // An HTTP/1.1 listener that slow, idle or hostile clients cannot hold: event-driven (Boost.Beast
-// on Asio, two threads for any number of connections, four more for requests that write), with deadlines for the headers, the whole
-// request and keep-alive idling, caps on connections per listener and per client address, a
-// header size limit, and a body limit enforced while reading. A request's headers are shown to
-// `admit` before any byte of its body is read: a refused request is answered and its connection
-// closed with the body unread. With TLS, the handshake is part of the header deadline, and the
-// certificate can be replaced without dropping connections (ReloadTls). Why Beast rather than
-// libmicrohttpd: docs/security.md.
+// on Asio, two threads for any number of connections, four more for requests that write), with
+// deadlines for the headers, the whole request and keep-alive idling, caps on connections per
+// listener and per client address, a header size limit, and a body limit enforced while reading. A
+// request's headers are shown to `admit` before any byte of its body is read: a refused request is
+// answered and its connection closed with the body unread. With TLS, the handshake is part of the
+// header deadline, and the certificate can be replaced without dropping connections (ReloadTls).
+// Why Beast rather than libmicrohttpd: docs/security.md.
 #pragma once
 
 #include <functional>

@@ -55,19 +55,22 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
       break;
     case FieldDescriptor::CPPTYPE_INT64: {
       int64_t v;
-      if (!absl::SimpleAtoi(value, &v)) return bad(absl::StrCat(Quoted(value), " is not an integer"));
+      if (!absl::SimpleAtoi(value, &v))
+        return bad(absl::StrCat(Quoted(value), " is not an integer"));
       r->SetInt64(m, f, v);
       break;
     }
     case FieldDescriptor::CPPTYPE_INT32: {
       int32_t v;
-      if (!absl::SimpleAtoi(value, &v)) return bad(absl::StrCat(Quoted(value), " is not an integer"));
+      if (!absl::SimpleAtoi(value, &v))
+        return bad(absl::StrCat(Quoted(value), " is not an integer"));
       r->SetInt32(m, f, v);
       break;
     }
     case FieldDescriptor::CPPTYPE_BOOL: {
       bool v;
-      if (!absl::SimpleAtob(value, &v)) return bad(absl::StrCat(Quoted(value), " is not a boolean"));
+      if (!absl::SimpleAtob(value, &v))
+        return bad(absl::StrCat(Quoted(value), " is not a boolean"));
       r->SetBool(m, f, v);
       break;
     }
@@ -100,7 +103,8 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
               .body = StatusToJson(absl::UnimplementedError(absl::StrCat(
                   "method ", verb, " is not allowed on '", path, "' (allowed: ", allowed, ")")))};
     }
-    return Error(absl::NotFoundError(absl::StrCat("no API route for ", Quoted(verb), " ", Quoted(path))));
+    return Error(
+        absl::NotFoundError(absl::StrCat("no API route for ", Quoted(verb), " ", Quoted(path))));
   }
   auto* factory = google::protobuf::MessageFactory::generated_factory();
   std::unique_ptr<Message> req(factory->GetPrototype(match->method->input_type())->New());
@@ -148,8 +152,8 @@ RestServer::~RestServer() { Stop(); }
 absl::Status RestServer::Start(const std::string& listen, const common::TlsConfig& tls) {
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
-    absl::Status st = api_->Admit({.authorization = headers.authorization,
-                                   .address = headers.client});
+    absl::Status st =
+        api_->Admit({.authorization = headers.authorization, .address = headers.client});
     return st.ok() ? HttpReply{.status = 0} : Error(st);
   };
   auto handle = [this](const HttpRequest& req) -> HttpReply {
