@@ -3,6 +3,7 @@
 // engine (backup_mapping.cc). Authorization follows the rules in auth.h.
 #include "api/api.h"
 
+#include <chrono>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -189,7 +190,9 @@ std::shared_ptr<const Api::Snapshot> Api::snapshot() const {
 }
 
 absl::StatusOr<Principal> Api::Authenticate(const Snapshot& snap, const Caller& caller) {
-  absl::Time now = absl::Now();
+  // A monotonic clock: a wall clock stepped back would keep a throttled address locked.
+  absl::Time now =
+      absl::UnixEpoch() + absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
   RETURN_IF_ERROR(throttle_.Check(caller.address, now));
   bool guessed = false;
   auto who = snap.auth.Authenticate(caller.authorization, &guessed);

@@ -1,5 +1,6 @@
 #include "api/auth.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -20,6 +21,18 @@ std::array<unsigned char, 32> Sha256(std::string_view s) {
 }
 
 }  // namespace
+
+std::string ClientKey(std::string_view address) {
+  std::string a(address);
+  in6_addr v6;
+  if (inet_pton(AF_INET6, a.c_str(), &v6) != 1) return a;
+  char text[INET6_ADDRSTRLEN];
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    return inet_ntop(AF_INET, &v6.s6_addr[12], text, sizeof(text)) ? text : a;
+  }
+  for (int i = 8; i < 16; ++i) v6.s6_addr[i] = 0;  // the /64
+  return inet_ntop(AF_INET6, &v6, text, sizeof(text)) ? std::string(text) + "/64" : a;
+}
 
 Authenticator::Authenticator(const common::Config& config) {
   for (const auto& t : config.tokens) {
@@ -78,20 +91,22 @@ double FailedAuthThrottle::Level(const Bucket& b, absl::Time now) const {
   return std::min<double>(options_.burst, b.tokens + refilled);
 }
 
-absl::Status FailedAuthThrottle::Check(std::string_view address, absl::Time now) {
-  if (address.empty()) return absl::OkStatus();
+absl::Status FailedAuthThrottle::Check(std::string_view client, absl::Time now) {
+  if (client.empty()) return absl::OkStatus();
+  std::string address = ClientKey(client);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = buckets_.find(address);
   double level = it == buckets_.end() ? options_.burst : Level(it->second, now);
   if (level >= 1) return absl::OkStatus();
   double wait = (1 - level) * 60.0 / options_.per_minute;
   return absl::ResourceExhaustedError(absl::StrCat("too many wrong tokens from ",
-                                                   std::string(address), "; retry in ",
+                                                   address, "; retry in ",
                                                    static_cast<int>(std::ceil(wait)), " s"));
 }
 
-void FailedAuthThrottle::Failed(std::string_view address, absl::Time now) {
-  if (address.empty()) return;
+void FailedAuthThrottle::Failed(std::string_view client, absl::Time now) {
+  if (client.empty()) return;
+  std::string address = ClientKey(client);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = buckets_.find(address);
   if (it == buckets_.end()) {
@@ -106,7 +121,7 @@ void FailedAuthThrottle::Failed(std::string_view address, absl::Time now) {
             [](const auto& a, const auto& b) { return a.second.updated < b.second.updated; }));
       }
     }
-    it = buckets_.emplace(std::string(address), Bucket{double(options_.burst), now}).first;
+    it = buckets_.emplace(address, Bucket{double(options_.burst), now}).first;
   }
   it->second.tokens = std::max(0.0, Level(it->second, now) - 1);
   it->second.updated = now;

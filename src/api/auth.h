@@ -56,6 +56,12 @@ class Authenticator {
   std::vector<std::pair<Digest, const common::TokenConfig*>> tokens_;
 };
 
+// The key a client address is counted under (wrong tokens, REST connections): an IPv4 address
+// as is (also when it arrives IPv4-mapped, "::ffff:192.0.2.1"), an IPv6 address by its /64 (one
+// host usually holds a whole /64: per address, each would bring a fresh budget). Anything else is
+// returned unchanged.
+std::string ClientKey(std::string_view address);
+
 // Slows down an address that presents wrong tokens: a token bucket per client address (burst,
 // then a steady rate). While an address's bucket is empty every call from it is refused with
 // RESOURCE_EXHAUSTED before its token is looked at, so guessing gains nothing by going faster;

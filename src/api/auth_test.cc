@@ -92,6 +92,23 @@ TEST(FailedAuthThrottle, SlowsOneAddressAfterItsBurstAndRefills) {
   EXPECT_TRUE(throttle.Check("192.0.2.1", t + absl::Seconds(5)).ok());  // bounded wait
 }
 
+TEST(ClientKey, IPv4MappedIsIPv4AndIPv6IsItsSlash64) {
+  EXPECT_EQ(ClientKey("192.0.2.1"), "192.0.2.1");
+  EXPECT_EQ(ClientKey("::ffff:192.0.2.1"), "192.0.2.1");
+  EXPECT_EQ(ClientKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(ClientKey("2001:db8:1:2::9"), ClientKey("2001:db8:1:2:ffff::1"));
+  EXPECT_EQ(ClientKey("::1"), "::/64");
+  EXPECT_EQ(ClientKey(""), "");
+  // One bucket for a whole /64: a host cycling through its addresses gains nothing.
+  FailedAuthThrottle throttle({.burst = 1, .per_minute = 1});
+  absl::Time t = absl::FromUnixSeconds(1000);
+  throttle.Failed("2001:db8:1:2::1", t);
+  EXPECT_FALSE(throttle.Check("2001:db8:1:2::2", t).ok());
+  EXPECT_TRUE(throttle.Check("2001:db8:1:3::1", t).ok());
+  throttle.Failed("::ffff:192.0.2.7", t);
+  EXPECT_FALSE(throttle.Check("192.0.2.7", t).ok());
+}
+
 TEST(FailedAuthThrottle, TheTableIsBounded) {
   FailedAuthThrottle throttle({.burst = 1, .per_minute = 1, .max_addresses = 2});
   absl::Time t = absl::FromUnixSeconds(1000);

@@ -25,11 +25,14 @@ namespace {
 struct Client {
   std::string endpoint;
   std::string token;
+  std::string ca_file;               // https: the CA to trust instead of the system's
+  std::string cert_file, key_file;   // https with mutual TLS: this client's certificate
 
   // Performs one call; prints the JSON body to stdout on success, the error to stderr otherwise.
   int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,
            const std::string& body = "") {
-    httplib::Client cli(endpoint);
+    httplib::Client cli(endpoint, cert_file, key_file);
+    if (!ca_file.empty()) cli.set_ca_cert_path(ca_file.c_str());
     cli.set_read_timeout(60, 0);
     httplib::Headers headers{{"Authorization", "Bearer " + token}};
     httplib::Result res = verb == "GET"      ? cli.Get(path, headers)
@@ -158,6 +161,13 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint", client.endpoint,
                  "REST endpoint of mdb-backupd ($MDB_BACKUP_ENDPOINT)");
   app.add_option("--token", client.token, "API token ($MDB_BACKUP_TOKEN)");
+  const char* env_ca = getenv("MDB_BACKUP_CACERT");
+  client.ca_file = env_ca ? env_ca : "";
+  app.add_option("--cacert", client.ca_file,
+                 "https: trust this CA's certificates (PEM) instead of the system's "
+                 "($MDB_BACKUP_CACERT)");
+  app.add_option("--cert", client.cert_file, "https with mutual TLS: this client's certificate");
+  app.add_option("--key", client.key_file, "https with mutual TLS: its private key");
 
   std::string engine, folder, cluster, id, catalog_path, file = "-";
   int64_t page_size = 0;

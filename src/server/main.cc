@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "server/protobuf_log.h"
+#include "server/library_log.h"
 #include "server/server.h"
 
 namespace {
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  mdb::server::CountProtobufLogs();
+  mdb::server::CountLibraryLogs();
 
   // The connection caps (1,024 REST connections by default) assume descriptors to hold them:
   // the soft limit is raised to the hard one, as Go's runtime and nginx do (systemd's default

@@ -21,6 +21,7 @@ namespace {
 // by SIGHUP reaches gRPC's new handshakes within this time, REST's at once. Either way open
 // connections keep the certificate they began with.
 constexpr unsigned kGrpcTlsRefreshSeconds = 5;
+constexpr int kGrpcMaxMessageBytes = 64 << 10;
 
 // Where gRPC's copies of the TLS files live (tls_staging.h): beside the catalog, as private.
 std::string TlsStagingDir(const common::Config& cfg) { return cfg.server.catalog_path + ".tls"; }
@@ -144,17 +145,25 @@ absl::Status Server::Start() {
   int grpc_port = 0;
   const std::string& listen = config_->server.grpc_listen;
   const common::LimitsConfig& limits = config_->server.limits;
-  common::TlsConfig grpc_tls;
+  common::TlsConfig staged;  // what both listeners load (tls_staging.h)
   if (config_->server.tls.enabled()) {
-    ASSIGN_OR_RETURN(grpc_tls, StageTlsFiles(config_->server.tls, TlsStagingDir(*config_)));
+    ASSIGN_OR_RETURN(staged, StageTlsFiles(config_->server.tls, TlsStagingDir(*config_),
+                                           api::rest::CheckTlsFiles));
+  } else {
+    RemoveStagedTlsFiles(TlsStagingDir(*config_));
   }
-  builder.AddListeningPort(listen, GrpcCredentials(grpc_tls), &grpc_port);
+  builder.AddListeningPort(listen, GrpcCredentials(staged), &grpc_port);
   // gRPC sets SO_REUSEPORT by default: a second mdb-backupd on the same config would share the
   // port and clients would see each process's operations in turn.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Requests of the Backup API are small; a client's 100 MB message is refused before it is read.
-  builder.SetMaxReceiveMessageSize(limits.max_request_bytes);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 64);
+  // gRPC's synchronous server reads a whole request message before any handler (and so the
+  // token check) runs: what an unauthenticated client can make it hold is bounded here. Requests
+  // of the Backup API are a few KiB (a restore with 64 labels is the largest), so messages are
+  // capped at 64 KiB (or max_request_bytes if smaller), 16 streams per connection, and all of
+  // gRPC's buffers share a 256 MiB memory quota (past it, gRPC refuses new reads rather than
+  // growing).
+  builder.SetMaxReceiveMessageSize(std::min(limits.max_request_bytes, kGrpcMaxMessageBytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
   // A connection without calls is closed (GOAWAY; clients reconnect when they next call), and a
   // silent peer is found by pings: neither holds a connection for ever. Clients may not ping
   // more often than every 5 minutes without calls (gRPC's default policy, said here on purpose).
@@ -163,10 +172,11 @@ absl::Status Server::Start() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 300 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
-  // The synchronous server's threads are bounded: past them, calls queue rather than each
-  // connection costing a thread.
+  // The synchronous server's threads are bounded: past them, gRPC answers RESOURCE_EXHAUSTED
+  // ("Server Threadpool Exhausted") rather than each connection costing a thread.
   grpc::ResourceQuota quota("mdb-backupd-grpc");
   quota.SetMaxThreads(64);
+  quota.Resize(256 << 20);
   builder.SetResourceQuota(quota);
   WarnPlaintext(*config_);
   if (struct rlimit nofile; getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
@@ -189,7 +199,7 @@ absl::Status Server::Start() {
   rest_server_ =
       std::make_unique<api::rest::RestServer>(api_.get(), std::move(router), RestLimits(limits));
   const std::string& rest = config_->server.rest_listen;
-  RETURN_IF_ERROR(rest_server_->Start(rest, config_->server.tls));
+  RETURN_IF_ERROR(rest_server_->Start(rest, staged));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
   jobs_->ApplyJournals(*config_);  // continuous journals (WAL) of the clusters that have one
@@ -236,17 +246,24 @@ absl::Status Server::Reload() {
       n.max_connections_per_address != l.max_connections_per_address ||
       n.header_timeout_seconds != l.header_timeout_seconds ||
       n.request_timeout_seconds != l.request_timeout_seconds ||
-      n.idle_timeout_seconds != l.idle_timeout_seconds) {
+      n.idle_timeout_seconds != l.idle_timeout_seconds ||
+      next.automated_backups != now.automated_backups ||
+      next.worker_threads != now.worker_threads ||
+      next.gc_interval_minutes != now.gc_interval_minutes ||
+      next.repository_key_file != now.repository_key_file) {
     return absl::FailedPreconditionError(absl::StrCat(
         config_path_,
-        ": listen addresses, TLS file names, connection limits, the catalog and the repository "
-        "cannot change on reload; restart mdb-backupd to apply them (the TLS files' contents "
-        "are re-read on reload)"));
+        ": listen addresses, TLS file names, connection limits, worker threads, the schedule "
+        "and GC switches, the catalog and the repository (and its key) cannot change on reload; "
+        "restart mdb-backupd to apply them (tokens, clusters, failed_auth_* and the TLS files' "
+        "contents change on reload)"));
   }
-  // The new certificate first: a reload that cannot use it changes nothing.
+  // The new certificate first (read once, checked, then used by both listeners): a reload that
+  // cannot use it changes nothing.
   if (next.tls.enabled() && rest_server_) {
-    RETURN_IF_ERROR(rest_server_->ReloadTls(next.tls));
-    RETURN_IF_ERROR(StageTlsFiles(next.tls, TlsStagingDir(cfg)).status());
+    ASSIGN_OR_RETURN(common::TlsConfig staged,
+                     StageTlsFiles(next.tls, TlsStagingDir(cfg), api::rest::CheckTlsFiles));
+    RETURN_IF_ERROR(rest_server_->ReloadTls(staged));
   }
   {
     std::lock_guard<std::mutex> lock(config_mu_);

@@ -20,7 +20,8 @@ from mdb_harness import READER, RECORDS, WRITER, Server, md
 
 
 def test_long_ids_are_cut_in_messages_and_the_code_survives(server):
-    long_id = "x" * 100_000
+    # 60,000 characters: past the 16 KiB trailer limit, within gRPC's 64 KiB message cap.
+    long_id = "x" * 60_000
     for call in [
         lambda: server.client(rd_bsg.BackupServiceStub).Get(
             rd_bs.GetBackupRequest(backup_id=long_id), metadata=md()),
@@ -31,6 +32,10 @@ def test_long_ids_are_cut_in_messages_and_the_code_survives(server):
             call()
         assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value
         assert len(e.value.details()) < 200 and "xxx...' not found" in e.value.details()
+    # A message past the cap is refused before it reaches a handler (or the token check).
+    with pytest.raises(grpc.RpcError) as e:
+        server.client(rd_bsg.BackupServiceStub).Get(rd_bs.GetBackupRequest(backup_id="z" * 70_000))
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value
     r = requests.get(server.rest + "/managed-redis/v1/backups/" + "y" * 10_000,
                      headers={"Authorization": "Bearer " + READER})
     assert r.status_code == 404 and len(r.json()["message"]) < 200, r.text[:300]
@@ -51,7 +56,19 @@ def test_undefined_enum_values_are_refused(server):
     assert r.status_code == 400 and "environment" in r.json()["message"], r.text
 
 
-def test_unparsable_requests_are_counted_not_logged_each(server):
+@pytest.fixture
+def own_server():
+    """A server of this test alone: the log count must not see another test's lines."""
+    with tempfile.TemporaryDirectory() as d:
+        s = Server(d)
+        s.import_records(RECORDS)
+        s.start()
+        yield s
+        s.stop()
+
+
+def test_unparsable_requests_are_counted_not_logged_each(own_server):
+    server = own_server
     before = server.read_log().count("protobuf")
     # Field 1 (backup_id) holding invalid UTF-8: protobuf refuses to parse it and logs why.
     channel = grpc.insecure_channel(server.grpc)

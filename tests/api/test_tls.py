@@ -44,7 +44,7 @@ from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_se
 from yandex.cloud.mdb.redis.v1 import backup_pb2 as rd_b
 from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
 
-from mdb_harness import READER, RECORDS, SERVER, Server, md, proxy_fixture
+from mdb_harness import CLI, READER, RECORDS, SERVER, Server, md, proxy_fixture
 
 PATH = "/managed-redis/v1/backups/rd-1"
 GET_RD1 = rd_bs.GetBackupRequest(backup_id="rd-1")
@@ -331,6 +331,17 @@ def test_rest_over_https_answers_the_grpc_json_and_nothing_without_the_ca(tls, p
         assert "certificate" in err, err
 
 
+def test_the_cli_speaks_https_with_a_ca_of_its_choice(tls, pki):
+    def cli(*args):
+        return subprocess.run([str(CLI), "--endpoint", tls.rest, "--token", READER, *map(str, args),
+                               "backup", "get", "--engine", "redis", "rd-1"],
+                              capture_output=True, text=True, timeout=120)
+    r = cli("--cacert", pki.ca_file)
+    assert r.returncode == 0 and json.loads(r.stdout)["id"] == "rd-1", r.stderr
+    r = cli("--cacert", pki.other_ca_file)  # another CA: the server is not trusted
+    assert r.returncode != 0 and "rd-1" not in r.stdout, r.stdout
+
+
 def test_plain_http_to_the_https_port_gets_no_http_answer(tls):
     host, port = rest_address(tls).rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as s:
@@ -370,6 +381,48 @@ def test_mutual_tls_serves_only_clients_with_a_certificate_of_the_ca(mtls, pki, 
     code, status, body, err = curl(mtls, "--cacert", pki.ca_file, "--cert", pki.client_files[0],
                                    "--key", pki.client_files[1])
     assert code == 0 and status == 200 and json.loads(body)["id"] == "rd-1", (code, status, body, err)
+
+
+def test_mutual_tls_sessions_resume(mtls, pki):
+    """A client that resumes its TLS session (TLS 1.3 tickets; Node's and Go's session caches)
+    is served on the resumed connection too: without a session id context OpenSSL refused it."""
+    ctx = ssl.create_default_context(cafile=str(pki.ca_file))
+    ctx.load_cert_chain(str(pki.client_files[0]), str(pki.client_files[1]))
+    host, port = rest_address(mtls).rsplit(":", 1)
+
+    def get(session=None):
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host, session=session) as s:
+                s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                           "Connection: close\r\n\r\n" % (PATH, READER)).encode())
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+                return reply, s.session, s.session_reused
+    first, session, _ = get()
+    assert first.startswith(b"HTTP/1.1 200"), first[:200]
+    second, _, reused = get(session)
+    assert reused, "the server did not resume the session"
+    assert second.startswith(b"HTTP/1.1 200"), second[:200]
+
+
+def test_failed_handshakes_are_counted_not_logged_each(tls, pki):
+    """Plain HTTP and garbage to the TLS gRPC port: gRPC logs each failed handshake; one line a
+    minute reaches the log, with the count."""
+    before = tls.read_log().count("Handshake failed")
+    host, port = tls.grpc.rsplit(":", 1)
+    for _ in range(300):
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+    # The server still serves TLS clients.
+    with secure_channel(tls.grpc, pki.ca.pem) as ch:
+        rd1_fields_are_exact(rd_bsg.BackupServiceStub(ch).Get(GET_RD1, metadata=md(), timeout=30))
+    lines = tls.read_log().count("Handshake failed") - before
+    assert lines <= 2, "%d log lines for 300 failed handshakes" % lines
 
 
 # --- rotation ----------------------------------------------------------------------------------

@@ -28,10 +28,11 @@ EXTRA_TOKENS = """
 @pytest.fixture(scope="module")
 def server():
     with tempfile.TemporaryDirectory() as d:
-        # A small burst, so that the throttling test needs few requests; this server is the
+        # A small burst and a slow refill (one every 10 s), so that the throttling test needs few
+        # requests and its checks of the refusal fit well inside one refill; this server is the
         # module's own, so no other test sees its throttled address.
         s = Server(d, extra_tokens=EXTRA_TOKENS,
-                   server_extra="  limits: {failed_auth_burst: 5, failed_auth_per_minute: 60}\n")
+                   server_extra="  limits: {failed_auth_burst: 5, failed_auth_per_minute: 6}\n")
         s.import_records(RECORDS)
         s.start()
         yield s
@@ -95,6 +96,15 @@ def test_created_by_never_holds_token_bytes(server):
     wait_operation(server, op.id)
 
 
+def test_two_authorization_entries_are_refused_over_grpc(server):
+    with pytest.raises(grpc.RpcError) as e:
+        server.client(rd_bsg.BackupServiceStub).Get(
+            rd_bs.GetBackupRequest(backup_id="rd-1"),
+            metadata=md("writer-token-1") + md("nope-nope-nope"))
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "more than one authorization" in e.value.details()
+
+
 def test_wrong_tokens_are_slowed_per_address_without_locking_out_others(server):
     path = "/managed-redis/v1/backups/rd-1"
     codes = [rest(server, "GET", path, "wrong-token-%d" % i)[0] for i in range(8)]
@@ -110,8 +120,8 @@ def test_wrong_tokens_are_slowed_per_address_without_locking_out_others(server):
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     # Another address is not locked out by it.
     assert rest(server, "GET", path, "writer-token-1", source="127.0.0.2")[0] == 200
-    # The wait is bounded: one attempt a second comes back (polled; the deadline is a hang guard).
-    deadline = time.time() + 30
+    # The wait is bounded: one attempt every 10 s comes back (polled; the deadline is a hang guard).
+    deadline = time.time() + 60
     while rest(server, "GET", path, "writer-token-1")[0] != 200:
-        assert time.time() < deadline, "127.0.0.1 still throttled 30 s after its last wrong token"
-        time.sleep(0.2)
+        assert time.time() < deadline, "127.0.0.1 still throttled 60 s after its last wrong token"
+        time.sleep(0.5)

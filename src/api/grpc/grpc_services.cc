@@ -47,6 +47,10 @@ grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerConte
   ctx->AddInitialMetadata("x-request-id", common::NewId());
   std::string_view auth;
   const auto& md = ctx->client_metadata();
+  if (md.count("authorization") > 1) {  // which one would count is anyone's guess (as in REST)
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "the call has more than one authorization metadata entry");
+  }
   if (auto it = md.find("authorization"); it != md.end())
     auth = {it->second.data(), it->second.size()};
   return ToGrpcStatus(
@@ -186,8 +190,14 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
     return ids;
   }
   static std::string Address(grpc::ServerContext* ctx) {
+    // The address the client used: a host and port, so printable ASCII; anything else (it is the
+    // client's own :authority) is not echoed.
     grpc::string_ref authority = ctx->ExperimentalGetAuthority();
-    return std::string(authority.data(), std::min<size_t>(authority.size(), 255));
+    std::string a(authority.data(), std::min<size_t>(authority.size(), 255));
+    for (char c : a) {
+      if (c <= 0x20 || c >= 0x7f) return "";
+    }
+    return a;
   }
 };
 

@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "api/auth.h"
 #include "api/status_map.h"
 #include "common/ids.h"
 #include "common/status.h"
@@ -55,6 +56,14 @@ absl::StatusOr<std::shared_ptr<TlsContext>> MakeTlsContext(const common::TlsConf
   // TLS 1.2 and 1.3 only, as current guidance for new services says (RFC 8996 deprecates 1.0/1.1).
   ctx->set_options(TlsContext::default_workarounds | TlsContext::no_sslv2 | TlsContext::no_sslv3 |
                    TlsContext::no_tlsv1 | TlsContext::no_tlsv1_1 | TlsContext::single_dh_use);
+  // TLS 1.2 suites with forward secrecy and AEAD only, as gRPC offers (1.3's are all AEAD).
+  SSL_CTX_set_cipher_list(ctx->native_handle(),
+                          "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1");
+  // Resumed sessions (TLS 1.3 tickets, clients' session caches) need a context id when client
+  // certificates are verified: without one OpenSSL fails the resumed handshake.
+  static constexpr unsigned char kSessionContext[] = "mdb-backupd";
+  SSL_CTX_set_session_id_context(ctx->native_handle(), kSessionContext,
+                                 sizeof(kSessionContext) - 1);
   auto failed = [](const char* what, const std::string& file, const beast::error_code& ec) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot use ", what, " '", file, "': ", ec.message()));
@@ -367,7 +376,8 @@ void HttpListener::Impl::Accept() {
     }
     beast::error_code peer_ec;
     auto peer = socket.remote_endpoint(peer_ec);
-    std::string client = peer_ec ? "" : peer.address().to_string();
+    // Counted as the token throttle counts it: IPv4-mapped as IPv4, IPv6 by its /64.
+    std::string client = peer_ec ? "" : ClientKey(peer.address().to_string());
     if (Enter(client)) {
       socket.set_option(tcp::no_delay(true), peer_ec);
       if (auto context = CurrentTls()) {
