@@ -13,7 +13,9 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 LAYERS = [["common"], ["io", "storage", "catalog"], ["repo"], ["engine"], ["ops"], ["api"],
           ["api/grpc", "api/rest"], ["server", "cli"]]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
-INCLUDE = re.compile(r'#include "([^"]+)"')
+# Both forms, indented or not (inside #if too); a path resolves against the including file's
+# directory first (as the compiler does for quotes), then against src/.
+INCLUDE = re.compile(r'\s*#\s*include\s*[<"]([^>"]+)[>"]')
 
 
 def module(path):
@@ -24,9 +26,15 @@ def module(path):
 
 
 def includes(path):
+    out = []
     with open(os.path.join(SRC, path)) as f:
-        return [m.group(1) for m in map(INCLUDE.match, f) if m and
-                os.path.exists(os.path.join(SRC, m.group(1)))]
+        for m in filter(None, map(INCLUDE.match, f)):
+            for candidate in (os.path.join(os.path.dirname(path), m.group(1)), m.group(1)):
+                candidate = os.path.normpath(candidate)
+                if not candidate.startswith("..") and os.path.isfile(os.path.join(SRC, candidate)):
+                    out.append(candidate)
+                    break
+    return out
 
 
 def main():

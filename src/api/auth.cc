@@ -99,9 +99,9 @@ absl::Status FailedAuthThrottle::Check(std::string_view client, absl::Time now) 
   double level = it == buckets_.end() ? options_.burst : Level(it->second, now);
   if (level >= 1) return absl::OkStatus();
   double wait = (1 - level) * 60.0 / options_.per_minute;
-  return absl::ResourceExhaustedError(absl::StrCat("too many wrong tokens from ",
-                                                   address, "; retry in ",
-                                                   static_cast<int>(std::ceil(wait)), " s"));
+  return absl::ResourceExhaustedError(absl::StrCat("too many wrong tokens from ", address,
+                                                   "; retry in ", static_cast<int>(std::ceil(wait)),
+                                                   " s"));
 }
 
 void FailedAuthThrottle::Failed(std::string_view client, absl::Time now) {

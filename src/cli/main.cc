@@ -25,8 +25,8 @@ namespace {
 struct Client {
   std::string endpoint;
   std::string token;
-  std::string ca_file;               // https: the CA to trust instead of the system's
-  std::string cert_file, key_file;   // https with mutual TLS: this client's certificate
+  std::string ca_file;              // https: the CA to trust instead of the system's
+  std::string cert_file, key_file;  // https with mutual TLS: this client's certificate
 
   // Performs one call; prints the JSON body to stdout on success, the error to stderr otherwise.
   int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,

@@ -2,6 +2,7 @@
 // line of the offending entry; unknown keys are errors so that typos do not go unnoticed.
 #include "common/config.h"
 
+#include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -316,7 +318,15 @@ class Parser {
       std::set<std::string> seen;
       for (const auto& t : root["tokens"]) {
         ASSIGN_OR_RETURN(TokenConfig token, ParseToken(t));
-        const std::string& key = token.token.empty() ? token.token_sha256 : token.token;
+        // By digest: `token: X` and `token_sha256: sha256(X)` are the same token twice.
+        std::string key = token.token_sha256;
+        if (key.empty()) {
+          unsigned char d[crypto_hash_sha256_BYTES];
+          crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(token.token.data()),
+                             token.token.size());
+          key = absl::BytesToHexString(
+              absl::string_view(reinterpret_cast<const char*>(d), sizeof(d)));
+        }
         if (!seen.insert(key).second) return Error(t, "a token is declared twice");
         cfg.tokens.push_back(std::move(token));
       }

@@ -133,6 +133,15 @@ TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
   EXPECT_THAT(bad("{token_sha256: " + std::string(64, 'g') + "}"), HasSubstr("64 hex digits"));
   EXPECT_THAT(bad("{token: \"secret token\"}"), HasSubstr("no spaces or control characters"));
   EXPECT_THAT(bad("{token: secret-token-1, restore: [\"*\"]}"), HasSubstr("in 'read' only"));
+  // The same token in clear and as its digest (printf %s secret-token-1 | sha256sum).
+  EXPECT_THAT(ParseConfig("tokens:\n  - {token: secret-token-1, read: [a]}\n"
+                          "  - {token_sha256: "
+                          "D5BA78D16100079E567F1F7DF974A9C9761AC7AAF871BA9C66BB5FA362374C47, "
+                          "read: [b]}\n",
+                          "c")
+                  .status()
+                  .message(),
+              HasSubstr("a token is declared twice"));
 }
 
 TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {

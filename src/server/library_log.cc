@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "grpc/support/log.h"
 #include "google/protobuf/stubs/logging.h"
+#include "grpc/support/log.h"
 
 namespace mdb::server {
 namespace {

@@ -79,8 +79,8 @@ absl::StatusOr<common::TlsConfig> StageTlsFiles(
   }
   if (!fresh.client_ca_file.empty() &&
       rename(fresh.client_ca_file.c_str(), staged.client_ca_file.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot rename into '", staged.client_ca_file,
-                                               "': ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot rename into '", staged.client_ca_file, "': ", strerror(errno)));
   }
   if (rename(fresh.cert_file.c_str(), staged.cert_file.c_str()) != 0) {
     return absl::UnavailableError(
@@ -90,8 +90,8 @@ absl::StatusOr<common::TlsConfig> StageTlsFiles(
 }
 
 void RemoveStagedTlsFiles(const std::string& dir) {
-  for (const char* name : {"/identity.pem", "/client_ca.pem", "/identity.pem.new",
-                           "/client_ca.pem.new"}) {
+  for (const char* name :
+       {"/identity.pem", "/client_ca.pem", "/identity.pem.new", "/client_ca.pem.new"}) {
     unlink((dir + name).c_str());
   }
   rmdir(dir.c_str());
