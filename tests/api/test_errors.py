@@ -16,7 +16,7 @@ from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_servic
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import READER, RECORDS, WRITER, Server, md
+from mdb_harness import READER, RECORDS, WRITER, Server, md, running_server
 
 
 def test_long_ids_are_cut_in_messages_and_the_code_survives(server):
@@ -59,12 +59,8 @@ def test_undefined_enum_values_are_refused(server):
 @pytest.fixture
 def own_server():
     """A server of this test alone: the log count must not see another test's lines."""
-    with tempfile.TemporaryDirectory() as d:
-        s = Server(d)
-        s.import_records(RECORDS)
-        s.start()
+    with running_server() as s:
         yield s
-        s.stop()
 
 
 def test_unparsable_requests_are_counted_not_logged_each(own_server):

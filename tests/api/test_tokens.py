@@ -5,7 +5,6 @@ Operation.created_by never holds token bytes."""
 import hashlib
 import http.client
 import json
-import tempfile
 import time
 import urllib.parse
 
@@ -14,7 +13,7 @@ import pytest
 from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 
-from mdb_harness import RECORDS, Server, md, wait_operation
+from mdb_harness import md, running_server, wait_operation
 
 HASHED = "kept-as-a-digest-1"
 EXTRA_TOKENS = """
@@ -27,16 +26,12 @@ EXTRA_TOKENS = """
 
 @pytest.fixture(scope="module")
 def server():
-    with tempfile.TemporaryDirectory() as d:
-        # A small burst and a slow refill (one every 10 s), so that the throttling test needs few
-        # requests and its checks of the refusal fit well inside one refill; this server is the
-        # module's own, so no other test sees its throttled address.
-        s = Server(d, extra_tokens=EXTRA_TOKENS,
-                   server_extra="  limits: {failed_auth_burst: 5, failed_auth_per_minute: 6}\n")
-        s.import_records(RECORDS)
-        s.start()
+    # A small burst and a slow refill (one every 10 s), so that the throttling test needs few
+    # requests and its checks of the refusal fit well inside one refill; this server is the
+    # module's own, so no other test sees its throttled address.
+    with running_server(extra_tokens=EXTRA_TOKENS,
+                        server_extra="  limits: {failed_auth_burst: 5, failed_auth_per_minute: 6}\n") as s:
         yield s
-        s.stop()
 
 
 def restore(server, token):

@@ -2,6 +2,7 @@
 a Server that starts the real binary on 127.0.0.1 and stops it; a Worker (a load thread whose
 failure fails the test) and a Proxy (a TCP forwarder that can stall a peer's replies, so that an
 operation is provably still running while a test breaks something)."""
+import contextlib
 import json
 import os
 import pathlib
@@ -9,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -162,6 +164,19 @@ class Server:
     def client(self, stub):
         sdk = yandexcloud.SDK(iam_token="t1.unused")  # makes no network call
         return sdk.client(stub, endpoint=self.grpc, insecure=True)
+
+
+@contextlib.contextmanager
+def running_server(records=RECORDS, **server_args):
+    """A started Server in a temporary directory of its own, over `records`; stopped after."""
+    with tempfile.TemporaryDirectory() as d:
+        s = Server(d, **server_args)
+        s.import_records(records)
+        s.start()
+        try:
+            yield s
+        finally:
+            s.stop()
 
 
 def port_in_use(port):

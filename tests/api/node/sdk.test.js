@@ -10,11 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 
-const MODULES = process.env.MDB_NODE_MODULES;
-const BUILD = process.env.MDB_BUILD;
-const req = (m) => require(require.resolve(m, { paths: [path.dirname(MODULES)] }));
-const grpc = req('@grpc/grpc-js');
-const { createChannel, createClient, Metadata } = req('nice-grpc');
+const { BUILD, req, grpc, createChannel, createClient, auth } = require('./lib');
 const gp = req('@yandex-cloud/nodejs-sdk/mdb-greenplum-v1');
 const mongo = req('@yandex-cloud/nodejs-sdk/mdb-mongodb-v1');
 const redis = req('@yandex-cloud/nodejs-sdk/mdb-redis-v1');
@@ -23,7 +19,6 @@ const { OperationServiceClient, GetOperationRequest, CancelOperationRequest } =
   req('@yandex-cloud/nodejs-sdk/operation/operation_service');
 
 let server, channel, dir;
-const auth = (token) => ({ '*': { metadata: Metadata({ authorization: `Bearer ${token}` }) } });
 const client = (svc, token = 'writer-token-1') => createClient(svc.service, channel, auth(token));
 
 before(async () => {

@@ -21,17 +21,12 @@ const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 
-const MODULES = process.env.MDB_NODE_MODULES;
-const BUILD = process.env.MDB_BUILD;
-const req = (m) => require(require.resolve(m, { paths: [path.dirname(MODULES)] }));
-const grpc = req('@grpc/grpc-js');
-const { createChannel, createClient, Metadata } = req('nice-grpc');
+const { BUILD, req, grpc, createChannel, createClient, auth } = require('./lib');
 const { Session } = req('@yandex-cloud/nodejs-sdk');
 const redis = req('@yandex-cloud/nodejs-sdk/mdb-redis-v1');
 
 let server, dir, grpcAddr, caPem;
 const channels = [];
-const auth = (token) => ({ '*': { metadata: Metadata({ authorization: `Bearer ${token}` }) } });
 const getRd1 = () => redis.backupService.GetBackupRequest.fromPartial({ backupId: 'rd-1' });
 
 // A P-256 CA, and a server certificate it signs for 127.0.0.1 and localhost.
