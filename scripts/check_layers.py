@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The layering rules of src/ (docs/architecture.md), checked over the #include graph, run by ctest:
 - every module includes only modules of lower layers (strictly downward, so no cycles); an
-  engine's folder belongs to the engine layer;
+  engine's folder belongs to the engine layer and includes no other engine's folder;
 - the API layer (api/, api/grpc/, api/rest/) never reaches an engine header, not even through the
   headers of ops/ it includes: it speaks to the backup machinery through ops' narrow interfaces.
 Exits non-zero naming each offending include chain."""
@@ -52,6 +52,11 @@ def main():
             t = module(inc)
             if t != m and LAYER.get(t, -1) >= LAYER[m]:
                 errors.append("%s includes %s: '%s' may not depend on '%s'" % (f, inc, m, t))
+            # An engine's folder sees the driver interface, never another engine's folder.
+            mine, theirs = f.split("/"), inc.split("/")
+            if (m == "engine" and len(mine) > 2 and len(theirs) > 2 and theirs[0] == "engine" and
+                    mine[1] != theirs[1]):
+                errors.append("%s includes %s: one engine may not use another's code" % (f, inc))
         if LAYER[m] in (LAYER["api"], LAYER["api/grpc"]):
             seen, stack = {f: None}, [f]
             while stack:  # depth-first over headers, remembering how each was reached

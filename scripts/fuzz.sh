@@ -24,7 +24,7 @@ TARGETS=(
    src/engine/greenplum/wal_names.cc"
   "oplog src/engine/mongodb/oplog_fuzz.cc src/engine/mongodb/oplog_apply.cc
    src/engine/mongodb/mongo_conn.cc src/engine/mongodb/mongo_util.cc
-   src/engine/mongodb/reply_guard.cc"
+   src/engine/mongodb/reply_guard.cc src/common/host_options.cc"
   "mongo_reply src/engine/mongodb/reply_fuzz.cc src/engine/mongodb/reply_guard.cc"
   "archive src/engine/greenplum/archive_fuzz.cc src/engine/greenplum/page_archive.cc
    src/engine/greenplum/tar_extract.cc src/engine/greenplum/wal_names.cc src/io/beneath.cc

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/host_options.h"
 #include "common/status.h"
 
 namespace mdb::engine::greenplum {
@@ -28,16 +29,9 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
                                  const std::atomic<bool>* cancelled) {
   size_t colon = host.address.rfind(':');
   std::string h = host.address.substr(0, colon), port = host.address.substr(colon + 1);
-  auto opt = [&](const char* k, const char* dflt) {
-    auto it = host.options.find(k);
-    return it == host.options.end() ? std::string(dflt) : it->second;
-  };
-  std::string user = opt("user", "postgres"), password = opt("password", ""),
-              dbname = opt("dbname", "postgres");
-  if (auto f = opt("password_file", ""); !f.empty()) {
-    std::ifstream in(f);
-    std::getline(in, password);
-  }
+  std::string user = common::HostOption(host, "user", "postgres"),
+              dbname = common::HostOption(host, "dbname", "postgres");
+  ASSIGN_OR_RETURN(std::string password, common::HostPassword(host));
   std::vector<const char*> keys{
       "host", "port", "user", "dbname", "connect_timeout", "application_name"};
   std::vector<std::string> vals{h, port, user, dbname, "30", "mdb-backup"};

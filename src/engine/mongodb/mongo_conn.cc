@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/host_options.h"
 #include "common/status.h"
 #include "engine/mongodb/reply_guard.h"
 
@@ -155,18 +156,13 @@ absl::StatusOr<mongoc_client_t*> NewClient(const common::HostConfig& host,
     return absl::InvalidArgumentError(
         absl::StrCat("mongodb host '", host.address, "': ", error.message));
   }
-  std::string user = opt("user", ""), password = opt("password", "");
-  if (std::string file = opt("password_file", ""); !file.empty()) {
-    std::ifstream in(file);
-    if (!in) {
-      mongoc_uri_destroy(uri);
-      return absl::FailedPreconditionError(
-          absl::StrCat("mongodb ", host.address, ": cannot read password_file '", file, "'"));
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    password = std::string(absl::StripTrailingAsciiWhitespace(ss.str()));
+  std::string user = opt("user", "");
+  auto password_or = common::HostPassword(host);
+  if (!password_or.ok()) {
+    mongoc_uri_destroy(uri);
+    return password_or.status();
   }
+  std::string password = *std::move(password_or);
   if (!user.empty()) {
     // Set through the API rather than spliced into the URI: no escaping of odd characters.
     mongoc_uri_set_username(uri, user.c_str());

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/host_options.h"
 #include "common/status.h"
 
 namespace mdb::engine::opensearch {
@@ -125,17 +126,7 @@ absl::StatusOr<std::unique_ptr<OsClient>> OsClient::Connect(const common::HostCo
   };
   std::string userpwd;
   if (std::string user = opt("user", ""); !user.empty()) {
-    std::string password = opt("password", "");
-    if (std::string file = opt("password_file", ""); !file.empty()) {
-      std::ifstream in(file);
-      if (!in) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("opensearch ", host.address, ": cannot read password_file '", file, "'"));
-      }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      password = std::string(absl::StripTrailingAsciiWhitespace(ss.str()));
-    }
+    ASSIGN_OR_RETURN(std::string password, common::HostPassword(host));
     userpwd = user + ":" + password;
   }
   CURL* curl = curl_easy_init();

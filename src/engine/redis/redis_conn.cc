@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_options.h"
 #include "common/status.h"
 
 namespace mdb::engine::redis {
@@ -14,18 +15,9 @@ absl::StatusOr<std::unique_ptr<RespConn>> ConnectHost(const common::HostConfig& 
                                                       const std::atomic<bool>* cancelled) {
   ASSIGN_OR_RETURN(auto conn, RespConn::Connect(host.address, timeout));
   conn->set_cancel(cancelled);
-  std::string password;
-  if (auto it = host.options.find("password"); it != host.options.end()) password = it->second;
-  if (auto it = host.options.find("password_file"); it != host.options.end()) {
-    std::ifstream in(it->second);
-    if (!in) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("redis ", host.address, ": cannot read password_file '", it->second, "'"));
-    }
-    std::getline(in, password);
-  }
+  ASSIGN_OR_RETURN(std::string password, common::HostPassword(host));
   if (!password.empty()) {
-    std::string user = host.options.count("user") ? host.options.at("user") : "default";
+    std::string user = common::HostOption(host, "user", "default");
     RETURN_IF_ERROR(conn->Command({"AUTH", user, password}).status());
   }
   return conn;
