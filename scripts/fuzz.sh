@@ -19,7 +19,8 @@ TARGETS=(
   "resp src/engine/redis/resp_fuzz.cc src/engine/redis/resp.cc"
   "rdb_keys src/engine/redis/rdb_keys_fuzz.cc src/engine/redis/rdb_keys.cc src/io/stream.cc"
   "bson_stream src/engine/mongodb/bson_stream_fuzz.cc src/engine/mongodb/bson_stream.cc src/io/stream.cc"
-  "os_reply src/engine/opensearch/os_reply_fuzz.cc src/engine/opensearch/os_http.cc"
+  "os_reply src/engine/opensearch/os_reply_fuzz.cc src/engine/opensearch/os_http.cc
+   src/common/host_options.cc"
   "wal_messages src/engine/greenplum/wal_messages_fuzz.cc src/engine/greenplum/wal_messages.cc
    src/engine/greenplum/wal_names.cc"
   "oplog src/engine/mongodb/oplog_fuzz.cc src/engine/mongodb/oplog_apply.cc
