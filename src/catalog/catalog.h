@@ -41,10 +41,10 @@ class Catalog {
   virtual ~Catalog() = default;
 
   // Inserts a committed backup, or replaces the one with the same id (its list position is kept).
-  virtual absl::Status PutBackup(const BackupRecord& backup) = 0;
+  [[nodiscard]] virtual absl::Status PutBackup(const BackupRecord& backup) = 0;
 
   // PutBackup for many records in one transaction: all or none are stored (import, reindex).
-  virtual absl::Status PutBackups(const std::vector<BackupRecord>& backups) = 0;
+  [[nodiscard]] virtual absl::Status PutBackups(const std::vector<BackupRecord>& backups) = 0;
 
   // Returns the backup with `id`; NotFound if there is none.
   virtual absl::StatusOr<BackupRecord> GetBackup(const std::string& id) = 0;
@@ -58,10 +58,10 @@ class Catalog {
   // The ids of every backup, in no order (verify and reconcile compare them with a repository).
   virtual absl::StatusOr<std::vector<std::string>> ListAllBackupIds() = 0;
   // Removes the backup; NotFound if there is none.
-  virtual absl::Status DeleteBackup(const std::string& id) = 0;
+  [[nodiscard]] virtual absl::Status DeleteBackup(const std::string& id) = 0;
 
   // Inserts or replaces an operation (by operation.id).
-  virtual absl::Status PutOperation(const OperationRecord& op) = 0;
+  [[nodiscard]] virtual absl::Status PutOperation(const OperationRecord& op) = 0;
 
   // Returns the operation with `id`; NotFound if there is none.
   virtual absl::StatusOr<OperationRecord> GetOperation(const std::string& id) = 0;

@@ -88,7 +88,7 @@ class Driver {
   // committed (the caller aborts the writer); messages name the shard and host.
   virtual absl::StatusOr<BackupResult> Backup(const BackupRequest& request) = 0;
   // Loads the backup into the target cluster's servers, shard by shard.
-  virtual absl::Status Restore(const RestoreRequest& request) = 0;
+  [[nodiscard]] virtual absl::Status Restore(const RestoreRequest& request) = 0;
   // Starts archiving the cluster's journal continuously into the repository, or nullptr when the
   // engine (or the cluster's configuration) has none.
   virtual std::unique_ptr<Journal> StartJournal(const JournalOptions& options) { return nullptr; }
@@ -105,8 +105,9 @@ class Driver {
   }
   // Deletes the cluster's journal pieces that end at or before `keep_from[shard]` (no backup
   // needs them any more); with `keep_from` empty (no backup left), all of them.
-  virtual absl::Status PruneJournal(repo::Repository* repository, const std::string& cluster_id,
-                                    const std::map<std::string, uint64_t>& keep_from) {
+  [[nodiscard]] virtual absl::Status PruneJournal(
+      repo::Repository* repository, const std::string& cluster_id,
+      const std::map<std::string, uint64_t>& keep_from) {
     return absl::OkStatus();
   }
 };

@@ -23,9 +23,9 @@ class ByteSink {
  public:
   virtual ~ByteSink() = default;
   // Writes all of `data`.
-  virtual absl::Status Write(std::string_view data) = 0;
+  [[nodiscard]] virtual absl::Status Write(std::string_view data) = 0;
   // Flushes and makes the data durable where that applies (files are fsync'd).
-  virtual absl::Status Close() { return absl::OkStatus(); }
+  [[nodiscard]] virtual absl::Status Close() { return absl::OkStatus(); }
 };
 
 // Reads a file descriptor (not owned).

@@ -18,14 +18,11 @@
 #include "common/config.h"
 #include "engine/engine.h"
 #include "ops/backup_jobs.h"
+#include "ops/driver_factory.h"
 #include "ops/operation_runner.h"
 #include "repo/repository.h"
 
 namespace mdb::ops {
-
-// Makes the driver of an engine: engine::MakeDriver in the service, a fake in tests.
-using DriverFactory =
-    std::function<absl::StatusOr<std::unique_ptr<engine::Driver>>(common::Engine)>;
 
 class Jobs final : public BackupJobs {
  public:

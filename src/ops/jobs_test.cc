@@ -30,6 +30,8 @@ struct FakeEngine {
   std::atomic<bool> hold{false};         // backups wait here (after their streams) while set
   std::atomic<bool> holding{false};
   std::map<std::string, std::string> restored;  // stream -> bytes, by the last restore
+  std::string metadata = "start=0";             // the next backup's journal start (shard1)
+  std::vector<engine::JournalPiece> journal;    // what ListJournal reports
 };
 
 class FakeDriver final : public engine::Driver {
@@ -47,7 +49,14 @@ class FakeDriver final : public engine::Driver {
       if (r.cancelled->load()) return absl::CancelledError("fake backup cancelled");
       absl::SleepFor(absl::Milliseconds(1));
     }
-    return engine::BackupResult{.shard_names = {"shard1"}, .metadata = "fake"};
+    return engine::BackupResult{.shard_names = {"shard1"}, .metadata = e_->metadata};
+  }
+  std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& m) override {
+    return {{"shard1", std::stoull(m.engine_metadata().substr(6))}};  // "start=N"
+  }
+  absl::StatusOr<std::vector<engine::JournalPiece>> ListJournal(repo::Repository*,
+                                                                const std::string&) override {
+    return e_->journal;
   }
   absl::Status Restore(const engine::RestoreRequest& r) override {
     e_->restored.clear();
@@ -163,6 +172,24 @@ TEST_F(JobsTest, AParentIsRefusedOnDeleteUntilItsIncrementIsGone) {
   repo::RepoStats stats = Stats();
   EXPECT_EQ(stats.backups, 0);
   EXPECT_EQ(stats.stored_bytes, 0u);  // delete frees the space
+}
+
+TEST_F(JobsTest, JournalPiecesCountTowardTheBackupTheyContinueAndMergeOnDelete) {
+  fake_.metadata = "start=100";
+  ASSERT_TRUE(Backup("b1").ok());
+  // Pieces by journal position: [100,150) continues b1; [150,250) and [250,300) end past b2's
+  // start (200), so they belong to b2, the newest backup they continue.
+  fake_.journal = {
+      {.shard = "shard1", .object = "p1", .start = 100, .end = 150, .stored_bytes = 10},
+      {.shard = "shard1", .object = "p2", .start = 150, .end = 250, .stored_bytes = 20},
+      {.shard = "shard1", .object = "p3", .start = 250, .end = 300, .stored_bytes = 30}};
+  fake_.metadata = "start=200";
+  ASSERT_TRUE(Backup("b2").ok());  // its commit recounts the cluster's journal
+  EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 10);
+  EXPECT_EQ(catalog_->GetBackup("b2")->journal_size(), 50);
+  // Deleting b2 leaves b1's journal running through b2's: its share moves to b1.
+  ASSERT_TRUE(jobs_->Delete("b2").ok());
+  EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 60);
 }
 
 TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {

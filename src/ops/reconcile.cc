@@ -94,7 +94,8 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
 }
 
 absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repository* repository,
-                                          const std::vector<common::ClusterConfig>& clusters) {
+                                          const std::vector<common::ClusterConfig>& clusters,
+                                          const DriverFactory& drivers) {
   ReconcileReport report;
   ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
   ASSIGN_OR_RETURN(std::vector<std::string> catalog_ids, catalog->ListAllBackupIds());
@@ -126,7 +127,7 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
   }
   if (!add.empty()) RETURN_IF_ERROR(catalog->PutBackups(add));
   for (const auto& [engine, cluster_id] : touched) {
-    auto driver = engine::MakeDriver(engine);
+    auto driver = drivers(engine);
     absl::Status st = driver.ok()
                           ? RecomputeJournalSizes(catalog, repository, **driver, engine, cluster_id)
                           : driver.status();

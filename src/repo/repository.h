@@ -80,11 +80,12 @@ class BackupWriter {
  public:
   virtual ~BackupWriter() = default;
   // Reads `source` to its end as stream `name` (unique within the backup).
-  virtual absl::Status AddStream(const std::string& name, io::ByteSource* source) = 0;
+  [[nodiscard]] virtual absl::Status AddStream(const std::string& name, io::ByteSource* source) = 0;
   // Adds stream `name` with the contents of `committed`, a stream of a committed backup, without
   // reading them again: for data known to be unchanged (immutable files such as OpenSearch's
   // snapshot blobs). FailedPrecondition if its chunks are no longer in the repository.
-  virtual absl::Status AddStreamFrom(const std::string& name, const Stream& committed) = 0;
+  [[nodiscard]] virtual absl::Status AddStreamFrom(const std::string& name,
+                                                   const Stream& committed) = 0;
   // Seals the last pack, writes the index, then the manifest: the backup exists from here on.
   // `service_record` is kept in the manifest for the service (Manifest.service_record).
   virtual absl::StatusOr<Manifest> Commit(const std::string& engine_metadata,
@@ -127,11 +128,11 @@ class Repository {
 
   // Writes stream `stream` of `manifest` to `sink`, fetching chunks ahead in parallel and
   // checking each against its id. DataLoss names the damaged chunk.
-  absl::Status RestoreStream(const Manifest& manifest, const std::string& stream,
-                             io::ByteSink* sink);
+  [[nodiscard]] absl::Status RestoreStream(const Manifest& manifest, const std::string& stream,
+                                           io::ByteSink* sink);
 
   // Removes the backup (its manifest); its data is freed by the next Gc.
-  absl::Status DeleteBackup(const std::string& backup_id);
+  [[nodiscard]] absl::Status DeleteBackup(const std::string& backup_id);
 
   // Re-reads every chunk of the given backups (all when empty) and checks it.
   absl::StatusOr<VerifyReport> Verify(const std::vector<std::string>& backup_ids);

@@ -28,7 +28,7 @@ class Storage {
   // sees the previous object (or none) or all of `data`, never a part. Returns only once the
   // object is durable (fsync'd / acknowledged by the store). Unavailable when the store failed and
   // a retry may help; the object is then either absent, the old one, or complete.
-  virtual absl::Status Put(const std::string& key, std::string_view data) = 0;
+  [[nodiscard]] virtual absl::Status Put(const std::string& key, std::string_view data) = 0;
 
   // Returns the whole object. NotFound if there is none.
   virtual absl::StatusOr<std::string> Get(const std::string& key) = 0;
@@ -45,7 +45,7 @@ class Storage {
   virtual absl::StatusOr<ObjectInfo> Stat(const std::string& key) = 0;
 
   // Removes the object. OK if it did not exist (deletes are retried safely).
-  virtual absl::Status Delete(const std::string& key) = 0;
+  [[nodiscard]] virtual absl::Status Delete(const std::string& key) = 0;
 
   // Removes what crashed writers left half-written and older than `older_than` (posix temporary
   // files; S3 multipart uploads never completed). Returns how many were removed. Only safe to
