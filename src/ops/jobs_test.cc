@@ -77,15 +77,26 @@ class JobsTest : public ::testing::Test {
   void SetUp() override {
     dir_ = common::FreshTestDir("jobs");
     storage_ = std::move(*storage::OpenPosixStorage((dir_ / "repo").string()));
-    repo_ = std::move(*repo::Repository::Init(storage_.get(), {}));
+    // Small packs and incompressible data: a backup seals packs while it streams, so a failed
+    // one leaves packs behind unless they are collected (with 16 MiB packs nothing would be
+    // written before the commit, and the collection could not be seen).
+    repo::InitOptions init;
+    init.chunker = {.min_size = 16 << 10, .avg_size = 64 << 10, .max_size = 256 << 10};
+    init.pack_target_size = 1 << 20;
+    repo_ = std::move(*repo::Repository::Init(storage_.get(), init));
     catalog_ = std::move(*catalog::OpenSqliteCatalog((dir_ / "catalog.db").string()));
     jobs_ = std::make_unique<Jobs>(catalog_.get(), repo_.get(), [this](common::Engine) {
       return absl::StatusOr<std::unique_ptr<engine::Driver>>(std::make_unique<FakeDriver>(&fake_));
     });
     cluster_ = {
         .id = "c1", .folder_id = "f1", .engine = common::Engine::REDIS, .retention_days = 7};
-    fake_.streams = {{"shard1/data", std::string(300000, 'a') + "payload"},
-                     {"shard1/tail", "tail"}};
+    std::string data(3 << 20, '\0');
+    uint64_t x = 88172645463325252ull;  // xorshift: bytes zstd cannot shrink
+    for (char& c : data) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      c = static_cast<char>(x);
+    }
+    fake_.streams = {{"shard1/data", data}, {"shard1/tail", "tail"}};
   }
   void TearDown() override {
     jobs_.reset();
