@@ -15,14 +15,6 @@
 #include "common/time_util.h"
 #include "google/protobuf/empty.pb.h"
 #include "yandex/cloud/api/operation.pb.h"
-#include "yandex/cloud/mdb/greenplum/v1/backup_service.pb.h"
-#include "yandex/cloud/mdb/greenplum/v1/cluster_service.pb.h"
-#include "yandex/cloud/mdb/mongodb/v1/backup_service.pb.h"
-#include "yandex/cloud/mdb/mongodb/v1/cluster_service.pb.h"
-#include "yandex/cloud/mdb/opensearch/v1/backup_service.pb.h"
-#include "yandex/cloud/mdb/opensearch/v1/cluster_service.pb.h"
-#include "yandex/cloud/mdb/redis/v1/backup_service.pb.h"
-#include "yandex/cloud/mdb/redis/v1/cluster_service.pb.h"
 #include "yandex/cloud/operation/operation_service.pb.h"
 
 namespace mdb::api {
@@ -128,28 +120,18 @@ const ServiceDescriptor* ServiceOf(const google::protobuf::Descriptor* any_messa
 
 }  // namespace
 
-std::vector<const ServiceDescriptor*> PublicServices() {
-  namespace gp = yandex::cloud::mdb::greenplum::v1;
-  namespace mg = yandex::cloud::mdb::mongodb::v1;
-  namespace rd = yandex::cloud::mdb::redis::v1;
-  namespace os = yandex::cloud::mdb::opensearch::v1;
-  // Naming a message of each file links its generated descriptors into the binary.
-  return {
-      ServiceOf(gp::GetBackupRequest::descriptor(), "BackupService"),
-      ServiceOf(gp::BackupClusterRequest::descriptor(), "ClusterService"),
-      ServiceOf(mg::GetBackupRequest::descriptor(), "BackupService"),
-      ServiceOf(mg::BackupClusterRequest::descriptor(), "ClusterService"),
-      ServiceOf(rd::GetBackupRequest::descriptor(), "BackupService"),
-      ServiceOf(rd::BackupClusterRequest::descriptor(), "ClusterService"),
-      ServiceOf(os::GetBackupRequest::descriptor(), "BackupService"),
-      ServiceOf(os::BackupClusterRequest::descriptor(), "ClusterService"),
-      ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(), "OperationService"),
-  };
+std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& engines) {
+  std::vector<const ServiceDescriptor*> out = engines.Services();
+  // Naming a message of the file links its generated descriptors into the binary.
+  out.push_back(ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(),
+                          "OperationService"));
+  return out;
 }
 
 Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJobs* jobs,
-         std::shared_ptr<const common::Config> config)
-    : catalog_(catalog),
+         std::shared_ptr<const common::Config> config, const common::EngineTable& engines)
+    : engines_(engines),
+      catalog_(catalog),
       runner_(runner),
       jobs_(jobs),
       snapshot_(std::make_shared<Snapshot>(std::move(config))),
@@ -165,8 +147,8 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
       {"OperationService.Get", &Api::GetOperation},
       {"OperationService.Cancel", &Api::CancelOperation},
   };
-  for (const ServiceDescriptor* s : PublicServices()) {
-    const common::EngineInfo* info = common::FindEngineByPackage(s->file()->package());
+  for (const ServiceDescriptor* s : PublicServices(engines_)) {
+    const common::EngineInfo* info = engines_.FindByPackage(s->file()->package());
     Engine engine = info ? info->engine : Engine::ENGINE_UNSPECIFIED;  // OperationService
     for (int i = 0; i < s->method_count(); ++i) {
       const MethodDescriptor* m = s->method(i);
@@ -350,7 +332,7 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   ASSIGN_OR_RETURN(std::optional<absl::Time> point, GetPointInTime(req));
   if (point && (!jobs_ || !jobs_->RestoresToPointInTime(c.engine))) {
     return absl::InvalidArgumentError(
-        absl::StrCat(common::EngineName(c.engine),
+        absl::StrCat(engines_.Name(c.engine),
                      " backups restore to their own consistent point; a point "
                      "in time is not available for this engine"));
   }
@@ -398,10 +380,10 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
 
 absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(const common::ClusterConfig& cluster,
                                                               const std::string& backup_id) {
-  const common::EngineInfo* info = common::FindEngine(cluster.engine);
+  const common::EngineInfo* info = engines_.Find(cluster.engine);
   const MethodDescriptor* method =
-      info ? google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
-                 absl::StrCat(std::string(info->api_package), ".ClusterService.Backup"))
+      info ? google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(
+                 std::string(common::EngineTable::Package(*info)), ".ClusterService.Backup"))
            : nullptr;
   if (!method) return absl::InternalError("no ClusterService.Backup for the engine");
   const auto& types = method->options().GetExtension(yandex::cloud::api::operation);

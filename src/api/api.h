@@ -12,6 +12,7 @@
 #include "api/auth.h"
 #include "catalog/catalog.h"
 #include "common/config.h"
+#include "common/engines.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "ops/automated.h"
@@ -24,9 +25,9 @@ using google::protobuf::Message;
 using google::protobuf::MethodDescriptor;
 using google::protobuf::ServiceDescriptor;
 
-// The public services served: BackupService and ClusterService of each engine, and
+// The public services served: BackupService and ClusterService of each engine of `engines`, and
 // yandex.cloud.operation.OperationService.
-std::vector<const ServiceDescriptor*> PublicServices();
+std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& engines);
 
 // Who is calling, as the transport saw it.
 struct Caller {
@@ -38,8 +39,9 @@ struct Caller {
 class Api {
  public:
   // `jobs` runs backups, restores and deletes; it may be null in tests of the read paths.
+  // `engines` outlives the Api.
   Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJobs* jobs,
-      std::shared_ptr<const common::Config> config);
+      std::shared_ptr<const common::Config> config, const common::EngineTable& engines);
 
   // Replaces clusters and tokens (SIGHUP). Calls in flight finish with the snapshot they began
   // with.
@@ -52,6 +54,10 @@ class Api {
   absl::Status Call(const MethodDescriptor* method, const Caller& caller, const Message& request,
                     Message* response);
 
+  // Whether Call answers `method` (else it is UNIMPLEMENTED).
+  bool Serves(const MethodDescriptor* method) const { return routes_.count(method) > 0; }
+  const common::EngineTable& engines() const { return engines_; }
+
   // Authentication alone, from the header: transports call it before reading a request body, so
   // that nothing of an unauthenticated request reaches memory beyond its headers.
   absl::Status Admit(const Caller& caller);
@@ -59,7 +65,7 @@ class Api {
   // What a backup Operation of `cluster` looks like to clients (ClusterService.Backup's metadata
   // and response types of its engine): for backups the API does not start itself, the daily
   // AUTOMATED ones (ops/automated.h).
-  static absl::StatusOr<ops::BackupOperationShape> DescribeBackup(
+  absl::StatusOr<ops::BackupOperationShape> DescribeBackup(
       const common::ClusterConfig& cluster, const std::string& backup_id);
 
  private:
@@ -104,6 +110,7 @@ class Api {
                               const std::string& folder_id, const std::string& cluster_id,
                               const std::string& backup_id, ops::Work work, Message* resp);
 
+  const common::EngineTable& engines_;
   catalog::Catalog* catalog_;
   ops::OperationRunner* runner_;
   ops::BackupJobs* jobs_;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/test_engines.h"
 
 namespace mdb::api {
 namespace {
@@ -18,7 +19,7 @@ tokens:
   - {token: plain-token-1, subject: alice, read: [f1], restore: [f2], write: [f3]}
   - {token_sha256: 0000000000000000000000000000000000000000000000000000000000000000, read: ["*"]}
 )",
-                                 "c.yaml");
+                                 "c.yaml", common::TestEngines());
   EXPECT_TRUE(cfg.ok()) << cfg.status();
   return *cfg;
 }
@@ -43,7 +44,7 @@ TEST(Authenticator, ATokenKnownByItsDigestOnly) {
   std::string hex;
   for (unsigned char c : d) hex += absl::StrFormat("%02X", c);  // upper case is accepted too
   auto cfg = common::ParseConfig(
-      absl::StrCat("tokens:\n  - {token_sha256: ", hex, ", subject: bob, read: [f1]}\n"), "c");
+      absl::StrCat("tokens:\n  - {token_sha256: ", hex, ", subject: bob, read: [f1]}\n"), "c", common::TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   Authenticator auth(*cfg);
   auto bob = auth.Authenticate("Bearer hashed-token-2");

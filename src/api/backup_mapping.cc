@@ -1,103 +1,147 @@
-// Each engine's Backup differs in fields and enum names, so the mapping is written out per engine
-// with the generated types: the compiler checks every field name, which reflection would not.
+// By name rather than per engine with the generated types, so that an engine is one row of the
+// engine table and no code here: the plan below is built once per Backup type and checked field by
+// field (same kind, same repeatedness, same message type), and the mapping of every engine is
+// pinned by tests (rest_test.cc, the SDK tests, server/engine_row_test.cc).
 #include "api/backup_mapping.h"
 
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
-#include "yandex/cloud/mdb/greenplum/v1/backup.pb.h"
-#include "yandex/cloud/mdb/mongodb/v1/backup.pb.h"
-#include "yandex/cloud/mdb/opensearch/v1/backup.pb.h"
-#include "yandex/cloud/mdb/redis/v1/backup.pb.h"
+#include "api/validation.h"
 
 namespace mdb::api {
 namespace {
 
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
 using Record = catalog::BackupRecord;
-namespace gp = yandex::cloud::mdb::greenplum::v1;
-namespace mg = yandex::cloud::mdb::mongodb::v1;
-namespace rd = yandex::cloud::mdb::redis::v1;
-namespace os = yandex::cloud::mdb::opensearch::v1;
 
-// AUTOMATED = 1 and MANUAL = 2 in every engine's enum, as in the record.
-template <typename Enum>
-Enum CreationType(const Record& r) {
-  return static_cast<Enum>(r.type());
+// Record fields the contracts spell otherwise, in the order tried.
+const std::multimap<std::string, std::string>& Aliases() {
+  static const auto* aliases = new std::multimap<std::string, std::string>{
+      {"cluster_id", "source_cluster_id"},
+      {"size", "size"},
+      {"size", "size_bytes"},                     // OpenSearch
+      {"added_size", "incremental_size_bytes"},   // OpenSearch
+      {"logical_size", "total_size_bytes"},       // OpenSearch
+      {"restore_size", "free_space_required_bytes"},  // OpenSearch
+  };
+  return *aliases;
 }
 
-void Fill(const Record& r, gp::Backup* b) {
-  b->set_id(r.id());
-  b->set_folder_id(r.folder_id());
-  *b->mutable_created_at() = r.created_at();
-  b->set_source_cluster_id(r.cluster_id());
-  *b->mutable_started_at() = r.started_at();
-  b->set_size(r.size());
-  b->set_type(CreationType<gp::Backup::BackupCreationType>(r));
-  b->set_method(static_cast<gp::Backup::BackupMethod>(r.method()));
-  b->set_journal_size(r.journal_size());
+struct Step {
+  const FieldDescriptor* from;  // in BackupRecord
+  const FieldDescriptor* to;    // in the engine's Backup
+  int64_t max_entries;          // repeated fields: the contract's bound
+};
+
+bool SameKind(const FieldDescriptor* a, const FieldDescriptor* b) {
+  if (a->is_repeated() != b->is_repeated() || a->cpp_type() != b->cpp_type()) return false;
+  return a->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || a->message_type() == b->message_type();
 }
 
-void Fill(const Record& r, mg::Backup* b) {
-  b->set_id(r.id());
-  b->set_folder_id(r.folder_id());
-  *b->mutable_created_at() = r.created_at();
-  b->set_source_cluster_id(r.cluster_id());
-  *b->mutable_started_at() = r.started_at();
-  *b->mutable_source_shard_names() = r.source_shard_names();
-  b->set_size(r.size());
-  b->set_type(CreationType<mg::Backup::BackupType>(r));
-  b->set_journal_size(r.journal_size());
-}
+struct Plan {
+  std::vector<Step> steps;
+  // The Backup's repeated fields with an upper bound in the contract, and that bound.
+  std::vector<std::pair<const FieldDescriptor*, int64_t>> bounded;
+};
 
-void Fill(const Record& r, rd::Backup* b) {
-  b->set_id(r.id());
-  b->set_folder_id(r.folder_id());
-  *b->mutable_created_at() = r.created_at();
-  b->set_source_cluster_id(r.cluster_id());
-  *b->mutable_started_at() = r.started_at();
-  *b->mutable_source_shard_names() = r.source_shard_names();
-  b->set_type(CreationType<rd::Backup::BackupType>(r));
-}
-
-void Fill(const Record& r, os::Backup* b) {
-  b->set_id(r.id());
-  b->set_folder_id(r.folder_id());
-  b->set_source_cluster_id(r.cluster_id());
-  *b->mutable_started_at() = r.started_at();
-  *b->mutable_created_at() = r.created_at();
-  for (int i = 0; i < r.indices_size() && i < kMaxListedIndices; ++i) b->add_indices(r.indices(i));
-  b->set_opensearch_version(r.opensearch_version());
-  b->set_size_bytes(r.size());
-  b->set_indices_total(r.indices_size());
-  b->set_incremental_size_bytes(r.added_size());
-  b->set_total_size_bytes(r.logical_size());
-  b->set_free_space_required_bytes(r.restore_size());
-}
-
-template <typename T>
-absl::Status FillAs(const Record& r, google::protobuf::Message* out) {
-  if (out->GetDescriptor() != T::descriptor()) {
-    return absl::InternalError(absl::StrCat("backup '", r.id(), "' of engine ", r.engine(),
-                                            " cannot be returned as ",
-                                            out->GetDescriptor()->full_name()));
+Plan BuildPlan(const Descriptor* backup) {
+  Plan plan;
+  const Descriptor* record = Record::descriptor();
+  for (int i = 0; i < record->field_count(); ++i) {
+    const FieldDescriptor* from = record->field(i);
+    std::vector<std::string> names;
+    auto [first, last] = Aliases().equal_range(from->name());
+    for (auto it = first; it != last; ++it) names.push_back(it->second);
+    if (names.empty()) names.push_back(from->name());
+    for (const std::string& name : names) {
+      const FieldDescriptor* to = backup->FindFieldByName(name);
+      if (to && SameKind(from, to)) {
+        plan.steps.push_back({from, to, to->is_repeated() ? MaxEntries(to) : 0});
+        break;
+      }
+    }
   }
-  Fill(r, static_cast<T*>(out));
-  return absl::OkStatus();
+  for (int i = 0; i < backup->field_count(); ++i) {
+    const FieldDescriptor* f = backup->field(i);
+    if (f->is_repeated() && MaxEntries(f) != INT64_MAX) plan.bounded.emplace_back(f, MaxEntries(f));
+  }
+  return plan;
+}
+
+const Plan& PlanFor(const Descriptor* backup) {
+  static std::mutex mu;
+  static auto* plans = new std::map<const Descriptor*, Plan>;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = plans->find(backup);
+  if (it == plans->end()) it = plans->emplace(backup, BuildPlan(backup)).first;
+  return it->second;  // never erased: the reference stays valid
+}
+
+void Copy(const Record& r, const Step& s, Message* out) {
+  const auto* from = r.GetReflection();
+  const auto* to = out->GetReflection();
+  if (s.from->is_repeated()) {
+    to->ClearField(out, s.to);
+    int n = static_cast<int>(std::min<int64_t>(from->FieldSize(r, s.from), s.max_entries));
+    for (int i = 0; i < n; ++i) {
+      // The record's repeated fields are strings (shard names).
+      to->AddString(out, s.to, from->GetRepeatedString(r, s.from, i));
+    }
+    return;
+  }
+  switch (s.from->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      to->SetString(out, s.to, from->GetString(r, s.from));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      to->SetInt64(out, s.to, from->GetInt64(r, s.from));
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      // By value name: AUTOMATED is AUTOMATED whatever number an engine's enum gives it.
+      const auto* value = s.to->enum_type()->FindValueByName(from->GetEnum(r, s.from)->name());
+      if (value) to->SetEnum(out, s.to, value);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      if (from->HasField(r, s.from)) {
+        to->MutableMessage(out, s.to)->CopyFrom(from->GetMessage(r, s.from));
+      }
+      break;
+    default:  // no other kinds in the record; a new one is shown once it is handled here
+      break;
+  }
 }
 
 }  // namespace
 
-absl::Status ToApiBackup(const Record& r, google::protobuf::Message* out) {
-  switch (r.engine()) {
-    case catalog::Engine::GREENPLUM:
-      return FillAs<gp::Backup>(r, out);
-    case catalog::Engine::MONGODB:
-      return FillAs<mg::Backup>(r, out);
-    case catalog::Engine::REDIS:
-      return FillAs<rd::Backup>(r, out);
-    case catalog::Engine::OPENSEARCH:
-      return FillAs<os::Backup>(r, out);
-    default:
-      return absl::InternalError(absl::StrCat("backup '", r.id(), "' has no engine"));
+absl::Status ToApiBackup(const Record& r, Message* out) {
+  out->Clear();
+  if (r.has_engine_fields()) {
+    const std::string& url = r.engine_fields().type_url();
+    if (std::string_view(url).substr(url.rfind('/') + 1) != out->GetDescriptor()->full_name()) {
+      return absl::InternalError(absl::StrCat("backup '", r.id(), "' carries fields of ", url,
+                                              ", not of ", out->GetDescriptor()->full_name()));
+    }
+    if (!r.engine_fields().UnpackTo(out)) {
+      return absl::DataLossError(
+          absl::StrCat("the engine fields of backup '", r.id(), "' cannot be read"));
+    }
   }
+  const Plan& plan = PlanFor(out->GetDescriptor());
+  for (const Step& s : plan.steps) Copy(r, s, out);
+  // The engine's own repeated fields are bounded by the contract as well.
+  const auto* refl = out->GetReflection();
+  for (const auto& [field, max] : plan.bounded) {
+    while (refl->FieldSize(*out, field) > max) refl->RemoveLast(out, field);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mdb::api

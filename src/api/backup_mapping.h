@@ -1,4 +1,4 @@
-// Maps the engine-neutral catalog record to each engine's public Backup message.
+// Maps the engine-neutral catalog record to any engine's public Backup message.
 #pragma once
 
 #include "absl/status/status.h"
@@ -7,11 +7,13 @@
 
 namespace mdb::api {
 
-// Fills `out`, which must be the Backup message of `record.engine()`'s API package
-// (InternalError otherwise: a wiring bug, not a user error).
+// Fills `out`, the Backup message of `record.engine()`'s API package. Fields are matched by name:
+// every engine's contract names them as the record does, save the few in backup_mapping.cc's
+// alias list (the contract's `size_bytes` for the record's `size`, ...); a record field the
+// message lacks is not shown. What only one engine has comes from `record.engine_fields()`, a
+// message of that engine's Backup type its driver filled (as WAL-G's GenericMetadata.UserData),
+// overlaid by the record's own fields. Repeated fields are cut to the contract's `size` bound.
+// InternalError when engine_fields is of another type than `out` (a wiring bug).
 absl::Status ToApiBackup(const catalog::BackupRecord& record, google::protobuf::Message* out);
-
-// The public API's limit on listed OpenSearch indices; indices_total still counts all of them.
-inline constexpr int kMaxListedIndices = 100;
 
 }  // namespace mdb::api

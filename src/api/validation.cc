@@ -202,6 +202,12 @@ absl::Status ValidateMessage(const Message& m, const std::string& prefix) {
 
 absl::Status Validate(const Message& message) { return ValidateMessage(message, ""); }
 
+int64_t MaxEntries(const FieldDescriptor* field) {
+  Range r;
+  const std::string& size = field->options().GetExtension(yandex::cloud::size);
+  return !size.empty() && ParseRange(size, &r) ? r.max : INT64_MAX;
+}
+
 std::string Quoted(std::string_view input) {
   if (input.size() <= 64) return absl::StrCat("'", std::string(input), "'");
   size_t n = 61;

@@ -5,6 +5,7 @@
 #include "catalog/catalog.h"
 #include "cli/repo_commands.h"
 #include "common/instance_lock.h"
+#include "engine/all.h"
 #include "ops/reconcile.h"
 
 namespace mdb::cli {
@@ -22,7 +23,7 @@ int RebuildCatalog(const std::string& catalog_path, const std::string& repo_url,
   if (!lock.ok()) return fail(lock.status());
   auto catalog = catalog::OpenSqliteCatalog(catalog_path);
   if (!catalog.ok()) return fail(catalog.status());
-  auto report = ops::Reconcile(catalog->get(), opened->repo.get(), {});
+  auto report = ops::Reconcile(catalog->get(), opened->repo.get(), {}, engine::BuiltInEngines());
   if (!report.ok()) return fail(report.status());
   for (const auto& id : report->added) std::cout << "added " << id << "\n";
   for (const auto& line : report->unreadable) std::cout << "unreadable " << line << "\n";

@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/engines.h"
 #include "common/ids.h"
+#include "engine/all.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace {
@@ -56,8 +57,9 @@ struct Client {
 };
 
 std::string Prefix(const std::string& engine) {
-  auto parsed = mdb::common::ParseEngine(engine);  // names are checked by the options
-  return parsed.ok() ? std::string(mdb::common::FindEngine(*parsed)->rest_prefix) : "";
+  const auto& engines = mdb::engine::BuiltInEngines().table();
+  auto parsed = engines.Parse(engine);  // names are checked by the options
+  return parsed.ok() ? std::string(engines.Find(*parsed)->rest_prefix) : "";
 }
 
 // The int64 value of "field":"N" in an operation's JSON (0 if absent).
@@ -173,7 +175,7 @@ int main(int argc, char** argv) {
   int64_t page_size = 0;
   bool wait = false;
   std::vector<std::string> engines;
-  for (const auto& e : mdb::common::AllEngines()) engines.emplace_back(e.name);
+  for (const auto& e : mdb::engine::BuiltInEngines().table().rows()) engines.emplace_back(e.name);
 
   auto* backup = app.add_subcommand("backup", "list, show and delete backups");
   backup->require_subcommand(1);

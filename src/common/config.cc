@@ -21,7 +21,8 @@ namespace {
 
 class Parser {
  public:
-  explicit Parser(std::string filename) : filename_(std::move(filename)) {}
+  Parser(std::string filename, const EngineTable& engines)
+      : filename_(std::move(filename)), engines_(engines) {}
 
   absl::Status Error(const YAML::Node& node, const std::string& what) const {
     return absl::InvalidArgumentError(
@@ -267,7 +268,7 @@ class Parser {
       return Error(n["folder_id"], where + ": 'folder_id' is longer than 50 characters");
     }
     ASSIGN_OR_RETURN(std::string engine, String(n, "engine", true, where));
-    auto parsed = ParseEngine(engine);
+    auto parsed = engines_.Parse(engine);
     if (!parsed.ok())
       return Error(n["engine"], absl::StrCat(where, ": ", parsed.status().message()));
     c.engine = *parsed;
@@ -348,6 +349,7 @@ class Parser {
 
  private:
   std::string filename_;
+  const EngineTable& engines_;
 };
 
 }  // namespace
@@ -359,8 +361,9 @@ const ClusterConfig* Config::FindCluster(const std::string& id) const {
   return nullptr;
 }
 
-absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& filename) {
-  Parser parser(filename);
+absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& filename,
+                                   const EngineTable& engines) {
+  Parser parser(filename, engines);
   try {
     return parser.Parse(YAML::Load(text));
   } catch (const YAML::Exception& e) {
@@ -368,12 +371,12 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& f
   }
 }
 
-absl::StatusOr<Config> LoadConfig(const std::string& path) {
+absl::StatusOr<Config> LoadConfig(const std::string& path, const EngineTable& engines) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
   std::stringstream ss;
   ss << in.rdbuf();
-  ASSIGN_OR_RETURN(Config cfg, ParseConfig(ss.str(), path));
+  ASSIGN_OR_RETURN(Config cfg, ParseConfig(ss.str(), path, engines));
   // A relative catalog path is relative to the config file, not to the working directory.
   auto resolve = [&](std::string* p) {
     if (p->empty() || p->find("://") != std::string::npos) return;

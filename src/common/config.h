@@ -100,9 +100,11 @@ struct Config {
   const ClusterConfig* FindCluster(const std::string& id) const;
 };
 
-// Parses configuration text; `filename` is used in messages ("file:line: what is wrong").
-absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& filename);
+// Parses configuration text; `filename` is used in messages ("file:line: what is wrong"). A
+// cluster's `engine` names a row of `engines`.
+absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& filename,
+                                   const EngineTable& engines);
 // Reads and parses the file at `path`.
-absl::StatusOr<Config> LoadConfig(const std::string& path);
+absl::StatusOr<Config> LoadConfig(const std::string& path, const EngineTable& engines);
 
 }  // namespace mdb::common

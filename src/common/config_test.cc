@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/test_engines.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -38,7 +39,7 @@ clusters:
 )";
 
 TEST(Config, ParsesClustersTokensAndServer) {
-  auto cfg = ParseConfig(kValid, "c.yaml");
+  auto cfg = ParseConfig(kValid, "c.yaml", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->server.grpc_listen, "127.0.0.1:7000");
   EXPECT_EQ(cfg->server.rest_listen, "127.0.0.1:8080");
@@ -63,47 +64,47 @@ TEST(Config, ParsesClustersTokensAndServer) {
 TEST(Config, ErrorsNameFileAndLine) {
   std::string text = kValid;
   text.replace(text.find("engine: redis"), 13, "engine: redys");
-  auto cfg = ParseConfig(text, "c.yaml");
+  auto cfg = ParseConfig(text, "c.yaml", TestEngines());
   ASSERT_FALSE(cfg.ok());
   EXPECT_THAT(cfg.status().message(), HasSubstr("c.yaml:26: cluster 'r1': unknown engine 'redys'"));
 }
 
 TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
-  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder: f\n", "x").status().message(),
+  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder: f\n", "x", TestEngines()).status().message(),
               HasSubstr("x:3: unknown key 'folder'"));
   std::string dup = std::string(kValid) +
                     "  - id: r1\n    folder_id: f\n    engine: redis\n"
                     "    hosts: [h:1]\n";
-  EXPECT_THAT(ParseConfig(dup, "x").status().message(), HasSubstr("'r1' is declared twice"));
+  EXPECT_THAT(ParseConfig(dup, "x", TestEngines()).status().message(), HasSubstr("'r1' is declared twice"));
   EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n"
                           "    hosts: [h:1]\n    backup_window_start: '25:00'\n",
-                          "x")
+                          "x", TestEngines())
                   .status()
                   .message(),
               HasSubstr("must be HH:MM"));
-  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n", "x")
+  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n", "x", TestEngines())
                   .status()
                   .message(),
               HasSubstr("'hosts' or 'shards' is required"));
-  EXPECT_THAT(ParseConfig("tokens: [{token: short}]\n", "x").status().message(),
+  EXPECT_THAT(ParseConfig("tokens: [{token: short}]\n", "x", TestEngines()).status().message(),
               HasSubstr("at least 8 characters"));
-  EXPECT_THAT(ParseConfig("server: [1\n", "x").status().message(), HasSubstr("x:"));
+  EXPECT_THAT(ParseConfig("server: [1\n", "x", TestEngines()).status().message(), HasSubstr("x:"));
 }
 
 TEST(Config, RepositorySettingsAndSwitches) {
   auto cfg = ParseConfig(
       "server: {repository: 's3://b/p?endpoint=http://127.0.0.1:1', automated_backups: false}\n",
-      "x");
+      "x", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->server.repository, "s3://b/p?endpoint=http://127.0.0.1:1");
   EXPECT_FALSE(cfg->server.automated_backups);
-  EXPECT_TRUE(ParseConfig("server: {}\n", "x")->server.automated_backups);
-  EXPECT_THAT(ParseConfig("server: {automated_backups: sometimes}\n", "x").status().message(),
+  EXPECT_TRUE(ParseConfig("server: {}\n", "x", TestEngines())->server.automated_backups);
+  EXPECT_THAT(ParseConfig("server: {automated_backups: sometimes}\n", "x", TestEngines()).status().message(),
               HasSubstr("must be true or false"));
 }
 
 TEST(Config, LoadReportsMissingFile) {
-  auto cfg = LoadConfig("/nonexistent/mdb.yaml");
+  auto cfg = LoadConfig("/nonexistent/mdb.yaml", TestEngines());
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -112,7 +113,7 @@ TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
   - {token: secret-token-1, read: [f1], restore: [f2]}
   - {token_sha256: ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789, write: [f3]}
 )",
-                         "c.yaml");
+                         "c.yaml", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->tokens[0].subject, "token at line 2");  // nothing of "secret-token-1"
   EXPECT_TRUE(cfg->tokens[0].restore_folders.count("f2") &&
@@ -124,7 +125,7 @@ TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
   EXPECT_TRUE(cfg->tokens[1].restore_folders.count("f3"));  // write implies restore
 
   auto bad = [](const std::string& entry) {
-    return ParseConfig("tokens:\n  - " + entry + "\n", "c").status().message();
+    return ParseConfig("tokens:\n  - " + entry + "\n", "c", TestEngines()).status().message();
   };
   EXPECT_THAT(bad("{read: [f]}"), HasSubstr("give either 'token' or 'token_sha256'"));
   EXPECT_THAT(bad("{token: secret-token-1, token_sha256: " + std::string(64, 'a') + "}"),
@@ -138,7 +139,7 @@ TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
                           "  - {token_sha256: "
                           "D5BA78D16100079E567F1F7DF974A9C9761AC7AAF871BA9C66BB5FA362374C47, "
                           "read: [b]}\n",
-                          "c")
+                          "c", TestEngines())
                   .status()
                   .message(),
               HasSubstr("a token is declared twice"));
@@ -146,7 +147,7 @@ TEST(Config, TokensByDigestWithRestoreAndASubjectThatIsNotTheToken) {
 
 TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {
   auto parse = [](const std::string& server) {
-    return ParseConfig("server:\n" + server, "c.yaml").status();
+    return ParseConfig("server:\n" + server, "c.yaml", TestEngines()).status();
   };
   EXPECT_TRUE(parse("  grpc_listen: 127.0.0.2:1\n  rest_listen: '[::1]:2'\n").ok());
   EXPECT_TRUE(parse("  rest_listen: localhost:2\n").ok());
@@ -165,15 +166,15 @@ TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {
 
 TEST(Config, LimitsHaveDefaultsAndRanges) {
   auto cfg =
-      ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n", "c");
+      ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n", "c", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->server.limits.max_request_bytes, 65536);
   EXPECT_EQ(cfg->server.limits.idle_timeout_seconds, 5);
   EXPECT_EQ(cfg->server.limits.max_connections_per_address, 64);
   EXPECT_EQ(cfg->server.limits.failed_auth_burst, 20);
-  EXPECT_THAT(ParseConfig("server:\n  limits: {max_request_bytes: 10}\n", "c").status().message(),
+  EXPECT_THAT(ParseConfig("server:\n  limits: {max_request_bytes: 10}\n", "c", TestEngines()).status().message(),
               HasSubstr("'max_request_bytes' must be an integer in 4096.."));
-  EXPECT_THAT(ParseConfig("server:\n  limits: {max_body: 10}\n", "c").status().message(),
+  EXPECT_THAT(ParseConfig("server:\n  limits: {max_body: 10}\n", "c", TestEngines()).status().message(),
               HasSubstr("unknown key 'max_body'"));
 }
 

@@ -1,39 +1,63 @@
 #include "common/engines.h"
 
+#include <algorithm>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 
 namespace mdb::common {
 
-const std::vector<EngineInfo>& AllEngines() {
-  static const auto* rows = new std::vector<EngineInfo>{
-      {Engine::GREENPLUM, "greenplum", "yandex.cloud.mdb.greenplum.v1", "/managed-greenplum/v1",
-       "managed-greenplum"},
-      {Engine::MONGODB, "mongodb", "yandex.cloud.mdb.mongodb.v1", "/managed-mongodb/v1",
-       "managed-mongodb"},
-      {Engine::REDIS, "redis", "yandex.cloud.mdb.redis.v1", "/managed-redis/v1", "managed-redis"},
-      {Engine::OPENSEARCH, "opensearch", "yandex.cloud.mdb.opensearch.v1", "/managed-opensearch/v1",
-       "managed-opensearch"},
-  };
-  return *rows;
+absl::StatusOr<EngineTable> EngineTable::Make(std::vector<EngineInfo> rows) {
+  std::set<std::string> seen;
+  for (const EngineInfo& row : rows) {
+    std::string label = absl::StrCat("engine row '", std::string(row.name), "'");
+    auto services = row.api_services ? row.api_services()
+                                     : std::vector<const google::protobuf::ServiceDescriptor*>{};
+    if (services.empty() || std::find(services.begin(), services.end(), nullptr) != services.end())
+      return absl::InvalidArgumentError(label + " has no public services");
+    for (const std::string& key :
+         {absl::StrCat("id ", static_cast<int>(row.engine)),
+          absl::StrCat("name ", std::string(row.name)),
+          absl::StrCat("package ", std::string(Package(row))),
+          absl::StrCat("REST prefix ", std::string(row.rest_prefix)),
+          absl::StrCat("endpoint ", std::string(row.endpoint_id))}) {
+      if (!seen.insert(key).second) {
+        return absl::InvalidArgumentError(absl::StrCat(label, " repeats the ", key));
+      }
+    }
+  }
+  return EngineTable(std::move(rows));
 }
 
-const EngineInfo* FindEngine(Engine engine) {
-  for (const auto& e : AllEngines()) {
+const EngineInfo* EngineTable::Find(Engine engine) const {
+  for (const auto& e : rows_) {
     if (e.engine == engine) return &e;
   }
   return nullptr;
 }
 
-const EngineInfo* FindEngineByPackage(std::string_view package) {
-  for (const auto& e : AllEngines()) {
-    if (e.api_package == package) return &e;
+const EngineInfo* EngineTable::FindByPackage(std::string_view package) const {
+  for (const auto& e : rows_) {
+    if (Package(e) == package) return &e;
   }
   return nullptr;
 }
 
-absl::StatusOr<Engine> ParseEngine(std::string_view name) {
+std::string_view EngineTable::Package(const EngineInfo& row) {
+  return row.api_services().front()->file()->package();
+}
+
+std::vector<const google::protobuf::ServiceDescriptor*> EngineTable::Services() const {
+  std::vector<const google::protobuf::ServiceDescriptor*> out;
+  for (const auto& e : rows_) {
+    for (const auto* s : e.api_services()) out.push_back(s);
+  }
+  return out;
+}
+
+absl::StatusOr<Engine> EngineTable::Parse(std::string_view name) const {
   std::string names;
-  for (const auto& e : AllEngines()) {
+  for (const auto& e : rows_) {
     if (e.name == name) return e.engine;
     absl::StrAppend(&names, names.empty() ? "" : ", ", std::string(e.name));
   }
@@ -41,8 +65,8 @@ absl::StatusOr<Engine> ParseEngine(std::string_view name) {
       absl::StrCat("unknown engine '", std::string(name), "' (expected one of: ", names, ")"));
 }
 
-std::string EngineName(Engine engine) {
-  const EngineInfo* e = FindEngine(engine);
+std::string EngineTable::Name(Engine engine) const {
+  const EngineInfo* e = Find(engine);
   return e ? std::string(e->name) : "unspecified";
 }
 

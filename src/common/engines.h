@@ -1,7 +1,7 @@
-// The engines this build serves, one row each: what is engine-specific outside the engine's own
-// folder (its driver is listed in engine/registry.cc, its API fields in api/backup_mapping.cc) is
-// read from this table: its name in configs, the CLI and repository manifests; its public API
-// package; its REST prefix; the service id the official SDKs look its endpoint up by.
+// The table of engines a binary serves, one row each, built once at start-up (engine/all.cc lists
+// the built-in rows; tests add a fake one) and passed to whatever reads it: config parsing, the
+// API's service list and routes, the gRPC registration, the CLI. This layer holds what everyone
+// may know of an engine; the driver half of a row is engine::EngineModule (engine/engine.h).
 #pragma once
 
 #include <string>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/descriptor.h"
 #include "mdb_backup/v1/records.pb.h"
 
 namespace mdb::common {
@@ -16,22 +17,49 @@ namespace mdb::common {
 using Engine = ::mdb_backup::v1::Engine;
 
 struct EngineInfo {
+  // The id stored in catalogs and records; records.proto lists the ids taken.
   Engine engine;
-  std::string_view name;         // "redis"
-  std::string_view api_package;  // "yandex.cloud.mdb.redis.v1"
+  std::string_view name;         // "redis": in configs, the CLI and repository manifests
   std::string_view rest_prefix;  // "/managed-redis/v1"
-  std::string_view endpoint_id;  // "managed-redis"
+  std::string_view endpoint_id;  // "managed-redis": what the official SDKs look the endpoint up by
+  // The engine's public BackupService and ClusterService. Calling it links their generated
+  // descriptors into the binary (naming a generated type is what pulls its file in).
+  std::vector<const google::protobuf::ServiceDescriptor*> (*api_services)();
 };
 
-// Every engine, in a fixed order (the order of lists shown to people).
-const std::vector<EngineInfo>& AllEngines();
-// The row of `engine`, or nullptr.
-const EngineInfo* FindEngine(Engine engine);
-// The row whose public API package is `package`, or nullptr.
-const EngineInfo* FindEngineByPackage(std::string_view package);
+// An EngineInfo::api_services for the usual pair: BackupService declared in the file of
+// `InBackupServiceFile` (a message type of that file), ClusterService in that of
+// `InClusterServiceFile`.
+template <typename InBackupServiceFile, typename InClusterServiceFile>
+std::vector<const google::protobuf::ServiceDescriptor*> ApiServicesOf() {
+  return {InBackupServiceFile::descriptor()->file()->FindServiceByName("BackupService"),
+          InClusterServiceFile::descriptor()->file()->FindServiceByName("ClusterService")};
+}
 
-// "greenplum" <-> Engine; the lowercase names used in config files and the CLI.
-absl::StatusOr<Engine> ParseEngine(std::string_view name);
-std::string EngineName(Engine engine);  // "unspecified" for a value without a row
+class EngineTable {
+ public:
+  // InvalidArgument when two rows share an id, a name, an API package, a REST prefix or an
+  // endpoint id, or a row has no services: a wiring mistake, found at start-up and by tests.
+  static absl::StatusOr<EngineTable> Make(std::vector<EngineInfo> rows);
+
+  // Every engine, in the order of lists shown to people.
+  const std::vector<EngineInfo>& rows() const { return rows_; }
+  // The row of `engine`, or nullptr.
+  const EngineInfo* Find(Engine engine) const;
+  // The row whose public API package is `package` ("yandex.cloud.mdb.redis.v1"), or nullptr.
+  const EngineInfo* FindByPackage(std::string_view package) const;
+  // The API package of a row: that of its services.
+  static std::string_view Package(const EngineInfo& row);
+  // Every public service of every engine, in row order.
+  std::vector<const google::protobuf::ServiceDescriptor*> Services() const;
+
+  // "redis" -> Engine, with the known names in the error.
+  absl::StatusOr<Engine> Parse(std::string_view name) const;
+  std::string Name(Engine engine) const;  // "unspecified" for an id without a row
+
+ private:
+  explicit EngineTable(std::vector<EngineInfo> rows) : rows_(std::move(rows)) {}
+  std::vector<EngineInfo> rows_;
+};
 
 }  // namespace mdb::common

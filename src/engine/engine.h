@@ -1,7 +1,8 @@
-// The engine driver interface: one implementation per database engine (redis now; greenplum,
-// mongodb and opensearch to follow). A driver speaks its database's protocol and turns a cluster
-// into named byte streams in a repository backup, and back; everything else (ids, catalog,
-// operations, retention) is shared machinery in ops/.
+// The engine driver interface: one implementation per database engine, in its own folder. A
+// driver speaks its database's protocol and turns a cluster into named byte streams in a
+// repository backup, and back; everything else (ids, catalog, operations, retention, the API) is
+// shared machinery in ops/ and api/. Each engine is one row of the engine table (EngineModule
+// below; the rows are listed in engine/all.cc).
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "google/protobuf/any.pb.h"
 #include "repo/repository.h"
 
 namespace mdb::engine {
@@ -38,9 +40,9 @@ struct BackupRequest {
 struct BackupResult {
   std::vector<std::string> shard_names;  // shards the backup holds, in declaration order
   std::string metadata;                  // engine-defined; stored in the manifest
-  // What some engines' API reports besides sizes (OpenSearch): measured by the driver.
-  std::vector<std::string> indices;
-  std::string server_version;
+  // API fields only this engine has (OpenSearch: indices, version): a message of the engine's
+  // public Backup type, shown under the record's own fields (api/backup_mapping.h). Empty: none.
+  google::protobuf::Any engine_fields;
   int64_t data_size = -1;     // the database's own size of what the backup holds; -1: logical
   int64_t restore_size = -1;  // free space a restore needs; -1: the backup's logical bytes
 };
@@ -112,7 +114,11 @@ class Driver {
   }
 };
 
-// The driver for `engine`, or Unimplemented naming the engine.
-absl::StatusOr<std::unique_ptr<Driver>> MakeDriver(common::Engine engine);
+// One row of the engine table: what everyone may know of the engine (common/engines.h) and how
+// to make its driver.
+struct EngineModule {
+  common::EngineInfo info;
+  std::function<std::unique_ptr<Driver>()> make_driver;
+};
 
 }  // namespace mdb::engine

@@ -1,28 +1,29 @@
-// The engine table: every driver is listed here, explicitly (no static self-registration).
+#include "engine/registry.h"
+
 #include "absl/strings/str_cat.h"
-#include "engine/engine.h"
-#include "engine/greenplum/greenplum_engine.h"
-#include "engine/mongodb/mongo_engine.h"
-#include "engine/opensearch/opensearch_engine.h"
-#include "engine/redis/redis_engine.h"
+#include "common/status.h"
 
 namespace mdb::engine {
 
-absl::StatusOr<std::unique_ptr<Driver>> MakeDriver(common::Engine engine) {
-  switch (engine) {
-    case common::Engine::REDIS:
-      return std::unique_ptr<Driver>(new redis::RedisDriver());
-    case common::Engine::GREENPLUM:
-      return std::unique_ptr<Driver>(new greenplum::GreenplumDriver());
-    case common::Engine::MONGODB:
-      return std::unique_ptr<Driver>(new mongodb::MongoDriver());
-    case common::Engine::OPENSEARCH:
-      return std::unique_ptr<Driver>(new opensearch::OpenSearchDriver());
-    default:
-      return absl::UnimplementedError(
-          absl::StrCat("backups of ", common::EngineName(engine),
-                       " clusters are not available in this build yet"));
+absl::StatusOr<EngineRegistry> EngineRegistry::Make(std::vector<EngineModule> modules) {
+  std::vector<common::EngineInfo> rows;
+  for (const EngineModule& m : modules) {
+    if (!m.make_driver) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("engine row '", std::string(m.info.name), "' has no driver"));
+    }
+    rows.push_back(m.info);
   }
+  ASSIGN_OR_RETURN(common::EngineTable table, common::EngineTable::Make(std::move(rows)));
+  return EngineRegistry(std::move(modules), std::move(table));
+}
+
+absl::StatusOr<std::unique_ptr<Driver>> EngineRegistry::MakeDriver(common::Engine engine) const {
+  for (const EngineModule& m : modules_) {
+    if (m.info.engine == engine) return m.make_driver();
+  }
+  return absl::NotFoundError(absl::StrCat("no engine with id ", static_cast<int>(engine),
+                                          " is built into this binary"));
 }
 
 }  // namespace mdb::engine

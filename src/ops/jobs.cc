@@ -15,7 +15,7 @@
 namespace mdb::ops {
 
 bool Jobs::RestoresToPointInTime(common::Engine engine) {
-  auto driver = drivers_(engine);
+  auto driver = engines_.MakeDriver(engine);
   return driver.ok() && (*driver)->capabilities().point_in_time;
 }
 
@@ -40,7 +40,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
       jobs->running_.erase(id);
     }
   } done{this, cluster.id};
-  ASSIGN_OR_RETURN(auto driver, drivers_(cluster.engine));
+  ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
   if (driver->capabilities().incremental) {
@@ -53,7 +53,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   for (absl::Time give_up = absl::Now() + absl::Hours(1);;) {
     started = repository_->StartBackup({.backup_id = backup_id,
                                         .parent_id = chain.parent_id,
-                                        .engine = common::EngineName(cluster.engine)});
+                                        .engine = engines_.table().Name(cluster.engine)});
     bool gc_running = repo::HeldBy(started.status(), /*gc=*/true);
     if (!gc_running || absl::Now() > give_up) break;
     if (cancelled.load()) return absl::CancelledError("backup cancelled while waiting for GC");
@@ -104,8 +104,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
                                        : catalog::BackupRecord::BASE);
   partial.set_logical_size(result->data_size);     // -1: the manifest's logical bytes
   partial.set_restore_size(result->restore_size);  // -1: likewise
-  for (const auto& index : result->indices) partial.add_indices(index);
-  partial.set_opensearch_version(result->server_version);
+  if (!result->engine_fields.type_url().empty()) {
+    *partial.mutable_engine_fields() = result->engine_fields;
+  }
   for (const auto& s : result->shard_names) partial.add_source_shard_names(s);
   ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata, ServiceRecord(partial)));
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, RecordFromManifest(m));
@@ -137,7 +138,7 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                            const TaskContext& task, std::optional<absl::Time> point_in_time) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
-  ASSIGN_OR_RETURN(auto driver, drivers_(target.engine));
+  ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(target.engine));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;

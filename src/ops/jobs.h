@@ -1,7 +1,7 @@
 // The long work behind ClusterService.Backup / Restore and BackupService.Delete: engine driver,
 // repository and catalog put together. Run inside an Operation (operation_runner.h). The API sees
-// it through BackupJobs (ops/backup_jobs.h); the drivers come from a factory, so tests can hand it
-// a fake engine.
+// it through BackupJobs (ops/backup_jobs.h); the drivers come from the engine table it is given, so
+// tests can hand it a fake engine.
 #pragma once
 
 #include <functional>
@@ -17,8 +17,8 @@
 #include "catalog/catalog.h"
 #include "common/config.h"
 #include "engine/engine.h"
+#include "engine/registry.h"
 #include "ops/backup_jobs.h"
-#include "ops/driver_factory.h"
 #include "ops/operation_runner.h"
 #include "repo/repository.h"
 
@@ -26,9 +26,10 @@ namespace mdb::ops {
 
 class Jobs final : public BackupJobs {
  public:
+  // `engines` outlives the Jobs.
   Jobs(catalog::Catalog* catalog, repo::Repository* repository,
-       DriverFactory drivers = engine::MakeDriver)
-      : catalog_(catalog), repository_(repository), drivers_(std::move(drivers)) {}
+       const engine::EngineRegistry& engines)
+      : catalog_(catalog), repository_(repository), engines_(engines) {}
   ~Jobs() override { StopJournals(); }  // the archivers call back into this object
 
   // BackupJobs.
@@ -80,7 +81,7 @@ class Jobs final : public BackupJobs {
 
   catalog::Catalog* catalog_;
   repo::Repository* repository_;
-  DriverFactory drivers_;
+  const engine::EngineRegistry& engines_;
   std::function<void()> on_gc_failed_;
   std::mutex mu_;
   std::set<std::string> running_;

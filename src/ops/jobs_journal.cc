@@ -27,7 +27,7 @@ std::string Declaration(const common::ClusterConfig& c) {
 
 absl::Status Jobs::AddJournal(const common::ClusterConfig& cluster,
                               const engine::JournalPiece& piece) {
-  ASSIGN_OR_RETURN(auto driver, drivers_(cluster.engine));
+  ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   std::lock_guard<std::mutex> lock(journal_mu_);
   if (recounted_pieces_[cluster.id].erase(piece.object) > 0) return absl::OkStatus();  // counted
   // Newest first: the piece almost always continues the newest backup.
@@ -51,7 +51,7 @@ absl::Status Jobs::AddJournal(const common::ClusterConfig& cluster,
 
 absl::Status Jobs::PruneJournal(common::Engine engine, const std::string& cluster_id) {
   if (!repository_) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto driver, drivers_(engine));
+  ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(engine));
   common::ClusterConfig c{.id = cluster_id, .engine = engine};
   ASSIGN_OR_RETURN(auto all, AllBackups(c));
   // Per shard, the oldest start among the remaining backups: journal before it is useless.
@@ -80,7 +80,7 @@ void Jobs::ApplyJournals(const common::Config& config) {
       continue;
     }
     if (it != archivers_.end()) it->second.journal.reset();  // changed: stop the old one first
-    auto driver = drivers_(cluster.engine);
+    auto driver = engines_.MakeDriver(cluster.engine);
     if (!driver.ok()) continue;
     auto copy = std::make_shared<common::ClusterConfig>(cluster);
     auto journal = (*driver)->StartJournal(

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/status.h"
 #include "common/test_dir.h"
+#include "common/test_engines.h"
 #include "common/time_util.h"
 #include "io/stream.h"
 #include "ops/automated.h"
@@ -85,9 +86,11 @@ class JobsTest : public ::testing::Test {
     init.pack_target_size = 1 << 20;
     repo_ = std::move(*repo::Repository::Init(storage_.get(), init));
     catalog_ = std::move(*catalog::OpenSqliteCatalog((dir_ / "catalog.db").string()));
-    jobs_ = std::make_unique<Jobs>(catalog_.get(), repo_.get(), [this](common::Engine) {
-      return absl::StatusOr<std::unique_ptr<engine::Driver>>(std::make_unique<FakeDriver>(&fake_));
-    });
+    // The fake engine is one row: Redis's public face, this test's driver.
+    engines_ = std::make_unique<engine::EngineRegistry>(*engine::EngineRegistry::Make(
+        {{.info = *common::TestEngines().Find(common::Engine::REDIS),
+          .make_driver = [this] { return std::make_unique<FakeDriver>(&fake_); }}}));
+    jobs_ = std::make_unique<Jobs>(catalog_.get(), repo_.get(), *engines_);
     cluster_ = {
         .id = "c1", .folder_id = "f1", .engine = common::Engine::REDIS, .retention_days = 7};
     std::string data(3 << 20, '\0');
@@ -115,6 +118,7 @@ class JobsTest : public ::testing::Test {
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<repo::Repository> repo_;
   std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<engine::EngineRegistry> engines_;
   std::unique_ptr<Jobs> jobs_;
   common::ClusterConfig cluster_;
   CancelFlag cancelled_{false};

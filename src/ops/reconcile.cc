@@ -95,7 +95,7 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
 
 absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repository* repository,
                                           const std::vector<common::ClusterConfig>& clusters,
-                                          const DriverFactory& drivers) {
+                                          const engine::EngineRegistry& engines) {
   ReconcileReport report;
   ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
   ASSIGN_OR_RETURN(std::vector<std::string> catalog_ids, catalog->ListAllBackupIds());
@@ -127,7 +127,7 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
   }
   if (!add.empty()) RETURN_IF_ERROR(catalog->PutBackups(add));
   for (const auto& [engine, cluster_id] : touched) {
-    auto driver = drivers(engine);
+    auto driver = engines.MakeDriver(engine);
     absl::Status st = driver.ok()
                           ? RecomputeJournalSizes(catalog, repository, **driver, engine, cluster_id)
                           : driver.status();

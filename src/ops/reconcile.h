@@ -12,7 +12,7 @@
 #include "catalog/catalog.h"
 #include "common/config.h"
 #include "engine/engine.h"
-#include "ops/driver_factory.h"
+#include "engine/registry.h"
 #include "repo/repository.h"
 
 namespace mdb::ops {
@@ -39,7 +39,7 @@ struct ReconcileReport {
 // catalog rows of `clusters` whose data is gone (they are kept: imported records have none).
 absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repository* repository,
                                           const std::vector<common::ClusterConfig>& clusters,
-                                          const DriverFactory& drivers = engine::MakeDriver);
+                                          const engine::EngineRegistry& engines);
 
 // Journal sizes of one cluster from the repository: each backup's own journal bytes plus every
 // archived journal piece whose end is past the backup's start and before the next backup's, the

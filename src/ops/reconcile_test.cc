@@ -9,8 +9,10 @@
 
 #include "common/test_dir.h"
 #include "common/time_util.h"
+#include "engine/all.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "storage/posix/posix_storage.h"
+#include "yandex/cloud/mdb/opensearch/v1/backup.pb.h"
 
 namespace mdb::ops {
 namespace {
@@ -46,8 +48,10 @@ class ReconcileTest : public ::testing::Test {
     partial.set_logical_size(-1);
     partial.set_restore_size(777);
     partial.add_source_shard_names("shard1");
-    partial.add_indices("logs-1");
-    partial.set_opensearch_version("2.19.1");
+    yandex::cloud::mdb::opensearch::v1::Backup engine_fields;
+    engine_fields.add_indices("logs-1");
+    engine_fields.set_opensearch_version("2.19.1");
+    partial.mutable_engine_fields()->PackFrom(engine_fields);
     auto m = w->Commit("engine-meta", stream == "journal/x" ? "" : ServiceRecord(partial));
     EXPECT_TRUE(m.ok()) << m.status();
     auto rec = RecordFromManifest(*m);
@@ -73,7 +77,7 @@ TEST_F(ReconcileTest, AnEmptyCatalogGetsEveryBackupBackFieldByField) {
   }
 
   auto rebuilt = Catalog("rebuilt.db");
-  auto report = Reconcile(rebuilt.get(), repo_.get(), {});
+  auto report = Reconcile(rebuilt.get(), repo_.get(), {}, engine::BuiltInEngines());
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->added, (std::vector<std::string>{"b1", "b2"}));
   EXPECT_EQ(report->unrecorded, std::vector<std::string>{"by-hand"});
@@ -89,7 +93,7 @@ TEST_F(ReconcileTest, AnEmptyCatalogGetsEveryBackupBackFieldByField) {
   EXPECT_GT(rebuilt->GetBackup("b1")->logical_size(), 50000);  // -1 became the manifest's
 
   // Run again (every start does): nothing is added twice.
-  auto again = Reconcile(rebuilt.get(), repo_.get(), {});
+  auto again = Reconcile(rebuilt.get(), repo_.get(), {}, engine::BuiltInEngines());
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->added.empty());
 }
@@ -105,7 +109,7 @@ TEST_F(ReconcileTest, ACrashBeforeTheCatalogInsertLeavesNoOrphan) {
   imported.set_cluster_id("c1");
   ASSERT_TRUE(catalog->PutBackup(imported).ok());
   common::ClusterConfig c1{.id = "c1", .folder_id = "f1", .engine = catalog::Engine::REDIS};
-  auto report = Reconcile(catalog.get(), repo_.get(), {c1});
+  auto report = Reconcile(catalog.get(), repo_.get(), {c1}, engine::BuiltInEngines());
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->added, std::vector<std::string>{"orphan"});
   EXPECT_EQ(report->missing, std::vector<std::string>{"imported"});

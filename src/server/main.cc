@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check) {
-    auto cfg = mdb::server::Server::CheckConfig(config);
+    auto cfg = mdb::server::Server::CheckConfig(config, mdb::engine::BuiltInEngines().table());
     if (!cfg.ok()) {
       fprintf(stderr, "mdb-backupd: %s\n", std::string(cfg.status().message()).c_str());
       return 1;

@@ -64,18 +64,21 @@ void Server::WarnPlaintext(const common::Config& cfg) {
   }
 }
 
-absl::StatusOr<common::Config> Server::CheckConfig(const std::string& config_path) {
-  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path));
+absl::StatusOr<common::Config> Server::CheckConfig(const std::string& config_path,
+                                                   const common::EngineTable& engines) {
+  ASSIGN_OR_RETURN(common::Config cfg, common::LoadConfig(config_path, engines));
   // gRPC's file watcher would only log unreadable files, and serve no TLS handshake: read them
   // here so that a broken file stops the start (and --check) with its name.
   if (cfg.server.tls.enabled()) RETURN_IF_ERROR(api::rest::CheckTlsFiles(cfg.server.tls));
   return cfg;
 }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config_path) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config_path,
+                                                       const engine::EngineRegistry& engines) {
   std::unique_ptr<Server> s(new Server);
+  s->engines_ = &engines;
   s->config_path_ = config_path;
-  ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path));
+  ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path, engines.table()));
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
   // Before anything else touches the catalog: a second process on it would mark the first
   // one's running operations ABORTED at start (docs/security.md).
@@ -95,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
     RETURN_IF_ERROR(repo::Repository::Init(s->storage_.get(), init).status());
   }
   ASSIGN_OR_RETURN(s->repository_, repo::Repository::Open(s->storage_.get(), {.key = key}));
-  s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get());
+  s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get(), engines);
   // Wired before any listener opens: operations may call back into it from then on.
   s->gc_loop_ = std::make_unique<ops::GcLoop>(
       &s->clock_, [repo = s->repository_.get()] { return repo->Gc().status(); },
@@ -107,7 +110,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   // The catalog indexes the repository: a backup committed just before a crash (manifest
   // written, catalog row not yet) is listed now rather than left an orphan.
   ASSIGN_OR_RETURN(ops::ReconcileReport reconciled,
-                   ops::Reconcile(s->catalog_.get(), s->repository_.get(), s->config_->clusters));
+                   ops::Reconcile(s->catalog_.get(), s->repository_.get(), s->config_->clusters, engines));
   // The first 20 of each kind, then a count: a catalog imported without its repository (or a
   // lost bucket) would otherwise log a line per backup (1,000,000 for bench/api's catalog).
   auto log_each = [](const std::vector<std::string>& items, const char* what) {
@@ -139,10 +142,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
       }
     });
   }
-  s->api_ =
-      std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->jobs_.get(), s->config_);
-  s->automated_ = std::make_unique<ops::AutomatedBackups>(s->runner_.get(), s->jobs_.get(),
-                                                          &api::Api::DescribeBackup);
+  s->api_ = std::make_unique<api::Api>(s->catalog_.get(), s->runner_.get(), s->jobs_.get(),
+                                       s->config_, engines.table());
+  s->automated_ = std::make_unique<ops::AutomatedBackups>(
+      s->runner_.get(), s->jobs_.get(),
+      [api = s->api_.get()](const common::ClusterConfig& cluster, const std::string& backup_id) {
+        return api->DescribeBackup(cluster, backup_id);
+      });
   return s;
 }
 
@@ -204,7 +210,7 @@ absl::Status Server::Start() {
   }
   grpc_address_ = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", grpc_port);
 
-  ASSIGN_OR_RETURN(auto router, api::rest::Router::Build(api::PublicServices()));
+  ASSIGN_OR_RETURN(auto router, api::rest::Router::Build(api::PublicServices(engines_->table())));
   rest_server_ =
       std::make_unique<api::rest::RestServer>(api_.get(), std::move(router), RestLimits(limits));
   const std::string& rest = config_->server.rest_listen;
@@ -243,7 +249,7 @@ absl::Status Server::Start() {
 }
 
 absl::Status Server::Reload() {
-  ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path_));
+  ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path_, engines_->table()));
   const common::ServerConfig &now = config_->server, &next = cfg.server;
   const common::LimitsConfig &l = now.limits, &n = next.limits;
   if (next.catalog_path != now.catalog_path || next.grpc_listen != now.grpc_listen ||

@@ -11,6 +11,7 @@
 #include "api/rest/rest_server.h"
 #include "catalog/catalog.h"
 #include "common/instance_lock.h"
+#include "engine/all.h"
 #include "grpcpp/server.h"
 #include "ops/automated.h"
 #include "ops/gc_loop.h"
@@ -24,10 +25,14 @@ namespace mdb::server {
 
 class Server {
  public:
-  // Loads the config at `config_path` and opens everything; serves nothing yet.
-  static absl::StatusOr<std::unique_ptr<Server>> Create(const std::string& config_path);
+  // Loads the config at `config_path` and opens everything; serves nothing yet. `engines` (the
+  // built-in ones, or more in tests) outlives the server.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(
+      const std::string& config_path,
+      const engine::EngineRegistry& engines = engine::BuiltInEngines());
   // Loads and checks the config at `config_path`, TLS files included (mdb-backupd --check).
-  static absl::StatusOr<common::Config> CheckConfig(const std::string& config_path);
+  static absl::StatusOr<common::Config> CheckConfig(const std::string& config_path,
+                                                    const common::EngineTable& engines);
   // Logs a warning per listener served in plaintext beyond loopback (allow_plaintext: true).
   static void WarnPlaintext(const common::Config& cfg);
   ~Server();
@@ -45,6 +50,7 @@ class Server {
  private:
   Server() = default;
 
+  const engine::EngineRegistry* engines_ = nullptr;
   std::string config_path_;
   std::shared_ptr<const common::Config> config_;
   std::unique_ptr<common::InstanceLock> instance_lock_;  // first in, last out

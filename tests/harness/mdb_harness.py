@@ -73,7 +73,11 @@ RECORDS = [
      "type": "MANUAL", "sourceShardNames": ["rd2"]},
     {"id": "os-1", "engine": "OPENSEARCH", "folderId": "f1", "clusterId": "os1",
      "startedAt": "2026-11-20T04:00:00Z", "createdAt": "2026-11-20T04:01:00Z",
-     "indices": ["logs-%03d" % i for i in range(120)], "opensearchVersion": "2.19.1",
+     # What only OpenSearch shows: its Backup type's fields, as its driver records them (all
+     # 120 indices here, to see the API cut the list to the contract's 100).
+     "engineFields": {"@type": "type.googleapis.com/yandex.cloud.mdb.opensearch.v1.Backup",
+                      "indices": ["logs-%03d" % i for i in range(120)], "indicesTotal": "120",
+                      "opensearchVersion": "2.19.1"},
      "size": "5000", "addedSize": "400", "logicalSize": "20000", "restoreSize": "21000"},
 ]
 

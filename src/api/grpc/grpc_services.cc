@@ -1,32 +1,22 @@
-// The generated service classes need one override per RPC; each is a one-line forward produced by
-// MDB_FORWARD so that no RPC carries logic of its own here.
+// The public services are registered from their descriptors (DescriptorService below): no RPC
+// carries logic of its own here, and no engine is named.
 #include "api/grpc/grpc_services.h"
 
+#include <deque>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "api/status_map.h"
 #include "api/validation.h"
 #include "common/engines.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "common/ids.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
 #include "yandex/cloud/endpoint/api_endpoint_service.grpc.pb.h"
-#include "yandex/cloud/mdb/greenplum/v1/backup_service.grpc.pb.h"
-#include "yandex/cloud/mdb/greenplum/v1/cluster_service.grpc.pb.h"
-#include "yandex/cloud/mdb/mongodb/v1/backup_service.grpc.pb.h"
-#include "yandex/cloud/mdb/mongodb/v1/cluster_service.grpc.pb.h"
-#include "yandex/cloud/mdb/opensearch/v1/backup_service.grpc.pb.h"
-#include "yandex/cloud/mdb/opensearch/v1/cluster_service.grpc.pb.h"
-#include "yandex/cloud/mdb/redis/v1/backup_service.grpc.pb.h"
-#include "yandex/cloud/mdb/redis/v1/cluster_service.grpc.pb.h"
-#include "yandex/cloud/operation/operation_service.grpc.pb.h"
 
 namespace mdb::api::grpc_transport {
 namespace {
 
-namespace gp = yandex::cloud::mdb::greenplum::v1;
-namespace mg = yandex::cloud::mdb::mongodb::v1;
-namespace rd = yandex::cloud::mdb::redis::v1;
-namespace os = yandex::cloud::mdb::opensearch::v1;
-namespace yop = yandex::cloud::operation;
 
 // The client's IP address from gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000"):
 // failed authentications are counted per address, whatever port each attempt comes from.
@@ -57,91 +47,50 @@ grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerConte
       api->Call(method, {.authorization = auth, .address = PeerAddress(ctx->peer())}, req, resp));
 }
 
-const MethodDescriptor* FindMethod(const char* full_name) {
-  const MethodDescriptor* m =
-      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full_name);
-  if (!m) abort();  // a typo below; caught by every test run
-  return m;
-}
+// One gRPC service built from its descriptor: every method the API serves is registered by its
+// path ("/package.Service/Method") as raw bytes, parsed into the method's request type and
+// answered through Api::Call. protoc's generated Service classes register RpcServiceMethods the
+// same way in their constructors; doing it from descriptors means an engine's services need no
+// class here, only their row in the engine table (engine/all.cc).
+class DescriptorService final : public grpc::Service {
+ public:
+  DescriptorService(Api* api, const ServiceDescriptor* service) : api_(api) {
+    for (int i = 0; i < service->method_count(); ++i) {
+      const MethodDescriptor* m = service->method(i);
+      if (!api->Serves(m)) continue;  // gRPC answers UNIMPLEMENTED
+      paths_.push_back(absl::StrCat("/", service->full_name(), "/", m->name()));
+      AddMethod(new grpc::internal::RpcServiceMethod(
+          paths_.back().c_str(), grpc::internal::RpcMethod::NORMAL_RPC,
+          new grpc::internal::RpcMethodHandler<DescriptorService, grpc::ByteBuffer,
+                                               grpc::ByteBuffer>(
+              [m](DescriptorService* self, grpc::ServerContext* ctx, const grpc::ByteBuffer* req,
+                  grpc::ByteBuffer* resp) { return self->Handle(m, ctx, *req, resp); },
+              this)));
+    }
+  }
+  bool empty() const { return paths_.empty(); }
 
-// One override per RPC, each a forward: no RPC carries logic of its own in the transport.
-#define MDB_FORWARD(Rpc, Req, Resp, FullName)                                       \
-  grpc::Status Rpc(grpc::ServerContext* ctx, const Req* req, Resp* resp) override { \
-    static const MethodDescriptor* method = FindMethod(FullName);                   \
-    return Forward(api_, method, ctx, *req, resp);                                  \
+ private:
+  grpc::Status Handle(const MethodDescriptor* method, grpc::ServerContext* ctx,
+                      const grpc::ByteBuffer& raw, grpc::ByteBuffer* out) {
+    auto* factory = google::protobuf::MessageFactory::generated_factory();
+    std::unique_ptr<Message> request(factory->GetPrototype(method->input_type())->New());
+    std::unique_ptr<Message> response(factory->GetPrototype(method->output_type())->New());
+    grpc::ByteBuffer buffer(raw);  // shares the slices; Deserialize consumes its argument
+    if (!grpc::SerializationTraits<Message>::Deserialize(&buffer, request.get()).ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the request is not a valid " + method->input_type()->full_name() +
+                              " message");
+    }
+    grpc::Status status = Forward(api_, method, ctx, *request, response.get());
+    if (!status.ok()) return status;
+    bool own_buffer;
+    return grpc::SerializationTraits<Message>::Serialize(*response, out, &own_buffer);
   }
 
-#define MDB_SERVICE_CLASS(Name, Base, Body) \
-  class Name final : public Base {          \
-   public:                                  \
-    explicit Name(Api* api) : api_(api) {}  \
-    Body private : Api* api_;               \
-  };
-MDB_SERVICE_CLASS(GpBackupService, gp::BackupService::Service,
-                  MDB_FORWARD(Get, gp::GetBackupRequest, gp::Backup,
-                              "yandex.cloud.mdb.greenplum.v1.BackupService.Get")
-                      MDB_FORWARD(List, gp::ListBackupsRequest, gp::ListBackupsResponse,
-                                  "yandex.cloud.mdb.greenplum.v1.BackupService.List")
-                          MDB_FORWARD(Delete, gp::DeleteBackupRequest, yop::Operation,
-                                      "yandex.cloud.mdb.greenplum.v1.BackupService.Delete"))
-MDB_SERVICE_CLASS(GpClusterService, gp::ClusterService::Service,
-                  MDB_FORWARD(ListBackups, gp::ListClusterBackupsRequest,
-                              gp::ListClusterBackupsResponse,
-                              "yandex.cloud.mdb.greenplum.v1.ClusterService.ListBackups")
-                      MDB_FORWARD(Backup, gp::BackupClusterRequest, yop::Operation,
-                                  "yandex.cloud.mdb.greenplum.v1.ClusterService.Backup")
-                          MDB_FORWARD(Restore, gp::RestoreClusterRequest, yop::Operation,
-                                      "yandex.cloud.mdb.greenplum.v1.ClusterService.Restore"))
-MDB_SERVICE_CLASS(MgBackupService, mg::BackupService::Service,
-                  MDB_FORWARD(Get, mg::GetBackupRequest, mg::Backup,
-                              "yandex.cloud.mdb.mongodb.v1.BackupService.Get")
-                      MDB_FORWARD(List, mg::ListBackupsRequest, mg::ListBackupsResponse,
-                                  "yandex.cloud.mdb.mongodb.v1.BackupService.List")
-                          MDB_FORWARD(Delete, mg::DeleteBackupRequest, yop::Operation,
-                                      "yandex.cloud.mdb.mongodb.v1.BackupService.Delete"))
-MDB_SERVICE_CLASS(MgClusterService, mg::ClusterService::Service,
-                  MDB_FORWARD(ListBackups, mg::ListClusterBackupsRequest,
-                              mg::ListClusterBackupsResponse,
-                              "yandex.cloud.mdb.mongodb.v1.ClusterService.ListBackups")
-                      MDB_FORWARD(Backup, mg::BackupClusterRequest, yop::Operation,
-                                  "yandex.cloud.mdb.mongodb.v1.ClusterService.Backup")
-                          MDB_FORWARD(Restore, mg::RestoreClusterRequest, yop::Operation,
-                                      "yandex.cloud.mdb.mongodb.v1.ClusterService.Restore"))
-MDB_SERVICE_CLASS(RdBackupService, rd::BackupService::Service,
-                  MDB_FORWARD(Get, rd::GetBackupRequest, rd::Backup,
-                              "yandex.cloud.mdb.redis.v1.BackupService.Get")
-                      MDB_FORWARD(List, rd::ListBackupsRequest, rd::ListBackupsResponse,
-                                  "yandex.cloud.mdb.redis.v1.BackupService.List")
-                          MDB_FORWARD(Delete, rd::DeleteBackupRequest, yop::Operation,
-                                      "yandex.cloud.mdb.redis.v1.BackupService.Delete"))
-MDB_SERVICE_CLASS(RdClusterService, rd::ClusterService::Service,
-                  MDB_FORWARD(ListBackups, rd::ListClusterBackupsRequest,
-                              rd::ListClusterBackupsResponse,
-                              "yandex.cloud.mdb.redis.v1.ClusterService.ListBackups")
-                      MDB_FORWARD(Backup, rd::BackupClusterRequest, yop::Operation,
-                                  "yandex.cloud.mdb.redis.v1.ClusterService.Backup")
-                          MDB_FORWARD(Restore, rd::RestoreClusterRequest, yop::Operation,
-                                      "yandex.cloud.mdb.redis.v1.ClusterService.Restore"))
-MDB_SERVICE_CLASS(OsBackupService, os::BackupService::Service,
-                  MDB_FORWARD(Get, os::GetBackupRequest, os::Backup,
-                              "yandex.cloud.mdb.opensearch.v1.BackupService.Get")
-                      MDB_FORWARD(List, os::ListBackupsRequest, os::ListBackupsResponse,
-                                  "yandex.cloud.mdb.opensearch.v1.BackupService.List"))
-MDB_SERVICE_CLASS(
-    OsClusterService, os::ClusterService::Service,
-    MDB_FORWARD(ListBackups, os::ListClusterBackupsRequest, os::ListClusterBackupsResponse,
-                "yandex.cloud.mdb.opensearch.v1.ClusterService.ListBackups")
-        MDB_FORWARD(Backup, os::BackupClusterRequest, yop::Operation,
-                    "yandex.cloud.mdb.opensearch.v1.ClusterService.Backup")
-            MDB_FORWARD(Restore, os::RestoreClusterRequest, yop::Operation,
-                        "yandex.cloud.mdb.opensearch.v1.ClusterService.Restore")
-                MDB_FORWARD(DeleteBackup, os::DeleteBackupRequest, yop::Operation,
-                            "yandex.cloud.mdb.opensearch.v1.ClusterService.DeleteBackup"))
-MDB_SERVICE_CLASS(OperationServiceImpl, yop::OperationService::Service,
-                  MDB_FORWARD(Get, yop::GetOperationRequest, yop::Operation,
-                              "yandex.cloud.operation.OperationService.Get")
-                      MDB_FORWARD(Cancel, yop::CancelOperationRequest, yop::Operation,
-                                  "yandex.cloud.operation.OperationService.Cancel"))
+  Api* api_;
+  std::deque<std::string> paths_;  // RpcServiceMethod keeps a pointer to its path
+};
 
 // The empty unary call that benchmarks compare the API against: no authentication, no work.
 class DebugServiceImpl final : public mdb_backup::v1::DebugService::Service {
@@ -158,6 +107,10 @@ class DebugServiceImpl final : public mdb_backup::v1::DebugService::Service {
 // mdb-backupd stays on it. No authentication, as in Yandex Cloud: nothing here is secret.
 class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointService::Service {
  public:
+  explicit EndpointServiceImpl(const common::EngineTable& engines) {
+    ids_ = {"endpoint", "iam", "operation"};
+    for (const auto& e : engines.rows()) ids_.emplace_back(e.endpoint_id);
+  }
   grpc::Status List(grpc::ServerContext* ctx,
                     const yandex::cloud::endpoint::ListApiEndpointsRequest*,
                     yandex::cloud::endpoint::ListApiEndpointsResponse* resp) override {
@@ -184,11 +137,7 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
   }
 
  private:
-  static std::vector<std::string> Ids() {
-    std::vector<std::string> ids = {"endpoint", "iam", "operation"};
-    for (const auto& e : common::AllEngines()) ids.emplace_back(e.endpoint_id);
-    return ids;
-  }
+  const std::vector<std::string>& Ids() const { return ids_; }
   static std::string Address(grpc::ServerContext* ctx) {
     // The address the client used: a host and port, so printable ASCII; anything else (it is the
     // client's own :authority) is not echoed.
@@ -199,22 +148,19 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
     }
     return a;
   }
+
+  std::vector<std::string> ids_;
 };
 
 }  // namespace
 
 GrpcServices::GrpcServices(Api* api) {
-  services_.push_back(std::make_unique<GpBackupService>(api));
-  services_.push_back(std::make_unique<GpClusterService>(api));
-  services_.push_back(std::make_unique<MgBackupService>(api));
-  services_.push_back(std::make_unique<MgClusterService>(api));
-  services_.push_back(std::make_unique<RdBackupService>(api));
-  services_.push_back(std::make_unique<RdClusterService>(api));
-  services_.push_back(std::make_unique<OsBackupService>(api));
-  services_.push_back(std::make_unique<OsClusterService>(api));
-  services_.push_back(std::make_unique<OperationServiceImpl>(api));
+  for (const ServiceDescriptor* s : PublicServices(api->engines())) {
+    auto service = std::make_unique<DescriptorService>(api, s);
+    if (!service->empty()) services_.push_back(std::move(service));
+  }
   services_.push_back(std::make_unique<DebugServiceImpl>());
-  services_.push_back(std::make_unique<EndpointServiceImpl>());
+  services_.push_back(std::make_unique<EndpointServiceImpl>(api->engines()));
 }
 
 GrpcServices::~GrpcServices() = default;

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/rest/rest_server.h"
 #include "api/rest/router.h"
+#include "common/test_engines.h"
 #include "common/time_util.h"
 
 namespace mdb::api::rest {
@@ -15,7 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(Router, RoutesComeFromTheAnnotations) {
-  auto router = Router::Build(PublicServices());
+  auto router = Router::Build(PublicServices(common::TestEngines()));
   ASSERT_TRUE(router.ok()) << router.status();
   // 3 engines x (Get, List, Delete, ListBackups, Backup, Restore) + OpenSearch 6 + Get/Cancel.
   EXPECT_EQ(router->size(), 3u * 6 + 6 + 2);
@@ -56,13 +57,14 @@ clusters:
   - {id: gp1, folder_id: f1, engine: greenplum, hosts: ["h:1"]}
   - {id: os1, folder_id: f1, engine: opensearch, hosts: ["h:1"]}
 )",
-                                   "t.yaml");
+                                   "t.yaml", common::TestEngines());
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     catalog_ = std::move(*catalog::OpenSqliteCatalog((path_ / "c.db").string()));
     runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1);
     api_ = std::make_unique<Api>(catalog_.get(), runner_.get(), nullptr,
-                                 std::make_shared<const common::Config>(*cfg));
-    router_ = std::make_unique<Router>(*Router::Build(PublicServices()));
+                                 std::make_shared<const common::Config>(*cfg),
+                                 common::TestEngines());
+    router_ = std::make_unique<Router>(*Router::Build(PublicServices(common::TestEngines())));
     catalog::BackupRecord b;
     b.set_id("b1");
     b.set_engine(catalog::Engine::GREENPLUM);
@@ -130,7 +132,7 @@ TEST_F(RestTest, ErrorsAreStatusShapedWithTheRightHttpStatus) {
 }
 
 TEST_F(RestTest, FoldersTheTokenCannotReadLookMissing) {
-  auto cfg = common::ParseConfig("tokens: [{token: other-token, read: [f2]}]\n", "t.yaml");
+  auto cfg = common::ParseConfig("tokens: [{token: other-token, read: [f2]}]\n", "t.yaml", common::TestEngines());
   api_->Reload(std::make_shared<const common::Config>(*cfg));
   HttpResult r = Do("GET", "/managed-greenplum/v1/backups/b1", {}, "other-token");
   EXPECT_EQ(r.status, 404);

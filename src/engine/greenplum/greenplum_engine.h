@@ -46,4 +46,7 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repo
                                                           const std::string& cluster_id,
                                                           const std::string& shard);
 
+// Its row of the engine table.
+EngineModule Module();
+
 }  // namespace mdb::engine::greenplum

@@ -26,4 +26,7 @@ std::string CollectionStream(const std::string& shard, const std::string& db,
                              const std::string& collection);
 std::string OplogStream(const std::string& shard);
 
+// Its row of the engine table.
+EngineModule Module();
+
 }  // namespace mdb::engine::mongodb

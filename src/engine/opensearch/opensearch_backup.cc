@@ -14,6 +14,7 @@
 #include "engine/opensearch/opensearch_common.h"
 #include "engine/opensearch/opensearch_engine.h"
 #include "mdb_backup/v1/engines.pb.h"
+#include "yandex/cloud/mdb/opensearch/v1/backup.pb.h"
 
 namespace mdb::engine::opensearch {
 namespace {
@@ -160,8 +161,12 @@ absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) 
 
   BackupResult result;
   for (const auto& shard : req.cluster->shards) result.shard_names.push_back(shard.name);
-  result.indices = indices;
-  result.server_version = node.version;
+  // The API lists the first 100 indices (its contract's bound) and counts them all.
+  yandex::cloud::mdb::opensearch::v1::Backup api;
+  for (size_t i = 0; i < indices.size() && i < 100; ++i) api.add_indices(indices[i]);
+  api.set_indices_total(static_cast<int64_t>(indices.size()));
+  api.set_opensearch_version(node.version);
+  result.engine_fields.PackFrom(api);
   result.data_size = meta.snapshot_total_bytes();
   // A restore stages the files in the target's snapshot directory, then OpenSearch copies the
   // indices' files out of them: both are on disk at the end of the restore.

@@ -29,4 +29,7 @@ class OpenSearchDriver final : public Driver {
 // index-N, index.latest and shard generation files ("index-<uuid>") change: always re-read.
 bool ImmutableRepositoryFile(const std::string& relative_path);
 
+// Its row of the engine table.
+EngineModule Module();
+
 }  // namespace mdb::engine::opensearch

@@ -20,4 +20,7 @@ class RedisDriver final : public Driver {
   absl::Status Restore(const RestoreRequest& request) override;
 };
 
+// Its row of the engine table.
+EngineModule Module();
+
 }  // namespace mdb::engine::redis

@@ -37,8 +37,10 @@ clusters:
     { id: 'gp-1', engine: 'GREENPLUM', clusterId: 'gp1', method: 'BASE', size: '4096', journalSize: '512' },
     { id: 'mg-1', engine: 'MONGODB', clusterId: 'mg1', sourceShardNames: ['rs01'], size: '77', journalSize: '5' },
     { id: 'rd-1', engine: 'REDIS', clusterId: 'rd1', sourceShardNames: ['rd1'] },
-    { id: 'os-1', engine: 'OPENSEARCH', clusterId: 'os1', indices: ['a', 'b'], opensearchVersion: '2.19.1',
-      size: '10', addedSize: '3', logicalSize: '40', restoreSize: '41' },
+    { id: 'os-1', engine: 'OPENSEARCH', clusterId: 'os1', size: '10', addedSize: '3', logicalSize: '40',
+      restoreSize: '41',
+      engineFields: { '@type': 'type.googleapis.com/yandex.cloud.mdb.opensearch.v1.Backup',
+                      indices: ['a', 'b'], indicesTotal: '2', opensearchVersion: '2.19.1' } },
   ].map((r) => JSON.stringify({ folderId: 'f1', type: 'MANUAL', startedAt: '2026-11-20T00:00:00Z',
                                 createdAt: '2026-11-20T00:01:00.5Z', ...r })).join('\n');
   execFileSync(path.join(BUILD, 'src/cli/mdb-backup'),
