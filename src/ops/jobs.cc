@@ -44,7 +44,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
   if (driver->capabilities().incremental) {
-    ASSIGN_OR_RETURN(auto history, AllBackups(cluster));
+    ASSIGN_OR_RETURN(auto history, AllBackupsOf(catalog_, cluster.engine, cluster.id));
     chain = ChooseMethod(history);
   }
   // A garbage collection holds the repository for a while (after deletes, and periodically):
@@ -111,25 +111,14 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata, ServiceRecord(partial)));
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, RecordFromManifest(m));
   RETURN_IF_ERROR(catalog_->PutBackup(rec));
-  {
-    // Journal pieces committed while this backup ran were counted toward the previous one (this
-    // one was not listed yet): settle them by the rule a rebuild follows, so both agree. A piece
-    // committed before the recount but reported after it is not added twice (recounted_).
-    std::lock_guard<std::mutex> lock(journal_mu_);
-    std::set<std::string>& recounted = recounted_pieces_[cluster.id];
-    recounted.clear();
-    absl::Status st = RecomputeJournalSizes(catalog_, repository_, *driver, cluster.engine,
-                                            cluster.id, &recounted);
-    if (!st.ok()) {
-      // The backup is committed and listed; only its journal accounting waits for the next one.
-      // Pieces the failed recount saw are not skipped when they are reported (they were not
-      // counted).
-      recounted.clear();
-      fprintf(stderr, "mdb-backupd: journal sizes of '%s' not recounted: %s\n", cluster.id.c_str(),
-              std::string(st.message()).c_str());
-    } else if (auto now = catalog_->GetBackup(backup_id); now.ok()) {
-      rec = *now;
-    }
+  // Journal pieces committed while this backup ran were counted toward the previous one (this
+  // one was not listed yet): settle them by the rule a rebuild follows, so both agree.
+  if (absl::Status st = journal_.SettleAfterBackup(cluster); !st.ok()) {
+    // The backup is committed and listed; only its journal accounting waits for the next one.
+    fprintf(stderr, "mdb-backupd: journal sizes of '%s' not recounted: %s\n", cluster.id.c_str(),
+            std::string(st.message()).c_str());
+  } else if (auto now = catalog_->GetBackup(backup_id); now.ok()) {
+    rec = *now;
   }
   return rec;
 }
@@ -172,18 +161,6 @@ bool Jobs::IsRunning(const std::string& cluster_id) {
   return running_.count(cluster_id) > 0;
 }
 
-absl::StatusOr<std::vector<catalog::BackupRecord>> Jobs::AllBackups(
-    const common::ClusterConfig& cluster) {
-  std::vector<catalog::BackupRecord> out;
-  catalog::ListQuery q{.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 1000};
-  for (;;) {
-    ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(q));
-    for (auto& b : page.backups) out.push_back(std::move(b));
-    if (page.next_page_token.empty()) return out;
-    q.page_token = page.next_page_token;
-  }
-}
-
 absl::Time Jobs::LastAutomated(const common::ClusterConfig& cluster) {
   // Newest first; AUTOMATED backups are daily, so the newest one is near the front. The walk is
   // capped so that a cluster with a huge history of MANUAL backups cannot stall the scheduler.
@@ -202,50 +179,16 @@ absl::Time Jobs::LastAutomated(const common::ClusterConfig& cluster) {
 
 absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::ClusterConfig& cluster,
                                                               absl::Time now) {
-  ASSIGN_OR_RETURN(auto all, AllBackups(cluster));
+  ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, cluster.engine, cluster.id));
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
   // One GC for all of them: each GC reads every manifest and index of the repository.
-  for (const auto& id : expired) RETURN_IF_ERROR(Forget(id));
+  for (const auto& id : expired) RETURN_IF_ERROR(journal_.Forget(id));
   if (!expired.empty()) {
-    RETURN_IF_ERROR(PruneJournal(cluster.engine, cluster.id));
+    RETURN_IF_ERROR(journal_.Prune(cluster.engine, cluster.id));
     RETURN_IF_ERROR(CollectGarbage());
   }
   return expired;
-}
-
-absl::Status Jobs::Forget(const std::string& backup_id) {
-  // Under journal_mu_ throughout: a journal recount after a backup (which rewrites the cluster's
-  // rows) must see the row either before the delete or not at all.
-  std::lock_guard<std::mutex> lock(journal_mu_);
-  ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
-  // The repository first: it is the truth the catalog is rebuilt from (ops/reconcile.h), so a
-  // failure here leaves the backup listed and deletable again, never a catalog row gone with the
-  // manifest still there to come back at the next start.
-  if (repository_) {
-    absl::Status st = repository_->DeleteBackup(backup_id);
-    if (!st.ok() && !absl::IsNotFound(st)) return st;  // imported records have no data
-  }
-  if (rec.journal_size() > 0) {
-    // The journal from this backup on now continues the next older one.
-    common::ClusterConfig c{.id = rec.cluster_id(), .engine = rec.engine()};
-    ASSIGN_OR_RETURN(auto all, AllBackups(c));
-    const catalog::BackupRecord* older = nullptr;
-    for (const auto& b : all) {
-      if (b.id() != rec.id() &&
-          common::ToUnixNanos(b.created_at()) < common::ToUnixNanos(rec.created_at()) &&
-          (!older ||
-           common::ToUnixNanos(b.created_at()) > common::ToUnixNanos(older->created_at()))) {
-        older = &b;
-      }
-    }
-    if (older) {
-      catalog::BackupRecord merged = *older;
-      merged.set_journal_size(merged.journal_size() + rec.journal_size());
-      RETURN_IF_ERROR(catalog_->PutBackup(merged));
-    }
-  }
-  return catalog_->DeleteBackup(backup_id);
 }
 
 absl::Status Jobs::CollectGarbage() {
@@ -262,8 +205,7 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
   // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
   // leave it unrestorable.
-  common::ClusterConfig c{.id = rec.cluster_id(), .engine = rec.engine()};
-  ASSIGN_OR_RETURN(auto all, AllBackups(c));
+  ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, rec.engine(), rec.cluster_id()));
   for (const auto& b : all) {
     if (b.parent_id() == backup_id) {
       return absl::FailedPreconditionError(absl::StrCat("backup '", backup_id,
@@ -271,8 +213,8 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
                                                         b.id(), "'; delete that one first"));
     }
   }
-  RETURN_IF_ERROR(Forget(backup_id));
-  RETURN_IF_ERROR(PruneJournal(rec.engine(), rec.cluster_id()));
+  RETURN_IF_ERROR(journal_.Forget(backup_id));
+  RETURN_IF_ERROR(journal_.Prune(rec.engine(), rec.cluster_id()));
   return CollectGarbage();
 }
 

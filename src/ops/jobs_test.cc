@@ -15,6 +15,7 @@
 #include "common/time_util.h"
 #include "io/stream.h"
 #include "ops/automated.h"
+#include "ops/journal_archivers.h"
 #include "storage/posix/posix_storage.h"
 
 namespace mdb::ops {
@@ -33,6 +34,21 @@ struct FakeEngine {
   std::map<std::string, std::string> restored;  // stream -> bytes, by the last restore
   std::string metadata = "start=0";             // the next backup's journal start (shard1)
   std::vector<engine::JournalPiece> journal;    // what ListJournal reports
+  std::vector<std::string> archiver_events;     // "start c1", "stop c1", in order
+  std::function<void(const engine::JournalPiece&)> report;  // the last archiver's on_piece
+};
+
+// An archiver that only says when it starts and stops.
+class FakeJournal final : public engine::Journal {
+ public:
+  FakeJournal(FakeEngine* e, std::string id) : e_(e), id_(std::move(id)) {
+    e_->archiver_events.push_back("start " + id_);
+  }
+  ~FakeJournal() override { e_->archiver_events.push_back("stop " + id_); }
+
+ private:
+  FakeEngine* e_;
+  std::string id_;
 };
 
 class FakeDriver final : public engine::Driver {
@@ -58,6 +74,10 @@ class FakeDriver final : public engine::Driver {
   absl::StatusOr<std::vector<engine::JournalPiece>> ListJournal(repo::Repository*,
                                                                 const std::string&) override {
     return e_->journal;
+  }
+  std::unique_ptr<engine::Journal> StartJournal(const engine::JournalOptions& o) override {
+    e_->report = o.on_piece;
+    return std::make_unique<FakeJournal>(e_, o.cluster->id);
   }
   absl::Status Restore(const engine::RestoreRequest& r) override {
     e_->restored.clear();
@@ -205,6 +225,52 @@ TEST_F(JobsTest, JournalPiecesCountTowardTheBackupTheyContinueAndMergeOnDelete) 
   // Deleting b2 leaves b1's journal running through b2's: its share moves to b1.
   ASSERT_TRUE(jobs_->Delete("b2").ok());
   EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 60);
+}
+
+TEST_F(JobsTest, PiecesReportedLiveCountOnceTowardTheNewestBackupTheyContinue) {
+  fake_.metadata = "start=100";
+  ASSERT_TRUE(Backup("b1").ok());
+  fake_.metadata = "start=200";
+  // p0 was committed while b2 ran: b2's commit recounts it from the repository...
+  fake_.journal = {{.shard = "shard1", .object = "p0", .start = 150, .end = 250, .stored_bytes = 7}};
+  ASSERT_TRUE(Backup("b2").ok());
+  EXPECT_EQ(catalog_->GetBackup("b2")->journal_size(), 7);
+  JournalKeeper& keeper = jobs_->journal();
+  // ...so its late report adds nothing; a new piece past b2's start counts toward b2; one that
+  // ends before every backup's start toward none; one of another shard toward none.
+  ASSERT_TRUE(keeper.AddPiece(cluster_, fake_.journal[0]).ok());
+  ASSERT_TRUE(keeper.AddPiece(cluster_, {.shard = "shard1", .object = "p1", .start = 250,
+                                         .end = 300, .stored_bytes = 5})
+                  .ok());
+  ASSERT_TRUE(keeper.AddPiece(cluster_, {.shard = "shard1", .object = "old", .start = 10,
+                                         .end = 90, .stored_bytes = 1000})
+                  .ok());
+  ASSERT_TRUE(keeper.AddPiece(cluster_, {.shard = "other", .object = "o1", .start = 250,
+                                         .end = 300, .stored_bytes = 1000})
+                  .ok());
+  EXPECT_EQ(catalog_->GetBackup("b2")->journal_size(), 12);
+  EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 0);
+}
+
+TEST_F(JobsTest, ArchiversFollowTheDeclaredClustersAndReportToTheKeeper) {
+  fake_.metadata = "start=0";
+  ASSERT_TRUE(Backup("b1").ok());
+  JournalArchivers archivers(repo_.get(), *engines_, &jobs_->journal(), [](const std::string&) {});
+  common::Config config;
+  config.clusters = {cluster_};
+  archivers.Apply(config);
+  archivers.Apply(config);  // unchanged: left running
+  EXPECT_EQ(fake_.archiver_events, std::vector<std::string>{"start c1"});
+  fake_.report({.shard = "shard1", .object = "w1", .start = 0, .end = 10, .stored_bytes = 9});
+  EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 9);
+  config.clusters[0].shards = {{.name = "shard1", .hosts = {{.address = "h:2"}}}};
+  archivers.Apply(config);  // declaration changed: the old one stops before the new one starts
+  EXPECT_EQ(fake_.archiver_events,
+            (std::vector<std::string>{"start c1", "stop c1", "start c1"}));
+  config.clusters.clear();
+  archivers.Apply(config);  // no longer declared
+  EXPECT_EQ(fake_.archiver_events.back(), "stop c1");
+  EXPECT_TRUE(archivers.Running().empty());
 }
 
 TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {

@@ -105,6 +105,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
       [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); },
       ops::GcLoop::Options{.interval = absl::Minutes(s->config_->server.gc_interval_minutes)});
   s->jobs_->set_on_gc_failed([loop = s->gc_loop_.get()] { loop->Failed(); });
+  s->archivers_ = std::make_unique<ops::JournalArchivers>(
+      s->repository_.get(), engines, &s->jobs_->journal(),
+      [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); });
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
   // The catalog indexes the repository: a backup committed just before a crash (manifest
@@ -217,7 +220,7 @@ absl::Status Server::Start() {
   RETURN_IF_ERROR(rest_server_->Start(rest, staged));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
-  jobs_->ApplyJournals(*config_);  // continuous journals (WAL) of the clusters that have one
+  archivers_->Apply(*config_);  // continuous journals (WAL) of the clusters that have one
   gc_loop_->Start();
   if (config_->server.automated_backups) {
     scheduler_ = std::make_unique<ops::Scheduler>(
@@ -285,7 +288,7 @@ absl::Status Server::Reload() {
     config_ = std::make_shared<const common::Config>(std::move(cfg));
   }
   api_->Reload(config_);
-  jobs_->ApplyJournals(*config_);
+  archivers_->Apply(*config_);
   return absl::OkStatus();
 }
 
@@ -293,7 +296,7 @@ void Server::Shutdown() {
   if (gc_thread_.joinable()) gc_thread_.join();
   if (gc_loop_) gc_loop_->Stop();
   if (scheduler_) scheduler_->Stop();
-  if (jobs_) jobs_->StopJournals();
+  if (archivers_) archivers_->Stop();
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -16,6 +16,7 @@
 #include "ops/automated.h"
 #include "ops/gc_loop.h"
 #include "ops/jobs.h"
+#include "ops/journal_archivers.h"
 #include "ops/operation_runner.h"
 #include "ops/scheduler.h"
 #include "repo/repository.h"
@@ -58,6 +59,7 @@ class Server {
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<repo::Repository> repository_;
   std::unique_ptr<ops::Jobs> jobs_;
+  std::unique_ptr<ops::JournalArchivers> archivers_;  // report to jobs_' keeper: after it
   std::unique_ptr<ops::OperationRunner> runner_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<ops::AutomatedBackups> automated_;
