@@ -123,8 +123,8 @@ const ServiceDescriptor* ServiceOf(const google::protobuf::Descriptor* any_messa
 std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& engines) {
   std::vector<const ServiceDescriptor*> out = engines.Services();
   // Naming a message of the file links its generated descriptors into the binary.
-  out.push_back(ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(),
-                          "OperationService"));
+  out.push_back(
+      ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(), "OperationService"));
   return out;
 }
 

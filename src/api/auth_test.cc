@@ -44,7 +44,8 @@ TEST(Authenticator, ATokenKnownByItsDigestOnly) {
   std::string hex;
   for (unsigned char c : d) hex += absl::StrFormat("%02X", c);  // upper case is accepted too
   auto cfg = common::ParseConfig(
-      absl::StrCat("tokens:\n  - {token_sha256: ", hex, ", subject: bob, read: [f1]}\n"), "c", common::TestEngines());
+      absl::StrCat("tokens:\n  - {token_sha256: ", hex, ", subject: bob, read: [f1]}\n"), "c",
+      common::TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   Authenticator auth(*cfg);
   auto bob = auth.Authenticate("Bearer hashed-token-2");

@@ -26,9 +26,9 @@ const std::multimap<std::string, std::string>& Aliases() {
   static const auto* aliases = new std::multimap<std::string, std::string>{
       {"cluster_id", "source_cluster_id"},
       {"size", "size"},
-      {"size", "size_bytes"},                     // OpenSearch
-      {"added_size", "incremental_size_bytes"},   // OpenSearch
-      {"logical_size", "total_size_bytes"},       // OpenSearch
+      {"size", "size_bytes"},                         // OpenSearch
+      {"added_size", "incremental_size_bytes"},       // OpenSearch
+      {"logical_size", "total_size_bytes"},           // OpenSearch
       {"restore_size", "free_space_required_bytes"},  // OpenSearch
   };
   return *aliases;
@@ -42,7 +42,8 @@ struct Step {
 
 bool SameKind(const FieldDescriptor* a, const FieldDescriptor* b) {
   if (a->is_repeated() != b->is_repeated() || a->cpp_type() != b->cpp_type()) return false;
-  return a->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || a->message_type() == b->message_type();
+  return a->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+         a->message_type() == b->message_type();
 }
 
 struct Plan {

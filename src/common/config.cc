@@ -128,11 +128,23 @@ class Parser {
   }
 
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(CheckKeys(n,
-                              {"grpc_listen", "rest_listen", "catalog", "worker_threads",
-                               "repository", "repository_key_file", "automated_backups",
-                               "gc_interval_minutes", "tls", "allow_plaintext", "limits"},
-                              "'server'"));
+    RETURN_IF_ERROR(
+        CheckKeys(n,
+                  {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
+                   "repository_key_file", "automated_backups", "gc_interval_minutes", "tls",
+                   "allow_plaintext", "limits", "log_format", "log_level"},
+                  "'server'"));
+    ASSIGN_OR_RETURN(std::string log_format, String(n, "log_format", false, "server"));
+    if (log_format != "" && log_format != "text" && log_format != "json") {
+      return Error(n["log_format"], absl::StrCat("server: log_format '", log_format,
+                                                 "' is neither 'text' nor 'json'"));
+    }
+    out->log.json = log_format == "json";
+    ASSIGN_OR_RETURN(std::string log_level, String(n, "log_level", false, "server"));
+    if (!log_level.empty() && !ParseLogLevel(log_level, &out->log.min_level)) {
+      return Error(n["log_level"], absl::StrCat("server: log_level '", log_level,
+                                                "' is not one of debug, info, warning, error"));
+    }
     ASSIGN_OR_RETURN(std::string repository, String(n, "repository", false, "server"));
     if (!repository.empty()) out->repository = repository;
     ASSIGN_OR_RETURN(out->repository_key_file, String(n, "repository_key_file", false, "server"));

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/engines.h"
+#include "common/log.h"
 
 namespace mdb::common {
 
@@ -85,6 +86,7 @@ struct ServerConfig {
   // is refused unless this is set (and then warned about at start).
   bool allow_plaintext = false;
   LimitsConfig limits;
+  LogFormat log;  // log_format: text | json; log_level: debug | info | warning | error
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost" (the host part of a listen address).

@@ -1,8 +1,9 @@
 #include "common/config.h"
-#include "common/test_engines.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "common/test_engines.h"
 
 namespace mdb::common {
 namespace {
@@ -70,22 +71,25 @@ TEST(Config, ErrorsNameFileAndLine) {
 }
 
 TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
-  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder: f\n", "x", TestEngines()).status().message(),
-              HasSubstr("x:3: unknown key 'folder'"));
+  EXPECT_THAT(
+      ParseConfig("clusters:\n  - id: a\n    folder: f\n", "x", TestEngines()).status().message(),
+      HasSubstr("x:3: unknown key 'folder'"));
   std::string dup = std::string(kValid) +
                     "  - id: r1\n    folder_id: f\n    engine: redis\n"
                     "    hosts: [h:1]\n";
-  EXPECT_THAT(ParseConfig(dup, "x", TestEngines()).status().message(), HasSubstr("'r1' is declared twice"));
+  EXPECT_THAT(ParseConfig(dup, "x", TestEngines()).status().message(),
+              HasSubstr("'r1' is declared twice"));
   EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n"
                           "    hosts: [h:1]\n    backup_window_start: '25:00'\n",
                           "x", TestEngines())
                   .status()
                   .message(),
               HasSubstr("must be HH:MM"));
-  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n", "x", TestEngines())
-                  .status()
-                  .message(),
-              HasSubstr("'hosts' or 'shards' is required"));
+  EXPECT_THAT(
+      ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n", "x", TestEngines())
+          .status()
+          .message(),
+      HasSubstr("'hosts' or 'shards' is required"));
   EXPECT_THAT(ParseConfig("tokens: [{token: short}]\n", "x", TestEngines()).status().message(),
               HasSubstr("at least 8 characters"));
   EXPECT_THAT(ParseConfig("server: [1\n", "x", TestEngines()).status().message(), HasSubstr("x:"));
@@ -99,7 +103,9 @@ TEST(Config, RepositorySettingsAndSwitches) {
   EXPECT_EQ(cfg->server.repository, "s3://b/p?endpoint=http://127.0.0.1:1");
   EXPECT_FALSE(cfg->server.automated_backups);
   EXPECT_TRUE(ParseConfig("server: {}\n", "x", TestEngines())->server.automated_backups);
-  EXPECT_THAT(ParseConfig("server: {automated_backups: sometimes}\n", "x", TestEngines()).status().message(),
+  EXPECT_THAT(ParseConfig("server: {automated_backups: sometimes}\n", "x", TestEngines())
+                  .status()
+                  .message(),
               HasSubstr("must be true or false"));
 }
 
@@ -165,17 +171,41 @@ TEST(Config, PlaintextBeyondLoopbackNeedsTlsOrConsent) {
 }
 
 TEST(Config, LimitsHaveDefaultsAndRanges) {
-  auto cfg =
-      ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n", "c", TestEngines());
+  auto cfg = ParseConfig("server:\n  limits: {max_request_bytes: 65536, idle_timeout_seconds: 5}\n",
+                         "c", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->server.limits.max_request_bytes, 65536);
   EXPECT_EQ(cfg->server.limits.idle_timeout_seconds, 5);
   EXPECT_EQ(cfg->server.limits.max_connections_per_address, 64);
   EXPECT_EQ(cfg->server.limits.failed_auth_burst, 20);
-  EXPECT_THAT(ParseConfig("server:\n  limits: {max_request_bytes: 10}\n", "c", TestEngines()).status().message(),
+  EXPECT_THAT(ParseConfig("server:\n  limits: {max_request_bytes: 10}\n", "c", TestEngines())
+                  .status()
+                  .message(),
               HasSubstr("'max_request_bytes' must be an integer in 4096.."));
-  EXPECT_THAT(ParseConfig("server:\n  limits: {max_body: 10}\n", "c", TestEngines()).status().message(),
-              HasSubstr("unknown key 'max_body'"));
+  EXPECT_THAT(
+      ParseConfig("server:\n  limits: {max_body: 10}\n", "c", TestEngines()).status().message(),
+      HasSubstr("unknown key 'max_body'"));
+}
+
+}  // namespace
+}  // namespace mdb::common
+
+namespace mdb::common {
+namespace {
+
+TEST(Config, LogFormatAndLevel) {
+  auto cfg = ParseConfig("server:\n  log_format: json\n  log_level: warning\n", "c.yaml",
+                         TestEngines());
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->server.log.json);
+  EXPECT_EQ(cfg->server.log.min_level, LogLevel::kWarning);
+  EXPECT_THAT(ParseConfig("server:\n  log_level: loud\n", "c.yaml", TestEngines())
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("log_level 'loud' is not one of debug, info, warning, error"));
+  EXPECT_THAT(
+      ParseConfig("server:\n  log_format: xml\n", "c.yaml", TestEngines()).status().message(),
+      ::testing::HasSubstr("neither 'text' nor 'json'"));
 }
 
 }  // namespace

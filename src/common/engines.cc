@@ -15,12 +15,11 @@ absl::StatusOr<EngineTable> EngineTable::Make(std::vector<EngineInfo> rows) {
                                      : std::vector<const google::protobuf::ServiceDescriptor*>{};
     if (services.empty() || std::find(services.begin(), services.end(), nullptr) != services.end())
       return absl::InvalidArgumentError(label + " has no public services");
-    for (const std::string& key :
-         {absl::StrCat("id ", static_cast<int>(row.engine)),
-          absl::StrCat("name ", std::string(row.name)),
-          absl::StrCat("package ", std::string(Package(row))),
-          absl::StrCat("REST prefix ", std::string(row.rest_prefix)),
-          absl::StrCat("endpoint ", std::string(row.endpoint_id))}) {
+    for (const std::string& key : {absl::StrCat("id ", static_cast<int>(row.engine)),
+                                   absl::StrCat("name ", std::string(row.name)),
+                                   absl::StrCat("package ", std::string(Package(row))),
+                                   absl::StrCat("REST prefix ", std::string(row.rest_prefix)),
+                                   absl::StrCat("endpoint ", std::string(row.endpoint_id))}) {
       if (!seen.insert(key).second) {
         return absl::InvalidArgumentError(absl::StrCat(label, " repeats the ", key));
       }

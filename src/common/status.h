@@ -3,6 +3,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 #define MDB_CONCAT_INNER(a, b) a##b
 #define MDB_CONCAT(a, b) MDB_CONCAT_INNER(a, b)
@@ -21,3 +22,18 @@
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \
   lhs = std::move(tmp).value()
+
+namespace mdb::common {
+
+// `status` with `context` and ": " in front of its message ("shard 'seg0' (h:5432): <message>"),
+// its code and payloads unchanged; OK stays OK. The one way context is added to an error on its
+// way up.
+inline absl::Status WithContext(const absl::Status& status, absl::string_view context) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), absl::StrCat(context, ": ", status.message()));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
+}  // namespace mdb::common

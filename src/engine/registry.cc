@@ -22,8 +22,8 @@ absl::StatusOr<std::unique_ptr<Driver>> EngineRegistry::MakeDriver(common::Engin
   for (const EngineModule& m : modules_) {
     if (m.info.engine == engine) return m.make_driver();
   }
-  return absl::NotFoundError(absl::StrCat("no engine with id ", static_cast<int>(engine),
-                                          " is built into this binary"));
+  return absl::NotFoundError(
+      absl::StrCat("no engine with id ", static_cast<int>(engine), " is built into this binary"));
 }
 
 }  // namespace mdb::engine

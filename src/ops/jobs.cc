@@ -5,7 +5,9 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/engine.h"
@@ -88,8 +90,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     writer->Abort();
     writer.reset();
     if (absl::Status gc = CollectGarbage(); !gc.ok()) {
-      fprintf(stderr, "GC after a failed backup of '%s': %s\n", cluster.id.c_str(),
-              std::string(gc.message()).c_str());
+      common::Log(common::LogLevel::kWarning, "ops",
+                  absl::StrFormat("GC after a failed backup of '%s': %s", cluster.id.c_str(),
+                                  std::string(gc.message()).c_str()));
     }
     return result.status();
   }
@@ -115,8 +118,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   // one was not listed yet): settle them by the rule a rebuild follows, so both agree.
   if (absl::Status st = journal_.SettleAfterBackup(cluster); !st.ok()) {
     // The backup is committed and listed; only its journal accounting waits for the next one.
-    fprintf(stderr, "mdb-backupd: journal sizes of '%s' not recounted: %s\n", cluster.id.c_str(),
-            std::string(st.message()).c_str());
+    common::Log(common::LogLevel::kWarning, "ops",
+                absl::StrFormat("journal sizes of '%s' not recounted: %s", cluster.id.c_str(),
+                                std::string(st.message()).c_str()));
   } else if (auto now = catalog_->GetBackup(backup_id); now.ok()) {
     rec = *now;
   }

@@ -232,22 +232,32 @@ TEST_F(JobsTest, PiecesReportedLiveCountOnceTowardTheNewestBackupTheyContinue) {
   ASSERT_TRUE(Backup("b1").ok());
   fake_.metadata = "start=200";
   // p0 was committed while b2 ran: b2's commit recounts it from the repository...
-  fake_.journal = {{.shard = "shard1", .object = "p0", .start = 150, .end = 250, .stored_bytes = 7}};
+  fake_.journal = {
+      {.shard = "shard1", .object = "p0", .start = 150, .end = 250, .stored_bytes = 7}};
   ASSERT_TRUE(Backup("b2").ok());
   EXPECT_EQ(catalog_->GetBackup("b2")->journal_size(), 7);
   JournalKeeper& keeper = jobs_->journal();
   // ...so its late report adds nothing; a new piece past b2's start counts toward b2; one that
   // ends before every backup's start toward none; one of another shard toward none.
   ASSERT_TRUE(keeper.AddPiece(cluster_, fake_.journal[0]).ok());
-  ASSERT_TRUE(keeper.AddPiece(cluster_, {.shard = "shard1", .object = "p1", .start = 250,
-                                         .end = 300, .stored_bytes = 5})
-                  .ok());
-  ASSERT_TRUE(keeper.AddPiece(cluster_, {.shard = "shard1", .object = "old", .start = 10,
-                                         .end = 90, .stored_bytes = 1000})
-                  .ok());
-  ASSERT_TRUE(keeper.AddPiece(cluster_, {.shard = "other", .object = "o1", .start = 250,
-                                         .end = 300, .stored_bytes = 1000})
-                  .ok());
+  ASSERT_TRUE(
+      keeper
+          .AddPiece(
+              cluster_,
+              {.shard = "shard1", .object = "p1", .start = 250, .end = 300, .stored_bytes = 5})
+          .ok());
+  ASSERT_TRUE(
+      keeper
+          .AddPiece(
+              cluster_,
+              {.shard = "shard1", .object = "old", .start = 10, .end = 90, .stored_bytes = 1000})
+          .ok());
+  ASSERT_TRUE(
+      keeper
+          .AddPiece(
+              cluster_,
+              {.shard = "other", .object = "o1", .start = 250, .end = 300, .stored_bytes = 1000})
+          .ok());
   EXPECT_EQ(catalog_->GetBackup("b2")->journal_size(), 12);
   EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 0);
 }
@@ -265,8 +275,7 @@ TEST_F(JobsTest, ArchiversFollowTheDeclaredClustersAndReportToTheKeeper) {
   EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 9);
   config.clusters[0].shards = {{.name = "shard1", .hosts = {{.address = "h:2"}}}};
   archivers.Apply(config);  // declaration changed: the old one stops before the new one starts
-  EXPECT_EQ(fake_.archiver_events,
-            (std::vector<std::string>{"start c1", "stop c1", "start c1"}));
+  EXPECT_EQ(fake_.archiver_events, (std::vector<std::string>{"start c1", "stop c1", "start c1"}));
   config.clusters.clear();
   archivers.Apply(config);  // no longer declared
   EXPECT_EQ(fake_.archiver_events.back(), "stop c1");

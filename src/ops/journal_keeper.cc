@@ -50,8 +50,8 @@ absl::Status JournalKeeper::SettleAfterBackup(const common::ClusterConfig& clust
   std::lock_guard<std::mutex> lock(mu_);
   std::set<std::string>& recounted = recounted_[cluster.id];
   recounted.clear();
-  absl::Status st = RecomputeJournalSizes(catalog_, repository_, *driver, cluster.engine,
-                                          cluster.id, &recounted);
+  absl::Status st =
+      RecomputeJournalSizes(catalog_, repository_, *driver, cluster.engine, cluster.id, &recounted);
   // Pieces a failed recount saw are not skipped when they are reported: they were not counted.
   if (!st.ok()) recounted.clear();
   return st;

@@ -3,8 +3,10 @@
 #include "ops/operation_runner.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 
@@ -32,12 +34,14 @@ void OperationRunner::LogProgress() {
       auto [done, total] = task->progress->Read();
       if (done == 0) continue;
       if (total > 0) {
-        fprintf(stderr, "operation %s (%s): %.1f of %.1f MB (%.0f%%)\n", id.c_str(),
-                task->operation.description().c_str(), done / 1e6, total / 1e6,
-                100.0 * done / total);
+        common::Log(common::LogLevel::kInfo, "operations",
+                    absl::StrFormat("operation %s (%s): %.1f of %.1f MB (%.0f%%)", id.c_str(),
+                                    task->operation.description().c_str(), done / 1e6, total / 1e6,
+                                    100.0 * done / total));
       } else {
-        fprintf(stderr, "operation %s (%s): %.1f MB\n", id.c_str(),
-                task->operation.description().c_str(), done / 1e6);
+        common::Log(common::LogLevel::kInfo, "operations",
+                    absl::StrFormat("operation %s (%s): %.1f MB", id.c_str(),
+                                    task->operation.description().c_str(), done / 1e6));
       }
     }
   }
@@ -135,8 +139,9 @@ void OperationRunner::WorkerLoop() {
     if (!st.ok()) {
       // The catalog refused the final write; the operation stays unfinished there and the next
       // start fails it. Nothing else can be done from here.
-      fprintf(stderr, "operation %s: cannot record its end: %s\n", task->operation.id().c_str(),
-              std::string(st.message()).c_str());
+      common::Log(common::LogLevel::kError, "operations",
+                  absl::StrFormat("operation %s: cannot record its end: %s",
+                                  task->operation.id().c_str(), std::string(st.message()).c_str()));
     }
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -55,8 +55,7 @@ class BackupWriterImpl final : public BackupWriter {
         }
         auto got = io::ReadFull(source, buf.data() + end, buf.size() - end);
         if (!got.ok()) {
-          return absl::Status(got.status().code(), absl::StrCat("reading stream '", name,
-                                                                "': ", got.status().message()));
+          return common::WithContext(got.status(), absl::StrCat("reading stream '", name, "'"));
         }
         eof = *got < buf.size() - end;
         end += *got;

@@ -75,8 +75,8 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
         "the data does not match the stream's SHA-256 recorded at backup: the manifest is damaged");
   }
   if (!st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("restore of '", manifest.backup_id(), "' stream '",
-                                                stream, "': ", st.message()));
+    return common::WithContext(
+        st, absl::StrCat("restore of '", manifest.backup_id(), "' stream '", stream, "'"));
   }
   return sink->Close();
 }

@@ -105,8 +105,7 @@ TEST_F(EngineRowTest, BackupRestoreAndDeleteOverGrpcAndRest) {
   auto server = Server::Create(config_.string(), engines);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE((*server)->Start().ok());
-  auto channel =
-      grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials());
   auto clusters = fake::ClusterService::NewStub(channel);
   auto backups = fake::BackupService::NewStub(channel);
   auto ops = yop::OperationService::NewStub(channel);

@@ -6,7 +6,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "google/protobuf/stubs/logging.h"
 #include "grpc/support/log.h"
 
@@ -28,10 +30,12 @@ class Limiter {
       return;
     }
     if (unwritten_ > 0) {
-      fprintf(stderr, "mdb-backupd: %s: %s (and %lld more lines in the last minute)\n", library_,
-              message.c_str(), static_cast<long long>(unwritten_));
+      common::Log(common::LogLevel::kInfo, "library",
+                  absl::StrFormat("%s: %s (and %lld more lines in the last minute)", library_,
+                                  message.c_str(), static_cast<long long>(unwritten_)));
     } else {
-      fprintf(stderr, "mdb-backupd: %s: %s\n", library_, message.c_str());
+      common::Log(common::LogLevel::kInfo, "library",
+                  absl::StrFormat("%s: %s", library_, message.c_str()));
     }
     last_written_ = now;
     unwritten_ = 0;

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "server/library_log.h"
 #include "server/server.h"
 
@@ -60,7 +62,7 @@ int main(int argc, char** argv) {
   if (check) {
     auto cfg = mdb::server::Server::CheckConfig(config, mdb::engine::BuiltInEngines().table());
     if (!cfg.ok()) {
-      fprintf(stderr, "mdb-backupd: %s\n", std::string(cfg.status().message()).c_str());
+      mdb::common::Log(mdb::common::LogLevel::kError, "server", cfg.status().message());
       return 1;
     }
     mdb::server::Server::WarnPlaintext(*cfg);
@@ -89,11 +91,11 @@ int main(int argc, char** argv) {
   }
   auto server = mdb::server::Server::Create(config);
   if (!server.ok()) {
-    fprintf(stderr, "mdb-backupd: %s\n", std::string(server.status().message()).c_str());
+    mdb::common::Log(mdb::common::LogLevel::kError, "server", server.status().message());
     return 1;
   }
   if (auto st = (*server)->Start(); !st.ok()) {
-    fprintf(stderr, "mdb-backupd: %s\n", std::string(st.message()).c_str());
+    mdb::common::Log(mdb::common::LogLevel::kError, "server", st.message());
     return 1;
   }
   printf("mdb-backupd: listening grpc=%s rest=%s\n", (*server)->grpc_address().c_str(),
@@ -106,14 +108,17 @@ int main(int argc, char** argv) {
     if (sig == SIGHUP) {
       auto st = (*server)->Reload();
       if (st.ok()) {
-        fprintf(stderr, "mdb-backupd: configuration reloaded from %s\n", config.c_str());
+        mdb::common::Log(mdb::common::LogLevel::kInfo, "server",
+                         absl::StrFormat("configuration reloaded from %s", config.c_str()));
       } else {
-        fprintf(stderr, "mdb-backupd: reload failed, keeping the running configuration: %s\n",
-                std::string(st.message()).c_str());
+        mdb::common::Log(mdb::common::LogLevel::kError, "server",
+                         absl::StrFormat("reload failed, keeping the running configuration: %s",
+                                         std::string(st.message()).c_str()));
       }
       continue;
     }
-    fprintf(stderr, "mdb-backupd: %s received, shutting down\n", strsignal(sig));
+    mdb::common::Log(mdb::common::LogLevel::kInfo, "server",
+                     absl::StrFormat("%s received, shutting down", strsignal(sig)));
     (*server)->Shutdown();
     return 0;
   }

@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
@@ -56,10 +58,10 @@ api::rest::HttpLimits RestLimits(const common::LimitsConfig& l) {
 void Server::WarnPlaintext(const common::Config& cfg) {
   for (const std::string* l : {&cfg.server.grpc_listen, &cfg.server.rest_listen}) {
     if (!cfg.server.tls.enabled() && !common::IsLoopbackListen(*l)) {
-      fprintf(stderr,
-              "mdb-backupd: warning: '%s' is served in plaintext on a non-loopback address "
-              "(allow_plaintext): tokens cross the network in clear text\n",
-              l->c_str());
+      common::Log(common::LogLevel::kWarning, "server",
+                  absl::StrFormat("'%s' is served in plaintext on a non-loopback address "
+                                  "(allow_plaintext): tokens cross the network in clear text",
+                                  l->c_str()));
     }
   }
 }
@@ -80,6 +82,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->config_path_ = config_path;
   ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path, engines.table()));
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
+  common::SetLogFormat(s->config_->server.log);
   // Before anything else touches the catalog: a second process on it would mark the first
   // one's running operations ABORTED at start (docs/security.md).
   ASSIGN_OR_RETURN(s->instance_lock_, common::InstanceLock::Acquire(
@@ -102,28 +105,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   // Wired before any listener opens: operations may call back into it from then on.
   s->gc_loop_ = std::make_unique<ops::GcLoop>(
       &s->clock_, [repo = s->repository_.get()] { return repo->Gc().status(); },
-      [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); },
+      [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); },
       ops::GcLoop::Options{.interval = absl::Minutes(s->config_->server.gc_interval_minutes)});
   s->jobs_->set_on_gc_failed([loop = s->gc_loop_.get()] { loop->Failed(); });
   s->archivers_ = std::make_unique<ops::JournalArchivers>(
       s->repository_.get(), engines, &s->jobs_->journal(),
-      [](const std::string& line) { fprintf(stderr, "mdb-backupd: %s\n", line.c_str()); });
+      [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); });
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
   // The catalog indexes the repository: a backup committed just before a crash (manifest
   // written, catalog row not yet) is listed now rather than left an orphan.
-  ASSIGN_OR_RETURN(ops::ReconcileReport reconciled,
-                   ops::Reconcile(s->catalog_.get(), s->repository_.get(), s->config_->clusters, engines));
+  ASSIGN_OR_RETURN(
+      ops::ReconcileReport reconciled,
+      ops::Reconcile(s->catalog_.get(), s->repository_.get(), s->config_->clusters, engines));
   // The first 20 of each kind, then a count: a catalog imported without its repository (or a
   // lost bucket) would otherwise log a line per backup (1,000,000 for bench/api's catalog).
   auto log_each = [](const std::vector<std::string>& items, const char* what) {
     constexpr size_t kShown = 20;
     for (size_t i = 0; i < items.size() && i < kShown; ++i) {
-      fprintf(stderr, "mdb-backupd: %s: %s\n", what, items[i].c_str());
+      common::Log(common::LogLevel::kInfo, "server",
+                  absl::StrFormat("%s: %s", what, items[i].c_str()));
     }
     if (items.size() > kShown) {
-      fprintf(stderr, "mdb-backupd: %s: %zu more (%zu in all)\n", what, items.size() - kShown,
-              items.size());
+      common::Log(
+          common::LogLevel::kInfo, "server",
+          absl::StrFormat("%s: %zu more (%zu in all)", what, items.size() - kShown, items.size()));
     }
   };
   log_each(reconciled.added, "committed but not in the catalog, now listed");
@@ -137,11 +143,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
     s->gc_thread_ = std::thread([repo = s->repository_.get(), interrupted] {
       auto report = repo->Gc();
       if (report.ok()) {
-        fprintf(stderr, "mdb-backupd: %d interrupted operation(s) failed; GC freed %lld bytes\n",
-                interrupted, static_cast<long long>(report->bytes_freed));
+        common::Log(common::LogLevel::kInfo, "server",
+                    absl::StrFormat("%d interrupted operation(s) failed; GC freed %lld bytes",
+                                    interrupted, static_cast<long long>(report->bytes_freed)));
       } else {
-        fprintf(stderr, "mdb-backupd: GC after interrupted operations: %s\n",
-                std::string(report.status().message()).c_str());
+        common::Log(common::LogLevel::kWarning, "server",
+                    absl::StrFormat("GC after interrupted operations: %s",
+                                    std::string(report.status().message()).c_str()));
       }
     });
   }
@@ -199,11 +207,11 @@ absl::Status Server::Start() {
   WarnPlaintext(*config_);
   if (struct rlimit nofile; getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
                             nofile.rlim_cur < static_cast<rlim_t>(limits.max_connections) + 256) {
-    fprintf(stderr,
-            "mdb-backupd: warning: %llu open files allowed (RLIMIT_NOFILE) is below "
-            "limits.max_connections + 256: raise LimitNOFILE, or connections will be refused "
-            "before the caps apply\n",
-            static_cast<unsigned long long>(nofile.rlim_cur));
+    common::Log(common::LogLevel::kWarning, "server",
+                absl::StrFormat(
+                    "%llu open files allowed (RLIMIT_NOFILE) is below limits.max_connections + "
+                    "256: raise LimitNOFILE, or connections will be refused before the caps apply",
+                    static_cast<unsigned long long>(nofile.rlim_cur)));
   }
   grpc_services_->RegisterAll(&builder);
   grpc_server_ = builder.BuildAndStart();
@@ -237,12 +245,15 @@ absl::Status Server::Start() {
         [this](const common::ClusterConfig& cluster) {
           auto op = automated_->Start(cluster);
           if (!op.ok()) {
-            fprintf(stderr, "mdb-backupd: automated backup of '%s' not started: %s\n",
-                    cluster.id.c_str(), std::string(op.status().message()).c_str());
+            common::Log(
+                common::LogLevel::kWarning, "server",
+                absl::StrFormat("automated backup of '%s' not started: %s", cluster.id.c_str(),
+                                std::string(op.status().message()).c_str()));
             return false;
           }
-          fprintf(stderr, "mdb-backupd: automated backup of '%s' started (operation %s)\n",
-                  cluster.id.c_str(), op->id().c_str());
+          common::Log(common::LogLevel::kInfo, "server",
+                      absl::StrFormat("automated backup of '%s' started (operation %s)",
+                                      cluster.id.c_str(), op->id().c_str()));
           return true;
         },
         ops::Scheduler::Options{});
@@ -287,6 +298,7 @@ absl::Status Server::Reload() {
     std::lock_guard<std::mutex> lock(config_mu_);
     config_ = std::make_shared<const common::Config>(std::move(cfg));
   }
+  common::SetLogFormat(config_->server.log);
   api_->Reload(config_);
   archivers_->Apply(*config_);
   return absl::OkStatus();

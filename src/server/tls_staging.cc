@@ -73,9 +73,8 @@ absl::StatusOr<common::TlsConfig> StageTlsFiles(
   if (absl::Status checked = check(fresh); !checked.ok()) {
     unlink(fresh.cert_file.c_str());
     if (!fresh.client_ca_file.empty()) unlink(fresh.client_ca_file.c_str());
-    return absl::Status(checked.code(),
-                        absl::StrCat("the TLS files read from '", tls.cert_file, "', '",
-                                     tls.key_file, "': ", checked.message()));
+    return common::WithContext(checked, absl::StrCat("the TLS files read from '", tls.cert_file,
+                                                     "', '", tls.key_file, "'"));
   }
   if (!fresh.client_ca_file.empty() &&
       rename(fresh.client_ca_file.c_str(), staged.client_ca_file.c_str()) != 0) {

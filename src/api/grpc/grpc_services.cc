@@ -9,14 +9,13 @@
 #include "api/status_map.h"
 #include "api/validation.h"
 #include "common/engines.h"
-#include "grpcpp/impl/codegen/proto_utils.h"
 #include "common/ids.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
 #include "yandex/cloud/endpoint/api_endpoint_service.grpc.pb.h"
 
 namespace mdb::api::grpc_transport {
 namespace {
-
 
 // The client's IP address from gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000"):
 // failed authentications are counted per address, whatever port each attempt comes from.
@@ -78,9 +77,9 @@ class DescriptorService final : public grpc::Service {
     std::unique_ptr<Message> response(factory->GetPrototype(method->output_type())->New());
     grpc::ByteBuffer buffer(raw);  // shares the slices; Deserialize consumes its argument
     if (!grpc::SerializationTraits<Message>::Deserialize(&buffer, request.get()).ok()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the request is not a valid " + method->input_type()->full_name() +
-                              " message");
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          "the request is not a valid " + method->input_type()->full_name() + " message");
     }
     grpc::Status status = Forward(api_, method, ctx, *request, response.get());
     if (!status.ok()) return status;

@@ -61,9 +61,9 @@ clusters:
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     catalog_ = std::move(*catalog::OpenSqliteCatalog((path_ / "c.db").string()));
     runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1);
-    api_ = std::make_unique<Api>(catalog_.get(), runner_.get(), nullptr,
-                                 std::make_shared<const common::Config>(*cfg),
-                                 common::TestEngines());
+    api_ =
+        std::make_unique<Api>(catalog_.get(), runner_.get(), nullptr,
+                              std::make_shared<const common::Config>(*cfg), common::TestEngines());
     router_ = std::make_unique<Router>(*Router::Build(PublicServices(common::TestEngines())));
     catalog::BackupRecord b;
     b.set_id("b1");
@@ -132,7 +132,8 @@ TEST_F(RestTest, ErrorsAreStatusShapedWithTheRightHttpStatus) {
 }
 
 TEST_F(RestTest, FoldersTheTokenCannotReadLookMissing) {
-  auto cfg = common::ParseConfig("tokens: [{token: other-token, read: [f2]}]\n", "t.yaml", common::TestEngines());
+  auto cfg = common::ParseConfig("tokens: [{token: other-token, read: [f2]}]\n", "t.yaml",
+                                 common::TestEngines());
   api_->Reload(std::make_shared<const common::Config>(*cfg));
   HttpResult r = Do("GET", "/managed-greenplum/v1/backups/b1", {}, "other-token");
   EXPECT_EQ(r.status, 404);

@@ -35,8 +35,8 @@ absl::StatusOr<BackupResult> FakeDriver::Backup(const BackupRequest& req) {
   for (const auto& shard : req.cluster->shards) {
     ASSIGN_OR_RETURN(fs::path dir, ShardDir(shard));
     if (!fs::is_directory(dir)) {
-      return absl::UnavailableError(absl::StrCat("shard '", shard.name, "': no directory '",
-                                                 dir.string(), "'"));
+      return absl::UnavailableError(
+          absl::StrCat("shard '", shard.name, "': no directory '", dir.string(), "'"));
     }
     for (const auto& entry : fs::directory_iterator(dir)) {
       io::StringSource src(ReadFile(entry.path()));
@@ -59,8 +59,7 @@ absl::Status FakeDriver::Restore(const RestoreRequest& req) {
       if (s.name().rfind(shard.name + "/", 0) != 0) continue;
       io::StringSink sink;
       RETURN_IF_ERROR(req.repository->RestoreStream(*req.manifest, s.name(), &sink));
-      std::ofstream(dir / s.name().substr(shard.name.size() + 1), std::ios::binary)
-          << sink.data();
+      std::ofstream(dir / s.name().substr(shard.name.size() + 1), std::ios::binary) << sink.data();
     }
   }
   return absl::OkStatus();

@@ -9,6 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
@@ -235,9 +237,12 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   }
   if (out.end_lsn().empty()) return absl::DataLossError(where("BASE_BACKUP reported no end"));
   if (parent) {
-    fprintf(stderr, "mdb-backupd: segment '%s': %llu of %llu relation pages changed since %s\n",
-            shard.name.c_str(), static_cast<unsigned long long>(out.pages_stored()),
-            static_cast<unsigned long long>(out.pages_seen()), parent->start_lsn().c_str());
+    common::Log(
+        common::LogLevel::kInfo, "greenplum",
+        absl::StrFormat("segment '%s': %llu of %llu relation pages changed since %s",
+                        shard.name.c_str(), static_cast<unsigned long long>(out.pages_stored()),
+                        static_cast<unsigned long long>(out.pages_seen()),
+                        parent->start_lsn().c_str()));
   }
   return out;
 }

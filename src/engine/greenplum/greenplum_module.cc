@@ -8,11 +8,11 @@ namespace mdb::engine::greenplum {
 EngineModule Module() {
   namespace api = yandex::cloud::mdb::greenplum::v1;
   return {.info = {.engine = common::Engine::GREENPLUM,
-                    .name = "greenplum",
-                    .rest_prefix = "/managed-greenplum/v1",
-                    .endpoint_id = "managed-greenplum",
-                    .api_services =
-                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                   .name = "greenplum",
+                   .rest_prefix = "/managed-greenplum/v1",
+                   .endpoint_id = "managed-greenplum",
+                   .api_services =
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
           .make_driver = [] { return std::make_unique<GreenplumDriver>(); }};
 }
 

@@ -59,8 +59,7 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
           absl::StrCat("cancelled while connecting to postgres ", host.address));
     }
     if (!waited.ok()) {
-      return absl::Status(waited.code(),
-                          absl::StrCat("postgres ", host.address, ": ", waited.message()));
+      return common::WithContext(waited, absl::StrCat("postgres ", host.address));
     }
     st = PQconnectPoll(conn.get());
   }

@@ -296,8 +296,7 @@ absl::StatusOr<BackupResult> MongoDriver::Backup(const BackupRequest& req) {
                 absl::StrContains(r.status().message(), shard.name)) {
               return r;
             }
-            return absl::Status(r.status().code(),
-                                absl::StrCat("shard '", shard.name, "': ", r.status().message()));
+            return common::WithContext(r.status(), absl::StrCat("shard '", shard.name, "'"));
           }));
   mdb_backup::v1::MongoBackup meta;
   BackupResult result;

@@ -8,11 +8,11 @@ namespace mdb::engine::mongodb {
 EngineModule Module() {
   namespace api = yandex::cloud::mdb::mongodb::v1;
   return {.info = {.engine = common::Engine::MONGODB,
-                    .name = "mongodb",
-                    .rest_prefix = "/managed-mongodb/v1",
-                    .endpoint_id = "managed-mongodb",
-                    .api_services =
-                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                   .name = "mongodb",
+                   .rest_prefix = "/managed-mongodb/v1",
+                   .endpoint_id = "managed-mongodb",
+                   .api_services =
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
           .make_driver = [] { return std::make_unique<MongoDriver>(); }};
 }
 

@@ -8,11 +8,11 @@ namespace mdb::engine::opensearch {
 EngineModule Module() {
   namespace api = yandex::cloud::mdb::opensearch::v1;
   return {.info = {.engine = common::Engine::OPENSEARCH,
-                    .name = "opensearch",
-                    .rest_prefix = "/managed-opensearch/v1",
-                    .endpoint_id = "managed-opensearch",
-                    .api_services =
-                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                   .name = "opensearch",
+                   .rest_prefix = "/managed-opensearch/v1",
+                   .endpoint_id = "managed-opensearch",
+                   .api_services =
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
           .make_driver = [] { return std::make_unique<OpenSearchDriver>(); }};
 }
 

@@ -127,7 +127,7 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   // 2. Redis Cluster: record the slot map; refuse while slots move (the snapshot would miss or
   // duplicate keys of the moving slots).
   auto where = [&](const absl::Status& st) {
-    return absl::Status(st.code(), absl::StrCat("shard '", shard.name, "': ", st.message()));
+    return common::WithContext(st, absl::StrCat("shard '", shard.name, "'"));
   };
   auto info = conn->Command({"INFO", "cluster"});
   if (!info.ok()) return where(info.status());
@@ -172,8 +172,8 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   out.set_stream(absl::StrCat("shard/", shard.name, "/dump.rdb"));
   absl::Status st = req.writer->AddStream(out.stream(), &rdb);
   if (!st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("shard '", shard.name, "' (", source->address,
-                                                "): ", st.message()));
+    return common::WithContext(st,
+                               absl::StrCat("shard '", shard.name, "' (", source->address, ")"));
   }
   out.set_rdb_bytes(rdb.total());
   return out;

@@ -8,11 +8,11 @@ namespace mdb::engine::redis {
 EngineModule Module() {
   namespace api = yandex::cloud::mdb::redis::v1;
   return {.info = {.engine = common::Engine::REDIS,
-                    .name = "redis",
-                    .rest_prefix = "/managed-redis/v1",
-                    .endpoint_id = "managed-redis",
-                    .api_services =
-                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                   .name = "redis",
+                   .rest_prefix = "/managed-redis/v1",
+                   .endpoint_id = "managed-redis",
+                   .api_services =
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
           .make_driver = [] { return std::make_unique<RedisDriver>(); }};
 }
 

@@ -1,0 +1,127 @@
+#include "common/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace mdb::common {
+namespace {
+
+std::atomic<bool> g_json{false};
+std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+// A JSON string body. Messages may carry what a source database sent (not always UTF-8): bytes
+// that do not form valid UTF-8 are written as \u00XX so that every line stays valid JSON.
+void AppendJsonString(std::string* out, absl::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      absl::StrAppend(out, "\\", std::string(1, static_cast<char>(c)));
+      ++i;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(out, absl::StrFormat("\\u%04x", c));
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    // The length of a well-formed UTF-8 sequence starting here, or 0.
+    size_t n = (c & 0xe0) == 0xc0 && c >= 0xc2   ? 2
+               : (c & 0xf0) == 0xe0              ? 3
+               : (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4
+                                                 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok && n == 3) {  // no overlong forms, no surrogates
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+    }
+    if (ok && n == 4) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+    }
+    if (!ok) {
+      absl::StrAppend(out, absl::StrFormat("\\u%04x", c));
+      ++i;
+      continue;
+    }
+    out->append(s.data() + i, n);
+    i += n;
+  }
+}
+
+}  // namespace
+
+void SetLogFormat(const LogFormat& format) {
+  g_json = format.json;
+  g_min_level = static_cast<int>(format.min_level);
+}
+
+bool ParseLogLevel(absl::string_view name, LogLevel* level) {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
+    if (name == LevelName(l)) {
+      *level = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view component,
+                        absl::string_view message) {
+  std::string line =
+      absl::StrCat("{\"time\":\"",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(unix_micros),
+                                    absl::UTCTimeZone()),
+                   "\",\"level\":\"", LevelName(level), "\",\"component\":\"");
+  AppendJsonString(&line, component);
+  line += "\",\"message\":\"";
+  AppendJsonString(&line, message);
+  line += "\"}";
+  return line;
+}
+
+void Log(LogLevel level, absl::string_view component, absl::string_view message) {
+  if (static_cast<int>(level) < g_min_level.load()) return;
+  std::string line;
+  if (g_json.load()) {
+    line = JsonLogLine(absl::ToUnixMicros(absl::Now()), level, component, message);
+  } else {
+    // As the lines always were: warnings say so; errors speak for themselves.
+    line = absl::StrCat("mdb-backupd: ", level == LogLevel::kWarning ? "warning: " : "", message);
+  }
+  line += "\n";
+  // One write: lines of concurrent threads never interleave.
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace mdb::common

@@ -1,0 +1,30 @@
+// The service's log: one line per event on stderr, for people (text, the default:
+// "mdb-backupd: warning: <message>") or for log shippers (JSON lines with time, level, component
+// and message). Set once at start and again on reload (server.log_format, server.log_level).
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace mdb::common {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+
+struct LogFormat {
+  bool json = false;
+  LogLevel min_level = LogLevel::kInfo;  // lines below it are dropped
+};
+
+// Thread-safe; lines are written whole (one write each).
+void SetLogFormat(const LogFormat& format);
+// `component` names the part of the service ("server", "ops", "greenplum"...); shown in JSON.
+void Log(LogLevel level, absl::string_view component, absl::string_view message);
+
+// "debug", "info", "warning", "error" <-> LogLevel; false for an unknown name.
+bool ParseLogLevel(absl::string_view name, LogLevel* level);
+// The JSON line Log writes for these values (no newline); `unix_micros` is the event's time.
+std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view component,
+                        absl::string_view message);
+
+}  // namespace mdb::common
