@@ -65,8 +65,8 @@ class Api {
   // What a backup Operation of `cluster` looks like to clients (ClusterService.Backup's metadata
   // and response types of its engine): for backups the API does not start itself, the daily
   // AUTOMATED ones (ops/automated.h).
-  absl::StatusOr<ops::BackupOperationShape> DescribeBackup(
-      const common::ClusterConfig& cluster, const std::string& backup_id);
+  absl::StatusOr<ops::BackupOperationShape> DescribeBackup(const common::ClusterConfig& cluster,
+                                                           const std::string& backup_id);
 
  private:
   struct Snapshot {

@@ -194,15 +194,14 @@ namespace mdb::common {
 namespace {
 
 TEST(Config, LogFormatAndLevel) {
-  auto cfg = ParseConfig("server:\n  log_format: json\n  log_level: warning\n", "c.yaml",
-                         TestEngines());
+  auto cfg =
+      ParseConfig("server:\n  log_format: json\n  log_level: warning\n", "c.yaml", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_TRUE(cfg->server.log.json);
   EXPECT_EQ(cfg->server.log.min_level, LogLevel::kWarning);
-  EXPECT_THAT(ParseConfig("server:\n  log_level: loud\n", "c.yaml", TestEngines())
-                  .status()
-                  .message(),
-              ::testing::HasSubstr("log_level 'loud' is not one of debug, info, warning, error"));
+  EXPECT_THAT(
+      ParseConfig("server:\n  log_level: loud\n", "c.yaml", TestEngines()).status().message(),
+      ::testing::HasSubstr("log_level 'loud' is not one of debug, info, warning, error"));
   EXPECT_THAT(
       ParseConfig("server:\n  log_format: xml\n", "c.yaml", TestEngines()).status().message(),
       ::testing::HasSubstr("neither 'text' nor 'json'"));

@@ -1,8 +1,8 @@
 // The long work behind ClusterService.Backup / Restore and BackupService.Delete, and the deletes
 // retention asks for: engine driver, repository and catalog put together. Journal accounting is
-// the JournalKeeper's (ops/journal_keeper.h), the archivers JournalArchivers'. Run inside an Operation (operation_runner.h). The API sees
-// it through BackupJobs (ops/backup_jobs.h); the drivers come from the engine table it is given, so
-// tests can hand it a fake engine.
+// the JournalKeeper's (ops/journal_keeper.h), the archivers JournalArchivers'. Run inside an
+// Operation (operation_runner.h). The API sees it through BackupJobs (ops/backup_jobs.h); the
+// drivers come from the engine table it is given, so tests can hand it a fake engine.
 #pragma once
 
 #include <functional>
