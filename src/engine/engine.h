@@ -56,6 +56,7 @@ struct RestoreRequest {
   // The backup's ancestors, BASE first, when it is INCREMENTAL (their data completes it).
   std::vector<repo::Manifest> ancestors;
   std::string source_cluster_id;  // the cluster the backup was taken of
+  repo::JournalStore* journal = nullptr;  // the source cluster's journal pieces
   std::optional<absl::Time>
       point_in_time;  // replay the journal up to here (else the backup's point)
 };
@@ -63,7 +64,7 @@ struct RestoreRequest {
 // One piece of journal (a WAL segment) committed to the repository.
 struct JournalPiece {
   std::string shard;
-  std::string object;  // the repository object (manifest id) holding it
+  std::string object;  // the repository object holding it (its journal store key)
   uint64_t start = 0;  // engine positions covered: [start, end)
   uint64_t end = 0;
   uint64_t stored_bytes = 0;
@@ -71,7 +72,7 @@ struct JournalPiece {
 
 struct JournalOptions {
   const common::ClusterConfig* cluster;
-  repo::Repository* repository;
+  repo::JournalStore* journal;  // where pieces go
   std::function<void(const JournalPiece&)> on_piece;  // called from the journal's threads
   std::function<void(const std::string&)> log;        // problems worth an operator's attention
 };
@@ -101,17 +102,20 @@ class Driver {
   }
   // The cluster's journal pieces in the repository, to rebuild journal accounting from the
   // repository alone (ops/reconcile.h); none for engines without a continuous journal.
-  virtual absl::StatusOr<std::vector<JournalPiece>> ListJournal(repo::Repository* repository,
+  virtual absl::StatusOr<std::vector<JournalPiece>> ListJournal(repo::JournalStore* journal,
                                                                 const std::string& cluster_id) {
     return std::vector<JournalPiece>{};
   }
   // Deletes the cluster's journal pieces that end at or before `keep_from[shard]` (no backup
   // needs them any more); with `keep_from` empty (no backup left), all of them.
   [[nodiscard]] virtual absl::Status PruneJournal(
-      repo::Repository* repository, const std::string& cluster_id,
+      repo::JournalStore* journal, const std::string& cluster_id,
       const std::map<std::string, uint64_t>& keep_from) {
     return absl::OkStatus();
   }
+  // Moves what an older version of the driver stored in another form into today's (run once at
+  // start, before anything reads the repository); returns what it moved, for the log.
+  virtual absl::StatusOr<int> UpgradeRepository(repo::Repository* repository) { return 0; }
 };
 
 // One row of the engine table: what everyone may know of the engine (common/engines.h) and how

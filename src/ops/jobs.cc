@@ -155,6 +155,7 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                                      .bytes_done = &restored,
                                      .ancestors = std::move(ancestors),
                                      .source_cluster_id = backup.cluster_id(),
+                                     .journal = &repository_->journal(),
                                      .point_in_time = point_in_time});
   task.progress.SetDoneSource(nullptr);
   return st;

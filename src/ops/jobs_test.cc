@@ -71,7 +71,7 @@ class FakeDriver final : public engine::Driver {
   std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& m) override {
     return {{"shard1", std::stoull(m.engine_metadata().substr(6))}};  // "start=N"
   }
-  absl::StatusOr<std::vector<engine::JournalPiece>> ListJournal(repo::Repository*,
+  absl::StatusOr<std::vector<engine::JournalPiece>> ListJournal(repo::JournalStore*,
                                                                 const std::string&) override {
     return e_->journal;
   }

@@ -37,7 +37,7 @@ void JournalArchivers::Apply(const common::Config& config) {
     auto copy = std::make_shared<common::ClusterConfig>(cluster);
     auto journal = (*driver)->StartJournal(
         {.cluster = copy.get(),
-         .repository = repository_,
+         .journal = &repository_->journal(),
          .on_piece =
              [this, copy](const engine::JournalPiece& piece) {
                if (absl::Status st = keeper_->AddPiece(*copy, piece); !st.ok()) {

@@ -105,7 +105,7 @@ absl::Status JournalKeeper::Prune(common::Engine engine, const std::string& clus
     }
   }
   if (keep_from.empty() && !all.empty()) return absl::OkStatus();  // nothing known: keep all
-  return driver->PruneJournal(repository_, cluster_id, keep_from);
+  return driver->PruneJournal(&repository_->journal(), cluster_id, keep_from);
 }
 
 }  // namespace mdb::ops

@@ -59,7 +59,7 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
                                    engine::Driver& driver, common::Engine engine,
                                    const std::string& cluster_id, std::set<std::string>* counted) {
   ASSIGN_OR_RETURN(std::vector<engine::JournalPiece> pieces,
-                   driver.ListJournal(repository, cluster_id));
+                   driver.ListJournal(&repository->journal(), cluster_id));
   // Engines whose journal lives inside their backups (MongoDB's oplog window) have no pieces:
   // their journal sizes, merges on delete included, stay as recorded.
   if (pieces.empty()) return absl::OkStatus();
@@ -86,7 +86,7 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
       break;
     }
   }
-  // Written back whole: callers hold the lock deletes take (Jobs::journal_mu_), or run before
+  // Written back whole: callers hold the lock deletes take (JournalKeeper's), or run before
   // anything else (start-up), so no row read above has been deleted since.
   std::vector<catalog::BackupRecord> updated;
   for (auto& e : entries) updated.push_back(std::move(e.rec));
@@ -97,6 +97,15 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
                                           const std::vector<common::ClusterConfig>& clusters,
                                           const engine::EngineRegistry& engines) {
   ReconcileReport report;
+  // What older versions of a driver stored in another form is moved first (WAL segments that
+  // were backups of their own before the journal store).
+  for (const common::EngineInfo& row : engines.table().rows()) {
+    ASSIGN_OR_RETURN(auto driver, engines.MakeDriver(row.engine));
+    ASSIGN_OR_RETURN(int moved, driver->UpgradeRepository(repository));
+    if (moved > 0) {
+      report.upgraded.push_back(absl::StrCat(moved, " object(s) of ", std::string(row.name)));
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
   ASSIGN_OR_RETURN(std::vector<std::string> catalog_ids, catalog->ListAllBackupIds());
   const std::set<std::string> listed(catalog_ids.begin(), catalog_ids.end());  // one query

@@ -32,6 +32,7 @@ struct ReconcileReport {
   std::vector<std::string> unrecorded;  // manifests without a service record: left alone
   std::vector<std::string> missing;     // catalog rows of `clusters` whose manifest is gone
   std::vector<std::string> unreadable;  // "id: why" of manifests that could not be read
+  std::vector<std::string> upgraded;    // "N object(s) of <engine>" moved to today's form
 };
 
 // Lists every committed backup that the catalog lacks (the rule: a backup exists once its

@@ -126,7 +126,8 @@ Repository::Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig con
       chunker_({.min_size = config_.chunk_min_size(),
                 .avg_size = config_.chunk_avg_size(),
                 .max_size = config_.chunk_max_size()}),
-      pool_(std::make_unique<common::ThreadPool>(threads, threads + 1)) {}
+      pool_(std::make_unique<common::ThreadPool>(threads, threads + 1)),
+      journal_(NewJournalStore(storage, &codec_)) {}
 
 Repository::~Repository() = default;
 

@@ -16,6 +16,7 @@
 #include "mdb_backup/v1/repo.pb.h"
 #include "repo/chunker.h"
 #include "repo/codec.h"
+#include "repo/journal_store.h"
 #include "storage/storage.h"
 
 namespace mdb::repo {
@@ -150,6 +151,8 @@ class Repository {
            4096;
   }
   storage::Storage* storage() const { return storage_; }
+  // Journal pieces (WAL segments): their own object kind beside the backups (journal_store.h).
+  JournalStore& journal() { return *journal_; }
 
  private:
   friend class BackupWriterImpl;
@@ -180,6 +183,7 @@ class Repository {
   std::mutex mu_;
   Index index_;
   std::unique_ptr<common::ThreadPool> pool_;
+  std::unique_ptr<JournalStore> journal_;
 };
 
 }  // namespace mdb::repo

@@ -132,6 +132,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
           absl::StrFormat("%s: %zu more (%zu in all)", what, items.size() - kShown, items.size()));
     }
   };
+  log_each(reconciled.upgraded, "stored in an older form, now moved to the current one");
   log_each(reconciled.added, "committed but not in the catalog, now listed");
   log_each(reconciled.unrecorded, "repository object without a service record, not listed");
   log_each(reconciled.unreadable, "unreadable repository object (run mdb-backup repo verify)");

@@ -24,25 +24,28 @@ class GreenplumDriver final : public Driver {
   absl::Status Restore(const RestoreRequest& request) override;
   std::unique_ptr<Journal> StartJournal(const JournalOptions& options) override;
   std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& manifest) override;
-  absl::StatusOr<std::vector<JournalPiece>> ListJournal(repo::Repository* repository,
+  absl::StatusOr<std::vector<JournalPiece>> ListJournal(repo::JournalStore* journal,
                                                         const std::string& cluster_id) override;
-  absl::Status PruneJournal(repo::Repository* repository, const std::string& cluster_id,
+  absl::Status PruneJournal(repo::JournalStore* journal, const std::string& cluster_id,
                             const std::map<std::string, uint64_t>& keep_from) override;
+  absl::StatusOr<int> UpgradeRepository(repo::Repository* repository) override;
 };
 
 // The archived WAL segments of one shard, in position order, with when each was committed.
 struct ArchivedSegment {
   std::string shard;
-  std::string object;     // repository object
+  std::string object;     // its journal store key
   std::string file;       // WAL file name
   std::string system_id;  // of the cluster that wrote it; empty in segments of older versions
   uint32_t timeline = 0;
   uint64_t start = 0, end = 0;
-  uint64_t journal_bytes = 0;  // stored bytes of its journal stream
+  uint64_t journal_bytes = 0;  // stored bytes
   absl::Time committed;
+  repo::JournalPieceInfo piece;  // what the journal store reads it by
 };
+
 // `shard` empty: every shard's.
-absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repository,
+absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::JournalStore* journal,
                                                           const std::string& cluster_id,
                                                           const std::string& shard);
 

@@ -1,15 +1,18 @@
 // The Greenplum driver's journal hooks: starting the WAL streams, telling which WAL belongs to
 // which backup, and pruning WAL that no backup can use.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/wal_stream.h"
+#include "io/stream.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::greenplum {
@@ -32,38 +35,44 @@ std::map<std::string, uint64_t> GreenplumDriver::JournalStarts(const repo::Manif
   return out;
 }
 
-absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repository,
+
+namespace {
+
+bool IsWalFileName(const std::string& file) {
+  return file.size() == 24 && file.find_first_not_of("0123456789ABCDEF") == std::string::npos;
+}
+
+std::optional<ArchivedSegment> FromPiece(const repo::JournalPieceInfo& p) {
+  std::vector<std::string> parts = absl::StrSplit(p.name, '.');
+  if (parts.size() < 2 || parts.size() > 3 || !IsWalFileName(parts[1])) return std::nullopt;
+  ArchivedSegment s{.shard = p.shard,
+                    .object = p.key,
+                    .file = parts[1],
+                    .system_id = parts[0] == "0" ? "" : parts[0],
+                    .start = p.start,
+                    .end = p.end,
+                    .journal_bytes = p.stored_bytes,
+                    .committed = p.committed,
+                    .piece = p};
+  if (!absl::SimpleHexAtoi(parts[1].substr(0, 8), &s.timeline)) return std::nullopt;
+  int64_t micros;
+  if (parts.size() == 3) {
+    if (!absl::SimpleAtoi(parts[2], &micros)) return std::nullopt;
+    s.committed = absl::FromUnixMicros(micros);
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::JournalStore* journal,
                                                           const std::string& cluster_id,
                                                           const std::string& shard) {
-  const std::string prefix = "wal." + cluster_id + ".";
-  ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
+  ASSIGN_OR_RETURN(auto pieces, journal->List(cluster_id));
   std::vector<ArchivedSegment> out;
-  for (const auto& id : ids) {
-    // "wal.<cluster>.<shard>.<24 hex digits>": cheap filter by name, then the metadata decides.
-    if (!absl::StartsWith(id, prefix) || id.size() < prefix.size() + 26 ||
-        id[id.size() - 25] != '.') {
-      continue;
-    }
-    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
-    // Engine metadata of a segment: "<timeline>\t<start>\t<size>\t<cluster>\t<shard>" and,
-    // since system ids are recorded, "\t<system id>".
-    std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), '\t');
-    uint64_t start, size;
-    uint32_t timeline;
-    if ((parts.size() != 5 && parts.size() != 6) || parts[3] != cluster_id ||
-        (!shard.empty() && parts[4] != shard) || !absl::SimpleAtoi(parts[0], &timeline) ||
-        !absl::SimpleAtoi(parts[1], &start) || !absl::SimpleAtoi(parts[2], &size)) {
-      continue;
-    }
-    out.push_back({.shard = parts[4],
-                   .object = id,
-                   .file = id.substr(id.size() - 24),
-                   .system_id = parts.size() == 6 ? parts[5] : "",
-                   .timeline = timeline,
-                   .start = start,
-                   .end = start + size,
-                   .journal_bytes = m.journal_bytes(),
-                   .committed = common::FromProto(m.created_at())});
+  for (const auto& p : pieces) {
+    if (!shard.empty() && p.shard != shard) continue;
+    if (auto s = FromPiece(p)) out.push_back(*std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const ArchivedSegment& a, const ArchivedSegment& b) {
     return a.start != b.start ? a.start < b.start : a.file < b.file;
@@ -72,8 +81,8 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::Repository* repo
 }
 
 absl::StatusOr<std::vector<JournalPiece>> GreenplumDriver::ListJournal(
-    repo::Repository* repository, const std::string& cluster_id) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(repository, cluster_id, ""));
+    repo::JournalStore* journal, const std::string& cluster_id) {
+  ASSIGN_OR_RETURN(auto segments, ListSegments(journal, cluster_id, ""));
   std::vector<JournalPiece> out;
   for (const auto& s : segments) {
     // The same piece the archiver reported when it committed the segment (wal_stream.cc).
@@ -86,18 +95,50 @@ absl::StatusOr<std::vector<JournalPiece>> GreenplumDriver::ListJournal(
   return out;
 }
 
-absl::Status GreenplumDriver::PruneJournal(repo::Repository* repository,
+absl::Status GreenplumDriver::PruneJournal(repo::JournalStore* journal,
                                            const std::string& cluster_id,
                                            const std::map<std::string, uint64_t>& keep_from) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(repository, cluster_id, ""));
+  ASSIGN_OR_RETURN(auto segments, ListSegments(journal, cluster_id, ""));
   for (const auto& s : segments) {
     // A shard no remaining backup has, or WAL before the oldest remaining backup's start.
     auto keep = keep_from.find(s.shard);
     if (keep != keep_from.end() && s.end > keep->second) continue;
-    absl::Status st = repository->DeleteBackup(s.object);
+    absl::Status st = journal->Delete(s.piece);
     if (!st.ok() && !absl::IsNotFound(st)) return st;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> GreenplumDriver::UpgradeRepository(repo::Repository* repository) {
+  // Before the journal store, each segment was a backup of its own: manifest
+  // "wal.<cluster>.<shard>.[<system id>.]<WAL file>" with one stream "journal/<shard>/<file>" and
+  // "<timeline>\t<start>\t<size>\t<cluster>\t<shard>[\t<system id>]" as engine metadata. Each is
+  // copied into the store (with its commit time), then its manifest deleted; the next GC frees
+  // its chunks. Interrupted, it resumes at the next start (a piece stored already is kept).
+  ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
+  int moved = 0;
+  for (const auto& id : ids) {
+    if (!absl::StartsWith(id, "wal.") || id.size() < 30 || id[id.size() - 25] != '.') continue;
+    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
+    std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), '\t');
+    uint64_t start, size;
+    const std::string file = id.substr(id.size() - 24);
+    if ((parts.size() != 5 && parts.size() != 6) || m.streams_size() != 1 ||
+        !absl::SimpleAtoi(parts[1], &start) || !absl::SimpleAtoi(parts[2], &size) ||
+        !IsWalFileName(file)) {
+      continue;  // not a segment of ours: left alone (and reported by the reconciliation)
+    }
+    io::StringSink data;
+    RETURN_IF_ERROR(repository->RestoreStream(m, m.streams(0).name(), &data));
+    auto put = repository->journal().Put(
+        parts[3], parts[4], PieceName(parts.size() == 6 ? parts[5] : "", file,
+                                      common::FromProto(m.created_at())),
+        start, start + size, data.data());
+    if (!put.ok() && !absl::IsAlreadyExists(put.status())) return put.status();
+    RETURN_IF_ERROR(repository->DeleteBackup(id));
+    ++moved;
+  }
+  return moved;
 }
 
 }  // namespace mdb::engine::greenplum

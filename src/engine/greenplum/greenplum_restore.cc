@@ -93,9 +93,9 @@ struct JournalPlan {
 absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
                                         const mdb_backup::v1::PgShardBackup& shard) {
   JournalPlan plan;
-  if (req.source_cluster_id.empty()) return plan;
+  if (req.source_cluster_id.empty() || !req.journal) return plan;
   ASSIGN_OR_RETURN(auto segments,
-                   ListSegments(req.repository, req.source_cluster_id, shard.name()));
+                   ListSegments(req.journal, req.source_cluster_id, shard.name()));
   std::optional<Lsn> start = ParseLsn(shard.start_lsn());
   std::optional<Lsn> point = ParseLsn(shard.restore_point_lsn());
   // Every archived segment from the base's start on, as long as they follow each other (recovery
@@ -167,12 +167,11 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
       return absl::DataLossError(
           absl::StrCat("WAL object '", s->object, "' does not end in a WAL file name"));
     }
-    ASSIGN_OR_RETURN(repo::Manifest m, req.repository->ReadManifest(s->object));
+    ASSIGN_OR_RETURN(std::string wal, req.journal->Get(s->piece));
     const std::string path = staging.Describe(s->file);
     ASSIGN_OR_RETURN(int fd, staging.OpenFile(s->file, O_WRONLY | O_CREAT | O_EXCL, 0600));
     io::FdSink sink(fd);
-    absl::Status st = req.repository->RestoreStream(
-        m, absl::StrCat("journal/", shard.name(), "/", s->file), &sink);
+    absl::Status st = sink.Write(wal);
     if (st.ok()) st = sink.Close();
     if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
       st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));

@@ -43,8 +43,11 @@ std::optional<Lsn> WalFileStart(const std::string& name, uint64_t segment_size) 
   return (static_cast<uint64_t>(hi) * per_id + lo) * segment_size;
 }
 
-std::string WalObjectPrefix(const std::string& cluster, const std::string& shard) {
-  return absl::StrCat("wal.", cluster, ".", shard, ".");
+std::string PieceName(const std::string& system_id, const std::string& file,
+                      std::optional<absl::Time> committed) {
+  std::string name = absl::StrCat(system_id.empty() ? "0" : system_id, ".", file);
+  if (committed) absl::StrAppend(&name, ".", absl::ToUnixMicros(*committed));
+  return name;
 }
 
 }  // namespace mdb::engine::greenplum

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "absl/time/time.h"
+
 namespace mdb::engine::greenplum {
 
 using Lsn = uint64_t;
@@ -19,7 +21,11 @@ std::string WalFileName(uint32_t timeline, Lsn lsn, uint64_t segment_size);
 // The start position of the segment named `name`; nullopt if it is not a WAL segment name.
 std::optional<Lsn> WalFileStart(const std::string& name, uint64_t segment_size);
 
-// Repository object names of archived segments: "wal.<cluster>.<shard>.<file name>".
-std::string WalObjectPrefix(const std::string& cluster, const std::string& shard);
+
+// The journal store name of a segment: "<system id>.<WAL file name>", and ".<commit time, unix
+// microseconds>" after them for segments moved from an older repository (the store's own write
+// time would be the move's, and point-in-time restores decide by commit times).
+std::string PieceName(const std::string& system_id, const std::string& file,
+                      std::optional<absl::Time> committed = std::nullopt);
 
 }  // namespace mdb::engine::greenplum

@@ -1,8 +1,8 @@
 // One thread per shard: connect (replication=true), make sure the slot exists, start streaming at
 // the segment that holds the slot's restart position, fill a segment buffer from XLogData
-// messages, and commit each complete segment as repository object
-// "wal.<cluster>.<shard>.<file name>" with one stream "journal/<shard>/<file name>". Errors
-// (server down, repository busy) are logged and retried with backoff: the slot keeps the WAL.
+// messages, and commit each complete segment as a piece of the journal store
+// (repo/journal_store.h), named "<system id>.<file name>". Errors (server down, store failing)
+// are logged and retried with backoff: the slot keeps the WAL.
 #include "engine/greenplum/wal_stream.h"
 
 #include <libpq-fe.h>
@@ -75,23 +75,16 @@ absl::Status WalJournal::Commit(const common::ShardConfig& shard, const std::str
   std::string file = WalFileName(timeline, segment_start, segment_size);
   // The system id in the name: a different cluster answering at the same address (a new initdb)
   // reuses WAL file names, and its segments must not be taken as already archived.
-  std::string object = absl::StrCat(WalObjectPrefix(cluster_.id, shard.name), system_id, ".", file);
-  auto writer = options_.repository->StartBackup({.backup_id = object, .engine = "greenplum-wal"});
-  if (absl::IsAlreadyExists(writer.status())) return absl::OkStatus();
-  if (!writer.ok()) return writer.status();     // e.g. GC running: the slot keeps the WAL
-  io::StringSource source(std::move(segment));  // handed over, not copied
-  RETURN_IF_ERROR((*writer)->AddStream(absl::StrCat("journal/", shard.name, "/", file), &source));
-  // Who the segment belongs to is in its metadata, not only in its name: cluster ids and shard
-  // names may contain the name's separator.
-  std::string meta = absl::StrCat(timeline, "\t", segment_start, "\t", segment_size, "\t",
-                                  cluster_.id, "\t", shard.name, "\t", system_id);
-  ASSIGN_OR_RETURN(repo::Manifest m, (*writer)->Commit(meta));
+  auto put = options_.journal->Put(cluster_.id, shard.name, PieceName(system_id, file),
+                                   segment_start, segment_start + segment_size, segment);
+  if (absl::IsAlreadyExists(put.status())) return absl::OkStatus();
+  if (!put.ok()) return put.status();  // the slot keeps the WAL: streamed again
   if (options_.on_piece) {
     options_.on_piece({.shard = shard.name,
-                       .object = object,
+                       .object = put->key,
                        .start = segment_start,
                        .end = segment_start + segment_size,
-                       .stored_bytes = m.journal_bytes()});
+                       .stored_bytes = put->stored_bytes});
   }
   return absl::OkStatus();
 }

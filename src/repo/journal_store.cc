@@ -1,0 +1,152 @@
+#include "repo/journal_store.h"
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+
+namespace mdb::repo {
+namespace {
+
+constexpr char kPrefix[] = "journal/";
+
+bool ValidName(const std::string& name) {
+  return !name.empty() && name.size() <= 200 &&
+         name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+             std::string::npos &&
+         name != "." && name != "..";
+}
+
+std::string ClusterPrefix(const std::string& cluster_id) {
+  // Hex: cluster ids and shard names may hold any character, keys only a few.
+  return absl::StrCat(kPrefix, absl::BytesToHexString(cluster_id), "/");
+}
+
+std::string Hex16(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
+
+// Debian's abseil has the unchecked HexStringToBytes only: the digits are checked here.
+bool Unhex(const std::string& hex, std::string* out) {
+  if (hex.empty() || hex.size() % 2 != 0 ||
+      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return false;
+  }
+  *out = absl::HexStringToBytes(hex);
+  return true;
+}
+
+// The key's parts, or nullopt for an object that is not a piece (ignored by List).
+std::optional<JournalPieceInfo> ParseKey(const storage::ObjectInfo& o) {
+  std::vector<std::string> parts = absl::StrSplit(o.key, '/');
+  if (parts.size() != 4 || parts[0] != "journal") return std::nullopt;
+  JournalPieceInfo p;
+  if (!Unhex(parts[1], &p.cluster_id) || !Unhex(parts[2], &p.shard)) return std::nullopt;
+  const std::string& last = parts[3];
+  if (last.size() < 35 || last[16] != '-' || last[33] != '.') return std::nullopt;
+  if (!absl::SimpleHexAtoi(last.substr(0, 16), &p.start) ||
+      !absl::SimpleHexAtoi(last.substr(17, 16), &p.end) || p.end < p.start) {
+    return std::nullopt;
+  }
+  p.name = last.substr(34);
+  if (!ValidName(p.name)) return std::nullopt;
+  p.stored_bytes = o.size;
+  p.committed = o.modified;
+  p.key = o.key;
+  return p;
+}
+
+class StorageJournal final : public JournalStore {
+ public:
+  StorageJournal(storage::Storage* storage, const Codec* codec)
+      : storage_(storage), codec_(codec) {}
+
+  absl::StatusOr<JournalPieceInfo> Put(const std::string& cluster_id, const std::string& shard,
+                                       const std::string& name, uint64_t start, uint64_t end,
+                                       std::string_view data) override {
+    if (!ValidName(name) || end < start || cluster_id.empty() || shard.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("journal piece '", name, "' of cluster '", cluster_id, "' shard '", shard,
+                       "': invalid name or positions"));
+    }
+    std::string key = absl::StrCat(ClusterPrefix(cluster_id), absl::BytesToHexString(shard), "/",
+                                   Hex16(start), "-", Hex16(end), ".", name);
+    if (storage_->Stat(key).ok()) {
+      return absl::AlreadyExistsError(absl::StrCat("journal piece '", key, "' is stored already"));
+    }
+    // SHA-256 of the key and the bytes first: an unencrypted repository's zstd frame alone would
+    // not notice every change, nor a piece copied over another's key.
+    StreamHash hash;
+    hash.Update(key);
+    hash.Update(std::string_view("\0", 1));
+    hash.Update(data);
+    std::string plain = hash.Finish();
+    plain.append(data.data(), data.size());
+    std::string blob = codec_->Encode(plain, key);
+    RETURN_IF_ERROR(storage_->Put(key, blob));
+    auto info = storage_->Stat(key);
+    JournalPieceInfo p{.cluster_id = cluster_id,
+                       .shard = shard,
+                       .name = name,
+                       .start = start,
+                       .end = end,
+                       .stored_bytes = blob.size(),
+                       .committed = info.ok() ? info->modified : absl::Now(),
+                       .key = key};
+    return p;
+  }
+
+  absl::StatusOr<std::vector<JournalPieceInfo>> List(const std::string& cluster_id) override {
+    ASSIGN_OR_RETURN(auto objects, storage_->List(ClusterPrefix(cluster_id)));
+    std::vector<JournalPieceInfo> out;
+    for (const auto& o : objects) {
+      auto p = ParseKey(o);
+      if (p && p->cluster_id == cluster_id) out.push_back(*std::move(p));
+    }
+    std::sort(out.begin(), out.end(), [](const JournalPieceInfo& a, const JournalPieceInfo& b) {
+      return std::tie(a.shard, a.start, a.name) < std::tie(b.shard, b.start, b.name);
+    });
+    return out;
+  }
+
+  absl::StatusOr<std::string> Get(const JournalPieceInfo& piece) override {
+    ASSIGN_OR_RETURN(std::string blob, storage_->Get(piece.key));
+    auto plain = codec_->Decode(blob, piece.key);
+    if (!plain.ok() || plain->size() < 32) {
+      return absl::DataLossError(absl::StrCat("journal piece '", piece.key, "' is damaged: ",
+                                              plain.ok() ? "too short" : plain.status().message()));
+    }
+    StreamHash hash;
+    hash.Update(piece.key);
+    hash.Update(std::string_view("\0", 1));
+    hash.Update(std::string_view(*plain).substr(32));
+    if (hash.Finish() != plain->substr(0, 32)) {
+      return absl::DataLossError(
+          absl::StrCat("journal piece '", piece.key, "' does not match its checksum"));
+    }
+    plain->erase(0, 32);
+    return *std::move(plain);
+  }
+
+  absl::Status Delete(const JournalPieceInfo& piece) override {
+    if (piece.key.rfind(kPrefix, 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("'", piece.key, "' is not a journal piece"));
+    }
+    return storage_->Delete(piece.key);
+  }
+
+ private:
+  storage::Storage* storage_;
+  const Codec* codec_;
+};
+
+}  // namespace
+
+std::unique_ptr<JournalStore> NewJournalStore(storage::Storage* storage, const Codec* codec) {
+  return std::make_unique<StorageJournal>(storage, codec);
+}
+
+}  // namespace mdb::repo
