@@ -55,7 +55,7 @@ struct RestoreRequest {
   std::atomic<int64_t>* bytes_done = nullptr;  // plaintext bytes restored so far (progress)
   // The backup's ancestors, BASE first, when it is INCREMENTAL (their data completes it).
   std::vector<repo::Manifest> ancestors;
-  std::string source_cluster_id;  // the cluster the backup was taken of
+  std::string source_cluster_id;          // the cluster the backup was taken of
   repo::JournalStore* journal = nullptr;  // the source cluster's journal pieces
   std::optional<absl::Time>
       point_in_time;  // replay the journal up to here (else the backup's point)
@@ -72,7 +72,7 @@ struct JournalPiece {
 
 struct JournalOptions {
   const common::ClusterConfig* cluster;
-  repo::JournalStore* journal;  // where pieces go
+  repo::JournalStore* journal;                        // where pieces go
   std::function<void(const JournalPiece&)> on_piece;  // called from the journal's threads
   std::function<void(const std::string&)> log;        // problems worth an operator's attention
 };

@@ -17,7 +17,8 @@ constexpr char kPrefix[] = "journal/";
 
 bool ValidName(const std::string& name) {
   return !name.empty() && name.size() <= 200 &&
-         name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+         name.find_first_not_of(
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
              std::string::npos &&
          name != "." && name != "..";
 }
@@ -68,9 +69,9 @@ class StorageJournal final : public JournalStore {
                                        const std::string& name, uint64_t start, uint64_t end,
                                        std::string_view data) override {
     if (!ValidName(name) || end < start || cluster_id.empty() || shard.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("journal piece '", name, "' of cluster '", cluster_id, "' shard '", shard,
-                       "': invalid name or positions"));
+      return absl::InvalidArgumentError(absl::StrCat("journal piece '", name, "' of cluster '",
+                                                     cluster_id, "' shard '", shard,
+                                                     "': invalid name or positions"));
     }
     std::string key = absl::StrCat(ClusterPrefix(cluster_id), absl::BytesToHexString(shard), "/",
                                    Hex16(start), "-", Hex16(end), ".", name);

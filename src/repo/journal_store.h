@@ -12,10 +12,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include <string_view>
 #include "absl/time/time.h"
 #include "repo/codec.h"
 #include "storage/storage.h"
@@ -25,7 +25,7 @@ namespace mdb::repo {
 struct JournalPieceInfo {
   std::string cluster_id;
   std::string shard;
-  std::string name;  // the engine's name of the piece ("<system id>.<WAL file name>")
+  std::string name;    // the engine's name of the piece ("<system id>.<WAL file name>")
   uint64_t start = 0;  // engine positions covered: [start, end)
   uint64_t end = 0;
   uint64_t stored_bytes = 0;  // the object's size in the store

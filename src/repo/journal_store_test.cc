@@ -37,9 +37,8 @@ TEST_P(JournalStoreTest, AListingIsTheIndexAndPiecesComeBackIntact) {
   std::string seg1(1 << 20, 'w'), seg2 = "second segment";
   auto p1 = j.Put("cluster/1 x", "seg 0", "sys.000000010000000000000001", 0, 1 << 24, seg1);
   ASSERT_TRUE(p1.ok()) << p1.status();
-  ASSERT_TRUE(j.Put("cluster/1 x", "seg 0", "sys.000000010000000000000002", 1 << 24, 2 << 24,
-                    seg2)
-                  .ok());
+  ASSERT_TRUE(
+      j.Put("cluster/1 x", "seg 0", "sys.000000010000000000000002", 1 << 24, 2 << 24, seg2).ok());
   ASSERT_TRUE(j.Put("other", "seg 0", "sys.000000010000000000000001", 0, 1 << 24, "x").ok());
   EXPECT_TRUE(absl::IsAlreadyExists(
       j.Put("cluster/1 x", "seg 0", "sys.000000010000000000000001", 0, 1 << 24, seg1).status()));

@@ -35,7 +35,6 @@ std::map<std::string, uint64_t> GreenplumDriver::JournalStarts(const repo::Manif
   return out;
 }
 
-
 namespace {
 
 bool IsWalFileName(const std::string& file) {
@@ -131,8 +130,8 @@ absl::StatusOr<int> GreenplumDriver::UpgradeRepository(repo::Repository* reposit
     io::StringSink data;
     RETURN_IF_ERROR(repository->RestoreStream(m, m.streams(0).name(), &data));
     auto put = repository->journal().Put(
-        parts[3], parts[4], PieceName(parts.size() == 6 ? parts[5] : "", file,
-                                      common::FromProto(m.created_at())),
+        parts[3], parts[4],
+        PieceName(parts.size() == 6 ? parts[5] : "", file, common::FromProto(m.created_at())),
         start, start + size, data.data());
     if (!put.ok() && !absl::IsAlreadyExists(put.status())) return put.status();
     RETURN_IF_ERROR(repository->DeleteBackup(id));

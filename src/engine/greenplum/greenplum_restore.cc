@@ -94,8 +94,7 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
                                         const mdb_backup::v1::PgShardBackup& shard) {
   JournalPlan plan;
   if (req.source_cluster_id.empty() || !req.journal) return plan;
-  ASSIGN_OR_RETURN(auto segments,
-                   ListSegments(req.journal, req.source_cluster_id, shard.name()));
+  ASSIGN_OR_RETURN(auto segments, ListSegments(req.journal, req.source_cluster_id, shard.name()));
   std::optional<Lsn> start = ParseLsn(shard.start_lsn());
   std::optional<Lsn> point = ParseLsn(shard.restore_point_lsn());
   // Every archived segment from the base's start on, as long as they follow each other (recovery

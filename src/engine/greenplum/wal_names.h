@@ -21,7 +21,6 @@ std::string WalFileName(uint32_t timeline, Lsn lsn, uint64_t segment_size);
 // The start position of the segment named `name`; nullopt if it is not a WAL segment name.
 std::optional<Lsn> WalFileStart(const std::string& name, uint64_t segment_size);
 
-
 // The journal store name of a segment: "<system id>.<WAL file name>", and ".<commit time, unix
 // microseconds>" after them for segments moved from an older repository (the store's own write
 // time would be the move's, and point-in-time restores decide by commit times).
