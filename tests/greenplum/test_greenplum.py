@@ -75,9 +75,11 @@ def assert_pgbench_consistent(pg):
 
 
 def wal_object(server, cluster_id, shard, f):
-    """The repository object of WAL file `f` of a shard, `wal.<cluster>.<shard>.<system id>.<file>`,
-    or None while it is not archived."""
-    found = list((server.workdir / "repository" / "manifests").glob("wal.%s.%s.*.%s" % (cluster_id, shard, f)))
+    """The journal piece of WAL file `f` of a shard (docs/format.md, "Journal pieces":
+    journal/<hex cluster>/<hex shard>/<start>-<end>.<system id>.<file>), or None while it is not
+    archived."""
+    shard_dir = server.workdir / "repository" / "journal" / cluster_id.encode().hex() / shard.encode().hex()
+    found = list(shard_dir.glob("*-*.*.%s" % f)) if shard_dir.exists() else []
     assert len(found) <= 1, found
     return found[0] if found else None
 
@@ -206,8 +208,9 @@ def test_a_segment_that_dies_mid_backup_fails_it_and_leaves_nothing(workdir, pg_
         lst = server.client(gp_csg.ClusterServiceStub).ListBackups(
             gp_cs.ListClusterBackupsRequest(cluster_id="gp1"), metadata=WRITER)
         assert len(lst.backups) == 0
-        manifests = [p.name for p in (server.workdir / "repository" / "manifests").iterdir()]
-        assert all(m.startswith("wal.") for m in manifests), manifests  # WAL segments only
+        manifests_dir = server.workdir / "repository" / "manifests"
+        manifests = [p.name for p in manifests_dir.iterdir()] if manifests_dir.exists() else []
+        assert manifests == [], manifests  # no backup (WAL segments are journal pieces)
     finally:
         server.stop()
 
