@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
+#include "cli/api_paths.h"
 #include "cli/catalog_commands.h"
 #include "cli/repo_commands.h"
 #include "common/config.h"
@@ -56,23 +57,15 @@ struct Client {
   }
 };
 
-std::string Prefix(const std::string& engine) {
+const mdb::common::EngineInfo& EngineRow(const std::string& engine) {
   const auto& engines = mdb::engine::BuiltInEngines().table();
-  auto parsed = engines.Parse(engine);  // names are checked by the options
-  return parsed.ok() ? std::string(engines.Find(*parsed)->rest_prefix) : "";
-}
-
-// The int64 value of "field":"N" in an operation's JSON (0 if absent).
-int64_t JsonInt(const std::string& json, const std::string& field) {
-  size_t at = json.find("\"" + field + "\":\"");
-  if (at == std::string::npos) return 0;
-  return std::strtoll(json.c_str() + at + field.size() + 4, nullptr, 10);
+  return *engines.Find(*engines.Parse(engine));  // names are checked by the options
 }
 
 // "[#########           ] 45%  1.2 of 2.7 GB" from the operation's progress metadata, or the
 // bytes done when the total is not known.
-std::string ProgressBar(const std::string& op_json) {
-  int64_t done = JsonInt(op_json, "bytesDone"), total = JsonInt(op_json, "bytesTotal");
+std::string ProgressBar(const yandex::cloud::operation::Operation& op) {
+  auto [done, total] = mdb::cli::OperationProgress(op);
   char text[128];
   if (total > 0) {
     int filled = static_cast<int>(20.0 * std::min(done, total) / total);
@@ -189,7 +182,8 @@ int main(int argc, char** argv) {
   get->add_option("id", id)->required();
   auto* del = backup->add_subcommand("delete", "delete a backup and its data");
   del->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
-  del->add_option("--cluster", cluster, "cluster of the backup (required for opensearch)");
+  del->add_option("--cluster", cluster,
+                  "cluster of the backup (for engines that delete through the cluster)");
   del->add_option("id", id)->required();
   del->add_flag("--wait", wait, "wait until the operation is done");
 
@@ -232,77 +226,79 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("repo")) return run_repo();
 
+  auto fail = [](const absl::Status& st) {
+    std::cerr << "mdb-backup: " << st.message() << "\n";
+    return 1;
+  };
+  // Starts an RPC returning an operation; with --wait, follows it to its end.
   auto wait_op = [&](const std::string& op_id) {
     const bool tty = isatty(STDERR_FILENO);
     for (;;) {
       std::string body;
       if (int rc = client.Call("GET", "/operations/" + op_id, &body); rc != 0) return rc;
-      if (body.find("\"done\":true") != std::string::npos) {
+      auto op = mdb::cli::ParseOperation(body);
+      if (!op.ok()) return fail(op.status());
+      if (op->done()) {
         if (tty) std::cerr << "\r\033[K";
         std::cout << body << "\n";
-        return body.find("\"error\"") == std::string::npos ? 0 : 1;
+        return op->has_error() ? 1 : 0;
       }
-      if (tty) std::cerr << "\r\033[K" << ProgressBar(body) << std::flush;
+      if (tty) std::cerr << "\r\033[K" << ProgressBar(*op) << std::flush;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   };
 
   if (*imp) return ImportCatalog(catalog_path, file);
   if (*rebuild) return mdb::cli::RebuildCatalog(catalog_path, repo_url, key_file);
-  if (*list) {
-    std::string path = cluster.empty()
-                           ? absl::StrCat(Prefix(engine), "/backups?folderId=", folder)
-                           : absl::StrCat(Prefix(engine), "/clusters/", cluster, "/backups?");
-    if (page_size) absl::StrAppend(&path, "&pageSize=", page_size);
-    return client.Call("GET", path);
-  }
-  if (*get) return client.Call("GET", absl::StrCat(Prefix(engine), "/backups/", id));
-  if (*del) {
-    std::string path = engine == "opensearch"
-                           ? absl::StrCat(Prefix(engine), "/clusters/", cluster, "/backups/", id)
-                           : absl::StrCat(Prefix(engine), "/backups/", id);
-    std::string body;
-    if (int rc = client.Call("DELETE", path, &body); rc != 0) return rc;
-    if (!wait) {
-      std::cout << body << "\n";
-      return 0;
-    }
-    size_t at = body.find("\"id\":\"");
-    if (at == std::string::npos) return 1;
-    return wait_op(body.substr(at + 6, body.find('"', at + 6) - at - 6));
-  }
-  auto start_op = [&](const std::string& verb, const std::string& path, const std::string& body) {
+  auto call = [&](const absl::StatusOr<mdb::cli::RestCall>& c, const std::string& query = "",
+                  std::string* out = nullptr, const std::string& body = "") {
+    if (!c.ok()) return fail(c.status());
+    return client.Call(c->verb, c->path + query, out, body);
+  };
+  auto start_op = [&](const absl::StatusOr<mdb::cli::RestCall>& c, const std::string& body = "") {
     std::string reply;
-    if (int rc = client.Call(verb, path, &reply, body); rc != 0) return rc;
+    if (int rc = call(c, "", &reply, body); rc != 0) return rc;
     if (!wait) {
       std::cout << reply << "\n";
       return 0;
     }
-    size_t at = reply.find("\"id\":\"");
-    if (at == std::string::npos) return 1;
-    return wait_op(reply.substr(at + 6, reply.find('"', at + 6) - at - 6));
+    auto op = mdb::cli::ParseOperation(reply);
+    return op.ok() ? wait_op(op->id()) : fail(op.status());
   };
+  if (*list) {
+    std::string query = cluster.empty() ? absl::StrCat("?folderId=", folder) : "?";
+    if (page_size) absl::StrAppend(&query, "&pageSize=", page_size);
+    const auto& row = EngineRow(engine);
+    return call(cluster.empty() ? mdb::cli::RestCallOf(row, "BackupService.List", {})
+                                : mdb::cli::RestCallOf(row, "ClusterService.ListBackups",
+                                                       {{"cluster_id", cluster}}),
+                query);
+  }
+  if (*get)
+    return call(mdb::cli::RestCallOf(EngineRow(engine), "BackupService.Get", {{"backup_id", id}}));
+  if (*del) return start_op(mdb::cli::DeleteBackupCall(EngineRow(engine), id, cluster));
   if (*create) {
-    return start_op("POST", absl::StrCat(Prefix(engine), "/clusters/", cluster, ":backup"), "");
+    return start_op(mdb::cli::RestCallOf(EngineRow(engine), "ClusterService.Backup",
+                                         {{"cluster_id", cluster}}));
   }
   if (*rest) {
     // The contract requires environment, a config and a network for a new cluster; the target
     // here is a declared cluster, so the CLI fills them with neutral values.
     // The new cluster's folder is required by some engines' contract: the backup's folder.
     std::string backup_json;
-    if (int rc = client.Call("GET", absl::StrCat(Prefix(engine), "/backups/", id), &backup_json);
+    const auto& row = EngineRow(engine);
+    if (int rc = call(mdb::cli::RestCallOf(row, "BackupService.Get", {{"backup_id", id}}), "",
+                      &backup_json);
         rc != 0) {
       return rc;
     }
-    std::string folder_id;
-    if (size_t at = backup_json.find("\"folderId\":\""); at != std::string::npos) {
-      folder_id = backup_json.substr(at + 12, backup_json.find('"', at + 12) - at - 12);
-    }
+    auto folder_id = mdb::cli::BackupFolder(row, backup_json);
+    if (!folder_id.ok()) return fail(folder_id.status());
     std::string body =
-        absl::StrCat(R"({"backupId":")", id, R"(","folderId":")", folder_id, R"(","name":")",
+        absl::StrCat(R"({"backupId":")", id, R"(","folderId":")", *folder_id, R"(","name":")",
                      target, R"(","environment":"PRODUCTION","configSpec":{},)",
                      R"("config":{},"networkId":"local","hostSpecs":[{}]})");
-    return start_op("POST", absl::StrCat(Prefix(engine), "/clusters:restore"), body);
+    return start_op(mdb::cli::RestCallOf(row, "ClusterService.Restore", {}), body);
   }
   if (*op_get) return client.Call("GET", "/operations/" + id);
   if (*op_wait) return wait_op(id);
