@@ -22,11 +22,6 @@
 namespace mdb::engine::greenplum {
 namespace {
 
-// `st` with `prefix` (naming the shard, and the host) in front of its message; OK stays OK.
-absl::Status Where(const absl::Status& st, const std::string& prefix) {
-  return st.ok() ? st : absl::Status(st.code(), absl::StrCat(prefix, st.message()));
-}
-
 // The COPY stream of BASE_BACKUP as a sequence of archives, each readable as a ByteSource.
 class ArchiveStream final : public io::ByteSource {
  public:
@@ -108,8 +103,9 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   out.set_name(shard.name);
   const common::HostConfig& host = shard.hosts.front();  // the segment's primary
   out.set_host(host.address);
-  auto where = [&](absl::string_view what) {
-    return absl::StrCat("shard '", shard.name, "' (", host.address, "): ", what);
+  auto where = [&](absl::string_view what) {  // the context of an error of this shard
+    return absl::StrCat("shard '", shard.name, "' (", host.address, ")",
+                        what.empty() ? "" : absl::StrCat(": ", what));
   };
   // INCREMENTAL: the parent's file sizes and start position decide which pages are new.
   const mdb_backup::v1::PgShardBackup* parent = nullptr;
@@ -119,14 +115,14 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/true, req.cancelled));
   {
     auto exec = PgExec(conn.get(), "IDENTIFY_SYSTEM", req.cancelled);
-    if (!exec.ok()) return Where(exec.status(), where("IDENTIFY_SYSTEM: "));
+    if (!exec.ok()) return common::WithContext(exec.status(), where("IDENTIFY_SYSTEM"));
     if (exec->status != PGRES_TUPLES_OK) {
       return absl::UnavailableError(where(absl::StrCat("IDENTIFY_SYSTEM: ", PgError(conn.get()))));
     }
     auto id = exec->SystemIdField(0, 0, "IDENTIFY_SYSTEM");
     auto timeline = exec->TimelineField(0, 1, "IDENTIFY_SYSTEM");
     if (!id.ok() || !timeline.ok()) {
-      return Where(id.ok() ? timeline.status() : id.status(), where(""));
+      return common::WithContext(id.ok() ? timeline.status() : id.status(), where(""));
     }
     out.set_system_id(*id);
     out.set_timeline(*timeline);
@@ -150,14 +146,15 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     }
   }
   if (parent) out.set_parent_start_lsn(parent->start_lsn());
-  RETURN_IF_ERROR(Where(PgSend(conn.get(),
-                               "BASE_BACKUP (LABEL 'mdb-backup', CHECKPOINT 'fast', WAL true, "
-                               "WAIT false, MANIFEST 'no')"),
-                        where("BASE_BACKUP: ")));
+  RETURN_IF_ERROR(
+      common::WithContext(PgSend(conn.get(),
+                                 "BASE_BACKUP (LABEL 'mdb-backup', CHECKPOINT 'fast', WAL true, "
+                                 "WAIT false, MANIFEST 'no')"),
+                          where("BASE_BACKUP")));
   // 1. Start position; 2. tablespaces (only the main data directory is supported); 3. the COPY.
   for (int step = 0; step < 3; ++step) {
     auto next = PgNextResult(conn.get(), req.cancelled);
-    if (!next.ok()) return Where(next.status(), where("BASE_BACKUP: "));
+    if (!next.ok()) return common::WithContext(next.status(), where("BASE_BACKUP"));
     ExecStatusType want = step < 2 ? PGRES_TUPLES_OK : PGRES_COPY_OUT;
     if (!*next || (*next)->status != want) {
       return absl::FailedPreconditionError(where(PgError(conn.get())));
@@ -167,7 +164,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
       auto start = r.LsnField(0, 0, "BASE_BACKUP");
       auto timeline = r.TimelineField(0, 1, "BASE_BACKUP");
       if (!start.ok() || !timeline.ok()) {
-        return Where(start.ok() ? timeline.status() : start.status(), where(""));
+        return common::WithContext(start.ok() ? timeline.status() : start.status(), where(""));
       }
       out.set_start_lsn(FormatLsn(*start));  // our spelling: the source's text is not trusted
       out.set_timeline(*timeline);
@@ -211,7 +208,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     if (!st.ok()) pipe.Abandon();
     writer.join();
     if (st.ok()) st = written;
-    if (!st.ok()) return Where(st, where(""));
+    if (!st.ok()) return common::WithContext(st, where(""));
     out.add_streams(stream);
     out.set_format("mdbarc");
     out.set_pages_seen(out.pages_seen() + stats.pages_seen);
@@ -224,12 +221,12 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
   // 4. The end position: the backup is consistent once WAL up to here is replayed.
   for (;;) {
     auto next = PgNextResult(conn.get(), req.cancelled);
-    if (!next.ok()) return Where(next.status(), where("BASE_BACKUP end: "));
+    if (!next.ok()) return common::WithContext(next.status(), where("BASE_BACKUP end"));
     if (!*next) break;
     ExecStatusType s = (*next)->status;
     if (s == PGRES_TUPLES_OK && !(*next)->rows.empty()) {
       auto end = (*next)->LsnField(0, 0, "BASE_BACKUP");
-      if (!end.ok()) return Where(end.status(), where(""));
+      if (!end.ok()) return common::WithContext(end.status(), where(""));
       out.set_end_lsn(FormatLsn(*end));
     } else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
       return absl::UnavailableError(where(PgError(conn.get())));
@@ -276,7 +273,8 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
           absl::StrCat("shard '", shards[i].name, "': restore point: ", PgError(conn.get())));
     }
     auto lsn = r.LsnField(0, 0, "pg_create_restore_point");
-    if (!lsn.ok()) return Where(lsn.status(), absl::StrCat("shard '", shards[i].name, "': "));
+    if (!lsn.ok())
+      return common::WithContext(lsn.status(), absl::StrCat("shard '", shards[i].name, "'"));
     meta.mutable_shards(i)->set_restore_point_lsn(FormatLsn(*lsn));
     // Close the segment holding the restore point, so that the WAL archiver commits it now and
     // a restore to this point does not wait for the segment to fill.
