@@ -166,116 +166,6 @@ Target BuildTarget(const Endpoint& endpoint, const std::string& bucket,
   return t;
 }
 
-std::optional<std::string_view> XmlElement(std::string_view xml, std::string_view tag,
-                                           size_t* pos) {
-  std::string open = absl::StrCat("<", absl::string_view(tag.data(), tag.size()));
-  std::string close = absl::StrCat("</", absl::string_view(tag.data(), tag.size()), ">");
-  for (size_t at = xml.find(open, *pos); at != std::string_view::npos;
-       at = xml.find(open, at + 1)) {
-    size_t after = at + open.size();
-    if (after >= xml.size()) break;
-    char c = xml[after];
-    if (c != '>' && c != '/' && c != ' ') continue;  // <Key> must not match <KeyCount>
-    size_t gt = xml.find('>', after);
-    if (gt == std::string_view::npos) break;
-    if (xml[gt - 1] == '/') {
-      *pos = gt + 1;
-      return std::string_view();
-    }
-    size_t end = xml.find(close, gt + 1);
-    if (end == std::string_view::npos) break;
-    *pos = end + close.size();
-    return xml.substr(gt + 1, end - gt - 1);
-  }
-  return std::nullopt;
-}
-
-std::string XmlText(std::string_view xml, std::string_view tag) {
-  size_t pos = 0;
-  auto e = XmlElement(xml, tag, &pos);
-  return e ? XmlUnescape(*e) : "";
-}
-
-std::string XmlUnescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    size_t semi = s[i] == '&' ? s.find(';', i) : std::string_view::npos;
-    if (semi == std::string_view::npos) {
-      out.push_back(s[i]);
-      continue;
-    }
-    std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp") {
-      out.push_back('&');
-    } else if (ent == "lt") {
-      out.push_back('<');
-    } else if (ent == "gt") {
-      out.push_back('>');
-    } else if (ent == "quot") {
-      out.push_back('"');
-    } else if (ent == "apos") {
-      out.push_back('\'');
-    } else if (ent.size() > 1 && ent[0] == '#') {
-      bool hex = ent[1] == 'x' || ent[1] == 'X';
-      std::string digits(ent.substr(hex ? 2 : 1));
-      char* end = nullptr;
-      unsigned long cp = strtoul(digits.c_str(), &end, hex ? 16 : 10);
-      if (digits.empty() || *end != '\0' || cp > 0x10FFFF) {
-        out.push_back(s[i]);
-        continue;
-      }
-      // UTF-8 encode the code point.
-      if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-      } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-      } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-      } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-      }
-    } else {
-      out.push_back(s[i]);  // not an entity we know: keep the text as it is
-      continue;
-    }
-    i = semi;
-  }
-  return out;
-}
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
 std::string Response::Header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? "" : it->second;
@@ -409,8 +299,9 @@ absl::StatusOr<Response> Client::Send(const Request& req) {
       // An error body in a 200 answer can only be told from data when the caller expects XML.
       bool hidden_error = ok_status && req.error_in_ok_body && absl::StrContains(r.body, "<Error>");
       if (ok_status && !hidden_error) return std::move(a.response);
-      std::string code = XmlText(r.body, "Code");
-      std::string message = XmlText(r.body, "Message");
+      XmlReply error = XmlReply::Parse(r.body);
+      std::string code = error.Text("Code");
+      std::string message = error.Text("Message");
       last_error = absl::StrCat("HTTP ", r.status, code.empty() ? "" : " ", code,
                                 message.empty() ? "" : ": ", message);
       if (!hidden_error && !RetryableHttp(r.status, code)) {

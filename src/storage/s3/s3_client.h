@@ -1,5 +1,5 @@
 // The S3 wire layer under the S3 driver: addressing, signed requests over libcurl with bounded
-// retries, S3 error mapping, and the few XML helpers the responses need.
+// retries, S3 error mapping (replies read with s3_xml.h).
 #pragma once
 
 #include <curl/curl.h>
@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "storage/s3/s3_storage.h"
+#include "storage/s3/s3_xml.h"
 #include "storage/s3/sigv4.h"
 
 namespace mdb::storage::s3 {
@@ -34,14 +35,6 @@ struct Target {
 };
 Target BuildTarget(const Endpoint& endpoint, const std::string& bucket,
                    const std::string& object_key, bool path_style);
-
-// The raw content of the first <tag>...</tag> element at or after *pos ("" for <tag/>), moving
-// *pos past it; nullopt if there is none. Enough for S3's flat, attribute-free responses.
-std::optional<std::string_view> XmlElement(std::string_view xml, std::string_view tag, size_t* pos);
-// The unescaped text of the first <tag> element, or "".
-std::string XmlText(std::string_view xml, std::string_view tag);
-std::string XmlUnescape(std::string_view s);
-std::string XmlEscape(std::string_view s);
 
 struct Request {
   Request(std::string m, std::string key, KeyValues q = {})

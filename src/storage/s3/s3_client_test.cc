@@ -53,23 +53,29 @@ TEST(S3Target, EncodesEachSegmentAndKeepsSlashes) {
 
 TEST(S3Xml, ElementsTextAndEntities) {
   std::string xml =
-      "<?xml version=\"1.0\"?><ListBucketResult><KeyCount>2</KeyCount>"
+      "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+      "<KeyCount>2</KeyCount>"
       "<Contents><Key>a&amp;b&lt;&#x41;&#66;&#xE9;</Key><Size>5</Size></Contents>"
       "<Contents><Key>z</Key><Size/></Contents><IsTruncated>false</IsTruncated>"
       "</ListBucketResult>";
-  size_t pos = 0;
-  auto first = XmlElement(xml, "Contents", &pos);
-  ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(XmlText(*first, "Key"), "a&b<AB\xC3\xA9");  // <Key> does not match <KeyCount>
-  EXPECT_EQ(XmlText(*first, "Size"), "5");
-  auto second = XmlElement(xml, "Contents", &pos);
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(XmlText(*second, "Key"), "z");
-  EXPECT_EQ(XmlText(*second, "Size"), "");
-  EXPECT_FALSE(XmlElement(xml, "Contents", &pos).has_value());
-  EXPECT_EQ(XmlText(xml, "KeyCount"), "2");
-  EXPECT_EQ(XmlText(xml, "Missing"), "");
-  EXPECT_EQ(XmlUnescape("a &unknown; b & c"), "a &unknown; b & c");
+  XmlReply reply = XmlReply::Parse(xml);
+  ASSERT_TRUE(reply.ok());
+  auto contents = reply.Children("Contents");
+  ASSERT_EQ(contents.size(), 2u);
+  EXPECT_EQ(contents[0].Text("Key"), "a&b<AB\xC3\xA9");  // <Key> does not match <KeyCount>
+  EXPECT_EQ(contents[0].Text("Size"), "5");
+  EXPECT_EQ(contents[1].Text("Key"), "z");
+  EXPECT_EQ(contents[1].Text("Size"), "");
+  EXPECT_EQ(reply.Text("KeyCount"), "2");
+  EXPECT_EQ(reply.Text("Missing"), "");
+  // Not XML (a proxy's error page, a cut body): no elements, and ok() says so.
+  EXPECT_FALSE(XmlReply::Parse("<html><body>502 Bad Gateway").ok());
+  EXPECT_FALSE(XmlReply::Parse("").ok());
+  // An entity defined by the reply is not fetched from the network nor expanded without bound.
+  XmlReply external = XmlReply::Parse(
+      "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"http://127.0.0.1:1/x\">]>"
+      "<r><Key>&x;</Key></r>");
+  EXPECT_EQ(external.Text("Key"), "");
   EXPECT_EQ(XmlEscape("\"e<t>&'"), "&quot;e&lt;t&gt;&amp;&apos;");
 }
 

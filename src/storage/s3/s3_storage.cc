@@ -25,6 +25,17 @@ using s3::Response;
 
 constexpr uint64_t kMaxParts = 10000;  // S3's limit per multipart upload
 
+// A listing reply: an answer that is not XML (a proxy's HTML page, a cut body) is an error, never
+// an empty listing: GC and the start-up reconciliation act on what a listing leaves out.
+absl::StatusOr<s3::XmlReply> ParseListing(const std::string& body, const std::string& what) {
+  s3::XmlReply reply = s3::XmlReply::Parse(body);
+  if (!reply.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("s3 ", what, ": the reply is not XML (", body.size(), " bytes); retry later"));
+  }
+  return reply;
+}
+
 absl::StatusOr<uint64_t> ParseSize(const std::string& s, const std::string& what) {
   uint64_t v = 0;
   if (!absl::SimpleAtoi(s, &v)) {
@@ -142,17 +153,17 @@ class S3Storage final : public Storage {
       if (!token.empty()) req.query.emplace_back("continuation-token", token);
       req.what = absl::StrCat("list '", Describe(), "/", prefix, "'");
       ASSIGN_OR_RETURN(Response r, client_.Send(req));
-      size_t pos = 0;
-      while (auto contents = s3::XmlElement(r.body, "Contents", &pos)) {
-        std::string key = s3::XmlText(*contents, "Key");
+      ASSIGN_OR_RETURN(s3::XmlReply reply, ParseListing(r.body, req.what));
+      for (const s3::XmlReply& contents : reply.Children("Contents")) {
+        std::string key = contents.Text("Key");
         if (key.size() <= strip || key.compare(0, full.size(), full) != 0) continue;
-        ASSIGN_OR_RETURN(uint64_t size, ParseSize(s3::XmlText(*contents, "Size"), req.what));
-        absl::Time modified = ParseIsoDate(s3::XmlText(*contents, "LastModified"));
+        ASSIGN_OR_RETURN(uint64_t size, ParseSize(contents.Text("Size"), req.what));
+        absl::Time modified = ParseIsoDate(contents.Text("LastModified"));
         if (modified == absl::InfinitePast()) modified = absl::UnixEpoch();
         out.push_back({.key = key.substr(strip), .size = size, .modified = modified});
       }
-      if (s3::XmlText(r.body, "IsTruncated") != "true") break;
-      std::string next = s3::XmlText(r.body, "NextContinuationToken");
+      if (reply.Text("IsTruncated") != "true") break;
+      std::string next = reply.Text("NextContinuationToken");
       if (next.empty() || next == token) {
         return absl::InternalError(
             absl::StrCat("s3 ", req.what, ": truncated listing without a continuation token"));
@@ -192,16 +203,16 @@ class S3Storage final : public Storage {
       if (!id_marker.empty()) req.query.emplace_back("upload-id-marker", id_marker);
       req.what = absl::StrCat("list multipart uploads in '", Describe(), "'");
       ASSIGN_OR_RETURN(Response r, client_.Send(req));
-      size_t pos = 0;
-      while (auto upload = s3::XmlElement(r.body, "Upload", &pos)) {
+      ASSIGN_OR_RETURN(s3::XmlReply reply, ParseListing(r.body, req.what));
+      for (const s3::XmlReply& upload : reply.Children("Upload")) {
         // An unreadable time is not known to be old enough: leave that upload alone.
-        absl::Time initiated = ParseIsoDate(s3::XmlText(*upload, "Initiated"));
+        absl::Time initiated = ParseIsoDate(upload.Text("Initiated"));
         if (initiated == absl::InfinitePast() || initiated > cutoff) continue;
-        stale.emplace_back(s3::XmlText(*upload, "Key"), s3::XmlText(*upload, "UploadId"));
+        stale.emplace_back(upload.Text("Key"), upload.Text("UploadId"));
       }
-      if (s3::XmlText(r.body, "IsTruncated") != "true") break;
-      std::string next_key = s3::XmlText(r.body, "NextKeyMarker");
-      std::string next_id = s3::XmlText(r.body, "NextUploadIdMarker");
+      if (reply.Text("IsTruncated") != "true") break;
+      std::string next_key = reply.Text("NextKeyMarker");
+      std::string next_id = reply.Text("NextUploadIdMarker");
       if (next_key == key_marker && next_id == id_marker) {
         return absl::InternalError(
             absl::StrCat("s3 ", req.what, ": truncated listing without new markers"));
@@ -240,7 +251,7 @@ class S3Storage final : public Storage {
     Request create("POST", object, {{"uploads", ""}});
     create.error_in_ok_body = true;
     ASSIGN_OR_RETURN(Response created, client_.Send(create));
-    std::string upload_id = s3::XmlText(created.body, "UploadId");
+    std::string upload_id = s3::XmlReply::Parse(created.body).Text("UploadId");
     if (upload_id.empty()) {
       return absl::InternalError(
           absl::StrCat("s3 POST '", object, "?uploads': no UploadId in the response"));
