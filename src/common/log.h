@@ -1,6 +1,8 @@
 // The service's log: one line per event on stderr, for people (text, the default:
 // "mdb-backupd: warning: <message>") or for log shippers (JSON lines with time, level, component
 // and message). Set once at start and again on reload (server.log_format, server.log_level).
+// Written here rather than with spdlog (which Debian has): its pattern formatter does not escape
+// a message for JSON, and messages carry what source databases send.
 #pragma once
 
 #include <string>

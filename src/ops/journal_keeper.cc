@@ -7,19 +7,6 @@
 
 namespace mdb::ops {
 
-absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackupsOf(catalog::Catalog* catalog,
-                                                                common::Engine engine,
-                                                                const std::string& cluster_id) {
-  std::vector<catalog::BackupRecord> out;
-  catalog::ListQuery q{.engine = engine, .cluster_id = cluster_id, .page_size = 1000};
-  for (;;) {
-    ASSIGN_OR_RETURN(catalog::ListPage page, catalog->ListBackups(q));
-    for (auto& b : page.backups) out.push_back(std::move(b));
-    if (page.next_page_token.empty()) return out;
-    q.page_token = page.next_page_token;
-  }
-}
-
 absl::Status JournalKeeper::AddPiece(const common::ClusterConfig& cluster,
                                      const engine::JournalPiece& piece) {
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));

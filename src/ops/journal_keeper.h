@@ -19,11 +19,6 @@
 
 namespace mdb::ops {
 
-// Every backup of the cluster in the catalog, newest first.
-absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackupsOf(catalog::Catalog* catalog,
-                                                                common::Engine engine,
-                                                                const std::string& cluster_id);
-
 class JournalKeeper {
  public:
   // `repository` may be null (no journal is then kept); all three outlive the keeper.

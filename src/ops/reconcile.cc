@@ -11,12 +11,9 @@
 #include "engine/engine.h"
 
 namespace mdb::ops {
-namespace {
-
-// Every catalog record of one cluster, newest first.
-absl::StatusOr<std::vector<catalog::BackupRecord>> ClusterBackups(catalog::Catalog* catalog,
-                                                                  common::Engine engine,
-                                                                  const std::string& cluster_id) {
+absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackupsOf(catalog::Catalog* catalog,
+                                                                common::Engine engine,
+                                                                const std::string& cluster_id) {
   std::vector<catalog::BackupRecord> out;
   catalog::ListQuery q{.engine = engine, .cluster_id = cluster_id, .page_size = 1000};
   for (;;) {
@@ -26,8 +23,6 @@ absl::StatusOr<std::vector<catalog::BackupRecord>> ClusterBackups(catalog::Catal
     q.page_token = page.next_page_token;
   }
 }
-
-}  // namespace
 
 std::string ServiceRecord(const catalog::BackupRecord& partial) {
   return partial.SerializeAsString();
@@ -63,7 +58,7 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
   // Engines whose journal lives inside their backups (MongoDB's oplog window) have no pieces:
   // their journal sizes, merges on delete included, stay as recorded.
   if (pieces.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto backups, ClusterBackups(catalog, engine, cluster_id));
+  ASSIGN_OR_RETURN(auto backups, AllBackupsOf(catalog, engine, cluster_id));
   struct Entry {
     catalog::BackupRecord rec;
     std::map<std::string, uint64_t> starts;
@@ -146,7 +141,7 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
   }
   std::set<std::string> present(ids.begin(), ids.end());
   for (const auto& c : clusters) {
-    ASSIGN_OR_RETURN(auto rows, ClusterBackups(catalog, c.engine, c.id));
+    ASSIGN_OR_RETURN(auto rows, AllBackupsOf(catalog, c.engine, c.id));
     for (const auto& r : rows) {
       if (!present.count(r.id())) report.missing.push_back(r.id());
     }

@@ -27,6 +27,11 @@ std::string ServiceRecord(const catalog::BackupRecord& partial);
 // NotFound when the manifest carries no service record (journal pieces; older versions).
 absl::StatusOr<catalog::BackupRecord> RecordFromManifest(const repo::Manifest& manifest);
 
+// Every backup of the cluster in the catalog, newest first.
+absl::StatusOr<std::vector<catalog::BackupRecord>> AllBackupsOf(catalog::Catalog* catalog,
+                                                                common::Engine engine,
+                                                                const std::string& cluster_id);
+
 struct ReconcileReport {
   std::vector<std::string> added;       // committed backups the catalog lacked: listed now
   std::vector<std::string> unrecorded;  // manifests without a service record: left alone
