@@ -52,6 +52,7 @@ struct RepoArgs {
   std::string out_dir;
   std::vector<std::string> ids;
   std::string catalog;  // verify: also compare with this catalog file
+  std::string cluster;  // journal: whose pieces
   int incomplete_older_than_s = 600;
 };
 
@@ -159,6 +160,20 @@ int List(const RepoArgs& a) {
   return 0;
 }
 
+// The journal pieces (WAL segments) of one cluster: shard, positions, name, stored size and
+// commit time, one per line.
+int Journal(const RepoArgs& a) {
+  auto o = OpenRepo(a);
+  if (!o.ok()) return Fail(o.status());
+  auto pieces = o->repo->journal().List(a.cluster);
+  if (!pieces.ok()) return Fail(pieces.status());
+  for (const auto& p : *pieces) {
+    std::cout << absl::StrFormat("%s  %016x-%016x  %s  %s  %s\n", p.shard, p.start, p.end, p.name,
+                                 Mb(p.stored_bytes), absl::FormatTime(p.committed));
+  }
+  return 0;
+}
+
 int Verify(const RepoArgs& a) {
   auto o = OpenRepo(a);
   if (!o.ok()) return Fail(o.status());
@@ -261,6 +276,8 @@ std::function<int()> AddRepoCommands(CLI::App* app) {
   restore->add_option("id", args->id)->required();
   restore->add_option("--to", args->out_dir)->required();
   auto* list = repo->add_subcommand("list", "list backups");
+  auto* journal = repo->add_subcommand("journal", "list a cluster's journal pieces (WAL)");
+  journal->add_option("--cluster", args->cluster, "the cluster's id")->required();
   auto* verify = repo->add_subcommand("verify", "re-read and check backups (all by default)");
   verify->add_option("ids", args->ids);
   verify->add_option("--catalog", args->catalog,
@@ -277,6 +294,7 @@ std::function<int()> AddRepoCommands(CLI::App* app) {
     if (*backup) return Backup(*args);
     if (*restore) return Restore(*args);
     if (*list) return List(*args);
+    if (*journal) return Journal(*args);
     if (*verify) return Verify(*args);
     if (*gc) return Gc(*args);
     if (*stats) return Stats(*args);
