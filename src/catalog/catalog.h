@@ -1,5 +1,6 @@
 // The catalog: an index of committed backups and of operations, answering the API's questions fast.
-// All SQL lives behind this interface (SQLite now; PostgreSQL for several instances later).
+// All SQL lives behind this interface: SQLite (the embedded default, sqlite_catalog.cc) and
+// PostgreSQL (postgres_catalog.cc), both held to one conformance suite.
 #pragma once
 
 #include <memory>
@@ -35,6 +36,13 @@ struct OperationRecord {
   std::string folder_id;  // callers that may read this folder may read the operation
 };
 
+// Held while one process is the catalog's only user; released when destroyed (or when the
+// process dies).
+class ExclusiveUse {
+ public:
+  virtual ~ExclusiveUse() = default;
+};
+
 // Thread-safe: every method may be called from any thread at any time.
 class Catalog {
  public:
@@ -68,10 +76,26 @@ class Catalog {
 
   // Operations that are not done, oldest first: what a restarted service must resume or fail.
   virtual absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() = 0;
+
+  // Exclusive use of the catalog by this process: mdb-backupd takes it before it fails the
+  // operations a previous process left unfinished (a second process on the catalog would fail
+  // the first one's), `catalog rebuild` before it writes rows back. FailedPrecondition naming
+  // the holder when another process has it.
+  virtual absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() = 0;
 };
 
 // Opens (creating and migrating as needed) the SQLite catalog at `path`. The file is in WAL mode
 // with full fsync, so a committed change survives a crash of the process or the machine.
 absl::StatusOr<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::string& path);
+
+// Opens (creating the tables and migrating as needed) the catalog in the PostgreSQL database
+// that `conninfo` names: a libpq connection string or URI ("postgresql://user@host/db"); the
+// password from its `passfile`, ~/.pgpass or PGPASSWORD/PGPASSFILE, as libpq reads them.
+absl::StatusOr<std::unique_ptr<Catalog>> OpenPostgresCatalog(const std::string& conninfo);
+
+// The catalog a config's `catalog` names: a postgresql:// (or postgres://) URI, else an SQLite
+// file path.
+absl::StatusOr<std::unique_ptr<Catalog>> OpenCatalog(const std::string& location);
+bool IsPostgresLocation(const std::string& location);
 
 }  // namespace mdb::catalog

@@ -18,6 +18,7 @@
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
 #include "common/ids.h"
+#include "common/instance_lock.h"
 #include "common/status.h"
 #include "common/time_util.h"
 
@@ -308,6 +309,17 @@ class SqliteCatalog final : public Catalog {
     return out;
   }
 
+  absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
+    // A lock file beside the catalog (common/instance_lock.h): released by the kernel when the
+    // process dies.
+    struct FileLock final : ExclusiveUse {
+      std::unique_ptr<common::InstanceLock> lock;
+    };
+    auto held = std::make_unique<FileLock>();
+    ASSIGN_OR_RETURN(held->lock, common::InstanceLock::Acquire(path_ + ".lock"));
+    return std::unique_ptr<ExclusiveUse>(std::move(held));
+  }
+
   absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
     static const char* kSql =
         "SELECT folder_id, body FROM operations WHERE done = 0 ORDER BY created_ns";
@@ -414,6 +426,14 @@ class SqliteCatalog final : public Catalog {
 };
 
 }  // namespace
+
+bool IsPostgresLocation(const std::string& location) {
+  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
+absl::StatusOr<std::unique_ptr<Catalog>> OpenCatalog(const std::string& location) {
+  return IsPostgresLocation(location) ? OpenPostgresCatalog(location) : OpenSqliteCatalog(location);
+}
 
 absl::StatusOr<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::string& path) {
   if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialize");

@@ -2,198 +2,25 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <random>
-#include <set>
 
 #include "catalog/catalog.h"
-#include "common/time_util.h"
+#include "common/test_dir.h"
 
 namespace mdb::catalog {
 namespace {
 
-class SqliteCatalogTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("catalog_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    Reopen();
-  }
-  void TearDown() override {
-    catalog_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    catalog_.reset();
-    auto c = OpenSqliteCatalog((dir_ / "catalog.db").string());
-    ASSERT_TRUE(c.ok()) << c.status();
-    catalog_ = std::move(*c);
-  }
-  BackupRecord Make(const std::string& id, int64_t created_s, const std::string& folder = "f1",
-                    Engine engine = Engine::REDIS) {
-    BackupRecord r;
-    r.set_id(id);
-    r.set_engine(engine);
-    r.set_folder_id(folder);
-    r.set_cluster_id("c-" + folder);
-    *r.mutable_created_at() = common::FromUnixNanos(created_s * 1'000'000'000);
-    return r;
-  }
-  std::vector<std::string> Walk(ListQuery q, int* pages = nullptr) {
-    std::vector<std::string> ids;
-    for (int n = 0;; ++n) {
-      auto page = catalog_->ListBackups(q);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) return ids;
-      for (const auto& b : page->backups) ids.push_back(b.id());
-      if (page->next_page_token.empty()) {
-        if (pages) *pages = n + 1;
-        return ids;
-      }
-      q.page_token = page->next_page_token;
-    }
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Catalog> catalog_;
-};
-
+// What only the SQLite catalog promises (the contract itself: catalog_conformance_test.cc).
 // The catalog holds the page-token key: never readable by others, whatever the umask.
-TEST_F(SqliteCatalogTest, TheCatalogFileIsForItsOwnerOnly) {
-  catalog_.reset();
-  std::filesystem::remove(dir_ / "catalog.db");
+TEST(SqliteCatalog, TheCatalogFileIsForItsOwnerOnly) {
+  auto dir = common::FreshTestDir("sqlite_catalog");
   mode_t old = umask(0);
-  Reopen();
+  auto catalog = OpenSqliteCatalog((dir / "catalog.db").string());
   umask(old);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
   struct stat st {};
-  ASSERT_EQ(stat((dir_ / "catalog.db").c_str(), &st), 0);
+  ASSERT_EQ(stat((dir / "catalog.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-}
-
-TEST_F(SqliteCatalogTest, ListsEveryBackupIdAcrossFoldersAndEngines) {
-  ASSERT_TRUE(catalog_->PutBackup(Make("a", 1, "f1")).ok());
-  ASSERT_TRUE(catalog_->PutBackup(Make("b", 2, "f2", Engine::GREENPLUM)).ok());
-  ASSERT_TRUE(catalog_->PutBackup(Make("c", 3, "f1")).ok());
-  ASSERT_TRUE(catalog_->DeleteBackup("c").ok());
-  auto ids = catalog_->ListAllBackupIds();
-  ASSERT_TRUE(ids.ok()) << ids.status();
-  EXPECT_EQ(std::set<std::string>(ids->begin(), ids->end()), (std::set<std::string>{"a", "b"}));
-}
-
-TEST_F(SqliteCatalogTest, GetPutReplaceDelete) {
-  EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(catalog_->PutBackup(Make("b1", 10)).ok());
-  BackupRecord changed = Make("b1", 10);
-  changed.set_size(123);
-  ASSERT_TRUE(catalog_->PutBackup(changed).ok());
-  auto got = catalog_->GetBackup("b1");
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->size(), 123);
-  ASSERT_TRUE(catalog_->DeleteBackup("b1").ok());
-  EXPECT_EQ(catalog_->DeleteBackup("b1").code(), absl::StatusCode::kNotFound);
-}
-
-TEST_F(SqliteCatalogTest, ListsNewestFirstByFolderOrClusterAndEngine) {
-  ASSERT_TRUE(catalog_->PutBackup(Make("old", 1)).ok());
-  ASSERT_TRUE(catalog_->PutBackup(Make("new", 3)).ok());
-  ASSERT_TRUE(catalog_->PutBackup(Make("mid", 2)).ok());
-  ASSERT_TRUE(catalog_->PutBackup(Make("tie", 2)).ok());  // same time: later insert first
-  ASSERT_TRUE(catalog_->PutBackup(Make("other-folder", 5, "f2")).ok());
-  ASSERT_TRUE(catalog_->PutBackup(Make("other-engine", 5, "f1", Engine::MONGODB)).ok());
-  std::vector<std::string> want{"new", "tie", "mid", "old"};
-  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 100}), want);
-  int pages = 0;
-  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 1}, &pages), want);
-  EXPECT_EQ(pages, 4);
-  EXPECT_EQ(Walk({.engine = Engine::REDIS, .cluster_id = "c-f1", .page_size = 3}), want);
-  // An exact multiple of the page size ends without an empty extra page.
-  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2}, &pages), want);
-  EXPECT_EQ(pages, 2);
-}
-
-TEST_F(SqliteCatalogTest, TokensAreBoundToTheirWalkAndSurviveReopen) {
-  for (int i = 0; i < 5; ++i)
-    ASSERT_TRUE(catalog_->PutBackup(Make("b" + std::to_string(i), i)).ok());
-  auto page = catalog_->ListBackups({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2});
-  ASSERT_TRUE(page.ok());
-  std::string token = page->next_page_token;
-  ASSERT_FALSE(token.empty());
-  auto other = catalog_->ListBackups(
-      {.engine = Engine::REDIS, .folder_id = "f2", .page_size = 2, .page_token = token});
-  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
-  Reopen();
-  auto next = catalog_->ListBackups(
-      {.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2, .page_token = token});
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->backups[0].id(), "b2");
-}
-
-// The walk's promise: no backup twice, and none skipped that existed for the whole walk, while
-// others are inserted (newer and with equal times) and deleted between pages.
-TEST_F(SqliteCatalogTest, WalkIsStableUnderInsertsAndDeletes) {
-  std::mt19937 rng(7);
-  std::set<std::string> alive;
-  for (int i = 0; i < 500; ++i) {
-    std::string id = "s" + std::to_string(i);
-    ASSERT_TRUE(catalog_->PutBackup(Make(id, 1000 + i / 3)).ok());
-    alive.insert(id);
-  }
-  std::set<std::string> stable = alive;  // ids never deleted during the walk
-  ListQuery q{.engine = Engine::REDIS, .folder_id = "f1", .page_size = 7};
-  std::set<std::string> seen;
-  int inserted = 0;
-  for (;;) {
-    auto page = catalog_->ListBackups(q);
-    ASSERT_TRUE(page.ok()) << page.status();
-    for (const auto& b : page->backups) EXPECT_TRUE(seen.insert(b.id()).second) << b.id();
-    if (page->next_page_token.empty()) break;
-    q.page_token = page->next_page_token;
-    for (int k = 0; k < 3; ++k) {  // mutate between pages
-      std::string id = "n" + std::to_string(inserted++);
-      ASSERT_TRUE(catalog_->PutBackup(Make(id, 1000 + static_cast<int>(rng() % 200))).ok());
-      auto victim = std::next(alive.begin(), rng() % alive.size());
-      stable.erase(*victim);
-      ASSERT_TRUE(catalog_->DeleteBackup(*victim).ok());
-      alive.erase(victim);
-    }
-  }
-  for (const auto& id : stable) EXPECT_TRUE(seen.count(id)) << "skipped " << id;
-}
-
-// A read must see what another connection (or process) committed since: no statement may keep
-// an old snapshot open between calls.
-TEST_F(SqliteCatalogTest, ReadsSeeCommitsOfOtherConnections) {
-  ASSERT_TRUE(catalog_->PutBackup(Make("first", 1)).ok());
-  ASSERT_TRUE(catalog_->GetBackup("first").ok());
-  auto other = OpenSqliteCatalog((dir_ / "catalog.db").string());
-  ASSERT_TRUE(other.ok());
-  ASSERT_TRUE((*other)->PutBackups({Make("second", 2), Make("third", 3)}).ok());
-  EXPECT_TRUE(catalog_->GetBackup("second").ok());
-  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 10}).size(), 3u);
-}
-
-TEST_F(SqliteCatalogTest, OperationsPersistAndUnfinishedAreListed) {
-  OperationRecord op;
-  op.folder_id = "f1";
-  op.operation.set_id("op1");
-  *op.operation.mutable_created_at() = common::FromUnixNanos(1);
-  ASSERT_TRUE(catalog_->PutOperation(op).ok());
-  OperationRecord done = op;
-  done.operation.set_id("op2");
-  done.operation.set_done(true);
-  ASSERT_TRUE(catalog_->PutOperation(done).ok());
-  Reopen();
-  auto unfinished = catalog_->ListUnfinishedOperations();
-  ASSERT_TRUE(unfinished.ok());
-  ASSERT_EQ(unfinished->size(), 1u);
-  EXPECT_EQ((*unfinished)[0].operation.id(), "op1");
-  auto got = catalog_->GetOperation("op2");
-  ASSERT_TRUE(got.ok());
-  EXPECT_TRUE(got->operation.done());
-  EXPECT_EQ(got->folder_id, "f1");
-  EXPECT_EQ(catalog_->GetOperation("nope").status().code(), absl::StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include "catalog/catalog.h"
 #include "cli/repo_commands.h"
-#include "common/instance_lock.h"
 #include "engine/all.h"
 #include "ops/reconcile.h"
 
@@ -18,13 +17,14 @@ int RebuildCatalog(const std::string& catalog_path, const std::string& repo_url,
   };
   auto opened = OpenRepository(repo_url, key_file, repo::OpenOptions{}.threads);
   if (!opened.ok()) return fail(opened.status());
-  // Not beside a running service: its deletes would race the rows a rebuild writes back.
-  auto lock = common::InstanceLock::Acquire(catalog_path + ".lock");
-  if (!lock.ok()) return fail(lock.status());
-  auto catalog = catalog::OpenSqliteCatalog(catalog_path);
+  auto catalog = catalog::OpenCatalog(catalog_path);
   if (!catalog.ok()) return fail(catalog.status());
+  // Not beside a running service: its deletes would race the rows a rebuild writes back.
+  auto exclusive = (*catalog)->AcquireExclusiveUse();
+  if (!exclusive.ok()) return fail(exclusive.status());
   auto report = ops::Reconcile(catalog->get(), opened->repo.get(), {}, engine::BuiltInEngines());
   if (!report.ok()) return fail(report.status());
+  for (const auto& line : report->upgraded) std::cout << "moved " << line << "\n";
   for (const auto& id : report->added) std::cout << "added " << id << "\n";
   for (const auto& line : report->unreadable) std::cout << "unreadable " << line << "\n";
   for (const auto& id : report->unrecorded) {

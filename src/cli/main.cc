@@ -79,7 +79,7 @@ std::string ProgressBar(const yandex::cloud::operation::Operation& op) {
 }
 
 int ImportCatalog(const std::string& catalog_path, const std::string& file) {
-  auto catalog = mdb::catalog::OpenSqliteCatalog(catalog_path);
+  auto catalog = mdb::catalog::OpenCatalog(catalog_path);
   if (!catalog.ok()) {
     std::cerr << "mdb-backup: " << catalog.status().message() << "\n";
     return 1;
@@ -209,13 +209,16 @@ int main(int argc, char** argv) {
   auto* cat = app.add_subcommand("catalog", "maintain a catalog file directly");
   cat->require_subcommand(1);
   auto* imp = cat->add_subcommand("import", "add backup records (JSON lines) to a catalog");
-  imp->add_option("--catalog", catalog_path, "the SQLite catalog file")->required();
+  imp->add_option("--catalog", catalog_path, "the catalog: SQLite file or postgresql:// URI")
+      ->required();
   imp->add_option("file", file, "JSON-lines file of mdb_backup.v1.BackupRecord, - for stdin");
 
   std::string repo_url, key_file;
   auto* rebuild = cat->add_subcommand(
       "rebuild", "add every backup of a repository that the catalog lacks (disaster recovery)");
-  rebuild->add_option("--catalog", catalog_path, "the SQLite catalog file (created if missing)")
+  rebuild
+      ->add_option("--catalog", catalog_path,
+                   "the catalog: SQLite file (created if missing) or postgresql:// URI")
       ->required();
   rebuild->add_option("--repo", repo_url, "repository path or s3://bucket/prefix?endpoint=...")
       ->required();

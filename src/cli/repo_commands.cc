@@ -183,7 +183,7 @@ int Verify(const RepoArgs& a) {
     // The catalog is an index of the repository: a row without a manifest is a backup whose data
     // is gone (or an imported record, which never had any); a service's manifest without a row
     // is one the catalog lost (`catalog rebuild` adds it back).
-    auto catalog = catalog::OpenSqliteCatalog(a.catalog);
+    auto catalog = catalog::OpenCatalog(a.catalog);
     if (!catalog.ok()) return Fail(catalog.status());
     auto rows = (*catalog)->ListAllBackupIds();
     auto manifests = o->repo->ListBackups();
@@ -281,8 +281,8 @@ std::function<int()> AddRepoCommands(CLI::App* app) {
   auto* verify = repo->add_subcommand("verify", "re-read and check backups (all by default)");
   verify->add_option("ids", args->ids);
   verify->add_option("--catalog", args->catalog,
-                     "also list backups the catalog has and the repository lacks, and the other "
-                     "way round");
+                     "also list backups the catalog (SQLite file or postgresql:// URI) has and the "
+                     "repository lacks, and the other way round");
   auto* gc = repo->add_subcommand("gc", "delete data no backup needs");
   gc->add_option("--incomplete-older-than", args->incomplete_older_than_s,
                  "seconds after which half-written objects count as garbage (default 600)");

@@ -26,7 +26,12 @@ constexpr unsigned kGrpcTlsRefreshSeconds = 5;
 constexpr int kGrpcMaxMessageBytes = 64 << 10;
 
 // Where gRPC's copies of the TLS files live (tls_staging.h): beside the catalog, as private.
-std::string TlsStagingDir(const common::Config& cfg) { return cfg.server.catalog_path + ".tls"; }
+// Beside the catalog file; beside the config file when the catalog is a PostgreSQL database.
+std::string TlsStagingDir(const common::Config& cfg) {
+  return (catalog::IsPostgresLocation(cfg.server.catalog_path) ? cfg.path
+                                                               : cfg.server.catalog_path) +
+         ".tls";
+}
 
 std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const common::TlsConfig& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
@@ -83,11 +88,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   ASSIGN_OR_RETURN(common::Config cfg, CheckConfig(config_path, engines.table()));
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
   common::SetLogFormat(s->config_->server.log);
-  // Before anything else touches the catalog: a second process on it would mark the first
-  // one's running operations ABORTED at start (docs/security.md).
-  ASSIGN_OR_RETURN(s->instance_lock_, common::InstanceLock::Acquire(
-                                          absl::StrCat(s->config_->server.catalog_path, ".lock")));
-  ASSIGN_OR_RETURN(s->catalog_, catalog::OpenSqliteCatalog(s->config_->server.catalog_path));
+  ASSIGN_OR_RETURN(s->catalog_, catalog::OpenCatalog(s->config_->server.catalog_path));
+  // Before anything else changes the catalog: a second process on it would mark the first one's
+  // running operations ABORTED at start (docs/security.md).
+  ASSIGN_OR_RETURN(s->exclusive_, s->catalog_->AcquireExclusiveUse());
   // The repository: opened, or created on first start (the embedded default is a directory
   // beside the config file).
   ASSIGN_OR_RETURN(s->storage_, storage::OpenStorage(s->config_->server.repository));

@@ -10,7 +10,6 @@
 #include "api/grpc/grpc_services.h"
 #include "api/rest/rest_server.h"
 #include "catalog/catalog.h"
-#include "common/instance_lock.h"
 #include "engine/all.h"
 #include "grpcpp/server.h"
 #include "ops/automated.h"
@@ -54,7 +53,7 @@ class Server {
   const engine::EngineRegistry* engines_ = nullptr;
   std::string config_path_;
   std::shared_ptr<const common::Config> config_;
-  std::unique_ptr<common::InstanceLock> instance_lock_;  // first in, last out
+  std::unique_ptr<catalog::ExclusiveUse> exclusive_;  // released last
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<repo::Repository> repository_;

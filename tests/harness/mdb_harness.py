@@ -83,14 +83,17 @@ RECORDS = [
 
 
 class Server:
-    def __init__(self, workdir, extra_tokens="", server_extra="", scheme="http"):
+    def __init__(self, workdir, extra_tokens="", server_extra="", scheme="http", catalog=None):
         """`server_extra` adds lines to the config's server section (e.g. its tls block);
-        `scheme` is the REST listener's ("https" where the server has TLS)."""
+        `scheme` is the REST listener's ("https" where the server has TLS); `catalog` replaces the
+        SQLite file beside the config (a postgresql:// URI)."""
         self.workdir = pathlib.Path(workdir)
         self.config = self.workdir / "config.yaml"
-        self.catalog = self.workdir / "catalog.db"
+        self.catalog = catalog or self.workdir / "catalog.db"
         self.scheme = scheme
         config = CONFIG % {"extra_tokens": extra_tokens}
+        if catalog:
+            config = config.replace("  catalog: catalog.db\n", "  catalog: \"%s\"\n" % catalog, 1)
         self.config.write_text(config.replace("  automated_backups: false\n",
                                               "  automated_backups: false\n" + server_extra, 1))
         self.log = open(self.workdir / "server.log", "w+")
@@ -235,15 +238,17 @@ def sharded_cluster(cluster_id, addresses, engine="redis", names=None):
     return "  - id: %s\n    folder_id: f1\n    engine: %s\n    shards:\n%s" % (cluster_id, engine, shards)
 
 
-def start_server(workdir, clusters_yaml, name="mdb", server_extra=""):
-    """An mdb-backupd declaring `clusters_yaml`; `server_extra` adds lines to its server section."""
+def start_server(workdir, clusters_yaml, name="mdb", server_extra="", catalog=None, start=True):
+    """An mdb-backupd declaring `clusters_yaml`; `server_extra` adds lines to its server section;
+    `catalog` as Server's. Not started when `start` is false."""
     d = workdir / name
     d.mkdir()
-    s = Server(d)
+    s = Server(d, catalog=catalog)
     text = s.config.read_text().replace("  automated_backups: false\n",
                                         "  automated_backups: false\n" + server_extra)
     s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters_yaml)
-    s.start()
+    if start:
+        s.start()
     return s
 
 

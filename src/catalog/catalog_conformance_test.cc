@@ -1,0 +1,226 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "catalog/catalog.h"
+#include "catalog/test_postgres.h"
+#include "common/test_dir.h"
+#include "common/time_util.h"
+
+namespace mdb::catalog {
+namespace {
+
+// Started before main (registered with gtest), on the first test that needs it.
+const auto* const kPostgres = TestPostgres::Get();
+
+// The catalog contract, run on every catalog: SQLite (the embedded default) and PostgreSQL (a
+// real server, catalog/test_postgres.h). Each test gets a fresh catalog.
+class CatalogTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = common::FreshTestDir("catalog");
+    location_ = GetParam() == "sqlite" ? (dir_ / "catalog.db").string()
+                                       : TestPostgres::Get()->NewDatabase();
+    ASSERT_FALSE(location_.empty());
+    Reopen();
+  }
+  void TearDown() override {
+    catalog_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  absl::StatusOr<std::unique_ptr<Catalog>> Open() {
+    return GetParam() == "sqlite" ? OpenSqliteCatalog(location_) : OpenPostgresCatalog(location_);
+  }
+  void Reopen() {
+    catalog_.reset();
+    auto c = Open();
+    ASSERT_TRUE(c.ok()) << c.status();
+    catalog_ = std::move(*c);
+  }
+  BackupRecord Make(const std::string& id, int64_t created_s, const std::string& folder = "f1",
+                    Engine engine = Engine::REDIS) {
+    BackupRecord r;
+    r.set_id(id);
+    r.set_engine(engine);
+    r.set_folder_id(folder);
+    r.set_cluster_id("c-" + folder);
+    *r.mutable_created_at() = common::FromUnixNanos(created_s * 1'000'000'000);
+    return r;
+  }
+  std::vector<std::string> Walk(ListQuery q, int* pages = nullptr) {
+    std::vector<std::string> ids;
+    for (int n = 0;; ++n) {
+      auto page = catalog_->ListBackups(q);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) return ids;
+      for (const auto& b : page->backups) ids.push_back(b.id());
+      if (page->next_page_token.empty()) {
+        if (pages) *pages = n + 1;
+        return ids;
+      }
+      q.page_token = page->next_page_token;
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::string location_;
+  std::unique_ptr<Catalog> catalog_;
+};
+
+TEST_P(CatalogTest, ListsEveryBackupIdAcrossFoldersAndEngines) {
+  ASSERT_TRUE(catalog_->PutBackup(Make("a", 1, "f1")).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("b", 2, "f2", Engine::GREENPLUM)).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("c", 3, "f1")).ok());
+  ASSERT_TRUE(catalog_->DeleteBackup("c").ok());
+  auto ids = catalog_->ListAllBackupIds();
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(std::set<std::string>(ids->begin(), ids->end()), (std::set<std::string>{"a", "b"}));
+}
+
+TEST_P(CatalogTest, GetPutReplaceDelete) {
+  EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(catalog_->PutBackup(Make("b1", 10)).ok());
+  BackupRecord changed = Make("b1", 10);
+  changed.set_size(123);
+  ASSERT_TRUE(catalog_->PutBackup(changed).ok());
+  auto got = catalog_->GetBackup("b1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->size(), 123);
+  ASSERT_TRUE(catalog_->DeleteBackup("b1").ok());
+  EXPECT_EQ(catalog_->DeleteBackup("b1").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(CatalogTest, ListsNewestFirstByFolderOrClusterAndEngine) {
+  ASSERT_TRUE(catalog_->PutBackup(Make("old", 1)).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("new", 3)).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("mid", 2)).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("tie", 2)).ok());  // same time: later insert first
+  ASSERT_TRUE(catalog_->PutBackup(Make("other-folder", 5, "f2")).ok());
+  ASSERT_TRUE(catalog_->PutBackup(Make("other-engine", 5, "f1", Engine::MONGODB)).ok());
+  std::vector<std::string> want{"new", "tie", "mid", "old"};
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 100}), want);
+  int pages = 0;
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 1}, &pages), want);
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .cluster_id = "c-f1", .page_size = 3}), want);
+  // An exact multiple of the page size ends without an empty extra page.
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2}, &pages), want);
+  EXPECT_EQ(pages, 2);
+}
+
+TEST_P(CatalogTest, TokensAreBoundToTheirWalkAndSurviveReopen) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(catalog_->PutBackup(Make("b" + std::to_string(i), i)).ok());
+  auto page = catalog_->ListBackups({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2});
+  ASSERT_TRUE(page.ok());
+  std::string token = page->next_page_token;
+  ASSERT_FALSE(token.empty());
+  auto other = catalog_->ListBackups(
+      {.engine = Engine::REDIS, .folder_id = "f2", .page_size = 2, .page_token = token});
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  Reopen();
+  auto next = catalog_->ListBackups(
+      {.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2, .page_token = token});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->backups[0].id(), "b2");
+}
+
+// The walk's promise: no backup twice, and none skipped that existed for the whole walk, while
+// others are inserted (newer and with equal times) and deleted between pages.
+TEST_P(CatalogTest, WalkIsStableUnderInsertsAndDeletes) {
+  std::mt19937 rng(7);
+  std::set<std::string> alive;
+  for (int i = 0; i < 500; ++i) {
+    std::string id = "s" + std::to_string(i);
+    ASSERT_TRUE(catalog_->PutBackup(Make(id, 1000 + i / 3)).ok());
+    alive.insert(id);
+  }
+  std::set<std::string> stable = alive;  // ids never deleted during the walk
+  ListQuery q{.engine = Engine::REDIS, .folder_id = "f1", .page_size = 7};
+  std::set<std::string> seen;
+  int inserted = 0;
+  for (;;) {
+    auto page = catalog_->ListBackups(q);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& b : page->backups) EXPECT_TRUE(seen.insert(b.id()).second) << b.id();
+    if (page->next_page_token.empty()) break;
+    q.page_token = page->next_page_token;
+    for (int k = 0; k < 3; ++k) {  // mutate between pages
+      std::string id = "n" + std::to_string(inserted++);
+      ASSERT_TRUE(catalog_->PutBackup(Make(id, 1000 + static_cast<int>(rng() % 200))).ok());
+      auto victim = std::next(alive.begin(), rng() % alive.size());
+      stable.erase(*victim);
+      ASSERT_TRUE(catalog_->DeleteBackup(*victim).ok());
+      alive.erase(victim);
+    }
+  }
+  for (const auto& id : stable) EXPECT_TRUE(seen.count(id)) << "skipped " << id;
+}
+
+// A read must see what another connection (or process) committed since: no statement may keep
+// an old snapshot open between calls.
+TEST_P(CatalogTest, ReadsSeeCommitsOfOtherConnections) {
+  ASSERT_TRUE(catalog_->PutBackup(Make("first", 1)).ok());
+  ASSERT_TRUE(catalog_->GetBackup("first").ok());
+  auto other = Open();  // another process, or another instance
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->PutBackups({Make("second", 2), Make("third", 3)}).ok());
+  EXPECT_TRUE(catalog_->GetBackup("second").ok());
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 10}).size(), 3u);
+}
+
+TEST_P(CatalogTest, OperationsPersistAndUnfinishedAreListed) {
+  OperationRecord op;
+  op.folder_id = "f1";
+  op.operation.set_id("op1");
+  *op.operation.mutable_created_at() = common::FromUnixNanos(1);
+  ASSERT_TRUE(catalog_->PutOperation(op).ok());
+  OperationRecord done = op;
+  done.operation.set_id("op2");
+  done.operation.set_done(true);
+  ASSERT_TRUE(catalog_->PutOperation(done).ok());
+  Reopen();
+  auto unfinished = catalog_->ListUnfinishedOperations();
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].operation.id(), "op1");
+  auto got = catalog_->GetOperation("op2");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->operation.done());
+  EXPECT_EQ(got->folder_id, "f1");
+  EXPECT_EQ(catalog_->GetOperation("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Instances sharing one catalog: a page token of one is valid on the other (the signing key is in
+// the catalog), and only one holds exclusive use at a time.
+TEST_P(CatalogTest, InstancesShareTokensAndOneHoldsExclusiveUse) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(catalog_->PutBackup(Make("b" + std::to_string(i), i)).ok());
+  auto page = catalog_->ListBackups({.engine = Engine::REDIS, .folder_id = "f1", .page_size = 2});
+  ASSERT_TRUE(page.ok());
+  auto other = Open();
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto next = (*other)->ListBackups({.engine = Engine::REDIS,
+                                     .folder_id = "f1",
+                                     .page_size = 2,
+                                     .page_token = page->next_page_token});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->backups[0].id(), "b2");
+
+  auto held = catalog_->AcquireExclusiveUse();
+  ASSERT_TRUE(held.ok()) << held.status();
+  auto refused = (*other)->AcquireExclusiveUse();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("pid"), absl::string_view::npos)
+      << refused.status();  // who holds it
+  held->reset();            // released: the other may have it now
+  EXPECT_TRUE((*other)->AcquireExclusiveUse().ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Catalogs, CatalogTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace mdb::catalog

@@ -1,0 +1,494 @@
+// PostgreSQL catalog (libpq), for running mdb-backupd beside a PostgreSQL the team already
+// operates (with its own HA, Patroni for example). The same schema and semantics as the SQLite
+// catalog (sqlite_catalog.cc): records as serialized protos beside the indexed columns, keyset
+// pagination on (created_ns, seq) with the same page tokens, the signing key in the catalog (so
+// tokens are valid on every instance sharing it). Why these choices:
+// - A pool of connections, each used by one thread at a time (libpq connections are not
+//   thread-safe); a connection that failed is dropped, and the next call opens a fresh one.
+// - Parameters and results in binary: records are bytea, and nothing is escaped or re-parsed.
+// - Migrations under a transaction-scoped advisory lock: instances starting together apply each
+//   schema version once.
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "catalog/catalog.h"
+#include "catalog/page_token.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "common/time_util.h"
+
+namespace mdb::catalog {
+namespace {
+
+// Schema versions, applied in order; mdb_schema records how many have been applied.
+const char* const kMigrations[] = {
+    // 1: backups, operations and the page-token key (as SQLite's version 1).
+    R"sql(
+    CREATE TABLE mdb_meta(key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+    CREATE TABLE mdb_backups(
+      seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
+      engine INTEGER NOT NULL,
+      folder_id TEXT NOT NULL,
+      cluster_id TEXT NOT NULL,
+      created_ns BIGINT NOT NULL,
+      record BYTEA NOT NULL);
+    CREATE INDEX mdb_backups_by_folder ON mdb_backups(engine, folder_id, created_ns DESC, seq DESC);
+    CREATE INDEX mdb_backups_by_cluster ON mdb_backups(engine, cluster_id, created_ns DESC, seq DESC);
+    CREATE TABLE mdb_operations(
+      id TEXT PRIMARY KEY,
+      folder_id TEXT NOT NULL,
+      done BOOLEAN NOT NULL,
+      created_ns BIGINT NOT NULL,
+      body BYTEA NOT NULL);
+    CREATE INDEX mdb_operations_unfinished ON mdb_operations(created_ns) WHERE NOT done;
+    )sql",
+};
+
+// Arbitrary constants: the advisory locks migrations (pg_advisory_xact_lock) and exclusive use
+// (pg_try_advisory_lock) take.
+constexpr int64_t kMigrationLock = 0x6d64622d6d696772;  // "mdb-migr"
+constexpr int64_t kExclusiveLock = 0x6d64622d6f6e6c79;  // "mdb-only"
+
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// The canonical code of a failed statement, by SQLSTATE class: what a client may retry
+// (connection, resources, serialization), what is damage, and what is a bug of ours.
+absl::Status PgStatus(PGconn* conn, const PGresult* r, const std::string& what) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlstate = state ? state : "";
+  std::string msg =
+      absl::StrCat("catalog: ", what, ": ", r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 ||
+      sqlstate.rfind("53", 0) == 0 || sqlstate.rfind("57", 0) == 0 || sqlstate == "40001" ||
+      sqlstate == "40P01") {
+    // Connection lost, server out of disk/memory/connections, shutting down, or a conflict
+    // between instances: the catalog is unavailable for now, the call may be retried.
+    return absl::UnavailableError(msg);
+  }
+  if (sqlstate == "XX001" || sqlstate == "XX002") return absl::DataLossError(msg);
+  if (sqlstate == "23505") return absl::AlreadyExistsError(msg);
+  return absl::InternalError(msg);
+}
+
+int64_t BigEndian64(const char* p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return static_cast<int64_t>(be64toh(v));
+}
+
+// Parameters of one statement, all in binary.
+class Params {
+ public:
+  Params& Text(const std::string& v) { return Add(v); }
+  Params& Bytes(const std::string& v) { return Add(v); }
+  Params& Int64(int64_t v) {
+    uint64_t be = htobe64(static_cast<uint64_t>(v));
+    return Add(std::string(reinterpret_cast<const char*>(&be), 8));
+  }
+  Params& Int32(int32_t v) {
+    uint32_t be = htonl(static_cast<uint32_t>(v));
+    return Add(std::string(reinterpret_cast<const char*>(&be), 4));
+  }
+  Params& Bool(bool v) { return Add(std::string(1, v ? 1 : 0)); }
+
+  int size() const { return static_cast<int>(values_.size()); }
+  const char* const* values() {
+    ptrs_.clear();
+    for (const auto& v : values_) ptrs_.push_back(v.data());
+    return ptrs_.data();
+  }
+  const int* lengths() {
+    lengths_.clear();
+    for (const auto& v : values_) lengths_.push_back(static_cast<int>(v.size()));
+    return lengths_.data();
+  }
+  const int* formats() {
+    formats_.assign(values_.size(), 1);
+    return formats_.data();
+  }
+
+ private:
+  Params& Add(std::string v) {
+    values_.push_back(std::move(v));
+    return *this;
+  }
+  std::vector<std::string> values_;
+  std::vector<const char*> ptrs_;
+  std::vector<int> lengths_, formats_;
+};
+
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo) {
+    // application_name says who holds a connection (and the exclusive-use lock) in
+    // pg_stat_activity; the operator's conninfo (expanded as dbname) may set its own.
+    std::string app = absl::StrCat("mdb-backup pid ", getpid());
+    const char* keys[] = {"application_name", "dbname", nullptr};
+    const char* values[] = {app.c_str(), conninfo.c_str(), nullptr};
+    auto c = std::unique_ptr<Connection>(new Connection(PQconnectdbParams(keys, values, 1)));
+    if (!c->conn_ || PQstatus(c->conn_) != CONNECTION_OK) {
+      std::string err = c->conn_ ? PQerrorMessage(c->conn_) : "out of memory";
+      while (!err.empty() && err.back() == '\n') err.pop_back();
+      return absl::UnavailableError(absl::StrCat("catalog: cannot connect to PostgreSQL: ", err));
+    }
+    return c;
+  }
+  ~Connection() { PQfinish(conn_); }
+
+  // Runs `sql` with `params` (types inferred by the server), results in binary.
+  absl::StatusOr<ResultPtr> Run(const char* sql, Params params, const std::string& what) {
+    ResultPtr r(PQexecParams(conn_, sql, params.size(), nullptr, params.values(), params.lengths(),
+                             params.formats(), 1),
+                &PQclear);
+    ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      healthy_ = PQstatus(conn_) == CONNECTION_OK;
+      return PgStatus(conn_, r.get(), what);
+    }
+    return r;
+  }
+  // Several statements without parameters (migrations, BEGIN/COMMIT).
+  absl::Status Exec(const char* sql, const std::string& what) {
+    ResultPtr r(PQexec(conn_, sql), &PQclear);
+    ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      healthy_ = PQstatus(conn_) == CONNECTION_OK;
+      return PgStatus(conn_, r.get(), what);
+    }
+    return absl::OkStatus();
+  }
+  // False once the connection failed: it is not returned to the pool.
+  bool healthy() const { return healthy_ && PQstatus(conn_) == CONNECTION_OK; }
+
+ private:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  PGconn* conn_;
+  bool healthy_ = true;
+};
+
+std::string Field(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
+}
+
+template <typename M>
+bool ParseField(const PGresult* r, int row, int col, M* out) {
+  return out->ParseFromArray(PQgetvalue(r, row, col), PQgetlength(r, row, col));
+}
+
+class PostgresCatalog final : public Catalog {
+ public:
+  explicit PostgresCatalog(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+  absl::Status Init() {
+    ASSIGN_OR_RETURN(auto conn, Connection::Open(conninfo_));
+    RETURN_IF_ERROR(Migrate(conn.get()));
+    ASSIGN_OR_RETURN(std::string key, LoadOrCreateKey(conn.get()));
+    codec_ = std::make_unique<PageTokenCodec>(std::move(key));
+    free_.push_back(std::move(conn));
+    return absl::OkStatus();
+  }
+
+  absl::Status PutBackup(const BackupRecord& b) override {
+    return WithConn([&](Connection* c) { return Upsert(c, b); });
+  }
+
+  absl::Status PutBackups(const std::vector<BackupRecord>& backups) override {
+    return WithConn([&](Connection* c) -> absl::Status {
+      RETURN_IF_ERROR(c->Exec("BEGIN", "begin"));
+      for (const auto& b : backups) {
+        if (absl::Status st = Upsert(c, b); !st.ok()) {
+          (void)c->Exec("ROLLBACK", "rollback");
+          return st;
+        }
+      }
+      return c->Exec("COMMIT", "commit");
+    });
+  }
+
+  absl::StatusOr<BackupRecord> GetBackup(const std::string& id) override {
+    BackupRecord out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr r, c->Run("SELECT record FROM mdb_backups WHERE id = $1",
+                                           std::move(Params().Text(id)), "get backup"));
+      if (PQntuples(r.get()) == 0) {
+        return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+      }
+      if (!ParseField(r.get(), 0, 0, &out)) {
+        return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListAllBackupIds() override {
+    std::vector<std::string> out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr r, c->Run("SELECT id FROM mdb_backups", {}, "list backup ids"));
+      for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(Field(r.get(), i, 0));
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<ListPage> ListBackups(const ListQuery& q) override {
+    bool by_folder = !q.folder_id.empty();
+    std::string scope = absl::StrCat(q.engine, by_folder ? "/folder/" : "/cluster/",
+                                     by_folder ? q.folder_id : q.cluster_id);
+    PageCursor cursor{.created_ns = INT64_MAX, .seq = INT64_MAX};
+    if (!q.page_token.empty()) {
+      ASSIGN_OR_RETURN(cursor, codec_->Decode(q.page_token, scope));
+    }
+    // Row-value comparison keeps the scan on the index: O(page) whatever the page number.
+    static const char* kByFolder =
+        "SELECT seq, created_ns, record FROM mdb_backups WHERE engine = $1::int4 AND "
+        "folder_id = $2 AND (created_ns, seq) < ($3::int8, $4::int8) "
+        "ORDER BY created_ns DESC, seq DESC LIMIT $5::int8";
+    static const char* kByCluster =
+        "SELECT seq, created_ns, record FROM mdb_backups WHERE engine = $1::int4 AND "
+        "cluster_id = $2 AND (created_ns, seq) < ($3::int8, $4::int8) "
+        "ORDER BY created_ns DESC, seq DESC LIMIT $5::int8";
+    ListPage page;
+    PageCursor last;
+    bool more = false;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr r,
+                       c->Run(by_folder ? kByFolder : kByCluster,
+                              std::move(Params()
+                                            .Int32(q.engine)
+                                            .Text(by_folder ? q.folder_id : q.cluster_id)
+                                            .Int64(cursor.created_ns)
+                                            .Int64(cursor.seq)
+                                            .Int64(q.page_size + 1)),
+                              "list backups"));
+      int n = PQntuples(r.get());
+      for (int i = 0; i < n; ++i) {
+        if (static_cast<int>(page.backups.size()) == q.page_size) {
+          more = true;
+          break;
+        }
+        last = {.created_ns = BigEndian64(PQgetvalue(r.get(), i, 1)),
+                .seq = BigEndian64(PQgetvalue(r.get(), i, 0))};
+        if (!ParseField(r.get(), i, 2, &page.backups.emplace_back())) {
+          return absl::DataLossError("catalog: a backup record is corrupt");
+        }
+      }
+      return absl::OkStatus();
+    }));
+    if (more) page.next_page_token = codec_->Encode(last, scope);
+    return page;
+  }
+
+  absl::Status DeleteBackup(const std::string& id) override {
+    return WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr r, c->Run("DELETE FROM mdb_backups WHERE id = $1",
+                                           std::move(Params().Text(id)), "delete backup"));
+      if (std::string(PQcmdTuples(r.get())) == "0") {
+        return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status PutOperation(const OperationRecord& op) override {
+    static const char* kSql =
+        "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body) "
+        "VALUES($1, $2, $3::bool, $4::int8, $5::bytea) "
+        "ON CONFLICT(id) DO UPDATE SET folder_id = $2, done = $3::bool, body = $5::bytea";
+    return WithConn([&](Connection* c) -> absl::Status {
+      return c
+          ->Run(kSql,
+                std::move(Params()
+                              .Text(op.operation.id())
+                              .Text(op.folder_id)
+                              .Bool(op.operation.done())
+                              .Int64(common::ToUnixNanos(op.operation.created_at()))
+                              .Bytes(op.operation.SerializeAsString())),
+                "put operation")
+          .status();
+    });
+  }
+
+  absl::StatusOr<OperationRecord> GetOperation(const std::string& id) override {
+    OperationRecord out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr r,
+                       c->Run("SELECT folder_id, body FROM mdb_operations WHERE id = $1",
+                              std::move(Params().Text(id)), "get operation"));
+      if (PQntuples(r.get()) == 0) {
+        return absl::NotFoundError(absl::StrCat("operation '", id, "' not found"));
+      }
+      out.folder_id = Field(r.get(), 0, 0);
+      if (!ParseField(r.get(), 0, 1, &out.operation)) {
+        return absl::DataLossError(absl::StrCat("catalog: operation '", id, "' is corrupt"));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
+    // A session advisory lock on a connection of its own, held while the object lives: PostgreSQL
+    // releases it when the connection (or this process) ends. A connection lost to a server
+    // restart or failover loses the lock too; operation leases (several instances) will replace
+    // this single-holder rule.
+    ASSIGN_OR_RETURN(auto conn, Connection::Open(conninfo_));
+    ASSIGN_OR_RETURN(ResultPtr r,
+                     conn->Run("SELECT pg_try_advisory_lock($1::int8)",
+                               std::move(Params().Int64(kExclusiveLock)), "take exclusive use"));
+    if (PQgetvalue(r.get(), 0, 0)[0] != 1) {
+      std::string holder = "another process";
+      auto who = conn->Run(
+          "SELECT coalesce(a.application_name, '') || ' at ' || coalesce(host(a.client_addr), "
+          "'a local socket') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+          "WHERE l.locktype = 'advisory' AND l.granted AND "
+          "l.classid::int8 = ($1::int8 >> 32) AND l.objid::int8 = ($1::int8 & 4294967295)",
+          std::move(Params().Int64(kExclusiveLock)), "find the holder");
+      if (who.ok() && PQntuples(who->get()) > 0) holder = Field(who->get(), 0, 0);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the PostgreSQL catalog is in use by ", holder,
+          " (mdb-backupd, or mdb-backup catalog rebuild): one process at a time; stop it first"));
+    }
+    struct Held final : ExclusiveUse {
+      std::unique_ptr<Connection> conn;
+    };
+    auto held = std::make_unique<Held>();
+    held->conn = std::move(conn);
+    return std::unique_ptr<ExclusiveUse>(std::move(held));
+  }
+
+  absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
+    std::vector<OperationRecord> out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(
+          ResultPtr r,
+          c->Run("SELECT folder_id, body FROM mdb_operations WHERE NOT done ORDER BY created_ns",
+                 {}, "list operations"));
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        OperationRecord& rec = out.emplace_back();
+        rec.folder_id = Field(r.get(), i, 0);
+        if (!ParseField(r.get(), i, 1, &rec.operation)) {
+          return absl::DataLossError("catalog: an operation record is corrupt");
+        }
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+ private:
+  static absl::Status Upsert(Connection* c, const BackupRecord& b) {
+    static const char* kSql =
+        "INSERT INTO mdb_backups(id, engine, folder_id, cluster_id, created_ns, record) "
+        "VALUES($1, $2::int4, $3, $4, $5::int8, $6::bytea) ON CONFLICT(id) DO UPDATE SET "
+        "engine = $2::int4, folder_id = $3, cluster_id = $4, created_ns = $5::int8, "
+        "record = $6::bytea";
+    return c
+        ->Run(kSql,
+              std::move(Params()
+                            .Text(b.id())
+                            .Int32(b.engine())
+                            .Text(b.folder_id())
+                            .Text(b.cluster_id())
+                            .Int64(common::ToUnixNanos(b.created_at()))
+                            .Bytes(b.SerializeAsString())),
+              absl::StrCat("put backup '", b.id(), "'"))
+        .status();
+  }
+
+  absl::Status Migrate(Connection* c) {
+    RETURN_IF_ERROR(c->Exec("BEGIN", "begin"));
+    absl::Status st = [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr lock,
+                       c->Run("SELECT pg_advisory_xact_lock($1::int8)",
+                              std::move(Params().Int64(kMigrationLock)), "lock the schema"));
+      RETURN_IF_ERROR(
+          c->Exec("CREATE TABLE IF NOT EXISTS mdb_schema(version INTEGER NOT NULL)", "schema"));
+      ASSIGN_OR_RETURN(ResultPtr r, c->Run("SELECT coalesce(max(version), 0)::int8 FROM mdb_schema",
+                                           {}, "read schema version"));
+      int64_t version = BigEndian64(PQgetvalue(r.get(), 0, 0));
+      const int64_t latest = static_cast<int64_t>(std::size(kMigrations));
+      if (version > latest) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("the PostgreSQL catalog has schema version ", version,
+                         ", newer than this build's ", latest, "; upgrade mdb-backupd"));
+      }
+      for (int64_t v = version; v < latest; ++v) {
+        RETURN_IF_ERROR(c->Exec(kMigrations[v], absl::StrCat("schema version ", v + 1)));
+      }
+      if (latest > version) {
+        RETURN_IF_ERROR(c->Run("DELETE FROM mdb_schema", {}, "schema").status());
+        RETURN_IF_ERROR(c->Run("INSERT INTO mdb_schema VALUES($1::int4)",
+                               std::move(Params().Int32(static_cast<int32_t>(latest))), "schema")
+                            .status());
+      }
+      return absl::OkStatus();
+    }();
+    if (!st.ok()) {
+      (void)c->Exec("ROLLBACK", "rollback");
+      return st;
+    }
+    return c->Exec("COMMIT", "commit");
+  }
+
+  absl::StatusOr<std::string> LoadOrCreateKey(Connection* c) {
+    std::string key(32, '\0');
+    common::RandomBytes(key.data(), key.size());
+    RETURN_IF_ERROR(c->Run("INSERT INTO mdb_meta(key, value) VALUES('page_key', $1::bytea) "
+                           "ON CONFLICT(key) DO NOTHING",
+                           std::move(Params().Bytes(key)), "store page key")
+                        .status());
+    ASSIGN_OR_RETURN(ResultPtr r, c->Run("SELECT value FROM mdb_meta WHERE key = 'page_key'", {},
+                                         "read page key"));
+    if (PQntuples(r.get()) != 1) return absl::DataLossError("catalog: the page key is missing");
+    return Field(r.get(), 0, 0);
+  }
+
+  // Runs `fn` on a pooled connection, opening a new one when all are busy; a connection that
+  // failed is closed rather than pooled.
+  template <typename Fn>
+  absl::Status WithConn(Fn fn) {
+    std::unique_ptr<Connection> conn;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        conn = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!conn) {
+      ASSIGN_OR_RETURN(conn, Connection::Open(conninfo_));
+    }
+    absl::Status st = fn(conn.get());
+    if (!conn->healthy()) return st;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxIdle) free_.push_back(std::move(conn));
+    return st;
+  }
+
+  static constexpr size_t kMaxIdle = 16;
+  std::string conninfo_;
+  std::unique_ptr<PageTokenCodec> codec_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Connection>> free_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Catalog>> OpenPostgresCatalog(const std::string& conninfo) {
+  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialize");
+  auto catalog = std::make_unique<PostgresCatalog>(conninfo);
+  RETURN_IF_ERROR(catalog->Init());
+  return catalog;
+}
+
+}  // namespace mdb::catalog
