@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/validation.h"
+#include "common/log.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace mdb::api {
 namespace {
@@ -120,20 +122,56 @@ void Copy(const Record& r, const Step& s, Message* out) {
   }
 }
 
+// Records written before engine_fields kept OpenSearch's indices and version in fields 13 and
+// 14 (now reserved; catalogs and manifests still hold them, as unknown fields): shown under
+// those names when the Backup has them, as they were.
+void ShowFieldsOfOlderRecords(const Record& r, Message* out) {
+  const auto& unknown = r.GetReflection()->GetUnknownFields(r);
+  if (unknown.empty()) return;
+  const Descriptor* d = out->GetDescriptor();
+  const auto* refl = out->GetReflection();
+  const FieldDescriptor* indices = d->FindFieldByName("indices");
+  const FieldDescriptor* version = d->FindFieldByName("opensearch_version");
+  const FieldDescriptor* total = d->FindFieldByName("indices_total");
+  int64_t count = 0;
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    const auto& f = unknown.field(i);
+    if (f.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) continue;
+    if (f.number() == 13 && indices && indices->is_repeated() &&
+        indices->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      refl->AddString(out, indices, f.length_delimited());
+      ++count;
+    } else if (f.number() == 14 && version && !version->is_repeated() &&
+               version->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      refl->SetString(out, version, f.length_delimited());
+    }
+  }
+  if (count > 0 && total && !total->is_repeated() &&
+      total->cpp_type() == FieldDescriptor::CPPTYPE_INT64 && refl->GetInt64(*out, total) == 0) {
+    refl->SetInt64(out, total, count);
+  }
+}
+
 }  // namespace
 
 absl::Status ToApiBackup(const Record& r, Message* out) {
   out->Clear();
   if (r.has_engine_fields()) {
+    // Of another type (a manifest planted in the bucket, or a record moved between engines) or
+    // unreadable: the backup is still shown, without them; one bad record never fails a page.
     const std::string& url = r.engine_fields().type_url();
     if (std::string_view(url).substr(url.rfind('/') + 1) != out->GetDescriptor()->full_name()) {
-      return absl::InternalError(absl::StrCat("backup '", r.id(), "' carries fields of ", url,
-                                              ", not of ", out->GetDescriptor()->full_name()));
+      common::Log(common::LogLevel::kWarning, "api",
+                  absl::StrCat("backup '", r.id(), "' carries fields of ", url, ", not of ",
+                               out->GetDescriptor()->full_name(), ": shown without them"));
+    } else if (!r.engine_fields().UnpackTo(out)) {
+      out->Clear();
+      common::Log(common::LogLevel::kWarning, "api",
+                  absl::StrCat("the engine fields of backup '", r.id(),
+                               "' cannot be read: shown without them"));
     }
-    if (!r.engine_fields().UnpackTo(out)) {
-      return absl::DataLossError(
-          absl::StrCat("the engine fields of backup '", r.id(), "' cannot be read"));
-    }
+  } else {
+    ShowFieldsOfOlderRecords(r, out);
   }
   const Plan& plan = PlanFor(out->GetDescriptor());
   for (const Step& s : plan.steps) Copy(r, s, out);

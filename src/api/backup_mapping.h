@@ -13,7 +13,9 @@ namespace mdb::api {
 // message lacks is not shown. What only one engine has comes from `record.engine_fields()`, a
 // message of that engine's Backup type its driver filled (as WAL-G's GenericMetadata.UserData),
 // overlaid by the record's own fields. Repeated fields are cut to the contract's `size` bound.
-// InternalError when engine_fields is of another type than `out` (a wiring bug).
+// engine_fields of another type than `out`, or unreadable, are left out (and logged): one bad
+// record never fails a listing. Fields 13/14 of records older than engine_fields (OpenSearch's
+// indices and version) are shown as they were.
 absl::Status ToApiBackup(const catalog::BackupRecord& record, google::protobuf::Message* out);
 
 }  // namespace mdb::api

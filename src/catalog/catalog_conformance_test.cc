@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "catalog/catalog.h"
 #include "catalog/test_postgres.h"
@@ -217,6 +218,35 @@ TEST_P(CatalogTest, InstancesShareTokensAndOneHoldsExclusiveUse) {
       << refused.status();  // who holds it
   held->reset();            // released: the other may have it now
   EXPECT_TRUE((*other)->AcquireExclusiveUse().ok());
+}
+
+// PostgreSQL only (SQLite has no connection to lose): a failover or server restart ends every
+// pooled connection while the instance idles; the next calls succeed on fresh ones instead of
+// failing once per dead connection (a backup that committed would have reported failure).
+TEST(PostgresCatalog, CallsSurviveTheServerEndingItsConnections) {
+  const std::string location = TestPostgres::Get()->NewDatabase();
+  ASSERT_FALSE(location.empty());
+  auto catalog = OpenPostgresCatalog(location);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  BackupRecord r;
+  r.set_id("b1");
+  r.set_folder_id("f1");
+  r.set_engine(Engine::REDIS);
+  // Several connections in the pool: calls from threads at once.
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      ASSERT_TRUE((*catalog)->GetBackup("b1").status().code() != absl::StatusCode::kUnavailable);
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_GT(TestPostgres::Get()->TerminateConnections(location), 0);
+  absl::Status put = (*catalog)->PutBackup(r);
+  EXPECT_TRUE(put.ok()) << put;
+  ASSERT_GT(TestPostgres::Get()->TerminateConnections(location), 0);
+  auto got = (*catalog)->GetBackup("b1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->folder_id(), "f1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Catalogs, CatalogTest, ::testing::Values("sqlite", "postgresql"),

@@ -131,9 +131,24 @@ class Connection {
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo) {
     // application_name says who holds a connection (and the exclusive-use lock) in
     // pg_stat_activity; the operator's conninfo (expanded as dbname) may set its own.
+    // Defaults the operator's conninfo may override (keywords before dbname yield to it): a
+    // server that vanished without a FIN (a failover, a cut network) is noticed within about a
+    // minute by keepalives and the TCP user timeout, not after the kernel's two hours; a
+    // statement that hangs (a lock never released) ends after five minutes.
     std::string app = absl::StrCat("mdb-backup pid ", getpid());
-    const char* keys[] = {"application_name", "dbname", nullptr};
-    const char* values[] = {app.c_str(), conninfo.c_str(), nullptr};
+    const char* keys[] = {"application_name",
+                          "connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "options",
+                          "dbname",
+                          nullptr};
+    const char* values[] = {
+        app.c_str(),      "10",   "1", "30", "10", "3", "60000", "-c statement_timeout=300000",
+        conninfo.c_str(), nullptr};
     auto c = std::unique_ptr<Connection>(new Connection(PQconnectdbParams(keys, values, 1)));
     if (!c->conn_ || PQstatus(c->conn_) != CONNECTION_OK) {
       std::string err = c->conn_ ? PQerrorMessage(c->conn_) : "out of memory";
@@ -351,6 +366,7 @@ class PostgresCatalog final : public Catalog {
           "SELECT coalesce(a.application_name, '') || ' at ' || coalesce(host(a.client_addr), "
           "'a local socket') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
           "WHERE l.locktype = 'advisory' AND l.granted AND "
+          "l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND "
           "l.classid::int8 = ($1::int8 >> 32) AND l.objid::int8 = ($1::int8 & 4294967295)",
           std::move(Params().Int64(kExclusiveLock)), "find the holder");
       if (who.ok() && PQntuples(who->get()) > 0) holder = Field(who->get(), 0, 0);
@@ -454,7 +470,10 @@ class PostgresCatalog final : public Catalog {
   }
 
   // Runs `fn` on a pooled connection, opening a new one when all are busy; a connection that
-  // failed is closed rather than pooled.
+  // failed is closed rather than pooled. A pooled connection may have died while idle (the
+  // server restarted, or failed over): then `fn` runs once more on a fresh one. That is safe
+  // because every call here is idempotent (upserts, deletes by id, reads): one that committed
+  // before its reply was lost commits the same again.
   template <typename Fn>
   absl::Status WithConn(Fn fn) {
     std::unique_ptr<Connection> conn;
@@ -465,14 +484,26 @@ class PostgresCatalog final : public Catalog {
         free_.pop_back();
       }
     }
+    const bool pooled = conn != nullptr;
     if (!conn) {
       ASSIGN_OR_RETURN(conn, Connection::Open(conninfo_));
     }
     absl::Status st = fn(conn.get());
+    if (!conn->healthy() && pooled && absl::IsUnavailable(st)) {
+      DropIdle();  // opened before the same outage, most likely dead as well
+      ASSIGN_OR_RETURN(conn, Connection::Open(conninfo_));
+      st = fn(conn.get());
+    }
     if (!conn->healthy()) return st;
     std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < kMaxIdle) free_.push_back(std::move(conn));
     return st;
+  }
+
+  void DropIdle() {
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::lock_guard<std::mutex> lock(mu_);
+    idle.swap(free_);
   }
 
   static constexpr size_t kMaxIdle = 16;

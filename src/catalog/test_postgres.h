@@ -39,6 +39,22 @@ class TestPostgres : public ::testing::Environment {
     return ok ? admin_ + " dbname=" + name : "";
   }
 
+  // Ends every server connection to the database of `conninfo` (as a failover or a server
+  // restart would, seen from the client); returns how many.
+  int TerminateConnections(const std::string& conninfo) {
+    std::string db = conninfo.substr(conninfo.rfind("dbname=") + 7);
+    PGconn* c = PQconnectdb(admin_.c_str());
+    const char* params[] = {db.c_str()};
+    PGresult* r = PQexecParams(c,
+                               "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                               1, nullptr, params, nullptr, nullptr, 0);
+    int n = PQresultStatus(r) == PGRES_TUPLES_OK ? std::atoi(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return n;
+  }
+
   void TearDown() override {
     if (!dir_.empty()) {
       Run(Bin("pg_ctl") + " -D " + dir_ + "/data -m immediate stop");

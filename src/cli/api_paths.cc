@@ -115,13 +115,21 @@ std::pair<int64_t, int64_t> OperationProgress(const yandex::cloud::operation::Op
   const std::string& url = op.metadata().type_url();
   const auto* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
       url.substr(url.rfind('/') + 1));
-  if (!type || !type->FindFieldByName("bytes_done")) return {0, 0};
+  if (!type) return {0, 0};
+  // The server's metadata types carry them as int64 (fields 100/101); any other shape (a newer
+  // or foreign server) shows no progress rather than failing a reflection check.
+  const auto* done = type->FindFieldByName("bytes_done");
+  const auto* total = type->FindFieldByName("bytes_total");
+  auto is_int64 = [](const google::protobuf::FieldDescriptor* f) {
+    return f && !f->is_repeated() &&
+           f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64;
+  };
+  if (!is_int64(done) || !is_int64(total)) return {0, 0};
   std::unique_ptr<google::protobuf::Message> meta(
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
   if (!op.metadata().UnpackTo(meta.get())) return {0, 0};
   const auto* r = meta->GetReflection();
-  return {r->GetInt64(*meta, type->FindFieldByName("bytes_done")),
-          r->GetInt64(*meta, type->FindFieldByName("bytes_total"))};
+  return {r->GetInt64(*meta, done), r->GetInt64(*meta, total)};
 }
 
 }  // namespace mdb::cli

@@ -19,6 +19,10 @@
 namespace mdb::common {
 namespace {
 
+// Shard names are part of journal keys, with the cluster id (at most 50): together they must
+// leave room for the rest of a key (repo/journal_store.h).
+constexpr size_t kMaxShardName = 80;
+
 class Parser {
  public:
   Parser(std::string filename, const EngineTable& engines)
@@ -228,6 +232,11 @@ class Parser {
     RETURN_IF_ERROR(CheckKeys(n, {"name", "hosts"}, where));
     ShardConfig s;
     ASSIGN_OR_RETURN(s.name, String(n, "name", true, where));
+    if (s.name.size() > kMaxShardName) {
+      return Error(n["name"],
+                   absl::StrCat(where, " '", s.name.substr(0, 20), "...': 'name' is longer than ",
+                                kMaxShardName, " characters (it names the shard's journal)"));
+    }
     RETURN_IF_ERROR(ParseHosts(n, where, &s.hosts));
     return s;
   }
@@ -298,6 +307,11 @@ class Parser {
         c.shards.push_back(std::move(shard));
       }
     } else if (n["hosts"]) {
+      // The one shard takes the cluster's name, which then names its journal as well.
+      if (c.name.size() > kMaxShardName) {
+        return Error(n["name"], absl::StrCat(where, ": 'name' is longer than ", kMaxShardName,
+                                             " characters (with 'hosts' it names the journal)"));
+      }
       ShardConfig shard{.name = c.name, .hosts = {}};
       RETURN_IF_ERROR(ParseHosts(n, where, &shard.hosts));
       c.shards.push_back(std::move(shard));

@@ -93,6 +93,25 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
   EXPECT_THAT(ParseConfig("tokens: [{token: short}]\n", "x", TestEngines()).status().message(),
               HasSubstr("at least 8 characters"));
   EXPECT_THAT(ParseConfig("server: [1\n", "x", TestEngines()).status().message(), HasSubstr("x:"));
+  // Shard names (a hosts-only cluster's is its name) name journal keys: bounded.
+  const std::string name81(81, 'n');
+  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: greenplum\n"
+                          "    shards: [{name: " +
+                              name81 + ", hosts: [h:1]}]\n",
+                          "x", TestEngines())
+                  .status()
+                  .message(),
+              HasSubstr("longer than 80 characters"));
+  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    name: " + name81 +
+                              "\n    folder_id: f\n    engine: redis\n    hosts: [h:1]\n",
+                          "x", TestEngines())
+                  .status()
+                  .message(),
+              HasSubstr("longer than 80 characters"));
+  EXPECT_TRUE(ParseConfig("clusters:\n  - id: a\n    name: " + std::string(80, 'n') +
+                              "\n    folder_id: f\n    engine: redis\n    hosts: [h:1]\n",
+                          "x", TestEngines())
+                  .ok());
 }
 
 TEST(Config, RepositorySettingsAndSwitches) {

@@ -62,6 +62,12 @@ struct RestoreRequest {
 };
 
 // One piece of journal (a WAL segment) committed to the repository.
+// What Driver::UpgradeRepository did.
+struct UpgradeReport {
+  int moved = 0;                      // objects now in today's form
+  std::vector<std::string> problems;  // "<object>: why" of those left where they were
+};
+
 struct JournalPiece {
   std::string shard;
   std::string object;  // the repository object holding it (its journal store key)
@@ -113,9 +119,14 @@ class Driver {
       const std::map<std::string, uint64_t>& keep_from) {
     return absl::OkStatus();
   }
-  // Moves what an older version of the driver stored in another form into today's (run once at
-  // start, before anything reads the repository); returns what it moved, for the log.
-  virtual absl::StatusOr<int> UpgradeRepository(repo::Repository* repository) { return 0; }
+  // Moves what an older version of the driver stored in another form into today's (run at each
+  // start, before anything reads the repository; `backup_ids` is the repository's listing).
+  // An object it cannot move is a problem reported, never a reason not to start; an error is
+  // for a repository it cannot use at all.
+  virtual absl::StatusOr<UpgradeReport> UpgradeRepository(
+      repo::Repository* repository, const std::vector<std::string>& backup_ids) {
+    return UpgradeReport{};
+  }
 };
 
 // One row of the engine table: what everyone may know of the engine (common/engines.h) and how

@@ -92,16 +92,23 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
                                           const std::vector<common::ClusterConfig>& clusters,
                                           const engine::EngineRegistry& engines) {
   ReconcileReport report;
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
   // What older versions of a driver stored in another form is moved first (WAL segments that
-  // were backups of their own before the journal store).
+  // were backups of their own before the journal store); what cannot be moved is reported.
+  int moved = 0;
   for (const common::EngineInfo& row : engines.table().rows()) {
     ASSIGN_OR_RETURN(auto driver, engines.MakeDriver(row.engine));
-    ASSIGN_OR_RETURN(int moved, driver->UpgradeRepository(repository));
-    if (moved > 0) {
-      report.upgraded.push_back(absl::StrCat(moved, " object(s) of ", std::string(row.name)));
+    ASSIGN_OR_RETURN(engine::UpgradeReport upgrade, driver->UpgradeRepository(repository, ids));
+    if (upgrade.moved > 0) {
+      report.upgraded.push_back(
+          absl::StrCat(upgrade.moved, " object(s) of ", std::string(row.name)));
     }
+    for (auto& p : upgrade.problems) report.unreadable.push_back(std::move(p));
+    moved += upgrade.moved;
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> ids, repository->ListBackups());
+  if (moved > 0) {
+    ASSIGN_OR_RETURN(ids, repository->ListBackups());
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> catalog_ids, catalog->ListAllBackupIds());
   const std::set<std::string> listed(catalog_ids.begin(), catalog_ids.end());  // one query
   std::vector<catalog::BackupRecord> add;

@@ -126,7 +126,7 @@ std::string Codec::Encode(std::string_view plaintext, std::string_view role) con
 }
 
 absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_view role,
-                                          size_t size_hint) const {
+                                          size_t size_hint, size_t max_size) const {
   std::string opened;
   if (keys_.data_key) {
     auto o = Open(blob, *keys_.data_key, role);
@@ -137,8 +137,12 @@ absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_vie
   size_t size = size_hint;
   if (size == 0) {
     unsigned long long s = ZSTD_getFrameContentSize(blob.data(), blob.size());
-    if (s == ZSTD_CONTENTSIZE_ERROR || s == ZSTD_CONTENTSIZE_UNKNOWN || s > (1ULL << 34)) {
+    if (s == ZSTD_CONTENTSIZE_ERROR || s == ZSTD_CONTENTSIZE_UNKNOWN) {
       return absl::DataLossError(absl::StrCat("'", RoleName(role), "': not a zstd frame"));
+    }
+    if (s > max_size) {
+      return absl::DataLossError(absl::StrCat("'", RoleName(role), "': its frame claims ", s,
+                                              " bytes, more than the ", max_size, " it may hold"));
     }
     size = static_cast<size_t>(s);
   }

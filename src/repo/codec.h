@@ -41,9 +41,10 @@ class Codec {
   std::string Encode(std::string_view plaintext, std::string_view role) const;
 
   // Reverses Encode. DataLoss when authentication or decompression fails; `size_hint` is the
-  // plaintext size when known (0: read it from the zstd frame).
+  // plaintext size when known (0: read it from the zstd frame, which must claim at most
+  // `max_size`: a planted frame cannot make a reader allocate what it claims).
   absl::StatusOr<std::string> Decode(std::string_view blob, std::string_view role,
-                                     size_t size_hint = 0) const;
+                                     size_t size_hint = 0, size_t max_size = size_t{1} << 34) const;
 
   bool encrypted() const { return keys_.data_key.has_value(); }
 

@@ -1,5 +1,7 @@
 #include "repo/journal_store.h"
 
+#include <zstd.h>
+
 #include <algorithm>
 #include <optional>
 #include <tuple>
@@ -16,7 +18,7 @@ namespace {
 constexpr char kPrefix[] = "journal/";
 
 bool ValidName(const std::string& name) {
-  return !name.empty() && name.size() <= 200 &&
+  return !name.empty() && name.size() <= 180 &&
          name.find_first_not_of(
              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
              std::string::npos &&
@@ -27,6 +29,14 @@ std::string ClusterPrefix(const std::string& cluster_id) {
   // Hex: cluster ids and shard names may hold any character, keys only a few.
   return absl::StrCat(kPrefix, absl::BytesToHexString(cluster_id), "/");
 }
+
+// Cluster id and shard name, hex-encoded in the key: 130 bytes keep the longest key (with a
+// 180-character name) under storage's 512; the name keeps the last part under a file system's 255
+// (with room for the posix driver's temporary suffix).
+constexpr size_t kMaxIdBytes = 130;
+
+// The most a piece's object can take: its frame at worst, the checksum, a seal's nonce and tag.
+size_t MaxStoredBytes() { return ZSTD_compressBound(kMaxJournalPieceBytes + 32) + 4096; }
 
 std::string Hex16(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
 
@@ -48,6 +58,11 @@ std::optional<JournalPieceInfo> ParseKey(const storage::ObjectInfo& o) {
   if (!Unhex(parts[1], &p.cluster_id) || !Unhex(parts[2], &p.shard)) return std::nullopt;
   const std::string& last = parts[3];
   if (last.size() < 35 || last[16] != '-' || last[33] != '.') return std::nullopt;
+  // Exactly the digits Put writes: one piece has one key (SimpleHexAtoi would take "0x" or '+').
+  if (last.substr(0, 16).find_first_not_of("0123456789abcdef") != std::string::npos ||
+      last.substr(17, 16).find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return std::nullopt;
+  }
   if (!absl::SimpleHexAtoi(last.substr(0, 16), &p.start) ||
       !absl::SimpleHexAtoi(last.substr(17, 16), &p.end) || p.end < p.start) {
     return std::nullopt;
@@ -68,10 +83,17 @@ class StorageJournal final : public JournalStore {
   absl::StatusOr<JournalPieceInfo> Put(const std::string& cluster_id, const std::string& shard,
                                        const std::string& name, uint64_t start, uint64_t end,
                                        std::string_view data) override {
-    if (!ValidName(name) || end < start || cluster_id.empty() || shard.empty()) {
+    if (!ValidName(name) || end < start || cluster_id.empty() || shard.empty() ||
+        cluster_id.size() + shard.size() > kMaxIdBytes || cluster_id.size() > 120 ||
+        shard.size() > 120) {  // each a part of the key: under 255 in hex
       return absl::InvalidArgumentError(absl::StrCat("journal piece '", name, "' of cluster '",
                                                      cluster_id, "' shard '", shard,
-                                                     "': invalid name or positions"));
+                                                     "': invalid name, ids or positions"));
+    }
+    if (data.size() > kMaxJournalPieceBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("journal piece '", name, "' has ", data.size(),
+                                                     " bytes, more than the ",
+                                                     kMaxJournalPieceBytes, " a piece may have"));
     }
     std::string key = absl::StrCat(ClusterPrefix(cluster_id), absl::BytesToHexString(shard), "/",
                                    Hex16(start), "-", Hex16(end), ".", name);
@@ -114,8 +136,20 @@ class StorageJournal final : public JournalStore {
   }
 
   absl::StatusOr<std::string> Get(const JournalPieceInfo& piece) override {
-    ASSIGN_OR_RETURN(std::string blob, storage_->Get(piece.key));
-    auto plain = codec_->Decode(blob, piece.key);
+    // Read no more than the listing saw (an object swapped for a larger one then fails its
+    // checksum), and nothing a piece could not be: a planted object never sizes an allocation.
+    if (piece.stored_bytes == 0 || piece.stored_bytes > MaxStoredBytes()) {
+      return absl::DataLossError(absl::StrCat("journal piece '", piece.key, "' has ",
+                                              piece.stored_bytes,
+                                              " bytes in the store; no piece can have that many"));
+    }
+    auto read = storage_->GetRange(piece.key, 0, piece.stored_bytes);
+    if (absl::IsOutOfRange(read.status())) {
+      return absl::DataLossError(
+          absl::StrCat("journal piece '", piece.key, "' is shorter than when it was listed"));
+    }
+    ASSIGN_OR_RETURN(std::string blob, std::move(read));
+    auto plain = codec_->Decode(blob, piece.key, 0, kMaxJournalPieceBytes + 32);
     if (!plain.ok() || plain->size() < 32) {
       return absl::DataLossError(absl::StrCat("journal piece '", piece.key, "' is damaged: ",
                                               plain.ok() ? "too short" : plain.status().message()));

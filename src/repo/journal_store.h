@@ -33,20 +33,26 @@ struct JournalPieceInfo {
   std::string key;            // its storage key
 };
 
+// The largest piece (PostgreSQL's largest WAL segment). Pieces are held whole in memory, so a
+// reader refuses anything that claims more before allocating it.
+inline constexpr uint64_t kMaxJournalPieceBytes = uint64_t{1} << 30;
+
 // What engines see of the repository for their journal (narrow on purpose: no backups, no GC).
 // Thread-safe.
 class JournalStore {
  public:
   virtual ~JournalStore() = default;
-  // Stores a piece. `name` is [A-Za-z0-9._-], 1-200 characters. AlreadyExists (with nothing
-  // written) when the same piece is stored already.
+  // Stores a piece of at most kMaxJournalPieceBytes. `name` is [A-Za-z0-9._-], 1-180
+  // characters; the cluster id and shard name together at most 130 bytes (keys are bounded).
+  // AlreadyExists (with nothing written) when the same piece is stored already.
   virtual absl::StatusOr<JournalPieceInfo> Put(const std::string& cluster_id,
                                                const std::string& shard, const std::string& name,
                                                uint64_t start, uint64_t end,
                                                std::string_view data) = 0;
   // The cluster's pieces, by shard, then position.
   virtual absl::StatusOr<std::vector<JournalPieceInfo>> List(const std::string& cluster_id) = 0;
-  // A piece's bytes; DataLoss when the object is damaged or not the piece its key names.
+  // A piece's bytes (of `piece` as List gave it: at most its listed size is read); DataLoss when
+  // the object is damaged, larger than any piece may be, or not the piece its key names.
   virtual absl::StatusOr<std::string> Get(const JournalPieceInfo& piece) = 0;
   // NotFound when it is gone already.
   [[nodiscard]] virtual absl::Status Delete(const JournalPieceInfo& piece) = 0;

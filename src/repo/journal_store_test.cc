@@ -78,6 +78,63 @@ TEST_P(JournalStoreTest, ADamagedOrSwappedPieceIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(j.Get(b).status())) << j.Get(b).status();
 }
 
+TEST_P(JournalStoreTest, APlantedObjectNeverSizesAnAllocation) {
+  JournalStore& j = repo_->journal();
+  auto a = *j.Put("c", "s", "a", 0, 10, std::string(5000, 'a'));
+  // A bucket writer plants a frame that claims 16 GiB under a's key (a few bytes in the store):
+  // refused from the frame header, nothing that size allocated.
+  const unsigned char claim[] = {0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0};
+  std::string planted(reinterpret_cast<const char*>(claim), sizeof(claim));
+  if (!GetParam()) {  // an encrypted store's seal refuses it before any frame is read
+    ASSERT_TRUE(storage_->Put(a.key, planted).ok());
+    auto listed = (*j.List("c"))[0];
+    auto got = j.Get(listed);
+    EXPECT_TRUE(absl::IsDataLoss(got.status())) << got.status();
+    EXPECT_NE(got.status().message().find("claims"), std::string::npos) << got.status();
+  }
+  // A listing that reports an object larger than any piece: not read at all.
+  JournalPieceInfo huge = a;
+  huge.stored_bytes = uint64_t{8} << 30;
+  EXPECT_TRUE(absl::IsDataLoss(j.Get(huge).status()));
+  // One larger than listed: only the listed bytes are read (the piece itself, when it is its
+  // prefix; else they fail the checksum).
+  auto b = *j.Put("c", "s", "b", 10, 20, std::string(5000, 'b'));
+  ASSERT_TRUE(storage_->Put(b.key, *storage_->Get(b.key) + std::string(1 << 20, 'x')).ok());
+  EXPECT_EQ(*j.Get(b), std::string(5000, 'b'));
+  ASSERT_TRUE(storage_->Put(b.key, std::string(1 << 20, 'x')).ok());
+  EXPECT_TRUE(absl::IsDataLoss(j.Get(b).status()));
+  // Shorter than listed: DataLoss, not OutOfRange.
+  ASSERT_TRUE(storage_->Put(b.key, "x").ok());
+  EXPECT_TRUE(absl::IsDataLoss(j.Get(b).status())) << j.Get(b).status();
+  // Writers are bounded the same way (the size is checked before a byte is read, so the view
+  // may claim more than its buffer holds).
+  const char one = 'x';
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      j.Put("c", "s", "big", 0, 1, std::string_view(&one, kMaxJournalPieceBytes + 1)).status()));
+}
+
+TEST_P(JournalStoreTest, OnePieceHasOneKey) {
+  JournalStore& j = repo_->journal();
+  auto a = *j.Put("c", "s", "a", 0x10, 0x20, "data");
+  // The same positions spelled another way are not a piece: a bucket writer cannot add a second
+  // copy of a segment that planning would take for another one.
+  for (const std::string& start : {"0X00000000000010", "0x00000000000010", "000000000000001A"}) {
+    std::string key = a.key;
+    key.replace(key.rfind('/') + 1, 16, start);
+    absl::Status put = storage_->Put(key, *storage_->Get(a.key));
+    ASSERT_TRUE(put.ok()) << key << ": " << put;
+  }
+  auto list = j.List("c");
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].key, a.key);
+  // Ids that would make keys longer than storage takes are refused when written.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      j.Put(std::string(50, 'c'), std::string(81, 's'), "a", 0, 1, "x").status()));
+  auto longest =
+      j.Put(std::string(50, 'c'), std::string(80, 's'), std::string(180, 'n'), 0, 1, "x");
+  EXPECT_TRUE(longest.ok()) << longest.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, JournalStoreTest, ::testing::Bool());
 
 }  // namespace

@@ -28,7 +28,8 @@ class GreenplumDriver final : public Driver {
                                                         const std::string& cluster_id) override;
   absl::Status PruneJournal(repo::JournalStore* journal, const std::string& cluster_id,
                             const std::map<std::string, uint64_t>& keep_from) override;
-  absl::StatusOr<int> UpgradeRepository(repo::Repository* repository) override;
+  absl::StatusOr<UpgradeReport> UpgradeRepository(
+      repo::Repository* repository, const std::vector<std::string>& backup_ids) override;
 };
 
 // The archived WAL segments of one shard, in position order, with when each was committed.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -62,18 +63,63 @@ std::optional<ArchivedSegment> FromPiece(const repo::JournalPieceInfo& p) {
   return s;
 }
 
+// One older segment backup into the store; InvalidArgument for a "wal." backup that is not one.
+absl::Status MoveSegment(repo::Repository* repository, const std::string& id) {
+  ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
+  std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), '\t');
+  uint64_t start, size;
+  const std::string file = id.substr(id.size() - 24);
+  if ((parts.size() != 5 && parts.size() != 6) || m.streams_size() != 1 ||
+      !absl::SimpleAtoi(parts[1], &start) || !absl::SimpleAtoi(parts[2], &size) ||
+      !IsWalFileName(file) || m.streams(0).size() > repo::kMaxJournalPieceBytes) {
+    return absl::InvalidArgumentError("not a WAL segment of an older version: left as it is");
+  }
+  io::StringSink data;
+  RETURN_IF_ERROR(repository->RestoreStream(m, m.streams(0).name(), &data));
+  auto put = repository->journal().Put(
+      parts[3], parts[4],
+      PieceName(parts.size() == 6 ? parts[5] : "", file, common::FromProto(m.created_at())), start,
+      start + size, data.data());
+  if (!put.ok() && !absl::IsAlreadyExists(put.status())) return put.status();
+  return repository->DeleteBackup(id);
+}
+
+// Every piece as a segment, by position (accounting and pruning need each stored object).
+absl::StatusOr<std::vector<ArchivedSegment>> AllSegments(repo::JournalStore* journal,
+                                                         const std::string& cluster_id) {
+  ASSIGN_OR_RETURN(auto pieces, journal->List(cluster_id));
+  std::vector<ArchivedSegment> out;
+  for (const auto& p : pieces) {
+    if (auto s = FromPiece(p)) out.push_back(*std::move(s));
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::JournalStore* journal,
                                                           const std::string& cluster_id,
                                                           const std::string& shard) {
-  ASSIGN_OR_RETURN(auto pieces, journal->List(cluster_id));
+  ASSIGN_OR_RETURN(auto all, AllSegments(journal, cluster_id));
   std::vector<ArchivedSegment> out;
-  for (const auto& p : pieces) {
-    if (!shard.empty() && p.shard != shard) continue;
-    if (auto s = FromPiece(p)) out.push_back(*std::move(s));
+  for (auto& s : all) {
+    if (shard.empty() || s.shard == shard) out.push_back(std::move(s));
   }
-  std::sort(out.begin(), out.end(), [](const ArchivedSegment& a, const ArchivedSegment& b) {
+  auto key = [](const ArchivedSegment& s) {
+    return std::tie(s.shard, s.start, s.end, s.file, s.system_id);
+  };
+  std::sort(out.begin(), out.end(), [&](const ArchivedSegment& a, const ArchivedSegment& b) {
+    return key(a) != key(b) ? key(a) < key(b) : a.committed < b.committed;
+  });
+  // One segment stored twice (moved from an older version with its commit time in the name,
+  // and streamed again by an archiver that had not seen the move) is one segment to a restore:
+  // the earlier commit is kept, so a point-in-time target never waits on the later copy.
+  out.erase(std::unique(out.begin(), out.end(),
+                        [&](const ArchivedSegment& a, const ArchivedSegment& b) {
+                          return key(a) == key(b);
+                        }),
+            out.end());
+  std::stable_sort(out.begin(), out.end(), [](const ArchivedSegment& a, const ArchivedSegment& b) {
     return a.start != b.start ? a.start < b.start : a.file < b.file;
   });
   return out;
@@ -81,7 +127,7 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::JournalStore* jo
 
 absl::StatusOr<std::vector<JournalPiece>> GreenplumDriver::ListJournal(
     repo::JournalStore* journal, const std::string& cluster_id) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(journal, cluster_id, ""));
+  ASSIGN_OR_RETURN(auto segments, AllSegments(journal, cluster_id));
   std::vector<JournalPiece> out;
   for (const auto& s : segments) {
     // The same piece the archiver reported when it committed the segment (wal_stream.cc).
@@ -97,7 +143,7 @@ absl::StatusOr<std::vector<JournalPiece>> GreenplumDriver::ListJournal(
 absl::Status GreenplumDriver::PruneJournal(repo::JournalStore* journal,
                                            const std::string& cluster_id,
                                            const std::map<std::string, uint64_t>& keep_from) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(journal, cluster_id, ""));
+  ASSIGN_OR_RETURN(auto segments, AllSegments(journal, cluster_id));
   for (const auto& s : segments) {
     // A shard no remaining backup has, or WAL before the oldest remaining backup's start.
     auto keep = keep_from.find(s.shard);
@@ -108,36 +154,24 @@ absl::Status GreenplumDriver::PruneJournal(repo::JournalStore* journal,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> GreenplumDriver::UpgradeRepository(repo::Repository* repository) {
+absl::StatusOr<UpgradeReport> GreenplumDriver::UpgradeRepository(
+    repo::Repository* repository, const std::vector<std::string>& backup_ids) {
   // Before the journal store, each segment was a backup of its own: manifest
   // "wal.<cluster>.<shard>.[<system id>.]<WAL file>" with one stream "journal/<shard>/<file>" and
   // "<timeline>\t<start>\t<size>\t<cluster>\t<shard>[\t<system id>]" as engine metadata. Each is
   // copied into the store (with its commit time), then its manifest deleted; the next GC frees
   // its chunks. Interrupted, it resumes at the next start (a piece stored already is kept).
-  ASSIGN_OR_RETURN(auto ids, repository->ListBackups());
-  int moved = 0;
-  for (const auto& id : ids) {
+  UpgradeReport report;
+  for (const auto& id : backup_ids) {
     if (!absl::StartsWith(id, "wal.") || id.size() < 30 || id[id.size() - 25] != '.') continue;
-    ASSIGN_OR_RETURN(repo::Manifest m, repository->ReadManifest(id));
-    std::vector<std::string> parts = absl::StrSplit(m.engine_metadata(), '\t');
-    uint64_t start, size;
-    const std::string file = id.substr(id.size() - 24);
-    if ((parts.size() != 5 && parts.size() != 6) || m.streams_size() != 1 ||
-        !absl::SimpleAtoi(parts[1], &start) || !absl::SimpleAtoi(parts[2], &size) ||
-        !IsWalFileName(file)) {
-      continue;  // not a segment of ours: left alone (and reported by the reconciliation)
+    absl::Status st = MoveSegment(repository, id);
+    if (st.ok()) {
+      ++report.moved;
+    } else if (!absl::IsNotFound(st)) {  // NotFound: moved since the listing (another start)
+      report.problems.push_back(absl::StrCat(id, ": ", st.message()));
     }
-    io::StringSink data;
-    RETURN_IF_ERROR(repository->RestoreStream(m, m.streams(0).name(), &data));
-    auto put = repository->journal().Put(
-        parts[3], parts[4],
-        PieceName(parts.size() == 6 ? parts[5] : "", file, common::FromProto(m.created_at())),
-        start, start + size, data.data());
-    if (!put.ok() && !absl::IsAlreadyExists(put.status())) return put.status();
-    RETURN_IF_ERROR(repository->DeleteBackup(id));
-    ++moved;
   }
-  return moved;
+  return report;
 }
 
 }  // namespace mdb::engine::greenplum

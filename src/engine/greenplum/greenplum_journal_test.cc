@@ -4,9 +4,11 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_join.h"
 #include "common/test_dir.h"
 #include "common/time_util.h"
 #include "engine/greenplum/greenplum_engine.h"
+#include "engine/greenplum/wal_names.h"
 #include "io/stream.h"
 #include "storage/posix/posix_storage.h"
 
@@ -30,12 +32,29 @@ TEST(GreenplumJournal, OlderSegmentBackupsMoveIntoTheStoreWithTheirCommitTimes) 
     ASSERT_TRUE(m.ok()) << m.status();
     committed[id.substr(id.size() - 24)] = common::FromProto(m->created_at());
   }
+  // A third "wal." backup that is not a segment (its metadata mangled), and a fourth whose
+  // manifest is damaged: both reported and left where they are; the others still move.
+  {
+    auto w = std::move(
+        *repo->StartBackup({.backup_id = "wal.c1.seg0.000000010000000000000009", .engine = "x"}));
+    io::StringSource src(data);
+    ASSERT_TRUE(w->AddStream("journal/seg0/000000010000000000000009", &src).ok());
+    ASSERT_TRUE(w->Commit("mangled").ok());
+  }
+  ASSERT_TRUE(storage->Put("manifests/wal.c1.seg0.00000001000000000000000A", "garbage").ok());
   GreenplumDriver driver;
-  auto moved = driver.UpgradeRepository(repo.get());
+  auto moved = driver.UpgradeRepository(repo.get(), *repo->ListBackups());
   ASSERT_TRUE(moved.ok()) << moved.status();
-  EXPECT_EQ(*moved, 2);
-  EXPECT_TRUE(repo->ListBackups()->empty());
-  EXPECT_EQ(*driver.UpgradeRepository(repo.get()), 0);  // once
+  EXPECT_EQ(moved->moved, 2);
+  ASSERT_EQ(moved->problems.size(), 2u) << absl::StrJoin(moved->problems, "\n");
+  EXPECT_EQ(moved->problems[0].rfind("wal.c1.seg0.000000010000000000000009: ", 0), 0u);
+  EXPECT_EQ(moved->problems[1].rfind("wal.c1.seg0.00000001000000000000000A: ", 0), 0u);
+  EXPECT_EQ(repo->ListBackups()->size(), 2u);
+  EXPECT_EQ(driver.UpgradeRepository(repo.get(), *repo->ListBackups())->moved, 0);  // once
+  // A listing older than a move (another start moved it since): nothing to report.
+  auto stale = driver.UpgradeRepository(repo.get(), {"wal.c1.seg0.7001.000000010000000000000002"});
+  EXPECT_EQ(stale->moved, 0);
+  EXPECT_TRUE(stale->problems.empty());
 
   auto segments = ListSegments(&repo->journal(), "c1", "seg0");
   ASSERT_TRUE(segments.ok()) << segments.status();
@@ -56,6 +75,36 @@ TEST(GreenplumJournal, OlderSegmentBackupsMoveIntoTheStoreWithTheirCommitTimes) 
   EXPECT_EQ((*pieces)[0].stored_bytes, s.journal_bytes);
   ASSERT_TRUE(driver.PruneJournal(&repo->journal(), "c1", {{"seg0", 50331648}}).ok());
   EXPECT_EQ(ListSegments(&repo->journal(), "c1", "")->size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GreenplumJournal, ASegmentStoredTwiceIsOneSegmentForPlanning) {
+  auto dir = common::FreshTestDir("gp_journal_dup");
+  auto storage = std::move(*storage::OpenPosixStorage(dir.string()));
+  auto repo = std::move(*repo::Repository::Init(storage.get(), {}));
+  // Moved from an older version (its commit time in the name), then streamed again by an
+  // archiver that restarted before it had seen the move: two pieces, one segment.
+  const std::string file = "000000010000000000000002";
+  const absl::Time older = absl::FromUnixSeconds(1700000000);
+  ASSERT_TRUE(repo->journal()
+                  .Put("c1", "seg0", PieceName("7001", file, older), 1 << 25, 3 << 24, "a")
+                  .ok());
+  ASSERT_TRUE(
+      repo->journal().Put("c1", "seg0", PieceName("7001", file), 1 << 25, 3 << 24, "a").ok());
+  ASSERT_TRUE(
+      repo->journal()
+          .Put("c1", "seg0", PieceName("7001", "000000010000000000000003"), 3 << 24, 1 << 26, "b")
+          .ok());
+  auto segments = ListSegments(&repo->journal(), "c1", "seg0");
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  ASSERT_EQ(segments->size(), 2u);
+  EXPECT_EQ((*segments)[0].committed, older);  // the earlier commit of the two
+  EXPECT_EQ((*segments)[1].start, (*segments)[0].end);
+  // Accounting and pruning still see both stored objects.
+  GreenplumDriver driver;
+  EXPECT_EQ(driver.ListJournal(&repo->journal(), "c1")->size(), 3u);
+  ASSERT_TRUE(driver.PruneJournal(&repo->journal(), "c1", {}).ok());
+  EXPECT_TRUE(repo->journal().List("c1")->empty());
   std::filesystem::remove_all(dir);
 }
 
