@@ -4,10 +4,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "mdb_backup/v1/records.pb.h"
 #include "yandex/cloud/operation/operation.pb.h"
 
@@ -34,6 +36,17 @@ struct ListPage {
 struct OperationRecord {
   Operation operation;
   std::string folder_id;  // callers that may read this folder may read the operation
+  // The instance running it, and until when it vouches for it (renewed by its heartbeat). An
+  // unfinished operation whose lease has run out belongs to a dead instance: a survivor ends it.
+  std::string owner;
+  absl::Time lease_until = absl::InfinitePast();
+  bool cancel_requested = false;  // by a Cancel on any instance; the owner acts on it
+};
+
+// What renewing an operation's lease found.
+struct OperationLease {
+  bool held = false;              // false: finished, or taken over after the lease ran out
+  bool cancel_requested = false;  // someone asked to cancel it
 };
 
 // Held while one process is the catalog's only user; released when destroyed (or when the
@@ -76,6 +89,27 @@ class Catalog {
 
   // Operations that are not done, oldest first: what a restarted service must resume or fail.
   virtual absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() = 0;
+
+  // Several instances on one catalog (catalog/leases.md has the protocol):
+  // Stores `op`'s body (its progress) and extends its lease to `op.lease_until`, if it is still
+  // unfinished and `op.owner`'s.
+  virtual absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) = 0;
+  // Writes `op` (done) if the row is still unfinished and `op.owner`'s, and, with `expired_at`
+  // set, only if its lease ended before then (a survivor ending a dead instance's operation
+  // loses to a renewal). False when it was not written.
+  virtual absl::StatusOr<bool> FinishOperation(
+      const OperationRecord& op, std::optional<absl::Time> expired_at = std::nullopt) = 0;
+  // Marks the operation for cancellation by its owner. NotFound; FailedPrecondition when done.
+  [[nodiscard]] virtual absl::Status RequestCancel(const std::string& id) = 0;
+
+  // A named lease (one instance runs GC, one archives a cluster's journal, one takes a day's
+  // automated backup): true when `owner` holds `name` until `until` after the call, because it
+  // was free, had ended before `now`, or was `owner`'s already (then renewed).
+  virtual absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner,
+                                        absl::Time now, absl::Time until) = 0;
+  // Gives it up if `owner` holds it.
+  [[nodiscard]] virtual absl::Status ReleaseLease(const std::string& name,
+                                                  const std::string& owner) = 0;
 
   // Exclusive use of the catalog by this process: mdb-backupd takes it before it fails the
   // operations a previous process left unfinished (a second process on the catalog would fail

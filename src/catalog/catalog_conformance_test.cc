@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
 #include "catalog/test_postgres.h"
 #include "common/test_dir.h"
@@ -192,6 +193,103 @@ TEST_P(CatalogTest, OperationsPersistAndUnfinishedAreListed) {
   EXPECT_TRUE(got->operation.done());
   EXPECT_EQ(got->folder_id, "f1");
   EXPECT_EQ(catalog_->GetOperation("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+// The protocol of several instances (docs/deployment.md): the owner renews its operation's lease
+// (and stores its progress with it) and learns of a cancel asked anywhere; a survivor ends the
+// operation only once the lease ran out, and never after the owner finished it.
+TEST_P(CatalogTest, OperationLeasesRenewCancelFinishAndTakeOver) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  OperationRecord op;
+  op.folder_id = "f1";
+  op.owner = "instance-a";
+  op.lease_until = now + absl::Seconds(30);
+  op.operation.set_id("op1");
+  *op.operation.mutable_created_at() = common::ToProto(now);
+  ASSERT_TRUE(catalog_->PutOperation(op).ok());
+  auto got = catalog_->GetOperation("op1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->owner, "instance-a");
+  EXPECT_EQ(got->lease_until, now + absl::Seconds(30));
+  EXPECT_FALSE(got->cancel_requested);
+
+  // Renewed by its owner with its progress; another instance holds no lease on it.
+  op.lease_until = now + absl::Seconds(60);
+  op.operation.set_description("half way");
+  auto renewed = catalog_->RenewOperation(op);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_TRUE(renewed->held);
+  EXPECT_FALSE(renewed->cancel_requested);
+  EXPECT_EQ(catalog_->GetOperation("op1")->operation.description(), "half way");
+  OperationRecord other = op;
+  other.owner = "instance-b";
+  EXPECT_FALSE(catalog_->RenewOperation(other)->held);
+
+  // A cancel asked on any instance reaches the owner at its next renewal.
+  ASSERT_TRUE(catalog_->RequestCancel("op1").ok());
+  EXPECT_TRUE(catalog_->RenewOperation(op)->cancel_requested);
+  EXPECT_TRUE(catalog_->GetOperation("op1")->cancel_requested);
+
+  // A survivor may not end it while the lease runs (as seen at now + 59 s)...
+  OperationRecord aborted = op;
+  aborted.operation.set_done(true);
+  aborted.operation.mutable_error()->set_code(10);
+  EXPECT_FALSE(*catalog_->FinishOperation(aborted, now + absl::Seconds(59)));
+  EXPECT_FALSE(catalog_->GetOperation("op1")->operation.done());
+  // ...only after it (the owner is gone: its lease is not renewed), and only once.
+  EXPECT_TRUE(*catalog_->FinishOperation(aborted, now + absl::Seconds(61)));
+  EXPECT_EQ(catalog_->GetOperation("op1")->operation.error().code(), 10);
+  OperationRecord late = op;  // the owner, back from a pause, finishing it after all
+  late.operation.set_done(true);
+  EXPECT_FALSE(*catalog_->FinishOperation(late));
+  EXPECT_EQ(catalog_->GetOperation("op1")->operation.error().code(), 10);
+  EXPECT_FALSE(catalog_->RenewOperation(op)->held);
+  EXPECT_EQ(catalog_->RequestCancel("op1").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(catalog_->RequestCancel("nope").code(), absl::StatusCode::kNotFound);
+
+  // The owner finishes its own operation at any time, without regard to the lease.
+  OperationRecord op2 = op;
+  op2.operation.set_id("op2");
+  op2.lease_until = now;
+  ASSERT_TRUE(catalog_->PutOperation(op2).ok());
+  op2.operation.set_done(true);
+  EXPECT_TRUE(*catalog_->FinishOperation(op2));
+  EXPECT_TRUE(catalog_->ListUnfinishedOperations()->empty());
+}
+
+TEST_P(CatalogTest, ANamedLeaseHasOneHolderAtATime) {
+  const absl::Time t = absl::FromUnixSeconds(1'800'000'000);
+  const absl::Duration ttl = absl::Seconds(30);
+  EXPECT_TRUE(*catalog_->TryLease("gc", "a", t, t + ttl));
+  EXPECT_FALSE(*catalog_->TryLease("gc", "b", t + absl::Seconds(10), t + absl::Seconds(10) + ttl));
+  EXPECT_TRUE(*catalog_->TryLease("gc", "a", t + absl::Seconds(20), t + absl::Seconds(50)));
+  // Not expired at 40 s (renewed to 50 s); expired at 51 s, when b takes it over.
+  EXPECT_FALSE(*catalog_->TryLease("gc", "b", t + absl::Seconds(40), t + absl::Seconds(70)));
+  EXPECT_TRUE(*catalog_->TryLease("gc", "b", t + absl::Seconds(51), t + absl::Seconds(81)));
+  EXPECT_FALSE(*catalog_->TryLease("gc", "a", t + absl::Seconds(52), t + absl::Seconds(82)));
+  EXPECT_TRUE(*catalog_->TryLease("other", "a", t + absl::Seconds(52), t + absl::Seconds(82)));
+  ASSERT_TRUE(catalog_->ReleaseLease("gc", "a").ok());  // not a's: no effect
+  EXPECT_FALSE(*catalog_->TryLease("gc", "a", t + absl::Seconds(53), t + absl::Seconds(83)));
+  ASSERT_TRUE(catalog_->ReleaseLease("gc", "b").ok());
+  EXPECT_TRUE(*catalog_->TryLease("gc", "a", t + absl::Seconds(53), t + absl::Seconds(83)));
+
+  // Instances racing for a free name: exactly one wins (each on its own catalog handle).
+  std::vector<std::unique_ptr<Catalog>> instances;
+  for (int i = 0; i < 4; ++i) instances.push_back(std::move(*Open()));
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> winners{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] {
+        auto won =
+            instances[i]->TryLease(absl::StrCat("race", round), absl::StrCat("i", i), t, t + ttl);
+        EXPECT_TRUE(won.ok()) << won.status();
+        if (won.ok() && *won) ++winners;
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(winners.load(), 1) << "round " << round;
+  }
 }
 
 // Instances sharing one catalog: a page token of one is valid on the other (the signing key is in

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
+#include "catalog/postgres_conn.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "common/time_util.h"
@@ -50,6 +51,14 @@ const char* const kMigrations[] = {
       body BYTEA NOT NULL);
     CREATE INDEX mdb_operations_unfinished ON mdb_operations(created_ns) WHERE NOT done;
     )sql",
+    // 2: operation leases and named leases (several instances; docs/deployment.md). Rows of
+    // older versions get an expired lease: a survivor ends them as a restart did.
+    R"sql(
+    ALTER TABLE mdb_operations ADD COLUMN owner TEXT NOT NULL DEFAULT '',
+      ADD COLUMN lease_ns BIGINT NOT NULL DEFAULT 0,
+      ADD COLUMN cancel BOOLEAN NOT NULL DEFAULT false;
+    CREATE TABLE mdb_leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ns BIGINT NOT NULL);
+    )sql",
 };
 
 // Arbitrary constants: the advisory locks migrations (pg_advisory_xact_lock) and exclusive use
@@ -57,147 +66,12 @@ const char* const kMigrations[] = {
 constexpr int64_t kMigrationLock = 0x6d64622d6d696772;  // "mdb-migr"
 constexpr int64_t kExclusiveLock = 0x6d64622d6f6e6c79;  // "mdb-only"
 
-using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-// The canonical code of a failed statement, by SQLSTATE class: what a client may retry
-// (connection, resources, serialization), what is damage, and what is a bug of ours.
-absl::Status PgStatus(PGconn* conn, const PGresult* r, const std::string& what) {
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  std::string sqlstate = state ? state : "";
-  std::string msg =
-      absl::StrCat("catalog: ", what, ": ", r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  if (PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 ||
-      sqlstate.rfind("53", 0) == 0 || sqlstate.rfind("57", 0) == 0 || sqlstate == "40001" ||
-      sqlstate == "40P01") {
-    // Connection lost, server out of disk/memory/connections, shutting down, or a conflict
-    // between instances: the catalog is unavailable for now, the call may be retried.
-    return absl::UnavailableError(msg);
-  }
-  if (sqlstate == "XX001" || sqlstate == "XX002") return absl::DataLossError(msg);
-  if (sqlstate == "23505") return absl::AlreadyExistsError(msg);
-  return absl::InternalError(msg);
-}
-
-int64_t BigEndian64(const char* p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return static_cast<int64_t>(be64toh(v));
-}
-
-// Parameters of one statement, all in binary.
-class Params {
- public:
-  Params& Text(const std::string& v) { return Add(v); }
-  Params& Bytes(const std::string& v) { return Add(v); }
-  Params& Int64(int64_t v) {
-    uint64_t be = htobe64(static_cast<uint64_t>(v));
-    return Add(std::string(reinterpret_cast<const char*>(&be), 8));
-  }
-  Params& Int32(int32_t v) {
-    uint32_t be = htonl(static_cast<uint32_t>(v));
-    return Add(std::string(reinterpret_cast<const char*>(&be), 4));
-  }
-  Params& Bool(bool v) { return Add(std::string(1, v ? 1 : 0)); }
-
-  int size() const { return static_cast<int>(values_.size()); }
-  const char* const* values() {
-    ptrs_.clear();
-    for (const auto& v : values_) ptrs_.push_back(v.data());
-    return ptrs_.data();
-  }
-  const int* lengths() {
-    lengths_.clear();
-    for (const auto& v : values_) lengths_.push_back(static_cast<int>(v.size()));
-    return lengths_.data();
-  }
-  const int* formats() {
-    formats_.assign(values_.size(), 1);
-    return formats_.data();
-  }
-
- private:
-  Params& Add(std::string v) {
-    values_.push_back(std::move(v));
-    return *this;
-  }
-  std::vector<std::string> values_;
-  std::vector<const char*> ptrs_;
-  std::vector<int> lengths_, formats_;
-};
-
-class Connection {
- public:
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo) {
-    // application_name says who holds a connection (and the exclusive-use lock) in
-    // pg_stat_activity; the operator's conninfo (expanded as dbname) may set its own.
-    // Defaults the operator's conninfo may override (keywords before dbname yield to it): a
-    // server that vanished without a FIN (a failover, a cut network) is noticed within about a
-    // minute by keepalives and the TCP user timeout, not after the kernel's two hours; a
-    // statement that hangs (a lock never released) ends after five minutes.
-    std::string app = absl::StrCat("mdb-backup pid ", getpid());
-    const char* keys[] = {"application_name",
-                          "connect_timeout",
-                          "keepalives",
-                          "keepalives_idle",
-                          "keepalives_interval",
-                          "keepalives_count",
-                          "tcp_user_timeout",
-                          "options",
-                          "dbname",
-                          nullptr};
-    const char* values[] = {
-        app.c_str(),      "10",   "1", "30", "10", "3", "60000", "-c statement_timeout=300000",
-        conninfo.c_str(), nullptr};
-    auto c = std::unique_ptr<Connection>(new Connection(PQconnectdbParams(keys, values, 1)));
-    if (!c->conn_ || PQstatus(c->conn_) != CONNECTION_OK) {
-      std::string err = c->conn_ ? PQerrorMessage(c->conn_) : "out of memory";
-      while (!err.empty() && err.back() == '\n') err.pop_back();
-      return absl::UnavailableError(absl::StrCat("catalog: cannot connect to PostgreSQL: ", err));
-    }
-    return c;
-  }
-  ~Connection() { PQfinish(conn_); }
-
-  // Runs `sql` with `params` (types inferred by the server), results in binary.
-  absl::StatusOr<ResultPtr> Run(const char* sql, Params params, const std::string& what) {
-    ResultPtr r(PQexecParams(conn_, sql, params.size(), nullptr, params.values(), params.lengths(),
-                             params.formats(), 1),
-                &PQclear);
-    ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      healthy_ = PQstatus(conn_) == CONNECTION_OK;
-      return PgStatus(conn_, r.get(), what);
-    }
-    return r;
-  }
-  // Several statements without parameters (migrations, BEGIN/COMMIT).
-  absl::Status Exec(const char* sql, const std::string& what) {
-    ResultPtr r(PQexec(conn_, sql), &PQclear);
-    ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      healthy_ = PQstatus(conn_) == CONNECTION_OK;
-      return PgStatus(conn_, r.get(), what);
-    }
-    return absl::OkStatus();
-  }
-  // False once the connection failed: it is not returned to the pool.
-  bool healthy() const { return healthy_ && PQstatus(conn_) == CONNECTION_OK; }
-
- private:
-  explicit Connection(PGconn* conn) : conn_(conn) {}
-  PGconn* conn_;
-  bool healthy_ = true;
-};
-
-std::string Field(const PGresult* r, int row, int col) {
-  return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
-}
-
-template <typename M>
-bool ParseField(const PGresult* r, int row, int col, M* out) {
-  return out->ParseFromArray(PQgetvalue(r, row, col), PQgetlength(r, row, col));
-}
+using postgres::BigEndian64;
+using postgres::Connection;
+using postgres::Field;
+using postgres::Params;
+using postgres::ParseField;
+using postgres::ResultPtr;
 
 class PostgresCatalog final : public Catalog {
  public:
@@ -314,41 +188,38 @@ class PostgresCatalog final : public Catalog {
     });
   }
 
-  absl::Status PutOperation(const OperationRecord& op) override {
-    static const char* kSql =
-        "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body) "
-        "VALUES($1, $2, $3::bool, $4::int8, $5::bytea) "
-        "ON CONFLICT(id) DO UPDATE SET folder_id = $2, done = $3::bool, body = $5::bytea";
-    return WithConn([&](Connection* c) -> absl::Status {
-      return c
-          ->Run(kSql,
-                std::move(Params()
-                              .Text(op.operation.id())
-                              .Text(op.folder_id)
-                              .Bool(op.operation.done())
-                              .Int64(common::ToUnixNanos(op.operation.created_at()))
-                              .Bytes(op.operation.SerializeAsString())),
-                "put operation")
-          .status();
-    });
+  absl::Status PutOperation(const OperationRecord& r) override {
+    return WithConn([&](Connection* c) { return postgres::PutOperation(c, r); });
   }
 
   absl::StatusOr<OperationRecord> GetOperation(const std::string& id) override {
-    OperationRecord out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(ResultPtr r,
-                       c->Run("SELECT folder_id, body FROM mdb_operations WHERE id = $1",
-                              std::move(Params().Text(id)), "get operation"));
-      if (PQntuples(r.get()) == 0) {
-        return absl::NotFoundError(absl::StrCat("operation '", id, "' not found"));
-      }
-      out.folder_id = Field(r.get(), 0, 0);
-      if (!ParseField(r.get(), 0, 1, &out.operation)) {
-        return absl::DataLossError(absl::StrCat("catalog: operation '", id, "' is corrupt"));
-      }
-      return absl::OkStatus();
-    }));
-    return out;
+    return WithConnOr<OperationRecord>(
+        [&](Connection* c) { return postgres::GetOperation(c, id); });
+  }
+
+  absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) override {
+    return WithConnOr<OperationLease>(
+        [&](Connection* c) { return postgres::RenewOperation(c, op); });
+  }
+
+  absl::StatusOr<bool> FinishOperation(const OperationRecord& op,
+                                       std::optional<absl::Time> expired_at) override {
+    return WithConnOr<bool>(
+        [&](Connection* c) { return postgres::FinishOperation(c, op, expired_at); });
+  }
+
+  absl::Status RequestCancel(const std::string& id) override {
+    return WithConn([&](Connection* c) { return postgres::RequestCancel(c, id); });
+  }
+
+  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
+                                absl::Time until) override {
+    return WithConnOr<bool>(
+        [&](Connection* c) { return postgres::TryLease(c, name, owner, now, until); });
+  }
+
+  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
+    return WithConn([&](Connection* c) { return postgres::ReleaseLease(c, name, owner); });
   }
 
   absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
@@ -384,20 +255,8 @@ class PostgresCatalog final : public Catalog {
 
   absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
     std::vector<OperationRecord> out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(
-          ResultPtr r,
-          c->Run("SELECT folder_id, body FROM mdb_operations WHERE NOT done ORDER BY created_ns",
-                 {}, "list operations"));
-      for (int i = 0; i < PQntuples(r.get()); ++i) {
-        OperationRecord& rec = out.emplace_back();
-        rec.folder_id = Field(r.get(), i, 0);
-        if (!ParseField(r.get(), i, 1, &rec.operation)) {
-          return absl::DataLossError("catalog: an operation record is corrupt");
-        }
-      }
-      return absl::OkStatus();
-    }));
+    RETURN_IF_ERROR(
+        WithConn([&](Connection* c) { return postgres::ListUnfinishedOperations(c, &out); }));
     return out;
   }
 
@@ -504,6 +363,16 @@ class PostgresCatalog final : public Catalog {
     std::vector<std::unique_ptr<Connection>> idle;
     std::lock_guard<std::mutex> lock(mu_);
     idle.swap(free_);
+  }
+
+  template <typename T, typename Fn>
+  absl::StatusOr<T> WithConnOr(Fn fn) {
+    std::optional<T> out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(out, fn(c));
+      return absl::OkStatus();
+    }));
+    return *std::move(out);
   }
 
   static constexpr size_t kMaxIdle = 16;

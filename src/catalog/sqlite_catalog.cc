@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
+#include "catalog/sqlite_conn.h"
 #include "common/ids.h"
 #include "common/instance_lock.h"
 #include "common/status.h"
@@ -48,110 +49,22 @@ const char* const kMigrations[] = {
       body BLOB NOT NULL);
     CREATE INDEX operations_unfinished ON operations(created_ns) WHERE done = 0;
     )sql",
+    // 2: operation leases and named leases (several instances; docs/deployment.md). Rows of
+    // older versions get an expired lease: a survivor ends them as the restart did.
+    R"sql(
+    ALTER TABLE operations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE operations ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE operations ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ns INTEGER NOT NULL);
+    )sql",
 };
 
-absl::Status SqliteError(sqlite3* db, const std::string& what) {
-  int code = sqlite3_errcode(db);
-  std::string msg = absl::StrCat("catalog: ", what, ": ", sqlite3_errmsg(db));
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(msg);
-  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return absl::DataLossError(msg);
-  // A full disk is the operator's to fix and the client's to retry, not a bug: UNAVAILABLE (503),
-  // naming where space is needed.
-  if (code == SQLITE_FULL) {
-    const char* file = sqlite3_db_filename(db, "main");
-    return absl::UnavailableError(
-        absl::StrCat(msg, ": the file system holding the catalog '", file ? file : "?",
-                     "' is full; free space there (nothing was written, retry afterwards)"));
-  }
-  return absl::InternalError(msg);
-}
-
-// One SQLite handle and its prepared statements. Used by one thread at a time.
-class Connection {
- public:
-  ~Connection() {
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
-  }
-
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path) {
-    auto conn = std::unique_ptr<Connection>(new Connection);
-    // The catalog holds the page-token signing key: created for its owner only, whatever the
-    // umask (SQLite gives its -wal and -shm files the database file's mode). Only when it does
-    // not exist yet (O_EXCL): closing a descriptor of a file this process has open in SQLite
-    // would drop every POSIX lock the process holds on it.
-    if (path != ":memory:") {
-      int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd >= 0) close(fd);
-    }
-    int rc =
-        sqlite3_open_v2(path.c_str(), &conn->db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-      return absl::UnavailableError(absl::StrCat(
-          "catalog: cannot open '", path, "': ", conn->db_ ? sqlite3_errmsg(conn->db_) : "oom"));
-    }
-    sqlite3_busy_timeout(conn->db_, 10000);
-    RETURN_IF_ERROR(conn->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
-    return conn;
-  }
-
-  absl::Status Exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : "unknown error";
-      sqlite3_free(err);
-      return SqliteError(db_, msg);
-    }
-    return absl::OkStatus();
-  }
-
-  // Returns the cached statement for `sql`, reset and with bindings cleared.
-  absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql) {
-    auto it = stmts_.find(sql);
-    if (it != stmts_.end()) {
-      sqlite3_reset(it->second);
-      sqlite3_clear_bindings(it->second);
-      return it->second;
-    }
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-      return SqliteError(db_, "prepare");
-    }
-    stmts_[sql] = stmt;
-    return stmt;
-  }
-
-  // Ends every statement's read. A statement left mid-result would keep its read transaction
-  // open, pinning this connection to an old snapshot (and blocking WAL checkpoints).
-  void ResetAll() {
-    for (auto& [sql, stmt] : stmts_) sqlite3_reset(stmt);
-  }
-
-  sqlite3* db() { return db_; }
-
- private:
-  Connection() = default;
-  sqlite3* db_ = nullptr;
-  std::map<const char*, sqlite3_stmt*> stmts_;  // keyed by the literal's address: one per call site
-};
-
-void BindText(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-// Parses a protobuf column in place, without copying the blob first.
-bool ParseColumn(sqlite3_stmt* s, int i, google::protobuf::MessageLite* out) {
-  const void* p = sqlite3_column_blob(s, i);
-  return out->ParseFromArray(p, sqlite3_column_bytes(s, i));
-}
-
-std::string ColumnBlob(sqlite3_stmt* s, int i) {
-  const void* p = sqlite3_column_blob(s, i);
-  return std::string(static_cast<const char*>(p), sqlite3_column_bytes(s, i));
-}
+using sqlite::BindBlob;
+using sqlite::BindText;
+using sqlite::ColumnBlob;
+using sqlite::Connection;
+using sqlite::ParseColumn;
+using sqlite::SqliteError;
 
 class SqliteCatalog final : public Catalog {
  public:
@@ -274,39 +187,35 @@ class SqliteCatalog final : public Catalog {
   }
 
   absl::Status PutOperation(const OperationRecord& r) override {
-    static const char* kSql =
-        "INSERT INTO operations(id, folder_id, done, created_ns, body) VALUES(?1, ?2, ?3, ?4, ?5) "
-        "ON CONFLICT(id) DO UPDATE SET folder_id=?2, done=?3, body=?5";
-    return WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      BindText(s, 1, r.operation.id());
-      BindText(s, 2, r.folder_id);
-      sqlite3_bind_int(s, 3, r.operation.done() ? 1 : 0);
-      sqlite3_bind_int64(s, 4, common::ToUnixNanos(r.operation.created_at()));
-      BindBlob(s, 5, r.operation.SerializeAsString());
-      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "put operation");
-      return absl::OkStatus();
-    });
+    return WithConn([&](Connection* c) { return sqlite::PutOperation(c, r); });
   }
 
   absl::StatusOr<OperationRecord> GetOperation(const std::string& id) override {
-    static const char* kSql = "SELECT folder_id, body FROM operations WHERE id = ?1";
-    OperationRecord out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      BindText(s, 1, id);
-      int rc = sqlite3_step(s);
-      if (rc == SQLITE_DONE) {
-        return absl::NotFoundError(absl::StrCat("operation '", id, "' not found"));
-      }
-      if (rc != SQLITE_ROW) return SqliteError(c->db(), "get operation");
-      out.folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      if (!ParseColumn(s, 1, &out.operation)) {
-        return absl::DataLossError(absl::StrCat("catalog: operation '", id, "' is corrupt"));
-      }
-      return absl::OkStatus();
-    }));
-    return out;
+    return WithConnOr<OperationRecord>([&](Connection* c) { return sqlite::GetOperation(c, id); });
+  }
+
+  absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) override {
+    return WithConnOr<OperationLease>([&](Connection* c) { return sqlite::RenewOperation(c, op); });
+  }
+
+  absl::StatusOr<bool> FinishOperation(const OperationRecord& op,
+                                       std::optional<absl::Time> expired_at) override {
+    return WithConnOr<bool>(
+        [&](Connection* c) { return sqlite::FinishOperation(c, op, expired_at); });
+  }
+
+  absl::Status RequestCancel(const std::string& id) override {
+    return WithConn([&](Connection* c) { return sqlite::RequestCancel(c, id); });
+  }
+
+  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
+                                absl::Time until) override {
+    return WithConnOr<bool>(
+        [&](Connection* c) { return sqlite::TryLease(c, name, owner, now, until); });
+  }
+
+  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
+    return WithConn([&](Connection* c) { return sqlite::ReleaseLease(c, name, owner); });
   }
 
   absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
@@ -321,22 +230,9 @@ class SqliteCatalog final : public Catalog {
   }
 
   absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
-    static const char* kSql =
-        "SELECT folder_id, body FROM operations WHERE done = 0 ORDER BY created_ns";
     std::vector<OperationRecord> out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      int rc;
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        OperationRecord& r = out.emplace_back();
-        r.folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-        if (!ParseColumn(s, 1, &r.operation)) {
-          return absl::DataLossError("catalog: an operation record is corrupt");
-        }
-      }
-      if (rc != SQLITE_DONE) return SqliteError(c->db(), "list operations");
-      return absl::OkStatus();
-    }));
+    RETURN_IF_ERROR(
+        WithConn([&](Connection* c) { return sqlite::ListUnfinishedOperations(c, &out); }));
     return out;
   }
 
@@ -416,6 +312,16 @@ class SqliteCatalog final : public Catalog {
     std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < kMaxIdle) free_.push_back(std::move(conn));
     return st;
+  }
+
+  template <typename T, typename Fn>
+  absl::StatusOr<T> WithConnOr(Fn fn) {
+    std::optional<T> out;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(out, fn(c));
+      return absl::OkStatus();
+    }));
+    return *std::move(out);
   }
 
   static constexpr size_t kMaxIdle = 16;

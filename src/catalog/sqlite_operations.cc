@@ -1,0 +1,138 @@
+// Operations and leases in the SQLite catalog. One instance uses an SQLite catalog (its lock
+// file says so), but the rows carry the same owner and lease as PostgreSQL's so that the runner
+// has one protocol (docs/deployment.md) whatever the catalog.
+#include "absl/strings/str_cat.h"
+#include "catalog/sqlite_conn.h"
+#include "common/time_util.h"
+
+namespace mdb::catalog::sqlite {
+namespace {
+
+int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
+
+// Columns: folder_id, body, owner, lease_ns, cancel.
+absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
+  r->folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  if (!ParseColumn(s, 1, &r->operation)) {
+    return absl::DataLossError("catalog: an operation record is corrupt");
+  }
+  r->owner = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
+  r->lease_until = absl::FromUnixNanos(sqlite3_column_int64(s, 3));
+  r->cancel_requested = sqlite3_column_int(s, 4) != 0;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PutOperation(Connection* c, const OperationRecord& r) {
+  static const char* kSql =
+      "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET folder_id=?2, done=?3, "
+      "body=?5, owner=?6, lease_ns=?7";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, r.operation.id());
+  BindText(s, 2, r.folder_id);
+  sqlite3_bind_int(s, 3, r.operation.done() ? 1 : 0);
+  sqlite3_bind_int64(s, 4, common::ToUnixNanos(r.operation.created_at()));
+  BindBlob(s, 5, r.operation.SerializeAsString());
+  BindText(s, 6, r.owner);
+  sqlite3_bind_int64(s, 7, Nanos(r.lease_until));
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "put operation");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& id) {
+  static const char* kSql =
+      "SELECT folder_id, body, owner, lease_ns, cancel FROM operations WHERE id = ?1";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("operation '", id, "' not found"));
+  if (rc != SQLITE_ROW) return SqliteError(c->db(), "get operation");
+  OperationRecord out;
+  RETURN_IF_ERROR(ReadRow(s, &out));
+  return out;
+}
+
+absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out) {
+  static const char* kSql =
+      "SELECT folder_id, body, owner, lease_ns, cancel FROM operations WHERE done = 0 "
+      "ORDER BY created_ns";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) RETURN_IF_ERROR(ReadRow(s, &out->emplace_back()));
+  if (rc != SQLITE_DONE) return SqliteError(c->db(), "list operations");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op) {
+  static const char* kSql =
+      "UPDATE operations SET body = ?3, lease_ns = ?4 WHERE id = ?1 AND owner = ?2 AND done = 0 "
+      "RETURNING cancel";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, op.operation.id());
+  BindText(s, 2, op.owner);
+  BindBlob(s, 3, op.operation.SerializeAsString());
+  sqlite3_bind_int64(s, 4, Nanos(op.lease_until));
+  int rc = sqlite3_step(s);
+  OperationLease lease;
+  if (rc == SQLITE_ROW) {
+    lease = {.held = true, .cancel_requested = sqlite3_column_int(s, 0) != 0};
+    rc = sqlite3_step(s);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(c->db(), "renew operation");
+  return lease;
+}
+
+absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
+                                     std::optional<absl::Time> expired_at) {
+  static const char* kSql =
+      "UPDATE operations SET done = 1, body = ?3 WHERE id = ?1 AND owner = ?2 AND done = 0 AND "
+      "(?4 IS NULL OR lease_ns < ?4)";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, op.operation.id());
+  BindText(s, 2, op.owner);
+  BindBlob(s, 3, op.operation.SerializeAsString());
+  if (expired_at) sqlite3_bind_int64(s, 4, Nanos(*expired_at));  // else NULL
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "finish operation");
+  return sqlite3_changes(c->db()) == 1;
+}
+
+absl::Status RequestCancel(Connection* c, const std::string& id) {
+  static const char* kSql = "UPDATE operations SET cancel = 1 WHERE id = ?1 AND done = 0";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, id);
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "cancel operation");
+  if (sqlite3_changes(c->db()) == 1) return absl::OkStatus();
+  ASSIGN_OR_RETURN(OperationRecord r, GetOperation(c, id));  // NotFound, or done already
+  return absl::FailedPreconditionError(
+      absl::StrCat("operation '", r.operation.id(), "' is done already"));
+}
+
+absl::StatusOr<bool> TryLease(Connection* c, const std::string& name, const std::string& owner,
+                              absl::Time now, absl::Time until) {
+  // One statement: a free name is inserted; a held one changes hands only when its lease ended
+  // (or is renewed by its owner). SQLite serializes writers, PostgreSQL's row lock does the same.
+  static const char* kSql =
+      "INSERT INTO leases(name, owner, until_ns) VALUES(?1, ?2, ?4) ON CONFLICT(name) DO UPDATE "
+      "SET owner = excluded.owner, until_ns = excluded.until_ns "
+      "WHERE leases.owner = excluded.owner OR leases.until_ns < ?3";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, name);
+  BindText(s, 2, owner);
+  sqlite3_bind_int64(s, 3, Nanos(now));
+  sqlite3_bind_int64(s, 4, Nanos(until));
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "take lease");
+  return sqlite3_changes(c->db()) == 1;
+}
+
+absl::Status ReleaseLease(Connection* c, const std::string& name, const std::string& owner) {
+  static const char* kSql = "DELETE FROM leases WHERE name = ?1 AND owner = ?2";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, name);
+  BindText(s, 2, owner);
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "release lease");
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::catalog::sqlite
