@@ -26,7 +26,6 @@ namespace mdb::repo {
 namespace {
 
 constexpr char kConfigKey[] = "config";
-constexpr absl::Duration kLockStaleAfter = absl::Minutes(15);
 
 std::string Hostname() {
   char buf[256] = {};
@@ -34,10 +33,13 @@ std::string Hostname() {
   return buf;
 }
 
-// A lock is live unless it was not refreshed for kLockStaleAfter, or its process is known dead
-// (same host, no such pid): a writer killed with -9 must not block GC for long.
+// A lock is live unless it was not refreshed for the stale time (its holder refreshes it every
+// minute: lock_keeper.h), or its process is known dead (same host, no such pid): a writer
+// killed with -9 must not block GC for long.
 bool LockIsLive(const mdb_backup::v1::Lock& lock) {
-  if (absl::Now() - common::FromProto(lock.refreshed_at()) > kLockStaleAfter) return false;
+  if (absl::Now() - common::FromProto(lock.refreshed_at()) > CurrentLockTiming().stale) {
+    return false;
+  }
   if (lock.host() == Hostname() && lock.pid() > 0 && kill(static_cast<pid_t>(lock.pid()), 0) != 0 &&
       errno == ESRCH) {
     return false;
@@ -127,7 +129,8 @@ Repository::Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig con
                 .avg_size = config_.chunk_avg_size(),
                 .max_size = config_.chunk_max_size()}),
       pool_(std::make_unique<common::ThreadPool>(threads, threads + 1)),
-      journal_(NewJournalStore(storage, &codec_)) {}
+      journal_(NewJournalStore(storage, &codec_)),
+      locks_(std::make_unique<LockKeeper>(storage)) {}
 
 Repository::~Repository() = default;
 
@@ -325,10 +328,11 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
         other.kind() == "gc" ? "garbage collection" : absl::StrCat("backup '", other.what(), "'"),
         " is running (pid ", other.pid(), " on ", other.host(), "); retry when it ends"));
   }
+  locks_->Hold(key, lock);
   return key;
 }
 
-void Repository::ReleaseLock(const std::string& key) { (void)storage_->Delete(key); }
+void Repository::ReleaseLock(const std::string& key) { locks_->Release(key); }
 
 bool HeldBy(const absl::Status& status, bool gc) {
   // The messages TakeLock makes: "garbage collection is running (pid ...", "backup 'x' is

@@ -17,6 +17,7 @@
 #include "repo/chunker.h"
 #include "repo/codec.h"
 #include "repo/journal_store.h"
+#include "repo/lock_keeper.h"
 #include "storage/storage.h"
 
 namespace mdb::repo {
@@ -184,6 +185,7 @@ class Repository {
   Index index_;
   std::unique_ptr<common::ThreadPool> pool_;
   std::unique_ptr<JournalStore> journal_;
+  std::unique_ptr<LockKeeper> locks_;
 };
 
 }  // namespace mdb::repo

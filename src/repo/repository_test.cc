@@ -381,6 +381,32 @@ TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {
   EXPECT_TRUE(after.ok()) << after.status();
 }
 
+// A backup that runs longer than the stale time (15 minutes in service; 300 ms here) still keeps
+// GC away: its lock is refreshed while it is held. Before, GC of another process took the lock
+// for dead and deleted the packs the backup had written but not yet referenced.
+TEST_F(RepositoryTest, ABackupLongerThanTheStaleTimeKeepsGcAway) {
+  SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Milliseconds(300)});
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  auto w = repo->StartBackup({.backup_id = "long", .engine = "test"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
+  io::StringSource src(data);
+  ASSERT_TRUE((*w)->AddStream("s", &src).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // past the stale time
+  auto other = std::move(*Repository::Open(storage_.get(), {}));
+  auto gc = other->Gc();
+  EXPECT_TRUE(HeldBy(gc.status(), /*gc=*/false)) << gc.status();
+  auto m = (*w)->Commit("meta");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(Restore(repo.get(), "long", "s"), data);
+  // Released: the lock object is gone and stays gone (no refresh brings it back).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(storage_->List("locks/")->empty());
+  EXPECT_TRUE(other->Gc().ok());
+  SetLockTimingForTest({});
+}
+
 TEST_F(RepositoryTest, InitRefusesAnExistingRepositoryAndOpenAMissingOne) {
   EXPECT_EQ(Repository::Open(storage_.get(), {}).status().code(),
             absl::StatusCode::kFailedPrecondition);
