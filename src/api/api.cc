@@ -404,24 +404,11 @@ absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) 
   }
   resp->CopyFrom(rec->operation);
   // A running operation of this process reports its live progress in its metadata (our
-  // extension fields bytes_done / bytes_total, where the metadata type has them).
+  // extension fields bytes_done / bytes_total, where the metadata type has them); another
+  // instance's, the progress its owner stored at its last heartbeat.
   auto progress = rec->operation.done() ? std::nullopt : runner_->ProgressOf(id);
   if (progress) {
-    auto* op = static_cast<ops::Operation*>(resp);
-    const auto* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
-        op->metadata().type_url().substr(op->metadata().type_url().rfind('/') + 1));
-    const Message* proto =
-        type ? google::protobuf::MessageFactory::generated_factory()->GetPrototype(type) : nullptr;
-    if (proto && type->FindFieldByName("bytes_done")) {
-      std::unique_ptr<Message> meta(proto->New());
-      if (op->metadata().UnpackTo(meta.get())) {
-        meta->GetReflection()->SetInt64(meta.get(), type->FindFieldByName("bytes_done"),
-                                        progress->first);
-        meta->GetReflection()->SetInt64(meta.get(), type->FindFieldByName("bytes_total"),
-                                        progress->second);
-        op->mutable_metadata()->PackFrom(*meta);
-      }
-    }
+    ops::SetProgress(static_cast<ops::Operation*>(resp), progress->first, progress->second);
   }
   return absl::OkStatus();
 }

@@ -136,7 +136,7 @@ class Parser {
         CheckKeys(n,
                   {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
                    "repository_key_file", "automated_backups", "gc_interval_minutes", "tls",
-                   "allow_plaintext", "limits", "log_format", "log_level"},
+                   "lease_seconds", "allow_plaintext", "limits", "log_format", "log_level"},
                   "'server'"));
     ASSIGN_OR_RETURN(std::string log_format, String(n, "log_format", false, "server"));
     if (log_format != "" && log_format != "text" && log_format != "json") {
@@ -162,6 +162,7 @@ class Parser {
     ASSIGN_OR_RETURN(out->worker_threads, Int(n, "worker_threads", 2, 1, 64, "server"));
     ASSIGN_OR_RETURN(out->gc_interval_minutes,
                      Int(n, "gc_interval_minutes", 360, 1, 7 * 24 * 60, "server"));
+    ASSIGN_OR_RETURN(out->lease_seconds, Int(n, "lease_seconds", 30, 3, 600, "server"));
     if (!grpc.empty()) out->grpc_listen = grpc;
     if (!rest.empty()) out->rest_listen = rest;
     if (!catalog.empty()) out->catalog_path = catalog;

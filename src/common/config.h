@@ -81,6 +81,9 @@ struct ServerConfig {
   std::string repository_key_file;  // 32-byte key: the repository is encrypted when set
   bool automated_backups = true;    // run the daily AUTOMATED backups and retention
   int gc_interval_minutes = 360;    // repository GC by itself (and sooner after a failed one)
+  // How long an instance vouches for its operations and journal archiving without renewing
+  // (several instances on a PostgreSQL catalog: a dead one's work moves on after this).
+  int lease_seconds = 30;
   TlsConfig tls;
   // Without TLS, a listener on an address other than loopback carries tokens in clear text: it
   // is refused unless this is set (and then warned about at start).

@@ -16,6 +16,7 @@
 #include "io/stream.h"
 #include "ops/automated.h"
 #include "ops/journal_archivers.h"
+#include "ops/leases.h"
 #include "storage/posix/posix_storage.h"
 
 namespace mdb::ops {
@@ -280,6 +281,38 @@ TEST_F(JobsTest, ArchiversFollowTheDeclaredClustersAndReportToTheKeeper) {
   archivers.Apply(config);  // no longer declared
   EXPECT_EQ(fake_.archiver_events.back(), "stop c1");
   EXPECT_TRUE(archivers.Running().empty());
+}
+
+// Two instances, one cluster: the journal lease decides which archives it; when the owner stops
+// renewing, the other takes over at its next Apply after the lease ran out.
+TEST_F(JobsTest, OneInstanceArchivesAClustersJournalAndAnotherTakesOver) {
+  struct Clock final : ops::Clock {
+    absl::Time Now() const override { return now; }
+    absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  } clock;
+  Leases a_leases(catalog_.get(), "a", &clock), b_leases(catalog_.get(), "b", &clock);
+  JournalArchivers a(repo_.get(), *engines_, &jobs_->journal(), [](const std::string&) {});
+  JournalArchivers b(repo_.get(), *engines_, &jobs_->journal(), [](const std::string&) {});
+  const absl::Duration lease = absl::Seconds(30);
+  a.set_owns([&](const std::string& id) { return a_leases.Hold("journal/" + id, lease); });
+  b.set_owns([&](const std::string& id) { return b_leases.Hold("journal/" + id, lease); });
+  common::Config config;
+  config.clusters = {cluster_};
+  a.Apply(config);
+  b.Apply(config);
+  EXPECT_EQ(a.Running(), std::vector<std::string>{"c1"});
+  EXPECT_TRUE(b.Running().empty());
+  clock.now += absl::Seconds(10);  // a renews every third of the lease; b keeps trying
+  a.Apply(config);
+  b.Apply(config);
+  EXPECT_TRUE(b.Running().empty());
+  clock.now += absl::Seconds(31);  // a has died (no more renewals): past its lease
+  b.Apply(config);
+  EXPECT_EQ(b.Running(), std::vector<std::string>{"c1"});
+  // a, back from a pause, finds the cluster is b's and stops its archiver.
+  a.Apply(config);
+  EXPECT_TRUE(a.Running().empty());
+  EXPECT_EQ(fake_.archiver_events, (std::vector<std::string>{"start c1", "start c1", "stop c1"}));
 }
 
 TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {

@@ -25,6 +25,7 @@ void JournalArchivers::Apply(const common::Config& config) {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, Archiver> next;
   for (const auto& cluster : config.clusters) {
+    if (owns_ && !owns_(cluster.id)) continue;  // another instance's (or the catalog is away)
     std::string decl = Declaration(cluster);
     auto it = archivers_.find(cluster.id);
     if (it != archivers_.end() && it->second.declaration == decl) {
@@ -47,7 +48,10 @@ void JournalArchivers::Apply(const common::Config& config) {
          .log = log_});
     if (journal) next[cluster.id] = {decl, std::move(journal)};
   }
-  archivers_ = std::move(next);  // archivers of clusters no longer declared stop here
+  for (const auto& [id, a] : archivers_) {
+    if (!next.count(id)) log_(absl::StrCat("journal archiving of '", id, "' stops here"));
+  }
+  archivers_ = std::move(next);  // archivers of clusters no longer declared or owned stop here
 }
 
 void JournalArchivers::Stop() {

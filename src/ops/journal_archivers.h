@@ -25,8 +25,15 @@ class JournalArchivers {
       : repository_(repository), engines_(engines), keeper_(keeper), log_(std::move(log)) {}
   ~JournalArchivers() { Stop(); }  // the archivers call back into the keeper
 
-  // (Re)starts the archivers of `config`'s clusters; archivers of clusters whose declaration
-  // changed are restarted, of clusters no longer declared stopped.
+  // Whether this instance may archive a cluster's journal now (several instances: it holds the
+  // cluster's journal lease, renewed by the call). Unset: every cluster.
+  using Owns = std::function<bool(const std::string& cluster_id)>;
+  void set_owns(Owns owns) { owns_ = std::move(owns); }
+
+  // (Re)starts the archivers of `config`'s clusters this instance owns; archivers of clusters
+  // whose declaration changed are restarted, of clusters no longer declared or owned stopped.
+  // Called again every third of the lease, it renews ownership and takes over the clusters of
+  // an instance that stopped renewing (the new archiver resumes from the replication slot).
   void Apply(const common::Config& config);
   void Stop();
   // The ids of the clusters being archived.
@@ -37,6 +44,7 @@ class JournalArchivers {
   const engine::EngineRegistry& engines_;
   JournalKeeper* keeper_;
   Log log_;
+  Owns owns_;
   std::mutex mu_;
   struct Archiver {
     std::string declaration;  // what it was started from, to notice changes on reload

@@ -1,6 +1,9 @@
-// The runner persists an operation before queuing it and again when it ends, so a client polling
-// OperationService.Get always sees the catalog's truth, whichever instance answers.
+// The runner persists an operation before queuing it, at every heartbeat while it runs, and when
+// it ends, so a client polling OperationService.Get sees the catalog's truth whichever instance
+// answers.
 #include "ops/operation_runner.h"
+
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -9,12 +12,50 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
 
 namespace mdb::ops {
 
-OperationRunner::OperationRunner(catalog::Catalog* catalog, int threads) : catalog_(catalog) {
+void SetProgress(Operation* op, int64_t done, int64_t total) {
+  const std::string& url = op->metadata().type_url();
+  const auto* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+      url.substr(url.rfind('/') + 1));
+  if (!type) return;
+  const auto* done_field = type->FindFieldByName("bytes_done");
+  const auto* total_field = type->FindFieldByName("bytes_total");
+  auto is_int64 = [](const google::protobuf::FieldDescriptor* f) {
+    return f && !f->is_repeated() &&
+           f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64;
+  };
+  if (!is_int64(done_field) || !is_int64(total_field)) return;
+  std::unique_ptr<google::protobuf::Message> meta(
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
+  if (!op->metadata().UnpackTo(meta.get())) return;
+  meta->GetReflection()->SetInt64(meta.get(), done_field, done);
+  meta->GetReflection()->SetInt64(meta.get(), total_field, total);
+  op->mutable_metadata()->PackFrom(*meta);
+}
+
+std::string NewInstanceName() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, ":", getpid(), ":", common::NewId().substr(0, 8));
+}
+
+OperationRunner::OperationRunner(catalog::Catalog* catalog, int threads, RunnerOptions options)
+    : catalog_(catalog), options_(std::move(options)) {
+  if (options_.owner.empty()) options_.owner = NewInstanceName();
+  last_log_ = options_.now();
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
-  progress_logger_ = std::thread([this] { LogProgress(); });
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+catalog::OperationRecord OperationRunner::RecordOf(const Task& task) const {
+  return {.operation = task.operation,
+          .folder_id = task.folder_id,
+          .owner = options_.owner,
+          .lease_until = options_.now() + options_.lease};
 }
 
 std::optional<std::pair<int64_t, int64_t>> OperationRunner::ProgressOf(const std::string& id) {
@@ -24,25 +65,70 @@ std::optional<std::pair<int64_t, int64_t>> OperationRunner::ProgressOf(const std
   return it->second->progress->Read();
 }
 
-// Long operations say how far they are in the log every 10 seconds.
-void OperationRunner::LogProgress() {
+void OperationRunner::HeartbeatLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    log_cv_.wait_for(lock, std::chrono::seconds(10));
+    log_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease / 3));
     if (stopping_) return;
-    for (const auto& [id, task] : running_) {
-      auto [done, total] = task->progress->Read();
-      if (done == 0) continue;
-      if (total > 0) {
-        common::Log(common::LogLevel::kInfo, "operations",
-                    absl::StrFormat("operation %s (%s): %.1f of %.1f MB (%.0f%%)", id.c_str(),
-                                    task->operation.description().c_str(), done / 1e6, total / 1e6,
-                                    100.0 * done / total));
-      } else {
-        common::Log(common::LogLevel::kInfo, "operations",
-                    absl::StrFormat("operation %s (%s): %.1f MB", id.c_str(),
-                                    task->operation.description().c_str(), done / 1e6));
+    lock.unlock();
+    Heartbeat();
+    lock.lock();
+    // Long operations say how far they are in the log every 10 seconds.
+    if (options_.now() - last_log_ >= absl::Seconds(10)) {
+      last_log_ = options_.now();
+      LogProgress();
+    }
+  }
+}
+
+void OperationRunner::Heartbeat() {
+  std::vector<std::shared_ptr<Task>> mine;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, task] : running_) mine.push_back(task);
+    for (const auto& task : queue_) mine.push_back(task);
+  }
+  // 1. Renew the lease of each operation this instance has, with its progress.
+  for (const auto& task : mine) {
+    catalog::OperationRecord rec = RecordOf(*task);
+    auto [done, total] = task->progress->Read();
+    if (done > 0 || total > 0) SetProgress(&rec.operation, done, total);
+    auto lease = catalog_->RenewOperation(rec);
+    if (!lease.ok()) continue;  // the catalog is away: tried again next beat
+    if (!lease->held || lease->cancel_requested) {
+      // Ended by a survivor (this instance was cut off past its lease), or cancelled from
+      // another instance: stop the work. A queued one is dropped or finished as cancelled.
+      if (!lease->held) {
+        common::Log(common::LogLevel::kWarning, "operations",
+                    absl::StrCat("operation ", rec.operation.id(),
+                                 " was ended by another instance after its lease ran out; "
+                                 "stopping it here"));
       }
+      (void)Cancel(rec.operation.id());
+    }
+  }
+  // 2. End the operations of instances that stopped renewing theirs.
+  absl::StatusOr<int> ended = FailInterrupted(/*all=*/false);
+  if (!ended.ok()) {
+    common::Log(common::LogLevel::kWarning, "operations",
+                absl::StrCat("cannot look for operations of stopped instances: ",
+                             ended.status().message()));
+  }
+}
+
+void OperationRunner::LogProgress() {
+  for (const auto& [id, task] : running_) {
+    auto [done, total] = task->progress->Read();
+    if (done == 0) continue;
+    if (total > 0) {
+      common::Log(common::LogLevel::kInfo, "operations",
+                  absl::StrFormat("operation %s (%s): %.1f of %.1f MB (%.0f%%)", id.c_str(),
+                                  task->operation.description().c_str(), done / 1e6, total / 1e6,
+                                  100.0 * done / total));
+    } else {
+      common::Log(common::LogLevel::kInfo, "operations",
+                  absl::StrFormat("operation %s (%s): %.1f MB", id.c_str(),
+                                  task->operation.description().c_str(), done / 1e6));
     }
   }
 }
@@ -55,7 +141,7 @@ OperationRunner::~OperationRunner() {
   cv_.notify_all();
   log_cv_.notify_all();
   for (auto& t : threads_) t.join();
-  progress_logger_.join();
+  heartbeat_.join();
 }
 
 absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work work) {
@@ -69,7 +155,7 @@ absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work
   *op.mutable_metadata() = spec.metadata;
   task->folder_id = spec.folder_id;
   task->work = std::move(work);
-  RETURN_IF_ERROR(catalog_->PutOperation({.operation = op, .folder_id = spec.folder_id}));
+  RETURN_IF_ERROR(catalog_->PutOperation(RecordOf(*task)));
   Operation copy = op;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -96,25 +182,47 @@ absl::StatusOr<Operation> OperationRunner::Cancel(const std::string& id) {
     }
   }
   if (!queued) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("operation '", id, "' is not running here and cannot be cancelled"));
+    // Another instance's (or no longer running anywhere): its owner sees the request at its
+    // next heartbeat.
+    RETURN_IF_ERROR(catalog_->RequestCancel(id));
+    ASSIGN_OR_RETURN(catalog::OperationRecord rec, catalog_->GetOperation(id));
+    return rec.operation;
   }
   RETURN_IF_ERROR(Finish(*queued, absl::CancelledError("operation cancelled by request")));
   idle_cv_.notify_all();
   return queued->operation;
 }
 
-absl::StatusOr<int> OperationRunner::FailInterrupted() {
+absl::StatusOr<int> OperationRunner::FailInterrupted(bool all) {
+  const absl::Time now = options_.now();
   ASSIGN_OR_RETURN(auto unfinished, catalog_->ListUnfinishedOperations());
+  int ended = 0;
   for (auto& rec : unfinished) {
-    Task task{.operation = rec.operation, .folder_id = rec.folder_id, .work = nullptr};
-    RETURN_IF_ERROR(
-        Finish(task, absl::AbortedError(
-                         "the service restarted while this operation was running; a backup it had "
-                         "committed is listed, anything else it wrote is discarded: start it "
-                         "again if its result is not there")));
+    if (rec.owner == options_.owner || (!all && rec.lease_until >= now)) continue;
+    Operation& op = rec.operation;
+    op.set_done(true);
+    *op.mutable_modified_at() = common::ToProto(now);
+    op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
+    op.mutable_error()->set_message(
+        all ? "the service restarted while this operation was running; a backup it had "
+              "committed is listed, anything else it wrote is discarded: start it again if its "
+              "result is not there"
+            : absl::StrCat("the instance running this operation (", rec.owner,
+                           ") stopped renewing its lease; a backup it had committed is listed, "
+                           "anything else it wrote is discarded: start it again if its result "
+                           "is not there"));
+    // Only while the row is still the dead owner's, and (not `all`) still expired: a late
+    // renewal or finish by its owner wins.
+    ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(
+                                       rec, all ? std::nullopt : std::optional<absl::Time>(now)));
+    if (!written) continue;
+    ++ended;
+    common::Log(
+        common::LogLevel::kWarning, "operations",
+        absl::StrCat("operation ", op.id(), " (", op.description(), ") of ",
+                     rec.owner.empty() ? "a previous process" : rec.owner, " ended as ABORTED"));
   }
-  return static_cast<int>(unfinished.size());
+  return ended;
 }
 
 void OperationRunner::WaitIdle() {
@@ -162,7 +270,17 @@ absl::Status OperationRunner::Finish(Task& task,
     op.mutable_error()->set_code(static_cast<int>(result.status().code()));
     op.mutable_error()->set_message(std::string(result.status().message()));
   }
-  return catalog_->PutOperation({.operation = op, .folder_id = task.folder_id});
+  catalog::OperationRecord rec = RecordOf(task);
+  ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
+  if (!written) {
+    // A survivor ended it after this instance's lease ran out: its ABORTED stands.
+    common::Log(common::LogLevel::kWarning, "operations",
+                absl::StrCat("operation ", op.id(),
+                             " ended here after another instance had "
+                             "ended it (lease ran out); its end there "
+                             "stands"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mdb::ops

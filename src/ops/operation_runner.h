@@ -1,5 +1,9 @@
 // Long-running work behind the API: every mutating RPC becomes an Operation that is persisted in
 // the catalog, run on a bounded worker pool, and finished with a response or an error.
+// Several instances may share the catalog: each operation row names the instance running it and
+// a lease that instance's heartbeat renews (storing the progress with it, and picking up a
+// cancel asked on any instance); an instance that stops renewing (killed, cut off) has its
+// operations ended as ABORTED by a survivor once the lease ran out (docs/deployment.md).
 #pragma once
 
 #include <atomic>
@@ -15,6 +19,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "catalog/catalog.h"
 #include "google/protobuf/any.pb.h"
 
@@ -73,24 +79,44 @@ struct OperationSpec {
   google::protobuf::Any metadata;
 };
 
+// Writes our progress extension fields (bytes_done / bytes_total) into the operation's
+// metadata, where its metadata type has them.
+void SetProgress(Operation* op, int64_t done, int64_t total);
+
+struct RunnerOptions {
+  std::string owner;                         // this instance's name (NewInstanceName())
+  absl::Duration lease = absl::Seconds(30);  // renewed every third of it
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+// A name for this instance that no other (nor a restart of this one) has: host, pid, random.
+std::string NewInstanceName();
+
 // Thread-safe. Destruction waits for running work and leaves queued work unfinished in the
 // catalog (a restarted service fails it with a clear error; see FailInterrupted).
 class OperationRunner {
  public:
-  OperationRunner(catalog::Catalog* catalog, int threads);
+  OperationRunner(catalog::Catalog* catalog, int threads, RunnerOptions options = {});
   ~OperationRunner();
 
   // Persists a new operation (done=false), queues `work` and returns the stored record.
   absl::StatusOr<Operation> Start(const OperationSpec& spec, Work work);
 
   // Requests cancellation: queued work is finished with CANCELLED at once, running work is told
-  // through its CancelFlag. FailedPrecondition if the operation is already done, NotFound if this
-  // process does not run it.
+  // through its CancelFlag; an operation another instance runs is marked in the catalog, and
+  // its owner cancels it at its next heartbeat. FailedPrecondition if the operation is already
+  // done, NotFound if there is none.
   absl::StatusOr<Operation> Cancel(const std::string& id);
 
-  // Fails every operation that a previous process left unfinished. Called once at start.
-  // Returns how many there were.
-  absl::StatusOr<int> FailInterrupted();
+  // Ends (ABORTED) the unfinished operations of other instances: with `all` (this process is
+  // the catalog's only user, so they are a previous process's), every one; else those whose
+  // lease ran out (the heartbeat does the same every beat). Returns how many it ended.
+  absl::StatusOr<int> FailInterrupted(bool all = true);
+
+  // One heartbeat now (tests; the runner's thread beats every third of the lease).
+  void Heartbeat();
+
+  const std::string& owner() const { return options_.owner; }
 
   // Blocks until no work is queued or running (tests and orderly shutdown).
   void WaitIdle();
@@ -106,12 +132,16 @@ class OperationRunner {
     std::shared_ptr<CancelFlag> cancelled = std::make_shared<CancelFlag>(false);
     std::shared_ptr<Progress> progress = std::make_shared<Progress>();
   };
-  void LogProgress();
+  void HeartbeatLoop();
+  void LogProgress();  // with mu_ held
+  catalog::OperationRecord RecordOf(const Task& task) const;
 
   void WorkerLoop();
   absl::Status Finish(Task& task, const absl::StatusOr<google::protobuf::Any>& result);
 
   catalog::Catalog* catalog_;
+  RunnerOptions options_;
+  absl::Time last_log_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
@@ -121,7 +151,7 @@ class OperationRunner {
   std::map<std::string, std::shared_ptr<Task>> running_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
-  std::thread progress_logger_;
+  std::thread heartbeat_;
 };
 
 }  // namespace mdb::ops

@@ -56,7 +56,7 @@ void Scheduler::Tick() {
       last = it->second;
     }
     if (last >= window) continue;  // this window's backup exists (or is running)
-    if (trigger_(cluster)) {
+    if (trigger_(cluster, window)) {
       std::lock_guard<std::mutex> lock(mu_);
       last_[cluster.id] = now;
     }

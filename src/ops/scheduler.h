@@ -37,9 +37,10 @@ absl::Duration JitterFor(const std::string& cluster_id, absl::Duration max);
 
 class Scheduler {
  public:
-  // Starts an AUTOMATED backup of the cluster; returns false if it could not start (e.g. one is
-  // already running), in which case the scheduler tries again at its next tick.
-  using Trigger = std::function<bool(const common::ClusterConfig& cluster)>;
+  // Starts the AUTOMATED backup of the cluster for the window that began at `window`; returns
+  // false if it could not start (e.g. one is already running), in which case the scheduler
+  // tries again at its next tick. True also when another instance has this window's backup.
+  using Trigger = std::function<bool(const common::ClusterConfig& cluster, absl::Time window)>;
   // When the cluster's newest AUTOMATED backup started (InfinitePast if none), read once per
   // cluster from the catalog at start.
   using LastRun = std::function<absl::Time(const std::string& cluster_id)>;

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
 #include <vector>
+
+#include "catalog/catalog.h"
+#include "common/test_dir.h"
+#include "ops/leases.h"
 
 namespace mdb::ops {
 namespace {
@@ -52,7 +58,7 @@ TEST(Scheduler, OneBackupPerClusterPerDayWithCatchUp) {
   absl::Time two_days_ago = clock.now - absl::Hours(48);
   Scheduler s(
       &clock, [] { return Config(22 * 60); }, [&](const std::string&) { return two_days_ago; },
-      [&](const common::ClusterConfig& c) {
+      [&](const common::ClusterConfig& c, absl::Time) {
         if (accept) started.push_back({c.id, clock.now});
         return accept;
       },
@@ -87,7 +93,7 @@ TEST(Scheduler, ANewClusterStartsAtItsNextWindow) {
   Scheduler s(
       &clock, [] { return Config(22 * 60); },
       [](const std::string&) { return absl::InfinitePast(); },
-      [&](const common::ClusterConfig&) { return ++started > 0; },
+      [&](const common::ClusterConfig&, absl::Time) { return ++started > 0; },
       {.max_jitter = absl::ZeroDuration()});
   s.Tick();
   EXPECT_EQ(started, 0);
@@ -102,10 +108,49 @@ TEST(Scheduler, ARecentBackupMeansNothingIsDueYet) {
   Scheduler s(
       &clock, [] { return Config(22 * 60); },
       [&](const std::string&) { return clock.now - absl::Hours(1); },
-      [&](const common::ClusterConfig&) { return ++started > 0; },
+      [&](const common::ClusterConfig&, absl::Time) { return ++started > 0; },
       {.max_jitter = absl::ZeroDuration()});
   s.Tick();
   EXPECT_EQ(started, 0);
+}
+
+// Three instances on one catalog, ticking in turn over ten simulated days: each cluster gets
+// exactly one AUTOMATED backup a day across all of them.
+TEST(Scheduler, OneBackupPerClusterPerDayAcrossInstances) {
+  auto dir = common::FreshTestDir("scheduler_instances");
+  auto catalog = catalog::OpenSqliteCatalog((dir / "catalog.db").string());
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  FakeClock clock;
+  // (cluster, window) -> backups started; a window is a day (a missed one caught up at start
+  // shares a calendar day with that day's own window, so days are counted by window)
+  std::map<std::pair<std::string, int64_t>, int> per_day;
+  std::vector<std::unique_ptr<Leases>> leases;
+  std::vector<std::unique_ptr<Scheduler>> instances;
+  for (const char* name : {"a", "b", "c"}) {
+    leases.push_back(std::make_unique<Leases>(catalog->get(), name, &clock));
+    instances.push_back(std::make_unique<Scheduler>(
+        &clock, [] { return Config(22 * 60); },
+        [&](const std::string&) { return clock.now - absl::Hours(30); },
+        OnOneInstance(leases.back().get(),
+                      [&](const common::ClusterConfig& c, absl::Time window) {
+                        ++per_day[{c.id, absl::ToUnixSeconds(window)}];
+                        return true;
+                      }),
+        Scheduler::Options{.max_jitter = absl::ZeroDuration()}));
+  }
+  for (int step = 0; step < 10 * 24 * 4; ++step) {  // every 15 minutes, each instance in turn
+    for (auto& s : instances) s->Tick();
+    clock.now += absl::Minutes(15);
+  }
+  ASSERT_FALSE(per_day.empty());
+  std::map<std::string, int> days;
+  for (const auto& [key, n] : per_day) {
+    EXPECT_EQ(n, 1) << key.first << " in the window of " << key.second;
+    ++days[key.first];
+  }
+  EXPECT_EQ(days.size(), 2u);
+  for (const auto& [cluster, n] : days) EXPECT_GE(n, 10) << cluster;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -89,9 +89,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->config_ = std::make_shared<const common::Config>(std::move(cfg));
   common::SetLogFormat(s->config_->server.log);
   ASSIGN_OR_RETURN(s->catalog_, catalog::OpenCatalog(s->config_->server.catalog_path));
-  // Before anything else changes the catalog: a second process on it would mark the first one's
-  // running operations ABORTED at start (docs/security.md).
-  ASSIGN_OR_RETURN(s->exclusive_, s->catalog_->AcquireExclusiveUse());
+  // SQLite: one instance, so before anything else changes the catalog it makes sure it is the
+  // only one (docs/security.md). PostgreSQL: any number; operations, journals, GC and the daily
+  // backups are shared out through leases (docs/deployment.md).
+  const bool shared = catalog::IsPostgresLocation(s->config_->server.catalog_path);
+  if (!shared) {
+    ASSIGN_OR_RETURN(s->exclusive_, s->catalog_->AcquireExclusiveUse());
+  }
+  const std::string instance = ops::NewInstanceName();
+  const absl::Duration lease = absl::Seconds(s->config_->server.lease_seconds);
+  // Alone on SQLite, this process continues the previous one's leases (GC's turn, the day's
+  // backups) under a fixed name; shared, each instance holds its own.
+  s->leases_ =
+      std::make_unique<ops::Leases>(s->catalog_.get(), shared ? instance : "sqlite", &s->clock_);
   // The repository: opened, or created on first start (the embedded default is a directory
   // beside the config file).
   ASSIGN_OR_RETURN(s->storage_, storage::OpenStorage(s->config_->server.repository));
@@ -107,16 +117,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   ASSIGN_OR_RETURN(s->repository_, repo::Repository::Open(s->storage_.get(), {.key = key}));
   s->jobs_ = std::make_unique<ops::Jobs>(s->catalog_.get(), s->repository_.get(), engines);
   // Wired before any listener opens: operations may call back into it from then on.
+  // One instance at a time collects (the repository's own gc lock makes that safe anyway); the
+  // turn stays with it for an interval, so N instances do not collect N times as often.
+  const absl::Duration gc_interval = absl::Minutes(s->config_->server.gc_interval_minutes);
   s->gc_loop_ = std::make_unique<ops::GcLoop>(
-      &s->clock_, [repo = s->repository_.get()] { return repo->Gc().status(); },
+      &s->clock_,
+      [repo = s->repository_.get(), leases = s->leases_.get(), gc_interval] {
+        if (!leases->Hold("gc", gc_interval)) return absl::OkStatus();  // another's turn
+        return repo->Gc().status();
+      },
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); },
-      ops::GcLoop::Options{.interval = absl::Minutes(s->config_->server.gc_interval_minutes)});
+      ops::GcLoop::Options{.interval = gc_interval});
   s->jobs_->set_on_gc_failed([loop = s->gc_loop_.get()] { loop->Failed(); });
   s->archivers_ = std::make_unique<ops::JournalArchivers>(
       s->repository_.get(), engines, &s->jobs_->journal(),
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); });
+  s->archivers_->set_owns([leases = s->leases_.get(), lease](const std::string& cluster_id) {
+    return leases->Hold("journal/" + cluster_id, lease);
+  });
   s->runner_ =
-      std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads);
+      std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads,
+                                             ops::RunnerOptions{.owner = instance, .lease = lease});
   // The catalog indexes the repository: a backup committed just before a crash (manifest
   // written, catalog row not yet) is listed now rather than left an orphan.
   ASSIGN_OR_RETURN(
@@ -141,7 +162,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   log_each(reconciled.unrecorded, "repository object without a service record, not listed");
   log_each(reconciled.unreadable, "unreadable repository object (run mdb-backup repo verify)");
   log_each(reconciled.missing, "in the catalog but not in the repository");
-  ASSIGN_OR_RETURN(int interrupted, s->runner_->FailInterrupted());
+  // Alone: every unfinished operation is a previous process's. Shared: those whose owner
+  // stopped renewing (the heartbeat keeps looking).
+  ASSIGN_OR_RETURN(int interrupted, s->runner_->FailInterrupted(/*all=*/!shared));
   if (interrupted > 0) {
     // Work cut short by the previous process left packs no manifest uses: collect them now, in
     // the background (GC waits for nothing and refuses to run beside a live backup).
@@ -234,6 +257,14 @@ absl::Status Server::Start() {
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
   archivers_->Apply(*config_);  // continuous journals (WAL) of the clusters that have one
+  journal_ticker_.Start(absl::Seconds(config_->server.lease_seconds) / 3, [this] {
+    std::shared_ptr<const common::Config> cfg;
+    {
+      std::lock_guard<std::mutex> lock(config_mu_);
+      cfg = config_;
+    }
+    archivers_->Apply(*cfg);
+  });
   gc_loop_->Start();
   if (config_->server.automated_backups) {
     scheduler_ = std::make_unique<ops::Scheduler>(
@@ -247,20 +278,22 @@ absl::Status Server::Start() {
           const common::ClusterConfig* c = config_->FindCluster(cluster_id);
           return c ? jobs_->LastAutomated(*c) : absl::InfinitePast();
         },
-        [this](const common::ClusterConfig& cluster) {
-          auto op = automated_->Start(cluster);
-          if (!op.ok()) {
-            common::Log(
-                common::LogLevel::kWarning, "server",
-                absl::StrFormat("automated backup of '%s' not started: %s", cluster.id.c_str(),
-                                std::string(op.status().message()).c_str()));
-            return false;
-          }
-          common::Log(common::LogLevel::kInfo, "server",
-                      absl::StrFormat("automated backup of '%s' started (operation %s)",
-                                      cluster.id.c_str(), op->id().c_str()));
-          return true;
-        },
+        ops::OnOneInstance(
+            leases_.get(),
+            [this](const common::ClusterConfig& cluster, absl::Time) {
+              auto op = automated_->Start(cluster);
+              if (!op.ok()) {
+                common::Log(
+                    common::LogLevel::kWarning, "server",
+                    absl::StrFormat("automated backup of '%s' not started: %s", cluster.id.c_str(),
+                                    std::string(op.status().message()).c_str()));
+                return false;
+              }
+              common::Log(common::LogLevel::kInfo, "server",
+                          absl::StrFormat("automated backup of '%s' started (operation %s)",
+                                          cluster.id.c_str(), op->id().c_str()));
+              return true;
+            }),
         ops::Scheduler::Options{});
     scheduler_->Start();
   }
@@ -284,6 +317,7 @@ absl::Status Server::Reload() {
       next.automated_backups != now.automated_backups ||
       next.worker_threads != now.worker_threads ||
       next.gc_interval_minutes != now.gc_interval_minutes ||
+      next.lease_seconds != now.lease_seconds ||
       next.repository_key_file != now.repository_key_file) {
     return absl::FailedPreconditionError(absl::StrCat(
         config_path_,
@@ -313,7 +347,12 @@ void Server::Shutdown() {
   if (gc_thread_.joinable()) gc_thread_.join();
   if (gc_loop_) gc_loop_->Stop();
   if (scheduler_) scheduler_->Stop();
-  if (archivers_) archivers_->Stop();
+  journal_ticker_.Stop();
+  if (archivers_) {
+    archivers_->Stop();
+    // Handed on at once rather than after the lease: another instance resumes archiving.
+    for (const auto& c : config_->clusters) leases_->Release("journal/" + c.id);
+  }
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -10,12 +10,14 @@
 #include "api/grpc/grpc_services.h"
 #include "api/rest/rest_server.h"
 #include "catalog/catalog.h"
+#include "common/periodic.h"
 #include "engine/all.h"
 #include "grpcpp/server.h"
 #include "ops/automated.h"
 #include "ops/gc_loop.h"
 #include "ops/jobs.h"
 #include "ops/journal_archivers.h"
+#include "ops/leases.h"
 #include "ops/operation_runner.h"
 #include "ops/scheduler.h"
 #include "repo/repository.h"
@@ -55,6 +57,7 @@ class Server {
   std::shared_ptr<const common::Config> config_;
   std::unique_ptr<catalog::ExclusiveUse> exclusive_;  // released last
   std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<ops::Leases> leases_;  // over catalog_
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<repo::Repository> repository_;
   std::unique_ptr<ops::Jobs> jobs_;
@@ -69,7 +72,8 @@ class Server {
   std::thread gc_thread_;
   std::unique_ptr<ops::GcLoop> gc_loop_;
   std::unique_ptr<ops::Scheduler> scheduler_;
-  mutable std::mutex config_mu_;  // config_ is replaced on reload while the scheduler reads it
+  common::Periodic journal_ticker_;  // renews journal leases, takes over those of dead instances
+  mutable std::mutex config_mu_;     // config_ is replaced on reload while the scheduler reads it
   std::string grpc_address_, rest_address_;
 };
 

@@ -1,0 +1,38 @@
+#include "ops/leases.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace mdb::ops {
+
+bool Leases::HoldUntil(const std::string& name, absl::Time until) {
+  auto held = catalog_->TryLease(name, owner_, Now(), until);
+  if (!held.ok()) {
+    common::Log(common::LogLevel::kWarning, "ops",
+                absl::StrCat("lease '", name, "': ", held.status().message(),
+                             " (not held until the catalog answers)"));
+    return false;
+  }
+  return *held;
+}
+
+void Leases::Release(const std::string& name) {
+  if (absl::Status st = catalog_->ReleaseLease(name, owner_); !st.ok()) {
+    common::Log(common::LogLevel::kWarning, "ops",
+                absl::StrCat("lease '", name, "': ", st.message(), " (it runs out by itself)"));
+  }
+}
+
+Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger) {
+  return [leases, trigger = std::move(trigger)](const common::ClusterConfig& cluster,
+                                                absl::Time window) {
+    // Until 20 hours into the window's day: past any instance's clock skew and its retries,
+    // and free again before the next window (24 hours on).
+    if (!leases->HoldUntil(absl::StrCat("automated/", cluster.id), window + absl::Hours(20))) {
+      return true;  // another instance has this window
+    }
+    return trigger(cluster, window);
+  };
+}
+
+}  // namespace mdb::ops

@@ -1,0 +1,41 @@
+// This instance's named leases over the shared catalog: what several instances use to agree on
+// who does a piece of work that must be done once (GC, a cluster's journal archiving, the day's
+// automated backup of a cluster). With one instance (SQLite) it always holds them; the rows
+// still say who it is.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "catalog/catalog.h"
+#include "ops/scheduler.h"
+
+namespace mdb::ops {
+
+class Leases {
+ public:
+  Leases(catalog::Catalog* catalog, std::string owner, const Clock* clock)
+      : catalog_(catalog), owner_(std::move(owner)), clock_(clock) {}
+
+  // Takes or renews `name` until `until`. False when another instance holds it, or when the
+  // catalog cannot be reached: then this instance must act as if another held it (it stops
+  // before its last renewal runs out, so two never act at once).
+  bool HoldUntil(const std::string& name, absl::Time until);
+  bool Hold(const std::string& name, absl::Duration ttl) { return HoldUntil(name, Now() + ttl); }
+  void Release(const std::string& name);
+
+  const std::string& owner() const { return owner_; }
+  absl::Time Now() const { return clock_->Now(); }
+
+ private:
+  catalog::Catalog* catalog_;
+  std::string owner_;
+  const Clock* clock_;
+};
+
+// The scheduler's trigger, run on one instance per window: the first instance to hold
+// "automated/<cluster>" until well into the window's day runs it; the others take the window
+// as done. An instance that holds it and cannot start (a backup still running) retries.
+Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger);
+
+}  // namespace mdb::ops
