@@ -288,6 +288,13 @@ absl::StatusOr<std::unique_ptr<BackupWriter>> Repository::StartBackup(const Writ
     return absl::AlreadyExistsError(absl::StrCat("backup '", o.backup_id, "' already exists"));
   }
   ASSIGN_OR_RETURN(std::string lock, TakeLock("write", o.backup_id));
+  // Under the write lock no GC runs until Commit: the index read now stays true for the whole
+  // backup, so nothing is deduplicated against a chunk a GC of another process (an instance
+  // sharing the repository) has removed since this one last read the index.
+  if (absl::Status st = RefreshIndex(); !st.ok()) {
+    ReleaseLock(lock);
+    return st;
+  }
   return std::make_unique<BackupWriterImpl>(this, o, std::move(lock));
 }
 

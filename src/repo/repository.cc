@@ -231,14 +231,21 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(storage::Storage* s
 
 absl::Status Repository::ReadIndexObjects(Index* out, std::vector<std::string>* keys) {
   ASSIGN_OR_RETURN(auto objects, storage_->List("index/"));
-  for (const auto& obj : objects) {
-    auto blob = storage_->Get(obj.key);
+  std::vector<std::string> all;
+  for (const auto& obj : objects) all.push_back(obj.key);
+  return ReadIndexKeys(all, out, keys);
+}
+
+absl::Status Repository::ReadIndexKeys(const std::vector<std::string>& objects, Index* out,
+                                       std::vector<std::string>* keys) {
+  for (const auto& key : objects) {
+    auto blob = storage_->Get(key);
     if (absl::IsNotFound(blob.status())) continue;  // replaced by a concurrent GC
     if (!blob.ok()) return blob.status();
-    ASSIGN_OR_RETURN(std::string plain, codec_.Decode(*blob, obj.key));
+    ASSIGN_OR_RETURN(std::string plain, codec_.Decode(*blob, key));
     mdb_backup::v1::IndexFile file;
     if (!file.ParseFromString(plain)) {
-      return absl::DataLossError(absl::StrCat("index object '", obj.key, "' is damaged"));
+      return absl::DataLossError(absl::StrCat("index object '", key, "' is damaged"));
     }
     for (const auto& pack : file.packs()) {
       for (const auto& c : pack.chunks()) {
@@ -248,16 +255,46 @@ absl::Status Repository::ReadIndexObjects(Index* out, std::vector<std::string>* 
         (*out)[id] = {pack.pack_id(), c.offset(), c.stored_size(), c.size()};
       }
     }
-    if (keys) keys->push_back(obj.key);
+    if (keys) keys->push_back(key);
   }
   return absl::OkStatus();
 }
 
-absl::Status Repository::LoadIndex() {
+absl::Status Repository::LoadIndex() { return RefreshIndex(/*full=*/true); }
+
+absl::Status Repository::RefreshIndex(bool full) {
+  // Another process (an instance sharing the repository, or the CLI) commits backups and runs
+  // GC: what it indexed is read here, and when a GC has replaced index objects (some this
+  // process read are gone) everything is read again, as chunks may have moved or gone.
+  std::lock_guard<std::mutex> refresh(refresh_mu_);
+  ASSIGN_OR_RETURN(auto objects, storage_->List("index/"));
+  std::set<std::string> listed;
+  for (const auto& obj : objects) listed.insert(obj.key);
+  std::vector<std::string> unread;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& key : index_keys_) {
+      if (!listed.count(key)) full = true;
+    }
+    for (const auto& key : listed) {
+      if (full || !index_keys_.count(key)) unread.push_back(key);
+    }
+  }
   Index fresh;
-  RETURN_IF_ERROR(ReadIndexObjects(&fresh, nullptr));
+  std::vector<std::string> read;
+  RETURN_IF_ERROR(ReadIndexKeys(unread, &fresh, &read));
   std::lock_guard<std::mutex> lock(mu_);
-  index_ = std::move(fresh);
+  if (full) {
+    // Exactly what the store indexes now. A backup this process committed after the listing
+    // drops out until the next refresh reads its index object: a miss costs a refresh (or a
+    // chunk stored twice), while keeping an entry a GC elsewhere removed would let a backup
+    // refer to a chunk that is gone.
+    index_ = std::move(fresh);
+    index_keys_.clear();
+  } else {
+    for (const auto& [id, loc] : fresh) index_.emplace(id, loc);
+  }
+  index_keys_.insert(read.begin(), read.end());
   return absl::OkStatus();
 }
 
@@ -266,6 +303,12 @@ std::optional<Repository::Location> Repository::Find(const ChunkId& id) {
   auto it = index_.find(id);
   if (it == index_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<Repository::Location> Repository::FindFresh(const ChunkId& id) {
+  if (auto loc = Find(id)) return loc;
+  if (!RefreshIndex().ok()) return std::nullopt;  // the caller reports the chunk as missing
+  return Find(id);
 }
 
 void Repository::Merge(const Index& committed) {

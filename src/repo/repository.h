@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -167,8 +168,14 @@ class Repository {
 
   Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig config, Keys keys, int threads);
   absl::Status LoadIndex();
+  // Reads index objects written since the last refresh (all of them after a GC elsewhere).
+  absl::Status RefreshIndex(bool full = false);
   // Reads every index object from storage into `out`.
   absl::Status ReadIndexObjects(Index* out, std::vector<std::string>* keys);
+  absl::Status ReadIndexKeys(const std::vector<std::string>& objects, Index* out,
+                             std::vector<std::string>* keys);
+  // Find, and on a miss (or for a chunk GC elsewhere moved) the index refreshed first.
+  std::optional<Location> FindFresh(const ChunkId& id);
   std::optional<Location> Find(const ChunkId& id);
   void Merge(const Index& committed);
   absl::StatusOr<std::string> FetchChunk(const ChunkId& id, const Location& loc);
@@ -183,6 +190,8 @@ class Repository {
   Chunker chunker_;
   std::mutex mu_;
   Index index_;
+  std::set<std::string> index_keys_;  // index objects read into index_
+  std::mutex refresh_mu_;             // one refresh at a time
   std::unique_ptr<common::ThreadPool> pool_;
   std::unique_ptr<JournalStore> journal_;
   std::unique_ptr<LockKeeper> locks_;

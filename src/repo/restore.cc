@@ -44,13 +44,20 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
       ChunkId id = ToId(s->chunks(next++).id());
       auto task = std::make_shared<std::packaged_task<absl::StatusOr<std::string>()>>(
           [this, id]() -> absl::StatusOr<std::string> {
-            auto loc = Find(id);
+            // Committed by another process since this one read the index: FindFresh reads it.
+            auto loc = FindFresh(id);
             if (!loc) {
               return absl::DataLossError(absl::StrCat(
                   "chunk ", ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32)),
                   " is not in the repository index"));
             }
-            return FetchChunk(id, *loc);
+            auto chunk = FetchChunk(id, *loc);
+            if (absl::IsDataLoss(chunk.status()) && RefreshIndex().ok()) {
+              // A GC of another process may have moved it to a new pack since.
+              auto moved = Find(id);
+              if (moved && moved->pack_id != loc->pack_id) return FetchChunk(id, *moved);
+            }
+            return chunk;
           });
       window.push_back(task->get_future());
       pool_->Submit([task] { (*task)(); });
@@ -82,6 +89,7 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
 }
 
 absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& backup_ids) {
+  RETURN_IF_ERROR(RefreshIndex());  // what other processes committed (or GC moved) since Open
   VerifyReport report;
   std::vector<std::string> ids = backup_ids;
   if (ids.empty()) {
