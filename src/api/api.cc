@@ -198,6 +198,20 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
 
 absl::Status Api::Admit(const Caller& caller) { return Authenticate(*snapshot(), caller).status(); }
 
+absl::Status Api::Ready() {
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  const absl::Time now = absl::Now();
+  if (now - ready_checked_ < absl::Seconds(1)) return ready_;
+  // A lookup by key that finds nothing: one index probe on either catalog.
+  auto probe = catalog_->GetOperation("readyz-probe");
+  ready_ = probe.ok() || absl::IsNotFound(probe.status())
+               ? absl::OkStatus()
+               : absl::UnavailableError(
+                     absl::StrCat("the catalog does not answer: ", probe.status().message()));
+  ready_checked_ = now;
+  return ready_;
+}
+
 absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::string& id) {
   auto rec = catalog_->GetBackup(id);
   // The catalog's own NotFound names the id whole: answered here, it is quoted and cut.

@@ -62,6 +62,10 @@ class Api {
   // that nothing of an unauthenticated request reaches memory beyond its headers.
   absl::Status Admit(const Caller& caller);
 
+  // Readiness for a load balancer (GET /readyz, no token): OK while the catalog answers, else
+  // why not. Probed at most once a second whatever the request rate.
+  absl::Status Ready();
+
   // What a backup Operation of `cluster` looks like to clients (ClusterService.Backup's metadata
   // and response types of its engine): for backups the API does not start itself, the daily
   // AUTOMATED ones (ops/automated.h).
@@ -69,6 +73,10 @@ class Api {
                                                            const std::string& backup_id);
 
  private:
+  std::mutex ready_mu_;
+  absl::Time ready_checked_ = absl::InfinitePast();
+  absl::Status ready_;
+
   struct Snapshot {
     explicit Snapshot(std::shared_ptr<const common::Config> c)
         : config(std::move(c)), auth(*config) {}

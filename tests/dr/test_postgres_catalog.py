@@ -6,6 +6,8 @@ and the operations of an instance killed with -9 end as ABORTED once its lease h
 import signal
 import time
 
+import requests
+
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
@@ -86,5 +88,13 @@ def test_instances_on_one_postgresql_catalog_share_backups_operations_and_failov
     third = start_server(workdir, clusters, name="third", catalog=url, server_extra=shared)
     try:
         assert listed(third) == ids
+        # A load balancer's health check, with no token: ready while the catalog answers...
+        r = requests.get(third.rest + "/readyz")
+        assert r.status_code == 200 and r.json() == {"ready": True}, r.text
+        assert requests.get(third.rest + "/readyz?x=1").status_code == 401  # only the check itself
+        db.stop()
+        time.sleep(1.1)  # the probe's result is kept for a second
+        r = requests.get(third.rest + "/readyz")
+        assert r.status_code == 503 and "catalog does not answer" in r.text, r.text
     finally:
         third.stop()

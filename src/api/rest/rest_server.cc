@@ -88,6 +88,10 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
   return absl::OkStatus();
 }
 
+// GET /readyz: whether this instance can serve (its catalog answers), for a load balancer's
+// health check; it reveals nothing else and needs no token.
+bool IsReadyz(const HttpRequest& req) { return req.verb == "GET" && req.target == "/readyz"; }
+
 }  // namespace
 
 HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb,
@@ -152,11 +156,17 @@ RestServer::~RestServer() { Stop(); }
 absl::Status RestServer::Start(const std::string& listen, const common::TlsConfig& tls) {
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
+    if (IsReadyz(headers)) return HttpReply{.status = 0};  // for load balancers: no token
     absl::Status st =
         api_->Admit({.authorization = headers.authorization, .address = headers.client});
     return st.ok() ? HttpReply{.status = 0} : Error(st);
   };
   auto handle = [this](const HttpRequest& req) -> HttpReply {
+    if (IsReadyz(req)) {
+      absl::Status ready = api_->Ready();
+      if (ready.ok()) return HttpReply{.status = 200, .body = "{\"ready\":true}"};
+      return Error(ready);
+    }
     auto query = ParseQuery(req.target);
     if (!query) {
       return Error(absl::InvalidArgumentError("the query string has a malformed %-escape"));
