@@ -21,6 +21,7 @@
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
 #include "catalog/postgres_conn.h"
+#include "catalog/sql_catalog.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "common/time_util.h"
@@ -73,7 +74,7 @@ using postgres::Params;
 using postgres::ParseField;
 using postgres::ResultPtr;
 
-class PostgresCatalog final : public Catalog {
+class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, postgres::Ops> {
  public:
   explicit PostgresCatalog(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 
@@ -188,40 +189,6 @@ class PostgresCatalog final : public Catalog {
     });
   }
 
-  absl::Status PutOperation(const OperationRecord& r) override {
-    return WithConn([&](Connection* c) { return postgres::PutOperation(c, r); });
-  }
-
-  absl::StatusOr<OperationRecord> GetOperation(const std::string& id) override {
-    return WithConnOr<OperationRecord>(
-        [&](Connection* c) { return postgres::GetOperation(c, id); });
-  }
-
-  absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) override {
-    return WithConnOr<OperationLease>(
-        [&](Connection* c) { return postgres::RenewOperation(c, op); });
-  }
-
-  absl::StatusOr<bool> FinishOperation(const OperationRecord& op,
-                                       std::optional<absl::Time> expired_at) override {
-    return WithConnOr<bool>(
-        [&](Connection* c) { return postgres::FinishOperation(c, op, expired_at); });
-  }
-
-  absl::Status RequestCancel(const std::string& id) override {
-    return WithConn([&](Connection* c) { return postgres::RequestCancel(c, id); });
-  }
-
-  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
-                                absl::Time until) override {
-    return WithConnOr<bool>(
-        [&](Connection* c) { return postgres::TryLease(c, name, owner, now, until); });
-  }
-
-  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
-    return WithConn([&](Connection* c) { return postgres::ReleaseLease(c, name, owner); });
-  }
-
   absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
     // A session advisory lock on a connection of its own, held while the object lives: PostgreSQL
     // releases it when the connection (or this process) ends. A connection lost to a server
@@ -251,13 +218,6 @@ class PostgresCatalog final : public Catalog {
     auto held = std::make_unique<Held>();
     held->conn = std::move(conn);
     return std::unique_ptr<ExclusiveUse>(std::move(held));
-  }
-
-  absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
-    std::vector<OperationRecord> out;
-    RETURN_IF_ERROR(
-        WithConn([&](Connection* c) { return postgres::ListUnfinishedOperations(c, &out); }));
-    return out;
   }
 
  private:
@@ -328,6 +288,8 @@ class PostgresCatalog final : public Catalog {
     return Field(r.get(), 0, 0);
   }
 
+  // The base's operation calls run through these too.
+ public:
   // Runs `fn` on a pooled connection, opening a new one when all are busy; a connection that
   // failed is closed rather than pooled. A pooled connection may have died while idle (the
   // server restarted, or failed over): then `fn` runs once more on a fresh one. That is safe
@@ -365,16 +327,7 @@ class PostgresCatalog final : public Catalog {
     idle.swap(free_);
   }
 
-  template <typename T, typename Fn>
-  absl::StatusOr<T> WithConnOr(Fn fn) {
-    std::optional<T> out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(out, fn(c));
-      return absl::OkStatus();
-    }));
-    return *std::move(out);
-  }
-
+ private:
   static constexpr size_t kMaxIdle = 16;
   std::string conninfo_;
   std::unique_ptr<PageTokenCodec> codec_;

@@ -170,16 +170,20 @@ bool ParseField(const PGresult* r, int row, int col, M* out) {
   return out->ParseFromArray(PQgetvalue(r, row, col), PQgetlength(r, row, col));
 }
 
-// Operations and leases (postgres_operations.cc), each on a connection the catalog lends.
-absl::Status PutOperation(Connection* c, const OperationRecord& r);
-absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& id);
-absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out);
-absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op);
-absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
-                                     std::optional<absl::Time> expired_at);
-absl::Status RequestCancel(Connection* c, const std::string& id);
-absl::StatusOr<bool> TryLease(Connection* c, const std::string& name, const std::string& owner,
-                              absl::Time now, absl::Time until);
-absl::Status ReleaseLease(Connection* c, const std::string& name, const std::string& owner);
+// Operations and leases (postgres_operations.cc), each on a connection the catalog lends
+// (catalog/sql_catalog.h calls them).
+struct Ops {
+  static absl::Status PutOperation(Connection* c, const OperationRecord& r);
+  static absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& id);
+  static absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out);
+  static absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op);
+  static absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
+                                              std::optional<absl::Time> expired_at);
+  static absl::Status RequestCancel(Connection* c, const std::string& id);
+  static absl::StatusOr<bool> TryLease(Connection* c, const std::string& name,
+                                       const std::string& owner, absl::Time now, absl::Time until);
+  static absl::Status ReleaseLease(Connection* c, const std::string& name,
+                                   const std::string& owner);
+};
 
 }  // namespace mdb::catalog::postgres

@@ -30,7 +30,7 @@ bool OneRowChanged(PGresult* r) { return std::string(PQcmdTuples(r)) == "1"; }
 
 }  // namespace
 
-absl::Status PutOperation(Connection* c, const OperationRecord& r) {
+absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
       "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body, owner, lease_ns) "
       "VALUES($1, $2, $3::bool, $4::int8, $5::bytea, $6, $7::int8) "
@@ -50,7 +50,7 @@ absl::Status PutOperation(Connection* c, const OperationRecord& r) {
       .status();
 }
 
-absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& id) {
+absl::StatusOr<OperationRecord> Ops::GetOperation(Connection* c, const std::string& id) {
   static const std::string kSql =
       absl::StrCat("SELECT ", kColumns, " FROM mdb_operations WHERE id = $1");
   ASSIGN_OR_RETURN(ResultPtr r,
@@ -63,7 +63,7 @@ absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& i
   return out;
 }
 
-absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out) {
+absl::Status Ops::ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out) {
   static const std::string kSql = absl::StrCat("SELECT ", kColumns,
                                                " FROM mdb_operations WHERE NOT done "
                                                "ORDER BY created_ns");
@@ -74,7 +74,7 @@ absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord
   return absl::OkStatus();
 }
 
-absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op) {
+absl::StatusOr<OperationLease> Ops::RenewOperation(Connection* c, const OperationRecord& op) {
   static const char* kSql =
       "UPDATE mdb_operations SET body = $3::bytea, lease_ns = $4::int8 "
       "WHERE id = $1 AND owner = $2 AND NOT done RETURNING cancel";
@@ -89,8 +89,8 @@ absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationReco
   return OperationLease{.held = true, .cancel_requested = PQgetvalue(r.get(), 0, 0)[0] != 0};
 }
 
-absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
-                                     std::optional<absl::Time> expired_at) {
+absl::StatusOr<bool> Ops::FinishOperation(Connection* c, const OperationRecord& op,
+                                          std::optional<absl::Time> expired_at) {
   static const char* kSql =
       "UPDATE mdb_operations SET done = true, body = $3::bytea "
       "WHERE id = $1 AND owner = $2 AND NOT done AND ($4::int8 IS NULL OR lease_ns < $4::int8)";
@@ -105,7 +105,7 @@ absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
   return OneRowChanged(r.get());
 }
 
-absl::Status RequestCancel(Connection* c, const std::string& id) {
+absl::Status Ops::RequestCancel(Connection* c, const std::string& id) {
   ASSIGN_OR_RETURN(ResultPtr r,
                    c->Run("UPDATE mdb_operations SET cancel = true WHERE id = $1 AND NOT done",
                           std::move(Params().Text(id)), "cancel operation"));
@@ -115,8 +115,8 @@ absl::Status RequestCancel(Connection* c, const std::string& id) {
       absl::StrCat("operation '", rec.operation.id(), "' is done already"));
 }
 
-absl::StatusOr<bool> TryLease(Connection* c, const std::string& name, const std::string& owner,
-                              absl::Time now, absl::Time until) {
+absl::StatusOr<bool> Ops::TryLease(Connection* c, const std::string& name, const std::string& owner,
+                                   absl::Time now, absl::Time until) {
   // Two instances inserting one free name: one inserts, the other waits on the row and then
   // finds it held (the WHERE fails): exactly one holder.
   static const char* kSql =
@@ -130,7 +130,7 @@ absl::StatusOr<bool> TryLease(Connection* c, const std::string& name, const std:
   return OneRowChanged(r.get());
 }
 
-absl::Status ReleaseLease(Connection* c, const std::string& name, const std::string& owner) {
+absl::Status Ops::ReleaseLease(Connection* c, const std::string& name, const std::string& owner) {
   return c
       ->Run("DELETE FROM mdb_leases WHERE name = $1 AND owner = $2",
             std::move(Params().Text(name).Text(owner)), "release lease")

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
 #include "catalog/page_token.h"
+#include "catalog/sql_catalog.h"
 #include "catalog/sqlite_conn.h"
 #include "common/ids.h"
 #include "common/instance_lock.h"
@@ -66,7 +67,7 @@ using sqlite::Connection;
 using sqlite::ParseColumn;
 using sqlite::SqliteError;
 
-class SqliteCatalog final : public Catalog {
+class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite::Ops> {
  public:
   explicit SqliteCatalog(std::string path) : path_(std::move(path)) {}
 
@@ -186,38 +187,6 @@ class SqliteCatalog final : public Catalog {
     });
   }
 
-  absl::Status PutOperation(const OperationRecord& r) override {
-    return WithConn([&](Connection* c) { return sqlite::PutOperation(c, r); });
-  }
-
-  absl::StatusOr<OperationRecord> GetOperation(const std::string& id) override {
-    return WithConnOr<OperationRecord>([&](Connection* c) { return sqlite::GetOperation(c, id); });
-  }
-
-  absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) override {
-    return WithConnOr<OperationLease>([&](Connection* c) { return sqlite::RenewOperation(c, op); });
-  }
-
-  absl::StatusOr<bool> FinishOperation(const OperationRecord& op,
-                                       std::optional<absl::Time> expired_at) override {
-    return WithConnOr<bool>(
-        [&](Connection* c) { return sqlite::FinishOperation(c, op, expired_at); });
-  }
-
-  absl::Status RequestCancel(const std::string& id) override {
-    return WithConn([&](Connection* c) { return sqlite::RequestCancel(c, id); });
-  }
-
-  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
-                                absl::Time until) override {
-    return WithConnOr<bool>(
-        [&](Connection* c) { return sqlite::TryLease(c, name, owner, now, until); });
-  }
-
-  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
-    return WithConn([&](Connection* c) { return sqlite::ReleaseLease(c, name, owner); });
-  }
-
   absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
     // A lock file beside the catalog (common/instance_lock.h): released by the kernel when the
     // process dies.
@@ -227,13 +196,6 @@ class SqliteCatalog final : public Catalog {
     auto held = std::make_unique<FileLock>();
     ASSIGN_OR_RETURN(held->lock, common::InstanceLock::Acquire(path_ + ".lock"));
     return std::unique_ptr<ExclusiveUse>(std::move(held));
-  }
-
-  absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
-    std::vector<OperationRecord> out;
-    RETURN_IF_ERROR(
-        WithConn([&](Connection* c) { return sqlite::ListUnfinishedOperations(c, &out); }));
-    return out;
   }
 
  private:
@@ -293,6 +255,8 @@ class SqliteCatalog final : public Catalog {
     return stored;
   }
 
+  // The base's operation calls run through these too.
+ public:
   // Runs `fn` on a pooled connection, opening a new one when all are busy.
   template <typename Fn>
   absl::Status WithConn(Fn fn) {
@@ -314,16 +278,7 @@ class SqliteCatalog final : public Catalog {
     return st;
   }
 
-  template <typename T, typename Fn>
-  absl::StatusOr<T> WithConnOr(Fn fn) {
-    std::optional<T> out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(out, fn(c));
-      return absl::OkStatus();
-    }));
-    return *std::move(out);
-  }
-
+ private:
   static constexpr size_t kMaxIdle = 16;
   std::string path_;
   std::unique_ptr<PageTokenCodec> codec_;

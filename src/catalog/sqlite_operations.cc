@@ -24,7 +24,7 @@ absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
 
 }  // namespace
 
-absl::Status PutOperation(Connection* c, const OperationRecord& r) {
+absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
       "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns) "
       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET folder_id=?2, done=?3, "
@@ -41,7 +41,7 @@ absl::Status PutOperation(Connection* c, const OperationRecord& r) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& id) {
+absl::StatusOr<OperationRecord> Ops::GetOperation(Connection* c, const std::string& id) {
   static const char* kSql =
       "SELECT folder_id, body, owner, lease_ns, cancel FROM operations WHERE id = ?1";
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
@@ -54,7 +54,7 @@ absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& i
   return out;
 }
 
-absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out) {
+absl::Status Ops::ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out) {
   static const char* kSql =
       "SELECT folder_id, body, owner, lease_ns, cancel FROM operations WHERE done = 0 "
       "ORDER BY created_ns";
@@ -65,7 +65,7 @@ absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord
   return absl::OkStatus();
 }
 
-absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op) {
+absl::StatusOr<OperationLease> Ops::RenewOperation(Connection* c, const OperationRecord& op) {
   static const char* kSql =
       "UPDATE operations SET body = ?3, lease_ns = ?4 WHERE id = ?1 AND owner = ?2 AND done = 0 "
       "RETURNING cancel";
@@ -84,8 +84,8 @@ absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationReco
   return lease;
 }
 
-absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
-                                     std::optional<absl::Time> expired_at) {
+absl::StatusOr<bool> Ops::FinishOperation(Connection* c, const OperationRecord& op,
+                                          std::optional<absl::Time> expired_at) {
   static const char* kSql =
       "UPDATE operations SET done = 1, body = ?3 WHERE id = ?1 AND owner = ?2 AND done = 0 AND "
       "(?4 IS NULL OR lease_ns < ?4)";
@@ -98,7 +98,7 @@ absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
   return sqlite3_changes(c->db()) == 1;
 }
 
-absl::Status RequestCancel(Connection* c, const std::string& id) {
+absl::Status Ops::RequestCancel(Connection* c, const std::string& id) {
   static const char* kSql = "UPDATE operations SET cancel = 1 WHERE id = ?1 AND done = 0";
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, id);
@@ -109,8 +109,8 @@ absl::Status RequestCancel(Connection* c, const std::string& id) {
       absl::StrCat("operation '", r.operation.id(), "' is done already"));
 }
 
-absl::StatusOr<bool> TryLease(Connection* c, const std::string& name, const std::string& owner,
-                              absl::Time now, absl::Time until) {
+absl::StatusOr<bool> Ops::TryLease(Connection* c, const std::string& name, const std::string& owner,
+                                   absl::Time now, absl::Time until) {
   // One statement: a free name is inserted; a held one changes hands only when its lease ended
   // (or is renewed by its owner). SQLite serializes writers, PostgreSQL's row lock does the same.
   static const char* kSql =
@@ -126,7 +126,7 @@ absl::StatusOr<bool> TryLease(Connection* c, const std::string& name, const std:
   return sqlite3_changes(c->db()) == 1;
 }
 
-absl::Status ReleaseLease(Connection* c, const std::string& name, const std::string& owner) {
+absl::Status Ops::ReleaseLease(Connection* c, const std::string& name, const std::string& owner) {
   static const char* kSql = "DELETE FROM leases WHERE name = ?1 AND owner = ?2";
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, name);

@@ -1,0 +1,66 @@
+// What the SQL catalogs share above their SQL: the operation and lease calls of the Catalog
+// interface, each run on a pooled connection of the concrete catalog (`Self::WithConn`) by the
+// catalog's `Ops` (sqlite_operations.cc, postgres_operations.cc: the same statements in each
+// dialect).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "common/status.h"
+
+namespace mdb::catalog {
+
+template <typename Self, typename Connection, typename Ops>
+class SqlCatalog : public Catalog {
+ public:
+  absl::Status PutOperation(const OperationRecord& r) override {
+    return self().WithConn([&](Connection* c) { return Ops::PutOperation(c, r); });
+  }
+  absl::StatusOr<OperationRecord> GetOperation(const std::string& id) override {
+    return WithConnOr<OperationRecord>([&](Connection* c) { return Ops::GetOperation(c, id); });
+  }
+  absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() override {
+    std::vector<OperationRecord> out;
+    RETURN_IF_ERROR(
+        self().WithConn([&](Connection* c) { return Ops::ListUnfinishedOperations(c, &out); }));
+    return out;
+  }
+  absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) override {
+    return WithConnOr<OperationLease>([&](Connection* c) { return Ops::RenewOperation(c, op); });
+  }
+  absl::StatusOr<bool> FinishOperation(const OperationRecord& op,
+                                       std::optional<absl::Time> expired_at) override {
+    return WithConnOr<bool>([&](Connection* c) { return Ops::FinishOperation(c, op, expired_at); });
+  }
+  absl::Status RequestCancel(const std::string& id) override {
+    return self().WithConn([&](Connection* c) { return Ops::RequestCancel(c, id); });
+  }
+  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
+                                absl::Time until) override {
+    return WithConnOr<bool>(
+        [&](Connection* c) { return Ops::TryLease(c, name, owner, now, until); });
+  }
+  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
+    return self().WithConn([&](Connection* c) { return Ops::ReleaseLease(c, name, owner); });
+  }
+
+ protected:
+  // `fn` returns a StatusOr<T>: run on a pooled connection, its value or the first error.
+  template <typename T, typename Fn>
+  absl::StatusOr<T> WithConnOr(Fn fn) {
+    std::optional<T> out;
+    RETURN_IF_ERROR(self().WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(out, fn(c));
+      return absl::OkStatus();
+    }));
+    return *std::move(out);
+  }
+
+ private:
+  Self& self() { return static_cast<Self&>(*this); }
+};
+
+}  // namespace mdb::catalog
