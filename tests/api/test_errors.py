@@ -111,11 +111,12 @@ def test_a_full_catalog_disk_is_unavailable_and_loses_nothing(small_disk):
         cl = s.client(rd_csg.ClusterServiceStub)
         accepted = [cl.Backup(rd_cs.BackupClusterRequest(cluster_id="rd1"), metadata=md(WRITER)).id]
         filler = small_disk / "filler"
-        with open(filler, "wb") as f:  # every free block, then whatever the catalog asks for
+        # Every free block, then whatever the catalog asks for. Unbuffered: a buffered file would
+        # keep the part of its last write that did not fit and fail again when closed.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
         refused = None
