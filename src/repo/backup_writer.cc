@@ -130,18 +130,23 @@ class BackupWriterImpl final : public BackupWriter {
     }
     absl::Status st = last ? Upload(std::move(last)) : absl::OkStatus();
     // The index goes before the manifest: a manifest must never name a chunk no index locates.
+    std::string index_key;
     if (st.ok() && index_file_.packs_size() > 0) {
-      std::string key = absl::StrCat("index/", options_.backup_id);
-      st = repo_->storage_->Put(key, repo_->codec_.Encode(index_file_.SerializeAsString(), key));
+      index_key = absl::StrCat("index/", options_.backup_id);
+      st = repo_->storage_->Put(index_key,
+                                repo_->codec_.Encode(index_file_.SerializeAsString(), index_key));
     }
     if (st.ok()) st = FillManifest(engine_metadata);
+    // Only while the lock has stayed fresh: a lock that could not be refreshed for the stale time
+    // may have been taken for dead by a GC elsewhere, which may have removed this backup's packs.
+    if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
     if (st.ok()) {
       std::string key = "manifests/" + options_.backup_id;
       st = repo_->storage_->Put(key, repo_->codec_.Encode(manifest_.SerializeAsString(), key));
     }
     repo_->ReleaseLock(lock_key_);
     if (!st.ok()) return st;
-    repo_->Merge(local_);
+    repo_->Merge(local_, index_key);
     return manifest_;
   }
 

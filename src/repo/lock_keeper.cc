@@ -1,5 +1,8 @@
 #include "repo/lock_keeper.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/time_util.h"
@@ -34,14 +37,34 @@ LockKeeper::~LockKeeper() {
 
 void LockKeeper::Hold(const std::string& key, const mdb_backup::v1::Lock& lock) {
   std::lock_guard<std::mutex> guard(mu_);
-  held_[key] = lock;
+  held_[key] = {.lock = lock, .written = common::FromProto(lock.refreshed_at())};
   if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
 }
 
 void LockKeeper::Release(const std::string& key) {
-  std::lock_guard<std::mutex> guard(mu_);
-  held_.erase(key);
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    held_.erase(key);
+  }
   (void)storage_->Delete(key);  // a lock left behind goes stale; GC removes it then
+}
+
+absl::Status LockKeeper::CheckFresh(const std::string& key) {
+  const LockTiming timing = CurrentLockTiming();
+  const absl::Duration margin = std::min(absl::Minutes(1), timing.stale / 5);
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = held_.find(key);
+  if (it == held_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat("lock '", key, "' is not held"));
+  }
+  absl::Duration age = absl::Now() - it->second.written;
+  if (age > timing.stale - margin) {
+    return absl::UnavailableError(absl::StrCat(
+        "the repository lock '", key, "' could not be refreshed for ", absl::FormatDuration(age),
+        " (the store refused the writes): a GC elsewhere may have taken it for dead, so this "
+        "backup is not committed; retry when the store is healthy"));
+  }
+  return absl::OkStatus();
 }
 
 void LockKeeper::Loop() {
@@ -49,15 +72,34 @@ void LockKeeper::Loop() {
   while (!stopping_) {
     cv_.wait_for(guard, absl::ToChronoNanoseconds(CurrentLockTiming().refresh));
     if (stopping_) return;
-    // Under the mutex: a Release waits for this pass, and no refresh follows its delete.
-    for (auto& [key, lock] : held_) {
-      *lock.mutable_refreshed_at() = common::ToProto(absl::Now());
+    std::map<std::string, Held> snapshot = held_;
+    guard.unlock();
+    std::map<std::string, absl::Time> written;
+    for (auto& [key, held] : snapshot) {
+      const absl::Time now = absl::Now();
+      *held.lock.mutable_refreshed_at() = common::ToProto(now);
       std::string json;
-      (void)google::protobuf::util::MessageToJsonString(lock, &json);
+      (void)google::protobuf::util::MessageToJsonString(held.lock, &json);
       if (absl::Status st = storage_->Put(key, json); !st.ok()) {
         common::Log(common::LogLevel::kWarning, "repo",
-                    "cannot refresh lock '" + key + "': " + std::string(st.message()) +
-                        " (it goes stale if this lasts; GC elsewhere may then start)");
+                    absl::StrCat("cannot refresh lock '", key, "': ", st.message(),
+                                 " (it goes stale if this lasts; the backup then fails rather "
+                                 "than commit)"));
+        continue;
+      }
+      written[key] = now;
+    }
+    guard.lock();
+    for (const auto& [key, at] : written) {
+      auto it = held_.find(key);
+      if (it != held_.end()) {
+        it->second.written = at;
+        it->second.lock.mutable_refreshed_at()->CopyFrom(common::ToProto(at));
+      } else {
+        // Released while this pass rewrote it: delete it again (after the release's delete).
+        guard.unlock();
+        (void)storage_->Delete(key);
+        guard.lock();
       }
     }
   }

@@ -2,8 +2,9 @@
 // counts as live while it was refreshed within the stale time; without refreshing, a backup
 // running longer than that looked dead to GC (of this process or of another instance), which
 // then deleted the packs the backup had written but not yet referenced. One thread rewrites each
-// held lock's refreshed_at every `refresh`; a release deletes it under the same mutex, so a
-// refresh never brings a released lock back.
+// held lock's refreshed_at every `refresh` (outside the mutex: a hung store delays refreshes,
+// not releases); a lock released meanwhile is deleted again after its rewrite, so a refresh
+// never leaves a released lock behind.
 #pragma once
 
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "mdb_backup/v1/repo.pb.h"
 #include "storage/storage.h"
@@ -37,14 +39,22 @@ class LockKeeper {
   void Hold(const std::string& key, const mdb_backup::v1::Lock& lock);
   // Stops refreshing and deletes the object.
   void Release(const std::string& key);
+  // OK while the lock was written within the stale time less a margin (a minute, or a fifth of
+  // it): a writer checks before it commits. Unavailable otherwise: the lock may have looked dead
+  // to a GC elsewhere (the store failed the refreshes), so the backup must not commit.
+  absl::Status CheckFresh(const std::string& key);
 
  private:
   void Loop();
 
+  struct Held {
+    mdb_backup::v1::Lock lock;
+    absl::Time written;  // last successful write of the object
+  };
   storage::Storage* storage_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, mdb_backup::v1::Lock> held_;
+  std::map<std::string, Held> held_;
   bool stopping_ = false;
   std::thread thread_;  // started with the first lock held
 };

@@ -311,9 +311,10 @@ std::optional<Repository::Location> Repository::FindFresh(const ChunkId& id) {
   return Find(id);
 }
 
-void Repository::Merge(const Index& committed) {
+void Repository::Merge(const Index& committed, const std::string& index_key) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, loc] : committed) index_.emplace(id, loc);
+  if (!index_key.empty()) index_keys_.insert(index_key);
 }
 
 absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, const Location& loc) {

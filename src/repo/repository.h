@@ -177,7 +177,9 @@ class Repository {
   // Find, and on a miss (or for a chunk GC elsewhere moved) the index refreshed first.
   std::optional<Location> FindFresh(const ChunkId& id);
   std::optional<Location> Find(const ChunkId& id);
-  void Merge(const Index& committed);
+  // What a backup of this process committed, and its index object (read: a GC elsewhere that
+  // replaces it is then noticed by the next refresh).
+  void Merge(const Index& committed, const std::string& index_key);
   absl::StatusOr<std::string> FetchChunk(const ChunkId& id, const Location& loc);
 
   // Locks (docs/format.md): write a lock, then look for conflicting ones.

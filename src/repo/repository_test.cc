@@ -385,8 +385,16 @@ TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {
 // A backup that runs longer than the stale time (15 minutes in service; 300 ms here) still keeps
 // GC away: its lock is refreshed while it is held. Before, GC of another process took the lock
 // for dead and deleted the packs the backup had written but not yet referenced.
+// Short lock timings for one test, restored however it ends.
+struct ShortLockTiming {
+  ShortLockTiming() {
+    SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Milliseconds(300)});
+  }
+  ~ShortLockTiming() { SetLockTimingForTest({}); }
+};
+
 TEST_F(RepositoryTest, ABackupLongerThanTheStaleTimeKeepsGcAway) {
-  SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Milliseconds(300)});
+  ShortLockTiming timing;
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   auto w = repo->StartBackup({.backup_id = "long", .engine = "test"});
   ASSERT_TRUE(w.ok()) << w.status();
@@ -405,7 +413,43 @@ TEST_F(RepositoryTest, ABackupLongerThanTheStaleTimeKeepsGcAway) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_TRUE(storage_->List("locks/")->empty());
   EXPECT_TRUE(other->Gc().ok());
-  SetLockTimingForTest({});
+}
+
+// The store refuses the lock's refreshes for longer than the stale time: a GC elsewhere may have
+// taken the backup for dead and removed its packs, so the backup is not committed.
+TEST_F(RepositoryTest, ABackupWhoseLockWentStaleIsNotCommitted) {
+  ShortLockTiming timing;
+  Repository::Init(storage_.get(), Small()).status().IgnoreError();
+  std::atomic<bool> refuse_locks{false};
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
+                                      key.rfind("locks/", 0) == 0};
+      });
+  auto repo = std::move(*Repository::Open(&faulty, {}));
+  auto w = repo->StartBackup({.backup_id = "stale", .engine = "test"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  io::StringSource src(std::string(1 << 20, 'x'));
+  ASSERT_TRUE((*w)->AddStream("s", &src).ok());
+  refuse_locks = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto m = (*w)->Commit("meta");
+  EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
+  EXPECT_FALSE(storage_->Stat("manifests/stale").ok());
+}
+
+// A process whose own commit is the only index object it knows of still notices a GC elsewhere
+// that replaced it (a fresh repository: no other index object was ever read).
+TEST_F(RepositoryTest, AGcElsewhereOfThisProcesssOwnBackupIsNoticed) {
+  auto a = std::move(*Repository::Init(storage_.get(), Small()));
+  auto b = std::move(*Repository::Open(storage_.get(), {}));
+  std::string data(2 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 11);
+  ASSERT_TRUE(Backup(a.get(), "x", {{"s", data}}).ok());
+  ASSERT_TRUE(b->DeleteBackup("x").ok());
+  ASSERT_TRUE(b->Gc().ok());
+  ASSERT_TRUE(Backup(a.get(), "y", {{"s", data}}).ok());
+  EXPECT_TRUE(Restore(b.get(), "y", "s") == data);
 }
 
 // Two processes on one repository (instances sharing a bucket): each reads the index when it
