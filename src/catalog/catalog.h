@@ -78,6 +78,10 @@ class Catalog {
 
   // The ids of every backup, in no order (verify and reconcile compare them with a repository).
   virtual absl::StatusOr<std::vector<std::string>> ListAllBackupIds() = 0;
+  // Replaces the record of a backup that exists (its engine, folder, cluster and created_at
+  // unchanged: journal sizes); NotFound, and nothing written, when it is gone. Unlike PutBackup
+  // it never brings back a backup another instance has deleted meanwhile.
+  [[nodiscard]] virtual absl::Status UpdateBackup(const BackupRecord& backup) = 0;
   // Removes the backup; NotFound if there is none.
   [[nodiscard]] virtual absl::Status DeleteBackup(const std::string& id) = 0;
 

@@ -94,6 +94,17 @@ TEST_P(CatalogTest, GetPutReplaceDelete) {
   EXPECT_EQ(catalog_->DeleteBackup("b1").code(), absl::StatusCode::kNotFound);
 }
 
+TEST_P(CatalogTest, UpdateReplacesAnExistingRecordAndNeverInserts) {
+  BackupRecord b = Make("b1", 1);
+  ASSERT_TRUE(catalog_->PutBackup(b).ok());
+  b.set_journal_size(42);
+  ASSERT_TRUE(catalog_->UpdateBackup(b).ok());
+  EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 42);
+  ASSERT_TRUE(catalog_->DeleteBackup("b1").ok());
+  EXPECT_EQ(catalog_->UpdateBackup(b).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->GetBackup("b1").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(CatalogTest, ListsNewestFirstByFolderOrClusterAndEngine) {
   ASSERT_TRUE(catalog_->PutBackup(Make("old", 1)).ok());
   ASSERT_TRUE(catalog_->PutBackup(Make("new", 3)).ok());

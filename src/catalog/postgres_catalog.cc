@@ -178,6 +178,19 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
     return page;
   }
 
+  absl::Status UpdateBackup(const BackupRecord& b) override {
+    return WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(ResultPtr r,
+                       c->Run("UPDATE mdb_backups SET record = $2::bytea WHERE id = $1",
+                              std::move(Params().Text(b.id()).Bytes(b.SerializeAsString())),
+                              "update backup"));
+      if (std::string(PQcmdTuples(r.get())) != "1") {
+        return absl::NotFoundError(absl::StrCat("backup '", b.id(), "' not found"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
   absl::Status DeleteBackup(const std::string& id) override {
     return WithConn([&](Connection* c) -> absl::Status {
       ASSIGN_OR_RETURN(ResultPtr r, c->Run("DELETE FROM mdb_backups WHERE id = $1",

@@ -174,6 +174,20 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
     return page;
   }
 
+  absl::Status UpdateBackup(const BackupRecord& b) override {
+    static const char* kSql = "UPDATE backups SET record = ?2 WHERE id = ?1";
+    return WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+      BindText(s, 1, b.id());
+      BindBlob(s, 2, b.SerializeAsString());
+      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "update backup");
+      if (sqlite3_changes(c->db()) == 0) {
+        return absl::NotFoundError(absl::StrCat("backup '", b.id(), "' not found"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
   absl::Status DeleteBackup(const std::string& id) override {
     static const char* kSql = "DELETE FROM backups WHERE id = ?1";
     return WithConn([&](Connection* c) -> absl::Status {

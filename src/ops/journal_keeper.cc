@@ -26,7 +26,9 @@ absl::Status JournalKeeper::AddPiece(const common::ClusterConfig& cluster,
     if (start == cached->second.end() || start->second >= piece.end) continue;
     catalog::BackupRecord rec = b;
     rec.set_journal_size(rec.journal_size() + static_cast<int64_t>(piece.stored_bytes));
-    return catalog_->PutBackup(rec);
+    // Never a PutBackup: the backup may have been deleted on another instance since the list.
+    absl::Status st = catalog_->UpdateBackup(rec);
+    return absl::IsNotFound(st) ? absl::OkStatus() : st;
   }
   return absl::OkStatus();  // older than every backup: no backup's journal (pruned later)
 }
@@ -70,7 +72,8 @@ absl::Status JournalKeeper::Forget(const std::string& backup_id) {
     if (older) {
       catalog::BackupRecord merged = *older;
       merged.set_journal_size(merged.journal_size() + rec.journal_size());
-      RETURN_IF_ERROR(catalog_->PutBackup(merged));
+      absl::Status st = catalog_->UpdateBackup(merged);  // gone meanwhile: nothing to merge into
+      if (!st.ok() && !absl::IsNotFound(st)) return st;
     }
   }
   starts_.erase(backup_id);
