@@ -199,7 +199,13 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
 absl::Status Api::Admit(const Caller& caller) { return Authenticate(*snapshot(), caller).status(); }
 
 absl::Status Api::Ready() {
-  std::lock_guard<std::mutex> lock(ready_mu_);
+  // While one probe waits on a catalog that does not answer, the others get its last result
+  // rather than queue behind it (each would hold a REST thread).
+  std::unique_lock<std::mutex> lock(ready_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    std::lock_guard<std::mutex> cached(ready_cached_mu_);
+    return ready_cached_;
+  }
   const absl::Time now = absl::Now();
   if (now - ready_checked_ < absl::Seconds(1)) return ready_;
   // A lookup by key that finds nothing: one index probe on either catalog.
@@ -209,6 +215,10 @@ absl::Status Api::Ready() {
                : absl::UnavailableError(
                      absl::StrCat("the catalog does not answer: ", probe.status().message()));
   ready_checked_ = now;
+  {
+    std::lock_guard<std::mutex> cached(ready_cached_mu_);
+    ready_cached_ = ready_;
+  }
   return ready_;
 }
 

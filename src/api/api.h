@@ -73,9 +73,11 @@ class Api {
                                                            const std::string& backup_id);
 
  private:
-  std::mutex ready_mu_;
+  std::mutex ready_mu_;  // held while probing
   absl::Time ready_checked_ = absl::InfinitePast();
   absl::Status ready_;
+  std::mutex ready_cached_mu_;  // the last result, for calls made while a probe runs
+  absl::Status ready_cached_;
 
   struct Snapshot {
     explicit Snapshot(std::shared_ptr<const common::Config> c)

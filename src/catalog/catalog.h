@@ -120,6 +120,12 @@ class Catalog {
   // the first one's), `catalog rebuild` before it writes rows back. FailedPrecondition naming
   // the holder when another process has it.
   virtual absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() = 0;
+  // Use beside other instances (mdb-backupd on a shared catalog): refused while a process has
+  // exclusive use (catalog rebuild, or a version that ran alone), and keeps one from taking it.
+  // Catalogs that serve one process only take exclusive use.
+  virtual absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireSharedUse() {
+    return AcquireExclusiveUse();
+  }
 };
 
 // Opens (creating and migrating as needed) the SQLite catalog at `path`. The file is in WAL mode

@@ -329,6 +329,27 @@ TEST_P(CatalogTest, InstancesShareTokensAndOneHoldsExclusiveUse) {
   EXPECT_TRUE((*other)->AcquireExclusiveUse().ok());
 }
 
+// PostgreSQL: instances share the catalog; a rebuild (exclusive) waits for none of them to run,
+// and no instance starts beside it.
+TEST(PostgresCatalog, InstancesShareItAndARebuildHasItAlone) {
+  const std::string location = TestPostgres::Get()->NewDatabase();
+  ASSERT_FALSE(location.empty());
+  auto a = OpenPostgresCatalog(location), b = OpenPostgresCatalog(location);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto ia = (*a)->AcquireSharedUse(), ib = (*b)->AcquireSharedUse();
+  ASSERT_TRUE(ia.ok()) << ia.status();
+  ASSERT_TRUE(ib.ok()) << ib.status();
+  auto rebuild = (*a)->AcquireExclusiveUse();
+  EXPECT_EQ(rebuild.status().code(), absl::StatusCode::kFailedPrecondition) << rebuild.status();
+  EXPECT_NE(rebuild.status().message().find("mdb-backup pid"), std::string::npos)
+      << rebuild.status();
+  ia->reset();
+  ib->reset();
+  rebuild = (*a)->AcquireExclusiveUse();
+  ASSERT_TRUE(rebuild.ok()) << rebuild.status();
+  EXPECT_EQ((*b)->AcquireSharedUse().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 // PostgreSQL only (SQLite has no connection to lose): a failover or server restart ends every
 // pooled connection while the instance idles; the next calls succeed on fresh ones instead of
 // failing once per dead connection (a backup that committed would have reported failure).

@@ -180,10 +180,10 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
 
   absl::Status UpdateBackup(const BackupRecord& b) override {
     return WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(ResultPtr r,
-                       c->Run("UPDATE mdb_backups SET record = $2::bytea WHERE id = $1",
-                              std::move(Params().Text(b.id()).Bytes(b.SerializeAsString())),
-                              "update backup"));
+      ASSIGN_OR_RETURN(
+          ResultPtr r,
+          c->Run("UPDATE mdb_backups SET record = $2::bytea WHERE id = $1",
+                 std::move(Params().Text(b.id()).Bytes(b.SerializeAsString())), "update backup"));
       if (std::string(PQcmdTuples(r.get())) != "1") {
         return absl::NotFoundError(absl::StrCat("backup '", b.id(), "' not found"));
       }
@@ -203,27 +203,41 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
   }
 
   absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
-    // A session advisory lock on a connection of its own, held while the object lives: PostgreSQL
-    // releases it when the connection (or this process) ends. A connection lost to a server
-    // restart or failover loses the lock too; operation leases (several instances) will replace
-    // this single-holder rule.
+    return TakeUse(/*shared=*/false);
+  }
+  absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireSharedUse() override {
+    return TakeUse(/*shared=*/true);
+  }
+
+ private:
+  // A session advisory lock on a connection of its own, held while the object lives:
+  // instances hold it shared, catalog rebuild (and versions before several instances) alone.
+  // PostgreSQL releases it when the connection (or the process) ends; a failover releases it
+  // too, which then only lets a rebuild start beside running instances.
+  absl::StatusOr<std::unique_ptr<ExclusiveUse>> TakeUse(bool shared) {
     ASSIGN_OR_RETURN(auto conn, Connection::Open(conninfo_));
     ASSIGN_OR_RETURN(ResultPtr r,
-                     conn->Run("SELECT pg_try_advisory_lock($1::int8)",
-                               std::move(Params().Int64(kExclusiveLock)), "take exclusive use"));
+                     conn->Run(shared ? "SELECT pg_try_advisory_lock_shared($1::int8)"
+                                      : "SELECT pg_try_advisory_lock($1::int8)",
+                               std::move(Params().Int64(kExclusiveLock)), "take the catalog"));
     if (PQgetvalue(r.get(), 0, 0)[0] != 1) {
       std::string holder = "another process";
       auto who = conn->Run(
-          "SELECT coalesce(a.application_name, '') || ' at ' || coalesce(host(a.client_addr), "
-          "'a local socket') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+          "SELECT string_agg(coalesce(a.application_name, '') || ' at ' || "
+          "coalesce(host(a.client_addr), 'a local socket'), ', ') "
+          "FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
           "WHERE l.locktype = 'advisory' AND l.granted AND "
           "l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND "
           "l.classid::int8 = ($1::int8 >> 32) AND l.objid::int8 = ($1::int8 & 4294967295)",
           std::move(Params().Int64(kExclusiveLock)), "find the holder");
-      if (who.ok() && PQntuples(who->get()) > 0) holder = Field(who->get(), 0, 0);
+      if (who.ok() && PQntuples(who->get()) > 0 && PQgetlength(who->get(), 0, 0) > 0) {
+        holder = Field(who->get(), 0, 0);
+      }
       return absl::FailedPreconditionError(absl::StrCat(
           "the PostgreSQL catalog is in use by ", holder,
-          " (mdb-backupd, or mdb-backup catalog rebuild): one process at a time; stop it first"));
+          shared ? " alone (mdb-backup catalog rebuild, or an mdb-backupd older than several "
+                   "instances): stop it first"
+                 : " (mdb-backupd instances, or a catalog rebuild): stop them first"));
     }
     struct Held final : ExclusiveUse {
       std::unique_ptr<Connection> conn;
@@ -233,7 +247,6 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
     return std::unique_ptr<ExclusiveUse>(std::move(held));
   }
 
- private:
   static absl::Status Upsert(Connection* c, const BackupRecord& b) {
     static const char* kSql =
         "INSERT INTO mdb_backups(id, engine, folder_id, cluster_id, created_ns, record) "

@@ -294,8 +294,8 @@ TEST_F(JobsTest, OneInstanceArchivesAClustersJournalAndAnotherTakesOver) {
   JournalArchivers a(repo_.get(), *engines_, &jobs_->journal(), [](const std::string&) {});
   JournalArchivers b(repo_.get(), *engines_, &jobs_->journal(), [](const std::string&) {});
   const absl::Duration lease = absl::Seconds(30);
-  a.set_owns([&](const std::string& id) { return a_leases.Hold("journal/" + id, lease); });
-  b.set_owns([&](const std::string& id) { return b_leases.Hold("journal/" + id, lease); });
+  a.set_owns([&](const std::string& id) { return *a_leases.Hold("journal/" + id, lease); });
+  b.set_owns([&](const std::string& id) { return *b_leases.Hold("journal/" + id, lease); });
   common::Config config;
   config.clusters = {cluster_};
   a.Apply(config);

@@ -5,15 +5,14 @@
 
 namespace mdb::ops {
 
-bool Leases::HoldUntil(const std::string& name, absl::Time until) {
+absl::StatusOr<bool> Leases::HoldUntil(const std::string& name, absl::Time until) {
   auto held = catalog_->TryLease(name, owner_, Now(), until);
   if (!held.ok()) {
     common::Log(common::LogLevel::kWarning, "ops",
                 absl::StrCat("lease '", name, "': ", held.status().message(),
                              " (not held until the catalog answers)"));
-    return false;
   }
-  return *held;
+  return held;
 }
 
 void Leases::Release(const std::string& name) {
@@ -28,9 +27,9 @@ Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger) {
                                                 absl::Time window) {
     // Until 20 hours into the window's day: past any instance's clock skew and its retries,
     // and free again before the next window (24 hours on).
-    if (!leases->HoldUntil(absl::StrCat("automated/", cluster.id), window + absl::Hours(20))) {
-      return true;  // another instance has this window
-    }
+    auto held = leases->HoldUntil(absl::StrCat("automated/", cluster.id), window + absl::Hours(20));
+    if (!held.ok()) return false;  // the catalog is away: try again at the next tick
+    if (!*held) return true;       // another instance has this window
     return trigger(cluster, window);
   };
 }

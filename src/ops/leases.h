@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
 #include "ops/scheduler.h"
@@ -17,11 +18,13 @@ class Leases {
   Leases(catalog::Catalog* catalog, std::string owner, const Clock* clock)
       : catalog_(catalog), owner_(std::move(owner)), clock_(clock) {}
 
-  // Takes or renews `name` until `until`. False when another instance holds it, or when the
-  // catalog cannot be reached: then this instance must act as if another held it (it stops
-  // before its last renewal runs out, so two never act at once).
-  bool HoldUntil(const std::string& name, absl::Time until);
-  bool Hold(const std::string& name, absl::Duration ttl) { return HoldUntil(name, Now() + ttl); }
+  // Takes or renews `name` until `until`: true, or false when another instance holds it. An
+  // error when the catalog cannot be reached: the caller must then act as if it did not hold
+  // it (stop what it guards), and must not take it for another's either (try again).
+  absl::StatusOr<bool> HoldUntil(const std::string& name, absl::Time until);
+  absl::StatusOr<bool> Hold(const std::string& name, absl::Duration ttl) {
+    return HoldUntil(name, Now() + ttl);
+  }
   void Release(const std::string& name);
 
   const std::string& owner() const { return owner_; }
@@ -35,7 +38,8 @@ class Leases {
 
 // The scheduler's trigger, run on one instance per window: the first instance to hold
 // "automated/<cluster>" until well into the window's day runs it; the others take the window
-// as done. An instance that holds it and cannot start (a backup still running) retries.
+// as done. An instance that holds it and cannot start (a backup still running), or that could
+// not reach the catalog, tries again at the next tick.
 Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger);
 
 }  // namespace mdb::ops

@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -47,6 +49,7 @@ OperationRunner::OperationRunner(catalog::Catalog* catalog, int threads, RunnerO
     : catalog_(catalog), options_(std::move(options)) {
   if (options_.owner.empty()) options_.owner = NewInstanceName();
   last_log_ = options_.now();
+  catalog_ok_since_ = absl::ToUnixNanos(last_log_);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
@@ -83,21 +86,37 @@ void OperationRunner::HeartbeatLoop() {
 
 void OperationRunner::Heartbeat() {
   std::vector<std::shared_ptr<Task>> mine;
+  std::vector<catalog::OperationRecord> records;
   {
+    // The records are copied under the lock: Finish changes a task's operation under it too.
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, task] : running_) mine.push_back(task);
     for (const auto& task : queue_) mine.push_back(task);
+    for (const auto& task : mine) records.push_back(RecordOf(*task));
   }
+  const absl::Time beat = options_.now();
+  bool catalog_failed = false;
   // 1. Renew the lease of each operation this instance has, with its progress.
-  for (const auto& task : mine) {
-    catalog::OperationRecord rec = RecordOf(*task);
-    auto [done, total] = task->progress->Read();
+  for (size_t i = 0; i < mine.size(); ++i) {
+    catalog::OperationRecord& rec = records[i];
+    if (rec.operation.done()) continue;  // being finished right now
+    auto [done, total] = mine[i]->progress->Read();
     if (done > 0 || total > 0) SetProgress(&rec.operation, done, total);
     auto lease = catalog_->RenewOperation(rec);
-    if (!lease.ok()) continue;  // the catalog is away: tried again next beat
+    if (!lease.ok()) {
+      catalog_failed = true;  // the catalog is away: tried again next beat
+      continue;
+    }
     if (!lease->held || lease->cancel_requested) {
       // Ended by a survivor (this instance was cut off past its lease), or cancelled from
       // another instance: stop the work. A queued one is dropped or finished as cancelled.
+      bool still_here;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        still_here = running_.count(rec.operation.id()) > 0 ||
+                     std::find(queue_.begin(), queue_.end(), mine[i]) != queue_.end();
+      }
+      if (!still_here) continue;  // it finished between the copy and the renewal
       if (!lease->held) {
         common::Log(common::LogLevel::kWarning, "operations",
                     absl::StrCat("operation ", rec.operation.id(),
@@ -107,9 +126,15 @@ void OperationRunner::Heartbeat() {
       (void)Cancel(rec.operation.id());
     }
   }
-  // 2. End the operations of instances that stopped renewing theirs.
+  // 2. End the operations of instances that stopped renewing theirs, but only once this
+  // instance has reached the catalog without a failure for a whole lease: after a catalog
+  // outage every instance's leases look expired, and the first to come back must not end the
+  // others' work before they had a beat to renew it.
+  if (catalog_failed) catalog_ok_since_ = absl::ToUnixNanos(beat);
+  if (beat - absl::FromUnixNanos(catalog_ok_since_) < options_.lease) return;
   absl::StatusOr<int> ended = FailInterrupted(/*all=*/false);
   if (!ended.ok()) {
+    catalog_ok_since_ = absl::ToUnixNanos(options_.now());
     common::Log(common::LogLevel::kWarning, "operations",
                 absl::StrCat("cannot look for operations of stopped instances: ",
                              ended.status().message()));
@@ -261,7 +286,11 @@ void OperationRunner::WorkerLoop() {
 
 absl::Status OperationRunner::Finish(Task& task,
                                      const absl::StatusOr<google::protobuf::Any>& result) {
-  Operation& op = task.operation;
+  Operation op;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    op = task.operation;
+  }
   op.set_done(true);
   *op.mutable_modified_at() = common::ToProto(absl::Now());
   if (result.ok()) {
@@ -270,7 +299,12 @@ absl::Status OperationRunner::Finish(Task& task,
     op.mutable_error()->set_code(static_cast<int>(result.status().code()));
     op.mutable_error()->set_message(std::string(result.status().message()));
   }
-  catalog::OperationRecord rec = RecordOf(task);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    task.operation = op;
+  }
+  catalog::OperationRecord rec{
+      .operation = op, .folder_id = task.folder_id, .owner = options_.owner};
   ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
   if (!written) {
     // A survivor ended it after this instance's lease ran out: its ABORTED stands.

@@ -142,6 +142,8 @@ class OperationRunner {
   catalog::Catalog* catalog_;
   RunnerOptions options_;
   absl::Time last_log_;
+  // Since when (unix ns) the heartbeat reached the catalog without a failure.
+  std::atomic<int64_t> catalog_ok_since_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;

@@ -93,7 +93,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   // only one (docs/security.md). PostgreSQL: any number; operations, journals, GC and the daily
   // backups are shared out through leases (docs/deployment.md).
   const bool shared = catalog::IsPostgresLocation(s->config_->server.catalog_path);
-  if (!shared) {
+  if (shared) {
+    // Beside other instances, never beside a catalog rebuild (or an older mdb-backupd alone).
+    ASSIGN_OR_RETURN(s->exclusive_, s->catalog_->AcquireSharedUse());
+  } else {
     ASSIGN_OR_RETURN(s->exclusive_, s->catalog_->AcquireExclusiveUse());
   }
   const std::string instance = ops::NewInstanceName();
@@ -123,7 +126,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->gc_loop_ = std::make_unique<ops::GcLoop>(
       &s->clock_,
       [repo = s->repository_.get(), leases = s->leases_.get(), gc_interval] {
-        if (!leases->Hold("gc", gc_interval)) return absl::OkStatus();  // another's turn
+        ASSIGN_OR_RETURN(bool mine, leases->Hold("gc", gc_interval));  // error: retried
+        if (!mine) return absl::OkStatus();                            // another's turn
         return repo->Gc().status();
       },
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); },
@@ -133,7 +137,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
       s->repository_.get(), engines, &s->jobs_->journal(),
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); });
   s->archivers_->set_owns([leases = s->leases_.get(), lease](const std::string& cluster_id) {
-    return leases->Hold("journal/" + cluster_id, lease);
+    auto held = leases->Hold("journal/" + cluster_id, lease);
+    return held.ok() && *held;  // the catalog away: stop archiving, another may take over
   });
   s->runner_ =
       std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads,
