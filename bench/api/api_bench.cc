@@ -2,7 +2,7 @@
 // process (DebugService.Ping), in one run: Get p50/p99, List(100) p50, REST Get, List at page
 // 1 vs page 10,000 of a 1,000,000-backup catalog, and gRPC Get over TLS vs plaintext on a reused
 // channel (two more servers; certificates made with the openssl CLI).
-// Usage: api_bench [--backups N] [--calls N].
+// Usage: api_bench [--backups N] [--calls N] [--catalog postgresql://...].
 #include <httplib.h>
 
 #include <algorithm>
@@ -126,20 +126,28 @@ void CompareTls(const std::filesystem::path& dir, int calls) {
 
 int main(int argc, char** argv) {
   int backups = 1'000'000, calls = 5000;
+  std::string catalog_location;  // empty: an SQLite file beside the config
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--backups") backups = atoi(argv[i + 1]);
     if (std::string(argv[i]) == "--calls") calls = atoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--catalog") catalog_location = argv[i + 1];  // postgresql://...
   }
   auto dir = std::filesystem::temp_directory_path() / ("api_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  std::ofstream(dir / "config.yaml") << R"(
-server: {grpc_listen: "127.0.0.1:0", rest_listen: "127.0.0.1:0", catalog: catalog.db, automated_backups: false}
+  if (catalog_location.empty()) catalog_location = (dir / "catalog.db").string();
+  std::ofstream(dir / "config.yaml")
+      << "server: {grpc_listen: \"127.0.0.1:0\", rest_listen: \"127.0.0.1:0\", catalog: \""
+      << catalog_location << R"(", automated_backups: false}
 tokens: [{token: bench-token-1, read: [big, small]}]
 clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
 )";
   {
     // Fill the catalog: `backups` in folder "big", 1,000 in folder "small".
-    auto catalog = mdb::catalog::OpenSqliteCatalog((dir / "catalog.db").string());
+    auto catalog = mdb::catalog::OpenCatalog(catalog_location);
+    if (!catalog.ok()) {
+      fprintf(stderr, "catalog: %s\n", std::string(catalog.status().message()).c_str());
+      return 1;
+    }
     auto t0 = Clock::now();
     std::vector<mdb::catalog::BackupRecord> batch;
     auto add = [&](const std::string& folder, int i) {
