@@ -197,6 +197,10 @@ class FakeS3 {
 
   // ListObjectsV2 in pages of two, so that continuation tokens are exercised.
   void List(const httplib::Request& req, httplib::Response& res) {
+    if (list_html_) {  // a proxy's page where the listing should be
+      res.set_content("<html><body>Service Temporarily Unavailable", "text/html");
+      return;
+    }
     std::string prefix = req.get_param_value("prefix");
     std::string after = req.get_param_value("continuation-token");
     std::string xml = "<ListBucketResult>";
@@ -219,6 +223,11 @@ class FakeS3 {
     res.set_content(xml + "</ListBucketResult>", "application/xml");
   }
 
+
+ public:
+  bool list_html_ = false;
+
+ private:
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
@@ -239,6 +248,19 @@ TEST(S3Retries, PutSucceedsAfterTransient503s) {
   ASSERT_TRUE((*s)->Put("packs/ab", "data").ok());
   EXPECT_EQ(fake.Count("PUT"), 3);
   EXPECT_EQ(*(*s)->Get("packs/ab"), "data");
+}
+
+// A 200 answer to a listing that is not XML (a proxy's page) is an error, never an empty listing:
+// an empty one would tell GC and verify that nothing is stored.
+TEST(S3Listing, AReplyThatIsNotXmlIsUnavailableNotEmpty) {
+  FakeS3 fake;
+  auto s = OpenS3Storage(fake.Options());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Put("packs/ab", "data").ok());
+  ASSERT_EQ((*s)->List("packs/")->size(), 1u);
+  fake.list_html_ = true;
+  auto listed = (*s)->List("packs/");
+  EXPECT_EQ(listed.status().code(), absl::StatusCode::kUnavailable) << listed.status();
 }
 
 TEST(S3Retries, TooManyRequestsIsRetried) {
