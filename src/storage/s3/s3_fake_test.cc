@@ -223,7 +223,6 @@ class FakeS3 {
     res.set_content(xml + "</ListBucketResult>", "application/xml");
   }
 
-
  public:
   bool list_html_ = false;
 
