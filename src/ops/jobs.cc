@@ -37,11 +37,26 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   struct Done {
     Jobs* jobs;
     std::string id;
+    bool claimed = false;
     ~Done() {
+      if (claimed) jobs->claims_.release(id);
       std::lock_guard<std::mutex> lock(jobs->mu_);
       jobs->running_.erase(id);
     }
   } done{this, cluster.id};
+  if (claims_.claim) {
+    auto claimed = claims_.claim(cluster.id);
+    if (!claimed.ok()) {
+      return absl::UnavailableError(absl::StrCat("cannot tell whether another instance backs up '",
+                                                 cluster.id, "': ", claimed.status().message()));
+    }
+    if (!*claimed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a backup of cluster '", cluster.id,
+                       "' is already running on another instance; wait for it to finish"));
+    }
+    done.claimed = true;
+  }
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
@@ -159,6 +174,18 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                                      .point_in_time = point_in_time});
   task.progress.SetDoneSource(nullptr);
   return st;
+}
+
+void Jobs::RenewClaims() {
+  if (!claims_.claim) return;
+  std::set<std::string> running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running = running_;
+  }
+  // A renewal refused (this instance was cut off past the lease) changes nothing here: the
+  // operation's own lease has run out too, and its owner stops it at the next heartbeat.
+  for (const auto& id : running) (void)claims_.claim(id);
 }
 
 bool Jobs::IsRunning(const std::string& cluster_id) {

@@ -59,6 +59,17 @@ class Jobs final : public BackupJobs {
   // True while a backup of the cluster runs in this process (one at a time per cluster).
   bool IsRunning(const std::string& cluster_id);
 
+  // One backup of a cluster at a time across instances too (several on one catalog): a backup
+  // claims its cluster before it starts and gives it up when it ends; `claim` false means
+  // another instance runs one, an error that the catalog is away. Unset: this process only.
+  struct Claims {
+    std::function<absl::StatusOr<bool>(const std::string& cluster_id)> claim;
+    std::function<void(const std::string& cluster_id)> release;
+  };
+  void set_claims(Claims claims) { claims_ = std::move(claims); }
+  // Claims again what running backups hold (a claim lasts a lease: called every third of it).
+  void RenewClaims();
+
   // Called when a GC after a delete or a failed backup failed (the storage, or another GC held
   // the repository; not when it only waited for a running backup): the periodic GC
   // (ops/gc_loop.h) retries it sooner.
@@ -77,6 +88,7 @@ class Jobs final : public BackupJobs {
   const engine::EngineRegistry& engines_;
   JournalKeeper journal_;
   std::function<void()> on_gc_failed_;
+  Claims claims_;
   std::mutex mu_;  // running_
   std::set<std::string> running_;
 };

@@ -315,6 +315,46 @@ TEST_F(JobsTest, OneInstanceArchivesAClustersJournalAndAnotherTakesOver) {
   EXPECT_EQ(fake_.archiver_events, (std::vector<std::string>{"start c1", "start c1", "stop c1"}));
 }
 
+// Two instances on one catalog and repository: while one backs up a cluster, the other's backup
+// of it is refused; once the first ends, the other may.
+TEST_F(JobsTest, OneBackupOfAClusterAtATimeAcrossInstances) {
+  SystemClock clock;
+  Leases a_leases(catalog_.get(), "a", &clock), b_leases(catalog_.get(), "b", &clock);
+  Jobs other(catalog_.get(), repo_.get(), *engines_);
+  auto claims = [](Leases* leases) {
+    return Jobs::Claims{
+        .claim =
+            [leases](const std::string& id) {
+              return leases->Hold("backup/" + id, absl::Seconds(30));
+            },
+        .release = [leases](const std::string& id) { leases->Release("backup/" + id); }};
+  };
+  jobs_->set_claims(claims(&a_leases));
+  other.set_claims(claims(&b_leases));
+  fake_.hold = true;
+  std::thread first([&] { EXPECT_TRUE(Backup("b1").ok()); });
+  while (!fake_.holding) absl::SleepFor(absl::Milliseconds(1));
+  CancelFlag no{false}, give_up{false};
+  Progress progress;
+  // Were it not refused, it would wait on the held fake engine: cancelled after 5 s instead.
+  std::thread guard([&] {
+    for (int i = 0; i < 500 && fake_.hold; ++i) absl::SleepFor(absl::Milliseconds(10));
+    give_up = true;
+  });
+  auto refused = other.Backup(cluster_, "b2", catalog::BackupRecord::MANUAL,
+                              {.cancelled = give_up, .progress = progress});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("another instance"), std::string::npos);
+  jobs_->RenewClaims();  // the holder renews; still refused elsewhere
+  EXPECT_FALSE(*b_leases.Hold("backup/c1", absl::Seconds(30)));
+  fake_.hold = false;
+  first.join();
+  guard.join();
+  auto later = other.Backup(cluster_, "b3", catalog::BackupRecord::MANUAL,
+                            {.cancelled = no, .progress = progress});
+  EXPECT_TRUE(later.ok()) << later.status();
+}
+
 TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {
   ASSERT_TRUE(Backup("auto-1", catalog::BackupRecord::AUTOMATED).ok());
   ASSERT_TRUE(Backup("manual", catalog::BackupRecord::MANUAL).ok());

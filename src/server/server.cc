@@ -136,6 +136,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->archivers_ = std::make_unique<ops::JournalArchivers>(
       s->repository_.get(), engines, &s->jobs_->journal(),
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); });
+  s->jobs_->set_claims(
+      {.claim =
+           [leases = s->leases_.get(), lease](const std::string& cluster_id) {
+             return leases->Hold("backup/" + cluster_id, lease);
+           },
+       .release = [leases = s->leases_.get()](
+                      const std::string& cluster_id) { leases->Release("backup/" + cluster_id); }});
   s->archivers_->set_owns([leases = s->leases_.get(), lease](const std::string& cluster_id) {
     auto held = leases->Hold("journal/" + cluster_id, lease);
     return held.ok() && *held;  // the catalog away: stop archiving, another may take over
@@ -269,6 +276,7 @@ absl::Status Server::Start() {
       cfg = config_;
     }
     archivers_->Apply(*cfg);
+    jobs_->RenewClaims();
   });
   gc_loop_->Start();
   if (config_->server.automated_backups) {
