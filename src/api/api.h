@@ -77,7 +77,7 @@ class Api {
   absl::Time ready_checked_ = absl::InfinitePast();
   absl::Status ready_;
   std::mutex ready_cached_mu_;  // the last result, for calls made while a probe runs
-  absl::Status ready_cached_;
+  absl::Status ready_cached_ = absl::UnavailableError("the catalog has not been probed yet");
 
   struct Snapshot {
     explicit Snapshot(std::shared_ptr<const common::Config> c)

@@ -249,6 +249,8 @@ TEST_P(CatalogTest, OperationLeasesRenewCancelFinishAndTakeOver) {
   EXPECT_FALSE(catalog_->GetOperation("op1")->operation.done());
   // ...only after it (the owner is gone: its lease is not renewed), and only once.
   EXPECT_TRUE(*catalog_->FinishOperation(aborted, now + absl::Seconds(61)));
+  // The same write again (a call retried after its commit, its reply lost): counts as written.
+  EXPECT_TRUE(*catalog_->FinishOperation(aborted, now + absl::Seconds(61)));
   EXPECT_EQ(catalog_->GetOperation("op1")->operation.error().code(), 10);
   OperationRecord late = op;  // the owner, back from a pause, finishing it after all
   late.operation.set_done(true);

@@ -33,7 +33,15 @@ class SqlCatalog : public Catalog {
   }
   absl::StatusOr<bool> FinishOperation(const OperationRecord& op,
                                        std::optional<absl::Time> expired_at) override {
-    return WithConnOr<bool>([&](Connection* c) { return Ops::FinishOperation(c, op, expired_at); });
+    ASSIGN_OR_RETURN(bool written, WithConnOr<bool>([&](Connection* c) {
+                       return Ops::FinishOperation(c, op, expired_at);
+                     }));
+    if (written) return true;
+    // A call retried on a fresh connection after its first try committed (the reply lost)
+    // finds the row done already: by this very write when the row is exactly it.
+    auto now = GetOperation(op.operation.id());
+    return now.ok() && now->operation.done() && now->owner == op.owner &&
+           now->operation.SerializeAsString() == op.operation.SerializeAsString();
   }
   absl::Status RequestCancel(const std::string& id) override {
     return self().WithConn([&](Connection* c) { return Ops::RequestCancel(c, id); });

@@ -113,8 +113,9 @@ void OperationRunner::Heartbeat() {
       bool still_here;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        still_here = running_.count(rec.operation.id()) > 0 ||
-                     std::find(queue_.begin(), queue_.end(), mine[i]) != queue_.end();
+        still_here = !mine[i]->operation.done() &&  // not being finished right now
+                     (running_.count(rec.operation.id()) > 0 ||
+                      std::find(queue_.begin(), queue_.end(), mine[i]) != queue_.end());
       }
       if (!still_here) continue;  // it finished between the copy and the renewal
       if (!lease->held) {

@@ -131,6 +131,9 @@ class BackupWriterImpl final : public BackupWriter {
     absl::Status st = last ? Upload(std::move(last)) : absl::OkStatus();
     // The index goes before the manifest: a manifest must never name a chunk no index locates.
     std::string index_key;
+    // Checked before the index object too: after a lapse, no index entry may point at packs a GC
+    // elsewhere may have removed.
+    if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
     if (st.ok() && index_file_.packs_size() > 0) {
       index_key = absl::StrCat("index/", options_.backup_id);
       st = repo_->storage_->Put(index_key,

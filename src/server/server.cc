@@ -176,7 +176,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   log_each(reconciled.missing, "in the catalog but not in the repository");
   // Alone: every unfinished operation is a previous process's. Shared: those whose owner
   // stopped renewing (the heartbeat keeps looking).
-  ASSIGN_OR_RETURN(int interrupted, s->runner_->FailInterrupted(/*all=*/!shared));
+  // Shared: the heartbeat ends other instances' expired operations, once this instance has
+  // reached the catalog for a whole lease (a start right after a catalog outage must not end
+  // live instances' work before they could renew it).
+  int interrupted = 0;
+  if (!shared) {
+    ASSIGN_OR_RETURN(interrupted, s->runner_->FailInterrupted(/*all=*/true));
+  }
   if (interrupted > 0) {
     // Work cut short by the previous process left packs no manifest uses: collect them now, in
     // the background (GC waits for nothing and refuses to run beside a live backup).
