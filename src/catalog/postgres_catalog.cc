@@ -239,11 +239,21 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
                    "instances): stop it first"
                  : " (mdb-backupd instances, or a catalog rebuild): stop them first"));
     }
+    // Unlocked explicitly before the connection closes: a closed socket ends its backend
+    // asynchronously, so a rebuild started right after the instances stopped could still find
+    // the lock held (seen on CI).
     struct Held final : ExclusiveUse {
       std::unique_ptr<Connection> conn;
+      bool shared = false;
+      ~Held() override {
+        (void)conn->Run(shared ? "SELECT pg_advisory_unlock_shared($1::int8)"
+                               : "SELECT pg_advisory_unlock($1::int8)",
+                        std::move(Params().Int64(kExclusiveLock)), "release the catalog");
+      }
     };
     auto held = std::make_unique<Held>();
     held->conn = std::move(conn);
+    held->shared = shared;
     return std::unique_ptr<ExclusiveUse>(std::move(held));
   }
 
