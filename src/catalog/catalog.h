@@ -41,6 +41,11 @@ struct OperationRecord {
   std::string owner;
   absl::Time lease_until = absl::InfinitePast();
   bool cancel_requested = false;  // by a Cancel on any instance; the owner acts on it
+  // What to run (an ops task, opaque here) when any instance may run it. Such an operation is
+  // queued while it has no owner (and a lease that never ends, so that instances of versions
+  // before queues, which end expired operations, leave it alone); ClaimOperation gives it one.
+  // Empty for work only the instance that started it can run.
+  std::string request;
 };
 
 // What renewing an operation's lease found.
@@ -103,6 +108,10 @@ class Catalog {
   // loses to a renewal). False when it was not written.
   virtual absl::StatusOr<bool> FinishOperation(
       const OperationRecord& op, std::optional<absl::Time> expired_at = std::nullopt) = 0;
+  // Gives the oldest queued operation (no owner, a request) to `owner` until `until`; nullopt
+  // when none is queued. Concurrent claims never hand one operation to two owners.
+  virtual absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(const std::string& owner,
+                                                                        absl::Time until) = 0;
   // Marks the operation for cancellation by its owner. NotFound; FailedPrecondition when done.
   [[nodiscard]] virtual absl::Status RequestCancel(const std::string& id) = 0;
 

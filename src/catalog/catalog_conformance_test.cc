@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -268,6 +269,64 @@ TEST_P(CatalogTest, OperationLeasesRenewCancelFinishAndTakeOver) {
   op2.operation.set_done(true);
   EXPECT_TRUE(*catalog_->FinishOperation(op2));
   EXPECT_TRUE(catalog_->ListUnfinishedOperations()->empty());
+}
+
+// Operations as data: queued with no owner, claimed oldest first, each by exactly one of the
+// instances claiming at once; a queued one can be cancelled (finished with no owner).
+TEST_P(CatalogTest, QueuedOperationsAreClaimedOnceOldestFirst) {
+  const absl::Time t = absl::FromUnixSeconds(1'800'000'000);
+  auto queue = [&](const std::string& id, int second) {
+    OperationRecord op;
+    op.folder_id = "f1";
+    op.lease_until = absl::InfiniteFuture();
+    op.request = std::string("run \0 ", 6) + id;  // bytes, not text
+    op.operation.set_id(id);
+    *op.operation.mutable_created_at() = common::ToProto(t + absl::Seconds(second));
+    return catalog_->PutOperation(op);
+  };
+  ASSERT_TRUE(queue("q2", 2).ok());
+  ASSERT_TRUE(queue("q1", 1).ok());
+  OperationRecord running;  // someone's already: never claimed
+  running.owner = "instance-a";
+  running.lease_until = t;
+  running.operation.set_id("r0");
+  ASSERT_TRUE(catalog_->PutOperation(running).ok());
+
+  auto first = catalog_->ClaimOperation("instance-b", t + absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->operation.id(), "q1");
+  EXPECT_EQ((*first)->owner, "instance-b");
+  EXPECT_EQ((*first)->lease_until, t + absl::Seconds(30));
+  EXPECT_EQ((*first)->request, std::string("run \0 q1", 8));
+  EXPECT_EQ(catalog_->GetOperation("q1")->owner, "instance-b");
+  // A queued operation is cancelled by finishing it with no owner; then nothing is left.
+  OperationRecord cancelled = *catalog_->GetOperation("q2");
+  cancelled.operation.set_done(true);
+  EXPECT_TRUE(*catalog_->FinishOperation(cancelled));
+  EXPECT_FALSE(catalog_->ClaimOperation("instance-b", t)->has_value());
+
+  // Instances claiming at once: each queued operation goes to exactly one of them.
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(queue(absl::StrCat("m", i), 10 + i).ok());
+  std::vector<std::unique_ptr<Catalog>> instances;
+  for (int i = 0; i < 4; ++i) instances.push_back(std::move(*Open()));
+  std::mutex mu;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      for (;;) {
+        auto got = instances[i]->ClaimOperation(absl::StrCat("i", i), t + absl::Seconds(30));
+        EXPECT_TRUE(got.ok()) << got.status();
+        if (!got.ok() || !got->has_value()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        claimed.insert((*got)->operation.id());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(claimed.size(), 20u);
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 20u);
 }
 
 TEST_P(CatalogTest, ANamedLeaseHasOneHolderAtATime) {

@@ -60,6 +60,13 @@ const char* const kMigrations[] = {
       ADD COLUMN cancel BOOLEAN NOT NULL DEFAULT false;
     CREATE TABLE mdb_leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ns BIGINT NOT NULL);
     )sql",
+    // 3: operations as data (request), queued until an instance claims one (as SQLite's 3).
+    R"sql(
+    ALTER TABLE mdb_operations ADD COLUMN request BYTEA NOT NULL DEFAULT ''::bytea;
+    UPDATE mdb_operations SET owner = 'a version before queued operations'
+      WHERE NOT done AND owner = '';
+    CREATE INDEX mdb_operations_queued ON mdb_operations(created_ns) WHERE NOT done AND owner = '';
+    )sql",
 };
 
 // Arbitrary constants: the advisory locks migrations (pg_advisory_xact_lock) and exclusive use

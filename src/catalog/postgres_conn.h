@@ -179,6 +179,9 @@ struct Ops {
   static absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op);
   static absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
                                               std::optional<absl::Time> expired_at);
+  static absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(Connection* c,
+                                                                       const std::string& owner,
+                                                                       absl::Time until);
   static absl::Status RequestCancel(Connection* c, const std::string& id);
   static absl::StatusOr<bool> TryLease(Connection* c, const std::string& name,
                                        const std::string& owner, absl::Time now, absl::Time until);

@@ -11,8 +11,8 @@ namespace {
 
 int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
-// Columns: folder_id, body, owner, lease_ns, cancel.
-constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel";
+// Columns: folder_id, body, owner, lease_ns, cancel, request.
+constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel, request";
 
 absl::Status ReadRow(const PGresult* r, int row, OperationRecord* out) {
   out->folder_id = Field(r, row, 0);
@@ -22,6 +22,7 @@ absl::Status ReadRow(const PGresult* r, int row, OperationRecord* out) {
   out->owner = Field(r, row, 2);
   out->lease_until = absl::FromUnixNanos(BigEndian64(PQgetvalue(r, row, 3)));
   out->cancel_requested = PQgetvalue(r, row, 4)[0] != 0;
+  out->request = Field(r, row, 5);
   return absl::OkStatus();
 }
 
@@ -32,10 +33,10 @@ bool OneRowChanged(PGresult* r) { return std::string(PQcmdTuples(r)) == "1"; }
 
 absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
-      "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body, owner, lease_ns) "
-      "VALUES($1, $2, $3::bool, $4::int8, $5::bytea, $6, $7::int8) "
+      "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body, owner, lease_ns, "
+      "request) VALUES($1, $2, $3::bool, $4::int8, $5::bytea, $6, $7::int8, $8::bytea) "
       "ON CONFLICT(id) DO UPDATE SET folder_id = $2, done = $3::bool, body = $5::bytea, "
-      "owner = $6, lease_ns = $7::int8";
+      "owner = $6, lease_ns = $7::int8, request = $8::bytea";
   return c
       ->Run(kSql,
             std::move(Params()
@@ -45,7 +46,8 @@ absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
                           .Int64(common::ToUnixNanos(r.operation.created_at()))
                           .Bytes(r.operation.SerializeAsString())
                           .Text(r.owner)
-                          .Int64(Nanos(r.lease_until))),
+                          .Int64(Nanos(r.lease_until))
+                          .Bytes(r.request)),
             "put operation")
       .status();
 }
@@ -103,6 +105,24 @@ absl::StatusOr<bool> Ops::FinishOperation(Connection* c, const OperationRecord& 
   }
   ASSIGN_OR_RETURN(ResultPtr r, c->Run(kSql, std::move(params), "finish operation"));
   return OneRowChanged(r.get());
+}
+
+absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c,
+                                                                   const std::string& owner,
+                                                                   absl::Time until) {
+  // SKIP LOCKED: instances claiming at once each take a different row rather than queue on
+  // the oldest; the outer owner = '' re-checks the row once locked.
+  static const std::string kSql = absl::StrCat(
+      "UPDATE mdb_operations SET owner = $1, lease_ns = $2::int8 WHERE id = (SELECT id FROM "
+      "mdb_operations WHERE NOT done AND owner = '' ORDER BY created_ns LIMIT 1 "
+      "FOR UPDATE SKIP LOCKED) AND owner = '' RETURNING ",
+      kColumns);
+  ASSIGN_OR_RETURN(ResultPtr r, c->Run(kSql.c_str(),
+                                       std::move(Params().Text(owner).Int64(Nanos(until))),
+                                       "claim operation"));
+  std::optional<OperationRecord> out;
+  if (PQntuples(r.get()) > 0) RETURN_IF_ERROR(ReadRow(r.get(), 0, &out.emplace()));
+  return out;
 }
 
 absl::Status Ops::RequestCancel(Connection* c, const std::string& id) {

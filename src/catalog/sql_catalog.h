@@ -43,6 +43,11 @@ class SqlCatalog : public Catalog {
     return now.ok() && now->operation.done() && now->owner == op.owner &&
            now->operation.SerializeAsString() == op.operation.SerializeAsString();
   }
+  absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(const std::string& owner,
+                                                                absl::Time until) override {
+    return WithConnOr<std::optional<OperationRecord>>(
+        [&](Connection* c) { return Ops::ClaimOperation(c, owner, until); });
+  }
   absl::Status RequestCancel(const std::string& id) override {
     return self().WithConn([&](Connection* c) { return Ops::RequestCancel(c, id); });
   }

@@ -58,6 +58,14 @@ const char* const kMigrations[] = {
     ALTER TABLE operations ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ns INTEGER NOT NULL);
     )sql",
+    // 3: operations as data (request), queued until an instance claims one. An unfinished row
+    // of an older version has no request: it gets an owner so that it is not taken for queued.
+    R"sql(
+    ALTER TABLE operations ADD COLUMN request BLOB NOT NULL DEFAULT x'';
+    UPDATE operations SET owner = 'a version before queued operations'
+      WHERE done = 0 AND owner = '';
+    CREATE INDEX operations_queued ON operations(created_ns) WHERE done = 0 AND owner = '';
+    )sql",
 };
 
 using sqlite::BindBlob;

@@ -75,6 +75,9 @@ class Connection {
     return absl::OkStatus();
   }
 
+  // A statement built once (a function-local static): cached by its text's address as well.
+  absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql) { return Prepare(sql.c_str()); }
+
   // Returns the cached statement for `sql`, reset and with bindings cleared.
   absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql) {
     auto it = stmts_.find(sql);
@@ -131,6 +134,9 @@ struct Ops {
   static absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op);
   static absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
                                               std::optional<absl::Time> expired_at);
+  static absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(Connection* c,
+                                                                       const std::string& owner,
+                                                                       absl::Time until);
   static absl::Status RequestCancel(Connection* c, const std::string& id);
   static absl::StatusOr<bool> TryLease(Connection* c, const std::string& name,
                                        const std::string& owner, absl::Time now, absl::Time until);

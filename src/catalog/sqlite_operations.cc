@@ -10,7 +10,9 @@ namespace {
 
 int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
-// Columns: folder_id, body, owner, lease_ns, cancel.
+// Columns: folder_id, body, owner, lease_ns, cancel, request.
+constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel, request";
+
 absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
   r->folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
   if (!ParseColumn(s, 1, &r->operation)) {
@@ -19,6 +21,7 @@ absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
   r->owner = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
   r->lease_until = absl::FromUnixNanos(sqlite3_column_int64(s, 3));
   r->cancel_requested = sqlite3_column_int(s, 4) != 0;
+  r->request = ColumnBlob(s, 5);
   return absl::OkStatus();
 }
 
@@ -26,9 +29,9 @@ absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
 
 absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
-      "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET folder_id=?2, done=?3, "
-      "body=?5, owner=?6, lease_ns=?7";
+      "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns, request) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET folder_id=?2, "
+      "done=?3, body=?5, owner=?6, lease_ns=?7, request=?8";
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, r.operation.id());
   BindText(s, 2, r.folder_id);
@@ -37,13 +40,14 @@ absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   BindBlob(s, 5, r.operation.SerializeAsString());
   BindText(s, 6, r.owner);
   sqlite3_bind_int64(s, 7, Nanos(r.lease_until));
+  BindBlob(s, 8, r.request);
   if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "put operation");
   return absl::OkStatus();
 }
 
 absl::StatusOr<OperationRecord> Ops::GetOperation(Connection* c, const std::string& id) {
-  static const char* kSql =
-      "SELECT folder_id, body, owner, lease_ns, cancel FROM operations WHERE id = ?1";
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns, " FROM operations WHERE id = ?1");
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, id);
   int rc = sqlite3_step(s);
@@ -55,9 +59,8 @@ absl::StatusOr<OperationRecord> Ops::GetOperation(Connection* c, const std::stri
 }
 
 absl::Status Ops::ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out) {
-  static const char* kSql =
-      "SELECT folder_id, body, owner, lease_ns, cancel FROM operations WHERE done = 0 "
-      "ORDER BY created_ns";
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns, " FROM operations WHERE done = 0 ORDER BY created_ns");
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) RETURN_IF_ERROR(ReadRow(s, &out->emplace_back()));
@@ -96,6 +99,27 @@ absl::StatusOr<bool> Ops::FinishOperation(Connection* c, const OperationRecord& 
   if (expired_at) sqlite3_bind_int64(s, 4, Nanos(*expired_at));  // else NULL
   if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "finish operation");
   return sqlite3_changes(c->db()) == 1;
+}
+
+absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c,
+                                                                   const std::string& owner,
+                                                                   absl::Time until) {
+  // One statement, and SQLite has one writer at a time: no two claims get the same row.
+  static const std::string kSql = absl::StrCat(
+      "UPDATE operations SET owner = ?1, lease_ns = ?2 WHERE id = (SELECT id FROM operations "
+      "WHERE done = 0 AND owner = '' ORDER BY created_ns LIMIT 1) RETURNING ",
+      kColumns);
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, owner);
+  sqlite3_bind_int64(s, 2, Nanos(until));
+  int rc = sqlite3_step(s);
+  std::optional<OperationRecord> out;
+  if (rc == SQLITE_ROW) {
+    RETURN_IF_ERROR(ReadRow(s, &out.emplace()));
+    rc = sqlite3_step(s);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(c->db(), "claim operation");
+  return out;
 }
 
 absl::Status Ops::RequestCancel(Connection* c, const std::string& id) {
