@@ -22,6 +22,7 @@ namespace {
 
 using catalog::Engine;
 using google::protobuf::FieldDescriptor;
+using OperationTask = ::mdb_backup::v1::OperationTask;
 
 constexpr int kDefaultPageSize = 100;
 
@@ -292,29 +293,24 @@ absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) 
     return absl::PermissionDeniedError(
         absl::StrCat("the token may not modify folder '", rec.folder_id(), "'"));
   }
-  catalog::Catalog* catalog = catalog_;
-  ops::BackupJobs* jobs = jobs_;
-  return StartOperation(
-      c, absl::StrCat("Delete backup '", id, "'"), rec.folder_id(), rec.cluster_id(), id,
-      [catalog, jobs, id](const ops::TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(jobs ? jobs->Delete(id) : catalog->DeleteBackup(id));
-        google::protobuf::Any response;
-        response.PackFrom(google::protobuf::Empty());
-        return response;
-      },
-      resp);
+  OperationTask task;
+  task.mutable_delete_backup()->set_backup_id(id);
+  task.mutable_response()->PackFrom(google::protobuf::Empty());
+  return StartOperation(c, absl::StrCat("Delete backup '", id, "'"), rec.folder_id(),
+                        rec.cluster_id(), id, task, resp);
 }
 
 absl::Status Api::StartOperation(const Ctx& c, const std::string& description,
                                  const std::string& folder_id, const std::string& cluster_id,
-                                 const std::string& backup_id, ops::Work work, Message* resp) {
+                                 const std::string& backup_id, const OperationTask& task,
+                                 Message* resp) {
   const auto& types = c.method->options().GetExtension(yandex::cloud::api::operation);
   ASSIGN_OR_RETURN(auto metadata, PackMetadata(c.method, types.metadata(), cluster_id, backup_id));
   ASSIGN_OR_RETURN(auto op, runner_->Start({.description = description,
                                             .created_by = c.who.subject(),
                                             .folder_id = folder_id,
                                             .metadata = std::move(metadata)},
-                                           std::move(work)));
+                                           task.SerializeAsString()));
   resp->CopyFrom(op);
   return absl::OkStatus();
 }
@@ -332,18 +328,14 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
   const std::string response_type =
       c.method->options().GetExtension(yandex::cloud::api::operation).response();
   ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", cluster));
-  common::ClusterConfig copy = *cluster;  // the work must not see a later config reload
-  ops::BackupJobs* jobs = jobs_;
-  return StartOperation(
-      c, absl::StrCat("Create backup of cluster '", cluster->id, "'"), cluster->folder_id,
-      cluster->id, backup_id,
-      [jobs, copy, backup_id,
-       response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(
-            jobs->Backup(copy, backup_id, catalog::BackupRecord::MANUAL, task).status());
-        return response;
-      },
-      resp);
+  // Run by whichever instance claims it, with the cluster as its config declares it then.
+  OperationTask task;
+  task.mutable_backup()->set_cluster_id(cluster->id);
+  task.mutable_backup()->set_backup_id(backup_id);
+  task.mutable_backup()->set_type(catalog::BackupRecord::MANUAL);
+  *task.mutable_response() = std::move(response);
+  return StartOperation(c, absl::StrCat("Create backup of cluster '", cluster->id, "'"),
+                        cluster->folder_id, cluster->id, backup_id, task, resp);
 }
 
 absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp) {
@@ -389,17 +381,13 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   const std::string response_type =
       c.method->options().GetExtension(yandex::cloud::api::operation).response();
   ASSIGN_OR_RETURN(auto response, PackMetadata(c.method, response_type, "", "", target));
-  common::ClusterConfig copy = *target;
-  ops::BackupJobs* jobs = jobs_;
-  return StartOperation(
-      c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
-      target->folder_id, target->id, rec.id(),
-      [jobs, rec, copy, point,
-       response](const ops::TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(jobs->Restore(rec, copy, task, point));
-        return response;
-      },
-      resp);
+  OperationTask task;
+  task.mutable_restore()->set_backup_id(rec.id());
+  task.mutable_restore()->set_target_cluster_id(target->id);
+  if (point) *task.mutable_restore()->mutable_point_in_time() = common::ToProto(*point);
+  *task.mutable_response() = std::move(response);
+  return StartOperation(c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
+                        target->folder_id, target->id, rec.id(), task, resp);
 }
 
 absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(const common::ClusterConfig& cluster,

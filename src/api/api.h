@@ -115,10 +115,12 @@ class Api {
   // A readable cluster of the call's engine, or NotFound.
   absl::StatusOr<const common::ClusterConfig*> FindCluster(const Ctx& c, const std::string& id);
   absl::Status List(const catalog::ListQuery& query, const Message& req, Message* resp);
-  // Starts `work` as an operation of `c.method`, with its metadata and response types.
+  // Queues `task` as an operation of `c.method`, with its metadata and response types, for
+  // whichever instance claims it.
   absl::Status StartOperation(const Ctx& c, const std::string& description,
                               const std::string& folder_id, const std::string& cluster_id,
-                              const std::string& backup_id, ops::Work work, Message* resp);
+                              const std::string& backup_id,
+                              const ::mdb_backup::v1::OperationTask& task, Message* resp);
 
   const common::EngineTable& engines_;
   catalog::Catalog* catalog_;

@@ -291,6 +291,9 @@ TEST_P(CatalogTest, QueuedOperationsAreClaimedOnceOldestFirst) {
   running.lease_until = t;
   running.operation.set_id("r0");
   ASSERT_TRUE(catalog_->PutOperation(running).ok());
+  OperationRecord local;  // no owner but no request either (only its starter could run it)
+  local.operation.set_id("l0");
+  ASSERT_TRUE(catalog_->PutOperation(local).ok());
 
   auto first = catalog_->ClaimOperation("instance-b", t + absl::Seconds(30));
   ASSERT_TRUE(first.ok()) << first.status();

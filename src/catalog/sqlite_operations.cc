@@ -107,7 +107,7 @@ absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c
   // One statement, and SQLite has one writer at a time: no two claims get the same row.
   static const std::string kSql = absl::StrCat(
       "UPDATE operations SET owner = ?1, lease_ns = ?2 WHERE id = (SELECT id FROM operations "
-      "WHERE done = 0 AND owner = '' ORDER BY created_ns LIMIT 1) RETURNING ",
+      "WHERE done = 0 AND owner = '' AND request != x'' ORDER BY created_ns LIMIT 1) RETURNING ",
       kColumns);
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, owner);

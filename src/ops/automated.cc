@@ -18,20 +18,18 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
   }
   std::string backup_id = common::NewId();
   ASSIGN_OR_RETURN(BackupOperationShape shape, describe_(cluster, backup_id));
-  Jobs* jobs = jobs_;
-  return runner_->Start(
-      {.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
-       .created_by = "scheduler",
-       .folder_id = cluster.folder_id,
-       .metadata = std::move(shape.metadata)},
-      [jobs, cluster, backup_id, response = std::move(shape.response)](
-          const TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
-        RETURN_IF_ERROR(
-            jobs->Backup(cluster, backup_id, catalog::BackupRecord::AUTOMATED, task).status());
-        // Retention runs after a successful backup only: a failing cluster keeps its old backups.
-        RETURN_IF_ERROR(jobs->ApplyRetention(cluster, absl::Now()).status());
-        return response;
-      });
+  // Queued for any instance (ops/tasks.cc runs it: the backup, then retention).
+  ::mdb_backup::v1::OperationTask task;
+  task.mutable_backup()->set_cluster_id(cluster.id);
+  task.mutable_backup()->set_backup_id(backup_id);
+  task.mutable_backup()->set_type(catalog::BackupRecord::AUTOMATED);
+  task.mutable_backup()->set_apply_retention(true);
+  *task.mutable_response() = std::move(shape.response);
+  return runner_->Start({.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
+                         .created_by = "scheduler",
+                         .folder_id = cluster.folder_id,
+                         .metadata = std::move(shape.metadata)},
+                        task.SerializeAsString());
 }
 
 }  // namespace mdb::ops

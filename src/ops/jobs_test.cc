@@ -1,6 +1,7 @@
 // Jobs and AutomatedBackups over a fake engine (a driver compiled into this test only), a
 // temporary repository and an SQLite catalog: what ops promises whatever the engine.
 #include "ops/jobs.h"
+#include "ops/tasks.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -374,7 +375,11 @@ TEST_F(JobsTest, TheAutomatedPolicyIsABackupThenRetentionAsOneOperation) {
   *old->mutable_created_at() = common::ToProto(absl::Now() - absl::Hours(24 * 30));
   *old->mutable_started_at() = old->created_at();
   ASSERT_TRUE(catalog_->PutBackup(*old).ok());
-  OperationRunner runner(catalog_.get(), 1);
+  // The operation is queued as data and run by the runner's executor, as on any instance.
+  Tasks tasks(catalog_.get(), jobs_.get(), [&](const std::string& id) {
+    return id == cluster_.id ? std::optional<common::ClusterConfig>(cluster_) : std::nullopt;
+  });
+  OperationRunner runner(catalog_.get(), 1, {.executor = &tasks});
   int described = 0;
   AutomatedBackups automated(&runner, jobs_.get(),
                              [&](const common::ClusterConfig& c, const std::string& backup_id) {

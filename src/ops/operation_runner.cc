@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -48,6 +49,7 @@ std::string NewInstanceName() {
 OperationRunner::OperationRunner(catalog::Catalog* catalog, int threads, RunnerOptions options)
     : catalog_(catalog), options_(std::move(options)) {
   if (options_.owner.empty()) options_.owner = NewInstanceName();
+  claims_stopped_ = !options_.claim_at_start;
   last_log_ = options_.now();
   catalog_ok_since_ = absl::ToUnixNanos(last_log_);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
@@ -170,15 +172,89 @@ OperationRunner::~OperationRunner() {
   heartbeat_.join();
 }
 
-absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work work) {
-  auto task = std::make_shared<Task>();
-  Operation& op = task->operation;
+namespace {
+
+Operation NewOperation(const OperationSpec& spec) {
+  Operation op;
   op.set_id(common::NewId());
   op.set_description(spec.description);
   op.set_created_by(spec.created_by);
   *op.mutable_created_at() = common::ToProto(absl::Now());
   *op.mutable_modified_at() = op.created_at();
   *op.mutable_metadata() = spec.metadata;
+  return op;
+}
+
+}  // namespace
+
+absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, std::string request) {
+  if (!options_.executor) {
+    return absl::FailedPreconditionError("this runner runs no queued operations");
+  }
+  // Queued: no owner, and a lease that never ends (instances of versions before queues end
+  // expired operations; this one they leave alone).
+  catalog::OperationRecord rec{.operation = NewOperation(spec),
+                               .folder_id = spec.folder_id,
+                               .lease_until = absl::InfiniteFuture(),
+                               .request = std::move(request)};
+  RETURN_IF_ERROR(catalog_->PutOperation(rec));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    claim_wanted_ = !claims_stopped_;  // stopped: another instance (or a restart) takes it
+  }
+  cv_.notify_all();
+  return rec.operation;
+}
+
+void OperationRunner::StartClaiming() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    claims_stopped_ = false;
+    claim_wanted_ = true;  // look at once (WaitIdle waits for that look)
+  }
+  cv_.notify_all();
+}
+
+void OperationRunner::StopClaiming() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    claims_stopped_ = true;
+    claim_wanted_ = false;
+  }
+  idle_cv_.notify_all();
+}
+
+std::shared_ptr<OperationRunner::Task> OperationRunner::Claim() {
+  auto claimed = catalog_->ClaimOperation(options_.owner, options_.now() + options_.lease);
+  if (!claimed.ok()) {
+    if (!std::exchange(claim_failed_, true)) {
+      common::Log(common::LogLevel::kWarning, "operations",
+                  absl::StrCat("cannot look for queued operations (trying again every ",
+                               absl::FormatDuration(options_.claim_poll),
+                               "): ", claimed.status().message()));
+    }
+    return nullptr;
+  }
+  claim_failed_ = false;
+  if (!claimed->has_value()) return nullptr;
+  catalog::OperationRecord& rec = **claimed;
+  auto task = std::make_shared<Task>();
+  task->operation = rec.operation;
+  task->folder_id = rec.folder_id;
+  if (rec.cancel_requested) task->cancelled->store(true);  // asked before any worker had it
+  task->request = std::move(rec.request);
+  task->work = [executor = options_.executor,
+                request = task->request](const TaskContext& ctx) -> absl::StatusOr<google::protobuf::Any> {
+    if (ctx.cancelled.load()) return absl::CancelledError("operation cancelled by request");
+    return executor->Run(request, ctx);
+  };
+  return task;
+}
+
+absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work work) {
+  auto task = std::make_shared<Task>();
+  task->operation = NewOperation(spec);
+  const Operation& op = task->operation;
   task->folder_id = spec.folder_id;
   task->work = std::move(work);
   RETURN_IF_ERROR(catalog_->PutOperation(RecordOf(*task)));
@@ -208,10 +284,22 @@ absl::StatusOr<Operation> OperationRunner::Cancel(const std::string& id) {
     }
   }
   if (!queued) {
+    // Queued in the catalog for any instance: ended here unless claimed meanwhile.
+    ASSIGN_OR_RETURN(catalog::OperationRecord rec, catalog_->GetOperation(id));
+    if (!rec.operation.done() && rec.owner.empty() && !rec.request.empty()) {
+      Operation op = rec.operation;
+      op.set_done(true);
+      *op.mutable_modified_at() = common::ToProto(absl::Now());
+      op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
+      op.mutable_error()->set_message("operation cancelled by request");
+      rec.operation = op;
+      ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
+      if (written) return op;
+    }
     // Another instance's (or no longer running anywhere): its owner sees the request at its
     // next heartbeat.
     RETURN_IF_ERROR(catalog_->RequestCancel(id));
-    ASSIGN_OR_RETURN(catalog::OperationRecord rec, catalog_->GetOperation(id));
+    ASSIGN_OR_RETURN(rec, catalog_->GetOperation(id));
     return rec.operation;
   }
   RETURN_IF_ERROR(Finish(*queued, absl::CancelledError("operation cancelled by request")));
@@ -224,7 +312,11 @@ absl::StatusOr<int> OperationRunner::FailInterrupted(bool all) {
   ASSIGN_OR_RETURN(auto unfinished, catalog_->ListUnfinishedOperations());
   int ended = 0;
   for (auto& rec : unfinished) {
-    if (rec.owner == options_.owner || (!all && rec.lease_until >= now)) continue;
+    // Queued operations (no owner, a request) wait for a claim: a restart runs them.
+    const bool queued = rec.owner.empty() && !rec.request.empty();
+    if (queued || rec.owner == options_.owner || (!all && rec.lease_until >= now)) {
+      continue;
+    }
     Operation& op = rec.operation;
     op.set_done(true);
     *op.mutable_modified_at() = common::ToProto(now);
@@ -253,7 +345,9 @@ absl::StatusOr<int> OperationRunner::FailInterrupted(bool all) {
 
 void OperationRunner::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return queue_.empty() && running_.empty(); });
+  idle_cv_.wait(lock, [this] {
+    return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_;
+  });
 }
 
 void OperationRunner::WorkerLoop() {
@@ -261,10 +355,51 @@ void OperationRunner::WorkerLoop() {
     std::shared_ptr<Task> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      while (!task) {
+        if (stopping_) return;
+        if (!queue_.empty()) {
+          task = std::move(queue_.front());
+          queue_.pop_front();
+          break;
+        }
+        if (!options_.executor || claims_stopped_ || claiming_) {
+          cv_.wait(lock);  // local work, or this worker's turn to look in the catalog
+          continue;
+        }
+        // This worker looks for queued operations; the others wait for local work or for it
+        // to hand the turn on (so a runner never claims more than it has idle workers).
+        claiming_ = true;
+        claim_wanted_ = false;
+        lock.unlock();
+        task = Claim();
+        lock.lock();
+        if (task && (stopping_ || claims_stopped_)) {
+          // Claimed while shutting down: handed back to the queue for another instance.
+          catalog::OperationRecord back{.operation = task->operation,
+                                        .folder_id = task->folder_id,
+                                        .lease_until = absl::InfiniteFuture(),
+                                        .request = task->request};
+          lock.unlock();
+          (void)catalog_->PutOperation(back);
+          lock.lock();
+          task = nullptr;
+        }
+        claiming_ = false;
+        if (task) {
+          cv_.notify_one();  // the next idle worker takes the turn
+          break;
+        }
+        idle_cv_.notify_all();
+        if (claim_wanted_) continue;  // queued here while this worker looked
+        if (polling_) {
+          cv_.wait(lock);  // one idle worker looks again every claim_poll: that one
+          continue;
+        }
+        polling_ = true;
+        cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.claim_poll),
+                     [this] { return stopping_ || !queue_.empty() || claim_wanted_; });
+        polling_ = false;
+      }
       running_[task->operation.id()] = task;
     }
     absl::StatusOr<google::protobuf::Any> result =

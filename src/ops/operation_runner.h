@@ -1,5 +1,7 @@
 // Long-running work behind the API: every mutating RPC becomes an Operation that is persisted in
 // the catalog, run on a bounded worker pool, and finished with a response or an error.
+// Operations described as data (a request a TaskExecutor runs) are queued in the catalog and
+// claimed by whichever instance has a free worker first, so work spreads over instances.
 // Several instances may share the catalog: each operation row names the instance running it and
 // a lease that instance's heartbeat renews (storing the progress with it, and picking up a
 // cancel asked on any instance); an instance that stops renewing (killed, cut off) has its
@@ -72,6 +74,14 @@ struct TaskContext {
 // person can act on.
 using Work = std::function<absl::StatusOr<google::protobuf::Any>(const TaskContext& task)>;
 
+// Runs an operation from its stored request (ops/tasks.h): what lets any instance run it.
+class TaskExecutor {
+ public:
+  virtual ~TaskExecutor() = default;
+  virtual absl::StatusOr<google::protobuf::Any> Run(const std::string& request,
+                                                    const TaskContext& task) = 0;
+};
+
 struct OperationSpec {
   std::string description;  // 0-256 characters, e.g. "Delete backup"
   std::string created_by;   // subject of the caller's token
@@ -87,6 +97,13 @@ struct RunnerOptions {
   std::string owner;                         // this instance's name (NewInstanceName())
   absl::Duration lease = absl::Seconds(30);  // renewed every third of it
   std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Runs queued operations; without one this runner claims none (Start with a request fails).
+  TaskExecutor* executor = nullptr;
+  // How often an idle runner looks for operations queued by other instances (its own Start
+  // wakes it at once).
+  absl::Duration claim_poll = absl::Seconds(1);
+  // False: no claims until StartClaiming (a server finishing its start-up first).
+  bool claim_at_start = true;
 };
 
 // A name for this instance that no other (nor a restart of this one) has: host, pid, random.
@@ -99,8 +116,16 @@ class OperationRunner {
   OperationRunner(catalog::Catalog* catalog, int threads, RunnerOptions options = {});
   ~OperationRunner();
 
-  // Persists a new operation (done=false), queues `work` and returns the stored record.
+  // Persists a new operation (done=false), queues `work` here and returns the stored record.
+  // Work only this instance can run: an instance that dies leaves it ABORTED.
   absl::StatusOr<Operation> Start(const OperationSpec& spec, Work work);
+  // Persists a new operation with the request the executor runs, queued for any instance that
+  // shares the catalog (this one included), and returns the stored record.
+  absl::StatusOr<Operation> Start(const OperationSpec& spec, std::string request);
+
+  // Claims no more queued operations (an orderly shutdown: others, or a restart, run them).
+  void StopClaiming();
+  void StartClaiming();
 
   // Requests cancellation: queued work is finished with CANCELLED at once, running work is told
   // through its CancelFlag; an operation another instance runs is marked in the catalog, and
@@ -118,7 +143,8 @@ class OperationRunner {
 
   const std::string& owner() const { return options_.owner; }
 
-  // Blocks until no work is queued or running (tests and orderly shutdown).
+  // Blocks until no work is queued here or running, and no operation this runner queued waits
+  // for its first look at the catalog (tests and orderly shutdown).
   void WaitIdle();
 
   // Progress (bytes done, total) of an operation running in this process.
@@ -128,6 +154,7 @@ class OperationRunner {
   struct Task {
     Operation operation;
     std::string folder_id;
+    std::string request;  // claimed from the catalog's queue; empty for local work
     Work work;
     std::shared_ptr<CancelFlag> cancelled = std::make_shared<CancelFlag>(false);
     std::shared_ptr<Progress> progress = std::make_shared<Progress>();
@@ -137,6 +164,8 @@ class OperationRunner {
   catalog::OperationRecord RecordOf(const Task& task) const;
 
   void WorkerLoop();
+  // Takes the oldest queued operation of the catalog, if any (nullptr with none or an error).
+  std::shared_ptr<Task> Claim();
   absl::Status Finish(Task& task, const absl::StatusOr<google::protobuf::Any>& result);
 
   catalog::Catalog* catalog_;
@@ -152,6 +181,14 @@ class OperationRunner {
   std::deque<std::shared_ptr<Task>> queue_;
   std::map<std::string, std::shared_ptr<Task>> running_;
   bool stopping_ = false;
+  // Claims: one worker at a time looks in the catalog (claiming_), one idle worker looks again
+  // every claim_poll (polling_), woken early when this runner queued one (claim_wanted_); none
+  // once claims_stopped_.
+  bool claiming_ = false;
+  bool polling_ = false;  // a worker waits claim_poll to look again
+  bool claim_wanted_ = false;
+  bool claims_stopped_ = false;
+  bool claim_failed_ = false;  // logged once until a claim works again
   std::vector<std::thread> threads_;
   std::thread heartbeat_;
 };

@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/empty.pb.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb.h"
 
@@ -78,18 +82,89 @@ TEST_F(OperationRunnerTest, RunningWorkSeesCancellation) {
   EXPECT_EQ(runner.Cancel(op->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(OperationRunnerTest, FailsOperationsLeftByAPreviousProcess) {
-  catalog::OperationRecord left;
+// A stored request's executor: records what ran where, and holds each run until released.
+class RecordingExecutor final : public TaskExecutor {
+ public:
+  absl::StatusOr<google::protobuf::Any> Run(const std::string& request,
+                                            const TaskContext& task) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ran_.push_back(request);
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !hold_; });
+    google::protobuf::Any out;
+    out.PackFrom(google::protobuf::Empty());
+    return out;
+  }
+  void Hold(bool hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = hold;
+    cv_.notify_all();
+  }
+  void WaitRunning(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return ran_.size() >= n; });
+  }
+  std::vector<std::string> ran() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ran_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  std::vector<std::string> ran_;
+};
+
+TEST_F(OperationRunnerTest, FailsOperationsLeftByAPreviousProcessAndRunsTheQueuedOnes) {
+  catalog::OperationRecord left;  // running in the previous process
   left.folder_id = "f";
   left.operation.set_id("left-behind");
   ASSERT_TRUE(catalog_->PutOperation(left).ok());
-  OperationRunner runner(catalog_.get(), 1);
-  EXPECT_EQ(*runner.FailInterrupted(), 1);
+  RecordingExecutor executor;
+  std::string queued_id;
+  {
+    OperationRunner before(catalog_.get(), 1, {.executor = &executor, .claim_at_start = false});
+    auto queued = before.Start({.folder_id = "f"}, "queued before the restart");
+    ASSERT_TRUE(queued.ok()) << queued.status();
+    queued_id = queued->id();
+  }  // stopped before any worker took it
+  EXPECT_TRUE(executor.ran().empty());
+
+  OperationRunner runner(catalog_.get(), 1, {.executor = &executor, .claim_at_start = false});
+  EXPECT_EQ(*runner.FailInterrupted(), 1);  // the queued one is not failed...
   auto rec = catalog_->GetOperation("left-behind");
   ASSERT_TRUE(rec.ok());
   EXPECT_TRUE(rec->operation.done());
   EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+  runner.StartClaiming();  // ...but run once the new process claims
+  runner.WaitIdle();
+  EXPECT_EQ(executor.ran(), std::vector<std::string>{"queued before the restart"});
+  rec = catalog_->GetOperation(queued_id);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->operation.done());
+  EXPECT_FALSE(rec->operation.has_error());
+  EXPECT_EQ(rec->owner, runner.owner());
   EXPECT_TRUE(catalog_->ListUnfinishedOperations()->empty());
+}
+
+TEST_F(OperationRunnerTest, AQueuedOperationIsCancelledBeforeAnyoneRunsIt) {
+  RecordingExecutor executor;
+  OperationRunner runner(catalog_.get(), 1, {.executor = &executor, .claim_at_start = false});
+  auto op = runner.Start({.folder_id = "f"}, "never run");
+  ASSERT_TRUE(op.ok()) << op.status();
+  auto cancelled = runner.Cancel(op->id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  runner.StartClaiming();
+  runner.WaitIdle();
+  EXPECT_TRUE(executor.ran().empty());
+  EXPECT_TRUE(catalog_->GetOperation(op->id())->operation.done());
+  EXPECT_EQ(runner.Cancel(op->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Without an executor a runner takes no requests (it could never run them).
+  OperationRunner plain(catalog_.get(), 1);
+  EXPECT_EQ(plain.Start({.folder_id = "f"}, "x").status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 // Several instances on one catalog (each runner is one; here in one process, with short leases).
@@ -187,6 +262,42 @@ TEST_F(InstancesTest, AnInstanceCutOffPastItsLeaseStopsAndItsLateEndDoesNotCount
   auto rec = catalog_->GetOperation(op->id());
   EXPECT_TRUE(rec->operation.done());
   EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+}
+
+// Operations as data: queued by one instance, claimed by whichever has a free worker; each
+// runs once, and an instance takes no more than its workers.
+TEST_F(InstancesTest, QueuedWorkSpreadsOverInstancesAndRunsOnce) {
+  RecordingExecutor executor;
+  auto other = catalog::OpenSqliteCatalog(path_.string());
+  ASSERT_TRUE(other.ok());
+  RunnerOptions oa = Instance("a"), ob = Instance("b");
+  oa.executor = ob.executor = &executor;
+  oa.claim_poll = ob.claim_poll = absl::Milliseconds(20);
+  OperationRunner a(catalog_.get(), 1, oa);
+  OperationRunner b(other->get(), 1, ob);
+  executor.Hold(true);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto op = a.Start(Spec(), absl::StrCat("task ", i));  // all through a
+    ASSERT_TRUE(op.ok()) << op.status();
+    ids.push_back(op->id());
+  }
+  executor.WaitRunning(2);
+  EXPECT_EQ(executor.ran().size(), 2u);  // one worker each, both held: two still queued
+  std::set<std::string> owners;
+  for (const auto& id : ids) owners.insert(catalog_->GetOperation(id)->owner);
+  EXPECT_EQ(owners, (std::set<std::string>{"", "a", "b"}));
+  executor.Hold(false);
+  WaitFor([&] { return catalog_->ListUnfinishedOperations()->empty(); });
+  std::vector<std::string> ran = executor.ran();
+  EXPECT_EQ(std::set<std::string>(ran.begin(), ran.end()),
+            (std::set<std::string>{"task 0", "task 1", "task 2", "task 3"}));
+  EXPECT_EQ(ran.size(), 4u);
+  for (const auto& id : ids) {
+    auto rec = catalog_->GetOperation(id);
+    EXPECT_TRUE(rec->operation.done());
+    EXPECT_FALSE(rec->operation.has_error()) << rec->operation.error().message();
+  }
 }
 
 }  // namespace

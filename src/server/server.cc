@@ -147,9 +147,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
     auto held = leases->Hold("journal/" + cluster_id, lease);
     return held.ok() && *held;  // the catalog away: stop archiving, another may take over
   });
-  s->runner_ =
-      std::make_unique<ops::OperationRunner>(s->catalog_.get(), s->config_->server.worker_threads,
-                                             ops::RunnerOptions{.owner = instance, .lease = lease});
+  s->tasks_ = std::make_unique<ops::Tasks>(
+      s->catalog_.get(), s->jobs_.get(),
+      [server = s.get()](const std::string& id) -> std::optional<common::ClusterConfig> {
+        std::lock_guard<std::mutex> lock(server->config_mu_);
+        const common::ClusterConfig* c = server->config_->FindCluster(id);
+        return c ? std::optional<common::ClusterConfig>(*c) : std::nullopt;
+      });
+  // Queued operations are claimed once the server has started (Start): not beside Reconcile.
+  s->runner_ = std::make_unique<ops::OperationRunner>(
+      s->catalog_.get(), s->config_->server.worker_threads,
+      ops::RunnerOptions{
+          .owner = instance, .lease = lease, .executor = s->tasks_.get(), .claim_at_start = false});
   // The catalog indexes the repository: a backup committed just before a crash (manifest
   // written, catalog row not yet) is listed now rather than left an orphan.
   ASSIGN_OR_RETURN(
@@ -274,6 +283,7 @@ absl::Status Server::Start() {
   RETURN_IF_ERROR(rest_server_->Start(rest, staged));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
+  runner_->StartClaiming();      // operations queued by any instance, or before a restart
   archivers_->Apply(*config_);  // continuous journals (WAL) of the clusters that have one
   journal_ticker_.Start(absl::Seconds(config_->server.lease_seconds) / 3, [this] {
     std::shared_ptr<const common::Config> cfg;
@@ -375,7 +385,11 @@ void Server::Shutdown() {
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  if (runner_) runner_->WaitIdle();
+  if (runner_) {
+    // Queued operations wait for another instance (or the next start) rather than delay this.
+    runner_->StopClaiming();
+    runner_->WaitIdle();
+  }
   grpc_server_.reset();
   rest_server_.reset();
 }

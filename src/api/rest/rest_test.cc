@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/rest/rest_server.h"
 #include "api/rest/router.h"
+#include "ops/tasks.h"
 #include "common/test_engines.h"
 #include "common/time_util.h"
 
@@ -60,7 +61,11 @@ clusters:
                                    "t.yaml", common::TestEngines());
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     catalog_ = std::move(*catalog::OpenSqliteCatalog((path_ / "c.db").string()));
-    runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1);
+    tasks_ = std::make_unique<ops::Tasks>(catalog_.get(), nullptr, [](const std::string&) {
+      return std::optional<common::ClusterConfig>();
+    });
+    runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1,
+                                                     ops::RunnerOptions{.executor = tasks_.get()});
     api_ =
         std::make_unique<Api>(catalog_.get(), runner_.get(), nullptr,
                               std::make_shared<const common::Config>(*cfg), common::TestEngines());
@@ -93,6 +98,7 @@ clusters:
 
   std::filesystem::path path_;
   std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<ops::Tasks> tasks_;
   std::unique_ptr<ops::OperationRunner> runner_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<Router> router_;

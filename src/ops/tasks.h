@@ -1,0 +1,38 @@
+// Operations as data: the work behind each mutating API call, described by an OperationTask
+// (records.proto) that is stored with the operation, so that whichever instance claims it
+// runs it (ops/operation_runner.h). This is that instance's side: from the request to the jobs.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "common/config.h"
+#include "ops/operation_runner.h"
+
+namespace mdb::ops {
+
+class Jobs;
+
+// The cluster `id` as this instance's config declares it now; nullopt when it does not.
+using FindCluster = std::function<std::optional<common::ClusterConfig>(const std::string& id)>;
+
+class Tasks final : public TaskExecutor {
+ public:
+  // `jobs` may be null (no repository): then only deletes run, from the catalog alone.
+  Tasks(catalog::Catalog* catalog, Jobs* jobs, FindCluster find_cluster)
+      : catalog_(catalog), jobs_(jobs), find_cluster_(std::move(find_cluster)) {}
+
+  absl::StatusOr<google::protobuf::Any> Run(const std::string& request,
+                                            const TaskContext& task) override;
+
+ private:
+  absl::StatusOr<common::ClusterConfig> Cluster(const std::string& id);
+
+  catalog::Catalog* catalog_;
+  Jobs* jobs_;
+  FindCluster find_cluster_;
+};
+
+}  // namespace mdb::ops
