@@ -19,6 +19,14 @@ WRITER = [("authorization", "Bearer writer-token-1")]
 LEASE = 3  # seconds: renewed every second, a dead instance's work ends after 3
 
 
+def running_on(db, op, instances):
+    """The instance that claimed `op` (any may: operations are queued in the catalog), and the
+    other one."""
+    owner = db.sql("SELECT owner FROM mdb_operations WHERE id = '%s'" % op.id)
+    runner = next(i for i in instances if ":%d:" % i.proc.pid in owner)
+    return runner, next(i for i in instances if i is not runner)
+
+
 def listed(server):
     return [b.id for b in server.client(rd_csg.ClusterServiceStub).ListBackups(
         rd_cs.ListClusterBackupsRequest(cluster_id="rd-src"), metadata=WRITER).backups]
@@ -48,19 +56,21 @@ def test_instances_on_one_postgresql_catalog_share_backups_operations_and_failov
         # The rows are PostgreSQL's, and name the instance that ran the operation.
         assert db.sql("SELECT id FROM mdb_backups") == ids[0]
         assert db.sql("SELECT count(*) FROM mdb_operations WHERE done") == "1"
-        assert ":%d:" % first.proc.pid in db.sql("SELECT owner FROM mdb_operations")
+        running_on(db, op, (first, second))
 
-        # The first runs a backup stalled half way: the second reports its progress (stored by
-        # the first's heartbeat), and a cancel asked there reaches the first, which stops it.
+        # A backup stalled half way: the other instance reports its progress (stored by the
+        # runner's heartbeat), and a cancel asked there reaches the runner, which stops it.
         proxy.stall_after(SYNC, half)
         op = first.client(rd_csg.ClusterServiceStub).Backup(
             rd_cs.BackupClusterRequest(cluster_id="rd-src"), metadata=WRITER)
         assert wait_running(second, op, timeout=60) > 0
-        second.client(op_sg.OperationServiceStub).Cancel(
+        runner, other = running_on(db, op, (first, second))
+        assert wait_running(other, op, timeout=60) > 0
+        other.client(op_sg.OperationServiceStub).Cancel(
             op_s.CancelOperationRequest(operation_id=op.id), metadata=WRITER)
-        op = wait_operation(second, op, timeout=60)
+        op = wait_operation(other, op, timeout=60)
         proxy.release()
-        assert op.error.code == 1, op  # CANCELLED, by the first instance
+        assert op.error.code == 1, op  # CANCELLED, by the instance running it
         assert len(listed(second)) == 1
 
         # kill -9 of the instance running a backup: the survivor ends it (ABORTED) once the
@@ -69,10 +79,11 @@ def test_instances_on_one_postgresql_catalog_share_backups_operations_and_failov
         op = first.client(rd_csg.ClusterServiceStub).Backup(
             rd_cs.BackupClusterRequest(cluster_id="rd-src"), metadata=WRITER)
         wait_running(second, op, timeout=60)
-        first.proc.send_signal(signal.SIGKILL)
-        first.proc.wait()
+        runner, survivor = running_on(db, op, (first, second))
+        runner.proc.send_signal(signal.SIGKILL)
+        runner.proc.wait()
         killed = time.time()
-        op = wait_operation(second, op, timeout=LEASE + 30)
+        op = wait_operation(survivor, op, timeout=LEASE + 30)
         ended = time.time() - killed
         proxy.release()
         # Ended by the survivor once the lease ran out, not at a restart (the timeout above is a
@@ -80,7 +91,7 @@ def test_instances_on_one_postgresql_catalog_share_backups_operations_and_failov
         print("the dead instance's backup ended %.1f s after the kill" % ended)
         assert op.error.code == 10, op  # ABORTED
         assert "stopped renewing its lease" in op.error.message, op.error.message
-        assert listed(second) == ids
+        assert listed(survivor) == ids
     finally:
         first.stop()
         second.stop()
