@@ -386,7 +386,8 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   task.mutable_restore()->set_target_cluster_id(target->id);
   if (point) *task.mutable_restore()->mutable_point_in_time() = common::ToProto(*point);
   *task.mutable_response() = std::move(response);
-  return StartOperation(c, absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
+  return StartOperation(c,
+                        absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),
                         target->folder_id, target->id, rec.id(), task, resp);
 }
 

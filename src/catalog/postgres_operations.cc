@@ -114,12 +114,13 @@ absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c
   // the oldest; the outer owner = '' re-checks the row once locked.
   static const std::string kSql = absl::StrCat(
       "UPDATE mdb_operations SET owner = $1, lease_ns = $2::int8 WHERE id = (SELECT id FROM "
-      "mdb_operations WHERE NOT done AND owner = '' AND request <> ''::bytea ORDER BY created_ns LIMIT 1 "
+      "mdb_operations WHERE NOT done AND owner = '' AND request <> ''::bytea ORDER BY created_ns "
+      "LIMIT 1 "
       "FOR UPDATE SKIP LOCKED) AND owner = '' RETURNING ",
       kColumns);
-  ASSIGN_OR_RETURN(ResultPtr r, c->Run(kSql.c_str(),
-                                       std::move(Params().Text(owner).Int64(Nanos(until))),
-                                       "claim operation"));
+  ASSIGN_OR_RETURN(
+      ResultPtr r,
+      c->Run(kSql.c_str(), std::move(Params().Text(owner).Int64(Nanos(until))), "claim operation"));
   std::optional<OperationRecord> out;
   if (PQntuples(r.get()) > 0) RETURN_IF_ERROR(ReadRow(r.get(), 0, &out.emplace()));
   return out;

@@ -25,11 +25,12 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
   task.mutable_backup()->set_type(catalog::BackupRecord::AUTOMATED);
   task.mutable_backup()->set_apply_retention(true);
   *task.mutable_response() = std::move(shape.response);
-  return runner_->Start({.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
-                         .created_by = "scheduler",
-                         .folder_id = cluster.folder_id,
-                         .metadata = std::move(shape.metadata)},
-                        task.SerializeAsString());
+  return runner_->Start(
+      {.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
+       .created_by = "scheduler",
+       .folder_id = cluster.folder_id,
+       .metadata = std::move(shape.metadata)},
+      task.SerializeAsString());
 }
 
 }  // namespace mdb::ops

@@ -1,7 +1,6 @@
 // Jobs and AutomatedBackups over a fake engine (a driver compiled into this test only), a
 // temporary repository and an SQLite catalog: what ops promises whatever the engine.
 #include "ops/jobs.h"
-#include "ops/tasks.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,6 +17,7 @@
 #include "ops/automated.h"
 #include "ops/journal_archivers.h"
 #include "ops/leases.h"
+#include "ops/tasks.h"
 #include "storage/posix/posix_storage.h"
 
 namespace mdb::ops {

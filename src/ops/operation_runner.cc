@@ -243,8 +243,8 @@ std::shared_ptr<OperationRunner::Task> OperationRunner::Claim() {
   task->folder_id = rec.folder_id;
   if (rec.cancel_requested) task->cancelled->store(true);  // asked before any worker had it
   task->request = std::move(rec.request);
-  task->work = [executor = options_.executor,
-                request = task->request](const TaskContext& ctx) -> absl::StatusOr<google::protobuf::Any> {
+  task->work = [executor = options_.executor, request = task->request](
+                   const TaskContext& ctx) -> absl::StatusOr<google::protobuf::Any> {
     if (ctx.cancelled.load()) return absl::CancelledError("operation cancelled by request");
     return executor->Run(request, ctx);
   };
@@ -345,9 +345,8 @@ absl::StatusOr<int> OperationRunner::FailInterrupted(bool all) {
 
 void OperationRunner::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] {
-    return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_;
-  });
+  idle_cv_.wait(
+      lock, [this] { return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_; });
 }
 
 void OperationRunner::WorkerLoop() {

@@ -39,7 +39,8 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
       ASSIGN_OR_RETURN(common::ClusterConfig cluster, Cluster(b.cluster_id()));
       RETURN_IF_ERROR(jobs_->Backup(cluster, b.backup_id(), b.type(), task).status());
       // Retention runs after a successful backup only: a failing cluster keeps its old backups.
-      if (b.apply_retention()) RETURN_IF_ERROR(jobs_->ApplyRetention(cluster, absl::Now()).status());
+      if (b.apply_retention())
+        RETURN_IF_ERROR(jobs_->ApplyRetention(cluster, absl::Now()).status());
       break;
     }
     case OperationTask::kRestore: {

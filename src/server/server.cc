@@ -283,7 +283,7 @@ absl::Status Server::Start() {
   RETURN_IF_ERROR(rest_server_->Start(rest, staged));
   rest_address_ = absl::StrCat(rest.substr(0, rest.rfind(':')), ":", rest_server_->port());
 
-  runner_->StartClaiming();      // operations queued by any instance, or before a restart
+  runner_->StartClaiming();     // operations queued by any instance, or before a restart
   archivers_->Apply(*config_);  // continuous journals (WAL) of the clusters that have one
   journal_ticker_.Start(absl::Seconds(config_->server.lease_seconds) / 3, [this] {
     std::shared_ptr<const common::Config> cfg;

@@ -63,7 +63,7 @@ class Server {
   std::unique_ptr<repo::Repository> repository_;
   std::unique_ptr<ops::Jobs> jobs_;
   std::unique_ptr<ops::JournalArchivers> archivers_;  // report to jobs_' keeper: after it
-  std::unique_ptr<ops::Tasks> tasks_;  // runner_'s workers run them: before it
+  std::unique_ptr<ops::Tasks> tasks_;                 // runner_'s workers run them: before it
   std::unique_ptr<ops::OperationRunner> runner_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<ops::AutomatedBackups> automated_;

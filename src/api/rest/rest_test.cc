@@ -7,9 +7,9 @@
 #include "api/api.h"
 #include "api/rest/rest_server.h"
 #include "api/rest/router.h"
-#include "ops/tasks.h"
 #include "common/test_engines.h"
 #include "common/time_util.h"
+#include "ops/tasks.h"
 
 namespace mdb::api::rest {
 namespace {
