@@ -33,12 +33,18 @@ class Parser {
         absl::StrCat(filename_, ":", node.Mark().line + 1, ": ", what));
   }
 
-  // Rejects keys of `node` that are not in `allowed`.
+  // Rejects keys of `node` that are not in `allowed`, and keys given twice: yaml-cpp keeps the
+  // first of two silently, so a line added below an old one would not take effect.
   absl::Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed,
                          const std::string& where) const {
     if (!node.IsMap()) return Error(node, absl::StrCat(where, " must be a mapping"));
+    std::map<std::string, int> seen;  // key -> its line
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
+      if (auto [it, fresh] = seen.emplace(key, kv.first.Mark().line + 1); !fresh) {
+        return Error(kv.first, absl::StrCat("key '", key, "' is given twice in ", where,
+                                            " (first at line ", it->second, "): keep one"));
+      }
       if (!allowed.count(key)) {
         return Error(kv.first,
                      absl::StrCat("unknown key '", key, "' in ", where,

@@ -79,6 +79,13 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
                     "    hosts: [h:1]\n";
   EXPECT_THAT(ParseConfig(dup, "x", TestEngines()).status().message(),
               HasSubstr("'r1' is declared twice"));
+  // A key given twice: yaml-cpp would keep the first silently.
+  EXPECT_THAT(ParseConfig("server:\n  worker_threads: 2\n  lease_seconds: 30\n"
+                          "  worker_threads: 1\n",
+                          "x", TestEngines())
+                  .status()
+                  .message(),
+              HasSubstr("x:4: key 'worker_threads' is given twice in 'server' (first at line 2)"));
   EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n"
                           "    hosts: [h:1]\n    backup_window_start: '25:00'\n",
                           "x", TestEngines())

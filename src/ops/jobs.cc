@@ -39,9 +39,11 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     std::string id;
     bool claimed = false;
     ~Done() {
-      if (claimed) jobs->claims_.release(id);
+      // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming,
+      // so it cannot take the claim back once this released it.
       std::lock_guard<std::mutex> lock(jobs->mu_);
       jobs->running_.erase(id);
+      if (claimed) jobs->claims_.release(id);
     }
   } done{this, cluster.id};
   if (claims_.claim) {
@@ -185,7 +187,13 @@ void Jobs::RenewClaims() {
   }
   // A renewal refused (this instance was cut off past the lease) changes nothing here: the
   // operation's own lease has run out too, and its owner stops it at the next heartbeat.
-  for (const auto& id : running) (void)claims_.claim(id);
+  for (const auto& id : running) {
+    (void)claims_.claim(id);  // outside the lock: a catalog round trip
+    // The backup may have ended meanwhile (and released its claim): this renewal took it
+    // again, so it is given back; a new backup of the cluster starts only after the lock.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_.count(id) == 0) claims_.release(id);
+  }
 }
 
 bool Jobs::IsRunning(const std::string& cluster_id) {

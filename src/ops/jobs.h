@@ -67,7 +67,8 @@ class Jobs final : public BackupJobs {
     std::function<void(const std::string& cluster_id)> release;
   };
   void set_claims(Claims claims) { claims_ = std::move(claims); }
-  // Claims again what running backups hold (a claim lasts a lease: called every third of it).
+  // Claims again what running backups hold (a claim lasts a lease: the runner's heartbeat calls
+  // it every third of it, until the last operation ends).
   void RenewClaims();
 
   // Called when a GC after a delete or a failed backup failed (the storage, or another GC held

@@ -107,7 +107,25 @@ void OperationRunner::Heartbeat() {
     auto lease = catalog_->RenewOperation(rec);
     if (!lease.ok()) {
       catalog_failed = true;  // the catalog is away: tried again next beat
+      bool cut_off;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        cut_off = beat - mine[i]->renewed > options_.lease && !mine[i]->cancelled->load();
+      }
+      if (cut_off) {
+        // Past its lease a survivor may end it (and another instance start the same backup):
+        // the work stops here rather than race it. Cancelled, its partial data is removed.
+        common::Log(common::LogLevel::kWarning, "operations",
+                    absl::StrCat("operation ", rec.operation.id(),
+                                 ": the catalog has not answered for a whole lease (",
+                                 lease.status().message(), "); stopping it"));
+        (void)Cancel(rec.operation.id());
+      }
       continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      mine[i]->renewed = beat;
     }
     if (!lease->held || lease->cancel_requested) {
       // Ended by a survivor (this instance was cut off past its lease), or cancelled from
@@ -129,6 +147,7 @@ void OperationRunner::Heartbeat() {
       (void)Cancel(rec.operation.id());
     }
   }
+  if (options_.on_beat) options_.on_beat();
   // 2. End the operations of instances that stopped renewing theirs, but only once this
   // instance has reached the catalog without a failure for a whole lease: after a catalog
   // outage every instance's leases look expired, and the first to come back must not end the
@@ -241,6 +260,7 @@ std::shared_ptr<OperationRunner::Task> OperationRunner::Claim() {
   auto task = std::make_shared<Task>();
   task->operation = rec.operation;
   task->folder_id = rec.folder_id;
+  task->renewed = options_.now();
   if (rec.cancel_requested) task->cancelled->store(true);  // asked before any worker had it
   task->request = std::move(rec.request);
   task->work = [executor = options_.executor, request = task->request](
@@ -257,6 +277,7 @@ absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work
   const Operation& op = task->operation;
   task->folder_id = spec.folder_id;
   task->work = std::move(work);
+  task->renewed = options_.now();
   RETURN_IF_ERROR(catalog_->PutOperation(RecordOf(*task)));
   Operation copy = op;
   {

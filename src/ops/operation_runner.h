@@ -104,6 +104,9 @@ struct RunnerOptions {
   absl::Duration claim_poll = absl::Seconds(1);
   // False: no claims until StartClaiming (a server finishing its start-up first).
   bool claim_at_start = true;
+  // Called at every heartbeat, after the operations' renewals (Jobs::RenewClaims): what the
+  // running work holds is renewed as long as the work runs, shutdown included.
+  std::function<void()> on_beat;
 };
 
 // A name for this instance that no other (nor a restart of this one) has: host, pid, random.
@@ -158,6 +161,9 @@ class OperationRunner {
     Work work;
     std::shared_ptr<CancelFlag> cancelled = std::make_shared<CancelFlag>(false);
     std::shared_ptr<Progress> progress = std::make_shared<Progress>();
+    // When its lease was last renewed (or taken): an instance cut off from the catalog for a
+    // whole lease stops the work, which a survivor is about to end (guarded by mu_).
+    absl::Time renewed = absl::InfiniteFuture();
   };
   void HeartbeatLoop();
   void LogProgress();  // with mu_ held

@@ -264,6 +264,94 @@ TEST_F(InstancesTest, AnInstanceCutOffPastItsLeaseStopsAndItsLateEndDoesNotCount
   EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kAborted));
 }
 
+// A catalog that stops answering operation writes while `down` (an instance cut off from it by
+// the network; reads of this test's own still work).
+class CutOffCatalog final : public catalog::Catalog {
+ public:
+  explicit CutOffCatalog(catalog::Catalog* real) : real_(real) {}
+  std::atomic<bool> down{false};
+
+  absl::StatusOr<catalog::OperationLease> RenewOperation(
+      const catalog::OperationRecord& op) override {
+    if (down) return absl::UnavailableError("no route to the catalog");
+    return real_->RenewOperation(op);
+  }
+  absl::StatusOr<bool> FinishOperation(const catalog::OperationRecord& op,
+                                       std::optional<absl::Time> expired_at) override {
+    if (down) return absl::UnavailableError("no route to the catalog");
+    return real_->FinishOperation(op, expired_at);
+  }
+  // The rest as the real one.
+  absl::Status PutBackup(const catalog::BackupRecord& b) override { return real_->PutBackup(b); }
+  absl::Status PutBackups(const std::vector<catalog::BackupRecord>& b) override {
+    return real_->PutBackups(b);
+  }
+  absl::StatusOr<catalog::BackupRecord> GetBackup(const std::string& id) override {
+    return real_->GetBackup(id);
+  }
+  absl::StatusOr<catalog::ListPage> ListBackups(const catalog::ListQuery& q) override {
+    return real_->ListBackups(q);
+  }
+  absl::StatusOr<std::vector<std::string>> ListAllBackupIds() override {
+    return real_->ListAllBackupIds();
+  }
+  absl::Status UpdateBackup(const catalog::BackupRecord& b) override {
+    return real_->UpdateBackup(b);
+  }
+  absl::Status DeleteBackup(const std::string& id) override { return real_->DeleteBackup(id); }
+  absl::Status PutOperation(const catalog::OperationRecord& op) override {
+    return real_->PutOperation(op);
+  }
+  absl::StatusOr<catalog::OperationRecord> GetOperation(const std::string& id) override {
+    return real_->GetOperation(id);
+  }
+  absl::StatusOr<std::vector<catalog::OperationRecord>> ListUnfinishedOperations() override {
+    return real_->ListUnfinishedOperations();
+  }
+  absl::StatusOr<std::optional<catalog::OperationRecord>> ClaimOperation(
+      const std::string& owner, absl::Time until) override {
+    return real_->ClaimOperation(owner, until);
+  }
+  absl::Status RequestCancel(const std::string& id) override { return real_->RequestCancel(id); }
+  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
+                                absl::Time until) override {
+    return real_->TryLease(name, owner, now, until);
+  }
+  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
+    return real_->ReleaseLease(name, owner);
+  }
+  absl::StatusOr<std::unique_ptr<catalog::ExclusiveUse>> AcquireExclusiveUse() override {
+    return real_->AcquireExclusiveUse();
+  }
+
+ private:
+  catalog::Catalog* real_;
+};
+
+// An instance cut off from the catalog (not from its sources) stops its work once it could
+// not renew for a whole lease: by then a survivor may end it and start the same backup.
+TEST_F(InstancesTest, AnInstanceThatCannotRenewForALeaseStopsItsWork) {
+  CutOffCatalog cut(catalog_.get());
+  OperationRunner a(&cut, 1, Instance("a"));
+  std::atomic<bool> started{false};
+  auto op = a.Start(Spec(), UntilCancelled(&started));  // gives up by itself after 5 s
+  ASSERT_TRUE(op.ok());
+  WaitFor([&] { return started.load(); });
+  cut.down = true;
+  for (int i = 0; i < 400 && a.ProgressOf(op->id()).has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // at most 4 s
+  }
+  EXPECT_FALSE(a.ProgressOf(op->id()).has_value());  // stopped, before giving up by itself
+  EXPECT_FALSE(catalog_->GetOperation(op->id())->operation.done());  // its end not written
+  // The survivor ends it as a dead instance's.
+  OperationRunner b(catalog_.get(), 1, Instance("b"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // b reached the catalog a lease
+  b.Heartbeat();
+  auto rec = catalog_->GetOperation(op->id());
+  EXPECT_TRUE(rec->operation.done());
+  EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+}
+
 // Operations as data: queued by one instance, claimed by whichever has a free worker; each
 // runs once, and an instance takes no more than its workers.
 TEST_F(InstancesTest, QueuedWorkSpreadsOverInstancesAndRunsOnce) {

@@ -157,8 +157,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   // Queued operations are claimed once the server has started (Start): not beside Reconcile.
   s->runner_ = std::make_unique<ops::OperationRunner>(
       s->catalog_.get(), s->config_->server.worker_threads,
-      ops::RunnerOptions{
-          .owner = instance, .lease = lease, .executor = s->tasks_.get(), .claim_at_start = false});
+      ops::RunnerOptions{.owner = instance,
+                         .lease = lease,
+                         .executor = s->tasks_.get(),
+                         .claim_at_start = false,
+                         .on_beat = [jobs = s->jobs_.get()] { jobs->RenewClaims(); }});
   // The catalog indexes the repository: a backup committed just before a crash (manifest
   // written, catalog row not yet) is listed now rather than left an orphan.
   ASSIGN_OR_RETURN(
@@ -292,7 +295,6 @@ absl::Status Server::Start() {
       cfg = config_;
     }
     archivers_->Apply(*cfg);
-    jobs_->RenewClaims();
   });
   gc_loop_->Start();
   if (config_->server.automated_backups) {

@@ -1,4 +1,11 @@
-"""Every RPC of all four engines through the official Python SDK (yandexcloud)."""
+"""Every RPC of all four engines through the official Python SDK (yandexcloud): against one
+instance on SQLite, and against two instances on one PostgreSQL catalog, each call of a test
+going to the next instance (as behind a load balancer)."""
+import os
+import pathlib
+import shutil
+import tempfile
+
 import grpc
 import pytest
 from google.protobuf import empty_pb2, json_format
@@ -14,7 +21,48 @@ from yandex.cloud.mdb.opensearch.v1 import backup_service_pb2 as os_bs, backup_s
 from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import READER, WRITER, OTHER, md, wait_operation
+from mdb_harness import READER, RECORDS, WRITER, OTHER, Server, md, running_server, wait_operation
+from pg_harness import Postgres
+
+
+class Instances:
+    """Two instances on one PostgreSQL catalog; every client() is the next instance's."""
+
+    def __init__(self, servers):
+        self.servers, self.calls = servers, 0
+
+    def client(self, stub):
+        self.calls += 1
+        return self.servers[self.calls % len(self.servers)].client(stub)
+
+    def import_records(self, records):
+        self.servers[0].import_records(records)  # into the shared catalog
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql-2-instances"])
+def server(request):
+    if request.param == "sqlite":
+        with running_server() as s:
+            yield s
+        return
+    d = tempfile.mkdtemp(prefix="sdk-instances-")
+    os.chmod(d, 0o755)  # PostgreSQL runs as its own user
+    pg = Postgres(d)
+    servers = []
+    try:
+        url = "postgresql://postgres@%s/postgres" % pg.address
+        for name in ("a", "b"):
+            (pathlib.Path(d) / name).mkdir()
+            servers.append(Server(pathlib.Path(d) / name, catalog=url))
+        servers[0].import_records(RECORDS)
+        for s in servers:
+            s.start()
+        yield Instances(servers)
+    finally:
+        for s in servers:
+            s.stop()
+        pg.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_done(server, op_id, token=READER):
