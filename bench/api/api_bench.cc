@@ -2,7 +2,9 @@
 // process (DebugService.Ping), in one run: Get p50/p99, List(100) p50, REST Get, List at page
 // 1 vs page 10,000 of a 1,000,000-backup catalog, and gRPC Get over TLS vs plaintext on a reused
 // channel (two more servers; certificates made with the openssl CLI).
-// Usage: api_bench [--backups N] [--calls N] [--catalog postgresql://...].
+// Usage: api_bench [--backups N] [--calls N] [--catalog postgresql://...]
+//                  [--phase both|fill|measure] (fill, then measure in another run: a PostgreSQL
+//                  catalog is vacuumed and checkpointed between them by bench/api/catalogs.sh).
 #include <httplib.h>
 
 #include <algorithm>
@@ -127,10 +129,12 @@ void CompareTls(const std::filesystem::path& dir, int calls) {
 int main(int argc, char** argv) {
   int backups = 1'000'000, calls = 5000;
   std::string catalog_location;  // empty: an SQLite file beside the config
+  std::string phase = "both";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--backups") backups = atoi(argv[i + 1]);
     if (std::string(argv[i]) == "--calls") calls = atoi(argv[i + 1]);
     if (std::string(argv[i]) == "--catalog") catalog_location = argv[i + 1];  // postgresql://...
+    if (std::string(argv[i]) == "--phase") phase = argv[i + 1];
   }
   auto dir = std::filesystem::temp_directory_path() / ("api_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
@@ -141,7 +145,7 @@ int main(int argc, char** argv) {
 tokens: [{token: bench-token-1, read: [big, small]}]
 clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
 )";
-  {
+  if (phase != "measure") {
     // Fill the catalog: `backups` in folder "big", 1,000 in folder "small".
     auto catalog = mdb::catalog::OpenCatalog(catalog_location);
     if (!catalog.ok()) {
@@ -171,6 +175,7 @@ clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
     if (!(*catalog)->PutBackups(batch).ok()) exit(1);
     printf("catalog: %d + 1000 backups inserted in %.1f s\n", backups,
            std::chrono::duration<double>(Clock::now() - t0).count());
+    if (phase == "fill") return 0;
   }
   auto server = mdb::server::Server::Create((dir / "config.yaml").string());
   if (!server.ok() || !(*server)->Start().ok()) return 1;

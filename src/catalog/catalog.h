@@ -90,7 +90,8 @@ class Catalog {
   // Removes the backup; NotFound if there is none.
   [[nodiscard]] virtual absl::Status DeleteBackup(const std::string& id) = 0;
 
-  // Inserts or replaces an operation (by operation.id).
+  // Inserts an operation, or replaces it while it is unfinished and still `op.owner`'s: a call
+  // retried after its reply was lost never takes back a row another instance claimed meanwhile.
   [[nodiscard]] virtual absl::Status PutOperation(const OperationRecord& op) = 0;
 
   // Returns the operation with `id`; NotFound if there is none.
@@ -110,8 +111,14 @@ class Catalog {
       const OperationRecord& op, std::optional<absl::Time> expired_at = std::nullopt) = 0;
   // Gives the oldest queued operation (no owner, a request) to `owner` until `until`; nullopt
   // when none is queued. Concurrent claims never hand one operation to two owners.
+  // A claim retried after its reply was lost returns the row the first try took (the owner and
+  // `until` name it).
   virtual absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(const std::string& owner,
                                                                         absl::Time until) = 0;
+  // Puts an unfinished operation `owner` claimed but did not start back in the queue (its
+  // instance is stopping). False when it is not `owner`'s (done, or claimed by another).
+  virtual absl::StatusOr<bool> ReleaseOperation(const std::string& id,
+                                                const std::string& owner) = 0;
   // Marks the operation for cancellation by its owner. NotFound; FailedPrecondition when done.
   [[nodiscard]] virtual absl::Status RequestCancel(const std::string& id) = 0;
 

@@ -303,6 +303,18 @@ TEST_P(CatalogTest, QueuedOperationsAreClaimedOnceOldestFirst) {
   EXPECT_EQ((*first)->lease_until, t + absl::Seconds(30));
   EXPECT_EQ((*first)->request, std::string("run \0 q1", 8));
   EXPECT_EQ(catalog_->GetOperation("q1")->owner, "instance-b");
+  // Start's insert retried after its reply was lost does not put it back in the queue.
+  ASSERT_TRUE(queue("q1", 1).ok());
+  EXPECT_EQ(catalog_->GetOperation("q1")->owner, "instance-b");
+  // Handed back (its instance stopping before it started): only by its owner, once.
+  EXPECT_FALSE(*catalog_->ReleaseOperation("q1", "instance-c"));
+  EXPECT_TRUE(*catalog_->ReleaseOperation("q1", "instance-b"));
+  EXPECT_FALSE(*catalog_->ReleaseOperation("q1", "instance-b"));
+  EXPECT_EQ(catalog_->GetOperation("q1")->owner, "");
+  EXPECT_GT(catalog_->GetOperation("q1")->lease_until, t + absl::Hours(24 * 365 * 200));
+  first = catalog_->ClaimOperation("instance-b", t + absl::Seconds(30));
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->operation.id(), "q1");
   // A queued operation is cancelled by finishing it with no owner; then nothing is left.
   OperationRecord cancelled = *catalog_->GetOperation("q2");
   cancelled.operation.set_done(true);

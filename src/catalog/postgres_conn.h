@@ -182,6 +182,11 @@ struct Ops {
   static absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(Connection* c,
                                                                        const std::string& owner,
                                                                        absl::Time until);
+  static absl::StatusOr<std::optional<OperationRecord>> FindClaimed(Connection* c,
+                                                                    const std::string& owner,
+                                                                    absl::Time until);
+  static absl::StatusOr<bool> ReleaseOperation(Connection* c, const std::string& id,
+                                               const std::string& owner);
   static absl::Status RequestCancel(Connection* c, const std::string& id);
   static absl::StatusOr<bool> TryLease(Connection* c, const std::string& name,
                                        const std::string& owner, absl::Time now, absl::Time until);

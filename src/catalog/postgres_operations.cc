@@ -36,7 +36,8 @@ absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
       "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body, owner, lease_ns, "
       "request) VALUES($1, $2, $3::bool, $4::int8, $5::bytea, $6, $7::int8, $8::bytea) "
       "ON CONFLICT(id) DO UPDATE SET folder_id = $2, done = $3::bool, body = $5::bytea, "
-      "owner = $6, lease_ns = $7::int8, request = $8::bytea";
+      "owner = $6, lease_ns = $7::int8, request = $8::bytea "
+      "WHERE mdb_operations.owner = $6 AND NOT mdb_operations.done";
   return c
       ->Run(kSql,
             std::move(Params()
@@ -124,6 +125,31 @@ absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c
   std::optional<OperationRecord> out;
   if (PQntuples(r.get()) > 0) RETURN_IF_ERROR(ReadRow(r.get(), 0, &out.emplace()));
   return out;
+}
+
+absl::StatusOr<std::optional<OperationRecord>> Ops::FindClaimed(Connection* c,
+                                                                const std::string& owner,
+                                                                absl::Time until) {
+  static const std::string kSql = absl::StrCat(
+      "SELECT ", kColumns,
+      " FROM mdb_operations WHERE owner = $1 AND lease_ns = $2::int8 AND NOT done LIMIT 1");
+  ASSIGN_OR_RETURN(ResultPtr r,
+                   c->Run(kSql.c_str(), std::move(Params().Text(owner).Int64(Nanos(until))),
+                          "find claimed operation"));
+  std::optional<OperationRecord> out;
+  if (PQntuples(r.get()) > 0) RETURN_IF_ERROR(ReadRow(r.get(), 0, &out.emplace()));
+  return out;
+}
+
+absl::StatusOr<bool> Ops::ReleaseOperation(Connection* c, const std::string& id,
+                                           const std::string& owner) {
+  ASSIGN_OR_RETURN(
+      ResultPtr r,
+      c->Run("UPDATE mdb_operations SET owner = '', lease_ns = $3::int8 WHERE id = $1 AND "
+             "owner = $2 AND NOT done AND request <> ''::bytea",
+             std::move(Params().Text(id).Text(owner).Int64(Nanos(absl::InfiniteFuture()))),
+             "release operation"));
+  return OneRowChanged(r.get());
 }
 
 absl::Status Ops::RequestCancel(Connection* c, const std::string& id) {

@@ -45,8 +45,21 @@ class SqlCatalog : public Catalog {
   }
   absl::StatusOr<std::optional<OperationRecord>> ClaimOperation(const std::string& owner,
                                                                 absl::Time until) override {
+    int attempt = 0;
     return WithConnOr<std::optional<OperationRecord>>(
-        [&](Connection* c) { return Ops::ClaimOperation(c, owner, until); });
+        [&](Connection* c) -> absl::StatusOr<std::optional<OperationRecord>> {
+          // Retried on a fresh connection: the first try may have claimed a row (its reply
+          // lost); that row is ours with exactly this lease, and is the one to return.
+          if (attempt++ > 0) {
+            ASSIGN_OR_RETURN(std::optional<OperationRecord> taken,
+                             Ops::FindClaimed(c, owner, until));
+            if (taken) return taken;
+          }
+          return Ops::ClaimOperation(c, owner, until);
+        });
+  }
+  absl::StatusOr<bool> ReleaseOperation(const std::string& id, const std::string& owner) override {
+    return WithConnOr<bool>([&](Connection* c) { return Ops::ReleaseOperation(c, id, owner); });
   }
   absl::Status RequestCancel(const std::string& id) override {
     return self().WithConn([&](Connection* c) { return Ops::RequestCancel(c, id); });

@@ -31,7 +31,8 @@ absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
       "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns, request) "
       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET folder_id=?2, "
-      "done=?3, body=?5, owner=?6, lease_ns=?7, request=?8";
+      "done=?3, body=?5, owner=?6, lease_ns=?7, request=?8 "
+      "WHERE operations.owner = ?6 AND operations.done = 0";
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, r.operation.id());
   BindText(s, 2, r.folder_id);
@@ -120,6 +121,37 @@ absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c
   }
   if (rc != SQLITE_DONE) return SqliteError(c->db(), "claim operation");
   return out;
+}
+
+absl::StatusOr<std::optional<OperationRecord>> Ops::FindClaimed(Connection* c,
+                                                                const std::string& owner,
+                                                                absl::Time until) {
+  static const std::string kSql = absl::StrCat(
+      "SELECT ", kColumns, " FROM operations WHERE owner = ?1 AND lease_ns = ?2 AND done = 0");
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, owner);
+  sqlite3_bind_int64(s, 2, Nanos(until));
+  int rc = sqlite3_step(s);
+  std::optional<OperationRecord> out;
+  if (rc == SQLITE_ROW) {
+    RETURN_IF_ERROR(ReadRow(s, &out.emplace()));
+    rc = sqlite3_step(s);
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(c->db(), "find claimed operation");
+  return out;
+}
+
+absl::StatusOr<bool> Ops::ReleaseOperation(Connection* c, const std::string& id,
+                                           const std::string& owner) {
+  static const char* kSql =
+      "UPDATE operations SET owner = '', lease_ns = ?3 WHERE id = ?1 AND owner = ?2 AND "
+      "done = 0 AND request != x''";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, id);
+  BindText(s, 2, owner);
+  sqlite3_bind_int64(s, 3, Nanos(absl::InfiniteFuture()));
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "release operation");
+  return sqlite3_changes(c->db()) == 1;
 }
 
 absl::Status Ops::RequestCancel(Connection* c, const std::string& id) {

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/engines.h"
 #include "common/ids.h"
+#include "common/version.h"
 #include "engine/all.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
   umask(077);  // repositories, catalogs and restored files are for their owner only
   CLI::App app{"mdb-backup: command-line client of mdb-backupd"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("mdb-backup ") + mdb::common::kVersion);
   Client client;
   const char* env_endpoint = getenv("MDB_BACKUP_ENDPOINT");
   const char* env_token = getenv("MDB_BACKUP_TOKEN");

@@ -107,18 +107,26 @@ void OperationRunner::Heartbeat() {
     auto lease = catalog_->RenewOperation(rec);
     if (!lease.ok()) {
       catalog_failed = true;  // the catalog is away: tried again next beat
+      if (!options_.stop_when_cut_off) continue;
       bool cut_off;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        cut_off = beat - mine[i]->renewed > options_.lease && !mine[i]->cancelled->load();
+        // Two thirds of the lease without a renewal: at the lease's end a survivor may end it
+        // (and another instance start a backup of the same cluster), so the work stops now,
+        // one beat before, rather than race it. Its partial data is removed as on a cancel.
+        cut_off = beat - mine[i]->renewed >= options_.lease * 2 / 3 &&
+                  mine[i]->abort_reason.empty() && !mine[i]->operation.done();
+        if (cut_off) {
+          mine[i]->abort_reason =
+              absl::StrCat("this instance (", options_.owner, ") could not reach the catalog for ",
+                           absl::FormatDuration(beat - mine[i]->renewed),
+                           " and stopped the operation before its lease ran out; start it again");
+        }
       }
       if (cut_off) {
-        // Past its lease a survivor may end it (and another instance start the same backup):
-        // the work stops here rather than race it. Cancelled, its partial data is removed.
         common::Log(common::LogLevel::kWarning, "operations",
-                    absl::StrCat("operation ", rec.operation.id(),
-                                 ": the catalog has not answered for a whole lease (",
-                                 lease.status().message(), "); stopping it"));
+                    absl::StrCat("operation ", rec.operation.id(), ": ", mine[i]->abort_reason,
+                                 " (", lease.status().message(), ")"));
         (void)Cancel(rec.operation.id());
       }
       continue;
@@ -394,19 +402,27 @@ void OperationRunner::WorkerLoop() {
         task = Claim();
         lock.lock();
         if (task && (stopping_ || claims_stopped_)) {
-          // Claimed while shutting down: handed back to the queue for another instance.
-          catalog::OperationRecord back{.operation = task->operation,
-                                        .folder_id = task->folder_id,
-                                        .lease_until = absl::InfiniteFuture(),
-                                        .request = task->request};
+          // Claimed while shutting down: handed back to the queue for another instance (a
+          // conditional write: retried after a lost reply it cannot re-queue a row another
+          // instance claimed meanwhile).
+          const std::string id = task->operation.id();
           lock.unlock();
-          (void)catalog_->PutOperation(back);
+          auto back = catalog_->ReleaseOperation(id, options_.owner);
+          if (!back.ok() || !*back) {
+            common::Log(common::LogLevel::kWarning, "operations",
+                        absl::StrCat("operation ", id,
+                                     " was claimed while stopping and could not be handed back (",
+                                     back.ok() ? "no longer ours" : back.status().message(),
+                                     "); it ends ABORTED after the lease"));
+          }
           lock.lock();
           task = nullptr;
         }
         claiming_ = false;
         if (task) {
-          cv_.notify_one();  // the next idle worker takes the turn
+          // The next idle worker takes the turn (all woken: the timed poller, whose wait
+          // condition is false, must not be the only one to get the notice).
+          cv_.notify_all();
           break;
         }
         idle_cv_.notify_all();
@@ -449,7 +465,15 @@ absl::Status OperationRunner::Finish(Task& task,
   }
   op.set_done(true);
   *op.mutable_modified_at() = common::ToProto(absl::Now());
-  if (result.ok()) {
+  std::string abort_reason;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abort_reason = task.abort_reason;
+  }
+  if (!abort_reason.empty() && !result.ok()) {
+    op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
+    op.mutable_error()->set_message(abort_reason);
+  } else if (result.ok()) {
     *op.mutable_response() = *result;
   } else {
     op.mutable_error()->set_code(static_cast<int>(result.status().code()));

@@ -107,6 +107,10 @@ struct RunnerOptions {
   // Called at every heartbeat, after the operations' renewals (Jobs::RenewClaims): what the
   // running work holds is renewed as long as the work runs, shutdown included.
   std::function<void()> on_beat;
+  // Stop work whose lease could not be renewed for two thirds of it (several instances: a
+  // survivor would end it at the lease's end). Alone on the catalog nobody would, and an outage
+  // of the catalog should not end every operation.
+  bool stop_when_cut_off = false;
 };
 
 // A name for this instance that no other (nor a restart of this one) has: host, pid, random.
@@ -164,6 +168,7 @@ class OperationRunner {
     // When its lease was last renewed (or taken): an instance cut off from the catalog for a
     // whole lease stops the work, which a survivor is about to end (guarded by mu_).
     absl::Time renewed = absl::InfiniteFuture();
+    std::string abort_reason;  // set when stopped that way: the operation ends ABORTED
   };
   void HeartbeatLoop();
   void LogProgress();  // with mu_ held

@@ -11,16 +11,18 @@
 
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "server/library_log.h"
 #include "server/server.h"
 
 namespace {
 
-void Usage() {
-  fprintf(stderr,
+void Usage(FILE* out) {
+  fprintf(out,
           "usage: mdb-backupd --config FILE [--check]\n"
           "  --config FILE  the YAML configuration (see docs/configuration.md)\n"
-          "  --check        validate the configuration and exit\n");
+          "  --check        validate the configuration and exit\n"
+          "  --version      print the version and exit\n");
 }
 
 }  // namespace
@@ -50,13 +52,19 @@ int main(int argc, char** argv) {
       config = arg.substr(9);
     } else if (arg == "--check") {
       check = true;
+    } else if (arg == "--help" || arg == "-h") {
+      Usage(stdout);
+      return 0;
+    } else if (arg == "--version") {
+      printf("mdb-backupd %s\n", mdb::common::kVersion);
+      return 0;
     } else {
-      Usage();
+      Usage(stderr);
       return 2;
     }
   }
   if (config.empty()) {
-    Usage();
+    Usage(stderr);
     return 2;
   }
   if (check) {

@@ -161,7 +161,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
                          .lease = lease,
                          .executor = s->tasks_.get(),
                          .claim_at_start = false,
-                         .on_beat = [jobs = s->jobs_.get()] { jobs->RenewClaims(); }});
+                         .on_beat = [jobs = s->jobs_.get()] { jobs->RenewClaims(); },
+                         .stop_when_cut_off = shared});
   // The catalog indexes the repository: a backup committed just before a crash (manifest
   // written, catalog row not yet) is listed now rather than left an orphan.
   ASSIGN_OR_RETURN(

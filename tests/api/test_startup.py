@@ -4,6 +4,7 @@ through the CLI (the service's refusal of a wrong key is in tests/redis, where i
 holds a real backup)."""
 import hashlib
 import os
+import re
 import sqlite3
 import subprocess
 
@@ -31,12 +32,27 @@ INVALID = [
     ("value out of range", "    retention_days: 7", "    retention_days: 0", "retention_days"),
     ("short token", "  - {token: writer-token-1,", "  - {token: short,", "at least 8 characters"),
     ("cluster declared twice", "  - {id: docs,", "  - {id: cache,", "cluster 'cache' is declared twice"),
+    # yaml-cpp keeps the first of two keys silently: a duplicated `read:` emptied a token's folders.
+    ("key given twice", "    retention_days: 7", "    retention_days: 7\n    retention_days: 9",
+     "key 'retention_days' is given twice"),
 ]
 
 
 def check(config):
     return subprocess.run([str(SERVER), "--config", str(config), "--check"], capture_output=True, text=True,
                           timeout=120)
+
+
+def test_both_binaries_say_their_version_and_help():
+    for binary in (SERVER, CLI):
+        r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert re.fullmatch(r"%s \d+\.\d+\.\d+\n" % binary.name, r.stdout), r.stdout
+        r = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r
+        assert ("--config FILE" if binary == SERVER else "list, show and delete backups") in r.stdout, r.stdout
+    r = subprocess.run([str(SERVER), "--bogus"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "usage: mdb-backupd" in r.stderr, r
 
 
 def test_check_accepts_a_valid_config_and_starts_nothing(workdir):
