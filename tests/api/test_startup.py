@@ -33,7 +33,7 @@ INVALID = [
     ("short token", "  - {token: writer-token-1,", "  - {token: short,", "at least 8 characters"),
     ("cluster declared twice", "  - {id: docs,", "  - {id: cache,", "cluster 'cache' is declared twice"),
     # yaml-cpp keeps the first of two keys silently: a duplicated `read:` emptied a token's folders.
-    ("key given twice", "    retention_days: 7", "    retention_days: 7\n    retention_days: 9",
+    ("key given twice", '    hosts: ["127.0.0.1:6379"]', "    retention_days: 9",
      "key 'retention_days' is given twice"),
 ]
 
