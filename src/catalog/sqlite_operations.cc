@@ -25,6 +25,23 @@ absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
   return absl::OkStatus();
 }
 
+// Runs `sql` (?1 the owner, ?2 the lease's end), which yields at most one operation row.
+absl::StatusOr<std::optional<OperationRecord>> OwnedRow(Connection* c, const std::string& sql,
+                                                        const std::string& owner, absl::Time until,
+                                                        const char* what) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(sql));
+  BindText(s, 1, owner);
+  sqlite3_bind_int64(s, 2, Nanos(until));
+  int rc = sqlite3_step(s);
+  std::optional<OperationRecord> out;
+  if (rc == SQLITE_ROW) {
+    RETURN_IF_ERROR(ReadRow(s, &out.emplace()));
+    rc = sqlite3_step(s);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(c->db(), what);
+  return out;
+}
+
 }  // namespace
 
 absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
@@ -110,35 +127,16 @@ absl::StatusOr<std::optional<OperationRecord>> Ops::ClaimOperation(Connection* c
       "UPDATE operations SET owner = ?1, lease_ns = ?2 WHERE id = (SELECT id FROM operations "
       "WHERE done = 0 AND owner = '' AND request != x'' ORDER BY created_ns LIMIT 1) RETURNING ",
       kColumns);
-  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-  BindText(s, 1, owner);
-  sqlite3_bind_int64(s, 2, Nanos(until));
-  int rc = sqlite3_step(s);
-  std::optional<OperationRecord> out;
-  if (rc == SQLITE_ROW) {
-    RETURN_IF_ERROR(ReadRow(s, &out.emplace()));
-    rc = sqlite3_step(s);
-  }
-  if (rc != SQLITE_DONE) return SqliteError(c->db(), "claim operation");
-  return out;
+  return OwnedRow(c, kSql, owner, until, "claim operation");
 }
 
 absl::StatusOr<std::optional<OperationRecord>> Ops::FindClaimed(Connection* c,
                                                                 const std::string& owner,
                                                                 absl::Time until) {
-  static const std::string kSql = absl::StrCat(
-      "SELECT ", kColumns, " FROM operations WHERE owner = ?1 AND lease_ns = ?2 AND done = 0");
-  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-  BindText(s, 1, owner);
-  sqlite3_bind_int64(s, 2, Nanos(until));
-  int rc = sqlite3_step(s);
-  std::optional<OperationRecord> out;
-  if (rc == SQLITE_ROW) {
-    RETURN_IF_ERROR(ReadRow(s, &out.emplace()));
-    rc = sqlite3_step(s);
-  }
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(c->db(), "find claimed operation");
-  return out;
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns,
+                   " FROM operations WHERE owner = ?1 AND lease_ns = ?2 AND done = 0 LIMIT 1");
+  return OwnedRow(c, kSql, owner, until, "find claimed operation");
 }
 
 absl::StatusOr<bool> Ops::ReleaseOperation(Connection* c, const std::string& id,
