@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "cli/api_paths.h"
 #include "cli/catalog_commands.h"
+#include "cli/point_in_time.h"
 #include "cli/repo_commands.h"
 #include "common/config.h"
 #include "common/engines.h"
@@ -194,11 +195,19 @@ int main(int argc, char** argv) {
   create->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
   create->add_option("--cluster", cluster, "the cluster to back up")->required();
   create->add_flag("--wait", wait, "wait until the backup is done");
-  auto* rest = backup->add_subcommand("restore", "restore a backup into a declared cluster");
+  std::string point_in_time;
+  auto* rest = backup->add_subcommand(
+      "restore", "restore a backup (or a cluster to a point in time) into a declared cluster");
   rest->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
-  rest->add_option("id", id)->required();
+  rest->add_option("id", id,
+                   "the backup; with --time and --cluster instead, the newest backup of that "
+                   "cluster completed by the time");
   rest->add_option("--to", target, "id of the (fresh, empty) target cluster in the config")
       ->required();
+  rest->add_option("--time", point_in_time,
+                   "restore to this moment (engines with a journal): RFC 3339, or a local time "
+                   "with its zone (\"2026-12-04 08:00:00 Europe/Moscow\")");
+  rest->add_option("--cluster", cluster, "with --time and no backup id: the source cluster");
   rest->add_flag("--wait", wait, "wait until the restore is done");
 
   auto* op = app.add_subcommand("operation", "show or wait for an operation");
@@ -287,11 +296,50 @@ int main(int argc, char** argv) {
                                          {{"cluster_id", cluster}}));
   }
   if (*rest) {
+    const auto& row = EngineRow(engine);
+    std::string time_member;  // the engine's request field for --time, as JSON
+    if (!point_in_time.empty()) {
+      auto t = mdb::cli::ParsePointInTime(point_in_time);
+      if (!t.ok()) return fail(t.status());
+      auto member = mdb::cli::PointInTimeMember(row, *t);
+      if (!member.ok()) return fail(member.status());
+      time_member = "," + *member;
+      if (id.empty() && !cluster.empty()) {
+        // The newest backup completed by then: pages of the cluster's list, newest first.
+        std::string token;
+        do {
+          std::string page;
+          std::string query = "?pageSize=1000";
+          if (!token.empty()) absl::StrAppend(&query, "&pageToken=", token);
+          if (int rc = call(mdb::cli::RestCallOf(row, "ClusterService.ListBackups",
+                                                 {{"cluster_id", cluster}}),
+                            query, &page);
+              rc != 0) {
+            return rc;
+          }
+          auto found = mdb::cli::NewestBackupBefore(row, page, *t, &token);
+          if (!found.ok()) return fail(found.status());
+          if (*found) id = **found;
+        } while (id.empty() && !token.empty());
+        if (id.empty()) {
+          return fail(absl::NotFoundError(
+              absl::StrCat("cluster '", cluster, "' has no backup completed by ",
+                           absl::FormatTime(absl::RFC3339_full, *t, absl::UTCTimeZone()),
+                           ": a point in time is reached from a backup taken before it")));
+        }
+        std::cerr << "mdb-backup: restoring from backup " << id << ", the newest of cluster '"
+                  << cluster << "' completed by then\n";
+      }
+    }
+    if (id.empty()) {
+      return fail(absl::InvalidArgumentError(
+          "give the backup to restore, or --time with --cluster to pick the newest backup of "
+          "that cluster completed by then"));
+    }
     // The contract requires environment, a config and a network for a new cluster; the target
     // here is a declared cluster, so the CLI fills them with neutral values.
     // The new cluster's folder is required by some engines' contract: the backup's folder.
     std::string backup_json;
-    const auto& row = EngineRow(engine);
     if (int rc = call(mdb::cli::RestCallOf(row, "BackupService.Get", {{"backup_id", id}}), "",
                       &backup_json);
         rc != 0) {
@@ -302,7 +350,7 @@ int main(int argc, char** argv) {
     std::string body =
         absl::StrCat(R"({"backupId":")", id, R"(","folderId":")", *folder_id, R"(","name":")",
                      target, R"(","environment":"PRODUCTION","configSpec":{},)",
-                     R"("config":{},"networkId":"local","hostSpecs":[{}]})");
+                     R"("config":{},"networkId":"local","hostSpecs":[{}])", time_member, "}");
     return start_op(mdb::cli::RestCallOf(row, "ClusterService.Restore", {}), body);
   }
   if (*op_get) return client.Call("GET", "/operations/" + id);

@@ -1,0 +1,109 @@
+#include "cli/point_in_time.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/time_util.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace mdb::cli {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::MethodDescriptor;
+
+const MethodDescriptor* FindMethod(const common::EngineInfo& engine, const std::string& service,
+                                   const std::string& method) {
+  for (const auto* s : engine.api_services()) {
+    if (s->name() == service) return s->FindMethodByName(method);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Time> ParsePointInTime(const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
+  // "YYYY-MM-DD HH:MM:SS[.fff] ZONE", ZONE an offset (+03:00) or a tz database name.
+  std::vector<std::string> parts = absl::StrSplit(text, ' ', absl::SkipEmpty());
+  if (parts.size() == 3) {
+    const std::string local = parts[0] + " " + parts[1];
+    if (absl::ParseTime("%Y-%m-%d %H:%M:%E*S %Ez", local + " " + parts[2], &t, &err)) return t;
+    absl::TimeZone zone;
+    if (absl::LoadTimeZone(parts[2], &zone) &&
+        absl::ParseTime("%Y-%m-%d %H:%M:%E*S", local, zone, &t, &err)) {
+      return t;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "time '", text,
+      "' is not understood: give RFC 3339 (2026-12-04T05:00:00Z, 2026-12-04T08:00:00+03:00) or a "
+      "local time with its zone (\"2026-12-04 08:00:00 Europe/Moscow\", \"2026-12-04 08:00:00 "
+      "+03:00\")"));
+}
+
+absl::StatusOr<std::string> PointInTimeMember(const common::EngineInfo& engine, absl::Time t) {
+  const MethodDescriptor* restore = FindMethod(engine, "ClusterService", "Restore");
+  const Descriptor* req = restore ? restore->input_type() : nullptr;
+  const FieldDescriptor* time = req ? req->FindFieldByName("time") : nullptr;
+  if (time && time->message_type() &&
+      time->message_type()->full_name() == "google.protobuf.Timestamp") {
+    return absl::StrCat("\"", time->json_name(), "\":\"",
+                        google::protobuf::util::TimeUtil::ToString(common::ToProto(t)), "\"");
+  }
+  const FieldDescriptor* spec = req ? req->FindFieldByName("recovery_target_spec") : nullptr;
+  const FieldDescriptor* seconds =
+      spec && spec->message_type() ? spec->message_type()->FindFieldByName("timestamp") : nullptr;
+  if (seconds) {
+    if (t != absl::FromUnixSeconds(absl::ToUnixSeconds(t))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          std::string(engine.name), " restores to whole seconds: give a time without a fraction"));
+    }
+    return absl::StrCat("\"", spec->json_name(), "\":{\"", seconds->json_name(), "\":\"",
+                        absl::ToUnixSeconds(t), "\"}");
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      std::string(engine.name),
+      " backups restore to their own consistent point; --time is not available for this engine"));
+}
+
+absl::StatusOr<std::optional<std::string>> NewestBackupBefore(const common::EngineInfo& engine,
+                                                              const std::string& list_json,
+                                                              absl::Time t,
+                                                              std::string* next_page_token) {
+  const MethodDescriptor* list = FindMethod(engine, "ClusterService", "ListBackups");
+  if (!list) {
+    return absl::NotFoundError(absl::StrCat(std::string(engine.name), " lists no backups"));
+  }
+  std::unique_ptr<google::protobuf::Message> page(
+      google::protobuf::MessageFactory::generated_factory()
+          ->GetPrototype(list->output_type())
+          ->New());
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(list_json, page.get(), options).ok()) {
+    return absl::InvalidArgumentError("the server's answer is not a list of backups");
+  }
+  const auto* r = page->GetReflection();
+  const FieldDescriptor* backups = list->output_type()->FindFieldByName("backups");
+  const FieldDescriptor* token = list->output_type()->FindFieldByName("next_page_token");
+  *next_page_token = token ? r->GetString(*page, token) : "";
+  if (!backups || !backups->message_type()) return absl::InternalError("no backups field");
+  const FieldDescriptor* id = backups->message_type()->FindFieldByName("id");
+  const FieldDescriptor* created = backups->message_type()->FindFieldByName("created_at");
+  if (!id || !created) return absl::InternalError("backups without id or created_at");
+  // Newest first: the first one completed by `t` is the newest such.
+  for (int i = 0; i < r->FieldSize(*page, backups); ++i) {
+    const auto& b = r->GetRepeatedMessage(*page, backups, i);
+    google::protobuf::Timestamp ts;
+    ts.CopyFrom(b.GetReflection()->GetMessage(b, created));
+    if (common::FromProto(ts) <= t) return b.GetReflection()->GetString(b, id);
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace mdb::cli
