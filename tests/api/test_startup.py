@@ -55,6 +55,22 @@ def test_both_binaries_say_their_version_and_help():
     assert r.returncode == 2 and "usage: mdb-backupd" in r.stderr, r
 
 
+def test_cli_point_in_time_mistakes_are_named_before_any_call():
+    """Nothing listens at the endpoint: each mistake is reported without reaching it."""
+    def restore(*args):
+        return subprocess.run([str(CLI), "--endpoint", "http://127.0.0.1:1", "--token", "t" * 16, "backup",
+                               "restore", "--to", "target", *args], capture_output=True, text=True, timeout=60)
+    for args, message in [
+            (["--engine", "redis", "--time", "2026-12-04T05:00:00Z", "b1"], "own consistent point"),
+            (["--engine", "greenplum", "--time", "2026-12-04 05:00:00"], "RFC 3339"),
+            (["--engine", "greenplum", "--time", "2026-12-04T05:00:00Z"], "--time with --cluster"),
+            (["--engine", "greenplum"], "give the backup to restore"),
+            (["--engine", "mongodb", "--time", "2026-12-04T05:00:00.5Z", "b1"], "whole seconds")]:
+        r = restore(*args)
+        assert r.returncode == 1 and message in r.stderr, (args, r.stderr)
+        assert "cannot reach" not in r.stderr, (args, r.stderr)
+
+
 def test_check_accepts_a_valid_config_and_starts_nothing(workdir):
     """--check exits 0 and says what it read; it creates no catalog and no repository."""
     config = workdir / "config.yaml"

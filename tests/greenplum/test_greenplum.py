@@ -3,7 +3,9 @@ servers. BASE backups under pgbench load, page-level INCREMENTALs (only on the s
 restores compared with their sources, point-in-time restores through the archived WAL, and the
 refusals: times before a backup, malformed times, WAL not archived yet, a gap in the WAL."""
 import collections
+import datetime
 import re
+import subprocess
 import time
 
 import grpc
@@ -14,7 +16,7 @@ from yandex.cloud.mdb.greenplum.v1 import cluster_pb2 as gp_c
 from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_service_pb2_grpc as gp_csg
 
 from pg_harness import postgres_dir, reserve_port
-from mdb_harness import (RECORDS, Server, Worker, operation_json, sharded_cluster, start_server, wait_operation,
+from mdb_harness import (CLI, RECORDS, Server, Worker, operation_json, sharded_cluster, start_server, wait_operation,
                          wait_running)
 
 WRITER = [("authorization", "Bearer writer-token-1")]
@@ -275,8 +277,15 @@ def test_incremental_then_point_in_time_restore_between_two_batches(workdir, pg_
         assert [pg.sql(DIGEST) for pg in pgs] == expected_incr
         assert [pg.sql("SELECT count(*) FROM batches") for pg in pgs] == ["0"] * 3
 
-        op = api.restore(incr, "gp-pitr", at_ns=t)
-        assert op.WhichOneof("result") == "response", op.error
+        # Through the CLI, as a DBA would: a time with its zone, the backup picked (the newest
+        # of gp3 completed by then: the INCREMENTAL).
+        at = datetime.datetime.fromtimestamp(t / 1e9, tz=datetime.timezone.utc).isoformat()
+        r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "writer-token-1", "backup", "restore",
+                            "--engine", "greenplum", "--cluster", "gp3", "--time", at, "--to", "gp-pitr",
+                            "--wait"], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert "restoring from backup %s" % incr.id in r.stderr, r.stderr
+        assert '"done":true' in r.stdout and '"error"' not in r.stdout, r.stdout
         for pg in restored("gp-pitr"):
             assert pg.sql("SELECT batch, count(*) FROM batches GROUP BY batch ORDER BY batch") == "1|100"
 
