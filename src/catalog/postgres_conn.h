@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
+#include "common/log.h"
 #include "common/status.h"
 
 namespace mdb::catalog::postgres {
@@ -126,6 +127,17 @@ class Connection {
       while (!err.empty() && err.back() == '\n') err.pop_back();
       return absl::UnavailableError(absl::StrCat("catalog: cannot connect to PostgreSQL: ", err));
     }
+    // The server's notices (NOTICE: relation ... already exists, skipping) went to stderr as
+    // libpq prints them, a line of their own amid the service's log: logged as ours instead,
+    // at debug level, without their trailing newline.
+    PQsetNoticeProcessor(
+        c->conn_,
+        [](void*, const char* message) {
+          std::string m(message);
+          while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+          common::Log(common::LogLevel::kDebug, "catalog", absl::StrCat("PostgreSQL: ", m));
+        },
+        nullptr);
     return c;
   }
   ~Connection() { PQfinish(conn_); }

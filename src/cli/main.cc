@@ -35,6 +35,10 @@ struct Client {
   // Performs one call; prints the JSON body to stdout on success, the error to stderr otherwise.
   int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,
            const std::string& body = "") {
+    if (token.empty()) {
+      std::cerr << "mdb-backup: no API token: set MDB_BACKUP_TOKEN or give --token\n";
+      return 1;
+    }
     httplib::Client cli(endpoint, cert_file, key_file);
     if (!ca_file.empty()) cli.set_ca_cert_path(ca_file.c_str());
     cli.set_read_timeout(60, 0);
@@ -43,8 +47,19 @@ struct Client {
                           : verb == "DELETE" ? cli.Delete(path, headers)
                                              : cli.Post(path, headers, body, "application/json");
     if (!res) {
-      std::cerr << "mdb-backup: cannot reach " << endpoint << ": "
-                << httplib::to_string(res.error()) << "\n";
+      // httplib names the failing step only ("Connection", "Read"): say what it means here.
+      std::string why = httplib::to_string(res.error());
+      if (res.error() == httplib::Error::Connection) {
+        why = "nothing answers there (is mdb-backupd running, and is this its rest_listen?)";
+      } else if (res.error() == httplib::Error::Read) {
+        why = "the connection ended without an answer (https endpoint given as http, or the "
+              "server stopped?)";
+      } else if (res.error() == httplib::Error::SSLConnection ||
+                 res.error() == httplib::Error::SSLServerVerification) {
+        why = why + " (for a private CA give --cacert or MDB_BACKUP_CACERT)";
+      }
+      std::cerr << "mdb-backup: cannot reach " << endpoint << ": " << why
+                << "; set MDB_BACKUP_ENDPOINT or --endpoint\n";
       return 1;
     }
     if (res->status != 200) {
@@ -280,6 +295,9 @@ int main(int argc, char** argv) {
     return op.ok() ? wait_op(op->id()) : fail(op.status());
   };
   if (*list) {
+    if (cluster.empty() && folder.empty()) {
+      return fail(absl::InvalidArgumentError("backup list: give --cluster ID or --folder ID"));
+    }
     std::string query = cluster.empty() ? absl::StrCat("?folderId=", folder) : "?";
     if (page_size) absl::StrAppend(&query, "&pageSize=", page_size);
     const auto& row = EngineRow(engine);

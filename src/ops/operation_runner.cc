@@ -438,6 +438,9 @@ void OperationRunner::WorkerLoop() {
       }
       running_[task->operation.id()] = task;
     }
+    common::Log(common::LogLevel::kInfo, "operations",
+                absl::StrCat("operation ", task->operation.id(), " (",
+                             task->operation.description(), ") started"));
     absl::StatusOr<google::protobuf::Any> result =
         task->work(TaskContext{.cancelled = *task->cancelled, .progress = *task->progress});
     absl::Status st = Finish(*task, result);
@@ -483,6 +486,14 @@ absl::Status OperationRunner::Finish(Task& task,
     std::lock_guard<std::mutex> lock(mu_);
     task.operation = op;
   }
+  common::Log(op.has_error() ? common::LogLevel::kWarning : common::LogLevel::kInfo, "operations",
+              absl::StrCat("operation ", op.id(), " (", op.description(), ") ",
+                           op.has_error()
+                               ? absl::StrCat("failed: ",
+                                              absl::StatusCodeToString(static_cast<absl::StatusCode>(
+                                                  op.error().code())),
+                                              ": ", op.error().message())
+                               : "done")));
   catalog::OperationRecord rec{
       .operation = op, .folder_id = task.folder_id, .owner = options_.owner};
   ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
