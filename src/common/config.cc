@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -235,7 +236,8 @@ class Parser {
     return t;
   }
 
-  absl::StatusOr<ShardConfig> ParseShard(const YAML::Node& n, const std::string& where) const {
+  absl::StatusOr<ShardConfig> ParseShard(const YAML::Node& n, const std::string& where,
+                                         const EngineInfo& engine) const {
     RETURN_IF_ERROR(CheckKeys(n, {"name", "hosts"}, where));
     ShardConfig s;
     ASSIGN_OR_RETURN(s.name, String(n, "name", true, where));
@@ -244,12 +246,12 @@ class Parser {
                    absl::StrCat(where, " '", s.name.substr(0, 20), "...': 'name' is longer than ",
                                 kMaxShardName, " characters (it names the shard's journal)"));
     }
-    RETURN_IF_ERROR(ParseHosts(n, where, &s.hosts));
+    RETURN_IF_ERROR(ParseHosts(n, where, engine, &s.hosts));
     return s;
   }
 
   absl::Status ParseHosts(const YAML::Node& parent, const std::string& where,
-                          std::vector<HostConfig>* out) const {
+                          const EngineInfo& engine, std::vector<HostConfig>* out) const {
     YAML::Node hosts = parent["hosts"];
     if (!hosts || !hosts.IsSequence() || hosts.size() == 0) {
       return Error(hosts ? hosts : parent,
@@ -265,8 +267,16 @@ class Parser {
           std::string key = kv.first.as<std::string>();
           if (key == "address") {
             host.address = kv.second.as<std::string>();
-          } else {
-            host.options[key] = kv.second.as<std::string>();
+            continue;
+          }
+          if (std::find(engine.host_options.begin(), engine.host_options.end(), key) ==
+              engine.host_options.end()) {
+            return Error(kv.first, absl::StrCat(where, ": unknown host setting '", key, "' for ",
+                                                engine.name, " (expected one of: address, ",
+                                                absl::StrJoin(engine.host_options, ", "), ")"));
+          }
+          if (!host.options.emplace(key, kv.second.as<std::string>()).second) {
+            return Error(kv.first, absl::StrCat(where, ": host setting '", key, "' is given twice"));
           }
         }
       }
@@ -300,6 +310,7 @@ class Parser {
     if (!parsed.ok())
       return Error(n["engine"], absl::StrCat(where, ": ", parsed.status().message()));
     c.engine = *parsed;
+    const EngineInfo* row = engines_.Find(c.engine);
     if (n["hosts"] && n["shards"]) return Error(n, where + ": give either 'hosts' or 'shards'");
     if (n["shards"]) {
       if (!n["shards"].IsSequence() || n["shards"].size() == 0) {
@@ -307,7 +318,7 @@ class Parser {
       }
       std::set<std::string> names;
       for (const auto& s : n["shards"]) {
-        ASSIGN_OR_RETURN(ShardConfig shard, ParseShard(s, where + " shard"));
+        ASSIGN_OR_RETURN(ShardConfig shard, ParseShard(s, where + " shard", *row));
         if (!names.insert(shard.name).second) {
           return Error(s, absl::StrCat(where, ": shard '", shard.name, "' is declared twice"));
         }
@@ -320,7 +331,7 @@ class Parser {
                                              " characters (with 'hosts' it names the journal)"));
       }
       ShardConfig shard{.name = c.name, .hosts = {}};
-      RETURN_IF_ERROR(ParseHosts(n, where, &shard.hosts));
+      RETURN_IF_ERROR(ParseHosts(n, where, *row, &shard.hosts));
       c.shards.push_back(std::move(shard));
     } else {
       return Error(n, where + ": 'hosts' or 'shards' is required");

@@ -79,6 +79,18 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
                     "    hosts: [h:1]\n";
   EXPECT_THAT(ParseConfig(dup, "x", TestEngines()).status().message(),
               HasSubstr("'r1' is declared twice"));
+  // Host settings are the engine's: a typo is refused with the ones it knows.
+  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: greenplum\n"
+                          "    hosts: [{address: 'h:1', datadir: /x}]\n",
+                          "x", TestEngines())
+                  .status()
+                  .message(),
+              HasSubstr("x:5: cluster 'a': unknown host setting 'datadir' for greenplum "
+                        "(expected one of: address, data_dir,"));
+  EXPECT_TRUE(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: greenplum\n"
+                          "    hosts: [{address: 'h:1', data_dir: /x, user: backup}]\n",
+                          "x", TestEngines())
+                  .ok());
   // A key given twice: yaml-cpp would keep the first silently.
   EXPECT_THAT(ParseConfig("server:\n  worker_threads: 2\n  lease_seconds: 30\n"
                           "  worker_threads: 1\n",

@@ -25,6 +25,9 @@ struct EngineInfo {
   // The engine's public BackupService and ClusterService. Calling it links their generated
   // descriptors into the binary (naming a generated type is what pulls its file in).
   std::vector<const google::protobuf::ServiceDescriptor*> (*api_services)();
+  // What a host entry of the engine's clusters may set besides `address` (its driver reads
+  // them): the config refuses other keys, so a typo (`pasword_file`) is not silently ignored.
+  std::vector<std::string_view> host_options;
 };
 
 // An EngineInfo::api_services for the usual pair: BackupService declared in the file of

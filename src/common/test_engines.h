@@ -22,13 +22,17 @@ inline const EngineTable& TestEngines() {
   namespace os = yandex::cloud::mdb::opensearch::v1;
   static const auto* table = new EngineTable(*EngineTable::Make({
       {Engine::GREENPLUM, "greenplum", "/managed-greenplum/v1", "managed-greenplum",
-       &ApiServicesOf<gp::GetBackupRequest, gp::BackupClusterRequest>},
+       &ApiServicesOf<gp::GetBackupRequest, gp::BackupClusterRequest>,
+       {"data_dir", "dbname", "password", "password_file", "user", "wal_archive", "wal_slot"}},
       {Engine::MONGODB, "mongodb", "/managed-mongodb/v1", "managed-mongodb",
-       &ApiServicesOf<mg::GetBackupRequest, mg::BackupClusterRequest>},
+       &ApiServicesOf<mg::GetBackupRequest, mg::BackupClusterRequest>,
+       {"auth_source", "password", "password_file", "user"}},
       {Engine::REDIS, "redis", "/managed-redis/v1", "managed-redis",
-       &ApiServicesOf<rd::GetBackupRequest, rd::BackupClusterRequest>},
+       &ApiServicesOf<rd::GetBackupRequest, rd::BackupClusterRequest>,
+       {"password", "password_file", "user"}},
       {Engine::OPENSEARCH, "opensearch", "/managed-opensearch/v1", "managed-opensearch",
-       &ApiServicesOf<os::GetBackupRequest, os::BackupClusterRequest>},
+       &ApiServicesOf<os::GetBackupRequest, os::BackupClusterRequest>,
+       {"password", "password_file", "repository", "repository_path", "scheme", "user"}},
   }));
   return *table;
 }

@@ -33,6 +33,9 @@ INVALID = [
     ("short token", "  - {token: writer-token-1,", "  - {token: short,", "at least 8 characters"),
     ("cluster declared twice", "  - {id: docs,", "  - {id: cache,", "cluster 'cache' is declared twice"),
     # yaml-cpp keeps the first of two keys silently: a duplicated `read:` emptied a token's folders.
+    ("misspelt host setting", '    hosts: ["127.0.0.1:6379"]',
+     '    hosts: [{address: "127.0.0.1:6379", pasword_file: /etc/redis.pass}]',
+     "unknown host setting 'pasword_file' for redis (expected one of: address, password, password_file, user)"),
     ("key given twice", '    hosts: ["127.0.0.1:6379"]', "    retention_days: 9",
      "key 'retention_days' is given twice"),
 ]

@@ -72,7 +72,8 @@ EngineModule Module() {
                    .rest_prefix = "/fake/v1",
                    .endpoint_id = "fake",
                    .api_services =
-                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
+                   .host_options = {"dir"}},
           .make_driver = [] { return std::make_unique<FakeDriver>(); }};
 }
 

@@ -12,7 +12,8 @@ EngineModule Module() {
                    .rest_prefix = "/managed-greenplum/v1",
                    .endpoint_id = "managed-greenplum",
                    .api_services =
-                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
+                   .host_options = {"data_dir", "dbname", "password", "password_file", "user", "wal_archive", "wal_slot"}},
           .make_driver = [] { return std::make_unique<GreenplumDriver>(); }};
 }
 

@@ -12,7 +12,8 @@ EngineModule Module() {
                    .rest_prefix = "/managed-mongodb/v1",
                    .endpoint_id = "managed-mongodb",
                    .api_services =
-                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
+                   .host_options = {"auth_source", "password", "password_file", "user"}},
           .make_driver = [] { return std::make_unique<MongoDriver>(); }};
 }
 

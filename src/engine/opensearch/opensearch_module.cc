@@ -12,7 +12,8 @@ EngineModule Module() {
                    .rest_prefix = "/managed-opensearch/v1",
                    .endpoint_id = "managed-opensearch",
                    .api_services =
-                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
+                   .host_options = {"password", "password_file", "repository", "repository_path", "scheme", "user"}},
           .make_driver = [] { return std::make_unique<OpenSearchDriver>(); }};
 }
 

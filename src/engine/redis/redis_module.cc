@@ -12,7 +12,8 @@ EngineModule Module() {
                    .rest_prefix = "/managed-redis/v1",
                    .endpoint_id = "managed-redis",
                    .api_services =
-                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>},
+                       &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
+                   .host_options = {"password", "password_file", "user"}},
           .make_driver = [] { return std::make_unique<RedisDriver>(); }};
 }
 
