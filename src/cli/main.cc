@@ -52,8 +52,9 @@ struct Client {
       if (res.error() == httplib::Error::Connection) {
         why = "nothing answers there (is mdb-backupd running, and is this its rest_listen?)";
       } else if (res.error() == httplib::Error::Read) {
-        why = "the connection ended without an answer (https endpoint given as http, or the "
-              "server stopped?)";
+        why =
+            "the connection ended without an answer (https endpoint given as http, or the "
+            "server stopped?)";
       } else if (res.error() == httplib::Error::SSLConnection ||
                  res.error() == httplib::Error::SSLServerVerification) {
         why = why + " (for a private CA give --cacert or MDB_BACKUP_CACERT)";

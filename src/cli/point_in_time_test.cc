@@ -52,8 +52,8 @@ TEST(PointInTime, PicksTheNewestBackupCompletedByThen) {
       {"id":"b2","createdAt":"2026-12-04T05:00:00Z"},
       {"id":"b1","createdAt":"2026-12-04T04:00:00Z"}],"nextPageToken":"tok"})";
   std::string token;
-  auto got = NewestBackupBefore(Row("greenplum"), page, *ParsePointInTime("2026-12-04T05:30:00Z"),
-                                &token);
+  auto got =
+      NewestBackupBefore(Row("greenplum"), page, *ParsePointInTime("2026-12-04T05:30:00Z"), &token);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "b2");
   EXPECT_EQ(token, "tok");
@@ -61,9 +61,9 @@ TEST(PointInTime, PicksTheNewestBackupCompletedByThen) {
   EXPECT_EQ(**NewestBackupBefore(Row("greenplum"), page, *ParsePointInTime("2026-12-04T05:00:00Z"),
                                  &token),
             "b2");
-  EXPECT_FALSE(NewestBackupBefore(Row("greenplum"), page,
-                                  *ParsePointInTime("2026-12-04T03:00:00Z"), &token)
-                   ->has_value());
+  EXPECT_FALSE(
+      NewestBackupBefore(Row("greenplum"), page, *ParsePointInTime("2026-12-04T03:00:00Z"), &token)
+          ->has_value());
   EXPECT_EQ(NewestBackupBefore(Row("greenplum"), "not json", absl::Now(), &token).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -222,7 +222,13 @@ class Parser {
     ASSIGN_OR_RETURN(auto read, StringList(n, "read", "token entry"));
     ASSIGN_OR_RETURN(auto restore, StringList(n, "restore", "token entry"));
     ASSIGN_OR_RETURN(auto write, StringList(n, "write", "token entry"));
-    for (const auto& f : read) (f == "*" ? t.all_folders = true : t.read_folders.insert(f).second);
+    for (const auto& f : read) {
+      if (f == "*") {
+        t.all_folders = true;
+      } else {
+        t.read_folders.insert(f);
+      }
+    }
     for (const auto* list : {&restore, &write}) {
       for (const auto& f : *list) {
         if (f == "*") {
@@ -271,12 +277,15 @@ class Parser {
           }
           if (std::find(engine.host_options.begin(), engine.host_options.end(), key) ==
               engine.host_options.end()) {
-            return Error(kv.first, absl::StrCat(where, ": unknown host setting '", key, "' for ",
-                                                engine.name, " (expected one of: address, ",
-                                                absl::StrJoin(engine.host_options, ", "), ")"));
+            std::vector<std::string> known(engine.host_options.begin(), engine.host_options.end());
+            return Error(kv.first,
+                         absl::StrCat(where, ": unknown host setting '", key, "' for ",
+                                      std::string(engine.name), " (expected one of: address, ",
+                                      absl::StrJoin(known, ", "), ")"));
           }
           if (!host.options.emplace(key, kv.second.as<std::string>()).second) {
-            return Error(kv.first, absl::StrCat(where, ": host setting '", key, "' is given twice"));
+            return Error(kv.first,
+                         absl::StrCat(where, ": host setting '", key, "' is given twice"));
           }
         }
       }

@@ -486,14 +486,14 @@ absl::Status OperationRunner::Finish(Task& task,
     std::lock_guard<std::mutex> lock(mu_);
     task.operation = op;
   }
+  std::string outcome = "done";
+  if (op.has_error()) {
+    outcome = absl::StrCat(
+        "failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(op.error().code())),
+        ": ", op.error().message());
+  }
   common::Log(op.has_error() ? common::LogLevel::kWarning : common::LogLevel::kInfo, "operations",
-              absl::StrCat("operation ", op.id(), " (", op.description(), ") ",
-                           op.has_error()
-                               ? absl::StrCat("failed: ",
-                                              absl::StatusCodeToString(static_cast<absl::StatusCode>(
-                                                  op.error().code())),
-                                              ": ", op.error().message())
-                               : "done")));
+              absl::StrCat("operation ", op.id(), " (", op.description(), ") ", outcome));
   catalog::OperationRecord rec{
       .operation = op, .folder_id = task.folder_id, .owner = options_.owner};
   ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));

@@ -13,7 +13,8 @@ EngineModule Module() {
                    .endpoint_id = "managed-opensearch",
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
-                   .host_options = {"password", "password_file", "repository", "repository_path", "scheme", "user"}},
+                   .host_options = {"password", "password_file", "repository", "repository_path",
+                                    "scheme", "user"}},
           .make_driver = [] { return std::make_unique<OpenSearchDriver>(); }};
 }
 
