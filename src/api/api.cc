@@ -235,8 +235,15 @@ absl::StatusOr<catalog::BackupRecord> Api::FindBackup(const Ctx& c, const std::s
 
 absl::StatusOr<const common::ClusterConfig*> Api::FindCluster(const Ctx& c, const std::string& id) {
   const common::ClusterConfig* cluster = c.snap.config->FindCluster(id);
-  if (!cluster || cluster->engine != c.engine || !c.who.CanRead(cluster->folder_id)) {
+  if (!cluster || !c.who.CanRead(cluster->folder_id)) {
     return absl::NotFoundError(absl::StrCat("cluster ", Quoted(id), " not found"));
+  }
+  if (cluster->engine != c.engine) {
+    // Still NOT_FOUND (this engine's API has no such cluster), but a caller who may read it
+    // learns which API does: the usual slip is the wrong --engine.
+    return absl::NotFoundError(absl::StrCat("cluster ", Quoted(id), " not found among ",
+                                            engines_.Name(c.engine), " clusters: it is a ",
+                                            engines_.Name(cluster->engine), " cluster"));
   }
   return cluster;
 }

@@ -288,11 +288,18 @@ int main(int argc, char** argv) {
   auto start_op = [&](const absl::StatusOr<mdb::cli::RestCall>& c, const std::string& body = "") {
     std::string reply;
     if (int rc = call(c, "", &reply, body); rc != 0) return rc;
+    auto op = mdb::cli::ParseOperation(reply);
     if (!wait) {
+      // Exit 0 says only that it started: the operation may still fail (a delete refused for
+      // an incremental's parent), so say where its result is.
       std::cout << reply << "\n";
+      if (op.ok() && isatty(STDERR_FILENO)) {
+        std::cerr << "mdb-backup: started operation " << op->id()
+                  << "; its result: mdb-backup operation wait " << op->id()
+                  << " (or give --wait)\n";
+      }
       return 0;
     }
-    auto op = mdb::cli::ParseOperation(reply);
     return op.ok() ? wait_op(op->id()) : fail(op.status());
   };
   if (*list) {

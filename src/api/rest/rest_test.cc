@@ -147,6 +147,16 @@ TEST_F(RestTest, FoldersTheTokenCannotReadLookMissing) {
   EXPECT_EQ(Do("GET", "/managed-greenplum/v1/backups/b1", {}, "reader-token").status, 401);
 }
 
+TEST_F(RestTest, AClusterOfAnotherEngineIsNotFoundButNamedToWhoMayReadIt) {
+  HttpResult r = Do("GET", "/managed-redis/v1/clusters/gp1/backups");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("not found among redis clusters: it is a greenplum cluster"));
+  // A cluster that is not declared (or whose folder the token may not read) is just not found.
+  r = Do("GET", "/managed-redis/v1/clusters/nope/backups");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr(R"("message":"cluster 'nope' not found")"));
+}
+
 TEST_F(RestTest, DeleteIsAnOperationThatEndsWithTheBackupGone) {
   EXPECT_EQ(Do("DELETE", "/managed-greenplum/v1/backups/b1").status, 403);  // read-only token
   HttpResult r = Do("DELETE", "/managed-greenplum/v1/backups/b1", {}, "writer-token");
