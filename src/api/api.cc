@@ -328,6 +328,12 @@ absl::Status Api::BackupCluster(const Ctx& c, const Message& req, Message* resp)
     return absl::PermissionDeniedError(
         absl::StrCat("the token may not modify folder '", cluster->folder_id, "'"));
   }
+  if (cluster->restore_target) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cluster ", Quoted(cluster->id),
+                     " is declared as a restore target (restore_target: true): it is restored "
+                     "into, not backed up"));
+  }
   if (!jobs_ || !jobs_->has_repository()) {
     return absl::FailedPreconditionError("this server has no backup repository configured");
   }

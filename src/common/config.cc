@@ -301,7 +301,7 @@ class Parser {
   absl::StatusOr<ClusterConfig> ParseCluster(const YAML::Node& n) const {
     RETURN_IF_ERROR(CheckKeys(n,
                               {"id", "name", "folder_id", "engine", "hosts", "shards",
-                               "backup_window_start", "retention_days"},
+                               "backup_window_start", "retention_days", "restore_target"},
                               "a cluster entry"));
     ClusterConfig c;
     c.line = n.Mark().line + 1;
@@ -320,6 +320,7 @@ class Parser {
       return Error(n["engine"], absl::StrCat(where, ": ", parsed.status().message()));
     c.engine = *parsed;
     const EngineInfo* row = engines_.Find(c.engine);
+    RETURN_IF_ERROR(Bool(n, "restore_target", where, &c.restore_target));
     if (n["hosts"] && n["shards"]) return Error(n, where + ": give either 'hosts' or 'shards'");
     if (n["shards"]) {
       if (!n["shards"].IsSequence() || n["shards"].size() == 0) {

@@ -34,6 +34,9 @@ struct ClusterConfig {
   std::vector<ShardConfig> shards;  // `hosts:` in the file is one shard named after the cluster
   int backup_window_start_minutes = 22 * 60;  // minutes after midnight UTC; default 22:00
   int retention_days = 7;                     // AUTOMATED backups older than this are removed
+  // Declared to restore into only: never backed up (MANUAL or AUTOMATED), no journal archived
+  // from it, so nothing connects to its servers before (or after) a restore made them.
+  bool restore_target = false;
   int line = 0;                               // 1-based line of the declaration, for messages
 };
 

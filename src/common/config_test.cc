@@ -133,6 +133,16 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
                   .ok());
 }
 
+TEST(Config, ARestoreTargetIsDeclaredAsSuch) {
+  auto cfg = ParseConfig("clusters:\n  - {id: t, folder_id: f, engine: redis, hosts: [h:1],"
+                         " restore_target: true}\n  - {id: s, folder_id: f, engine: redis,"
+                         " hosts: [h:2]}\n",
+                         "x", TestEngines());
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->clusters[0].restore_target);
+  EXPECT_FALSE(cfg->clusters[1].restore_target);
+}
+
 TEST(Config, RepositorySettingsAndSwitches) {
   auto cfg = ParseConfig(
       "server: {repository: 's3://b/p?endpoint=http://127.0.0.1:1', automated_backups: false}\n",

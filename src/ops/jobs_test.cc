@@ -282,6 +282,12 @@ TEST_F(JobsTest, ArchiversFollowTheDeclaredClustersAndReportToTheKeeper) {
   archivers.Apply(config);  // no longer declared
   EXPECT_EQ(fake_.archiver_events.back(), "stop c1");
   EXPECT_TRUE(archivers.Running().empty());
+  // A restore target is never a journal source.
+  config.clusters = {cluster_};
+  config.clusters[0].restore_target = true;
+  archivers.Apply(config);
+  EXPECT_TRUE(archivers.Running().empty());
+  EXPECT_EQ(fake_.archiver_events.back(), "stop c1");
 }
 
 // Two instances, one cluster: the journal lease decides which archives it; when the owner stops

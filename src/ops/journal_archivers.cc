@@ -25,6 +25,7 @@ void JournalArchivers::Apply(const common::Config& config) {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, Archiver> next;
   for (const auto& cluster : config.clusters) {
+    if (cluster.restore_target) continue;       // restored into, never a source
     if (owns_ && !owns_(cluster.id)) continue;  // another instance's (or the catalog is away)
     std::string decl = Declaration(cluster);
     auto it = archivers_.find(cluster.id);

@@ -40,6 +40,7 @@ void Scheduler::Tick() {
   std::shared_ptr<const common::Config> cfg = config_();
   absl::Time now = clock_->Now();
   for (const auto& cluster : cfg->clusters) {
+    if (cluster.restore_target) continue;  // restored into, never backed up
     absl::Time window = LastWindow(now, cluster.backup_window_start_minutes,
                                    JitterFor(cluster.id, options_.max_jitter));
     absl::Time last;

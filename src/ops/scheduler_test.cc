@@ -19,12 +19,14 @@ class FakeClock final : public Clock {
   absl::Time now = absl::FromCivil(absl::CivilMinute(2026, 11, 24, 12, 0), absl::UTCTimeZone());
 };
 
+// Clusters a and b, and a restore target (never scheduled: every count below would see it).
 std::shared_ptr<const common::Config> Config(int window_minutes) {
   auto cfg = std::make_shared<common::Config>();
-  for (const char* id : {"a", "b"}) {
+  for (const char* id : {"a", "b", "target"}) {
     common::ClusterConfig c;
     c.id = id;
     c.backup_window_start_minutes = window_minutes;
+    c.restore_target = c.id == "target";
     cfg->clusters.push_back(c);
   }
   return cfg;

@@ -37,6 +37,10 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
     case OperationTask::kBackup: {
       const OperationTask::Backup& b = t.backup();
       ASSIGN_OR_RETURN(common::ClusterConfig cluster, Cluster(b.cluster_id()));
+      if (cluster.restore_target) {  // declared so since the call: the config decides
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cluster '", cluster.id, "' is declared as a restore target: it is not backed up"));
+      }
       RETURN_IF_ERROR(jobs_->Backup(cluster, b.backup_id(), b.type(), task).status());
       // Retention runs after a successful backup only: a failing cluster keeps its old backups.
       if (b.apply_retention())

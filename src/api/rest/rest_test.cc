@@ -57,6 +57,7 @@ tokens:
 clusters:
   - {id: gp1, folder_id: f1, engine: greenplum, hosts: ["h:1"]}
   - {id: os1, folder_id: f1, engine: opensearch, hosts: ["h:1"]}
+  - {id: gp-target, folder_id: f1, engine: greenplum, hosts: ["h:2"], restore_target: true}
 )",
                                    "t.yaml", common::TestEngines());
     ASSERT_TRUE(cfg.ok()) << cfg.status();
@@ -155,6 +156,12 @@ TEST_F(RestTest, AClusterOfAnotherEngineIsNotFoundButNamedToWhoMayReadIt) {
   r = Do("GET", "/managed-redis/v1/clusters/nope/backups");
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(r.body, HasSubstr(R"("message":"cluster 'nope' not found")"));
+}
+
+TEST_F(RestTest, ARestoreTargetIsNotBackedUp) {
+  HttpResult r = Do("POST", "/managed-greenplum/v1/clusters/gp-target:backup", {}, "writer-token");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("is declared as a restore target"));
 }
 
 TEST_F(RestTest, DeleteIsAnOperationThatEndsWithTheBackupGone) {
