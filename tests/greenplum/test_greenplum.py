@@ -36,10 +36,12 @@ def gp1(coordinator, segment):
 
 
 def restored_cluster(cluster_id, dirs, names=("coordinator", "seg0", "seg1")):
-    """A restore target: one shard per data directory, no WAL archiving of its own."""
-    shards = "".join('      - {name: %s, hosts: [{address: "127.0.0.1:1", data_dir: "%s", wal_archive: "off"}]}\n'
+    """A restore target (declared as one: never backed up, no WAL archived from it), one shard per
+    data directory."""
+    shards = "".join('      - {name: %s, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}\n'
                      % (name, d) for name, d in zip(names, dirs))
-    return "  - id: %s\n    folder_id: f1\n    engine: greenplum\n    shards:\n%s" % (cluster_id, shards)
+    return ("  - id: %s\n    folder_id: f1\n    engine: greenplum\n    restore_target: true\n    shards:\n%s"
+            % (cluster_id, shards))
 
 
 def wait_op(server, op, timeout=300):
