@@ -288,6 +288,11 @@ def test_incremental_then_point_in_time_restore_between_two_batches(workdir, pg_
         assert r.returncode == 0, r.stderr
         assert "restoring from backup %s" % incr.id in r.stderr, r.stderr
         assert '"done":true' in r.stdout and '"error"' not in r.stdout, r.stdout
+        # Each restored server is set to start on its declared port (127.0.0.1:1 here; the
+        # harness starts it with -p on another), not on its source's beside it.
+        for d in targets["pitr"]:
+            auto = (d / "postgresql.auto.conf").read_text()
+            assert auto.rstrip().endswith("port = 1"), auto
         for pg in restored("gp-pitr"):
             assert pg.sql("SELECT batch, count(*) FROM batches GROUP BY batch ORDER BY batch") == "1|100"
 

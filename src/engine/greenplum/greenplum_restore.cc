@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
@@ -50,8 +51,11 @@ absl::Status WriteOwnedFile(io::BeneathDir* dir, const std::string& rel, std::st
 
 // Recovery settings in postgresql.auto.conf (replacing earlier ones), and recovery.signal: the
 // server replays to `target` when it starts, then promotes itself (a new timeline).
+// `port`: the target host's declared port ("" to keep the source's), so that the restored server
+// starts where the config says it is, not on its source's port beside it.
 absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& restore_command,
-                                 const std::string& target, int uid, int gid) {
+                                 const std::string& target, const std::string& port, int uid,
+                                 int gid) {
   // The backed-up cluster may itself have been restored: its postgresql.auto.conf then still
   // holds that restore's settings, and PostgreSQL refuses two kinds of recovery target. Earlier
   // recovery settings are dropped, everything else kept.
@@ -68,13 +72,14 @@ absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& rest
   for (absl::string_view line : absl::StrSplit(old, '\n', absl::SkipEmpty())) {
     absl::string_view key = absl::StripLeadingAsciiWhitespace(line);
     if (absl::StartsWith(key, "restore_command") || absl::StartsWith(key, "recovery_target") ||
-        key == "# mdb-backup restore") {
+        key == "# mdb-backup restore" || (!port.empty() && absl::StartsWith(key, "port"))) {
       continue;
     }
     absl::StrAppend(&conf, line, "\n");
   }
   absl::StrAppend(&conf, "# mdb-backup restore\nrestore_command = '", restore_command, "'\n",
                   target, "recovery_target_action = 'promote'\n");
+  if (!port.empty()) absl::StrAppend(&conf, "port = ", port, "\n");
   RETURN_IF_ERROR(WriteOwnedFile(&data_dir, "postgresql.auto.conf", conf, uid, gid));
   return WriteOwnedFile(&data_dir, "recovery.signal", "", uid, gid);
 }
@@ -138,14 +143,15 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
 }
 
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
-                          const JournalPlan& plan, const std::string& dir, int uid, int gid) {
+                          const JournalPlan& plan, const std::string& dir,
+                          const std::string& port, int uid, int gid) {
   if (plan.stage.empty()) {
     // No archived WAL to replay: recover to the base's own end ('immediate': the backup's
     // consistent point, from the WAL in its own pg_wal; PostgreSQL looks there when
     // restore_command finds nothing) and promote. Promotion starts a new timeline, so the
     // restored cluster's WAL never takes the names of the history it was restored from, and its
     // next backup is never built on pages of that other history.
-    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", uid, gid);
+    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", port, uid, gid);
   }
   // A new directory beside the data directory, made here with a name nobody could predict
   // (never one found there: its parent may belong to the database's OS user, who could have put
@@ -184,7 +190,8 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
                                                            *req.point_in_time, absl::UTCTimeZone()),
                                           "'\n")
                            : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
-  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, uid, gid);
+  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, port, uid,
+                             gid);
 }
 
 absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
@@ -248,7 +255,12 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
       RETURN_IF_ERROR(io::PipeResult(read_status, extract));
     }
   }
-  RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, uid, gid));
+  // The declared address's port, when it is one (digits, 1-65535).
+  const std::string& address = target.hosts.front().address;
+  std::string port = address.substr(address.rfind(':') + 1);
+  int port_number = 0;
+  if (!absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) port.clear();
+  RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, port, uid, gid));
   return SyncTree(dir);
 }
 
