@@ -37,7 +37,7 @@ struct ClusterConfig {
   // Declared to restore into only: never backed up (MANUAL or AUTOMATED), no journal archived
   // from it, so nothing connects to its servers before (or after) a restore made them.
   bool restore_target = false;
-  int line = 0;                               // 1-based line of the declaration, for messages
+  int line = 0;  // 1-based line of the declaration, for messages
 };
 
 // An API token and what it may do per folder: read (backups and operations), restore (take a

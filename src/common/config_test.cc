@@ -134,10 +134,11 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
 }
 
 TEST(Config, ARestoreTargetIsDeclaredAsSuch) {
-  auto cfg = ParseConfig("clusters:\n  - {id: t, folder_id: f, engine: redis, hosts: [h:1],"
-                         " restore_target: true}\n  - {id: s, folder_id: f, engine: redis,"
-                         " hosts: [h:2]}\n",
-                         "x", TestEngines());
+  auto cfg = ParseConfig(
+      "clusters:\n  - {id: t, folder_id: f, engine: redis, hosts: [h:1],"
+      " restore_target: true}\n  - {id: s, folder_id: f, engine: redis,"
+      " hosts: [h:2]}\n",
+      "x", TestEngines());
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_TRUE(cfg->clusters[0].restore_target);
   EXPECT_FALSE(cfg->clusters[1].restore_target);

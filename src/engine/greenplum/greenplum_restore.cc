@@ -143,8 +143,8 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
 }
 
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
-                          const JournalPlan& plan, const std::string& dir,
-                          const std::string& port, int uid, int gid) {
+                          const JournalPlan& plan, const std::string& dir, const std::string& port,
+                          int uid, int gid) {
   if (plan.stage.empty()) {
     // No archived WAL to replay: recover to the base's own end ('immediate': the backup's
     // consistent point, from the WAL in its own pg_wal; PostgreSQL looks there when
