@@ -127,16 +127,11 @@ class Connection {
       while (!err.empty() && err.back() == '\n') err.pop_back();
       return absl::UnavailableError(absl::StrCat("catalog: cannot connect to PostgreSQL: ", err));
     }
-    // The server's notices (NOTICE: relation ... already exists, skipping) went to stderr as
-    // libpq prints them, a line of their own amid the service's log: logged as ours instead,
-    // at debug level, without their trailing newline.
+    // The server's notices went to stderr as libpq prints them, a line of their own amid the
+    // service's log: logged as ours instead.
     PQsetNoticeProcessor(
         c->conn_,
-        [](void*, const char* message) {
-          std::string m(message);
-          while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-          common::Log(common::LogLevel::kDebug, "catalog", absl::StrCat("PostgreSQL: ", m));
-        },
+        [](void*, const char* message) { common::LogPostgresNotice("catalog", message); },
         nullptr);
     return c;
   }

@@ -4,6 +4,7 @@
 #include "absl/strings/str_replace.h"
 #include "google/api/annotations.pb.h"
 #include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace mdb::cli {
@@ -11,18 +12,6 @@ namespace {
 
 using google::protobuf::MethodDescriptor;
 
-// Path segments are ids: escape what is not unreserved (RFC 3986), so an id cannot add segments.
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  return out;
-}
 
 const MethodDescriptor* FindMethod(const common::EngineInfo& engine, const std::string& method) {
   size_t dot = method.find('.');
@@ -35,6 +24,27 @@ const MethodDescriptor* FindMethod(const common::EngineInfo& engine, const std::
 }
 
 }  // namespace
+
+std::string JsonString(const std::string& s) {
+  google::protobuf::Value v;
+  v.set_string_value(s);
+  std::string out;
+  // A string Value prints as a JSON string; invalid UTF-8 fails and is sent as "" (refused).
+  if (!google::protobuf::util::MessageToJsonString(v, &out).ok()) return "\"\"";
+  return out;
+}
+
+std::string UrlEscape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
 
 absl::StatusOr<RestCall> RestCallOf(const common::EngineInfo& engine, const std::string& method,
                                     const std::map<std::string, std::string>& params) {
@@ -59,7 +69,7 @@ absl::StatusOr<RestCall> RestCallOf(const common::EngineInfo& engine, const std:
       return absl::UnimplementedError(absl::StrCat(method, " has a verb the CLI does not speak"));
   }
   for (const auto& [name, value] : params) {
-    absl::StrReplaceAll({{absl::StrCat("{", name, "}"), Escape(value)}}, &call.path);
+    absl::StrReplaceAll({{absl::StrCat("{", name, "}"), UrlEscape(value)}}, &call.path);
   }
   if (call.path.find('{') != std::string::npos) {
     return absl::InvalidArgumentError(

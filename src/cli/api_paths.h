@@ -17,6 +17,13 @@ struct RestCall {
   std::string path;  // with the parameters filled in (escaped)
 };
 
+// Escapes what is not unreserved (RFC 3986): ids in paths cannot add segments, query values
+// cannot add parameters.
+std::string UrlEscape(const std::string& s);
+
+// `s` as a JSON string, quoted and escaped (request bodies built from ids a person typed).
+std::string JsonString(const std::string& s);
+
 // The call of `method` ("BackupService.Get", "ClusterService.Backup"...) of `engine`'s API, or
 // NotFound when its API has no such method.
 absl::StatusOr<RestCall> RestCallOf(const common::EngineInfo& engine, const std::string& method,

@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "cli/api_paths.h"
 #include "cli/catalog_commands.h"
+#include "cli/cluster_check.h"
 #include "cli/point_in_time.h"
 #include "cli/repo_commands.h"
 #include "common/config.h"
@@ -251,6 +252,18 @@ int main(int argc, char** argv) {
       ->required();
   rebuild->add_option("--key-file", key_file, "the repository's key file, if encrypted");
 
+  auto* cl = app.add_subcommand("cluster", "check a declared cluster");
+  cl->require_subcommand(1);
+  std::string config_path;
+  if (const char* env_config = getenv("MDB_BACKUP_CONFIG")) config_path = env_config;
+  auto* check = cl->add_subcommand(
+      "check",
+      "pre-flight: can this host back up (or restore into) the cluster? Connects with the "
+      "config's credentials; exit 1 when a requirement is not met");
+  check->add_option("id", cluster, "the cluster's id in the config")->required();
+  check->add_option("--config", config_path, "mdb-backupd's config file ($MDB_BACKUP_CONFIG)")
+      ->required(config_path.empty());
+
   auto run_repo = mdb::cli::AddRepoCommands(&app);
 
   CLI11_PARSE(app, argc, argv);
@@ -278,6 +291,7 @@ int main(int argc, char** argv) {
     }
   };
 
+  if (*check) return mdb::cli::CheckCluster(config_path, cluster);
   if (*imp) return ImportCatalog(catalog_path, file);
   if (*rebuild) return mdb::cli::RebuildCatalog(catalog_path, repo_url, key_file);
   auto call = [&](const absl::StatusOr<mdb::cli::RestCall>& c, const std::string& query = "",
@@ -306,7 +320,8 @@ int main(int argc, char** argv) {
     if (cluster.empty() && folder.empty()) {
       return fail(absl::InvalidArgumentError("backup list: give --cluster ID or --folder ID"));
     }
-    std::string query = cluster.empty() ? absl::StrCat("?folderId=", folder) : "?";
+    std::string query =
+        cluster.empty() ? absl::StrCat("?folderId=", mdb::cli::UrlEscape(folder)) : "?";
     if (page_size) absl::StrAppend(&query, "&pageSize=", page_size);
     const auto& row = EngineRow(engine);
     return call(cluster.empty() ? mdb::cli::RestCallOf(row, "BackupService.List", {})
@@ -324,7 +339,20 @@ int main(int argc, char** argv) {
   if (*rest) {
     const auto& row = EngineRow(engine);
     std::string time_member;  // the engine's request field for --time, as JSON
+    // `--time "$T"` with T unset must not become a restore to the backup's own point.
+    if (rest->get_option("--time")->count() > 0 && point_in_time.empty()) {
+      return fail(absl::InvalidArgumentError("--time is empty: give the time to restore to"));
+    }
+    if (!id.empty() && !cluster.empty()) {
+      return fail(absl::InvalidArgumentError(
+          "give either the backup to restore or --cluster (with --time) to pick one, not both"));
+    }
     if (!point_in_time.empty()) {
+      auto driver = mdb::engine::BuiltInEngines().MakeDriver(row.engine);
+      if (driver.ok() && !(*driver)->capabilities().point_in_time) {
+        return fail(absl::InvalidArgumentError(absl::StrCat(
+            engine, " backups restore to their own consistent point only: leave out --time")));
+      }
       auto t = mdb::cli::ParsePointInTime(point_in_time);
       if (!t.ok()) return fail(t.status());
       auto member = mdb::cli::PointInTimeMember(row, *t);
@@ -333,18 +361,26 @@ int main(int argc, char** argv) {
       if (id.empty() && !cluster.empty()) {
         // The newest backup completed by then: pages of the cluster's list, newest first.
         std::string token;
+        int pages = 0;
         do {
           std::string page;
           std::string query = "?pageSize=1000";
-          if (!token.empty()) absl::StrAppend(&query, "&pageToken=", token);
+          if (!token.empty()) {
+            absl::StrAppend(&query, "&pageToken=", mdb::cli::UrlEscape(token));
+          }
           if (int rc = call(mdb::cli::RestCallOf(row, "ClusterService.ListBackups",
                                                  {{"cluster_id", cluster}}),
                             query, &page);
               rc != 0) {
             return rc;
           }
+          const std::string previous = token;
           auto found = mdb::cli::NewestBackupBefore(row, page, *t, &token);
           if (!found.ok()) return fail(found.status());
+          // A server (or proxy) handing out the same page again would loop forever.
+          if ((!token.empty() && token == previous) || ++pages > 100000) {
+            return fail(absl::DataLossError("the backup list does not advance; giving up"));
+          }
           if (*found) id = **found;
         } while (id.empty() && !token.empty());
         if (id.empty()) {
@@ -374,8 +410,9 @@ int main(int argc, char** argv) {
     auto folder_id = mdb::cli::BackupFolder(row, backup_json);
     if (!folder_id.ok()) return fail(folder_id.status());
     std::string body =
-        absl::StrCat(R"({"backupId":")", id, R"(","folderId":")", *folder_id, R"(","name":")",
-                     target, R"(","environment":"PRODUCTION","configSpec":{},)",
+        absl::StrCat(R"({"backupId":)", mdb::cli::JsonString(id), R"(,"folderId":)",
+                     mdb::cli::JsonString(*folder_id), R"(,"name":)", mdb::cli::JsonString(target),
+                     R"(,"environment":"PRODUCTION","configSpec":{},)",
                      R"("config":{},"networkId":"local","hostSpecs":[{}])", time_member, "}");
     return start_op(mdb::cli::RestCallOf(row, "ClusterService.Restore", {}), body);
   }

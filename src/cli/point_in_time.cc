@@ -1,5 +1,6 @@
 #include "cli/point_in_time.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/time_util.h"
@@ -27,23 +28,52 @@ const MethodDescriptor* FindMethod(const common::EngineInfo& engine, const std::
 absl::StatusOr<absl::Time> ParsePointInTime(const std::string& text) {
   absl::Time t;
   std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
-  // "YYYY-MM-DD HH:MM:SS[.fff] ZONE", ZONE an offset (+03:00) or a tz database name.
+  bool parsed = false;
+  // absl::ParseTime also takes "infinite-future"; a restore needs an instant a Timestamp holds.
+  if (!absl::StrContains(text, "infinite")) {
+    parsed = absl::ParseTime(absl::RFC3339_full, text, &t, &err);
+  }
+  // "YYYY-MM-DD HH:MM:SS[.fff] ZONE", ZONE an offset (+03:00) or a tz database Area/City name.
   std::vector<std::string> parts = absl::StrSplit(text, ' ', absl::SkipEmpty());
-  if (parts.size() == 3) {
+  if (!parsed && parts.size() == 3) {
     const std::string local = parts[0] + " " + parts[1];
-    if (absl::ParseTime("%Y-%m-%d %H:%M:%E*S %Ez", local + " " + parts[2], &t, &err)) return t;
+    parsed = absl::ParseTime("%Y-%m-%d %H:%M:%E*S %Ez", local + " " + parts[2], &t, &err);
     absl::TimeZone zone;
-    if (absl::LoadTimeZone(parts[2], &zone) &&
-        absl::ParseTime("%Y-%m-%d %H:%M:%E*S", local, zone, &t, &err)) {
-      return t;
+    // Abbreviations (CET is CEST in summer) and Etc/GMT+3 (which is UTC-3) mislead; a city
+    // names what the person means.
+    const bool city = absl::StrContains(parts[2], '/') && !absl::StartsWith(parts[2], "Etc/");
+    absl::Time ignored;
+    if (!parsed && (city || parts[2] == "UTC") && absl::LoadTimeZone(parts[2], &zone) &&
+        absl::ParseTime("%Y-%m-%d %H:%M:%E*S", local, absl::UTCTimeZone(), &ignored, &err)) {
+      // The wall-clock time in that zone: refused when the clocks skip it or show it twice
+      // (a daylight-saving change), rather than picking one of two instants an hour apart.
+      absl::Duration fraction;
+      absl::CivilSecond cs = absl::ToCivilSecond(ignored, absl::UTCTimeZone());
+      fraction = ignored - absl::FromCivil(cs, absl::UTCTimeZone());
+      absl::TimeZone::TimeInfo at = zone.At(cs);
+      if (at.kind != absl::TimeZone::TimeInfo::UNIQUE) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "time '", text, "' ",
+            at.kind == absl::TimeZone::TimeInfo::SKIPPED ? "does not exist" : "happens twice",
+            " in ", parts[2], " (a daylight-saving change): give it with its UTC offset"));
+      }
+      t = at.pre + fraction;
+      parsed = true;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "time '", text,
-      "' is not understood: give RFC 3339 (2026-12-04T05:00:00Z, 2026-12-04T08:00:00+03:00) or a "
-      "local time with its zone (\"2026-12-04 08:00:00 Europe/Moscow\", \"2026-12-04 08:00:00 "
-      "+03:00\")"));
+  if (!parsed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time '", text,
+        "' is not understood: give RFC 3339 (2026-12-04T05:00:00Z, 2026-12-04T08:00:00+03:00) "
+        "or a local time with its zone (\"2026-12-04 08:00:00 Europe/Moscow\", \"2026-12-04 "
+        "08:00:00 +03:00\")"));
+  }
+  // A protobuf Timestamp (and the service's nanosecond clock) holds 1970..2262.
+  if (t < absl::UnixEpoch() || t > absl::FromUnixSeconds(int64_t{1} << 33)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time '", text, "' is outside what a backup can be restored to"));
+  }
+  return t;
 }
 
 absl::StatusOr<std::string> PointInTimeMember(const common::EngineInfo& engine, absl::Time t) {

@@ -31,6 +31,22 @@ TEST(PointInTime, ParsesRfc3339AndLocalTimesWithTheirZone) {
   }
 }
 
+TEST(PointInTime, RefusesLocalTimesThatAreAmbiguousOrMisleading) {
+  // Europe/Berlin: 02:30 happens twice on 2026-10-25 and not at all on 2026-03-29.
+  EXPECT_THAT(ParsePointInTime("2026-10-25 02:30:00 Europe/Berlin").status().message(),
+              HasSubstr("happens twice"));
+  EXPECT_THAT(ParsePointInTime("2026-03-29 02:30:00 Europe/Berlin").status().message(),
+              HasSubstr("does not exist"));
+  // A fraction survives the zone conversion; summer time is applied.
+  EXPECT_EQ(*ParsePointInTime("2026-07-01 12:00:00.5 Europe/Berlin"),
+            *ParsePointInTime("2026-07-01T10:00:00.5Z"));
+  // CET is CEST in July; Etc/GMT+3 is three hours behind UTC: both refused.
+  for (const char* bad : {"2026-07-01 08:00:00 CET", "2026-07-01 08:00:00 Etc/GMT+3",
+                          "infinite-future", "1969-12-31T23:59:59Z", "2300-01-01T00:00:00Z"}) {
+    EXPECT_EQ(ParsePointInTime(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(PointInTime, EachEngineGetsItsOwnRequestField) {
   const absl::Time t = absl::FromUnixSeconds(1'796'360'400);
   EXPECT_EQ(*PointInTimeMember(Row("greenplum"), t), R"("time":"2026-12-04T05:00:00Z")");

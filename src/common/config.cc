@@ -272,6 +272,7 @@ class Parser {
           if (!kv.second.IsScalar()) return Error(kv.second, where + ": host settings are strings");
           std::string key = kv.first.as<std::string>();
           if (key == "address") {
+            if (!host.address.empty()) return Error(kv.first, where + ": address given twice");
             host.address = kv.second.as<std::string>();
             continue;
           }

@@ -99,6 +99,12 @@ TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {
                   .message(),
               HasSubstr("x:4: key 'worker_threads' is given twice in 'server' (first at line 2)"));
   EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n"
+                          "    hosts: [{address: 'h:1', address: 'h:2'}]\n",
+                          "x", TestEngines())
+                  .status()
+                  .message(),
+              HasSubstr("address given twice"));
+  EXPECT_THAT(ParseConfig("clusters:\n  - id: a\n    folder_id: f\n    engine: redis\n"
                           "    hosts: [h:1]\n    backup_window_start: '25:00'\n",
                           "x", TestEngines())
                   .status()

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -122,6 +124,14 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message)
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
+}
+
+void LogPostgresNotice(absl::string_view component, absl::string_view message) {
+  // A source database is not trusted to keep its notices short.
+  message = absl::StripTrailingAsciiWhitespace(message.substr(0, 2000));
+  const bool warning = absl::StartsWith(message, "WARNING");
+  Log(warning ? LogLevel::kWarning : LogLevel::kDebug, component,
+      absl::StrCat("PostgreSQL: ", message));
 }
 
 }  // namespace mdb::common

@@ -25,6 +25,11 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message)
 
 // "debug", "info", "warning", "error" <-> LogLevel; false for an unknown name.
 bool ParseLogLevel(absl::string_view name, LogLevel* level);
+// A PostgreSQL server's notice as libpq hands it to a notice processor ("WARNING:  text\n"):
+// logged as one line of ours, without the newline that would split it; warnings (wraparound,
+// deprecated settings) at warning level, the rest (NOTICE: ... already exists) at debug.
+void LogPostgresNotice(absl::string_view component, absl::string_view message);
+
 // The JSON line Log writes for these values (no newline); `unix_micros` is the event's time.
 std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view component,
                         absl::string_view message);

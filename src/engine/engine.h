@@ -61,13 +61,23 @@ struct RestoreRequest {
       point_in_time;  // replay the journal up to here (else the backup's point)
 };
 
-// One piece of journal (a WAL segment) committed to the repository.
+// One finding of a pre-flight check (Driver::Check): a requirement of one server, met or not.
+struct CheckItem {
+  enum class Level { kOk, kWarning, kFailed };
+  Level level = Level::kOk;
+  std::string where;   // "<shard> <host:port>"
+  std::string what;    // the requirement, e.g. "replication connection"
+  std::string detail;  // what was found
+  std::string fix;     // for a warning or failure: the exact command or config line to apply
+};
+
 // What Driver::UpgradeRepository did.
 struct UpgradeReport {
   int moved = 0;                      // objects now in today's form
   std::vector<std::string> problems;  // "<object>: why" of those left where they were
 };
 
+// One piece of journal (a WAL segment) committed to the repository.
 struct JournalPiece {
   std::string shard;
   std::string object;  // the repository object holding it (its journal store key)
@@ -118,6 +128,14 @@ class Driver {
       repo::JournalStore* journal, const std::string& cluster_id,
       const std::map<std::string, uint64_t>& keep_from) {
     return absl::OkStatus();
+  }
+  // Pre-flight: whether the cluster's servers are reachable and allow what Backup and the
+  // journal (or, for a restore target, Restore) need, in about a second, without changing
+  // anything. A failed item names the missing privilege or setting and the line that fixes it.
+  // Engines without checks return nothing (the backup itself then finds out).
+  virtual std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
+                                       const std::atomic<bool>* cancelled) {
+    return {};
   }
   // Moves what an older version of the driver stored in another form into today's (run at each
   // start, before anything reads the repository; `backup_ids` is the repository's listing).

@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/engine.h"
+#include "ops/preflight.h"
 #include "ops/reconcile.h"
 #include "ops/retention.h"
 
@@ -60,6 +61,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     done.claimed = true;
   }
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
+  // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
+  // whole base backup streamed (the first backup of a new cluster used to fail at its end).
+  RETURN_IF_ERROR(RefuseFailedChecks(cluster, driver->Check(cluster, &cancelled)));
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
   if (driver->capabilities().incremental) {

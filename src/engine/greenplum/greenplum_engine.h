@@ -28,6 +28,8 @@ class GreenplumDriver final : public Driver {
                                                         const std::string& cluster_id) override;
   absl::Status PruneJournal(repo::JournalStore* journal, const std::string& cluster_id,
                             const std::map<std::string, uint64_t>& keep_from) override;
+  std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
+                               const std::atomic<bool>* cancelled) override;
   absl::StatusOr<UpgradeReport> UpgradeRepository(
       repo::Repository* repository, const std::vector<std::string>& backup_ids) override;
 };

@@ -13,7 +13,7 @@ EngineModule Module() {
                    .endpoint_id = "managed-greenplum",
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
-                   .host_options = {"data_dir", "dbname", "password", "password_file", "user",
+                   .host_options = {"data_dir", "dbname", "password", "password_file", "socket_dir", "user",
                                     "wal_archive", "wal_slot"}},
           .make_driver = [] { return std::make_unique<GreenplumDriver>(); }};
 }

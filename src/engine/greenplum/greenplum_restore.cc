@@ -51,10 +51,11 @@ absl::Status WriteOwnedFile(io::BeneathDir* dir, const std::string& rel, std::st
 
 // Recovery settings in postgresql.auto.conf (replacing earlier ones), and recovery.signal: the
 // server replays to `target` when it starts, then promotes itself (a new timeline).
-// `port`: the target host's declared port ("" to keep the source's), so that the restored server
-// starts where the config says it is, not on its source's port beside it.
+// `settings` (name, value as written): the target host's declared port and socket directory, so
+// that the restored server starts where the config says it is, not on its source's port beside it.
+using Settings = std::vector<std::pair<std::string, std::string>>;
 absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& restore_command,
-                                 const std::string& target, const std::string& port, int uid,
+                                 const std::string& target, const Settings& settings, int uid,
                                  int gid) {
   // The backed-up cluster may itself have been restored: its postgresql.auto.conf then still
   // holds that restore's settings, and PostgreSQL refuses two kinds of recovery target. Earlier
@@ -71,15 +72,16 @@ absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& rest
   std::string conf;
   for (absl::string_view line : absl::StrSplit(old, '\n', absl::SkipEmpty())) {
     absl::string_view key = absl::StripLeadingAsciiWhitespace(line);
-    if (absl::StartsWith(key, "restore_command") || absl::StartsWith(key, "recovery_target") ||
-        key == "# mdb-backup restore" || (!port.empty() && absl::StartsWith(key, "port"))) {
-      continue;
-    }
+    bool replaced = absl::StartsWith(key, "restore_command") ||
+                    absl::StartsWith(key, "recovery_target") ||
+                    absl::StartsWith(key, "recovery_end_command") || key == "# mdb-backup restore";
+    for (const auto& [name, value] : settings) replaced |= absl::StartsWith(key, name);
+    if (replaced) continue;
     absl::StrAppend(&conf, line, "\n");
   }
   absl::StrAppend(&conf, "# mdb-backup restore\nrestore_command = '", restore_command, "'\n",
                   target, "recovery_target_action = 'promote'\n");
-  if (!port.empty()) absl::StrAppend(&conf, "port = ", port, "\n");
+  for (const auto& [name, value] : settings) absl::StrAppend(&conf, name, " = ", value, "\n");
   RETURN_IF_ERROR(WriteOwnedFile(&data_dir, "postgresql.auto.conf", conf, uid, gid));
   return WriteOwnedFile(&data_dir, "recovery.signal", "", uid, gid);
 }
@@ -143,19 +145,21 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
 }
 
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
-                          const JournalPlan& plan, const std::string& dir, const std::string& port,
-                          int uid, int gid) {
+                          const JournalPlan& plan, const std::string& dir,
+                          const Settings& settings, int uid, int gid) {
   if (plan.stage.empty()) {
     // No archived WAL to replay: recover to the base's own end ('immediate': the backup's
     // consistent point, from the WAL in its own pg_wal; PostgreSQL looks there when
     // restore_command finds nothing) and promote. Promotion starts a new timeline, so the
     // restored cluster's WAL never takes the names of the history it was restored from, and its
     // next backup is never built on pages of that other history.
-    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", port, uid, gid);
+    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", settings, uid,
+                               gid);
   }
   // A new directory beside the data directory, made here with a name nobody could predict
   // (never one found there: its parent may belong to the database's OS user, who could have put
-  // a link in its place). recovery reads it through restore_command; remove it after promotion.
+  // a link in its place). Recovery reads it through restore_command and removes it when done
+  // (recovery_end_command runs once, at the end of recovery, before the server promotes).
   std::string wal_dir = dir + ".wal.XXXXXX";
   if (mkdtemp(wal_dir.data()) == nullptr) {
     return absl::UnavailableError(absl::StrCat("create '", wal_dir, "': ", strerror(errno)));
@@ -190,8 +194,57 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
                                                            *req.point_in_time, absl::UTCTimeZone()),
                                           "'\n")
                            : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
-  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, port, uid,
-                             gid);
+  absl::StrAppend(&target, "recovery_end_command = 'rm -rf \"", wal_dir, "\"'\n");
+  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target,
+                             settings, uid, gid);
+}
+
+// The declared port (as a number: PostgreSQL reads "05433" as octal) and, with the host option
+// `socket_dir`, the socket directory of the restored server.
+absl::StatusOr<Settings> TargetSettings(const common::HostConfig& host) {
+  Settings out;
+  int port = 0;
+  if (absl::SimpleAtoi(host.address.substr(host.address.rfind(':') + 1), &port) && port >= 1 &&
+      port <= 65535) {
+    out.emplace_back("port", absl::StrCat(port));
+  }
+  if (auto it = host.options.find("socket_dir"); it != host.options.end()) {
+    if (it->second.find_first_of("'\\\n") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("host ", host.address, ": socket_dir has a quote or \\ in it"));
+    }
+    out.emplace_back("unix_socket_directories", absl::StrCat("'", it->second, "'"));
+  }
+  return out;
+}
+
+// A server set up by Debian's pg_createcluster keeps postgresql.conf, pg_hba.conf and
+// pg_ident.conf in /etc/postgresql/<version>/<name>, outside the data directory, so its backup
+// has none and PostgreSQL would not start on the restored directory. The restore writes minimal
+// ones (listening on the declared host, local connections by peer, TCP by password): the
+// source's tuning is the operator's to carry over (docs/engines/greenplum.md).
+absl::Status CompleteDebianLayout(io::BeneathDir* dir, const common::HostConfig& host, int uid,
+                                  int gid) {
+  if (auto fd = dir->OpenFile("postgresql.conf", O_RDONLY, 0); fd.ok()) {
+    close(*fd);
+    return absl::OkStatus();
+  }
+  const std::string listen = host.address.substr(0, host.address.rfind(':'));
+  const std::string note =
+      "# Written by mdb-backup's restore: the backed-up server kept its configuration outside\n"
+      "# its data directory (Debian's pg_createcluster layout). Carry over what it needs.\n";
+  RETURN_IF_ERROR(WriteOwnedFile(
+      dir, "postgresql.conf",
+      absl::StrCat(note, "listen_addresses = '",
+                   listen.find('\'') == std::string::npos ? listen : "localhost", "'\n"),
+      uid, gid));
+  RETURN_IF_ERROR(WriteOwnedFile(dir, "pg_hba.conf",
+                                 absl::StrCat(note,
+                                              "local all all peer\n"
+                                              "host all all 127.0.0.1/32 scram-sha-256\n"
+                                              "host all all ::1/128 scram-sha-256\n"),
+                                 uid, gid));
+  return WriteOwnedFile(dir, "pg_ident.conf", note, uid, gid);
 }
 
 absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
@@ -204,6 +257,12 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
         "target shard '", target.name, "': its host needs a 'data_dir' to restore into"));
   }
   const std::string dir = it->second;
+  // The directory's name goes into postgresql.auto.conf inside a shell command (restore_command).
+  if (dir.find_first_of("'\"$`\\\n") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target shard '", target.name, "': data_dir '", dir,
+        "' has a quote, $, ` or \\ in it, which PostgreSQL's restore_command cannot take"));
+  }
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
     return absl::FailedPreconditionError(
@@ -255,12 +314,10 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
       RETURN_IF_ERROR(io::PipeResult(read_status, extract));
     }
   }
-  // The declared address's port, when it is one (digits, 1-65535).
-  const std::string& address = target.hosts.front().address;
-  std::string port = address.substr(address.rfind(':') + 1);
-  int port_number = 0;
-  if (!absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) port.clear();
-  RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, port, uid, gid));
+  ASSIGN_OR_RETURN(Settings settings, TargetSettings(target.hosts.front()));
+  ASSIGN_OR_RETURN(io::BeneathDir data_dir, io::BeneathDir::Open(dir));
+  RETURN_IF_ERROR(CompleteDebianLayout(&data_dir, target.hosts.front(), uid, gid));
+  RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, settings, uid, gid));
   return SyncTree(dir);
 }
 

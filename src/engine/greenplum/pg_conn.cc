@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/host_options.h"
+#include "common/log.h"
 #include "common/status.h"
 
 namespace mdb::engine::greenplum {
@@ -63,6 +64,11 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
     }
     st = PQconnectPoll(conn.get());
   }
+  // Notices (pg_switch_wal's, a source's WARNINGs) into the service's log, not raw to stderr.
+  PQsetNoticeProcessor(
+      conn.get(),
+      [](void*, const char* message) { common::LogPostgresNotice("greenplum", message); },
+      nullptr);
   return conn;
 }
 

@@ -22,6 +22,8 @@ class OpenSearchDriver final : public Driver {
   Capabilities capabilities() const override { return {}; }
   absl::StatusOr<BackupResult> Backup(const BackupRequest& request) override;
   absl::Status Restore(const RestoreRequest& request) override;
+  std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
+                               const std::atomic<bool>* cancelled) override;
 };
 
 // True for files of an fs snapshot repository that OpenSearch writes once and never changes:

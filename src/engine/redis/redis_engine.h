@@ -18,6 +18,8 @@ class RedisDriver final : public Driver {
   Capabilities capabilities() const override { return {}; }
   absl::StatusOr<BackupResult> Backup(const BackupRequest& request) override;
   absl::Status Restore(const RestoreRequest& request) override;
+  std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
+                               const std::atomic<bool>* cancelled) override;
 };
 
 // Its row of the engine table.

@@ -1,0 +1,51 @@
+// The pre-flight check of a Redis cluster: every host is connected to and authenticated with its
+// options, and asked its role; a backup needs one reachable master or linked replica per shard,
+// a restore target an empty server. Read-only commands only.
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "engine/check_list.h"
+#include "engine/redis/redis_conn.h"
+#include "engine/redis/redis_engine.h"
+
+namespace mdb::engine::redis {
+
+std::vector<CheckItem> RedisDriver::Check(const common::ClusterConfig& cluster,
+                                          const std::atomic<bool>* cancelled) {
+  std::vector<CheckItem> out;
+  for (const auto& shard : cluster.shards) {
+    const size_t first = out.size();
+    for (const auto& host : shard.hosts) {
+      CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
+      auto conn = ConnectHost(host, absl::Seconds(5), cancelled);
+      if (!conn.ok()) {
+        c.Fail("connection", std::string(conn.status().message()),
+               "make the server reachable from this host; for AUTH set the host's user and "
+               "password_file");
+        continue;
+      }
+      auto role = GetRole(conn->get());
+      if (!role.ok()) {
+        c.Fail("ROLE", std::string(role.status().message()),
+               "allow the user +role +info +psync +replconf +cluster|nodes (ACL SETUSER)");
+        continue;
+      }
+      c.Ok("connection", role->master          ? "master"
+                         : role->link_up       ? "replica, linked to its master"
+                                               : "replica, not linked to its master");
+      if (!cluster.restore_target) continue;
+      // A restore loads a whole snapshot: the target must not hold keys of its own.
+      auto keys = (*conn)->Command({"DBSIZE"});
+      int64_t n = keys.ok() && keys->type == RespValue::Type::kInteger ? keys->integer : -1;
+      if (n != 0) {
+        c.Fail("empty", keys.ok() ? absl::StrCat(n, " keys") : std::string(keys.status().message()),
+               "restore into a fresh server (FLUSHALL only if its data is not needed)");
+      } else {
+        c.Ok("empty", "no keys");
+      }
+    }
+    if (!cluster.restore_target) OneHostIsEnough(&out, first);
+  }
+  return out;
+}
+
+}  // namespace mdb::engine::redis

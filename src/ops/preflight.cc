@@ -1,0 +1,30 @@
+#include "ops/preflight.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace mdb::ops {
+
+absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(
+    const engine::EngineRegistry& engines, const common::ClusterConfig& cluster,
+    const std::atomic<bool>* cancelled) {
+  auto driver = engines.MakeDriver(cluster.engine);
+  if (!driver.ok()) return driver.status();
+  return (*driver)->Check(cluster, cancelled);
+}
+
+absl::Status RefuseFailedChecks(const common::ClusterConfig& cluster,
+                                const std::vector<engine::CheckItem>& items) {
+  std::string failed;
+  for (const auto& item : items) {
+    if (item.level != engine::CheckItem::Level::kFailed) continue;
+    absl::StrAppend(&failed, failed.empty() ? "" : "; ", item.where, ": ", item.what, ": ",
+                    item.detail, item.fix.empty() ? "" : " (fix: ", item.fix,
+                    item.fix.empty() ? "" : ")");
+  }
+  if (failed.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("cluster '", cluster.id, "' is not ready: ", failed,
+                   " (mdb-backup cluster check ", cluster.id, " lists every requirement)"));
+}
+
+}  // namespace mdb::ops

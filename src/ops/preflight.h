@@ -1,0 +1,26 @@
+// The pre-flight check of a declared cluster (engine::Driver::Check), shared by
+// `mdb-backup cluster check` and the start of every backup.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/config.h"
+#include "engine/engine.h"
+#include "engine/registry.h"
+
+namespace mdb::ops {
+
+// The driver's findings for the cluster (empty for engines without checks).
+absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(
+    const engine::EngineRegistry& engines, const common::ClusterConfig& cluster,
+    const std::atomic<bool>* cancelled);
+
+// OK when nothing failed; else FAILED_PRECONDITION naming each failure and its fix, for an
+// operation's error ("cluster 'x' is not ready for backup: ...").
+absl::Status RefuseFailedChecks(const common::ClusterConfig& cluster,
+                                const std::vector<engine::CheckItem>& items);
+
+}  // namespace mdb::ops
