@@ -23,6 +23,11 @@ class CheckList {
   void Fail(std::string what, std::string detail, std::string fix) {
     Add(CheckItem::Level::kFailed, std::move(what), std::move(detail), std::move(fix));
   }
+  // The server could not be asked (see CheckItem::unreachable).
+  void Unreachable(std::string what, std::string detail, std::string fix) {
+    Add(CheckItem::Level::kFailed, std::move(what), std::move(detail), std::move(fix));
+    out_->back().unreachable = true;
+  }
 
  private:
   void Add(CheckItem::Level level, std::string what, std::string detail, std::string fix) {

@@ -69,6 +69,9 @@ struct CheckItem {
   std::string what;    // the requirement, e.g. "replication connection"
   std::string detail;  // what was found
   std::string fix;     // for a warning or failure: the exact command or config line to apply
+  // A failure to talk to the server (down, refusing, answering nonsense) rather than a
+  // requirement it answered is missing: the backup itself reports it, with its own status code.
+  bool unreachable = false;
 };
 
 // What Driver::UpgradeRepository did.
@@ -135,6 +138,12 @@ class Driver {
   // Engines without checks return nothing (the backup itself then finds out).
   virtual std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
                                        const std::atomic<bool>* cancelled) {
+    return {};
+  }
+  // What the service leaves on the cluster's servers once it stops protecting it (removed from
+  // the config), each with the command that removes it: Greenplum's replication slots, which
+  // keep WAL on the database host until dropped. Logged as warnings at reload.
+  virtual std::vector<std::string> LeftOnServers(const common::ClusterConfig& cluster) {
     return {};
   }
   // Moves what an older version of the driver stored in another form into today's (run at each

@@ -63,7 +63,9 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
-  RETURN_IF_ERROR(RefuseFailedChecks(cluster, driver->Check(cluster, &cancelled)));
+  std::vector<engine::CheckItem> checked = driver->Check(cluster, &cancelled);
+  if (cancelled.load()) return absl::CancelledError("backup cancelled during its pre-flight check");
+  RETURN_IF_ERROR(RefuseFailedChecks(cluster, checked));
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
   if (driver->capabilities().incremental) {

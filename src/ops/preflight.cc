@@ -16,7 +16,8 @@ absl::Status RefuseFailedChecks(const common::ClusterConfig& cluster,
                                 const std::vector<engine::CheckItem>& items) {
   std::string failed;
   for (const auto& item : items) {
-    if (item.level != engine::CheckItem::Level::kFailed) continue;
+    // The backup reports a server it cannot talk to itself (UNAVAILABLE, DATA_LOSS...).
+    if (item.level != engine::CheckItem::Level::kFailed || item.unreachable) continue;
     absl::StrAppend(&failed, failed.empty() ? "" : "; ", item.where, ": ", item.what, ": ",
                     item.detail, item.fix.empty() ? "" : " (fix: ", item.fix,
                     item.fix.empty() ? "" : ")");

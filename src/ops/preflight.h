@@ -18,8 +18,9 @@ absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(
     const engine::EngineRegistry& engines, const common::ClusterConfig& cluster,
     const std::atomic<bool>* cancelled);
 
-// OK when nothing failed; else FAILED_PRECONDITION naming each failure and its fix, for an
-// operation's error ("cluster 'x' is not ready for backup: ...").
+// OK unless a server answered that a requirement is missing; then FAILED_PRECONDITION naming
+// each such failure and its fix, for an operation's error ("cluster 'x' is not ready: ...").
+// Servers that could not be asked are left to the backup, whose own error says what happened.
 absl::Status RefuseFailedChecks(const common::ClusterConfig& cluster,
                                 const std::vector<engine::CheckItem>& items);
 

@@ -365,6 +365,17 @@ absl::Status Server::Reload() {
                      StageTlsFiles(next.tls, TlsStagingDir(cfg), api::rest::CheckTlsFiles));
     RETURN_IF_ERROR(rest_server_->ReloadTls(staged));
   }
+  // A cluster no longer declared: what the service left on its servers is the operator's to
+  // remove (a replication slot keeps WAL on the database host until dropped).
+  for (const auto& old : config_->clusters) {
+    if (cfg.FindCluster(old.id)) continue;
+    auto driver = engines_->MakeDriver(old.engine);
+    if (!driver.ok()) continue;
+    for (const auto& left : (*driver)->LeftOnServers(old)) {
+      common::Log(common::LogLevel::kWarning, "config",
+                  absl::StrCat("cluster '", old.id, "' was removed from the config: ", left));
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(config_mu_);
     config_ = std::make_shared<const common::Config>(std::move(cfg));

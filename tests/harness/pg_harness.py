@@ -34,7 +34,9 @@ def postgres_dir(parent, name):
 
 
 class Postgres:
-    def __init__(self, parent, data_dir=None, port=None):
+    def __init__(self, parent, data_dir=None, port=None, server_options=""):
+        """`server_options` are added to the postgres command line (e.g. -c config_file=...)."""
+        self.server_options = server_options
         self.port = port or reserve_port()
         self.root = pathlib.Path(tempfile.mkdtemp(prefix="pg-%d-" % self.port, dir=parent))
         os.chmod(self.root, 0o777)
@@ -51,7 +53,8 @@ class Postgres:
 
     def start(self):
         r = as_postgres(PGBIN / "pg_ctl", "-D", self.data, "-w", "-t", "60", "-l", self.root / "log",
-                        "-o", "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, self.root), "start")
+                        "-o", "-p %d -k %s -c listen_addresses=127.0.0.1 %s" % (self.port, self.root, self.server_options),
+                       "start")
         assert r.returncode == 0, r.stdout + r.stderr + (self.root / "log").read_text()
 
     def sql(self, query):

@@ -65,7 +65,7 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
   const std::string slot = common::HostOption(host, "wal_slot", "mdb_backup");
   auto conn = PgConnect(host, /*replication=*/false, cancelled);
   if (!conn.ok()) {
-    c.Fail("connection", std::string(conn.status().message()),
+    c.Unreachable("connection", std::string(conn.status().message()),
            ConnectFix(std::string(conn.status().message()), user,
                       common::HostOption(host, "dbname", "postgres")));
     return;
@@ -82,7 +82,7 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
                   "FROM pg_roles r WHERE r.rolname = current_user",
                   cancelled);
   if (!r.ok() || r->status != PGRES_TUPLES_OK || r->rows.size() != 1) {
-    c.Fail("settings", r.ok() ? PgError(conn->get()) : std::string(r.status().message()),
+    c.Unreachable("settings", r.ok() ? PgError(conn->get()) : std::string(r.status().message()),
            "connect as a role that can log in to the database named by the host's dbname");
     return;
   }
@@ -148,14 +148,14 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
   }
   auto repl = PgConnect(host, /*replication=*/true, cancelled);
   if (!repl.ok()) {
-    c.Fail("replication connection", std::string(repl.status().message()),
+    c.Unreachable("replication connection", std::string(repl.status().message()),
            ConnectFix(std::string(repl.status().message()), f(0), "replication"));
     return;
   }
   auto id = PgExec(repl->get(), "IDENTIFY_SYSTEM", cancelled);
   if (!id.ok() || id->status != PGRES_TUPLES_OK) {
-    c.Fail("replication connection",
-           id.ok() ? PgError(repl->get()) : std::string(id.status().message()),
+    c.Unreachable("replication connection",
+                  id.ok() ? PgError(repl->get()) : std::string(id.status().message()),
            absl::StrCat("ALTER ROLE ", f(0), " REPLICATION;"));
     return;
   }
@@ -209,9 +209,12 @@ std::vector<CheckItem> GreenplumDriver::Check(const common::ClusterConfig& clust
       auto it = host.options.find("wal_archive");
       if (it == host.options.end()) continue;
       CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
-      if (&host != &cluster.shards.front().hosts.front()) {
-        c.Fail("wal_archive", "set on a host other than the first shard's first host: ignored",
-               "move wal_archive to the first host of the first shard (it is cluster-wide)");
+      if (&host != &cluster.shards.front().hosts.front() &&
+          (it->second == "off") != !journal) {
+        c.Fail("wal_archive",
+               absl::StrCat("'", it->second, "' here, but the first shard's first host decides: ",
+                            journal ? "on" : "off"),
+               "set wal_archive on the first host of the first shard (it is cluster-wide)");
       } else if (it->second != "on" && it->second != "off") {
         c.Fail("wal_archive", absl::StrCat("'", it->second, "' is neither on nor off"),
                "wal_archive: \"off\" (quoted: YAML reads a bare off as false)");
@@ -225,6 +228,22 @@ std::vector<CheckItem> GreenplumDriver::Check(const common::ClusterConfig& clust
     } else {
       CheckSource(shard, journal, cancelled, &out);
     }
+  }
+  return out;
+}
+
+std::vector<std::string> GreenplumDriver::LeftOnServers(const common::ClusterConfig& cluster) {
+  std::vector<std::string> out;
+  if (cluster.restore_target || cluster.shards.empty() || cluster.shards.front().hosts.empty() ||
+      common::HostOption(cluster.shards.front().hosts.front(), "wal_archive") == "off") {
+    return out;
+  }
+  for (const auto& shard : cluster.shards) {
+    if (shard.hosts.empty()) continue;
+    const std::string slot = common::HostOption(shard.hosts.front(), "wal_slot", "mdb_backup");
+    out.push_back(absl::StrCat("replication slot ", slot, " on ", shard.hosts.front().address,
+                               " keeps WAL until dropped there: SELECT pg_drop_replication_slot('",
+                               slot, "');"));
   }
   return out;
 }

@@ -30,6 +30,7 @@ class GreenplumDriver final : public Driver {
                             const std::map<std::string, uint64_t>& keep_from) override;
   std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
                                const std::atomic<bool>* cancelled) override;
+  std::vector<std::string> LeftOnServers(const common::ClusterConfig& cluster) override;
   absl::StatusOr<UpgradeReport> UpgradeRepository(
       repo::Repository* repository, const std::vector<std::string>& backup_ids) override;
 };

@@ -20,14 +20,14 @@ std::vector<CheckItem> MongoDriver::Check(const common::ClusterConfig& cluster,
       CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
       auto conn = ConnectHost(host, absl::Seconds(10), cancelled);
       if (!conn.ok()) {
-        c.Fail("connection", std::string(conn.status().message()),
+        c.Unreachable("connection", std::string(conn.status().message()),
                "make the server reachable from this host; check the host's user, password_file "
                "and auth_source");
         continue;
       }
       auto info = Describe(conn->get());
       if (!info.ok()) {
-        c.Fail("hello", std::string(info.status().message()), "upgrade to MongoDB 4.4 or later");
+        c.Unreachable("hello", std::string(info.status().message()), "upgrade to MongoDB 4.4 or later");
         continue;
       }
       c.Ok("connection",
@@ -44,7 +44,7 @@ std::vector<CheckItem> MongoDriver::Check(const common::ClusterConfig& cluster,
       const std::string user = common::HostOption(host, "user", "<user>");
       auto dbs = UserDatabases(conn->get());
       if (!dbs.ok()) {
-        c.Fail("listDatabases", std::string(dbs.status().message()),
+        c.Unreachable("listDatabases", std::string(dbs.status().message()),
                absl::StrCat("db.getSiblingDB('admin').grantRolesToUser('", user,
                             cluster.restore_target ? "', ['restore'])" : "', ['backup'])"));
       } else if (cluster.restore_target && !dbs->empty()) {

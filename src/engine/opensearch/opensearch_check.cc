@@ -20,7 +20,7 @@ std::vector<CheckItem> OpenSearchDriver::Check(const common::ClusterConfig& clus
   CheckList c(&out, cluster.id);
   auto node = ReachableNode(cluster, cancelled);
   if (!node.ok()) {
-    c.Fail("connection", std::string(node.status().message()),
+    c.Unreachable("connection", std::string(node.status().message()),
            "make a node reachable from this host; check the host's user and password_file");
     return out;
   }
@@ -28,7 +28,7 @@ std::vector<CheckItem> OpenSearchDriver::Check(const common::ClusterConfig& clus
   n.Ok("connection", absl::StrCat("OpenSearch ", node->version));
   auto health = node->client->Ok("GET", "/_cluster/health", "cluster health");
   if (!health.ok()) {
-    n.Fail("cluster health", std::string(health.status().message()),
+    n.Unreachable("cluster health", std::string(health.status().message()),
            "grant the user cluster:monitor/health (the built-in role 'manage_snapshots' and "
            "'cluster_monitor')");
   } else {

@@ -18,14 +18,14 @@ std::vector<CheckItem> RedisDriver::Check(const common::ClusterConfig& cluster,
       CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
       auto conn = ConnectHost(host, absl::Seconds(5), cancelled);
       if (!conn.ok()) {
-        c.Fail("connection", std::string(conn.status().message()),
+        c.Unreachable("connection", std::string(conn.status().message()),
                "make the server reachable from this host; for AUTH set the host's user and "
                "password_file");
         continue;
       }
       auto role = GetRole(conn->get());
       if (!role.ok()) {
-        c.Fail("ROLE", std::string(role.status().message()),
+        c.Unreachable("ROLE", std::string(role.status().message()),
                "allow the user +role +info +psync +replconf +cluster|nodes (ACL SETUSER)");
         continue;
       }
