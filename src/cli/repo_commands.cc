@@ -239,9 +239,10 @@ int Stats(const RepoArgs& a) {
   auto s = o->repo->Stats();
   if (!s.ok()) return Fail(s.status());
   std::cout << absl::StrFormat(
-      "%s: %d backups, %s logical, %s stored in %d packs, %d chunks; encryption %s\n",
+      "%s: %d backups, %s logical, %s stored in %d packs, %d chunks; journal: %d pieces, %s; "
+      "encryption %s\n",
       o->storage->Describe(), s->backups, Mb(s->logical_bytes), Mb(s->stored_bytes), s->packs,
-      s->chunks, o->repo->config().encryption());
+      s->chunks, s->journal_pieces, Mb(s->journal_bytes), o->repo->config().encryption());
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -64,7 +65,15 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
   std::vector<engine::CheckItem> checked = driver->Check(cluster, &cancelled);
-  if (cancelled.load()) return absl::CancelledError("backup cancelled during its pre-flight check");
+  if (cancelled.load()) {
+    // Say where it was waiting (a server that accepts connections but never answers).
+    for (const auto& item : checked) {
+      if (item.unreachable && absl::StrContains(item.detail, "cancelled")) {
+        return absl::CancelledError(item.detail);
+      }
+    }
+    return absl::CancelledError("backup cancelled during its pre-flight check");
+  }
   RETURN_IF_ERROR(RefuseFailedChecks(cluster, checked));
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;

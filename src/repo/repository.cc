@@ -420,6 +420,9 @@ absl::StatusOr<RepoStats> Repository::Stats() {
   ASSIGN_OR_RETURN(auto packs, storage_->List("packs/"));
   s.packs = static_cast<int>(packs.size());
   for (const auto& p : packs) s.stored_bytes += p.size;
+  ASSIGN_OR_RETURN(auto pieces, storage_->List("journal/"));
+  s.journal_pieces = static_cast<int>(pieces.size());
+  for (const auto& p : pieces) s.journal_bytes += p.size;
   ASSIGN_OR_RETURN(auto ids, ListBackups());
   s.backups = static_cast<int>(ids.size());
   for (const auto& id : ids) {

@@ -74,6 +74,8 @@ struct RepoStats {
   uint64_t stored_bytes = 0;   // all pack objects
   uint64_t chunks = 0;         // distinct chunks indexed
   uint64_t logical_bytes = 0;  // sum over backups
+  int journal_pieces = 0;      // continuous journals' pieces (WAL segments), not backups
+  uint64_t journal_bytes = 0;  // their stored bytes
 };
 
 class Repository;

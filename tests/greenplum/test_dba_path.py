@@ -192,6 +192,12 @@ def test_the_dba_path_from_the_docs_to_a_restored_server_beside_its_source(workd
         # The staged WAL was removed by the server at the end of recovery.
         poll(lambda: not list(target_dir.parent.glob(target_dir.name + ".wal.*")), "staged WAL removed", 30)
 
+        # The repository's summary counts WAL segments as journal, not as backups.
+        r = subprocess.run([str(CLI), "repo", "--repo", str(server.workdir / "repository"), "stats"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert re.search(r": 2 backups, .*journal: [1-9]\d* pieces", r.stdout), r.stdout
+
         # 7. The source removed from the config: its slot is left on the database host, said so.
         text = server.config.read_text()
         start = text.index("  - id: pg-src")
