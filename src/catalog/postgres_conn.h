@@ -130,8 +130,7 @@ class Connection {
     // The server's notices went to stderr as libpq prints them, a line of their own amid the
     // service's log: logged as ours instead.
     PQsetNoticeProcessor(
-        c->conn_,
-        [](void*, const char* message) { common::LogPostgresNotice("catalog", message); },
+        c->conn_, [](void*, const char* message) { common::LogPostgresNotice("catalog", message); },
         nullptr);
     return c;
   }

@@ -12,7 +12,6 @@ namespace {
 
 using google::protobuf::MethodDescriptor;
 
-
 const MethodDescriptor* FindMethod(const common::EngineInfo& engine, const std::string& method) {
   size_t dot = method.find('.');
   for (const auto* service : engine.api_services()) {

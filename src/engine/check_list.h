@@ -12,8 +12,7 @@ namespace mdb::engine {
 class CheckList {
  public:
   // Findings go to `out`, each marked with `where` ("<shard> <host:port>").
-  CheckList(std::vector<CheckItem>* out, std::string where)
-      : out_(out), where_(std::move(where)) {}
+  CheckList(std::vector<CheckItem>* out, std::string where) : out_(out), where_(std::move(where)) {}
   void Ok(std::string what, std::string detail) {
     Add(CheckItem::Level::kOk, std::move(what), std::move(detail), "");
   }

@@ -4,9 +4,9 @@
 
 namespace mdb::ops {
 
-absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(
-    const engine::EngineRegistry& engines, const common::ClusterConfig& cluster,
-    const std::atomic<bool>* cancelled) {
+absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(const engine::EngineRegistry& engines,
+                                                            const common::ClusterConfig& cluster,
+                                                            const std::atomic<bool>* cancelled) {
   auto driver = engines.MakeDriver(cluster.engine);
   if (!driver.ok()) return driver.status();
   return (*driver)->Check(cluster, cancelled);

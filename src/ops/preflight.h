@@ -14,9 +14,9 @@
 namespace mdb::ops {
 
 // The driver's findings for the cluster (empty for engines without checks).
-absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(
-    const engine::EngineRegistry& engines, const common::ClusterConfig& cluster,
-    const std::atomic<bool>* cancelled);
+absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(const engine::EngineRegistry& engines,
+                                                            const common::ClusterConfig& cluster,
+                                                            const std::atomic<bool>* cancelled);
 
 // OK unless a server answered that a requirement is missing; then FAILED_PRECONDITION naming
 // each such failure and its fix, for an operation's error ("cluster 'x' is not ready: ...").

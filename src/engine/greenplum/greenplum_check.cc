@@ -31,9 +31,8 @@ std::string ConnectFix(const std::string& error, const std::string& user,
     if (std::regex_search(error, m, std::regex("host \"([0-9a-fA-F.:]+)\""))) {
       from = m[1].str() + (absl::StrContains(m[1].str(), ":") ? "/128" : "/32");
     }
-    return absl::StrCat("add to pg_hba.conf, then SELECT pg_reload_conf(): host ",
-                        database, " ", user, " ", from,
-                        " scram-sha-256");
+    return absl::StrCat("add to pg_hba.conf, then SELECT pg_reload_conf(): host ", database, " ",
+                        user, " ", from, " scram-sha-256");
   }
   if (absl::StrContains(error, "password authentication failed") ||
       absl::StrContains(error, "no password supplied")) {
@@ -57,8 +56,8 @@ bool ValidSlotName(const std::string& slot) {
   return !slot.empty() && slot.size() < 64 && std::regex_match(slot, std::regex("[a-z0-9_]+"));
 }
 
-void CheckSource(const common::ShardConfig& shard, bool journal,
-                 const std::atomic<bool>* cancelled, std::vector<CheckItem>* out) {
+void CheckSource(const common::ShardConfig& shard, bool journal, const std::atomic<bool>* cancelled,
+                 std::vector<CheckItem>* out) {
   const common::HostConfig& host = shard.hosts.front();
   CheckList c(out, absl::StrCat(shard.name, " ", host.address));
   const std::string user = common::HostOption(host, "user", "postgres");
@@ -66,8 +65,8 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
   auto conn = PgConnect(host, /*replication=*/false, cancelled);
   if (!conn.ok()) {
     c.Unreachable("connection", std::string(conn.status().message()),
-           ConnectFix(std::string(conn.status().message()), user,
-                      common::HostOption(host, "dbname", "postgres")));
+                  ConnectFix(std::string(conn.status().message()), user,
+                             common::HostOption(host, "dbname", "postgres")));
     return;
   }
   // Settings every role may read; has_function_privilege answers for the connected role.
@@ -83,7 +82,7 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
                   cancelled);
   if (!r.ok() || r->status != PGRES_TUPLES_OK || r->rows.size() != 1) {
     c.Unreachable("settings", r.ok() ? PgError(conn->get()) : std::string(r.status().message()),
-           "connect as a role that can log in to the database named by the host's dbname");
+                  "connect as a role that can log in to the database named by the host's dbname");
     return;
   }
   auto f = [&](size_t col) { return r->Field(0, col, "the pre-flight query").value_or(""); };
@@ -107,8 +106,8 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
     c.Fail("max_wal_senders", absl::StrCat(senders, ", need ", senders_needed),
            "ALTER SYSTEM SET max_wal_senders = 10; then restart the server");
   }
-  for (auto [col, fn] : {std::pair{6, "pg_create_restore_point(text)"},
-                         std::pair{7, "pg_switch_wal()"}}) {
+  for (auto [col, fn] :
+       {std::pair{6, "pg_create_restore_point(text)"}, std::pair{7, "pg_switch_wal()"}}) {
     if (f(col) != "t") {
       c.Fail(absl::StrCat("EXECUTE on ", fn), "permission denied: every backup calls it",
              absl::StrCat("GRANT EXECUTE ON FUNCTION ", fn, " TO ", f(0), ";"));
@@ -126,9 +125,9 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
                               slot, "'"),
                  cancelled);
       if (existing.ok() && existing->status == PGRES_TUPLES_OK && !existing->rows.empty()) {
-        c.Ok("replication slot", absl::StrCat(slot, " exists, holding ",
-                                              existing->Field(0, 0, "slot").value_or("?"),
-                                              " of WAL for the journal"));
+        c.Ok("replication slot",
+             absl::StrCat(slot, " exists, holding ", existing->Field(0, 0, "slot").value_or("?"),
+                          " of WAL for the journal"));
       } else if (slots_used >= slots_max) {
         c.Fail("replication slot",
                absl::StrCat(slot, " is missing and max_replication_slots (", slots_max,
@@ -149,14 +148,14 @@ void CheckSource(const common::ShardConfig& shard, bool journal,
   auto repl = PgConnect(host, /*replication=*/true, cancelled);
   if (!repl.ok()) {
     c.Unreachable("replication connection", std::string(repl.status().message()),
-           ConnectFix(std::string(repl.status().message()), f(0), "replication"));
+                  ConnectFix(std::string(repl.status().message()), f(0), "replication"));
     return;
   }
   auto id = PgExec(repl->get(), "IDENTIFY_SYSTEM", cancelled);
   if (!id.ok() || id->status != PGRES_TUPLES_OK) {
     c.Unreachable("replication connection",
                   id.ok() ? PgError(repl->get()) : std::string(id.status().message()),
-           absl::StrCat("ALTER ROLE ", f(0), " REPLICATION;"));
+                  absl::StrCat("ALTER ROLE ", f(0), " REPLICATION;"));
     return;
   }
   c.Ok("replication connection",
@@ -178,9 +177,9 @@ void CheckTarget(const common::ShardConfig& shard, std::vector<CheckItem>* out) 
     if (!std::filesystem::is_directory(p, ec)) {
       c.Fail("data_dir", absl::StrCat(dir, " is not a directory"), "name an empty directory");
     } else if (!std::filesystem::is_empty(p, ec)) {
-      c.Fail("data_dir", absl::StrCat(dir, " is not empty: a restore never overwrites"),
-             absl::StrCat("stop the server using it and empty ", dir,
-                          ", or name another directory"));
+      c.Fail(
+          "data_dir", absl::StrCat(dir, " is not empty: a restore never overwrites"),
+          absl::StrCat("stop the server using it and empty ", dir, ", or name another directory"));
     } else if (access(dir.c_str(), W_OK) != 0) {
       c.Fail("data_dir", absl::StrCat(dir, ": ", strerror(errno)),
              "let mdb-backupd's user write it");
@@ -200,17 +199,16 @@ void CheckTarget(const common::ShardConfig& shard, std::vector<CheckItem>* out) 
 std::vector<CheckItem> GreenplumDriver::Check(const common::ClusterConfig& cluster,
                                               const std::atomic<bool>* cancelled) {
   std::vector<CheckItem> out;
-  const bool journal = !cluster.shards.empty() && !cluster.shards.front().hosts.empty() &&
-                       common::HostOption(cluster.shards.front().hosts.front(), "wal_archive") !=
-                           "off";
+  const bool journal =
+      !cluster.shards.empty() && !cluster.shards.front().hosts.empty() &&
+      common::HostOption(cluster.shards.front().hosts.front(), "wal_archive") != "off";
   // wal_archive is read from the first shard's first host only, and only "off" turns it off.
   for (const auto& shard : cluster.shards) {
     for (const auto& host : shard.hosts) {
       auto it = host.options.find("wal_archive");
       if (it == host.options.end()) continue;
       CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
-      if (&host != &cluster.shards.front().hosts.front() &&
-          (it->second == "off") != !journal) {
+      if (&host != &cluster.shards.front().hosts.front() && (it->second == "off") != !journal) {
         c.Fail("wal_archive",
                absl::StrCat("'", it->second, "' here, but the first shard's first host decides: ",
                             journal ? "on" : "off"),

@@ -13,8 +13,8 @@ EngineModule Module() {
                    .endpoint_id = "managed-greenplum",
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
-                   .host_options = {"data_dir", "dbname", "password", "password_file", "socket_dir", "user",
-                                    "wal_archive", "wal_slot"}},
+                   .host_options = {"data_dir", "dbname", "password", "password_file", "socket_dir",
+                                    "user", "wal_archive", "wal_slot"}},
           .make_driver = [] { return std::make_unique<GreenplumDriver>(); }};
 }
 

@@ -145,16 +145,15 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
 }
 
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
-                          const JournalPlan& plan, const std::string& dir,
-                          const Settings& settings, int uid, int gid) {
+                          const JournalPlan& plan, const std::string& dir, const Settings& settings,
+                          int uid, int gid) {
   if (plan.stage.empty()) {
     // No archived WAL to replay: recover to the base's own end ('immediate': the backup's
     // consistent point, from the WAL in its own pg_wal; PostgreSQL looks there when
     // restore_command finds nothing) and promote. Promotion starts a new timeline, so the
     // restored cluster's WAL never takes the names of the history it was restored from, and its
     // next backup is never built on pages of that other history.
-    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", settings, uid,
-                               gid);
+    return WriteRecoveryConfig(dir, "false", "recovery_target = 'immediate'\n", settings, uid, gid);
   }
   // A new directory beside the data directory, made here with a name nobody could predict
   // (never one found there: its parent may belong to the database's OS user, who could have put
@@ -195,8 +194,8 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
                                           "'\n")
                            : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
   absl::StrAppend(&target, "recovery_end_command = 'rm -rf \"", wal_dir, "\"'\n");
-  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target,
-                             settings, uid, gid);
+  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, settings,
+                             uid, gid);
 }
 
 // The declared port (as a number: PostgreSQL reads "05433" as octal) and, with the host option

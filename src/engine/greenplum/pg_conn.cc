@@ -67,8 +67,7 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
   // Notices (pg_switch_wal's, a source's WARNINGs) into the service's log, not raw to stderr.
   PQsetNoticeProcessor(
       conn.get(),
-      [](void*, const char* message) { common::LogPostgresNotice("greenplum", message); },
-      nullptr);
+      [](void*, const char* message) { common::LogPostgresNotice("greenplum", message); }, nullptr);
   return conn;
 }
 

@@ -21,7 +21,7 @@ std::vector<CheckItem> OpenSearchDriver::Check(const common::ClusterConfig& clus
   auto node = ReachableNode(cluster, cancelled);
   if (!node.ok()) {
     c.Unreachable("connection", std::string(node.status().message()),
-           "make a node reachable from this host; check the host's user and password_file");
+                  "make a node reachable from this host; check the host's user and password_file");
     return out;
   }
   CheckList n(&out, node->host->address);
@@ -29,8 +29,8 @@ std::vector<CheckItem> OpenSearchDriver::Check(const common::ClusterConfig& clus
   auto health = node->client->Ok("GET", "/_cluster/health", "cluster health");
   if (!health.ok()) {
     n.Unreachable("cluster health", std::string(health.status().message()),
-           "grant the user cluster:monitor/health (the built-in role 'manage_snapshots' and "
-           "'cluster_monitor')");
+                  "grant the user cluster:monitor/health (the built-in role 'manage_snapshots' and "
+                  "'cluster_monitor')");
   } else {
     std::string status = GetStr(*health, "/status");
     if (status == "red") {
@@ -46,7 +46,8 @@ std::vector<CheckItem> OpenSearchDriver::Check(const common::ClusterConfig& clus
            "repository_path: a directory listed in the nodes' path.repo (host option)");
   } else if (access(path->c_str(), R_OK | W_OK | X_OK) != 0) {
     n.Fail("repository_path", absl::StrCat(*path, ": ", strerror(errno)),
-           absl::StrCat("create ", *path, " shared with the nodes, writable by them and by "
+           absl::StrCat("create ", *path,
+                        " shared with the nodes, writable by them and by "
                         "mdb-backupd's user"));
   } else {
     n.Ok("repository_path", *path);

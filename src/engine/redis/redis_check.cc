@@ -19,19 +19,19 @@ std::vector<CheckItem> RedisDriver::Check(const common::ClusterConfig& cluster,
       auto conn = ConnectHost(host, absl::Seconds(5), cancelled);
       if (!conn.ok()) {
         c.Unreachable("connection", std::string(conn.status().message()),
-               "make the server reachable from this host; for AUTH set the host's user and "
-               "password_file");
+                      "make the server reachable from this host; for AUTH set the host's user and "
+                      "password_file");
         continue;
       }
       auto role = GetRole(conn->get());
       if (!role.ok()) {
         c.Unreachable("ROLE", std::string(role.status().message()),
-               "allow the user +role +info +psync +replconf +cluster|nodes (ACL SETUSER)");
+                      "allow the user +role +info +psync +replconf +cluster|nodes (ACL SETUSER)");
         continue;
       }
-      c.Ok("connection", role->master          ? "master"
-                         : role->link_up       ? "replica, linked to its master"
-                                               : "replica, not linked to its master");
+      c.Ok("connection", role->master    ? "master"
+                         : role->link_up ? "replica, linked to its master"
+                                         : "replica, not linked to its master");
       if (!cluster.restore_target) continue;
       // A restore loads a whole snapshot: the target must not hold keys of its own.
       auto keys = (*conn)->Command({"DBSIZE"});
