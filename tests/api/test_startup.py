@@ -68,7 +68,10 @@ def test_cli_point_in_time_mistakes_are_named_before_any_call():
             (["--engine", "greenplum", "--time", "2026-12-04 05:00:00"], "RFC 3339"),
             (["--engine", "greenplum", "--time", "2026-12-04T05:00:00Z"], "--time with --cluster"),
             (["--engine", "greenplum"], "give the backup to restore"),
-            (["--engine", "mongodb", "--time", "2026-12-04T05:00:00.5Z", "b1"], "whole seconds")]:
+            (["--engine", "mongodb", "--time", "2026-12-04T05:00:00Z", "b1"], "own consistent point"),
+            (["--engine", "greenplum", "--time", "", "b1"], "--time is empty"),
+            (["--engine", "greenplum", "--time", "2026-12-04T05:00:00Z", "--cluster", "c", "b1"], "not both"),
+            (["--engine", "greenplum", "--time", "2026-10-25 02:30:00 Europe/Berlin", "b1"], "happens twice")]:
         r = restore(*args)
         assert r.returncode == 1 and message in r.stderr, (args, r.stderr)
         assert "cannot reach" not in r.stderr, (args, r.stderr)

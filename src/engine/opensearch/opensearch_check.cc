@@ -44,6 +44,9 @@ std::vector<CheckItem> OpenSearchDriver::Check(const common::ClusterConfig& clus
   if (!path.ok()) {
     n.Fail("repository_path", std::string(path.status().message()),
            "repository_path: a directory listed in the nodes' path.repo (host option)");
+  } else if (access(path->c_str(), F_OK) != 0 && errno == ENOENT) {
+    // The node creates it when the backup registers the repository.
+    n.Ok("repository_path", absl::StrCat(*path, " will be created by the node"));
   } else if (access(path->c_str(), R_OK | W_OK | X_OK) != 0) {
     n.Fail("repository_path", absl::StrCat(*path, ": ", strerror(errno)),
            absl::StrCat("create ", *path,
