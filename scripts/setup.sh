@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libyaml-cpp-dev libboost1.74-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libfuzzer-14-dev
   redis-server redis-tools postgresql-15 libpq-dev libmongoc-dev
+  prometheus-cpp-dev prometheus
   curl
 )
 # Versions pinned for reproducible API tests.

@@ -24,6 +24,10 @@ bash "$ROOT/scripts/peers/opensearch.sh" install
 log "unit tests (S3 driver against versitygw)"
 (cd "$BUILD" && ctest --output-on-failure -j2 -L unit)
 
+log "alert rules: promtool check, and promtool test on synthetic series"
+promtool check rules "$ROOT/deploy/prometheus/mdb-backup-alerts.yml"
+(cd "$ROOT/tests/monitoring" && promtool test rules alerts_test.yml)
+
 log "fuzz targets of the parsers of source data (ASan + UBSan, about eight seconds each)"
 bash "$ROOT/scripts/fuzz.sh"
 

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "common/time_util.h"
 #include "google/protobuf/empty.pb.h"
+#include "metrics/metrics.h"
 #include "yandex/cloud/api/operation.pb.h"
 #include "yandex/cloud/operation/operation_service.pb.h"
 
@@ -154,7 +155,9 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
     for (int i = 0; i < s->method_count(); ++i) {
       const MethodDescriptor* m = s->method(i);
       for (const auto& [name, handler] : kByName) {
-        if (absl::StrCat(s->name(), ".", m->name()) == name) routes_[m] = {handler, engine};
+        if (absl::StrCat(s->name(), ".", m->name()) == name) {
+          routes_[m] = {handler, engine, absl::StrCat(s->full_name(), "/", m->name())};
+        }
       }
     }
   }
@@ -190,11 +193,27 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
     return absl::UnimplementedError(
         absl::StrCat("method ", Quoted(method->full_name()), " is not served"));
   }
-  std::shared_ptr<const Snapshot> snap = snapshot();
-  ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
-  RETURN_IF_ERROR(Validate(request));
-  Ctx ctx{.snap = *snap, .who = who, .engine = it->second.engine, .method = method};
-  return (this->*(it->second.handler))(ctx, request, response);
+  const absl::Time start = absl::Now();
+  absl::Status st = [&]() -> absl::Status {
+    std::shared_ptr<const Snapshot> snap = snapshot();
+    ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
+    RETURN_IF_ERROR(Validate(request));
+    Ctx ctx{.snap = *snap, .who = who, .engine = it->second.engine, .method = method};
+    return (this->*(it->second.handler))(ctx, request, response);
+  }();
+  // Served methods only (the label stays bounded); rejected tokens included.
+  metrics::Metrics::Get().ApiCall(it->second.rpc, st.code(),
+                                  absl::ToDoubleSeconds(absl::Now() - start));
+  return st;
+}
+
+absl::StatusOr<std::string> Api::MetricsText(const Caller& caller) {
+  ASSIGN_OR_RETURN(Principal who, Authenticate(*snapshot(), caller));
+  if (!who.ReadsEverything()) {
+    return absl::PermissionDeniedError(
+        "/metrics spans every folder: it needs a token with read: [\"*\"]");
+  }
+  return metrics::Metrics::Get().Text();
 }
 
 absl::Status Api::Admit(const Caller& caller) { return Authenticate(*snapshot(), caller).status(); }

@@ -62,6 +62,10 @@ class Api {
   // that nothing of an unauthenticated request reaches memory beyond its headers.
   absl::Status Admit(const Caller& caller);
 
+  // The service's metrics in Prometheus' text format (GET /metrics), for a token that reads every
+  // folder (they span them all); PERMISSION_DENIED for others.
+  absl::StatusOr<std::string> MetricsText(const Caller& caller);
+
   // Readiness for a load balancer (GET /readyz, no token): OK while the catalog answers, else
   // why not. Probed at most once a second whatever the request rate.
   absl::Status Ready();
@@ -96,6 +100,7 @@ class Api {
   struct Route {
     Handler handler;
     catalog::Engine engine;
+    std::string rpc;  // "yandex.cloud.mdb.redis.v1.BackupService/Get": the metrics' label
   };
 
   std::shared_ptr<const Snapshot> snapshot() const;

@@ -33,6 +33,8 @@ class Principal {
   bool CanWrite(const std::string& folder_id) const {
     return token_->write_folders.count(folder_id) > 0;
   }
+  // `read: ["*"]`: every folder, including the service-wide view /metrics gives.
+  bool ReadsEverything() const { return token_->all_folders; }
 
  private:
   const common::TokenConfig* token_;  // owned by the Config snapshot the call holds

@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/engine.h"
+#include "metrics/metrics.h"
 #include "ops/preflight.h"
 #include "ops/reconcile.h"
 #include "ops/retention.h"
@@ -249,6 +250,23 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
 absl::Status Jobs::CollectGarbage() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
+  if (gc.ok()) {
+    uint64_t journal_bytes = 0;  // one listing; pieces are not read
+    auto pieces = repository_->storage()->List("journal/");
+    if (pieces.ok()) {
+      for (const auto& p : *pieces) journal_bytes += p.size;
+    }
+    metrics::Metrics::Get().Repository({.stored_bytes = gc->stored_bytes,
+                                        .logical_bytes = gc->logical_bytes,
+                                        .journal_bytes = journal_bytes,
+                                        .packs = static_cast<uint64_t>(gc->packs_kept),
+                                        .chunks = gc->chunks,
+                                        .reclaimable_bytes = gc->unreferenced_bytes_kept},
+                                       absl::Now());
+  } else if (absl::IsUnavailable(gc.status()) && !repo::HeldBy(gc.status(), /*gc=*/false) &&
+             !repo::HeldBy(gc.status(), /*gc=*/true)) {
+    metrics::Metrics::Get().RepositoryReachable(false);
+  }
   // A GC that failed (not one that waits for a running backup) is retried by the periodic GC.
   bool busy = repo::HeldBy(gc.status(), /*gc=*/false);
   if (!gc.ok() && !busy && on_gc_failed_) on_gc_failed_();

@@ -36,6 +36,8 @@ class Jobs final : public BackupJobs {
         engines_(engines),
         journal_(catalog, repository, engines) {}
 
+  const engine::EngineRegistry& engines() const { return engines_; }
+
   // BackupJobs.
   absl::StatusOr<catalog::BackupRecord> Backup(const common::ClusterConfig& cluster,
                                                const std::string& backup_id,

@@ -1,6 +1,7 @@
 #include "ops/journal_archivers.h"
 
 #include "absl/strings/str_cat.h"
+#include "metrics/metrics.h"
 
 namespace mdb::ops {
 namespace {
@@ -42,6 +43,9 @@ void JournalArchivers::Apply(const common::Config& config) {
          .journal = &repository_->journal(),
          .on_piece =
              [this, copy](const engine::JournalPiece& piece) {
+               metrics::Metrics::Get().JournalPiece(
+                   std::string(engines_.table().Name(copy->engine)), copy->id, piece.shard,
+                   absl::Now(), piece.stored_bytes);
                if (absl::Status st = keeper_->AddPiece(*copy, piece); !st.ok()) {
                  log_(absl::StrCat("journal accounting of '", copy->id, "': ", st.message()));
                }

@@ -4,6 +4,7 @@
 #include "absl/time/clock.h"
 #include "common/status.h"
 #include "common/time_util.h"
+#include "metrics/metrics.h"
 #include "ops/jobs.h"
 
 namespace mdb::ops {
@@ -23,6 +24,19 @@ absl::StatusOr<common::ClusterConfig> Tasks::Cluster(const std::string& id) {
   return *std::move(cluster);
 }
 
+namespace {
+
+// Counts the operation as running on this instance while in scope.
+struct Running {
+  explicit Running(std::string k) : kind(std::move(k)) {
+    metrics::Metrics::Get().OperationStarted(kind);
+  }
+  ~Running() { metrics::Metrics::Get().OperationEnded(kind); }
+  std::string kind;
+};
+
+}  // namespace
+
 absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
                                                  const TaskContext& task) {
   OperationTask t;
@@ -41,7 +55,22 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
         return absl::FailedPreconditionError(absl::StrCat(
             "cluster '", cluster.id, "' is declared as a restore target: it is not backed up"));
       }
-      RETURN_IF_ERROR(jobs_->Backup(cluster, b.backup_id(), b.type(), task).status());
+      Running running("backup");
+      const std::string engine(jobs_->engines().table().Name(cluster.engine));
+      auto rec = jobs_->Backup(cluster, b.backup_id(), b.type(), task);
+      if (!rec.ok()) {
+        metrics::Metrics::Get().BackupFailed(engine, cluster.id, rec.status().code());
+        return rec.status();
+      }
+      metrics::Metrics::Get().BackupSucceeded(
+          {.engine = engine,
+           .cluster = cluster.id,
+           .method = catalog::BackupRecord::Method_Name(rec->method()),
+           .started = common::FromProto(rec->started_at()),
+           .completed = common::FromProto(rec->created_at()),
+           .logical_bytes = rec->logical_size(),
+           .stored_bytes = rec->size(),
+           .added_bytes = rec->added_size()});
       // Retention runs after a successful backup only: a failing cluster keeps its old backups.
       if (b.apply_retention())
         RETURN_IF_ERROR(jobs_->ApplyRetention(cluster, absl::Now()).status());
@@ -58,10 +87,15 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
       ASSIGN_OR_RETURN(common::ClusterConfig target, Cluster(r.target_cluster_id()));
       std::optional<absl::Time> point;
       if (r.has_point_in_time()) point = common::FromProto(r.point_in_time());
-      RETURN_IF_ERROR(jobs_->Restore(*backup, target, task, point));
+      Running running("restore");
+      absl::Status restored = jobs_->Restore(*backup, target, task, point);
+      metrics::Metrics::Get().RestoreEnded(
+          std::string(jobs_->engines().table().Name(target.engine)), target.id, restored.code());
+      RETURN_IF_ERROR(restored);
       break;
     }
     case OperationTask::kDeleteBackup: {
+      Running running("delete");
       const std::string& id = t.delete_backup().backup_id();
       RETURN_IF_ERROR(jobs_ ? jobs_->Delete(id) : catalog_->DeleteBackup(id));
       break;

@@ -34,6 +34,7 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
     report.backups = static_cast<int>(ids.size());
     for (const auto& id : ids) {
       ASSIGN_OR_RETURN(Manifest m, ReadManifest(id));
+      report.logical_bytes += m.logical_bytes();
       for (const auto& s : m.streams()) {
         for (const auto& c : s.chunks()) {
           ChunkId cid;
@@ -99,8 +100,13 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
     ASSIGN_OR_RETURN(auto stored_packs, storage_->List("packs/"));
     std::vector<storage::ObjectInfo> garbage;
     for (const auto& p : stored_packs) {
-      if (!live_packs.count(p.key)) garbage.push_back(p);
+      if (!live_packs.count(p.key)) {
+        garbage.push_back(p);
+      } else {
+        report.stored_bytes += p.size;
+      }
     }
+    report.chunks = referenced.size();
     bool index_changes = !garbage.empty() || old_index_keys.size() > 1;
     if (index_changes) {
       std::string key = absl::StrCat("index/gc-", common::NewId());

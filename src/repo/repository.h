@@ -60,6 +60,10 @@ struct GcReport {
   int packs_kept = 0;
   uint64_t unreferenced_bytes_kept = 0;  // dead chunks inside packs that still hold live ones
   int incomplete_removed = 0;            // half-written objects of crashed writers
+  // The repository as the GC left it (for metrics; no extra reads to gather them).
+  uint64_t stored_bytes = 0;   // the live packs
+  uint64_t logical_bytes = 0;  // what the live backups hold
+  uint64_t chunks = 0;         // distinct chunks the live backups reference
 };
 
 struct GcOptions {

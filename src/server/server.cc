@@ -8,11 +8,13 @@
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/time_util.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
+#include "metrics/metrics.h"
 #include "ops/reconcile.h"
 #include "server/tls_staging.h"
 
@@ -56,6 +58,38 @@ api::rest::HttpLimits RestLimits(const common::LimitsConfig& l) {
           .max_body_bytes = static_cast<size_t>(l.max_request_bytes),
           .max_connections = l.max_connections,
           .max_connections_per_client = l.max_connections_per_address};
+}
+
+// The gauges of backups completed before this process started, from the catalog: each
+// declared cluster's newest backup of each method (the newest overall last, whose duration and
+// sizes stand). A cluster whose catalog read fails keeps its gauges absent; the next backup
+// sets them.
+void ReportKnownBackups(catalog::Catalog* catalog, const common::Config& config,
+                        const common::EngineTable& engines) {
+  for (const auto& cluster : config.clusters) {
+    if (cluster.restore_target) continue;
+    metrics::Metrics::Get().ClusterDeclared(std::string(engines.Name(cluster.engine)), cluster.id);
+    auto page =
+        catalog->ListBackups({.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 50});
+    if (!page.ok()) continue;
+    std::vector<const catalog::BackupRecord*> newest;  // per method, oldest first
+    for (const auto& b : page->backups) {
+      bool seen = false;
+      for (const auto* n : newest) seen |= n->method() == b.method();
+      if (!seen) newest.insert(newest.begin(), &b);
+    }
+    for (const auto* b : newest) {
+      metrics::Metrics::Get().BackupKnown(
+          {.engine = std::string(engines.Name(cluster.engine)),
+           .cluster = cluster.id,
+           .method = catalog::BackupRecord::Method_Name(b->method()),
+           .started = common::FromProto(b->started_at()),
+           .completed = common::FromProto(b->created_at()),
+           .logical_bytes = b->logical_size(),
+           .stored_bytes = b->size(),
+           .added_bytes = b->added_size()});
+    }
+  }
 }
 
 }  // namespace
@@ -225,6 +259,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
 Server::~Server() { Shutdown(); }
 
 absl::Status Server::Start() {
+  ReportKnownBackups(catalog_.get(), *config_, engines_->table());
   grpc_services_ = std::make_unique<api::grpc_transport::GrpcServices>(api_.get());
   grpc::ServerBuilder builder;
   int grpc_port = 0;
@@ -366,9 +401,10 @@ absl::Status Server::Reload() {
     RETURN_IF_ERROR(rest_server_->ReloadTls(staged));
   }
   // A cluster no longer declared: what the service left on its servers is the operator's to
-  // remove (a replication slot keeps WAL on the database host until dropped).
+  // remove (a replication slot keeps WAL on the database host until dropped). Its metrics go.
   for (const auto& old : config_->clusters) {
     if (cfg.FindCluster(old.id)) continue;
+    metrics::Metrics::Get().ForgetCluster(old.id);
     auto driver = engines_->MakeDriver(old.engine);
     if (!driver.ok()) continue;
     for (const auto& left : (*driver)->LeftOnServers(old)) {
@@ -382,6 +418,7 @@ absl::Status Server::Reload() {
   }
   common::SetLogFormat(config_->server.log);
   api_->Reload(config_);
+  ReportKnownBackups(catalog_.get(), *config_, engines_->table());
   archivers_->Apply(*config_);
   return absl::OkStatus();
 }

@@ -296,7 +296,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void Reply(HttpReply reply, bool close) {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), 11);
-    res->set(http::field::content_type, "application/json");
+    res->set(http::field::content_type, reply.content_type);
     res->set("X-Request-Id", common::NewId());
     res->keep_alive(!close);
     res->body() = std::move(reply.body);

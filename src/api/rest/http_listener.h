@@ -42,7 +42,8 @@ absl::Status CheckTlsFiles(const common::TlsConfig& tls);
 
 struct HttpReply {
   int status = 200;
-  std::string body;  // JSON
+  std::string body;
+  std::string content_type = "application/json";
 };
 
 class HttpListener {

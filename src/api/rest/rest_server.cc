@@ -91,6 +91,9 @@ absl::Status SetFromText(Message* m, const std::string& name, const std::string&
 // GET /readyz: whether this instance can serve (its catalog answers), for a load balancer's
 // health check; it reveals nothing else and needs no token.
 bool IsReadyz(const HttpRequest& req) { return req.verb == "GET" && req.target == "/readyz"; }
+// GET /healthz: the process answers (for an orchestrator's liveness probe); no token.
+bool IsHealthz(const HttpRequest& req) { return req.verb == "GET" && req.target == "/healthz"; }
+bool IsMetrics(const HttpRequest& req) { return req.verb == "GET" && req.target == "/metrics"; }
 
 }  // namespace
 
@@ -156,7 +159,7 @@ RestServer::~RestServer() { Stop(); }
 absl::Status RestServer::Start(const std::string& listen, const common::TlsConfig& tls) {
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
-    if (IsReadyz(headers)) return HttpReply{.status = 0};  // for load balancers: no token
+    if (IsReadyz(headers) || IsHealthz(headers)) return HttpReply{.status = 0};  // no token
     absl::Status st =
         api_->Admit({.authorization = headers.authorization, .address = headers.client});
     return st.ok() ? HttpReply{.status = 0} : Error(st);
@@ -166,6 +169,14 @@ absl::Status RestServer::Start(const std::string& listen, const common::TlsConfi
       absl::Status ready = api_->Ready();
       if (ready.ok()) return HttpReply{.status = 200, .body = "{\"ready\":true}"};
       return Error(ready);
+    }
+    if (IsHealthz(req)) return HttpReply{.status = 200, .body = "{\"alive\":true}"};
+    if (IsMetrics(req)) {
+      auto text = api_->MetricsText({.authorization = req.authorization, .address = req.client});
+      if (!text.ok()) return Error(text.status());
+      return HttpReply{.status = 200,
+                       .body = *std::move(text),
+                       .content_type = "text/plain; version=0.0.4; charset=utf-8"};
     }
     auto query = ParseQuery(req.target);
     if (!query) {
