@@ -105,6 +105,8 @@ class Server:
                        input=lines.encode(), check=True, capture_output=True)
 
     def start(self):
+        if self.log.closed:  # started again after stop(): the log goes on
+            self.log = open(self.workdir / "server.log", "a+")
         self.proc = subprocess.Popen([str(SERVER), "--config", str(self.config)],
                                      stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()

@@ -9,7 +9,7 @@ import urllib.request
 
 from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
 
-from mdb_harness import start_server, wait_operation
+from mdb_harness import CLI, start_server, wait_operation
 from redis_harness import fill
 from test_redis import WRITER, backup, list_backups, restore
 
@@ -83,7 +83,15 @@ def test_metrics_follow_backups_failures_restores_and_the_repository(workdir, re
                      method="BASE")
         assert abs(last - newest.created_at.ToNanoseconds() / 1e9) < 1e-3, (last, newest.created_at)
         assert before <= last <= time.time()
-        assert value(m, "mdb_backup_last_size_bytes", cluster="rd-src", kind="stored") == newest.size
+        # Sizes as the repository's own listing gives them (MB with one decimal).
+        listing = subprocess.run([str(CLI), "repo", "--repo", str(server.workdir / "repository"), "list"],
+                                 capture_output=True, text=True, timeout=120).stdout
+        row = re.search(r"^%s .* logical=([\d.]+) MB  referenced=([\d.]+) MB  added=([\d.]+) MB" % newest.id,
+                        listing, re.M)
+        assert row, listing
+        for kind, mb in zip(("logical", "stored", "added"), row.groups()):
+            got = value(m, "mdb_backup_last_size_bytes", cluster="rd-src", kind=kind)
+            assert abs(got / 1e6 - float(mb)) <= 0.051, (kind, got, mb)
         assert value(m, "mdb_backup_last_size_bytes", cluster="rd-src", kind="logical") > 0
         assert value(m, "mdb_backup_last_duration_seconds", cluster="rd-src") >= 0
         assert value(m, "mdb_backups_total", cluster="rd-src", code="OK") == 2
