@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -23,7 +24,18 @@ namespace mdb::metrics {
 using prometheus::Labels;
 
 struct Metrics::Families {
+  // Series that change at every call (API, operations running, the repository), rendered at
+  // each scrape.
   prometheus::Registry registry;
+  // Per-cluster series, which change when a backup or restore ends or a WAL segment is archived:
+  // rendered again only after such an event (a scrape of 1,000 clusters is ~7,000 of them; the
+  // library's rendering of those takes 6 ms, mostly formatting: BENCHMARKS.md).
+  prometheus::Registry clusters;
+  std::atomic<uint64_t> generation{1};  // bumped after a cluster series changed
+  std::mutex render_mu;                 // scrapes only: no event waits on it
+  uint64_t rendered_generation = 0;
+  std::string rendered;
+  void Changed() { generation.fetch_add(1); }
   prometheus::Family<prometheus::Gauge>& build = prometheus::BuildGauge()
                                                      .Name("mdb_build_info")
                                                      .Help("Always 1; the version is a label.")
@@ -42,39 +54,41 @@ struct Metrics::Families {
       prometheus::BuildGauge()
           .Name("mdb_cluster_declared")
           .Help("1 for each cluster the service protects (declared, not a restore target).")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Gauge>& last_success =
       prometheus::BuildGauge()
           .Name("mdb_backup_last_success_timestamp_seconds")
           .Help("When the cluster's newest successful backup of each method completed.")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Gauge>& last_duration =
       prometheus::BuildGauge()
           .Name("mdb_backup_last_duration_seconds")
           .Help("How long the cluster's newest successful backup ran.")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Gauge>& last_bytes =
       prometheus::BuildGauge()
           .Name("mdb_backup_last_size_bytes")
-          .Help("The newest successful backup's sizes: logical (what it holds), stored (the "
-                "repository bytes it references), added (new to the repository).")
-          .Register(registry);
+          .Help(
+              "The newest successful backup's sizes: logical (what it holds), stored (the "
+              "repository bytes it references), added (new to the repository).")
+          .Register(clusters);
   prometheus::Family<prometheus::Counter>& backups =
       prometheus::BuildCounter()
           .Name("mdb_backups_total")
           .Help("Backups run by this instance since it started, by outcome (the status code).")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Counter>& restores =
       prometheus::BuildCounter()
           .Name("mdb_restores_total")
           .Help("Restores into a cluster run by this instance, by outcome (the status code).")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Gauge>& restorable =
       prometheus::BuildGauge()
           .Name("mdb_restorable_until_timestamp_seconds")
-          .Help("The newest point the cluster can be restored to: its newest backup, or the end "
-                "of its archived journal for engines with point-in-time restore.")
-          .Register(registry);
+          .Help(
+              "The newest point the cluster can be restored to: its newest backup, or the end "
+              "of its archived journal for engines with point-in-time restore.")
+          .Register(clusters);
   prometheus::Family<prometheus::Gauge>& running =
       prometheus::BuildGauge()
           .Name("mdb_operations_running")
@@ -84,17 +98,18 @@ struct Metrics::Families {
       prometheus::BuildGauge()
           .Name("mdb_journal_last_piece_timestamp_seconds")
           .Help("When the newest journal piece (WAL segment) of the shard was archived.")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Counter>& journal_bytes =
       prometheus::BuildCounter()
           .Name("mdb_journal_archived_bytes_total")
           .Help("Stored bytes of journal pieces archived by this instance since it started.")
-          .Register(registry);
+          .Register(clusters);
   prometheus::Family<prometheus::Gauge>& repo =
       prometheus::BuildGauge()
           .Name("mdb_repository_bytes")
-          .Help("The repository at its last GC: stored (packs), logical (what its backups hold), "
-                "journal (pieces), reclaimable (dead chunks in packs that still hold live ones).")
+          .Help(
+              "The repository at its last GC: stored (packs), logical (what its backups hold), "
+              "journal (pieces), reclaimable (dead chunks in packs that still hold live ones).")
           .Register(registry);
   prometheus::Family<prometheus::Gauge>& repo_objects =
       prometheus::BuildGauge()
@@ -181,10 +196,9 @@ void Metrics::ApiCall(const std::string& rpc, absl::StatusCode code, double seco
     counter = &f_->api_calls.Add({{"rpc", rpc}, {"code", Code(code)}});
     f_->api_counters[key] = counter;
     // Buckets from 0.5 ms (a Get on a warm catalog) to 10 s (a stalled catalog).
-    histogram = &f_->api_seconds.Add(
-        {{"rpc", rpc}},
-        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1, 0.25, 0.5, 1, 2.5, 10});
+    histogram = &f_->api_seconds.Add({{"rpc", rpc}}, prometheus::Histogram::BucketBoundaries{
+                                                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                         0.05, 0.1, 0.25, 0.5, 1, 2.5, 10});
     f_->api_histograms[rpc] = histogram;
   }
   counter->Increment();
@@ -193,9 +207,11 @@ void Metrics::ApiCall(const std::string& rpc, absl::StatusCode code, double seco
 
 void Metrics::BackupSucceeded(const BackupFigures& b) {
   BackupKnown(b);
-  f_->ClusterSeries(f_->backups, b.cluster,
-                    {{"engine", b.engine}, {"cluster", b.cluster}, {"code", Code(absl::StatusCode::kOk)}})
+  f_->ClusterSeries(
+        f_->backups, b.cluster,
+        {{"engine", b.engine}, {"cluster", b.cluster}, {"code", Code(absl::StatusCode::kOk)}})
       .Increment();
+  f_->Changed();
 }
 
 void Metrics::BackupKnown(const BackupFigures& b) {
@@ -206,13 +222,15 @@ void Metrics::BackupKnown(const BackupFigures& b) {
   last.Set(std::max(last.Value(), Seconds(b.completed)));
   f_->ClusterSeries(f_->last_duration, b.cluster, cl)
       .Set(absl::ToDoubleSeconds(b.completed - b.started));
-  for (auto [kind, bytes] : {std::pair{"logical", b.logical_bytes},
-                             std::pair{"stored", b.stored_bytes}, std::pair{"added", b.added_bytes}}) {
+  for (auto [kind, bytes] :
+       {std::pair{"logical", b.logical_bytes}, std::pair{"stored", b.stored_bytes},
+        std::pair{"added", b.added_bytes}}) {
     Labels l = cl;
     l["kind"] = kind;
     f_->ClusterSeries(f_->last_bytes, b.cluster, l).Set(static_cast<double>(bytes));
   }
   f_->Restorable(b.engine, b.cluster, b.completed);
+  f_->Changed();
 }
 
 void Metrics::BackupFailed(const std::string& engine, const std::string& cluster,
@@ -220,6 +238,7 @@ void Metrics::BackupFailed(const std::string& engine, const std::string& cluster
   f_->ClusterSeries(f_->backups, cluster,
                     {{"engine", engine}, {"cluster", cluster}, {"code", Code(code)}})
       .Increment();
+  f_->Changed();
 }
 
 void Metrics::RestoreEnded(const std::string& engine, const std::string& target,
@@ -227,6 +246,7 @@ void Metrics::RestoreEnded(const std::string& engine, const std::string& target,
   f_->ClusterSeries(f_->restores, target,
                     {{"engine", engine}, {"cluster", target}, {"code", Code(code)}})
       .Increment();
+  f_->Changed();
 }
 
 void Metrics::OperationStarted(const std::string& kind) {
@@ -245,6 +265,7 @@ void Metrics::JournalPiece(const std::string& engine, const std::string& cluster
   f_->ClusterSeries(f_->journal_bytes, cluster, {{"engine", engine}, {"cluster", cluster}})
       .Increment(static_cast<double>(stored_bytes));
   f_->Restorable(engine, cluster, at);
+  f_->Changed();
 }
 
 void Metrics::Repository(const RepositoryFigures& r, absl::Time at) {
@@ -265,6 +286,7 @@ void Metrics::RepositoryReachable(bool up) { f_->repo_up.Add({}).Set(up ? 1 : 0)
 
 void Metrics::ClusterDeclared(const std::string& engine, const std::string& cluster) {
   f_->ClusterSeries(f_->declared, cluster, {{"engine", engine}, {"cluster", cluster}}).Set(1);
+  f_->Changed();
 }
 
 void Metrics::ForgetCluster(const std::string& cluster) {
@@ -273,10 +295,20 @@ void Metrics::ForgetCluster(const std::string& cluster) {
   if (it == f_->removers.end()) return;
   for (auto& remove : it->second) remove();
   f_->removers.erase(it);
+  f_->Changed();
 }
 
 std::string Metrics::Text() const {
-  return prometheus::TextSerializer().Serialize(f_->registry.Collect());
+  std::string live = prometheus::TextSerializer().Serialize(f_->registry.Collect());
+  std::lock_guard<std::mutex> lock(f_->render_mu);
+  // Read before collecting: an event during the collection leaves the generation ahead of what
+  // was rendered, and the next scrape renders again.
+  const uint64_t generation = f_->generation.load();
+  if (generation != f_->rendered_generation) {
+    f_->rendered = prometheus::TextSerializer().Serialize(f_->clusters.Collect());
+    f_->rendered_generation = generation;
+  }
+  return absl::StrCat(f_->rendered, live);
 }
 
 }  // namespace mdb::metrics

@@ -58,8 +58,8 @@ class Metrics {
   void OperationEnded(const std::string& kind);
   // A journal piece (WAL segment) of the cluster's shard committed to the repository at `at`:
   // for engines restoring to a point in time, the restorable window now reaches `at`.
-  void JournalPiece(const std::string& engine, const std::string& cluster,
-                    const std::string& shard, absl::Time at, uint64_t stored_bytes);
+  void JournalPiece(const std::string& engine, const std::string& cluster, const std::string& shard,
+                    absl::Time at, uint64_t stored_bytes);
   // The repository as the last GC found it, and whether it answered.
   void Repository(const RepositoryFigures& r, absl::Time at);
   void RepositoryReachable(bool up);

@@ -35,7 +35,8 @@ TEST(Metrics, ReportsWhatHappenedInTheTextFormat) {
                               "redis.v1.BackupService/Get\",le=\"0.0025\"} 2"));
   EXPECT_THAT(text, HasSubstr("mdb_backup_last_success_timestamp_seconds{cluster=\"rd1\","
                               "engine=\"redis\",method=\"BASE\"} 1090"));
-  EXPECT_THAT(text, HasSubstr("mdb_backup_last_duration_seconds{cluster=\"rd1\",engine=\"redis\"} 90"));
+  EXPECT_THAT(text,
+              HasSubstr("mdb_backup_last_duration_seconds{cluster=\"rd1\",engine=\"redis\"} 90"));
   EXPECT_THAT(text, HasSubstr("mdb_backup_last_size_bytes{cluster=\"rd1\",engine=\"redis\","
                               "kind=\"added\"} 300"));
   EXPECT_THAT(text, HasSubstr("mdb_backups_total{cluster=\"rd1\",code=\"UNAVAILABLE\","
@@ -52,6 +53,10 @@ TEST(Metrics, ReportsWhatHappenedInTheTextFormat) {
   // ...and come back when it reports again.
   m.BackupFailed("redis", "rd1", absl::StatusCode::kCancelled);
   EXPECT_THAT(m.Text(), HasSubstr("mdb_backups_total{cluster=\"rd1\",code=\"CANCELLED\""));
+  // Rendered per-cluster text is reused only until the next event.
+  m.BackupFailed("redis", "rd1", absl::StatusCode::kCancelled);
+  EXPECT_THAT(m.Text(), HasSubstr("mdb_backups_total{cluster=\"rd1\",code=\"CANCELLED\","
+                                  "engine=\"redis\"} 2"));
 }
 
 TEST(Metrics, TheRestorableWindowNeverMovesBack) {
