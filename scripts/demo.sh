@@ -51,8 +51,8 @@ CLI="$BUILD/src/cli/mdb-backup"
 log "take a backup: POST $REST/managed-redis/v1/clusters/cache:backup, then wait for the operation"
 "$CLI" backup create --engine redis --cluster cache --wait
 log "list the cluster's backups"
-"$CLI" backup list --engine redis --cluster cache
-ID="$("$CLI" backup list --engine redis --cluster cache | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+"$CLI" backup list --cluster cache
+ID="$("$CLI" --format json backup list --engine redis --cluster cache | python3 -c 'import json, sys; print(json.load(sys.stdin)["backups"][0]["id"])')"
 log "restore backup $ID into the empty server (cluster 'cache-restored')"
 "$CLI" backup restore --engine redis "$ID" --to cache-restored --wait
 echo "restored: $(redis-cli -p "$DST_PORT" DBSIZE) keys, digest $(redis-cli -p "$DST_PORT" DEBUG DIGEST)"

@@ -18,12 +18,14 @@
 #include "cli/cluster_check.h"
 #include "cli/point_in_time.h"
 #include "cli/repo_commands.h"
+#include "cli/views.h"
 #include "common/config.h"
 #include "common/engines.h"
 #include "common/ids.h"
 #include "common/version.h"
 #include "engine/all.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 
 namespace {
 
@@ -34,8 +36,9 @@ struct Client {
   std::string cert_file, key_file;  // https with mutual TLS: this client's certificate
 
   // Performs one call; prints the JSON body to stdout on success, the error to stderr otherwise.
+  // With `status`, an HTTP error is not printed: its status is stored for the caller to decide.
   int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,
-           const std::string& body = "") {
+           const std::string& body = "", int* status = nullptr) {
     if (token.empty()) {
       std::cerr << "mdb-backup: no API token: set MDB_BACKUP_TOKEN or give --token\n";
       return 1;
@@ -65,7 +68,18 @@ struct Client {
       return 1;
     }
     if (res->status != 200) {
-      std::cerr << "mdb-backup: HTTP " << res->status << ": " << res->body << "\n";
+      if (status) {
+        *status = res->status;
+        return 1;
+      }
+      // A google.rpc.Status: its message is for people; the code name for scripts reading it.
+      auto err = nlohmann::json::parse(res->body, nullptr, false);
+      if (err.is_object() && err.contains("message") && err["message"].is_string()) {
+        std::cerr << "mdb-backup: " << err["message"].get<std::string>() << " (HTTP " << res->status
+                  << ")\n";
+      } else {
+        std::cerr << "mdb-backup: HTTP " << res->status << ": " << res->body << "\n";
+      }
       return 1;
     }
     if (out)
@@ -79,22 +93,6 @@ struct Client {
 const mdb::common::EngineInfo& EngineRow(const std::string& engine) {
   const auto& engines = mdb::engine::BuiltInEngines().table();
   return *engines.Find(*engines.Parse(engine));  // names are checked by the options
-}
-
-// "[#########           ] 45%  1.2 of 2.7 GB" from the operation's progress metadata, or the
-// bytes done when the total is not known.
-std::string ProgressBar(const yandex::cloud::operation::Operation& op) {
-  auto [done, total] = mdb::cli::OperationProgress(op);
-  char text[128];
-  if (total > 0) {
-    int filled = static_cast<int>(20.0 * std::min(done, total) / total);
-    snprintf(text, sizeof(text), "[%s%s] %3.0f%%  %.1f of %.1f MB",
-             std::string(filled, '#').c_str(), std::string(20 - filled, ' ').c_str(),
-             100.0 * done / total, done / 1e6, total / 1e6);
-  } else {
-    snprintf(text, sizeof(text), "%.1f MB so far", done / 1e6);
-  }
-  return text;
 }
 
 int ImportCatalog(const std::string& catalog_path, const std::string& file) {
@@ -183,6 +181,16 @@ int main(int argc, char** argv) {
                  "($MDB_BACKUP_CACERT)");
   app.add_option("--cert", client.cert_file, "https with mutual TLS: this client's certificate");
   app.add_option("--key", client.key_file, "https with mutual TLS: its private key");
+  std::string format = "table";
+  bool utc = false;
+  app.add_option("--format", format,
+                 "output of API commands: table (for people), json (the API's "
+                 "proto3 JSON, for scripts) or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}));
+  app.add_flag("--utc", utc, "times in tables in UTC (default: this machine's time zone)");
+  app.footer(
+      "Exit codes: 0 done; 1 an error (the message says which; an operation that failed, with "
+      "--wait); 2 a usage mistake; 3 repo verify found damage.");
 
   std::string engine, folder, cluster, id, catalog_path, file = "-";
   int64_t page_size = 0;
@@ -193,7 +201,8 @@ int main(int argc, char** argv) {
   auto* backup = app.add_subcommand("backup", "list, show and delete backups");
   backup->require_subcommand(1);
   auto* list = backup->add_subcommand("list", "list backups, newest first");
-  list->add_option("--engine", engine)->required()->check(CLI::IsMember(engines));
+  list->add_option("--engine", engine, "one engine's backups (default: all four)")
+      ->check(CLI::IsMember(engines));
   auto* folder_opt = list->add_option("--folder", folder, "backups of this folder");
   list->add_option("--cluster", cluster, "backups of this cluster")->excludes(folder_opt);
   list->add_option("--page-size", page_size, "backups per page (0: 100)");
@@ -274,8 +283,19 @@ int main(int argc, char** argv) {
     return 1;
   };
   // Starts an RPC returning an operation; with --wait, follows it to its end.
+  mdb::cli::ViewOptions view{.format = format == "json"   ? mdb::cli::Format::kJson
+                                       : format == "yaml" ? mdb::cli::Format::kYaml
+                                                          : mdb::cli::Format::kTable,
+                             .zone = utc ? absl::UTCTimeZone() : absl::LocalTimeZone()};
+  auto print = [&](const absl::StatusOr<std::string>& text) {
+    if (!text.ok()) return fail(text.status());
+    std::cout << *text;
+    return 0;
+  };
   auto wait_op = [&](const std::string& op_id) {
     const bool tty = isatty(STDERR_FILENO);
+    const absl::Time start = absl::Now();
+    int64_t done_at_start = -1;
     for (;;) {
       std::string body;
       if (int rc = client.Call("GET", "/operations/" + op_id, &body); rc != 0) return rc;
@@ -283,10 +303,18 @@ int main(int argc, char** argv) {
       if (!op.ok()) return fail(op.status());
       if (op->done()) {
         if (tty) std::cerr << "\r\033[K";
-        std::cout << body << "\n";
+        view.now = absl::Now();
+        if (int rc = print(mdb::cli::RenderOperation(body, view)); rc != 0) return rc;
         return op->has_error() ? 1 : 0;
       }
-      if (tty) std::cerr << "\r\033[K" << ProgressBar(*op) << std::flush;
+      auto [done, total] = mdb::cli::OperationProgress(*op);
+      if (done_at_start < 0) done_at_start = done;
+      if (tty) {
+        std::cerr << "\r\033[K"
+                  << mdb::cli::ProgressLine(done, total, done_at_start,
+                                            absl::ToDoubleSeconds(absl::Now() - start))
+                  << std::flush;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   };
@@ -306,7 +334,7 @@ int main(int argc, char** argv) {
     if (!wait) {
       // Exit 0 says only that it started: the operation may still fail (a delete refused for
       // an incremental's parent), so say where its result is.
-      std::cout << reply << "\n";
+      if (int rc = print(mdb::cli::RenderOperation(reply, view)); rc != 0) return rc;
       if (op.ok() && isatty(STDERR_FILENO)) {
         std::cerr << "mdb-backup: started operation " << op->id()
                   << "; its result: mdb-backup operation wait " << op->id()
@@ -323,14 +351,40 @@ int main(int argc, char** argv) {
     std::string query =
         cluster.empty() ? absl::StrCat("?folderId=", mdb::cli::UrlEscape(folder)) : "?";
     if (page_size) absl::StrAppend(&query, "&pageSize=", page_size);
-    const auto& row = EngineRow(engine);
-    return call(cluster.empty() ? mdb::cli::RestCallOf(row, "BackupService.List", {})
-                                : mdb::cli::RestCallOf(row, "ClusterService.ListBackups",
-                                                       {{"cluster_id", cluster}}),
-                query);
+    // Without --engine, every engine's list: a cluster belongs to one, the others answer
+    // NOT_FOUND (skipped); a folder may have backups of all four.
+    std::vector<std::pair<std::string, std::string>> pages;
+    for (const auto& name : engine.empty() ? engines : std::vector<std::string>{engine}) {
+      const auto& row = EngineRow(name);
+      auto c = cluster.empty() ? mdb::cli::RestCallOf(row, "BackupService.List", {})
+                               : mdb::cli::RestCallOf(row, "ClusterService.ListBackups",
+                                                      {{"cluster_id", cluster}});
+      if (!c.ok()) return fail(c.status());
+      std::string page;
+      int status = 0;
+      if (client.Call(c->verb, c->path + query, &page, "", engine.empty() ? &status : nullptr) !=
+          0) {
+        if (status == 404) continue;
+        if (status != 0) return client.Call(c->verb, c->path + query, &page);  // says why
+        return 1;
+      }
+      pages.emplace_back(name, std::move(page));
+    }
+    if (pages.empty()) {
+      return fail(absl::NotFoundError(absl::StrCat("no engine knows cluster '", cluster, "'")));
+    }
+    return print(mdb::cli::RenderBackups(pages, view));
   }
-  if (*get)
-    return call(mdb::cli::RestCallOf(EngineRow(engine), "BackupService.Get", {{"backup_id", id}}));
+  if (*get) {
+    std::string body;
+    if (int rc =
+            call(mdb::cli::RestCallOf(EngineRow(engine), "BackupService.Get", {{"backup_id", id}}),
+                 "", &body);
+        rc != 0) {
+      return rc;
+    }
+    return print(mdb::cli::RenderBackup(body, view));
+  }
   if (*del) return start_op(mdb::cli::DeleteBackupCall(EngineRow(engine), id, cluster));
   if (*create) {
     return start_op(mdb::cli::RestCallOf(EngineRow(engine), "ClusterService.Backup",
@@ -416,7 +470,13 @@ int main(int argc, char** argv) {
                      R"("config":{},"networkId":"local","hostSpecs":[{}])", time_member, "}");
     return start_op(mdb::cli::RestCallOf(row, "ClusterService.Restore", {}), body);
   }
-  if (*op_get) return client.Call("GET", "/operations/" + id);
+  if (*op_get) {
+    std::string body;
+    if (int rc = client.Call("GET", "/operations/" + mdb::cli::UrlEscape(id), &body); rc != 0) {
+      return rc;
+    }
+    return print(mdb::cli::RenderOperation(body, view));
+  }
   if (*op_wait) return wait_op(id);
   return 2;
 }

@@ -334,7 +334,7 @@ def test_rest_over_https_answers_the_grpc_json_and_nothing_without_the_ca(tls, p
 def test_the_cli_speaks_https_with_a_ca_of_its_choice(tls, pki):
     def cli(*args):
         return subprocess.run([str(CLI), "--endpoint", tls.rest, "--token", READER, *map(str, args),
-                               "backup", "get", "--engine", "redis", "rd-1"],
+                               "--format", "json", "backup", "get", "--engine", "redis", "rd-1"],
                               capture_output=True, text=True, timeout=120)
     r = cli("--cacert", pki.ca_file)
     assert r.returncode == 0 and json.loads(r.stdout)["id"] == "rd-1", r.stderr

@@ -71,7 +71,8 @@ class DebianStylePostgres:
 
 def cli(server, *args, timeout=600):
     env = dict(os.environ, MDB_BACKUP_ENDPOINT=server.rest, MDB_BACKUP_TOKEN="writer-token-1")
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run([str(CLI), "--format", "json", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
 
 
 def check(config):
@@ -204,6 +205,7 @@ def test_the_dba_path_from_the_docs_to_a_restored_server_beside_its_source(workd
         server.config.write_text(text[:start] + text[text.index("  - id: pg-restored"):])
         assert "configuration reloaded" in server.reload()
         assert "pg_drop_replication_slot('mdb_backup')" in server.read_log()
+        assert password not in server.read_log()  # the database password is never logged
     finally:
         if restored_started:
             as_postgres(PGBIN / "pg_ctl", "-D", target_dir, "-m", "immediate", "stop")

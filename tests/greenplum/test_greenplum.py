@@ -282,7 +282,8 @@ def test_incremental_then_point_in_time_restore_between_two_batches(workdir, pg_
         # Through the CLI, as a DBA would: a time with its zone, the backup picked (the newest
         # of gp3 completed by then: the INCREMENTAL).
         at = datetime.datetime.fromtimestamp(t / 1e9, tz=datetime.timezone.utc).isoformat()
-        r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "writer-token-1", "backup", "restore",
+        r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "writer-token-1", "--format", "json", "backup",
+                            "restore",
                             "--engine", "greenplum", "--cluster", "gp3", "--time", at, "--to", "gp-pitr",
                             "--wait"], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr
