@@ -1,10 +1,12 @@
 // Collecting the findings of a driver's pre-flight check (Driver::Check) for one server.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 
 namespace mdb::engine {
@@ -50,6 +52,23 @@ inline void OneHostIsEnough(std::vector<CheckItem>* out, size_t first) {
       (*out)[i].detail += " (another host of the shard serves)";
     }
   }
+}
+
+// Runs `check` on every host of every shard, each with its own CheckList; for engines that back
+// up from any one host of a shard (OneHostIsEnough applies to sources).
+inline std::vector<CheckItem> CheckEveryHost(
+    const common::ClusterConfig& cluster,
+    const std::function<void(const common::HostConfig&, CheckList*)>& check) {
+  std::vector<CheckItem> out;
+  for (const auto& shard : cluster.shards) {
+    const size_t first = out.size();
+    for (const auto& host : shard.hosts) {
+      CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
+      check(host, &c);
+    }
+    if (!cluster.restore_target) OneHostIsEnough(&out, first);
+  }
+  return out;
 }
 
 }  // namespace mdb::engine

@@ -13,53 +13,47 @@ namespace mdb::engine::mongodb {
 
 std::vector<CheckItem> MongoDriver::Check(const common::ClusterConfig& cluster,
                                           const std::atomic<bool>* cancelled) {
-  std::vector<CheckItem> out;
-  for (const auto& shard : cluster.shards) {
-    const size_t first = out.size();
-    for (const auto& host : shard.hosts) {
-      CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
-      auto conn = ConnectHost(host, absl::Seconds(10), cancelled);
-      if (!conn.ok()) {
-        c.Unreachable(
-            "connection", std::string(conn.status().message()),
-            "make the server reachable from this host; check the host's user, password_file "
-            "and auth_source");
-        continue;
-      }
-      auto info = Describe(conn->get());
-      if (!info.ok()) {
-        c.Unreachable("hello", std::string(info.status().message()),
-                      "upgrade to MongoDB 4.4 or later");
-        continue;
-      }
-      c.Ok("connection",
-           absl::StrCat("MongoDB ", info->version,
-                        info->set_name.empty()
-                            ? ", standalone"
-                            : absl::StrCat(", replica set ", info->set_name,
-                                           info->primary ? " (primary)" : " (secondary)")));
-      if (info->set_name.empty() && !cluster.restore_target) {
-        c.Warn("oplog",
-               "a standalone server has no oplog: collections are copied one by one, "
-               "not at one point in time",
-               "run the server as a (one-member) replica set: replication.replSetName");
-      }
-      const std::string user = common::HostOption(host, "user", "<user>");
-      auto dbs = UserDatabases(conn->get());
-      if (!dbs.ok()) {
-        c.Unreachable("listDatabases", std::string(dbs.status().message()),
-                      absl::StrCat("db.getSiblingDB('admin').grantRolesToUser('", user,
-                                   cluster.restore_target ? "', ['restore'])" : "', ['backup'])"));
-      } else if (cluster.restore_target && !dbs->empty()) {
-        c.Fail("empty", absl::StrCat("holds ", absl::StrJoin(*dbs, ", ")),
-               "restore into a server without user databases");
-      } else {
-        c.Ok("listDatabases", absl::StrCat(dbs->size(), " user databases"));
-      }
+  return CheckEveryHost(cluster, [&](const common::HostConfig& host, CheckList* list) {
+    CheckList& c = *list;
+    auto conn = ConnectHost(host, absl::Seconds(10), cancelled);
+    if (!conn.ok()) {
+      c.Unreachable(
+          "connection", std::string(conn.status().message()),
+          "make the server reachable from this host; check the host's user, password_file "
+          "and auth_source");
+      return;
     }
-    if (!cluster.restore_target) OneHostIsEnough(&out, first);
-  }
-  return out;
+    auto info = Describe(conn->get());
+    if (!info.ok()) {
+      c.Unreachable("hello", std::string(info.status().message()),
+                    "upgrade to MongoDB 4.4 or later");
+      return;
+    }
+    c.Ok("connection",
+         absl::StrCat("MongoDB ", info->version,
+                      info->set_name.empty()
+                          ? ", standalone"
+                          : absl::StrCat(", replica set ", info->set_name,
+                                         info->primary ? " (primary)" : " (secondary)")));
+    if (info->set_name.empty() && !cluster.restore_target) {
+      c.Warn("oplog",
+             "a standalone server has no oplog: collections are copied one by one, "
+             "not at one point in time",
+             "run the server as a (one-member) replica set: replication.replSetName");
+    }
+    const std::string user = common::HostOption(host, "user", "<user>");
+    auto dbs = UserDatabases(conn->get());
+    if (!dbs.ok()) {
+      c.Unreachable("listDatabases", std::string(dbs.status().message()),
+                    absl::StrCat("db.getSiblingDB('admin').grantRolesToUser('", user,
+                                 cluster.restore_target ? "', ['restore'])" : "', ['backup'])"));
+    } else if (cluster.restore_target && !dbs->empty()) {
+      c.Fail("empty", absl::StrCat("holds ", absl::StrJoin(*dbs, ", ")),
+             "restore into a server without user databases");
+    } else {
+      c.Ok("listDatabases", absl::StrCat(dbs->size(), " user databases"));
+    }
+  });
 }
 
 }  // namespace mdb::engine::mongodb

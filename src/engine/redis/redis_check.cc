@@ -11,41 +11,35 @@ namespace mdb::engine::redis {
 
 std::vector<CheckItem> RedisDriver::Check(const common::ClusterConfig& cluster,
                                           const std::atomic<bool>* cancelled) {
-  std::vector<CheckItem> out;
-  for (const auto& shard : cluster.shards) {
-    const size_t first = out.size();
-    for (const auto& host : shard.hosts) {
-      CheckList c(&out, absl::StrCat(shard.name, " ", host.address));
-      auto conn = ConnectHost(host, absl::Seconds(5), cancelled);
-      if (!conn.ok()) {
-        c.Unreachable("connection", std::string(conn.status().message()),
-                      "make the server reachable from this host; for AUTH set the host's user and "
-                      "password_file");
-        continue;
-      }
-      auto role = GetRole(conn->get());
-      if (!role.ok()) {
-        c.Unreachable("ROLE", std::string(role.status().message()),
-                      "allow the user +role +info +psync +replconf +cluster|nodes (ACL SETUSER)");
-        continue;
-      }
-      c.Ok("connection", role->master    ? "master"
-                         : role->link_up ? "replica, linked to its master"
-                                         : "replica, not linked to its master");
-      if (!cluster.restore_target) continue;
-      // A restore loads a whole snapshot: the target must not hold keys of its own.
-      auto keys = (*conn)->Command({"DBSIZE"});
-      int64_t n = keys.ok() && keys->type == RespValue::Type::kInteger ? keys->integer : -1;
-      if (n != 0) {
-        c.Fail("empty", keys.ok() ? absl::StrCat(n, " keys") : std::string(keys.status().message()),
-               "restore into a fresh server (FLUSHALL only if its data is not needed)");
-      } else {
-        c.Ok("empty", "no keys");
-      }
+  return CheckEveryHost(cluster, [&](const common::HostConfig& host, CheckList* list) {
+    CheckList& c = *list;
+    auto conn = ConnectHost(host, absl::Seconds(5), cancelled);
+    if (!conn.ok()) {
+      c.Unreachable("connection", std::string(conn.status().message()),
+                    "make the server reachable from this host; for AUTH set the host's user and "
+                    "password_file");
+      return;
     }
-    if (!cluster.restore_target) OneHostIsEnough(&out, first);
-  }
-  return out;
+    auto role = GetRole(conn->get());
+    if (!role.ok()) {
+      c.Unreachable("ROLE", std::string(role.status().message()),
+                    "allow the user +role +info +psync +replconf +cluster|nodes (ACL SETUSER)");
+      return;
+    }
+    c.Ok("connection", role->master    ? "master"
+                       : role->link_up ? "replica, linked to its master"
+                                       : "replica, not linked to its master");
+    if (!cluster.restore_target) return;
+    // A restore loads a whole snapshot: the target must not hold keys of its own.
+    auto keys = (*conn)->Command({"DBSIZE"});
+    int64_t n = keys.ok() && keys->type == RespValue::Type::kInteger ? keys->integer : -1;
+    if (n != 0) {
+      c.Fail("empty", keys.ok() ? absl::StrCat(n, " keys") : std::string(keys.status().message()),
+             "restore into a fresh server (FLUSHALL only if its data is not needed)");
+    } else {
+      c.Ok("empty", "no keys");
+    }
+  });
 }
 
 }  // namespace mdb::engine::redis
