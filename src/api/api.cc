@@ -142,6 +142,8 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
       {"BackupService.Get", &Api::GetBackup},
       {"BackupService.List", &Api::ListFolderBackups},
       {"BackupService.Delete", &Api::DeleteBackup},
+      {"ClusterService.Get", &Api::GetCluster},
+      {"ClusterService.List", &Api::ListClusters},
       {"ClusterService.ListBackups", &Api::ListClusterBackups},
       {"ClusterService.Backup", &Api::BackupCluster},
       {"ClusterService.Restore", &Api::RestoreCluster},

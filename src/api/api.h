@@ -112,6 +112,8 @@ class Api {
   absl::Status DeleteBackup(const Ctx& c, const Message& req, Message* resp);
   absl::Status BackupCluster(const Ctx& c, const Message& req, Message* resp);
   absl::Status RestoreCluster(const Ctx& c, const Message& req, Message* resp);
+  absl::Status GetCluster(const Ctx& c, const Message& req, Message* resp);  // clusters.cc
+  absl::Status ListClusters(const Ctx& c, const Message& req, Message* resp);
   absl::Status GetOperation(const Ctx& c, const Message& req, Message* resp);
   absl::Status CancelOperation(const Ctx& c, const Message& req, Message* resp);
 

@@ -1,0 +1,112 @@
+// ClusterService.Get and List: the clusters this service protects, as its config declares them.
+// It manages none of them, so the contract's Cluster carries what the config knows: id, folder,
+// name, environment (PRODUCTION), status RUNNING, health UNKNOWN (no probe answers for the
+// cluster's servers here), and the label `restore_target: "true"` on clusters declared to
+// restore into only. Every engine's Cluster message is filled by reflection (field numbers
+// differ; names do not).
+#include <regex>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "api/api.h"
+#include "api/validation.h"
+#include "google/protobuf/reflection.h"
+
+namespace mdb::api {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+std::string Field(const Message& m, const char* name) {
+  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+  return f ? m.GetReflection()->GetString(m, f) : "";
+}
+
+void SetString(Message* m, const char* name, const std::string& value) {
+  if (const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name)) {
+    m->GetReflection()->SetString(m, f, value);
+  }
+}
+
+void SetEnum(Message* m, const char* name, const char* value) {
+  const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
+  if (!f || !f->enum_type()) return;
+  if (const auto* v = f->enum_type()->FindValueByName(value)) {
+    m->GetReflection()->SetEnum(m, f, v);
+  }
+}
+
+void FillCluster(const common::ClusterConfig& c, Message* m) {
+  SetString(m, "id", c.id);
+  SetString(m, "folder_id", c.folder_id);
+  SetString(m, "name", c.name);
+  SetString(m, "description",
+            c.restore_target ? "restore target declared in mdb-backupd's config"
+                             : "protected by mdb-backup (declared in mdb-backupd's config)");
+  SetEnum(m, "environment", "PRODUCTION");
+  SetEnum(m, "status", "RUNNING");
+  SetEnum(m, "health", "HEALTH_UNKNOWN");
+  if (const FieldDescriptor* labels = m->GetDescriptor()->FindFieldByName("labels");
+      labels && c.restore_target) {
+    Message* entry = m->GetReflection()->AddMessage(m, labels);
+    SetString(entry, "key", "restore_target");
+    SetString(entry, "value", "true");
+  }
+}
+
+}  // namespace
+
+absl::Status Api::GetCluster(const Ctx& c, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, Field(req, "cluster_id")));
+  FillCluster(*cluster, resp);
+  return absl::OkStatus();
+}
+
+absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) {
+  const std::string folder = Field(req, "folder_id");
+  if (!c.who.CanRead(folder)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the token may not read folder ", Quoted(folder)));
+  }
+  // The one filter the contract documents for clusters: name = "<name>".
+  std::optional<std::string> name;
+  if (std::string filter = Field(req, "filter"); !filter.empty()) {
+    std::smatch m;
+    if (!std::regex_match(filter, m, std::regex(R"(\s*name\s*=\s*"([^"]*)"\s*)"))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid 'filter' ", Quoted(filter), ": only name = \"<name>\" is supported"));
+    }
+    name = m[1].str();
+  }
+  const FieldDescriptor* size_field = req.GetDescriptor()->FindFieldByName("page_size");
+  int64_t size = size_field ? req.GetReflection()->GetInt64(req, size_field) : 0;
+  if (size < 0) return absl::InvalidArgumentError("invalid 'page_size': it is negative");
+  if (size == 0) size = 100;
+  // The token is the last id of the previous page (clusters are listed by id), base64url.
+  std::string after;
+  if (std::string token = Field(req, "page_token"); !token.empty()) {
+    if (!absl::WebSafeBase64Unescape(token, &after) || after.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid 'page_token' ", Quoted(token), ": not a token of this list"));
+    }
+  }
+  std::vector<const common::ClusterConfig*> matching;
+  for (const auto& cluster : c.snap.config->clusters) {
+    if (cluster.engine != c.engine || cluster.folder_id != folder) continue;
+    if (name && cluster.name != *name) continue;
+    if (cluster.id <= after) continue;
+    matching.push_back(&cluster);
+  }
+  std::sort(matching.begin(), matching.end(),
+            [](const auto* a, const auto* b) { return a->id < b->id; });
+  const FieldDescriptor* clusters = resp->GetDescriptor()->FindFieldByName("clusters");
+  for (size_t i = 0; i < matching.size() && i < static_cast<size_t>(size); ++i) {
+    FillCluster(*matching[i], resp->GetReflection()->AddMessage(resp, clusters));
+  }
+  if (matching.size() > static_cast<size_t>(size)) {
+    SetString(resp, "next_page_token", absl::WebSafeBase64Escape(matching[size - 1]->id));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mdb::api
