@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "cli/api_paths.h"
 #include "cli/catalog_commands.h"
+#include "cli/client.h"
 #include "cli/cluster_check.h"
 #include "cli/point_in_time.h"
 #include "cli/repo_commands.h"
@@ -28,67 +29,6 @@
 #include "nlohmann/json.hpp"
 
 namespace {
-
-struct Client {
-  std::string endpoint;
-  std::string token;
-  std::string ca_file;              // https: the CA to trust instead of the system's
-  std::string cert_file, key_file;  // https with mutual TLS: this client's certificate
-
-  // Performs one call; prints the JSON body to stdout on success, the error to stderr otherwise.
-  // With `status`, an HTTP error is not printed: its status is stored for the caller to decide.
-  int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,
-           const std::string& body = "", int* status = nullptr) {
-    if (token.empty()) {
-      std::cerr << "mdb-backup: no API token: set MDB_BACKUP_TOKEN or give --token\n";
-      return 1;
-    }
-    httplib::Client cli(endpoint, cert_file, key_file);
-    if (!ca_file.empty()) cli.set_ca_cert_path(ca_file.c_str());
-    cli.set_read_timeout(60, 0);
-    httplib::Headers headers{{"Authorization", "Bearer " + token}};
-    httplib::Result res = verb == "GET"      ? cli.Get(path, headers)
-                          : verb == "DELETE" ? cli.Delete(path, headers)
-                                             : cli.Post(path, headers, body, "application/json");
-    if (!res) {
-      // httplib names the failing step only ("Connection", "Read"): say what it means here.
-      std::string why = httplib::to_string(res.error());
-      if (res.error() == httplib::Error::Connection) {
-        why = "nothing answers there (is mdb-backupd running, and is this its rest_listen?)";
-      } else if (res.error() == httplib::Error::Read) {
-        why =
-            "the connection ended without an answer (https endpoint given as http, or the "
-            "server stopped?)";
-      } else if (res.error() == httplib::Error::SSLConnection ||
-                 res.error() == httplib::Error::SSLServerVerification) {
-        why = why + " (for a private CA give --cacert or MDB_BACKUP_CACERT)";
-      }
-      std::cerr << "mdb-backup: cannot reach " << endpoint << ": " << why
-                << "; set MDB_BACKUP_ENDPOINT or --endpoint\n";
-      return 1;
-    }
-    if (res->status != 200) {
-      if (status) {
-        *status = res->status;
-        return 1;
-      }
-      // A google.rpc.Status: its message is for people; the code name for scripts reading it.
-      auto err = nlohmann::json::parse(res->body, nullptr, false);
-      if (err.is_object() && err.contains("message") && err["message"].is_string()) {
-        std::cerr << "mdb-backup: " << err["message"].get<std::string>() << " (HTTP " << res->status
-                  << ")\n";
-      } else {
-        std::cerr << "mdb-backup: HTTP " << res->status << ": " << res->body << "\n";
-      }
-      return 1;
-    }
-    if (out)
-      *out = res->body;
-    else
-      std::cout << res->body << "\n";
-    return 0;
-  }
-};
 
 const mdb::common::EngineInfo& EngineRow(const std::string& engine) {
   const auto& engines = mdb::engine::BuiltInEngines().table();
@@ -166,7 +106,7 @@ int main(int argc, char** argv) {
   CLI::App app{"mdb-backup: command-line client of mdb-backupd"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mdb-backup ") + mdb::common::kVersion);
-  Client client;
+  mdb::cli::Client client;
   const char* env_endpoint = getenv("MDB_BACKUP_ENDPOINT");
   const char* env_token = getenv("MDB_BACKUP_TOKEN");
   client.endpoint = env_endpoint ? env_endpoint : "http://127.0.0.1:8080";
@@ -261,7 +201,7 @@ int main(int argc, char** argv) {
       ->required();
   rebuild->add_option("--key-file", key_file, "the repository's key file, if encrypted");
 
-  auto* cl = app.add_subcommand("cluster", "check a declared cluster");
+  auto* cl = app.add_subcommand("cluster", "list, show and check the declared clusters");
   cl->require_subcommand(1);
   std::string config_path;
   if (const char* env_config = getenv("MDB_BACKUP_CONFIG")) config_path = env_config;
@@ -272,6 +212,15 @@ int main(int argc, char** argv) {
   check->add_option("id", cluster, "the cluster's id in the config")->required();
   check->add_option("--config", config_path, "mdb-backupd's config file ($MDB_BACKUP_CONFIG)")
       ->required(config_path.empty());
+  auto* cl_list = cl->add_subcommand("list", "the clusters of a folder (from the API)");
+  cl_list->add_option("--folder", folder, "the folder")->required();
+  cl_list->add_option("--engine", engine, "one engine's (default: all four)")
+      ->check(CLI::IsMember(engines));
+  auto* status = cl->add_subcommand(
+      "status", "a cluster's backups at a glance: the newest of each kind, the restorable window");
+  status->add_option("id", cluster, "the cluster's id")->required();
+  status->add_option("--engine", engine, "its engine (default: found)")
+      ->check(CLI::IsMember(engines));
 
   auto run_repo = mdb::cli::AddRepoCommands(&app);
 
@@ -344,6 +293,50 @@ int main(int argc, char** argv) {
     }
     return op.ok() ? wait_op(op->id()) : fail(op.status());
   };
+  if (*cl_list || *status) {
+    // Each engine asked in turn (or the one given); an engine that has no such cluster answers
+    // NOT_FOUND and is skipped.
+    std::vector<std::pair<std::string, std::string>> found;
+    for (const auto& name : engine.empty() ? engines : std::vector<std::string>{engine}) {
+      const auto& row = EngineRow(name);
+      auto c = *cl_list
+                   ? mdb::cli::RestCallOf(row, "ClusterService.List", {})
+                   : mdb::cli::RestCallOf(row, "ClusterService.Get", {{"cluster_id", cluster}});
+      if (!c.ok()) return fail(c.status());
+      std::string path = c->path;
+      if (*cl_list) path += "?folderId=" + mdb::cli::UrlEscape(folder) + "&pageSize=1000";
+      std::string reply;
+      int http = 0;
+      if (client.Call(c->verb, path, &reply, "", engine.empty() ? &http : nullptr) != 0) {
+        if (http == 404) continue;
+        return http ? client.Call(c->verb, path, &reply) : 1;  // prints why
+      }
+      found.emplace_back(name, std::move(reply));
+      if (*status) break;
+    }
+    if (*cl_list) return print(mdb::cli::RenderClusters(found, view));
+    if (found.empty()) {
+      return fail(absl::NotFoundError(absl::StrCat("no engine knows cluster '", cluster, "'")));
+    }
+    std::vector<std::string> pages;
+    std::string token;
+    do {  // every backup of the cluster, newest first
+      auto c = mdb::cli::RestCallOf(EngineRow(found[0].first), "ClusterService.ListBackups",
+                                    {{"cluster_id", cluster}});
+      std::string page, query = "?pageSize=1000";
+      if (!token.empty()) query += "&pageToken=" + mdb::cli::UrlEscape(token);
+      if (int rc = call(c, query, &page); rc != 0) return rc;
+      auto next = nlohmann::json::parse(page, nullptr, false);
+      std::string previous = token;
+      token = next.is_object() ? next.value("nextPageToken", "") : "";
+      pages.push_back(std::move(page));
+      if (!token.empty() && token == previous) {
+        return fail(absl::DataLossError("the backup list does not advance; giving up"));
+      }
+    } while (!token.empty());
+    view.now = absl::Now();
+    return print(mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, view));
+  }
   if (*list) {
     if (cluster.empty() && folder.empty()) {
       return fail(absl::InvalidArgumentError("backup list: give --cluster ID or --folder ID"));

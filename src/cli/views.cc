@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -236,6 +237,102 @@ absl::StatusOr<std::string> RenderOperation(const std::string& json, const ViewO
   std::string table = FormatTable({"", ""}, rows);
   table = table.substr(table.find('\n') + 1);
   return Render(*op, view, table, &json);
+}
+
+absl::StatusOr<std::string> RenderClusters(
+    const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view) {
+  std::vector<Json> clusters;
+  for (const auto& [engine, text] : pages) {
+    auto page = Parse(text);
+    if (!page.ok()) return page.status();
+    for (Json c : page->value("clusters", Json::array())) {
+      if (!c.is_object()) return absl::DataLossError("a cluster in the reply is not an object");
+      if (pages.size() > 1) c["engine"] = engine;
+      clusters.push_back(std::move(c));
+    }
+  }
+  std::stable_sort(clusters.begin(), clusters.end(),
+                   [](const Json& a, const Json& b) { return Str(a, "id") < Str(b, "id"); });
+  const bool engines = pages.size() > 1;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : clusters) {
+    const bool target = c.contains("labels") && c["labels"].is_object() &&
+                        c["labels"].value("restore_target", "") == "true";
+    std::vector<std::string> row{Str(c, "id")};
+    if (engines) row.push_back(Str(c, "engine"));
+    for (std::string cell : {Str(c, "name"), Str(c, "folderId"), Str(c, "status"),
+                             std::string(target ? "restore target" : "protected")}) {
+      row.push_back(std::move(cell));
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> header{"ID"};
+  if (engines) header.push_back("ENGINE");
+  for (const char* h : {"NAME", "FOLDER", "STATUS", "ROLE"}) header.push_back(h);
+  Json doc = Json::object();
+  doc["clusters"] = clusters;
+  return Render(doc, view, rows.empty() ? "no clusters\n" : FormatTable(header, rows),
+                pages.size() == 1 ? &pages.front().second : nullptr);
+}
+
+absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
+                                                const std::string& cluster_json,
+                                                const std::vector<std::string>& backup_pages,
+                                                const ViewOptions& view) {
+  auto cluster = Parse(cluster_json);
+  if (!cluster.ok()) return cluster.status();
+  std::vector<Json> backups;
+  for (const auto& text : backup_pages) {
+    auto page = Parse(text);
+    if (!page.ok()) return page.status();
+    for (const Json& b : page->value("backups", Json::array())) backups.push_back(b);
+  }
+  int64_t stored = 0;
+  for (const auto& b : backups)
+    stored += std::max<int64_t>(0, std::max(Int(b, "size"), Int(b, "sizeBytes")));
+  const bool target = cluster->contains("labels") && (*cluster)["labels"].is_object() &&
+                      (*cluster)["labels"].value("restore_target", "") == "true";
+  std::vector<std::vector<std::string>> rows = {
+      {"cluster:", absl::StrCat(Str(*cluster, "id"), " (", engine, ")")},
+      {"name:", Str(*cluster, "name")},
+      {"folder:", Str(*cluster, "folderId")},
+      {"role:", target ? "restore target (not backed up)" : "protected"},
+      {"backups:",
+       absl::StrCat(backups.size(),
+                    stored > 0 ? absl::StrCat(", ", HumanBytes(stored), " stored") : "")},
+  };
+  auto newest = [&](const char* key, const char* value) -> const Json* {
+    for (const auto& b : backups) {  // newest first
+      if (!key || Str(b, key) == value) return &b;
+    }
+    return nullptr;
+  };
+  auto describe = [&](const Json* b) {
+    absl::Time t = TimeOf(*b, "createdAt");
+    return absl::StrCat(When(t, view), " (", Age(t, view.now), ")  ", Str(*b, "id"));
+  };
+  for (auto [label, key, value] : {std::tuple{"last backup:", (const char*)nullptr, ""},
+                                   std::tuple{"last BASE:", "method", "BASE"},
+                                   std::tuple{"last INCREMENTAL:", "method", "INCREMENTAL"},
+                                   std::tuple{"last AUTOMATED:", "type", "AUTOMATED"},
+                                   std::tuple{"last MANUAL:", "type", "MANUAL"}}) {
+    if (const Json* b = newest(key, value)) {
+      rows.push_back({label, describe(b)});
+    } else if (!key) {
+      rows.push_back({label, "none"});
+    }
+  }
+  if (!backups.empty()) {
+    std::string window = absl::StrCat(When(TimeOf(backups.back(), "createdAt"), view), " to ",
+                                      When(TimeOf(backups.front(), "createdAt"), view));
+    if (engine == "greenplum") absl::StrAppend(&window, " and on, as far as WAL is archived");
+    rows.push_back({"restorable:", window});
+  }
+  std::string table = FormatTable({"", ""}, rows);
+  Json doc = Json::object();
+  doc["cluster"] = *cluster;
+  doc["backups"] = backups;
+  return Render(doc, view, table.substr(table.find('\n') + 1));
 }
 
 std::string ProgressLine(int64_t done, int64_t total, int64_t done_at_start, double seconds) {

@@ -44,6 +44,18 @@ absl::StatusOr<std::string> RenderBackup(const std::string& json, const ViewOpti
 // result.
 absl::StatusOr<std::string> RenderOperation(const std::string& json, const ViewOptions& view);
 
+// ClusterService.List pages (engine name, reply), merged by id. Table: ID, ENGINE (when more
+// than one), NAME, FOLDER, STATUS, ROLE (protected, or restore target).
+absl::StatusOr<std::string> RenderClusters(
+    const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view);
+// `cluster status`: the cluster (ClusterService.Get's reply) and its backups (ListBackups replies,
+// newest first): its role, backup count and stored size, the newest backup of each method and
+// type, and the window a restore can reach. JSON/YAML: {"cluster": ..., "backups": [...]}.
+absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
+                                                const std::string& cluster_json,
+                                                const std::vector<std::string>& backup_pages,
+                                                const ViewOptions& view);
+
 // A running operation's progress line: bar, percent, bytes, rate and time left, from the bytes
 // done and total and the seconds since `done_at_start` bytes were done.
 std::string ProgressLine(int64_t done, int64_t total, int64_t done_at_start, double seconds);

@@ -1,0 +1,62 @@
+#include "cli/client.h"
+
+#include <httplib.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace mdb::cli {
+
+int Client::Call(const std::string& verb, const std::string& path, std::string* out,
+                 const std::string& body, int* status) {
+  if (token.empty()) {
+    std::cerr << "mdb-backup: no API token: set MDB_BACKUP_TOKEN or give --token\n";
+    return 1;
+  }
+  httplib::Client cli(endpoint, cert_file, key_file);
+  if (!ca_file.empty()) cli.set_ca_cert_path(ca_file.c_str());
+  cli.set_read_timeout(60, 0);
+  httplib::Headers headers{{"Authorization", "Bearer " + token}};
+  httplib::Result res = verb == "GET"      ? cli.Get(path, headers)
+                        : verb == "DELETE" ? cli.Delete(path, headers)
+                                           : cli.Post(path, headers, body, "application/json");
+  if (!res) {
+    // httplib names the failing step only ("Connection", "Read"): say what it means here.
+    std::string why = httplib::to_string(res.error());
+    if (res.error() == httplib::Error::Connection) {
+      why = "nothing answers there (is mdb-backupd running, and is this its rest_listen?)";
+    } else if (res.error() == httplib::Error::Read) {
+      why =
+          "the connection ended without an answer (https endpoint given as http, or the "
+          "server stopped?)";
+    } else if (res.error() == httplib::Error::SSLConnection ||
+               res.error() == httplib::Error::SSLServerVerification) {
+      why = why + " (for a private CA give --cacert or MDB_BACKUP_CACERT)";
+    }
+    std::cerr << "mdb-backup: cannot reach " << endpoint << ": " << why
+              << "; set MDB_BACKUP_ENDPOINT or --endpoint\n";
+    return 1;
+  }
+  if (res->status != 200) {
+    if (status) {
+      *status = res->status;
+      return 1;
+    }
+    // A google.rpc.Status: its message is for people; the code name for scripts reading it.
+    auto err = nlohmann::json::parse(res->body, nullptr, false);
+    if (err.is_object() && err.contains("message") && err["message"].is_string()) {
+      std::cerr << "mdb-backup: " << err["message"].get<std::string>() << " (HTTP " << res->status
+                << ")\n";
+    } else {
+      std::cerr << "mdb-backup: HTTP " << res->status << ": " << res->body << "\n";
+    }
+    return 1;
+  }
+  if (out)
+    *out = res->body;
+  else
+    std::cout << res->body << "\n";
+  return 0;
+}
+
+}  // namespace mdb::cli
