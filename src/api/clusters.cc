@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/api.h"
 #include "api/validation.h"
+#include "common/status.h"
 #include "google/protobuf/reflection.h"
 
 namespace mdb::api {
@@ -72,7 +73,7 @@ absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) 
   std::optional<std::string> name;
   if (std::string filter = Field(req, "filter"); !filter.empty()) {
     std::smatch m;
-    if (!std::regex_match(filter, m, std::regex(R"(\s*name\s*=\s*"([^"]*)"\s*)"))) {
+    if (!std::regex_match(filter, m, std::regex(R"re(\s*name\s*=\s*"([^"]*)"\s*)re"))) {
       return absl::InvalidArgumentError(absl::StrCat(
           "invalid 'filter' ", Quoted(filter), ": only name = \"<name>\" is supported"));
     }

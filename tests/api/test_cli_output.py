@@ -41,3 +41,25 @@ def test_backup_list_is_a_table_across_engines_and_json_on_request(server):
     # An error reads as the server's message, not raw JSON.
     r = cli(server, "backup", "get", "--engine", "redis", "nope")
     assert r.returncode == 1 and "not found" in r.stderr and "(HTTP 404)" in r.stderr and "{" not in r.stderr
+
+
+def test_cluster_list_and_status(server):
+    r = cli(server, "cluster", "list", "--folder", "f1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["ID", "ENGINE", "NAME", "FOLDER", "STATUS", "ROLE"], lines
+    ids = [l.split()[0] for l in lines[1:]]
+    assert ids == sorted(["gp1", "mg1", "rd1", "os1"]), ids  # f1's clusters of every engine, by id
+    assert "rd2" not in r.stdout  # another folder's
+    r = cli(server, "--utc", "cluster", "status", "gp1")
+    assert r.returncode == 0, r.stderr
+    status = dict(l.split(":", 1) for l in r.stdout.splitlines())
+    assert status["cluster"].strip() == "gp1 (greenplum)" and status["role"].strip() == "protected"
+    assert status["backups"].strip().startswith("2, 8.0 PiB"), status
+    assert status["last INCREMENTAL"].strip().endswith("gp-incr") and status["last BASE"].strip().endswith("gp-base")
+    assert status["restorable"].strip().startswith("2026-11-20 01:10:00 +00:00 to 2026-11-21 01:02:00"), status
+    r = cli(server, "--format", "json", "cluster", "status", "rd1")
+    doc = json.loads(r.stdout)
+    assert doc["cluster"]["id"] == "rd1" and [b["id"] for b in doc["backups"]] == ["rd-2", "rd-1"]
+    r = cli(server, "cluster", "status", "nope")
+    assert r.returncode == 1 and "no engine knows cluster 'nope'" in r.stderr, r.stderr

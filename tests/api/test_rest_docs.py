@@ -16,7 +16,8 @@ VALUES = {
     "redis": {"BACKUP_ID": "rd-1", "CLUSTER_ID": "rd1", "TARGET_ID": "rd1"},
     "opensearch": {"BACKUP_ID": "os-1", "CLUSTER_ID": "os1", "TARGET_ID": "os1"},
 }
-SERVED = {"BackupService.Get", "BackupService.List", "ClusterService.ListBackups", "ClusterService.Backup",
+SERVED = {"BackupService.Get", "BackupService.List", "ClusterService.Get", "ClusterService.List",
+          "ClusterService.ListBackups", "ClusterService.Backup",
           "ClusterService.Restore", "BackupService.Delete", "ClusterService.DeleteBackup",
           "OperationService.Get", "OperationService.Cancel"}
 
@@ -68,6 +69,10 @@ def test_every_documented_call_answers_as_documented():
                 assert code == 200, what
                 if method == "BackupService.Get":
                     assert body["id"] == values["BACKUP_ID"], what
+                elif method == "ClusterService.Get":
+                    assert body["id"] == values["CLUSTER_ID"] and body["status"] == "RUNNING", what
+                elif method == "ClusterService.List":
+                    assert values["CLUSTER_ID"] in [c["id"] for c in body["clusters"]], what
                 elif method in ("BackupService.List", "ClusterService.ListBackups"):
                     assert values["BACKUP_ID"] in [b["id"] for b in body["backups"]], what
                 else:  # an Operation
