@@ -74,8 +74,8 @@ absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) 
   if (std::string filter = Field(req, "filter"); !filter.empty()) {
     std::smatch m;
     if (!std::regex_match(filter, m, std::regex(R"re(\s*name\s*=\s*"([^"]*)"\s*)re"))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid 'filter' ", Quoted(filter), ": only name = \"<name>\" is supported"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid 'filter' ", Quoted(filter),
+                                                     ": only name = \"<name>\" is supported"));
     }
     name = m[1].str();
   }
