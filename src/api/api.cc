@@ -236,6 +236,9 @@ absl::Status Api::Ready() {
                ? absl::OkStatus()
                : absl::UnavailableError(
                      absl::StrCat("the catalog does not answer: ", probe.status().message()));
+  // The repository too (one Stat of its config object): an instance that cannot write backups
+  // should not take operations.
+  if (ready_.ok() && jobs_ && jobs_->has_repository()) ready_ = jobs_->ProbeRepository();
   ready_checked_ = now;
   {
     std::lock_guard<std::mutex> cached(ready_cached_mu_);

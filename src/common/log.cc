@@ -15,6 +15,7 @@
 namespace mdb::common {
 namespace {
 
+std::atomic<int> g_forced_json{-1};  // -1: the config decides
 std::atomic<bool> g_json{false};
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
 
@@ -79,8 +80,13 @@ void AppendJsonString(std::string* out, absl::string_view s) {
 
 }  // namespace
 
+void ForceLogFormat(bool json) {
+  g_forced_json = json ? 1 : 0;
+  g_json = json;
+}
+
 void SetLogFormat(const LogFormat& format) {
-  g_json = format.json;
+  g_json = g_forced_json.load() >= 0 ? g_forced_json.load() == 1 : format.json;
   g_min_level = static_cast<int>(format.min_level);
 }
 
@@ -95,24 +101,37 @@ bool ParseLogLevel(absl::string_view name, LogLevel* level) {
 }
 
 std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view component,
-                        absl::string_view message) {
+                        absl::string_view message, const LogContext& context) {
   std::string line =
       absl::StrCat("{\"time\":\"",
                    absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(unix_micros),
                                     absl::UTCTimeZone()),
                    "\",\"level\":\"", LevelName(level), "\",\"component\":\"");
   AppendJsonString(&line, component);
-  line += "\",\"message\":\"";
+  line += "\"";
+  for (auto [key, value] : {std::pair{"cluster", context.cluster},
+                            std::pair{"operation", context.operation}}) {
+    if (value.empty()) continue;
+    absl::StrAppend(&line, ",\"", key, "\":\"");
+    AppendJsonString(&line, value);
+    line += "\"";
+  }
+  line += ",\"message\":\"";
   AppendJsonString(&line, message);
   line += "\"}";
   return line;
 }
 
 void Log(LogLevel level, absl::string_view component, absl::string_view message) {
+  Log(level, component, message, LogContext{});
+}
+
+void Log(LogLevel level, absl::string_view component, absl::string_view message,
+         const LogContext& context) {
   if (static_cast<int>(level) < g_min_level.load()) return;
   std::string line;
   if (g_json.load()) {
-    line = JsonLogLine(absl::ToUnixMicros(absl::Now()), level, component, message);
+    line = JsonLogLine(absl::ToUnixMicros(absl::Now()), level, component, message, context);
   } else {
     // As the lines always were: warnings say so; errors speak for themselves.
     line = absl::StrCat("mdb-backupd: ", level == LogLevel::kWarning ? "warning: " : "", message);

@@ -18,10 +18,23 @@ struct LogFormat {
   LogLevel min_level = LogLevel::kInfo;  // lines below it are dropped
 };
 
+// What an event is about, for log shippers to group by: in JSON lines as "cluster" and
+// "operation" (left out when empty); text lines say it in their message.
+struct LogContext {
+  absl::string_view cluster;
+  absl::string_view operation;
+};
+
+// `mdb-backupd --log-format`: lines in this format whatever the config's log_format says (at
+// start and at every reload).
+void ForceLogFormat(bool json);
+
 // Thread-safe; lines are written whole (one write each).
 void SetLogFormat(const LogFormat& format);
 // `component` names the part of the service ("server", "ops", "greenplum"...); shown in JSON.
 void Log(LogLevel level, absl::string_view component, absl::string_view message);
+void Log(LogLevel level, absl::string_view component, absl::string_view message,
+         const LogContext& context);
 
 // "debug", "info", "warning", "error" <-> LogLevel; false for an unknown name.
 bool ParseLogLevel(absl::string_view name, LogLevel* level);
@@ -32,6 +45,6 @@ void LogPostgresNotice(absl::string_view component, absl::string_view message);
 
 // The JSON line Log writes for these values (no newline); `unix_micros` is the event's time.
 std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view component,
-                        absl::string_view message);
+                        absl::string_view message, const LogContext& context = {});
 
 }  // namespace mdb::common

@@ -38,6 +38,10 @@ class BackupJobs {
   virtual bool RestoresToPointInTime(common::Engine engine) = 0;
 
   virtual bool has_repository() const = 0;
+
+  // Whether the repository answers (its config object is there), for /readyz; a
+  // FAILED_PRECONDITION when none is configured.
+  virtual absl::Status ProbeRepository() = 0;
 };
 
 }  // namespace mdb::ops

@@ -247,6 +247,17 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   return expired;
 }
 
+absl::Status Jobs::ProbeRepository() {
+  if (!repository_) return absl::FailedPreconditionError("no repository is configured");
+  auto st = repository_->storage()->Stat("config");
+  metrics::Metrics::Get().RepositoryReachable(st.ok());
+  if (!st.ok()) {
+    return absl::UnavailableError(absl::StrCat("the repository does not answer: ",
+                                               st.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Jobs::CollectGarbage() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();

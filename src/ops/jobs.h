@@ -49,6 +49,7 @@ class Jobs final : public BackupJobs {
   absl::Status Delete(const std::string& backup_id) override;
   bool RestoresToPointInTime(common::Engine engine) override;
   bool has_repository() const override { return repository_ != nullptr; }
+  absl::Status ProbeRepository() override;
 
   // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
   // Returns the ids deleted.

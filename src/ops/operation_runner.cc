@@ -15,30 +15,11 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
+#include "ops/operation_metadata.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 
 namespace mdb::ops {
-
-void SetProgress(Operation* op, int64_t done, int64_t total) {
-  const std::string& url = op->metadata().type_url();
-  const auto* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
-      url.substr(url.rfind('/') + 1));
-  if (!type) return;
-  const auto* done_field = type->FindFieldByName("bytes_done");
-  const auto* total_field = type->FindFieldByName("bytes_total");
-  auto is_int64 = [](const google::protobuf::FieldDescriptor* f) {
-    return f && !f->is_repeated() &&
-           f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64;
-  };
-  if (!is_int64(done_field) || !is_int64(total_field)) return;
-  std::unique_ptr<google::protobuf::Message> meta(
-      google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
-  if (!op->metadata().UnpackTo(meta.get())) return;
-  meta->GetReflection()->SetInt64(meta.get(), done_field, done);
-  meta->GetReflection()->SetInt64(meta.get(), total_field, total);
-  op->mutable_metadata()->PackFrom(*meta);
-}
 
 std::string NewInstanceName() {
   char host[256] = {};
@@ -438,9 +419,11 @@ void OperationRunner::WorkerLoop() {
       }
       running_[task->operation.id()] = task;
     }
+    const std::string cluster = ClusterOf(task->operation);
     common::Log(common::LogLevel::kInfo, "operations",
                 absl::StrCat("operation ", task->operation.id(), " (",
-                             task->operation.description(), ") started"));
+                             task->operation.description(), ") started"),
+                {.cluster = cluster, .operation = task->operation.id()});
     absl::StatusOr<google::protobuf::Any> result =
         task->work(TaskContext{.cancelled = *task->cancelled, .progress = *task->progress});
     absl::Status st = Finish(*task, result);
@@ -492,8 +475,10 @@ absl::Status OperationRunner::Finish(Task& task,
         "failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(op.error().code())),
         ": ", op.error().message());
   }
+  const std::string cluster = ClusterOf(op);
   common::Log(op.has_error() ? common::LogLevel::kWarning : common::LogLevel::kInfo, "operations",
-              absl::StrCat("operation ", op.id(), " (", op.description(), ") ", outcome));
+              absl::StrCat("operation ", op.id(), " (", op.description(), ") ", outcome),
+              {.cluster = cluster, .operation = op.id()});
   catalog::OperationRecord rec{
       .operation = op, .folder_id = task.folder_id, .owner = options_.owner};
   ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
+#include "ops/operation_metadata.h"
 #include "google/protobuf/any.pb.h"
 
 namespace mdb::ops {
@@ -89,9 +90,6 @@ struct OperationSpec {
   google::protobuf::Any metadata;
 };
 
-// Writes our progress extension fields (bytes_done / bytes_total) into the operation's
-// metadata, where its metadata type has them.
-void SetProgress(Operation* op, int64_t done, int64_t total);
 
 struct RunnerOptions {
   std::string owner;                         // this instance's name (NewInstanceName())

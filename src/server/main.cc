@@ -19,10 +19,12 @@ namespace {
 
 void Usage(FILE* out) {
   fprintf(out,
-          "usage: mdb-backupd --config FILE [--check]\n"
-          "  --config FILE  the YAML configuration (see docs/configuration.md)\n"
-          "  --check        validate the configuration and exit\n"
-          "  --version      print the version and exit\n");
+          "usage: mdb-backupd --config FILE [--check] [--log-format text|json]\n"
+          "  --config FILE      the YAML configuration (see docs/configuration.md)\n"
+          "  --check            validate the configuration and exit\n"
+          "  --log-format F     log lines as text (for people) or json (for log shippers),\n"
+          "                     whatever the config's server.log_format says\n"
+          "  --version          print the version and exit\n");
 }
 
 }  // namespace
@@ -52,6 +54,13 @@ int main(int argc, char** argv) {
       config = arg.substr(9);
     } else if (arg == "--check") {
       check = true;
+    } else if ((arg == "--log-format" && i + 1 < argc) || arg.rfind("--log-format=", 0) == 0) {
+      std::string format = arg == "--log-format" ? argv[++i] : arg.substr(13);
+      if (format != "json" && format != "text") {
+        Usage(stderr);
+        return 2;
+      }
+      mdb::common::ForceLogFormat(format == "json");
     } else if (arg == "--help" || arg == "-h") {
       Usage(stdout);
       return 0;

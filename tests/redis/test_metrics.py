@@ -129,6 +129,24 @@ def test_metrics_follow_backups_failures_restores_and_the_repository(workdir, re
         assert value(m, "mdb_backup_last_success_timestamp_seconds", cluster="rd-src", method="BASE") == last
         assert value(m, "mdb_backups_total", cluster="rd-src") is None
 
+        # /readyz asks the repository too.
+        assert get(server, "/readyz")[0] == 200
+        repo = server.workdir / "repository"
+        repo.rename(repo.with_name("repository.away"))
+        try:
+            deadline = time.time() + 30
+            while get(server, "/readyz")[0] == 200 and time.time() < deadline:
+                time.sleep(0.2)  # probed at most once a second
+            status, _, body = get(server, "/readyz")
+            assert status == 503 and "repository" in body, (status, body)
+            assert value(scrape(server), "mdb_repository_up") == 0
+        finally:
+            repo.with_name("repository.away").rename(repo)
+        deadline = time.time() + 30
+        while get(server, "/readyz")[0] != 200:
+            assert time.time() < deadline, "/readyz did not recover"
+            time.sleep(0.2)
+
         # A cluster removed from the config takes its series with it.
         text = server.config.read_text()
         server.config.write_text(re.sub(r"  - \{id: rd-down.*\n", "", text))
