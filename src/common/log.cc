@@ -109,8 +109,8 @@ std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view c
                    "\",\"level\":\"", LevelName(level), "\",\"component\":\"");
   AppendJsonString(&line, component);
   line += "\"";
-  for (auto [key, value] : {std::pair{"cluster", context.cluster},
-                            std::pair{"operation", context.operation}}) {
+  for (auto [key, value] :
+       {std::pair{"cluster", context.cluster}, std::pair{"operation", context.operation}}) {
     if (value.empty()) continue;
     absl::StrAppend(&line, ",\"", key, "\":\"");
     AppendJsonString(&line, value);

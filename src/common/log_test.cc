@@ -22,10 +22,11 @@ TEST(Log, JsonLinesAreValidJsonWhateverTheMessageHolds) {
 }
 
 TEST(Log, JsonLinesNameTheClusterAndOperation) {
-  EXPECT_EQ(JsonLogLine(0, LogLevel::kInfo, "operations", "started",
-                        {.cluster = "pg\"1", .operation = "op1"}),
-            "{\"time\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"info\",\"component\":"
-            "\"operations\",\"cluster\":\"pg\\\"1\",\"operation\":\"op1\",\"message\":\"started\"}");
+  EXPECT_EQ(
+      JsonLogLine(0, LogLevel::kInfo, "operations", "started",
+                  {.cluster = "pg\"1", .operation = "op1"}),
+      "{\"time\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"info\",\"component\":"
+      "\"operations\",\"cluster\":\"pg\\\"1\",\"operation\":\"op1\",\"message\":\"started\"}");
   EXPECT_EQ(JsonLogLine(0, LogLevel::kInfo, "x", "m", {.operation = "op1"}),
             "{\"time\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"info\",\"component\":\"x\","
             "\"operation\":\"op1\",\"message\":\"m\"}");

@@ -252,8 +252,8 @@ absl::Status Jobs::ProbeRepository() {
   auto st = repository_->storage()->Stat("config");
   metrics::Metrics::Get().RepositoryReachable(st.ok());
   if (!st.ok()) {
-    return absl::UnavailableError(absl::StrCat("the repository does not answer: ",
-                                               st.status().message()));
+    return absl::UnavailableError(
+        absl::StrCat("the repository does not answer: ", st.status().message()));
   }
   return absl::OkStatus();
 }

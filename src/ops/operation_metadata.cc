@@ -43,8 +43,7 @@ void SetProgress(::yandex::cloud::operation::Operation* op, int64_t done, int64_
 
 std::string ClusterOf(const ::yandex::cloud::operation::Operation& op) {
   auto meta = Unpacked(op.metadata());
-  const auto* field =
-      meta ? Scalar(*meta, "cluster_id", FieldDescriptor::CPPTYPE_STRING) : nullptr;
+  const auto* field = meta ? Scalar(*meta, "cluster_id", FieldDescriptor::CPPTYPE_STRING) : nullptr;
   return field ? meta->GetReflection()->GetString(*meta, field) : "";
 }
 

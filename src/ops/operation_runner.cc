@@ -15,9 +15,9 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
-#include "ops/operation_metadata.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
+#include "ops/operation_metadata.h"
 
 namespace mdb::ops {
 

@@ -24,8 +24,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
-#include "ops/operation_metadata.h"
 #include "google/protobuf/any.pb.h"
+#include "ops/operation_metadata.h"
 
 namespace mdb::ops {
 
@@ -89,7 +89,6 @@ struct OperationSpec {
   std::string folder_id;    // who may read the operation
   google::protobuf::Any metadata;
 };
-
 
 struct RunnerOptions {
   std::string owner;                         // this instance's name (NewInstanceName())

@@ -19,9 +19,17 @@ using ::testing::HasSubstr;
 TEST(Router, RoutesComeFromTheAnnotations) {
   auto router = Router::Build(PublicServices(common::TestEngines()));
   ASSERT_TRUE(router.ok()) << router.status();
-  // 3 engines x (Get, List, Delete, ListBackups, Backup, Restore) + OpenSearch 6 + Get/Cancel.
-  EXPECT_EQ(router->size(), 3u * 6 + 6 + 2);
+  // 3 engines x (Get, List, Delete, ClusterService Get, List, ListBackups, Backup, Restore) +
+  // OpenSearch 8 + Get/Cancel.
+  EXPECT_EQ(router->size(), 3u * 8 + 8 + 2);
   std::string allowed;
+  // A cluster, its backups and its backup action: three routes under one path prefix.
+  auto cl = router->Match("GET", "/managed-redis/v1/clusters/c1", &allowed);
+  ASSERT_TRUE(cl.has_value());
+  EXPECT_EQ(cl->method->full_name(), "yandex.cloud.mdb.redis.v1.ClusterService.Get");
+  cl = router->Match("GET", "/managed-redis/v1/clusters/c1/backups", &allowed);
+  ASSERT_TRUE(cl.has_value());
+  EXPECT_EQ(cl->method->full_name(), "yandex.cloud.mdb.redis.v1.ClusterService.ListBackups");
   auto m = router->Match("POST", "/managed-redis/v1/clusters/c%3A1:backup", &allowed);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->method->full_name(), "yandex.cloud.mdb.redis.v1.ClusterService.Backup");
