@@ -104,10 +104,11 @@ class Server:
         subprocess.run([str(CLI), "catalog", "import", "--catalog", str(self.catalog), "-"],
                        input=lines.encode(), check=True, capture_output=True)
 
-    def start(self):
+    def start(self, *args):
+        """`args` are added to mdb-backupd's command line (e.g. --log-format json)."""
         if self.log.closed:  # started again after stop(): the log goes on
             self.log = open(self.workdir / "server.log", "a+")
-        self.proc = subprocess.Popen([str(SERVER), "--config", str(self.config)],
+        self.proc = subprocess.Popen([str(SERVER), "--config", str(self.config), *args],
                                      stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()
         m = re.search(r"grpc=(\S+) rest=(\S+)", line)

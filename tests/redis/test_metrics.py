@@ -1,6 +1,7 @@
 """What operators watch (issue #16): /metrics read after real backups, a failure, a restore, a
 delete and its GC, a restart and a reload, with the values checked against what the API says;
 /healthz and who may read /metrics; promtool lints the exposition."""
+import json
 import re
 import subprocess
 import time
@@ -157,5 +158,23 @@ def test_metrics_follow_backups_failures_restores_and_the_repository(workdir, re
         # Tokens (used by every call above, wrong ones included) never reach the log.
         log = server.read_log()
         assert "writer-token-1" not in log and METRICS_TOKEN not in log
+    finally:
+        server.stop()
+
+
+def test_json_log_lines_name_the_cluster_and_operation(workdir):
+    """mdb-backupd --log-format json: an operation's start and end lines carry its cluster and id
+    as fields of their own (the config says text; the flag wins)."""
+    server = start_server(workdir, "  - {id: rd-down, folder_id: f1, engine: redis, hosts: [\"127.0.0.1:1\"]}\n",
+                          start=False)
+    server.start("--log-format", "json")
+    try:
+        op = backup(server, "rd-down")
+        assert op.error.code == 14
+        lines = [json.loads(l) for l in server.read_log().splitlines() if l.startswith("{")]
+        mine = [l for l in lines if l.get("operation") == op.id]
+        assert [l["message"].split(") ")[-1][:7] for l in mine] == ["started", "failed:"], mine
+        assert all(l["cluster"] == "rd-down" and l["component"] == "operations" for l in mine), mine
+        assert not [l for l in server.read_log().splitlines() if l and not l.startswith("{")]
     finally:
         server.stop()
