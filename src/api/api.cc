@@ -6,11 +6,13 @@
 #include <chrono>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/backup_mapping.h"
 #include "api/validation.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "google/protobuf/empty.pb.h"
@@ -210,7 +212,8 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
 }
 
 absl::StatusOr<std::string> Api::MetricsText(const Caller& caller) {
-  ASSIGN_OR_RETURN(Principal who, Authenticate(*snapshot(), caller));
+  std::shared_ptr<const Snapshot> snap = snapshot();  // the token lives in it: kept to the end
+  ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
   if (!who.ReadsEverything()) {
     return absl::PermissionDeniedError(
         "/metrics spans every folder: it needs a token with read: [\"*\"]");
@@ -239,6 +242,17 @@ absl::Status Api::Ready() {
   // The repository too (one Stat of its config object): an instance that cannot write backups
   // should not take operations.
   if (ready_.ok() && jobs_ && jobs_->has_repository()) ready_ = jobs_->ProbeRepository();
+  // The probe needs no token: it says which part fails, the log says why (paths, S3 errors),
+  // once per change.
+  if (ready_.message() != ready_logged_) {
+    ready_logged_ = std::string(ready_.message());
+    if (!ready_.ok()) common::Log(common::LogLevel::kWarning, "api", ready_logged_);
+  }
+  if (!ready_.ok()) {
+    ready_ = absl::UnavailableError(absl::StartsWith(ready_.message(), "the catalog")
+                                        ? "not ready: the catalog does not answer"
+                                        : "not ready: the repository does not answer");
+  }
   ready_checked_ = now;
   {
     std::lock_guard<std::mutex> cached(ready_cached_mu_);

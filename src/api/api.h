@@ -80,6 +80,7 @@ class Api {
   std::mutex ready_mu_;  // held while probing
   absl::Time ready_checked_ = absl::InfinitePast();
   absl::Status ready_;
+  std::string ready_logged_;    // the last failure logged ("" when ready)
   std::mutex ready_cached_mu_;  // the last result, for calls made while a probe runs
   absl::Status ready_cached_ = absl::UnavailableError("the catalog has not been probed yet");
 

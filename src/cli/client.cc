@@ -40,16 +40,10 @@ int Client::Call(const std::string& verb, const std::string& path, std::string* 
   if (res->status != 200) {
     if (status) {
       *status = res->status;
+      if (out) *out = res->body;
       return 1;
     }
-    // A google.rpc.Status: its message is for people; the code name for scripts reading it.
-    auto err = nlohmann::json::parse(res->body, nullptr, false);
-    if (err.is_object() && err.contains("message") && err["message"].is_string()) {
-      std::cerr << "mdb-backup: " << err["message"].get<std::string>() << " (HTTP " << res->status
-                << ")\n";
-    } else {
-      std::cerr << "mdb-backup: HTTP " << res->status << ": " << res->body << "\n";
-    }
+    PrintError(res->status, res->body);
     return 1;
   }
   if (out)
@@ -57,6 +51,17 @@ int Client::Call(const std::string& verb, const std::string& path, std::string* 
   else
     std::cout << res->body << "\n";
   return 0;
+}
+
+void Client::PrintError(int status, const std::string& body) {
+  // A google.rpc.Status: its message is for people.
+  auto err = nlohmann::json::parse(body, nullptr, false);
+  if (err.is_object() && err.contains("message") && err["message"].is_string()) {
+    std::cerr << "mdb-backup: " << err["message"].get<std::string>() << " (HTTP " << status
+              << ")\n";
+  } else {
+    std::cerr << "mdb-backup: HTTP " << status << ": " << body << "\n";
+  }
 }
 
 }  // namespace mdb::cli

@@ -14,9 +14,11 @@ struct Client {
 
   // Performs one call; prints the JSON body to stdout on success (into `out` when given), the
   // error to stderr otherwise. With `status`, an HTTP error is not printed: its status is stored
-  // for the caller to decide. Returns 0 or 1 (the CLI's exit code).
+  // (and its body into `out`) for the caller to decide. Returns 0 or 1 (the CLI's exit code).
   int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,
            const std::string& body = "", int* status = nullptr);
+  // An HTTP error as Call prints it: the google.rpc.Status message, else the raw body.
+  static void PrintError(int status, const std::string& body);
 };
 
 }  // namespace mdb::cli

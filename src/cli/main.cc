@@ -309,7 +309,8 @@ int main(int argc, char** argv) {
       int http = 0;
       if (client.Call(c->verb, path, &reply, "", engine.empty() ? &http : nullptr) != 0) {
         if (http == 404) continue;
-        return http ? client.Call(c->verb, path, &reply) : 1;  // prints why
+        if (http) mdb::cli::Client::PrintError(http, reply);
+        return 1;
       }
       found.emplace_back(name, std::move(reply));
       if (*status) break;
@@ -328,9 +329,12 @@ int main(int argc, char** argv) {
       if (int rc = call(c, query, &page); rc != 0) return rc;
       auto next = nlohmann::json::parse(page, nullptr, false);
       std::string previous = token;
-      token = next.is_object() ? next.value("nextPageToken", "") : "";
+      token =
+          next.is_object() && next.contains("nextPageToken") && next["nextPageToken"].is_string()
+              ? next["nextPageToken"].get<std::string>()
+              : "";
       pages.push_back(std::move(page));
-      if (!token.empty() && token == previous) {
+      if ((!token.empty() && token == previous) || pages.size() > 100000) {
         return fail(absl::DataLossError("the backup list does not advance; giving up"));
       }
     } while (!token.empty());
@@ -358,7 +362,7 @@ int main(int argc, char** argv) {
       if (client.Call(c->verb, c->path + query, &page, "", engine.empty() ? &status : nullptr) !=
           0) {
         if (status == 404) continue;
-        if (status != 0) return client.Call(c->verb, c->path + query, &page);  // says why
+        if (status != 0) mdb::cli::Client::PrintError(status, page);
         return 1;
       }
       pages.emplace_back(name, std::move(page));

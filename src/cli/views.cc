@@ -85,11 +85,24 @@ void EmitYaml(YAML::Emitter* out, const Json& j) {
     for (const auto& v : j) EmitYaml(out, v);
     *out << YAML::EndSeq;
   } else if (j.is_string()) {
-    *out << j.get<std::string>();
+    // Quoted always: "true", "0123" or a time would read back as a bool, a number or a date.
+    *out << YAML::DoubleQuoted << j.get<std::string>();
   } else if (j.is_null()) {
     *out << YAML::Null;
   } else {
     *out << j.dump();  // numbers and booleans as JSON spells them
+  }
+}
+
+// Replies are the server's: a value of an unexpected type (a proxy's page, another service)
+// becomes DATA_LOSS here rather than an exception that would abort the CLI.
+template <typename F>
+absl::StatusOr<std::string> Guarded(F render) {
+  try {
+    return render();
+  } catch (const Json::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("the server's reply is not what the API returns: ", e.what()));
   }
 }
 
@@ -154,188 +167,210 @@ absl::StatusOr<std::string> JsonToYaml(const std::string& json) {
 
 absl::StatusOr<std::string> RenderBackups(
     const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view) {
-  std::vector<Json> backups;
-  for (const auto& [engine, text] : pages) {
-    auto page = Parse(text);
-    if (!page.ok()) return page.status();
-    auto it = page->find("backups");
-    if (it == page->end()) continue;  // an empty list is {} in proto3 JSON
-    if (!it->is_array()) return absl::DataLossError("'backups' in the reply is not a list");
-    for (Json b : *it) {
-      if (!b.is_object()) return absl::DataLossError("a backup in the reply is not an object");
-      if (pages.size() > 1) b["engine"] = engine;
-      backups.push_back(std::move(b));
+  return Guarded([&]() -> absl::StatusOr<std::string> {
+    std::vector<Json> backups;
+    bool more = false;
+    for (const auto& [engine, text] : pages) {
+      auto page = Parse(text);
+      if (!page.ok()) return page.status();
+      more |= page->is_object() && page->contains("nextPageToken");
+      auto it = page->find("backups");
+      if (it == page->end()) continue;  // an empty list is {} in proto3 JSON
+      if (!it->is_array()) return absl::DataLossError("'backups' in the reply is not a list");
+      for (Json b : *it) {
+        if (!b.is_object()) return absl::DataLossError("a backup in the reply is not an object");
+        if (pages.size() > 1) b["engine"] = engine;
+        backups.push_back(std::move(b));
+      }
     }
-  }
-  std::stable_sort(backups.begin(), backups.end(), [](const Json& a, const Json& b) {
-    return TimeOf(a, "createdAt") > TimeOf(b, "createdAt");
+    std::stable_sort(backups.begin(), backups.end(), [](const Json& a, const Json& b) {
+      return TimeOf(a, "createdAt") > TimeOf(b, "createdAt");
+    });
+    const bool engines = pages.size() > 1;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& b : backups) {
+      std::vector<std::string> row{Str(b, "id")};
+      if (engines) row.push_back(Str(b, "engine"));
+      absl::Time created = TimeOf(b, "createdAt");
+      for (std::string cell :
+           {Str(b, "sourceClusterId"), Str(b, "type"), Str(b, "method"), When(created, view),
+            created == absl::InfinitePast() ? "-" : Age(created, view.now), SizeOf(b)}) {
+        row.push_back(std::move(cell));
+      }
+      rows.push_back(std::move(row));
+    }
+    std::vector<std::string> header{"ID"};
+    if (engines) header.push_back("ENGINE");
+    for (const char* h : {"CLUSTER", "TYPE", "METHOD", "CREATED", "AGE", "SIZE"})
+      header.push_back(h);
+    std::string table = rows.empty() ? "no backups\n" : FormatTable(header, rows);
+    if (more) {
+      absl::StrAppend(&table,
+                      "(more backups than shown: give --page-size, up to 1000, or "
+                      "--format json for the page token)\n");
+    }
+    Json doc = Json::object();
+    doc["backups"] = backups;
+    return Render(doc, view, table, pages.size() == 1 ? &pages.front().second : nullptr);
   });
-  const bool engines = pages.size() > 1;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& b : backups) {
-    std::vector<std::string> row{Str(b, "id")};
-    if (engines) row.push_back(Str(b, "engine"));
-    absl::Time created = TimeOf(b, "createdAt");
-    for (std::string cell :
-         {Str(b, "sourceClusterId"), Str(b, "type"), Str(b, "method"), When(created, view),
-          created == absl::InfinitePast() ? "-" : Age(created, view.now), SizeOf(b)}) {
-      row.push_back(std::move(cell));
-    }
-    rows.push_back(std::move(row));
-  }
-  std::vector<std::string> header{"ID"};
-  if (engines) header.push_back("ENGINE");
-  for (const char* h : {"CLUSTER", "TYPE", "METHOD", "CREATED", "AGE", "SIZE"}) header.push_back(h);
-  std::string table = rows.empty() ? "no backups\n" : FormatTable(header, rows);
-  Json doc = Json::object();
-  doc["backups"] = backups;
-  return Render(doc, view, table, pages.size() == 1 ? &pages.front().second : nullptr);
 }
 
 absl::StatusOr<std::string> RenderBackup(const std::string& json, const ViewOptions& view) {
-  auto b = Parse(json);
-  if (!b.ok()) return b.status();
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [key, value] : b->items()) {
-    std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
-    const bool bytes = absl::EndsWith(key, "ize") || absl::EndsWith(key, "Bytes");
-    if (bytes && Int(*b, key.c_str()) >= 0) {
-      shown = absl::StrCat(HumanBytes(Int(*b, key.c_str())), " (", Int(*b, key.c_str()), ")");
-    } else if (absl::EndsWith(key, "At") && TimeOf(*b, key.c_str()) != absl::InfinitePast()) {
-      absl::Time t = TimeOf(*b, key.c_str());
-      shown = absl::StrCat(When(t, view), " (", Age(t, view.now), ")");
+  return Guarded([&]() -> absl::StatusOr<std::string> {
+    auto b = Parse(json);
+    if (!b.ok()) return b.status();
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [key, value] : b->items()) {
+      std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+      const bool bytes = absl::EndsWith(key, "ize") || absl::EndsWith(key, "Bytes");
+      if (bytes && Int(*b, key.c_str()) >= 0) {
+        shown = absl::StrCat(HumanBytes(Int(*b, key.c_str())), " (", Int(*b, key.c_str()), ")");
+      } else if (absl::EndsWith(key, "At") && TimeOf(*b, key.c_str()) != absl::InfinitePast()) {
+        absl::Time t = TimeOf(*b, key.c_str());
+        shown = absl::StrCat(When(t, view), " (", Age(t, view.now), ")");
+      }
+      rows.push_back({key + ":", shown});
     }
-    rows.push_back({key + ":", shown});
-  }
-  std::string table = FormatTable({"", ""}, rows);
-  table = table.substr(table.find('\n') + 1);  // no header for a record
-  return Render(*b, view, table, &json);
+    std::string table = FormatTable({"", ""}, rows);
+    table = table.substr(table.find('\n') + 1);  // no header for a record
+    return Render(*b, view, table, &json);
+  });
 }
 
 absl::StatusOr<std::string> RenderOperation(const std::string& json, const ViewOptions& view) {
-  auto op = Parse(json);
-  if (!op.ok()) return op.status();
-  const bool done = op->value("done", false);
-  std::string status = !done ? "running" : op->contains("error") ? "FAILED" : "done";
-  std::vector<std::vector<std::string>> rows = {
-      {"id:", Str(*op, "id")},
-      {"description:", Str(*op, "description")},
-      {"status:", status},
-      {"created:", When(TimeOf(*op, "createdAt"), view)},
-      {"modified:", When(TimeOf(*op, "modifiedAt"), view)},
-      {"created by:", Str(*op, "createdBy")},
-  };
-  if (auto it = op->find("error"); it != op->end() && it->is_object()) {
-    rows.push_back(
-        {"error:", absl::StrCat(Str(*it, "message", ""), " (code ", Str(*it, "code", "?"), ")")});
-  }
-  if (auto it = op->find("metadata"); it != op->end() && it->is_object()) {
-    for (const char* key : {"clusterId", "backupId"}) {
-      if (it->contains(key)) rows.push_back({absl::StrCat(key, ":"), Str(*it, key)});
+  return Guarded([&]() -> absl::StatusOr<std::string> {
+    auto op = Parse(json);
+    if (!op.ok()) return op.status();
+    const bool done = op->value("done", false);
+    std::string status = !done ? "running" : op->contains("error") ? "FAILED" : "done";
+    std::vector<std::vector<std::string>> rows = {
+        {"id:", Str(*op, "id")},
+        {"description:", Str(*op, "description")},
+        {"status:", status},
+        {"created:", When(TimeOf(*op, "createdAt"), view)},
+        {"modified:", When(TimeOf(*op, "modifiedAt"), view)},
+        {"created by:", Str(*op, "createdBy")},
+    };
+    if (auto it = op->find("error"); it != op->end() && it->is_object()) {
+      rows.push_back(
+          {"error:", absl::StrCat(Str(*it, "message", ""), " (code ", Str(*it, "code", "?"), ")")});
     }
-  }
-  std::string table = FormatTable({"", ""}, rows);
-  table = table.substr(table.find('\n') + 1);
-  return Render(*op, view, table, &json);
+    if (auto it = op->find("metadata"); it != op->end() && it->is_object()) {
+      for (const char* key : {"clusterId", "backupId"}) {
+        if (it->contains(key)) rows.push_back({absl::StrCat(key, ":"), Str(*it, key)});
+      }
+    }
+    std::string table = FormatTable({"", ""}, rows);
+    table = table.substr(table.find('\n') + 1);
+    return Render(*op, view, table, &json);
+  });
 }
 
 absl::StatusOr<std::string> RenderClusters(
     const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view) {
-  std::vector<Json> clusters;
-  for (const auto& [engine, text] : pages) {
-    auto page = Parse(text);
-    if (!page.ok()) return page.status();
-    for (Json c : page->value("clusters", Json::array())) {
-      if (!c.is_object()) return absl::DataLossError("a cluster in the reply is not an object");
-      if (pages.size() > 1) c["engine"] = engine;
-      clusters.push_back(std::move(c));
+  return Guarded([&]() -> absl::StatusOr<std::string> {
+    std::vector<Json> clusters;
+    for (const auto& [engine, text] : pages) {
+      auto page = Parse(text);
+      if (!page.ok()) return page.status();
+      for (Json c : page->value("clusters", Json::array())) {
+        if (!c.is_object()) return absl::DataLossError("a cluster in the reply is not an object");
+        if (pages.size() > 1) c["engine"] = engine;
+        clusters.push_back(std::move(c));
+      }
     }
-  }
-  std::stable_sort(clusters.begin(), clusters.end(),
-                   [](const Json& a, const Json& b) { return Str(a, "id") < Str(b, "id"); });
-  const bool engines = pages.size() > 1;
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& c : clusters) {
-    const bool target = c.contains("labels") && c["labels"].is_object() &&
-                        c["labels"].value("restore_target", "") == "true";
-    std::vector<std::string> row{Str(c, "id")};
-    if (engines) row.push_back(Str(c, "engine"));
-    for (std::string cell : {Str(c, "name"), Str(c, "folderId"), Str(c, "status"),
-                             std::string(target ? "restore target" : "protected")}) {
-      row.push_back(std::move(cell));
+    std::stable_sort(clusters.begin(), clusters.end(),
+                     [](const Json& a, const Json& b) { return Str(a, "id") < Str(b, "id"); });
+    const bool engines = pages.size() > 1;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& c : clusters) {
+      const bool target = c.contains("labels") && c["labels"].is_object() &&
+                          c["labels"].value("restore_target", "") == "true";
+      std::vector<std::string> row{Str(c, "id")};
+      if (engines) row.push_back(Str(c, "engine"));
+      for (std::string cell : {Str(c, "name"), Str(c, "folderId"), Str(c, "status"),
+                               std::string(target ? "restore target" : "protected")}) {
+        row.push_back(std::move(cell));
+      }
+      rows.push_back(std::move(row));
     }
-    rows.push_back(std::move(row));
-  }
-  std::vector<std::string> header{"ID"};
-  if (engines) header.push_back("ENGINE");
-  for (const char* h : {"NAME", "FOLDER", "STATUS", "ROLE"}) header.push_back(h);
-  Json doc = Json::object();
-  doc["clusters"] = clusters;
-  return Render(doc, view, rows.empty() ? "no clusters\n" : FormatTable(header, rows),
-                pages.size() == 1 ? &pages.front().second : nullptr);
+    std::vector<std::string> header{"ID"};
+    if (engines) header.push_back("ENGINE");
+    for (const char* h : {"NAME", "FOLDER", "STATUS", "ROLE"}) header.push_back(h);
+    Json doc = Json::object();
+    doc["clusters"] = clusters;
+    return Render(doc, view, rows.empty() ? "no clusters\n" : FormatTable(header, rows),
+                  pages.size() == 1 ? &pages.front().second : nullptr);
+  });
 }
 
 absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
                                                 const std::string& cluster_json,
                                                 const std::vector<std::string>& backup_pages,
                                                 const ViewOptions& view) {
-  auto cluster = Parse(cluster_json);
-  if (!cluster.ok()) return cluster.status();
-  std::vector<Json> backups;
-  for (const auto& text : backup_pages) {
-    auto page = Parse(text);
-    if (!page.ok()) return page.status();
-    for (const Json& b : page->value("backups", Json::array())) backups.push_back(b);
-  }
-  int64_t stored = 0;
-  for (const auto& b : backups)
-    stored += std::max<int64_t>(0, std::max(Int(b, "size"), Int(b, "sizeBytes")));
-  const bool target = cluster->contains("labels") && (*cluster)["labels"].is_object() &&
-                      (*cluster)["labels"].value("restore_target", "") == "true";
-  std::vector<std::vector<std::string>> rows = {
-      {"cluster:", absl::StrCat(Str(*cluster, "id"), " (", engine, ")")},
-      {"name:", Str(*cluster, "name")},
-      {"folder:", Str(*cluster, "folderId")},
-      {"role:", target ? "restore target (not backed up)" : "protected"},
-      {"backups:",
-       absl::StrCat(backups.size(),
-                    stored > 0 ? absl::StrCat(", ", HumanBytes(stored), " stored") : "")},
-  };
-  auto newest = [&](const char* key, const char* value) -> const Json* {
-    for (const auto& b : backups) {  // newest first
-      if (!key || Str(b, key) == value) return &b;
+  return Guarded([&]() -> absl::StatusOr<std::string> {
+    auto cluster = Parse(cluster_json);
+    if (!cluster.ok()) return cluster.status();
+    std::vector<Json> backups;
+    for (const auto& text : backup_pages) {
+      auto page = Parse(text);
+      if (!page.ok()) return page.status();
+      for (const Json& b : page->value("backups", Json::array())) backups.push_back(b);
     }
-    return nullptr;
-  };
-  auto describe = [&](const Json* b) {
-    absl::Time t = TimeOf(*b, "createdAt");
-    return absl::StrCat(When(t, view), " (", Age(t, view.now), ")  ", Str(*b, "id"));
-  };
-  for (auto [label, key, value] : {std::tuple{"last backup:", (const char*)nullptr, ""},
-                                   std::tuple{"last BASE:", "method", "BASE"},
-                                   std::tuple{"last INCREMENTAL:", "method", "INCREMENTAL"},
-                                   std::tuple{"last AUTOMATED:", "type", "AUTOMATED"},
-                                   std::tuple{"last MANUAL:", "type", "MANUAL"}}) {
-    if (const Json* b = newest(key, value)) {
-      rows.push_back({label, describe(b)});
-    } else if (!key) {
-      rows.push_back({label, "none"});
+    int64_t stored = 0;
+    for (const auto& b : backups)
+      stored += std::max<int64_t>(0, std::max(Int(b, "size"), Int(b, "sizeBytes")));
+    const bool target = cluster->contains("labels") && (*cluster)["labels"].is_object() &&
+                        (*cluster)["labels"].value("restore_target", "") == "true";
+    std::vector<std::vector<std::string>> rows = {
+        {"cluster:", absl::StrCat(Str(*cluster, "id"), " (", engine, ")")},
+        {"name:", Str(*cluster, "name")},
+        {"folder:", Str(*cluster, "folderId")},
+        {"role:", target ? "restore target (not backed up)" : "protected"},
+        {"backups:",
+         absl::StrCat(backups.size(),
+                      stored > 0 ? absl::StrCat(", ", HumanBytes(stored), " referenced") : "")},
+    };
+    auto newest = [&](const char* key, const char* value) -> const Json* {
+      for (const auto& b : backups) {  // newest first
+        if (!key || Str(b, key) == value) return &b;
+      }
+      return nullptr;
+    };
+    auto describe = [&](const Json* b) {
+      absl::Time t = TimeOf(*b, "createdAt");
+      return absl::StrCat(When(t, view), " (", Age(t, view.now), ")  ", Str(*b, "id"));
+    };
+    for (auto [label, key, value] : {std::tuple{"last backup:", (const char*)nullptr, ""},
+                                     std::tuple{"last BASE:", "method", "BASE"},
+                                     std::tuple{"last INCREMENTAL:", "method", "INCREMENTAL"},
+                                     std::tuple{"last AUTOMATED:", "type", "AUTOMATED"},
+                                     std::tuple{"last MANUAL:", "type", "MANUAL"}}) {
+      if (const Json* b = newest(key, value)) {
+        rows.push_back({label, describe(b)});
+      } else if (!key) {
+        rows.push_back({label, "none"});
+      }
     }
-  }
-  if (!backups.empty()) {
-    std::string window = absl::StrCat(When(TimeOf(backups.back(), "createdAt"), view), " to ",
-                                      When(TimeOf(backups.front(), "createdAt"), view));
-    if (engine == "greenplum") absl::StrAppend(&window, " and on, as far as WAL is archived");
-    rows.push_back({"restorable:", window});
-  }
-  std::string table = FormatTable({"", ""}, rows);
-  Json doc = Json::object();
-  doc["cluster"] = *cluster;
-  doc["backups"] = backups;
-  return Render(doc, view, table.substr(table.find('\n') + 1));
+    if (!backups.empty()) {
+      std::string window = absl::StrCat(When(TimeOf(backups.back(), "createdAt"), view), " to ",
+                                        When(TimeOf(backups.front(), "createdAt"), view));
+      if (engine == "greenplum") absl::StrAppend(&window, " and on, as far as WAL is archived");
+      rows.push_back({"restorable:", window});
+    }
+    std::string table = FormatTable({"", ""}, rows);
+    Json doc = Json::object();
+    doc["cluster"] = *cluster;
+    doc["backups"] = backups;
+    return Render(doc, view, table.substr(table.find('\n') + 1));
+  });
 }
 
 std::string ProgressLine(int64_t done, int64_t total, int64_t done_at_start, double seconds) {
+  // The server's numbers: a negative or inconsistent pair must not break the bar.
+  done = std::max<int64_t>(done, 0);
+  total = std::max<int64_t>(total, 0);
+  done_at_start = std::clamp<int64_t>(done_at_start, 0, done);
   const double rate = seconds > 0 ? static_cast<double>(done - done_at_start) / seconds : 0;
   std::string out;
   if (total > 0) {
@@ -348,7 +383,7 @@ std::string ProgressLine(int64_t done, int64_t total, int64_t done_at_start, dou
     out = absl::StrCat(HumanBytes(done), " so far");
   }
   if (rate > 0) {
-    absl::StrAppend(&out, "  ", HumanBytes(static_cast<int64_t>(rate)), "/s");
+    absl::StrAppend(&out, "  ", HumanBytes(static_cast<int64_t>(std::min(rate, 1e18))), "/s");
     if (total > done) {
       absl::StrAppend(&out, "  ",
                       absl::FormatDuration(absl::Seconds(

@@ -50,7 +50,7 @@ TEST(Views, BackupListTable) {
   EXPECT_THAT(merged,
               HasSubstr(R"({"backups":[{"createdAt":"2026-12-04T11:59:00Z","engine":"redis")"));
   EXPECT_THAT(*RenderBackups({{"redis", rd}}, Utc(Format::kYaml)),
-              HasSubstr("backups:\n  - createdAt: 2026-12-04T11:59:00Z\n"));
+              HasSubstr("backups:\n  - createdAt: \"2026-12-04T11:59:00Z\"\n"));
   EXPECT_EQ(RenderBackups({{"redis", "not json"}}, Utc()).status().code(),
             absl::StatusCode::kDataLoss);
 }
@@ -75,6 +75,22 @@ TEST(Views, OneBackupAndAnOperation) {
       "created by:   writer\n"
       "error:        no reachable master (code 14)\n"
       "clusterId:    rd1\n");
+}
+
+TEST(Views, RepliesOfAnotherShapeAreDataLossNotACrash) {
+  EXPECT_EQ(RenderOperation("[]", Utc()).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(RenderOperation(R"({"done":null})", Utc()).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(RenderClusters(
+                {{"redis", R"({"clusters":[{"id":"a","labels":{"restore_target":true}}]})"}}, Utc())
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(RenderBackups({{"redis", "null"}}, Utc()).status().code(), absl::StatusCode::kDataLoss);
+  // Strings that YAML would read as a bool or a number stay strings.
+  EXPECT_THAT(*RenderBackup(R"({"id":"true","folderId":"0123"})", Utc(Format::kYaml)),
+              HasSubstr("id: \"true\""));
+  EXPECT_EQ(ProgressLine(-5, -1, 7, 1.0), "0 B so far");
 }
 
 TEST(Views, ProgressWithRateAndTimeLeft) {

@@ -147,10 +147,15 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message,
 
 void LogPostgresNotice(absl::string_view component, absl::string_view message) {
   // A source database is not trusted to keep its notices short.
-  message = absl::StripTrailingAsciiWhitespace(message.substr(0, 2000));
-  const bool warning = absl::StartsWith(message, "WARNING");
+  std::string text(absl::StripTrailingAsciiWhitespace(message.substr(0, 2000)));
+  // DETAIL and HINT lines (and whatever a hostile source puts after a newline) stay on this
+  // line: a text log line is one event.
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  const bool warning = absl::StartsWith(text, "WARNING");
   Log(warning ? LogLevel::kWarning : LogLevel::kDebug, component,
-      absl::StrCat("PostgreSQL: ", message));
+      absl::StrCat("PostgreSQL: ", text));
 }
 
 }  // namespace mdb::common

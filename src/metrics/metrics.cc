@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <unordered_map>
@@ -142,12 +143,19 @@ struct Metrics::Families {
   std::unordered_map<std::string, prometheus::Counter*> api_counters;
   std::unordered_map<std::string, prometheus::Histogram*> api_histograms;
 
-  template <typename T, typename... Args>
-  T& ClusterSeries(prometheus::Family<T>& family, const std::string& cluster, Labels labels,
-                   Args&&... args) {
-    // Under mu: a cluster forgotten meanwhile cannot leave a series behind (events of cluster
-    // series are rare: a backup's end, a WAL segment).
+  // Clusters series may be kept for (the config's); nullopt until the server says (unit tests).
+  std::optional<std::set<std::string>> allowed;
+
+  // Applies `update` to the cluster's series of `family` with `labels`, all under mu: a cluster
+  // forgotten meanwhile (a reload) can neither leave a series behind nor have one freed under
+  // the update, and read-modify-write updates (the newest time) are not interleaved. Events of
+  // cluster series are rare (a backup's end, a WAL segment). Series of clusters not in the
+  // config are not made (a late event of a removed cluster).
+  template <typename T, typename F, typename... Args>
+  void Update(prometheus::Family<T>& family, const std::string& cluster, const Labels& labels,
+              F update, Args&&... args) {
     std::lock_guard<std::mutex> lock(mu);
+    if (allowed && !allowed->count(cluster)) return;
     T& series = family.Add(labels, std::forward<Args>(args)...);
     if (known.emplace(&family, labels).second) {
       removers[cluster].push_back([this, &family, &series, labels] {
@@ -155,12 +163,14 @@ struct Metrics::Families {
         known.erase({&family, labels});
       });
     }
-    return series;
+    update(series);
   }
 
-  void Restorable(const std::string& engine, const std::string& cluster, absl::Time at) {
-    auto& g = ClusterSeries(restorable, cluster, {{"engine", engine}, {"cluster", cluster}});
-    g.Set(std::max(g.Value(), absl::ToDoubleSeconds(at - absl::UnixEpoch())));
+  // A gauge that only moves forward (times of the newest backup, the restorable point).
+  void Newest(prometheus::Family<prometheus::Gauge>& family, const std::string& cluster,
+              const Labels& labels, double value) {
+    Update(family, cluster, labels,
+           [value](prometheus::Gauge& g) { g.Set(std::max(g.Value(), value)); });
   }
 };
 
@@ -207,10 +217,9 @@ void Metrics::ApiCall(const std::string& rpc, absl::StatusCode code, double seco
 
 void Metrics::BackupSucceeded(const BackupFigures& b) {
   BackupKnown(b);
-  f_->ClusterSeries(
-        f_->backups, b.cluster,
-        {{"engine", b.engine}, {"cluster", b.cluster}, {"code", Code(absl::StatusCode::kOk)}})
-      .Increment();
+  f_->Update(f_->backups, b.cluster,
+             {{"engine", b.engine}, {"cluster", b.cluster}, {"code", Code(absl::StatusCode::kOk)}},
+             [](prometheus::Counter& c) { c.Increment(); });
   f_->Changed();
 }
 
@@ -218,34 +227,32 @@ void Metrics::BackupKnown(const BackupFigures& b) {
   const Labels cl{{"engine", b.engine}, {"cluster", b.cluster}};
   Labels with_method = cl;
   with_method["method"] = b.method;
-  auto& last = f_->ClusterSeries(f_->last_success, b.cluster, with_method);
-  last.Set(std::max(last.Value(), Seconds(b.completed)));
-  f_->ClusterSeries(f_->last_duration, b.cluster, cl)
-      .Set(absl::ToDoubleSeconds(b.completed - b.started));
+  f_->Newest(f_->last_success, b.cluster, with_method, Seconds(b.completed));
+  const double duration = absl::ToDoubleSeconds(b.completed - b.started);
+  f_->Update(f_->last_duration, b.cluster, cl, [&](prometheus::Gauge& g) { g.Set(duration); });
   for (auto [kind, bytes] :
        {std::pair{"logical", b.logical_bytes}, std::pair{"stored", b.stored_bytes},
         std::pair{"added", b.added_bytes}}) {
     Labels l = cl;
     l["kind"] = kind;
-    f_->ClusterSeries(f_->last_bytes, b.cluster, l).Set(static_cast<double>(bytes));
+    f_->Update(f_->last_bytes, b.cluster, l,
+               [&](prometheus::Gauge& g) { g.Set(static_cast<double>(bytes)); });
   }
-  f_->Restorable(b.engine, b.cluster, b.completed);
+  f_->Newest(f_->restorable, b.cluster, cl, Seconds(b.completed));
   f_->Changed();
 }
 
 void Metrics::BackupFailed(const std::string& engine, const std::string& cluster,
                            absl::StatusCode code) {
-  f_->ClusterSeries(f_->backups, cluster,
-                    {{"engine", engine}, {"cluster", cluster}, {"code", Code(code)}})
-      .Increment();
+  f_->Update(f_->backups, cluster, {{"engine", engine}, {"cluster", cluster}, {"code", Code(code)}},
+             [](prometheus::Counter& c) { c.Increment(); });
   f_->Changed();
 }
 
 void Metrics::RestoreEnded(const std::string& engine, const std::string& target,
                            absl::StatusCode code) {
-  f_->ClusterSeries(f_->restores, target,
-                    {{"engine", engine}, {"cluster", target}, {"code", Code(code)}})
-      .Increment();
+  f_->Update(f_->restores, target, {{"engine", engine}, {"cluster", target}, {"code", Code(code)}},
+             [](prometheus::Counter& c) { c.Increment(); });
   f_->Changed();
 }
 
@@ -259,12 +266,11 @@ void Metrics::OperationEnded(const std::string& kind) {
 
 void Metrics::JournalPiece(const std::string& engine, const std::string& cluster,
                            const std::string& shard, absl::Time at, uint64_t stored_bytes) {
-  f_->ClusterSeries(f_->journal_last, cluster,
-                    {{"engine", engine}, {"cluster", cluster}, {"shard", shard}})
-      .Set(Seconds(at));
-  f_->ClusterSeries(f_->journal_bytes, cluster, {{"engine", engine}, {"cluster", cluster}})
-      .Increment(static_cast<double>(stored_bytes));
-  f_->Restorable(engine, cluster, at);
+  f_->Newest(f_->journal_last, cluster,
+             {{"engine", engine}, {"cluster", cluster}, {"shard", shard}}, Seconds(at));
+  f_->Update(f_->journal_bytes, cluster, {{"engine", engine}, {"cluster", cluster}},
+             [&](prometheus::Counter& c) { c.Increment(static_cast<double>(stored_bytes)); });
+  f_->Newest(f_->restorable, cluster, {{"engine", engine}, {"cluster", cluster}}, Seconds(at));
   f_->Changed();
 }
 
@@ -285,8 +291,14 @@ void Metrics::Repository(const RepositoryFigures& r, absl::Time at) {
 void Metrics::RepositoryReachable(bool up) { f_->repo_up.Add({}).Set(up ? 1 : 0); }
 
 void Metrics::ClusterDeclared(const std::string& engine, const std::string& cluster) {
-  f_->ClusterSeries(f_->declared, cluster, {{"engine", engine}, {"cluster", cluster}}).Set(1);
+  f_->Update(f_->declared, cluster, {{"engine", engine}, {"cluster", cluster}},
+             [](prometheus::Gauge& g) { g.Set(1); });
   f_->Changed();
+}
+
+void Metrics::KnownClusters(const std::set<std::string>& ids) {
+  std::lock_guard<std::mutex> lock(f_->mu);
+  f_->allowed = ids;
 }
 
 void Metrics::ForgetCluster(const std::string& cluster) {

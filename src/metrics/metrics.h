@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -66,6 +67,9 @@ class Metrics {
   // A cluster the service is to protect (declared, not a restore target): with no backup yet,
   // alerts see it as unprotected.
   void ClusterDeclared(const std::string& engine, const std::string& cluster);
+  // The clusters of the config (restore targets included): events of any other cluster (a late
+  // one of a cluster removed at reload) make no series. Until called, every cluster counts.
+  void KnownClusters(const std::set<std::string>& ids);
   // Drops every series of a cluster no longer declared.
   void ForgetCluster(const std::string& cluster);
 

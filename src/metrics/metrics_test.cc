@@ -59,6 +59,15 @@ TEST(Metrics, ReportsWhatHappenedInTheTextFormat) {
                                   "engine=\"redis\"} 2"));
 }
 
+TEST(Metrics, OnlyClustersOfTheConfigGetSeries) {
+  Metrics m;
+  m.KnownClusters({"gp1"});
+  m.BackupFailed("redis", "rd9", absl::StatusCode::kUnavailable);  // removed at a reload
+  m.BackupFailed("greenplum", "gp1", absl::StatusCode::kUnavailable);
+  EXPECT_THAT(m.Text(), Not(HasSubstr("rd9")));
+  EXPECT_THAT(m.Text(), HasSubstr("cluster=\"gp1\""));
+}
+
 TEST(Metrics, TheRestorableWindowNeverMovesBack) {
   Metrics m;
   m.JournalPiece("greenplum", "gp1", "seg0", absl::FromUnixSeconds(5000), 1);

@@ -274,8 +274,8 @@ absl::Status Jobs::CollectGarbage() {
                                         .chunks = gc->chunks,
                                         .reclaimable_bytes = gc->unreferenced_bytes_kept},
                                        absl::Now());
-  } else if (absl::IsUnavailable(gc.status()) && !repo::HeldBy(gc.status(), /*gc=*/false) &&
-             !repo::HeldBy(gc.status(), /*gc=*/true)) {
+  } else if (!repo::HeldBy(gc.status(), /*gc=*/false) && !repo::HeldBy(gc.status(), /*gc=*/true)) {
+    // Down, or refusing us (revoked S3 credentials are PERMISSION_DENIED): not usable either way.
     metrics::Metrics::Get().RepositoryReachable(false);
   }
   // A GC that failed (not one that waits for a running backup) is retried by the periodic GC.

@@ -4,6 +4,8 @@
 
 #include <sys/resource.h>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
@@ -66,6 +68,9 @@ api::rest::HttpLimits RestLimits(const common::LimitsConfig& l) {
 // sets them.
 void ReportKnownBackups(catalog::Catalog* catalog, const common::Config& config,
                         const common::EngineTable& engines) {
+  std::set<std::string> ids;
+  for (const auto& cluster : config.clusters) ids.insert(cluster.id);
+  metrics::Metrics::Get().KnownClusters(ids);
   for (const auto& cluster : config.clusters) {
     if (cluster.restore_target) continue;
     metrics::Metrics::Get().ClusterDeclared(std::string(engines.Name(cluster.engine)), cluster.id);
@@ -402,9 +407,17 @@ absl::Status Server::Reload() {
   }
   // A cluster no longer declared: what the service left on its servers is the operator's to
   // remove (a replication slot keeps WAL on the database host until dropped). Its metrics go.
+  std::set<std::string> ids;
+  for (const auto& c : cfg.clusters) ids.insert(c.id);
+  metrics::Metrics::Get().KnownClusters(ids);
   for (const auto& old : config_->clusters) {
-    if (cfg.FindCluster(old.id)) continue;
-    metrics::Metrics::Get().ForgetCluster(old.id);
+    // Changed to a restore target, or to another engine: its series start again (seeded below).
+    const common::ClusterConfig* now = cfg.FindCluster(old.id);
+    if (!now || now->engine != old.engine || now->restore_target != old.restore_target ||
+        now->shards.size() != old.shards.size()) {
+      metrics::Metrics::Get().ForgetCluster(old.id);
+    }
+    if (now) continue;
     auto driver = engines_->MakeDriver(old.engine);
     if (!driver.ok()) continue;
     for (const auto& left : (*driver)->LeftOnServers(old)) {

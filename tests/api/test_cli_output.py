@@ -55,7 +55,7 @@ def test_cluster_list_and_status(server):
     assert r.returncode == 0, r.stderr
     status = dict(l.split(":", 1) for l in r.stdout.splitlines())
     assert status["cluster"].strip() == "gp1 (greenplum)" and status["role"].strip() == "protected"
-    assert status["backups"].strip().startswith("2, 8.0 PiB"), status
+    assert status["backups"].strip().startswith("2, 8.0 PiB referenced"), status
     assert status["last INCREMENTAL"].strip().endswith("gp-incr") and status["last BASE"].strip().endswith("gp-base")
     assert status["restorable"].strip().startswith("2026-11-20 01:10:00 +00:00 to 2026-11-21 01:02:00"), status
     r = cli(server, "--format", "json", "cluster", "status", "rd1")
