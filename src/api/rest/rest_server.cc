@@ -3,6 +3,7 @@
 #include "api/rest/rest_server.h"
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/status_map.h"
@@ -105,6 +106,16 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
   std::string allowed;
   std::optional<RouteMatch> match = router.Match(verb, path, &allowed);
   if (!match) {
+    // The contract's other cluster methods (Create, Update, Delete, Start, Stop, Move...):
+    // known to clients, not served by a service that manages no cluster.
+    for (const auto& row : api->engines().rows()) {
+      if (absl::StartsWith(path, std::string(row.rest_prefix) + "/clusters")) {
+        return Error(absl::UnimplementedError(absl::StrCat(
+            Quoted(verb), " ", Quoted(path),
+            " is not served: this service protects the clusters declared in its config; it "
+            "does not create, change, start, stop or delete clusters")));
+      }
+    }
     if (!allowed.empty()) {
       return {.status = 405,
               .body = StatusToJson(absl::UnimplementedError(absl::StrCat(

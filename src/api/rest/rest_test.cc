@@ -140,6 +140,12 @@ TEST_F(RestTest, ErrorsAreStatusShapedWithTheRightHttpStatus) {
   r = Do("GET", "/managed-greenplum/v1/backups", {{"folderId", "f1"}, {"colour", "red"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(Do("PUT", "/managed-greenplum/v1/backups/b1").status, 405);
+  // The contract's cluster-managing methods: UNIMPLEMENTED, saying why.
+  r = Do("POST", "/managed-redis/v1/clusters", {}, "writer-token", "{}");
+  EXPECT_EQ(r.status, 501);
+  EXPECT_THAT(r.body, HasSubstr("does not create, change, start, stop or delete clusters"));
+  EXPECT_EQ(Do("DELETE", "/managed-redis/v1/clusters/rd1").status, 501);
+  EXPECT_EQ(Do("POST", "/managed-greenplum/v1/clusters/gp1:start").status, 501);
   EXPECT_EQ(Do("GET", "/nowhere").status, 404);
   r = Do("POST", "/managed-greenplum/v1/clusters:restore", {}, "writer-token", "{not json");
   EXPECT_EQ(r.status, 400);
