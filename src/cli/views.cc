@@ -173,7 +173,8 @@ absl::StatusOr<std::string> RenderBackups(
     for (const auto& [engine, text] : pages) {
       auto page = Parse(text);
       if (!page.ok()) return page.status();
-      more |= page->is_object() && page->contains("nextPageToken");
+      if (!page->is_object()) return absl::DataLossError("the reply is not a list of backups");
+      more |= page->contains("nextPageToken");
       auto it = page->find("backups");
       if (it == page->end()) continue;  // an empty list is {} in proto3 JSON
       if (!it->is_array()) return absl::DataLossError("'backups' in the reply is not a list");

@@ -31,7 +31,7 @@ def test_backup_list_is_a_table_across_engines_and_json_on_request(server):
     assert r.returncode == 0, r.stderr
     assert [b["id"] for b in json.loads(r.stdout)["backups"]] == ["rd-2", "rd-1"]
     r = cli(server, "--format", "yaml", "backup", "get", "--engine", "redis", "rd-1")
-    assert r.returncode == 0 and "id: rd-1\n" in r.stdout and "sourceClusterId: rd1\n" in r.stdout, r.stdout
+    assert r.returncode == 0 and 'id: "rd-1"\n' in r.stdout and 'sourceClusterId: "rd1"\n' in r.stdout, r.stdout
     r = cli(server, "backup", "get", "--engine", "greenplum", "gp-base")
     assert r.returncode == 0, r.stderr
     assert any(l.split()[:2] == ["size:", "1.5"] for l in r.stdout.splitlines()), r.stdout
