@@ -2,8 +2,8 @@
 // which knows nothing of it.
 #include "api/rest/rest_server.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/status_map.h"
