@@ -1,7 +1,8 @@
 // ClusterService.Get and List: the clusters this service protects, as its config declares them.
 // It manages none of them, so the contract's Cluster carries what the config knows: id, folder,
 // name, environment (PRODUCTION), status RUNNING, health UNKNOWN (no probe answers for the
-// cluster's servers here), and the label `restore_target: "true"` on clusters declared to
+// cluster's servers here), the backup schedule (config.backup_window_start, UTC, and
+// backup_retain_period_days), and the label `restore_target: "true"` on clusters declared to
 // restore into only. Every engine's Cluster message is filled by reflection (field numbers
 // differ; names do not).
 #include <regex>
@@ -29,6 +30,13 @@ void SetString(Message* m, const char* name, const std::string& value) {
   }
 }
 
+void SetInt32(Message* m, const char* name, int value) {
+  const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
+  if (f && f->cpp_type() == FieldDescriptor::CPPTYPE_INT32) {
+    m->GetReflection()->SetInt32(m, f, value);
+  }
+}
+
 void SetEnum(Message* m, const char* name, const char* value) {
   const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
   if (!f || !f->enum_type()) return;
@@ -47,6 +55,25 @@ void FillCluster(const common::ClusterConfig& c, Message* m) {
   SetEnum(m, "environment", "PRODUCTION");
   SetEnum(m, "status", "RUNNING");
   SetEnum(m, "health", "HEALTH_UNKNOWN");
+  // The schedule, where the engine's Cluster has a config with one (OpenSearch's has none).
+  const FieldDescriptor* config = m->GetDescriptor()->FindFieldByName("config");
+  if (config && config->message_type() && !c.restore_target) {
+    Message* cfg = m->GetReflection()->MutableMessage(m, config);
+    if (const FieldDescriptor* w = cfg->GetDescriptor()->FindFieldByName("backup_window_start");
+        w && w->message_type()) {
+      Message* time = cfg->GetReflection()->MutableMessage(cfg, w);
+      SetInt32(time, "hours", c.backup_window_start_minutes / 60);
+      SetInt32(time, "minutes", c.backup_window_start_minutes % 60);
+    }
+    if (const FieldDescriptor* r =
+            cfg->GetDescriptor()->FindFieldByName("backup_retain_period_days");
+        r && r->message_type()) {
+      Message* days = cfg->GetReflection()->MutableMessage(cfg, r);
+      if (const FieldDescriptor* v = days->GetDescriptor()->FindFieldByName("value")) {
+        days->GetReflection()->SetInt64(days, v, c.retention_days);
+      }
+    }
+  }
   if (const FieldDescriptor* labels = m->GetDescriptor()->FindFieldByName("labels");
       labels && c.restore_target) {
     Message* entry = m->GetReflection()->AddMessage(m, labels);

@@ -332,6 +332,27 @@ absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
          absl::StrCat(backups.size(),
                       stored > 0 ? absl::StrCat(", ", HumanBytes(stored), " referenced") : "")},
     };
+    // The schedule, from the cluster's config (engines whose Cluster has one).
+    if (auto cfg = cluster->find("config"); cfg != cluster->end() && cfg->is_object()) {
+      if (auto w = cfg->find("backupWindowStart"); w != cfg->end() && w->is_object()) {
+        const int hours = w->value("hours", 0), minutes = w->value("minutes", 0);
+        std::string kept;
+        if (auto days = cfg->find("backupRetainPeriodDays"); days != cfg->end()) {
+          kept = absl::StrCat(", kept ",
+                              days->is_string() ? days->get<std::string>() : days->dump(), " days");
+        }
+        rows.push_back({"schedule:", absl::StrFormat("AUTOMATED daily at %02d:%02d UTC (+ up to "
+                                                     "10 min)%s",
+                                                     hours, minutes, kept)});
+        absl::CivilDay today = absl::ToCivilDay(view.now, absl::UTCTimeZone());
+        absl::Time next = absl::FromCivil(
+            absl::CivilMinute(today.year(), today.month(), today.day(), hours, minutes),
+            absl::UTCTimeZone());
+        if (next <= view.now) next += absl::Hours(24);
+        rows.push_back(
+            {"next AUTOMATED:", absl::StrCat(When(next, view), " (", Age(next, view.now), ")")});
+      }
+    }
     auto newest = [&](const char* key, const char* value) -> const Json* {
       for (const auto& b : backups) {  // newest first
         if (!key || Str(b, key) == value) return &b;

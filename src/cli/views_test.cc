@@ -93,6 +93,27 @@ TEST(Views, RepliesOfAnotherShapeAreDataLossNotACrash) {
   EXPECT_EQ(ProgressLine(-5, -1, 7, 1.0), "0 B so far");
 }
 
+TEST(Views, ClusterStatusWithItsSchedule) {
+  const std::string cluster =
+      R"({"id":"rd1","folderId":"f1","name":"rd1","status":"RUNNING",)"
+      R"("config":{"backupWindowStart":{"hours":22},"backupRetainPeriodDays":"7"}})";
+  const std::string page =
+      R"({"backups":[{"id":"rd-2","createdAt":"2026-12-04T09:00:00Z","type":"MANUAL"},)"
+      R"({"id":"rd-1","createdAt":"2026-12-03T22:05:00Z","type":"AUTOMATED"}]})";
+  EXPECT_EQ(*RenderClusterStatus("redis", cluster, {page}, Utc()),
+            "cluster:         rd1 (redis)\n"
+            "name:            rd1\n"
+            "folder:          f1\n"
+            "role:            protected\n"
+            "backups:         2\n"
+            "schedule:        AUTOMATED daily at 22:00 UTC (+ up to 10 min), kept 7 days\n"
+            "next AUTOMATED:  2026-12-04 22:00:00 +00:00 (in 10h)\n"
+            "last backup:     2026-12-04 09:00:00 +00:00 (3h ago)  rd-2\n"
+            "last AUTOMATED:  2026-12-03 22:05:00 +00:00 (13h ago)  rd-1\n"
+            "last MANUAL:     2026-12-04 09:00:00 +00:00 (3h ago)  rd-2\n"
+            "restorable:      2026-12-03 22:05:00 +00:00 to 2026-12-04 09:00:00 +00:00\n");
+}
+
 TEST(Views, ProgressWithRateAndTimeLeft) {
   EXPECT_EQ(ProgressLine(512 << 20, int64_t{2} << 30, 0, 4.0),
             "[#####               ]  25%  512.0 MiB of 2.0 GiB  128.0 MiB/s  12s left");

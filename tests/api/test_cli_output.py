@@ -57,6 +57,8 @@ def test_cluster_list_and_status(server):
     assert status["cluster"].strip() == "gp1 (greenplum)" and status["role"].strip() == "protected"
     assert status["backups"].strip().startswith("2, 8.0 PiB referenced"), status
     assert status["last INCREMENTAL"].strip().endswith("gp-incr") and status["last BASE"].strip().endswith("gp-base")
+    assert status["schedule"].strip() == "AUTOMATED daily at 22:00 UTC (+ up to 10 min), kept 7 days", status
+    assert status["next AUTOMATED"].strip().endswith(":00 +00:00 (in %s" % status["next AUTOMATED"].split("(in ")[1]), status
     assert status["restorable"].strip().startswith("2026-11-20 01:10:00 +00:00 to 2026-11-21 01:02:00"), status
     r = cli(server, "--format", "json", "cluster", "status", "rd1")
     doc = json.loads(r.stdout)

@@ -16,8 +16,12 @@ def test_get_and_list_the_declared_clusters(server):
     assert (c.id, c.folder_id, c.name) == ("rd1", "f1", "rd1")
     assert c.status == rd_c.Cluster.RUNNING and c.environment == rd_c.Cluster.PRODUCTION
     assert c.health == rd_c.Cluster.HEALTH_UNKNOWN
+    # The schedule the config declares (defaults: 22:00 UTC, 7 days), in the contract's fields.
+    assert (c.config.backup_window_start.hours, c.config.backup_window_start.minutes) == (22, 0)
+    assert c.config.backup_retain_period_days.value == 7
     gp = server.client(gp_csg.ClusterServiceStub).Get(gp_cs.GetClusterRequest(cluster_id="gp1"), metadata=md())
     assert gp.id == "gp1" and gp.status == gp_c.Cluster.RUNNING  # Greenplum numbers its fields otherwise
+    assert gp.config.backup_window_start.hours == 22 and gp.config.backup_retain_period_days.value == 7
     # f2's Redis clusters, one per page, walked to the end.
     seen, token = [], ""
     while True:
