@@ -143,6 +143,8 @@ struct Metrics::Families {
   std::unordered_map<std::string, prometheus::Counter*> api_counters;
   std::unordered_map<std::string, prometheus::Histogram*> api_histograms;
 
+  // Per cluster and shard, when its newest journal piece was archived (guarded by mu).
+  std::map<std::string, std::map<std::string, double>> journal_ends;
   // Clusters series may be kept for (the config's); nullopt until the server says (unit tests).
   std::optional<std::set<std::string>> allowed;
 
@@ -265,12 +267,24 @@ void Metrics::OperationEnded(const std::string& kind) {
 }
 
 void Metrics::JournalPiece(const std::string& engine, const std::string& cluster,
-                           const std::string& shard, absl::Time at, uint64_t stored_bytes) {
+                           const std::string& shard, size_t shards, absl::Time at,
+                           uint64_t stored_bytes) {
+  std::optional<double> reached;  // the oldest shard's newest piece, once every shard has one
+  {
+    std::lock_guard<std::mutex> lock(f_->mu);
+    auto& ends = f_->journal_ends[cluster];
+    ends[shard] = std::max(ends[shard], Seconds(at));
+    if (ends.size() >= shards) {
+      reached = ends.begin()->second;
+      for (const auto& [name, end] : ends) reached = std::min(*reached, end);
+    }
+  }
   f_->Newest(f_->journal_last, cluster,
              {{"engine", engine}, {"cluster", cluster}, {"shard", shard}}, Seconds(at));
   f_->Update(f_->journal_bytes, cluster, {{"engine", engine}, {"cluster", cluster}},
              [&](prometheus::Counter& c) { c.Increment(static_cast<double>(stored_bytes)); });
-  f_->Newest(f_->restorable, cluster, {{"engine", engine}, {"cluster", cluster}}, Seconds(at));
+  if (reached)
+    f_->Newest(f_->restorable, cluster, {{"engine", engine}, {"cluster", cluster}}, *reached);
   f_->Changed();
 }
 
@@ -303,6 +317,7 @@ void Metrics::KnownClusters(const std::set<std::string>& ids) {
 
 void Metrics::ForgetCluster(const std::string& cluster) {
   std::lock_guard<std::mutex> lock(f_->mu);
+  f_->journal_ends.erase(cluster);
   auto it = f_->removers.find(cluster);
   if (it == f_->removers.end()) return;
   for (auto& remove : it->second) remove();

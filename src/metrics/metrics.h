@@ -57,10 +57,11 @@ class Metrics {
   // Operations running on this instance, by kind (backup, restore, delete).
   void OperationStarted(const std::string& kind);
   void OperationEnded(const std::string& kind);
-  // A journal piece (WAL segment) of the cluster's shard committed to the repository at `at`:
-  // for engines restoring to a point in time, the restorable window now reaches `at`.
+  // A journal piece (WAL segment) of the cluster's shard committed to the repository at `at`.
+  // For engines restoring to a point in time, the restorable window reaches the oldest of its
+  // `shards` shards' newest pieces (every segment must reach a point), once each has one.
   void JournalPiece(const std::string& engine, const std::string& cluster, const std::string& shard,
-                    absl::Time at, uint64_t stored_bytes);
+                    size_t shards, absl::Time at, uint64_t stored_bytes);
   // The repository as the last GC found it, and whether it answered.
   void Repository(const RepositoryFigures& r, absl::Time at);
   void RepositoryReachable(bool up);

@@ -23,7 +23,7 @@ TEST(Metrics, ReportsWhatHappenedInTheTextFormat) {
                      .stored_bytes = 2000,
                      .added_bytes = 300});
   m.BackupFailed("redis", "rd1", absl::StatusCode::kUnavailable);
-  m.JournalPiece("greenplum", "gp1", "seg0", absl::FromUnixSeconds(2000), 1 << 20);
+  m.JournalPiece("greenplum", "gp1", "seg0", 1, absl::FromUnixSeconds(2000), 1 << 20);
   m.ClusterDeclared("redis", "rd1");
   std::string text = m.Text();
   EXPECT_THAT(text, HasSubstr("mdb_cluster_declared{cluster=\"rd1\",engine=\"redis\"} 1"));
@@ -59,6 +59,19 @@ TEST(Metrics, ReportsWhatHappenedInTheTextFormat) {
                                   "engine=\"redis\"} 2"));
 }
 
+TEST(Metrics, TheJournalReachesThePointEveryShardReached) {
+  Metrics m;
+  const std::string restorable = "mdb_restorable_until_timestamp_seconds{cluster=\"gp1\"";
+  m.JournalPiece("greenplum", "gp1", "seg0", 2, absl::FromUnixSeconds(5000), 1);
+  EXPECT_THAT(m.Text(), Not(HasSubstr(restorable)));  // seg1 has archived nothing yet
+  m.JournalPiece("greenplum", "gp1", "seg1", 2, absl::FromUnixSeconds(4000), 1);
+  EXPECT_THAT(m.Text(), HasSubstr(restorable + ",engine=\"greenplum\"} 4000"));
+  m.JournalPiece("greenplum", "gp1", "seg0", 2, absl::FromUnixSeconds(6000), 1);  // seg1 stalls
+  EXPECT_THAT(m.Text(), HasSubstr(restorable + ",engine=\"greenplum\"} 4000"));
+  m.JournalPiece("greenplum", "gp1", "seg1", 2, absl::FromUnixSeconds(7000), 1);
+  EXPECT_THAT(m.Text(), HasSubstr(restorable + ",engine=\"greenplum\"} 6000"));
+}
+
 TEST(Metrics, OnlyClustersOfTheConfigGetSeries) {
   Metrics m;
   m.KnownClusters({"gp1"});
@@ -70,7 +83,7 @@ TEST(Metrics, OnlyClustersOfTheConfigGetSeries) {
 
 TEST(Metrics, TheRestorableWindowNeverMovesBack) {
   Metrics m;
-  m.JournalPiece("greenplum", "gp1", "seg0", absl::FromUnixSeconds(5000), 1);
+  m.JournalPiece("greenplum", "gp1", "seg0", 1, absl::FromUnixSeconds(5000), 1);
   m.BackupSucceeded({.engine = "greenplum",
                      .cluster = "gp1",
                      .method = "INCREMENTAL",

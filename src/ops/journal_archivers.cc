@@ -45,7 +45,7 @@ void JournalArchivers::Apply(const common::Config& config) {
              [this, copy](const engine::JournalPiece& piece) {
                metrics::Metrics::Get().JournalPiece(
                    std::string(engines_.table().Name(copy->engine)), copy->id, piece.shard,
-                   absl::Now(), piece.stored_bytes);
+                   copy->shards.size(), absl::Now(), piece.stored_bytes);
                if (absl::Status st = keeper_->AddPiece(*copy, piece); !st.ok()) {
                  log_(absl::StrCat("journal accounting of '", copy->id, "': ", st.message()));
                }
