@@ -249,11 +249,10 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
 
 absl::Status Jobs::ProbeRepository() {
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
-  auto st = repository_->storage()->Stat("config");
+  absl::Status st = repository_->Probe();
   metrics::Metrics::Get().RepositoryReachable(st.ok());
   if (!st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("the repository does not answer: ", st.status().message()));
+    return absl::UnavailableError(absl::StrCat("the repository does not answer: ", st.message()));
   }
   return absl::OkStatus();
 }
@@ -262,11 +261,8 @@ absl::Status Jobs::CollectGarbage() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
   if (gc.ok()) {
-    uint64_t journal_bytes = 0;  // one listing; pieces are not read
-    auto pieces = repository_->storage()->List("journal/");
-    if (pieces.ok()) {
-      for (const auto& p : *pieces) journal_bytes += p.size;
-    }
+    auto journal = repository_->journal().Total();  // one listing; pieces are not read
+    const uint64_t journal_bytes = journal.ok() ? journal->stored_bytes : 0;
     metrics::Metrics::Get().Repository({.stored_bytes = gc->stored_bytes,
                                         .logical_bytes = gc->logical_bytes,
                                         .journal_bytes = journal_bytes,

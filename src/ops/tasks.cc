@@ -24,6 +24,17 @@ absl::StatusOr<common::ClusterConfig> Tasks::Cluster(const std::string& id) {
   return *std::move(cluster);
 }
 
+metrics::BackupFigures FiguresOf(const catalog::BackupRecord& backup, std::string engine) {
+  return {.engine = std::move(engine),
+          .cluster = backup.cluster_id(),
+          .method = catalog::BackupRecord::Method_Name(backup.method()),
+          .started = common::FromProto(backup.started_at()),
+          .completed = common::FromProto(backup.created_at()),
+          .logical_bytes = backup.logical_size(),
+          .stored_bytes = backup.size(),
+          .added_bytes = backup.added_size()};
+}
+
 namespace {
 
 // Counts the operation as running on this instance while in scope.
@@ -62,15 +73,7 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
         metrics::Metrics::Get().BackupFailed(engine, cluster.id, rec.status().code());
         return rec.status();
       }
-      metrics::Metrics::Get().BackupSucceeded(
-          {.engine = engine,
-           .cluster = cluster.id,
-           .method = catalog::BackupRecord::Method_Name(rec->method()),
-           .started = common::FromProto(rec->started_at()),
-           .completed = common::FromProto(rec->created_at()),
-           .logical_bytes = rec->logical_size(),
-           .stored_bytes = rec->size(),
-           .added_bytes = rec->added_size()});
+      metrics::Metrics::Get().BackupSucceeded(FiguresOf(*rec, engine));
       // Retention runs after a successful backup only: a failing cluster keeps its old backups.
       if (b.apply_retention())
         RETURN_IF_ERROR(jobs_->ApplyRetention(cluster, absl::Now()).status());

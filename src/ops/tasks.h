@@ -9,11 +9,15 @@
 
 #include "catalog/catalog.h"
 #include "common/config.h"
+#include "metrics/metrics.h"
 #include "ops/operation_runner.h"
 
 namespace mdb::ops {
 
 class Jobs;
+
+// A committed backup as the metrics see it (Tasks after a backup, the server seeding at start).
+metrics::BackupFigures FiguresOf(const catalog::BackupRecord& backup, std::string engine);
 
 // The cluster `id` as this instance's config declares it now; nullopt when it does not.
 using FindCluster = std::function<std::optional<common::ClusterConfig>(const std::string& id)>;

@@ -122,6 +122,16 @@ class StorageJournal final : public JournalStore {
     return p;
   }
 
+  absl::StatusOr<Totals> Total() override {
+    ASSIGN_OR_RETURN(auto objects, storage_->List(kPrefix));
+    Totals t;
+    for (const auto& o : objects) {
+      ++t.pieces;
+      t.stored_bytes += o.size;
+    }
+    return t;
+  }
+
   absl::StatusOr<std::vector<JournalPieceInfo>> List(const std::string& cluster_id) override {
     ASSIGN_OR_RETURN(auto objects, storage_->List(ClusterPrefix(cluster_id)));
     std::vector<JournalPieceInfo> out;

@@ -56,6 +56,12 @@ class JournalStore {
   virtual absl::StatusOr<std::string> Get(const JournalPieceInfo& piece) = 0;
   // NotFound when it is gone already.
   [[nodiscard]] virtual absl::Status Delete(const JournalPieceInfo& piece) = 0;
+  // Every cluster's pieces together, from one listing: how many and their stored bytes.
+  struct Totals {
+    int pieces = 0;
+    uint64_t stored_bytes = 0;
+  };
+  virtual absl::StatusOr<Totals> Total() = 0;
 };
 
 // The store over a repository's storage and codec (Repository::journal() hands one out).

@@ -415,14 +415,19 @@ absl::Status Repository::DeleteBackup(const std::string& backup_id) {
   return storage_->Delete("manifests/" + backup_id);
 }
 
+absl::Status Repository::Probe() {
+  absl::StatusOr<storage::ObjectInfo> config = storage_->Stat(kConfigKey);
+  return config.ok() ? absl::OkStatus() : config.status();
+}
+
 absl::StatusOr<RepoStats> Repository::Stats() {
   RepoStats s;
   ASSIGN_OR_RETURN(auto packs, storage_->List("packs/"));
   s.packs = static_cast<int>(packs.size());
   for (const auto& p : packs) s.stored_bytes += p.size;
-  ASSIGN_OR_RETURN(auto pieces, storage_->List("journal/"));
-  s.journal_pieces = static_cast<int>(pieces.size());
-  for (const auto& p : pieces) s.journal_bytes += p.size;
+  ASSIGN_OR_RETURN(JournalStore::Totals journal, this->journal().Total());
+  s.journal_pieces = journal.pieces;
+  s.journal_bytes = journal.stored_bytes;
   ASSIGN_OR_RETURN(auto ids, ListBackups());
   s.backups = static_cast<int>(ids.size());
   for (const auto& id : ids) {

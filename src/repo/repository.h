@@ -151,6 +151,8 @@ class Repository {
   absl::StatusOr<GcReport> Gc(const GcOptions& options = {});
 
   absl::StatusOr<RepoStats> Stats();
+  // Whether the storage answers for this repository (one Stat of its config object).
+  absl::Status Probe();
 
   const mdb_backup::v1::RepoConfig& config() const { return config_; }
   // Bytes a pack under construction may reach: the target plus one encoded maximal chunk.

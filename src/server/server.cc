@@ -10,7 +10,6 @@
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "common/time_util.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -18,6 +17,7 @@
 #include "grpcpp/server_builder.h"
 #include "metrics/metrics.h"
 #include "ops/reconcile.h"
+#include "ops/tasks.h"
 #include "server/tls_staging.h"
 
 namespace mdb::server {
@@ -85,14 +85,7 @@ void ReportKnownBackups(catalog::Catalog* catalog, const common::Config& config,
     }
     for (const auto* b : newest) {
       metrics::Metrics::Get().BackupKnown(
-          {.engine = std::string(engines.Name(cluster.engine)),
-           .cluster = cluster.id,
-           .method = catalog::BackupRecord::Method_Name(b->method()),
-           .started = common::FromProto(b->started_at()),
-           .completed = common::FromProto(b->created_at()),
-           .logical_bytes = b->logical_size(),
-           .stored_bytes = b->size(),
-           .added_bytes = b->added_size()});
+          ops::FiguresOf(*b, std::string(engines.Name(cluster.engine))));
     }
   }
 }
