@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/backup_mapping.h"
+#include "api/fields.h"
 #include "api/validation.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -26,13 +27,6 @@ namespace {
 using catalog::Engine;
 using google::protobuf::FieldDescriptor;
 using OperationTask = ::mdb_backup::v1::OperationTask;
-
-constexpr int kDefaultPageSize = 100;
-
-std::string GetString(const Message& m, const char* name) {
-  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  return f ? m.GetReflection()->GetString(m, f) : std::string();
-}
 
 // The request's point in time: Greenplum's `time`, MongoDB's `recovery_target_spec.timestamp`.
 // InvalidArgument for a Timestamp outside its defined range (nanos 0..999,999,999, years
@@ -62,27 +56,6 @@ absl::StatusOr<std::optional<absl::Time>> GetPointInTime(const Message& m) {
     if (seconds > 0) return std::optional<absl::Time>(absl::FromUnixSeconds(seconds));
   }
   return std::optional<absl::Time>();
-}
-
-int64_t GetInt64(const Message& m, const char* name) {
-  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  return f ? m.GetReflection()->GetInt64(m, f) : 0;
-}
-
-// The contract's page_size: 0 means the default; some engines annotate only an upper bound, so
-// a negative size is refused here rather than reaching the catalog.
-absl::StatusOr<int> PageSize(const Message& req) {
-  int64_t size = GetInt64(req, "page_size");
-  if (size < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid 'page_size': ", size, " is negative; use 0 for the default of 100"));
-  }
-  return size == 0 ? kDefaultPageSize : static_cast<int>(size);
-}
-
-void SetStringIfPresent(Message* m, const char* name, const std::string& value) {
-  const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
-  if (f) m->GetReflection()->SetString(m, f, value);
 }
 
 // Packs a message of type `type_name` (resolved in `method`'s package unless qualified, as the
@@ -146,6 +119,7 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
       {"BackupService.Delete", &Api::DeleteBackup},
       {"ClusterService.Get", &Api::GetCluster},
       {"ClusterService.List", &Api::ListClusters},
+      {"ClusterService.ListOperations", &Api::ListClusterOperations},
       {"ClusterService.ListBackups", &Api::ListClusterBackups},
       {"ClusterService.Backup", &Api::BackupCluster},
       {"ClusterService.Restore", &Api::RestoreCluster},
@@ -467,14 +441,16 @@ absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) 
     return rec.status();
   }
   resp->CopyFrom(rec->operation);
+  WithLiveProgress(static_cast<ops::Operation*>(resp));
+  return absl::OkStatus();
+}
+
+void Api::WithLiveProgress(ops::Operation* op) {
   // A running operation of this process reports its live progress in its metadata (our
   // extension fields bytes_done / bytes_total, where the metadata type has them); another
   // instance's, the progress its owner stored at its last heartbeat.
-  auto progress = rec->operation.done() ? std::nullopt : runner_->ProgressOf(id);
-  if (progress) {
-    ops::SetProgress(static_cast<ops::Operation*>(resp), progress->first, progress->second);
-  }
-  return absl::OkStatus();
+  auto progress = op->done() ? std::nullopt : runner_->ProgressOf(op->id());
+  if (progress) ops::SetProgress(op, progress->first, progress->second);
 }
 
 absl::Status Api::CancelOperation(const Ctx& c, const Message& req, Message* resp) {

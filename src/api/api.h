@@ -115,9 +115,12 @@ class Api {
   absl::Status RestoreCluster(const Ctx& c, const Message& req, Message* resp);
   absl::Status GetCluster(const Ctx& c, const Message& req, Message* resp);  // clusters.cc
   absl::Status ListClusters(const Ctx& c, const Message& req, Message* resp);
+  absl::Status ListClusterOperations(const Ctx& c, const Message& req, Message* resp);
   absl::Status GetOperation(const Ctx& c, const Message& req, Message* resp);
   absl::Status CancelOperation(const Ctx& c, const Message& req, Message* resp);
 
+  // Sets the progress of `op` from this process's runner while it runs here.
+  void WithLiveProgress(ops::Operation* op);
   // A readable backup of the call's engine, or NotFound exactly as for a missing one.
   absl::StatusOr<catalog::BackupRecord> FindBackup(const Ctx& c, const std::string& id);
   // A readable cluster of the call's engine, or NotFound.

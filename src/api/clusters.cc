@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "api/api.h"
+#include "api/fields.h"
 #include "api/validation.h"
 #include "common/status.h"
 #include "google/protobuf/reflection.h"
@@ -18,17 +19,6 @@ namespace mdb::api {
 namespace {
 
 using google::protobuf::FieldDescriptor;
-
-std::string Field(const Message& m, const char* name) {
-  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  return f ? m.GetReflection()->GetString(m, f) : "";
-}
-
-void SetString(Message* m, const char* name, const std::string& value) {
-  if (const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name)) {
-    m->GetReflection()->SetString(m, f, value);
-  }
-}
 
 void SetInt32(Message* m, const char* name, int value) {
   const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(name);
@@ -46,12 +36,13 @@ void SetEnum(Message* m, const char* name, const char* value) {
 }
 
 void FillCluster(const common::ClusterConfig& c, Message* m) {
-  SetString(m, "id", c.id);
-  SetString(m, "folder_id", c.folder_id);
-  SetString(m, "name", c.name);
-  SetString(m, "description",
-            c.restore_target ? "restore target declared in mdb-backupd's config"
-                             : "protected by mdb-backup (declared in mdb-backupd's config)");
+  SetStringIfPresent(m, "id", c.id);
+  SetStringIfPresent(m, "folder_id", c.folder_id);
+  SetStringIfPresent(m, "name", c.name);
+  SetStringIfPresent(m, "description",
+                     c.restore_target
+                         ? "restore target declared in mdb-backupd's config"
+                         : "protected by mdb-backup (declared in mdb-backupd's config)");
   SetEnum(m, "environment", "PRODUCTION");
   SetEnum(m, "status", "RUNNING");
   SetEnum(m, "health", "HEALTH_UNKNOWN");
@@ -77,28 +68,28 @@ void FillCluster(const common::ClusterConfig& c, Message* m) {
   if (const FieldDescriptor* labels = m->GetDescriptor()->FindFieldByName("labels");
       labels && c.restore_target) {
     Message* entry = m->GetReflection()->AddMessage(m, labels);
-    SetString(entry, "key", "restore_target");
-    SetString(entry, "value", "true");
+    SetStringIfPresent(entry, "key", "restore_target");
+    SetStringIfPresent(entry, "value", "true");
   }
 }
 
 }  // namespace
 
 absl::Status Api::GetCluster(const Ctx& c, const Message& req, Message* resp) {
-  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, Field(req, "cluster_id")));
+  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
   FillCluster(*cluster, resp);
   return absl::OkStatus();
 }
 
 absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) {
-  const std::string folder = Field(req, "folder_id");
+  const std::string folder = GetString(req, "folder_id");
   if (!c.who.CanRead(folder)) {
     return absl::PermissionDeniedError(
         absl::StrCat("the token may not read folder ", Quoted(folder)));
   }
   // The one filter the contract documents for clusters: name = "<name>".
   std::optional<std::string> name;
-  if (std::string filter = Field(req, "filter"); !filter.empty()) {
+  if (std::string filter = GetString(req, "filter"); !filter.empty()) {
     std::smatch m;
     if (!std::regex_match(filter, m, std::regex(R"re(\s*name\s*=\s*"([^"]*)"\s*)re"))) {
       return absl::InvalidArgumentError(absl::StrCat("invalid 'filter' ", Quoted(filter),
@@ -106,13 +97,10 @@ absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) 
     }
     name = m[1].str();
   }
-  const FieldDescriptor* size_field = req.GetDescriptor()->FindFieldByName("page_size");
-  int64_t size = size_field ? req.GetReflection()->GetInt64(req, size_field) : 0;
-  if (size < 0) return absl::InvalidArgumentError("invalid 'page_size': it is negative");
-  if (size == 0) size = 100;
+  ASSIGN_OR_RETURN(const int size, PageSize(req));
   // The token is the last id of the previous page (clusters are listed by id), base64url.
   std::string after;
-  if (std::string token = Field(req, "page_token"); !token.empty()) {
+  if (std::string token = GetString(req, "page_token"); !token.empty()) {
     if (!absl::WebSafeBase64Unescape(token, &after) || after.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("invalid 'page_token' ", Quoted(token), ": not a token of this list"));
@@ -132,8 +120,30 @@ absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) 
     FillCluster(*matching[i], resp->GetReflection()->AddMessage(resp, clusters));
   }
   if (matching.size() > static_cast<size_t>(size)) {
-    SetString(resp, "next_page_token", absl::WebSafeBase64Escape(matching[size - 1]->id));
+    SetStringIfPresent(resp, "next_page_token", absl::WebSafeBase64Escape(matching[size - 1]->id));
   }
+  return absl::OkStatus();
+}
+
+// The operations of a cluster, as the catalog lists them, each with its live progress while it
+// runs here. A caller who may read the cluster reads its operations; an operation of another
+// folder (a restore into this cluster started from a backup elsewhere is still filed under the
+// target's folder) is left out rather than shown.
+absl::Status Api::ListClusterOperations(const Ctx& c, const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
+  ASSIGN_OR_RETURN(const int size, PageSize(req));
+  ASSIGN_OR_RETURN(auto page,
+                   catalog_->ListClusterOperations({.cluster_id = cluster->id,
+                                                    .page_size = size,
+                                                    .page_token = GetString(req, "page_token")}));
+  const FieldDescriptor* operations = resp->GetDescriptor()->FindFieldByName("operations");
+  for (auto& rec : page.operations) {
+    if (!c.who.CanRead(rec.folder_id)) continue;
+    Message* op = resp->GetReflection()->AddMessage(resp, operations);
+    op->CopyFrom(rec.operation);
+    WithLiveProgress(static_cast<ops::Operation*>(op));
+  }
+  SetStringIfPresent(resp, "next_page_token", page.next_page_token);
   return absl::OkStatus();
 }
 

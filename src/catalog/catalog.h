@@ -36,6 +36,9 @@ struct ListPage {
 struct OperationRecord {
   Operation operation;
   std::string folder_id;  // callers that may read this folder may read the operation
+  // The cluster it acts on (its metadata's cluster_id; "" for none): ClusterService.
+  // ListOperations. Written when the row is inserted, never changed.
+  std::string cluster_id;
   // The instance running it, and until when it vouches for it (renewed by its heartbeat). An
   // unfinished operation whose lease has run out belongs to a dead instance: a survivor ends it.
   std::string owner;
@@ -46,6 +49,18 @@ struct OperationRecord {
   // before queues, which end expired operations, leave it alone); ClaimOperation gives it one.
   // Empty for work only the instance that started it can run.
   std::string request;
+};
+
+// One page of a cluster's operations (ClusterService.ListOperations).
+struct OperationQuery {
+  std::string cluster_id;
+  int page_size = 100;     // 1..1000
+  std::string page_token;  // empty for the first page, else a next_page_token of the same walk
+};
+
+struct OperationPage {
+  std::vector<OperationRecord> operations;  // newest first
+  std::string next_page_token;              // empty on the last page
 };
 
 // What renewing an operation's lease found.
@@ -96,6 +111,11 @@ class Catalog {
 
   // Returns the operation with `id`; NotFound if there is none.
   virtual absl::StatusOr<OperationRecord> GetOperation(const std::string& id) = 0;
+
+  // The operations of a cluster, newest first by created_at (ties: later insert first),
+  // keyset-paginated like ListBackups (tokens bound to the cluster). Operations stored before
+  // schema version 4 have no cluster and are not listed.
+  virtual absl::StatusOr<OperationPage> ListClusterOperations(const OperationQuery& query) = 0;
 
   // Operations that are not done, oldest first: what a restarted service must resume or fail.
   virtual absl::StatusOr<std::vector<OperationRecord>> ListUnfinishedOperations() = 0;

@@ -67,6 +67,14 @@ const char* const kMigrations[] = {
       WHERE NOT done AND owner = '';
     CREATE INDEX mdb_operations_queued ON mdb_operations(created_ns) WHERE NOT done AND owner = '';
     )sql",
+    // 4: the cluster an operation acts on, and an insertion order to break ties of equal
+    // times (SQLite's rowid), for ClusterService.ListOperations (as SQLite's 4).
+    R"sql(
+    ALTER TABLE mdb_operations ADD COLUMN cluster_id TEXT NOT NULL DEFAULT '',
+      ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+    CREATE INDEX mdb_operations_by_cluster
+      ON mdb_operations(cluster_id, created_ns DESC, seq DESC);
+    )sql",
 };
 
 // Arbitrary constants: the advisory locks migrations (pg_advisory_xact_lock) and exclusive use
@@ -373,6 +381,8 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
     std::lock_guard<std::mutex> lock(mu_);
     idle.swap(free_);
   }
+
+  const PageTokenCodec& codec() const { return *codec_; }
 
  private:
   static constexpr size_t kMaxIdle = 16;

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
+#include "catalog/page_token.h"
 #include "common/log.h"
 #include "common/status.h"
 
@@ -182,6 +183,10 @@ struct Ops {
   static absl::Status PutOperation(Connection* c, const OperationRecord& r);
   static absl::StatusOr<OperationRecord> GetOperation(Connection* c, const std::string& id);
   static absl::Status ListUnfinishedOperations(Connection* c, std::vector<OperationRecord>* out);
+  // Up to `limit` rows of the cluster after `after` (newest first), each with its position.
+  static absl::Status ListClusterOperations(
+      Connection* c, const std::string& cluster_id, PageCursor after, int limit,
+      std::vector<std::pair<PageCursor, OperationRecord>>* out);
   static absl::StatusOr<OperationLease> RenewOperation(Connection* c, const OperationRecord& op);
   static absl::StatusOr<bool> FinishOperation(Connection* c, const OperationRecord& op,
                                               std::optional<absl::Time> expired_at);

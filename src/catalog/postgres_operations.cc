@@ -11,18 +11,20 @@ namespace {
 
 int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
-// Columns: folder_id, body, owner, lease_ns, cancel, request.
-constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel, request";
+// Columns: folder_id, body, owner, lease_ns, cancel, request, cluster_id.
+constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel, request, cluster_id";
 
-absl::Status ReadRow(const PGresult* r, int row, OperationRecord* out) {
-  out->folder_id = Field(r, row, 0);
-  if (!ParseField(r, row, 1, &out->operation)) {
+// Reads kColumns starting at column `first`.
+absl::Status ReadRow(const PGresult* r, int row, OperationRecord* out, int first = 0) {
+  out->folder_id = Field(r, row, first);
+  if (!ParseField(r, row, first + 1, &out->operation)) {
     return absl::DataLossError("catalog: an operation record is corrupt");
   }
-  out->owner = Field(r, row, 2);
-  out->lease_until = absl::FromUnixNanos(BigEndian64(PQgetvalue(r, row, 3)));
-  out->cancel_requested = PQgetvalue(r, row, 4)[0] != 0;
-  out->request = Field(r, row, 5);
+  out->owner = Field(r, row, first + 2);
+  out->lease_until = absl::FromUnixNanos(BigEndian64(PQgetvalue(r, row, first + 3)));
+  out->cancel_requested = PQgetvalue(r, row, first + 4)[0] != 0;
+  out->request = Field(r, row, first + 5);
+  out->cluster_id = Field(r, row, first + 6);
   return absl::OkStatus();
 }
 
@@ -34,7 +36,8 @@ bool OneRowChanged(PGresult* r) { return std::string(PQcmdTuples(r)) == "1"; }
 absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
       "INSERT INTO mdb_operations(id, folder_id, done, created_ns, body, owner, lease_ns, "
-      "request) VALUES($1, $2, $3::bool, $4::int8, $5::bytea, $6, $7::int8, $8::bytea) "
+      "request, cluster_id) VALUES($1, $2, $3::bool, $4::int8, $5::bytea, $6, $7::int8, "
+      "$8::bytea, $9) "
       "ON CONFLICT(id) DO UPDATE SET folder_id = $2, done = $3::bool, body = $5::bytea, "
       "owner = $6, lease_ns = $7::int8, request = $8::bytea "
       "WHERE mdb_operations.owner = $6 AND NOT mdb_operations.done";
@@ -48,7 +51,8 @@ absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
                           .Bytes(r.operation.SerializeAsString())
                           .Text(r.owner)
                           .Int64(Nanos(r.lease_until))
-                          .Bytes(r.request)),
+                          .Bytes(r.request)
+                          .Text(r.cluster_id)),
             "put operation")
       .status();
 }
@@ -73,6 +77,28 @@ absl::Status Ops::ListUnfinishedOperations(Connection* c, std::vector<OperationR
   ASSIGN_OR_RETURN(ResultPtr r, c->Run(kSql.c_str(), {}, "list operations"));
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     RETURN_IF_ERROR(ReadRow(r.get(), i, &out->emplace_back()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Ops::ListClusterOperations(Connection* c, const std::string& cluster_id,
+                                        PageCursor after, int limit,
+                                        std::vector<std::pair<PageCursor, OperationRecord>>* out) {
+  static const std::string kSql = absl::StrCat(
+      "SELECT seq, created_ns, ", kColumns,
+      " FROM mdb_operations WHERE cluster_id = $1 AND (created_ns, seq) < ($2::int8, $3::int8) "
+      "ORDER BY created_ns DESC, seq DESC LIMIT $4::int8");
+  ASSIGN_OR_RETURN(
+      ResultPtr r,
+      c->Run(kSql.c_str(),
+             std::move(
+                 Params().Text(cluster_id).Int64(after.created_ns).Int64(after.seq).Int64(limit)),
+             "list cluster operations"));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    auto& [cursor, record] = out->emplace_back();
+    cursor = {.created_ns = BigEndian64(PQgetvalue(r.get(), i, 1)),
+              .seq = BigEndian64(PQgetvalue(r.get(), i, 0))};
+    RETURN_IF_ERROR(ReadRow(r.get(), i, &record, 2));
   }
   return absl::OkStatus();
 }

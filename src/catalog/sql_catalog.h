@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
+#include "catalog/page_token.h"
 #include "common/status.h"
 
 namespace mdb::catalog {
@@ -27,6 +29,29 @@ class SqlCatalog : public Catalog {
     RETURN_IF_ERROR(
         self().WithConn([&](Connection* c) { return Ops::ListUnfinishedOperations(c, &out); }));
     return out;
+  }
+  absl::StatusOr<OperationPage> ListClusterOperations(const OperationQuery& q) override {
+    const std::string scope = absl::StrCat("operations/cluster/", q.cluster_id);
+    PageCursor after{.created_ns = INT64_MAX, .seq = INT64_MAX};
+    if (!q.page_token.empty()) {
+      ASSIGN_OR_RETURN(after, self().codec().Decode(q.page_token, scope));
+    }
+    std::vector<std::pair<PageCursor, OperationRecord>> rows;
+    RETURN_IF_ERROR(self().WithConn([&](Connection* c) {
+      rows.clear();  // a retry on a fresh connection starts over
+      // One extra row tells whether a next page exists.
+      return Ops::ListClusterOperations(c, q.cluster_id, after, q.page_size + 1, &rows);
+    }));
+    OperationPage page;
+    for (auto& [cursor, record] : rows) {
+      if (static_cast<int>(page.operations.size()) == q.page_size) {
+        page.next_page_token = self().codec().Encode(after, scope);
+        break;
+      }
+      after = cursor;
+      page.operations.push_back(std::move(record));
+    }
+    return page;
   }
   absl::StatusOr<OperationLease> RenewOperation(const OperationRecord& op) override {
     return WithConnOr<OperationLease>([&](Connection* c) { return Ops::RenewOperation(c, op); });

@@ -66,6 +66,13 @@ const char* const kMigrations[] = {
       WHERE done = 0 AND owner = '';
     CREATE INDEX operations_queued ON operations(created_ns) WHERE done = 0 AND owner = '';
     )sql",
+    // 4: the cluster an operation acts on (ClusterService.ListOperations). Rows of older
+    // versions keep '' (their cluster is inside the opaque body): they are not listed. Every
+    // index ends with the rowid, the tie-break of the listing.
+    R"sql(
+    ALTER TABLE operations ADD COLUMN cluster_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX operations_by_cluster ON operations(cluster_id, created_ns DESC);
+    )sql",
 };
 
 using sqlite::BindBlob;
@@ -299,6 +306,8 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
     if (free_.size() < kMaxIdle) free_.push_back(std::move(conn));
     return st;
   }
+
+  const PageTokenCodec& codec() const { return *codec_; }
 
  private:
   static constexpr size_t kMaxIdle = 16;

@@ -10,18 +10,23 @@ namespace {
 
 int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
-// Columns: folder_id, body, owner, lease_ns, cancel, request.
-constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel, request";
+// Columns: folder_id, body, owner, lease_ns, cancel, request, cluster_id.
+constexpr char kColumns[] = "folder_id, body, owner, lease_ns, cancel, request, cluster_id";
 
-absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r) {
-  r->folder_id = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-  if (!ParseColumn(s, 1, &r->operation)) {
+// Reads kColumns starting at column `first`.
+absl::Status ReadRow(sqlite3_stmt* s, OperationRecord* r, int first = 0) {
+  auto text = [&](int i) {
+    return reinterpret_cast<const char*>(sqlite3_column_text(s, first + i));
+  };
+  r->folder_id = text(0);
+  if (!ParseColumn(s, first + 1, &r->operation)) {
     return absl::DataLossError("catalog: an operation record is corrupt");
   }
-  r->owner = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
-  r->lease_until = absl::FromUnixNanos(sqlite3_column_int64(s, 3));
-  r->cancel_requested = sqlite3_column_int(s, 4) != 0;
-  r->request = ColumnBlob(s, 5);
+  r->owner = text(2);
+  r->lease_until = absl::FromUnixNanos(sqlite3_column_int64(s, first + 3));
+  r->cancel_requested = sqlite3_column_int(s, first + 4) != 0;
+  r->request = ColumnBlob(s, first + 5);
+  r->cluster_id = text(6);
   return absl::OkStatus();
 }
 
@@ -46,8 +51,9 @@ absl::StatusOr<std::optional<OperationRecord>> OwnedRow(Connection* c, const std
 
 absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
-      "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns, request) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET folder_id=?2, "
+      "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns, request, "
+      "cluster_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET "
+      "folder_id=?2, "
       "done=?3, body=?5, owner=?6, lease_ns=?7, request=?8 "
       "WHERE operations.owner = ?6 AND operations.done = 0";
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
@@ -59,6 +65,7 @@ absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   BindText(s, 6, r.owner);
   sqlite3_bind_int64(s, 7, Nanos(r.lease_until));
   BindBlob(s, 8, r.request);
+  BindText(s, 9, r.cluster_id);
   if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "put operation");
   return absl::OkStatus();
 }
@@ -83,6 +90,29 @@ absl::Status Ops::ListUnfinishedOperations(Connection* c, std::vector<OperationR
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) RETURN_IF_ERROR(ReadRow(s, &out->emplace_back()));
   if (rc != SQLITE_DONE) return SqliteError(c->db(), "list operations");
+  return absl::OkStatus();
+}
+
+absl::Status Ops::ListClusterOperations(Connection* c, const std::string& cluster_id,
+                                        PageCursor after, int limit,
+                                        std::vector<std::pair<PageCursor, OperationRecord>>* out) {
+  // The rowid is the insertion order (an upsert keeps it): the tie-break of equal times.
+  static const std::string kSql =
+      absl::StrCat("SELECT rowid, created_ns, ", kColumns,
+                   " FROM operations WHERE cluster_id = ?1 AND (created_ns, rowid) < (?2, ?3) "
+                   "ORDER BY created_ns DESC, rowid DESC LIMIT ?4");
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, cluster_id);
+  sqlite3_bind_int64(s, 2, after.created_ns);
+  sqlite3_bind_int64(s, 3, after.seq);
+  sqlite3_bind_int(s, 4, limit);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    auto& [cursor, record] = out->emplace_back();
+    cursor = {.created_ns = sqlite3_column_int64(s, 1), .seq = sqlite3_column_int64(s, 0)};
+    RETURN_IF_ERROR(ReadRow(s, &record, 2));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(c->db(), "list cluster operations");
   return absl::OkStatus();
 }
 

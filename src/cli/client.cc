@@ -5,6 +5,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/api_paths.h"
+
 namespace mdb::cli {
 
 int Client::Call(const std::string& verb, const std::string& path, std::string* out,
@@ -62,6 +64,29 @@ void Client::PrintError(int status, const std::string& body) {
   } else {
     std::cerr << "mdb-backup: HTTP " << status << ": " << body << "\n";
   }
+}
+
+int Client::Walk(const std::string& path, std::vector<std::string>* pages, size_t max_pages) {
+  std::string token;
+  do {
+    std::string page;
+    std::string query = path;
+    if (!token.empty()) {
+      query += (query.back() == '?' ? "pageToken=" : "&pageToken=") + UrlEscape(token);
+    }
+    if (int rc = Call("GET", query, &page); rc != 0) return rc;
+    auto next = nlohmann::json::parse(page, nullptr, false);
+    std::string previous = std::move(token);
+    token = next.is_object() && next.contains("nextPageToken") && next["nextPageToken"].is_string()
+                ? next["nextPageToken"].get<std::string>()
+                : "";
+    pages->push_back(std::move(page));
+    if (!token.empty() && token == previous) {
+      std::cerr << "mdb-backup: the list does not advance (a page token repeats); giving up\n";
+      return 1;
+    }
+  } while (!token.empty() && pages->size() < max_pages);
+  return 0;
 }
 
 }  // namespace mdb::cli

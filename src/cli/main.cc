@@ -319,27 +319,20 @@ int main(int argc, char** argv) {
     if (found.empty()) {
       return fail(absl::NotFoundError(absl::StrCat("no engine knows cluster '", cluster, "'")));
     }
-    std::vector<std::string> pages;
-    std::string token;
-    do {  // every backup of the cluster, newest first
-      auto c = mdb::cli::RestCallOf(EngineRow(found[0].first), "ClusterService.ListBackups",
-                                    {{"cluster_id", cluster}});
-      std::string page, query = "?pageSize=1000";
-      if (!token.empty()) query += "&pageToken=" + mdb::cli::UrlEscape(token);
-      if (int rc = call(c, query, &page); rc != 0) return rc;
-      auto next = nlohmann::json::parse(page, nullptr, false);
-      std::string previous = token;
-      token =
-          next.is_object() && next.contains("nextPageToken") && next["nextPageToken"].is_string()
-              ? next["nextPageToken"].get<std::string>()
-              : "";
-      pages.push_back(std::move(page));
-      if ((!token.empty() && token == previous) || pages.size() > 100000) {
-        return fail(absl::DataLossError("the backup list does not advance; giving up"));
-      }
-    } while (!token.empty());
-    view.now = absl::Now();
-    return print(mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, view));
+    // Every backup of the cluster, newest first, and its newest operations.
+    const auto& row = EngineRow(found[0].first);
+    auto backups =
+        mdb::cli::RestCallOf(row, "ClusterService.ListBackups", {{"cluster_id", cluster}});
+    auto operations =
+        mdb::cli::RestCallOf(row, "ClusterService.ListOperations", {{"cluster_id", cluster}});
+    if (!backups.ok() || !operations.ok()) {
+      return fail(backups.ok() ? operations.status() : backups.status());
+    }
+    std::vector<std::string> pages, ops;
+    if (int rc = client.Walk(backups->path + "?pageSize=1000", &pages); rc != 0) return rc;
+    if (int rc = client.Walk(operations->path + "?pageSize=20", &ops, 1); rc != 0) return rc;
+    return print(
+        mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, ops.front(), view));
   }
   if (*list) {
     if (cluster.empty() && folder.empty()) {

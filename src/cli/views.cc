@@ -308,10 +308,13 @@ absl::StatusOr<std::string> RenderClusters(
 absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
                                                 const std::string& cluster_json,
                                                 const std::vector<std::string>& backup_pages,
+                                                const std::string& operations_json,
                                                 const ViewOptions& view) {
   return Guarded([&]() -> absl::StatusOr<std::string> {
     auto cluster = Parse(cluster_json);
     if (!cluster.ok()) return cluster.status();
+    auto operations = Parse(operations_json);
+    if (!operations.ok()) return operations.status();
     std::vector<Json> backups;
     for (const auto& text : backup_pages) {
       auto page = Parse(text);
@@ -380,10 +383,36 @@ absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
       if (engine == "greenplum") absl::StrAppend(&window, " and on, as far as WAL is archived");
       rows.push_back({"restorable:", window});
     }
+    // Operations (newest first): every running one with its progress, and the last that ended.
+    const Json ops = operations->value("operations", Json::array());
+    int ended = 0;
+    for (const Json& op : ops) {
+      if (!op.is_object()) return absl::DataLossError("an operation in the reply is not an object");
+      const std::string what = absl::StrCat(Str(op, "description"), "  ", Str(op, "id"));
+      if (!op.value("done", false)) {
+        const Json meta = op.value("metadata", Json::object());
+        const int64_t done = meta.is_object() ? Int(meta, "bytesDone") : 0;
+        const int64_t total = meta.is_object() ? Int(meta, "bytesTotal") : 0;
+        const absl::Time since = TimeOf(op, "createdAt");
+        rows.push_back(
+            {"running:", absl::StrCat(what, "  ", ProgressLine(done, total, done, 0), "  since ",
+                                      When(since, view), " (", Age(since, view.now), ")")});
+      } else if (ended++ < 3) {
+        std::string outcome = "done";
+        if (auto e = op.find("error"); e != op.end() && e->is_object()) {
+          outcome = absl::StrCat("FAILED: ", Str(*e, "message", ""));
+        }
+        const absl::Time at = TimeOf(op, "modifiedAt");
+        rows.push_back(
+            {ended == 1 ? "last operations:" : "",
+             absl::StrCat(When(at, view), " (", Age(at, view.now), ")  ", what, "  ", outcome)});
+      }
+    }
     std::string table = FormatTable({"", ""}, rows);
     Json doc = Json::object();
     doc["cluster"] = *cluster;
     doc["backups"] = backups;
+    doc["operations"] = ops;
     return Render(doc, view, table.substr(table.find('\n') + 1));
   });
 }

@@ -48,12 +48,15 @@ absl::StatusOr<std::string> RenderOperation(const std::string& json, const ViewO
 // than one), NAME, FOLDER, STATUS, ROLE (protected, or restore target).
 absl::StatusOr<std::string> RenderClusters(
     const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view);
-// `cluster status`: the cluster (ClusterService.Get's reply) and its backups (ListBackups replies,
-// newest first): its role, backup count and stored size, the newest backup of each method and
-// type, and the window a restore can reach. JSON/YAML: {"cluster": ..., "backups": [...]}.
+// `cluster status`: the cluster (ClusterService.Get's reply), its backups (ListBackups replies,
+// newest first) and its newest operations (a ListOperations reply): its role, backup count and
+// stored size, the newest backup of each method and type, the window a restore can reach, the
+// running operations with their progress and the last three that ended.
+// JSON/YAML: {"cluster": ..., "backups": [...], "operations": [...]}.
 absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
                                                 const std::string& cluster_json,
                                                 const std::vector<std::string>& backup_pages,
+                                                const std::string& operations_json,
                                                 const ViewOptions& view);
 
 // A running operation's progress line: bar, percent, bytes, rate and time left, from the bytes

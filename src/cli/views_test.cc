@@ -100,18 +100,36 @@ TEST(Views, ClusterStatusWithItsSchedule) {
   const std::string page =
       R"({"backups":[{"id":"rd-2","createdAt":"2026-12-04T09:00:00Z","type":"MANUAL"},)"
       R"({"id":"rd-1","createdAt":"2026-12-03T22:05:00Z","type":"AUTOMATED"}]})";
-  EXPECT_EQ(*RenderClusterStatus("redis", cluster, {page}, Utc()),
-            "cluster:         rd1 (redis)\n"
-            "name:            rd1\n"
-            "folder:          f1\n"
-            "role:            protected\n"
-            "backups:         2\n"
-            "schedule:        AUTOMATED daily at 22:00 UTC (+ up to 10 min), kept 7 days\n"
-            "next AUTOMATED:  2026-12-04 22:00:00 +00:00 (in 10h)\n"
-            "last backup:     2026-12-04 09:00:00 +00:00 (3h ago)  rd-2\n"
-            "last AUTOMATED:  2026-12-03 22:05:00 +00:00 (13h ago)  rd-1\n"
-            "last MANUAL:     2026-12-04 09:00:00 +00:00 (3h ago)  rd-2\n"
-            "restorable:      2026-12-03 22:05:00 +00:00 to 2026-12-04 09:00:00 +00:00\n");
+  const std::string ops =
+      R"({"operations":[{"id":"op3","description":"Create backup","createdAt":"2026-12-04T11:58:00Z",)"
+      R"("metadata":{"bytesDone":"256","bytesTotal":"1024"}},)"
+      R"({"id":"op2","description":"Create backup","done":true,"modifiedAt":"2026-12-04T09:00:00Z",)"
+      R"("error":{"code":14,"message":"host down"}},)"
+      R"({"id":"op1","description":"Delete backup","done":true,"modifiedAt":"2026-12-04T08:00:00Z"},)"
+      R"({"id":"op0","description":"Create backup","done":true,"modifiedAt":"2026-12-04T07:00:00Z"},)"
+      R"({"id":"op-1","done":true,"modifiedAt":"2026-12-04T06:00:00Z"}]})";
+  EXPECT_EQ(*RenderClusterStatus("redis", cluster, {page}, ops, Utc()),
+            "cluster:          rd1 (redis)\n"
+            "name:             rd1\n"
+            "folder:           f1\n"
+            "role:             protected\n"
+            "backups:          2\n"
+            "schedule:         AUTOMATED daily at 22:00 UTC (+ up to 10 min), kept 7 days\n"
+            "next AUTOMATED:   2026-12-04 22:00:00 +00:00 (in 10h)\n"
+            "last backup:      2026-12-04 09:00:00 +00:00 (3h ago)  rd-2\n"
+            "last AUTOMATED:   2026-12-03 22:05:00 +00:00 (13h ago)  rd-1\n"
+            "last MANUAL:      2026-12-04 09:00:00 +00:00 (3h ago)  rd-2\n"
+            "restorable:       2026-12-03 22:05:00 +00:00 to 2026-12-04 09:00:00 +00:00\n"
+            "running:          Create backup  op3  [#####               ]  25%  256 B of 1.0 KiB  "
+            "since 2026-12-04 11:58:00 +00:00 (2m ago)\n"
+            "last operations:  2026-12-04 09:00:00 +00:00 (3h ago)  Create backup  op2  FAILED: "
+            "host down\n"
+            "                  2026-12-04 08:00:00 +00:00 (4h ago)  Delete backup  op1  done\n"
+            "                  2026-12-04 07:00:00 +00:00 (5h ago)  Create backup  op0  done\n");
+  // JSON carries the operations as the server sent them.
+  EXPECT_THAT(*RenderClusterStatus("redis", cluster, {page}, ops, Utc(Format::kJson)),
+              HasSubstr(R"("operations":[{"createdAt")"));
+  EXPECT_FALSE(RenderClusterStatus("redis", cluster, {page}, R"({"operations":[1]})", Utc()).ok());
 }
 
 TEST(Views, ProgressWithRateAndTimeLeft) {

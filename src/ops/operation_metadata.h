@@ -14,8 +14,8 @@ namespace mdb::ops {
 // metadata, where its metadata type has them.
 void SetProgress(::yandex::cloud::operation::Operation* op, int64_t done, int64_t total);
 
-// The cluster the operation is about (its metadata's cluster_id), for the log's context; ""
-// when its metadata has none.
+// The cluster the operation is about (its metadata's cluster_id), for the log's context and the
+// catalog's per-cluster listing; "" when its metadata has none.
 std::string ClusterOf(const ::yandex::cloud::operation::Operation& op);
 
 }  // namespace mdb::ops

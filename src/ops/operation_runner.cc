@@ -205,6 +205,7 @@ absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, std:
                                .folder_id = spec.folder_id,
                                .lease_until = absl::InfiniteFuture(),
                                .request = std::move(request)};
+  rec.cluster_id = ClusterOf(rec.operation);
   RETURN_IF_ERROR(catalog_->PutOperation(rec));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -267,7 +268,9 @@ absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work
   task->folder_id = spec.folder_id;
   task->work = std::move(work);
   task->renewed = options_.now();
-  RETURN_IF_ERROR(catalog_->PutOperation(RecordOf(*task)));
+  catalog::OperationRecord rec = RecordOf(*task);
+  rec.cluster_id = ClusterOf(op);
+  RETURN_IF_ERROR(catalog_->PutOperation(rec));
   Operation copy = op;
   {
     std::lock_guard<std::mutex> lock(mu_);

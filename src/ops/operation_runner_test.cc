@@ -307,6 +307,10 @@ class CutOffCatalog final : public catalog::Catalog {
   absl::StatusOr<std::vector<catalog::OperationRecord>> ListUnfinishedOperations() override {
     return real_->ListUnfinishedOperations();
   }
+  absl::StatusOr<catalog::OperationPage> ListClusterOperations(
+      const catalog::OperationQuery& q) override {
+    return real_->ListClusterOperations(q);
+  }
   absl::StatusOr<std::optional<catalog::OperationRecord>> ClaimOperation(
       const std::string& owner, absl::Time until) override {
     return real_->ClaimOperation(owner, until);

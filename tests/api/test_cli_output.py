@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 
-from mdb_harness import CLI, RECORDS
+import requests
+
+from mdb_harness import CLI, RECORDS, WRITER, wait_operation
 
 
 def cli(server, *args):
@@ -53,7 +55,7 @@ def test_cluster_list_and_status(server):
     assert "rd2" not in r.stdout  # another folder's
     r = cli(server, "--utc", "cluster", "status", "gp1")
     assert r.returncode == 0, r.stderr
-    status = dict(l.split(":", 1) for l in r.stdout.splitlines())
+    status = dict(l.split(":", 1) for l in r.stdout.splitlines() if not l.startswith(" "))
     assert status["cluster"].strip() == "gp1 (greenplum)" and status["role"].strip() == "protected"
     assert status["backups"].strip().startswith("2, 8.0 PiB referenced"), status
     assert status["last INCREMENTAL"].strip().endswith("gp-incr") and status["last BASE"].strip().endswith("gp-base")
@@ -65,3 +67,16 @@ def test_cluster_list_and_status(server):
     assert doc["cluster"]["id"] == "rd1" and [b["id"] for b in doc["backups"]] == ["rd-2", "rd-1"]
     r = cli(server, "cluster", "status", "nope")
     assert r.returncode == 1 and "no engine knows cluster 'nope'" in r.stderr, r.stderr
+    # The cluster's operations: a backup that failed (its servers are unreachable here) is the
+    # newest that ended, with the server's reason; JSON carries them as ListOperations does.
+    r = requests.post(server.rest + "/managed-opensearch/v1/clusters/os1:backup",
+                      headers={"Authorization": "Bearer " + WRITER})
+    assert r.status_code == 200, r.text
+    op = wait_operation(server, r.json()["id"])
+    r = cli(server, "--utc", "cluster", "status", "os1")
+    assert r.returncode == 0, r.stderr
+    ended = [l for l in r.stdout.splitlines() if l.startswith("last operations:")]
+    assert len(ended) == 1 and op.id in ended[0] and "FAILED: " in ended[0], r.stdout
+    assert "127.0.0.1:1" in ended[0] and "running:" not in r.stdout, r.stdout
+    r = cli(server, "--format", "json", "cluster", "status", "os1")
+    assert json.loads(r.stdout)["operations"][0]["id"] == op.id

@@ -1,13 +1,19 @@
-"""ClusterService.Get and List through the official Python SDK (issue #17): the declared clusters
-of a folder, paged and filtered as the contract allows, with the contract's codes for mistakes."""
+"""ClusterService.Get, List and ListOperations through the official Python SDK (issues #16, #17):
+the declared clusters of a folder, paged and filtered as the contract allows, a cluster's
+operations newest first, with the contract's codes for mistakes."""
 import grpc
 import pytest
+import requests
 from yandex.cloud.mdb.greenplum.v1 import cluster_pb2 as gp_c
 from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_service_pb2_grpc as gp_csg
 from yandex.cloud.mdb.redis.v1 import cluster_pb2 as rd_c
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 
-from mdb_harness import OTHER, md
+from yandex.cloud.mdb.mongodb.v1 import cluster_service_pb2 as mg_cs, cluster_service_pb2_grpc as mg_csg
+from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
+from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
+
+from mdb_harness import OTHER, READER, WRITER, md, wait_operation
 
 
 def test_get_and_list_the_declared_clusters(server):
@@ -54,3 +60,51 @@ def test_mistakes_get_the_contracts_codes(server, call, code):
     with pytest.raises(grpc.RpcError) as e:
         call(server.client(rd_csg.ClusterServiceStub))
     assert e.value.code() == code, e.value.details()
+
+
+@pytest.mark.parametrize("grpc_mod, mod, cluster, path", [
+    (gp_csg, gp_cs, "gp1", "managed-greenplum"), (mg_csg, mg_cs, "mg1", "managed-mongodb"),
+    (rd_csg, rd_cs, "rd1", "managed-redis"), (os_csg, os_cs, "os1", "managed-opensearch"),
+])
+def test_list_operations_of_a_cluster(server, grpc_mod, mod, cluster, path):
+    cl = server.client(grpc_mod.ClusterServiceStub)
+    # Two backups (they fail: the test clusters' servers are unreachable); the newest first.
+    ours = [wait_operation(server, cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(WRITER)))
+            for _ in range(2)]
+    walked, token = [], ""
+    for _ in range(100):
+        page = cl.ListOperations(mod.ListClusterOperationsRequest(cluster_id=cluster, page_size=1, page_token=token),
+                                 metadata=md(READER))
+        assert len(page.operations) <= 1
+        walked += list(page.operations)
+        token = page.next_page_token
+        if not token:
+            break
+    assert [o.id for o in walked[:2]] == [ours[1].id, ours[0].id]
+    assert len({o.id for o in walked}) == len(walked)  # no operation twice
+    # Each as OperationService.Get answers it: done, with the error and metadata naming the cluster.
+    ops = server.client(op_sg.OperationServiceStub)
+    for listed in walked[:2]:
+        assert listed == ops.Get(op_s.GetOperationRequest(operation_id=listed.id), metadata=md(READER))
+        assert listed.done and listed.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        meta = mod.BackupClusterMetadata()
+        assert listed.metadata.Unpack(meta) and meta.cluster_id == cluster
+    # The same over REST, in the contract's JSON.
+    r = requests.get(server.rest + "/%s/v1/clusters/%s/operations" % (path, cluster), params={"pageSize": 1},
+                     headers={"Authorization": "Bearer " + READER})
+    assert r.status_code == 200, r.text
+    assert [o["id"] for o in r.json()["operations"]] == [ours[1].id]
+    assert r.json()["nextPageToken"]
+    # Mistakes: another folder's token sees no such cluster; tokens of another walk, sizes out of range.
+    for req, token_, code in [
+            (mod.ListClusterOperationsRequest(cluster_id=cluster), OTHER, grpc.StatusCode.NOT_FOUND),
+            (mod.ListClusterOperationsRequest(cluster_id="missing"), READER, grpc.StatusCode.NOT_FOUND),
+            (mod.ListClusterOperationsRequest(cluster_id=cluster, page_token="forged"), READER,
+             grpc.StatusCode.INVALID_ARGUMENT),
+            (mod.ListClusterOperationsRequest(cluster_id=cluster, page_size=1001), READER,
+             grpc.StatusCode.INVALID_ARGUMENT),
+            (mod.ListClusterOperationsRequest(cluster_id=cluster, page_size=-1), READER,
+             grpc.StatusCode.INVALID_ARGUMENT)]:
+        with pytest.raises(grpc.RpcError) as e:
+            cl.ListOperations(req, metadata=md(token_))
+        assert e.value.code() == code, e.value.details()

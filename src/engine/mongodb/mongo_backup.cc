@@ -2,6 +2,7 @@
 // oplog ends, read every collection's options, indexes and documents, then capture the oplog
 // entries written meanwhile. Replaying those after the documents (restore) gives the state at the
 // last captured entry, whatever order the collections were read in.
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -209,12 +210,15 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
   std::unique_ptr<MongoConn> conn;
   ServerInfo info;
   std::string errors;
+  std::set<std::string> unreachable;  // asked once: the second pass does not wait for them again
   for (int pass = 0; pass < 2 && !conn; ++pass) {
     for (const auto& host : shard.hosts) {
+      if (unreachable.count(host.address)) continue;
       auto c = ConnectHost(host, absl::Minutes(5), req.cancelled);
       if (absl::IsCancelled(c.status())) return c.status();
       if (!c.ok()) {
-        if (pass == 0) absl::StrAppend(&errors, " ", c.status().message(), ";");
+        unreachable.insert(host.address);
+        absl::StrAppend(&errors, " ", c.status().message(), ";");
         continue;
       }
       auto d = Describe(c->get());
