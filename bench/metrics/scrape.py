@@ -1,6 +1,8 @@
 """/metrics with 1,000 declared clusters, each with backups in the catalog (their gauges seeded at
 start), after API calls of every method: the time of a scrape over HTTP keep-alive, beside the
-empty call on the same listener (GET /healthz). Usage: MDB_BUILD=build python3 bench/metrics/scrape.py"""
+empty call on the same listener (GET /healthz), with no cluster event since the last scrape and
+right after one (a backup of one cluster that failed: its server is unreachable).
+Usage: MDB_BUILD=build python3 bench/metrics/scrape.py"""
 import http.client
 import json
 import os
@@ -56,11 +58,24 @@ def main():
             timed(conn, "/metrics", "metrics-token-1", 20)  # warm up
             scrape, size = timed(conn, "/metrics", "metrics-token-1", 200)
             empty, _ = timed(conn, "/healthz", "metrics-token-1", 200)
+            after_event = []
+            for k in range(41):
+                conn.request("POST", "/managed-redis/v1/clusters/c%04d:backup" % (k * 7),
+                             headers={"Authorization": "Bearer writer-token-1"})
+                op = json.loads(conn.getresponse().read())["id"]
+                while True:  # its end is the event: mdb_backups_total{code="UNAVAILABLE"} of the cluster
+                    conn.request("GET", "/operations/" + op, headers={"Authorization": "Bearer writer-token-1"})
+                    if json.loads(conn.getresponse().read()).get("done"):
+                        break
+                    time.sleep(0.01)
+                after_event += timed(conn, "/metrics", "metrics-token-1", 1)[0]
             med_s, med_e = statistics.median(scrape) * 1e3, statistics.median(empty) * 1e3
             p99 = sorted(scrape)[int(len(scrape) * 0.99) - 1] * 1e3
             print(json.dumps({"clusters": CLUSTERS, "exposition_bytes": size, "scrape_ms_median": round(med_s, 2),
                               "scrape_ms_p99": round(p99, 2), "healthz_ms_median": round(med_e, 3),
-                              "ratio": round(med_s / med_e, 1)}))
+                              "ratio": round(med_s / med_e, 1),
+                              "after_event_ms_median": round(statistics.median(after_event) * 1e3, 2),
+                              "after_event_ms_max": round(max(after_event) * 1e3, 2)}))
         finally:
             s.stop()
 

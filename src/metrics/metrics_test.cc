@@ -59,6 +59,39 @@ TEST(Metrics, ReportsWhatHappenedInTheTextFormat) {
                                   "engine=\"redis\"} 2"));
 }
 
+// Each cluster's text is rendered apart and joined per family: one header per family (as the
+// text format requires), every cluster's samples under it, and an event re-renders its cluster
+// only while the others' text stays.
+TEST(Metrics, ClustersJoinUnderOneHeaderPerFamily) {
+  Metrics m;
+  m.BackupFailed("redis", "rd1", absl::StatusCode::kUnavailable);
+  m.BackupFailed("greenplum", "gp1", absl::StatusCode::kUnavailable);
+  std::string text = m.Text();
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(text, "# TYPE mdb_backups_total counter\n"), 1u);
+  const size_t header = text.find("# TYPE mdb_backups_total");
+  const size_t gp = text.find("mdb_backups_total{cluster=\"gp1\"");
+  const size_t rd = text.find("mdb_backups_total{cluster=\"rd1\"");
+  EXPECT_LT(header, gp);
+  EXPECT_EQ(text.find('#', header + 1), text.find("# HELP", header + 1));
+  EXPECT_LT(gp, rd);  // clusters by id, both under the one header
+  EXPECT_LT(rd, text.find("# HELP", header + 1));
+  m.BackupFailed("redis", "rd1", absl::StatusCode::kUnavailable);
+  text = m.Text();
+  EXPECT_THAT(text, HasSubstr("mdb_backups_total{cluster=\"rd1\",code=\"UNAVAILABLE\","
+                              "engine=\"redis\"} 2"));
+  EXPECT_THAT(text, HasSubstr("mdb_backups_total{cluster=\"gp1\",code=\"UNAVAILABLE\","
+                              "engine=\"greenplum\"} 1"));
+  EXPECT_EQ(count(text, "# TYPE mdb_backups_total counter\n"), 1u);
+  m.ForgetCluster("gp1");
+  m.ForgetCluster("rd1");
+  EXPECT_THAT(m.Text(), Not(HasSubstr("mdb_backups_total")));
+}
+
 TEST(Metrics, TheJournalReachesThePointEveryShardReached) {
   Metrics m;
   const std::string restorable = "mdb_restorable_until_timestamp_seconds{cluster=\"gp1\"";
