@@ -11,11 +11,14 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libfuzzer-14-dev
   redis-server redis-tools postgresql-15 libpq-dev libmongoc-dev
   prometheus-cpp-dev prometheus
+  chromium chromium-driver
   curl
 )
 # Versions pinned for reproducible API tests.
 PIP_PACKAGES=(yandexcloud==0.413.0 googleapis-common-protos==1.76.0 grpcio==1.85.1
-              protobuf==6.33.6 pytest==9.2.0 requests==2.34.2 pymongo==4.10.1)
+              protobuf==6.33.6 pytest==9.2.0 requests==2.34.2 pymongo==4.10.1
+              selenium==4.38.0 openapi-spec-validator==0.7.2)
+# selenium 4.52 needs a certifi newer than the PyPI mirror here has; 4.38 drives Chromium 156.
 NODE_SDK="@yandex-cloud/nodejs-sdk@3.2.0"
 
 missing=()

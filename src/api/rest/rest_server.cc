@@ -6,10 +6,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "api/rest/openapi.h"
 #include "api/status_map.h"
 #include "api/validation.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "common/version.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace mdb::api::rest {
@@ -163,14 +165,26 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
 }
 
 RestServer::RestServer(Api* api, Router router, HttpLimits limits)
-    : api_(api), router_(std::move(router)), limits_(limits) {}
+    : api_(api), router_(std::move(router)), limits_(limits) {
+  public_["/openapi.json"] = {.status = 200,
+                              .body = OpenApiJson(PublicServices(api_->engines()), common::kVersion),
+                              .content_type = "application/json"};
+}
+
+const HttpReply* RestServer::PublicDocument(const HttpRequest& req) const {
+  if (req.verb != "GET") return nullptr;
+  auto it = public_.find(req.target.substr(0, req.target.find('?')));
+  return it == public_.end() ? nullptr : &it->second;
+}
 
 RestServer::~RestServer() { Stop(); }
 
 absl::Status RestServer::Start(const std::string& listen, const common::TlsConfig& tls) {
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
-    if (IsReadyz(headers) || IsHealthz(headers)) return HttpReply{.status = 0};  // no token
+    if (IsReadyz(headers) || IsHealthz(headers) || PublicDocument(headers)) {
+      return HttpReply{.status = 0};  // no token
+    }
     absl::Status st =
         api_->Admit({.authorization = headers.authorization, .address = headers.client});
     return st.ok() ? HttpReply{.status = 0} : Error(st);
@@ -182,6 +196,7 @@ absl::Status RestServer::Start(const std::string& listen, const common::TlsConfi
       return Error(ready);
     }
     if (IsHealthz(req)) return HttpReply{.status = 200, .body = "{\"alive\":true}"};
+    if (const HttpReply* doc = PublicDocument(req)) return *doc;
     if (IsMetrics(req)) {
       auto text = api_->MetricsText({.authorization = req.authorization, .address = req.client});
       if (!text.ok()) return Error(text.status());

@@ -36,9 +36,14 @@ class RestServer {
   void Stop();
 
  private:
+  // The reply to a GET of `path` when it is one of the public documents (the OpenAPI document,
+  // the console's files): served to anyone, no token; nullptr otherwise.
+  const HttpReply* PublicDocument(const HttpRequest& req) const;
+
   Api* api_;
   Router router_;
   HttpLimits limits_;
+  std::map<std::string, HttpReply> public_;  // by path
   std::unique_ptr<HttpListener> listener_;
 };
 
