@@ -35,5 +35,5 @@ export MDB_BUILD="$BUILD" MDB_NODE_MODULES="$NODE_DIR/node_modules"
 log "live API tests: Node.js SDK"
 node --test "$ROOT/tests/api/node/"
 
-log "live tests: API via SDKs and REST; repository crash and damage tests (posix, S3); disaster recovery on S3; Redis, Greenplum, MongoDB, OpenSearch engines"
-cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo dr hostile redis greenplum mongodb opensearch
+log "live tests: API via SDKs and REST; repository crash and damage tests (posix, S3); disaster recovery on S3; Redis, Greenplum, MongoDB, OpenSearch engines; the web console in headless Chromium"
+cd "$ROOT/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider api repo dr hostile redis greenplum mongodb opensearch console

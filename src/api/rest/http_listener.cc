@@ -298,6 +298,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         static_cast<http::status>(reply.status), 11);
     res->set(http::field::content_type, reply.content_type);
     res->set("X-Request-Id", common::NewId());
+    res->set("X-Content-Type-Options", "nosniff");  // a reply is only ever what it says it is
+    for (const auto& [name, value] : reply.headers) res->set(name, value);
     res->keep_alive(!close);
     res->body() = std::move(reply.body);
     res->prepare_payload();

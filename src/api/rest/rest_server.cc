@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "common/version.h"
+#include "console/console.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace mdb::api::rest {
@@ -166,6 +167,19 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
 
 RestServer::RestServer(Api* api, Router router, HttpLimits limits)
     : api_(api), router_(std::move(router)), limits_(limits) {
+  // The console runs only its own script, talks only to this server, and is never framed (no
+  // clickjacking of its buttons).
+  const std::vector<std::pair<std::string, std::string>> csp = {
+      {"Content-Security-Policy",
+       "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'"},
+      {"Cache-Control", "no-cache"}};
+  for (const auto& file : console::Files()) {
+    public_[std::string(file.path)] = {.status = 200,
+                                       .body = std::string(file.body),
+                                       .content_type = std::string(file.content_type),
+                                       .headers = csp};
+  }
   public_["/openapi.json"] = {.status = 200,
                               .body = OpenApiJson(PublicServices(api_->engines()), common::kVersion),
                               .content_type = "application/json"};
