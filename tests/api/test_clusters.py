@@ -45,6 +45,20 @@ def test_get_and_list_the_declared_clusters(server):
     assert list(page.clusters) == []
 
 
+@pytest.mark.parametrize("grpc_mod, mod, cluster", [
+    (gp_csg, gp_cs, "gp1"), (mg_csg, mg_cs, "mg1"), (rd_csg, rd_cs, "rd1"), (os_csg, os_cs, "os1")])
+def test_every_engine_gets_and_lists_its_clusters(server, grpc_mod, mod, cluster):
+    cl = server.client(grpc_mod.ClusterServiceStub)
+    c = cl.Get(mod.GetClusterRequest(cluster_id=cluster), metadata=md())
+    assert (c.id, c.folder_id, c.name) == (cluster, "f1", cluster)
+    page = cl.List(mod.ListClustersRequest(folder_id="f1"), metadata=md())
+    assert [x.id for x in page.clusters] == [cluster], page  # this engine's cluster of f1 only
+    assert page.clusters[0] == c
+    with pytest.raises(grpc.RpcError) as e:
+        cl.Get(mod.GetClusterRequest(cluster_id="missing"), metadata=md())
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 @pytest.mark.parametrize("call, code", [
     (lambda rd: rd.Get(rd_cs.GetClusterRequest(cluster_id="gp1"), metadata=md()), grpc.StatusCode.NOT_FOUND),
     (lambda rd: rd.Get(rd_cs.GetClusterRequest(cluster_id="rd1"), metadata=md(OTHER)), grpc.StatusCode.NOT_FOUND),

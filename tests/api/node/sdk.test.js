@@ -169,3 +169,21 @@ test('no token or a wrong token is UNAUTHENTICATED', async () => {
     .list(redis.backupService.ListBackupsRequest.fromPartial({ folderId: 'f1' })),
                        (e) => e.code === grpc.status.UNAUTHENTICATED);
 });
+
+test('every engine: ClusterService get, list and listOperations', async () => {
+  for (const [eng, cluster] of [[gp, 'gp1'], [mongo, 'mg1'], [redis, 'rd1'], [osr, 'os1']]) {
+    const cl = client(eng.clusterService.ClusterServiceClient);
+    const c = await cl.get(eng.clusterService.GetClusterRequest.fromPartial({ clusterId: cluster }));
+    assert.equal(c.id, cluster);
+    assert.equal(c.folderId, 'f1');
+    const page = await cl.list(eng.clusterService.ListClustersRequest.fromPartial({ folderId: 'f1' }));
+    assert.deepEqual(page.clusters.map((x) => x.id), [cluster]);
+    const op = await cl.backup(eng.clusterService.BackupClusterRequest.fromPartial({ clusterId: cluster }));
+    await waitDone(op.id);
+    const ops = await cl.listOperations(eng.clusterService.ListClusterOperationsRequest.fromPartial({ clusterId: cluster, pageSize: 1 }));
+    assert.equal(ops.operations[0].id, op.id);
+    assert.ok(ops.operations[0].done);
+    await assert.rejects(cl.get(eng.clusterService.GetClusterRequest.fromPartial({ clusterId: 'missing' })),
+                         (e) => e.code === grpc.status.NOT_FOUND);
+  }
+});
