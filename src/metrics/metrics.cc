@@ -223,7 +223,8 @@ void Metrics::ApiCall(const std::string& rpc, absl::StatusCode code, double seco
 }
 
 // Which family of a cluster's series an update is about.
-#define MDB_FAMILY(name) [](ClusterSeries& s) -> auto& { return s.name; }
+#define MDB_FAMILY(name) \
+  [](ClusterSeries & s) -> auto& { return s.name; }
 
 void Metrics::BackupSucceeded(const BackupFigures& b) {
   BackupKnown(b);
@@ -280,15 +281,18 @@ void Metrics::JournalPiece(const std::string& engine, const std::string& cluster
   Labels with_shard = cl;
   with_shard["shard"] = shard;
   std::optional<double> reached;  // the oldest shard's newest piece, once every shard has one
-  f_->Newest(cluster, [&](ClusterSeries& s) -> auto& {
-    auto& end = s.journal_ends[shard];
-    end = std::max(end, Seconds(at));
-    if (s.journal_ends.size() >= shards) {
-      reached = end;
-      for (const auto& [name, e] : s.journal_ends) reached = std::min(*reached, e);
-    }
-    return s.journal_last;
-  }, with_shard, Seconds(at));
+  f_->Newest(
+      cluster,
+      [&](ClusterSeries & s) -> auto& {
+        auto& end = s.journal_ends[shard];
+        end = std::max(end, Seconds(at));
+        if (s.journal_ends.size() >= shards) {
+          reached = end;
+          for (const auto& [name, e] : s.journal_ends) reached = std::min(*reached, e);
+        }
+        return s.journal_last;
+      },
+      with_shard, Seconds(at));
   f_->Update(cluster, MDB_FAMILY(journal_bytes), cl,
              [&](prometheus::Counter& c) { c.Increment(static_cast<double>(stored_bytes)); });
   if (reached) f_->Newest(cluster, MDB_FAMILY(restorable), cl, *reached);

@@ -66,8 +66,7 @@ class SchemaWriter {
   // A field's schema: repeated as an array, a map as an object, a scalar as proto3 JSON has it.
   Json Field(const FieldDescriptor* f) {
     if (f->is_map()) {
-      return {{"type", "object"},
-              {"additionalProperties", Single(f->message_type()->map_value())}};
+      return {{"type", "object"}, {"additionalProperties", Single(f->message_type()->map_value())}};
     }
     if (f->is_repeated()) return {{"type", "array"}, {"items", Single(f)}};
     return Single(f);
@@ -121,8 +120,7 @@ Json ErrorSchema() {
           {"properties",
            {{"code", {{"type", "integer"}, {"description", "the canonical gRPC code"}}},
             {"message", {{"type", "string"}}},
-            {"details",
-             {{"type", "array"}, {"items", WellKnown().at("google.protobuf.Any")}}}}}};
+            {"details", {{"type", "array"}, {"items", WellKnown().at("google.protobuf.Any")}}}}}};
 }
 
 // The probes served beside the API.
@@ -132,17 +130,18 @@ void AddProbes(Json* paths) {
                {"summary", summary},
                {"responses",
                 {{"200", {{"description", "OK"}, {"content", {{type, Json::object()}}}}},
-                 {"default", {{"description", "an error"},
-                              {"content",
-                               {{"application/json",
-                                 {{"schema", {{"$ref", "#/components/schemas/google.rpc.Status"}}}}}}}}}}}};
+                 {"default",
+                  {{"description", "an error"},
+                   {"content",
+                    {{"application/json",
+                      {{"schema", {{"$ref", "#/components/schemas/google.rpc.Status"}}}}}}}}}}}};
     if (!token) op["security"] = Json::array();
     return Json{{"get", op}};
   };
   (*paths)["/healthz"] = probe("the process answers (liveness)", "application/json", false);
   (*paths)["/readyz"] = probe("the catalog answers (readiness)", "application/json", false);
-  (*paths)["/metrics"] = probe("Prometheus metrics (a token that reads every folder)",
-                               "text/plain", true);
+  (*paths)["/metrics"] =
+      probe("Prometheus metrics (a token that reads every folder)", "text/plain", true);
   (*paths)["/openapi.json"] = probe("this document", "application/json", false);
 }
 
@@ -159,12 +158,23 @@ std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescrip
       const google::api::HttpRule& rule = m->options().GetExtension(google::api::http);
       std::string verb, path;
       switch (rule.pattern_case()) {
-        case google::api::HttpRule::kGet: verb = "get", path = rule.get(); break;
-        case google::api::HttpRule::kPost: verb = "post", path = rule.post(); break;
-        case google::api::HttpRule::kDelete: verb = "delete", path = rule.delete_(); break;
-        case google::api::HttpRule::kPatch: verb = "patch", path = rule.patch(); break;
-        case google::api::HttpRule::kPut: verb = "put", path = rule.put(); break;
-        default: continue;
+        case google::api::HttpRule::kGet:
+          verb = "get", path = rule.get();
+          break;
+        case google::api::HttpRule::kPost:
+          verb = "post", path = rule.post();
+          break;
+        case google::api::HttpRule::kDelete:
+          verb = "delete", path = rule.delete_();
+          break;
+        case google::api::HttpRule::kPatch:
+          verb = "patch", path = rule.patch();
+          break;
+        case google::api::HttpRule::kPut:
+          verb = "put", path = rule.put();
+          break;
+        default:
+          continue;
       }
       const Descriptor* in = m->input_type();
       Json parameters = Json::array();
@@ -194,9 +204,8 @@ std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescrip
                                 {"schema", schemas.Field(f)}});
         }
       } else {
-        op["requestBody"] = {
-            {"required", true},
-            {"content", {{"application/json", {{"schema", schemas.Use(in)}}}}}};
+        op["requestBody"] = {{"required", true},
+                             {"content", {{"application/json", {{"schema", schemas.Use(in)}}}}}};
       }
       if (!parameters.empty()) op["parameters"] = parameters;
       op["responses"] = {
@@ -217,8 +226,9 @@ std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescrip
   components["schemas"]["google.rpc.Status"] = ErrorSchema();
   Json doc = {{"openapi", "3.0.3"},
               {"info",
-               {{"title", "mdb-backup: the Backup API of managed Greenplum, MongoDB, Redis and "
-                          "OpenSearch"},
+               {{"title",
+                 "mdb-backup: the Backup API of managed Greenplum, MongoDB, Redis and "
+                 "OpenSearch"},
                 {"version", version}}},
               {"security", Json::array({{{"bearer", Json::array()}}})},
               {"paths", paths},

@@ -180,9 +180,10 @@ RestServer::RestServer(Api* api, Router router, HttpLimits limits)
                                        .content_type = std::string(file.content_type),
                                        .headers = csp};
   }
-  public_["/openapi.json"] = {.status = 200,
-                              .body = OpenApiJson(PublicServices(api_->engines()), common::kVersion),
-                              .content_type = "application/json"};
+  public_["/openapi.json"] = {
+      .status = 200,
+      .body = OpenApiJson(PublicServices(api_->engines()), common::kVersion),
+      .content_type = "application/json"};
 }
 
 const HttpReply* RestServer::PublicDocument(const HttpRequest& req) const {
