@@ -328,6 +328,7 @@ absl::Status Api::StartOperation(const Ctx& c, const std::string& description,
   ASSIGN_OR_RETURN(auto op, runner_->Start({.description = description,
                                             .created_by = c.who.subject(),
                                             .folder_id = folder_id,
+                                            .cluster_id = cluster_id,
                                             .metadata = std::move(metadata)},
                                            task.SerializeAsString()));
   resp->CopyFrom(op);

@@ -1,7 +1,8 @@
 // ClusterService.Get and List: the clusters this service protects, as its config declares them.
 // It manages none of them, so the contract's Cluster carries what the config knows: id, folder,
-// name, environment (PRODUCTION), status RUNNING, health UNKNOWN (no probe answers for the
-// cluster's servers here), the backup schedule (config.backup_window_start, UTC, and
+// name, environment (PRODUCTION), status RUNNING, health from the last pre-flight check of its
+// hosts in this process (before each backup; HEALTH_UNKNOWN until then, and for restore
+// targets), the backup schedule (config.backup_window_start, UTC, and
 // backup_retain_period_days), and the label `restore_target: "true"` on clusters declared to
 // restore into only. Every engine's Cluster message is filled by reflection (field numbers
 // differ; names do not).
@@ -35,7 +36,7 @@ void SetEnum(Message* m, const char* name, const char* value) {
   }
 }
 
-void FillCluster(const common::ClusterConfig& c, Message* m) {
+void FillCluster(const common::ClusterConfig& c, std::optional<ops::HostsProbe> probe, Message* m) {
   SetStringIfPresent(m, "id", c.id);
   SetStringIfPresent(m, "folder_id", c.folder_id);
   SetStringIfPresent(m, "name", c.name);
@@ -45,7 +46,13 @@ void FillCluster(const common::ClusterConfig& c, Message* m) {
                          : "protected by mdb-backup (declared in mdb-backupd's config)");
   SetEnum(m, "environment", "PRODUCTION");
   SetEnum(m, "status", "RUNNING");
-  SetEnum(m, "health", "HEALTH_UNKNOWN");
+  using Health = ops::HostsProbe::Health;
+  const Health health = probe ? probe->health : Health::kUnknown;
+  SetEnum(m, "health",
+          health == Health::kAlive      ? "ALIVE"
+          : health == Health::kDegraded ? "DEGRADED"
+          : health == Health::kDead     ? "DEAD"
+                                        : "HEALTH_UNKNOWN");
   // The schedule, where the engine's Cluster has a config with one (OpenSearch's has none).
   const FieldDescriptor* config = m->GetDescriptor()->FindFieldByName("config");
   if (config && config->message_type() && !c.restore_target) {
@@ -77,7 +84,7 @@ void FillCluster(const common::ClusterConfig& c, Message* m) {
 
 absl::Status Api::GetCluster(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
-  FillCluster(*cluster, resp);
+  FillCluster(*cluster, jobs_ ? jobs_->LastProbe(cluster->id) : std::nullopt, resp);
   return absl::OkStatus();
 }
 
@@ -117,7 +124,8 @@ absl::Status Api::ListClusters(const Ctx& c, const Message& req, Message* resp) 
             [](const auto* a, const auto* b) { return a->id < b->id; });
   const FieldDescriptor* clusters = resp->GetDescriptor()->FindFieldByName("clusters");
   for (size_t i = 0; i < matching.size() && i < static_cast<size_t>(size); ++i) {
-    FillCluster(*matching[i], resp->GetReflection()->AddMessage(resp, clusters));
+    FillCluster(*matching[i], jobs_ ? jobs_->LastProbe(matching[i]->id) : std::nullopt,
+                resp->GetReflection()->AddMessage(resp, clusters));
   }
   if (matching.size() > static_cast<size_t>(size)) {
     SetStringIfPresent(resp, "next_page_token", absl::WebSafeBase64Escape(matching[size - 1]->id));

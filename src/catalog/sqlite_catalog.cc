@@ -67,11 +67,15 @@ const char* const kMigrations[] = {
     CREATE INDEX operations_queued ON operations(created_ns) WHERE done = 0 AND owner = '';
     )sql",
     // 4: the cluster an operation acts on (ClusterService.ListOperations). Rows of older
-    // versions keep '' (their cluster is inside the opaque body): they are not listed. Every
-    // index ends with the rowid, the tie-break of the listing.
+    // versions keep '' (their cluster is inside the opaque body): they are not listed. `seq`,
+    // the insertion order, breaks ties of equal times (the rowid would do until a VACUUM,
+    // which may renumber the rows of a table without an INTEGER PRIMARY KEY).
     R"sql(
     ALTER TABLE operations ADD COLUMN cluster_id TEXT NOT NULL DEFAULT '';
-    CREATE INDEX operations_by_cluster ON operations(cluster_id, created_ns DESC);
+    ALTER TABLE operations ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE operations SET seq = rowid;
+    CREATE INDEX operations_seq ON operations(seq);
+    CREATE INDEX operations_by_cluster ON operations(cluster_id, created_ns DESC, seq DESC);
     )sql",
 };
 

@@ -52,7 +52,8 @@ absl::StatusOr<std::optional<OperationRecord>> OwnedRow(Connection* c, const std
 absl::Status Ops::PutOperation(Connection* c, const OperationRecord& r) {
   static const char* kSql =
       "INSERT INTO operations(id, folder_id, done, created_ns, body, owner, lease_ns, request, "
-      "cluster_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET "
+      "cluster_id, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+      "(SELECT coalesce(max(seq), 0) + 1 FROM operations)) ON CONFLICT(id) DO UPDATE SET "
       "folder_id=?2, "
       "done=?3, body=?5, owner=?6, lease_ns=?7, request=?8 "
       "WHERE operations.owner = ?6 AND operations.done = 0";
@@ -96,11 +97,11 @@ absl::Status Ops::ListUnfinishedOperations(Connection* c, std::vector<OperationR
 absl::Status Ops::ListClusterOperations(Connection* c, const std::string& cluster_id,
                                         PageCursor after, int limit,
                                         std::vector<std::pair<PageCursor, OperationRecord>>* out) {
-  // The rowid is the insertion order (an upsert keeps it): the tie-break of equal times.
+  // `seq` is the insertion order (an upsert keeps it): the tie-break of equal times.
   static const std::string kSql =
-      absl::StrCat("SELECT rowid, created_ns, ", kColumns,
-                   " FROM operations WHERE cluster_id = ?1 AND (created_ns, rowid) < (?2, ?3) "
-                   "ORDER BY created_ns DESC, rowid DESC LIMIT ?4");
+      absl::StrCat("SELECT seq, created_ns, ", kColumns,
+                   " FROM operations WHERE cluster_id = ?1 AND (created_ns, seq) < (?2, ?3) "
+                   "ORDER BY created_ns DESC, seq DESC LIMIT ?4");
   ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
   BindText(s, 1, cluster_id);
   sqlite3_bind_int64(s, 2, after.created_ns);

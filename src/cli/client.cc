@@ -66,7 +66,7 @@ void Client::PrintError(int status, const std::string& body) {
   }
 }
 
-int Client::Walk(const std::string& path, std::vector<std::string>* pages, size_t max_pages) {
+int Client::Walk(const std::string& path, std::vector<std::string>* pages) {
   std::string token;
   do {
     std::string page;
@@ -81,11 +81,12 @@ int Client::Walk(const std::string& path, std::vector<std::string>* pages, size_
                 ? next["nextPageToken"].get<std::string>()
                 : "";
     pages->push_back(std::move(page));
-    if (!token.empty() && token == previous) {
-      std::cerr << "mdb-backup: the list does not advance (a page token repeats); giving up\n";
+    if (!token.empty() && (token == previous || pages->size() >= 100000)) {
+      std::cerr << "mdb-backup: the list does not advance (a page token repeats, or 100,000 "
+                   "pages); giving up\n";
       return 1;
     }
-  } while (!token.empty() && pages->size() < max_pages);
+  } while (!token.empty());
   return 0;
 }
 

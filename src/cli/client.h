@@ -18,10 +18,10 @@ struct Client {
   // (and its body into `out`) for the caller to decide. Returns 0 or 1 (the CLI's exit code).
   int Call(const std::string& verb, const std::string& path, std::string* out = nullptr,
            const std::string& body = "", int* status = nullptr);
-  // The pages of a list (GET `path`, which has a query), following nextPageToken to the end or
-  // to `max_pages`: the replies in order. Returns Call's code; 1 when a token repeats (a list
-  // that does not advance).
-  int Walk(const std::string& path, std::vector<std::string>* pages, size_t max_pages = 100000);
+  // Every page of a list (GET `path`, which has a query), following nextPageToken: the replies
+  // in order. Returns Call's code; 1 when a token repeats (a list that does not advance) or past
+  // 100,000 pages, never a list cut short silently.
+  int Walk(const std::string& path, std::vector<std::string>* pages);
   // An HTTP error as Call prints it: the google.rpc.Status message, else the raw body.
   static void PrintError(int status, const std::string& body);
 };

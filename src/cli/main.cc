@@ -328,11 +328,19 @@ int main(int argc, char** argv) {
     if (!backups.ok() || !operations.ok()) {
       return fail(backups.ok() ? operations.status() : backups.status());
     }
-    std::vector<std::string> pages, ops;
+    std::vector<std::string> pages;
     if (int rc = client.Walk(backups->path + "?pageSize=1000", &pages); rc != 0) return rc;
-    if (int rc = client.Walk(operations->path + "?pageSize=20", &ops, 1); rc != 0) return rc;
+    std::string ops;
+    int http = 0;
+    if (client.Call("GET", operations->path + "?pageSize=20", &ops, "", &http) != 0) {
+      if (http != 404 && http != 501) {
+        if (http) mdb::cli::Client::PrintError(http, ops);
+        return 1;
+      }
+      ops = "{}";  // a server of a version before ListOperations: the status without them
+    }
     return print(
-        mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, ops.front(), view));
+        mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, ops, view));
   }
   if (*list) {
     if (cluster.empty() && folder.empty()) {

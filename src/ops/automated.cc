@@ -29,6 +29,7 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
       {.description = absl::StrCat("Automated backup of cluster '", cluster.id, "'"),
        .created_by = "scheduler",
        .folder_id = cluster.folder_id,
+       .cluster_id = cluster.id,
        .metadata = std::move(shape.metadata)},
       task.SerializeAsString());
 }

@@ -14,6 +14,13 @@
 
 namespace mdb::ops {
 
+// The hosts of a cluster as a pre-flight check found them.
+struct HostsProbe {
+  enum class Health { kUnknown, kAlive, kDegraded, kDead };
+  Health health = Health::kUnknown;  // alive: every host answered; dead: none did
+  absl::Time at;
+};
+
 class BackupJobs {
  public:
   virtual ~BackupJobs() = default;
@@ -42,6 +49,12 @@ class BackupJobs {
   // Whether the repository answers (its config object is there), for /readyz; a
   // FAILED_PRECONDITION when none is configured.
   virtual absl::Status ProbeRepository() = 0;
+
+  // What the last pre-flight check of the cluster's hosts found (the contract's Cluster.health);
+  // nullopt before this process checked it (it checks before each backup).
+  virtual std::optional<HostsProbe> LastProbe(const std::string& cluster_id) {
+    return std::nullopt;
+  }
 };
 
 }  // namespace mdb::ops

@@ -66,6 +66,10 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
   std::vector<engine::CheckItem> checked = driver->Check(cluster, &cancelled);
+  if (!cancelled.load()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    probes_[cluster.id] = {.health = HealthOf(checked), .at = absl::Now()};
+  }
   if (cancelled.load()) {
     // Say where it was waiting (a server that accepts connections but never answers).
     for (const auto& item : checked) {
@@ -245,6 +249,13 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
     RETURN_IF_ERROR(CollectGarbage());
   }
   return expired;
+}
+
+std::optional<HostsProbe> Jobs::LastProbe(const std::string& cluster_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = probes_.find(cluster_id);
+  if (it == probes_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::Status Jobs::ProbeRepository() {

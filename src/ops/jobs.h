@@ -50,6 +50,7 @@ class Jobs final : public BackupJobs {
   bool RestoresToPointInTime(common::Engine engine) override;
   bool has_repository() const override { return repository_ != nullptr; }
   absl::Status ProbeRepository() override;
+  std::optional<HostsProbe> LastProbe(const std::string& cluster_id) override;
 
   // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
   // Returns the ids deleted.
@@ -93,8 +94,9 @@ class Jobs final : public BackupJobs {
   JournalKeeper journal_;
   std::function<void()> on_gc_failed_;
   Claims claims_;
-  std::mutex mu_;  // running_
+  std::mutex mu_;  // running_, probes_
   std::set<std::string> running_;
+  std::map<std::string, HostsProbe> probes_;  // by cluster
 };
 
 }  // namespace mdb::ops

@@ -205,7 +205,7 @@ absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, std:
                                .folder_id = spec.folder_id,
                                .lease_until = absl::InfiniteFuture(),
                                .request = std::move(request)};
-  rec.cluster_id = ClusterOf(rec.operation);
+  rec.cluster_id = spec.cluster_id.empty() ? ClusterOf(rec.operation) : spec.cluster_id;
   RETURN_IF_ERROR(catalog_->PutOperation(rec));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -269,7 +269,7 @@ absl::StatusOr<Operation> OperationRunner::Start(const OperationSpec& spec, Work
   task->work = std::move(work);
   task->renewed = options_.now();
   catalog::OperationRecord rec = RecordOf(*task);
-  rec.cluster_id = ClusterOf(op);
+  rec.cluster_id = spec.cluster_id.empty() ? ClusterOf(op) : spec.cluster_id;
   RETURN_IF_ERROR(catalog_->PutOperation(rec));
   Operation copy = op;
   {

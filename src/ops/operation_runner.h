@@ -87,6 +87,9 @@ struct OperationSpec {
   std::string description;  // 0-256 characters, e.g. "Delete backup"
   std::string created_by;   // subject of the caller's token
   std::string folder_id;    // who may read the operation
+  // The cluster it acts on (ClusterService.ListOperations); "" takes the metadata's cluster_id
+  // (the delete metadata of some engines has none: their callers name it here).
+  std::string cluster_id;
   google::protobuf::Any metadata;
 };
 

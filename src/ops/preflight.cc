@@ -1,5 +1,7 @@
 #include "ops/preflight.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 
 namespace mdb::ops {
@@ -26,6 +28,18 @@ absl::Status RefuseFailedChecks(const common::ClusterConfig& cluster,
   return absl::FailedPreconditionError(
       absl::StrCat("cluster '", cluster.id, "' is not ready: ", failed,
                    " (mdb-backup cluster check ", cluster.id, " lists every requirement)"));
+}
+
+HostsProbe::Health HealthOf(const std::vector<engine::CheckItem>& items) {
+  std::set<std::string> hosts, down;  // by the items' "<shard> <host:port>"
+  for (const auto& item : items) {
+    if (item.where.empty()) continue;
+    hosts.insert(item.where);
+    if (item.unreachable) down.insert(item.where);
+  }
+  if (hosts.empty()) return HostsProbe::Health::kUnknown;
+  if (down.empty()) return HostsProbe::Health::kAlive;
+  return down.size() == hosts.size() ? HostsProbe::Health::kDead : HostsProbe::Health::kDegraded;
 }
 
 }  // namespace mdb::ops

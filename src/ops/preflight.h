@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "engine/engine.h"
 #include "engine/registry.h"
+#include "ops/backup_jobs.h"
 
 namespace mdb::ops {
 
@@ -23,5 +24,9 @@ absl::StatusOr<std::vector<engine::CheckItem>> CheckCluster(const engine::Engine
 // Servers that could not be asked are left to the backup, whose own error says what happened.
 absl::Status RefuseFailedChecks(const common::ClusterConfig& cluster,
                                 const std::vector<engine::CheckItem>& items);
+
+// The health of the cluster's hosts from the findings: alive when every host answered, dead when
+// none did, degraded in between; unknown for engines without checks.
+HostsProbe::Health HealthOf(const std::vector<engine::CheckItem>& items);
 
 }  // namespace mdb::ops

@@ -13,7 +13,9 @@ from yandex.cloud.mdb.mongodb.v1 import cluster_service_pb2 as mg_cs, cluster_se
 from yandex.cloud.mdb.opensearch.v1 import cluster_service_pb2 as os_cs, cluster_service_pb2_grpc as os_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import OTHER, READER, WRITER, md, wait_operation
+from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
+
+from mdb_harness import OTHER, READER, WRITER, md, running_server, wait_operation
 
 
 def test_get_and_list_the_declared_clusters(server):
@@ -21,7 +23,7 @@ def test_get_and_list_the_declared_clusters(server):
     c = rd.Get(rd_cs.GetClusterRequest(cluster_id="rd1"), metadata=md())
     assert (c.id, c.folder_id, c.name) == ("rd1", "f1", "rd1")
     assert c.status == rd_c.Cluster.RUNNING and c.environment == rd_c.Cluster.PRODUCTION
-    assert c.health == rd_c.Cluster.HEALTH_UNKNOWN
+    assert c.health == rd_c.Cluster.HEALTH_UNKNOWN  # no backup has checked its hosts yet
     # The schedule the config declares (defaults: 22:00 UTC, 7 days), in the contract's fields.
     assert (c.config.backup_window_start.hours, c.config.backup_window_start.minutes) == (22, 0)
     assert c.config.backup_retain_period_days.value == 7
@@ -82,9 +84,10 @@ def test_mistakes_get_the_contracts_codes(server, call, code):
 ])
 def test_list_operations_of_a_cluster(server, grpc_mod, mod, cluster, path):
     cl = server.client(grpc_mod.ClusterServiceStub)
-    # Two backups (they fail: the test clusters' servers are unreachable); the newest first.
-    ours = [wait_operation(server, cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(WRITER)))
-            for _ in range(2)]
+    # Two backups, started back to back (they fail: the test clusters' servers are unreachable,
+    # or the first is still running); the newest first.
+    started = [cl.Backup(mod.BackupClusterRequest(cluster_id=cluster), metadata=md(WRITER)) for _ in range(2)]
+    ours = [wait_operation(server, op) for op in started]
     walked, token = [], ""
     for _ in range(100):
         page = cl.ListOperations(mod.ListClusterOperationsRequest(cluster_id=cluster, page_size=1, page_token=token),
@@ -100,9 +103,12 @@ def test_list_operations_of_a_cluster(server, grpc_mod, mod, cluster, path):
     ops = server.client(op_sg.OperationServiceStub)
     for listed in walked[:2]:
         assert listed == ops.Get(op_s.GetOperationRequest(operation_id=listed.id), metadata=md(READER))
-        assert listed.done and listed.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert listed.done and listed.error.code in (grpc.StatusCode.UNAVAILABLE.value[0],
+                                                     grpc.StatusCode.FAILED_PRECONDITION.value[0])
         meta = mod.BackupClusterMetadata()
         assert listed.metadata.Unpack(meta) and meta.cluster_id == cluster
+    # The backups' pre-flight checks found the cluster's only host down: the contract's health.
+    assert cl.Get(mod.GetClusterRequest(cluster_id=cluster), metadata=md()).health == 2  # DEAD
     # The same over REST, in the contract's JSON.
     r = requests.get(server.rest + "/%s/v1/clusters/%s/operations" % (path, cluster), params={"pageSize": 1},
                      headers={"Authorization": "Bearer " + READER})
@@ -122,3 +128,15 @@ def test_list_operations_of_a_cluster(server, grpc_mod, mod, cluster, path):
         with pytest.raises(grpc.RpcError) as e:
             cl.ListOperations(req, metadata=md(token_))
         assert e.value.code() == code, e.value.details()
+
+
+def test_deletes_are_listed_under_their_cluster():
+    """Redis' and MongoDB's DeleteBackupMetadata name no cluster: the operation is filed under the
+    backup's cluster all the same."""
+    with running_server() as server:
+        op = server.client(rd_bsg.BackupServiceStub).Delete(rd_bs.DeleteBackupRequest(backup_id="rd-2"),
+                                                            metadata=md(WRITER))
+        wait_operation(server, op)
+        listed = server.client(rd_csg.ClusterServiceStub).ListOperations(
+            rd_cs.ListClusterOperationsRequest(cluster_id="rd1"), metadata=md(READER))
+        assert [o.id for o in listed.operations] == [op.id], listed

@@ -6,7 +6,7 @@ import re
 import requests
 from openapi_spec_validator import validate
 
-from mdb_harness import WRITER
+from mdb_harness import WRITER, running_server
 
 # What each engine's paths act on (the harness's records and clusters).
 VALUES = {"greenplum": {"cluster_id": "gp1", "backup_id": "gp-base"},
@@ -15,10 +15,20 @@ VALUES = {"greenplum": {"cluster_id": "gp1", "backup_id": "gp-base"},
           "opensearch": {"cluster_id": "os1", "backup_id": "os-1"}}
 
 
-def test_the_document_is_valid_and_every_route_answers(server):
+def test_the_document_is_valid_and_every_route_answers():
+    with running_server() as server:  # its own: the routes' calls back up, restore and delete
+        check_document(server)
+
+
+def check_document(server):
     r = requests.get(server.rest + "/openapi.json")  # no token: the document is public
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json"), r.text
     doc = r.json()
+    assert doc["info"]["version"] == "v1"  # the API's version: the build's is not told without a token
+    # Nothing past the headers of a request without a token is read: a body is refused unread.
+    for path in ("/openapi.json", "/console/", "/healthz", "/readyz"):
+        r = requests.get(server.rest + path, data=b"x" * 100000)
+        assert r.status_code == 400 and "takes no request body" in r.json()["message"], (path, r.text)
     validate(doc)  # raises on any violation of the OpenAPI 3.0 schema
     ops = {(path, verb): op for path, item in doc["paths"].items() for verb, op in item.items()}
     ids = {op["operationId"] for op in ops.values()}

@@ -74,6 +74,7 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
             assert rows(d, "clusters") == ["gp-target", "gp1"]
             gp1_row = d.find_element(By.CSS_SELECTOR, 'tr[data-cluster="gp1"]').text
             assert "greenplum" in gp1_row and "never" in gp1_row, gp1_row  # no backup yet: shown as such
+            assert "not checked yet" in gp1_row, gp1_row
             assert d.execute_script("return sessionStorage.getItem('mdb.token')") == WRITER
             assert d.execute_script("return localStorage.length") == 0  # the token is in this tab only
 
@@ -147,7 +148,10 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
             d.get(server.rest + "/console/")
             wait_for(d, lambda d: d.execute_script("return window.mdbClustersFilled"), "the clusters page again")
             gp1_row = d.find_element(By.CSS_SELECTOR, 'tr[data-cluster="gp1"]')
-            assert "ago" in gp1_row.text and "age-ok" in gp1_row.find_elements(By.TAG_NAME, "td")[3].get_attribute("class")
+            cells = gp1_row.find_elements(By.TAG_NAME, "td")
+            assert "ago" in gp1_row.text and "age-ok" in cells[4].get_attribute("class"), gp1_row.text
+            # The hosts as the pre-flight of the last backup found them: both servers answered.
+            assert cells[3].get_attribute("data-health") == "ALIVE" and cells[3].text == "alive"
             if shots:
                 d.save_screenshot(str(pathlib.Path(shots) / "console-clusters.png"))
             d.set_window_size(600, 900)

@@ -217,6 +217,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     request_.client = client_;
     request_.body.clear();
+    const auto declared = parser_->content_length();
+    request_.has_body = parser_->chunked() || (declared && *declared > 0);
     HttpReply refused = owner_->admit(request_);
     if (refused.status != 0) return Reply(std::move(refused), /*close=*/true);
     if (auto length = parser_->content_length(); length && *length > limits().max_body_bytes) {

@@ -147,8 +147,7 @@ void AddProbes(Json* paths) {
 
 }  // namespace
 
-std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescriptor*>& services,
-                        const std::string& version) {
+std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescriptor*>& services) {
   SchemaWriter schemas;
   Json paths = Json::object();
   for (const auto* s : services) {
@@ -229,7 +228,7 @@ std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescrip
                {{"title",
                  "mdb-backup: the Backup API of managed Greenplum, MongoDB, Redis and "
                  "OpenSearch"},
-                {"version", version}}},
+                {"version", "v1"}}},
               {"security", Json::array({{{"bearer", Json::array()}}})},
               {"paths", paths},
               {"components", components}};

@@ -11,8 +11,8 @@
 
 namespace mdb::api::rest {
 
-// The document, as JSON text.
-std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescriptor*>& services,
-                        const std::string& version);
+// The document, as JSON text. Its version is the API's ("v1"), not the build's: the document is
+// served without a token, and a build's version tells an attacker which flaws to try.
+std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescriptor*>& services);
 
 }  // namespace mdb::api::rest

@@ -11,7 +11,6 @@
 #include "api/validation.h"
 #include "common/ids.h"
 #include "common/status.h"
-#include "common/version.h"
 #include "console/console.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -182,7 +181,7 @@ RestServer::RestServer(Api* api, Router router, HttpLimits limits)
   }
   public_["/openapi.json"] = {
       .status = 200,
-      .body = OpenApiJson(PublicServices(api_->engines()), common::kVersion),
+      .body = OpenApiJson(PublicServices(api_->engines())),
       .content_type = "application/json"};
 }
 
@@ -198,7 +197,14 @@ absl::Status RestServer::Start(const std::string& listen, const common::TlsConfi
   // Before the body: whoever cannot authenticate costs the server the headers only.
   auto admit = [this](const HttpRequest& headers) -> HttpReply {
     if (IsReadyz(headers) || IsHealthz(headers) || PublicDocument(headers)) {
-      return HttpReply{.status = 0};  // no token
+      // No token, so no body either: nothing of an unauthenticated request is read past its
+      // headers.
+      if (headers.has_body) {
+        return Error(absl::InvalidArgumentError(
+            absl::StrCat(Quoted(headers.target.substr(0, headers.target.find('?'))),
+                         " takes no request body")));
+      }
+      return HttpReply{.status = 0};
     }
     absl::Status st =
         api_->Admit({.authorization = headers.authorization, .address = headers.client});

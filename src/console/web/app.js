@@ -9,6 +9,7 @@ const state = {
   folder: sessionStorage.getItem('mdb.folder') || '',
   engines: null, // [{name, prefix, pitr: 'time'|'recoveryTargetSpec'|null, del: {verb, path}}]
   timer: null,
+  page: 0, // bumped at every render: work of a page left meanwhile schedules nothing
 };
 
 // ---- small helpers --------------------------------------------------------------------------
@@ -187,6 +188,14 @@ function signInPage() {
   return form;
 }
 
+// The hosts' health as the server's last pre-flight check found them (before each backup).
+function healthCell(c, tag = 'td') {
+  const health = c.health || 'HEALTH_UNKNOWN';
+  const cls = { ALIVE: 'age-ok', DEGRADED: 'age-warn', DEAD: 'age-bad' }[health] || 'muted';
+  const text = { ALIVE: 'alive', DEGRADED: 'degraded', DEAD: 'down' }[health] || 'not checked yet';
+  return h(tag, { class: cls, 'data-health': health }, text);
+}
+
 // The colour of a last backup's age against the daily schedule (+ the 10 min spread).
 function ageClass(cluster, last) {
   if (!last) return 'age-bad';
@@ -195,11 +204,12 @@ function ageClass(cluster, last) {
   return hours <= 26 ? 'age-ok' : hours <= 50 ? 'age-warn' : 'age-bad';
 }
 
-async function clustersPage(main) {
+async function clustersPage(main, page) {
   const engines = await loadEngines();
   const lists = await Promise.all(engines.map((e) => listAll(
     `${e.prefix}/clusters?folderId=${encodeURIComponent(state.folder)}&pageSize=1000`, 'clusters')
     .then((cs) => cs.map((c) => ({ ...c, engine: e.name })))));
+  if (page !== state.page) return; // left for another page meanwhile
   const clusters = lists.flat().sort((a, b) => a.id.localeCompare(b.id));
   const rows = new Map();
   const tbody = h('tbody', {}, clusters.map((c) => {
@@ -209,13 +219,13 @@ async function clustersPage(main) {
     return h('tr', { 'data-cluster': c.id },
       h('td', {}, h('a', { href: `#/cluster/${c.engine}/${encodeURIComponent(c.id)}` }, c.id)),
       h('td', {}, c.engine), h('td', { class: 'hide-narrow' }, isTarget(c) ? 'restore target' : 'protected'),
-      cells.last, cells.window, cells.stored, cells.running);
+      healthCell(c), cells.last, cells.window, cells.stored, cells.running);
   }));
   main.replaceChildren(
     h('h1', {}, `Clusters in folder ${state.folder}`),
     h('div', { class: 'card scroll' }, clusters.length ? h('table', { id: 'clusters' },
-      h('thead', {}, h('tr', {}, ['Cluster', 'Engine', 'Role', 'Last backup', 'Restorable', 'Stored', 'Running']
-        .map((t, i) => h('th', { class: i === 2 || i === 4 ? 'hide-narrow' : undefined }, t)))), tbody)
+      h('thead', {}, h('tr', {}, ['Cluster', 'Engine', 'Role', 'Hosts', 'Last backup', 'Restorable', 'Stored', 'Running']
+        .map((t, i) => h('th', { class: i === 2 || i === 5 ? 'hide-narrow' : undefined }, t)))), tbody)
       : h('p', { class: 'muted' }, 'No clusters are declared in this folder.')));
   window.mdbClustersRendered = performance.now();
   // The details of each row (its backups and operations), a few at a time, then the running ones
@@ -248,10 +258,10 @@ async function clustersPage(main) {
   window.mdbClustersFilled = performance.now();
   schedule(async () => {
     for (const row of [...busy]) if (!(await fill(row))) busy.delete(row);
-  }, 2000);
+  }, 2000, page);
 }
 
-async function clusterPage(main, engineName, id) {
+async function clusterPage(main, engineName, id, page) {
   const engines = await loadEngines();
   const e = engines.find((x) => x.name === engineName);
   if (!e) throw new Error(`unknown engine ${engineName}`);
@@ -260,6 +270,7 @@ async function clusterPage(main, engineName, id) {
     api('GET', base), listAll(`${base}/backups?pageSize=1000`, 'backups'),
     api('GET', `${base}/operations?pageSize=20`),
     listAll(`${e.prefix}/clusters?folderId=${encodeURIComponent(state.folder)}&pageSize=1000`, 'clusters')]);
+  if (page !== state.page) return; // left for another page meanwhile
   const operations = ops.operations || [];
   const cfg = cluster.config || {};
   const windowStart = cfg.backupWindowStart;
@@ -275,6 +286,7 @@ async function clusterPage(main, engineName, id) {
   const facts = h('dl', { class: 'facts' },
     h('dt', {}, 'Engine'), h('dd', {}, e.name), h('dt', {}, 'Folder'), h('dd', {}, cluster.folderId),
     h('dt', {}, 'Role'), h('dd', {}, isTarget(cluster) ? 'restore target (not backed up)' : 'protected'),
+    h('dt', {}, 'Hosts'), healthCell(cluster, 'dd'),
     h('dt', {}, 'Schedule'), h('dd', {}, windowStart
       ? `AUTOMATED daily at ${String(windowStart.hours || 0).padStart(2, '0')}:${String(windowStart.minutes || 0).padStart(2, '0')} UTC, kept ${cfg.backupRetainPeriodDays} days`
       : 'MANUAL only'),
@@ -294,7 +306,7 @@ async function clusterPage(main, engineName, id) {
       const list = now.operations || [];
       document.getElementById('operations').replaceWith(operationsTable(list, act));
       if (!list.some((o) => !o.done)) render(); // the new backup, its size, the window
-    }, 1000);
+    }, 1000, page);
   }
 }
 
@@ -303,7 +315,7 @@ function operationsTable(operations, act) {
     h('thead', {}, h('tr', {}, ['Started', 'Description', 'Status', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, operations.map((o) => h('tr', { 'data-operation': o.id, 'data-done': String(!!o.done) },
       h('td', {}, when(o.createdAt)), h('td', {}, o.description), h('td', { class: 'status' }, progressCell(o)),
-      h('td', {}, o.done ? '' : h('button', { class: 'danger', onclick: () => act(() => api('POST', `/operations/${o.id}:cancel`)) }, 'Cancel'))))))
+      h('td', {}, o.done ? '' : h('button', { class: 'danger', onclick: () => act(() => api('POST', `/operations/${encodeURIComponent(o.id)}:cancel`)) }, 'Cancel'))))))
     : h('p', { class: 'muted' }, 'No operations yet.'));
 }
 
@@ -397,8 +409,9 @@ function restoreForm(backups, e, siblings, act) {
 
 // ---- routing -------------------------------------------------------------------------------
 
-// Runs `fn` every `ms` until the page changes.
-function schedule(fn, ms) {
+// Runs `fn` every `ms` until the page changes (nothing when it changed already).
+function schedule(fn, ms, page) {
+  if (page !== state.page) return;
   const tick = async () => {
     try { await fn(); } catch (err) { showError(err); }
     if (state.timer === handle) handle.id = setTimeout(tick, ms);
@@ -410,16 +423,18 @@ function schedule(fn, ms) {
 async function render() {
   if (state.timer) clearTimeout(state.timer.id);
   state.timer = null;
+  const page = ++state.page;
   const main = document.getElementById('main');
   const signedIn = !!state.token;
   document.getElementById('signout').hidden = !signedIn;
   document.getElementById('who').textContent = signedIn ? `folder ${state.folder}` : '';
   if (!signedIn) { main.replaceChildren(signInPage()); return; }
   const m = /^#\/cluster\/(\w+)\/(.+)$/.exec(location.hash);
-  document.getElementById('where').textContent = m ? `/ ${decodeURIComponent(m[2])}` : '';
   try {
-    if (m) await clusterPage(main, m[1], decodeURIComponent(m[2]));
-    else await clustersPage(main);
+    const id = m ? decodeURIComponent(m[2]) : ''; // a malformed %-escape is an error shown
+    document.getElementById('where').textContent = m ? `/ ${id}` : '';
+    if (m) await clusterPage(main, m[1], id, page);
+    else await clustersPage(main, page);
   } catch (err) {
     showError(err);
   }

@@ -210,7 +210,9 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
   std::unique_ptr<MongoConn> conn;
   ServerInfo info;
   std::string errors;
-  std::set<std::string> unreachable;  // asked once: the second pass does not wait for them again
+  // A host pass 0 could not reach within its connect deadline (10 s of tries) is not waited
+  // for again by pass 1 (before, a dead single-host shard cost twice the deadline).
+  std::set<std::string> unreachable;
   for (int pass = 0; pass < 2 && !conn; ++pass) {
     for (const auto& host : shard.hosts) {
       if (unreachable.count(host.address)) continue;

@@ -210,13 +210,11 @@ absl::StatusOr<std::unique_ptr<MongoConn>> ConnectHost(const common::HostConfig&
       ASSIGN_OR_RETURN(mongoc_client_t * client,
                        NewClient(host, absl::Seconds(1), absl::Seconds(1)));
       std::unique_ptr<MongoConn> probe(new MongoConn(client, host.address));
-      const absl::Time tried = absl::Now();
       absl::Status pinged = probe->Command("admin", "{\"ping\": 1}").status();
       if (pinged.ok()) break;
-      // A refused reply will not get better by asking again; nor will a refused connection
-      // (it fails well before the 1 s timeout), which the real client would not retry either.
-      const bool refused = absl::Now() - tried < absl::Milliseconds(500);
-      if (absl::Now() >= deadline || absl::IsDataLoss(pinged) || refused) return pinged;
+      // A refused reply will not get better by asking again. A refused connection may: a
+      // mongod restarting, a name not resolving yet, a server at its connection limit.
+      if (absl::Now() >= deadline || absl::IsDataLoss(pinged)) return pinged;
     }
   }
   ASSIGN_OR_RETURN(mongoc_client_t * client, NewClient(host, socket_timeout, absl::Seconds(10)));
