@@ -339,8 +339,7 @@ int main(int argc, char** argv) {
       }
       ops = "{}";  // a server of a version before ListOperations: the status without them
     }
-    return print(
-        mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, ops, view));
+    return print(mdb::cli::RenderClusterStatus(found[0].first, found[0].second, pages, ops, view));
   }
   if (*list) {
     if (cluster.empty() && folder.empty()) {

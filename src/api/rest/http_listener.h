@@ -36,7 +36,7 @@ struct HttpRequest {
   std::string verb, target, body;
   std::string authorization;  // the Authorization header
   std::string client;         // the client's IP address
-  bool has_body = false;       // from the headers: a length above 0, or chunked
+  bool has_body = false;      // from the headers: a length above 0, or chunked
 };
 
 // Reads `tls`'s certificate, key (checked to match) and client CA: the error names the file and

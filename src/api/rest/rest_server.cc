@@ -179,10 +179,9 @@ RestServer::RestServer(Api* api, Router router, HttpLimits limits)
                                        .content_type = std::string(file.content_type),
                                        .headers = csp};
   }
-  public_["/openapi.json"] = {
-      .status = 200,
-      .body = OpenApiJson(PublicServices(api_->engines())),
-      .content_type = "application/json"};
+  public_["/openapi.json"] = {.status = 200,
+                              .body = OpenApiJson(PublicServices(api_->engines())),
+                              .content_type = "application/json"};
 }
 
 const HttpReply* RestServer::PublicDocument(const HttpRequest& req) const {
@@ -200,9 +199,8 @@ absl::Status RestServer::Start(const std::string& listen, const common::TlsConfi
       // No token, so no body either: nothing of an unauthenticated request is read past its
       // headers.
       if (headers.has_body) {
-        return Error(absl::InvalidArgumentError(
-            absl::StrCat(Quoted(headers.target.substr(0, headers.target.find('?'))),
-                         " takes no request body")));
+        return Error(absl::InvalidArgumentError(absl::StrCat(
+            Quoted(headers.target.substr(0, headers.target.find('?'))), " takes no request body")));
       }
       return HttpReply{.status = 0};
     }
