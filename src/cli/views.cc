@@ -135,8 +135,35 @@ std::string Age(absl::Time t, absl::Time now) {
   return ahead ? absl::StrCat("in ", n) : absl::StrCat(n, " ago");
 }
 
+namespace {
+
+// A cell as one line of printable text: the server's strings (an operation's error quotes a
+// source database's message, which a hostile or merely chatty server fills with newlines, tabs or
+// terminal escape sequences) would otherwise break the table or drive the operator's terminal.
+std::string OneLine(const std::string& cell) {
+  std::string out;
+  out.reserve(cell.size());
+  for (unsigned char ch : cell) {
+    if (ch < 0x20 || ch == 0x7f) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(static_cast<char>(ch));
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
 std::string FormatTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows) {
+                        const std::vector<std::vector<std::string>>& raw_rows) {
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(raw_rows.size());
+  for (const auto& r : raw_rows) {
+    auto& row = rows.emplace_back();
+    for (const auto& cell : r) row.push_back(OneLine(cell));
+  }
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
   for (const auto& r : rows) {

@@ -104,7 +104,7 @@ TEST(Views, ClusterStatusWithItsSchedule) {
       R"({"operations":[{"id":"op3","description":"Create backup","createdAt":"2026-12-04T11:58:00Z",)"
       R"("metadata":{"bytesDone":"256","bytesTotal":"1024"}},)"
       R"({"id":"op2","description":"Create backup","done":true,"modifiedAt":"2026-12-04T09:00:00Z",)"
-      R"("error":{"code":14,"message":"host down"}},)"
+      R"("error":{"code":14,"message":"host\n\tdown\u001b[2J\n"}},)"
       R"({"id":"op1","description":"Delete backup","done":true,"modifiedAt":"2026-12-04T08:00:00Z"},)"
       R"({"id":"op0","description":"Create backup","done":true,"modifiedAt":"2026-12-04T07:00:00Z"},)"
       R"({"id":"op-1","done":true,"modifiedAt":"2026-12-04T06:00:00Z"}]})";
@@ -123,7 +123,7 @@ TEST(Views, ClusterStatusWithItsSchedule) {
             "running:          Create backup  op3  [#####               ]  25%  256 B of 1.0 KiB  "
             "since 2026-12-04 11:58:00 +00:00 (2m ago)\n"
             "last operations:  2026-12-04 09:00:00 +00:00 (3h ago)  Create backup  op2  FAILED: "
-            "host down\n"
+            "host down [2J\n"
             "                  2026-12-04 08:00:00 +00:00 (4h ago)  Delete backup  op1  done\n"
             "                  2026-12-04 07:00:00 +00:00 (5h ago)  Create backup  op0  done\n");
   // JSON carries the operations as the server sent them.
