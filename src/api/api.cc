@@ -20,6 +20,7 @@
 #include "metrics/metrics.h"
 #include "yandex/cloud/api/operation.pb.h"
 #include "yandex/cloud/operation/operation_service.pb.h"
+#include "mdb_backup/v1/recovery_service.pb.h"
 
 namespace mdb::api {
 namespace {
@@ -102,6 +103,7 @@ std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& 
   // Naming a message of the file links its generated descriptors into the binary.
   out.push_back(
       ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(), "OperationService"));
+  out.push_back(ServiceOf(::mdb_backup::v1::GetRecoveryWindowRequest::descriptor(), "RecoveryService"));
   return out;
 }
 
@@ -120,6 +122,7 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
       {"ClusterService.Get", &Api::GetCluster},
       {"ClusterService.List", &Api::ListClusters},
       {"ClusterService.ListOperations", &Api::ListClusterOperations},
+      {"RecoveryService.GetRecoveryWindow", &Api::GetRecoveryWindow},
       {"ClusterService.ListBackups", &Api::ListClusterBackups},
       {"ClusterService.Backup", &Api::BackupCluster},
       {"ClusterService.Restore", &Api::RestoreCluster},

@@ -25,8 +25,8 @@ using google::protobuf::Message;
 using google::protobuf::MethodDescriptor;
 using google::protobuf::ServiceDescriptor;
 
-// The public services served: BackupService and ClusterService of each engine of `engines`, and
-// yandex.cloud.operation.OperationService.
+// The public services served: BackupService and ClusterService of each engine of `engines`,
+// yandex.cloud.operation.OperationService, and the service's own mdb_backup.v1.RecoveryService.
 std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& engines);
 
 // Who is calling, as the transport saw it.
@@ -116,6 +116,7 @@ class Api {
   absl::Status GetCluster(const Ctx& c, const Message& req, Message* resp);  // clusters.cc
   absl::Status ListClusters(const Ctx& c, const Message& req, Message* resp);
   absl::Status ListClusterOperations(const Ctx& c, const Message& req, Message* resp);
+  absl::Status GetRecoveryWindow(const Ctx& c, const Message& req, Message* resp);  // recovery.cc
   absl::Status GetOperation(const Ctx& c, const Message& req, Message* resp);
   absl::Status CancelOperation(const Ctx& c, const Message& req, Message* resp);
 

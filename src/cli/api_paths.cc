@@ -6,6 +6,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "mdb_backup/v1/recovery_service.pb.h"
 
 namespace mdb::cli {
 namespace {
@@ -139,6 +140,17 @@ std::pair<int64_t, int64_t> OperationProgress(const yandex::cloud::operation::Op
   if (!op.metadata().UnpackTo(meta.get())) return {0, 0};
   const auto* r = meta->GetReflection();
   return {r->GetInt64(*meta, done), r->GetInt64(*meta, total)};
+}
+
+std::string RecoveryWindowPath(const std::string& cluster_id) {
+  // From the proto's own http rule, as every other path here: one description of the API.
+  const auto* method = mdb_backup::v1::GetRecoveryWindowRequest::descriptor()
+                           ->file()
+                           ->FindServiceByName("RecoveryService")
+                           ->FindMethodByName("GetRecoveryWindow");
+  std::string path = method->options().GetExtension(google::api::http).get();
+  const std::string var = "{cluster_id}";
+  return path.replace(path.find(var), var.size(), UrlEscape(cluster_id));
 }
 
 }  // namespace mdb::cli

@@ -20,6 +20,8 @@ struct RestCall {
 // Escapes what is not unreserved (RFC 3986): ids in paths cannot add segments, query values
 // cannot add parameters.
 std::string UrlEscape(const std::string& s);
+// GET path of mdb_backup.v1.RecoveryService.GetRecoveryWindow (any engine's cluster).
+std::string RecoveryWindowPath(const std::string& cluster_id);
 
 // `s` as a JSON string, quoted and escaped (request bodies built from ids a person typed).
 std::string JsonString(const std::string& s);

@@ -221,6 +221,9 @@ int main(int argc, char** argv) {
   status->add_option("id", cluster, "the cluster's id")->required();
   status->add_option("--engine", engine, "its engine (default: found)")
       ->check(CLI::IsMember(engines));
+  auto* window = cl->add_subcommand(
+      "window", "the moments a restore of the cluster reaches, and the gaps between them");
+  window->add_option("id", cluster, "the cluster's id")->required();
 
   auto run_repo = mdb::cli::AddRepoCommands(&app);
 
@@ -293,6 +296,13 @@ int main(int argc, char** argv) {
     }
     return op.ok() ? wait_op(op->id()) : fail(op.status());
   };
+  if (*window) {
+    std::string body;
+    if (int rc = client.Call("GET", mdb::cli::RecoveryWindowPath(cluster), &body); rc != 0) {
+      return rc;
+    }
+    return print(mdb::cli::RenderRecoveryWindow(body, view));
+  }
   if (*cl_list || *status) {
     // Each engine asked in turn (or the one given); an engine that has no such cluster answers
     // NOT_FOUND and is skipped.

@@ -59,6 +59,10 @@ absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
                                                 const std::string& operations_json,
                                                 const ViewOptions& view);
 
+// `cluster window` (RecoveryService.GetRecoveryWindow's reply): the earliest and latest moments,
+// why the window ends there, then the spans a restore reaches and the gaps between them.
+absl::StatusOr<std::string> RenderRecoveryWindow(const std::string& json, const ViewOptions& view);
+
 // A running operation's progress line: bar, percent, bytes, rate and time left, from the bytes
 // done and total and the seconds since `done_at_start` bytes were done.
 std::string ProgressLine(int64_t done, int64_t total, int64_t done_at_start, double seconds);

@@ -80,6 +80,13 @@ struct UpgradeReport {
   std::vector<std::string> problems;  // "<object>: why" of those left where they were
 };
 
+// How far the archived journal carries a restore of one backup (Driver::JournalReaches).
+struct JournalReach {
+  absl::Time until;     // a restore reaches any time before this (and the backup's own point)
+  std::string stopped;  // why not later, naming the shard: a gap, or the newest piece so far
+  bool gap = false;     // stopped by missing journal (later pieces exist), not at its current end
+};
+
 // One piece of journal (a WAL segment) committed to the repository.
 struct JournalPiece {
   std::string shard;
@@ -131,6 +138,15 @@ class Driver {
       repo::JournalStore* journal, const std::string& cluster_id,
       const std::map<std::string, uint64_t>& keep_from) {
     return absl::OkStatus();
+  }
+  // For each backup of `manifests` (backups of `cluster_id`), how far the archived journal
+  // carries a restore of it to a point in time: nullopt for a backup whose journal reaches no
+  // point past its own, and for engines without a continuous journal. The same rule the
+  // driver's Restore applies, so that a time inside the reach is one Restore accepts.
+  virtual absl::StatusOr<std::vector<std::optional<JournalReach>>> JournalReaches(
+      repo::JournalStore* journal, const std::string& cluster_id,
+      const std::vector<const repo::Manifest*>& manifests) {
+    return std::vector<std::optional<JournalReach>>(manifests.size());
   }
   // Pre-flight: whether the cluster's servers are reachable and allow what Backup and the
   // journal (or, for a restore target, Restore) need, in about a second, without changing

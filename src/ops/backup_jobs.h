@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
+#include "ops/recovery_window.h"
 #include "common/config.h"
 #include "ops/operation_runner.h"
 
@@ -54,6 +55,11 @@ class BackupJobs {
   // nullopt before this process checked it (it checks before each backup).
   virtual std::optional<HostsProbe> LastProbe(const std::string& cluster_id) {
     return std::nullopt;
+  }
+
+  // The moments a restore of the cluster's backups reaches (ops/recovery_window.h).
+  virtual absl::StatusOr<RecoveryWindow> RecoveryWindowOf(const common::ClusterConfig& cluster) {
+    return absl::UnimplementedError("no restorable window without a repository");
   }
 };
 

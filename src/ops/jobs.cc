@@ -15,6 +15,7 @@
 #include "metrics/metrics.h"
 #include "ops/preflight.h"
 #include "ops/reconcile.h"
+#include "ops/recovery_window.h"
 #include "ops/retention.h"
 
 namespace mdb::ops {
@@ -256,6 +257,39 @@ std::optional<HostsProbe> Jobs::LastProbe(const std::string& cluster_id) {
   auto it = probes_.find(cluster_id);
   if (it == probes_.end()) return std::nullopt;
   return it->second;
+}
+
+absl::StatusOr<RecoveryWindow> Jobs::RecoveryWindowOf(const common::ClusterConfig& cluster) {
+  if (!repository_) return absl::FailedPreconditionError("no repository is configured");
+  ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
+  ASSIGN_OR_RETURN(auto records, AllBackupsOf(catalog_, cluster.engine, cluster.id));
+  const bool pitr = driver->capabilities().point_in_time;
+  std::vector<BackupPoint> points;
+  for (const auto& r : records) {
+    points.push_back({.id = r.id(), .at = common::FromProto(r.created_at())});
+  }
+  if (pitr && !records.empty()) {
+    // Each backup's shards say where its journal starts: its manifest. One listing of the
+    // journal serves them all.
+    std::vector<repo::Manifest> manifests;
+    std::vector<const repo::Manifest*> of(records.size(), nullptr);
+    manifests.reserve(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      auto m = repository_->ReadManifest(records[i].id());
+      if (m.ok()) {
+        manifests.push_back(*std::move(m));
+        of[i] = &manifests.back();
+      } else if (!absl::IsNotFound(m.status())) {
+        return m.status();  // a repository away says so; a backup deleted meanwhile drops out
+      }
+    }
+    ASSIGN_OR_RETURN(auto reaches,
+                     driver->JournalReaches(&repository_->journal(), cluster.id, of));
+    for (size_t i = 0; i < points.size() && i < reaches.size(); ++i) {
+      points[i].reach = std::move(reaches[i]);
+    }
+  }
+  return BuildWindow(std::move(points), pitr);
 }
 
 absl::Status Jobs::ProbeRepository() {

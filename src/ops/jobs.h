@@ -51,6 +51,7 @@ class Jobs final : public BackupJobs {
   bool has_repository() const override { return repository_ != nullptr; }
   absl::Status ProbeRepository() override;
   std::optional<HostsProbe> LastProbe(const std::string& cluster_id) override;
+  absl::StatusOr<RecoveryWindow> RecoveryWindowOf(const common::ClusterConfig& cluster) override;
 
   // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
   // Returns the ids deleted.

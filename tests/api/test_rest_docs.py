@@ -22,7 +22,8 @@ PROTO = DOC.parents[1] / "proto/yandex/cloud"
 def served():
     """Every method of the public protos (Service.Method): the server answers them all."""
     out = set()
-    for f in [*PROTO.glob("mdb/*/v1/*_service.proto"), PROTO / "operation/operation_service.proto"]:
+    for f in [*PROTO.glob("mdb/*/v1/*_service.proto"), PROTO / "operation/operation_service.proto",
+              DOC.parents[1] / "proto/mdb_backup/v1/recovery_service.proto"]:
         text = f.read_text()
         for service, body in re.findall(r"^service (\w+) \{(.*?)^\}", text, re.S | re.M):
             out |= {"%s.%s" % (service, m) for m in re.findall(r"^\s*rpc (\w+)\(", body, re.M)}
@@ -82,6 +83,8 @@ def test_every_documented_call_answers_as_documented():
                     assert body["id"] == values["CLUSTER_ID"] and body["status"] == "RUNNING", what
                 elif method == "ClusterService.List":
                     assert values["CLUSTER_ID"] in [c["id"] for c in body["clusters"]], what
+                elif method == "RecoveryService.GetRecoveryWindow":
+                    assert body["clusterId"] == values["CLUSTER_ID"], what
                 elif method == "ClusterService.ListOperations":  # after the Backup example
                     assert body["operations"][0]["description"].startswith("Create backup"), what
                 elif method in ("BackupService.List", "ClusterService.ListBackups"):

@@ -88,6 +88,9 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
             points = d.find_elements(By.CSS_SELECTOR, '#size-chart circle[data-backup="%s"]' % backup)
             assert {p.get_attribute("data-series") for p in points} >= {"size"}, "the backup is in the chart"
             assert d.find_elements(By.CSS_SELECTOR, '#timeline circle[data-backup="%s"]' % backup)
+            # The restorable window as the server computes it: a span starting at the backup.
+            spans = d.find_elements(By.CSS_SELECTOR, "#timeline rect[data-span]")
+            assert [sp.get_attribute("data-span") for sp in spans] == [backup], spans
             table = d.find_element(By.ID, "backups").text
             assert "MANUAL" in table and "BASE" in table and "MiB" in table, table
             # A laptop's narrow window: the page reflows, tables scroll inside their cards.

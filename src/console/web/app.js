@@ -266,9 +266,10 @@ async function clusterPage(main, engineName, id, page) {
   const e = engines.find((x) => x.name === engineName);
   if (!e) throw new Error(`unknown engine ${engineName}`);
   const base = `${e.prefix}/clusters/${encodeURIComponent(id)}`;
-  const [cluster, backups, ops, siblings] = await Promise.all([
+  const [cluster, backups, ops, win, siblings] = await Promise.all([
     api('GET', base), listAll(`${base}/backups?pageSize=1000`, 'backups'),
     api('GET', `${base}/operations?pageSize=20`),
+    api('GET', `/mdb-backup/v1/clusters/${encodeURIComponent(id)}/recoveryWindow`),
     listAll(`${e.prefix}/clusters?folderId=${encodeURIComponent(state.folder)}&pageSize=1000`, 'clusters')]);
   if (page !== state.page) return; // left for another page meanwhile
   const operations = ops.operations || [];
@@ -296,7 +297,7 @@ async function clusterPage(main, engineName, id, page) {
     h('div', { class: 'card' }, facts, h('p', {},
       h('button', { class: 'primary', id: 'backup-now', onclick: backupNow, disabled: isTarget(cluster) }, 'Back up now'))),
     h('h2', {}, 'Operations'), operationsTable(operations, act),
-    h('h2', {}, 'Restorable window'), h('div', { class: 'card scroll' }, timeline(backups, e)),
+    h('h2', {}, 'Restorable window'), h('div', { class: 'card scroll' }, timeline(backups, win)),
     h('h2', {}, 'Size over time'), h('div', { class: 'card scroll' }, sizeChart(backups)),
     h('h2', {}, 'Backups'), backupsTable(backups, e, act),
     h('h2', {}, 'Restore'), restoreForm(backups, e, siblings, act));
@@ -336,23 +337,34 @@ function backupsTable(backups, e, act) {
     : h('p', { class: 'muted' }, 'No backups yet.'));
 }
 
-// Backups and journal coverage on one time axis, oldest backup to now.
-function timeline(backups, e) {
-  if (!backups.length) return h('p', { class: 'muted' }, 'Nothing to restore yet.');
-  const W = 900, H = 70, pad = 30;
-  const t0 = Date.parse(backups[backups.length - 1].createdAt), t1 = Date.now();
+// What a restore reaches (RecoveryService.GetRecoveryWindow: spans, the gaps between them and
+// why) and the backups, on one time axis from the oldest point to now.
+function timeline(backups, win) {
+  const spans = win.spans || [];
+  if (!spans.length) return h('p', { class: 'muted' }, 'Nothing to restore yet.');
+  const W = 900, H = 80, pad = 30;
+  const t0 = Date.parse(win.earliest), t1 = Math.max(Date.now(), Date.parse(win.latest));
   const x = (t) => pad + ((W - 2 * pad) * (t - t0)) / Math.max(1, t1 - t0);
   const parts = [svg('line', { x1: pad, x2: W - pad, y1: 40, y2: 40, stroke: '#c9ced8' })];
-  if (e.pitr) {
-    parts.push(svg('rect', { x: pad, y: 34, width: W - 2 * pad, height: 12, fill: '#2b5fd933', 'data-journal': '1' }),
-      svg('text', { x: pad, y: 64 }, 'point-in-time restore to any moment since the oldest backup, as far as the journal is archived'));
+  for (const s of spans) {
+    const a = x(Date.parse(s.from)), b = x(Date.parse(s.to));
+    parts.push(svg('rect', { x: a, y: 34, width: Math.max(2, b - a), height: 12, fill: '#2b5fd955', 'data-span': s.backupIds.join(' ') },
+      svg('title', {}, `restorable ${when(s.from)} → ${when(s.to)}`)));
+  }
+  for (const g of win.gaps || []) {
+    const a = x(Date.parse(g.from)), b = x(Date.parse(g.to));
+    parts.push(svg('rect', { x: a, y: 34, width: Math.max(2, b - a), height: 12, fill: '#c5303055', 'data-gap': '1' },
+      svg('title', {}, `not restorable ${when(g.from)} → ${when(g.to)}: ${g.reason}`)));
   }
   for (const b of backups) {
     parts.push(svg('circle', { cx: x(Date.parse(b.createdAt)), cy: 40, r: 5, fill: '#2b5fd9', 'data-backup': b.id },
       svg('title', {}, `${b.id} ${when(b.createdAt)}`)));
   }
-  parts.push(svg('text', { x: pad, y: 20 }, when(backups[backups.length - 1].createdAt)),
-    svg('text', { x: W - pad, y: 20, 'text-anchor': 'end' }, 'now'));
+  parts.push(svg('text', { x: pad, y: 20 }, when(win.earliest)), svg('text', { x: W - pad, y: 20, 'text-anchor': 'end' }, 'now'));
+  const summary = win.pointInTime
+    ? `any moment in the blue spans, up to ${when(win.latest)} (${win.latestReason || ''})`
+    : `the backups' own points (${spans.length})`;
+  parts.push(svg('text', { x: pad, y: 72 }, summary));
   return svg('svg', { viewBox: `0 0 ${W} ${H}`, width: '100%', id: 'timeline', role: 'img' }, parts);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::greenplum {
 
@@ -28,6 +29,9 @@ class GreenplumDriver final : public Driver {
                                                         const std::string& cluster_id) override;
   absl::Status PruneJournal(repo::JournalStore* journal, const std::string& cluster_id,
                             const std::map<std::string, uint64_t>& keep_from) override;
+  absl::StatusOr<std::vector<std::optional<JournalReach>>> JournalReaches(
+      repo::JournalStore* journal, const std::string& cluster_id,
+      const std::vector<const repo::Manifest*>& manifests) override;
   std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
                                const std::atomic<bool>* cancelled) override;
   std::vector<std::string> LeftOnServers(const common::ClusterConfig& cluster) override;
@@ -52,6 +56,17 @@ struct ArchivedSegment {
 absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::JournalStore* journal,
                                                           const std::string& cluster_id,
                                                           const std::string& shard);
+
+// The archived segments a restore of a shard's backup replays: from its base on, only its own
+// system's and timeline's, as long as each follows the last; `gap` when a missing segment
+// stopped the walk (later ones exist), `gap_after` the position where.
+struct SegmentChain {
+  std::vector<ArchivedSegment> segments;
+  bool gap = false;
+  std::string gap_after;
+};
+SegmentChain ChainFrom(const std::vector<ArchivedSegment>& shard_segments,
+                       const mdb_backup::v1::PgShardBackup& shard);
 
 // Its row of the engine table.
 EngineModule Module();

@@ -102,25 +102,14 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
   JournalPlan plan;
   if (req.source_cluster_id.empty() || !req.journal) return plan;
   ASSIGN_OR_RETURN(auto segments, ListSegments(req.journal, req.source_cluster_id, shard.name()));
-  std::optional<Lsn> start = ParseLsn(shard.start_lsn());
   std::optional<Lsn> point = ParseLsn(shard.restore_point_lsn());
   // Every archived segment from the base's start on, as long as they follow each other (recovery
   // itself stops at the target); `reached` once one is past the target.
-  std::vector<ArchivedSegment> stage;
-  bool reached = false, gap = false;
-  for (const auto& s : segments) {
-    if (!start || s.end <= *start) continue;  // before the base: not needed
-    // Only this backup's history: another system's WAL at the same address (a new initdb), or
-    // another timeline's (a shard restored in place before the backup), is not its journal.
-    if (!s.system_id.empty() && !shard.system_id().empty() && s.system_id != shard.system_id()) {
-      continue;
-    }
-    if (shard.timeline() > 0 && s.timeline != static_cast<uint32_t>(shard.timeline())) continue;
-    if (stage.empty() ? s.start > *start : s.start != stage.back().end) {
-      gap = true;  // pruned, or the slot was recreated: WAL is missing from here
-      break;
-    }
-    stage.push_back(s);
+  SegmentChain chain = ChainFrom(segments, shard);
+  std::vector<ArchivedSegment>& stage = chain.segments;
+  const bool gap = chain.gap;
+  bool reached = false;
+  for (const auto& s : stage) {
     if (req.point_in_time ? s.committed > *req.point_in_time : point && s.end > *point) {
       reached = true;
     }
@@ -135,10 +124,13 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
     return absl::FailedPreconditionError(
         absl::StrCat("shard '", shard.name(), "': WAL up to ", absl::FormatTime(*req.point_in_time),
                      " is not archived yet (",
-                     segments.empty() ? "no WAL is archived"
-                                      : absl::StrCat("the newest segment was committed at ",
-                                                     absl::FormatTime(segments.back().committed)),
-                     "); try again later"));
+                     stage.empty() ? (segments.empty() ? "no WAL is archived"
+                                                       : "no WAL since this backup is archived")
+                                   : absl::StrCat("this backup restores to times before ",
+                                                  absl::FormatTime(stage.back().committed),
+                                                  ", when its newest archived segment was "
+                                                  "committed"),
+                     "); try again later (mdb-backup cluster window shows what is reachable)"));
   }
   if (reached) plan.stage = std::move(stage);
   return plan;

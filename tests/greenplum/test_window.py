@@ -1,0 +1,92 @@
+"""The restorable window of a Greenplum cluster (issue #18): GetRecoveryWindow and `mdb-backup
+cluster window` after a BASE backup and archived WAL; a time past the window is refused naming how
+far the backup reaches; a piece of WAL lost from the repository shows as a gap with its reason,
+and a later backup starts a new span."""
+import datetime
+import json
+import subprocess
+
+import grpc
+import requests
+
+from mdb_harness import CLI, start_server, sharded_cluster
+from pg_harness import postgres_dir
+from test_greenplum import Api, switch_wal_and_wait_archived, wal_object
+
+READER = {"Authorization": "Bearer reader-token-1"}
+
+
+def window(server, cluster="gp1"):
+    r = requests.get(server.rest + "/mdb-backup/v1/clusters/%s/recoveryWindow" % cluster, headers=READER)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def ts(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_window_gap_and_refusal(workdir, pg_factory):
+    names = ["coordinator", "seg0"]
+    shards = [pg_factory() for _ in names]
+    for pg in shards:
+        pg.sql("CREATE TABLE batches (batch int, n int)")
+    dirs = [postgres_dir(workdir, "late-%d" % i) for i in range(2)]
+    server = start_server(workdir, sharded_cluster("gp1", [p.address for p in shards], engine="greenplum",
+                                                   names=names) + """  - id: gp-late
+    folder_id: f1
+    engine: greenplum
+    restore_target: true
+    shards:
+      - {name: coordinator, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}
+      - {name: seg0, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}
+""" % (dirs[0], dirs[1]))
+    api = Api(server)
+    try:
+        empty = window(server)
+        assert empty["pointInTime"] is True and "spans" not in empty and "earliest" not in empty, empty
+        b1 = api.backup("gp1")
+        for batch in (1, 2):
+            for pg in shards:
+                pg.sql("INSERT INTO batches SELECT %d, g FROM generate_series(1, 10) g" % batch)
+            files = switch_wal_and_wait_archived(server, "gp1", shards, names)
+            if batch == 1:
+                lost = files[1]  # seg0's segment holding batch 1
+        w = window(server)
+        [span] = w["spans"]
+        assert span["backupIds"] == [b1.id] and "gaps" not in w, w
+        assert ts(span["from"]) == ts(w["earliest"]) == b1.created_at.ToDatetime(datetime.timezone.utc)
+        assert ts(w["latest"]) > ts(w["earliest"]) and "newest archived WAL segment" in w["latestReason"], w
+        # The CLI's view of it.
+        r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "reader-token-1", "--utc", "cluster",
+                            "window", "gp1"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "point in time" in r.stdout and b1.id in r.stdout and "GAP" not in r.stdout, r.stdout
+        # Past the window: refused before anything is written, saying how far this backup reaches.
+        late = ts(w["latest"]) + datetime.timedelta(hours=1)
+        op = api.restore(b1, "gp-late", at_ns=int(late.timestamp()) * 10**9)
+        assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op.error
+        assert "this backup restores to times before" in op.error.message, op.error.message
+        assert all(not any(d.iterdir()) for d in dirs)
+
+        # A piece of seg0's WAL lost from the repository: b1 reaches no further than before it.
+        wal_object(server, "gp1", "seg0", lost).unlink()
+        b2 = api.backup("gp1")
+        for pg in shards:
+            pg.sql("INSERT INTO batches SELECT 3, g FROM generate_series(1, 10) g")
+        switch_wal_and_wait_archived(server, "gp1", shards, names)
+        w = window(server)
+        assert [s["backupIds"] for s in w["spans"]] == [[b1.id], [b2.id]], w
+        [gap] = w["gaps"]
+        assert "shard 'seg0'" in gap["reason"] and "gap after" in gap["reason"], gap
+        assert ts(gap["from"]) == ts(w["spans"][0]["to"]) and ts(gap["to"]) == ts(w["spans"][1]["from"])
+        assert ts(w["spans"][1]["to"]) > ts(w["spans"][1]["from"])
+        r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "reader-token-1", "--format", "json",
+                            "cluster", "window", "gp1"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and json.loads(r.stdout)["gaps"][0]["reason"] == gap["reason"], r.stdout + r.stderr
+        # A token of another folder sees no such cluster.
+        r = requests.get(server.rest + "/mdb-backup/v1/clusters/gp1/recoveryWindow",
+                         headers={"Authorization": "Bearer other-token-01"})
+        assert r.status_code == 404, r.text
+    finally:
+        server.stop()
