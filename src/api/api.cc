@@ -17,10 +17,10 @@
 #include "common/status.h"
 #include "common/time_util.h"
 #include "google/protobuf/empty.pb.h"
+#include "mdb_backup/v1/recovery_service.pb.h"
 #include "metrics/metrics.h"
 #include "yandex/cloud/api/operation.pb.h"
 #include "yandex/cloud/operation/operation_service.pb.h"
-#include "mdb_backup/v1/recovery_service.pb.h"
 
 namespace mdb::api {
 namespace {
@@ -103,7 +103,8 @@ std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& 
   // Naming a message of the file links its generated descriptors into the binary.
   out.push_back(
       ServiceOf(yandex::cloud::operation::GetOperationRequest::descriptor(), "OperationService"));
-  out.push_back(ServiceOf(::mdb_backup::v1::GetRecoveryWindowRequest::descriptor(), "RecoveryService"));
+  out.push_back(
+      ServiceOf(::mdb_backup::v1::GetRecoveryWindowRequest::descriptor(), "RecoveryService"));
   return out;
 }
 

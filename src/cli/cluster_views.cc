@@ -193,7 +193,8 @@ absl::StatusOr<std::string> RenderRecoveryWindow(const std::string& json, const 
     if (!rows.empty()) absl::StrAppend(&out, "\n", FormatTable({"FROM", "TO", "BACKUPS"}, rows));
     rows.clear();
     for (const Json& g : w->value("gaps", Json::array())) {
-      rows.push_back({When(TimeOf(g, "from"), view), When(TimeOf(g, "to"), view), Str(g, "reason")});
+      rows.push_back(
+          {When(TimeOf(g, "from"), view), When(TimeOf(g, "to"), view), Str(g, "reason")});
     }
     if (!rows.empty()) absl::StrAppend(&out, "\n", FormatTable({"GAP FROM", "TO", "WHY"}, rows));
     return Render(*w, view, out, &json);

@@ -9,9 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
-#include "ops/recovery_window.h"
 #include "common/config.h"
 #include "ops/operation_runner.h"
+#include "ops/recovery_window.h"
 
 namespace mdb::ops {
 

@@ -283,10 +283,12 @@ absl::StatusOr<RecoveryWindow> Jobs::RecoveryWindowOf(const common::ClusterConfi
         return m.status();  // a repository away says so; a backup deleted meanwhile drops out
       }
     }
-    ASSIGN_OR_RETURN(auto reaches,
-                     driver->JournalReaches(&repository_->journal(), cluster.id, of));
+    ASSIGN_OR_RETURN(auto reaches, driver->JournalReaches(&repository_->journal(), cluster.id, of));
     for (size_t i = 0; i < points.size() && i < reaches.size(); ++i) {
-      points[i].reach = std::move(reaches[i]);
+      if (reaches[i]) {
+        points[i].reach = JournalEnd{
+            .until = reaches[i]->until, .stopped = reaches[i]->stopped, .gap = reaches[i]->gap};
+      }
     }
   }
   return BuildWindow(std::move(points), pitr);

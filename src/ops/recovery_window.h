@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "engine/engine.h"
 
 namespace mdb::ops {
 
@@ -31,10 +30,18 @@ struct RecoveryWindow {
   std::vector<RecoveryGap> gaps;    // between consecutive spans (engines with a journal)
 };
 
+// How far a backup's journal reaches (engine::JournalReach, restated here: the API sees this
+// header and never an engine's).
+struct JournalEnd {
+  absl::Time until;
+  std::string stopped;
+  bool gap = false;
+};
+
 struct BackupPoint {
   std::string id;
   absl::Time at;  // the moment a restore of the backup alone reaches
-  std::optional<engine::JournalReach> reach;
+  std::optional<JournalEnd> reach;
 };
 
 // The window of `backups` (any order). Pure: unit-tested in recovery_window_test.cc.

@@ -7,8 +7,9 @@ namespace {
 
 absl::Time T(int minutes) { return absl::FromUnixSeconds(1'800'000'000) + absl::Minutes(minutes); }
 
-engine::JournalReach Reach(int minutes, bool gap = false) {
-  return {.until = T(minutes), .stopped = gap ? "shard 'seg0': a gap" : "shard 'seg0': newest",
+JournalEnd Reach(int minutes, bool gap = false) {
+  return {.until = T(minutes),
+          .stopped = gap ? "shard 'seg0': a gap" : "shard 'seg0': newest",
           .gap = gap};
 }
 
@@ -44,9 +45,8 @@ TEST(RecoveryWindow, JournalJoinsBackupsAndAGapSplitsThem) {
 }
 
 TEST(RecoveryWindow, AJournalThatEndsBeforeTheNextBackupIsAGapOfArchiving) {
-  auto w = BuildWindow({{.id = "b1", .at = T(0), .reach = Reach(5)},
-                        {.id = "b2", .at = T(10)}},
-                       true);
+  auto w =
+      BuildWindow({{.id = "b1", .at = T(0), .reach = Reach(5)}, {.id = "b2", .at = T(10)}}, true);
   ASSERT_EQ(w.gaps.size(), 1u);
   EXPECT_NE(w.gaps[0].reason.find("archiving stopped or fell behind"), std::string::npos);
   EXPECT_EQ(w.spans[1].from, w.spans[1].to);  // b2: its point only, so far

@@ -50,7 +50,8 @@ def check_document(server):
     op_id = None
     for (path, verb), op in sorted(ops.items(), key=lambda kv: kv[0][1] == "delete"):  # deletes last
         engine = re.match(r"/managed-([a-z]+)/", path)
-        values = dict(VALUES[engine.group(1)] if engine else {}, operation_id=op_id or "none")
+        # The service's own routes (mdb-backup/v1) take any engine's cluster.
+        values = dict(VALUES[engine.group(1)] if engine else VALUES["greenplum"], operation_id=op_id or "none")
         url = server.rest + re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
         query = {"folderId": "f1"} if any(p["name"] == "folderId" for p in op.get("parameters", [])) else {}
         r = requests.request(verb.upper(), url, params=query, json={} if "requestBody" in op else None,

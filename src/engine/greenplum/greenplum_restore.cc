@@ -121,16 +121,16 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
                      ", before the requested time; choose a later backup"));
   }
   if (req.point_in_time && !reached) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("shard '", shard.name(), "': WAL up to ", absl::FormatTime(*req.point_in_time),
-                     " is not archived yet (",
-                     stage.empty() ? (segments.empty() ? "no WAL is archived"
-                                                       : "no WAL since this backup is archived")
-                                   : absl::StrCat("this backup restores to times before ",
-                                                  absl::FormatTime(stage.back().committed),
-                                                  ", when its newest archived segment was "
-                                                  "committed"),
-                     "); try again later (mdb-backup cluster window shows what is reachable)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "shard '", shard.name(), "': WAL up to ", absl::FormatTime(*req.point_in_time),
+        " is not archived yet (",
+        stage.empty()
+            ? (segments.empty() ? "no WAL is archived" : "no WAL since this backup is archived")
+            : absl::StrCat("this backup restores to times before ",
+                           absl::FormatTime(stage.back().committed),
+                           ", when its newest archived segment was "
+                           "committed"),
+        "); try again later (mdb-backup cluster window shows what is reachable)"));
   }
   if (reached) plan.stage = std::move(stage);
   return plan;

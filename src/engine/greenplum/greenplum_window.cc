@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/wal_names.h"
 
@@ -57,11 +58,11 @@ absl::StatusOr<std::vector<std::optional<JournalReach>>> GreenplumDriver::Journa
         if (!reach || until < reach->until) {
           reach = JournalReach{
               .until = until,
-              .stopped = chain.gap ? absl::StrCat("shard '", shard.name(),
-                                                  "': the archived WAL has a gap after ",
-                                                  chain.gap_after)
-                                   : absl::StrCat("shard '", shard.name(),
-                                                  "': the newest archived WAL segment"),
+              .stopped =
+                  chain.gap
+                      ? absl::StrCat("shard '", shard.name(),
+                                     "': the archived WAL has a gap after ", chain.gap_after)
+                      : absl::StrCat("shard '", shard.name(), "': the newest archived WAL segment"),
               .gap = chain.gap};
         }
       }
