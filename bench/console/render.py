@@ -11,7 +11,7 @@ import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests/harness"))
 from browser_harness import chromium, wait_for  # noqa: E402
-from mdb_harness import Server  # noqa: E402
+from mdb_harness import Server, many_redis_clusters  # noqa: E402
 
 CLUSTERS = 1000
 
@@ -19,10 +19,7 @@ CLUSTERS = 1000
 def main():
     with tempfile.TemporaryDirectory() as d:
         s = Server(d)
-        text = s.config.read_text()
-        clusters = "".join('  - {id: c%04d, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}\n' % i
-                           for i in range(CLUSTERS))
-        s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters)
+        many_redis_clusters(s, CLUSTERS)
         s.import_records([{"id": "b%04d-%d" % (i, day), "engine": "REDIS", "folderId": "f1", "clusterId": "c%04d" % i,
                            "startedAt": "2026-11-%dT01:00:00Z" % day, "createdAt": "2026-11-%dT01:05:00Z" % day,
                            "type": "AUTOMATED", "sourceShardNames": ["c%04d" % i]}

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests/harness"))
-from mdb_harness import Server  # noqa: E402
+from mdb_harness import Server, many_redis_clusters  # noqa: E402
 
 CLUSTERS = 1000
 
@@ -34,11 +34,7 @@ def timed(conn, path, token, n):
 def main():
     with tempfile.TemporaryDirectory() as d:
         s = Server(d)
-        text = s.config.read_text()
-        clusters = "".join('  - {id: c%04d, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}\n' % i
-                           for i in range(CLUSTERS))
-        text = text.replace("clusters:", '  - {token: metrics-token-1, subject: prom, read: ["*"]}\nclusters:', 1)
-        s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters)
+        many_redis_clusters(s, CLUSTERS, '{token: metrics-token-1, subject: prom, read: ["*"]}')
         records = []
         for i in range(CLUSTERS):
             for day, method in ((20, "BASE"), (21, "BASE")):

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from browser_harness import chromium, wait_for
-from mdb_harness import WRITER, sharded_cluster, start_server
+from mdb_harness import WRITER, restore_target, sharded_cluster, start_server
 from pg_harness import postgres_dir
 
 
@@ -55,14 +55,7 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
     dirs = [postgres_dir(workdir, "restored-coordinator"), postgres_dir(workdir, "restored-seg0")]
     gp1 = sharded_cluster("gp1", [coordinator.address, segment.address], engine="greenplum",
                           names=["coordinator", "seg0"])
-    server = start_server(workdir, gp1 + """  - id: gp-target
-    folder_id: f1
-    engine: greenplum
-    restore_target: true
-    shards:
-      - {name: coordinator, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}
-      - {name: seg0, hosts: [{address: "127.0.0.1:2", data_dir: "%s"}]}
-""" % (dirs[0], dirs[1]))
+    server = start_server(workdir, gp1 + restore_target("gp-target", dirs, ["coordinator", "seg0"]))
     shots = os.environ.get("MDB_SCREENSHOTS")
     try:
         with chromium() as d:

@@ -16,8 +16,8 @@ from yandex.cloud.mdb.greenplum.v1 import cluster_pb2 as gp_c
 from yandex.cloud.mdb.greenplum.v1 import cluster_service_pb2 as gp_cs, cluster_service_pb2_grpc as gp_csg
 
 from pg_harness import postgres_dir, reserve_port
-from mdb_harness import (CLI, RECORDS, Server, Worker, operation_json, sharded_cluster, start_server, wait_operation,
-                         wait_running)
+from mdb_harness import (CLI, RECORDS, Server, Worker, operation_json, restore_target, sharded_cluster, start_server,
+                         wait_operation, wait_running)
 
 WRITER = [("authorization", "Bearer writer-token-1")]
 # Everything pgbench writes, as counts and digests: equal only if every row is.
@@ -36,12 +36,7 @@ def gp1(coordinator, segment):
 
 
 def restored_cluster(cluster_id, dirs, names=("coordinator", "seg0", "seg1")):
-    """A restore target (declared as one: never backed up, no WAL archived from it), one shard per
-    data directory."""
-    shards = "".join('      - {name: %s, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}\n'
-                     % (name, d) for name, d in zip(names, dirs))
-    return ("  - id: %s\n    folder_id: f1\n    engine: greenplum\n    restore_target: true\n    shards:\n%s"
-            % (cluster_id, shards))
+    return restore_target(cluster_id, dirs, names)
 
 
 def wait_op(server, op, timeout=300):

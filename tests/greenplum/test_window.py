@@ -9,7 +9,7 @@ import subprocess
 import grpc
 import requests
 
-from mdb_harness import CLI, start_server, sharded_cluster
+from mdb_harness import CLI, restore_target, sharded_cluster, start_server
 from pg_harness import postgres_dir
 from test_greenplum import Api, switch_wal_and_wait_archived, wal_object
 
@@ -33,14 +33,7 @@ def test_window_gap_and_refusal(workdir, pg_factory):
         pg.sql("CREATE TABLE batches (batch int, n int)")
     dirs = [postgres_dir(workdir, "late-%d" % i) for i in range(2)]
     server = start_server(workdir, sharded_cluster("gp1", [p.address for p in shards], engine="greenplum",
-                                                   names=names) + """  - id: gp-late
-    folder_id: f1
-    engine: greenplum
-    restore_target: true
-    shards:
-      - {name: coordinator, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}
-      - {name: seg0, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}
-""" % (dirs[0], dirs[1]))
+                                                   names=names) + restore_target("gp-late", dirs, names))
     api = Api(server)
     try:
         empty = window(server)

@@ -241,6 +241,26 @@ def sharded_cluster(cluster_id, addresses, engine="redis", names=None):
     return "  - id: %s\n    folder_id: f1\n    engine: %s\n    shards:\n%s" % (cluster_id, engine, shards)
 
 
+def restore_target(cluster_id, dirs, names, engine="greenplum"):
+    """A restore target (declared as one: never backed up, no journal archived from it), one shard
+    per data directory."""
+    shards = "".join('      - {name: %s, hosts: [{address: "127.0.0.1:1", data_dir: "%s"}]}\n'
+                     % (name, d) for name, d in zip(names, dirs))
+    return ("  - id: %s\n    folder_id: f1\n    engine: %s\n    restore_target: true\n    shards:\n%s"
+            % (cluster_id, engine, shards))
+
+
+def many_redis_clusters(server, n, extra_token=None):
+    """Declares n Redis clusters c0000.. of folder f1 on unreachable hosts in `server`'s config (the
+    benchmarks' fleet), and `extra_token` (a YAML flow mapping) beside the others."""
+    text = server.config.read_text()
+    if extra_token:
+        text = text.replace("clusters:", "  - %s\nclusters:" % extra_token, 1)
+    clusters = "".join('  - {id: c%04d, folder_id: f1, engine: redis, hosts: ["127.0.0.1:1"]}\n' % i
+                       for i in range(n))
+    server.config.write_text(text[:text.index("clusters:")] + "clusters:\n" + clusters)
+
+
 def start_server(workdir, clusters_yaml, name="mdb", server_extra="", catalog=None, start=True):
     """An mdb-backupd declaring `clusters_yaml`; `server_extra` adds lines to its server section;
     `catalog` as Server's. Not started when `start` is false."""
