@@ -16,7 +16,7 @@ absl::Status Api::GetRecoveryWindow(const Ctx& c, const Message& req, Message* r
   if (!cluster || !c.who.CanRead(cluster->folder_id)) {
     return absl::NotFoundError(absl::StrCat("cluster ", Quoted(id), " not found"));
   }
-  if (!jobs_) return absl::UnavailableError("this server runs no backups");
+  if (!jobs_) return absl::FailedPreconditionError("this server runs no backups");
   ASSIGN_OR_RETURN(ops::RecoveryWindow window, jobs_->RecoveryWindowOf(*cluster));
   auto* out = static_cast<::mdb_backup::v1::RecoveryWindow*>(resp);
   out->set_cluster_id(cluster->id);

@@ -59,7 +59,7 @@ class BackupJobs {
 
   // The moments a restore of the cluster's backups reaches (ops/recovery_window.h).
   virtual absl::StatusOr<RecoveryWindow> RecoveryWindowOf(const common::ClusterConfig& cluster) {
-    return absl::UnimplementedError("no restorable window without a repository");
+    return absl::FailedPreconditionError("no repository is configured");
   }
 };
 

@@ -269,19 +269,23 @@ absl::StatusOr<RecoveryWindow> Jobs::RecoveryWindowOf(const common::ClusterConfi
     points.push_back({.id = r.id(), .at = common::FromProto(r.created_at())});
   }
   if (pitr && !records.empty()) {
-    // Each backup's shards say where its journal starts: its manifest. One listing of the
-    // journal serves them all.
+    // Each backup's shards say where its journal starts: its manifest (kept without its stream
+    // list, which is the bulk of it: a window of many large backups holds little). One listing
+    // of the journal serves them all.
     std::vector<repo::Manifest> manifests;
     std::vector<const repo::Manifest*> of(records.size(), nullptr);
     manifests.reserve(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
       auto m = repository_->ReadManifest(records[i].id());
       if (m.ok()) {
+        m->clear_streams();
         manifests.push_back(*std::move(m));
         of[i] = &manifests.back();
-      } else if (!absl::IsNotFound(m.status())) {
-        return m.status();  // a repository away says so; a backup deleted meanwhile drops out
+      } else if (absl::IsUnavailable(m.status())) {
+        return m.status();  // the repository is away: no window rather than a wrong one
       }
+      // Deleted meanwhile, or a damaged manifest (repo verify reports it): its point stays,
+      // with no journal reach (a restore of it would fail at the same manifest).
     }
     ASSIGN_OR_RETURN(auto reaches, driver->JournalReaches(&repository_->journal(), cluster.id, of));
     for (size_t i = 0; i < points.size() && i < reaches.size(); ++i) {

@@ -269,7 +269,8 @@ async function clusterPage(main, engineName, id, page) {
   const [cluster, backups, ops, win, siblings] = await Promise.all([
     api('GET', base), listAll(`${base}/backups?pageSize=1000`, 'backups'),
     api('GET', `${base}/operations?pageSize=20`),
-    api('GET', `/mdb-backup/v1/clusters/${encodeURIComponent(id)}/recoveryWindow`),
+    // The window apart: the page (backups, restore form) stays usable when it cannot be had.
+    api('GET', `/mdb-backup/v1/clusters/${encodeURIComponent(id)}/recoveryWindow`).catch((err) => ({ error: err.message })),
     listAll(`${e.prefix}/clusters?folderId=${encodeURIComponent(state.folder)}&pageSize=1000`, 'clusters')]);
   if (page !== state.page) return; // left for another page meanwhile
   const operations = ops.operations || [];
@@ -340,6 +341,7 @@ function backupsTable(backups, e, act) {
 // What a restore reaches (RecoveryService.GetRecoveryWindow: spans, the gaps between them and
 // why) and the backups, on one time axis from the oldest point to now.
 function timeline(backups, win) {
+  if (win.error) return h('p', { class: 'age-bad' }, `The restorable window is not available: ${win.error}`);
   const spans = win.spans || [];
   if (!spans.length) return h('p', { class: 'muted' }, 'Nothing to restore yet.');
   const W = 900, H = 80, pad = 30;

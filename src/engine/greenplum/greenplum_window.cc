@@ -46,11 +46,14 @@ absl::StatusOr<std::vector<std::optional<JournalReach>>> GreenplumDriver::Journa
     std::optional<JournalReach> reach;
     if (manifest && meta.ParseFromString(manifest->engine_metadata()) && meta.shards_size() > 0) {
       // The cluster reaches what its slowest shard reaches: a restore needs every one there.
+      // A shard with nothing archived past the backup yet (and no gap) leaves the backup its
+      // own point only; a gap anywhere is reported as such.
+      bool nothing_yet = false;
       for (const auto& shard : meta.shards()) {
         SegmentChain chain = ChainFrom(by_shard[shard.name()], shard);
         if (chain.segments.empty() && !chain.gap) {
-          reach.reset();  // nothing of this shard archived past the backup yet
-          break;
+          nothing_yet = true;
+          continue;
         }
         // A gap right at the start reaches no time past the backup's own point.
         const absl::Time until =
@@ -58,14 +61,15 @@ absl::StatusOr<std::vector<std::optional<JournalReach>>> GreenplumDriver::Journa
         if (!reach || until < reach->until) {
           reach = JournalReach{
               .until = until,
-              .stopped =
-                  chain.gap
-                      ? absl::StrCat("shard '", shard.name(),
-                                     "': the archived WAL has a gap after ", chain.gap_after)
-                      : absl::StrCat("shard '", shard.name(), "': the newest archived WAL segment"),
+              .stopped = chain.gap ? absl::StrCat("shard '", shard.name(),
+                                                  "': the archived WAL has a gap after ",
+                                                  chain.gap_after)
+                                   : absl::StrCat("shard '", shard.name(),
+                                                  "': the newest archived WAL segment"),
               .gap = chain.gap};
         }
       }
+      if (nothing_yet && !(reach && reach->gap)) reach.reset();
     }
     out.push_back(std::move(reach));
   }
