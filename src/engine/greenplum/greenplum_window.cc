@@ -61,11 +61,11 @@ absl::StatusOr<std::vector<std::optional<JournalReach>>> GreenplumDriver::Journa
         if (!reach || until < reach->until) {
           reach = JournalReach{
               .until = until,
-              .stopped = chain.gap ? absl::StrCat("shard '", shard.name(),
-                                                  "': the archived WAL has a gap after ",
-                                                  chain.gap_after)
-                                   : absl::StrCat("shard '", shard.name(),
-                                                  "': the newest archived WAL segment"),
+              .stopped =
+                  chain.gap
+                      ? absl::StrCat("shard '", shard.name(),
+                                     "': the archived WAL has a gap after ", chain.gap_after)
+                      : absl::StrCat("shard '", shard.name(), "': the newest archived WAL segment"),
               .gap = chain.gap};
         }
       }

@@ -39,8 +39,8 @@ TEST(GreenplumWindow, TheSlowestShardAndGapsDecide) {
   auto repo = std::move(*repo::Repository::Init(storage.get(), {}));
   auto put = [&](const std::string& shard, int n, int committed) {
     ASSERT_TRUE(repo->journal()
-                    .Put("c1", shard, PieceName("7001", File(n), T(committed)), uint64_t{1} * n << 24,
-                         uint64_t{1} * (n + 1) << 24, "wal")
+                    .Put("c1", shard, PieceName("7001", File(n), T(committed)),
+                         uint64_t{1} * n << 24, uint64_t{1} * (n + 1) << 24, "wal")
                     .ok());
   };
   put("seg0", 2, 10);
