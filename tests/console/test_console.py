@@ -48,14 +48,16 @@ def no_horizontal_overflow(d):
     return d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
-def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
+def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory, proxy_factory):
     coordinator, segment = pg_factory(), pg_factory()
     coordinator.pgbench("-i", "-s", "3", "-q")
     segment.sql("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 50000) g")
     dirs = [postgres_dir(workdir, "restored-coordinator"), postgres_dir(workdir, "restored-seg0")]
     gp1 = sharded_cluster("gp1", [coordinator.address, segment.address], engine="greenplum",
                           names=["coordinator", "seg0"])
-    server = start_server(workdir, gp1 + restore_target("gp-target", dirs, ["coordinator", "seg0"]))
+    stalled = proxy_factory(segment.address)  # a server that accepts and then says nothing
+    server = start_server(workdir, gp1 + restore_target("gp-target", dirs, ["coordinator", "seg0"]) +
+                          sharded_cluster("gp-stall", [stalled.address], engine="greenplum"))
     shots = os.environ.get("MDB_SCREENSHOTS")
     try:
         with chromium() as d:
@@ -64,7 +66,7 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
             d.find_element(By.ID, "folder").send_keys("f1")
             d.find_element(By.ID, "signin").click()
             wait_for(d, lambda d: d.execute_script("return window.mdbClustersFilled"), "the clusters page")
-            assert rows(d, "clusters") == ["gp-target", "gp1"]
+            assert rows(d, "clusters") == ["gp-stall", "gp-target", "gp1"]
             gp1_row = d.find_element(By.CSS_SELECTOR, 'tr[data-cluster="gp1"]').text
             assert "greenplum" in gp1_row and "never" in gp1_row, gp1_row  # no backup yet: shown as such
             assert "not checked yet" in gp1_row, gp1_row
@@ -152,6 +154,17 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory):
                 d.save_screenshot(str(pathlib.Path(shots) / "console-clusters.png"))
             d.set_window_size(600, 900)
             assert no_horizontal_overflow(d)
+            # Cancel a running operation: a backup waiting on a server that never answers.
+            d.get(server.rest + "/console/#/cluster/greenplum/gp-stall")
+            wait_for(d, lambda d: d.find_elements(By.ID, "backup-now"), "the stalled cluster's page")
+            stalled.hold()
+            d.find_element(By.ID, "backup-now").click()
+            cancel = wait_for(d, lambda d: d.find_element(By.CSS_SELECTOR, '#operations tr[data-done="false"] button'),
+                              "the running backup's Cancel button")
+            cancel.click()
+            (_, _, status), _ = wait_operation_done(d)
+            assert status.startswith("FAILED") and "cancel" in status.lower(), status
+            stalled.release()
             # The page ran under its Content-Security-Policy without a violation (no inline style
             # or script slipped in), and the server sends that policy.
             violations = [e for e in d.get_log("browser") if "Content Security Policy" in e["message"]]
