@@ -163,6 +163,7 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory, proxy_fac
                               "the running backup's Cancel button")
             cancel.click()
             (_, _, status), _ = wait_operation_done(d)
+            assert not d.find_element(By.ID, "error").text, d.find_element(By.ID, "error").text
             assert status.startswith("FAILED") and "cancel" in status.lower(), status
             stalled.release()
             # The page ran under its Content-Security-Policy without a violation (no inline style

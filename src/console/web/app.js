@@ -8,6 +8,7 @@ const state = {
   token: sessionStorage.getItem('mdb.token') || '',
   folder: sessionStorage.getItem('mdb.folder') || '',
   engines: null, // [{name, prefix, pitr: 'time'|'recoveryTargetSpec'|null, del: {verb, path}}]
+  cancel: null, // OperationService.Cancel's {verb, path}
   timer: null,
   page: 0, // bumped at every render: work of a page left meanwhile schedules nothing
 };
@@ -131,6 +132,7 @@ async function loadEngines() {
     });
   }
   state.engines = engines.sort((a, b) => a.name.localeCompare(b.name));
+  state.cancel = byId['yandex.cloud.operation.OperationService.Cancel']; // GET in the contract
   return state.engines;
 }
 
@@ -317,7 +319,7 @@ function operationsTable(operations, act) {
     h('thead', {}, h('tr', {}, ['Started', 'Description', 'Status', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, operations.map((o) => h('tr', { 'data-operation': o.id, 'data-done': String(!!o.done) },
       h('td', {}, when(o.createdAt)), h('td', {}, o.description), h('td', { class: 'status' }, progressCell(o)),
-      h('td', {}, o.done ? '' : h('button', { class: 'danger', onclick: () => act(() => api('POST', `/operations/${encodeURIComponent(o.id)}:cancel`)) }, 'Cancel'))))))
+      h('td', {}, o.done ? '' : h('button', { class: 'danger', onclick: () => act(() => api(state.cancel.verb, state.cancel.path.replace('{operation_id}', encodeURIComponent(o.id)))) }, 'Cancel'))))))
     : h('p', { class: 'muted' }, 'No operations yet.'));
 }
 
