@@ -140,3 +140,21 @@ def test_deletes_are_listed_under_their_cluster():
         listed = server.client(rd_csg.ClusterServiceStub).ListOperations(
             rd_cs.ListClusterOperationsRequest(cluster_id="rd1"), metadata=md(READER))
         assert [o.id for o in listed.operations] == [op.id], listed
+
+
+def test_cluster_managing_methods_say_why_they_are_not_served(server):
+    """The contract's Create, Delete... of clusters are known to SDK users: over gRPC as over REST
+    they answer UNIMPLEMENTED with the reason, not an empty message."""
+    for grpc_mod, mod, cluster in [(gp_csg, gp_cs, "gp1"), (rd_csg, rd_cs, "rd1")]:
+        cl = server.client(grpc_mod.ClusterServiceStub)
+        for call in (lambda: cl.Delete(mod.DeleteClusterRequest(cluster_id=cluster), metadata=md(WRITER)),
+                     lambda: cl.Stop(mod.StopClusterRequest(cluster_id=cluster), metadata=md(WRITER))):
+            with pytest.raises(grpc.RpcError) as e:
+                call()
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert "does not create, change, start, stop or delete clusters" in e.value.details(), e.value.details()
+    # Any other unknown method: UNIMPLEMENTED, named.
+    with grpc.insecure_channel(server.grpc) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary("/no.such.Service/Method")(b"", metadata=md())
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED and "is not served" in e.value.details()

@@ -10,6 +10,7 @@
 #include "api/validation.h"
 #include "common/engines.h"
 #include "common/ids.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
 #include "yandex/cloud/endpoint/api_endpoint_service.grpc.pb.h"
@@ -151,6 +152,40 @@ class EndpointServiceImpl final : public yandex::cloud::endpoint::ApiEndpointSer
   std::vector<std::string> ids_;
 };
 
+// Every method no service registered: the contract's cluster-managing methods (Create, Update,
+// Delete, Start, Stop, Move...), which SDK users call, get the reason, as over REST; anything
+// else is unknown. Without it gRPC answers UNIMPLEMENTED with an empty message.
+class UnservedMethods final : public grpc::CallbackGenericService {
+ public:
+  explicit UnservedMethods(const common::EngineTable& engines) : engines_(engines) {}
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    class Reactor : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Reactor(grpc::Status status) { Finish(std::move(status)); }
+      void OnDone() override { delete this; }
+    };
+    // "/yandex.cloud.mdb.redis.v1.ClusterService/Create": the package and service of the path.
+    const std::string& method = ctx->method();
+    const size_t slash = method.rfind('/');
+    const std::string service = slash == std::string::npos ? "" : method.substr(1, slash - 1);
+    const size_t dot = service.rfind('.');
+    const bool cluster_service = dot != std::string::npos &&
+                                 service.substr(dot + 1) == "ClusterService" &&
+                                 engines_.FindByPackage(service.substr(0, dot)) != nullptr;
+    return new Reactor(grpc::Status(
+        grpc::StatusCode::UNIMPLEMENTED,
+        cluster_service ? absl::StrCat(Quoted(method),
+                                       " is not served: this service protects the clusters "
+                                       "declared in its config; it does not create, change, "
+                                       "start, stop or delete clusters")
+                        : absl::StrCat("method ", Quoted(method), " is not served")));
+  }
+
+ private:
+  const common::EngineTable& engines_;
+};
+
 }  // namespace
 
 GrpcServices::GrpcServices(Api* api) {
@@ -160,12 +195,14 @@ GrpcServices::GrpcServices(Api* api) {
   }
   services_.push_back(std::make_unique<DebugServiceImpl>());
   services_.push_back(std::make_unique<EndpointServiceImpl>(api->engines()));
+  unserved_ = std::make_unique<UnservedMethods>(api->engines());
 }
 
 GrpcServices::~GrpcServices() = default;
 
 void GrpcServices::RegisterAll(grpc::ServerBuilder* builder) {
   for (auto& s : services_) builder->RegisterService(s.get());
+  builder->RegisterCallbackGenericService(unserved_.get());
 }
 
 }  // namespace mdb::api::grpc_transport

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "api/api.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/server_builder.h"
 
 namespace mdb::api::grpc_transport {
@@ -19,6 +20,7 @@ class GrpcServices {
 
  private:
   std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::CallbackGenericService> unserved_;  // methods none of them has
 };
 
 }  // namespace mdb::api::grpc_transport
