@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/http_rule.h"
 #include "google/api/annotations.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/struct.pb.h"
@@ -53,21 +54,12 @@ absl::StatusOr<RestCall> RestCallOf(const common::EngineInfo& engine, const std:
     return absl::NotFoundError(
         absl::StrCat(std::string(engine.name), " has no ", method, " in its API"));
   }
-  const google::api::HttpRule& rule = m->options().GetExtension(google::api::http);
-  RestCall call;
-  switch (rule.pattern_case()) {
-    case google::api::HttpRule::kGet:
-      call = {"GET", rule.get()};
-      break;
-    case google::api::HttpRule::kPost:
-      call = {"POST", rule.post()};
-      break;
-    case google::api::HttpRule::kDelete:
-      call = {"DELETE", rule.delete_()};
-      break;
-    default:
-      return absl::UnimplementedError(absl::StrCat(method, " has a verb the CLI does not speak"));
+  std::optional<common::HttpBinding> binding = common::HttpBindingOf(m);
+  if (!binding ||
+      (binding->verb != "GET" && binding->verb != "POST" && binding->verb != "DELETE")) {
+    return absl::UnimplementedError(absl::StrCat(method, " has a verb the CLI does not speak"));
   }
+  RestCall call = {binding->verb, binding->path};
   for (const auto& [name, value] : params) {
     absl::StrReplaceAll({{absl::StrCat("{", name, "}"), UrlEscape(value)}}, &call.path);
   }
@@ -148,7 +140,7 @@ std::string RecoveryWindowPath(const std::string& cluster_id) {
                            ->file()
                            ->FindServiceByName("RecoveryService")
                            ->FindMethodByName("GetRecoveryWindow");
-  std::string path = method->options().GetExtension(google::api::http).get();
+  std::string path = common::HttpBindingOf(method)->path;
   const std::string var = "{cluster_id}";
   return path.replace(path.find(var), var.size(), UrlEscape(cluster_id));
 }

@@ -4,9 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/api/annotations.pb.h"
+#include "common/http_rule.h"
 
 namespace mdb::api::rest {
 namespace {
@@ -153,28 +154,10 @@ std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescrip
   for (const auto* s : services) {
     for (int i = 0; i < s->method_count(); ++i) {
       const auto* m = s->method(i);
-      if (!m->options().HasExtension(google::api::http)) continue;
-      const google::api::HttpRule& rule = m->options().GetExtension(google::api::http);
-      std::string verb, path;
-      switch (rule.pattern_case()) {
-        case google::api::HttpRule::kGet:
-          verb = "get", path = rule.get();
-          break;
-        case google::api::HttpRule::kPost:
-          verb = "post", path = rule.post();
-          break;
-        case google::api::HttpRule::kDelete:
-          verb = "delete", path = rule.delete_();
-          break;
-        case google::api::HttpRule::kPatch:
-          verb = "patch", path = rule.patch();
-          break;
-        case google::api::HttpRule::kPut:
-          verb = "put", path = rule.put();
-          break;
-        default:
-          continue;
-      }
+      std::optional<common::HttpBinding> binding = common::HttpBindingOf(m);
+      if (!binding) continue;
+      const std::string verb = absl::AsciiStrToLower(binding->verb);
+      const std::string& path = binding->path;
       const Descriptor* in = m->input_type();
       Json parameters = Json::array();
       std::set<std::string> in_path;
@@ -190,7 +173,7 @@ std::string OpenApiJson(const std::vector<const google::protobuf::ServiceDescrip
       }
       Json op = {{"operationId", absl::StrCat(s->full_name(), ".", m->name())},
                  {"tags", Json::array({std::string(s->full_name())})}};
-      if (rule.body().empty()) {
+      if (binding->body.empty()) {
         // Every other scalar field of the request is a query parameter, by its JSON name.
         for (int k = 0; k < in->field_count(); ++k) {
           const FieldDescriptor* f = in->field(k);

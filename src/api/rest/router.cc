@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/http_rule.h"
 #include "google/api/annotations.pb.h"
 
 namespace mdb::api::rest {
@@ -57,30 +58,12 @@ absl::StatusOr<Router> Router::Build(
     for (int i = 0; i < s->method_count(); ++i) {
       const auto* m = s->method(i);
       if (!m->options().HasExtension(google::api::http)) continue;
-      const google::api::HttpRule& rule = m->options().GetExtension(google::api::http);
-      Route r{.method = m};
-      std::string path;
-      switch (rule.pattern_case()) {
-        case google::api::HttpRule::kGet:
-          r.verb = "GET", path = rule.get();
-          break;
-        case google::api::HttpRule::kPost:
-          r.verb = "POST", path = rule.post();
-          break;
-        case google::api::HttpRule::kDelete:
-          r.verb = "DELETE", path = rule.delete_();
-          break;
-        case google::api::HttpRule::kPatch:
-          r.verb = "PATCH", path = rule.patch();
-          break;
-        case google::api::HttpRule::kPut:
-          r.verb = "PUT", path = rule.put();
-          break;
-        default:
-          return absl::InvalidArgumentError(
-              absl::StrCat(m->full_name(), ": unsupported http rule"));
+      std::optional<common::HttpBinding> binding = common::HttpBindingOf(m);
+      if (!binding) {
+        return absl::InvalidArgumentError(absl::StrCat(m->full_name(), ": unsupported http rule"));
       }
-      r.body = rule.body();
+      Route r{.verb = binding->verb, .body = binding->body, .method = m};
+      std::string path = binding->path;
       // A custom verb follows the last ':' that comes after the last '/' and outside braces.
       size_t slash = path.rfind('/');
       size_t colon = path.rfind(':');
