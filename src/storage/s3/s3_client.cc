@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status.h"
 
 namespace mdb::storage::s3 {
 namespace {
@@ -171,8 +172,15 @@ std::string Response::Header(const std::string& name) const {
   return it == headers.end() ? "" : it->second;
 }
 
-Client::Client(S3Options options, Endpoint endpoint)
-    : options_(std::move(options)), endpoint_(std::move(endpoint)) {
+Client::Client(S3Options options, Endpoint endpoint,
+               std::shared_ptr<CredentialsProvider> credentials)
+    : options_(std::move(options)),
+      endpoint_(std::move(endpoint)),
+      credentials_(credentials ? std::move(credentials)
+                               : FixedCredentials({.access_key = options_.access_key,
+                                                   .secret_key = options_.secret_key,
+                                                   .session_token = options_.session_token},
+                                                  "the repository options")) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
@@ -206,7 +214,8 @@ void Client::Release(CURL* curl) {
 }
 
 Client::Attempt Client::Perform(CURL* curl, const Request& req, const Target& target,
-                                const std::string& query, const std::string& payload_sha256) {
+                                const std::string& query, const std::string& payload_sha256,
+                                const Credentials& credentials) {
   Attempt a;
   absl::Time now = absl::Now();
   SigningRequest sreq{.method = req.method,
@@ -216,11 +225,14 @@ Client::Attempt Client::Perform(CURL* curl, const Request& req, const Target& ta
                       .payload_sha256 = payload_sha256,
                       .time = now,
                       .region = options_.region,
-                      .access_key = options_.access_key,
-                      .secret_key = options_.secret_key};
+                      .access_key = credentials.access_key,
+                      .secret_key = credentials.secret_key};
   sreq.headers.emplace_back("host", target.host);
   sreq.headers.emplace_back("x-amz-date", AmzDate(now));
   sreq.headers.emplace_back("x-amz-content-sha256", payload_sha256);
+  if (!credentials.session_token.empty()) {
+    sreq.headers.emplace_back("x-amz-security-token", credentials.session_token);
+  }
   Signature sig = SignV4(sreq);
 
   curl_slist* headers = nullptr;
@@ -246,6 +258,7 @@ Client::Attempt Client::Perform(CURL* curl, const Request& req, const Target& ta
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
   if (req.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (req.method == "PUT" || req.method == "POST") {
@@ -282,10 +295,17 @@ absl::StatusOr<Response> Client::Send(const Request& req) {
   std::string payload_sha256 = Sha256Hex(req.body);
   int max_attempts = std::max(1, options_.max_attempts);
   std::string last_error;
+  bool refreshed = false;
   for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<Credentials> credentials = credentials_->Get();
+    if (!credentials.ok()) {
+      return common::WithContext(credentials.status(),
+                                 absl::StrCat("s3 ", what, ": credentials from ",
+                                              credentials_->Describe()));
+    }
     CURL* curl = Acquire();
     if (curl == nullptr) return absl::ResourceExhaustedError("s3: curl_easy_init failed");
-    Attempt a = Perform(curl, req, target, query, payload_sha256);
+    Attempt a = Perform(curl, req, target, query, payload_sha256, *credentials);
     Release(curl);
 
     if (a.curl != CURLE_OK) {
@@ -304,6 +324,13 @@ absl::StatusOr<Response> Client::Send(const Request& req) {
       std::string message = error.Text("Message");
       last_error = absl::StrCat("HTTP ", r.status, code.empty() ? "" : " ", code,
                                 message.empty() ? "" : ": ", message);
+      // Temporary credentials that ran out between our refresh and the store's check: once.
+      if (code == "ExpiredToken" && !refreshed) {
+        refreshed = true;
+        credentials_->Invalidate();
+        --attempt;
+        continue;
+      }
       if (!hidden_error && !RetryableHttp(r.status, code)) {
         return HttpStatus(r.status, absl::StrCat("s3 ", what, ": ", last_error));
       }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "storage/s3/credentials.h"
 #include "storage/s3/s3_storage.h"
 #include "storage/s3/s3_xml.h"
 #include "storage/s3/sigv4.h"
@@ -60,19 +61,23 @@ struct Response {
 // Thread-safe. Keeps a few curl handles so that connections are reused across calls.
 class Client {
  public:
-  Client(S3Options options, Endpoint endpoint);
+  // Signs with `credentials`, or with the static keys of `options` when it is null.
+  Client(S3Options options, Endpoint endpoint,
+         std::shared_ptr<CredentialsProvider> credentials = nullptr);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   // Sends `req`, retrying 5xx, 429, timeouts and connection failures up to max_attempts times
-  // with full-jitter exponential backoff. Returns the response only for 2xx statuses; otherwise
+  // with full-jitter exponential backoff; credentials the store calls expired are fetched anew
+  // and the request retried. Returns the response only for 2xx statuses; otherwise
   // NotFound (404), PermissionDenied (401/403), OutOfRange (416), InvalidArgument (400),
   // FailedPrecondition (409/412), Unavailable (retries spent), Unknown (the rest).
   absl::StatusOr<Response> Send(const Request& req);
 
   const S3Options& options() const { return options_; }
   const Endpoint& endpoint() const { return endpoint_; }
+  const CredentialsProvider& credentials() const { return *credentials_; }
 
  private:
   struct Attempt {
@@ -81,12 +86,13 @@ class Client {
     Response response;
   };
   Attempt Perform(CURL* curl, const Request& req, const Target& target, const std::string& query,
-                  const std::string& payload_sha256);
+                  const std::string& payload_sha256, const Credentials& credentials);
   CURL* Acquire();
   void Release(CURL* curl);
 
   const S3Options options_;
   const Endpoint endpoint_;
+  const std::shared_ptr<CredentialsProvider> credentials_;
   std::mutex mu_;
   std::vector<CURL*> idle_;  // guarded by mu_
 };
