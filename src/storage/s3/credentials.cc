@@ -88,7 +88,8 @@ std::optional<Credentials> ProfileKeys(const std::string& ini, const std::string
       continue;
     }
     if (!in_section) continue;
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(line, absl::MaxSplits('=', 1));
     std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(kv.first));
     std::string value(absl::StripAsciiWhitespace(kv.second));
     if (key == "aws_access_key_id") c.access_key = value;
@@ -109,10 +110,9 @@ absl::StatusOr<std::shared_ptr<CredentialsProvider>> DefaultCredentials(
   // 1. The environment.
   std::string access = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY");
   if (!named_profile && !access.empty() && !secret.empty()) {
-    return FixedCredentials({.access_key = access,
-                             .secret_key = secret,
-                             .session_token = env("AWS_SESSION_TOKEN")},
-                            "the environment (AWS_ACCESS_KEY_ID)");
+    return FixedCredentials(
+        {.access_key = access, .secret_key = secret, .session_token = env("AWS_SESSION_TOKEN")},
+        "the environment (AWS_ACCESS_KEY_ID)");
   }
   if (!named_profile) looked.push_back("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
 
@@ -126,14 +126,14 @@ absl::StatusOr<std::shared_ptr<CredentialsProvider>> DefaultCredentials(
     if (req.session_name.empty()) {
       req.session_name = absl::StrCat("mdb-backup-", absl::ToUnixSeconds(absl::Now()));
     }
-    req.endpoint = !source.sts_endpoint.empty()       ? source.sts_endpoint
-                   : !env("AWS_ENDPOINT_URL_STS").empty() ? env("AWS_ENDPOINT_URL_STS")
-                                                          : absl::StrCat("https://sts.", source.region,
-                                                                         ".amazonaws.com");
+    req.endpoint = !source.sts_endpoint.empty() ? source.sts_endpoint
+                   : !env("AWS_ENDPOINT_URL_STS").empty()
+                       ? env("AWS_ENDPOINT_URL_STS")
+                       : absl::StrCat("https://sts.", source.region, ".amazonaws.com");
     req.ca_file = source.ca_file;
     req.timeout = source.timeout;
-    std::string what = absl::StrCat("role '", role, "' by web identity (", token_file, ") at ",
-                                    req.endpoint);
+    std::string what =
+        absl::StrCat("role '", role, "' by web identity (", token_file, ") at ", req.endpoint);
     return std::make_shared<RefreshingCredentials>(
         what, [req] { return AssumeRoleWithWebIdentity(req); });
   }

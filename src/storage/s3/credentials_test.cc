@@ -34,8 +34,9 @@ TEST(ProfileKeys, ReadsTheNamedSection) {
   EXPECT_FALSE(ProfileKeys(credentials, "broken", false));  // no secret
   EXPECT_FALSE(ProfileKeys(credentials, "absent", false));
   // The config file says "[profile NAME]", but "[default]" stays as it is.
-  std::string config = "[default]\naws_access_key_id=AKD\naws_secret_access_key=d\n"
-                       "[profile  backup]\naws_access_key_id=AKC\naws_secret_access_key=c\n";
+  std::string config =
+      "[default]\naws_access_key_id=AKD\naws_secret_access_key=d\n"
+      "[profile  backup]\naws_access_key_id=AKC\naws_secret_access_key=c\n";
   EXPECT_EQ(ProfileKeys(config, "backup", true)->access_key, "AKC");
   EXPECT_EQ(ProfileKeys(config, "default", true)->access_key, "AKD");
   EXPECT_FALSE(ProfileKeys(config, "backup", false));
@@ -78,9 +79,9 @@ TEST_F(Chain, WebIdentityBeforeTheFiles) {
   auto p = Resolve();
   ASSERT_TRUE(p.ok()) << p.status();
   // No STS is asked until credentials are needed; the regional endpoint is the default.
-  EXPECT_EQ((*p)->Describe(), absl::StrCat("role 'arn:aws:iam::1:role/backup' by web identity (",
-                                           dir_, "/token) at https://sts.eu-west-1.",
-                                           "amazonaws.com"));
+  EXPECT_EQ((*p)->Describe(),
+            absl::StrCat("role 'arn:aws:iam::1:role/backup' by web identity (", dir_,
+                         "/token) at https://sts.eu-west-1.", "amazonaws.com"));
   env_["AWS_ENDPOINT_URL_STS"] = "http://127.0.0.1:1";
   EXPECT_TRUE(absl::EndsWith((*Resolve())->Describe(), "at http://127.0.0.1:1"));
 }
@@ -99,8 +100,7 @@ TEST_F(Chain, HomeFilesThenNothingNamesEveryPlace) {
             absl::StrCat("no S3 credentials found; looked at AWS_ACCESS_KEY_ID and "
                          "AWS_SECRET_ACCESS_KEY, AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, "
                          "profile 'dev' in ",
-                         dir_, "/.aws/credentials, profile 'dev' in ", dir_,
-                         "/.aws/config"));
+                         dir_, "/.aws/credentials, profile 'dev' in ", dir_, "/.aws/config"));
 }
 
 TEST(Refreshing, RefreshesBeforeExpiryAndRidesOutAFailedRefresh) {
@@ -160,11 +160,12 @@ TEST(Sts, ParsesCredentialsAndErrors) {
   EXPECT_EQ(c->access_key, "ASIATEMP");
   EXPECT_EQ(c->secret_key, "temp-secret");
   EXPECT_EQ(c->session_token, "temp-token");
-  EXPECT_EQ(c->expiration, absl::FromCivil(absl::CivilSecond(2026, 12, 4, 23, 0, 0),
-                                           absl::UTCTimeZone()));
-  auto denied = ParseStsReply(
-      403, "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
-           "<Message>Token expired</Message></Error></ErrorResponse>");
+  EXPECT_EQ(c->expiration,
+            absl::FromCivil(absl::CivilSecond(2026, 12, 4, 23, 0, 0), absl::UTCTimeZone()));
+  auto denied =
+      ParseStsReply(403,
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
+                    "<Message>Token expired</Message></Error></ErrorResponse>");
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(denied.status().message(), "HTTP 403 InvalidIdentityToken: Token expired");
   EXPECT_EQ(ParseStsReply(503, "").status().code(), absl::StatusCode::kUnavailable);
@@ -180,13 +181,14 @@ class FakeSts {
       forms_.push_back(req.body);
       if (fail_) {
         res.status = 400;
-        return res.set_content("<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not "
-                               "authorized</Message></Error></ErrorResponse>",
-                               "text/xml");
+        return res.set_content(
+            "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not "
+            "authorized</Message></Error></ErrorResponse>",
+            "text/xml");
       }
       std::string reply = kStsOk;
-      std::string at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Hours(1),
-                                        absl::UTCTimeZone());
+      std::string at =
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
       reply.replace(reply.find("2026-12-04T23:00:00Z"), 20, at);
       res.set_content(reply, "text/xml");
     });

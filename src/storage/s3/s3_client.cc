@@ -299,9 +299,9 @@ absl::StatusOr<Response> Client::Send(const Request& req) {
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<Credentials> credentials = credentials_->Get();
     if (!credentials.ok()) {
-      return common::WithContext(credentials.status(),
-                                 absl::StrCat("s3 ", what, ": credentials from ",
-                                              credentials_->Describe()));
+      return common::WithContext(
+          credentials.status(),
+          absl::StrCat("s3 ", what, ": credentials from ", credentials_->Describe()));
     }
     CURL* curl = Acquire();
     if (curl == nullptr) return absl::ResourceExhaustedError("s3: curl_easy_init failed");

@@ -83,6 +83,11 @@ class FakeS3 {
     std::lock_guard<std::mutex> lock(mu_);
     faults_[method] = {n, 0, "", ms};
   }
+  // The next N requests are carried out, but answered only after `ms`: a lost answer.
+  void LoseAnswers(const std::string& method, int n, int ms) {
+    std::lock_guard<std::mutex> lock(mu_);
+    faults_[method] = {n, 0, "", 0, ms};
+  }
   int Count(const std::string& method) {
     std::lock_guard<std::mutex> lock(mu_);
     return counts_[method];
@@ -111,6 +116,7 @@ class FakeS3 {
     int status = 0;
     std::string code;
     int delay_ms = 0;
+    int lose_ms = 0;
   };
 
   static void Error(httplib::Response& res, int status, const std::string& code,
@@ -137,6 +143,14 @@ class FakeS3 {
     }
     std::string kind = req.has_param("uploadId") ? req.method + "?uploadId" : req.method;
     Fault& f = faults_[kind].remaining > 0 ? faults_[kind] : faults_[req.method];
+    if (f.remaining > 0 && f.lose_ms > 0) {
+      --f.remaining;
+      int ms = f.lose_ms;
+      Serve(req, res);
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      return;
+    }
     if (f.remaining > 0) {
       --f.remaining;
       if (f.delay_ms > 0) {
@@ -150,6 +164,11 @@ class FakeS3 {
                      f.status == 503 ? "Please reduce your request rate." : "Access Denied");
       }
     }
+    Serve(req, res);
+  }
+
+  // Carries out a request; mu_ held.
+  void Serve(const httplib::Request& req, httplib::Response& res) {
     std::string path = req.path.substr(1);
     if (absl::StartsWith(req.get_header_value("Host"), "fake-bucket.localhost:")) {
       path = "fake-bucket/" + path;  // virtual-host addressing
@@ -165,7 +184,8 @@ class FakeS3 {
       uploads_[id];
       upload_keys_[id] = key;
       for (const char* h : {"x-amz-server-side-encryption", "x-amz-storage-class"}) {
-        if (req.has_header(h)) created_with_[key] += absl::StrCat(h, "=", req.get_header_value(h), ";");
+        if (req.has_header(h))
+          created_with_[key] += absl::StrCat(h, "=", req.get_header_value(h), ";");
       }
       return res.set_content(absl::StrCat("<InitiateMultipartUploadResult><UploadId>", id,
                                           "</UploadId></InitiateMultipartUploadResult>"),
@@ -176,10 +196,11 @@ class FakeS3 {
       objects_[key] = req.body;
       etags_[key] = Md5Hex(req.body);
       for (const char* h : {"x-amz-server-side-encryption", "x-amz-storage-class"}) {
-        if (req.has_header(h)) created_with_[key] += absl::StrCat(h, "=", req.get_header_value(h), ";");
+        if (req.has_header(h))
+          created_with_[key] += absl::StrCat(h, "=", req.get_header_value(h), ";");
       }
       res.set_header("ETag", absl::StrCat("\"", etags_[key], "\""));
-    } else if (req.method == "GET") {
+    } else if (req.method == "GET" || req.method == "HEAD") {
       auto it = objects_.find(key);
       if (it == objects_.end()) return Error(res, 404, "NoSuchKey", "no such key");
       res.set_header("ETag", absl::StrCat("\"", etags_[key], "\""));

@@ -1,5 +1,7 @@
 // S3 driver against a small in-process fake S3 (cpp-httplib) that injects faults: retries and
 // their budget, error mapping, multipart upload and abort, paginated listing, URL parsing.
+#include "storage/s3/s3_fake.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,7 +9,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "storage/s3/s3_fake.h"
 #include "storage/s3/s3_storage.h"
 
 namespace mdb::storage {

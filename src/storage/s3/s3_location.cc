@@ -71,11 +71,12 @@ absl::StatusOr<S3Options> ParseS3Location(const std::string& url) {
       {"sse", [&](const std::string& v) { return o.sse = v, absl::OkStatus(); }},
       {"sse_kms_key_id",
        [&](const std::string& v) { return o.sse_kms_key_id = v, absl::OkStatus(); }},
-      {"storage_class", [&](const std::string& v) { return o.storage_class = v, absl::OkStatus(); }},
+      {"storage_class",
+       [&](const std::string& v) { return o.storage_class = v, absl::OkStatus(); }},
       {"timeout",
        [&](const std::string& v) {
-         if (!absl::ParseDuration(v, &o.request_timeout) ||
-             o.request_timeout < absl::Seconds(1) || o.request_timeout > absl::Hours(1)) {
+         if (!absl::ParseDuration(v, &o.request_timeout) || o.request_timeout < absl::Seconds(1) ||
+             o.request_timeout > absl::Hours(1)) {
            return bad("timeout must be a duration from 1s to 1h, like 30s or 2m");
          }
          return absl::OkStatus();
@@ -107,8 +108,8 @@ absl::StatusOr<S3Options> ParseS3Location(const std::string& url) {
     if (it == params.end()) {
       std::vector<std::string> known;
       for (const auto& [name, set] : params) known.push_back(name);
-      return bad(absl::StrCat("unknown parameter '", p.first, "' (known: ",
-                              absl::StrJoin(known, ", "), ")"));
+      return bad(absl::StrCat("unknown parameter '", p.first,
+                              "' (known: ", absl::StrJoin(known, ", "), ")"));
     }
     RETURN_IF_ERROR(it->second(PercentDecode(p.second)));
   }

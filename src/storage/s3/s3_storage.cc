@@ -4,7 +4,6 @@
 #include "storage/s3/s3_storage.h"
 
 #include <curl/curl.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,7 +43,8 @@ class S3Storage final : public Storage {
     if (!o.sse_kms_key_id.empty()) {
       object_headers_.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", o.sse_kms_key_id);
     }
-    if (!o.storage_class.empty()) object_headers_.emplace_back("x-amz-storage-class", o.storage_class);
+    if (!o.storage_class.empty())
+      object_headers_.emplace_back("x-amz-storage-class", o.storage_class);
   }
 
   // One cheap request that fails the way every later one would: wrong endpoint, missing bucket,
@@ -121,9 +121,9 @@ class S3Storage final : public Storage {
     std::string full = ListPrefix(prefix);
     std::string markers = ListPrefix(s3::kUploadMarkers);
     size_t strip = client_.options().prefix.empty() ? 0 : client_.options().prefix.size() + 1;
-    ASSIGN_OR_RETURN(std::vector<s3::Listed> listed,
-                     s3::ListObjects(client_, full,
-                                     absl::StrCat("list '", Describe(), "/", prefix, "'")));
+    ASSIGN_OR_RETURN(
+        std::vector<s3::Listed> listed,
+        s3::ListObjects(client_, full, absl::StrCat("list '", Describe(), "/", prefix, "'")));
     std::vector<ObjectInfo> out;
     for (s3::Listed& l : listed) {
       if (l.key.size() <= strip || absl::StartsWith(l.key, markers)) continue;
@@ -138,8 +138,8 @@ class S3Storage final : public Storage {
     RETURN_IF_ERROR(ValidateKey(key));
     std::string object = ObjectKey(key);
     ASSIGN_OR_RETURN(Response r, client_.Send(Request("HEAD", object)));
-    ASSIGN_OR_RETURN(uint64_t size,
-                     s3::ParseSize(r.Header("content-length"), absl::StrCat("HEAD '", object, "'")));
+    ASSIGN_OR_RETURN(uint64_t size, s3::ParseSize(r.Header("content-length"),
+                                                  absl::StrCat("HEAD '", object, "'")));
     return ObjectInfo{
         .key = key, .size = size, .modified = ParseHttpDate(r.Header("last-modified"))};
   }
@@ -244,8 +244,8 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenS3Storage(const S3Options& options)
     if (!found.ok()) return bad(std::string(found.status().message()));
     credentials = std::move(*found);
   }
-  auto storage = std::make_unique<S3Storage>(std::move(o), std::move(endpoint),
-                                             std::move(credentials));
+  auto storage =
+      std::make_unique<S3Storage>(std::move(o), std::move(endpoint), std::move(credentials));
   RETURN_IF_ERROR(storage->Probe());
   return storage;
 }

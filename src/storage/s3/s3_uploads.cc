@@ -62,7 +62,8 @@ absl::Status UploadParts(Client& client, const std::string& object, const std::s
       if (!r.ok()) return fail(r.status());
       std::string etag = r->Header("etag");
       if (etag.empty()) {
-        return fail(absl::InternalError(absl::StrCat("s3 ", put.what, ": no ETag in the response")));
+        return fail(
+            absl::InternalError(absl::StrCat("s3 ", put.what, ": no ETag in the response")));
       }
       (*etags)[i] = std::move(etag);
     }
@@ -117,9 +118,8 @@ std::string MultipartEtag(const std::vector<std::string>& part_etags) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(binary.data(), binary.size(), md, &len, EVP_md5(), nullptr);
-  return absl::StrCat(
-      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), len)), "-",
-      part_etags.size());
+  return absl::StrCat(absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), len)),
+                      "-", part_etags.size());
 }
 
 absl::Status PutMultipart(Client& client, const UploadTarget& target, std::string_view data) {
@@ -142,7 +142,8 @@ absl::Status PutMultipart(Client& client, const UploadTarget& target, std::strin
   if (st.ok()) st = Complete(client, object, upload_id, etags, data.size());
   bool gone = st.ok();
   if (!st.ok()) {
-    absl::Status aborted = client.Send(Request("DELETE", object, {{"uploadId", upload_id}})).status();
+    absl::Status aborted =
+        client.Send(Request("DELETE", object, {{"uploadId", upload_id}})).status();
     gone = aborted.ok() || absl::IsNotFound(aborted);
   }
   // Kept when the upload may still exist: the next cleanup finds it through the marker.
@@ -171,9 +172,9 @@ absl::StatusOr<int> RemoveIncompleteUploads(Client& client, const std::string& r
   take(listed, "");
   // Markers of writers that stopped before cutoff: their key's uploads, by exact name.
   std::string marker_root = root + kUploadMarkers;
-  ASSIGN_OR_RETURN(std::vector<Listed> markers,
-                   ListObjects(client, marker_root, absl::StrCat("list upload markers in '",
-                                                                 where, "'")));
+  ASSIGN_OR_RETURN(
+      std::vector<Listed> markers,
+      ListObjects(client, marker_root, absl::StrCat("list upload markers in '", where, "'")));
   std::vector<std::string> done_markers;
   for (const Listed& m : markers) {
     if (m.modified > cutoff) continue;

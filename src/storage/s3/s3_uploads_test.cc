@@ -85,8 +85,10 @@ TEST(S3Multipart, LostCompletionIsCheckedAgainstTheObject) {
   o.request_timeout = absl::Seconds(1);
   auto s = OpenS3Storage(o);
   ASSERT_TRUE(s.ok()) << s.status();
-  fake.Delay("POST?uploadId", 1, 2500);
-  ASSERT_TRUE((*s)->Put("big", "0123456789A").ok());
+  fake.LoseAnswers("POST?uploadId", 1, 2500);
+  absl::Status put = (*s)->Put("big", "0123456789A");
+  ASSERT_TRUE(put.ok()) << put;
+  EXPECT_EQ(fake.Count("POST"), 3);  // create, the completion, its retry (NoSuchUpload)
   EXPECT_EQ(*(*s)->Get("big"), "0123456789A");
   EXPECT_FALSE(fake.Has("pre/.mdb-uploads/big"));
   EXPECT_EQ(fake.OpenUploads(), 0u);
@@ -198,9 +200,9 @@ TEST(S3Location, ReadsEveryParameter) {
   EXPECT_EQ(o->part_size, 64u << 20);
   EXPECT_EQ(o->multipart_threshold, 64u << 20);
   EXPECT_EQ(o->upload_concurrency, 8);
-  for (const char* bad : {"s3://b?timeout=0s", "s3://b?timeout=soon", "s3://b?max_attempts=0",
-                          "s3://b?part_size_mb=4", "s3://b?upload_concurrency=65",
-                          "s3://b?secret_key=x"}) {
+  for (const char* bad :
+       {"s3://b?timeout=0s", "s3://b?timeout=soon", "s3://b?max_attempts=0",
+        "s3://b?part_size_mb=4", "s3://b?upload_concurrency=65", "s3://b?secret_key=x"}) {
     EXPECT_EQ(ParseS3Location(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_TRUE(absl::StrContains(ParseS3Location("s3://b?secret_key=x").status().message(),
@@ -210,8 +212,8 @@ TEST(S3Location, ReadsEveryParameter) {
 TEST(S3Etag, MultipartEtagIsTheMd5OfThePartMd5s) {
   // Parts "a" and "b"; the expected value computed apart from this code, with Python's hashlib:
   // md5(md5(b"a").digest() + md5(b"b").digest()).hexdigest().
-  EXPECT_EQ(s3::MultipartEtag({"\"0cc175b9c0f1b6a831c399e269772661\"",
-                               "\"92eb5ffee6ae2fec3ad71c777531578f\""}),
+  EXPECT_EQ(s3::MultipartEtag(
+                {"\"0cc175b9c0f1b6a831c399e269772661\"", "\"92eb5ffee6ae2fec3ad71c777531578f\""}),
             "96e024ba2074fe77e8e965ba43a704be-2");
   EXPECT_EQ(s3::MultipartEtag({"\"not-an-md5\""}), "");
 }

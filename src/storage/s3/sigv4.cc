@@ -105,12 +105,12 @@ Signature SignV4(const SigningRequest& req) {
       absl::StrCat(req.method, "\n", req.canonical_uri, "\n", CanonicalQuery(req.query), "\n",
                    canonical_headers, "\n", signed_headers, "\n", req.payload_sha256);
   std::string date = absl::FormatTime("%Y%m%d", req.time, absl::UTCTimeZone());
-  std::string scope = absl::StrCat(date, "/", req.region, "/s3/aws4_request");
+  std::string scope = absl::StrCat(date, "/", req.region, "/", req.service, "/aws4_request");
   sig.string_to_sign = absl::StrCat("AWS4-HMAC-SHA256\n", AmzDate(req.time), "\n", scope, "\n",
                                     Sha256Hex(sig.canonical_request));
   std::string key = HmacSha256(absl::StrCat("AWS4", req.secret_key), date);
   key = HmacSha256(key, req.region);
-  key = HmacSha256(key, "s3");
+  key = HmacSha256(key, req.service);
   key = HmacSha256(key, "aws4_request");
   std::string mac = HmacSha256(key, sig.string_to_sign);
   sig.signature = Hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());

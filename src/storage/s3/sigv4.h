@@ -37,6 +37,7 @@ struct SigningRequest {
   std::string region;
   std::string access_key;
   std::string secret_key;
+  std::string service = "s3";  // "sts" for STS calls
 };
 
 struct Signature {

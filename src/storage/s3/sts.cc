@@ -113,7 +113,9 @@ absl::StatusOr<Credentials> ParseStsReply(long http_status, std::string_view bod
     if (http_status >= 500 || http_status == 429) return absl::UnavailableError(what);
     return absl::PermissionDeniedError(what);
   }
-  for (const XmlReply& result : reply.Children("AssumeRoleWithWebIdentityResult")) {
+  std::vector<XmlReply> results = reply.Children("AssumeRoleWithWebIdentityResult");
+  for (const XmlReply& r : reply.Children("AssumeRoleResult")) results.push_back(r);
+  for (const XmlReply& result : results) {
     for (const XmlReply& c : result.Children("Credentials")) {
       Credentials out{.access_key = c.Text("AccessKeyId"),
                       .secret_key = c.Text("SecretAccessKey"),
@@ -121,8 +123,8 @@ absl::StatusOr<Credentials> ParseStsReply(long http_status, std::string_view bod
                       .expiration = ParseIso(c.Text("Expiration"))};
       if (out.access_key.empty() || out.secret_key.empty() || out.session_token.empty()) break;
       if (out.expiration == absl::InfinitePast()) {
-        return absl::InternalError(absl::StrCat("unreadable Expiration '", c.Text("Expiration"),
-                                                "' in the STS reply"));
+        return absl::InternalError(
+            absl::StrCat("unreadable Expiration '", c.Text("Expiration"), "' in the STS reply"));
       }
       return out;
     }

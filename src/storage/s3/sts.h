@@ -24,8 +24,8 @@ struct WebIdentityRequest {
 // The form body of the request (x-www-form-urlencoded).
 std::string WebIdentityForm(const WebIdentityRequest& req, std::string_view token);
 
-// The credentials of an AssumeRole* reply, or the error it carries. The message quotes STS's
-// code and message, never the reply's secrets.
+// The credentials of an AssumeRoleWithWebIdentity (or AssumeRole) reply, or the error it carries.
+// The message quotes STS's code and message, never the reply's secrets.
 absl::StatusOr<Credentials> ParseStsReply(long http_status, std::string_view body);
 
 // One exchange, with a few retries of transport errors and 5xx answers.
