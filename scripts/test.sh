@@ -8,20 +8,28 @@ bash "$ROOT/scripts/build.sh"
 log "clang-format check"
 (cd "$ROOT" && find src bench tests -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror)
 
-log "S3 peer: versitygw on 127.0.0.1"
+log "S3 peers: versitygw (plain and TLS with a private CA) and MinIO on 127.0.0.1"
 PEERS="$(mktemp -d /tmp/mdb-peers.XXXXXX)"
 source "$ROOT/scripts/peers/versitygw.sh"
-trap 'versitygw_stop "$PEERS/versitygw" >/dev/null 2>&1 || true; rm -rf "$PEERS"' EXIT
-# A free loopback port, unless one is given.
-S3_PORT="${MDB_S3_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-versitygw_start "$PEERS/versitygw" "$S3_PORT"
-export MDB_S3_REQUIRED=1  # S3 tests must run here, never skip
+source "$ROOT/scripts/peers/minio.sh"
+stop_s3_peers() {
+  versitygw_stop "$PEERS/versitygw" >/dev/null 2>&1 || true
+  versitygw_stop "$PEERS/versitygw-tls" >/dev/null 2>&1 || true
+  minio_stop "$PEERS/minio" >/dev/null 2>&1 || true
+  rm -rf "$PEERS"
+}
+trap stop_s3_peers EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+versitygw_start "$PEERS/versitygw" "${MDB_S3_PORT:-$(free_port)}"
+versitygw_start "$PEERS/versitygw-tls" "$(free_port)" tls
+minio_start "$PEERS/minio" "$(free_port)"
+export MDB_S3_REQUIRED=1 MDB_MINIO_REQUIRED=1  # S3 tests must run here, never skip
 
 log "test peers: FerretDB (MongoDB wire protocol) and OpenSearch, built once into the cache"
 bash "$ROOT/scripts/peers/ferretdb.sh" install
 bash "$ROOT/scripts/peers/opensearch.sh" install
 
-log "unit tests (S3 driver against versitygw)"
+log "unit tests (S3 driver against versitygw and MinIO)"
 (cd "$BUILD" && ctest --output-on-failure -j2 -L unit)
 
 log "alert rules: promtool check, and promtool test on synthetic series"

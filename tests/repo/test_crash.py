@@ -29,7 +29,27 @@ def drivers():
         out.append("s3")
     elif os.environ.get("MDB_S3_REQUIRED") == "1":
         raise RuntimeError("MDB_S3_REQUIRED=1 but MDB_S3_ENDPOINT is not set")
+    if os.environ.get("MDB_MINIO_ENDPOINT"):
+        out.append("minio")
+    elif os.environ.get("MDB_MINIO_REQUIRED") == "1":
+        raise RuntimeError("MDB_MINIO_REQUIRED=1 but MDB_MINIO_ENDPOINT is not set")
     return out
+
+
+def location(driver, tmp_path):
+    """The repository URL of a driver, and the environment its credentials come from."""
+    env = dict(os.environ)
+    if driver == "posix":
+        return str(tmp_path / "repo"), env
+    if driver == "minio":
+        endpoint, bucket = os.environ["MDB_MINIO_ENDPOINT"], os.environ["MDB_MINIO_BUCKET"]
+        env["AWS_ACCESS_KEY_ID"] = os.environ["MDB_MINIO_ACCESS_KEY"]
+        env["AWS_SECRET_ACCESS_KEY"] = os.environ["MDB_MINIO_SECRET_KEY"]
+    else:
+        endpoint, bucket = os.environ["MDB_S3_ENDPOINT"], os.environ.get("MDB_S3_BUCKET", "mdb-test")
+    url = "s3://%s/crash-%s?endpoint=%s&region=us-east-1&path_style=true" % (
+        bucket, uuid.uuid4().hex[:8], endpoint)
+    return url, env
 
 
 def digest(data):
@@ -52,17 +72,20 @@ def make_sources(d, rng):
 
 
 class Repo:
-    def __init__(self, url, key):
+    def __init__(self, url, key, env=None):
         self.base = [CLI, "repo", "--repo", url, "--key-file", str(key)]
+        self.env = env
 
     def run(self, *args, check=True):
-        r = subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=300)
+        r = subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=300,
+                           env=self.env)
         if check and r.returncode != 0:
             raise AssertionError("%s failed (%d): %s%s" % (args, r.returncode, r.stdout, r.stderr))
         return r
 
     def spawn(self, *args):
-        return subprocess.Popen(self.base + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.Popen(self.base + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.env)
 
     def backups(self):
         return [line.split()[0] for line in self.run("list").stdout.splitlines() if line.strip()]
@@ -112,13 +135,8 @@ def test_kill_at_random_moments(driver, tmp_path):
     key = tmp_path / "key"
     key.write_bytes(os.urandom(32))
     key.chmod(0o600)  # the service refuses key files others can read
-    if driver == "posix":
-        url = str(tmp_path / "repo")
-    else:
-        url = "s3://%s/crash-%s?endpoint=%s&region=us-east-1&path_style=true" % (
-            os.environ.get("MDB_S3_BUCKET", "mdb-test"), uuid.uuid4().hex[:8],
-            os.environ["MDB_S3_ENDPOINT"])
-    repo = Repo(url, key)
+    url, env = location(driver, tmp_path)
+    repo = Repo(url, key, env)
     # Small chunks and packs: many objects, so kills land between them.
     repo.run("init", "--chunk-avg-kib", "64")
     sources = make_sources(tmp_path, rng)

@@ -1,5 +1,7 @@
 // The repository's S3 location as one URL, so that a config file, the CLI's --repo and the
 // catalog's record of where backups went all say the same thing.
+#include <cstdlib>
+#include <functional>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -125,6 +127,10 @@ absl::StatusOr<S3Options> ParseS3Location(const std::string& url) {
 
 absl::StatusOr<std::unique_ptr<Storage>> OpenS3Storage(const std::string& url) {
   ASSIGN_OR_RETURN(S3Options o, ParseS3Location(url));
+  // As AWS's own tools do: a CA bundle for every endpoint from the environment, unless the
+  // location names one.
+  const char* bundle = getenv("AWS_CA_BUNDLE");
+  if (o.ca_file.empty() && bundle != nullptr) o.ca_file = bundle;
   return OpenS3Storage(o);
 }
 

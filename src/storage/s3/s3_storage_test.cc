@@ -82,6 +82,28 @@ TEST_P(RealS3, WrongSecretIsPermissionDenied) {
   EXPECT_FALSE(absl::StrContains(s.status().message(), "wrong")) << s.status();  // the secret
 }
 
+// A TLS endpoint whose certificate a private CA signed: refused without the CA bundle, with a
+// message that says why, and served with it.
+TEST(S3Tls, ACaBundleIsWhatMakesAPrivateCaTrusted) {
+  if (Env("MDB_S3_TLS_ENDPOINT").empty()) {
+    if (Env("MDB_S3_REQUIRED") == "1") FAIL() << "MDB_S3_REQUIRED=1 but no MDB_S3_TLS_ENDPOINT";
+    GTEST_SKIP() << "no TLS endpoint (scripts/peers/versitygw.sh start DIR PORT tls)";
+  }
+  S3Options o = RealOptions(Versitygw());
+  o.endpoint = Env("MDB_S3_TLS_ENDPOINT");
+  auto refused = OpenS3Storage(o);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "SSL certificate problem"))
+      << refused.status();
+  EXPECT_FALSE(absl::StrContains(refused.status().message(), "gave up after"))
+      << "not retried: it would fail the same way";
+  o.ca_file = Env("MDB_S3_CA_FILE");
+  auto s = OpenS3Storage(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Put("k", "over tls").ok());
+  EXPECT_EQ(*(*s)->Get("k"), "over tls");
+}
+
 // From a URL with a named profile of the shared credentials file, as a config file would say it.
 TEST_P(RealS3, OpensFromUrlWithAProfile) {
   S3Options o = RealOptions(server_);
