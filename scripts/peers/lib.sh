@@ -24,6 +24,27 @@ peer_stop() {
   printf '%s: stopped (pid %s)\n' "$name" "$pid" >&2
 }
 
+# peer_go_install NAME MODULE VERSION PACKAGE BIN: `go install PACKAGE@VERSION` into BIN's folder,
+# unless BIN is already that build of MODULE (checked from its build info).
+peer_go_install() {
+  local name="$1" module="$2" version="$3" package="$4" bin="$5" dir
+  dir="$(dirname "$bin")"
+  if [ -x "$bin" ] && { ! command -v go >/dev/null ||
+       go version -m "$bin" 2>/dev/null | grep -q "mod[[:space:]]*$module[[:space:]]*$version"; }; then
+    return 0
+  fi
+  if ! command -v go >/dev/null; then
+    printf '%s: Go is needed to install %s %s into %s\n' "$name" "$module" "$version" "$dir" >&2
+    return 1
+  fi
+  printf '%s: installing %s %s into %s (a few minutes the first time)\n' "$name" "$module" "$version" "$dir" >&2
+  mkdir -p "$dir"
+  if ! GOBIN="$dir" GOFLAGS=-mod=mod go install "$package@$version"; then
+    printf '%s: go install failed\n' "$name" >&2
+    return 1
+  fi
+}
+
 # peer_main NAME USAGE ARGS...: runs NAME_start / NAME_stop / NAME_install for a script run as a
 # command (rather than sourced).
 peer_main() {

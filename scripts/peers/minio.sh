@@ -16,25 +16,7 @@ _minio_log() { printf 'minio: %s\n' "$*" >&2; }
 
 _minio_bin() { echo "${MDB_CACHE:-$HOME/.cache/mdb-backup}/bin/minio"; }
 
-minio_install() {
-  local bin dir
-  bin="$(_minio_bin)"
-  dir="$(dirname "$bin")"
-  if [ -x "$bin" ] && { ! command -v go >/dev/null ||
-       go version -m "$bin" 2>/dev/null | grep -q "mod[[:space:]]*$MINIO_MODULE[[:space:]]*$MINIO_VERSION"; }; then
-    return 0
-  fi
-  if ! command -v go >/dev/null; then
-    _minio_log "Go is needed to install MinIO $MINIO_VERSION into $dir"
-    return 1
-  fi
-  _minio_log "installing $MINIO_MODULE $MINIO_VERSION into $dir (about 4 minutes the first time)"
-  mkdir -p "$dir"
-  if ! GOBIN="$dir" GOFLAGS=-mod=mod go install "$MINIO_MODULE@$MINIO_VERSION"; then
-    _minio_log "go install failed"
-    return 1
-  fi
-}
+minio_install() { peer_go_install minio "$MINIO_MODULE" "$MINIO_VERSION" "$MINIO_MODULE" "$(_minio_bin)"; }
 
 minio_start() {
   local dir="${1:?usage: minio_start DIR [PORT]}" port="${2:-9000}"

@@ -18,25 +18,8 @@ _vgw_log() { printf 'versitygw: %s\n' "$*" >&2; }
 
 _vgw_bin() { echo "${MDB_CACHE:-$HOME/.cache/mdb-backup}/bin/versitygw"; }
 
-# Installs the pinned version unless it is already there (checked from the binary's build info).
 versitygw_install() {
-  local bin dir
-  bin="$(_vgw_bin)"
-  dir="$(dirname "$bin")"
-  if [ -x "$bin" ] && { ! command -v go >/dev/null ||
-       go version -m "$bin" 2>/dev/null | grep -q "mod[[:space:]]*$VERSITYGW_MODULE[[:space:]]*$VERSITYGW_VERSION"; }; then
-    return 0
-  fi
-  if ! command -v go >/dev/null; then
-    _vgw_log "Go is needed to install versitygw $VERSITYGW_VERSION into $dir"
-    return 1
-  fi
-  _vgw_log "installing $VERSITYGW_MODULE $VERSITYGW_VERSION into $dir (a few minutes the first time)"
-  mkdir -p "$dir"
-  if ! GOBIN="$dir" GOFLAGS=-mod=mod go install "$VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION"; then
-    _vgw_log "go install failed"
-    return 1
-  fi
+  peer_go_install versitygw "$VERSITYGW_MODULE" "$VERSITYGW_VERSION" "$VERSITYGW_MODULE/cmd/versitygw" "$(_vgw_bin)"
 }
 
 

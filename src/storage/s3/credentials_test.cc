@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/test_dir.h"
+#include "storage/s3/local_http_server.h"
 #include "storage/s3/s3_fake.h"
 #include "storage/s3/sts.h"
 
@@ -172,36 +173,12 @@ TEST(Sts, ParsesCredentialsAndErrors) {
   EXPECT_EQ(ParseStsReply(200, "<html/>").status().code(), absl::StatusCode::kInternal);
 }
 
-// A stand-in for STS: checks the form, answers with credentials that expire in `life`.
+// A stand-in for STS: records the form, answers with credentials that expire in an hour.
 class FakeSts {
  public:
-  FakeSts() {
-    server_.Post("/", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      forms_.push_back(req.body);
-      if (fail_) {
-        res.status = 400;
-        return res.set_content(
-            "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not "
-            "authorized</Message></Error></ErrorResponse>",
-            "text/xml");
-      }
-      std::string reply = kStsOk;
-      std::string at =
-          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
-      reply.replace(reply.find("2026-12-04T23:00:00Z"), 20, at);
-      res.set_content(reply, "text/xml");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // A stop() before the listener runs would be lost, and the join would wait forever.
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~FakeSts() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/"); }
+  FakeSts()
+      : server_([this](const httplib::Request& req, httplib::Response& res) { Serve(req, res); }) {}
+  std::string url() const { return server_.url() + "/"; }
   std::vector<std::string> forms() {
     std::lock_guard<std::mutex> lock(mu_);
     return forms_;
@@ -209,11 +186,26 @@ class FakeSts {
   bool fail_ = false;
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  void Serve(const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    forms_.push_back(req.body);
+    if (fail_) {
+      res.status = 400;
+      return res.set_content(
+          "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not "
+          "authorized</Message></Error></ErrorResponse>",
+          "text/xml");
+    }
+    std::string reply = kStsOk;
+    std::string at =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
+    reply.replace(reply.find("2026-12-04T23:00:00Z"), 20, at);
+    res.set_content(reply, "text/xml");
+  }
+
   std::mutex mu_;
   std::vector<std::string> forms_;
+  LocalHttpServer server_;  // last: stops before the rest goes
 };
 
 TEST(Sts, ExchangesTheTokenFileReadAnewEachTime) {

@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "storage/s3/local_http_server.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/sigv4.h"
 
@@ -42,27 +43,13 @@ inline void StartUpload(const S3Options& o, const std::string& key) {
 // "METHOD?uploadId" hits only requests of a multipart upload (parts, completion, abort).
 class FakeS3 {
  public:
-  FakeS3() {
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      Handle(req, res);
-    };
-    server_.Get(".*", handler);
-    server_.Put(".*", handler);
-    server_.Post(".*", handler);
-    server_.Delete(".*", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // A stop() before the listener runs would be lost, and the join would wait forever.
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~FakeS3() {
-    server_.stop();
-    thread_.join();
+  FakeS3()
+      : server_([this](const httplib::Request& req, httplib::Response& res) { Handle(req, res); }) {
   }
 
   S3Options Options() const {
     S3Options o;
-    o.endpoint = absl::StrCat("http://127.0.0.1:", port_);
+    o.endpoint = server_.url();
     o.bucket = "fake-bucket";
     o.prefix = "pre";
     o.access_key = "AKFAKE";
@@ -296,9 +283,6 @@ class FakeS3 {
   std::map<std::string, std::string> created_with_;  // key -> "header=value;" of its creation
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
   std::mutex mu_;
   std::map<std::string, Fault> faults_;
   std::map<std::string, int> counts_;
@@ -308,6 +292,7 @@ class FakeS3 {
   std::map<std::string, std::string> upload_keys_;
   int next_upload_ = 1;
   int part_ms_ = 0, in_flight_ = 0, max_in_flight_ = 0;
+  LocalHttpServer server_;  // last: stops before the state its handler uses goes
 };
 
 }  // namespace mdb::storage::s3

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "storage/s3/local_http_server.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_real_test.h"
 #include "storage/s3/sigv4.h"
@@ -88,8 +89,7 @@ TEST_F(MinioOnly, WebIdentityCredentialsFromStsWork) {
   std::ofstream(token_file) << "eyJ.service-account-token\n";
   std::atomic<int> exchanges{0};
   std::string seen_form;
-  httplib::Server sts;
-  sts.Post("/", [&](const httplib::Request& req, httplib::Response& res) {
+  s3::LocalHttpServer sts([&](const httplib::Request& req, httplib::Response& res) {
     seen_form = req.body;
     if (req.get_param_value("WebIdentityToken") != "eyJ.service-account-token" ||
         req.get_param_value("RoleArn") != "arn:aws:iam::123:role/backup") {
@@ -112,21 +112,10 @@ TEST_F(MinioOnly, WebIdentityCredentialsFromStsWork) {
                      "</AssumeRoleWithWebIdentityResponse>"),
         "text/xml");
   });
-  int port = sts.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { sts.listen_after_bind(); });
-  while (!sts.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  struct Stop {
-    httplib::Server& server;
-    std::thread& thread;
-    ~Stop() {
-      server.stop();
-      thread.join();
-    }
-  } stop{sts, thread};
 
   S3Options o = RealOptions(server_);
   o.access_key = o.secret_key = "";
-  o.sts_endpoint = absl::StrCat("http://127.0.0.1:", port, "/");
+  o.sts_endpoint = sts.url() + "/";
   std::string saved_id = Env("AWS_ACCESS_KEY_ID"), saved_secret = Env("AWS_SECRET_ACCESS_KEY");
   unsetenv("AWS_ACCESS_KEY_ID");
   setenv("AWS_ROLE_ARN", "arn:aws:iam::123:role/backup", 1);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "storage/s3/local_http_server.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_listing.h"
 #include "storage/s3/s3_real_test.h"
@@ -28,23 +29,12 @@ class Relay {
  public:
   using Match = std::function<bool(const httplib::Request&)>;
   Relay(const std::string& upstream, Match lose, Match drop)
-      : upstream_(upstream), lose_(std::move(lose)), drop_(std::move(drop)) {
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      Forward(req, res);
-    };
-    server_.Get(".*", handler);
-    server_.Put(".*", handler);
-    server_.Post(".*", handler);
-    server_.Delete(".*", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Relay() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string endpoint() const { return absl::StrCat("http://127.0.0.1:", port_); }
+      : upstream_(upstream),
+        lose_(std::move(lose)),
+        drop_(std::move(drop)),
+        server_(
+            [this](const httplib::Request& req, httplib::Response& res) { Forward(req, res); }) {}
+  std::string endpoint() const { return server_.url(); }
   int lost() const { return lost_; }
   int dropped() const { return dropped_; }
 
@@ -91,10 +81,8 @@ class Relay {
 
   std::string upstream_;
   Match lose_, drop_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
   std::atomic<int> lost_{0}, dropped_{0};
+  s3::LocalHttpServer server_;  // last: stops before the rest goes
 };
 
 bool IsCompletion(const httplib::Request& r) {
