@@ -23,6 +23,7 @@ TARGETS=(
    src/common/host_options.cc"
   "wal_messages src/engine/greenplum/wal_messages_fuzz.cc src/engine/greenplum/wal_messages.cc
    src/engine/greenplum/wal_names.cc"
+  "wal_records src/engine/greenplum/wal_records_fuzz.cc src/engine/greenplum/wal_records.cc"
   "oplog src/engine/mongodb/oplog_fuzz.cc src/engine/mongodb/oplog_apply.cc
    src/engine/mongodb/mongo_conn.cc src/engine/mongodb/mongo_util.cc
    src/engine/mongodb/reply_guard.cc src/common/host_options.cc"

@@ -171,8 +171,9 @@ int main(int argc, char** argv) {
   rest->add_option("--to", target, "id of the (fresh, empty) target cluster in the config")
       ->required();
   rest->add_option("--time", point_in_time,
-                   "restore to this moment (engines with a journal): RFC 3339, or a local time "
-                   "with its zone (\"2026-12-04 08:00:00 Europe/Moscow\")");
+                   "restore to this moment (engines with a journal): RFC 3339, a local time with "
+                   "its zone (\"2026-12-04 08:00:00 Europe/Moscow\"), or `latest` (with "
+                   "--cluster): the last archived transaction");
   rest->add_option("--cluster", cluster, "with --time and no backup id: the source cluster");
   rest->add_flag("--wait", wait, "wait until the restore is done");
 
@@ -414,7 +415,14 @@ int main(int argc, char** argv) {
         return fail(absl::InvalidArgumentError(absl::StrCat(
             engine, " backups restore to their own consistent point only: leave out --time")));
       }
-      auto t = mdb::cli::ParsePointInTime(point_in_time);
+      absl::StatusOr<absl::Time> t = mdb::cli::ParsePointInTime(point_in_time);
+      if (point_in_time == "latest") {  // the end of the cluster's restorable window
+        std::string w;
+        if (cluster.empty())
+          return fail(absl::InvalidArgumentError("--time latest needs --cluster"));
+        if (int rc = client.Call("GET", mdb::cli::RecoveryWindowPath(cluster), &w); rc) return rc;
+        t = mdb::cli::LatestOfWindow(w);
+      }
       if (!t.ok()) return fail(t.status());
       auto member = mdb::cli::PointInTimeMember(row, *t);
       if (!member.ok()) return fail(member.status());

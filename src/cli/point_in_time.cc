@@ -7,6 +7,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "mdb_backup/v1/recovery_service.pb.h"
 
 namespace mdb::cli {
 namespace {
@@ -24,6 +25,21 @@ const MethodDescriptor* FindMethod(const common::EngineInfo& engine, const std::
 }
 
 }  // namespace
+
+absl::StatusOr<absl::Time> LatestOfWindow(const std::string& window_json) {
+  mdb_backup::v1::RecoveryWindow w;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(window_json, &w, options).ok()) {
+    return absl::DataLossError("the server's recovery window is not the expected JSON");
+  }
+  if (!w.point_in_time() || !w.has_latest()) {
+    return absl::FailedPreconditionError(
+        "the cluster has no latest moment to restore to (no backup yet, or its engine restores "
+        "backups to their own point only); mdb-backup cluster window ID shows it");
+  }
+  return common::FromProto(w.latest());
+}
 
 absl::StatusOr<absl::Time> ParsePointInTime(const std::string& text) {
   absl::Time t;

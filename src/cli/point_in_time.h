@@ -17,6 +17,11 @@ namespace mdb::cli {
 // saying which forms are accepted, for anything else: a time without a zone is ambiguous.
 absl::StatusOr<absl::Time> ParsePointInTime(const std::string& text);
 
+// `latest` of a RecoveryService.GetRecoveryWindow reply (REST JSON), exactly as the server gave
+// it: the last archived transaction. FailedPrecondition when the cluster has no such moment
+// (no backup yet, or an engine whose backups restore to their own point only).
+absl::StatusOr<absl::Time> LatestOfWindow(const std::string& window_json);
+
 // The JSON member (`"name":value`) of the engine's RestoreClusterRequest that asks for `t`:
 // Greenplum's `time` (a Timestamp), MongoDB's `recoveryTargetSpec.timestamp` (seconds; a time
 // with a fraction is refused rather than rounded). InvalidArgument for an engine whose backups

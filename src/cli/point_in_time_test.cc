@@ -62,6 +62,19 @@ TEST(PointInTime, EachEngineGetsItsOwnRequestField) {
   EXPECT_THAT(redis.status().message(), HasSubstr("own consistent point"));
 }
 
+TEST(PointInTime, LatestIsTheWindowsEndExactly) {
+  auto t =
+      LatestOfWindow(R"({"clusterId":"gp1","pointInTime":true,"earliest":"2026-12-04T01:00:00Z",)"
+                     R"("latest":"2026-12-04T02:03:04.123456789Z","latestReason":"x"})");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t, absl::FromUnixNanos(1796349784123456789));
+  EXPECT_EQ(LatestOfWindow(R"({"clusterId":"r1","pointInTime":false})").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(LatestOfWindow(R"({"clusterId":"gp1","pointInTime":true})").status().code(),
+            absl::StatusCode::kFailedPrecondition);  // no backup yet
+  EXPECT_EQ(LatestOfWindow("<html>").status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(PointInTime, PicksTheNewestBackupCompletedByThen) {
   const std::string page = R"({"backups":[
       {"id":"b3","createdAt":"2026-12-04T06:00:00Z"},

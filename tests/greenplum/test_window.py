@@ -4,14 +4,16 @@ far the backup reaches; a piece of WAL lost from the repository shows as a gap w
 and a later backup starts a new span."""
 import datetime
 import json
+import re
 import subprocess
+import time
 
 import grpc
 import requests
 
 from mdb_harness import CLI, restore_target, sharded_cluster, start_server
 from pg_harness import postgres_dir
-from test_greenplum import Api, switch_wal_and_wait_archived, wal_object
+from test_greenplum import Api, switch_wal_and_wait_archived, wait_recovered, wal_object
 
 READER = {"Authorization": "Bearer reader-token-1"}
 
@@ -24,6 +26,13 @@ def window(server, cluster="gp1"):
 
 def ts(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def ns(text):
+    """An RFC 3339 time with up to 9 fractional digits, as nanoseconds since the epoch, exactly."""
+    m = re.fullmatch(r"(.*?)(?:\.(\d{1,9}))?Z", text)
+    whole = datetime.datetime.fromisoformat(m[1] + "+00:00")
+    return int(whole.timestamp()) * 10**9 + int((m[2] or "").ljust(9, "0"))
 
 
 def test_window_gap_and_refusal(workdir, pg_factory):
@@ -49,19 +58,18 @@ def test_window_gap_and_refusal(workdir, pg_factory):
         [span] = w["spans"]
         assert span["backupIds"] == [b1.id] and "gaps" not in w, w
         assert ts(span["from"]) == ts(w["earliest"]) == b1.created_at.ToDatetime(datetime.timezone.utc)
-        assert ts(w["latest"]) > ts(w["earliest"]) and "newest archived WAL segment" in w["latestReason"], w
+        assert ts(w["latest"]) > ts(w["earliest"]) and "last transaction in the archived WAL" in w["latestReason"], w
         # The CLI's view of it.
         r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "reader-token-1", "--utc", "cluster",
                             "window", "gp1"], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         assert "point in time" in r.stdout and b1.id in r.stdout and "GAP" not in r.stdout, r.stdout
         # Past the window: refused before anything is written, saying how far this backup reaches.
-        # (An hour past it: the archiver may commit more WAL meanwhile. How exact `latest` is:
-        # NOTES.md "Next for #18", it is the end of the archived WAL, not its last commit.)
+        # (An hour past it: the archiver may commit more WAL meanwhile.)
         late = ts(w["latest"]) + datetime.timedelta(hours=1)
         op = api.restore(b1, "gp-late", at_ns=int(late.timestamp()) * 10**9)
         assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op.error
-        assert "this backup restores to times before" in op.error.message, op.error.message
+        assert "this backup restores to times up to" in op.error.message, op.error.message
         assert all(not any(d.iterdir()) for d in dirs)
 
         # A piece of seg0's WAL lost from the repository: b1 reaches no further than before it.
@@ -83,5 +91,44 @@ def test_window_gap_and_refusal(workdir, pg_factory):
         r = requests.get(server.rest + "/mdb-backup/v1/clusters/gp1/recoveryWindow",
                          headers={"Authorization": "Bearer other-token-01"})
         assert r.status_code == 404, r.text
+    finally:
+        server.stop()
+
+
+def test_a_restore_to_the_window_end_has_the_last_commit(workdir, pg_factory):
+    """The window ends at the last archived commit, not when its WAL was stored: WAL without a
+    transaction (a checkpoint) archived well after the commit does not move it. A restore to that
+    end starts (PostgreSQL 13+ would stop with FATAL waiting for a commit after the target) and
+    holds the last committed rows."""
+    pg = pg_factory()
+    pg.sql("CREATE TABLE batches (batch int, n int)")
+    dirs = [postgres_dir(workdir, "end-0")]
+    server = start_server(workdir, sharded_cluster("gp1", [pg.address], engine="greenplum",
+                                                   names=["coordinator"]) +
+                          restore_target("gp-end", dirs, ["coordinator"]))
+    api = Api(server)
+    try:
+        b1 = api.backup("gp1")
+        before = time.time_ns()
+        pg.sql("INSERT INTO batches SELECT 1, g FROM generate_series(1, 10) g")
+        pg.sql("INSERT INTO batches SELECT 2, g FROM generate_series(1, 5) g")
+        committed_by = time.time_ns()
+        switch_wal_and_wait_archived(server, "gp1", [pg], ["coordinator"])
+        time.sleep(1.5)
+        pg.sql("CHECKPOINT")  # WAL, but no transaction
+        switch_wal_and_wait_archived(server, "gp1", [pg], ["coordinator"])
+        w = window(server)
+        latest = ns(w["latest"])
+        assert before < latest <= committed_by, (before, w["latest"], committed_by)
+        assert "last transaction in the archived WAL" in w["latestReason"], w
+        # As a DBA would say it: the CLI asks the window for `latest`, and picks the backup.
+        r = subprocess.run([str(CLI), "--endpoint", server.rest, "--token", "writer-token-1", "backup", "restore",
+                            "--engine", "greenplum", "--cluster", "gp1", "--time", "latest", "--to", "gp-end",
+                            "--wait"], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "restoring from backup %s" % b1.id in r.stderr, r.stderr
+        restored = pg_factory(data_dir=dirs[0])
+        wait_recovered(restored)
+        assert restored.sql("SELECT batch, count(*) FROM batches GROUP BY batch ORDER BY batch") == "1|10\n2|5"
     finally:
         server.stop()

@@ -49,6 +49,10 @@ struct ArchivedSegment {
   uint64_t start = 0, end = 0;
   uint64_t journal_bytes = 0;  // stored bytes
   absl::Time committed;
+  // Read from the segment at archiving (PieceName): whether its transaction ends are known, and
+  // the time of the last one (nullopt: it has none). Segments of older versions: unknown.
+  bool ends_known = false;
+  std::optional<absl::Time> last_end;
   repo::JournalPieceInfo piece;  // what the journal store reads it by
 };
 
@@ -64,6 +68,10 @@ struct SegmentChain {
   std::vector<ArchivedSegment> segments;
   bool gap = false;
   std::string gap_after;
+  // The time of the chain's last transaction end: what a restore of it reaches. For segments
+  // archived before their transaction ends were read, the time they were stored (later than
+  // their last commit). InfinitePast: no transaction ends past the base.
+  absl::Time last_end = absl::InfinitePast();
 };
 SegmentChain ChainFrom(const std::vector<ArchivedSegment>& shard_segments,
                        const mdb_backup::v1::PgShardBackup& shard);

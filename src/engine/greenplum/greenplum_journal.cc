@@ -44,7 +44,7 @@ bool IsWalFileName(const std::string& file) {
 
 std::optional<ArchivedSegment> FromPiece(const repo::JournalPieceInfo& p) {
   std::vector<std::string> parts = absl::StrSplit(p.name, '.');
-  if (parts.size() < 2 || parts.size() > 3 || !IsWalFileName(parts[1])) return std::nullopt;
+  if (parts.size() < 2 || parts.size() > 4 || !IsWalFileName(parts[1])) return std::nullopt;
   ArchivedSegment s{.shard = p.shard,
                     .object = p.key,
                     .file = parts[1],
@@ -56,9 +56,17 @@ std::optional<ArchivedSegment> FromPiece(const repo::JournalPieceInfo& p) {
                     .piece = p};
   if (!absl::SimpleHexAtoi(parts[1].substr(0, 8), &s.timeline)) return std::nullopt;
   int64_t micros;
-  if (parts.size() == 3) {
-    if (!absl::SimpleAtoi(parts[2], &micros)) return std::nullopt;
-    s.committed = absl::FromUnixMicros(micros);
+  for (size_t i = 2; i < parts.size(); ++i) {
+    if (!parts[i].empty() && parts[i][0] == 't') {  // the transaction ends, last
+      if (i + 1 != parts.size()) return std::nullopt;
+      s.ends_known = true;
+      if (parts[i].size() == 1) continue;
+      if (!absl::SimpleAtoi(parts[i].substr(1), &micros)) return std::nullopt;
+      s.last_end = absl::FromUnixMicros(micros);
+    } else {
+      if (i != 2 || !absl::SimpleAtoi(parts[i], &micros)) return std::nullopt;
+      s.committed = absl::FromUnixMicros(micros);
+    }
   }
   return s;
 }
@@ -109,11 +117,14 @@ absl::StatusOr<std::vector<ArchivedSegment>> ListSegments(repo::JournalStore* jo
     return std::tie(s.shard, s.start, s.end, s.file, s.system_id);
   };
   std::sort(out.begin(), out.end(), [&](const ArchivedSegment& a, const ArchivedSegment& b) {
-    return key(a) != key(b) ? key(a) < key(b) : a.committed < b.committed;
+    if (key(a) != key(b)) return key(a) < key(b);
+    if (a.ends_known != b.ends_known) return a.ends_known;
+    return a.committed < b.committed;
   });
   // One segment stored twice (moved from an older version with its commit time in the name,
   // and streamed again by an archiver that had not seen the move) is one segment to a restore:
-  // the earlier commit is kept, so a point-in-time target never waits on the later copy.
+  // the copy whose transaction ends were read is kept, else the earlier commit, so that a
+  // point-in-time target never waits on the later copy.
   out.erase(std::unique(out.begin(), out.end(),
                         [&](const ArchivedSegment& a, const ArchivedSegment& b) {
                           return key(a) == key(b);

@@ -93,6 +93,10 @@ absl::Status WriteRecoveryConfig(const std::string& dir, const std::string& rest
 // restore point the data directory is left to recover to the base's own end, as before.
 struct JournalPlan {
   std::vector<ArchivedSegment> stage;  // empty: recover to the base's own end
+  // The target is the staged WAL's last transaction end: recover to the end of the staged WAL
+  // (recovery_target_time would wait for a later commit, and PostgreSQL 13+ ends with FATAL
+  // when none comes).
+  bool to_end = false;
 };
 
 // Decided before anything is written, so that a target the journal cannot reach is refused with
@@ -110,9 +114,15 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
   const bool gap = chain.gap;
   bool reached = false;
   for (const auto& s : stage) {
-    if (req.point_in_time ? s.committed > *req.point_in_time : point && s.end > *point) {
+    // By its last transaction end where the archiver read it; by when it was stored otherwise.
+    std::optional<absl::Time> ends = s.ends_known ? s.last_end : std::optional(s.committed);
+    if (req.point_in_time ? ends && *ends > *req.point_in_time : point && s.end > *point) {
       reached = true;
     }
+  }
+  if (req.point_in_time && !reached && !stage.empty() && chain.last_end == *req.point_in_time) {
+    plan.to_end = true;
+    reached = true;
   }
   if (req.point_in_time && !reached && gap) {
     return absl::FailedPreconditionError(
@@ -126,10 +136,10 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
         " is not archived yet (",
         stage.empty()
             ? (segments.empty() ? "no WAL is archived" : "no WAL since this backup is archived")
-            : absl::StrCat("this backup restores to times before ",
-                           absl::FormatTime(stage.back().committed),
-                           ", when its newest archived segment was "
-                           "committed"),
+        : chain.last_end == absl::InfinitePast()
+            ? "no transaction since this backup is archived"
+            : absl::StrCat("this backup restores to times up to ", absl::FormatTime(chain.last_end),
+                           ", its last archived transaction"),
         "); try again later (mdb-backup cluster window shows what is reachable)"));
   }
   if (reached) plan.stage = std::move(stage);
@@ -179,7 +189,8 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
     close(fd);
     RETURN_IF_ERROR(st);
   }
-  std::string target = req.point_in_time
+  std::string target = plan.to_end ? ""
+                       : req.point_in_time
                            ? absl::StrCat("recovery_target_time = '",
                                           absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00",
                                                            *req.point_in_time, absl::UTCTimeZone()),

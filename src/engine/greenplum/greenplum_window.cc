@@ -30,6 +30,8 @@ SegmentChain ChainFrom(const std::vector<ArchivedSegment>& shard_segments,
       break;
     }
     chain.segments.push_back(s);
+    std::optional<absl::Time> ends = s.ends_known ? s.last_end : std::optional(s.committed);
+    if (ends) chain.last_end = std::max(chain.last_end, *ends);
   }
   return chain;
 }
@@ -55,17 +57,17 @@ absl::StatusOr<std::vector<std::optional<JournalReach>>> GreenplumDriver::Journa
           nothing_yet = true;
           continue;
         }
-        // A gap right at the start reaches no time past the backup's own point.
-        const absl::Time until =
-            chain.segments.empty() ? absl::InfinitePast() : chain.segments.back().committed;
+        // A gap right at the start, or WAL without a commit, reaches no time past the backup's
+        // own point.
+        const absl::Time until = chain.last_end;
         if (!reach || until < reach->until) {
           reach = JournalReach{
               .until = until,
-              .stopped =
-                  chain.gap
-                      ? absl::StrCat("shard '", shard.name(),
-                                     "': the archived WAL has a gap after ", chain.gap_after)
-                      : absl::StrCat("shard '", shard.name(), "': the newest archived WAL segment"),
+              .stopped = chain.gap
+                             ? absl::StrCat("shard '", shard.name(),
+                                            "': the archived WAL has a gap after ", chain.gap_after)
+                             : absl::StrCat("shard '", shard.name(),
+                                            "': the last transaction in the archived WAL"),
               .gap = chain.gap};
         }
       }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_format.h"
 #include "common/test_dir.h"
@@ -67,6 +68,41 @@ TEST(GreenplumWindow, TheSlowestShardAndGapsDecide) {
   EXPECT_TRUE((*reaches)[2]->gap);
   EXPECT_FALSE((*reaches)[3]);
   EXPECT_FALSE((*reaches)[4]);  // no manifest (deleted, damaged)
+  std::filesystem::remove_all(dir);
+}
+
+// Segments whose transaction ends the archiver read: the chain reaches its last commit, not the
+// time its WAL was stored; WAL without a transaction moves nothing; an older segment in the chain
+// (ends unknown) counts by when it was stored.
+TEST(GreenplumWindow, TheLastTransactionNotTheLastSegmentDecides) {
+  auto dir = common::FreshTestDir("gp_window_ends");
+  auto storage = std::move(*storage::OpenPosixStorage(dir.string()));
+  auto repo = std::move(*repo::Repository::Init(storage.get(), {}));
+  auto put = [&](const std::string& shard, int n, std::optional<int> committed,
+                 std::optional<int> last_end, bool read) {
+    SegmentSummary summary{.readable = read};
+    if (last_end) summary.last = TransactionEnd{.time = T(*last_end)};
+    std::optional<absl::Time> stored;
+    if (committed) stored = T(*committed);
+    ASSERT_TRUE(repo->journal()
+                    .Put("c1", shard, PieceName("7001", File(n), stored, &summary),
+                         uint64_t{1} * n << 24, uint64_t{1} * (n + 1) << 24, "wal")
+                    .ok());
+  };
+  put("seg0", 2, std::nullopt, 5, true);
+  put("seg0", 3, std::nullopt, std::nullopt, true);  // a checkpoint and a switch: no commit
+  put("seg1", 2, 30, std::nullopt, false);           // moved from an older version: stored at 30
+  put("seg1", 3, std::nullopt, 8, true);
+  GreenplumDriver driver;
+  const repo::Manifest both = Backup(2, {"seg0", "seg1"});
+  const repo::Manifest seg0 = Backup(2, {"seg0"});
+  const repo::Manifest idle = Backup(3, {"seg0"});
+  auto reaches = driver.JournalReaches(&repo->journal(), "c1", {&both, &seg0, &idle});
+  ASSERT_TRUE(reaches.ok()) << reaches.status();
+  EXPECT_EQ((*reaches)[0]->until, T(5));  // seg0's last commit; seg1 reaches 30
+  EXPECT_EQ((*reaches)[1]->until, T(5));
+  EXPECT_NE((*reaches)[1]->stopped.find("last transaction"), std::string::npos);
+  EXPECT_EQ((*reaches)[2]->until, absl::InfinitePast());  // WAL, but no commit past the backup
   std::filesystem::remove_all(dir);
 }
 

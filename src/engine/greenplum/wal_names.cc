@@ -44,9 +44,13 @@ std::optional<Lsn> WalFileStart(const std::string& name, uint64_t segment_size) 
 }
 
 std::string PieceName(const std::string& system_id, const std::string& file,
-                      std::optional<absl::Time> committed) {
+                      std::optional<absl::Time> committed, const SegmentSummary* summary) {
   std::string name = absl::StrCat(system_id.empty() ? "0" : system_id, ".", file);
   if (committed) absl::StrAppend(&name, ".", absl::ToUnixMicros(*committed));
+  if (summary && summary->readable) {
+    absl::StrAppend(&name, ".t",
+                    summary->last ? absl::StrCat(absl::ToUnixMicros(summary->last->time)) : "");
+  }
   return name;
 }
 

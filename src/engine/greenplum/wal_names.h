@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "engine/greenplum/wal_records.h"
 
 namespace mdb::engine::greenplum {
 
@@ -21,10 +22,13 @@ std::string WalFileName(uint32_t timeline, Lsn lsn, uint64_t segment_size);
 // The start position of the segment named `name`; nullopt if it is not a WAL segment name.
 std::optional<Lsn> WalFileStart(const std::string& name, uint64_t segment_size);
 
-// The journal store name of a segment: "<system id>.<WAL file name>", and ".<commit time, unix
-// microseconds>" after them for segments moved from an older repository (the store's own write
-// time would be the move's, and point-in-time restores decide by commit times).
+// The journal store name of a segment: "<system id>.<WAL file name>", then ".<commit time, unix
+// microseconds>" for segments moved from an older repository (the store's own write time would
+// be the move's), and last ".t<unix microseconds>" when the archiver read the segment's
+// transaction ends: the time of its last commit or abort record (".t" alone: it has none).
+// Point-in-time restores and the restorable window decide by those times (wal_records.h).
 std::string PieceName(const std::string& system_id, const std::string& file,
-                      std::optional<absl::Time> committed = std::nullopt);
+                      std::optional<absl::Time> committed = std::nullopt,
+                      const SegmentSummary* summary = nullptr);
 
 }  // namespace mdb::engine::greenplum

@@ -75,7 +75,10 @@ absl::Status WalJournal::Commit(const common::ShardConfig& shard, const std::str
   std::string file = WalFileName(timeline, segment_start, segment_size);
   // The system id in the name: a different cluster answering at the same address (a new initdb)
   // reuses WAL file names, and its segments must not be taken as already archived.
-  auto put = options_.journal->Put(cluster_.id, shard.name, PieceName(system_id, file),
+  // Its last commit's time, for point-in-time targets and the restorable window's end.
+  SegmentSummary summary = SummarizeSegment(segment, segment_start);
+  auto put = options_.journal->Put(cluster_.id, shard.name,
+                                   PieceName(system_id, file, std::nullopt, &summary),
                                    segment_start, segment_start + segment_size, segment);
   if (absl::IsAlreadyExists(put.status())) return absl::OkStatus();
   if (!put.ok()) return put.status();  // the slot keeps the WAL: streamed again

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/log.h"
 #include "storage/s3/sts.h"
 
 namespace mdb::storage::s3 {
@@ -49,25 +50,54 @@ RefreshingCredentials::RefreshingCredentials(std::string source, Fetch fetch, Cl
     : source_(std::move(source)), fetch_(std::move(fetch)), clock_(std::move(clock)) {}
 
 absl::StatusOr<Credentials> RefreshingCredentials::Get() {
-  std::lock_guard<std::mutex> lock(mu_);
-  absl::Time now = clock_();
-  if (current_ && now < refresh_at_) return *current_;
-  // One fetch at a time: the other callers wait for it rather than all asking STS at once.
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    absl::Time now = clock_();
+    bool valid = current_ && now < usable_until_;
+    if (valid && now < refresh_at_) return *current_;
+    if (!fetching_) break;
+    if (valid) return *current_;  // another caller is asking STS; these still work
+    fetched_.wait(lock);
+  }
+  fetching_ = true;
+  lock.unlock();
   absl::StatusOr<Credentials> fresh = fetch_();
+  lock.lock();
+  fetching_ = false;
+  fetched_.notify_all();
+  absl::Time now = clock_();
   if (!fresh.ok()) {
-    // Still valid for a while: use them, and try again at the next call.
-    if (current_ && now + absl::Seconds(10) < current_->expiration) return *current_;
+    refresh_at_ = now + absl::Seconds(30);
+    if (current_ && now < usable_until_) {
+      common::Log(common::LogLevel::kWarning, "s3",
+                  absl::StrCat("refreshing credentials from ", source_, " failed (",
+                               fresh.status().message(), "); the current ones expire at ",
+                               absl::FormatTime(current_->expiration)));
+      return *current_;
+    }
     return fresh.status();
   }
   absl::Duration life = fresh->expiration - now;
-  refresh_at_ = fresh->expiration - std::min(absl::Minutes(5), life / 2);
+  refresh_at_ =
+      std::max(fresh->expiration - std::min(absl::Minutes(5), life / 2), now + absl::Seconds(10));
+  usable_until_ = std::max(fresh->expiration, now + absl::Seconds(10));
+  if (life <= absl::ZeroDuration()) {
+    common::Log(common::LogLevel::kWarning, "s3",
+                absl::StrCat("credentials from ", source_, " expired at ",
+                             absl::FormatTime(fresh->expiration),
+                             " by this machine's clock; is its time right?"));
+  }
   current_ = std::move(*fresh);
   return *current_;
 }
 
-void RefreshingCredentials::Invalidate() {
+void RefreshingCredentials::Invalidate(const Credentials& used) {
   std::lock_guard<std::mutex> lock(mu_);
-  refresh_at_ = absl::InfinitePast();
+  if (current_ && current_->access_key == used.access_key &&
+      current_->session_token == used.session_token) {
+    refresh_at_ = absl::InfinitePast();
+    usable_until_ = absl::InfinitePast();  // not to be handed out while refreshing
+  }
 }
 
 std::optional<Credentials> ProfileKeys(const std::string& ini, const std::string& profile,
@@ -79,8 +109,14 @@ std::optional<Credentials> ProfileKeys(const std::string& ini, const std::string
   for (absl::string_view raw : absl::StrSplit(ini, '\n')) {
     absl::string_view line = absl::StripAsciiWhitespace(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      std::string name(absl::StripAsciiWhitespace(line.substr(1, line.size() - 2)));
+    if (line.front() == '[') {
+      // "[name]", perhaps followed by a comment, as Python's configparser (botocore) reads it.
+      size_t close = line.find(']');
+      if (close == absl::string_view::npos) {
+        in_section = false;
+        continue;
+      }
+      std::string name(absl::StripAsciiWhitespace(line.substr(1, close - 1)));
       // "[profile  x]" with extra spaces is still profile x.
       std::vector<std::string> words = absl::StrSplit(name, ' ', absl::SkipEmpty());
       in_section = absl::StrJoin(words, " ") == wanted;

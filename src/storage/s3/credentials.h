@@ -6,6 +6,7 @@
 // Temporary credentials are refreshed before they expire.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -30,8 +31,9 @@ class CredentialsProvider {
  public:
   virtual ~CredentialsProvider() = default;
   virtual absl::StatusOr<Credentials> Get() = 0;
-  // The store refused the credentials as expired (ExpiredToken): the next Get fetches new ones.
-  virtual void Invalidate() {}
+  // The store refused `used` as expired (ExpiredToken): the next Get fetches new ones, unless
+  // they were replaced already (several requests hit by the same expiry refresh once).
+  virtual void Invalidate(const Credentials& used) {}
   // Where the credentials come from, for messages. Never a secret.
   virtual std::string Describe() const = 0;
 };
@@ -39,8 +41,10 @@ class CredentialsProvider {
 std::shared_ptr<CredentialsProvider> FixedCredentials(Credentials c, std::string source);
 
 // Temporary credentials from `fetch`, kept until shortly before they expire: 5 minutes before,
-// or at half their lifetime when that is shorter. A failed refresh keeps the old credentials
-// while they are still valid, so that a short STS outage does not fail uploads.
+// or at half their lifetime when that is shorter (and never sooner than 10 s after the fetch,
+// so that a skewed clock cannot make every request ask STS). One caller fetches at a time,
+// outside the lock; meanwhile the others go on with the old credentials while those are valid.
+// A failed refresh keeps the old ones too, and is tried again 30 s later, not at every request.
 class RefreshingCredentials final : public CredentialsProvider {
  public:
   using Fetch = std::function<absl::StatusOr<Credentials>()>;
@@ -48,7 +52,7 @@ class RefreshingCredentials final : public CredentialsProvider {
   RefreshingCredentials(std::string source, Fetch fetch, Clock clock = absl::Now);
 
   absl::StatusOr<Credentials> Get() override;
-  void Invalidate() override;
+  void Invalidate(const Credentials& used) override;
   std::string Describe() const override { return source_; }
 
  private:
@@ -56,8 +60,13 @@ class RefreshingCredentials final : public CredentialsProvider {
   const Fetch fetch_;
   const Clock clock_;
   std::mutex mu_;
+  std::condition_variable fetched_;
   std::optional<Credentials> current_;  // guarded by mu_
   absl::Time refresh_at_;               // guarded by mu_
+  // The expiration, but at least 10 s after the fetch: with a skewed clock credentials may
+  // look expired on arrival, and the store, not our clock, decides.
+  absl::Time usable_until_;  // guarded by mu_
+  bool fetching_ = false;    // guarded by mu_
 };
 
 // What the chain reads. Tests replace the environment; the rest comes from the repository URL.

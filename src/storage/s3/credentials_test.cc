@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -41,6 +42,13 @@ TEST(ProfileKeys, ReadsTheNamedSection) {
   EXPECT_EQ(ProfileKeys(config, "backup", true)->access_key, "AKC");
   EXPECT_EQ(ProfileKeys(config, "default", true)->access_key, "AKD");
   EXPECT_FALSE(ProfileKeys(config, "backup", false));
+  // A comment after a section header: still that section (as botocore reads it), so its keys
+  // never land in the section above.
+  std::string commented =
+      "[default]\naws_access_key_id=AKD\naws_secret_access_key=d\n"
+      "[prod]   # production\naws_access_key_id=AKP\naws_secret_access_key=p\n";
+  EXPECT_EQ(ProfileKeys(commented, "default", false)->access_key, "AKD");
+  EXPECT_EQ(ProfileKeys(commented, "prod", false)->access_key, "AKP");
 }
 
 class Chain : public ::testing::Test {
@@ -139,13 +147,69 @@ TEST(Refreshing, RefreshesBeforeExpiryAndRidesOutAFailedRefresh) {
   now += absl::Minutes(3);  // past the refresh point, 1 minute before expiry
   EXPECT_EQ(p.Get()->access_key, "AK4");
   EXPECT_EQ(fetches, 5);
-  now += absl::Minutes(1);  // expired, and STS still down
+  now += absl::Seconds(20);
+  EXPECT_EQ(p.Get()->access_key, "AK4");
+  EXPECT_EQ(fetches, 5);     // not every request asks a failing STS again: 30 s later
+  now += absl::Seconds(40);  // expired, and STS still down
   EXPECT_EQ(p.Get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(fetches, 6);
 
   sts_down = false;
-  EXPECT_EQ(p.Get()->access_key, "AK7");
-  p.Invalidate();  // the store said ExpiredToken
+  Credentials used = *p.Get();
+  EXPECT_EQ(used.access_key, "AK7");
+  p.Invalidate(used);  // the store said ExpiredToken
   EXPECT_EQ(p.Get()->access_key, "AK8");
+  p.Invalidate(used);  // another request that had AK7: AK8 stays
+  EXPECT_EQ(p.Get()->access_key, "AK8");
+  EXPECT_EQ(fetches, 8);
+
+  life = absl::Seconds(-30);  // a skewed clock: expired on arrival
+  p.Invalidate(*p.Get());
+  EXPECT_EQ(p.Get()->access_key, "AK9");
+  now += absl::Seconds(5);
+  EXPECT_EQ(p.Get()->access_key, "AK9");  // not a fetch per request: 10 s, the store decides
+  EXPECT_EQ(fetches, 9);
+  now += absl::Seconds(6);
+  EXPECT_EQ(p.Get()->access_key, "AK10");
+}
+
+// While one caller asks STS, the others go on with the still-valid credentials.
+TEST(Refreshing, OneFetchAtATimeOthersKeepGoing) {
+  absl::Time now = absl::FromUnixSeconds(1'000'000);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_fetch = false, release = false;
+  int fetches = 0;
+  RefreshingCredentials p(
+      "test",
+      [&]() -> absl::StatusOr<Credentials> {
+        std::unique_lock<std::mutex> lock(mu);
+        if (++fetches == 2) {  // the refresh blocks until released
+          in_fetch = true;
+          cv.notify_all();
+          cv.wait(lock, [&] { return release; });
+        }
+        return Credentials{.access_key = absl::StrCat("AK", fetches),
+                           .secret_key = "s",
+                           .expiration = now + absl::Hours(1)};
+      },
+      [&] { return now; });
+  EXPECT_EQ(p.Get()->access_key, "AK1");
+  now += absl::Minutes(57);
+  std::thread refresher([&] { EXPECT_EQ(p.Get()->access_key, "AK2"); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return in_fetch; });
+  }
+  EXPECT_EQ(p.Get()->access_key, "AK1");  // does not wait for the fetch
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  refresher.join();
+  EXPECT_EQ(p.Get()->access_key, "AK2");
+  EXPECT_EQ(fetches, 2);
 }
 
 constexpr char kStsOk[] =
@@ -238,6 +302,13 @@ TEST(Sts, ExchangesTheTokenFileReadAnewEachTime) {
   EXPECT_FALSE(absl::StrContains(refused.status().message(), "eyJ"));  // never the token
   std::remove((dir + "/token").c_str());
   EXPECT_EQ(AssumeRoleWithWebIdentity(req).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The token is a bearer credential: never in clear text beyond this machine.
+  req.endpoint = "http://sts.example.com/";
+  auto clear = AssumeRoleWithWebIdentity(req);
+  EXPECT_EQ(clear.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(clear.status().message(), "is not https")) << clear.status();
+  req.endpoint = "sts.example.com";
+  EXPECT_EQ(AssumeRoleWithWebIdentity(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // The session token goes with every request, signed; ExpiredToken fetches new credentials once.

@@ -19,8 +19,8 @@ namespace {
 
 constexpr size_t kMaxIdleHandles = 16;
 
-// Which transport failures are worth another attempt: the store may answer next time. Malformed
-// URLs, TLS verification failures and the like would fail the same way again.
+}  // namespace
+
 bool RetryableCurlError(CURLcode c) {
   switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -40,6 +40,8 @@ bool RetryableCurlError(CURLcode c) {
   }
 }
 
+namespace {
+
 // 501 (not implemented) and 505 (HTTP version) are permanent, the other 5xx are not.
 bool RetryableHttp(long status, const std::string& code) {
   if (status == 429) return true;
@@ -47,7 +49,15 @@ bool RetryableHttp(long status, const std::string& code) {
   return status >= 500 && status != 501 && status != 505;
 }
 
-absl::Status HttpStatus(long status, std::string message) {
+// Credentials the store refused are PermissionDenied whatever the status (S3 answers some with
+// 400): the operator's fix is the same.
+bool CredentialsRefused(const std::string& code) {
+  return code == "ExpiredToken" || code == "InvalidToken" || code == "InvalidAccessKeyId" ||
+         code == "SignatureDoesNotMatch" || code == "TokenRefreshRequired";
+}
+
+absl::Status HttpStatus(long status, const std::string& code, std::string message) {
+  if (CredentialsRefused(code)) return absl::PermissionDeniedError(message);
   switch (status) {
     case 400:
       return absl::InvalidArgumentError(message);
@@ -246,6 +256,7 @@ Client::Attempt Client::Perform(CURL* curl, const Request& req, const Target& ta
   char errbuf[CURL_ERROR_SIZE] = {0};
   std::string url = query.empty() ? target.url : absl::StrCat(target.url, "?", query);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -327,12 +338,12 @@ absl::StatusOr<Response> Client::Send(const Request& req) {
       // Temporary credentials that ran out between our refresh and the store's check: once.
       if (code == "ExpiredToken" && !refreshed) {
         refreshed = true;
-        credentials_->Invalidate();
+        credentials_->Invalidate(*credentials);
         --attempt;
         continue;
       }
       if (!hidden_error && !RetryableHttp(r.status, code)) {
-        return HttpStatus(r.status, absl::StrCat("s3 ", what, ": ", last_error));
+        return HttpStatus(r.status, code, absl::StrCat("s3 ", what, ": ", last_error));
       }
     }
     if (attempt >= max_attempts) break;

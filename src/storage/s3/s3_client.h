@@ -19,6 +19,10 @@
 
 namespace mdb::storage::s3 {
 
+// Which transport failures are worth another attempt: the server may answer next time. Malformed
+// URLs, TLS verification failures and the like would fail the same way again.
+bool RetryableCurlError(CURLcode c);
+
 // An endpoint URL split into its parts: "http://127.0.0.1:7070" -> {"http", "127.0.0.1:7070", ""}.
 struct Endpoint {
   std::string scheme;     // "http" or "https"

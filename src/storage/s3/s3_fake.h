@@ -79,6 +79,13 @@ class FakeS3 {
     std::lock_guard<std::mutex> lock(mu_);
     return counts_[method];
   }
+  // Upload markers of the store's one prefix ("pre").
+  int Markers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (const auto& [k, v] : objects_) n += absl::StartsWith(k, "pre/.mdb-uploads/");
+    return n;
+  }
   bool Has(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
     return objects_.count(key) > 0;
@@ -154,6 +161,10 @@ class FakeS3 {
     Serve(req, res);
   }
 
+  std::string PartEtag(const std::string& part) {
+    return opaque_etags_ ? absl::StrCat("kms", part.size()) : Md5Hex(part);
+  }
+
   // Carries out a request; mu_ held.
   void Serve(const httplib::Request& req, httplib::Response& res) {
     std::string path = req.path.substr(1);
@@ -212,7 +223,7 @@ class FakeS3 {
     if (req.method == "PUT") {
       int n = std::stoi(req.get_param_value("partNumber"));
       up->second[n] = req.body;
-      res.set_header("ETag", absl::StrCat("\"", Md5Hex(req.body), "\""));
+      res.set_header("ETag", absl::StrCat("\"", PartEtag(req.body), "\""));
     } else if (req.method == "DELETE") {
       uploads_.erase(up);
       res.status = 204;
@@ -221,9 +232,9 @@ class FakeS3 {
       std::string data, md5s, expected = "<CompleteMultipartUpload>";
       for (const auto& [n, part] : up->second) {
         absl::StrAppend(&expected, "<Part><PartNumber>", n, "</PartNumber><ETag>&quot;",
-                        Md5Hex(part), "&quot;</ETag></Part>");
+                        PartEtag(part), "&quot;</ETag></Part>");
         data += part;
-        md5s += absl::HexStringToBytes(Md5Hex(part));
+        md5s += absl::HexStringToBytes(PartEtag(part));
       }
       if (req.body != expected + "</CompleteMultipartUpload>") {
         return Error(res, 400, "InvalidPart", req.body);
@@ -279,6 +290,7 @@ class FakeS3 {
  public:
   bool list_html_ = false;
   bool exact_upload_listing_ = false;  // MinIO: uploads are listed for an exact key only
+  bool opaque_etags_ = false;          // part ETags that are not MD5s, as with SSE-KMS
   std::vector<std::string> tokens_;    // x-amz-security-token of each request that had one
   std::map<std::string, std::string> created_with_;  // key -> "header=value;" of its creation
 

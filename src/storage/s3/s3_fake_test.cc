@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/scoped_env.h"
 #include "storage/s3/s3_storage.h"
 
 namespace mdb::storage {
@@ -124,22 +125,21 @@ TEST(S3Open, MissingBucketIsNotFound) {
 TEST(S3Open, ParsesUrlsAndNeedsCredentials) {
   FakeS3 fake;
   std::string endpoint = fake.Options().endpoint;
-  std::string saved_id = Env("AWS_ACCESS_KEY_ID"), saved_secret = Env("AWS_SECRET_ACCESS_KEY");
-  unsetenv("AWS_ACCESS_KEY_ID");
-  setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-  setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+  common::ScopedEnv env;
+  env.Set("AWS_ACCESS_KEY_ID", std::nullopt)
+      .Set("AWS_ROLE_ARN", std::nullopt)
+      .Set("AWS_PROFILE", std::nullopt)
+      .Set("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+      .Set("AWS_CONFIG_FILE", "/nonexistent/config");
   auto s = OpenS3Storage("s3://fake-bucket/pre?endpoint=" + endpoint);
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(s.status().message(),
                                 "no S3 credentials found; looked at AWS_ACCESS_KEY_ID and "
                                 "AWS_SECRET_ACCESS_KEY, AWS_ROLE_ARN and "
                                 "AWS_WEB_IDENTITY_TOKEN_FILE, profile 'default' in "
                                 "/nonexistent/credentials"))
       << s.status();
-  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
-  unsetenv("AWS_CONFIG_FILE");
-  setenv("AWS_ACCESS_KEY_ID", "AKFAKE", 1);
-  setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+  env.Set("AWS_ACCESS_KEY_ID", "AKFAKE").Set("AWS_SECRET_ACCESS_KEY", "secret");
   s = OpenS3Storage("s3://fake-bucket/pre/?endpoint=" + endpoint + "&region=eu-west-1");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ((*s)->Describe(), "s3://fake-bucket/pre");
@@ -147,14 +147,6 @@ TEST(S3Open, ParsesUrlsAndNeedsCredentials) {
             absl::StatusCode::kInvalidArgument);
   auto vhost = OpenS3Storage("s3://fake-bucket?endpoint=" + endpoint + "&path_style=false");
   EXPECT_TRUE(absl::StrContains(vhost.status().message(), "use path_style=true")) << vhost.status();
-  if (saved_id.empty())
-    unsetenv("AWS_ACCESS_KEY_ID");
-  else
-    setenv("AWS_ACCESS_KEY_ID", saved_id.c_str(), 1);
-  if (saved_secret.empty())
-    unsetenv("AWS_SECRET_ACCESS_KEY");
-  else
-    setenv("AWS_SECRET_ACCESS_KEY", saved_secret.c_str(), 1);
 }
 
 TEST(S3Open, VirtualHostAddressing) {

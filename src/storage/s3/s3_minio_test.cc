@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/scoped_env.h"
 #include "storage/s3/local_http_server.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_real_test.h"
@@ -116,15 +117,11 @@ TEST_F(MinioOnly, WebIdentityCredentialsFromStsWork) {
   S3Options o = RealOptions(server_);
   o.access_key = o.secret_key = "";
   o.sts_endpoint = sts.url() + "/";
-  std::string saved_id = Env("AWS_ACCESS_KEY_ID"), saved_secret = Env("AWS_SECRET_ACCESS_KEY");
-  unsetenv("AWS_ACCESS_KEY_ID");
-  setenv("AWS_ROLE_ARN", "arn:aws:iam::123:role/backup", 1);
-  setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.c_str(), 1);
+  common::ScopedEnv env;
+  env.Set("AWS_ACCESS_KEY_ID", std::nullopt)
+      .Set("AWS_ROLE_ARN", "arn:aws:iam::123:role/backup")
+      .Set("AWS_WEB_IDENTITY_TOKEN_FILE", token_file);
   auto s = OpenS3Storage(o);
-  unsetenv("AWS_ROLE_ARN");
-  unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
-  if (!saved_id.empty()) setenv("AWS_ACCESS_KEY_ID", saved_id.c_str(), 1);
-  if (!saved_secret.empty()) setenv("AWS_SECRET_ACCESS_KEY", saved_secret.c_str(), 1);
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE((*s)->Put("k", "v").ok());
   EXPECT_EQ(*(*s)->Get("k"), "v");

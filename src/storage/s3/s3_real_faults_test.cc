@@ -1,7 +1,6 @@
 // Real S3 servers (versitygw, MinIO) through a relay that loses answers or requests: a completed
-// multipart upload whose answer never came, a writer that stopped with its upload open; then
-// temporary credentials (MinIO's STS: AssumeRole, and web identity through a stand-in issuer)
-// and server-side encryption (MinIO's built-in KMS).
+// multipart upload whose answer never came, a writer that stopped with its upload open; and
+// parts in parallel. (Session tokens and SSE, which only MinIO offers: s3_minio_test.cc.)
 #include <gtest/gtest.h>
 #include <httplib.h>
 

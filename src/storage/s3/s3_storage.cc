@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <set>
 
@@ -196,6 +197,22 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenS3Storage(const S3Options& options)
   if (o.bucket.empty()) return absl::InvalidArgumentError("s3: no bucket given");
   if (o.endpoint.empty()) return bad("no endpoint given");
   if (o.region.empty()) return bad("no region given");
+  // Both end up in host names (the STS endpoint; virtual-host addressing).
+  auto only = [](const std::string& s, const char* extra) {
+    return std::all_of(s.begin(), s.end(), [&](char c) {
+      return absl::ascii_islower(c) || absl::ascii_isdigit(c) || strchr(extra, c) != nullptr;
+    });
+  };
+  if (!only(o.region, "-"))
+    return bad(absl::StrCat("region '", o.region, "' is not a region name"));
+  if (!o.path_style && !only(o.bucket, ".-")) {
+    return bad("virtual-host addressing needs a bucket name of a-z, 0-9, '.' and '-'");
+  }
+  if (!std::all_of(o.bucket.begin(), o.bucket.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_';
+      })) {
+    return bad("a bucket name is letters, digits, '.', '-' and '_'");
+  }
   if (o.max_attempts < 1) return bad("max_attempts must be at least 1");
   if (o.part_size == 0) return bad("part_size must be positive");
   if (o.upload_concurrency < 1 || o.upload_concurrency > 64) {
@@ -241,7 +258,10 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenS3Storage(const S3Options& options)
                                          .sts_endpoint = o.sts_endpoint,
                                          .ca_file = o.ca_file,
                                          .timeout = o.request_timeout});
-    if (!found.ok()) return bad(std::string(found.status().message()));
+    if (!found.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("s3 bucket '", o.bucket, "': ", found.status().message()));
+    }
     credentials = std::move(*found);
   }
   auto storage =

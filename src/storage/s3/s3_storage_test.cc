@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/scoped_env.h"
 #include "storage/conformance_test.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_fake.h"
@@ -111,17 +112,12 @@ TEST_P(RealS3, OpensFromUrlWithAProfile) {
   std::ofstream(file) << "[other]\naws_access_key_id = nobody\naws_secret_access_key = x\n"
                       << "[mdb-" << server_.name << "]\naws_access_key_id = " << o.access_key
                       << "\naws_secret_access_key = " << o.secret_key << "\n";
-  std::string saved = Env("AWS_SHARED_CREDENTIALS_FILE");
-  setenv("AWS_SHARED_CREDENTIALS_FILE", file.c_str(), 1);
+  common::ScopedEnv env;
+  env.Set("AWS_SHARED_CREDENTIALS_FILE", file);
   std::string url = absl::StrCat("s3://", o.bucket, "/", o.prefix, "?endpoint=", o.endpoint,
                                  "&region=us-east-1&path_style=true&profile=mdb-", server_.name);
   auto s = OpenStorage(url);
   auto other = OpenStorage(absl::StrCat(url.substr(0, url.find("&profile=")), "&profile=other"));
-  if (saved.empty()) {
-    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
-  } else {
-    setenv("AWS_SHARED_CREDENTIALS_FILE", saved.c_str(), 1);
-  }
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied) << other.status();
   EXPECT_EQ((*s)->Describe(), absl::StrCat("s3://", o.bucket, "/", o.prefix));

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <random>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -21,6 +23,10 @@ namespace mdb::storage::s3 {
 namespace {
 
 constexpr uint64_t kMaxParts = 10000;  // S3's limit per multipart upload
+// Threads sending parts besides the Puts' own, in the whole process; each holds no more than a
+// connection (the parts are slices of the Put's buffer).
+constexpr int kMaxExtraPartThreads = 64;
+std::atomic<int> extra_part_threads{0};
 
 std::string Unquote(const std::string& etag) {
   return std::string(absl::StripSuffix(absl::StripPrefix(etag, "\""), "\""));
@@ -30,6 +36,13 @@ struct Parts {
   uint64_t size = 0;
   uint64_t count = 0;
 };
+
+constexpr char kMarkerNonce[] = "~";
+
+std::string Nonce() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16));
+}
 
 Parts PartsOf(const S3Options& o, uint64_t total) {
   // part_size, grown if needed to stay within S3's 10000 parts.
@@ -71,9 +84,22 @@ absl::Status UploadParts(Client& client, const std::string& object, const std::s
   int threads = static_cast<int>(
       std::min<uint64_t>(std::max(1, client.options().upload_concurrency), p.count));
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  for (int t = 1; t < threads; ++t) {
+    // Within the process-wide cap: many Puts at once share it rather than multiply it.
+    if (extra_part_threads.fetch_add(1) >= kMaxExtraPartThreads) {
+      --extra_part_threads;
+      break;
+    }
+    try {
+      pool.emplace_back(worker);
+    } catch (const std::system_error&) {  // out of threads: this one and the others do the work
+      --extra_part_threads;
+      break;
+    }
+  }
   worker();
   for (std::thread& t : pool) t.join();
+  extra_part_threads -= static_cast<int>(pool.size());
   return first_error;
 }
 
@@ -94,6 +120,7 @@ absl::Status Complete(Client& client, const std::string& object, const std::stri
   done.error_in_ok_body = true;
   absl::Status st = client.Send(done).status();
   if (st.ok()) return st;
+  bool gone = absl::IsNotFound(st);  // NoSuchUpload: completed by a try whose answer was lost?
   absl::StatusOr<Response> head = client.Send(Request("HEAD", object));
   std::string expected = MultipartEtag(etags);
   if (head.ok() && head->Header("content-length") == absl::StrCat(size) && !expected.empty() &&
@@ -102,6 +129,13 @@ absl::Status Complete(Client& client, const std::string& object, const std::stri
                 absl::StrCat(done.what, " answered '", st.message(),
                              "', but the object is there with the parts' ETag: completed"));
     return absl::OkStatus();
+  }
+  if (gone) {
+    // Not a NotFound for the caller: what is unknown is whether the object was written.
+    return absl::UnavailableError(
+        absl::StrCat("s3 ", done.what,
+                     ": the upload is gone (completed by a try whose answer was lost, or "
+                     "aborted) and the object cannot be confirmed by its ETag; write it again"));
   }
   return st;
 }
@@ -125,7 +159,11 @@ std::string MultipartEtag(const std::vector<std::string>& part_etags) {
 absl::Status PutMultipart(Client& client, const UploadTarget& target, std::string_view data) {
   const std::string& object = target.object;
   // The marker first: a crash after CreateMultipartUpload must leave something a listing finds.
-  Request mark("PUT", target.marker);
+  // One per upload (a nonce after '~', which keys never hold): a retried Put of the key must not
+  // remove the marker of an earlier try whose abort failed.
+  std::string marker = absl::StrCat(target.marker, kMarkerNonce, Nonce());
+  Request mark("PUT", marker);
+  mark.headers = target.headers;  // a bucket policy may demand encryption of every object
   mark.what = absl::StrCat("PUT upload marker of '", object, "'");
   RETURN_IF_ERROR(client.Send(mark).status());
   Request create("POST", object, {{"uploads", ""}});
@@ -147,7 +185,7 @@ absl::Status PutMultipart(Client& client, const UploadTarget& target, std::strin
     gone = aborted.ok() || absl::IsNotFound(aborted);
   }
   // Kept when the upload may still exist: the next cleanup finds it through the marker.
-  if (gone) client.Send(Request("DELETE", target.marker)).IgnoreError();
+  if (gone) client.Send(Request("DELETE", marker)).IgnoreError();
   return st;
 }
 
@@ -178,7 +216,8 @@ absl::StatusOr<int> RemoveIncompleteUploads(Client& client, const std::string& r
   std::vector<std::string> done_markers;
   for (const Listed& m : markers) {
     if (m.modified > cutoff) continue;
-    std::string object = root + m.key.substr(marker_root.size());
+    std::string rel = m.key.substr(marker_root.size());
+    std::string object = root + rel.substr(0, rel.rfind(kMarkerNonce));
     ASSIGN_OR_RETURN(std::vector<Upload> of_key, ListUploads(client, object, what));
     if (take(of_key, object)) done_markers.push_back(m.key);
   }

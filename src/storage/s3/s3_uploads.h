@@ -5,9 +5,9 @@
 // Why markers: S3 and versitygw list the uploads under a prefix, but MinIO lists them only for
 // an exact object key, so a prefix listing there finds nothing and abandoned parts are kept (and
 // paid for) forever. Each upload therefore writes an empty marker object under
-// ROOT/.mdb-uploads/KEY before it starts and deletes it once the upload is completed or aborted;
-// the cleanup lists the markers and asks for each key's uploads by its exact name. One PUT and
-// one DELETE more per multipart upload (objects over 16 MiB), none for the others.
+// ROOT/.mdb-uploads/KEY~NONCE before it starts and deletes it once the upload is completed or
+// aborted; the cleanup lists the markers and asks for each key's uploads by its exact name. One PUT
+// and one DELETE more per multipart upload (objects over 16 MiB), none for the others.
 #pragma once
 
 #include <string>

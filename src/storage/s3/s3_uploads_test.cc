@@ -32,7 +32,7 @@ TEST(S3Multipart, UploadsPartsInOrderAndCompletes) {
   EXPECT_EQ(fake.Count("POST"), 2);                   // create, complete
   EXPECT_EQ(fake.Count("PUT"), 1 + 1 + 3);            // small, the marker, the parts
   EXPECT_EQ(fake.Count("DELETE"), 1);                 // the marker, once completed
-  EXPECT_FALSE(fake.Has("pre/.mdb-uploads/big"));
+  EXPECT_EQ(fake.Markers(), 0);
   EXPECT_EQ(*(*s)->Get("big"), "0123456789A");
   EXPECT_EQ(fake.OpenUploads(), 0u);
 }
@@ -48,7 +48,8 @@ TEST(S3Multipart, PartsGoInParallelUpToTheLimit) {
   for (int i = 0; i < 40; ++i) data.push_back(static_cast<char>('a' + i % 26));
   ASSERT_TRUE((*s)->Put("big", data).ok());  // 10 parts
   EXPECT_EQ(*(*s)->Get("big"), data);        // in order, whatever order they were sent in
-  EXPECT_EQ(fake.MaxPartsInFlight(), 3);
+  EXPECT_GE(fake.MaxPartsInFlight(), 2);     // in parallel
+  EXPECT_LE(fake.MaxPartsInFlight(), 3);     // within the limit
 }
 
 TEST(S3Multipart, ErrorInsideA200CompleteIsRetried) {
@@ -74,24 +75,44 @@ TEST(S3Multipart, FailedPartAbortsTheUploadAndDropsTheMarker) {
   EXPECT_EQ(fake.Count("DELETE"), 2);  // the abort, the marker
   EXPECT_EQ(fake.OpenUploads(), 0u);
   EXPECT_FALSE(fake.Has("pre/big"));
-  EXPECT_FALSE(fake.Has("pre/.mdb-uploads/big"));
+  EXPECT_EQ(fake.Markers(), 0);
 }
 
-// The answer to CompleteMultipartUpload is lost (it comes after the timeout): the retry finds no
-// upload, and the object, with the parts' ETag, says the upload was completed.
-TEST(S3Multipart, LostCompletionIsCheckedAgainstTheObject) {
-  FakeS3 fake;
+// Puts "big" through a store that loses the answer to the first CompleteMultipartUpload (it comes
+// after the timeout): the retry finds no upload.
+std::unique_ptr<Storage> PutWithALostCompletion(FakeS3& fake, absl::Status* put) {
   S3Options o = SmallParts(fake);
   o.request_timeout = absl::Seconds(1);
   auto s = OpenS3Storage(o);
-  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return nullptr;
   fake.LoseAnswers("POST?uploadId", 1, 2500);
-  absl::Status put = (*s)->Put("big", "0123456789A");
+  *put = (*s)->Put("big", "0123456789A");
+  return std::move(*s);
+}
+
+// The object, with the parts' ETag, says the upload was completed.
+TEST(S3Multipart, LostCompletionIsCheckedAgainstTheObject) {
+  FakeS3 fake;
+  absl::Status put;
+  auto s = PutWithALostCompletion(fake, &put);
   ASSERT_TRUE(put.ok()) << put;
   EXPECT_EQ(fake.Count("POST"), 3);  // create, the completion, its retry (NoSuchUpload)
-  EXPECT_EQ(*(*s)->Get("big"), "0123456789A");
-  EXPECT_FALSE(fake.Has("pre/.mdb-uploads/big"));
+  EXPECT_EQ(*s->Get("big"), "0123456789A");
+  EXPECT_EQ(fake.Markers(), 0);
   EXPECT_EQ(fake.OpenUploads(), 0u);
+}
+
+// Part ETags that are not MD5s (SSE-KMS) cannot confirm the object: a completion whose answer
+// was lost is then an Unavailable the caller retries, never a NotFound.
+TEST(S3Multipart, AnUnconfirmableLostCompletionIsUnavailable) {
+  FakeS3 fake;
+  fake.opaque_etags_ = true;
+  absl::Status put;
+  auto s = PutWithALostCompletion(fake, &put);
+  EXPECT_EQ(put.code(), absl::StatusCode::kUnavailable) << put;
+  EXPECT_TRUE(absl::StrContains(put.message(), "cannot be confirmed")) << put;
+  ASSERT_TRUE(s->Put("big", "0123456789A").ok());  // the caller's retry
 }
 
 // A completion that really failed stays a failure: the object is not there.
@@ -99,11 +120,12 @@ TEST(S3Multipart, FailedCompletionIsNotMistakenForALostAnswer) {
   FakeS3 fake;
   auto s = OpenS3Storage(SmallParts(fake));
   ASSERT_TRUE(s.ok()) << s.status();
-  ASSERT_TRUE((*s)->Put("big", "ABCDEFGHIJKLMN").ok());  // an older object under the key
+  // An older object of the same size under the key: only its ETag tells it from the new one.
+  ASSERT_TRUE((*s)->Put("big", "ABCDEFGHIJK").ok());
   fake.Fail("POST?uploadId", 100, 500, "InternalError");
   absl::Status st = (*s)->Put("big", "0123456789A");
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
-  EXPECT_EQ(*(*s)->Get("big"), "ABCDEFGHIJKLMN");
+  EXPECT_EQ(*(*s)->Get("big"), "ABCDEFGHIJK");
 }
 
 // A writer that stopped with its upload open (here: parts and abort both refused) leaves its
@@ -117,7 +139,7 @@ TEST(S3Multipart, CleanupFindsAbandonedUploadsThroughMarkers) {
   fake.Fail("DELETE?uploadId", 100, 403, "AccessDenied");
   EXPECT_FALSE((*s)->Put("packs/big", "0123456789A").ok());
   EXPECT_EQ(fake.OpenUploads(), 1u);
-  EXPECT_TRUE(fake.Has("pre/.mdb-uploads/packs/big"));
+  EXPECT_EQ(fake.Markers(), 1);
   auto listed = (*s)->List("");
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_TRUE(listed->empty()) << listed->front().key;  // the marker is the driver's own
@@ -128,7 +150,7 @@ TEST(S3Multipart, CleanupFindsAbandonedUploadsThroughMarkers) {
   EXPECT_EQ(fake.OpenUploads(), 1u);
   EXPECT_EQ(*(*s)->RemoveIncomplete(absl::Hours(1)), 1);
   EXPECT_EQ(fake.OpenUploads(), 0u);
-  EXPECT_FALSE(fake.Has("pre/.mdb-uploads/packs/big"));
+  EXPECT_EQ(fake.Markers(), 0);
 }
 
 TEST(S3Multipart, RemoveIncompleteAbortsOldUploadsUnderThePrefix) {
@@ -175,6 +197,15 @@ TEST(S3Options, RefusesWhatWouldFailLater) {
   refused([](S3Options& o) { o.ca_file = "/nonexistent.pem"; }, "cannot read the CA bundle");
   refused([](S3Options& o) { o.upload_concurrency = 0; }, "upload_concurrency must be 1 to 64");
   refused([](S3Options& o) { o.secret_key = ""; }, "an access key needs its secret");
+  // Both go into host names: nothing may steer a request (or a token) to another host.
+  refused([](S3Options& o) { o.region = "x.evil.com/"; }, "is not a region name");
+  refused(
+      [](S3Options& o) {
+        o.bucket = "evil.com:80/x";
+        o.path_style = false;
+      },
+      "virtual-host addressing needs a bucket name");
+  refused([](S3Options& o) { o.bucket = "a/b"; }, "a bucket name is letters");
 }
 
 TEST(S3Location, ReadsEveryParameter) {

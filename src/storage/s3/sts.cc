@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "storage/s3/s3_client.h"
 #include "storage/s3/s3_xml.h"
 #include "storage/s3/sigv4.h"
 
@@ -50,6 +52,10 @@ Reply Post(const WebIdentityRequest& req, const std::string& form) {
   curl_slist* headers = curl_slist_append(nullptr, "Accept: application/xml");
   headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
   curl_easy_setopt(curl, CURLOPT_URL, req.endpoint.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(
+      curl, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(absl::ToInt64Milliseconds(std::min(req.timeout, absl::Seconds(10)))));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(form.size()));
@@ -69,6 +75,20 @@ Reply Post(const WebIdentityRequest& req, const std::string& form) {
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return r;
+}
+
+// The token is a bearer credential: it goes over TLS, or to this machine only.
+absl::Status CheckEndpoint(const std::string& url) {
+  ASSIGN_OR_RETURN(Endpoint ep, ParseEndpoint(url));
+  if (ep.scheme == "https") return absl::OkStatus();
+  std::string host = ep.authority.substr(
+      0, ep.authority[0] == '[' ? ep.authority.find(']') + 1 : ep.authority.find(':'));
+  if (host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.")) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("the STS endpoint '", url,
+                   "' is not https: a web identity token is only sent over TLS (or to loopback)"));
 }
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
@@ -136,6 +156,7 @@ absl::StatusOr<Credentials> ParseStsReply(long http_status, std::string_view bod
 absl::StatusOr<Credentials> AssumeRoleWithWebIdentity(const WebIdentityRequest& req) {
   std::string context =
       absl::StrCat("STS AssumeRoleWithWebIdentity of '", req.role_arn, "' at ", req.endpoint);
+  RETURN_IF_ERROR(CheckEndpoint(req.endpoint));
   ASSIGN_OR_RETURN(std::string token, ReadToken(req.token_file));
   std::string form = WebIdentityForm(req, token);
   absl::Status last;
@@ -143,6 +164,7 @@ absl::StatusOr<Credentials> AssumeRoleWithWebIdentity(const WebIdentityRequest& 
     Reply r = Post(req, form);
     if (r.curl != CURLE_OK) {
       last = absl::UnavailableError(r.curl_error);
+      if (!RetryableCurlError(r.curl)) break;  // TLS verification and the like: same next time
     } else {
       absl::StatusOr<Credentials> c = ParseStsReply(r.status, r.body);
       if (c.ok() || !absl::IsUnavailable(c.status())) {
@@ -152,7 +174,7 @@ absl::StatusOr<Credentials> AssumeRoleWithWebIdentity(const WebIdentityRequest& 
     }
     if (attempt < kAttempts) absl::SleepFor(absl::Milliseconds(200 * attempt));
   }
-  return common::WithContext(last, absl::StrCat(context, " (", kAttempts, " attempts)"));
+  return common::WithContext(last, context);
 }
 
 }  // namespace mdb::storage::s3
