@@ -75,10 +75,10 @@ def assert_pgbench_consistent(pg):
 
 def wal_object(server, cluster_id, shard, f):
     """The journal piece of WAL file `f` of a shard (docs/format.md, "Journal pieces":
-    journal/<hex cluster>/<hex shard>/<start>-<end>.<system id>.<file>), or None while it is not
-    archived."""
+    journal/<hex cluster>/<hex shard>/<start>-<end>.<system id>.<file>[.t<last transaction>]), or None
+    while it is not archived."""
     shard_dir = server.workdir / "repository" / "journal" / cluster_id.encode().hex() / shard.encode().hex()
-    found = list(shard_dir.glob("*-*.*.%s" % f)) if shard_dir.exists() else []
+    found = [p for p in shard_dir.glob("*-*.*.%s*" % f)] if shard_dir.exists() else []
     assert len(found) <= 1, found
     return found[0] if found else None
 
