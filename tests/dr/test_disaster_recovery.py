@@ -123,7 +123,7 @@ def test_the_repository_alone_brings_every_backup_back(workdir, redis_factory, p
                 f = pg.sql("SELECT pg_walfile_name(pg_switch_wal())")
                 probe = [str(CLI), "repo", "--repo", url, "--key-file", str(key), "journal",
                          "--cluster", "gp1"]
-                pattern = re.compile(r"^%s  \S+  \d+\.%s " % (shard, f), re.M)
+                pattern = re.compile(r"^%s  \S+  \d+\.%s[. ]" % (shard, f), re.M)
                 poll(lambda: pattern.search(subprocess.run(probe, capture_output=True, text=True).stdout),
                      "WAL %s of %s archived" % (f, shard))
             ids = {rd_id: "redis", gp_ids[0]: "greenplum", gp_ids[1]: "greenplum"}

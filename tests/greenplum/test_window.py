@@ -103,12 +103,26 @@ def test_a_restore_to_the_window_end_has_the_last_commit(workdir, pg_factory):
     pg = pg_factory()
     pg.sql("CREATE TABLE batches (batch int, n int)")
     dirs = [postgres_dir(workdir, "end-0")]
+    idle_dirs = [postgres_dir(workdir, "idle-0")]
     server = start_server(workdir, sharded_cluster("gp1", [pg.address], engine="greenplum",
                                                    names=["coordinator"]) +
-                          restore_target("gp-end", dirs, ["coordinator"]))
+                          restore_target("gp-end", dirs, ["coordinator"]) +
+                          restore_target("gp-idle", idle_dirs, ["coordinator"]))
     api = Api(server)
     try:
         b1 = api.backup("gp1")
+        # Idle since the backup (WAL archived, no transaction): the window ends at the backup,
+        # and a restore to that end is the backup's state.
+        pg.sql("CHECKPOINT")
+        switch_wal_and_wait_archived(server, "gp1", [pg], ["coordinator"])
+        w = window(server)
+        assert ts(w["latest"]) == b1.created_at.ToDatetime(datetime.timezone.utc), (w, b1.created_at)
+        op = api.restore(b1, "gp-idle", at_ns=ns(w["latest"]))
+        assert op.WhichOneof("result") == "response", op.error
+        idle = pg_factory(data_dir=idle_dirs[0])
+        wait_recovered(idle)
+        assert idle.sql("SELECT count(*) FROM batches") == "0"
+
         before = time.time_ns()
         pg.sql("INSERT INTO batches SELECT 1, g FROM generate_series(1, 10) g")
         pg.sql("INSERT INTO batches SELECT 2, g FROM generate_series(1, 5) g")

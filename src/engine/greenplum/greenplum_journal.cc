@@ -84,10 +84,11 @@ absl::Status MoveSegment(repo::Repository* repository, const std::string& id) {
   }
   io::StringSink data;
   RETURN_IF_ERROR(repository->RestoreStream(m, m.streams(0).name(), &data));
-  auto put = repository->journal().Put(
-      parts[3], parts[4],
-      PieceName(parts.size() == 6 ? parts[5] : "", file, common::FromProto(m.created_at())), start,
-      start + size, data.data());
+  SegmentSummary summary = SummarizeSegment(data.data(), start);
+  auto put = repository->journal().Put(parts[3], parts[4],
+                                       PieceName(parts.size() == 6 ? parts[5] : "", file,
+                                                 common::FromProto(m.created_at()), &summary),
+                                       start, start + size, data.data());
   if (!put.ok() && !absl::IsAlreadyExists(put.status())) return put.status();
   return repository->DeleteBackup(id);
 }

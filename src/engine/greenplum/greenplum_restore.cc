@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
+#include "common/time_util.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
 #include "engine/greenplum/tar_extract.h"
@@ -120,9 +121,15 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
       reached = true;
     }
   }
-  if (req.point_in_time && !reached && !stage.empty() && chain.last_end == *req.point_in_time) {
-    plan.to_end = true;
-    reached = true;
+  // At (or past) the last archived transaction but within what the window offers (up to that
+  // transaction, or the backup's own time when none followed it): everything archived, to its
+  // end. Past both, the WAL to the target is not archived yet (refused below).
+  const absl::Time backup_at = common::FromProto(req.manifest->created_at());
+  if (req.point_in_time && !reached && !gap && *req.point_in_time >= chain.last_end &&
+      *req.point_in_time <= std::max(chain.last_end, backup_at)) {
+    plan.to_end = !stage.empty();  // no WAL at all: the backup's own point
+    reached = plan.to_end;
+    if (!plan.to_end) return plan;
   }
   if (req.point_in_time && !reached && gap) {
     return absl::FailedPreconditionError(

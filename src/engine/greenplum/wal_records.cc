@@ -2,25 +2,29 @@
 // by hand from the bytes: little-endian, 8-byte aligned records.
 #include "engine/greenplum/wal_records.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 namespace mdb::engine::greenplum {
 namespace {
 
 constexpr uint16_t kLongHeader = 0x0002;  // XLP_LONG_HEADER
-// XLOG_PAGE_MAGIC of the WAL this reads: the record layout of PostgreSQL 9.5 (0xD087) through
-// 17 (0xD116). Greenplum 6 (from 9.4) and later formats are left alone.
-constexpr uint16_t kFirstMagic = 0xD087, kLastMagic = 0xD116;
-constexpr size_t kShortHeaderSize = 24;    // MAXALIGN(sizeof(XLogPageHeaderData))
-constexpr size_t kLongHeaderSize = 40;     // MAXALIGN(sizeof(XLogLongPageHeaderData))
-constexpr size_t kRecordHeaderSize = 24;   // SizeOfXLogRecord
-constexpr size_t kCrcOffset = 20;          // offsetof(XLogRecord, xl_crc)
-constexpr uint8_t kRmXact = 1;             // RM_XACT_ID
-constexpr uint8_t kXactOpMask = 0x70;      // XLOG_XACT_OPMASK
-constexpr uint32_t kMaxRecord = 1u << 30;  // XLogRecordMaxSize
+// XLOG_PAGE_MAGIC of the WAL this reads: PostgreSQL 10 to 17 exactly (9.5 and 9.6 share the
+// record layout, but may store times as floats). Greenplum 6 (from 9.4) and 7 (0xD105, its own
+// transaction records) and other forks are left alone: their segments count by store time.
+constexpr uint16_t kMagics[] = {0xD097, 0xD098, 0xD101, 0xD106, 0xD10D, 0xD110, 0xD113, 0xD116};
+constexpr uint16_t kFirstIsContRecord = 0x0001;  // XLP_FIRST_IS_CONTRECORD
+constexpr size_t kShortHeaderSize = 24;          // MAXALIGN(sizeof(XLogPageHeaderData))
+constexpr size_t kLongHeaderSize = 40;           // MAXALIGN(sizeof(XLogLongPageHeaderData))
+constexpr size_t kRecordHeaderSize = 24;         // SizeOfXLogRecord
+constexpr size_t kCrcOffset = 20;                // offsetof(XLogRecord, xl_crc)
+constexpr uint8_t kRmXact = 1;                   // RM_XACT_ID
+constexpr uint8_t kXactOpMask = 0x70;            // XLOG_XACT_OPMASK
+constexpr uint32_t kMaxRecord = 1u << 30;        // XLogRecordMaxSize
 // Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 00:00:00 UTC).
 constexpr int64_t kPgEpochMicros = 946684800LL * 1000000;
 
@@ -93,7 +97,7 @@ SegmentSummary SummarizeSegment(std::string_view seg, uint64_t segment_start) {
   if (seg.size() < kLongHeaderSize) return out;
   if (!(Read<uint16_t>(seg, 2) & kLongHeader)) return out;
   const uint16_t magic = Read<uint16_t>(seg, 0);
-  if (magic < kFirstMagic || magic > kLastMagic) return out;
+  if (std::find(std::begin(kMagics), std::end(kMagics), magic) == std::end(kMagics)) return out;
   const uint64_t page = Read<uint32_t>(seg, 36);  // xlp_xlog_blcksz
   if (page < 1024 || page > 65536 || (page & (page - 1)) != 0 || seg.size() % page != 0) {
     return out;
@@ -109,7 +113,7 @@ SegmentSummary SummarizeSegment(std::string_view seg, uint64_t segment_start) {
   std::optional<TransactionEnd>& last = out.last;
   // A record continued from the previous segment: skip its rest (pages of it, then the tail).
   uint32_t rem = Read<uint32_t>(seg, 16);
-  if (Read<uint16_t>(seg, 2) & 0x0001) {  // XLP_FIRST_IS_CONTRECORD
+  if (Read<uint16_t>(seg, 2) & kFirstIsContRecord) {
     for (size_t p = 0; rem > 0;) {
       size_t room = (p + 1) * page - pos;
       if (rem <= room) {
@@ -123,20 +127,15 @@ SegmentSummary SummarizeSegment(std::string_view seg, uint64_t segment_start) {
     }
   }
   std::string rec;
-  while (pos + kRecordHeaderSize <= seg.size()) {
-    size_t p = pos / page;
-    if (pos % page == 0) {  // at a page's start: past its header
-      if ((pos = page_body(p)) == 0) break;
-    }
-    if ((p + 1) * page - pos < kRecordHeaderSize) {  // no room for a header: the next page
-      pos = (p + 1) * page;
-      continue;
-    }
+  while (pos + 4 <= seg.size()) {
+    if (pos % page == 0 && (pos = page_body(pos / page)) == 0) break;  // past a page's header
+    // Only xl_tot_len is sure to be on this page (records are 8-aligned): the rest of the
+    // header may continue on the next one, as the record's data may.
     uint32_t total = Read<uint32_t>(seg, pos);
     if (total < kRecordHeaderSize || total > kMaxRecord) break;  // the end of the WAL written
-    // Gather the record across page boundaries.
     rec.clear();
     size_t at = pos;
+    bool torn = false;
     while (rec.size() < total) {
       size_t page_end = (at / page + 1) * page;
       size_t take = std::min<size_t>(total - rec.size(), page_end - at);
@@ -144,8 +143,19 @@ SegmentSummary SummarizeSegment(std::string_view seg, uint64_t segment_start) {
       at += take;
       if (rec.size() < total) {
         if (at >= seg.size()) return out;  // continues in the next segment
-        if ((at = page_body(at / page)) == 0) return out;
+        size_t next = at;
+        if ((at = page_body(next / page)) == 0) return out;
+        // Not a continuation (after a crash the server overwrites an unfinished record, and
+        // says so with XLP_FIRST_IS_OVERWRITE_CONTRECORD): drop it, read on from that page.
+        if (!(Read<uint16_t>(seg, next + 2) & kFirstIsContRecord)) {
+          torn = true;
+          break;
+        }
       }
+    }
+    if (torn) {
+      pos = at;
+      continue;
     }
     std::string_view r = rec;
     uint32_t crc = Crc32c(0xFFFFFFFFu, r.substr(kRecordHeaderSize));
@@ -158,9 +168,11 @@ SegmentSummary SummarizeSegment(std::string_view seg, uint64_t segment_start) {
       if (main && main->size() >= 8) {
         int64_t pg_micros = Read<int64_t>(*main, 0);
         // Years 1970-2262 (what a Unix nanosecond clock holds); a source sending more is lying.
+        // The latest time, not the last record: commit times are taken before the records are
+        // inserted, so concurrent commits may be out of order in the WAL.
         if (pg_micros >= -kPgEpochMicros && pg_micros <= INT64_MAX / 1000 - kPgEpochMicros) {
-          last = TransactionEnd{.time = absl::FromUnixMicros(pg_micros + kPgEpochMicros),
-                                .end = segment_start + at};
+          absl::Time t = absl::FromUnixMicros(pg_micros + kPgEpochMicros);
+          if (!last || t >= last->time) last = TransactionEnd{.time = t, .end = segment_start + at};
         }
       }
     }

@@ -5,8 +5,8 @@
 // recovery for a time its WAL does not pass (PostgreSQL 13+ then stops with FATAL).
 //
 // Only what that needs is decoded: page headers, record headers with their CRC-32C, the block
-// reference headers up to the main data, and RM_XACT's commit/abort records (PostgreSQL 10-17
-// layouts). Anything unexpected ends the walk: what was read before it stands.
+// reference headers up to the main data, and RM_XACT's commit/abort records (PostgreSQL 10-17,
+// by their page magic). Anything unexpected ends the walk: what was read before it stands.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +26,9 @@ struct SegmentSummary {
   // The segment is this address's WAL in a layout read here (PostgreSQL 9.5-17), and at least
   // one record in it passed its CRC. When false, `last` says nothing.
   bool readable = false;
-  std::optional<TransactionEnd> last;  // the last commit or abort record wholly inside it
+  // The commit or abort record wholly inside it with the latest time (not always the last
+  // one: concurrent commits take their times before their records are inserted).
+  std::optional<TransactionEnd> last;
 };
 
 // What `segment`, the WAL segment that begins at LSN `segment_start`, says of its transactions.

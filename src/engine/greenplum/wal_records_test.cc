@@ -64,6 +64,20 @@ class SegmentBuilder {
     return main;
   }
 
+  // A data record that ends exactly at `target` (on the same page), so that the next starts there.
+  void FillUntil(size_t target) {
+    size_t n = target - pos_;
+    Add(10, 0, std::string(n - 30 < 256 ? n - 30 : n - 33, 'f'), true);
+  }
+
+  // After a crash: page `p` no longer continues the record running into it, and new records
+  // start after its header (XLP_FIRST_IS_OVERWRITE_CONTRECORD).
+  void OverwriteFromPage(size_t p) {
+    Put<uint16_t>(&seg_, p * kPage + 2, 0x0008);
+    Put<uint32_t>(&seg_, p * kPage + 16, 0);
+    pos_ = p * kPage + 24;
+  }
+
   std::string& bytes() { return seg_; }
   size_t pos() const { return pos_; }
 
@@ -79,8 +93,10 @@ class SegmentBuilder {
   }
 
   // Returns the LSN past the record; records that run off the segment's end are cut there.
+  // Only the record's first 4 bytes need be on its page: the header, too, may continue on the
+  // next (xlogreader.c: "the whole record header might not fit on this page").
   uint64_t Write(const std::string& rec) {
-    if ((pos_ / kPage + 1) * kPage - pos_ < 24) pos_ = (pos_ / kPage + 1) * kPage + 24;
+    if (pos_ % kPage == 0) pos_ += 24;
     size_t done = 0;
     while (done < rec.size() && pos_ < seg_.size()) {
       size_t room = (pos_ / kPage + 1) * kPage - pos_;
@@ -160,9 +176,34 @@ TEST(WalRecords, StopsAtDamageRecycledBytesAndForeignPages) {
   EXPECT_FALSE(Last(good.substr(0, 100), kStart));
   EXPECT_FALSE(Last(std::string(2 * kPage, '\0'), kStart));
   EXPECT_FALSE(Last(std::string(2 * kPage, '\xff'), kStart));
-  std::string old = good;  // the same bytes as PostgreSQL 9.4 (Greenplum 6) would label them
-  Put<uint16_t>(&old, 0, 0xD07E);
-  EXPECT_FALSE(SummarizeSegment(old, kStart).readable);
+  for (uint16_t magic : {0xD07E, 0xD093, 0xD105}) {  // 9.4 (Greenplum 6), 9.6, Greenplum 7
+    std::string other = good;
+    Put<uint16_t>(&other, 0, magic);
+    EXPECT_FALSE(SummarizeSegment(other, kStart).readable) << magic;
+  }
+}
+
+TEST(WalRecords, ARecordHeaderSplitAcrossPagesIsRead) {
+  for (size_t left : {8, 16}) {  // bytes of the header on the first page
+    SegmentBuilder b(kStart, 3);
+    b.FillUntil(kPage - left);
+    ASSERT_EQ(b.pos(), kPage - left);
+    uint64_t end = b.Add(1, 0x00, SegmentBuilder::Commit(kT0 + left));
+    b.Add(1, 0x00, SegmentBuilder::Commit(kT0));  // later in the WAL, earlier in time
+    auto last = Last(b.bytes(), kStart);
+    ASSERT_TRUE(last) << left;
+    EXPECT_EQ(last->time, absl::FromUnixMicros(kT0 + left)) << "the latest time wins";
+    EXPECT_EQ(last->end, end);
+  }
+}
+
+TEST(WalRecords, AnOverwrittenContinuationIsDroppedAndReadingGoesOn) {
+  SegmentBuilder b(kStart, 3);
+  b.Add(1, 0x00, SegmentBuilder::Commit(kT0));
+  b.Add(10, 0, std::string(9000, 'x'), true);  // runs into page 1, then the server crashed
+  b.OverwriteFromPage(1);
+  b.Add(1, 0x00, SegmentBuilder::Commit(kT0 + 3));
+  EXPECT_EQ(Last(b.bytes(), kStart)->time, absl::FromUnixMicros(kT0 + 3));
 }
 
 TEST(WalRecords, WalWithoutATransactionEndIsReadableAndHasNone) {
