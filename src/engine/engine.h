@@ -45,6 +45,9 @@ struct BackupResult {
   google::protobuf::Any engine_fields;
   int64_t data_size = -1;     // the database's own size of what the backup holds; -1: logical
   int64_t restore_size = -1;  // free space a restore needs; -1: the backup's logical bytes
+  // Asked to build on a parent, the engine took nothing from it (every shard copied whole: a
+  // new history, an unreadable parent): the backup is recorded BASE, without the parent.
+  bool whole = false;
 };
 
 struct RestoreRequest {

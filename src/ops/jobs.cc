@@ -141,8 +141,12 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   partial.set_folder_id(cluster.folder_id);
   partial.set_cluster_id(cluster.id);
   partial.set_type(type);
-  partial.set_method(chain.incremental ? catalog::BackupRecord::INCREMENTAL
-                                       : catalog::BackupRecord::BASE);
+  // An INCREMENTAL that took nothing from its parent is a BASE: listing the parent would keep
+  // it alive for nothing, and tell a person the backup needs it.
+  const bool incremental = chain.incremental && !result->whole;
+  if (chain.incremental && !incremental) writer->DropParent();
+  partial.set_method(incremental ? catalog::BackupRecord::INCREMENTAL
+                                 : catalog::BackupRecord::BASE);
   partial.set_logical_size(result->data_size);     // -1: the manifest's logical bytes
   partial.set_restore_size(result->restore_size);  // -1: likewise
   if (!result->engine_fields.type_url().empty()) {

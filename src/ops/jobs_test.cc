@@ -30,6 +30,7 @@ using ::testing::HasSubstr;
 struct FakeEngine {
   std::map<std::string, std::string> streams;  // written by every backup, in order
   bool incremental = false;
+  bool whole = false;  // the next backups took nothing from their parent
   absl::Status fail_after_first_stream;  // returned once one stream is written
   std::atomic<bool> hold{false};         // backups wait here (after their streams) while set
   std::atomic<bool> holding{false};
@@ -68,7 +69,8 @@ class FakeDriver final : public engine::Driver {
       if (r.cancelled->load()) return absl::CancelledError("fake backup cancelled");
       absl::SleepFor(absl::Milliseconds(1));
     }
-    return engine::BackupResult{.shard_names = {"shard1"}, .metadata = e_->metadata};
+    return engine::BackupResult{
+        .shard_names = {"shard1"}, .metadata = e_->metadata, .whole = e_->whole};
   }
   std::map<std::string, uint64_t> JournalStarts(const repo::Manifest& m) override {
     return {{"shard1", std::stoull(m.engine_metadata().substr(6))}};  // "start=N"
@@ -209,6 +211,25 @@ TEST_F(JobsTest, AParentIsRefusedOnDeleteUntilItsIncrementIsGone) {
   repo::RepoStats stats = Stats();
   EXPECT_EQ(stats.backups, 0);
   EXPECT_EQ(stats.stored_bytes, 0u);  // delete frees the space
+}
+
+// Asked for an INCREMENTAL, the engine copied everything (a new history, an unreadable parent):
+// the record and the manifest say BASE, with no parent to keep or to need.
+TEST_F(JobsTest, AnIncrementalThatTookNothingFromItsParentIsRecordedBase) {
+  fake_.incremental = true;
+  ASSERT_TRUE(Backup("base").ok());
+  fake_.whole = true;
+  auto second = Backup("second");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->method(), catalog::BackupRecord::BASE);
+  EXPECT_EQ(second->parent_id(), "");
+  EXPECT_EQ(repo_->ReadManifest("second")->parent_id(), "");
+  ASSERT_TRUE(jobs_->Delete("base").ok());  // nothing builds on it
+  fake_.whole = false;
+  auto third = Backup("third");
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->method(), catalog::BackupRecord::INCREMENTAL);
+  EXPECT_EQ(third->parent_id(), "second");
 }
 
 TEST_F(JobsTest, JournalPiecesCountTowardTheBackupTheyContinueAndMergeOnDelete) {

@@ -27,6 +27,11 @@ class BackupWriterImpl final : public BackupWriter {
 
   ~BackupWriterImpl() override { Abort(); }
 
+  void DropParent() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    manifest_.clear_parent_id();
+  }
+
   absl::Status AddStream(const std::string& name, io::ByteSource* source) override {
     auto stream = std::make_shared<StreamState>();
     stream->name = name;

@@ -101,6 +101,8 @@ class BackupWriter {
                                           const std::string& service_record = "") = 0;
   // Gives up; what was uploaded becomes garbage for the next GC. Idempotent.
   virtual void Abort() = 0;
+  // Before Commit: the backup took nothing from its parent after all; its manifest names none.
+  virtual void DropParent() = 0;
   // Plaintext bytes read so far, for progress.
   virtual uint64_t bytes_read() const = 0;
 };

@@ -254,8 +254,10 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
                                       }));
   mdb_backup::v1::PgBackup meta;
   BackupResult result;
+  result.whole = true;  // unless a shard took pages from the parent
   for (auto& segment : segments) {
     result.shard_names.push_back(segment.name());
+    if (!segment.parent_start_lsn().empty()) result.whole = false;
     *meta.add_shards() = std::move(segment);
   }
   // One named restore point on every segment once all are done: the cluster-wide consistent
