@@ -30,7 +30,7 @@ using ::testing::HasSubstr;
 struct FakeEngine {
   std::map<std::string, std::string> streams;  // written by every backup, in order
   bool incremental = false;
-  bool whole = false;  // the next backups took nothing from their parent
+  bool whole = false;                    // the next backups took nothing from their parent
   absl::Status fail_after_first_stream;  // returned once one stream is written
   std::atomic<bool> hold{false};         // backups wait here (after their streams) while set
   std::atomic<bool> holding{false};
