@@ -54,6 +54,12 @@ struct ArchivedSegment {
   bool ends_known = false;
   std::optional<absl::Time> last_end;
   repo::JournalPieceInfo piece;  // what the journal store reads it by
+
+  // What point-in-time decisions go by: the last transaction end where it was read, else the
+  // time the segment was stored (later than any commit in it). nullopt: no transaction in it.
+  std::optional<absl::Time> EndsBy() const {
+    return ends_known ? last_end : std::optional(committed);
+  }
 };
 
 // `shard` empty: every shard's.

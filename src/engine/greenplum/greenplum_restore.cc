@@ -115,8 +115,7 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
   const bool gap = chain.gap;
   bool reached = false;
   for (const auto& s : stage) {
-    // By its last transaction end where the archiver read it; by when it was stored otherwise.
-    std::optional<absl::Time> ends = s.ends_known ? s.last_end : std::optional(s.committed);
+    std::optional<absl::Time> ends = s.EndsBy();
     if (req.point_in_time ? ends && *ends > *req.point_in_time : point && s.end > *point) {
       reached = true;
     }

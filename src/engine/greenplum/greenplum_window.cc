@@ -30,7 +30,7 @@ SegmentChain ChainFrom(const std::vector<ArchivedSegment>& shard_segments,
       break;
     }
     chain.segments.push_back(s);
-    std::optional<absl::Time> ends = s.ends_known ? s.last_end : std::optional(s.committed);
+    std::optional<absl::Time> ends = s.EndsBy();
     if (ends) chain.last_end = std::max(chain.last_end, *ends);
   }
   return chain;

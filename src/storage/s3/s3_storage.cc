@@ -9,13 +9,10 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/status.h"
 #include "storage/s3/s3_client.h"
@@ -227,8 +224,7 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenS3Storage(const S3Options& options)
   }
   // Objects of the archive classes cannot be read without a restore request that takes hours:
   // the repository reads its packs back for every restore, verify and GC.
-  static const auto* kArchive = new std::set<std::string>{"GLACIER", "DEEP_ARCHIVE"};
-  if (kArchive->count(o.storage_class)) {
+  if (o.storage_class == "GLACIER" || o.storage_class == "DEEP_ARCHIVE") {
     return bad(absl::StrCat("storage class ", o.storage_class,
                             " cannot be read back without a restore request; use a lifecycle "
                             "rule for old backups, or STANDARD_IA / GLACIER_IR"));

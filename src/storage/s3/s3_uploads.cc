@@ -6,7 +6,6 @@
 #include <atomic>
 #include <map>
 #include <random>
-#include <set>
 #include <system_error>
 #include <thread>
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "storage/s3/s3_client.h"
+#include "storage/s3/s3_listing.h"
 #include "storage/s3/s3_xml.h"
 #include "storage/s3/sigv4.h"
 
@@ -19,12 +20,6 @@ namespace {
 
 constexpr int kAttempts = 3;
 constexpr size_t kMaxReply = 1 << 20;  // a reply is a few KB; more is not STS
-
-absl::Time ParseIso(const std::string& s) {
-  absl::Time t;
-  std::string err;
-  return absl::ParseTime(absl::RFC3339_full, s, &t, &err) ? t : absl::InfinitePast();
-}
 
 size_t Collect(char* p, size_t size, size_t n, void* arg) {
   auto* out = static_cast<std::string*>(arg);
@@ -140,7 +135,7 @@ absl::StatusOr<Credentials> ParseStsReply(long http_status, std::string_view bod
       Credentials out{.access_key = c.Text("AccessKeyId"),
                       .secret_key = c.Text("SecretAccessKey"),
                       .session_token = c.Text("SessionToken"),
-                      .expiration = ParseIso(c.Text("Expiration"))};
+                      .expiration = ParseIsoDate(c.Text("Expiration"))};
       if (out.access_key.empty() || out.secret_key.empty() || out.session_token.empty()) break;
       if (out.expiration == absl::InfinitePast()) {
         return absl::InternalError(
