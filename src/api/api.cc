@@ -124,6 +124,8 @@ Api::Api(catalog::Catalog* catalog, ops::OperationRunner* runner, ops::BackupJob
       {"ClusterService.List", &Api::ListClusters},
       {"ClusterService.ListOperations", &Api::ListClusterOperations},
       {"RecoveryService.GetRecoveryWindow", &Api::GetRecoveryWindow},
+      {"RecoveryService.DrillBackup", &Api::DrillBackup},
+      {"RecoveryService.ListVerifications", &Api::ListVerifications},
       {"ClusterService.ListBackups", &Api::ListClusterBackups},
       {"ClusterService.Backup", &Api::BackupCluster},
       {"ClusterService.Restore", &Api::RestoreCluster},

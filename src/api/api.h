@@ -117,6 +117,8 @@ class Api {
   absl::Status ListClusters(const Ctx& c, const Message& req, Message* resp);
   absl::Status ListClusterOperations(const Ctx& c, const Message& req, Message* resp);
   absl::Status GetRecoveryWindow(const Ctx& c, const Message& req, Message* resp);  // recovery.cc
+  absl::Status DrillBackup(const Ctx& c, const Message& req, Message* resp);
+  absl::Status ListVerifications(const Ctx& c, const Message& req, Message* resp);
   absl::Status GetOperation(const Ctx& c, const Message& req, Message* resp);
   absl::Status CancelOperation(const Ctx& c, const Message& req, Message* resp);
 

@@ -134,15 +134,30 @@ std::pair<int64_t, int64_t> OperationProgress(const yandex::cloud::operation::Op
   return {r->GetInt64(*meta, done), r->GetInt64(*meta, total)};
 }
 
-std::string RecoveryWindowPath(const std::string& cluster_id) {
-  // From the proto's own http rule, as every other path here: one description of the API.
+namespace {
+
+// From the proto's own http rule, as every other path here: one description of the API.
+std::string RecoveryServicePath(const char* rpc, const std::string& var, const std::string& value) {
   const auto* method = mdb_backup::v1::GetRecoveryWindowRequest::descriptor()
                            ->file()
                            ->FindServiceByName("RecoveryService")
-                           ->FindMethodByName("GetRecoveryWindow");
+                           ->FindMethodByName(rpc);
   std::string path = common::HttpBindingOf(method)->path;
-  const std::string var = "{cluster_id}";
-  return path.replace(path.find(var), var.size(), UrlEscape(cluster_id));
+  return path.replace(path.find(var), var.size(), UrlEscape(value));
+}
+
+}  // namespace
+
+std::string RecoveryWindowPath(const std::string& cluster_id) {
+  return RecoveryServicePath("GetRecoveryWindow", "{cluster_id}", cluster_id);
+}
+
+std::string VerificationsPath(const std::string& cluster_id) {
+  return RecoveryServicePath("ListVerifications", "{cluster_id}", cluster_id);
+}
+
+std::string DrillPath(const std::string& backup_id) {
+  return RecoveryServicePath("DrillBackup", "{backup_id}", backup_id);
 }
 
 }  // namespace mdb::cli

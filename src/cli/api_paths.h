@@ -22,6 +22,9 @@ struct RestCall {
 std::string UrlEscape(const std::string& s);
 // GET path of mdb_backup.v1.RecoveryService.GetRecoveryWindow (any engine's cluster).
 std::string RecoveryWindowPath(const std::string& cluster_id);
+// RecoveryService.ListVerifications of the cluster, and DrillBackup of a backup (POST).
+std::string VerificationsPath(const std::string& cluster_id);
+std::string DrillPath(const std::string& backup_id);
 
 // `s` as a JSON string, quoted and escaped (request bodies built from ids a person typed).
 std::string JsonString(const std::string& s);

@@ -35,63 +35,6 @@ const mdb::common::EngineInfo& EngineRow(const std::string& engine) {
   return *engines.Find(*engines.Parse(engine));  // names are checked by the options
 }
 
-int ImportCatalog(const std::string& catalog_path, const std::string& file) {
-  auto catalog = mdb::catalog::OpenCatalog(catalog_path);
-  if (!catalog.ok()) {
-    std::cerr << "mdb-backup: " << catalog.status().message() << "\n";
-    return 1;
-  }
-  std::ifstream in_file;
-  std::istream* in = &std::cin;
-  if (file != "-") {
-    in_file.open(file);
-    if (!in_file) {
-      std::cerr << "mdb-backup: cannot read '" << file << "'\n";
-      return 1;
-    }
-    in = &in_file;
-  }
-  std::string line;
-  int n = 0, lineno = 0;
-  // Records are stored in batches, each in one transaction: fast, and a bad line stores nothing
-  // of its batch.
-  std::vector<mdb::catalog::BackupRecord> batch;
-  auto flush = [&]() {
-    if (batch.empty()) return true;
-    if (auto put = (*catalog)->PutBackups(batch); !put.ok()) {
-      std::cerr << "mdb-backup: " << file << ": " << put.message() << "\n";
-      return false;
-    }
-    n += static_cast<int>(batch.size());
-    batch.clear();
-    return true;
-  };
-  while (std::getline(*in, line)) {
-    ++lineno;
-    if (line.empty()) continue;
-    mdb::catalog::BackupRecord rec;
-    auto st = google::protobuf::util::JsonStringToMessage(line, &rec);
-    if (!st.ok()) {
-      std::cerr << "mdb-backup: " << file << ":" << lineno
-                << ": not a BackupRecord: " << st.message() << "\n";
-      return 1;
-    }
-    if (rec.id().empty()) rec.set_id(mdb::common::NewId());
-    if (rec.engine() == mdb::catalog::Engine::ENGINE_UNSPECIFIED || rec.folder_id().empty() ||
-        rec.cluster_id().empty() || !rec.has_created_at()) {
-      std::cerr << "mdb-backup: " << file << ":" << lineno
-                << ": engine, folderId, clusterId and createdAt are required\n";
-      return 1;
-    }
-    std::cout << rec.id() << "\n";
-    batch.push_back(std::move(rec));
-    if (batch.size() == 10000 && !flush()) return 1;
-  }
-  if (!flush()) return 1;
-  std::cerr << "imported " << n << " backups into " << catalog_path << "\n";
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -177,6 +120,12 @@ int main(int argc, char** argv) {
   rest->add_option("--cluster", cluster, "with --time and no backup id: the source cluster");
   rest->add_flag("--wait", wait, "wait until the restore is done");
 
+  auto* drill = backup->add_subcommand(
+      "drill", "restore a backup into throwaway servers and check it (a restore drill)");
+  drill->add_option("id", id, "the backup")->required();
+  drill->add_option("--to", target, "`local` (default) or a cluster declared `scratch: true`");
+  drill->add_flag("--wait", wait, "wait until the drill is done");
+
   auto* op = app.add_subcommand("operation", "show or wait for an operation");
   op->require_subcommand(1);
   auto* op_get = op->add_subcommand("get", "show an operation");
@@ -225,6 +174,8 @@ int main(int argc, char** argv) {
   auto* window = cl->add_subcommand(
       "window", "the moments a restore of the cluster reaches, and the gaps between them");
   window->add_option("id", cluster, "the cluster's id")->required();
+  auto* drills = cl->add_subcommand("drills", "the newest restore drill of each backup");
+  drills->add_option("id", cluster, "the cluster's id")->required();
 
   auto run_repo = mdb::cli::AddRepoCommands(&app);
 
@@ -273,7 +224,7 @@ int main(int argc, char** argv) {
   };
 
   if (*check) return mdb::cli::CheckCluster(config_path, cluster);
-  if (*imp) return ImportCatalog(catalog_path, file);
+  if (*imp) return mdb::cli::ImportCatalog(catalog_path, file);
   if (*rebuild) return mdb::cli::RebuildCatalog(catalog_path, repo_url, key_file);
   auto call = [&](const absl::StatusOr<mdb::cli::RestCall>& c, const std::string& query = "",
                   std::string* out = nullptr, const std::string& body = "") {
@@ -303,6 +254,17 @@ int main(int argc, char** argv) {
       return rc;
     }
     return print(mdb::cli::RenderRecoveryWindow(body, view));
+  }
+  if (*drills) {
+    std::string body;
+    if (int rc = client.Call("GET", mdb::cli::VerificationsPath(cluster), &body); rc != 0) {
+      return rc;
+    }
+    return print(mdb::cli::RenderVerifications(body, view));
+  }
+  if (*drill) {
+    return start_op(mdb::cli::RestCall{"POST", mdb::cli::DrillPath(id)},
+                    absl::StrCat(R"({"target":)", mdb::cli::JsonString(target), "}"));
   }
   if (*cl_list || *status) {
     // Each engine asked in turn (or the one given); an engine that has no such cluster answers
@@ -381,7 +343,15 @@ int main(int argc, char** argv) {
     if (pages.empty()) {
       return fail(absl::NotFoundError(absl::StrCat("no engine knows cluster '", cluster, "'")));
     }
-    return print(mdb::cli::RenderBackups(pages, view));
+    // Of one cluster: its drills too (a server without them, or an older one: no column).
+    std::optional<std::map<std::string, std::string>> verified;
+    std::string drilled;
+    int http = 0;
+    if (!cluster.empty() &&
+        client.Call("GET", mdb::cli::VerificationsPath(cluster), &drilled, "", &http) == 0) {
+      if (auto cells = mdb::cli::VerifiedCells(drilled, view); cells.ok()) verified = *cells;
+    }
+    return print(mdb::cli::RenderBackups(pages, view, verified ? &*verified : nullptr));
   }
   if (*get) {
     std::string body;

@@ -182,7 +182,8 @@ absl::StatusOr<std::string> JsonToYaml(const std::string& json) {
 }
 
 absl::StatusOr<std::string> RenderBackups(
-    const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view) {
+    const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view,
+    const std::map<std::string, std::string>* verified) {
   return Guarded([&]() -> absl::StatusOr<std::string> {
     std::vector<Json> backups;
     bool more = false;
@@ -214,12 +215,17 @@ absl::StatusOr<std::string> RenderBackups(
             created == absl::InfinitePast() ? "-" : Age(created, view.now), SizeOf(b)}) {
         row.push_back(std::move(cell));
       }
+      if (verified) {
+        auto v = verified->find(Str(b, "id"));
+        row.push_back(v == verified->end() ? "-" : v->second);
+      }
       rows.push_back(std::move(row));
     }
     std::vector<std::string> header{"ID"};
     if (engines) header.push_back("ENGINE");
     for (const char* h : {"CLUSTER", "TYPE", "METHOD", "CREATED", "AGE", "SIZE"})
       header.push_back(h);
+    if (verified) header.push_back("VERIFIED");
     std::string table = rows.empty() ? "no backups\n" : FormatTable(header, rows);
     if (more) {
       absl::StrAppend(&table,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,8 +37,10 @@ absl::StatusOr<std::string> JsonToYaml(const std::string& json);
 // ListBackups), merged newest first. Table: ID, ENGINE (when more than one), CLUSTER, TYPE,
 // METHOD, CREATED, AGE, SIZE. JSON/YAML: {"backups": [...]} with each backup's "engine" added
 // when more than one engine is listed.
+// `verified` (backup id -> cell, VerifiedCells) adds a VERIFIED column when given.
 absl::StatusOr<std::string> RenderBackups(
-    const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view);
+    const std::vector<std::pair<std::string, std::string>>& pages, const ViewOptions& view,
+    const std::map<std::string, std::string>* verified = nullptr);
 // One backup (BackupService.Get): "field: value" lines, sizes and times for people.
 absl::StatusOr<std::string> RenderBackup(const std::string& json, const ViewOptions& view);
 // An Operation: id, description, status (running, done, failed), times, who, and its error or
@@ -61,6 +64,12 @@ absl::StatusOr<std::string> RenderClusterStatus(const std::string& engine,
 
 // `cluster window` (RecoveryService.GetRecoveryWindow's reply): the earliest and latest moments,
 // why the window ends there, then the spans a restore reaches and the gaps between them.
+// RecoveryService.ListVerifications: every backup's newest drill (drill_views.cc).
+absl::StatusOr<std::string> RenderVerifications(const std::string& json, const ViewOptions& view);
+// The same reply as one cell per backup id ("passed <when>", "FAILED <when>", "never").
+absl::StatusOr<std::map<std::string, std::string>> VerifiedCells(const std::string& json,
+                                                                 const ViewOptions& view);
+
 absl::StatusOr<std::string> RenderRecoveryWindow(const std::string& json, const ViewOptions& view);
 
 // A running operation's progress line: bar, percent, bytes, rate and time left, from the bytes

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/config_yaml.h"
 #include "common/status.h"
 
 namespace mdb::common {
@@ -24,82 +25,10 @@ namespace {
 // leave room for the rest of a key (repo/journal_store.h).
 constexpr size_t kMaxShardName = 80;
 
-class Parser {
+class Parser : public YamlReader {
  public:
   Parser(std::string filename, const EngineTable& engines)
-      : filename_(std::move(filename)), engines_(engines) {}
-
-  absl::Status Error(const YAML::Node& node, const std::string& what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(filename_, ":", node.Mark().line + 1, ": ", what));
-  }
-
-  // Rejects keys of `node` that are not in `allowed`, and keys given twice: yaml-cpp keeps the
-  // first of two silently, so a line added below an old one would not take effect.
-  absl::Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed,
-                         const std::string& where) const {
-    if (!node.IsMap()) return Error(node, absl::StrCat(where, " must be a mapping"));
-    std::map<std::string, int> seen;  // key -> its line
-    for (const auto& kv : node) {
-      std::string key = kv.first.as<std::string>();
-      if (auto [it, fresh] = seen.emplace(key, kv.first.Mark().line + 1); !fresh) {
-        return Error(kv.first, absl::StrCat("key '", key, "' is given twice in ", where,
-                                            " (first at line ", it->second, "): keep one"));
-      }
-      if (!allowed.count(key)) {
-        return Error(kv.first,
-                     absl::StrCat("unknown key '", key, "' in ", where,
-                                  " (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::string> String(const YAML::Node& parent, const std::string& key,
-                                     bool required, const std::string& where) const {
-    YAML::Node n = parent[key];
-    if (!n) {
-      if (required) return Error(parent, absl::StrCat(where, ": '", key, "' is required"));
-      return std::string();
-    }
-    if (!n.IsScalar()) return Error(n, absl::StrCat(where, ": '", key, "' must be a string"));
-    return n.as<std::string>();
-  }
-
-  absl::StatusOr<int> Int(const YAML::Node& parent, const std::string& key, int dflt, int min,
-                          int max, const std::string& where) const {
-    YAML::Node n = parent[key];
-    if (!n) return dflt;
-    int v;
-    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v) || v < min || v > max) {
-      return Error(n, absl::StrCat(where, ": '", key, "' must be an integer in ", min, "..", max));
-    }
-    return v;
-  }
-
-  absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& parent,
-                                                      const std::string& key,
-                                                      const std::string& where) const {
-    std::vector<std::string> out;
-    YAML::Node n = parent[key];
-    if (!n) return out;
-    if (!n.IsSequence()) return Error(n, absl::StrCat(where, ": '", key, "' must be a list"));
-    for (const auto& item : n) {
-      if (!item.IsScalar()) return Error(item, absl::StrCat(where, ": '", key, "' holds strings"));
-      out.push_back(item.as<std::string>());
-    }
-    return out;
-  }
-
-  absl::Status Bool(const YAML::Node& parent, const std::string& key, const std::string& where,
-                    bool* out) const {
-    YAML::Node n = parent[key];
-    if (!n) return absl::OkStatus();
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, *out)) {
-      return Error(n, absl::StrCat(where, ": '", key, "' must be true or false"));
-    }
-    return absl::OkStatus();
-  }
+      : YamlReader(std::move(filename)), engines_(engines) {}
 
   absl::Status ParseTls(const YAML::Node& n, TlsConfig* out) const {
     RETURN_IF_ERROR(CheckKeys(n, {"cert_file", "key_file", "client_ca_file"}, "'server.tls'"));
@@ -139,12 +68,12 @@ class Parser {
   }
 
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(
-        CheckKeys(n,
-                  {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
-                   "repository_key_file", "automated_backups", "gc_interval_minutes", "tls",
-                   "lease_seconds", "allow_plaintext", "limits", "log_format", "log_level"},
-                  "'server'"));
+    RETURN_IF_ERROR(CheckKeys(
+        n,
+        {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
+         "repository_key_file", "automated_backups", "gc_interval_minutes", "tls", "lease_seconds",
+         "allow_plaintext", "limits", "log_format", "log_level", "drills"},
+        "'server'"));
     ASSIGN_OR_RETURN(std::string log_format, String(n, "log_format", false, "server"));
     if (log_format != "" && log_format != "text" && log_format != "json") {
       return Error(n["log_format"], absl::StrCat("server: log_format '", log_format,
@@ -163,6 +92,7 @@ class Parser {
     RETURN_IF_ERROR(Bool(n, "allow_plaintext", "server", &out->allow_plaintext));
     if (n["tls"]) RETURN_IF_ERROR(ParseTls(n["tls"], &out->tls));
     if (n["limits"]) RETURN_IF_ERROR(ParseLimits(n["limits"], &out->limits));
+    if (n["drills"]) RETURN_IF_ERROR(ParseDrills(n["drills"], &out->drills));
     ASSIGN_OR_RETURN(std::string grpc, String(n, "grpc_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string rest, String(n, "rest_listen", false, "server"));
     ASSIGN_OR_RETURN(std::string catalog, String(n, "catalog", false, "server"));
@@ -300,10 +230,11 @@ class Parser {
   }
 
   absl::StatusOr<ClusterConfig> ParseCluster(const YAML::Node& n) const {
-    RETURN_IF_ERROR(CheckKeys(n,
-                              {"id", "name", "folder_id", "engine", "hosts", "shards",
-                               "backup_window_start", "retention_days", "restore_target"},
-                              "a cluster entry"));
+    RETURN_IF_ERROR(
+        CheckKeys(n,
+                  {"id", "name", "folder_id", "engine", "hosts", "shards", "backup_window_start",
+                   "retention_days", "restore_target", "scratch", "drill"},
+                  "a cluster entry"));
     ClusterConfig c;
     c.line = n.Mark().line + 1;
     ASSIGN_OR_RETURN(c.id, String(n, "id", true, "cluster entry"));
@@ -322,6 +253,14 @@ class Parser {
     c.engine = *parsed;
     const EngineInfo* row = engines_.Find(c.engine);
     RETURN_IF_ERROR(Bool(n, "restore_target", where, &c.restore_target));
+    RETURN_IF_ERROR(Bool(n, "scratch", where, &c.scratch));
+    c.restore_target = c.restore_target || c.scratch;  // a drill's target is never backed up
+    if (n["drill"]) {
+      if (c.restore_target) {
+        return Error(n["drill"], where + ": a restore target has no backups to drill");
+      }
+      RETURN_IF_ERROR(ParseDrill(n["drill"], where, &c.drill));
+    }
     if (n["hosts"] && n["shards"]) return Error(n, where + ": give either 'hosts' or 'shards'");
     if (n["shards"]) {
       if (!n["shards"].IsSequence() || n["shards"].size() == 0) {
@@ -365,7 +304,7 @@ class Parser {
 
   absl::StatusOr<Config> Parse(const YAML::Node& root) const {
     Config cfg;
-    cfg.path = filename_;
+    cfg.path = filename();
     if (root.IsNull()) return Error(root, "the configuration is empty");
     RETURN_IF_ERROR(CheckKeys(root, {"server", "tokens", "clusters"}, "the top level"));
     if (root["server"]) RETURN_IF_ERROR(ParseServer(root["server"], &cfg.server));
@@ -399,11 +338,19 @@ class Parser {
         cfg.clusters.push_back(std::move(cluster));
       }
     }
+    for (const auto& c : cfg.clusters) {
+      if (!c.drill.enabled() || c.drill.target == "local") continue;
+      const ClusterConfig* t = cfg.FindCluster(c.drill.target);
+      if (!t || !t->scratch || t->engine != c.engine) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            filename(), ":", c.line, ": cluster '", c.id, "' drills into '", c.drill.target,
+            "', which is not a cluster of the same engine declared 'scratch: true' (or 'local')"));
+      }
+    }
     return cfg;
   }
 
  private:
-  std::string filename_;
   const EngineTable& engines_;
 };
 

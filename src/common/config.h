@@ -26,6 +26,26 @@ struct ShardConfig {
   std::vector<HostConfig> hosts;
 };
 
+// When and where a cluster's restore drills run (ops/drills.h); off unless a trigger is set.
+struct DrillConfig {
+  int every_backups = 0;  // after every Nth successful backup (0: not by count)
+  int every_days = 0;     // when the newest drill of the cluster is older (0: not by age)
+  int oldest_every = 4;   // every Nth scheduled drill takes the oldest kept backup, not the newest
+  std::string target = "local";  // "local" (throwaway servers) or a cluster with `scratch: true`
+  bool enabled() const { return every_backups > 0 || every_days > 0; }
+};
+
+// What the service may start for `local` drills (server.drills).
+struct DrillsConfig {
+  int max_concurrent = 1;  // drills running at once; more wait their turn
+  std::string work_dir;    // throwaway servers' directories go under it ("": the system's tmp)
+  std::string run_as;      // OS user of the throwaway servers when the service runs as root
+  int memory_mb = 4096;    // address-space limit of each throwaway server (0: none)
+  // Per engine name ("redis", "greenplum", ...): the server binary, or the directory of the
+  // engine's binaries (PostgreSQL: postgres, pg_amcheck). Unset: the engine's usual places.
+  std::map<std::string, std::string> binaries;
+};
+
 struct ClusterConfig {
   std::string id;         // unique, <= 50 characters
   std::string name;       // display name; defaults to the id
@@ -37,6 +57,9 @@ struct ClusterConfig {
   // Declared to restore into only: never backed up (MANUAL or AUTOMATED), no journal archived
   // from it, so nothing connects to its servers before (or after) a restore made them.
   bool restore_target = false;
+  // A restore target that drills may empty and restore into (implies restore_target).
+  bool scratch = false;
+  DrillConfig drill;
   int line = 0;  // 1-based line of the declaration, for messages
 };
 
@@ -92,6 +115,7 @@ struct ServerConfig {
   // is refused unless this is set (and then warned about at start).
   bool allow_plaintext = false;
   LimitsConfig limits;
+  DrillsConfig drills;
   LogFormat log;  // log_format: text | json; log_level: debug | info | warning | error
 };
 

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/child_process.h"
 #include "common/config.h"
 #include "google/protobuf/any.pb.h"
 #include "repo/repository.h"
@@ -106,6 +107,44 @@ struct JournalOptions {
   std::function<void(const std::string&)> log;        // problems worth an operator's attention
 };
 
+// Throwaway servers for a restore drill (Driver::PrepareScratch): one per shard of the backup.
+struct ScratchRequest {
+  const repo::Manifest* manifest;  // the backup to be restored into them
+  std::string dir;                 // an empty directory of their own; removed by the caller after
+  std::string binary;              // the configured server binary or its directory ("": usual)
+  common::ChildOptions process;    // user, limits (output_file: set per server by the driver)
+  const std::atomic<bool>* cancelled;
+};
+
+// The servers of one drill. Destroying it stops them (the caller then removes the directory).
+class Scratch {
+ public:
+  virtual ~Scratch() = default;
+  // The cluster a Restore writes into (addresses, data directories under the drill's dir).
+  virtual const common::ClusterConfig& target() const = 0;
+  // Around the Restore: servers that load a snapshot (Redis) start before it, servers started on
+  // the restored files (PostgreSQL) after it, and are then waited for until they accept queries.
+  [[nodiscard]] virtual absl::Status BeforeRestore() { return absl::OkStatus(); }
+  [[nodiscard]] virtual absl::Status AfterRestore() { return absl::OkStatus(); }
+  // The tools directory and user a check runs with (pg_amcheck), when the engine has one.
+  virtual std::string tools() const { return ""; }
+};
+
+// The data a restore left in `target`, checked against what the backup recorded of it.
+struct VerifyRequest {
+  const repo::Manifest* manifest;
+  const common::ClusterConfig* target;
+  const Scratch* scratch = nullptr;  // the drill's own servers; null for a declared scratch cluster
+  common::ChildOptions process;      // for check tools (pg_amcheck)
+  std::string work_dir;              // where their output goes
+  const std::atomic<bool>* cancelled;
+};
+
+struct VerifyResult {
+  std::vector<std::string> checked;   // what was found as recorded, one line each
+  std::vector<std::string> problems;  // what was not: the drill fails with these
+};
+
 // A running journal archiver; destroying it stops it (what was committed stays).
 class Journal {
  public:
@@ -164,6 +203,22 @@ class Driver {
   // keep WAL on the database host until dropped. Logged as warnings at reload.
   virtual std::vector<std::string> LeftOnServers(const common::ClusterConfig& cluster) {
     return {};
+  }
+  // Restore drills (optional). Starts throwaway servers to restore the backup into
+  // (Unimplemented: the engine has no `local` drills; a declared scratch cluster still works).
+  virtual absl::StatusOr<std::unique_ptr<Scratch>> PrepareScratch(const ScratchRequest& request) {
+    return absl::UnimplementedError("this engine has no throwaway servers for drills");
+  }
+  // Removes everything from a cluster declared `scratch: true` so that a drill can restore into
+  // it (Unimplemented: drill this engine `local`).
+  [[nodiscard]] virtual absl::Status EmptyScratch(const common::ClusterConfig& scratch,
+                                                  const std::atomic<bool>* cancelled) {
+    return absl::UnimplementedError("this engine cannot empty a scratch cluster");
+  }
+  // After a drill's Restore: the restored data checked against what the backup recorded.
+  // Without facts to compare, the Restore's own success is all there is (checked says so).
+  virtual absl::StatusOr<VerifyResult> VerifyRestored(const VerifyRequest& request) {
+    return VerifyResult{.checked = {"the restore completed"}, .problems = {}};
   }
   // Moves what an older version of the driver stored in another form into today's (run at each
   // start, before anything reads the repository; `backup_ids` is the repository's listing).

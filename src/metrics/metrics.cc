@@ -79,6 +79,18 @@ struct ClusterSeries {
           .Name("mdb_journal_archived_bytes_total")
           .Help("Stored bytes of journal pieces archived by this instance since it started.")
           .Register(registry);
+  prometheus::Family<prometheus::Gauge>& last_verified =
+      prometheus::BuildGauge()
+          .Name("mdb_backup_last_verified_timestamp_seconds")
+          .Help(
+              "When a restore drill of one of the cluster's backups last passed (restored and "
+              "found as the backup recorded).")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& drills =
+      prometheus::BuildCounter()
+          .Name("mdb_drills_total")
+          .Help("Restore drills run by this instance since it started, by result (passed, failed).")
+          .Register(registry);
   // When the newest journal piece of each shard was archived.
   std::map<std::string, double> journal_ends;
 };
@@ -264,6 +276,17 @@ void Metrics::RestoreEnded(const std::string& engine, const std::string& target,
   f_->Update(target, MDB_FAMILY(restores),
              {{"engine", engine}, {"cluster", target}, {"code", Code(code)}},
              [](prometheus::Counter& c) { c.Increment(); });
+}
+
+void Metrics::DrillEnded(const std::string& engine, const std::string& cluster, bool passed,
+                         absl::Time at, bool counted) {
+  const Labels cl{{"engine", engine}, {"cluster", cluster}};
+  if (counted) {
+    Labels l = cl;
+    l["result"] = passed ? "passed" : "failed";
+    f_->Update(cluster, MDB_FAMILY(drills), l, [](prometheus::Counter& c) { c.Increment(); });
+  }
+  if (passed) f_->Newest(cluster, MDB_FAMILY(last_verified), cl, Seconds(at));
 }
 
 void Metrics::OperationStarted(const std::string& kind) {

@@ -54,6 +54,11 @@ class Metrics {
   void BackupFailed(const std::string& engine, const std::string& cluster, absl::StatusCode code);
   // A restore into `target` ended with `code` (OK included).
   void RestoreEnded(const std::string& engine, const std::string& target, absl::StatusCode code);
+  // A restore drill of one of the cluster's backups ended at `at`: counted by result, and the
+  // cluster's last passed drill when it passed. `counted` false: a drill recorded before this
+  // process started (from the catalog): the gauge only.
+  void DrillEnded(const std::string& engine, const std::string& cluster, bool passed, absl::Time at,
+                  bool counted = true);
   // Operations running on this instance, by kind (backup, restore, delete).
   void OperationStarted(const std::string& kind);
   void OperationEnded(const std::string& kind);

@@ -53,6 +53,15 @@ class Jobs final : public BackupJobs {
   std::optional<HostsProbe> LastProbe(const std::string& cluster_id) override;
   absl::StatusOr<RecoveryWindow> RecoveryWindowOf(const common::ClusterConfig& cluster) override;
 
+  // A restore drill of `backup` (ops/drills.cc): restored into throwaway servers (`scratch`
+  // null) or into the declared scratch cluster, checked against what the backup recorded, the
+  // result kept on the backup's record and returned. A drill that failed is a Verification with
+  // ok false; an error means none could be recorded (the backup gone, cancelled, the catalog).
+  absl::StatusOr<mdb_backup::v1::Verification> Drill(const catalog::BackupRecord& backup,
+                                                     const common::ClusterConfig* scratch,
+                                                     const common::DrillsConfig& drills,
+                                                     const TaskContext& task);
+
   // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
   // Returns the ids deleted.
   absl::StatusOr<std::vector<std::string>> ApplyRetention(const common::ClusterConfig& cluster,
@@ -98,6 +107,7 @@ class Jobs final : public BackupJobs {
   std::mutex mu_;  // running_, probes_
   std::set<std::string> running_;
   std::map<std::string, HostsProbe> probes_;  // by cluster
+  int drills_running_ = 0;                    // under mu_; at most server.drills.max_concurrent
 };
 
 }  // namespace mdb::ops

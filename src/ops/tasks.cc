@@ -54,7 +54,7 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
   if (!t.ParseFromString(request)) {
     return absl::DataLossError("the operation's stored request is unreadable");
   }
-  const bool needs_repository = t.has_backup() || t.has_restore();
+  const bool needs_repository = t.has_backup() || t.has_restore() || t.has_drill();
   if (needs_repository && !jobs_) {
     return absl::FailedPreconditionError("this server has no backup repository configured");
   }
@@ -96,6 +96,34 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
           std::string(jobs_->engines().table().Name(target.engine)), target.id, restored.code());
       RETURN_IF_ERROR(restored);
       break;
+    }
+    case OperationTask::kDrill: {
+      const OperationTask::Drill& d = t.drill();
+      auto backup = catalog_->GetBackup(d.backup_id());
+      if (absl::IsNotFound(backup.status())) {
+        return absl::NotFoundError(
+            absl::StrCat("backup '", d.backup_id(), "' was deleted before its drill started"));
+      }
+      RETURN_IF_ERROR(backup.status());
+      std::optional<common::ClusterConfig> scratch;
+      if (!d.target().empty() && d.target() != "local") {
+        ASSIGN_OR_RETURN(scratch, Cluster(d.target()));
+        if (!scratch->scratch || scratch->engine != backup->engine()) {  // the config decides
+          return absl::FailedPreconditionError(
+              absl::StrCat("cluster '", scratch->id, "' is not declared 'scratch: true' for ",
+                           "this engine: a drill restores only into its own servers"));
+        }
+      }
+      Running running("drill");
+      ASSIGN_OR_RETURN(auto verification,
+                       jobs_->Drill(*backup, scratch ? &*scratch : nullptr, drills_(), task));
+      if (!verification.ok()) {
+        return absl::DataLossError(absl::StrCat("the drill of backup '", d.backup_id(),
+                                                "' failed: ", verification.message()));
+      }
+      google::protobuf::Any response;
+      response.PackFrom(verification);
+      return response;
     }
     case OperationTask::kDeleteBackup: {
       Running running("delete");

@@ -22,11 +22,19 @@ metrics::BackupFigures FiguresOf(const catalog::BackupRecord& backup, std::strin
 // The cluster `id` as this instance's config declares it now; nullopt when it does not.
 using FindCluster = std::function<std::optional<common::ClusterConfig>(const std::string& id)>;
 
+// server.drills as this instance's config says now.
+using DrillsSettings = std::function<common::DrillsConfig()>;
+
 class Tasks final : public TaskExecutor {
  public:
   // `jobs` may be null (no repository): then only deletes run, from the catalog alone.
-  Tasks(catalog::Catalog* catalog, Jobs* jobs, FindCluster find_cluster)
-      : catalog_(catalog), jobs_(jobs), find_cluster_(std::move(find_cluster)) {}
+  Tasks(
+      catalog::Catalog* catalog, Jobs* jobs, FindCluster find_cluster,
+      DrillsSettings drills = [] { return common::DrillsConfig{}; })
+      : catalog_(catalog),
+        jobs_(jobs),
+        find_cluster_(std::move(find_cluster)),
+        drills_(std::move(drills)) {}
 
   absl::StatusOr<google::protobuf::Any> Run(const std::string& request,
                                             const TaskContext& task) override;
@@ -37,6 +45,7 @@ class Tasks final : public TaskExecutor {
   catalog::Catalog* catalog_;
   Jobs* jobs_;
   FindCluster find_cluster_;
+  DrillsSettings drills_;
 };
 
 }  // namespace mdb::ops

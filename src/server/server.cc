@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/time_util.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -86,6 +87,17 @@ void ReportKnownBackups(catalog::Catalog* catalog, const common::Config& config,
     for (const auto* b : newest) {
       metrics::Metrics::Get().BackupKnown(
           ops::FiguresOf(*b, std::string(engines.Name(cluster.engine))));
+    }
+    // The newest passed drill among these backups (older ones' drills are older still, mostly).
+    absl::Time verified = absl::InfinitePast();
+    for (const auto& b : page->backups) {
+      if (b.verification().ok()) {
+        verified = std::max(verified, common::FromProto(b.verification().verified_at()));
+      }
+    }
+    if (verified != absl::InfinitePast()) {
+      metrics::Metrics::Get().DrillEnded(std::string(engines.Name(cluster.engine)), cluster.id,
+                                         true, verified, /*counted=*/false);
     }
   }
 }
@@ -185,6 +197,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
         std::lock_guard<std::mutex> lock(server->config_mu_);
         const common::ClusterConfig* c = server->config_->FindCluster(id);
         return c ? std::optional<common::ClusterConfig>(*c) : std::nullopt;
+      },
+      [server = s.get()] {
+        std::lock_guard<std::mutex> lock(server->config_mu_);
+        return server->config_->server.drills;
       });
   // Queued operations are claimed once the server has started (Start): not beside Reconcile.
   s->runner_ = std::make_unique<ops::OperationRunner>(
@@ -331,6 +347,18 @@ absl::Status Server::Start() {
     archivers_->Apply(*cfg);
   });
   gc_loop_->Start();
+  if (repository_) {
+    drill_schedule_ =
+        std::make_unique<ops::DrillSchedule>(catalog_.get(), runner_.get(), leases_.get());
+    drill_ticker_.Start(absl::Seconds(10), [this] {
+      std::shared_ptr<const common::Config> cfg;
+      {
+        std::lock_guard<std::mutex> lock(config_mu_);
+        cfg = config_;
+      }
+      drill_schedule_->Tick(*cfg, clock_.Now());
+    });
+  }
   if (config_->server.automated_backups) {
     scheduler_ = std::make_unique<ops::Scheduler>(
         &clock_,
@@ -434,6 +462,7 @@ void Server::Shutdown() {
   if (gc_loop_) gc_loop_->Stop();
   if (scheduler_) scheduler_->Stop();
   journal_ticker_.Stop();
+  drill_ticker_.Stop();
   if (archivers_) {
     archivers_->Stop();
     // Handed on at once rather than after the lease: another instance resumes archiving.

@@ -14,6 +14,7 @@
 #include "engine/all.h"
 #include "grpcpp/server.h"
 #include "ops/automated.h"
+#include "ops/drill_schedule.h"
 #include "ops/gc_loop.h"
 #include "ops/jobs.h"
 #include "ops/journal_archivers.h"
@@ -75,7 +76,9 @@ class Server {
   std::unique_ptr<ops::GcLoop> gc_loop_;
   std::unique_ptr<ops::Scheduler> scheduler_;
   common::Periodic journal_ticker_;  // renews journal leases, takes over those of dead instances
-  mutable std::mutex config_mu_;     // config_ is replaced on reload while the scheduler reads it
+  std::unique_ptr<ops::DrillSchedule> drill_schedule_;
+  common::Periodic drill_ticker_;  // queues the drills that are due
+  mutable std::mutex config_mu_;   // config_ is replaced on reload while the scheduler reads it
   std::string grpc_address_, rest_address_;
 };
 

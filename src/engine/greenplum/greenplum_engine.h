@@ -37,6 +37,9 @@ class GreenplumDriver final : public Driver {
   std::vector<std::string> LeftOnServers(const common::ClusterConfig& cluster) override;
   absl::StatusOr<UpgradeReport> UpgradeRepository(
       repo::Repository* repository, const std::vector<std::string>& backup_ids) override;
+  // Drills (greenplum_drill.cc): throwaway postgres servers, pg_amcheck.
+  absl::StatusOr<std::unique_ptr<Scratch>> PrepareScratch(const ScratchRequest& request) override;
+  absl::StatusOr<VerifyResult> VerifyRestored(const VerifyRequest& request) override;
 };
 
 // The archived WAL segments of one shard, in position order, with when each was committed.

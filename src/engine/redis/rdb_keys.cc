@@ -386,4 +386,64 @@ absl::Status ForEachRdbKey(io::ByteSource* source,
   }
 }
 
+uint64_t KeyNameHash(std::string_view key) { return Crc64(0, key.data(), key.size()); }
+
+absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* source) {
+  Reader r(source);
+  char header[9];
+  RETURN_IF_ERROR(r.Read(header, 9));
+  if (memcmp(header, "REDIS", 5) != 0) return absl::DataLossError("not an RDB (no REDIS header)");
+  std::map<uint64_t, RdbDbFacts> out;
+  uint64_t db = 0;
+  bool expiring = false;
+  for (;;) {
+    ASSIGN_OR_RETURN(uint8_t op, r.Byte());
+    switch (op) {
+      case kOpEof:
+        return out;
+      case kOpAux:
+        RETURN_IF_ERROR(r.String(nullptr));
+        RETURN_IF_ERROR(r.String(nullptr));
+        continue;
+      case kOpResizeDb:
+        RETURN_IF_ERROR(r.Length().status());
+        RETURN_IF_ERROR(r.Length().status());
+        continue;
+      case kOpSelectDb: {
+        ASSIGN_OR_RETURN(db, r.Length());
+        continue;
+      }
+      case kOpExpireMs:
+        RETURN_IF_ERROR(r.Skip(8));
+        expiring = true;
+        continue;
+      case kOpExpireSec:
+        RETURN_IF_ERROR(r.Skip(4));
+        expiring = true;
+        continue;
+      case kOpIdle:
+        RETURN_IF_ERROR(r.Length().status());
+        continue;
+      case kOpFreq:
+        RETURN_IF_ERROR(r.Skip(1));
+        continue;
+      case kOpFunction2:  // a function library: one string
+        RETURN_IF_ERROR(r.String(nullptr));
+        continue;
+      case kOpModuleAux:
+        return absl::UnimplementedError("the RDB holds module data, which only its module reads");
+      default:
+        break;
+    }
+    std::string key;
+    RETURN_IF_ERROR(r.String(&key));
+    RETURN_IF_ERROR(SkipValue(r, op));
+    RdbDbFacts& f = out[db];
+    ++f.keys;
+    if (expiring) ++f.expiring;
+    f.names_hash += KeyNameHash(key);
+    expiring = false;
+  }
+}
+
 }  // namespace mdb::engine::redis

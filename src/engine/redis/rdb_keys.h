@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,6 +22,18 @@ struct RdbKey {
 // (Unimplemented) what cannot be restored key by key: module types, functions, other databases.
 absl::Status ForEachRdbKey(io::ByteSource* source,
                            const std::function<absl::Status(const RdbKey&)>& on_key);
+
+// Per database: keys, those with a time to live, and an order-free digest of their names.
+struct RdbDbFacts {
+  uint64_t keys = 0;
+  uint64_t expiring = 0;
+  uint64_t names_hash = 0;  // sum of KeyNameHash over the keys
+};
+uint64_t KeyNameHash(std::string_view key);
+
+// Reads an RDB to its end and counts what every database holds (values are skipped, not
+// decoded). Unimplemented for what cannot be walked without its module (module types).
+absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* source);
 
 // Redis's CRC64 (Jones polynomial, reflected), as DUMP payloads and RDB files use it.
 uint64_t Crc64(uint64_t crc, const void* data, size_t size);

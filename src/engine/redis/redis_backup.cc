@@ -11,8 +11,10 @@
 #include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "engine/per_shard.h"
+#include "engine/redis/rdb_keys.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
+#include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::redis {
@@ -84,6 +86,23 @@ class RdbSource final : public io::ByteSource {
   std::string tail_;
   bool done_ = false;
   uint64_t total_ = 0;
+};
+
+// Hands what it reads to `pipe` as well, for the facts counter on its own thread; once the
+// counter stops (it read the RDB to its end, or gave up), writes fail and it is left alone.
+class TeeSource final : public io::ByteSource {
+ public:
+  TeeSource(io::ByteSource* source, io::Pipe* pipe) : source_(source), pipe_(pipe) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    ASSIGN_OR_RETURN(size_t got, source_->Read(buf, n));
+    if (got > 0 && !stopped_) stopped_ = !pipe_->Write(std::string_view(buf, got)).ok();
+    return got;
+  }
+
+ private:
+  io::ByteSource* source_;
+  io::Pipe* pipe_;
+  bool stopped_ = false;
 };
 
 absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::ShardConfig& shard,
@@ -170,7 +189,27 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   RdbSource rdb(conn.get(), req.cancelled);
   RETURN_IF_ERROR(where(rdb.Start(line)));
   out.set_stream(absl::StrCat("shard/", shard.name, "/dump.rdb"));
-  absl::Status st = req.writer->AddStream(out.stream(), &rdb);
+  // The facts a drill checks a restore against, counted from the RDB as it passes.
+  io::Pipe to_counter(4 << 20);
+  absl::StatusOr<std::map<uint64_t, RdbDbFacts>> facts;
+  std::thread counter([&] {
+    facts = CountRdbKeys(&to_counter);
+    to_counter.Abandon();
+  });
+  TeeSource tee(&rdb, &to_counter);
+  absl::Status st = req.writer->AddStream(out.stream(), &tee);
+  to_counter.Finish();
+  counter.join();
+  if (st.ok() && facts.ok()) {
+    out.set_facts(true);
+    for (const auto& [db, f] : *facts) {
+      auto* d = out.add_dbs();
+      d->set_db(static_cast<uint32_t>(db));
+      d->set_keys(f.keys);
+      d->set_expiring(f.expiring);
+      d->set_names_hash(f.names_hash);
+    }
+  }
   if (!st.ok()) {
     return common::WithContext(st,
                                absl::StrCat("shard '", shard.name, "' (", source->address, ")"));

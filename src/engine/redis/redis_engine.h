@@ -20,6 +20,11 @@ class RedisDriver final : public Driver {
   absl::Status Restore(const RestoreRequest& request) override;
   std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
                                const std::atomic<bool>* cancelled) override;
+  // Drills (redis_drill.cc).
+  absl::StatusOr<std::unique_ptr<Scratch>> PrepareScratch(const ScratchRequest& request) override;
+  absl::Status EmptyScratch(const common::ClusterConfig& scratch,
+                            const std::atomic<bool>* cancelled) override;
+  absl::StatusOr<VerifyResult> VerifyRestored(const VerifyRequest& request) override;
 };
 
 // Its row of the engine table.

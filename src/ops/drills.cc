@@ -1,0 +1,198 @@
+// Restore drills: "a backup is only as good as its last restore", so the service restores its
+// own backups and checks what arrives. A drill restores into servers nobody else uses (its own
+// throwaway ones under server.drills.work_dir, or a cluster declared `scratch: true`, emptied
+// before and after), asks the driver to compare the restored data with the facts the backup
+// recorded, and keeps the result on the backup's record. It never touches any other cluster:
+// the target is either made here or declared scratch (config.cc refuses anything else).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/time_util.h"
+#include "metrics/metrics.h"
+#include "ops/jobs.h"
+
+namespace mdb::ops {
+namespace {
+
+using Verification = ::mdb_backup::v1::Verification;
+
+// The drill's directory: made here, removed with everything in it when the drill ends.
+class DrillDir {
+ public:
+  static absl::StatusOr<DrillDir> Make(const common::DrillsConfig& drills,
+                                       const std::string& backup_id, int uid, int gid) {
+    std::string parent = drills.work_dir;
+    if (parent.empty()) {
+      const char* tmp = getenv("TMPDIR");
+      parent = tmp && *tmp == '/' ? tmp : "/tmp";
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    std::string tmpl = absl::StrCat(parent, "/mdb-drill-", backup_id, "-XXXXXX");
+    if (!mkdtemp(tmpl.data())) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot make a drill directory under '", parent, "': ", strerror(errno)));
+    }
+    DrillDir dir(tmpl);
+    if (uid >= 0 && chown(tmpl.c_str(), uid, gid) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("chown '", tmpl, "' to the drill user: ", strerror(errno)));
+    }
+    return dir;
+  }
+  DrillDir(DrillDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ~DrillDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    if (ec) {
+      common::Log(common::LogLevel::kWarning, "drill",
+                  absl::StrCat("could not remove '", path_, "': ", ec.message()));
+    }
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit DrillDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Who the throwaway servers run as: the configured user; when we are root and none is set,
+// `nobody` (PostgreSQL refuses to run as root, and no drill server needs root's powers).
+absl::Status DrillUser(const common::DrillsConfig& drills, common::ChildOptions* out) {
+  if (drills.run_as.empty() && geteuid() != 0) return absl::OkStatus();
+  const std::string name = drills.run_as.empty() ? "nobody" : drills.run_as;
+  auto ids = common::LookupUser(name);
+  if (!ids.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("server.drills.run_as: ", ids.status().message(), "; name an existing user"));
+  }
+  if (geteuid() != 0 && static_cast<uid_t>(ids->first) != geteuid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("server.drills.run_as '", name, "' needs the service to run as root"));
+  }
+  if (geteuid() == 0) {
+    out->uid = ids->first;
+    out->gid = ids->second;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
+                                         const common::ClusterConfig* scratch,
+                                         const common::DrillsConfig& drills,
+                                         const TaskContext& task) {
+  if (!repository_) return absl::FailedPreconditionError("no repository is configured");
+  // Each drill starts servers: at most max_concurrent at once, the others wait their turn.
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (drills_running_ < drills.max_concurrent) {
+        ++drills_running_;
+        break;
+      }
+    }
+    if (task.cancelled.load())
+      return absl::CancelledError("drill cancelled while waiting its turn");
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  struct Slot {
+    Jobs* jobs;
+    ~Slot() {
+      std::lock_guard<std::mutex> lock(jobs->mu_);
+      --jobs->drills_running_;
+    }
+  } slot{this};
+  const absl::Time start = absl::Now();
+  ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(backup.engine()));
+  ASSIGN_OR_RETURN(repo::Manifest manifest, repository_->ReadManifest(backup.id()));
+  Verification v;
+  v.set_target(scratch ? scratch->id : "local");
+  std::vector<std::string> checked;
+  absl::Status result = [&]() -> absl::Status {
+    common::ChildOptions process{.memory_mb = drills.memory_mb};
+    std::optional<DrillDir> dir;
+    std::unique_ptr<engine::Scratch> servers;
+    const common::ClusterConfig* target = scratch;
+    if (!scratch) {
+      RETURN_IF_ERROR(DrillUser(drills, &process));
+      ASSIGN_OR_RETURN(DrillDir made,
+                       DrillDir::Make(drills, backup.id(), process.uid, process.gid));
+      dir.emplace(std::move(made));
+      auto binary = drills.binaries.find(std::string(engines_.table().Name(backup.engine())));
+      ASSIGN_OR_RETURN(
+          servers,
+          driver->PrepareScratch({.manifest = &manifest,
+                                  .dir = dir->path(),
+                                  .binary = binary == drills.binaries.end() ? "" : binary->second,
+                                  .process = process,
+                                  .cancelled = &task.cancelled}));
+      RETURN_IF_ERROR(servers->BeforeRestore());
+      target = &servers->target();
+    } else {
+      RETURN_IF_ERROR(common::WithContext(driver->EmptyScratch(*scratch, &task.cancelled),
+                                          "emptying the scratch cluster before the drill"));
+    }
+    absl::Status st = Restore(backup, *target, task);
+    if (st.ok() && servers) st = servers->AfterRestore();
+    if (st.ok()) {
+      checked.push_back("restored: every chunk read back and checked against its hash");
+      auto verified = driver->VerifyRestored({.manifest = &manifest,
+                                              .target = target,
+                                              .scratch = servers.get(),
+                                              .process = process,
+                                              .work_dir = dir ? dir->path() : "",
+                                              .cancelled = &task.cancelled});
+      if (!verified.ok()) {
+        st = verified.status();
+      } else {
+        checked.insert(checked.end(), verified->checked.begin(), verified->checked.end());
+        if (!verified->problems.empty()) {
+          st = absl::DataLossError(absl::StrJoin(verified->problems, "; "));
+        }
+      }
+    }
+    if (scratch) {  // restored data does not stay on the scratch cluster between drills
+      absl::Status emptied = driver->EmptyScratch(*scratch, &task.cancelled);
+      if (!emptied.ok()) {
+        common::Log(common::LogLevel::kWarning, "drill",
+                    absl::StrCat("scratch cluster '", scratch->id,
+                                 "' not emptied after the drill: ", emptied.message()));
+      }
+    }
+    return st;  // servers stop, then the directory goes (declaration order, reversed)
+  }();
+  if (absl::IsCancelled(result) || task.cancelled.load()) {
+    return absl::CancelledError(absl::StrCat("drill of backup '", backup.id(), "' cancelled"));
+  }
+  const absl::Time end = absl::Now();
+  v.set_ok(result.ok());
+  *v.mutable_verified_at() = common::ToProto(end);
+  v.set_duration_ms(absl::ToInt64Milliseconds(end - start));
+  for (auto& c : checked) v.add_checked(std::move(c));
+  if (!result.ok()) {
+    v.set_message(std::string(result.message()));
+  }
+  // Kept on the backup's record (read afresh: journal accounting may have rewritten it).
+  ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup.id()));
+  *rec.mutable_verification() = v;
+  RETURN_IF_ERROR(catalog_->UpdateBackup(rec));
+  metrics::Metrics::Get().DrillEnded(std::string(engines_.table().Name(backup.engine())),
+                                     backup.cluster_id(), v.ok(), end);
+  common::Log(v.ok() ? common::LogLevel::kInfo : common::LogLevel::kWarning, "drill",
+              absl::StrCat("drill of backup '", backup.id(), "' of cluster '", backup.cluster_id(),
+                           "': ", v.ok() ? "passed" : absl::StrCat("FAILED: ", v.message())));
+  return v;
+}
+
+}  // namespace mdb::ops

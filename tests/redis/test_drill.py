@@ -1,0 +1,177 @@
+"""Restore drills of Redis backups (issue #18): mdb-backupd restores a backup into throwaway
+redis-servers of its own (`local`) or into a declared scratch cluster, checks the keys of every
+database against what the backup counted from the RDB, and records the result on the backup.
+Every test also checks that a drill leaves no process and no file behind."""
+import os
+import pathlib
+import subprocess
+import tempfile
+import time
+
+import requests
+
+from mdb_harness import CLI, start_server, wait_operation
+from redis_harness import fill
+
+WRITER = {"Authorization": "Bearer writer-token-1"}
+
+
+def drills_dir():
+    """A work_dir the drill user (nobody, when tests run as root) can reach: under /tmp."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="mdb-drills-"))
+    d.chmod(0o711)
+    return d
+
+
+def server_with(workdir, clusters, work_dir):
+    server = start_server(workdir, clusters, start=False, server_extra=(
+        "  drills: {work_dir: \"%s\", memory_mb: 2048}\n" % work_dir))
+    text = server.config.read_text()
+    server.config.write_text(text.replace(
+        "clusters:", "  - {token: metrics-token-1, subject: prometheus, read: [\"*\"]}\nclusters:", 1))
+    server.start()
+    return server
+
+
+def backup(server, cluster_id):
+    r = requests.post(server.rest + "/managed-redis/v1/clusters/%s:backup" % cluster_id, headers=WRITER)
+    assert r.status_code == 200, r.text
+    op = wait_operation(server, r.json()["id"])
+    assert not op.HasField("error"), op.error
+    r = requests.get(server.rest + "/managed-redis/v1/clusters/%s/backups" % cluster_id, headers=WRITER)
+    return r.json()["backups"][0]["id"]
+
+
+def drill(server, backup_id, target="", token=WRITER):
+    r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % backup_id, headers=token,
+                      json={"target": target} if target else {})
+    assert r.status_code == 200, r.text
+    return wait_operation(server, r.json()["id"])
+
+
+def verifications(server, cluster_id):
+    r = requests.get(server.rest + "/mdb-backup/v1/clusters/%s/verifications" % cluster_id, headers=WRITER)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def drill_processes():
+    """redis-server processes started from a drill directory (their config file is in it)."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "mdb-drill-" in line]
+
+
+def assert_nothing_left(work_dir):
+    assert list(work_dir.iterdir()) == [], list(work_dir.iterdir())
+    assert drill_processes() == []
+
+
+def test_a_local_drill_of_a_good_backup_passes_and_is_recorded(workdir, redis_factory):
+    src = redis_factory()
+    fill(src, 3000)  # every type, a fifth of the strings with a time to live
+    src.pipe([["SELECT", "3"]] + [["SET", "other-db:%d" % i, "v"] for i in range(250)])
+    work_dir = drills_dir()
+    server = server_with(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
+                         % src.address, work_dir)
+    try:
+        backup_id = backup(server, "src")
+        op = drill(server, backup_id)
+        assert not op.HasField("error"), op.error
+        got = verifications(server, "src")
+        v = got["backups"][0]["verification"]
+        assert got["backups"][0]["backupId"] == backup_id and v["ok"] is True, got
+        assert v["target"] == "local" and "lastVerifiedAt" in got, got
+        keyspace = src.info("keyspace")
+        assert keyspace["db3"].startswith("keys=250,"), keyspace
+        keys = int(keyspace["db0"].split(",")[0].split("=")[1])
+        assert any("2 databases, %d keys" % (keys + 250) in line for line in v["checked"]), v
+        assert_nothing_left(work_dir)
+        # Seen where people look: the CLI's backup list and drills, and the metrics.
+        env = dict(os.environ, MDB_BACKUP_ENDPOINT=server.rest, MDB_BACKUP_TOKEN="writer-token-1")
+        listed = subprocess.run([str(CLI), "backup", "list", "--cluster", "src"], env=env,
+                                capture_output=True, text=True)
+        assert listed.returncode == 0 and "VERIFIED" in listed.stdout, listed.stdout + listed.stderr
+        assert "passed" in listed.stdout, listed.stdout
+        shown = subprocess.run([str(CLI), "cluster", "drills", "src"], env=env, capture_output=True,
+                               text=True)
+        assert shown.returncode == 0 and "passed" in shown.stdout and "keys" in shown.stdout, shown
+        metrics = requests.get(server.rest + "/metrics",
+                               headers={"Authorization": "Bearer metrics-token-1"}).text
+        assert 'mdb_backup_last_verified_timestamp_seconds{cluster="src",engine="redis"}' in metrics
+        assert 'mdb_drills_total{cluster="src",engine="redis",result="passed"} 1' in metrics
+    finally:
+        server.stop()
+
+
+def test_a_drill_of_a_damaged_backup_fails_and_says_what(workdir, redis_factory):
+    src = redis_factory()
+    fill(src, 4000)
+    work_dir = drills_dir()
+    server = server_with(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
+                         % src.address, work_dir)
+    try:
+        backup_id = backup(server, "src")
+        packs = sorted((server.workdir / "repository" / "packs").rglob("*"),
+                       key=lambda p: p.stat().st_size if p.is_file() else 0)
+        pack = packs[-1]
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0x40
+        pack.write_bytes(bytes(data))
+        op = drill(server, backup_id)
+        assert op.HasField("error") and "drill of backup" in op.error.message, op
+        v = verifications(server, "src")["backups"][0]["verification"]
+        assert not v.get("ok") and "chunk" in v["message"], v
+        assert_nothing_left(work_dir)
+    finally:
+        server.stop()
+
+
+def test_drills_run_by_themselves_after_every_backup(workdir, redis_factory):
+    src = redis_factory()
+    fill(src, 500)
+    work_dir = drills_dir()
+    server = server_with(workdir, "  - {id: src, folder_id: f1, engine: redis, hosts: [\"%s\"],"
+                         " drill: {every_backups: 1}}\n" % src.address, work_dir)
+    try:
+        backup_id = backup(server, "src")
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            got = verifications(server, "src")["backups"][0]
+            if "verification" in got:
+                break
+            time.sleep(0.5)
+        assert got["backupId"] == backup_id and got["verification"]["ok"] is True, got
+    finally:
+        server.stop()
+    assert_nothing_left(work_dir)
+
+
+def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, redis_factory):
+    src, scratch, other = redis_factory(), redis_factory(), redis_factory()
+    fill(src, 800)
+    scratch.cli("SET", "left-over", "from before")  # would make the restore refuse the target
+    other.cli("SET", "precious", "1")
+    work_dir = drills_dir()
+    server = server_with(workdir, (
+        '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
+        '  - {id: scratch, folder_id: f1, engine: redis, scratch: true, hosts: ["%s"]}\n'
+        '  - {id: other, folder_id: f1, engine: redis, restore_target: true, hosts: ["%s"]}\n')
+        % (src.address, scratch.address, other.address), work_dir)
+    try:
+        backup_id = backup(server, "src")
+        op = drill(server, backup_id, target="scratch")
+        assert not op.HasField("error"), op.error
+        v = verifications(server, "src")["backups"][0]["verification"]
+        assert v["ok"] is True and v["target"] == "scratch", v
+        assert scratch.cli("DBSIZE") == "0"  # the restored data does not stay there
+        # A cluster not declared scratch is never a drill's target, whatever the token may do.
+        r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % backup_id,
+                          headers=WRITER, json={"target": "other"})
+        assert r.status_code == 400 and "scratch: true" in r.json()["message"], r.text
+        assert other.cli("GET", "precious") == "1"
+        # Reading a folder is not taking its data out: a reader may not drill.
+        r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % backup_id,
+                          headers={"Authorization": "Bearer reader-token-1"}, json={})
+        assert r.status_code == 403, r.text
+    finally:
+        server.stop()
