@@ -95,28 +95,18 @@ class PgScratch final : public Scratch {
     common::ChildOptions opts = req_.process;
     opts.output_file = dir + "/server.log";
     opts.work_dir = dir;
-    ASSIGN_OR_RETURN(auto child, common::Child::Start({bin_dir_ + "/postgres",
-                                                       "-D",
-                                                       data,
-                                                       "-p",
-                                                       "5432",
-                                                       "-k",
-                                                       dir,
-                                                       "-c",
-                                                       "listen_addresses=",
-                                                       "-c",
-                                                       "hba_file=" + hba,
-                                                       "-c",
-                                                       "archive_mode=off",
-                                                       "-c",
-                                                       "shared_preload_libraries=",
-                                                       "-c",
-                                                       "ssl=off",
-                                                       "-c",
-                                                       "max_connections=20",
-                                                       "-c",
-                                                       "logging_collector=off"},
-                                                      opts));
+    // Over the restored server's own settings: no TCP listener, our pg_hba, no WAL pushed to
+    // the source's archive, no libraries the drill host may lack, no certificates to find.
+    // Resource settings stay the source's: recovery refuses lower ones (max_connections...).
+    std::vector<std::string> argv{bin_dir_ + "/postgres", "-D", data, "-p", "5432", "-k", dir};
+    for (const std::string& setting :
+         {std::string("listen_addresses="), "hba_file=" + hba, std::string("archive_mode=off"),
+          std::string("shared_preload_libraries="), std::string("ssl=off"),
+          std::string("logging_collector=off")}) {
+      argv.push_back("-c");
+      argv.push_back(setting);
+    }
+    ASSIGN_OR_RETURN(auto child, common::Child::Start(argv, opts));
     common::Child* server = child.get();
     servers_.push_back(std::move(child));
     const common::HostConfig& host = target_.shards[i].hosts.front();
@@ -186,11 +176,10 @@ absl::StatusOr<VerifyResult> GreenplumDriver::VerifyRestored(const VerifyRequest
     opts.output_file = dir + "/amcheck.log";
     // Every table and B-tree index of every database; amcheck is installed where missing (the
     // copy is thrown away after).
-    ASSIGN_OR_RETURN(
-        common::RunResult run,
-        common::RunToEnd({req.scratch->tools() + "/pg_amcheck", "-h", dir, "-p", "5432", "-U",
-                          "postgres", "--all", "--install-missing", "--no-progress"},
-                         opts, kCheckTimeout, req.cancelled));
+    ASSIGN_OR_RETURN(common::RunResult run,
+                     common::RunToEnd({req.scratch->tools() + "/pg_amcheck", "-h", dir, "-p",
+                                       "5432", "-U", "postgres", "--all", "--install-missing"},
+                                      opts, kCheckTimeout, req.cancelled));
     if (run.exit_code != 0) {
       out.problems.push_back(absl::StrCat("segment '", shard.name, "': pg_amcheck exited ",
                                           run.exit_code, ": ", run.output));
