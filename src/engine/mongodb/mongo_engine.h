@@ -20,6 +20,11 @@ class MongoDriver final : public Driver {
   absl::Status Restore(const RestoreRequest& request) override;
   std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
                                const std::atomic<bool>* cancelled) override;
+  // Drills (mongo_drill.cc): throwaway mongod / FerretDB servers, scratch clusters emptied.
+  absl::StatusOr<std::unique_ptr<Scratch>> PrepareScratch(const ScratchRequest& request) override;
+  absl::Status EmptyScratch(const common::ClusterConfig& scratch,
+                            const std::atomic<bool>* cancelled) override;
+  absl::StatusOr<VerifyResult> VerifyRestored(const VerifyRequest& request) override;
 };
 
 // Repository stream names: "/" and "%" in database and collection names are %-escaped so that a
