@@ -57,6 +57,13 @@ absl::Status Api::DrillBackup(const Ctx& c, const Message& req, Message* resp) {
   }
   std::string target = GetString(req, "target");
   if (target.empty()) target = "local";
+  const common::EngineInfo* engine = engines_.Find(rec->engine());
+  if (target == "local" && engine && !engine->local_drills) {
+    const std::string name(engine->name);
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " backups are not drilled `local` (the service starts no ", name,
+                     " servers of its own): give as target a cluster declared 'scratch: true'"));
+  }
   if (target != "local") {
     // Emptied before and after: only a cluster declared for exactly that, in a folder the token
     // may modify.

@@ -338,7 +338,36 @@ class Parser : public YamlReader {
         cfg.clusters.push_back(std::move(cluster));
       }
     }
+    // A drill empties its scratch cluster: a server that is also declared as anything else (a
+    // slip of copy and paste) would lose that cluster's data.
+    std::map<std::string, const ClusterConfig*> used;  // address -> a non-scratch cluster
     for (const auto& c : cfg.clusters) {
+      if (c.scratch) continue;
+      for (const auto& shard : c.shards) {
+        for (const auto& h : shard.hosts) used.emplace(h.address, &c);
+      }
+    }
+    for (const auto& c : cfg.clusters) {
+      if (!c.scratch) continue;
+      for (const auto& shard : c.shards) {
+        for (const auto& h : shard.hosts) {
+          if (auto it = used.find(h.address); it != used.end()) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                filename(), ":", c.line, ": scratch cluster '", c.id, "' has host ", h.address,
+                ", which cluster '", it->second->id,
+                "' declares too: drills empty a scratch cluster, so its servers are its own"));
+          }
+        }
+      }
+    }
+    for (const auto& c : cfg.clusters) {
+      if (c.drill.enabled() && c.drill.target == "local" &&
+          !engines_.Find(c.engine)->local_drills) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            filename(), ":", c.line, ": cluster '", c.id, "': ", engines_.Name(c.engine),
+            " backups are not drilled `local` (no throwaway servers): give the drill a 'target' "
+            "cluster declared 'scratch: true'"));
+      }
       if (!c.drill.enabled() || c.drill.target == "local") continue;
       const ClusterConfig* t = cfg.FindCluster(c.drill.target);
       if (!t || !t->scratch || t->engine != c.engine) {

@@ -28,6 +28,9 @@ struct EngineInfo {
   // What a host entry of the engine's clusters may set besides `address` (its driver reads
   // them): the config refuses other keys, so a typo (`pasword_file`) is not silently ignored.
   std::vector<std::string_view> host_options;
+  // Whether the driver starts throwaway servers of its own for `local` restore drills
+  // (Driver::PrepareScratch); without, drills go into a declared scratch cluster only.
+  bool local_drills = false;
 };
 
 // An EngineInfo::api_services for the usual pair: BackupService declared in the file of

@@ -14,7 +14,8 @@ EngineModule Module() {
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
                    .host_options = {"data_dir", "dbname", "password", "password_file", "socket_dir",
-                                    "user", "wal_archive", "wal_slot"}},
+                                    "user", "wal_archive", "wal_slot"},
+                   .local_drills = true},
           .make_driver = [] { return std::make_unique<GreenplumDriver>(); }};
 }
 

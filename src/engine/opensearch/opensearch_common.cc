@@ -2,7 +2,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 #include "engine/opensearch/opensearch_engine.h"
 
 namespace mdb::engine::opensearch {
@@ -61,6 +63,22 @@ bool ImmutableRepositoryFile(const std::string& path) {
   if (absl::StartsWith(base, "__")) return true;
   return (absl::StartsWith(base, "snap-") || absl::StartsWith(base, "meta-")) &&
          absl::EndsWith(base, ".dat");
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> DocumentCounts(OsClient* os) {
+  RETURN_IF_ERROR(
+      os->Ok("POST", "/_refresh?expand_wildcards=all", "refreshing the indices").status());
+  ASSIGN_OR_RETURN(
+      Json list, os->Ok("GET", "/_cat/indices?format=json&h=index,docs.count&expand_wildcards=all",
+                        "counting documents"));
+  std::map<std::string, int64_t> out;
+  if (!list.is_array()) return out;
+  for (const auto& i : list) {
+    int64_t n = 0;
+    // _cat answers counts as strings; a closed index has none.
+    if (absl::SimpleAtoi(GetStr(i, "/docs.count"), &n)) out[GetStr(i, "/index")] = n;
+  }
+  return out;
 }
 
 }  // namespace mdb::engine::opensearch

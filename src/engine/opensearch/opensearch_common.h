@@ -1,6 +1,7 @@
 // Steps backup and restore share: finding a reachable node, the host's options, snapshot names.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,9 @@ absl::StatusOr<std::string> RepositoryPath(const Node& node, const common::Clust
 
 // A host option, or `def`.
 std::string Option(const common::HostConfig& host, const char* key, const char* def);
+
+// Documents per index, as _cat/indices counts them after a refresh (every index, system ones too).
+absl::StatusOr<std::map<std::string, int64_t>> DocumentCounts(OsClient* os);
 
 // Snapshot names must be lowercase: "mdb-" + the backup id in lowercase.
 std::string SnapshotName(const std::string& backup_id);

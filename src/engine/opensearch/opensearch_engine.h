@@ -24,6 +24,11 @@ class OpenSearchDriver final : public Driver {
   absl::Status Restore(const RestoreRequest& request) override;
   std::vector<CheckItem> Check(const common::ClusterConfig& cluster,
                                const std::atomic<bool>* cancelled) override;
+  // Drills (opensearch_drill.cc): into a declared scratch cluster only.
+  absl::StatusOr<std::unique_ptr<Scratch>> PrepareScratch(const ScratchRequest& request) override;
+  absl::Status EmptyScratch(const common::ClusterConfig& scratch,
+                            const std::atomic<bool>* cancelled) override;
+  absl::StatusOr<VerifyResult> VerifyRestored(const VerifyRequest& request) override;
 };
 
 // True for files of an fs snapshot repository that OpenSearch writes once and never changes:

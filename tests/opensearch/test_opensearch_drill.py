@@ -1,0 +1,62 @@
+"""Restore drills of OpenSearch backups (issue #18): into a declared scratch node, emptied before
+and after; each restored index's documents checked against the count the backup recorded. A good
+backup passes; damaged repository data fails and says what; `local` is refused with its reason."""
+import requests
+
+from mdb_harness import start_server, wait_operation
+from test_opensearch import BOOKS, backup, book
+
+WRITER = {"Authorization": "Bearer writer-token-1"}
+
+
+def drill(server, backup_id, target):
+    r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % backup_id, headers=WRITER,
+                      json={"target": target})
+    assert r.status_code == 200, r.text
+    return wait_operation(server, r.json()["id"])
+
+
+def verification(server):
+    r = requests.get(server.rest + "/mdb-backup/v1/clusters/os-src/verifications", headers=WRITER)
+    assert r.status_code == 200, r.text
+    return r.json()["backups"][0]["verification"]
+
+
+def test_drills_into_a_scratch_node(workdir, opensearch_factory):
+    src, scratch = opensearch_factory(), opensearch_factory()
+    src.req("PUT", "/books", BOOKS)
+    src.bulk("books", [(i, book(i)) for i in range(3000)])
+    src.req("PUT", "/logs", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
+    src.bulk("logs", [(i, {"msg": "event %d" % i}) for i in range(700)])
+    scratch.req("PUT", "/left-over", {"settings": {"number_of_replicas": 0}})  # a restore refuses none
+    server = start_server(workdir, (
+        "  - id: os-src\n    folder_id: f1\n    engine: opensearch\n    hosts:\n"
+        "      - {address: \"%s\", repository_path: \"%s\"}\n"
+        "  - id: os-scratch\n    folder_id: f1\n    engine: opensearch\n    scratch: true\n    hosts:\n"
+        "      - {address: \"%s\", repository_path: \"%s\"}\n")
+        % (src.address, src.repo_root / "mdb", scratch.address, scratch.repo_root / "stage"))
+    try:
+        b = backup(server, "os-src")
+        op = drill(server, b.id, "os-scratch")
+        assert not op.HasField("error"), op.error.message
+        v = verification(server)
+        assert v["ok"] is True and v["target"] == "os-scratch", v
+        assert "2 indices with 3700 documents as the backup recorded" in v["checked"], v
+        left = [i["index"] for i in scratch.req("GET", "/_cat/indices?format=json")]
+        assert [i for i in left if not i.startswith(".")] == [], left
+        # `local` has no OpenSearch node of its own: refused, saying where to drill instead.
+        r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % b.id, headers=WRITER,
+                          json={"target": "local"})
+        assert r.status_code == 400 and "scratch: true" in r.json()["message"], r.text
+        # Damage: one byte in the middle of the largest pack.
+        packs = [p for p in (server.workdir / "repository" / "packs").rglob("*") if p.is_file()]
+        pack = max(packs, key=lambda p: p.stat().st_size)
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0x40
+        pack.write_bytes(bytes(data))
+        op = drill(server, b.id, "os-scratch")
+        assert op.HasField("error"), op
+        v = verification(server)
+        assert not v.get("ok") and "chunk" in v["message"], v
+    finally:
+        server.stop()
