@@ -262,5 +262,78 @@ TEST(Config, LogFormatAndLevel) {
       ::testing::HasSubstr("neither 'text' nor 'json'"));
 }
 
+// Restore drills: server.drills, a cluster's drill section, and the rules that keep a drill away
+// from any server that is not its own.
+TEST(Config, DrillsAndScratchClusters) {
+  const char* base = R"(
+server:
+  drills: {max_concurrent: 2, work_dir: /var/tmp/drills, run_as: nobody, memory_mb: 1024,
+           binaries: {redis: /opt/redis/bin}}
+clusters:
+  - {id: r1, folder_id: f1, engine: redis, hosts: [127.0.0.1:6379], drill: {every_backups: 3}}
+  - {id: r2, folder_id: f1, engine: redis, hosts: [127.0.0.1:6380],
+     drill: {every_days: 7, target: scratch1, oldest_every: 2}}
+  - {id: scratch1, folder_id: f1, engine: redis, scratch: true, hosts: [127.0.0.1:6390]}
+)";
+  auto cfg = ParseConfig(base, "c.yaml", TestEngines());
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->server.drills.max_concurrent, 2);
+  EXPECT_EQ(cfg->server.drills.run_as, "nobody");
+  EXPECT_EQ(cfg->server.drills.binaries.at("redis"), "/opt/redis/bin");
+  const ClusterConfig* r1 = cfg->FindCluster("r1");
+  EXPECT_EQ(r1->drill.every_backups, 3);
+  EXPECT_EQ(r1->drill.target, "local");
+  EXPECT_EQ(r1->drill.oldest_every, 4);
+  EXPECT_EQ(cfg->FindCluster("r2")->drill.target, "scratch1");
+  EXPECT_TRUE(cfg->FindCluster("scratch1")->scratch);
+  EXPECT_TRUE(cfg->FindCluster("scratch1")->restore_target);  // never backed up
+  EXPECT_FALSE(cfg->FindCluster("r1")->scratch);
+
+  const std::pair<std::string, const char*> bad[] = {
+      // a drill into a cluster that is not declared scratch
+      {R"(
+clusters:
+  - {id: r1, folder_id: f1, engine: redis, hosts: [h:1], drill: {every_backups: 1, target: r2}}
+  - {id: r2, folder_id: f1, engine: redis, restore_target: true, hosts: [h:2]}
+)",
+       "not a cluster of the same engine declared 'scratch: true'"},
+      // a scratch cluster sharing a server with another cluster
+      {R"(
+clusters:
+  - {id: r1, folder_id: f1, engine: redis, hosts: [h:1]}
+  - {id: s1, folder_id: f1, engine: redis, scratch: true, hosts: [h:1]}
+)",
+       "which cluster 'r1' declares too"},
+      // a drill section without a trigger
+      {R"(
+clusters:
+  - {id: r1, folder_id: f1, engine: redis, hosts: [h:1], drill: {target: local}}
+)",
+       "set 'every_backups' or 'every_days'"},
+      // a restore target has nothing to drill
+      {R"(
+clusters:
+  - {id: r1, folder_id: f1, engine: redis, scratch: true, hosts: [h:1], drill: {every_days: 1}}
+)",
+       "a restore target has no backups to drill"},
+      // an engine without throwaway servers of its own
+      {R"(
+clusters:
+  - {id: o1, folder_id: f1, engine: opensearch, hosts: [h:1], drill: {every_days: 1}}
+)",
+       "not drilled `local`"},
+      {R"(
+server:
+  drills: {binaries: {redis: relative/path}}
+)",
+       "must be an absolute path"},
+  };
+  for (const auto& [text, want] : bad) {
+    auto parsed = ParseConfig(text, "c.yaml", TestEngines());
+    EXPECT_FALSE(parsed.ok()) << text;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(want)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace mdb::common

@@ -59,6 +59,38 @@ TEST(RdbKeys, SplitsAnRdbIntoDumpPayloads) {
   EXPECT_EQ(keys[1].payload.substr(0, 3), std::string("\x00\xc0\x2a", 3));
 }
 
+// What a drill checks a restore against: per database, keys, those with a time to live and the
+// order-free digest of their names; a function library (not a key) is walked over.
+TEST(RdbKeys, CountsTheKeysOfEveryDatabase) {
+  std::string rdb = "REDIS0010";
+  rdb += "\xfe";
+  rdb += '\0';  // db 0
+  rdb += "\xfc";
+  rdb += std::string("\x00\x10\x00\x00\x00\x00\x00\x00", 8);
+  rdb += std::string("\x00\x01k\x05hello", 9);  // k, expiring
+  rdb += std::string("\x00\x01n\xc0\x2a", 5);  // n
+  rdb += "\xf5";
+  rdb += "\x04#!lu";  // a function library's code
+  rdb += "\xfe\x03";  // db 3
+  rdb += std::string("\x00\x02zz\x01v", 6);
+  rdb += "\xff";
+  rdb += std::string(8, '\0');
+  io::StringSource src(rdb);
+  auto facts = CountRdbKeys(&src);
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  ASSERT_EQ(facts->size(), 2u);
+  EXPECT_EQ(facts->at(0).keys, 2u);
+  EXPECT_EQ(facts->at(0).expiring, 1u);
+  EXPECT_EQ(facts->at(0).names_hash, KeyNameHash("k") + KeyNameHash("n"));
+  EXPECT_EQ(facts->at(3).keys, 1u);
+  EXPECT_EQ(facts->at(3).expiring, 0u);
+  EXPECT_EQ(facts->at(3).names_hash, KeyNameHash("zz"));
+  // The same keys in another order give the same digest; another name does not.
+  EXPECT_NE(KeyNameHash("k") + KeyNameHash("n"), KeyNameHash("k") + KeyNameHash("m"));
+  io::StringSource cut(rdb.substr(0, rdb.size() - 12));
+  EXPECT_EQ(CountRdbKeys(&cut).status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(RdbKeys, RefusesTruncatedAndForeignInput) {
   io::StringSource junk("NOTANRDB!");
   EXPECT_EQ(ForEachRdbKey(&junk, [](const RdbKey&) { return absl::OkStatus(); }).code(),
