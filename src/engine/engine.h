@@ -133,6 +133,7 @@ class Scratch {
 // The data a restore left in `target`, checked against what the backup recorded of it.
 struct VerifyRequest {
   const repo::Manifest* manifest;
+  repo::Repository* repository;  // facts kept as streams of the backup
   const common::ClusterConfig* target;
   const Scratch* scratch = nullptr;  // the drill's own servers; null for a declared scratch cluster
   common::ChildOptions process;      // for check tools (pg_amcheck)

@@ -148,6 +148,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
     if (st.ok()) {
       checked.push_back("restored: every chunk read back and checked against its hash");
       auto verified = driver->VerifyRestored({.manifest = &manifest,
+                                              .repository = repository_,
                                               .target = target,
                                               .scratch = servers.get(),
                                               .process = process,

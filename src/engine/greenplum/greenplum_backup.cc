@@ -15,6 +15,7 @@
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
 #include "engine/greenplum/pg_conn.h"
+#include "engine/greenplum/relations.h"
 #include "engine/per_shard.h"
 #include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
@@ -266,6 +267,21 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
   std::string point = absl::StrCat("mdb-backup-", meta.shards(0).end_lsn());
   meta.set_restore_point(point);
   for (int i = 0; i < meta.shards_size(); ++i) {
+    // The relations as of (just before) the restore point: what a drill finds restored. Best
+    // effort: a database refusing the connection costs the facts, not the backup.
+    auto relations = ListRelations(shards[i].hosts.front(), req.cancelled);
+    if (relations.ok()) {
+      const std::string stream = absl::StrCat("shard/", shards[i].name, "/relations");
+      io::StringSource list(FormatRelations(*relations));
+      RETURN_IF_ERROR(req.writer->AddStream(stream, &list));
+      meta.mutable_shards(i)->set_relations_stream(stream);
+    } else if (absl::IsCancelled(relations.status())) {
+      return relations.status();
+    } else {
+      common::Log(common::LogLevel::kWarning, "greenplum",
+                  absl::StrCat("segment '", shards[i].name, "': relations not listed for drills: ",
+                               relations.status().message()));
+    }
     ASSIGN_OR_RETURN(PgConn conn,
                      PgConnect(shards[i].hosts.front(), /*replication=*/false, req.cancelled));
     std::string sql = absl::StrCat("SELECT pg_create_restore_point('", point, "')::text");

@@ -1,0 +1,107 @@
+#include "engine/greenplum/relations.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+#include "engine/greenplum/pg_conn.h"
+
+namespace mdb::engine::greenplum {
+namespace {
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Unescape(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    if (++i == s.size()) return absl::DataLossError("a relation list ends in an escape");
+    out += s[i] == 't' ? '\t' : s[i] == 'n' ? '\n' : s[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& host,
+                                                    const std::atomic<bool>* cancelled) {
+  ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
+  ASSIGN_OR_RETURN(PgRows dbs, PgExec(conn.get(),
+                                      "SELECT datname FROM pg_database WHERE datallowconn "
+                                      "ORDER BY datname",
+                                      cancelled));
+  if (dbs.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
+  std::vector<Relation> out;
+  for (size_t i = 0; i < dbs.rows.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string db, dbs.Field(i, 0, "the database list"));
+    common::HostConfig in_db = host;
+    in_db.options["dbname"] = db;
+    ASSIGN_OR_RETURN(PgConn c, PgConnect(in_db, /*replication=*/false, cancelled));
+    ASSIGN_OR_RETURN(
+        PgRows r,
+        PgExec(c.get(),
+               "SELECT n.nspname || '.' || c.relname, c.relkind, pg_relation_size(c.oid) "
+               "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+               "WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I') AND c.relpersistence IN ('p', 'u') "
+               "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+               "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1",
+               cancelled));
+    if (r.status != PGRES_TUPLES_OK) {
+      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c.get())));
+    }
+    for (size_t k = 0; k < r.rows.size(); ++k) {
+      Relation rel{.database = db};
+      ASSIGN_OR_RETURN(rel.name, r.Field(k, 0, "the relation list"));
+      ASSIGN_OR_RETURN(std::string kind, r.Field(k, 1, "the relation list"));
+      ASSIGN_OR_RETURN(std::string bytes, r.Field(k, 2, "the relation list"));
+      rel.kind = kind.empty() ? '?' : kind[0];
+      (void)absl::SimpleAtoi(bytes, &rel.bytes);
+      out.push_back(std::move(rel));
+    }
+  }
+  return out;
+}
+
+std::string FormatRelations(const std::vector<Relation>& relations) {
+  std::string out;
+  for (const auto& r : relations) {
+    absl::StrAppend(&out, Escape(r.database), "\t", Escape(r.name), "\t", std::string(1, r.kind),
+                    "\t", r.bytes, "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Relation>> ParseRelations(const std::string& text) {
+  std::vector<Relation> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+    Relation r;
+    if (f.size() != 4 || f[2].size() != 1 || !absl::SimpleAtoi(f[3], &r.bytes)) {
+      return absl::DataLossError("the backup's relation list is damaged");
+    }
+    ASSIGN_OR_RETURN(r.database, Unescape(f[0]));
+    ASSIGN_OR_RETURN(r.name, Unescape(f[1]));
+    r.kind = f[2][0];
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace mdb::engine::greenplum
