@@ -88,6 +88,16 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory, proxy_fac
             assert [sp.get_attribute("data-span") for sp in spans] == [backup], spans
             table = d.find_element(By.ID, "backups").text
             assert "MANUAL" in table and "BASE" in table and "MiB" in table, table
+            # A restore drill of it (throwaway postgres servers, pg_amcheck): its result in the row.
+            row = 'tr[data-backup="%s"]' % backup
+            assert d.find_element(By.CSS_SELECTOR, row + " td.drill").get_attribute("data-drill") == "never"
+            d.find_element(By.CSS_SELECTOR, row + " button.drill").click()
+            (op_id, _, status), _ = wait_operation_done(d, previous=op_id)
+            assert status.startswith("100%"), status
+            assert "Drill of backup" in d.find_element(By.ID, "operations").text
+            cell = wait_for(d, lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, row + " td.drill")
+                                          if c.get_attribute("data-drill") == "passed"], "the drill's result")[0]
+            assert "pg_amcheck" in cell.get_attribute("title"), cell.get_attribute("title")
             # A laptop's narrow window: the page reflows, tables scroll inside their cards.
             d.set_window_size(600, 900)
             assert no_horizontal_overflow(d)
@@ -122,7 +132,7 @@ def test_sign_in_back_up_watch_restore_and_delete(workdir, pg_factory, proxy_fac
 
             def delete(backup_id, confirm=True):
                 last = wait_for(d, lambda d: newest_operation(d)[0], "the newest operation")
-                d.find_element(By.CSS_SELECTOR, 'tr[data-backup="%s"] button' % backup_id).click()
+                d.find_element(By.CSS_SELECTOR, 'tr[data-backup="%s"] button.danger' % backup_id).click()
                 if not confirm:
                     d.switch_to.alert.dismiss()  # a second thought: nothing happens
                     return None

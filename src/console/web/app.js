@@ -133,6 +133,8 @@ async function loadEngines() {
   }
   state.engines = engines.sort((a, b) => a.name.localeCompare(b.name));
   state.cancel = byId['yandex.cloud.operation.OperationService.Cancel']; // GET in the contract
+  state.drill = byId['mdb_backup.v1.RecoveryService.DrillBackup'];
+  state.verifications = byId['mdb_backup.v1.RecoveryService.ListVerifications'];
   return state.engines;
 }
 
@@ -268,12 +270,17 @@ async function clusterPage(main, engineName, id, page) {
   const e = engines.find((x) => x.name === engineName);
   if (!e) throw new Error(`unknown engine ${engineName}`);
   const base = `${e.prefix}/clusters/${encodeURIComponent(id)}`;
-  const [cluster, backups, ops, win, siblings] = await Promise.all([
+  const drills = state.verifications
+    ? api('GET', state.verifications.path.replace('{cluster_id}', encodeURIComponent(id))).catch(() => ({}))
+    : Promise.resolve({});
+  const [cluster, backups, ops, win, siblings, drilled] = await Promise.all([
     api('GET', base), listAll(`${base}/backups?pageSize=1000`, 'backups'),
     api('GET', `${base}/operations?pageSize=20`),
     // The window apart: the page (backups, restore form) stays usable when it cannot be had.
     api('GET', `/mdb-backup/v1/clusters/${encodeURIComponent(id)}/recoveryWindow`).catch((err) => ({ error: err.message })),
-    listAll(`${e.prefix}/clusters?folderId=${encodeURIComponent(state.folder)}&pageSize=1000`, 'clusters')]);
+    listAll(`${e.prefix}/clusters?folderId=${encodeURIComponent(state.folder)}&pageSize=1000`, 'clusters'), drills]);
+  const verified = {}; // backup id -> its newest drill (RecoveryService.ListVerifications)
+  for (const v of drilled.backups || []) if (v.verification) verified[v.backupId] = v.verification;
   if (page !== state.page) return; // left for another page meanwhile
   const operations = ops.operations || [];
   const cfg = cluster.config || {};
@@ -302,7 +309,7 @@ async function clusterPage(main, engineName, id, page) {
     h('h2', {}, 'Operations'), operationsTable(operations, act),
     h('h2', {}, 'Restorable window'), h('div', { class: 'card scroll' }, timeline(backups, win)),
     h('h2', {}, 'Size over time'), h('div', { class: 'card scroll' }, sizeChart(backups)),
-    h('h2', {}, 'Backups'), backupsTable(backups, e, act),
+    h('h2', {}, 'Backups'), backupsTable(backups, e, act, verified),
     h('h2', {}, 'Restore'), restoreForm(backups, e, siblings, act));
   if (operations.some((o) => !o.done)) {
     schedule(async () => {
@@ -323,20 +330,32 @@ function operationsTable(operations, act) {
     : h('p', { class: 'muted' }, 'No operations yet.'));
 }
 
-function backupsTable(backups, e, act) {
+// A backup's newest restore drill: passed or failed, when; what it checked, or why it failed,
+// on hover.
+function drillCell(v) {
+  if (!v) return h('td', { class: 'drill', 'data-drill': 'never' }, 'never');
+  const result = v.ok ? 'passed' : 'FAILED';
+  return h('td', { class: `drill ${v.ok ? 'age-ok' : 'age-bad'}`, 'data-drill': result,
+    title: v.ok ? (v.checked || []).join('\n') : v.message || '' }, `${result} ${age(Date.parse(v.verifiedAt))}`);
+}
+
+function backupsTable(backups, e, act, verified = {}) {
+  const drill = (b) => act(() => api(state.drill.verb, state.drill.path.replace('{backup_id}', encodeURIComponent(b.id)), {}));
   const del = (b) => {
     if (!confirm(`Delete backup ${b.id}? Its data is removed from the repository.`)) return;
     act(() => api(e.del.verb, e.del.path.replace(/\{\w+\}/g, (m) => (m === '{backup_id}' ? encodeURIComponent(b.id) : encodeURIComponent(b.sourceClusterId)))));
   };
   return h('div', { class: 'card scroll' }, backups.length ? h('table', { id: 'backups' },
-    h('thead', {}, h('tr', {}, ['Backup', 'Type', 'Method', 'Started', 'Created', 'Duration', 'Size', 'Journal', '']
+    h('thead', {}, h('tr', {}, ['Backup', 'Type', 'Method', 'Started', 'Created', 'Duration', 'Size', 'Journal', 'Drill', '']
       .map((t) => h('th', {}, t)))),
     h('tbody', {}, backups.map((b) => h('tr', { 'data-backup': b.id },
       h('td', {}, b.id), h('td', {}, b.type || '-'), h('td', {}, b.method || '-'),
       h('td', { class: 'hide-narrow' }, when(b.startedAt)), h('td', {}, `${when(b.createdAt)} (${age(Date.parse(b.createdAt))})`),
       h('td', { class: 'num' }, duration(b.startedAt, b.createdAt)), h('td', { class: 'num' }, bytes(sizeOf(b))),
-      h('td', { class: 'num' }, bytes(journalOf(b))),
-      h('td', {}, e.del ? h('button', { class: 'danger', onclick: () => del(b) }, 'Delete') : '')))))
+      h('td', { class: 'num' }, bytes(journalOf(b))), drillCell(verified[b.id]),
+      h('td', { class: 'actions' },
+        state.drill ? h('button', { class: 'drill', onclick: () => drill(b), title: 'Restore it into throwaway servers and check it' }, 'Drill') : '',
+        e.del ? h('button', { class: 'danger', onclick: () => del(b) }, 'Delete') : '')))))
     : h('p', { class: 'muted' }, 'No backups yet.'));
 }
 
