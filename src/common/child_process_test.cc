@@ -6,8 +6,8 @@
 #include <atomic>
 #include <fstream>
 
-#include "common/scoped_env.h"
 #include "absl/time/clock.h"
+#include "common/scoped_env.h"
 #include "common/test_dir.h"
 
 namespace mdb::common {
@@ -32,9 +32,9 @@ TEST(ChildProcess, StopEndsTheWholeProcessGroupAndATimeoutKills) {
   const std::string dir = FreshTestDir("child").string();
   // The shell starts a grandchild that ignores SIGTERM: Stop must still leave nothing running.
   const std::string pidfile = dir + "/grandchild";
-  auto child = Child::Start(
-      {"/bin/sh", "-c", "(trap '' TERM; sleep 600) & echo $! > " + pidfile + "; wait"},
-      {.output_file = dir + "/log"});
+  auto child =
+      Child::Start({"/bin/sh", "-c", "(trap '' TERM; sleep 600) & echo $! > " + pidfile + "; wait"},
+                   {.output_file = dir + "/log"});
   ASSERT_TRUE(child.ok()) << child.status();
   pid_t grandchild = 0;
   for (int i = 0; i < 500 && grandchild == 0; ++i) {

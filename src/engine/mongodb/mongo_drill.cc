@@ -25,8 +25,7 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 
 class MongoScratch final : public Scratch {
  public:
-  MongoScratch(ScratchRequest req, const mdb_backup::v1::MongoBackup& meta)
-      : req_(std::move(req)) {
+  MongoScratch(ScratchRequest req, const mdb_backup::v1::MongoBackup& meta) : req_(std::move(req)) {
     target_.id = "drill";
     target_.engine = common::Engine::MONGODB;
     target_.restore_target = true;
@@ -71,7 +70,7 @@ class MongoScratch final : public Scratch {
                 "--debug-addr=-",
                 "--log-format=text"};
       } else {
-        argv = {binary,      "--dbpath", dir + "/data",       "--bind_ip",
+        argv = {binary,      "--dbpath", dir + "/data",      "--bind_ip",
                 "127.0.0.1", "--port",   absl::StrCat(port), "--nounixsocket"};
       }
       common::ChildOptions opts = req_.process;
@@ -101,9 +100,9 @@ class MongoScratch final : public Scratch {
       if (!child->Running(&code)) {
         std::ifstream in(log);
         std::string text((std::istreambuf_iterator<char>(in)), {});
-        return absl::FailedPreconditionError(
-            absl::StrCat("the drill's server exited (", code, ") before it was ready: ",
-                         text.substr(text.size() > 600 ? text.size() - 600 : 0)));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the drill's server exited (", code,
+            ") before it was ready: ", text.substr(text.size() > 600 ? text.size() - 600 : 0)));
       }
       if (auto conn = ConnectHost(host, absl::Seconds(2), req_.cancelled); conn.ok()) {
         if ((*conn)->Command("admin", R"({"ping": 1})").ok()) return absl::OkStatus();
@@ -175,8 +174,8 @@ absl::StatusOr<VerifyResult> MongoDriver::VerifyRestored(const VerifyRequest& re
   for (int i = 0; i < meta.shards_size() && static_cast<size_t>(i) < req.target->shards.size();
        ++i) {
     const auto& shard = meta.shards(i);
-    ASSIGN_OR_RETURN(auto conn, ConnectHost(req.target->shards[i].hosts.front(),
-                                            absl::Seconds(60), req.cancelled));
+    ASSIGN_OR_RETURN(auto conn, ConnectHost(req.target->shards[i].hosts.front(), absl::Seconds(60),
+                                            req.cancelled));
     std::map<std::string, std::set<std::string>> present;
     uint64_t documents = 0;
     int collections = 0;
@@ -192,8 +191,8 @@ absl::StatusOr<VerifyResult> MongoDriver::VerifyRestored(const VerifyRequest& re
       documents += c.documents();
     }
     out.checked.push_back(absl::StrCat(
-        "shard '", shard.name(), "': ", collections, " collections and views present; ",
-        documents, " documents matched the backup's counts and digests as they were loaded"));
+        "shard '", shard.name(), "': ", collections, " collections and views present; ", documents,
+        " documents matched the backup's counts and digests as they were loaded"));
   }
   return out;
 }

@@ -68,7 +68,7 @@ TEST(RdbKeys, CountsTheKeysOfEveryDatabase) {
   rdb += "\xfc";
   rdb += std::string("\x00\x10\x00\x00\x00\x00\x00\x00", 8);
   rdb += std::string("\x00\x01k\x05hello", 9);  // k, expiring
-  rdb += std::string("\x00\x01n\xc0\x2a", 5);  // n
+  rdb += std::string("\x00\x01n\xc0\x2a", 5);   // n
   rdb += "\xf5";
   rdb += "\x04#!lu";  // a function library's code
   rdb += "\xfe\x03";  // db 3
