@@ -397,6 +397,12 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
                                             " is not declared in the config; declare the fresh "
                                             "servers to restore into as a cluster with that id"));
   }
+  if (target->scratch) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cluster ", Quoted(name),
+                     " is declared 'scratch: true': restore drills empty it, so it is no restore "
+                     "target; declare the servers to restore into as a restore target"));
+  }
   std::string folder = GetString(req, "folder_id");
   if (!folder.empty() && folder != target->folder_id) {
     return absl::InvalidArgumentError(absl::StrCat("target cluster ", Quoted(name),

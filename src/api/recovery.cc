@@ -86,6 +86,13 @@ absl::Status Api::DrillBackup(const Ctx& c, const Message& req, Message* resp) {
   if (!jobs_ || !jobs_->has_repository()) {
     return absl::FailedPreconditionError("this server has no backup repository configured");
   }
+  // One at a time per cluster: each holds a worker (and servers) while it runs.
+  ASSIGN_OR_RETURN(bool pending, ops::DrillPending(catalog_, rec->cluster_id()));
+  if (pending) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a drill of cluster '", rec->cluster_id(),
+                     "' is already queued or running; wait for it to finish"));
+  }
   ASSIGN_OR_RETURN(ops::Operation op, ops::QueueDrill(runner_, *rec, target, c.who.subject()));
   resp->CopyFrom(op);
   return absl::OkStatus();

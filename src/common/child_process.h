@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,8 +23,11 @@ struct ChildOptions {
   // Address space (RLIMIT_AS) in MiB; 0: no limit. Core dumps are always off: a crashing
   // drill server must not write a copy of the restored data to disk outside its directory.
   int memory_mb = 0;
-  std::string output_file;  // stdout and stderr appended here ("" : /dev/null)
-  std::string work_dir;     // the child's working directory ("" : ours)
+  // stdout and stderr appended here ("" : /dev/null). Opened by the child once it is the
+  // child's user (never following a link), so that a file planted by that user is no lever
+  // against us.
+  std::string output_file;
+  std::string work_dir;  // the child's working directory ("" : ours)
 };
 
 // One started child, in a process group of its own. Destroying it stops the group.
@@ -39,14 +43,20 @@ class Child {
                                                       const ChildOptions& options);
 
   // Whether it still runs; when it ended, `*exit_code` says how (128 + signal when killed).
+  // An ended child is left unreaped until Stop: its process group cannot be reused meanwhile.
   bool Running(int* exit_code = nullptr);
-  // SIGTERM to the group, then SIGKILL after `grace`; waits until the child is reaped. Idempotent.
+  // SIGTERM to the group, then SIGKILL after `grace` (and to the group again once the leader
+  // ended, for what it left behind); then reaps the leader. Idempotent.
   void Stop(absl::Duration grace = absl::Seconds(10));
   pid_t pid() const { return pid_; }
 
  private:
+  friend absl::StatusOr<std::unique_ptr<Child>> StartChild(const std::vector<std::string>& argv,
+                                                           const ChildOptions& options,
+                                                           int output_fd);
   explicit Child(pid_t pid) : pid_(pid) {}
   pid_t pid_;
+  bool exited_ = false;  // seen ended (a zombie until reaped)
   bool reaped_ = false;
   int exit_code_ = -1;
 };
@@ -57,10 +67,19 @@ struct RunResult {
 };
 
 // Runs a command to its end (killed at `timeout` or when `cancelled` is set: DeadlineExceeded /
-// Cancelled), capturing its output through `options.output_file` (required).
+// Cancelled), its output read through a pipe (`options.output_file` is not used).
 absl::StatusOr<RunResult> RunToEnd(const std::vector<std::string>& argv,
                                    const ChildOptions& options, absl::Duration timeout,
                                    const std::atomic<bool>* cancelled, size_t max_output = 16384);
+
+// Files and directories the service makes for a child's user in a directory that user may write
+// to: created new (O_EXCL, never through a link) and handed over by descriptor, so that a name
+// swapped for a link in between cannot make root write or chown anything else.
+absl::Status MakeOwnedDir(const std::string& path, int uid, int gid);
+absl::Status WriteNewFile(const std::string& path, std::string_view content, int uid, int gid);
+// The last `n` bytes of a regular file (not through a link at its name): a child's log, for a
+// message.
+std::string ReadTail(const std::string& path, size_t n = 800);
 
 // A TCP port free on 127.0.0.1 at the time of the call, for a server about to be started (which
 // fails to start, and is retried, in the rare case another process takes it first).

@@ -40,7 +40,7 @@ struct DrillsConfig {
   int max_concurrent = 1;  // drills running at once; more wait their turn
   std::string work_dir;    // throwaway servers' directories go under it ("": the system's tmp)
   std::string run_as;      // OS user of the throwaway servers when the service runs as root
-  int memory_mb = 4096;    // address-space limit of each throwaway server (0: none)
+  int memory_mb = 0;       // address-space limit of each throwaway server (0: none)
   // Per engine name ("redis", "greenplum", ...): the server binary, or the directory of the
   // engine's binaries (PostgreSQL: postgres, pg_amcheck). Unset: the engine's usual places.
   std::map<std::string, std::string> binaries;

@@ -11,7 +11,7 @@ absl::Status YamlReader::ParseDrills(const YAML::Node& n, DrillsConfig* out) con
   ASSIGN_OR_RETURN(out->max_concurrent, Int(n, "max_concurrent", 1, 1, 16, w));
   ASSIGN_OR_RETURN(out->work_dir, String(n, "work_dir", false, w));
   ASSIGN_OR_RETURN(out->run_as, String(n, "run_as", false, w));
-  ASSIGN_OR_RETURN(out->memory_mb, Int(n, "memory_mb", 4096, 0, 1 << 22, w));
+  ASSIGN_OR_RETURN(out->memory_mb, Int(n, "memory_mb", 0, 0, 1 << 22, w));
   if (YAML::Node b = n["binaries"]) {
     if (!b.IsMap()) return Error(b, w + ": 'binaries' must map an engine name to a path");
     for (const auto& kv : b) {

@@ -304,6 +304,13 @@ clusters:
   - {id: s1, folder_id: f1, engine: redis, scratch: true, hosts: [h:1]}
 )",
        "which cluster 'r1' declares too"},
+      // two scratch clusters sharing a server: one drill would empty the other's
+      {R"(
+clusters:
+  - {id: s1, folder_id: f1, engine: redis, scratch: true, hosts: [h:1]}
+  - {id: s2, folder_id: f1, engine: redis, scratch: true, hosts: [h:2, h:1]}
+)",
+       "which cluster 's1' declares too"},
       // a drill section without a trigger
       {R"(
 clusters:

@@ -52,9 +52,9 @@ absl::StatusOr<Operation> QueueDrill(OperationRunner* runner, const catalog::Bac
   return runner->Start(spec, task.SerializeAsString());
 }
 
-absl::StatusOr<bool> DrillSchedule::DrillPending(const std::string& cluster_id) {
+absl::StatusOr<bool> DrillPending(catalog::Catalog* catalog, const std::string& cluster_id) {
   ASSIGN_OR_RETURN(auto page,
-                   catalog_->ListClusterOperations({.cluster_id = cluster_id, .page_size = 50}));
+                   catalog->ListClusterOperations({.cluster_id = cluster_id, .page_size = 50}));
   for (const auto& op : page.operations) {
     if (op.operation.done()) continue;
     ::mdb_backup::v1::OperationTask task;
@@ -66,6 +66,9 @@ absl::StatusOr<bool> DrillSchedule::DrillPending(const std::string& cluster_id) 
 void DrillSchedule::Tick(const common::Config& config, absl::Time now) {
   for (const auto& cluster : config.clusters) {
     if (!cluster.drill.enabled() || cluster.restore_target) continue;
+    if (auto q = queued_.find(cluster.id); q != queued_.end() && now - q->second < absl::Hours(1)) {
+      continue;
+    }
     auto warn = [&](const absl::Status& st) {
       common::Log(common::LogLevel::kWarning, "drill",
                   absl::StrCat("drill of cluster '", cluster.id, "' not queued: ", st.message()));
@@ -82,11 +85,12 @@ void DrillSchedule::Tick(const common::Config& config, absl::Time now) {
     }
     std::optional<DrillPick> due = DueDrill(cluster.drill, page->backups, now);
     if (!due) continue;
-    auto pending = DrillPending(cluster.id);
+    auto pending = DrillPending(catalog_, cluster.id);
     if (!pending.ok() || *pending) continue;
     for (const auto& b : page->backups) {
       if (b.id() != due->backup_id) continue;
       auto op = QueueDrill(runner_, b, cluster.drill.target, "scheduler");
+      queued_[cluster.id] = now;
       if (!op.ok()) {
         warn(op.status());
       } else {

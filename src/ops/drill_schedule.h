@@ -5,6 +5,7 @@
 // (RecoveryService. DrillBackup) are queued through Queue too.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ std::optional<DrillPick> DueDrill(const common::DrillConfig& drill,
 absl::StatusOr<Operation> QueueDrill(OperationRunner* runner, const catalog::BackupRecord& backup,
                                      const std::string& target, const std::string& created_by);
 
+// Whether one of the cluster's drills is queued or running (on any instance).
+absl::StatusOr<bool> DrillPending(catalog::Catalog* catalog, const std::string& cluster_id);
+
 class DrillSchedule {
  public:
   DrillSchedule(catalog::Catalog* catalog, OperationRunner* runner, Leases* leases)
@@ -44,12 +48,12 @@ class DrillSchedule {
   void Tick(const common::Config& config, absl::Time now);
 
  private:
-  // Whether one of the cluster's drills is queued or running (on any instance).
-  absl::StatusOr<bool> DrillPending(const std::string& cluster_id);
-
   catalog::Catalog* catalog_;
   OperationRunner* runner_;
   Leases* leases_;
+  // When this instance last queued a drill of each cluster: a drill that ends without a result
+  // (cancelled, the repository away) is not queued again at the next tick, but an hour later.
+  std::map<std::string, absl::Time> queued_;
 };
 
 }  // namespace mdb::ops

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
@@ -24,11 +25,15 @@ namespace {
 
 using Verification = ::mdb_backup::v1::Verification;
 
-// The drill's directory: made here, removed with everything in it when the drill ends.
+// The drill's directory: made here by the service (0711: the drill user passes through to the
+// servers' directories the drivers make in it, and can rename nothing in it), removed when the
+// drill ends. What the drill user owns inside is removed by that user (`rm` run as it): root
+// walking directories another user can change would be a lever for that user.
 class DrillDir {
  public:
   static absl::StatusOr<DrillDir> Make(const common::DrillsConfig& drills,
-                                       const std::string& backup_id, int uid, int gid) {
+                                       const std::string& backup_id,
+                                       const common::ChildOptions& user) {
     std::string parent = drills.work_dir;
     if (parent.empty()) {
       const char* tmp = getenv("TMPDIR");
@@ -41,18 +46,35 @@ class DrillDir {
       return absl::UnavailableError(
           absl::StrCat("cannot make a drill directory under '", parent, "': ", strerror(errno)));
     }
-    DrillDir dir(tmpl);
-    if (uid >= 0 && chown(tmpl.c_str(), uid, gid) != 0) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("chown '", tmpl, "' to the drill user: ", strerror(errno)));
+    DrillDir dir(tmpl, user);
+    if (chmod(tmpl.c_str(), 0711) != 0) {
+      return absl::UnavailableError(absl::StrCat("chmod '", tmpl, "': ", strerror(errno)));
     }
     return dir;
   }
-  DrillDir(DrillDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  DrillDir(DrillDir&& o) noexcept : path_(std::move(o.path_)), user_(o.user_) { o.path_.clear(); }
   ~DrillDir() {
     if (path_.empty()) return;
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    if (user_.uid >= 0) {
+      // The drill user empties the directories it owns (find -delete follows no link); root
+      // then removes the emptied directories from its own one, where nobody else can rename.
+      for (const auto& entry : std::filesystem::directory_iterator(path_, ec)) {
+        const std::string sub = entry.path().string();
+        auto emptied = common::RunToEnd({"/usr/bin/find", sub, "-mindepth", "1", "-delete"}, user_,
+                                        absl::Minutes(30), nullptr);
+        if (!emptied.ok() || emptied->exit_code != 0) {
+          common::Log(common::LogLevel::kWarning, "drill",
+                      absl::StrCat("emptying '", sub, "' as the drill user: ",
+                                   emptied.ok() ? emptied->output
+                                                : std::string(emptied.status().message())));
+        }
+        rmdir(sub.c_str());
+      }
+      if (rmdir(path_.c_str()) != 0) ec = std::error_code(errno, std::generic_category());
+    } else {
+      std::filesystem::remove_all(path_, ec);  // ours alone: no other user in between
+    }
     if (ec) {
       common::Log(common::LogLevel::kWarning, "drill",
                   absl::StrCat("could not remove '", path_, "': ", ec.message()));
@@ -61,8 +83,10 @@ class DrillDir {
   const std::string& path() const { return path_; }
 
  private:
-  explicit DrillDir(std::string path) : path_(std::move(path)) {}
+  DrillDir(std::string path, const common::ChildOptions& user)
+      : path_(std::move(path)), user_(user) {}
   std::string path_;
+  common::ChildOptions user_;
 };
 
 // Who the throwaway servers run as: the configured user; when we are root and none is set,
@@ -116,6 +140,25 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   const absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(backup.engine()));
   ASSIGN_OR_RETURN(repo::Manifest manifest, repository_->ReadManifest(backup.id()));
+  // One drill at a time per scratch cluster, across instances: each empties it.
+  const std::string lease = scratch ? absl::StrCat("scratch/", scratch->id) : "";
+  const std::string owner = common::NewId();
+  if (scratch) {
+    auto held = catalog_->TryLease(lease, owner, absl::Now(), absl::Now() + absl::Hours(12));
+    if (!held.ok()) return held.status();
+    if (!*held) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "scratch cluster '", scratch->id, "' is in use by another drill; try again after it"));
+    }
+  }
+  struct Lease {
+    catalog::Catalog* catalog;
+    const std::string& name;
+    const std::string& owner;
+    ~Lease() {
+      if (!name.empty()) (void)catalog->ReleaseLease(name, owner);
+    }
+  } release{catalog_, lease, owner};
   Verification v;
   v.set_target(scratch ? scratch->id : "local");
   std::vector<std::string> checked;
@@ -126,8 +169,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
     const common::ClusterConfig* target = scratch;
     if (!scratch) {
       RETURN_IF_ERROR(DrillUser(drills, &process));
-      ASSIGN_OR_RETURN(DrillDir made,
-                       DrillDir::Make(drills, backup.id(), process.uid, process.gid));
+      ASSIGN_OR_RETURN(DrillDir made, DrillDir::Make(drills, backup.id(), process));
       dir.emplace(std::move(made));
       auto binary = drills.binaries.find(std::string(engines_.table().Name(backup.engine())));
       ASSIGN_OR_RETURN(
@@ -143,6 +185,8 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
       RETURN_IF_ERROR(common::WithContext(driver->EmptyScratch(*scratch, &task.cancelled),
                                           "emptying the scratch cluster before the drill"));
     }
+    // From here on the scratch cluster holds this drill's data: nobody else's emptying (another
+    // drill, another instance) may come in between (the lease below).
     absl::Status st = Restore(backup, *target, task);
     if (st.ok() && servers) st = servers->AfterRestore();
     if (st.ok()) {
@@ -164,7 +208,9 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
       }
     }
     if (scratch) {  // restored data does not stay on the scratch cluster between drills
-      absl::Status emptied = driver->EmptyScratch(*scratch, &task.cancelled);
+      // Also after a cancel: its own flag, which nothing sets (the calls have their timeouts).
+      const std::atomic<bool> cleanup_cancelled{false};
+      absl::Status emptied = driver->EmptyScratch(*scratch, &cleanup_cancelled);
       if (!emptied.ok()) {
         common::Log(common::LogLevel::kWarning, "drill",
                     absl::StrCat("scratch cluster '", scratch->id,

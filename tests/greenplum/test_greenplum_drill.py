@@ -10,7 +10,7 @@ import tempfile
 
 import requests
 
-from mdb_harness import sharded_cluster, start_server, wait_operation
+from mdb_harness import drill_leftovers, sharded_cluster, start_server, wait_operation
 from pg_harness import PGBIN
 from test_greenplum import Api
 
@@ -51,9 +51,7 @@ def verification(server):
 
 
 def assert_nothing_left(work_dir):
-    assert list(work_dir.iterdir()) == [], list(work_dir.iterdir())
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert [line for line in ps.splitlines() if "mdb-drill-" in line] == []
+    assert drill_leftovers(work_dir) == []
 
 
 def test_a_local_drill_of_a_good_backup_passes(workdir, pg_factory):

@@ -536,3 +536,21 @@ def factory_fixture(cls):
         for server in started:
             server.stop()
     return fixture
+
+
+def drill_leftovers(work_dir):
+    """What restore drills left under `work_dir` (server.drills.work_dir): its entries, and the
+    processes working in it (every drill server runs with its working directory there; their
+    command lines are no guide: redis-server rewrites its own)."""
+    work_dir = str(pathlib.Path(work_dir).resolve())
+    procs = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            continue
+        if cwd == work_dir or cwd.startswith(work_dir + "/"):
+            procs.append("%s %s" % (pid, cwd))
+    return sorted(os.listdir(work_dir)) + procs

@@ -10,7 +10,7 @@ import tempfile
 
 import requests
 
-from mdb_harness import sharded_cluster, start_server, wait_operation
+from mdb_harness import drill_leftovers, sharded_cluster, start_server, wait_operation
 from mongo_harness import fill
 from test_mongodb import backup
 
@@ -44,9 +44,7 @@ def verification(server, cluster_id="mg"):
 
 
 def assert_nothing_left(work_dir):
-    assert list(work_dir.iterdir()) == [], list(work_dir.iterdir())
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert [line for line in ps.splitlines() if "mdb-drill-" in line and "ferretdb" in line] == []
+    assert drill_leftovers(work_dir) == []
 
 
 def test_local_drills_pass_for_a_good_backup_and_fail_for_damaged_data(workdir, mongo_factory):

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from mdb_harness import CLI, start_server, wait_operation
+from mdb_harness import drill_leftovers, CLI, start_server, wait_operation
 from redis_harness import fill
 
 WRITER = {"Authorization": "Bearer writer-token-1"}
@@ -55,15 +55,9 @@ def verifications(server, cluster_id):
     return r.json()
 
 
-def drill_processes():
-    """redis-server processes started from a drill directory (their config file is in it)."""
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "mdb-drill-" in line]
-
 
 def assert_nothing_left(work_dir):
-    assert list(work_dir.iterdir()) == [], list(work_dir.iterdir())
-    assert drill_processes() == []
+    assert drill_leftovers(work_dir) == []
 
 
 def test_a_local_drill_of_a_good_backup_passes_and_is_recorded(workdir, redis_factory):
@@ -169,6 +163,11 @@ def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, red
                           headers=WRITER, json={"target": "other"})
         assert r.status_code == 400 and "scratch: true" in r.json()["message"], r.text
         assert other.cli("GET", "precious") == "1"
+        # Nor is a scratch cluster a restore target: the next drill would empty what it got.
+        r = requests.post(server.rest + "/managed-redis/v1/clusters:restore", headers=WRITER,
+                          json={"backupId": backup_id, "folderId": "f1", "name": "scratch",
+                                "environment": "PRODUCTION", "configSpec": {"version": "7.0"}})
+        assert r.status_code == 400 and "scratch: true" in r.json()["message"], r.text
         # Reading a folder is not taking its data out: a reader may not drill.
         r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % backup_id,
                           headers={"Authorization": "Bearer reader-token-1"}, json={})

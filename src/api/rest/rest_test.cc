@@ -20,8 +20,9 @@ TEST(Router, RoutesComeFromTheAnnotations) {
   auto router = Router::Build(PublicServices(common::TestEngines()));
   ASSERT_TRUE(router.ok()) << router.status();
   // 3 engines x (Get, List, Delete, ClusterService Get, List, ListOperations, ListBackups,
-  // Backup, Restore) + OpenSearch 9 + Get/Cancel + RecoveryService.GetRecoveryWindow.
-  EXPECT_EQ(router->size(), 3u * 9 + 9 + 2 + 1);
+  // Backup, Restore) + OpenSearch 9 + Get/Cancel + RecoveryService (GetRecoveryWindow,
+  // DrillBackup, ListVerifications).
+  EXPECT_EQ(router->size(), 3u * 9 + 9 + 2 + 3);
   std::string allowed;
   // A cluster, its backups and its backup action: three routes under one path prefix.
   auto cl = router->Match("GET", "/managed-redis/v1/clusters/c1", &allowed);

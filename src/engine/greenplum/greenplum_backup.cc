@@ -284,6 +284,14 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
     }
     ASSIGN_OR_RETURN(PgConn conn,
                      PgConnect(shards[i].hosts.front(), /*replication=*/false, req.cancelled));
+    // Who a drill connects to the restored copy as.
+    if (auto su = PgExec(conn.get(), "SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10",
+                         req.cancelled);
+        su.ok() && su->status == PGRES_TUPLES_OK) {
+      if (auto name = su->Field(0, 0, "the superuser's name"); name.ok()) {
+        meta.mutable_shards(i)->set_superuser(*name);
+      }
+    }
     std::string sql = absl::StrCat("SELECT pg_create_restore_point('", point, "')::text");
     ASSIGN_OR_RETURN(PgRows r, PgExec(conn.get(), sql, req.cancelled));
     if (r.status != PGRES_TUPLES_OK) {

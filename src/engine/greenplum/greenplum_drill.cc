@@ -28,20 +28,18 @@ namespace {
 constexpr absl::Duration kRecoveryTimeout = absl::Hours(2);
 constexpr absl::Duration kCheckTimeout = absl::Hours(6);
 
-std::string Tail(const std::string& path, size_t n = 800) {
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  return text.size() > n ? text.substr(text.size() - n) : text;
-}
-
 // The directory of the PostgreSQL binaries for a data directory: the configured one, else
 // Debian's for the data directory's major version (PG_VERSION).
-std::string BinDir(const std::string& configured, const std::string& data_dir) {
+// PG_VERSION comes from the backup (the source's files): only a version number is used in a path.
+absl::StatusOr<std::string> BinDir(const std::string& configured, const std::string& data_dir) {
   if (!configured.empty()) return configured;
-  std::ifstream in(data_dir + "/PG_VERSION");
-  std::string version;
-  std::getline(in, version);
-  return absl::StrCat("/usr/lib/postgresql/", absl::StripAsciiWhitespace(version), "/bin");
+  std::string version(absl::StripAsciiWhitespace(common::ReadTail(data_dir + "/PG_VERSION", 16)));
+  if (version.empty() || version.size() > 4 ||
+      version.find_first_not_of("0123456789.") != std::string::npos) {
+    return absl::DataLossError(
+        absl::StrCat("the restored PG_VERSION holds '", version, "', not a PostgreSQL version"));
+  }
+  return absl::StrCat("/usr/lib/postgresql/", version, "/bin");
 }
 
 class PgScratch final : public Scratch {
@@ -50,7 +48,10 @@ class PgScratch final : public Scratch {
     target_.id = "drill";
     target_.engine = common::Engine::GREENPLUM;
     target_.restore_target = true;
-    for (const auto& s : meta.shards()) target_.shards.push_back({.name = s.name(), .hosts = {}});
+    for (const auto& s : meta.shards()) {
+      target_.shards.push_back({.name = s.name(), .hosts = {}});
+      superusers_.push_back(s.superuser().empty() ? "postgres" : s.superuser());
+    }
   }
   ~PgScratch() override {
     for (auto& c : servers_) c->Stop(absl::Seconds(30));  // SIGTERM: a smart shutdown first
@@ -63,17 +64,14 @@ class PgScratch final : public Scratch {
     for (size_t i = 0; i < target_.shards.size(); ++i) {
       const std::string dir = absl::StrCat(req_.dir, "/shard", i);
       for (const std::string& d : {dir, dir + "/data"}) {
-        if (mkdir(d.c_str(), 0700) != 0) {
-          return absl::UnavailableError(absl::StrCat("mkdir '", d, "': ", strerror(errno)));
-        }
-        if (req_.process.uid >= 0 && chown(d.c_str(), req_.process.uid, req_.process.gid) != 0) {
-          return absl::PermissionDeniedError(absl::StrCat("chown '", d, "': ", strerror(errno)));
-        }
+        RETURN_IF_ERROR(common::MakeOwnedDir(d, req_.process.uid, req_.process.gid));
       }
-      // Socket only: the port number just names the socket file in `dir`.
+      // Socket only: the port number just names the socket file in `dir`. As the source's
+      // bootstrap superuser (recorded at backup; Greenplum's is gpadmin).
       target_.shards[i].hosts.push_back(
           {.address = absl::StrCat(dir, ":5432"),
-           .options = {{"data_dir", dir + "/data"}, {"socket_dir", dir}, {"user", "postgres"}}});
+           .options = {
+               {"data_dir", dir + "/data"}, {"socket_dir", dir}, {"user", superusers_[i]}}});
     }
     return absl::OkStatus();
   }
@@ -87,27 +85,26 @@ class PgScratch final : public Scratch {
   absl::Status StartOne(size_t i) {
     const std::string dir = absl::StrCat(req_.dir, "/shard", i);
     const std::string data = dir + "/data";
-    bin_dir_ = BinDir(req_.binary, data);
-    const std::string hba = dir + "/pg_hba.conf";
-    {
-      std::ofstream out(hba, std::ios::trunc);
-      out << "# mdb-backup drill: the socket's directory admits only the drill user and root\n"
-             "local all all trust\n";
-    }
-    if (req_.process.uid >= 0 && chown(hba.c_str(), req_.process.uid, req_.process.gid) != 0) {
-      return absl::PermissionDeniedError(absl::StrCat("chown '", hba, "': ", strerror(errno)));
-    }
+    ASSIGN_OR_RETURN(bin_dir_, BinDir(req_.binary, data));
+    const std::string hba = dir + "/drill_hba.conf";
+    RETURN_IF_ERROR(common::WriteNewFile(
+        hba,
+        "# mdb-backup drill: the socket's directory admits only the drill user and root\n"
+        "local all all trust\n",
+        req_.process.uid, req_.process.gid));
     common::ChildOptions opts = req_.process;
     opts.output_file = dir + "/server.log";
     opts.work_dir = dir;
     // Over the restored server's own settings: no TCP listener, our pg_hba, no WAL pushed to
     // the source's archive, no libraries the drill host may lack, no certificates to find.
-    // Resource settings stay the source's: recovery refuses lower ones (max_connections...).
+    // Settings recovery requires at least as high as the source's (max_connections...) stay its
+    // own; the buffer cache is small (a drill server is not the production one's size).
     std::vector<std::string> argv{bin_dir_ + "/postgres", "-D", data, "-p", "5432", "-k", dir};
     for (const std::string& setting :
          {std::string("listen_addresses="), "hba_file=" + hba, std::string("archive_mode=off"),
           std::string("shared_preload_libraries="), std::string("ssl=off"),
-          std::string("logging_collector=off")}) {
+          std::string("logging_collector=off"), std::string("shared_buffers=128MB"),
+          std::string("huge_pages=off")}) {
       argv.push_back("-c");
       argv.push_back(setting);
     }
@@ -124,16 +121,16 @@ class PgScratch final : public Scratch {
         return absl::FailedPreconditionError(
             absl::StrCat("segment '", target_.shards[i].name,
                          "': the restored server stopped during recovery (exit ", code,
-                         "): ", Tail(opts.output_file)));
+                         "): ", common::ReadTail(opts.output_file)));
       }
       if (auto conn = PgConnect(host, false, req_.cancelled); conn.ok()) {
-        auto r = PgExec(conn->get(), "SELECT pg_is_in_recovery()", req_.cancelled);
+        auto r = PgExec(conn->get(), "SELECT pg_catalog.pg_is_in_recovery()", req_.cancelled);
         if (r.ok() && r->rows.size() == 1 && r->rows[0][0] && *r->rows[0][0] == "f") break;
       }
       if (absl::Now() > until) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("segment '", target_.shards[i].name, "': recovery did not end in ",
-                         absl::FormatDuration(kRecoveryTimeout), ": ", Tail(opts.output_file)));
+        return absl::DeadlineExceededError(absl::StrCat(
+            "segment '", target_.shards[i].name, "': recovery did not end in ",
+            absl::FormatDuration(kRecoveryTimeout), ": ", common::ReadTail(opts.output_file)));
       }
       absl::SleepFor(absl::Milliseconds(200));
     }
@@ -143,6 +140,7 @@ class PgScratch final : public Scratch {
   ScratchRequest req_;
   common::ClusterConfig target_;
   std::string bin_dir_;
+  std::vector<std::string> superusers_;  // per shard
   std::vector<std::unique_ptr<common::Child>> servers_;
 };
 
@@ -206,10 +204,11 @@ absl::StatusOr<VerifyResult> GreenplumDriver::VerifyRestored(const VerifyRequest
     opts.output_file = dir + "/amcheck.log";
     // Every table and B-tree index of every database; amcheck is installed where missing (the
     // copy is thrown away after).
-    ASSIGN_OR_RETURN(common::RunResult run,
-                     common::RunToEnd({req.scratch->tools() + "/pg_amcheck", "-h", dir, "-p",
-                                       "5432", "-U", "postgres", "--all", "--install-missing"},
-                                      opts, kCheckTimeout, req.cancelled));
+    ASSIGN_OR_RETURN(
+        common::RunResult run,
+        common::RunToEnd({req.scratch->tools() + "/pg_amcheck", "-h", dir, "-p", "5432", "-U",
+                          host.options.at("user"), "--all", "--install-missing"},
+                         opts, kCheckTimeout, req.cancelled));
     if (run.exit_code != 0) {
       out.problems.push_back(absl::StrCat("segment '", shard.name, "': pg_amcheck exited ",
                                           run.exit_code, ": ", run.output));

@@ -44,8 +44,8 @@ absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& ho
                                                     const std::atomic<bool>* cancelled) {
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
   ASSIGN_OR_RETURN(PgRows dbs, PgExec(conn.get(),
-                                      "SELECT datname FROM pg_database WHERE datallowconn "
-                                      "ORDER BY datname",
+                                      "SELECT datname FROM pg_catalog.pg_database WHERE "
+                                      "datallowconn ORDER BY datname",
                                       cancelled));
   if (dbs.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
   std::vector<Relation> out;
@@ -54,15 +54,24 @@ absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& ho
     common::HostConfig in_db = host;
     in_db.options["dbname"] = db;
     ASSIGN_OR_RETURN(PgConn c, PgConnect(in_db, /*replication=*/false, cancelled));
+    // The database's own search_path (ALTER ROLE/DATABASE ... SET) could put its functions and
+    // operators before pg_catalog's: empty, only pg_catalog is searched.
+    ASSIGN_OR_RETURN(
+        PgRows path,
+        PgExec(c.get(), "SELECT pg_catalog.set_config('search_path', '', false)", cancelled));
+    if (path.status != PGRES_TUPLES_OK) {
+      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c.get())));
+    }
     ASSIGN_OR_RETURN(
         PgRows r,
-        PgExec(c.get(),
-               "SELECT n.nspname || '.' || c.relname, c.relkind, pg_relation_size(c.oid) "
-               "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-               "WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I') AND c.relpersistence IN ('p', 'u') "
-               "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-               "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1",
-               cancelled));
+        PgExec(
+            c.get(),
+            "SELECT n.nspname || '.' || c.relname, c.relkind, pg_catalog.pg_relation_size(c.oid) "
+            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I') AND c.relpersistence IN ('p', 'u') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1",
+            cancelled));
     if (r.status != PGRES_TUPLES_OK) {
       return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c.get())));
     }

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -48,12 +47,7 @@ class MongoScratch final : public Scratch {
   absl::Status StartOne(const std::string& binary, size_t i) {
     const std::string dir = absl::StrCat(req_.dir, "/shard", i);
     for (const std::string& d : {dir, dir + "/data", dir + "/state"}) {
-      if (mkdir(d.c_str(), 0700) != 0) {
-        return absl::UnavailableError(absl::StrCat("mkdir '", d, "': ", strerror(errno)));
-      }
-      if (req_.process.uid >= 0 && chown(d.c_str(), req_.process.uid, req_.process.gid) != 0) {
-        return absl::PermissionDeniedError(absl::StrCat("chown '", d, "': ", strerror(errno)));
-      }
+      RETURN_IF_ERROR(common::MakeOwnedDir(d, req_.process.uid, req_.process.gid));
     }
     const bool ferretdb = absl::StrContains(binary.substr(binary.rfind('/') + 1), "ferretdb");
     absl::Status last;
@@ -74,7 +68,7 @@ class MongoScratch final : public Scratch {
                 "127.0.0.1", "--port",   absl::StrCat(port), "--nounixsocket"};
       }
       common::ChildOptions opts = req_.process;
-      opts.output_file = dir + "/server.log";
+      opts.output_file = absl::StrCat(dir, "/server-", attempt, ".log");
       opts.work_dir = dir;
       ASSIGN_OR_RETURN(auto child, common::Child::Start(argv, opts));
       common::HostConfig host{.address = absl::StrCat("127.0.0.1:", port), .options = {}};
@@ -98,11 +92,8 @@ class MongoScratch final : public Scratch {
       }
       int code = 0;
       if (!child->Running(&code)) {
-        std::ifstream in(log);
-        std::string text((std::istreambuf_iterator<char>(in)), {});
         return absl::FailedPreconditionError(absl::StrCat(
-            "the drill's server exited (", code,
-            ") before it was ready: ", text.substr(text.size() > 600 ? text.size() - 600 : 0)));
+            "the drill's server exited (", code, ") before it was ready: ", common::ReadTail(log)));
       }
       if (auto conn = ConnectHost(host, absl::Seconds(2), req_.cancelled); conn.ok()) {
         if ((*conn)->Command("admin", R"({"ping": 1})").ok()) return absl::OkStatus();

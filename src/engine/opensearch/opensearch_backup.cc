@@ -122,7 +122,7 @@ absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) 
   const std::string repo_path = "/_snapshot/" + meta.repository();
   RETURN_IF_ERROR(EnsureRepository(os, meta.repository(), root));
   // The facts a drill checks against: counts taken just before and just after the snapshot,
-  // kept for the indices that did not change in between (a failure to count is no failure of
+  // kept for the indices that took no write in between (a failure to count is no failure of
   // the backup: it only has fewer facts).
   auto counted_before = DocumentCounts(os);
   // 1. The snapshot. Indexing goes on meanwhile: each shard is copied as of the moment its
@@ -154,8 +154,9 @@ absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) 
   if (auto counted_after = DocumentCounts(os); counted_before.ok() && counted_after.ok()) {
     for (const auto& i : indices) {
       auto b = counted_before->find(i), a = counted_after->find(i);
-      if (b != counted_before->end() && a != counted_after->end() && a->second == b->second) {
-        (*meta.mutable_documents())[i] = b->second;
+      if (b != counted_before->end() && a != counted_after->end() && b->second.docs >= 0 &&
+          a->second.docs == b->second.docs && a->second.writes == b->second.writes) {
+        (*meta.mutable_documents())[i] = b->second.docs;
       }
     }
   }

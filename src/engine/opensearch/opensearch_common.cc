@@ -2,7 +2,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "engine/opensearch/opensearch_engine.h"
@@ -65,18 +64,18 @@ bool ImmutableRepositoryFile(const std::string& path) {
          absl::EndsWith(base, ".dat");
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> DocumentCounts(OsClient* os) {
-  RETURN_IF_ERROR(
-      os->Ok("POST", "/_refresh?expand_wildcards=all", "refreshing the indices").status());
-  ASSIGN_OR_RETURN(
-      Json list, os->Ok("GET", "/_cat/indices?format=json&h=index,docs.count&expand_wildcards=all",
-                        "counting documents"));
-  std::map<std::string, int64_t> out;
-  if (!list.is_array()) return out;
-  for (const auto& i : list) {
-    int64_t n = 0;
-    // _cat answers counts as strings; a closed index has none.
-    if (absl::SimpleAtoi(GetStr(i, "/docs.count"), &n)) out[GetStr(i, "/index")] = n;
+absl::StatusOr<std::map<std::string, IndexDocs>> DocumentCounts(OsClient* os) {
+  RETURN_IF_ERROR(os->Ok("POST", "/_refresh", "refreshing the indices").status());
+  ASSIGN_OR_RETURN(Json stats,
+                   os->Ok("GET", "/_stats/docs,indexing?level=indices&expand_wildcards=open",
+                          "counting documents"));
+  std::map<std::string, IndexDocs> out;
+  const Json indices = GetNode(stats, "/indices");
+  if (!indices.is_object()) return out;
+  for (const auto& [name, index] : indices.items()) {
+    out[name] = {.docs = GetInt(index, "/primaries/docs/count", -1),
+                 .writes = GetInt(index, "/primaries/indexing/index_total") +
+                           GetInt(index, "/primaries/indexing/delete_total")};
   }
   return out;
 }

@@ -28,8 +28,14 @@ absl::StatusOr<std::string> RepositoryPath(const Node& node, const common::Clust
 // A host option, or `def`.
 std::string Option(const common::HostConfig& host, const char* key, const char* def);
 
-// Documents per index, as _cat/indices counts them after a refresh (every index, system ones too).
-absl::StatusOr<std::map<std::string, int64_t>> DocumentCounts(OsClient* os);
+// Per open index (system ones too), after a refresh: its documents (primaries, Lucene documents)
+// and how many writes its primaries have taken (index and delete operations): equal writes at
+// two readings mean the index held still in between.
+struct IndexDocs {
+  int64_t docs = 0;
+  int64_t writes = 0;
+};
+absl::StatusOr<std::map<std::string, IndexDocs>> DocumentCounts(OsClient* os);
 
 // Snapshot names must be lowercase: "mdb-" + the backup id in lowercase.
 std::string SnapshotName(const std::string& backup_id);

@@ -64,14 +64,14 @@ absl::StatusOr<VerifyResult> OpenSearchDriver::VerifyRestored(const VerifyReques
       ++unrecorded;
       continue;
     }
-    if (got->second != want->second) {
-      out.problems.push_back(absl::StrCat("index '", index, "': ", got->second,
+    if (got->second.docs != want->second) {
+      out.problems.push_back(absl::StrCat("index '", index, "': ", got->second.docs,
                                           " documents restored, the backup recorded ",
                                           want->second));
       continue;
     }
     ++checked;
-    documents += got->second;
+    documents += got->second.docs;
   }
   out.checked.push_back(
       absl::StrCat(checked, " indices with ", documents, " documents as the backup recorded"));

@@ -446,4 +446,27 @@ absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* sour
   }
 }
 
+std::vector<std::string> KeyCountProblems(const std::map<uint64_t, RdbDbFacts>& recorded,
+                                          const std::map<uint64_t, DbKeys>& restored) {
+  std::vector<std::string> out;
+  for (const auto& [db, want] : recorded) {
+    auto it = restored.find(db);
+    const DbKeys got = it == restored.end() ? DbKeys{} : it->second;
+    const uint64_t want_persistent = want.keys - want.expiring;
+    const uint64_t got_persistent = got.keys - std::min(got.expires, got.keys);
+    if (got_persistent != want_persistent || got.expires > want.expiring) {
+      out.push_back(absl::StrCat("db", db, ": ", got_persistent, " keys without and ", got.expires,
+                                 " with a time to live restored, the backup recorded ",
+                                 want_persistent, " and ", want.expiring));
+    }
+  }
+  for (const auto& [db, got] : restored) {
+    if (!recorded.count(db) && got.keys > 0) {
+      out.push_back(
+          absl::StrCat("db", db, ": ", got.keys, " keys restored where the backup recorded none"));
+    }
+  }
+  return out;
+}
+
 }  // namespace mdb::engine::redis

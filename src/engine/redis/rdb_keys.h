@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "io/stream.h"
@@ -34,6 +35,17 @@ uint64_t KeyNameHash(std::string_view key);
 // Reads an RDB to its end and counts what every database holds (values are skipped, not
 // decoded). Unimplemented for what cannot be walked without its module (module types).
 absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* source);
+
+// What a restored server reports of a database (INFO keyspace: keys=N,expires=M).
+struct DbKeys {
+  uint64_t keys = 0;
+  uint64_t expires = 0;
+};
+// How the restored databases differ from the recorded ones, one line each (empty: as recorded).
+// Keys without a time to live never expire: their number must match exactly; keys with one may
+// have expired since the backup, never multiplied.
+std::vector<std::string> KeyCountProblems(const std::map<uint64_t, RdbDbFacts>& recorded,
+                                          const std::map<uint64_t, DbKeys>& restored);
 
 // Redis's CRC64 (Jones polynomial, reflected), as DUMP payloads and RDB files use it.
 uint64_t Crc64(uint64_t crc, const void* data, size_t size);

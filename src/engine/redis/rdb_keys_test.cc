@@ -91,6 +91,23 @@ TEST(RdbKeys, CountsTheKeysOfEveryDatabase) {
   EXPECT_EQ(CountRdbKeys(&cut).status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(RdbKeys, KeyCountsMatchWhenOnlyExpiringKeysAreGone) {
+  std::map<uint64_t, RdbDbFacts> recorded = {{0, {.keys = 10, .expiring = 3, .names_hash = 1}},
+                                             {2, {.keys = 4, .expiring = 0, .names_hash = 2}}};
+  EXPECT_TRUE(KeyCountProblems(recorded, {{0, {10, 3}}, {2, {4, 0}}}).empty());
+  EXPECT_TRUE(KeyCountProblems(recorded, {{0, {7, 0}}, {2, {4, 0}}}).empty());  // all expired
+  // A persistent key lost, even where expiring keys could hide it in a plain count.
+  auto lost = KeyCountProblems(recorded, {{0, {9, 3}}, {2, {4, 0}}});
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_NE(lost[0].find("db0: 6 keys without"), std::string::npos) << lost[0];
+  EXPECT_EQ(KeyCountProblems(recorded, {{0, {11, 4}}, {2, {4, 0}}}).size(), 1u);  // one too many
+  EXPECT_EQ(KeyCountProblems(recorded, {{0, {10, 3}}}).size(), 1u);               // db2 missing
+  auto extra = KeyCountProblems(recorded, {{0, {10, 3}}, {2, {4, 0}}, {5, {1, 0}}});
+  ASSERT_EQ(extra.size(), 1u);
+  EXPECT_NE(extra[0].find("db5: 1 keys restored where the backup recorded none"),
+            std::string::npos);
+}
+
 TEST(RdbKeys, RefusesTruncatedAndForeignInput) {
   io::StringSource junk("NOTANRDB!");
   EXPECT_EQ(ForEachRdbKey(&junk, [](const RdbKey&) { return absl::OkStatus(); }).code(),
