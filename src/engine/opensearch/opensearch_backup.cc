@@ -151,7 +151,8 @@ absl::StatusOr<BackupResult> OpenSearchDriver::Backup(const BackupRequest& req) 
   }
   std::sort(indices.begin(), indices.end());
   for (const auto& i : indices) meta.add_indices(i);
-  if (auto counted_after = DocumentCounts(os); counted_before.ok() && counted_after.ok()) {
+  if (auto counted_after = counted_before.ok() ? DocumentCounts(os) : counted_before;
+      counted_after.ok()) {
     for (const auto& i : indices) {
       auto b = counted_before->find(i), a = counted_after->find(i);
       if (b != counted_before->end() && a != counted_after->end() && b->second.docs >= 0 &&
