@@ -64,7 +64,7 @@ t() { date +%s.%N; }
 f0=$(t); as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X none -c fast >/dev/null; f1=$(t)
 t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
-ID="$("$CLI" backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+ID="$("$CLI" --format json backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
 # MDB_PERF=1: profile mdb-backupd during its restore (perf record; the top of the report is printed).
 [ -n "${MDB_PERF:-}" ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
@@ -83,7 +83,7 @@ as_pg $PGBIN/pgbench -h 127.0.0.1 -p $PORT -c 2 -T 20 postgres >/dev/null 2>&1
 as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --archive-timeout=600 check >/dev/null
 t6=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=incr backup >/dev/null; t7=$(t)
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t8=$(t)
-"$CLI" backup list --engine greenplum --cluster gp | grep -q '"method":"INCREMENTAL"' || { echo "second backup is not INCREMENTAL" >&2; exit 1; }
+"$CLI" --format json backup list --engine greenplum --cluster gp | grep -q '"method":"INCREMENTAL"' || { echo "second backup is not INCREMENTAL" >&2; exit 1; }
 grep "relation pages changed" "$W/server.log" || true
 I_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S_MDB )); I_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S_PGBR ))
 RSS=$(peak_rss_kb)

@@ -55,7 +55,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 "$CLI" backup create --engine mongodb --cluster src --wait >/dev/null
 t2=$(date +%s.%N)
-ID="$("$CLI" backup list --engine mongodb --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+ID="$("$CLI" --format json backup list --engine mongodb --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_BACKUP=$(peak_rss_kb)
 "$CLI" backup restore --engine mongodb "$ID" --to dst --wait >/dev/null
 t3=$(date +%s.%N)

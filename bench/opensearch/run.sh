@@ -58,7 +58,7 @@ clusters:
   - {id: dst, folder_id: f, engine: opensearch, hosts: [{address: "127.0.0.1:$DST", repository_path: "$W/dst/snapshots/stage"}]}
 YAML
 start_mdbd "$W"
-newest() { "$CLI" backup list --engine opensearch --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4; }
+newest() { "$CLI" --format json backup list --engine opensearch --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 field() { "$CLI" backup get --engine opensearch "$1" | grep -o "\"$2\":\"[0-9]*\"" | cut -d'"' -f4; }
 
 curl -sf -XPUT "$U/_snapshot/plain" -H 'Content-Type: application/json' \

@@ -38,7 +38,7 @@ redis-cli -p $SRC --rdb - 2>/dev/null | zstd -1 -T2 -q -c >"$W/peer.rdb.zst"
 t1=$(date +%s.%N)
 "$CLI" backup create --engine redis --cluster src --wait >/dev/null
 t2=$(date +%s.%N)
-ID="$("$CLI" backup list --engine redis --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+ID="$("$CLI" --format json backup list --engine redis --cluster src | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 "$CLI" backup restore --engine redis "$ID" --to dst --wait >/dev/null
 t3=$(date +%s.%N)
 [ "$(redis-cli -p $SRC DEBUG DIGEST)" = "$(redis-cli -p $DST DEBUG DIGEST)" ] || { echo "restore differs" >&2; exit 1; }
@@ -47,7 +47,9 @@ peak_rss_kb >"$W/rss"  # peak RSS of mdb-backupd, KB
 # The facts a backup records for drills (issue #18), counted from the same RDB by the backup's
 # own path (tee into a pipe, CountRdbKeys on a thread): the CPU it adds, against the backup time.
 zstd -d -q "$W/peer.rdb.zst" -o "$W/peer.rdb"
-FACTS_CPU=$("$BUILD/bench/facts_bench" "$W/peer.rdb" | tee /dev/stderr | awk '/^facts CPU/ {print $3}')
+"$BUILD/bench/facts_bench" "$W/peer.rdb" >"$W/facts"
+cat "$W/facts"
+FACTS_CPU=$(awk '/^facts CPU/ {print $3}' "$W/facts")
 rm -f "$W/peer.rdb"
 python3 - "$t0" "$t1" "$t2" "$t3" "$(stat -c %s "$W/peer.rdb.zst")" "$(du -sb "$W/repo/packs" | cut -f1)" "$(cat "$W/rss" 2>/dev/null || echo 0)" "${RDB:-0}" "${FACTS_CPU:-0}" <<'PY'
 import sys

@@ -60,6 +60,19 @@ class Reader {
     return b;
   }
   absl::Status Skip(uint64_t n) {
+    if (!recording_) {  // past the bytes in the buffer, without copying them anywhere
+      while (n > 0) {
+        if (pos_ == len_) {
+          ASSIGN_OR_RETURN(len_, src_->Read(buf_.data(), buf_.size()));
+          pos_ = 0;
+          if (len_ == 0) return absl::DataLossError("the RDB ends in the middle of a value");
+        }
+        size_t k = std::min<uint64_t>(n, len_ - pos_);
+        pos_ += k;
+        n -= k;
+      }
+      return absl::OkStatus();
+    }
     char tmp[4096];
     while (n > 0) {
       size_t k = std::min<uint64_t>(n, sizeof(tmp));
@@ -396,6 +409,7 @@ absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* sour
   std::map<uint64_t, RdbDbFacts> out;
   uint64_t db = 0;
   bool expiring = false;
+  std::string key;
   for (;;) {
     ASSIGN_OR_RETURN(uint8_t op, r.Byte());
     switch (op) {
@@ -435,8 +449,7 @@ absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* sour
       default:
         break;
     }
-    std::string key;
-    RETURN_IF_ERROR(r.String(&key));
+    RETURN_IF_ERROR(r.String(&key));  // one buffer for every name
     RETURN_IF_ERROR(SkipValue(r, op));
     RdbDbFacts& f = out[db];
     ++f.keys;
