@@ -6,22 +6,15 @@ backed up, fails and says what; none leaves a process or a file behind."""
 import pathlib
 import re
 import subprocess
-import tempfile
 
 import requests
 
-from mdb_harness import drill_leftovers, sharded_cluster, start_server, wait_operation
+from mdb_harness import damage_largest_pack, drill_leftovers, drills_dir, sharded_cluster, start_server, wait_operation
 from pg_harness import PGBIN
 from test_greenplum import Api
 
 WRITER = {"Authorization": "Bearer writer-token-1"}
 NAMES = ["coordinator", "seg0"]
-
-
-def drills_dir():
-    d = pathlib.Path(tempfile.mkdtemp(prefix="mdb-drills-"))
-    d.chmod(0o711)  # the drill user (nobody, when tests run as root) enters it
-    return d
 
 
 def setup(workdir, pg_factory):
@@ -31,7 +24,7 @@ def setup(workdir, pg_factory):
         pg.sql("INSERT INTO accounts SELECT g, g * %d, repeat('x', g %% 200) FROM generate_series(1, 20000) g"
                % (i + 1))
         pg.sql("CREATE DATABASE second")
-    work_dir = drills_dir()
+    work_dir = drills_dir(workdir)
     server = start_server(workdir, sharded_cluster("gp1", [p.address for p in shards], engine="greenplum",
                                                    names=NAMES),
                           server_extra="  drills: {work_dir: \"%s\"}\n" % work_dir)
@@ -77,11 +70,7 @@ def test_a_drill_of_damaged_repository_data_fails_and_says_what(workdir, pg_fact
     shards, server, work_dir = setup(workdir, pg_factory)
     try:
         b = Api(server).backup("gp1")
-        packs = [p for p in (server.workdir / "repository" / "packs").rglob("*") if p.is_file()]
-        pack = max(packs, key=lambda p: p.stat().st_size)
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0x40
-        pack.write_bytes(bytes(data))
+        damage_largest_pack(server)
         op = drill(server, b.id)
         assert op.HasField("error"), op
         v = verification(server)

@@ -554,3 +554,24 @@ def drill_leftovers(work_dir):
         if cwd == work_dir or cwd.startswith(work_dir + "/"):
             procs.append("%s %s" % (pid, cwd))
     return sorted(os.listdir(work_dir)) + procs
+
+
+def damage_largest_pack(server):
+    """Flips one byte in the middle of the largest pack of `server`'s (posix) repository: data a
+    restore reads must then fail its chunk check."""
+    packs = [p for p in (server.workdir / "repository" / "packs").rglob("*") if p.is_file()]
+    pack = max(packs, key=lambda p: p.stat().st_size)
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    pack.write_bytes(bytes(data))
+
+
+def drills_dir(workdir):
+    """A server.drills.work_dir inside the test's `workdir` (removed with it) that the drill user
+    (nobody, when tests run as root) can pass through: both 0711."""
+    workdir = pathlib.Path(workdir)
+    workdir.chmod(0o711)
+    d = workdir / "drills"
+    d.mkdir(mode=0o711)
+    d.chmod(0o711)
+    return d

@@ -6,11 +6,10 @@ import os
 import pathlib
 import shutil
 import subprocess
-import tempfile
 
 import requests
 
-from mdb_harness import drill_leftovers, sharded_cluster, start_server, wait_operation
+from mdb_harness import damage_largest_pack, drill_leftovers, drills_dir, sharded_cluster, start_server, wait_operation
 from mongo_harness import fill
 from test_mongodb import backup
 
@@ -18,14 +17,13 @@ WRITER = {"Authorization": "Bearer writer-token-1"}
 FERRETDB = pathlib.Path(os.environ.get("MDB_CACHE", pathlib.Path.home() / ".cache/mdb-backup")) / "bin/ferretdb"
 
 
-def drills_dir():
+def drills_dir_and_ferretdb(workdir):
     """The drills' work_dir, and a copy of the FerretDB binary beside it: the drill user (nobody,
     when tests run as root) cannot reach the one in root's cache."""
-    d = pathlib.Path(tempfile.mkdtemp(prefix="mdb-drills-"))
-    d.chmod(0o711)
-    binary = pathlib.Path(tempfile.mkdtemp(prefix="mdb-drill-bin-")) / "ferretdb"
+    d = drills_dir(workdir)
+    binary = pathlib.Path(workdir) / "bin" / "ferretdb"
+    binary.parent.mkdir(mode=0o755)
     shutil.copy(FERRETDB, binary)
-    binary.parent.chmod(0o755)
     binary.chmod(0o755)
     return d, binary
 
@@ -51,7 +49,7 @@ def test_local_drills_pass_for_a_good_backup_and_fail_for_damaged_data(workdir, 
     a, b = mongo_factory(), mongo_factory()
     fill(a, 2000, "shop")
     fill(b, 800, "crm")
-    work_dir, binary = drills_dir()
+    work_dir, binary = drills_dir_and_ferretdb(workdir)
     server = start_server(workdir, sharded_cluster("mg", [a.address, b.address], "mongodb", ["rs01", "rs02"]),
                           server_extra="  drills: {work_dir: \"%s\", binaries: {mongodb: \"%s\"}}\n"
                           % (work_dir, binary))
@@ -65,12 +63,7 @@ def test_local_drills_pass_for_a_good_backup_and_fail_for_damaged_data(workdir, 
         shard = [line for line in v["checked"] if line.startswith("shard 'rs01'")]
         assert shard and "4 collections and views present; 4200 documents" in shard[0], v
         assert_nothing_left(work_dir)
-        # Damage: the largest pack, one byte in its middle.
-        packs = [p for p in (server.workdir / "repository" / "packs").rglob("*") if p.is_file()]
-        pack = max(packs, key=lambda p: p.stat().st_size)
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0x40
-        pack.write_bytes(bytes(data))
+        damage_largest_pack(server)
         op = drill(server, backup_id)
         assert op.HasField("error"), op
         v = verification(server)
@@ -84,7 +77,7 @@ def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, mon
     src, scratch = mongo_factory(), mongo_factory()
     fill(src, 500, "shop")
     scratch.client.leftover.things.insert_one({"from": "before"})  # a restore would refuse it
-    work_dir, _ = drills_dir()
+    work_dir, _ = drills_dir_and_ferretdb(workdir)
     server = start_server(workdir, sharded_cluster("mg", [src.address], "mongodb", ["rs01"]) +
                           "  - {id: mg-scratch, folder_id: f1, engine: mongodb, scratch: true,"
                           " shards: [{name: rs01, hosts: [\"%s\"]}]}\n" % scratch.address,

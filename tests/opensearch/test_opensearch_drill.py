@@ -3,7 +3,7 @@ and after; each restored index's documents checked against the count the backup 
 backup passes; damaged repository data fails and says what; `local` is refused with its reason."""
 import requests
 
-from mdb_harness import start_server, wait_operation
+from mdb_harness import damage_largest_pack, start_server, wait_operation
 from test_opensearch import BOOKS, backup, book
 
 WRITER = {"Authorization": "Bearer writer-token-1"}
@@ -48,12 +48,7 @@ def test_drills_into_a_scratch_node(workdir, opensearch_factory):
         r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % b.id, headers=WRITER,
                           json={"target": "local"})
         assert r.status_code == 400 and "scratch: true" in r.json()["message"], r.text
-        # Damage: one byte in the middle of the largest pack.
-        packs = [p for p in (server.workdir / "repository" / "packs").rglob("*") if p.is_file()]
-        pack = max(packs, key=lambda p: p.stat().st_size)
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0x40
-        pack.write_bytes(bytes(data))
+        damage_largest_pack(server)
         op = drill(server, b.id, "os-scratch")
         assert op.HasField("error"), op
         v = verification(server)

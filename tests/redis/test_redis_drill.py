@@ -5,22 +5,14 @@ Every test also checks that a drill leaves no process and no file behind."""
 import os
 import pathlib
 import subprocess
-import tempfile
 import time
 
 import requests
 
-from mdb_harness import drill_leftovers, CLI, start_server, wait_operation
+from mdb_harness import damage_largest_pack, drill_leftovers, drills_dir, CLI, start_server, wait_operation
 from redis_harness import fill
 
 WRITER = {"Authorization": "Bearer writer-token-1"}
-
-
-def drills_dir():
-    """A work_dir the drill user (nobody, when tests run as root) can reach: under /tmp."""
-    d = pathlib.Path(tempfile.mkdtemp(prefix="mdb-drills-"))
-    d.chmod(0o711)
-    return d
 
 
 def server_with(workdir, clusters, work_dir):
@@ -64,7 +56,7 @@ def test_a_local_drill_of_a_good_backup_passes_and_is_recorded(workdir, redis_fa
     src = redis_factory()
     fill(src, 3000)  # every type, a fifth of the strings with a time to live
     src.pipe([["SELECT", "3"]] + [["SET", "other-db:%d" % i, "v"] for i in range(250)])
-    work_dir = drills_dir()
+    work_dir = drills_dir(workdir)
     server = server_with(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
                          % src.address, work_dir)
     try:
@@ -100,17 +92,12 @@ def test_a_local_drill_of_a_good_backup_passes_and_is_recorded(workdir, redis_fa
 def test_a_drill_of_a_damaged_backup_fails_and_says_what(workdir, redis_factory):
     src = redis_factory()
     fill(src, 4000)
-    work_dir = drills_dir()
+    work_dir = drills_dir(workdir)
     server = server_with(workdir, '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
                          % src.address, work_dir)
     try:
         backup_id = backup(server, "src")
-        packs = sorted((server.workdir / "repository" / "packs").rglob("*"),
-                       key=lambda p: p.stat().st_size if p.is_file() else 0)
-        pack = packs[-1]
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0x40
-        pack.write_bytes(bytes(data))
+        damage_largest_pack(server)
         op = drill(server, backup_id)
         assert op.HasField("error") and "drill of backup" in op.error.message, op
         v = verifications(server, "src")["backups"][0]["verification"]
@@ -123,7 +110,7 @@ def test_a_drill_of_a_damaged_backup_fails_and_says_what(workdir, redis_factory)
 def test_drills_run_by_themselves_after_every_backup(workdir, redis_factory):
     src = redis_factory()
     fill(src, 500)
-    work_dir = drills_dir()
+    work_dir = drills_dir(workdir)
     server = server_with(workdir, "  - {id: src, folder_id: f1, engine: redis, hosts: [\"%s\"],"
                          " drill: {every_backups: 1}}\n" % src.address, work_dir)
     try:
@@ -145,7 +132,7 @@ def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, red
     fill(src, 800)
     scratch.cli("SET", "left-over", "from before")  # would make the restore refuse the target
     other.cli("SET", "precious", "1")
-    work_dir = drills_dir()
+    work_dir = drills_dir(workdir)
     server = server_with(workdir, (
         '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
         '  - {id: scratch, folder_id: f1, engine: redis, scratch: true, hosts: ["%s"]}\n'

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "engine/loopback_scratch.h"
 #include "engine/mongodb/mongo_conn.h"
 #include "engine/mongodb/mongo_engine.h"
 #include "engine/mongodb/mongo_util.h"
@@ -20,94 +21,49 @@
 namespace mdb::engine::mongodb {
 namespace {
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(60);
-
-class MongoScratch final : public Scratch {
+// mongod (a fresh --dbpath) or FerretDB (SQLite files) on 127.0.0.1, with small caches.
+class MongoScratch final : public LoopbackScratch {
  public:
-  MongoScratch(ScratchRequest req, const mdb_backup::v1::MongoBackup& meta) : req_(std::move(req)) {
-    target_.id = "drill";
-    target_.engine = common::Engine::MONGODB;
-    target_.restore_target = true;
-    for (const auto& s : meta.shards()) target_.shards.push_back({.name = s.name(), .hosts = {}});
-  }
-  ~MongoScratch() override {
-    for (auto& c : servers_) c->Stop(absl::Seconds(10));
-  }
-  const common::ClusterConfig& target() const override { return target_; }
-
-  absl::Status BeforeRestore() override {
-    std::string binary = req_.binary.empty() ? "/usr/bin/mongod" : req_.binary;
-    struct stat st;
-    if (stat(binary.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) binary += "/mongod";
-    for (size_t i = 0; i < target_.shards.size(); ++i) RETURN_IF_ERROR(StartOne(binary, i));
-    return absl::OkStatus();
-  }
+  MongoScratch(ScratchRequest req, std::vector<std::string> shards)
+      : LoopbackScratch(std::move(req), common::Engine::MONGODB, std::move(shards),
+                        absl::Seconds(60)) {}
 
  private:
-  absl::Status StartOne(const std::string& binary, size_t i) {
-    const std::string dir = absl::StrCat(req_.dir, "/shard", i);
-    for (const std::string& d : {dir, dir + "/data", dir + "/state"}) {
-      RETURN_IF_ERROR(common::MakeOwnedDir(d, req_.process.uid, req_.process.gid));
+  absl::StatusOr<Launch> Prepare(size_t shard, const std::string& dir, int port,
+                                 int attempt) override {
+    const std::string binary = Binary("mongod", "/usr/bin/mongod");
+    const std::string data = absl::StrCat(dir, "/data-", attempt);
+    RETURN_IF_ERROR(common::MakeOwnedDir(data, request().process.uid, request().process.gid));
+    Launch launch{.argv = {}, .host = {.address = absl::StrCat("127.0.0.1:", port), .options = {}}};
+    if (absl::StrContains(binary.substr(binary.rfind('/') + 1), "ferretdb")) {
+      const std::string state = absl::StrCat(dir, "/state-", attempt);
+      RETURN_IF_ERROR(common::MakeOwnedDir(state, request().process.uid, request().process.gid));
+      launch.argv = {binary,
+                     "--handler=sqlite",
+                     "--sqlite-url=file:" + data + "/",
+                     absl::StrCat("--listen-addr=127.0.0.1:", port),
+                     "--state-dir=" + state,
+                     "--telemetry=disable",
+                     "--debug-addr=-",
+                     "--log-format=text"};
+    } else {
+      launch.argv = {binary,
+                     "--dbpath",
+                     data,
+                     "--bind_ip",
+                     "127.0.0.1",
+                     "--port",
+                     absl::StrCat(port),
+                     "--nounixsocket",
+                     "--wiredTigerCacheSizeGB",
+                     "0.25"};
     }
-    const bool ferretdb = absl::StrContains(binary.substr(binary.rfind('/') + 1), "ferretdb");
-    absl::Status last;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      ASSIGN_OR_RETURN(int port, common::FreeLoopbackPort());
-      std::vector<std::string> argv;
-      if (ferretdb) {
-        argv = {binary,
-                "--handler=sqlite",
-                "--sqlite-url=file:" + dir + "/data/",
-                absl::StrCat("--listen-addr=127.0.0.1:", port),
-                "--state-dir=" + dir + "/state",
-                "--telemetry=disable",
-                "--debug-addr=-",
-                "--log-format=text"};
-      } else {
-        argv = {binary,      "--dbpath", dir + "/data",      "--bind_ip",
-                "127.0.0.1", "--port",   absl::StrCat(port), "--nounixsocket"};
-      }
-      common::ChildOptions opts = req_.process;
-      opts.output_file = absl::StrCat(dir, "/server-", attempt, ".log");
-      opts.work_dir = dir;
-      ASSIGN_OR_RETURN(auto child, common::Child::Start(argv, opts));
-      common::HostConfig host{.address = absl::StrCat("127.0.0.1:", port), .options = {}};
-      last = WaitReady(child.get(), host, opts.output_file);
-      if (last.ok()) {
-        servers_.push_back(std::move(child));
-        target_.shards[i].hosts.push_back(std::move(host));
-        return absl::OkStatus();
-      }
-      child->Stop(absl::Seconds(2));
-      if (absl::IsCancelled(last)) return last;
-    }
-    return last;
+    return launch;
   }
-
-  absl::Status WaitReady(common::Child* child, const common::HostConfig& host,
-                         const std::string& log) {
-    for (absl::Time until = absl::Now() + kStartTimeout;;) {
-      if (req_.cancelled && req_.cancelled->load()) {
-        return absl::CancelledError("drill cancelled while its server started");
-      }
-      int code = 0;
-      if (!child->Running(&code)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the drill's server exited (", code, ") before it was ready: ", common::ReadTail(log)));
-      }
-      if (auto conn = ConnectHost(host, absl::Seconds(2), req_.cancelled); conn.ok()) {
-        if ((*conn)->Command("admin", R"({"ping": 1})").ok()) return absl::OkStatus();
-      }
-      if (absl::Now() > until) {
-        return absl::DeadlineExceededError("the drill's server did not answer in time");
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    }
+  bool Answers(const common::HostConfig& host) override {
+    auto conn = ConnectHost(host, absl::Seconds(2), request().cancelled);
+    return conn.ok() && (*conn)->Command("admin", R"({"ping": 1})").ok();
   }
-
-  ScratchRequest req_;
-  common::ClusterConfig target_;
-  std::vector<std::unique_ptr<common::Child>> servers_;
 };
 
 // The names of the collections and views of `db` in the restored server.
@@ -140,7 +96,9 @@ absl::StatusOr<std::unique_ptr<Scratch>> MongoDriver::PrepareScratch(const Scrat
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's metadata is damaged");
   }
-  return std::make_unique<MongoScratch>(req, meta);
+  std::vector<std::string> shards;
+  for (const auto& s : meta.shards()) shards.push_back(s.name());
+  return std::make_unique<MongoScratch>(req, std::move(shards));
 }
 
 absl::Status MongoDriver::EmptyScratch(const common::ClusterConfig& scratch,

@@ -285,6 +285,29 @@ absl::Status SkipValue(Reader& r, uint8_t type) {
   }
 }
 
+// The opcodes both walks pass over alike (auxiliary fields, size hints, eviction data): true
+// when `op` was one of them and is consumed.
+absl::StatusOr<bool> SkipMeta(Reader& r, uint8_t op) {
+  switch (op) {
+    case kOpAux:
+      RETURN_IF_ERROR(r.String(nullptr));
+      RETURN_IF_ERROR(r.String(nullptr));
+      return true;
+    case kOpResizeDb:
+      RETURN_IF_ERROR(r.Length().status());
+      RETURN_IF_ERROR(r.Length().status());
+      return true;
+    case kOpIdle:
+      RETURN_IF_ERROR(r.Length().status());
+      return true;
+    case kOpFreq:
+      RETURN_IF_ERROR(r.Skip(1));
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::array<uint64_t, 256> MakeCrc64Table() {
   // Jones polynomial 0xad93d23594c935a9, reflected (Redis crc64.c).
   std::array<uint64_t, 256> t{};
@@ -333,17 +356,11 @@ absl::Status ForEachRdbKey(io::ByteSource* source,
   uint64_t db = 0;
   for (;;) {
     ASSIGN_OR_RETURN(uint8_t op, r.Byte());
+    ASSIGN_OR_RETURN(bool meta, SkipMeta(r, op));
+    if (meta) continue;
     switch (op) {
       case kOpEof:
         return absl::OkStatus();  // the checksum that follows is the server's
-      case kOpAux:
-        RETURN_IF_ERROR(r.String(nullptr));
-        RETURN_IF_ERROR(r.String(nullptr));
-        continue;
-      case kOpResizeDb:
-        RETURN_IF_ERROR(r.Length().status());
-        RETURN_IF_ERROR(r.Length().status());
-        continue;
       case kOpSelectDb: {
         ASSIGN_OR_RETURN(db, r.Length());
         if (db != 0) {
@@ -367,12 +384,6 @@ absl::Status ForEachRdbKey(io::ByteSource* source,
                               (static_cast<int64_t>(raw[3]) << 24));
         continue;
       }
-      case kOpIdle:
-        RETURN_IF_ERROR(r.Length().status());
-        continue;
-      case kOpFreq:
-        RETURN_IF_ERROR(r.Skip(1));
-        continue;
       case kOpModuleAux:
       case kOpFunction2:
         return absl::UnimplementedError(
@@ -412,17 +423,11 @@ absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* sour
   std::string key;
   for (;;) {
     ASSIGN_OR_RETURN(uint8_t op, r.Byte());
+    ASSIGN_OR_RETURN(bool meta, SkipMeta(r, op));
+    if (meta) continue;
     switch (op) {
       case kOpEof:
         return out;
-      case kOpAux:
-        RETURN_IF_ERROR(r.String(nullptr));
-        RETURN_IF_ERROR(r.String(nullptr));
-        continue;
-      case kOpResizeDb:
-        RETURN_IF_ERROR(r.Length().status());
-        RETURN_IF_ERROR(r.Length().status());
-        continue;
       case kOpSelectDb: {
         ASSIGN_OR_RETURN(db, r.Length());
         continue;
@@ -434,12 +439,6 @@ absl::StatusOr<std::map<uint64_t, RdbDbFacts>> CountRdbKeys(io::ByteSource* sour
       case kOpExpireSec:
         RETURN_IF_ERROR(r.Skip(4));
         expiring = true;
-        continue;
-      case kOpIdle:
-        RETURN_IF_ERROR(r.Length().status());
-        continue;
-      case kOpFreq:
-        RETURN_IF_ERROR(r.Skip(1));
         continue;
       case kOpFunction2:  // a function library: one string
         RETURN_IF_ERROR(r.String(nullptr));

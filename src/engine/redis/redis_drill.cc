@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "engine/loopback_scratch.h"
 #include "engine/redis/rdb_keys.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
@@ -25,93 +26,35 @@
 namespace mdb::engine::redis {
 namespace {
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(20);
-
-class RedisScratch final : public Scratch {
+// redis-server on 127.0.0.1 with a random password, written to a file only its user reads (not
+// on the command line, which ps shows), and no persistence.
+class RedisScratch final : public LoopbackScratch {
  public:
-  RedisScratch(ScratchRequest req, const mdb_backup::v1::RedisBackup& meta) : req_(std::move(req)) {
-    target_.id = "drill";
-    target_.engine = common::Engine::REDIS;
-    target_.restore_target = true;
-    for (const auto& s : meta.shards()) target_.shards.push_back({.name = s.name(), .hosts = {}});
-  }
-  ~RedisScratch() override {
-    for (auto& c : servers_) c->Stop(absl::Seconds(5));
-  }
-  const common::ClusterConfig& target() const override { return target_; }
-
-  absl::Status BeforeRestore() override {
-    std::string binary = req_.binary.empty() ? "/usr/bin/redis-server" : req_.binary;
-    struct stat st;
-    if (stat(binary.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) binary += "/redis-server";
-    for (size_t i = 0; i < target_.shards.size(); ++i) {
-      RETURN_IF_ERROR(StartOne(binary, i));
-    }
-    return absl::OkStatus();
-  }
+  RedisScratch(ScratchRequest req, std::vector<std::string> shards)
+      : LoopbackScratch(std::move(req), common::Engine::REDIS, std::move(shards),
+                        absl::Seconds(20)) {}
 
  private:
-  absl::Status StartOne(const std::string& binary, size_t i) {
+  absl::StatusOr<Launch> Prepare(size_t shard, const std::string& dir, int port,
+                                 int attempt) override {
     std::string secret(24, '\0');
     common::RandomBytes(secret.data(), secret.size());
     const std::string password = repo::ToHex(secret);
-    const std::string dir = absl::StrCat(req_.dir, "/shard", i);
-    RETURN_IF_ERROR(common::MakeOwnedDir(dir, req_.process.uid, req_.process.gid));
-    absl::Status last;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      ASSIGN_OR_RETURN(int port, common::FreeLoopbackPort());
-      // The password goes in a file only its user reads, not on the command line (ps shows it);
-      // a new name each attempt: the directory is the drill user's, and a file there is created
-      // only new (common::WriteNewFile).
-      const std::string conf = absl::StrCat(dir, "/redis-", attempt, ".conf");
-      RETURN_IF_ERROR(common::WriteNewFile(
-          conf,
-          absl::StrCat("bind 127.0.0.1\nport ", port, "\nrequirepass ", password,
-                       "\nsave \"\"\nappendonly no\ndir ", dir, "\nprotected-mode yes\n"),
-          req_.process.uid, req_.process.gid));
-      common::ChildOptions opts = req_.process;
-      opts.output_file = absl::StrCat(dir, "/server-", attempt, ".log");
-      opts.work_dir = dir;
-      ASSIGN_OR_RETURN(auto child, common::Child::Start({binary, conf}, opts));
-      common::HostConfig host{.address = absl::StrCat("127.0.0.1:", port),
-                              .options = {{"password", password}}};
-      last = WaitReady(child.get(), host, opts.output_file);
-      if (last.ok()) {
-        servers_.push_back(std::move(child));
-        target_.shards[i].hosts.push_back(std::move(host));
-        return absl::OkStatus();
-      }
-      child->Stop(absl::Seconds(2));
-      if (absl::IsCancelled(last)) return last;
-    }
-    return last;
+    // A new name each attempt: the directory is the drill user's (common::WriteNewFile).
+    const std::string conf = absl::StrCat(dir, "/redis-", attempt, ".conf");
+    RETURN_IF_ERROR(common::WriteNewFile(
+        conf,
+        absl::StrCat("bind 127.0.0.1\nport ", port, "\nrequirepass ", password,
+                     "\nsave \"\"\nappendonly no\ndir ", dir, "\nprotected-mode yes\n"),
+        request().process.uid, request().process.gid));
+    return Launch{
+        .argv = {Binary("redis-server", "/usr/bin/redis-server"), conf},
+        .host = {.address = absl::StrCat("127.0.0.1:", port), .options = {{"password", password}}}};
   }
-
-  absl::Status WaitReady(common::Child* child, const common::HostConfig& host,
-                         const std::string& log) {
-    for (absl::Time until = absl::Now() + kStartTimeout;;) {
-      if (req_.cancelled && req_.cancelled->load()) {
-        return absl::CancelledError("drill cancelled while its redis-server started");
-      }
-      int code = 0;
-      if (!child->Running(&code)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the drill's redis-server exited (", code,
-                         ") before it was ready: ", common::ReadTail(log)));
-      }
-      if (auto conn = ConnectHost(host, absl::Seconds(1)); conn.ok()) {
-        if ((*conn)->Command({"PING"}).ok()) return absl::OkStatus();
-      }
-      if (absl::Now() > until) {
-        return absl::DeadlineExceededError("the drill's redis-server did not answer in time");
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
+  bool Answers(const common::HostConfig& host) override {
+    auto conn = ConnectHost(host, absl::Seconds(1));
+    return conn.ok() && (*conn)->Command({"PING"}).ok();
   }
-
-  ScratchRequest req_;
-  common::ClusterConfig target_;
-  std::vector<std::unique_ptr<common::Child>> servers_;
 };
 
 // Per database of the server: its keys and those with a time to live (INFO keyspace:
@@ -219,7 +162,9 @@ absl::StatusOr<std::unique_ptr<Scratch>> RedisDriver::PrepareScratch(const Scrat
     return absl::UnimplementedError(
         "a Redis Cluster backup is drilled into a declared scratch cluster, not `local`");
   }
-  return std::make_unique<RedisScratch>(req, meta);
+  std::vector<std::string> shards;
+  for (const auto& s : meta.shards()) shards.push_back(s.name());
+  return std::make_unique<RedisScratch>(req, std::move(shards));
 }
 
 absl::Status RedisDriver::EmptyScratch(const common::ClusterConfig& scratch,
