@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -92,6 +93,19 @@ class DrillDir {
 // Who the throwaway servers run as: the configured user; when we are root and none is set,
 // `nobody` (PostgreSQL refuses to run as root, and no drill server needs root's powers).
 absl::Status DrillUser(const common::DrillsConfig& drills, common::ChildOptions* out) {
+  // A restored database is hostile input (docs/security.md): say so where its servers run with
+  // more than a user of their own would have.
+  static std::once_flag warned;
+  if (drills.run_as.empty()) {
+    std::call_once(warned, [] {
+      common::Log(common::LogLevel::kWarning, "drill",
+                  geteuid() == 0 ? "local drill servers run as 'nobody', which other daemons may "
+                                   "share: set server.drills.run_as to a user of their own"
+                                 : "local drill servers run as this service's own user, who can "
+                                   "read its repository key and catalog: run the service as root "
+                                   "with server.drills.run_as, or drill into scratch clusters");
+    });
+  }
   if (drills.run_as.empty() && geteuid() != 0) return absl::OkStatus();
   const std::string name = drills.run_as.empty() ? "nobody" : drills.run_as;
   auto ids = common::LookupUser(name);
