@@ -137,7 +137,6 @@ struct VerifyRequest {
   const common::ClusterConfig* target;
   const Scratch* scratch = nullptr;  // the drill's own servers; null for a declared scratch cluster
   common::ChildOptions process;      // for check tools (pg_amcheck)
-  std::string work_dir;              // where their output goes
   const std::atomic<bool>* cancelled;
 };
 

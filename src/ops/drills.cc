@@ -210,7 +210,6 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
                                               .target = target,
                                               .scratch = servers.get(),
                                               .process = process,
-                                              .work_dir = dir ? dir->path() : "",
                                               .cancelled = &task.cancelled});
       if (!verified.ok()) {
         st = verified.status();

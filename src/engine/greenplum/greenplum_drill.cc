@@ -200,8 +200,7 @@ absl::StatusOr<VerifyResult> GreenplumDriver::VerifyRestored(const VerifyRequest
     const common::HostConfig& host = shard.hosts.front();
     ASSIGN_OR_RETURN(std::string relations, CheckRelations(req, meta.shards(i), host, &out));
     const std::string dir = host.options.at("socket_dir");
-    common::ChildOptions opts = req.process;
-    opts.output_file = dir + "/amcheck.log";
+    const common::ChildOptions& opts = req.process;  // its output comes back through a pipe
     // Every table and B-tree index of every database; amcheck is installed where missing (the
     // copy is thrown away after).
     ASSIGN_OR_RETURN(

@@ -4,14 +4,10 @@
 // restore itself compared every collection's documents with the count and digest the backup
 // recorded as it loaded them (mongo_restore.cc); the drill then finds every collection and view
 // of the backup in the restored server.
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/status.h"
 #include "engine/loopback_scratch.h"
 #include "engine/mongodb/mongo_conn.h"

@@ -5,16 +5,12 @@
 // Why keys and names, not values: the restored server loads the RDB itself and checks its
 // CRC-64 as it does, so values arrive as they were stored or the load fails. What the count and
 // the name digest add is that the restore loaded every database and every key of it.
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "engine/loopback_scratch.h"
