@@ -3,6 +3,7 @@
 // PostgreSQL (postgres_catalog.cc), both held to one conformance suite.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -98,10 +99,15 @@ class Catalog {
 
   // The ids of every backup, in no order (verify and reconcile compare them with a repository).
   virtual absl::StatusOr<std::vector<std::string>> ListAllBackupIds() = 0;
-  // Replaces the record of a backup that exists (its engine, folder, cluster and created_at
-  // unchanged: journal sizes); NotFound, and nothing written, when it is gone. Unlike PutBackup
-  // it never brings back a backup another instance has deleted meanwhile.
-  [[nodiscard]] virtual absl::Status UpdateBackup(const BackupRecord& backup) = 0;
+  // Changes the record of a backup that exists by `change` (its id, engine, folder, cluster and
+  // created_at must stay as they are: journal sizes, a verification), read and written in one
+  // transaction, so that two writers of different fields (the journal's accounting and a drill,
+  // on one instance or two) never lose each other's update. NotFound, and nothing written, when
+  // it is gone: unlike PutBackup it never brings back a backup deleted meanwhile. An error from
+  // `change` leaves the record as it was. `change` may run more than once (a retry on a new
+  // connection), each time on the record as stored.
+  [[nodiscard]] virtual absl::Status ModifyBackup(
+      const std::string& id, const std::function<absl::Status(BackupRecord*)>& change) = 0;
   // Removes the backup; NotFound if there is none.
   [[nodiscard]] virtual absl::Status DeleteBackup(const std::string& id) = 0;
 

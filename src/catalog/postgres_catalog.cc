@@ -193,16 +193,33 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
     return page;
   }
 
-  absl::Status UpdateBackup(const BackupRecord& b) override {
+  absl::Status ModifyBackup(const std::string& id,
+                            const std::function<absl::Status(BackupRecord*)>& change) override {
     return WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(
-          ResultPtr r,
-          c->Run("UPDATE mdb_backups SET record = $2::bytea WHERE id = $1",
-                 std::move(Params().Text(b.id()).Bytes(b.SerializeAsString())), "update backup"));
-      if (std::string(PQcmdTuples(r.get())) != "1") {
-        return absl::NotFoundError(absl::StrCat("backup '", b.id(), "' not found"));
+      RETURN_IF_ERROR(c->Exec("BEGIN", "begin"));
+      absl::Status st = [&]() -> absl::Status {
+        // FOR UPDATE: another writer of this row waits until this transaction ends.
+        ASSIGN_OR_RETURN(ResultPtr r,
+                         c->Run("SELECT record FROM mdb_backups WHERE id = $1 FOR UPDATE",
+                                std::move(Params().Text(id)), "get backup"));
+        if (PQntuples(r.get()) == 0) {
+          return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+        }
+        BackupRecord rec;
+        if (!ParseField(r.get(), 0, 0, &rec)) {
+          return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+        }
+        RETURN_IF_ERROR(CheckedChange(id, change, &rec));
+        return c
+            ->Run("UPDATE mdb_backups SET record = $2::bytea WHERE id = $1",
+                  std::move(Params().Text(id).Bytes(rec.SerializeAsString())), "update backup")
+            .status();
+      }();
+      if (!st.ok()) {
+        (void)c->Exec("ROLLBACK", "rollback");
+        return st;
       }
-      return absl::OkStatus();
+      return c->Exec("COMMIT", "commit");
     });
   }
 

@@ -4,6 +4,7 @@
 // dialect).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,22 @@
 #include "common/status.h"
 
 namespace mdb::catalog {
+
+// ModifyBackup's change, held to what it may change: the columns beside the record (engine,
+// folder, cluster, created_at) are not rewritten, so a change of them would leave the two apart.
+inline absl::Status CheckedChange(const std::string& id,
+                                  const std::function<absl::Status(BackupRecord*)>& change,
+                                  BackupRecord* rec) {
+  const BackupRecord before = *rec;
+  RETURN_IF_ERROR(change(rec));
+  if (rec->id() != id || rec->engine() != before.engine() ||
+      rec->folder_id() != before.folder_id() || rec->cluster_id() != before.cluster_id() ||
+      rec->created_at().SerializeAsString() != before.created_at().SerializeAsString()) {
+    return absl::InternalError(absl::StrCat(
+        "catalog: a change of backup '", id, "' moved its id, engine, folder, cluster or time"));
+  }
+  return absl::OkStatus();
+}
 
 template <typename Self, typename Connection, typename Ops>
 class SqlCatalog : public Catalog {

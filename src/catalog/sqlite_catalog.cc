@@ -193,17 +193,37 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
     return page;
   }
 
-  absl::Status UpdateBackup(const BackupRecord& b) override {
-    static const char* kSql = "UPDATE backups SET record = ?2 WHERE id = ?1";
+  absl::Status ModifyBackup(const std::string& id,
+                            const std::function<absl::Status(BackupRecord*)>& change) override {
+    static const char* kGet = "SELECT record FROM backups WHERE id = ?1";
+    static const char* kSet = "UPDATE backups SET record = ?2 WHERE id = ?1";
     return WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      BindText(s, 1, b.id());
-      BindBlob(s, 2, b.SerializeAsString());
-      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "update backup");
-      if (sqlite3_changes(c->db()) == 0) {
-        return absl::NotFoundError(absl::StrCat("backup '", b.id(), "' not found"));
+      // IMMEDIATE: the write lock from the read on, so no other writer comes in between.
+      RETURN_IF_ERROR(c->Exec("BEGIN IMMEDIATE"));
+      absl::Status st = [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(sqlite3_stmt * get, c->Prepare(kGet));
+        BindText(get, 1, id);
+        int rc = sqlite3_step(get);
+        if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+        if (rc != SQLITE_ROW) return SqliteError(c->db(), "get backup");
+        BackupRecord rec;
+        if (!ParseColumn(get, 0, &rec)) {
+          return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+        }
+        sqlite3_reset(get);
+        RETURN_IF_ERROR(CheckedChange(id, change, &rec));
+        ASSIGN_OR_RETURN(sqlite3_stmt * set, c->Prepare(kSet));
+        BindText(set, 1, id);
+        BindBlob(set, 2, rec.SerializeAsString());
+        if (sqlite3_step(set) != SQLITE_DONE) return SqliteError(c->db(), "update backup");
+        return absl::OkStatus();
+      }();
+      if (!st.ok()) {
+        c->ResetAll();
+        (void)c->Exec("ROLLBACK");
+        return st;
       }
-      return absl::OkStatus();
+      return c->Exec("COMMIT");
     });
   }
 

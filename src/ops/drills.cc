@@ -243,10 +243,21 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   if (!result.ok()) {
     v.set_message(std::string(result.message()));
   }
-  // Kept on the backup's record (read afresh: journal accounting may have rewritten it).
-  ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup.id()));
-  *rec.mutable_verification() = v;
-  RETURN_IF_ERROR(catalog_->UpdateBackup(rec));
+  // Kept in the repository beside the manifest first (what a rebuilt catalog reads back), then
+  // on the backup's record, changing only that field (journal accounting writes the same row).
+  if (absl::Status kept = repository_->PutVerification(backup.id(), v.SerializeAsString());
+      !kept.ok()) {
+    if (absl::IsNotFound(kept)) return absl::NotFoundError(absl::StrCat(
+        "backup '", backup.id(), "' was deleted during its drill; nothing recorded"));
+    common::Log(common::LogLevel::kWarning, "drill",
+                absl::StrCat("the result of the drill of backup '", backup.id(),
+                             "' is in the catalog only (a catalog rebuild loses it): ",
+                             kept.message()));
+  }
+  RETURN_IF_ERROR(catalog_->ModifyBackup(backup.id(), [&v](catalog::BackupRecord* r) {
+    *r->mutable_verification() = v;
+    return absl::OkStatus();
+  }));
   metrics::Metrics::Get().DrillEnded(std::string(engines_.table().Name(backup.engine())),
                                      backup.cluster_id(), v.ok(), end);
   common::Log(v.ok() ? common::LogLevel::kInfo : common::LogLevel::kWarning, "drill",

@@ -24,10 +24,15 @@ absl::Status JournalKeeper::AddPiece(const common::ClusterConfig& cluster,
     }
     auto start = cached->second.find(piece.shard);
     if (start == cached->second.end() || start->second >= piece.end) continue;
-    catalog::BackupRecord rec = b;
-    rec.set_journal_size(rec.journal_size() + static_cast<int64_t>(piece.stored_bytes));
-    // Never a PutBackup: the backup may have been deleted on another instance since the list.
-    absl::Status st = catalog_->UpdateBackup(rec);
+    // Never a PutBackup: the backup may have been deleted on another instance since the list,
+    // and a drill may be recording its verification on the same record meanwhile. (A retry after
+    // a commit whose reply was lost may count the piece twice: the recount after the cluster's
+    // next backup sets it right.)
+    const auto bytes = static_cast<int64_t>(piece.stored_bytes);
+    absl::Status st = catalog_->ModifyBackup(b.id(), [bytes](catalog::BackupRecord* r) {
+      r->set_journal_size(r->journal_size() + bytes);
+      return absl::OkStatus();
+    });
     return absl::IsNotFound(st) ? absl::OkStatus() : st;
   }
   return absl::OkStatus();  // older than every backup: no backup's journal (pruned later)
@@ -70,9 +75,11 @@ absl::Status JournalKeeper::Forget(const std::string& backup_id) {
       }
     }
     if (older) {
-      catalog::BackupRecord merged = *older;
-      merged.set_journal_size(merged.journal_size() + rec.journal_size());
-      absl::Status st = catalog_->UpdateBackup(merged);  // gone meanwhile: nothing to merge into
+      const int64_t moved = rec.journal_size();
+      absl::Status st = catalog_->ModifyBackup(older->id(), [moved](catalog::BackupRecord* r) {
+        r->set_journal_size(r->journal_size() + moved);
+        return absl::OkStatus();
+      });  // gone meanwhile: nothing to merge into
       if (!st.ok() && !absl::IsNotFound(st)) return st;
     }
   }

@@ -294,8 +294,10 @@ class CutOffCatalog final : public catalog::Catalog {
   absl::StatusOr<std::vector<std::string>> ListAllBackupIds() override {
     return real_->ListAllBackupIds();
   }
-  absl::Status UpdateBackup(const catalog::BackupRecord& b) override {
-    return real_->UpdateBackup(b);
+  absl::Status ModifyBackup(
+      const std::string& id,
+      const std::function<absl::Status(catalog::BackupRecord*)>& change) override {
+    return real_->ModifyBackup(id, change);
   }
   absl::Status DeleteBackup(const std::string& id) override { return real_->DeleteBackup(id); }
   absl::Status PutOperation(const catalog::OperationRecord& op) override {

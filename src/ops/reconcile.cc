@@ -81,11 +81,17 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
       break;
     }
   }
-  // Written back whole: callers hold the lock deletes take (JournalKeeper's), or run before
-  // anything else (start-up), so no row read above has been deleted since.
-  std::vector<catalog::BackupRecord> updated;
-  for (auto& e : entries) updated.push_back(std::move(e.rec));
-  return catalog->PutBackups(updated);
+  // Only the journal size changes (a drill may record a verification on a row meanwhile); a row
+  // deleted since (by another instance) stays deleted.
+  for (const auto& e : entries) {
+    const int64_t size = e.rec.journal_size();
+    absl::Status st = catalog->ModifyBackup(e.rec.id(), [size](catalog::BackupRecord* r) {
+      r->set_journal_size(size);
+      return absl::OkStatus();
+    });
+    if (!st.ok() && !absl::IsNotFound(st)) return st;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repository* repository,
@@ -131,6 +137,17 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
                      });
       if (!journal) report.unrecorded.push_back(id);
       continue;
+    }
+    // What the drills proved of it, kept beside the manifest (a damaged one is reported).
+    auto verification = repository->ReadVerification(id);
+    if (verification.ok()) {
+      if (!rec->mutable_verification()->ParseFromString(*verification)) {
+        rec->clear_verification();
+        report.unreadable.push_back(absl::StrCat(id, ": its verification is damaged"));
+      }
+    } else if (!absl::IsNotFound(verification.status())) {
+      report.unreadable.push_back(
+          absl::StrCat(id, ": its verification: ", verification.status().message()));
     }
     touched.insert({rec->engine(), rec->cluster_id()});
     report.added.push_back(id);

@@ -98,6 +98,32 @@ TEST_F(ReconcileTest, AnEmptyCatalogGetsEveryBackupBackFieldByField) {
   EXPECT_TRUE(again->added.empty());
 }
 
+TEST_F(ReconcileTest, ARebuiltCatalogKeepsWhatTheDrillsProved) {
+  catalog::BackupRecord drilled = Commit("drilled", "rdb");
+  Commit("never", "rdb");
+  Commit("damaged", "rdb");
+  mdb_backup::v1::Verification v;
+  v.set_ok(true);
+  v.set_target("local");
+  v.set_duration_ms(1234);
+  v.add_checked("keys per database");
+  ASSERT_TRUE(repo_->PutVerification("drilled", v.SerializeAsString()).ok());
+  ASSERT_TRUE(repo_->PutVerification("damaged", "\xff\xff not a message").ok());
+  auto rebuilt = Catalog("rebuilt.db");
+  auto report = Reconcile(rebuilt.get(), repo_.get(), {}, engine::BuiltInEngines());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->added.size(), 3u);
+  auto got = rebuilt->GetBackup("drilled");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got->verification(), v))
+      << got->verification().DebugString();
+  EXPECT_FALSE(rebuilt->GetBackup("never")->has_verification());
+  // A damaged one is reported; the backup is listed without it.
+  EXPECT_FALSE(rebuilt->GetBackup("damaged")->has_verification());
+  ASSERT_EQ(report->unreadable.size(), 1u);
+  EXPECT_NE(report->unreadable[0].find("damaged: its verification"), std::string::npos);
+}
+
 TEST_F(ReconcileTest, ACrashBeforeTheCatalogInsertLeavesNoOrphan) {
   auto catalog = Catalog("catalog.db");
   ASSERT_TRUE(catalog->PutBackup(Commit("listed", "rdb")).ok());

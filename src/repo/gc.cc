@@ -118,6 +118,14 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
       ++report.packs_deleted;
       report.bytes_freed += p.size;
     }
+    // Verifications of backups deleted meanwhile (their delete stopped after the manifest).
+    const std::set<std::string> live(ids.begin(), ids.end());
+    ASSIGN_OR_RETURN(auto verifications, storage_->List(kVerifications));
+    for (const auto& v : verifications) {
+      if (live.count(v.key.substr(sizeof(kVerifications) - 1))) continue;
+      absl::Status gone = storage_->Delete(v.key);
+      if (!gone.ok() && !absl::IsNotFound(gone)) return gone;
+    }
     ASSIGN_OR_RETURN(report.incomplete_removed,
                      storage_->RemoveIncomplete(options.incomplete_older_than));
     return LoadIndex();

@@ -412,7 +412,29 @@ absl::StatusOr<Manifest> Repository::ReadManifest(const std::string& backup_id) 
 
 absl::Status Repository::DeleteBackup(const std::string& backup_id) {
   RETURN_IF_ERROR(ReadManifest(backup_id).status());
-  return storage_->Delete("manifests/" + backup_id);
+  RETURN_IF_ERROR(storage_->Delete("manifests/" + backup_id));
+  // The backup is gone with its manifest; a verification left by a failure here is the GC's.
+  absl::Status st = storage_->Delete(kVerifications + backup_id);
+  return st.ok() || absl::IsNotFound(st) ? absl::OkStatus() : st;
+}
+
+absl::Status Repository::PutVerification(const std::string& backup_id, std::string_view record) {
+  // Only for a backup that exists (one deleted between this check and the Put leaves an orphan
+  // the next GC removes). Encoded like a manifest: sealed to its key when encrypted.
+  RETURN_IF_ERROR(ReadManifest(backup_id).status());
+  const std::string key = kVerifications + backup_id;
+  return storage_->Put(key, codec_.Encode(record, key));
+}
+
+absl::StatusOr<std::string> Repository::ReadVerification(const std::string& backup_id) {
+  RETURN_IF_ERROR(storage::ValidateKey(backup_id));
+  const std::string key = kVerifications + backup_id;
+  auto blob = storage_->Get(key);
+  if (absl::IsNotFound(blob.status())) {
+    return absl::NotFoundError(absl::StrCat("backup '", backup_id, "' has no verification"));
+  }
+  if (!blob.ok()) return blob.status();
+  return codec_.Decode(*blob, key);
 }
 
 absl::Status Repository::Probe() {

@@ -142,8 +142,16 @@ class Repository {
   [[nodiscard]] absl::Status RestoreStream(const Manifest& manifest, const std::string& stream,
                                            io::ByteSink* sink);
 
-  // Removes the backup (its manifest); its data is freed by the next Gc.
+  // Removes the backup (its manifest, then its verification); its data is freed by the next Gc.
   [[nodiscard]] absl::Status DeleteBackup(const std::string& backup_id);
+
+  // The newest restore drill's result of a committed backup, opaque here (the service's
+  // Verification), kept beside its manifest as `verifications/<backup_id>`: a catalog rebuilt
+  // from the repository keeps what the drills proved. Replaces the one before. NotFound when the
+  // backup is not (or no longer) in the repository; Read: also when no drill was recorded.
+  [[nodiscard]] absl::Status PutVerification(const std::string& backup_id,
+                                             std::string_view record);
+  absl::StatusOr<std::string> ReadVerification(const std::string& backup_id);
 
   // Re-reads every chunk of the given backups (all when empty) and checks it.
   absl::StatusOr<VerifyReport> Verify(const std::vector<std::string>& backup_ids);
@@ -168,6 +176,7 @@ class Repository {
 
  private:
   friend class BackupWriterImpl;
+  static constexpr char kVerifications[] = "verifications/";
   struct Location {
     std::string pack_id;  // 16 bytes
     uint64_t offset;
