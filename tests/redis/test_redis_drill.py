@@ -85,6 +85,14 @@ def test_a_local_drill_of_a_good_backup_passes_and_is_recorded(workdir, redis_fa
                                headers={"Authorization": "Bearer metrics-token-1"}).text
         assert 'mdb_backup_last_verified_timestamp_seconds{cluster="src",engine="redis"}' in metrics
         assert 'mdb_drills_total{cluster="src",engine="redis",result="passed"} 1' in metrics
+        # The catalog lost (disaster recovery): the one rebuilt from the repository at the next
+        # start still knows what the drill proved.
+        server.stop()
+        for f in server.workdir.glob("catalog.db*"):
+            f.unlink()
+        server.start()
+        again = verifications(server, "src")["backups"]
+        assert again[0]["backupId"] == backup_id and again[0]["verification"] == v, again
     finally:
         server.stop()
 
