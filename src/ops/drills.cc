@@ -201,7 +201,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
     }
     // From here on the scratch cluster holds this drill's data: nobody else's emptying (another
     // drill, another instance) may come in between (the lease below).
-    absl::Status st = Restore(backup, *target, task);
+    absl::Status st = RestoreInto(backup, *target, task, std::nullopt, /*durable=*/false);
     if (st.ok() && servers) st = servers->AfterRestore();
     if (st.ok()) {
       checked.push_back("restored: every chunk read back and checked against its hash");

@@ -171,6 +171,12 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
 
 absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
                            const TaskContext& task, std::optional<absl::Time> point_in_time) {
+  return RestoreInto(backup, target, task, point_in_time, /*durable=*/true);
+}
+
+absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
+                               const common::ClusterConfig& target, const TaskContext& task,
+                               std::optional<absl::Time> point_in_time, bool durable) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(target.engine));
@@ -198,7 +204,8 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
                                      .ancestors = std::move(ancestors),
                                      .source_cluster_id = backup.cluster_id(),
                                      .journal = &repository_->journal(),
-                                     .point_in_time = point_in_time});
+                                     .point_in_time = point_in_time,
+                                     .durable = durable});
   task.progress.SetDoneSource(nullptr);
   return st;
 }

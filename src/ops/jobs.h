@@ -97,6 +97,10 @@ class Jobs final : public BackupJobs {
  private:
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
+  // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.
+  absl::Status RestoreInto(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
+                           const TaskContext& task, std::optional<absl::Time> point_in_time,
+                           bool durable);
 
   catalog::Catalog* catalog_;
   repo::Repository* repository_;

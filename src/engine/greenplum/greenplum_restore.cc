@@ -326,7 +326,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
   ASSIGN_OR_RETURN(io::BeneathDir data_dir, io::BeneathDir::Open(dir));
   RETURN_IF_ERROR(CompleteDebianLayout(&data_dir, target.hosts.front(), uid, gid));
   RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, settings, uid, gid));
-  return SyncTree(dir);
+  return req.durable ? SyncTree(dir) : absl::OkStatus();
 }
 
 }  // namespace
