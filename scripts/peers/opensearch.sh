@@ -5,6 +5,7 @@
 #   scripts/peers/opensearch.sh start DIR [PORT]   # default port 19200; prints the env for the tests
 #   scripts/peers/opensearch.sh stop DIR
 #   scripts/peers/opensearch.sh install            # mvn package, only when the module changed
+#   scripts/peers/opensearch.sh home DIR           # a node home for mdb-backupd's local drills
 # The node serves HTTP on 127.0.0.1:PORT (transport on PORT+100, loopback only), keeps its files in
 # DIR/home, logs to DIR/opensearch.log and takes DIR/snapshots as path.repo: an "fs" repository
 # must have its location under it. Sourcing and starting also exports MDB_OPENSEARCH_URL and
@@ -96,6 +97,39 @@ opensearch_start() {
 
 opensearch_stop() { peer_stop opensearch "${1:?usage: opensearch_stop DIR}" 30; }
 
+# Makes DIR an OpenSearch home that mdb-backupd's `local` drills start the way they start a
+# distribution's (server.drills.binaries.opensearch: DIR): DIR/bin/opensearch reads its settings
+# from $OPENSEARCH_PATH_CONF/opensearch.yml and the JVM's options from $OPENSEARCH_JAVA_OPTS, and
+# runs this peer's node with them. Readable by every user: drill servers run as one of their own.
+opensearch_home() {
+  local dir="${1:?usage: opensearch_home DIR}" build
+  opensearch_install || return 1
+  build="$(_os_build)"
+  mkdir -p "$dir/bin" "$dir/lib" || return 1
+  rm -rf "$dir/lib/classes" "$dir/lib/dependency"
+  cp -r "$build/classes" "$build/dependency" "$dir/lib/" || return 1
+  cat >"$dir/bin/opensearch" <<'LAUNCHER'
+#!/bin/sh
+# The OpenSearch test peer's node, started as a distribution's bin/opensearch is.
+set -eu
+conf="${OPENSEARCH_PATH_CONF:?}/opensearch.yml"
+get() { sed -n "s/^$1: *//p" "$conf" | tr -d '[]"'; }
+home="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck disable=SC2086  # the options are words
+exec java ${OPENSEARCH_JAVA_OPTS:-} -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
+  -Djava.io.tmpdir="${OPENSEARCH_TMPDIR:-/tmp}" -Dfile.encoding=UTF-8 -Djava.awt.headless=true \
+  -Dlog4j2.formatMsgNoLookups=true -Dlog4j.shutdownHookEnabled=false \
+  -cp "$home/lib/classes:$home/lib/dependency/*" OpenSearchPeer \
+  "$(get http.port)" "$(get path.data)" "$(get path.repo)" "$(get transport.port)"
+LAUNCHER
+  chmod -R a+rX "$dir" && chmod 755 "$dir/bin/opensearch"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  peer_main opensearch "start DIR [PORT] | stop DIR | install" "$@"
+  if [ "${1:-}" = home ]; then
+    set -euo pipefail
+    opensearch_home "${2:?usage: $0 home DIR}"
+  else
+    peer_main opensearch "start DIR [PORT] | stop DIR | install | home DIR" "$@"
+  fi
 fi

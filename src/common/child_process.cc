@@ -60,9 +60,18 @@ absl::StatusOr<std::unique_ptr<Child>> StartChild(const std::vector<std::string>
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> env;
+  auto overridden = [&options](std::string_view entry) {
+    for (const auto& e : options.env) {
+      if (entry.substr(0, entry.find('=') + 1) == std::string_view(e).substr(0, e.find('=') + 1)) {
+        return true;
+      }
+    }
+    return false;
+  };
   for (char** e = environ; e && *e; ++e) {
-    if (!Secret(*e)) env.push_back(*e);
+    if (!Secret(*e) && !overridden(*e)) env.push_back(*e);
   }
+  for (const auto& e : options.env) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
   const char* out_path = options.output_file.empty() ? "/dev/null" : options.output_file.c_str();
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);

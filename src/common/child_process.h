@@ -28,6 +28,8 @@ struct ChildOptions {
   // against us.
   std::string output_file;
   std::string work_dir;  // the child's working directory ("" : ours)
+  // "NAME=value" entries added to the environment (replacing ours of the same name).
+  std::vector<std::string> env;
 };
 
 // One started child, in a process group of its own. Destroying it stops the group.
@@ -38,7 +40,7 @@ class Child {
   ~Child();
 
   // Starts argv[0] (an absolute path) with `argv`; the environment is ours minus what names
-  // credentials (AWS_*, PG*, MDB_*), plus nothing: a drill server needs none of it.
+  // credentials (AWS_*, PG*, MDB_*) plus `options.env`: a drill server needs none of ours.
   static absl::StatusOr<std::unique_ptr<Child>> Start(const std::vector<std::string>& argv,
                                                       const ChildOptions& options);
 

@@ -28,6 +28,19 @@ TEST(ChildProcess, RunsToItsEndWithoutTheServicesSecrets) {
   EXPECT_EQ(run->output.find("MDB_CHILD_TEST_PLAIN"), std::string::npos) << run->output;
 }
 
+TEST(ChildProcess, TheGivenEnvironmentReplacesOursByName) {
+  ScopedEnv env;
+  env.Set("LANG_CHILD_TEST", "ours").Set("LANG_CHILD_TEST_LONGER", "kept");
+  auto run = RunToEnd({"/bin/sh", "-c", "env"},
+                      {.env = {"LANG_CHILD_TEST=given", "OPENSEARCH_JAVA_OPTS=-Xmx1m"}},
+                      absl::Seconds(30), nullptr);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_NE(run->output.find("LANG_CHILD_TEST=given\n"), std::string::npos) << run->output;
+  EXPECT_EQ(run->output.find("LANG_CHILD_TEST=ours"), std::string::npos) << run->output;
+  EXPECT_NE(run->output.find("LANG_CHILD_TEST_LONGER=kept"), std::string::npos) << run->output;
+  EXPECT_NE(run->output.find("OPENSEARCH_JAVA_OPTS=-Xmx1m"), std::string::npos) << run->output;
+}
+
 TEST(ChildProcess, StopEndsTheWholeProcessGroupAndATimeoutKills) {
   const std::string dir = FreshTestDir("child").string();
   // The shell starts a grandchild that ignores SIGTERM: Stop must still leave nothing running.

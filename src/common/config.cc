@@ -340,7 +340,8 @@ class Parser : public YamlReader {
     }
     // A drill empties its scratch cluster: a server that is also declared as anything else (a
     // slip of copy and paste) would lose that cluster's data.
-    // (Addresses as written: `localhost` and 127.0.0.1 are not matched; docs/security.md.)
+    // (Addresses as written here; a drill compares what they resolve to before it empties one:
+    // common/same_server.h.)
     std::map<std::string, const ClusterConfig*> used;  // address -> the cluster declaring it
     for (const auto& c : cfg.clusters) {
       if (c.scratch) continue;

@@ -48,7 +48,10 @@ inline const EngineTable& TestEngines() {
        "/managed-opensearch/v1",
        "managed-opensearch",
        &ApiServicesOf<os::GetBackupRequest, os::BackupClusterRequest>,
-       {"password", "password_file", "repository", "repository_path", "scheme", "user"}},
+       {"password", "password_file", "repository", "repository_path", "scheme", "user"},
+       // Unlike the real one (engine/opensearch): the config's rule for an engine without
+       // throwaway servers of its own is tested with this row.
+       /*local_drills=*/false},
   }));
   return *table;
 }

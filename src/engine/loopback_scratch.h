@@ -1,7 +1,7 @@
-// The throwaway servers of a `local` drill that listen on 127.0.0.1 (Redis, MongoDB): one per
-// shard of the backup, each in a directory of its own under the drill's, on a free port, started
-// before the restore and waited for here. An engine says how to start one and how to tell that
-// it answers.
+// The throwaway servers of a `local` drill that listen on 127.0.0.1 (Redis, MongoDB, OpenSearch):
+// one per shard of the backup, each in a directory of its own under the drill's, on a free port,
+// started before the restore and waited for here. An engine says how to start one and how to
+// tell that it answers.
 #pragma once
 
 #include <sys/stat.h>
@@ -54,6 +54,7 @@ class LoopbackScratch : public Scratch {
   struct Launch {
     std::vector<std::string> argv;
     common::HostConfig host;
+    std::vector<std::string> env = {};  // "NAME=value" for the server (common::ChildOptions::env)
   };
   virtual absl::StatusOr<Launch> Prepare(size_t shard, const std::string& dir, int port,
                                          int attempt) = 0;
@@ -72,6 +73,7 @@ class LoopbackScratch : public Scratch {
       common::ChildOptions opts = req_.process;
       opts.output_file = absl::StrCat(dir, "/server-", attempt, ".log");
       opts.work_dir = dir;
+      opts.env = launch.env;
       ASSIGN_OR_RETURN(auto child, common::Child::Start(launch.argv, opts));
       last = WaitReady(child.get(), launch.host, opts.output_file);
       if (last.ok()) {

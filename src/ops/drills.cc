@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
@@ -124,6 +125,10 @@ absl::Status DrillUser(const common::DrillsConfig& drills, common::ChildOptions*
   return absl::OkStatus();
 }
 
+std::string Seconds(absl::Duration d) {
+  return absl::StrFormat("%.1f s", absl::ToDoubleSeconds(d));
+}
+
 }  // namespace
 
 absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
@@ -176,6 +181,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   Verification v;
   v.set_target(scratch ? scratch->id : "local");
   std::vector<std::string> checked;
+  std::vector<std::string> steps;  // where the time went, for the log
   absl::Status result = [&]() -> absl::Status {
     common::ChildOptions process{.memory_mb = drills.memory_mb};
     std::optional<DrillDir> dir;
@@ -201,8 +207,15 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
     }
     // From here on the scratch cluster holds this drill's data: nobody else's emptying (another
     // drill, another instance) may come in between (the lease below).
+    const absl::Time restore_start = absl::Now();
     absl::Status st = RestoreInto(backup, *target, task, std::nullopt, /*durable=*/false);
-    if (st.ok() && servers) st = servers->AfterRestore();
+    steps.push_back(absl::StrCat("restore ", Seconds(absl::Now() - restore_start)));
+    if (st.ok() && servers) {
+      const absl::Time started = absl::Now();
+      st = servers->AfterRestore();
+      steps.push_back(absl::StrCat("servers ready ", Seconds(absl::Now() - started)));
+    }
+    const absl::Time check_start = absl::Now();
     if (st.ok()) {
       checked.push_back("restored: every chunk read back and checked against its hash");
       auto verified = driver->VerifyRestored({.manifest = &manifest,
@@ -220,6 +233,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
         }
       }
     }
+    steps.push_back(absl::StrCat("checks ", Seconds(absl::Now() - check_start)));
     if (scratch) {  // restored data does not stay on the scratch cluster between drills
       // Also after a cancel: its own flag, which nothing sets (the calls have their timeouts).
       const std::atomic<bool> cleanup_cancelled{false};
@@ -247,12 +261,13 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   // on the backup's record, changing only that field (journal accounting writes the same row).
   if (absl::Status kept = repository_->PutVerification(backup.id(), v.SerializeAsString());
       !kept.ok()) {
-    if (absl::IsNotFound(kept)) return absl::NotFoundError(absl::StrCat(
-        "backup '", backup.id(), "' was deleted during its drill; nothing recorded"));
-    common::Log(common::LogLevel::kWarning, "drill",
-                absl::StrCat("the result of the drill of backup '", backup.id(),
-                             "' is in the catalog only (a catalog rebuild loses it): ",
-                             kept.message()));
+    if (absl::IsNotFound(kept))
+      return absl::NotFoundError(absl::StrCat("backup '", backup.id(),
+                                              "' was deleted during its drill; nothing recorded"));
+    common::Log(
+        common::LogLevel::kWarning, "drill",
+        absl::StrCat("the result of the drill of backup '", backup.id(),
+                     "' is in the catalog only (a catalog rebuild loses it): ", kept.message()));
   }
   RETURN_IF_ERROR(catalog_->ModifyBackup(backup.id(), [&v](catalog::BackupRecord* r) {
     *r->mutable_verification() = v;
@@ -262,7 +277,8 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
                                      backup.cluster_id(), v.ok(), end);
   common::Log(v.ok() ? common::LogLevel::kInfo : common::LogLevel::kWarning, "drill",
               absl::StrCat("drill of backup '", backup.id(), "' of cluster '", backup.cluster_id(),
-                           "': ", v.ok() ? "passed" : absl::StrCat("FAILED: ", v.message())));
+                           "': ", v.ok() ? "passed" : absl::StrCat("FAILED: ", v.message()), " (",
+                           Seconds(end - start), ": ", absl::StrJoin(steps, ", "), ")"));
   return v;
 }
 

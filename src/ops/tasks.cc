@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/same_server.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "metrics/metrics.h"
@@ -112,6 +113,15 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
           return absl::FailedPreconditionError(
               absl::StrCat("cluster '", scratch->id, "' is not declared 'scratch: true' for ",
                            "this engine: a drill restores only into its own servers"));
+        }
+        // Addresses as they resolve now: the config's load compared them as written.
+        ASSIGN_OR_RETURN(std::string shared, common::SharedServer(*scratch, clusters_(),
+                                                                  common::SystemServerIdentity()));
+        if (!shared.empty()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "scratch cluster '", scratch->id, "' is not emptied: ", shared,
+              " (the same server, by what the addresses resolve to now); give the scratch "
+              "cluster servers of its own"));
         }
       }
       Running running("drill");

@@ -25,16 +25,22 @@ using FindCluster = std::function<std::optional<common::ClusterConfig>(const std
 // server.drills as this instance's config says now.
 using DrillsSettings = std::function<common::DrillsConfig()>;
 
+// Every cluster this instance's config declares now.
+using ListClusters = std::function<std::vector<common::ClusterConfig>()>;
+
 class Tasks final : public TaskExecutor {
  public:
   // `jobs` may be null (no repository): then only deletes run, from the catalog alone.
+  // `clusters`: what a scratch cluster is told apart from before a drill empties it.
   Tasks(
       catalog::Catalog* catalog, Jobs* jobs, FindCluster find_cluster,
-      DrillsSettings drills = [] { return common::DrillsConfig{}; })
+      DrillsSettings drills = [] { return common::DrillsConfig{}; },
+      ListClusters clusters = [] { return std::vector<common::ClusterConfig>{}; })
       : catalog_(catalog),
         jobs_(jobs),
         find_cluster_(std::move(find_cluster)),
-        drills_(std::move(drills)) {}
+        drills_(std::move(drills)),
+        clusters_(std::move(clusters)) {}
 
   absl::StatusOr<google::protobuf::Any> Run(const std::string& request,
                                             const TaskContext& task) override;
@@ -46,6 +52,7 @@ class Tasks final : public TaskExecutor {
   Jobs* jobs_;
   FindCluster find_cluster_;
   DrillsSettings drills_;
+  ListClusters clusters_;
 };
 
 }  // namespace mdb::ops

@@ -201,6 +201,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
       [server = s.get()] {
         std::lock_guard<std::mutex> lock(server->config_mu_);
         return server->config_->server.drills;
+      },
+      [server = s.get()] {
+        std::lock_guard<std::mutex> lock(server->config_mu_);
+        return server->config_->clusters;
       });
   // Queued operations are claimed once the server has started (Start): not beside Reconcile.
   s->runner_ = std::make_unique<ops::OperationRunner>(

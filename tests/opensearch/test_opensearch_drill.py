@@ -1,9 +1,14 @@
-"""Restore drills of OpenSearch backups (issue #18): into a declared scratch node, emptied before
-and after; each restored index's documents checked against the count the backup recorded. A good
-backup passes; damaged repository data fails and says what; `local` is refused with its reason."""
+"""Restore drills of OpenSearch backups (issue #18): into a node mdb-backupd starts itself
+(`local`, from the configured OpenSearch home), or into a declared scratch node, emptied before and
+after; each restored index's documents checked against the count the backup recorded. A good backup
+passes; damaged repository data fails and says what; a local drill leaves nothing behind."""
+import pathlib
+import subprocess
+
 import requests
 
-from mdb_harness import damage_largest_pack, start_server, wait_operation
+from mdb_harness import damage_largest_pack, drill_leftovers, drills_dir, start_server, wait_operation
+from opensearch_harness import PEER
 from test_opensearch import BOOKS, backup, book
 
 WRITER = {"Authorization": "Bearer writer-token-1"}
@@ -44,14 +49,41 @@ def test_drills_into_a_scratch_node(workdir, opensearch_factory):
         assert "2 indices with 3700 documents as the backup recorded" in v["checked"], v
         left = [i["index"] for i in scratch.req("GET", "/_cat/indices?format=json")]
         assert [i for i in left if not i.startswith(".")] == [], left
-        # `local` has no OpenSearch node of its own: refused, saying where to drill instead.
-        r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % b.id, headers=WRITER,
-                          json={"target": "local"})
-        assert r.status_code == 400 and "scratch: true" in r.json()["message"], r.text
         damage_largest_pack(server)
         op = drill(server, b.id, "os-scratch")
         assert op.HasField("error"), op
         v = verification(server)
         assert not v.get("ok") and "chunk" in v["message"], v
+    finally:
+        server.stop()
+
+
+def test_a_local_drill_starts_a_node_of_its_own_and_leaves_nothing(workdir, opensearch_factory):
+    src = opensearch_factory()
+    src.req("PUT", "/books", BOOKS)
+    src.bulk("books", [(i, book(i)) for i in range(1000)])
+    work_dir = drills_dir(workdir)
+    home = pathlib.Path(workdir) / "opensearch-home"  # as a distribution's: bin/opensearch
+    made = subprocess.run(["bash", str(PEER), "home", str(home)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    server = start_server(workdir, (
+        "  - id: os-src\n    folder_id: f1\n    engine: opensearch\n    hosts:\n"
+        "      - {address: \"%s\", repository_path: \"%s\"}\n") % (src.address, src.repo_root / "mdb"),
+        server_extra="  drills: {work_dir: \"%s\", binaries: {opensearch: \"%s\"}}\n"
+        % (work_dir, home))
+    try:
+        b = backup(server, "os-src")
+        op = drill(server, b.id, "local")
+        assert not op.HasField("error"), op.error.message
+        v = verification(server)
+        assert v["ok"] is True and v["target"] == "local", v
+        assert "1 indices with 1000 documents as the backup recorded" in v["checked"], v
+        assert drill_leftovers(work_dir) == []
+        damage_largest_pack(server)
+        op = drill(server, b.id, "local")
+        assert op.HasField("error"), op
+        v = verification(server)
+        assert not v.get("ok") and "chunk" in v["message"], v
+        assert drill_leftovers(work_dir) == []
     finally:
         server.stop()

@@ -169,3 +169,24 @@ def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, red
         assert r.status_code == 403, r.text
     finally:
         server.stop()
+
+
+def test_a_scratch_cluster_that_is_another_clusters_server_by_another_name_is_not_emptied(
+        workdir, redis_factory):
+    src = redis_factory()
+    fill(src, 300)
+    port = src.address.rsplit(":", 1)[1]
+    # The load compares addresses as written: `localhost` passes it; the drill resolves them.
+    server = server_with(workdir, (
+        '  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}\n'
+        '  - {id: scratch, folder_id: f1, engine: redis, scratch: true, hosts: ["localhost:%s"]}\n')
+        % (src.address, port), drills_dir(workdir))
+    try:
+        backup_id = backup(server, "src")
+        keys = src.cli("DBSIZE")
+        op = drill(server, backup_id, target="scratch")
+        assert op.HasField("error") and "may be the scratch host localhost:%s" % port in \
+            op.error.message, op
+        assert src.cli("DBSIZE") == keys and keys != "0"
+    finally:
+        server.stop()

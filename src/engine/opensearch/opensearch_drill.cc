@@ -1,22 +1,127 @@
-// Restore drills of OpenSearch backups: into a declared scratch cluster only (a throwaway node of
-// the service's own would be a JVM per drill; `local` is refused with that reason). The scratch
-// cluster's non-system indices are deleted before and after; the check compares every restored
-// index's documents with the count the backup recorded where the index held still during the
-// snapshot.
+// Restore drills of OpenSearch backups. `local`: a single-node OpenSearch of the configured
+// distribution (`bin/opensearch`), on 127.0.0.1 with the security plugin off, a heap of its own
+// and a configuration directory of its own (the distribution's is not written to). Or a declared
+// scratch cluster, whose non-system indices are deleted before and after. The check compares every
+// restored index's documents with the count the backup recorded where the index held still
+// during the snapshot.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "engine/loopback_scratch.h"
 #include "engine/opensearch/opensearch_common.h"
 #include "engine/opensearch/opensearch_engine.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::opensearch {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The distribution's files a node of ours starts with (the rest of its configuration is ours).
+constexpr const char* kConfigFiles[] = {"jvm.options", "log4j2.properties"};
+
+class OpenSearchScratch final : public LoopbackScratch {
+ public:
+  // `heap_mb`: the JVM's heap. The address-space limit of the other engines' servers is not
+  // applied: a JVM reserves far more address space than it uses, and would not start.
+  OpenSearchScratch(ScratchRequest req, int heap_mb)
+      : LoopbackScratch(WithoutAddressLimit(std::move(req)), common::Engine::OPENSEARCH, {"drill"},
+                        absl::Minutes(3)),
+        repo_(request().dir + "/repo"),
+        heap_mb_(heap_mb) {}
+  ~OpenSearchScratch() override {
+    // The staging root is ours (the node only reads it): removed by us, before the drill user
+    // empties what is theirs.
+    std::error_code ec;
+    fs::remove_all(repo_, ec);
+  }
+
+  absl::Status BeforeRestore() override {
+    // path.repo: the restore stages the backup's snapshot files here, as the service's user,
+    // giving them this directory's group (the drill user's): the node reads them (a read-only
+    // repository) and cannot write here.
+    const int gid = request().process.gid;
+    if (mkdir(repo_.c_str(), 0750) != 0 || chmod(repo_.c_str(), 0750) != 0 ||
+        (gid >= 0 && chown(repo_.c_str(), geteuid(), gid) != 0)) {
+      return absl::UnavailableError(absl::StrCat("making '", repo_, "': ", strerror(errno)));
+    }
+    return LoopbackScratch::BeforeRestore();
+  }
+
+ private:
+  static ScratchRequest WithoutAddressLimit(ScratchRequest req) {
+    req.process.memory_mb = 0;
+    return req;
+  }
+
+  absl::StatusOr<Launch> Prepare(size_t shard, const std::string& dir, int port,
+                                 int attempt) override {
+    const std::string binary = Binary("bin/opensearch", "/usr/share/opensearch/bin/opensearch");
+    ASSIGN_OR_RETURN(int transport, common::FreeLoopbackPort());
+    const int uid = request().process.uid, gid = request().process.gid;
+    const std::string config = absl::StrCat(dir, "/config-", attempt);
+    const std::string data = absl::StrCat(dir, "/data-", attempt);
+    const std::string logs = absl::StrCat(dir, "/logs-", attempt);
+    const std::string tmp = absl::StrCat(dir, "/tmp-", attempt);
+    for (const auto& d : {config, data, logs, tmp})
+      RETURN_IF_ERROR(common::MakeOwnedDir(d, uid, gid));
+    RETURN_IF_ERROR(common::WriteNewFile(
+        config + "/opensearch.yml",
+        absl::StrCat("cluster.name: mdb-drill\nnode.name: drill\ndiscovery.type: single-node\n",
+                     "network.host: 127.0.0.1\nhttp.port: ", port, "\ntransport.port: ", transport,
+                     "\npath.data: ", data, "\npath.logs: ", logs, "\npath.repo: [\"", repo_,
+                     "\"]\nplugins.security.disabled: true\nbootstrap.memory_lock: false\n",
+                     "cluster.routing.allocation.disk.threshold_enabled: false\n"),
+        uid, gid));
+    // jvm.options and log4j2.properties of the distribution (its config/, or the packages'
+    // /etc/opensearch), when it has them.
+    fs::path home = fs::path(binary).parent_path().parent_path();
+    fs::path from =
+        fs::exists(home / "config" / "jvm.options") ? home / "config" : fs::path("/etc/opensearch");
+    for (const char* name : kConfigFiles) {
+      std::ifstream in(from / name, std::ios::binary);
+      if (!in) continue;
+      std::stringstream content;
+      content << in.rdbuf();
+      RETURN_IF_ERROR(common::WriteNewFile(config + "/" + name, content.str(), uid, gid));
+    }
+    return Launch{
+        .argv = {binary},
+        .host = {.address = absl::StrCat("127.0.0.1:", port),
+                 .options = {{"repository_path", repo_}}},
+        // The heap last: it wins over jvm.options' own.
+        .env = {"OPENSEARCH_PATH_CONF=" + config, "OPENSEARCH_TMPDIR=" + tmp,
+                absl::StrCat("OPENSEARCH_JAVA_OPTS=-Xms", heap_mb_, "m -Xmx", heap_mb_, "m")}};
+  }
+
+  bool Answers(const common::HostConfig& host) override {
+    auto client = OsClient::Connect(host);
+    if (!client.ok()) return false;
+    auto health = (*client)->Call("GET", "/_cluster/health", nullptr, 2);
+    if (!health.ok() || health->status != 200) return false;
+    const std::string status = GetStr(health->body, "/status");
+    return status == "green" || status == "yellow";
+  }
+
+  const std::string repo_;
+  const int heap_mb_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Scratch>> OpenSearchDriver::PrepareScratch(
     const ScratchRequest& req) {
-  return absl::UnimplementedError(
-      "OpenSearch backups are drilled into a declared scratch cluster (`scratch: true` and the "
-      "drill's target), not `local`: a node of its own would be a JVM per drill");
+  // Half of the drill's memory for the heap (the rest: the JVM's own and the page cache Lucene
+  // reads through), 512 MB without a limit.
+  const int heap_mb = req.process.memory_mb > 0 ? std::max(256, req.process.memory_mb / 2) : 512;
+  return std::make_unique<OpenSearchScratch>(req, heap_mb);
 }
 
 absl::Status OpenSearchDriver::EmptyScratch(const common::ClusterConfig& scratch,

@@ -14,7 +14,8 @@ EngineModule Module() {
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
                    .host_options = {"password", "password_file", "repository", "repository_path",
-                                    "scheme", "user"}},
+                                    "scheme", "user"},
+                   .local_drills = true},
           .make_driver = [] { return std::make_unique<OpenSearchDriver>(); }};
 }
 

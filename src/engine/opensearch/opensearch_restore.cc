@@ -1,9 +1,11 @@
 // Restore = stage, register read-only, restore, clean up. The staged copy is removed and the
 // temporary repository unregistered whatever the outcome: the restored indices do not need them.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,7 @@
 #include "common/status.h"
 #include "engine/opensearch/opensearch_common.h"
 #include "engine/opensearch/opensearch_engine.h"
+#include "io/beneath.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::opensearch {
@@ -34,26 +37,45 @@ class CountingSink final : public io::ByteSink {
   std::atomic<int64_t>* done_;
 };
 
+// Stages the snapshot's files in `root`/`name`. The root (repository_path) is the nodes': it may
+// be written by them, so nothing there is followed (io::BeneathDir), and what is made takes the
+// root's owner and group with no access for others (the nodes' user reads it; the process'
+// umask is 077).
 absl::Status Stage(const RestoreRequest& req, const mdb_backup::v1::OpenSearchBackup& meta,
-                   const std::string& dir) {
+                   const std::string& root, const std::string& name) {
+  ASSIGN_OR_RETURN(io::BeneathDir base, io::BeneathDir::Open(root, 0750));
+  struct stat owner {};
+  if (fstat(base.fd(), &owner) != 0) {
+    return absl::UnavailableError(absl::StrCat("stat '", root, "': ", strerror(errno)));
+  }
+  const bool chown = geteuid() == 0;
+  std::set<std::string> made;
+  auto make_dir = [&](const std::string& rel) -> absl::Status {
+    if (!made.insert(rel).second) return absl::OkStatus();
+    ASSIGN_OR_RETURN(int fd, base.MakeDirs(rel, 0750));
+    close(fd);
+    return chown ? base.Chown(rel, owner.st_uid, owner.st_gid) : absl::OkStatus();
+  };
+  RETURN_IF_ERROR(make_dir(name));
   for (const auto& rel : meta.files()) {
     if (req.cancelled && req.cancelled->load()) return absl::CancelledError("restore cancelled");
-    if (rel.empty() || rel[0] == '/' || absl::StrContains(rel, "..")) {
-      return absl::DataLossError(absl::StrCat("the backup names an unsafe file path '", rel, "'"));
+    if (absl::Status ok = io::CheckRelativeName(rel); !ok.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("the backup names an unsafe file path: ", ok.message()));
     }
-    fs::path path = fs::path(dir) / rel;
-    std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
-    if (ec)
-      return absl::UnavailableError(
-          absl::StrCat("create '", path.parent_path().string(), "': ", ec.message()));
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("create '", path.string(), "': ", strerror(errno)));
+    const std::string path = absl::StrCat(name, "/", rel);
+    for (size_t slash = path.find('/', name.size() + 1); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      RETURN_IF_ERROR(make_dir(path.substr(0, slash)));
+    }
+    ASSIGN_OR_RETURN(int fd, base.OpenFile(path, O_WRONLY | O_CREAT | O_EXCL, 0640));
+    absl::Status st;
+    if (fchmod(fd, 0640) != 0 || (chown && fchown(fd, owner.st_uid, owner.st_gid) != 0)) {
+      st = absl::UnavailableError(
+          absl::StrCat("chmod/chown ", base.Describe(path), ": ", strerror(errno)));
     }
     CountingSink sink(fd, req.bytes_done);
-    absl::Status st = req.repository->RestoreStream(*req.manifest, "snapshot/" + rel, &sink);
+    if (st.ok()) st = req.repository->RestoreStream(*req.manifest, "snapshot/" + rel, &sink);
     if (st.ok()) st = sink.Close();
     close(fd);
     RETURN_IF_ERROR(st);
@@ -98,7 +120,7 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
                      "' is not empty: another restore of this backup may be "
                      "running; remove it if not"));
   }
-  absl::Status st = Stage(req, meta, dir);
+  absl::Status st = Stage(req, meta, root, name);
   if (st.ok()) {
     Json repo = {{"type", "fs"}, {"settings", {{"location", dir}, {"readonly", true}}}};
     st = os->Ok("PUT", "/_snapshot/" + name, "registering the staged snapshot", repo).status();
