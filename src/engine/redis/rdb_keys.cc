@@ -346,7 +346,8 @@ int KeySlot(const std::string& key) {
 }
 
 absl::Status ForEachRdbKey(io::ByteSource* source,
-                           const std::function<absl::Status(const RdbKey&)>& on_key) {
+                           const std::function<absl::Status(const RdbKey&)>& on_key,
+                           bool functions_apart) {
   Reader r(source);
   char header[9];
   RETURN_IF_ERROR(r.Read(header, 9));
@@ -384,8 +385,13 @@ absl::Status ForEachRdbKey(io::ByteSource* source,
                               (static_cast<int64_t>(raw[3]) << 24));
         continue;
       }
-      case kOpModuleAux:
       case kOpFunction2:
+        if (functions_apart) {
+          RETURN_IF_ERROR(r.String(nullptr));
+          continue;
+        }
+        [[fallthrough]];
+      case kOpModuleAux:
         return absl::UnimplementedError(
             "the backup holds module data or functions, which cannot be restored key by key");
       default:

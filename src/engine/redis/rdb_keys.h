@@ -20,9 +20,12 @@ struct RdbKey {
 };
 
 // Reads an RDB from `source` and calls `on_key` for every key of database 0, in order. Refuses
-// (Unimplemented) what cannot be restored key by key: module types, functions, other databases.
+// (Unimplemented) what cannot be restored key by key: module types, other databases, and
+// function libraries unless `functions_apart` (the backup kept them as a FUNCTION DUMP payload,
+// restored by FUNCTION RESTORE: their records here are skipped).
 absl::Status ForEachRdbKey(io::ByteSource* source,
-                           const std::function<absl::Status(const RdbKey&)>& on_key);
+                           const std::function<absl::Status(const RdbKey&)>& on_key,
+                           bool functions_apart = false);
 
 // Per database: keys, those with a time to live, and an order-free digest of their names.
 struct RdbDbFacts {

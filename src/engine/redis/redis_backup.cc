@@ -9,9 +9,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/per_shard.h"
 #include "engine/redis/rdb_keys.h"
+#include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
 #include "io/pipe.h"
@@ -159,6 +161,28 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
           "shard '", shard.name, "': slots are being migrated; retry when resharding has ended"));
     }
     out.set_cluster_nodes(nodes.str);
+  }
+  // What is not in the RDB (ACL users), and function libraries for a key-by-key restore; read
+  // before the snapshot, which no ACL change made during it is part of either.
+  if (auto users = ListAclUsers(conn.get()); users.ok()) {
+    for (auto& u : *users) out.add_acl_users(std::move(u));
+  } else if (absl::IsCancelled(users.status())) {
+    return users.status();
+  } else {
+    out.set_acl_missing(std::string(users.status().message()));
+    common::Log(common::LogLevel::kWarning, "redis",
+                absl::StrCat("shard '", shard.name, "' (", source->address,
+                             "): ACL users not backed up (a restore will not have them): ",
+                             users.status().message(), "; allow the service's user +acl|list"));
+  }
+  if (!out.cluster_nodes().empty()) {
+    // Libraries only (FUNCTION LIST is empty): no payload, nothing to restore apart.
+    auto listed = conn->Command({"FUNCTION", "LIST"});
+    if (listed.ok() && !listed->array.empty()) {
+      auto dump = conn->Command({"FUNCTION", "DUMP"});
+      if (!dump.ok()) return where(dump.status());
+      out.set_functions(dump->str);
+    }
   }
   // 3. Full resync: the server snapshots and streams the RDB to us as to a new replica.
   RETURN_IF_ERROR(where(conn->Command({"REPLCONF", "capa", "eof", "capa", "psync2"}).status()));

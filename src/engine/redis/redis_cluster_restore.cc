@@ -5,12 +5,14 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
 #include "engine/redis/rdb_keys.h"
+#include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
 #include "io/pipe.h"
@@ -95,7 +97,19 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
                                                         " has no master; fix the cluster first"));
     }
   }
-  // 2. Every shard's keys, in backup order, to the owner of their slot.
+  // 2. Function libraries are per node: every master gets them, before any key.
+  std::string functions;
+  for (const auto& shard : meta.shards()) {
+    if (!shard.functions().empty()) functions = shard.functions();
+  }
+  if (!functions.empty()) {
+    for (auto& t : targets) {
+      RETURN_IF_ERROR(common::WithContext(
+          t.conn->Command({"FUNCTION", "RESTORE", functions}).status(),
+          absl::StrCat("restoring the function libraries on ", t.conn->address())));
+    }
+  }
+  // 3. Every shard's keys, in backup order, to the owner of their slot.
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (const auto& shard : meta.shards()) {
     io::Pipe pipe;
@@ -115,13 +129,30 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
       RETURN_IF_ERROR(t.conn->Send(cmd));
       ++t.pending;
       return Drain(t, kPipelineDepth);
-    });
+    }, /*functions_apart=*/!functions.empty());
     if (!st.ok()) pipe.Abandon();
     reader.join();
     RETURN_IF_ERROR(io::PipeResult(read_status, st));
     for (auto& t : targets) RETURN_IF_ERROR(Drain(t, 0));
   }
-  return absl::OkStatus();
+  // 4. ACL users are per node: on every master and every declared host (replicas included).
+  // The nodes of one cluster share their users; the first shard's list is the backup's.
+  std::vector<common::HostConfig> hosts;
+  std::set<std::string> seen;
+  for (const auto& shard : req.target->shards) {
+    for (const auto& h : shard.hosts) {
+      if (seen.insert(h.address).second) hosts.push_back(h);
+    }
+  }
+  for (const auto& [address, index] : by_address) {
+    if (!seen.insert(address).second) continue;
+    common::HostConfig host = *any_host;
+    host.address = address;
+    hosts.push_back(std::move(host));
+  }
+  if (meta.shards_size() == 0) return absl::OkStatus();
+  const auto& users = meta.shards(0).acl_users();
+  return RestoreAclUsers({users.begin(), users.end()}, hosts, req.cancelled);
 }
 
 }  // namespace mdb::engine::redis

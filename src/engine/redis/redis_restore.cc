@@ -15,6 +15,7 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "engine/per_shard.h"
+#include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
 #include "mdb_backup/v1/engines.pb.h"
@@ -160,7 +161,10 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
   // Detach whatever happened: the target must not stay a replica of a socket that is gone.
   absl::Status detach = conn->Command({"REPLICAOF", "NO", "ONE"}).status();
   if (!st.ok()) return st;
-  return detach;
+  RETURN_IF_ERROR(detach);
+  // ACL users are per server and not in the RDB: set on each of the shard's servers.
+  return RestoreAclUsers({shard.acl_users().begin(), shard.acl_users().end()}, target.hosts,
+                         req.cancelled);
 }
 
 }  // namespace
