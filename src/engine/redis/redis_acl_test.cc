@@ -17,8 +17,8 @@ TEST(RedisAcl, ASelectorIsOneArgument) {
   // Redis 7 selectors: rules in parentheses, spaces inside.
   auto user = ParseAclUser("user bob off nopass ~a* (~b* +@read -keys) (%R~c* +get)");
   ASSERT_TRUE(user.ok()) << user.status();
-  EXPECT_EQ(user->second,
-            (std::vector<std::string>{"off", "nopass", "~a*", "(~b* +@read -keys)", "(%R~c* +get)"}));
+  EXPECT_EQ(user->second, (std::vector<std::string>{"off", "nopass", "~a*", "(~b* +@read -keys)",
+                                                    "(%R~c* +get)"}));
 }
 
 TEST(RedisAcl, WhatIsNotAUserIsRefused) {

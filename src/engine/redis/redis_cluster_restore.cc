@@ -118,18 +118,22 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
       read_status = req.repository->RestoreStream(*req.manifest, shard.stream(), &pipe);
       pipe.Finish();
     });
-    absl::Status st = ForEachRdbKey(&pipe, [&](const RdbKey& k) -> absl::Status {
-      if (req.cancelled && req.cancelled->load()) return absl::CancelledError("restore cancelled");
-      if (req.bytes_done) *req.bytes_done += static_cast<int64_t>(k.payload.size());
-      if (k.expire_at_ms >= 0 && k.expire_at_ms <= now_ms) return absl::OkStatus();  // expired
-      Target& t = targets[owner[KeySlot(k.key)]];
-      std::vector<std::string> cmd{
-          "RESTORE", k.key, std::to_string(k.expire_at_ms < 0 ? 0 : k.expire_at_ms), k.payload};
-      if (k.expire_at_ms >= 0) cmd.push_back("ABSTTL");
-      RETURN_IF_ERROR(t.conn->Send(cmd));
-      ++t.pending;
-      return Drain(t, kPipelineDepth);
-    }, /*functions_apart=*/!functions.empty());
+    absl::Status st = ForEachRdbKey(
+        &pipe,
+        [&](const RdbKey& k) -> absl::Status {
+          if (req.cancelled && req.cancelled->load())
+            return absl::CancelledError("restore cancelled");
+          if (req.bytes_done) *req.bytes_done += static_cast<int64_t>(k.payload.size());
+          if (k.expire_at_ms >= 0 && k.expire_at_ms <= now_ms) return absl::OkStatus();  // expired
+          Target& t = targets[owner[KeySlot(k.key)]];
+          std::vector<std::string> cmd{
+              "RESTORE", k.key, std::to_string(k.expire_at_ms < 0 ? 0 : k.expire_at_ms), k.payload};
+          if (k.expire_at_ms >= 0) cmd.push_back("ABSTTL");
+          RETURN_IF_ERROR(t.conn->Send(cmd));
+          ++t.pending;
+          return Drain(t, kPipelineDepth);
+        },
+        /*functions_apart=*/!functions.empty());
     if (!st.ok()) pipe.Abandon();
     reader.join();
     RETURN_IF_ERROR(io::PipeResult(read_status, st));
