@@ -423,6 +423,13 @@ absl::Status Api::RestoreCluster(const Ctx& c, const Message& req, Message* resp
   task.mutable_restore()->set_backup_id(rec.id());
   task.mutable_restore()->set_target_cluster_id(target->id);
   if (point) *task.mutable_restore()->mutable_point_in_time() = common::ToProto(*point);
+  // Our extension of the request (restore_options, field 100 where an engine has one): passed to
+  // the engine as it came; the engine says what it makes of it.
+  if (const FieldDescriptor* f = req.GetDescriptor()->FindFieldByName("restore_options");
+      f && f->message_type() && req.GetReflection()->HasField(req, f)) {
+    task.mutable_restore()->set_engine_options(
+        req.GetReflection()->GetMessage(req, f).SerializeAsString());
+  }
   *task.mutable_response() = std::move(response);
   return StartOperation(c,
                         absl::StrCat("Restore backup '", rec.id(), "' into cluster '", name, "'"),

@@ -119,6 +119,14 @@ int main(int argc, char** argv) {
                    "--cluster): the last archived transaction");
   rest->add_option("--cluster", cluster, "with --time and no backup id: the source cluster");
   rest->add_flag("--wait", wait, "wait until the restore is done");
+  mdb::cli::RestoreScope scope;  // OpenSearch: part of a backup
+  rest->add_option("--indices", scope.indices,
+                   "only these indices (names, `*` patterns, -excluded)")
+      ->delimiter(',');
+  rest->add_option("--rename-pattern", scope.rename_pattern, "rename restored indices: a regex");
+  rest->add_option("--rename-replacement", scope.rename_replacement, "... and its replacement");
+  rest->add_flag("--global-state", scope.global_state,
+                 "also the cluster-wide state (templates, persistent settings, pipelines)");
 
   auto* drill = backup->add_subcommand(
       "drill", "restore a backup into throwaway servers and check it (a restore drill)");
@@ -371,6 +379,12 @@ int main(int argc, char** argv) {
   if (*rest) {
     const auto& row = EngineRow(engine);
     std::string time_member;  // the engine's request field for --time, as JSON
+    std::string options_member;
+    if (!scope.empty()) {  // before anything is asked of the server
+      auto options = mdb::cli::RestoreOptionsMember(row, scope);
+      if (!options.ok()) return fail(options.status());
+      options_member = "," + *options;
+    }
     // `--time "$T"` with T unset must not become a restore to the backup's own point.
     if (rest->get_option("--time")->count() > 0 && point_in_time.empty()) {
       return fail(absl::InvalidArgumentError("--time is empty: give the time to restore to"));
@@ -448,11 +462,12 @@ int main(int argc, char** argv) {
     }
     auto folder_id = mdb::cli::BackupFolder(row, backup_json);
     if (!folder_id.ok()) return fail(folder_id.status());
-    std::string body =
-        absl::StrCat(R"({"backupId":)", mdb::cli::JsonString(id), R"(,"folderId":)",
-                     mdb::cli::JsonString(*folder_id), R"(,"name":)", mdb::cli::JsonString(target),
-                     R"(,"environment":"PRODUCTION","configSpec":{},)",
-                     R"("config":{},"networkId":"local","hostSpecs":[{}])", time_member, "}");
+
+    std::string body = absl::StrCat(
+        R"({"backupId":)", mdb::cli::JsonString(id), R"(,"folderId":)",
+        mdb::cli::JsonString(*folder_id), R"(,"name":)", mdb::cli::JsonString(target),
+        R"(,"environment":"PRODUCTION","configSpec":{},)",
+        R"("config":{},"networkId":"local","hostSpecs":[{}])", time_member, options_member, "}");
     return start_op(mdb::cli::RestCallOf(row, "ClusterService.Restore", {}), body);
   }
   if (*op_get) {

@@ -152,4 +152,32 @@ absl::StatusOr<std::optional<std::string>> NewestBackupBefore(const common::Engi
   return std::optional<std::string>();
 }
 
+absl::StatusOr<std::string> RestoreOptionsMember(const common::EngineInfo& engine,
+                                                 const RestoreScope& scope) {
+  const MethodDescriptor* restore = FindMethod(engine, "ClusterService", "Restore");
+  const Descriptor* req = restore ? restore->input_type() : nullptr;
+  const FieldDescriptor* field = req ? req->FindFieldByName("restore_options") : nullptr;
+  if (!field || !field->message_type()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(engine.name),
+                     " backups are restored whole: leave out --indices, "
+                     "--rename-pattern, --rename-replacement and --global-state"));
+  }
+  std::unique_ptr<google::protobuf::Message> options(
+      google::protobuf::MessageFactory::generated_factory()
+          ->GetPrototype(field->message_type())
+          ->New());
+  const auto* d = options->GetDescriptor();
+  const auto* r = options->GetReflection();
+  for (const auto& i : scope.indices) r->AddString(options.get(), d->FindFieldByName("indices"), i);
+  r->SetString(options.get(), d->FindFieldByName("rename_pattern"), scope.rename_pattern);
+  r->SetString(options.get(), d->FindFieldByName("rename_replacement"), scope.rename_replacement);
+  r->SetBool(options.get(), d->FindFieldByName("include_global_state"), scope.global_state);
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(*options, &json).ok()) {
+    return absl::InternalError("restore options could not be written as JSON");
+  }
+  return absl::StrCat("\"", field->json_name(), "\":", json);
+}
+
 }  // namespace mdb::cli

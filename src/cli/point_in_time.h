@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,6 +28,23 @@ absl::StatusOr<absl::Time> LatestOfWindow(const std::string& window_json);
 // with a fraction is refused rather than rounded). InvalidArgument for an engine whose backups
 // restore only to their own consistent point.
 absl::StatusOr<std::string> PointInTimeMember(const common::EngineInfo& engine, absl::Time t);
+
+// What part of a backup a restore brings back (`backup restore --indices ... --rename-pattern
+// ... --global-state`): the engine's own restore options.
+struct RestoreScope {
+  std::vector<std::string> indices;
+  std::string rename_pattern, rename_replacement;
+  bool global_state = false;
+  bool empty() const {
+    return indices.empty() && rename_pattern.empty() && rename_replacement.empty() && !global_state;
+  }
+};
+
+// The JSON member (`"restoreOptions":{...}`) of the engine's RestoreClusterRequest for `scope`:
+// mdb-backup's extension, read from the request's descriptor. InvalidArgument for an engine
+// whose request has no such options (only OpenSearch restores part of a backup).
+absl::StatusOr<std::string> RestoreOptionsMember(const common::EngineInfo& engine,
+                                                 const RestoreScope& scope);
 
 // From one page of the engine's ClusterService.ListBackups (REST JSON, newest first): the id of
 // the newest backup completed at or before `t`, or nullopt when this page has none; the page's

@@ -62,6 +62,22 @@ TEST(PointInTime, EachEngineGetsItsOwnRequestField) {
   EXPECT_THAT(redis.status().message(), HasSubstr("own consistent point"));
 }
 
+TEST(RestoreScope, OnlyAnEngineWhoseRequestHasOptionsGetsThem) {
+  RestoreScope scope{.indices = {"logs-*", "-logs-old"},
+                     .rename_pattern = "(.+)",
+                     .rename_replacement = "r-$1",
+                     .global_state = true};
+  auto member = RestoreOptionsMember(Row("opensearch"), scope);
+  ASSERT_TRUE(member.ok()) << member.status();
+  const std::string want =
+      R"x("restoreOptions":{"indices":["logs-*","-logs-old"],"renamePattern":"(.+)",)x"
+      R"x("renameReplacement":"r-$1","includeGlobalState":true})x";
+  EXPECT_EQ(*member, want);
+  auto redis = RestoreOptionsMember(Row("redis"), scope);
+  EXPECT_EQ(redis.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(redis.status().message(), HasSubstr("restored whole"));
+}
+
 TEST(PointInTime, LatestIsTheWindowsEndExactly) {
   auto t =
       LatestOfWindow(R"({"clusterId":"gp1","pointInTime":true,"earliest":"2026-12-04T01:00:00Z",)"

@@ -41,7 +41,7 @@ inline const EngineTable& TestEngines() {
        "/managed-redis/v1",
        "managed-redis",
        &ApiServicesOf<rd::GetBackupRequest, rd::BackupClusterRequest>,
-       {"password", "password_file", "user"},
+       {"max_lag_bytes", "password", "password_file", "user"},
        /*local_drills=*/true},
       {Engine::OPENSEARCH,
        "opensearch",

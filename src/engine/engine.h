@@ -63,6 +63,9 @@ struct RestoreRequest {
   repo::JournalStore* journal = nullptr;  // the source cluster's journal pieces
   std::optional<absl::Time>
       point_in_time;  // replay the journal up to here (else the backup's point)
+  // The request's restore_options: the engine's own message, serialized ("": the whole backup).
+  // Only engines whose RestoreClusterRequest has the field (OpenSearch) are given any.
+  std::string engine_options;
   // False for a drill's copy, checked and thrown away: the restored files are not synced to disk
   // (the sync is a restore's own cost, and a drill only has to prove the data).
   bool durable = true;

@@ -33,10 +33,13 @@ class BackupJobs {
       catalog::BackupRecord::CreationType type, const TaskContext& task) = 0;
 
   // Restores `backup` into the servers of `target`, to `point_in_time` when given (engines with
-  // a journal), else to the backup's own consistent point.
-  [[nodiscard]] virtual absl::Status Restore(
-      const catalog::BackupRecord& backup, const common::ClusterConfig& target,
-      const TaskContext& task, std::optional<absl::Time> point_in_time = std::nullopt) = 0;
+  // a journal), else to the backup's own consistent point. `engine_options`: the request's
+  // restore_options as the engine defines them (serialized; empty: the whole backup).
+  [[nodiscard]] virtual absl::Status Restore(const catalog::BackupRecord& backup,
+                                             const common::ClusterConfig& target,
+                                             const TaskContext& task,
+                                             std::optional<absl::Time> point_in_time = std::nullopt,
+                                             const std::string& engine_options = "") = 0;
 
   // Removes the backup from the catalog and the repository, then collects its data. A GC that
   // cannot run now (a backup is being written) is left to the next one; the backup is gone.

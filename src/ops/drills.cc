@@ -208,7 +208,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
     // From here on the scratch cluster holds this drill's data: nobody else's emptying (another
     // drill, another instance) may come in between (the lease below).
     const absl::Time restore_start = absl::Now();
-    absl::Status st = RestoreInto(backup, *target, task, std::nullopt, /*durable=*/false);
+    absl::Status st = RestoreInto(backup, *target, task, std::nullopt, "", /*durable=*/false);
     steps.push_back(absl::StrCat("restore ", Seconds(absl::Now() - restore_start)));
     if (st.ok() && servers) {
       const absl::Time started = absl::Now();

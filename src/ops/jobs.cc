@@ -170,13 +170,15 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
 }
 
 absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
-                           const TaskContext& task, std::optional<absl::Time> point_in_time) {
-  return RestoreInto(backup, target, task, point_in_time, /*durable=*/true);
+                           const TaskContext& task, std::optional<absl::Time> point_in_time,
+                           const std::string& engine_options) {
+  return RestoreInto(backup, target, task, point_in_time, engine_options, /*durable=*/true);
 }
 
 absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                const common::ClusterConfig& target, const TaskContext& task,
-                               std::optional<absl::Time> point_in_time, bool durable) {
+                               std::optional<absl::Time> point_in_time,
+                               const std::string& engine_options, bool durable) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(target.engine));
@@ -205,6 +207,7 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                      .source_cluster_id = backup.cluster_id(),
                                      .journal = &repository_->journal(),
                                      .point_in_time = point_in_time,
+                                     .engine_options = engine_options,
                                      .durable = durable});
   task.progress.SetDoneSource(nullptr);
   return st;

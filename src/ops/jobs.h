@@ -45,7 +45,8 @@ class Jobs final : public BackupJobs {
                                                const TaskContext& task) override;
   absl::Status Restore(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
                        const TaskContext& task,
-                       std::optional<absl::Time> point_in_time = std::nullopt) override;
+                       std::optional<absl::Time> point_in_time = std::nullopt,
+                       const std::string& engine_options = "") override;
   absl::Status Delete(const std::string& backup_id) override;
   bool RestoresToPointInTime(common::Engine engine) override;
   bool has_repository() const override { return repository_ != nullptr; }
@@ -100,7 +101,7 @@ class Jobs final : public BackupJobs {
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.
   absl::Status RestoreInto(const catalog::BackupRecord& backup, const common::ClusterConfig& target,
                            const TaskContext& task, std::optional<absl::Time> point_in_time,
-                           bool durable);
+                           const std::string& engine_options, bool durable);
 
   catalog::Catalog* catalog_;
   repo::Repository* repository_;

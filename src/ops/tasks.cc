@@ -92,7 +92,7 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
       std::optional<absl::Time> point;
       if (r.has_point_in_time()) point = common::FromProto(r.point_in_time());
       Running running("restore");
-      absl::Status restored = jobs_->Restore(*backup, target, task, point);
+      absl::Status restored = jobs_->Restore(*backup, target, task, point, r.engine_options());
       metrics::Metrics::Get().RestoreEnded(
           std::string(jobs_->engines().table().Name(target.engine)), target.id, restored.code());
       RETURN_IF_ERROR(restored);

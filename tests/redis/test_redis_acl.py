@@ -1,10 +1,11 @@
-"""What a Redis server keeps outside its RDB comes back with a restore (issue #19): ACL users
-(ACL LIST at backup, ACL SETUSER on every server of the target), and function libraries, which a
-full resync carries in the RDB and a key-by-key (cluster) restore brings by FUNCTION RESTORE.
-The target's own access (its default user, the service's user) is left as it was."""
+"""Redis as deployments run it (issue #19). What a server keeps outside its RDB comes back with
+a restore: ACL users (ACL LIST at backup, ACL SETUSER on every server of the target), and
+function libraries, which a full resync carries in the RDB and a key-by-key (cluster) restore
+brings by FUNCTION RESTORE; the target's own access (its default user, the service's user) is
+left as it was. A replica that lags behind its master is passed over for the master."""
 from mdb_harness import sharded_cluster, start_server
 from redis_harness import fill
-from test_redis import backup, make_cluster, only_backup, restore
+from test_redis import backup, make_cluster, only_backup, restore, wait_caught_up
 
 LIBRARY = "#!lua name=mdblib\nredis.register_function('echo_first', function(keys, args) return args[1] end)"
 USERS = [
@@ -68,4 +69,34 @@ def test_cluster_restore_key_by_key_brings_functions_and_users_to_every_node(wor
             assert users(t)["alice"] == users(nodes[0])["alice"], t.address
             assert "bob" in users(t)
     finally:
+        server.stop()
+
+
+def test_a_replica_that_lags_is_passed_over_for_the_master(workdir, redis_factory, proxy_factory):
+    """The replica reaches its master through a proxy that stops passing data: its link stays up
+    while the master takes 2 MB of writes it never sees. A backup asked for now must hold them:
+    it comes from the master, not from the replica (max_lag_bytes, default 1 MiB)."""
+    primary = redis_factory()
+    proxy = proxy_factory(primary.address)
+    replica = redis_factory("--replicaof", "127.0.0.1", proxy.address.rsplit(":", 1)[1])
+    dst = redis_factory()
+    fill(primary, 200)
+    wait_caught_up(primary, replica)
+    proxy.hold()
+    primary.pipe([["SET", "late:%d" % i, "x" * 10000] for i in range(200)])
+    assert replica.info("replication")["master_link_status"] == "up"
+    assert replica.cli("EXISTS", "late:0") == "0"
+    server = start_server(workdir, """
+  - {id: src, folder_id: f1, engine: redis, hosts: ["%s", "%s"]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+""" % (replica.address, primary.address, dst.address))
+    try:
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        op = restore(server, only_backup(server, "src").id, "dst")
+        assert op.WhichOneof("result") == "response", op.error
+        assert dst.cli("EXISTS", "late:199") == "1" and dst.cli("DBSIZE") == primary.cli("DBSIZE")
+        assert "bytes behind the master" in server.read_log()
+    finally:
+        proxy.release()
         server.stop()

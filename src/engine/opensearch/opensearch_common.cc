@@ -1,5 +1,10 @@
 #include "engine/opensearch/opensearch_common.h"
 
+#include <fnmatch.h>
+
+#include <optional>
+#include <regex>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -76,6 +81,37 @@ absl::StatusOr<std::map<std::string, IndexDocs>> DocumentCounts(OsClient* os) {
     out[name] = {.docs = GetInt(index, "/primaries/docs/count", -1),
                  .writes = GetInt(index, "/primaries/indexing/index_total") +
                            GetInt(index, "/primaries/indexing/delete_total")};
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SelectIndices(
+    const std::vector<std::string>& snapshot,
+    const mdb_backup::v1::OpenSearchRestoreOptions& options) {
+  std::optional<std::regex> rename;
+  if (!options.rename_pattern().empty()) {
+    try {
+      rename.emplace(options.rename_pattern());
+    } catch (const std::regex_error& e) {
+      return absl::InvalidArgumentError(absl::StrCat("rename_pattern '", options.rename_pattern(),
+                                                     "' is not a regular expression: ", e.what()));
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& index : snapshot) {
+    bool in = options.indices().empty();
+    for (const auto& p : options.indices()) {
+      const bool exclude = !p.empty() && p[0] == '-';
+      // fnmatch: the shell's `*`, the only wildcard OpenSearch's index patterns have.
+      if (fnmatch((exclude ? p.substr(1) : p).c_str(), index.c_str(), 0) == 0) in = !exclude;
+    }
+    if (!in) continue;
+    out.emplace_back(
+        index, rename ? std::regex_replace(index, *rename, options.rename_replacement()) : index);
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "restore_options.indices selects none of the backup's ", snapshot.size(), " indices"));
   }
   return out;
 }

@@ -4,10 +4,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
 #include "engine/opensearch/os_http.h"
+#include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::opensearch {
 
@@ -39,5 +42,13 @@ absl::StatusOr<std::map<std::string, IndexDocs>> DocumentCounts(OsClient* os);
 
 // Snapshot names must be lowercase: "mdb-" + the backup id in lowercase.
 std::string SnapshotName(const std::string& backup_id);
+
+// The indices of a snapshot a restore brings back, each with the name it gets: all of them, or
+// those `options.indices` selects (names or `*` patterns; `-pattern` excludes), renamed by
+// `rename_pattern` -> `rename_replacement` (every match; $1... name groups). InvalidArgument for
+// a pattern that is not a regular expression, or a selection that matches nothing.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SelectIndices(
+    const std::vector<std::string>& snapshot,
+    const mdb_backup::v1::OpenSearchRestoreOptions& options);
 
 }  // namespace mdb::engine::opensearch

@@ -73,5 +73,34 @@ TEST(ParseReply, TooManyValuesAreRefusedWithAReason) {
   EXPECT_EQ(why, "");  // an empty body is no reply body, not a bad one
 }
 
+TEST(SelectIndices, AllOrByPatternExcludingAndRenamed) {
+  const std::vector<std::string> snap = {".kibana_1", "books", "logs-2026.12", "logs-2026.11"};
+  mdb_backup::v1::OpenSearchRestoreOptions o;
+  auto all = SelectIndices(snap, o);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[1], std::make_pair(std::string("books"), std::string("books")));
+  o.add_indices("logs-*");
+  o.add_indices("-logs-2026.11");
+  o.set_rename_pattern("logs-(.+)");
+  o.set_rename_replacement("restored-logs-$1");
+  auto some = SelectIndices(snap, o);
+  ASSERT_TRUE(some.ok()) << some.status();
+  ASSERT_EQ(some->size(), 1u);
+  EXPECT_EQ((*some)[0].first, "logs-2026.12");
+  EXPECT_EQ((*some)[0].second, "restored-logs-2026.12");
+}
+
+TEST(SelectIndices, ABadPatternOrAnEmptySelectionIsRefused) {
+  mdb_backup::v1::OpenSearchRestoreOptions o;
+  o.add_indices("nothing-*");
+  EXPECT_EQ(SelectIndices({"books"}, o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.clear_indices();
+  o.set_rename_pattern("(unclosed");
+  auto bad = SelectIndices({"books"}, o);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("not a regular expression"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mdb::engine::opensearch

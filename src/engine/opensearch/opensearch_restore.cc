@@ -101,13 +101,24 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
   if (existing.is_array()) {
     for (const auto& i : existing) present.insert(GetStr(i, "/index"));
   }
+  mdb_backup::v1::OpenSearchRestoreOptions options;
+  if (!options.ParseFromString(req.engine_options)) {
+    return absl::InvalidArgumentError("restore_options could not be read");
+  }
+  ASSIGN_OR_RETURN(auto selected,
+                   SelectIndices({meta.indices().begin(), meta.indices().end()}, options));
   std::vector<std::string> indices;
-  for (const auto& index : meta.indices()) {
-    if (present.count(index)) {
-      if (index[0] == '.') continue;
+  std::set<std::string> names;  // what they are called on the target
+  for (const auto& [index, renamed] : selected) {
+    if (present.count(renamed)) {
+      if (renamed[0] == '.' && renamed == index) continue;
       return absl::FailedPreconditionError(absl::StrCat(
-          "target cluster '", req.target->id, "' (", os->address(), ") already has index '", index,
-          "'; restore into a fresh node or delete the index first"));
+          "target cluster '", req.target->id, "' (", os->address(), ") already has index '",
+          renamed, "'; restore into a fresh node, delete the index first, or rename"));
+    }
+    if (!names.insert(renamed).second) {
+      return absl::InvalidArgumentError(absl::StrCat("the rename gives two indices the name '",
+                                                     renamed, "'; refine rename_pattern"));
     }
     indices.push_back(index);
   }
@@ -125,10 +136,16 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
     Json repo = {{"type", "fs"}, {"settings", {{"location", dir}, {"readonly", true}}}};
     st = os->Ok("PUT", "/_snapshot/" + name, "registering the staged snapshot", repo).status();
   }
-  if (st.ok() && !indices.empty()) {
-    Json body = {{"indices", absl::StrJoin(indices, ",")},
-                 {"include_global_state", false},
-                 {"include_aliases", true}};
+  if (st.ok() && (!indices.empty() || options.include_global_state())) {
+    // The indices by name (none matches a pattern twice); aliases only with their indices'
+    // own names (a renamed index's alias would point elsewhere).
+    Json body = {{"indices", indices.empty() ? "-*" : absl::StrJoin(indices, ",")},
+                 {"include_global_state", options.include_global_state()},
+                 {"include_aliases", options.rename_pattern().empty()}};
+    if (!options.rename_pattern().empty()) {
+      body["rename_pattern"] = options.rename_pattern();
+      body["rename_replacement"] = options.rename_replacement();
+    }
     auto restored = os->Ok(
         "POST", "/_snapshot/" + name + "/" + meta.snapshot() + "/_restore?wait_for_completion=true",
         "restoring the snapshot", body, kLongCall);

@@ -3,12 +3,14 @@
 // "+FULLRESYNC <replid> <offset>" and then the RDB, either as "$<length>" + bytes or, for
 // diskless sync, "$EOF:<40-byte mark>" + bytes + the mark; it may send bare "\n" keep-alives
 // before either while it prepares the snapshot.
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/host_options.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "engine/per_shard.h"
@@ -111,36 +113,61 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
                                                              const BackupRequest& req) {
   mdb_backup::v1::RedisShardBackup out;
   out.set_name(shard.name);
-  // 1. The source: a healthy replica spares the master the snapshot's memory and CPU.
-  const common::HostConfig* source = nullptr;
+  // 1. The source: a healthy replica spares the master the snapshot's memory and CPU, if it is
+  // not further behind the master than the replica's `max_lag_bytes` (default 1 MiB): a replica
+  // that lags gives an older snapshot than the user asked for.
+  struct Seen {
+    const common::HostConfig* host;
+    Role role;
+  };
+  std::vector<Seen> seen;
   std::string errors;
+  for (const auto& host : shard.hosts) {
+    auto conn = ConnectHost(host, kTimeout, req.cancelled);
+    if (absl::IsCancelled(conn.status())) return conn.status();
+    auto role = conn.ok() ? GetRole(conn->get()) : absl::StatusOr<Role>(conn.status());
+    if (absl::IsCancelled(role.status())) return role.status();
+    if (!role.ok()) {
+      absl::StrAppend(&errors, " ", role.status().message(), ";");
+      continue;
+    }
+    seen.push_back({&host, *role});
+  }
+  int64_t master_offset = -1;
+  for (const auto& h : seen) {
+    if (h.role.master) master_offset = std::max(master_offset, h.role.offset);
+  }
+  const common::HostConfig* source = nullptr;
   bool source_is_master = false;
-  for (int pass = 0; pass < 2 && !source; ++pass) {
-    for (const auto& host : shard.hosts) {
-      auto conn = ConnectHost(host, kTimeout, req.cancelled);
-      if (absl::IsCancelled(conn.status())) return conn.status();
-      if (!conn.ok()) {
-        if (pass == 0) absl::StrAppend(&errors, " ", conn.status().message(), ";");
-        continue;
-      }
-      auto role = GetRole(conn->get());
-      if (absl::IsCancelled(role.status())) return role.status();
-      if (!role.ok()) {
-        if (pass == 0) absl::StrAppend(&errors, " ", role.status().message(), ";");
-        continue;
-      }
-      if ((pass == 0 && !role->master && role->link_up) || (pass == 1 && role->master)) {
-        source = &host;
-        source_is_master = role->master;
-        break;
-      }
+  for (const auto& h : seen) {
+    if (h.role.master || !h.role.link_up) continue;
+    int64_t bound = 1 << 20;
+    (void)absl::SimpleAtoi(common::HostOption(*h.host, "max_lag_bytes", "1048576"), &bound);
+    // No declared master to compare with (its link is up, so one answers it): taken as it is.
+    const int64_t lag = master_offset < 0 ? 0 : master_offset - h.role.offset;
+    if (lag > bound) {
+      absl::StrAppend(&errors, " replica ", h.host->address, " is ", lag,
+                      " bytes behind the master (max_lag_bytes ", bound, ");");
+      continue;
+    }
+    source = h.host;
+    out.set_lag_bytes(std::max<int64_t>(lag, 0));
+    break;
+  }
+  for (const auto& h : seen) {
+    if (source) break;
+    if (h.role.master) {
+      source = h.host;
+      source_is_master = true;
     }
   }
   if (!source) {
-    return absl::UnavailableError(absl::StrCat("shard '", shard.name,
-                                               "': no reachable master or "
-                                               "replica:",
-                                               errors));
+    return absl::UnavailableError(
+        absl::StrCat("shard '", shard.name, "': no reachable master or replica:", errors));
+  }
+  if (source_is_master && absl::StrContains(errors, "bytes behind the master")) {
+    common::Log(common::LogLevel::kInfo, "redis",
+                absl::StrCat("shard '", shard.name, "': from the master:", errors));
   }
   out.set_host(source->address);
   out.set_role(source_is_master ? "master" : "replica");

@@ -31,6 +31,11 @@ absl::StatusOr<Role> GetRole(RespConn* conn) {
   Role role;
   role.master = v.array[0].str == "master";
   role.link_up = !role.master && v.array.size() > 3 && v.array[3].str == "connected";
+  // master: ["master", offset, replicas]; replica: ["slave", ip, port, state, offset]
+  const size_t at = role.master ? 1 : 4;
+  if (v.array.size() > at && v.array[at].type == RespValue::Type::kInteger) {
+    role.offset = v.array[at].integer;
+  }
   return role;
 }
 

@@ -20,6 +20,8 @@ absl::StatusOr<std::unique_ptr<RespConn>> ConnectHost(const common::HostConfig& 
 struct Role {
   bool master = false;
   bool link_up = false;  // replicas: connected to their master
+  // The replication offset: a master's current one, a replica's processed one (-1: unknown).
+  int64_t offset = -1;
 };
 absl::StatusOr<Role> GetRole(RespConn* conn);
 

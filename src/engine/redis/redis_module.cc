@@ -13,7 +13,7 @@ EngineModule Module() {
                    .endpoint_id = "managed-redis",
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
-                   .host_options = {"password", "password_file", "user"},
+                   .host_options = {"max_lag_bytes", "password", "password_file", "user"},
                    .local_drills = true},
           .make_driver = [] { return std::make_unique<RedisDriver>(); }};
 }
