@@ -114,7 +114,7 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
           return st;
         }
       }
-      return c->Exec("COMMIT");
+      return c->Commit();
     });
   }
 
@@ -204,11 +204,13 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
         ASSIGN_OR_RETURN(sqlite3_stmt * get, c->Prepare(kGet));
         BindText(get, 1, id);
         int rc = sqlite3_step(get);
-        if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+        if (rc == SQLITE_DONE)
+          return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
         if (rc != SQLITE_ROW) return SqliteError(c->db(), "get backup");
         BackupRecord rec;
         if (!ParseColumn(get, 0, &rec)) {
-          return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+          return absl::DataLossError(
+              absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
         }
         sqlite3_reset(get);
         RETURN_IF_ERROR(CheckedChange(id, change, &rec));
@@ -223,7 +225,7 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
         (void)c->Exec("ROLLBACK");
         return st;
       }
-      return c->Exec("COMMIT");
+      return c->Commit();
     });
   }
 
@@ -289,7 +291,7 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
         (void)c->Exec("ROLLBACK");
         return st;
       }
-      RETURN_IF_ERROR(c->Exec("COMMIT"));
+      RETURN_IF_ERROR(c->Commit());
     }
     return absl::OkStatus();
   }

@@ -76,6 +76,18 @@ class Connection {
     return absl::OkStatus();
   }
 
+  // COMMIT; when it fails (SQLITE_BUSY, a full disk) the transaction may still be open: rolled
+  // back, so that the connection goes back to the pool outside any transaction (else it would
+  // keep the write lock, and later writes on it would join a transaction never committed).
+  absl::Status Commit() {
+    absl::Status st = Exec("COMMIT");
+    if (!st.ok() && !sqlite3_get_autocommit(db_)) {
+      ResetAll();
+      (void)Exec("ROLLBACK");
+    }
+    return st;
+  }
+
   // A statement built once (a function-local static): cached by its text's address as well.
   absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql) { return Prepare(sql.c_str()); }
 

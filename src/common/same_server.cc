@@ -33,18 +33,23 @@ std::string Numeric(const sockaddr* sa, socklen_t len) {
   return host;
 }
 
-std::vector<std::string> Resolve(const std::string& host) {
+absl::StatusOr<std::vector<std::string>> Resolve(const std::string& host) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   std::vector<std::string> out;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
+  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0) {
+    std::string why = absl::StrCat("resolving '", host, "': ", gai_strerror(rc));
+    if (rc == EAI_NONAME || rc == EAI_NODATA) return absl::NotFoundError(why);
+    return absl::UnavailableError(why);
+  }
   for (addrinfo* a = res; a; a = a->ai_next) {
     std::string ip = Numeric(a->ai_addr, a->ai_addrlen);
     if (!ip.empty()) out.push_back(ip);
   }
   freeaddrinfo(res);
+  if (out.empty()) return absl::NotFoundError(absl::StrCat("'", host, "' has no address"));
   return out;
 }
 
@@ -65,14 +70,17 @@ std::set<std::string> ThisHost() {
 }
 
 // What a host entry may reach: "ip|port" keys, every address of this host as one ("this host"),
-// the whole 127/8 too.
-std::set<std::string> Keys(const std::string& address, const ServerIdentity& id, bool* resolved) {
+// the whole 127/8 too, IPv4-mapped IPv6 addresses as their IPv4 one. A name that does not exist
+// is kept as written when `as_written` (another cluster's), else it is the error.
+absl::StatusOr<std::set<std::string>> Keys(const std::string& address, const ServerIdentity& id,
+                                           bool as_written) {
   auto [host, port] = SplitAddress(address);
-  std::vector<std::string> ips = id.resolve(host);
-  *resolved = !ips.empty();
-  if (ips.empty()) ips.push_back("name:" + host);  // compared as written
+  absl::StatusOr<std::vector<std::string>> ips = id.resolve(host);
+  if (absl::IsNotFound(ips.status()) && as_written) ips = std::vector<std::string>{"name:" + host};
+  if (!ips.ok()) return ips.status();
   std::set<std::string> keys;
-  for (const auto& ip : ips) {
+  for (std::string ip : *ips) {
+    if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) ip = ip.substr(7);
     const bool local = id.this_host.count(ip) > 0 || ip.rfind("127.", 0) == 0;
     keys.insert(absl::StrCat(local ? "this host" : ip, "|", port));
   }
@@ -104,23 +112,28 @@ absl::StatusOr<std::string> SharedServer(const ClusterConfig& scratch,
   if (!id.resolve) id.resolve = Resolve;
   if (id.this_host.empty()) id.this_host = ThisHost();
   std::map<std::string, std::set<std::string>> mine;  // scratch address -> keys
+  const std::string apart = "; a scratch cluster is emptied only when it can be told apart";
   for (const auto& shard : scratch.shards) {
     for (const auto& h : shard.hosts) {
-      bool resolved = false;
-      mine[h.address] = Keys(h.address, id, &resolved);
-      if (!resolved) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "scratch cluster '", scratch.id, "': host ", h.address,
-            " does not resolve now, so it cannot be told apart from other clusters' servers"));
+      auto keys = Keys(h.address, id, /*as_written=*/false);
+      if (absl::IsNotFound(keys.status())) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("scratch cluster '", scratch.id, "': ", keys.status().message(), apart));
       }
+      if (!keys.ok()) return absl::UnavailableError(absl::StrCat(keys.status().message(), apart));
+      mine[h.address] = *std::move(keys);
     }
   }
   for (const auto& c : others) {
     if (c.id == scratch.id) continue;
     for (const auto& shard : c.shards) {
       for (const auto& h : shard.hosts) {
-        bool resolved = false;
-        std::set<std::string> theirs = Keys(h.address, id, &resolved);
+        auto keys = Keys(h.address, id, /*as_written=*/true);
+        if (!keys.ok()) {
+          return absl::UnavailableError(
+              absl::StrCat("cluster '", c.id, "': ", keys.status().message(), apart));
+        }
+        const std::set<std::string>& theirs = *keys;
         for (const auto& [address, keys] : mine) {
           if (Overlap(keys, theirs)) {
             return absl::StrCat("cluster '", c.id, "' host ", h.address,

@@ -15,8 +15,10 @@
 
 namespace mdb::common {
 
-// Every IP address (text) a host name resolves to; empty when it does not resolve.
-using ResolveHost = std::function<std::vector<std::string>(const std::string& host)>;
+// Every IP address (text) a host name resolves to: NotFound when the name does not exist,
+// Unavailable when it cannot be told now (the resolver down).
+using ResolveHost =
+    std::function<absl::StatusOr<std::vector<std::string>>(const std::string& host)>;
 
 struct ServerIdentity {
   ResolveHost resolve;              // getaddrinfo when null
@@ -26,10 +28,11 @@ struct ServerIdentity {
 // The system's: getaddrinfo and getifaddrs (loopback included).
 ServerIdentity SystemServerIdentity();
 
-// "cluster 'X' host H is the scratch host S" for the first host of `others` that may be the
-// same server as a host of `scratch`; "" when none. FailedPrecondition when a scratch host does not
-// resolve (nothing may be emptied that cannot be told apart); another cluster's host that does not
-// resolve now is compared as written.
+// "cluster 'X' host H may be the scratch host S" for the first host of `others` that may be the
+// same server as a host of `scratch`; "" when none. Nothing may be emptied that cannot be told
+// apart: FailedPrecondition when a scratch host's name does not exist, Unavailable when any name
+// cannot be resolved now. Only another cluster's name that does not exist (NXDOMAIN) is compared
+// as written.
 absl::StatusOr<std::string> SharedServer(const ClusterConfig& scratch,
                                          const std::vector<ClusterConfig>& others,
                                          const ServerIdentity& identity);

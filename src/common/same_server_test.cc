@@ -16,13 +16,18 @@ ClusterConfig Cluster(const std::string& id, std::vector<std::string> addresses)
 
 // A resolver of a made-up network: this host is 10.0.0.5 (and the loopback).
 ServerIdentity Network() {
-  return {.resolve = [](const std::string& host) -> std::vector<std::string> {
-            if (host == "localhost") return {"127.0.0.1", "::1"};
-            if (host == "db1.internal" || host == "10.0.0.9") return {"10.0.0.9"};
-            if (host == "me.internal" || host == "10.0.0.5") return {"10.0.0.5"};
-            if (host == "127.0.0.1" || host == "127.0.1.1" || host == "::1") return {host};
-            if (host == "10.0.0.7") return {host};
-            return {};
+  return {.resolve = [](const std::string& host) -> absl::StatusOr<std::vector<std::string>> {
+            if (host == "localhost") return std::vector<std::string>{"127.0.0.1", "::1"};
+            if (host == "db1.internal" || host == "10.0.0.9")
+              return std::vector<std::string>{"10.0.0.9"};
+            if (host == "me.internal" || host == "10.0.0.5")
+              return std::vector<std::string>{"10.0.0.5"};
+            if (host == "127.0.0.1" || host == "127.0.1.1" || host == "::1")
+              return std::vector<std::string>{host};
+            if (host == "10.0.0.7") return std::vector<std::string>{host};
+            if (host == "v6-mapped.internal") return std::vector<std::string>{"::ffff:10.0.0.9"};
+            if (host == "dns-down.internal") return absl::UnavailableError("resolver down");
+            return absl::NotFoundError("no such name");
           },
           .this_host = {"127.0.0.1", "::1", "10.0.0.5"}};
 }
@@ -42,6 +47,7 @@ TEST(SameServer, NamesAndAddressesOfOneServerAreOne) {
   EXPECT_NE(Shared("127.0.1.1:6379", "127.0.0.1:6379"), "");  // all of 127/8 is this host
   // A host without a port may be any server there.
   EXPECT_NE(Shared("10.0.0.9:7000", "db1.internal"), "");
+  EXPECT_NE(Shared("v6-mapped.internal:6379", "10.0.0.9:6379"), "");  // ::ffff:10.0.0.9
 }
 
 TEST(SameServer, OtherPortsOrHostsAreOthers) {
@@ -63,6 +69,13 @@ TEST(SameServer, ItNamesBothAndRefusesAScratchHostThatDoesNotResolve) {
   EXPECT_EQ(*got, "cluster 'prod' host 127.0.0.1:6379 may be the scratch host localhost:6379");
   auto unknown = SharedServer(Cluster("scratch", {"nowhere.internal:6379"}), {}, Network());
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kFailedPrecondition);
+  // A resolver that cannot answer now proves nothing apart: no emptying, try again later.
+  auto down = SharedServer(Cluster("scratch", {"10.0.0.7:6379"}),
+                           {Cluster("prod", {"dns-down.internal:6379"})}, Network());
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      SharedServer(Cluster("scratch", {"dns-down.internal:6379"}), {}, Network()).status().code(),
+      absl::StatusCode::kUnavailable);
 }
 
 TEST(SameServer, TheSystemsResolverKnowsLocalhost) {

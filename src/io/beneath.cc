@@ -1,11 +1,14 @@
 #include "io/beneath.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -222,6 +225,65 @@ absl::Status BeneathDir::Remove(std::string_view rel) {
   auto [pfd, base] = *parent;
   if (unlinkat(pfd, base.c_str(), 0) != 0 &&
       (errno != EISDIR || unlinkat(pfd, base.c_str(), AT_REMOVEDIR) != 0)) {
+    return absl::UnavailableError(absl::StrCat("remove '", Describe(rel), "': ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Empties the directory `dir` (a descriptor, consumed), entry by entry relative to descriptors
+// only: a name swapped for a link meanwhile is unlinked, never followed.
+absl::Status EmptyDir(int dir, const std::string& shown) {
+  DIR* d = fdopendir(dir);
+  if (!d) {
+    close(dir);
+    return absl::UnavailableError(absl::StrCat("open '", shown, "': ", strerror(errno)));
+  }
+  absl::Status st;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  for (const auto& name : names) {
+    if (unlinkat(dirfd(d), name.c_str(), 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR && errno != EPERM) {
+      st = absl::UnavailableError(
+          absl::StrCat("remove '", shown, "/", name, "': ", strerror(errno)));
+      break;
+    }
+    int sub = openat(dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+      st = absl::UnavailableError(absl::StrCat("open '", shown, "/", name, "': ", strerror(errno)));
+      break;
+    }
+    st = EmptyDir(sub, shown + "/" + name);
+    if (st.ok() && unlinkat(dirfd(d), name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      st = absl::UnavailableError(
+          absl::StrCat("remove '", shown, "/", name, "': ", strerror(errno)));
+    }
+    if (!st.ok()) break;
+  }
+  closedir(d);
+  return st;
+}
+
+}  // namespace
+
+absl::Status BeneathDir::RemoveTree(std::string_view rel) {
+  auto parent = Parent(rel, false);
+  if (absl::IsUnavailable(parent.status())) return absl::OkStatus();  // a parent is gone
+  if (!parent.ok()) return parent.status();
+  auto [pfd, base] = *parent;
+  int dir = openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    if (unlinkat(pfd, base.c_str(), 0) == 0) return absl::OkStatus();  // a file or a link
+    return absl::UnavailableError(absl::StrCat("remove '", Describe(rel), "': ", strerror(errno)));
+  }
+  if (absl::Status st = EmptyDir(dir, Describe(rel)); !st.ok()) return st;
+  if (unlinkat(pfd, base.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return absl::UnavailableError(absl::StrCat("remove '", Describe(rel), "': ", strerror(errno)));
   }
   return absl::OkStatus();

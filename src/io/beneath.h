@@ -52,6 +52,9 @@ class BeneathDir {
   absl::Status Chown(std::string_view rel, int uid, int gid);
   // Removes the file, link or empty directory `rel`.
   absl::Status Remove(std::string_view rel);
+  // Removes `rel` and everything under it, through descriptors only (a directory swapped for a
+  // link meanwhile is never followed: the link is what goes). OK when it is not there.
+  absl::Status RemoveTree(std::string_view rel);
 
   const std::string& path() const { return root_; }
   int fd() const { return fd_; }  // of the root, owned by this object

@@ -126,5 +126,27 @@ TEST_F(BeneathTest, ALinkNeverReplacesADirectory) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
 }
 
+TEST_F(BeneathTest, RemoveTreeTakesLinksAwayWithoutFollowingThem) {
+  auto dir = Target();
+  std::ofstream(base_ / "elsewhere" / "precious") << "keep";
+  for (const char* f : {"stage/a/1", "stage/a/b/2", "stage/3"}) {
+    auto fd = dir.OpenFile(f, O_WRONLY | O_CREAT, 0600);
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    close(*fd);
+  }
+  // What a writer of the tree may have planted: links to a file and a directory elsewhere.
+  fs::create_symlink(base_ / "elsewhere", base_ / "target/stage/a/to-dir");
+  fs::create_symlink(base_ / "elsewhere" / "precious", base_ / "target/stage/to-file");
+  ASSERT_TRUE(dir.RemoveTree("stage").ok());
+  EXPECT_FALSE(fs::exists(base_ / "target/stage"));
+  EXPECT_TRUE(fs::exists(base_ / "elsewhere" / "precious"));
+  EXPECT_TRUE(dir.RemoveTree("stage").ok());  // gone already: fine
+  // The tree itself a link: the link goes, not what it points at.
+  fs::create_symlink(base_ / "elsewhere", base_ / "target/stage");
+  ASSERT_TRUE(dir.RemoveTree("stage").ok());
+  EXPECT_TRUE(fs::exists(base_ / "elsewhere" / "precious"));
+  EXPECT_FALSE(fs::is_symlink(base_ / "target/stage"));
+}
+
 }  // namespace
 }  // namespace mdb::io

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/same_server.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "metrics/metrics.h"
@@ -134,6 +135,7 @@ std::string Seconds(absl::Duration d) {
 absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
                                          const common::ClusterConfig* scratch,
                                          const common::DrillsConfig& drills,
+                                         const std::vector<common::ClusterConfig>& clusters,
                                          const TaskContext& task) {
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   // Each drill starts servers: at most max_concurrent at once, the others wait their turn.
@@ -178,6 +180,17 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
       if (!name.empty()) (void)catalog->ReleaseLease(name, owner);
     }
   } release{catalog_, lease, owner};
+  // Before each emptying of a scratch cluster, by what its addresses resolve to then: it is no
+  // other declared cluster's server (the config's load compared them as written).
+  auto apart = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::string shared,
+                     common::SharedServer(*scratch, clusters, common::SystemServerIdentity()));
+    if (shared.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "scratch cluster '", scratch->id, "' is not emptied: ", shared,
+        " (by what the addresses resolve to now); give the scratch cluster servers of its own"));
+  };
+  if (scratch) RETURN_IF_ERROR(apart());  // refused: nothing is tried, nothing recorded
   Verification v;
   v.set_target(scratch ? scratch->id : "local");
   std::vector<std::string> checked;
@@ -202,6 +215,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
       RETURN_IF_ERROR(servers->BeforeRestore());
       target = &servers->target();
     } else {
+      RETURN_IF_ERROR(apart());
       RETURN_IF_ERROR(common::WithContext(driver->EmptyScratch(*scratch, &task.cancelled),
                                           "emptying the scratch cluster before the drill"));
     }
@@ -237,7 +251,8 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
     if (scratch) {  // restored data does not stay on the scratch cluster between drills
       // Also after a cancel: its own flag, which nothing sets (the calls have their timeouts).
       const std::atomic<bool> cleanup_cancelled{false};
-      absl::Status emptied = driver->EmptyScratch(*scratch, &cleanup_cancelled);
+      absl::Status emptied = apart();
+      if (emptied.ok()) emptied = driver->EmptyScratch(*scratch, &cleanup_cancelled);
       if (!emptied.ok()) {
         common::Log(common::LogLevel::kWarning, "drill",
                     absl::StrCat("scratch cluster '", scratch->id,
@@ -248,6 +263,12 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   }();
   if (absl::IsCancelled(result) || task.cancelled.load()) {
     return absl::CancelledError(absl::StrCat("drill of backup '", backup.id(), "' cancelled"));
+  }
+  // What the drill's environment lacked (a store or a server unreachable, no space) proves
+  // nothing about the backup: an error of the operation, not a failed verification.
+  if (absl::IsUnavailable(result) || absl::IsResourceExhausted(result)) {
+    return common::WithContext(result, absl::StrCat("the drill of backup '", backup.id(),
+                                                    "' could not run; nothing was recorded"));
   }
   const absl::Time end = absl::Now();
   v.set_ok(result.ok());
@@ -261,18 +282,25 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   // on the backup's record, changing only that field (journal accounting writes the same row).
   if (absl::Status kept = repository_->PutVerification(backup.id(), v.SerializeAsString());
       !kept.ok()) {
-    if (absl::IsNotFound(kept))
-      return absl::NotFoundError(absl::StrCat("backup '", backup.id(),
-                                              "' was deleted during its drill; nothing recorded"));
     common::Log(
         common::LogLevel::kWarning, "drill",
         absl::StrCat("the result of the drill of backup '", backup.id(),
                      "' is in the catalog only (a catalog rebuild loses it): ", kept.message()));
   }
-  RETURN_IF_ERROR(catalog_->ModifyBackup(backup.id(), [&v](catalog::BackupRecord* r) {
-    *r->mutable_verification() = v;
+  // The newer of two drills of one backup that ended together stays (as in the repository,
+  // most likely: the order of their writes there is not known here).
+  absl::Status recorded = catalog_->ModifyBackup(backup.id(), [&v](catalog::BackupRecord* r) {
+    if (!r->has_verification() ||
+        common::FromProto(r->verification().verified_at()) <= common::FromProto(v.verified_at())) {
+      *r->mutable_verification() = v;
+    }
     return absl::OkStatus();
-  }));
+  });
+  if (absl::IsNotFound(recorded)) {
+    return absl::NotFoundError(
+        absl::StrCat("backup '", backup.id(), "' was deleted during its drill; nothing recorded"));
+  }
+  RETURN_IF_ERROR(recorded);
   metrics::Metrics::Get().DrillEnded(std::string(engines_.table().Name(backup.engine())),
                                      backup.cluster_id(), v.ok(), end);
   common::Log(v.ok() ? common::LogLevel::kInfo : common::LogLevel::kWarning, "drill",

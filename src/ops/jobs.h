@@ -57,11 +57,14 @@ class Jobs final : public BackupJobs {
   // A restore drill of `backup` (ops/drills.cc): restored into throwaway servers (`scratch`
   // null) or into the declared scratch cluster, checked against what the backup recorded, the
   // result kept on the backup's record and returned. A drill that failed is a Verification with
-  // ok false; an error means none could be recorded (the backup gone, cancelled, the catalog).
-  absl::StatusOr<mdb_backup::v1::Verification> Drill(const catalog::BackupRecord& backup,
-                                                     const common::ClusterConfig* scratch,
-                                                     const common::DrillsConfig& drills,
-                                                     const TaskContext& task);
+  // ok false; an error means none was recorded: the backup gone, cancelled, the catalog, or what
+  // the drill's environment lacked (a store or server unavailable, no space): nothing proved
+  // about the backup. `clusters`: every declared cluster, which a scratch one is told apart from
+  // (by resolved address) each time before it is emptied.
+  absl::StatusOr<mdb_backup::v1::Verification> Drill(
+      const catalog::BackupRecord& backup, const common::ClusterConfig* scratch,
+      const common::DrillsConfig& drills, const std::vector<common::ClusterConfig>& clusters,
+      const TaskContext& task);
 
   // Deletes the cluster's AUTOMATED backups that outlived its retention (ops/retention.h).
   // Returns the ids deleted.

@@ -403,9 +403,12 @@ TEST_F(JobsTest, TheAutomatedPolicyIsABackupThenRetentionAsOneOperation) {
   *old->mutable_started_at() = old->created_at();
   ASSERT_TRUE(catalog_->PutBackup(*old).ok());
   // The operation is queued as data and run by the runner's executor, as on any instance.
-  Tasks tasks(catalog_.get(), jobs_.get(), [&](const std::string& id) {
-    return id == cluster_.id ? std::optional<common::ClusterConfig>(cluster_) : std::nullopt;
-  });
+  Tasks tasks(
+      catalog_.get(), jobs_.get(),
+      [&](const std::string& id) {
+        return id == cluster_.id ? std::optional<common::ClusterConfig>(cluster_) : std::nullopt;
+      },
+      [] { return common::DrillsConfig{}; }, [&] { return std::vector{cluster_}; });
   OperationRunner runner(catalog_.get(), 1, {.executor = &tasks});
   int described = 0;
   AutomatedBackups automated(&runner, jobs_.get(),

@@ -62,13 +62,15 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
   struct Entry {
     catalog::BackupRecord rec;
     std::map<std::string, uint64_t> starts;
+    int64_t listed = 0;  // the journal size the catalog had
   };
   std::vector<Entry> entries;  // newest first, as the live accounting looks
   for (auto& b : backups) {
     auto m = repository->ReadManifest(b.id());
     if (absl::IsNotFound(m.status())) continue;  // imported records: no manifest, no journal
     if (!m.ok()) return m.status();
-    Entry e{std::move(b), driver.JournalStarts(*m)};
+    Entry e{std::move(b), driver.JournalStarts(*m), 0};
+    e.listed = e.rec.journal_size();
     e.rec.set_journal_size(static_cast<int64_t>(m->journal_bytes()));
     entries.push_back(std::move(e));
   }
@@ -81,9 +83,11 @@ absl::Status RecomputeJournalSizes(catalog::Catalog* catalog, repo::Repository* 
       break;
     }
   }
-  // Only the journal size changes (a drill may record a verification on a row meanwhile); a row
-  // deleted since (by another instance) stays deleted.
+  // Only the journal size changes (a drill may record a verification on a row meanwhile), only
+  // where it differs (one transaction each); a row deleted since (by another instance) stays
+  // deleted.
   for (const auto& e : entries) {
+    if (e.rec.journal_size() == e.listed) continue;
     const int64_t size = e.rec.journal_size();
     absl::Status st = catalog->ModifyBackup(e.rec.id(), [size](catalog::BackupRecord* r) {
       r->set_journal_size(size);
@@ -141,7 +145,12 @@ absl::StatusOr<ReconcileReport> Reconcile(catalog::Catalog* catalog, repo::Repos
     // What the drills proved of it, kept beside the manifest (a damaged one is reported).
     auto verification = repository->ReadVerification(id);
     if (verification.ok()) {
-      if (!rec->mutable_verification()->ParseFromString(*verification)) {
+      // A time before the backup existed or ahead of now is no drill's (a forged or damaged
+      // record would otherwise stop the scheduler drilling the cluster).
+      const bool parsed = rec->mutable_verification()->ParseFromString(*verification);
+      const absl::Time at = common::FromProto(rec->verification().verified_at());
+      if (!parsed || at < common::FromProto(rec->created_at()) ||
+          at > absl::Now() + absl::Minutes(5)) {
         rec->clear_verification();
         report.unreadable.push_back(absl::StrCat(id, ": its verification is damaged"));
       }

@@ -102,17 +102,23 @@ TEST_F(ReconcileTest, ARebuiltCatalogKeepsWhatTheDrillsProved) {
   catalog::BackupRecord drilled = Commit("drilled", "rdb");
   Commit("never", "rdb");
   Commit("damaged", "rdb");
+  Commit("future", "rdb");
   mdb_backup::v1::Verification v;
+  *v.mutable_verified_at() = common::ToProto(absl::Now());
   v.set_ok(true);
   v.set_target("local");
   v.set_duration_ms(1234);
   v.add_checked("keys per database");
   ASSERT_TRUE(repo_->PutVerification("drilled", v.SerializeAsString()).ok());
   ASSERT_TRUE(repo_->PutVerification("damaged", "\xff\xff not a message").ok());
+  // Verified in a year: no drill's (it would keep the scheduler from drilling the cluster).
+  mdb_backup::v1::Verification forged = v;
+  *forged.mutable_verified_at() = common::ToProto(absl::Now() + absl::Hours(24 * 365));
+  ASSERT_TRUE(repo_->PutVerification("future", forged.SerializeAsString()).ok());
   auto rebuilt = Catalog("rebuilt.db");
   auto report = Reconcile(rebuilt.get(), repo_.get(), {}, engine::BuiltInEngines());
   ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_EQ(report->added.size(), 3u);
+  EXPECT_EQ(report->added.size(), 4u);
   auto got = rebuilt->GetBackup("drilled");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got->verification(), v))
@@ -120,8 +126,10 @@ TEST_F(ReconcileTest, ARebuiltCatalogKeepsWhatTheDrillsProved) {
   EXPECT_FALSE(rebuilt->GetBackup("never")->has_verification());
   // A damaged one is reported; the backup is listed without it.
   EXPECT_FALSE(rebuilt->GetBackup("damaged")->has_verification());
-  ASSERT_EQ(report->unreadable.size(), 1u);
+  EXPECT_FALSE(rebuilt->GetBackup("future")->has_verification());
+  ASSERT_EQ(report->unreadable.size(), 2u);
   EXPECT_NE(report->unreadable[0].find("damaged: its verification"), std::string::npos);
+  EXPECT_NE(report->unreadable[1].find("future: its verification"), std::string::npos);
 }
 
 TEST_F(ReconcileTest, ACrashBeforeTheCatalogInsertLeavesNoOrphan) {

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/same_server.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "metrics/metrics.h"
@@ -114,19 +113,10 @@ absl::StatusOr<google::protobuf::Any> Tasks::Run(const std::string& request,
               absl::StrCat("cluster '", scratch->id, "' is not declared 'scratch: true' for ",
                            "this engine: a drill restores only into its own servers"));
         }
-        // Addresses as they resolve now: the config's load compared them as written.
-        ASSIGN_OR_RETURN(std::string shared, common::SharedServer(*scratch, clusters_(),
-                                                                  common::SystemServerIdentity()));
-        if (!shared.empty()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "scratch cluster '", scratch->id, "' is not emptied: ", shared,
-              " (the same server, by what the addresses resolve to now); give the scratch "
-              "cluster servers of its own"));
-        }
       }
       Running running("drill");
-      ASSIGN_OR_RETURN(auto verification,
-                       jobs_->Drill(*backup, scratch ? &*scratch : nullptr, drills_(), task));
+      ASSIGN_OR_RETURN(auto verification, jobs_->Drill(*backup, scratch ? &*scratch : nullptr,
+                                                       drills_(), clusters_(), task));
       if (!verification.ok()) {
         return absl::DataLossError(absl::StrCat("the drill of backup '", d.backup_id(),
                                                 "' failed: ", verification.message()));

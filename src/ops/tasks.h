@@ -32,10 +32,8 @@ class Tasks final : public TaskExecutor {
  public:
   // `jobs` may be null (no repository): then only deletes run, from the catalog alone.
   // `clusters`: what a scratch cluster is told apart from before a drill empties it.
-  Tasks(
-      catalog::Catalog* catalog, Jobs* jobs, FindCluster find_cluster,
-      DrillsSettings drills = [] { return common::DrillsConfig{}; },
-      ListClusters clusters = [] { return std::vector<common::ClusterConfig>{}; })
+  Tasks(catalog::Catalog* catalog, Jobs* jobs, FindCluster find_cluster, DrillsSettings drills,
+        ListClusters clusters)
       : catalog_(catalog),
         jobs_(jobs),
         find_cluster_(std::move(find_cluster)),

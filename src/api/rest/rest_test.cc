@@ -71,9 +71,10 @@ clusters:
                                    "t.yaml", common::TestEngines());
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     catalog_ = std::move(*catalog::OpenSqliteCatalog((path_ / "c.db").string()));
-    tasks_ = std::make_unique<ops::Tasks>(catalog_.get(), nullptr, [](const std::string&) {
-      return std::optional<common::ClusterConfig>();
-    });
+    tasks_ = std::make_unique<ops::Tasks>(
+        catalog_.get(), nullptr,
+        [](const std::string&) { return std::optional<common::ClusterConfig>(); },
+        [] { return common::DrillsConfig{}; }, [] { return std::vector<common::ClusterConfig>{}; });
     runner_ = std::make_unique<ops::OperationRunner>(catalog_.get(), 1,
                                                      ops::RunnerOptions{.executor = tasks_.get()});
     api_ =

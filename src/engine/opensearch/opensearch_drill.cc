@@ -24,8 +24,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The distribution's files a node of ours starts with (the rest of its configuration is ours).
-constexpr const char* kConfigFiles[] = {"jvm.options", "log4j2.properties"};
+// FailedPrecondition when `home` is a package install (deb, rpm) whose bin/opensearch sources an
+// environment file that sets OPENSEARCH_PATH_CONF: the drill's own configuration would be
+// overridden by the production one.
+absl::Status RefusePackageEnvironment(const fs::path& home) {
+  std::ifstream script(home / "bin" / "opensearch-env");
+  std::stringstream text;
+  text << script.rdbuf();
+  for (const char* env : {"/etc/default/opensearch", "/etc/sysconfig/opensearch"}) {
+    if (text.str().find(env) == std::string::npos) continue;
+    std::ifstream file(env);
+    for (std::string line; std::getline(file, line);) {
+      if (line.rfind("OPENSEARCH_PATH_CONF=", 0) == 0 ||
+          line.rfind("export OPENSEARCH_PATH_CONF=", 0) == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the OpenSearch at '", home.string(), "' is a package install whose bin/opensearch ",
+            "takes its configuration from ", env, " (", line, "), not from the drill's: set ",
+            "server.drills.binaries.opensearch to an unpacked tar distribution of the same "
+            "version"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 class OpenSearchScratch final : public LoopbackScratch {
  public:
@@ -80,25 +101,35 @@ class OpenSearchScratch final : public LoopbackScratch {
                      "\"]\nplugins.security.disabled: true\nbootstrap.memory_lock: false\n",
                      "cluster.routing.allocation.disk.threshold_enabled: false\n"),
         uid, gid));
-    // jvm.options and log4j2.properties of the distribution (its config/, or the packages'
-    // /etc/opensearch), when it has them.
-    fs::path home = fs::path(binary).parent_path().parent_path();
-    fs::path from =
-        fs::exists(home / "config" / "jvm.options") ? home / "config" : fs::path("/etc/opensearch");
-    for (const char* name : kConfigFiles) {
-      std::ifstream in(from / name, std::ios::binary);
+    // A package's bin/opensearch reads its configuration directory from an environment file
+    // (/etc/default/opensearch), whatever the drill says: it would start on production's.
+    const fs::path home = fs::path(binary).parent_path().parent_path();
+    RETURN_IF_ERROR(RefusePackageEnvironment(home));
+    // The JVM's options are ours (the distribution's send GC logs and heap dumps to its own
+    // directories); its logging configuration writes under path.logs, the drill's.
+    RETURN_IF_ERROR(common::WriteNewFile(
+        config + "/jvm.options",
+        absl::StrCat("-Xms", heap_mb_, "m\n-Xmx", heap_mb_, "m\n-XX:+UseG1GC\n",
+                     "-XX:-HeapDumpOnOutOfMemoryError\n-XX:ErrorFile=", logs,
+                     "/hs_err_pid%p.log\n-Xlog:disable\n-Djava.io.tmpdir=", tmp,
+                     "\n-Dlog4j2.formatMsgNoLookups=true\n"),
+        uid, gid));
+    for (const fs::path& from : {home / "config", fs::path("/etc/opensearch")}) {
+      std::ifstream in(from / "log4j2.properties", std::ios::binary);
       if (!in) continue;
       std::stringstream content;
       content << in.rdbuf();
-      RETURN_IF_ERROR(common::WriteNewFile(config + "/" + name, content.str(), uid, gid));
+      RETURN_IF_ERROR(common::WriteNewFile(config + "/log4j2.properties", content.str(), uid, gid));
+      break;
     }
     return Launch{
         .argv = {binary},
         .host = {.address = absl::StrCat("127.0.0.1:", port),
                  .options = {{"repository_path", repo_}}},
-        // The heap last: it wins over jvm.options' own.
         .env = {"OPENSEARCH_PATH_CONF=" + config, "OPENSEARCH_TMPDIR=" + tmp,
-                absl::StrCat("OPENSEARCH_JAVA_OPTS=-Xms", heap_mb_, "m -Xmx", heap_mb_, "m")}};
+                absl::StrCat("OPENSEARCH_JAVA_OPTS=-Xms", heap_mb_, "m -Xmx", heap_mb_, "m"),
+                // Options of the service's environment that every JVM would take up.
+                "JAVA_TOOL_OPTIONS=", "_JAVA_OPTIONS=", "JDK_JAVA_OPTIONS="}};
   }
 
   bool Answers(const common::HostConfig& host) override {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/opensearch/opensearch_common.h"
 #include "engine/opensearch/opensearch_engine.h"
@@ -37,24 +38,28 @@ class CountingSink final : public io::ByteSink {
   std::atomic<int64_t>* done_;
 };
 
-// Stages the snapshot's files in `root`/`name`. The root (repository_path) is the nodes': it may
-// be written by them, so nothing there is followed (io::BeneathDir), and what is made takes the
-// root's owner and group with no access for others (the nodes' user reads it; the process'
-// umask is 077).
+// Stages the snapshot's files in `name` under `base` (repository_path). That directory is the
+// nodes': they may write in it, so nothing is followed there (io::BeneathDir), and what is made
+// stays the service's, given the directory's group with no access for others: the nodes read the
+// staged files and can change none of them (the process' umask is 077).
 absl::Status Stage(const RestoreRequest& req, const mdb_backup::v1::OpenSearchBackup& meta,
-                   const std::string& root, const std::string& name) {
-  ASSIGN_OR_RETURN(io::BeneathDir base, io::BeneathDir::Open(root, 0750));
+                   io::BeneathDir& base, const std::string& name) {
   struct stat owner {};
   if (fstat(base.fd(), &owner) != 0) {
-    return absl::UnavailableError(absl::StrCat("stat '", root, "': ", strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("stat '", base.path(), "': ", strerror(errno)));
   }
-  const bool chown = geteuid() == 0;
   std::set<std::string> made;
   auto make_dir = [&](const std::string& rel) -> absl::Status {
     if (!made.insert(rel).second) return absl::OkStatus();
     ASSIGN_OR_RETURN(int fd, base.MakeDirs(rel, 0750));
+    const int rc = fchown(fd, -1, owner.st_gid);
+    const int err = errno;
     close(fd);
-    return chown ? base.Chown(rel, owner.st_uid, owner.st_gid) : absl::OkStatus();
+    if (rc != 0 && err != EPERM) {
+      return absl::UnavailableError(
+          absl::StrCat("chgrp ", base.Describe(rel), ": ", strerror(err)));
+    }
+    return absl::OkStatus();
   };
   RETURN_IF_ERROR(make_dir(name));
   for (const auto& rel : meta.files()) {
@@ -70,9 +75,9 @@ absl::Status Stage(const RestoreRequest& req, const mdb_backup::v1::OpenSearchBa
     }
     ASSIGN_OR_RETURN(int fd, base.OpenFile(path, O_WRONLY | O_CREAT | O_EXCL, 0640));
     absl::Status st;
-    if (fchmod(fd, 0640) != 0 || (chown && fchown(fd, owner.st_uid, owner.st_gid) != 0)) {
+    if (fchmod(fd, 0640) != 0 || (fchown(fd, -1, owner.st_gid) != 0 && errno != EPERM)) {
       st = absl::UnavailableError(
-          absl::StrCat("chmod/chown ", base.Describe(path), ": ", strerror(errno)));
+          absl::StrCat("chmod/chgrp ", base.Describe(path), ": ", strerror(errno)));
     }
     CountingSink sink(fd, req.bytes_done);
     if (st.ok()) st = req.repository->RestoreStream(*req.manifest, "snapshot/" + rel, &sink);
@@ -122,7 +127,11 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
     }
     indices.push_back(index);
   }
+  if (meta.snapshot().size() <= 4) return absl::DataLossError("the backup names no snapshot");
   const std::string name = "mdb-restore-" + meta.snapshot().substr(4);
+  if (absl::Status ok = io::CheckRelativeName(name); !ok.ok() || absl::StrContains(name, "/")) {
+    return absl::DataLossError(absl::StrCat("the backup's snapshot name is unsafe: ", name));
+  }
   const std::string dir = (fs::path(root) / name).string();
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
@@ -131,7 +140,8 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
                      "' is not empty: another restore of this backup may be "
                      "running; remove it if not"));
   }
-  absl::Status st = Stage(req, meta, root, name);
+  ASSIGN_OR_RETURN(io::BeneathDir base, io::BeneathDir::Open(root, 0750));
+  absl::Status st = Stage(req, meta, base, name);
   if (st.ok()) {
     Json repo = {{"type", "fs"}, {"settings", {{"location", dir}, {"readonly", true}}}};
     st = os->Ok("PUT", "/_snapshot/" + name, "registering the staged snapshot", repo).status();
@@ -159,7 +169,11 @@ absl::Status OpenSearchDriver::Restore(const RestoreRequest& req) {
     }
   }
   (void)os->Call("DELETE", "/_snapshot/" + name);
-  fs::remove_all(dir, ec);
+  // Through descriptors: the nodes may rename what is in their directory meanwhile.
+  if (absl::Status removed = base.RemoveTree(name); !removed.ok()) {
+    common::Log(common::LogLevel::kWarning, "opensearch",
+                absl::StrCat("staged snapshot not removed: ", removed.message()));
+  }
   return st;
 }
 
