@@ -207,7 +207,8 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
         }
         BackupRecord rec;
         if (!ParseField(r.get(), 0, 0, &rec)) {
-          return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+          return absl::DataLossError(
+              absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
         }
         RETURN_IF_ERROR(CheckedChange(id, change, &rec));
         return c

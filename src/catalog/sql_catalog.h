@@ -26,8 +26,8 @@ inline absl::Status CheckedChange(const std::string& id,
   if (rec->id() != id || rec->engine() != before.engine() ||
       rec->folder_id() != before.folder_id() || rec->cluster_id() != before.cluster_id() ||
       rec->created_at().SerializeAsString() != before.created_at().SerializeAsString()) {
-    return absl::InternalError(absl::StrCat(
-        "catalog: a change of backup '", id, "' moved its id, engine, folder, cluster or time"));
+    return absl::InternalError(absl::StrCat("catalog: a change of backup '", id,
+                                            "' moved its id, engine, folder, cluster or time"));
   }
   return absl::OkStatus();
 }

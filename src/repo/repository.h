@@ -149,8 +149,7 @@ class Repository {
   // Verification), kept beside its manifest as `verifications/<backup_id>`: a catalog rebuilt
   // from the repository keeps what the drills proved. Replaces the one before. NotFound when the
   // backup is not (or no longer) in the repository; Read: also when no drill was recorded.
-  [[nodiscard]] absl::Status PutVerification(const std::string& backup_id,
-                                             std::string_view record);
+  [[nodiscard]] absl::Status PutVerification(const std::string& backup_id, std::string_view record);
   absl::StatusOr<std::string> ReadVerification(const std::string& backup_id);
 
   // Re-reads every chunk of the given backups (all when empty) and checks it.

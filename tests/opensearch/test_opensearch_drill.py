@@ -27,6 +27,15 @@ def verification(server):
     return r.json()["backups"][0]["verification"]
 
 
+def passes(server, backup_id, target, checked):
+    """A drill of `backup_id` into `target` passes, is recorded, and checked `checked`."""
+    op = drill(server, backup_id, target)
+    assert not op.HasField("error"), op.error.message
+    v = verification(server)
+    assert v["ok"] is True and v["target"] == target, v
+    assert checked in v["checked"], v
+
+
 def test_drills_into_a_scratch_node(workdir, opensearch_factory):
     src, scratch = opensearch_factory(), opensearch_factory()
     src.req("PUT", "/books", BOOKS)
@@ -42,11 +51,7 @@ def test_drills_into_a_scratch_node(workdir, opensearch_factory):
         % (src.address, src.repo_root / "mdb", scratch.address, scratch.repo_root / "stage"))
     try:
         b = backup(server, "os-src")
-        op = drill(server, b.id, "os-scratch")
-        assert not op.HasField("error"), op.error.message
-        v = verification(server)
-        assert v["ok"] is True and v["target"] == "os-scratch", v
-        assert "2 indices with 3700 documents as the backup recorded" in v["checked"], v
+        passes(server, b.id, "os-scratch", "2 indices with 3700 documents as the backup recorded")
         left = [i["index"] for i in scratch.req("GET", "/_cat/indices?format=json")]
         assert [i for i in left if not i.startswith(".")] == [], left
         damage_largest_pack(server)
@@ -73,11 +78,7 @@ def test_a_local_drill_starts_a_node_of_its_own_and_leaves_nothing(workdir, open
         % (work_dir, home))
     try:
         b = backup(server, "os-src")
-        op = drill(server, b.id, "local")
-        assert not op.HasField("error"), op.error.message
-        v = verification(server)
-        assert v["ok"] is True and v["target"] == "local", v
-        assert "1 indices with 1000 documents as the backup recorded" in v["checked"], v
+        passes(server, b.id, "local", "1 indices with 1000 documents as the backup recorded")
         assert drill_leftovers(work_dir) == []
         damage_largest_pack(server)
         op = drill(server, b.id, "local")

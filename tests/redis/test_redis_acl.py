@@ -24,6 +24,24 @@ def users(node):
     return out
 
 
+def backed_up_and_restored(workdir, sources, dst):
+    """A server with cluster `src` (the `sources` servers) and `dst`, after a backup of src and
+    its restore into dst (both asserted to succeed)."""
+    server = start_server(workdir, """
+  - {id: src, folder_id: f1, engine: redis, hosts: [%s]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+""" % (", ".join('"%s"' % x.address for x in sources), dst.address))
+    try:
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        op = restore(server, only_backup(server, "src").id, "dst")
+        assert op.WhichOneof("result") == "response", op.error
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def add_users_and_functions(node):
     for u in USERS:
         node.cli("ACL", "SETUSER", *u)
@@ -35,15 +53,8 @@ def test_standalone_restore_brings_acl_users_and_functions(workdir, redis_factor
     fill(src, 500)
     add_users_and_functions(src)
     dst.cli("ACL", "SETUSER", "default", "on", "nopass", "~*", "&*", "+@all")  # the target's own
-    server = start_server(workdir, """
-  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}
-  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
-""" % (src.address, dst.address))
+    server = backed_up_and_restored(workdir, [src], dst)
     try:
-        op = backup(server, "src")
-        assert op.WhichOneof("result") == "response", op.error
-        op = restore(server, only_backup(server, "src").id, "dst")
-        assert op.WhichOneof("result") == "response", op.error
         want, got = users(src), users(dst)
         assert got["alice"] == want["alice"] and got["bob"] == want["bob"], got
         assert dst.cli("--user", "alice", "--pass", "alice-secret", "SET", "cache:x", "1") == "OK"
@@ -86,15 +97,8 @@ def test_a_replica_that_lags_is_passed_over_for_the_master(workdir, redis_factor
     primary.pipe([["SET", "late:%d" % i, "x" * 10000] for i in range(200)])
     assert replica.info("replication")["master_link_status"] == "up"
     assert replica.cli("EXISTS", "late:0") == "0"
-    server = start_server(workdir, """
-  - {id: src, folder_id: f1, engine: redis, hosts: ["%s", "%s"]}
-  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
-""" % (replica.address, primary.address, dst.address))
+    server = backed_up_and_restored(workdir, [replica, primary], dst)
     try:
-        op = backup(server, "src")
-        assert op.WhichOneof("result") == "response", op.error
-        op = restore(server, only_backup(server, "src").id, "dst")
-        assert op.WhichOneof("result") == "response", op.error
         assert dst.cli("EXISTS", "late:199") == "1" and dst.cli("DBSIZE") == primary.cli("DBSIZE")
         assert "bytes behind the master" in server.read_log()
     finally:
