@@ -35,7 +35,7 @@ INVALID = [
     # yaml-cpp keeps the first of two keys silently: a duplicated `read:` emptied a token's folders.
     ("misspelt host setting", '    hosts: ["127.0.0.1:6379"]',
      '    hosts: [{address: "127.0.0.1:6379", pasword_file: /etc/redis.pass}]',
-     "unknown host setting 'pasword_file' for redis (expected one of: address, password, password_file, user)"),
+     "unknown host setting 'pasword_file' for redis (expected one of: address, max_lag_bytes, password, password_file, user)"),
     ("key given twice", '    hosts: ["127.0.0.1:6379"]', "    retention_days: 9",
      "key 'retention_days' is given twice"),
 ]

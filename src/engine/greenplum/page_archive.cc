@@ -122,8 +122,16 @@ bool IsRelationFile(const std::string& path) {
   return true;
 }
 
+std::string RelationOf(const std::string& path) {
+  if (!IsRelationFile(path)) return "";
+  size_t slash = path.rfind('/');
+  size_t end = path.find_first_of("._", slash + 1);
+  return end == std::string::npos ? path : path.substr(0, end);
+}
+
 absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
-                          io::ByteSink* out_sink, FileSizes* files, ArchiveStats* stats) {
+                          io::ByteSink* out_sink, FileSizes* files, ArchiveStats* stats,
+                          const std::set<std::string>* whole) {
   Out out(out_sink);
   out.Raw(kMagic.data(), kMagic.size());
   std::string buf(1 << 20, '\0');
@@ -149,7 +157,10 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       // (visibilitymap_clear sets no LSN; the FSM is not WAL-logged): always stored whole, as
       // PostgreSQL 17's own incremental backups do. They are small (a bit or a byte per page).
       const bool maps = absl::StrContains(e->name, "_vm") || absl::StrContains(e->name, "_fsm");
-      const bool paged = relation && !maps && parent && had != parent->end();
+      // Append-optimized blocks carry no page LSN: their files by their own rule, whole.
+      const bool own_rule = relation && whole && whole->count(RelationOf(e->name)) > 0;
+      if (own_rule && parent) ++stats->whole_files;
+      const bool paged = relation && !maps && !own_rule && parent && had != parent->end();
       if (relation) stats->pages_seen += e->size / kPage;
       out.Raw(paged ? "P" : "F", 1);
       out.Str(e->name);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,17 +32,24 @@ using FileSizes = std::map<std::string, uint64_t>;
 struct ArchiveStats {
   uint64_t pages_seen = 0;
   uint64_t pages_stored = 0;
+  uint64_t whole_files = 0;  // relation files stored whole by their own rule (append-optimized)
 };
 
 // True for files holding 8 KiB pages with a page LSN: relation forks and their segments under
 // base/ and global/ ("16384/2619", "16384/2619_fsm", "global/1262.1").
 bool IsRelationFile(const std::string& path);
 
+// The relation (its files "base/<db>/<relfilenode>", with any ".N" segment or "_fork") of `path`,
+// or "" for a path that is no relation file.
+std::string RelationOf(const std::string& path);
+
 // Rewrites the tar stream `tar` into an archive on `out`. With `parent` (the parent's file sizes)
 // pages of relation files the parent had, whose LSN is below `threshold` and not zero, are left
-// out. `files` receives the size of every file written.
+// out, except in the files of `whole` relations (RelationOf): append-optimized tables, whose
+// blocks carry no page LSN, are stored whole. `files` receives the size of every file written.
 absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
-                          io::ByteSink* out, FileSizes* files, ArchiveStats* stats);
+                          io::ByteSink* out, FileSizes* files, ArchiveStats* stats,
+                          const std::set<std::string>* whole = nullptr);
 
 // Applies an archive to `dir` (created if needed); `uid`/`gid` own what it creates (-1: as is).
 // Files under `dir` that the archive does not list are removed afterwards.

@@ -1,5 +1,7 @@
 #include "engine/greenplum/relations.h"
 
+#include <functional>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -40,32 +42,81 @@ absl::StatusOr<std::string> Unescape(absl::string_view s) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& host,
-                                                    const std::atomic<bool>* cancelled) {
+namespace {
+
+// Calls `fn` with a connection to every database of the server that accepts connections, its
+// search_path emptied: the database's own (ALTER ROLE/DATABASE ... SET) could put its functions
+// and operators before pg_catalog's; empty, only pg_catalog is searched.
+absl::Status ForEachDatabase(
+    const common::HostConfig& host, const std::atomic<bool>* cancelled,
+    const std::function<absl::Status(PGconn* conn, const std::string& db)>& fn) {
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
   ASSIGN_OR_RETURN(PgRows dbs, PgExec(conn.get(),
                                       "SELECT datname FROM pg_catalog.pg_database WHERE "
                                       "datallowconn ORDER BY datname",
                                       cancelled));
   if (dbs.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
-  std::vector<Relation> out;
   for (size_t i = 0; i < dbs.rows.size(); ++i) {
     ASSIGN_OR_RETURN(std::string db, dbs.Field(i, 0, "the database list"));
     common::HostConfig in_db = host;
     in_db.options["dbname"] = db;
     ASSIGN_OR_RETURN(PgConn c, PgConnect(in_db, /*replication=*/false, cancelled));
-    // The database's own search_path (ALTER ROLE/DATABASE ... SET) could put its functions and
-    // operators before pg_catalog's: empty, only pg_catalog is searched.
     ASSIGN_OR_RETURN(
         PgRows path,
         PgExec(c.get(), "SELECT pg_catalog.set_config('search_path', '', false)", cancelled));
     if (path.status != PGRES_TUPLES_OK) {
       return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c.get())));
     }
+    RETURN_IF_ERROR(fn(c.get(), db));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::set<std::string>> AppendOptimizedRelations(const common::HostConfig& host,
+                                                               const std::atomic<bool>* cancelled) {
+  std::set<std::string> out;
+  RETURN_IF_ERROR(ForEachDatabase(host, cancelled, [&](PGconn* c, const std::string& db) {
+    ASSIGN_OR_RETURN(PgRows gp6, PgExec(c,
+                                        "SELECT count(*) FROM pg_catalog.pg_attribute WHERE "
+                                        "attrelid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+                                        "AND attname = 'relstorage'",
+                                        cancelled));
+    if (gp6.status != PGRES_TUPLES_OK) {
+      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
+    }
+    ASSIGN_OR_RETURN(std::string has_relstorage, gp6.Field(0, 0, "pg_attribute"));
+    ASSIGN_OR_RETURN(
+        PgRows r,
+        PgExec(c,
+               absl::StrCat("SELECT 'base/' || d.oid || '/' || c.relfilenode FROM "
+                            "pg_catalog.pg_class c, pg_catalog.pg_database d WHERE d.datname = "
+                            "pg_catalog.current_database() AND c.relfilenode <> 0 AND (c.relam IN "
+                            "(SELECT oid FROM pg_catalog.pg_am WHERE amname IN ('ao_row', "
+                            "'ao_column'))",
+                            has_relstorage == "0" ? "" : " OR c.relstorage IN ('a', 'c')", ")"),
+               cancelled));
+    if (r.status != PGRES_TUPLES_OK) {
+      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
+    }
+    for (size_t k = 0; k < r.rows.size(); ++k) {
+      ASSIGN_OR_RETURN(std::string path, r.Field(k, 0, "the append-optimized tables"));
+      out.insert(std::move(path));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& host,
+                                                    const std::atomic<bool>* cancelled) {
+  std::vector<Relation> out;
+  RETURN_IF_ERROR(ForEachDatabase(host, cancelled, [&](PGconn* c, const std::string& db) {
     ASSIGN_OR_RETURN(
         PgRows r,
         PgExec(
-            c.get(),
+            c,
             "SELECT n.nspname || '.' || c.relname, c.relkind, pg_catalog.pg_relation_size(c.oid) "
             "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I') AND c.relpersistence IN ('p', 'u') "
@@ -73,7 +124,7 @@ absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& ho
             "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1",
             cancelled));
     if (r.status != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c.get())));
+      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
     }
     for (size_t k = 0; k < r.rows.size(); ++k) {
       Relation rel{.database = db};
@@ -84,7 +135,8 @@ absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& ho
       (void)absl::SimpleAtoi(bytes, &rel.bytes);
       out.push_back(std::move(rel));
     }
-  }
+    return absl::OkStatus();
+  }));
   return out;
 }
 

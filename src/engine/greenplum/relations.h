@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@ struct Relation {
 // accepts connections, through `host` (its options; dbname replaced per database).
 absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& host,
                                                     const std::atomic<bool>* cancelled);
+
+// The files of every append-optimized table (row or column oriented) of every database that
+// accepts connections, as "base/<database oid>/<relfilenode>" (page_archive's RelationOf): their
+// blocks carry no page LSN, so an INCREMENTAL takes them whole. Greenplum 7 marks them by table
+// access method (ao_row, ao_column), Greenplum 6 by pg_class.relstorage ('a', 'c'); a plain
+// PostgreSQL has none.
+absl::StatusOr<std::set<std::string>> AppendOptimizedRelations(const common::HostConfig& host,
+                                                               const std::atomic<bool>* cancelled);
 
 // As stored in the backup: one "database\tname\tkind\tbytes" line each (names are escaped:
 // a tab, newline or backslash in a name does not split a line).
