@@ -52,11 +52,17 @@ def test_standalone_restore_brings_acl_users_and_functions(workdir, redis_factor
     src, dst = redis_factory(), redis_factory()
     fill(src, 500)
     add_users_and_functions(src)
-    dst.cli("ACL", "SETUSER", "default", "on", "nopass", "~*", "&*", "+@all")  # the target's own
+    # The target's own users stay as they are: its default user, and a user the backup has too
+    # (a source may not take over a user the target's operators log in as).
+    dst.cli("ACL", "SETUSER", "default", "on", "nopass", "~*", "&*", "+@all", "-flushall")
+    dst.cli("ACL", "SETUSER", "ops", "on", ">target-ops", "~*", "+@read")
+    src.cli("ACL", "SETUSER", "ops", "on", "nopass", "~*", "&*", "+@all")
+    target_own = {u: users(dst)[u] for u in ("default", "ops")}
     server = backed_up_and_restored(workdir, [src], dst)
     try:
         want, got = users(src), users(dst)
         assert got["alice"] == want["alice"] and got["bob"] == want["bob"], got
+        assert {u: got[u] for u in ("default", "ops")} == target_own, got
         assert dst.cli("--user", "alice", "--pass", "alice-secret", "SET", "cache:x", "1") == "OK"
         assert dst.cli("FCALL", "echo_first", "0", "hello") == "hello"
     finally:

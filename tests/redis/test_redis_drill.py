@@ -138,6 +138,10 @@ def test_drills_run_by_themselves_after_every_backup(workdir, redis_factory):
 def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, redis_factory):
     src, scratch, other = redis_factory(), redis_factory(), redis_factory()
     fill(src, 800)
+    # Restored besides keys, and not to stay on the scratch cluster either: a user of the
+    # backup's folder (its password is theirs) and a function library.
+    src.cli("ACL", "SETUSER", "alice", "on", ">alice-secret", "~*", "+get")
+    src.cli("FUNCTION", "LOAD", "#!lua name=drilllib\nredis.register_function('f', function() return 1 end)")
     scratch.cli("SET", "left-over", "from before")  # would make the restore refuse the target
     other.cli("SET", "precious", "1")
     work_dir = drills_dir(workdir)
@@ -153,6 +157,9 @@ def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, red
         v = verifications(server, "src")["backups"][0]["verification"]
         assert v["ok"] is True and v["target"] == "scratch", v
         assert scratch.cli("DBSIZE") == "0"  # the restored data does not stay there
+        assert scratch.cli("ACL", "USERS") == "default" and scratch.cli("FUNCTION", "LIST") == ""
+        op = drill(server, backup_id, target="scratch")  # again: nothing of the first is in the way
+        assert not op.HasField("error"), op.error
         # A cluster not declared scratch is never a drill's target, whatever the token may do.
         r = requests.post(server.rest + "/mdb-backup/v1/backups/%s:drill" % backup_id,
                           headers=WRITER, json={"target": "other"})

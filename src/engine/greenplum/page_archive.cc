@@ -158,7 +158,10 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       // PostgreSQL 17's own incremental backups do. They are small (a bit or a byte per page).
       const bool maps = absl::StrContains(e->name, "_vm") || absl::StrContains(e->name, "_fsm");
       // Append-optimized blocks carry no page LSN: their files by their own rule, whole.
-      const bool own_rule = relation && whole && whole->count(RelationOf(e->name)) > 0;
+      const bool own_rule =
+          relation && whole &&
+          (whole->count(RelationOf(e->name)) > 0 ||
+           whole->count(e->name.substr(0, e->name.rfind('/'))) > 0);  // a whole database
       if (own_rule && parent) ++stats->whole_files;
       const bool paged = relation && !maps && !own_rule && parent && had != parent->end();
       if (relation) stats->pages_seen += e->size / kPage;

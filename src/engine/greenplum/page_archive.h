@@ -45,8 +45,9 @@ std::string RelationOf(const std::string& path);
 
 // Rewrites the tar stream `tar` into an archive on `out`. With `parent` (the parent's file sizes)
 // pages of relation files the parent had, whose LSN is below `threshold` and not zero, are left
-// out, except in the files of `whole` relations (RelationOf): append-optimized tables, whose
-// blocks carry no page LSN, are stored whole. `files` receives the size of every file written.
+// out, except in the files of `whole` relations (RelationOf) or directories ("base/<db>"):
+// append-optimized tables, whose blocks carry no page LSN, are stored whole. `files` receives the
+// size of every file written.
 absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
                           io::ByteSink* out, FileSizes* files, ArchiveStats* stats,
                           const std::set<std::string>* whole = nullptr);

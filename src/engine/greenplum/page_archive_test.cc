@@ -184,6 +184,10 @@ TEST(PageArchive, AppendOptimizedFilesAreTakenWholeNotByPageLsn) {
   Apply(incr.archive, dir);
   EXPECT_EQ(Read(dir / "base/5/24576.1"), ao2);
   EXPECT_EQ(Read(dir / "base/5/16384"), heap);
+  // A database that could not be looked into: every relation file in it whole.
+  const std::set<std::string> closed_db = {"base/5"};
+  Written closed = Write(t2.Finish(), &base.files, parent_start, &closed_db);
+  EXPECT_EQ(closed.stats.whole_files, 2u);
   // Without the rule the changed block is lost: what the page LSN alone would restore.
   Written blind = Write(t2.Finish(), &base.files, parent_start);
   fs::remove_all(dir);

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/greenplum/pg_conn.h"
 
@@ -47,20 +48,29 @@ namespace {
 // Calls `fn` with a connection to every database of the server that accepts connections, its
 // search_path emptied: the database's own (ALTER ROLE/DATABASE ... SET) could put its functions
 // and operators before pg_catalog's; empty, only pg_catalog is searched.
+// A database the service may not connect to goes to `refused` (its oid and why) when given,
+// else fails the call.
 absl::Status ForEachDatabase(
     const common::HostConfig& host, const std::atomic<bool>* cancelled,
-    const std::function<absl::Status(PGconn* conn, const std::string& db)>& fn) {
+    const std::function<absl::Status(PGconn* conn, const std::string& db)>& fn,
+    const std::function<void(const std::string& oid, const absl::Status& why)>& refused = {}) {
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
   ASSIGN_OR_RETURN(PgRows dbs, PgExec(conn.get(),
-                                      "SELECT datname FROM pg_catalog.pg_database WHERE "
+                                      "SELECT datname, oid FROM pg_catalog.pg_database WHERE "
                                       "datallowconn ORDER BY datname",
                                       cancelled));
   if (dbs.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
   for (size_t i = 0; i < dbs.rows.size(); ++i) {
     ASSIGN_OR_RETURN(std::string db, dbs.Field(i, 0, "the database list"));
+    ASSIGN_OR_RETURN(std::string oid, dbs.Field(i, 1, "the database list"));
     common::HostConfig in_db = host;
     in_db.options["dbname"] = db;
-    ASSIGN_OR_RETURN(PgConn c, PgConnect(in_db, /*replication=*/false, cancelled));
+    auto connected = PgConnect(in_db, /*replication=*/false, cancelled);
+    if (!connected.ok() && refused && !absl::IsCancelled(connected.status())) {
+      refused(oid, connected.status());
+      continue;
+    }
+    ASSIGN_OR_RETURN(PgConn c, std::move(connected));
     ASSIGN_OR_RETURN(
         PgRows path,
         PgExec(c.get(), "SELECT pg_catalog.set_config('search_path', '', false)", cancelled));
@@ -77,35 +87,63 @@ absl::Status ForEachDatabase(
 absl::StatusOr<std::set<std::string>> AppendOptimizedRelations(const common::HostConfig& host,
                                                                const std::atomic<bool>* cancelled) {
   std::set<std::string> out;
-  RETURN_IF_ERROR(ForEachDatabase(host, cancelled, [&](PGconn* c, const std::string& db) {
-    ASSIGN_OR_RETURN(PgRows gp6, PgExec(c,
-                                        "SELECT count(*) FROM pg_catalog.pg_attribute WHERE "
-                                        "attrelid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-                                        "AND attname = 'relstorage'",
-                                        cancelled));
-    if (gp6.status != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
+  {
+    // Databases that refuse connections cannot be looked into: their directories are taken
+    // whole. (template0 is frozen: nothing in it changes, so page LSNs hold there.)
+    ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
+    ASSIGN_OR_RETURN(PgRows closed,
+                     PgExec(conn.get(),
+                            "SELECT 'base/' || oid FROM pg_catalog.pg_database WHERE NOT "
+                            "datallowconn AND datname <> 'template0'",
+                            cancelled));
+    if (closed.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
+    for (size_t k = 0; k < closed.rows.size(); ++k) {
+      ASSIGN_OR_RETURN(std::string dir, closed.Field(k, 0, "the closed databases"));
+      out.insert(std::move(dir));
     }
-    ASSIGN_OR_RETURN(std::string has_relstorage, gp6.Field(0, 0, "pg_attribute"));
-    ASSIGN_OR_RETURN(
-        PgRows r,
-        PgExec(c,
-               absl::StrCat("SELECT 'base/' || d.oid || '/' || c.relfilenode FROM "
-                            "pg_catalog.pg_class c, pg_catalog.pg_database d WHERE d.datname = "
-                            "pg_catalog.current_database() AND c.relfilenode <> 0 AND (c.relam IN "
-                            "(SELECT oid FROM pg_catalog.pg_am WHERE amname IN ('ao_row', "
-                            "'ao_column'))",
-                            has_relstorage == "0" ? "" : " OR c.relstorage IN ('a', 'c')", ")"),
-               cancelled));
-    if (r.status != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
-    }
-    for (size_t k = 0; k < r.rows.size(); ++k) {
-      ASSIGN_OR_RETURN(std::string path, r.Field(k, 0, "the append-optimized tables"));
-      out.insert(std::move(path));
-    }
-    return absl::OkStatus();
-  }));
+  }
+  RETURN_IF_ERROR(ForEachDatabase(
+      host, cancelled,
+      [&](PGconn* c, const std::string& db) {
+        ASSIGN_OR_RETURN(PgRows gp6, PgExec(c,
+                                            "SELECT count(*) FROM pg_catalog.pg_attribute WHERE "
+                                            "attrelid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+                                            "AND attname = 'relstorage'",
+                                            cancelled));
+        if (gp6.status != PGRES_TUPLES_OK) {
+          return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
+        }
+        ASSIGN_OR_RETURN(std::string has_relstorage, gp6.Field(0, 0, "pg_attribute"));
+        ASSIGN_OR_RETURN(
+            PgRows r,
+            PgExec(
+                c,
+                absl::StrCat("SELECT 'base/' || d.oid || '/' || c.relfilenode FROM "
+                             "pg_catalog.pg_class c, pg_catalog.pg_database d WHERE d.datname = "
+                             "pg_catalog.current_database() AND c.relfilenode <> 0 AND (c.relam IN "
+                             "(SELECT oid FROM pg_catalog.pg_am WHERE amname IN ('ao_row', "
+                             "'ao_column'))",
+                             has_relstorage == "0" ? "" : " OR c.relstorage IN ('a', 'c')", ")"),
+                cancelled));
+        if (r.status != PGRES_TUPLES_OK) {
+          return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
+        }
+        for (size_t k = 0; k < r.rows.size(); ++k) {
+          ASSIGN_OR_RETURN(std::string path, r.Field(k, 0, "the append-optimized tables"));
+          out.insert(std::move(path));
+        }
+        return absl::OkStatus();
+      },
+      [&](const std::string& oid, const absl::Status& why) {
+        // Not to be looked into (pg_hba lets the service into some databases only): its files
+        // whole.
+        common::Log(
+            common::LogLevel::kWarning, "greenplum",
+            absl::StrCat(host.address, ": database ", oid, " refused the connection, so its ",
+                         "relation files are copied whole by INCREMENTALs (allow the role ",
+                         "into every database to keep them page-level): ", why.message()));
+        out.insert(absl::StrCat("base/", oid));
+      }));
   return out;
 }
 

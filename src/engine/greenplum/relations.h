@@ -26,7 +26,8 @@ absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& ho
                                                     const std::atomic<bool>* cancelled);
 
 // The files of every append-optimized table (row or column oriented) of every database that
-// accepts connections, as "base/<database oid>/<relfilenode>" (page_archive's RelationOf): their
+// accepts connections, as "base/<database oid>/<relfilenode>" (page_archive's RelationOf), and
+// as "base/<database oid>" every database that does not (its tables cannot be looked at): their
 // blocks carry no page LSN, so an INCREMENTAL takes them whole. Greenplum 7 marks them by table
 // access method (ao_row, ao_column), Greenplum 6 by pg_class.relstorage ('a', 'c'); a plain
 // PostgreSQL has none.

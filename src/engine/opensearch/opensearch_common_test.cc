@@ -91,6 +91,37 @@ TEST(SelectIndices, AllOrByPatternExcludingAndRenamed) {
   EXPECT_EQ((*some)[0].second, "restored-logs-2026.12");
 }
 
+TEST(SelectIndices, OpenSearchsRulesForPatterns) {
+  const std::vector<std::string> snap = {"a[1]", "a?", "ab", "logs-1", "logs-2"};
+  mdb_backup::v1::OpenSearchRestoreOptions o;
+  o.add_indices("-logs-*");  // first an exclusion: every index but those
+  auto all_but = SelectIndices(snap, o);
+  ASSERT_TRUE(all_but.ok()) << all_but.status();
+  ASSERT_EQ(all_but->size(), 3u);
+  EXPECT_EQ((*all_but)[0].first, "a[1]");
+  o.clear_indices();
+  o.add_indices("a?");  // `?` is a character, `*` the only wildcard
+  auto literal = SelectIndices(snap, o);
+  ASSERT_TRUE(literal.ok());
+  ASSERT_EQ(literal->size(), 1u);
+  EXPECT_EQ((*literal)[0].first, "a?");
+  o.add_indices("bokks");  // a misspelt exact name is not passed over
+  auto missing = SelectIndices(snap, o);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("'bokks' is not in the backup"), std::string::npos);
+  o.clear_indices();
+  o.set_rename_pattern("(.+)");
+  o.set_rename_replacement("x$10");  // group 10, or group 1 then 0? Refused, not guessed.
+  EXPECT_EQ(SelectIndices(snap, o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.set_rename_replacement("x\\$1");
+  EXPECT_EQ(SelectIndices(snap, o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.set_rename_pattern("(a+)+$");  // catastrophic for a backtracking engine; linear in RE2
+  o.set_rename_replacement("r-$1");
+  auto renamed = SelectIndices({std::string(200, 'a') + "!"}, o);
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ((*renamed)[0].second, std::string(200, 'a') + "!");  // no match at the end: as is
+}
+
 TEST(SelectIndices, ABadPatternOrAnEmptySelectionIsRefused) {
   mdb_backup::v1::OpenSearchRestoreOptions o;
   o.add_indices("nothing-*");

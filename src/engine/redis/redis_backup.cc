@@ -133,25 +133,37 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
     }
     seen.push_back({&host, *role});
   }
-  int64_t master_offset = -1;
+  const Role* master = nullptr;
   for (const auto& h : seen) {
-    if (h.role.master) master_offset = std::max(master_offset, h.role.offset);
+    if (h.role.master && (!master || h.role.offset > master->offset)) master = &h.role;
   }
   const common::HostConfig* source = nullptr;
   bool source_is_master = false;
   for (const auto& h : seen) {
     if (h.role.master || !h.role.link_up) continue;
-    int64_t bound = 1 << 20;
-    (void)absl::SimpleAtoi(common::HostOption(*h.host, "max_lag_bytes", "1048576"), &bound);
-    // No declared master to compare with (its link is up, so one answers it): taken as it is.
-    const int64_t lag = master_offset < 0 ? 0 : master_offset - h.role.offset;
+    int64_t bound = 0;
+    const std::string text = common::HostOption(*h.host, "max_lag_bytes", "1048576");
+    if (!absl::SimpleAtoi(text, &bound) || bound < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("shard '", shard.name, "' host ", h.host->address, ": max_lag_bytes '", text,
+                       "' is not a number of bytes (a whole number, 0 or more)"));
+    }
+    // The lag as the master saw it in one reply (its offset and the replica's acknowledged
+    // one), else the two offsets read one after the other; no declared master to compare with
+    // (its link is up, so one answers it): unknown, taken as it is.
+    int64_t lag = -1;
+    if (master) {
+      auto ack = master->replica_acks.find(h.host->address);
+      lag = ack != master->replica_acks.end() ? master->offset - ack->second
+                                              : master->offset - h.role.offset;
+    }
     if (lag > bound) {
       absl::StrAppend(&errors, " replica ", h.host->address, " is ", lag,
                       " bytes behind the master (max_lag_bytes ", bound, ");");
       continue;
     }
     source = h.host;
-    out.set_lag_bytes(std::max<int64_t>(lag, 0));
+    out.set_lag_bytes(lag);  // -1: not known
     break;
   }
   for (const auto& h : seen) {
@@ -203,12 +215,18 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
                              users.status().message(), "; allow the service's user +acl|list"));
   }
   if (!out.cluster_nodes().empty()) {
-    // Libraries only (FUNCTION LIST is empty): no payload, nothing to restore apart.
+    // Libraries only when FUNCTION LIST has any: nothing to restore apart otherwise.
     auto listed = conn->Command({"FUNCTION", "LIST"});
     if (listed.ok() && !listed->array.empty()) {
       auto dump = conn->Command({"FUNCTION", "DUMP"});
       if (!dump.ok()) return where(dump.status());
       out.set_functions(dump->str);
+    } else if (!listed.ok() && !absl::StrContains(listed.status().message(), "unknown command")) {
+      // Refused (NOPERM): a restore key by key refuses this shard's libraries, saying so.
+      out.set_functions_missing(std::string(listed.status().message()));
+      common::Log(common::LogLevel::kWarning, "redis",
+                  absl::StrCat("shard '", shard.name, "': function libraries not listed: ",
+                               listed.status().message(), "; allow +function|list"));
     }
   }
   // 3. Full resync: the server snapshots and streams the RDB to us as to a new replica.

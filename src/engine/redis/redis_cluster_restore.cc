@@ -97,19 +97,41 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
                                                         " has no master; fix the cluster first"));
     }
   }
-  // 2. Function libraries are per node: every master gets them, before any key.
-  std::string functions;
-  for (const auto& shard : meta.shards()) {
-    if (!shard.functions().empty()) functions = shard.functions();
+  // 2. ACL users are per node, made first (a refusal leaves the target empty): on every master and
+  // every declared host (replicas included).
+  // The nodes of one cluster share their users; the first shard's list is the backup's.
+  std::vector<common::HostConfig> hosts;
+  std::set<std::string> seen;
+  for (const auto& shard : req.target->shards) {
+    for (const auto& h : shard.hosts) {
+      if (seen.insert(h.address).second) hosts.push_back(h);
+    }
   }
-  if (!functions.empty()) {
+  for (const auto& [address, index] : by_address) {
+    if (!seen.insert(address).second) continue;
+    common::HostConfig host = *any_host;
+    host.address = address;
+    hosts.push_back(std::move(host));
+  }
+  if (meta.shards_size() > 0) {
+    const auto& users = meta.shards(0).acl_users();
+    RETURN_IF_ERROR(RestoreAclUsers({users.begin(), users.end()}, hosts, req.cancelled));
+  }
+  // 3. Function libraries are per node: every master gets each shard's, before any key (the
+  // shards of one cluster normally hold the same; one library in two versions is refused by
+  // FUNCTION RESTORE, naming it).
+  std::set<std::string> payloads;
+  for (const auto& shard : meta.shards()) {
+    if (!shard.functions().empty()) payloads.insert(shard.functions());
+  }
+  for (const auto& payload : payloads) {
     for (auto& t : targets) {
       RETURN_IF_ERROR(common::WithContext(
-          t.conn->Command({"FUNCTION", "RESTORE", functions}).status(),
+          t.conn->Command({"FUNCTION", "RESTORE", payload}).status(),
           absl::StrCat("restoring the function libraries on ", t.conn->address())));
     }
   }
-  // 3. Every shard's keys, in backup order, to the owner of their slot.
+  // 4. Every shard's keys, in backup order, to the owner of their slot.
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (const auto& shard : meta.shards()) {
     io::Pipe pipe;
@@ -133,30 +155,13 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
           ++t.pending;
           return Drain(t, kPipelineDepth);
         },
-        /*functions_apart=*/!functions.empty());
+        /*functions_apart=*/!payloads.empty() && shard.functions_missing().empty());
     if (!st.ok()) pipe.Abandon();
     reader.join();
     RETURN_IF_ERROR(io::PipeResult(read_status, st));
     for (auto& t : targets) RETURN_IF_ERROR(Drain(t, 0));
   }
-  // 4. ACL users are per node: on every master and every declared host (replicas included).
-  // The nodes of one cluster share their users; the first shard's list is the backup's.
-  std::vector<common::HostConfig> hosts;
-  std::set<std::string> seen;
-  for (const auto& shard : req.target->shards) {
-    for (const auto& h : shard.hosts) {
-      if (seen.insert(h.address).second) hosts.push_back(h);
-    }
-  }
-  for (const auto& [address, index] : by_address) {
-    if (!seen.insert(address).second) continue;
-    common::HostConfig host = *any_host;
-    host.address = address;
-    hosts.push_back(std::move(host));
-  }
-  if (meta.shards_size() == 0) return absl::OkStatus();
-  const auto& users = meta.shards(0).acl_users();
-  return RestoreAclUsers({users.begin(), users.end()}, hosts, req.cancelled);
+  return absl::OkStatus();
 }
 
 }  // namespace mdb::engine::redis

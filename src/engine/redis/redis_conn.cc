@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/host_options.h"
 #include "common/status.h"
@@ -35,6 +36,14 @@ absl::StatusOr<Role> GetRole(RespConn* conn) {
   const size_t at = role.master ? 1 : 4;
   if (v.array.size() > at && v.array[at].type == RespValue::Type::kInteger) {
     role.offset = v.array[at].integer;
+  }
+  if (role.master && v.array.size() > 2) {
+    for (const auto& r : v.array[2].array) {
+      int64_t ack = 0;
+      if (r.array.size() >= 3 && absl::SimpleAtoi(r.array[2].str, &ack)) {
+        role.replica_acks[absl::StrCat(r.array[0].str, ":", r.array[1].str)] = ack;
+      }
+    }
   }
   return role;
 }

@@ -2,6 +2,7 @@
 // restore.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,9 @@ struct Role {
   bool link_up = false;  // replicas: connected to their master
   // The replication offset: a master's current one, a replica's processed one (-1: unknown).
   int64_t offset = -1;
+  // A master's replicas ("ip:port" as they announce themselves) and the offset each has
+  // acknowledged: with `offset`, one reply's moment.
+  std::map<std::string, int64_t> replica_acks;
 };
 absl::StatusOr<Role> GetRole(RespConn* conn);
 

@@ -6,8 +6,10 @@
 // CRC-64 as it does, so values arrive as they were stored or the load fails. What the count and
 // the name digest add is that the restore loaded every database and every key of it.
 #include <optional>
+#include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -15,6 +17,7 @@
 #include "common/status.h"
 #include "engine/loopback_scratch.h"
 #include "engine/redis/rdb_keys.h"
+#include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
 #include "repo/codec.h"
@@ -169,7 +172,19 @@ absl::Status RedisDriver::EmptyScratch(const common::ClusterConfig& scratch,
     for (const auto& h : shard.hosts) {
       ASSIGN_OR_RETURN(auto conn, ConnectHost(h, absl::Seconds(30), cancelled));
       ASSIGN_OR_RETURN(Role role, GetRole(conn.get()));
-      if (role.master) RETURN_IF_ERROR(conn->Command({"FLUSHALL"}).status());
+      if (!role.master) continue;
+      RETURN_IF_ERROR(conn->Command({"FLUSHALL"}).status());
+      // What a drill restored besides keys: function libraries (Redis 7; FLUSHALL keeps them)
+      // and the backup's ACL users, whose passwords belong to the backup's folder.
+      auto functions = conn->Command({"FUNCTION", "FLUSH"});
+      if (!functions.ok() && !absl::StrContains(functions.status().message(), "unknown")) {
+        return functions.status();
+      }
+      ASSIGN_OR_RETURN(RespValue users, conn->Command({"ACL", "USERS"}));
+      const std::set<std::string> kept = KeptAclUsers(h);
+      for (const auto& u : users.array) {
+        if (!kept.count(u.str)) RETURN_IF_ERROR(conn->Command({"ACL", "DELUSER", u.str}).status());
+      }
     }
   }
   return absl::OkStatus();

@@ -119,6 +119,10 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
                                                       host->address, ") holds ", keys.integer,
                                                       " keys; restore only into empty servers"));
   }
+  // ACL users are per server and not in the RDB: made on each of the shard's servers first, so
+  // that a refusal leaves the target empty and the restore can be run again.
+  RETURN_IF_ERROR(RestoreAclUsers({shard.acl_users().begin(), shard.acl_users().end()},
+                                  target.hosts, req.cancelled));
   ASSIGN_OR_RETURN(std::string ip, conn->LocalIp());
   int port = 0;
   ASSIGN_OR_RETURN(int listener, Listen(ip, &port));
@@ -161,10 +165,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
   // Detach whatever happened: the target must not stay a replica of a socket that is gone.
   absl::Status detach = conn->Command({"REPLICAOF", "NO", "ONE"}).status();
   if (!st.ok()) return st;
-  RETURN_IF_ERROR(detach);
-  // ACL users are per server and not in the RDB: set on each of the shard's servers.
-  return RestoreAclUsers({shard.acl_users().begin(), shard.acl_users().end()}, target.hosts,
-                         req.cancelled);
+  return detach;
 }
 
 }  // namespace
