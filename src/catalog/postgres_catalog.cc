@@ -121,16 +121,8 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
 
   absl::StatusOr<BackupRecord> GetBackup(const std::string& id) override {
     BackupRecord out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(ResultPtr r, c->Run("SELECT record FROM mdb_backups WHERE id = $1",
-                                           std::move(Params().Text(id)), "get backup"));
-      if (PQntuples(r.get()) == 0) {
-        return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
-      }
-      if (!ParseField(r.get(), 0, 0, &out)) {
-        return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
-      }
-      return absl::OkStatus();
+    RETURN_IF_ERROR(WithConn([&](Connection* c) {
+      return ReadBackup(c, "SELECT record FROM mdb_backups WHERE id = $1", id, &out);
     }));
     return out;
   }
@@ -199,17 +191,9 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
       RETURN_IF_ERROR(c->Exec("BEGIN", "begin"));
       absl::Status st = [&]() -> absl::Status {
         // FOR UPDATE: another writer of this row waits until this transaction ends.
-        ASSIGN_OR_RETURN(ResultPtr r,
-                         c->Run("SELECT record FROM mdb_backups WHERE id = $1 FOR UPDATE",
-                                std::move(Params().Text(id)), "get backup"));
-        if (PQntuples(r.get()) == 0) {
-          return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
-        }
         BackupRecord rec;
-        if (!ParseField(r.get(), 0, 0, &rec)) {
-          return absl::DataLossError(
-              absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
-        }
+        RETURN_IF_ERROR(
+            ReadBackup(c, "SELECT record FROM mdb_backups WHERE id = $1 FOR UPDATE", id, &rec));
         RETURN_IF_ERROR(CheckedChange(id, change, &rec));
         return c
             ->Run("UPDATE mdb_backups SET record = $2::bytea WHERE id = $1",
@@ -247,6 +231,19 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
   }
 
  private:
+  // The record of backup `id` by `sql` (its one parameter the id); NotFound when there is none.
+  static absl::Status ReadBackup(Connection* c, const char* sql, const std::string& id,
+                                 BackupRecord* out) {
+    ASSIGN_OR_RETURN(ResultPtr r, c->Run(sql, std::move(Params().Text(id)), "get backup"));
+    if (PQntuples(r.get()) == 0) {
+      return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+    }
+    if (!ParseField(r.get(), 0, 0, out)) {
+      return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+    }
+    return absl::OkStatus();
+  }
+
   // A session advisory lock on a connection of its own, held while the object lives:
   // instances hold it shared, catalog rebuild (and versions before several instances) alone.
   // PostgreSQL releases it when the connection (or the process) ends; a failover releases it

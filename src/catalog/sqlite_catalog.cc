@@ -119,20 +119,8 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
   }
 
   absl::StatusOr<BackupRecord> GetBackup(const std::string& id) override {
-    static const char* kSql = "SELECT record FROM backups WHERE id = ?1";
     BackupRecord out;
-    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      BindText(s, 1, id);
-      int rc = sqlite3_step(s);
-      if (rc == SQLITE_DONE)
-        return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
-      if (rc != SQLITE_ROW) return SqliteError(c->db(), "get backup");
-      if (!ParseColumn(s, 0, &out)) {
-        return absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
-      }
-      return absl::OkStatus();
-    }));
+    RETURN_IF_ERROR(WithConn([&](Connection* c) { return ReadBackup(c, id, &out); }));
     return out;
   }
 
@@ -195,24 +183,13 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
 
   absl::Status ModifyBackup(const std::string& id,
                             const std::function<absl::Status(BackupRecord*)>& change) override {
-    static const char* kGet = "SELECT record FROM backups WHERE id = ?1";
     static const char* kSet = "UPDATE backups SET record = ?2 WHERE id = ?1";
     return WithConn([&](Connection* c) -> absl::Status {
       // IMMEDIATE: the write lock from the read on, so no other writer comes in between.
       RETURN_IF_ERROR(c->Exec("BEGIN IMMEDIATE"));
       absl::Status st = [&]() -> absl::Status {
-        ASSIGN_OR_RETURN(sqlite3_stmt * get, c->Prepare(kGet));
-        BindText(get, 1, id);
-        int rc = sqlite3_step(get);
-        if (rc == SQLITE_DONE)
-          return absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
-        if (rc != SQLITE_ROW) return SqliteError(c->db(), "get backup");
         BackupRecord rec;
-        if (!ParseColumn(get, 0, &rec)) {
-          return absl::DataLossError(
-              absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
-        }
-        sqlite3_reset(get);
+        RETURN_IF_ERROR(ReadBackup(c, id, &rec));
         RETURN_IF_ERROR(CheckedChange(id, change, &rec));
         ASSIGN_OR_RETURN(sqlite3_stmt * set, c->Prepare(kSet));
         BindText(set, 1, id);
@@ -254,6 +231,25 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
   }
 
  private:
+  // The record of backup `id` (NotFound when there is none), the statement left reset: a read
+  // left mid-result would hold its snapshot.
+  static absl::Status ReadBackup(Connection* c, const std::string& id, BackupRecord* out) {
+    static const char* kSql = "SELECT record FROM backups WHERE id = ?1";
+    ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+    BindText(s, 1, id);
+    int rc = sqlite3_step(s);
+    absl::Status st;
+    if (rc == SQLITE_DONE) {
+      st = absl::NotFoundError(absl::StrCat("backup '", id, "' not found"));
+    } else if (rc != SQLITE_ROW) {
+      st = SqliteError(c->db(), "get backup");
+    } else if (!ParseColumn(s, 0, out)) {
+      st = absl::DataLossError(absl::StrCat("catalog: record of backup '", id, "' is corrupt"));
+    }
+    sqlite3_reset(s);
+    return st;
+  }
+
   static absl::Status Upsert(Connection* c, const BackupRecord& b) {
     static const char* kSql =
         "INSERT INTO backups(id, engine, folder_id, cluster_id, created_ns, record) "

@@ -190,7 +190,8 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
         "scratch cluster '", scratch->id, "' is not emptied: ", shared,
         " (by what the addresses resolve to now); give the scratch cluster servers of its own"));
   };
-  if (scratch) RETURN_IF_ERROR(apart());  // refused: nothing is tried, nothing recorded
+  // Refused: nothing is tried, nothing recorded. (Checked again before the emptying after.)
+  if (scratch) RETURN_IF_ERROR(apart());
   Verification v;
   v.set_target(scratch ? scratch->id : "local");
   std::vector<std::string> checked;
@@ -215,7 +216,6 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
       RETURN_IF_ERROR(servers->BeforeRestore());
       target = &servers->target();
     } else {
-      RETURN_IF_ERROR(apart());
       RETURN_IF_ERROR(common::WithContext(driver->EmptyScratch(*scratch, &task.cancelled),
                                           "emptying the scratch cluster before the drill"));
     }

@@ -45,21 +45,27 @@ absl::StatusOr<std::string> Unescape(absl::string_view s) {
 
 namespace {
 
+// `sql`'s rows; Unavailable, prefixed with `where`, when the server answers with an error.
+absl::StatusOr<PgRows> Rows(PGconn* c, const std::string& where, const std::string& sql,
+                            const std::atomic<bool>* cancelled) {
+  ASSIGN_OR_RETURN(PgRows rows, PgExec(c, sql, cancelled));
+  if (rows.status != PGRES_TUPLES_OK) return absl::UnavailableError(where + PgError(c));
+  return rows;
+}
+
 // Calls `fn` with a connection to every database of the server that accepts connections, its
 // search_path emptied: the database's own (ALTER ROLE/DATABASE ... SET) could put its functions
-// and operators before pg_catalog's; empty, only pg_catalog is searched.
-// A database the service may not connect to goes to `refused` (its oid and why) when given,
-// else fails the call.
+// and operators before pg_catalog's; empty, only pg_catalog is searched. A database the service
+// may not connect to goes to `refused` (its oid and why) when given, else fails the call.
 absl::Status ForEachDatabase(
     const common::HostConfig& host, const std::atomic<bool>* cancelled,
     const std::function<absl::Status(PGconn* conn, const std::string& db)>& fn,
     const std::function<void(const std::string& oid, const absl::Status& why)>& refused = {}) {
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
-  ASSIGN_OR_RETURN(PgRows dbs, PgExec(conn.get(),
-                                      "SELECT datname, oid FROM pg_catalog.pg_database WHERE "
-                                      "datallowconn ORDER BY datname",
-                                      cancelled));
-  if (dbs.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
+  ASSIGN_OR_RETURN(PgRows dbs, Rows(conn.get(), "",
+                                    "SELECT datname, oid FROM pg_catalog.pg_database WHERE "
+                                    "datallowconn ORDER BY datname",
+                                    cancelled));
   for (size_t i = 0; i < dbs.rows.size(); ++i) {
     ASSIGN_OR_RETURN(std::string db, dbs.Field(i, 0, "the database list"));
     ASSIGN_OR_RETURN(std::string oid, dbs.Field(i, 1, "the database list"));
@@ -71,12 +77,9 @@ absl::Status ForEachDatabase(
       continue;
     }
     ASSIGN_OR_RETURN(PgConn c, std::move(connected));
-    ASSIGN_OR_RETURN(
-        PgRows path,
-        PgExec(c.get(), "SELECT pg_catalog.set_config('search_path', '', false)", cancelled));
-    if (path.status != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c.get())));
-    }
+    RETURN_IF_ERROR(Rows(c.get(), absl::StrCat("database '", db, "': "),
+                         "SELECT pg_catalog.set_config('search_path', '', false)", cancelled)
+                        .status());
     RETURN_IF_ERROR(fn(c.get(), db));
   }
   return absl::OkStatus();
@@ -91,12 +94,10 @@ absl::StatusOr<std::set<std::string>> AppendOptimizedRelations(const common::Hos
     // Databases that refuse connections cannot be looked into: their directories are taken
     // whole. (template0 is frozen: nothing in it changes, so page LSNs hold there.)
     ASSIGN_OR_RETURN(PgConn conn, PgConnect(host, /*replication=*/false, cancelled));
-    ASSIGN_OR_RETURN(PgRows closed,
-                     PgExec(conn.get(),
-                            "SELECT 'base/' || oid FROM pg_catalog.pg_database WHERE NOT "
-                            "datallowconn AND datname <> 'template0'",
-                            cancelled));
-    if (closed.status != PGRES_TUPLES_OK) return absl::UnavailableError(PgError(conn.get()));
+    ASSIGN_OR_RETURN(PgRows closed, Rows(conn.get(), "",
+                                         "SELECT 'base/' || oid FROM pg_catalog.pg_database "
+                                         "WHERE NOT datallowconn AND datname <> 'template0'",
+                                         cancelled));
     for (size_t k = 0; k < closed.rows.size(); ++k) {
       ASSIGN_OR_RETURN(std::string dir, closed.Field(k, 0, "the closed databases"));
       out.insert(std::move(dir));
@@ -105,19 +106,17 @@ absl::StatusOr<std::set<std::string>> AppendOptimizedRelations(const common::Hos
   RETURN_IF_ERROR(ForEachDatabase(
       host, cancelled,
       [&](PGconn* c, const std::string& db) {
-        ASSIGN_OR_RETURN(PgRows gp6, PgExec(c,
-                                            "SELECT count(*) FROM pg_catalog.pg_attribute WHERE "
-                                            "attrelid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-                                            "AND attname = 'relstorage'",
-                                            cancelled));
-        if (gp6.status != PGRES_TUPLES_OK) {
-          return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
-        }
+        const std::string where = absl::StrCat("database '", db, "': ");
+        ASSIGN_OR_RETURN(PgRows gp6, Rows(c, where,
+                                          "SELECT count(*) FROM pg_catalog.pg_attribute WHERE "
+                                          "attrelid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+                                          "AND attname = 'relstorage'",
+                                          cancelled));
         ASSIGN_OR_RETURN(std::string has_relstorage, gp6.Field(0, 0, "pg_attribute"));
         ASSIGN_OR_RETURN(
             PgRows r,
-            PgExec(
-                c,
+            Rows(
+                c, where,
                 absl::StrCat("SELECT 'base/' || d.oid || '/' || c.relfilenode FROM "
                              "pg_catalog.pg_class c, pg_catalog.pg_database d WHERE d.datname = "
                              "pg_catalog.current_database() AND c.relfilenode <> 0 AND (c.relam IN "
@@ -125,9 +124,6 @@ absl::StatusOr<std::set<std::string>> AppendOptimizedRelations(const common::Hos
                              "'ao_column'))",
                              has_relstorage == "0" ? "" : " OR c.relstorage IN ('a', 'c')", ")"),
                 cancelled));
-        if (r.status != PGRES_TUPLES_OK) {
-          return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
-        }
         for (size_t k = 0; k < r.rows.size(); ++k) {
           ASSIGN_OR_RETURN(std::string path, r.Field(k, 0, "the append-optimized tables"));
           out.insert(std::move(path));
@@ -153,17 +149,13 @@ absl::StatusOr<std::vector<Relation>> ListRelations(const common::HostConfig& ho
   RETURN_IF_ERROR(ForEachDatabase(host, cancelled, [&](PGconn* c, const std::string& db) {
     ASSIGN_OR_RETURN(
         PgRows r,
-        PgExec(
-            c,
-            "SELECT n.nspname || '.' || c.relname, c.relkind, pg_catalog.pg_relation_size(c.oid) "
-            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I') AND c.relpersistence IN ('p', 'u') "
-            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1",
-            cancelled));
-    if (r.status != PGRES_TUPLES_OK) {
-      return absl::UnavailableError(absl::StrCat("database '", db, "': ", PgError(c)));
-    }
+        Rows(c, absl::StrCat("database '", db, "': "),
+             "SELECT n.nspname || '.' || c.relname, c.relkind, pg_catalog.pg_relation_size(c.oid) "
+             "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I') AND c.relpersistence IN ('p', 'u') "
+             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+             "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1",
+             cancelled));
     for (size_t k = 0; k < r.rows.size(); ++k) {
       Relation rel{.database = db};
       ASSIGN_OR_RETURN(rel.name, r.Field(k, 0, "the relation list"));
