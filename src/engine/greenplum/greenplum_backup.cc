@@ -13,10 +13,13 @@
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/host_options.h"
+#include "engine/greenplum/cut.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
 #include "engine/greenplum/pg_conn.h"
 #include "engine/greenplum/relations.h"
+#include "engine/greenplum/segments.h"
 #include "engine/per_shard.h"
 #include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
@@ -266,25 +269,36 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
 
 }  // namespace
 
-absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
-  const auto& shards = req.cluster->shards;
+absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& request) {
+  // A cluster declared by its coordinator: the segments it lists now.
+  ASSIGN_OR_RETURN(const common::ClusterConfig cluster,
+                   ResolveSegments(*request.cluster, request.cancelled));
+  BackupRequest req = request;
+  req.cluster = &cluster;
+  const auto& shards = cluster.shards;
   ASSIGN_OR_RETURN(auto segments, BackupEachShard<mdb_backup::v1::PgShardBackup>(
-                                      *req.cluster, [&](const common::ShardConfig& shard) {
+                                      cluster, [&](const common::ShardConfig& shard) {
                                         return BackupShard(shard, req);
                                       }));
   mdb_backup::v1::PgBackup meta;
+  if (DiscoversSegments(*request.cluster)) meta.set_layout("gp_segment_configuration");
   BackupResult result;
   result.whole = true;  // unless a shard took pages from the parent
-  for (auto& segment : segments) {
+  for (size_t i = 0; i < segments.size(); ++i) {
+    auto& segment = segments[i];
     result.shard_names.push_back(segment.name());
     if (!segment.parent_start_lsn().empty()) result.whole = false;
+    if (auto content = ContentOf(shards[i].hosts.front())) {
+      segment.set_content_id(*content);
+      segment.set_promoted_mirror(common::HostOption(shards[i].hosts.front(), "gp_promoted") ==
+                                  "true");
+    }
     *meta.add_shards() = std::move(segment);
   }
   // One named restore point on every segment once all are done: the cluster-wide consistent
-  // point for a later point-in-time restore (Greenplum: gp_create_restore_point does this at once).
+  // point for a later point-in-time restore (cut.h).
   // (end_lsn is our own spelling of a parsed position: the name goes into SQL on every segment.)
-  std::string point = absl::StrCat("mdb-backup-", meta.shards(0).end_lsn());
-  meta.set_restore_point(point);
+  meta.set_restore_point(absl::StrCat("mdb-backup-", meta.shards(0).end_lsn()));
   for (int i = 0; i < meta.shards_size(); ++i) {
     // The relations as of (just before) the restore point: what a drill finds restored. Best
     // effort: a database refusing the connection costs the facts, not the backup.
@@ -311,20 +325,8 @@ absl::StatusOr<BackupResult> GreenplumDriver::Backup(const BackupRequest& req) {
         meta.mutable_shards(i)->set_superuser(*name);
       }
     }
-    std::string sql = absl::StrCat("SELECT pg_create_restore_point('", point, "')::text");
-    ASSIGN_OR_RETURN(PgRows r, PgExec(conn.get(), sql, req.cancelled));
-    if (r.status != PGRES_TUPLES_OK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("shard '", shards[i].name, "': restore point: ", PgError(conn.get())));
-    }
-    auto lsn = r.LsnField(0, 0, "pg_create_restore_point");
-    if (!lsn.ok())
-      return common::WithContext(lsn.status(), absl::StrCat("shard '", shards[i].name, "'"));
-    meta.mutable_shards(i)->set_restore_point_lsn(FormatLsn(*lsn));
-    // Close the segment holding the restore point, so that the WAL archiver commits it now and
-    // a restore to this point does not wait for the segment to fill.
-    RETURN_IF_ERROR(PgExec(conn.get(), "SELECT pg_switch_wal()", req.cancelled).status());
   }
+  RETURN_IF_ERROR(MakeRestorePoint(cluster, &meta, req.cancelled));
   result.metadata = meta.SerializeAsString();
   return result;
 }

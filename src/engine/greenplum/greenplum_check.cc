@@ -13,9 +13,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/host_options.h"
 #include "engine/check_list.h"
 #include "engine/greenplum/greenplum_engine.h"
+#include "engine/greenplum/segments.h"
 #include "engine/greenplum/pg_conn.h"
 
 namespace mdb::engine::greenplum {
@@ -196,9 +198,28 @@ void CheckTarget(const common::ShardConfig& shard, std::vector<CheckItem>* out) 
 
 }  // namespace
 
-std::vector<CheckItem> GreenplumDriver::Check(const common::ClusterConfig& cluster,
+std::vector<CheckItem> GreenplumDriver::Check(const common::ClusterConfig& declared,
                                               const std::atomic<bool>* cancelled) {
   std::vector<CheckItem> out;
+  // A cluster declared by its coordinator is checked as the segments it lists now.
+  common::ClusterConfig cluster = declared;
+  if (DiscoversSegments(declared) && !declared.restore_target) {
+    const auto& coordinator = declared.shards.front();
+    CheckList c(&out, absl::StrCat(coordinator.name, " ", coordinator.hosts.front().address));
+    auto resolved = ResolveSegments(declared, cancelled);
+    if (!resolved.ok()) {
+      c.Unreachable("segments", std::string(resolved.status().message()),
+                    "the service's user must be able to read gp_segment_configuration on the "
+                    "coordinator, and every primary must be up");
+      return out;
+    }
+    std::vector<std::string> names;
+    for (const auto& s : resolved->shards) {
+      names.push_back(absl::StrCat(s.name, " ", s.hosts.front().address));
+    }
+    c.Ok("segments", absl::StrCat("from gp_segment_configuration: ", absl::StrJoin(names, ", ")));
+    cluster = *std::move(resolved);
+  }
   const bool journal =
       !cluster.shards.empty() && !cluster.shards.front().hosts.empty() &&
       common::HostOption(cluster.shards.front().hosts.front(), "wal_archive") != "off";
@@ -234,6 +255,17 @@ std::vector<std::string> GreenplumDriver::LeftOnServers(const common::ClusterCon
   std::vector<std::string> out;
   if (cluster.restore_target || cluster.shards.empty() || cluster.shards.front().hosts.empty() ||
       common::HostOption(cluster.shards.front().hosts.front(), "wal_archive") == "off") {
+    return out;
+  }
+  if (DiscoversSegments(cluster)) {  // not asked here: reloads do not wait on a coordinator
+    const std::string slot =
+        common::HostOption(cluster.shards.front().hosts.front(), "wal_slot", "mdb_backup");
+    out.push_back(absl::StrCat(
+        "replication slot ", slot, " on the coordinator ",
+        cluster.shards.front().hosts.front().address,
+        " and on every segment it lists keeps WAL until dropped there (in utility mode on the "
+        "segments): SELECT pg_drop_replication_slot('",
+        slot, "');"));
     return out;
   }
   for (const auto& shard : cluster.shards) {

@@ -1,7 +1,7 @@
 // Greenplum and PostgreSQL: a physical BASE backup of every segment (shard) over the replication
-// protocol, WAL included, then one restore point created on every segment; restore unpacks each
-// segment into a fresh data directory. Greenplum-specific steps (gp_segment_configuration,
-// gp_create_restore_point) are not here yet: the live cluster is PostgreSQL 15 shards.
+// protocol, WAL included, then one restore point on every segment (cut.h: gp_create_restore_point
+// where the coordinator has it); restore unpacks each segment into a fresh data directory. A
+// cluster is declared segment by segment, or by its coordinator (segments.h).
 #pragma once
 
 #include "engine/engine.h"

@@ -1,6 +1,7 @@
 // The Greenplum driver's journal hooks: starting the WAL streams, telling which WAL belongs to
 // which backup, and pruning WAL that no backup can use.
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -9,20 +10,92 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/host_options.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/greenplum/greenplum_engine.h"
+#include "engine/greenplum/segments.h"
 #include "engine/greenplum/wal_stream.h"
 #include "io/stream.h"
 #include "mdb_backup/v1/engines.pb.h"
 
 namespace mdb::engine::greenplum {
+namespace {
+
+// A cluster declared by its coordinator: its segments are looked up when archiving starts and
+// again every minute (segments_refresh_seconds); a segment added or a mirror that took over restarts the streams on the
+// new layout (each stream resumes from its own slot, so nothing is skipped).
+class DiscoveringJournal final : public Journal {
+ public:
+  explicit DiscoveringJournal(const JournalOptions& options)
+      : options_(options), declared_(*options.cluster) {
+    options_.cluster = &declared_;
+    int seconds = 0;
+    if (absl::SimpleAtoi(common::HostOption(declared_.shards.front().hosts.front(),
+                                            "segments_refresh_seconds", "60"),
+                         &seconds) &&
+        seconds > 0) {
+      every_ = absl::Seconds(seconds);
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~DiscoveringJournal() override {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  static std::string Layout(const common::ClusterConfig& c) {
+    std::string out;
+    for (const auto& s : c.shards) absl::StrAppend(&out, s.name, "=", s.hosts.front().address, ";");
+    return out;
+  }
+
+  void Run() {
+    std::string current;
+    std::unique_ptr<WalJournal> streams;
+    while (!stop_) {
+      auto resolved = ResolveSegments(declared_, &stop_);
+      if (!resolved.ok()) {
+        if (!stop_ && options_.log) {
+          options_.log(absl::StrCat("WAL archiving of cluster '", declared_.id,
+                                    "': segments not listed (the streams keep their last "
+                                    "layout): ",
+                                    resolved.status().message()));
+        }
+      } else if (std::string layout = Layout(*resolved); layout != current) {
+        streams.reset();  // the old layout's streams stop before the new ones start
+        if (!current.empty() && options_.log) {
+          options_.log(absl::StrCat("WAL archiving of cluster '", declared_.id,
+                                    "': the segments changed, now ", layout));
+        }
+        JournalOptions o = options_;
+        o.cluster = &*resolved;  // (copied by the journal)
+        streams = std::make_unique<WalJournal>(o);
+        current = layout;
+      }
+      for (absl::Time until = absl::Now() + every_; !stop_ && absl::Now() < until;) {
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+    }
+  }
+
+  JournalOptions options_;
+  common::ClusterConfig declared_;
+  absl::Duration every_ = absl::Minutes(1);  // host option segments_refresh_seconds
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
 
 std::unique_ptr<Journal> GreenplumDriver::StartJournal(const JournalOptions& options) {
   const auto& shards = options.cluster->shards;
   if (shards.empty() || shards.front().hosts.empty()) return nullptr;
   auto it = shards.front().hosts.front().options.find("wal_archive");
   if (it != shards.front().hosts.front().options.end() && it->second == "off") return nullptr;
+  if (DiscoversSegments(*options.cluster)) return std::make_unique<DiscoveringJournal>(options);
   return std::make_unique<WalJournal>(options);
 }
 

@@ -13,7 +13,9 @@ EngineModule Module() {
                    .endpoint_id = "managed-greenplum",
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
-                   .host_options = {"data_dir", "dbname", "password", "password_file", "socket_dir",
+                   // (gp_content, gp_promoted and pg_options are set by segment discovery only.)
+                   .host_options = {"data_dir", "dbname", "discover_segments", "password",
+                                    "password_file", "segments_refresh_seconds", "socket_dir",
                                     "user", "wal_archive", "wal_slot"},
                    .local_drills = true},
           .make_driver = [] { return std::make_unique<GreenplumDriver>(); }};

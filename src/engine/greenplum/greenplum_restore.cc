@@ -19,6 +19,7 @@
 #include "engine/greenplum/page_archive.h"
 #include "engine/greenplum/tar_extract.h"
 #include "engine/greenplum/wal_names.h"
+#include "engine/greenplum/segments.h"
 #include "engine/per_shard.h"
 #include "io/beneath.h"
 #include "io/pipe.h"
@@ -335,6 +336,11 @@ absl::Status GreenplumDriver::Restore(const RestoreRequest& req) {
   mdb_backup::v1::PgBackup meta;
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's metadata is damaged");
+  }
+  if (meta.layout() == "gp_segment_configuration") {
+    std::vector<std::string> names;
+    for (const auto& s : meta.shards()) names.push_back(s.name());
+    RETURN_IF_ERROR(CheckTargetLayout(names, *req.target));
   }
   // Every shard's journal first: a point the WAL cannot reach is refused before any is touched.
   std::vector<JournalPlan> plans;

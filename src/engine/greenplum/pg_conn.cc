@@ -38,6 +38,10 @@ absl::StatusOr<PgConn> PgConnect(const common::HostConfig& host, bool replicatio
   std::vector<std::string> vals{h, port, user, dbname, "30", "mdb-backup"};
   if (!password.empty()) keys.push_back("password"), vals.push_back(password);
   if (replication) keys.push_back("replication"), vals.push_back("true");
+  // Greenplum segments answer for themselves only in utility mode (segments.h sets it).
+  if (std::string o = common::HostOption(host, "pg_options"); !o.empty()) {
+    keys.push_back("options"), vals.push_back(o);
+  }
   std::vector<const char*> v;
   for (const auto& s : vals) v.push_back(s.c_str());
   keys.push_back(nullptr);

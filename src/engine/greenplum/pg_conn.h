@@ -22,7 +22,8 @@ struct PgConnCloser {
 };
 using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
 
-// Connects to `host` ("host:port" plus options user, password, password_file, dbname); with
+// Connects to `host` ("host:port" plus options user, password, password_file, dbname,
+// pg_options: libpq's `options`); with
 // `replication`, as a physical replication client (for BASE_BACKUP). Every wait below checks
 // `cancelled` (when given) about 5 times a second: a server that accepts connections but never
 // answers holds an operation only until it is cancelled (or 30 s for the connection itself).
