@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "engine/mongodb/mongo_util.h"
+#include "engine/mongodb/oplog_delta.h"
 
 namespace mdb::engine::mongodb {
 namespace {
@@ -61,16 +62,18 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
     bson_iter_t it;
     bool operators =
         bson_iter_init(&it, o.get()) && bson_iter_next(&it) && bson_iter_key(&it)[0] == '$';
-    if (operators && bson_iter_init_find(&it, o.get(), "diff")) {
-      // MongoDB 5+ "$v: 2" delta entries have no public command equivalent: applyOps only.
-      return absl::InvalidArgumentError(absl::StrCat(
-          "update on '", ns, "' is a v2 delta entry, which only the server's applyOps can apply"));
-    }
     step.kind = operators ? OplogStep::kUpdate : OplogStep::kReplace;
-    if (operators) {
-      if (!CopyExcept(o.get(), step.doc.get(), {"$v"})) {
+    Bson diff;
+    if (operators && GetDocument(o.get(), "diff", &diff)) {  // MongoDB 5+: a "$v: 2" delta
+      auto updates = DeltaToUpdates(diff.get());
+      if (!updates.ok()) return common::WithContext(updates.status(), absl::StrCat("'", ns, "'"));
+      step.updates = *std::move(updates);
+    } else if (operators) {
+      Bson update;
+      if (!CopyExcept(o.get(), update.get(), {"$v"})) {
         return absl::DataLossError(absl::StrCat("update on '", ns, "' is malformed"));
       }
+      step.updates.push_back(std::move(update));
     } else {
       step.doc = o;
     }
@@ -111,8 +114,12 @@ absl::Status OplogApplier::ApplyStep(const OplogStep& step) {
                                          nullptr, &error);
       break;
     case OplogStep::kUpdate:
-      ok = mongoc_collection_update_one(coll.get(), step.filter.get(), step.doc.get(), nullptr,
-                                        nullptr, &error);
+      ok = true;
+      for (const Bson& update : step.updates) {
+        ok = mongoc_collection_update_one(coll.get(), step.filter.get(), update.get(), nullptr,
+                                          nullptr, &error);
+        if (!ok) break;
+      }
       break;
     case OplogStep::kDelete:
       ok = mongoc_collection_delete_one(coll.get(), step.filter.get(), nullptr, nullptr, &error);
@@ -168,8 +175,13 @@ absl::Status OplogApplier::Apply(std::string_view entry) {
       ++applied_;
       return absl::OkStatus();
     }
-    if (use_apply_ops_ == 1 || !absl::IsUnimplemented(reply.status())) return reply.status();
-    use_apply_ops_ = 0;  // the server has no applyOps: plan entries ourselves from now on
+    if (use_apply_ops_ == 1 ||
+        !(absl::IsUnimplemented(reply.status()) || absl::IsPermissionDenied(reply.status()))) {
+      return reply.status();
+    }
+    // The server has no applyOps, or the user may not run it (the built-in `restore` role may
+    // not): plan entries ourselves from now on.
+    use_apply_ops_ = 0;
   }
   ASSIGN_OR_RETURN(OplogStep step, PlanEntry(entry));
   RETURN_IF_ERROR(ApplyStep(step));

@@ -1,11 +1,14 @@
 // Replaying oplog entries on a restored server. A server that has `applyOps` (mongod) applies
 // its own entries, which covers every entry format; otherwise each entry is turned into the
 // equivalent insert/update/delete/command (PlanEntry), which covers documents written by
-// inserts, replacements and classic update operators, deletes, and collection commands.
+// inserts, replacements, classic update operators and v2 deltas (oplog_delta.h), deletes, and
+// collection commands. A user without the applyOps privilege (the built-in `restore` role) gets
+// the same planned replay.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/mongodb/mongo_conn.h"
@@ -17,7 +20,8 @@ struct OplogStep {
   enum Kind { kSkip, kUpsert, kUpdate, kReplace, kDelete, kCommand } kind = kSkip;
   std::string db, collection;
   Bson filter;  // {_id: ...} for upsert/update/replace/delete
-  Bson doc;     // the document (upsert, replace), update operators (update), command
+  Bson doc;     // the document (upsert, replace), command
+  std::vector<Bson> updates;  // update operators, applied in this order (update)
 };
 
 // Plans an entry; InvalidArgument for an entry it cannot express (naming the op), Skip for no-ops
