@@ -76,6 +76,9 @@ def test_local_drills_pass_for_a_good_backup_and_fail_for_damaged_data(workdir, 
 def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, mongo_factory):
     src, scratch = mongo_factory(), mongo_factory()
     fill(src, 500, "shop")
+    src.client.admin["system.users"].insert_one({"_id": "shop.app", "user": "app", "db": "shop",
+                                                 "credentials": {"SCRAM-SHA-256": {"storedKey": "k"}},
+                                                 "roles": []})
     scratch.client.leftover.things.insert_one({"from": "before"})  # a restore would refuse it
     work_dir, _ = drills_dir_and_ferretdb(workdir)
     server = start_server(workdir, sharded_cluster("mg", [src.address], "mongodb", ["rs01"]) +
@@ -90,5 +93,7 @@ def test_a_drill_into_a_scratch_cluster_empties_it_before_and_after(workdir, mon
         v = verification(server)
         assert v["ok"] is True and v["target"] == "mg-scratch", v
         assert scratch.user_dbs() == []  # the restored data does not stay there
+        assert "admin.system.users: 1 restored" in server.read_log()
+        assert list(scratch.client.admin["system.users"].find()) == []  # nor its users
     finally:
         server.stop()

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/host_options.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/mongodb/bson_stream.h"
 #include "engine/mongodb/mongo_conn.h"
@@ -202,6 +204,39 @@ absl::Status BackupOplog(MongoConn* conn, MongoShardBackup* out, const BackupReq
   return absl::OkStatus();
 }
 
+// Users and roles, as mongodump --dumpDbUsersAndRoles takes them: the documents of
+// admin.system.roles and admin.system.users (credentials as the server keeps them: salted SCRAM
+// keys, never a password). Not allowed to read them: recorded as missing, and the data goes on.
+absl::Status BackupUsers(MongoConn* conn, MongoShardBackup* out, const BackupRequest& req) {
+  for (const char* name : {"system.roles", "system.users"}) {
+    MongoCollection c;
+    c.set_db("admin");
+    c.set_name(name);
+    c.set_type("collection");
+    Collection coll(mongoc_client_get_collection(conn->client(), "admin", name));
+    Bson filter, opts;
+    BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
+    Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    CursorSource source(conn, cur.get(), absl::StrCat("reading admin.", name), req.cancelled);
+    c.set_stream(CollectionStream(out->name(), "admin", name));
+    absl::Status st = req.writer->AddStream(c.stream(), &source);
+    if (absl::IsPermissionDenied(st)) {
+      out->clear_auth();
+      out->set_auth_missing(std::string(st.message()));
+      common::Log(common::LogLevel::kWarning, "mongodb",
+                  absl::StrCat("shard '", out->name(), "': users and roles not backed up: ",
+                               st.message(), " (grant the backup role, or set users: \"false\")"));
+      return absl::OkStatus();
+    }
+    RETURN_IF_ERROR(st);
+    c.set_documents(source.digest().count);
+    c.set_bytes(source.digest().bytes);
+    c.set_hash(source.digest().hash);
+    *out->add_auth() = std::move(c);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
                                              const BackupRequest& req) {
   MongoShardBackup out;
@@ -254,6 +289,9 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
   // 3. The documents.
   ASSIGN_OR_RETURN(auto dbs, UserDatabases(conn.get()));
   for (const auto& db : dbs) RETURN_IF_ERROR(BackupDatabase(conn.get(), db, &out, req));
+  if (common::HostOption(shard.hosts.front(), "users", "true") != "false") {
+    RETURN_IF_ERROR(BackupUsers(conn.get(), &out, req));
+  }
   out.set_dump_ended_unix_ms(absl::ToUnixMillis(absl::Now()));
   // 4. The journal, and proof that none of it was lost: if the oldest entry still in the capped
   // oplog is newer than our start, entries we need were overwritten while we read.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/host_options.h"
 #include "common/status.h"
 #include "engine/loopback_scratch.h"
 #include "engine/mongodb/mongo_conn.h"
@@ -105,6 +106,27 @@ absl::Status MongoDriver::EmptyScratch(const common::ClusterConfig& scratch,
     ASSIGN_OR_RETURN(auto dbs, UserDatabases(conn.get()));
     for (const auto& db : dbs) {
       RETURN_IF_ERROR(conn->Command(db, R"({"dropDatabase": 1})").status());
+    }
+    // And the users and roles a drill restored (a production cluster's credentials have no
+    // business staying on a scratch server), but for the one the service logs in as.
+    const common::HostConfig& host = shard.hosts.front();
+    std::string self = absl::StrCat(common::HostOption(host, "auth_source", "admin"), ".",
+                                    common::HostOption(host, "user"));
+    for (const char* coll : {"system.users", "system.roles"}) {
+      Bson cmd;
+      BSON_APPEND_UTF8(cmd.get(), "delete", coll);
+      bson_t array, item, query, id;
+      BSON_APPEND_ARRAY_BEGIN(cmd.get(), "deletes", &array);
+      BSON_APPEND_DOCUMENT_BEGIN(&array, "0", &item);
+      BSON_APPEND_DOCUMENT_BEGIN(&item, "q", &query);
+      BSON_APPEND_DOCUMENT_BEGIN(&query, "_id", &id);
+      BSON_APPEND_UTF8(&id, "$ne", self.c_str());
+      bson_append_document_end(&query, &id);
+      bson_append_document_end(&item, &query);
+      BSON_APPEND_INT32(&item, "limit", 0);
+      bson_append_document_end(&array, &item);
+      bson_append_array_end(cmd.get(), &array);
+      RETURN_IF_ERROR(conn->Command("admin", cmd.get()).status());
     }
   }
   return absl::OkStatus();

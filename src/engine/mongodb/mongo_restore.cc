@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_options.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/mongodb/bson_stream.h"
 #include "engine/mongodb/mongo_conn.h"
@@ -186,6 +188,45 @@ absl::Status CreateIndexes(MongoConn* conn, const MongoCollection& c) {
   return conn->Command(c.db(), cmd.get()).status();
 }
 
+// Roles, then the users holding them, inserted one by one into admin.system.roles/users (what
+// mongorestore --restoreDbUsersAndRoles restores): a user or role the target already has (the
+// restore's own user, one made by its installation) is kept as it is, never taken over.
+absl::Status RestoreUsers(const RestoreRequest& req, MongoConn* conn,
+                          const MongoShardBackup& shard) {
+  for (const auto& c : shard.auth()) {
+    Collection coll(mongoc_client_get_collection(conn->client(), "admin", c.name().c_str()));
+    uint64_t made = 0, kept = 0;
+    RETURN_IF_ERROR(ForEachStoredDocument(req, c.stream(), [&](std::string_view doc) {
+      bson_t view;
+      if (!bson_init_static(&view, reinterpret_cast<const uint8_t*>(doc.data()), doc.size())) {
+        return absl::DataLossError(absl::StrCat("admin.", c.name(), ": a stored entry is malformed"));
+      }
+      Bson opts;
+      BSON_APPEND_BOOL(opts.get(), "validate", false);
+      bson_error_t error;
+      if (mongoc_collection_insert_one(coll.get(), &view, opts.get(), nullptr, &error)) {
+        ++made;
+        return absl::OkStatus();
+      }
+      if (error.code == 11000) {  // DuplicateKey: the target has it
+        ++kept;
+        return absl::OkStatus();
+      }
+      absl::Status st = conn->Error(error, absl::StrCat("restoring admin.", c.name()));
+      if (absl::IsPermissionDenied(st)) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            st.message(), "; the restore's user needs the built-in restore role, or set users: "
+                          "\"false\" on the target's host to restore without users and roles"));
+      }
+      return st;
+    }));
+    common::Log(common::LogLevel::kInfo, "mongodb",
+                absl::StrCat("shard '", shard.name(), "': admin.", c.name(), ": ", made,
+                             " restored, ", kept, " already on the target kept as they are"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& shard,
                           const common::ShardConfig& target) {
   if (target.hosts.empty()) {
@@ -211,6 +252,9 @@ absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& sha
   }
   for (const auto& c : shard.collections()) {
     if (c.type() == "view") RETURN_IF_ERROR(CreateCollection(conn.get(), c));
+  }
+  if (common::HostOption(target.hosts.front(), "users", "true") != "false") {
+    RETURN_IF_ERROR(RestoreUsers(req, conn.get(), shard));
   }
   if (!shard.oplog_stream().empty()) {
     OplogApplier applier(conn.get());
