@@ -13,9 +13,12 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "engine/mongodb/bson_stream.h"
+#include "engine/mongodb/mongo_dump.h"
 #include "engine/mongodb/mongo_conn.h"
 #include "engine/mongodb/mongo_engine.h"
+#include "engine/mongodb/mongo_sharded.h"
 #include "engine/mongodb/mongo_util.h"
+#include "engine/mongodb/sharded.h"
 #include "engine/per_shard.h"
 
 namespace mdb::engine::mongodb {
@@ -76,6 +79,43 @@ class CursorSource final : public io::ByteSource {
   DocDigest digest_;
 };
 
+std::string Escape(const std::string& name) {
+  return absl::StrReplaceAll(name, {{"%", "%25"}, {"/", "%2F"}});
+}
+
+absl::Status BackupCollection(MongoConn* conn, const std::string& shard, const std::string& db,
+                              MongoCollection* c, const BackupRequest& req) {
+  std::string what = absl::StrCat("collection '", db, ".", c->name(), "'");
+  Collection coll(mongoc_client_get_collection(conn->client(), db.c_str(), c->name().c_str()));
+  Bson indexes;
+  {
+    bson_t array;
+    BSON_APPEND_ARRAY_BEGIN(indexes.get(), "indexes", &array);
+    int n = 0;
+    Cursor cur(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
+    RETURN_IF_ERROR(
+        ForEach(conn, cur.get(), absl::StrCat("listIndexes of ", what), [&](const bson_t* spec) {
+          std::string key = std::to_string(n++);
+          BSON_APPEND_DOCUMENT(&array, key.c_str(), spec);
+          return absl::OkStatus();
+        }));
+    bson_append_array_end(indexes.get(), &array);
+  }
+  c->set_indexes(std::string(indexes.bytes()));
+  Bson filter, opts;
+  BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
+  Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  CursorSource source(conn, cur.get(), absl::StrCat("reading ", what), req.cancelled);
+  c->set_stream(CollectionStream(shard, db, c->name()));
+  RETURN_IF_ERROR(req.writer->AddStream(c->stream(), &source));
+  c->set_documents(source.digest().count);
+  c->set_bytes(source.digest().bytes);
+  c->set_hash(source.digest().hash);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<bool> HasOplog(MongoConn* conn) {
   Database local(mongoc_client_get_database(conn->client(), "local"));
   Bson opts;
@@ -114,37 +154,6 @@ absl::StatusOr<uint64_t> OplogEdge(MongoConn* conn, bool newest) {
     return absl::OkStatus();
   }));
   return ts;
-}
-
-absl::Status BackupCollection(MongoConn* conn, const std::string& shard, const std::string& db,
-                              MongoCollection* c, const BackupRequest& req) {
-  std::string what = absl::StrCat("collection '", db, ".", c->name(), "'");
-  Collection coll(mongoc_client_get_collection(conn->client(), db.c_str(), c->name().c_str()));
-  Bson indexes;
-  {
-    bson_t array;
-    BSON_APPEND_ARRAY_BEGIN(indexes.get(), "indexes", &array);
-    int n = 0;
-    Cursor cur(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
-    RETURN_IF_ERROR(
-        ForEach(conn, cur.get(), absl::StrCat("listIndexes of ", what), [&](const bson_t* spec) {
-          std::string key = std::to_string(n++);
-          BSON_APPEND_DOCUMENT(&array, key.c_str(), spec);
-          return absl::OkStatus();
-        }));
-    bson_append_array_end(indexes.get(), &array);
-  }
-  c->set_indexes(std::string(indexes.bytes()));
-  Bson filter, opts;
-  BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
-  Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
-  CursorSource source(conn, cur.get(), absl::StrCat("reading ", what), req.cancelled);
-  c->set_stream(CollectionStream(shard, db, c->name()));
-  RETURN_IF_ERROR(req.writer->AddStream(c->stream(), &source));
-  c->set_documents(source.digest().count);
-  c->set_bytes(source.digest().bytes);
-  c->set_hash(source.digest().hash);
-  return absl::OkStatus();
 }
 
 absl::Status BackupDatabase(MongoConn* conn, const std::string& db, MongoShardBackup* out,
@@ -204,54 +213,55 @@ absl::Status BackupOplog(MongoConn* conn, MongoShardBackup* out, const BackupReq
   return absl::OkStatus();
 }
 
-// Users and roles, as mongodump --dumpDbUsersAndRoles takes them: the documents of
-// admin.system.roles and admin.system.users (credentials as the server keeps them: salted SCRAM
-// keys, never a password). Not allowed to read them: recorded as missing, and the data goes on.
+absl::StatusOr<MongoCollection> DumpWhole(MongoConn* conn, const std::string& db,
+                                          const std::string& name, const std::string& shard,
+                                          const BackupRequest& req) {
+  MongoCollection c;
+  c.set_db(db);
+  c.set_name(name);
+  c.set_type("collection");
+  Collection coll(mongoc_client_get_collection(conn->client(), db.c_str(), name.c_str()));
+  Bson filter, opts;
+  BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
+  Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  CursorSource source(conn, cur.get(), absl::StrCat("reading ", db, ".", name), req.cancelled);
+  c.set_stream(CollectionStream(shard, db, name));
+  RETURN_IF_ERROR(req.writer->AddStream(c.stream(), &source));
+  c.set_documents(source.digest().count);
+  c.set_bytes(source.digest().bytes);
+  c.set_hash(source.digest().hash);
+  return c;
+}
+
 absl::Status BackupUsers(MongoConn* conn, MongoShardBackup* out, const BackupRequest& req) {
   for (const char* name : {"system.roles", "system.users"}) {
-    MongoCollection c;
-    c.set_db("admin");
-    c.set_name(name);
-    c.set_type("collection");
-    Collection coll(mongoc_client_get_collection(conn->client(), "admin", name));
-    Bson filter, opts;
-    BSON_APPEND_INT32(opts.get(), "batchSize", kFindBatch);
-    Cursor cur(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
-    CursorSource source(conn, cur.get(), absl::StrCat("reading admin.", name), req.cancelled);
-    c.set_stream(CollectionStream(out->name(), "admin", name));
-    absl::Status st = req.writer->AddStream(c.stream(), &source);
-    if (absl::IsPermissionDenied(st)) {
+    auto c = DumpWhole(conn, "admin", name, out->name(), req);
+    if (absl::IsPermissionDenied(c.status())) {
       out->clear_auth();
-      out->set_auth_missing(std::string(st.message()));
+      out->set_auth_missing(std::string(c.status().message()));
       common::Log(common::LogLevel::kWarning, "mongodb",
                   absl::StrCat("shard '", out->name(), "': users and roles not backed up: ",
-                               st.message(), " (grant the backup role, or set users: \"false\")"));
+                               c.status().message(),
+                               " (grant the backup role, or set users: \"false\")"));
       return absl::OkStatus();
     }
-    RETURN_IF_ERROR(st);
-    c.set_documents(source.digest().count);
-    c.set_bytes(source.digest().bytes);
-    c.set_hash(source.digest().hash);
-    *out->add_auth() = std::move(c);
+    if (!c.ok()) return c.status();
+    *out->add_auth() = *std::move(c);
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
-                                             const BackupRequest& req) {
-  MongoShardBackup out;
-  out.set_name(shard.name);
-  // 1. The member to read: a secondary first, then the primary or a standalone server.
-  std::unique_ptr<MongoConn> conn;
-  ServerInfo info;
+absl::StatusOr<Member> PickMember(const common::ShardConfig& shard,
+                                  const std::atomic<bool>* cancelled) {
+  Member m;
   std::string errors;
   // A host pass 0 could not reach within its connect deadline (10 s of tries) is not waited
   // for again by pass 1 (before, a dead single-host shard cost twice the deadline).
   std::set<std::string> unreachable;
-  for (int pass = 0; pass < 2 && !conn; ++pass) {
+  for (int pass = 0; pass < 2 && !m.conn; ++pass) {
     for (const auto& host : shard.hosts) {
       if (unreachable.count(host.address)) continue;
-      auto c = ConnectHost(host, absl::Minutes(5), req.cancelled);
+      auto c = ConnectHost(host, absl::Minutes(5), cancelled);
       if (absl::IsCancelled(c.status())) return c.status();
       if (!c.ok()) {
         unreachable.insert(host.address);
@@ -264,16 +274,29 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
         continue;
       }
       if ((pass == 0 && d->secondary) || (pass == 1 && !d->secondary)) {
-        conn = std::move(*c);
-        info = *d;
+        m.conn = std::move(*c);
+        m.info = *d;
         break;
       }
     }
   }
-  if (!conn) {
+  if (!m.conn) {
     return absl::UnavailableError(
         absl::StrCat("shard '", shard.name, "': no reachable MongoDB server:", errors));
   }
+  return m;
+}
+
+namespace {
+
+absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
+                                             const BackupRequest& req) {
+  MongoShardBackup out;
+  out.set_name(shard.name);
+  // 1. The member to read: a secondary first, then the primary or a standalone server.
+  ASSIGN_OR_RETURN(Member member, PickMember(shard, req.cancelled));
+  std::unique_ptr<MongoConn> conn = std::move(member.conn);
+  const ServerInfo& info = member.info;
   out.set_host(conn->address());
   out.set_role(info.secondary ? "secondary" : info.set_name.empty() ? "standalone" : "primary");
   out.set_server_version(info.version);
@@ -313,10 +336,6 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
   return out;
 }
 
-std::string Escape(const std::string& name) {
-  return absl::StrReplaceAll(name, {{"%", "%25"}, {"/", "%2F"}});
-}
-
 }  // namespace
 
 std::string CollectionStream(const std::string& shard, const std::string& db,
@@ -330,6 +349,7 @@ std::string OplogStream(const std::string& shard) {
 }
 
 absl::StatusOr<BackupResult> MongoDriver::Backup(const BackupRequest& req) {
+  if (DiscoversShards(*req.cluster)) return BackupSharded(req);
   ASSIGN_OR_RETURN(
       auto shards,
       BackupEachShard<MongoShardBackup>(

@@ -8,6 +8,7 @@
 #include "engine/check_list.h"
 #include "engine/mongodb/mongo_conn.h"
 #include "engine/mongodb/mongo_engine.h"
+#include "engine/mongodb/sharded.h"
 
 namespace mdb::engine::mongodb {
 
@@ -27,6 +28,29 @@ std::vector<CheckItem> MongoDriver::Check(const common::ClusterConfig& cluster,
     if (!info.ok()) {
       c.Unreachable("hello", std::string(info.status().message()),
                     "upgrade to MongoDB 4.4 or later");
+      return;
+    }
+    if (DiscoversShards(cluster)) {  // a router: it lists the shards, whose members it names
+      if (!info->router) {
+        c.Fail("mongos", "not a router (hello says no 'isdbgrid')",
+               "declare the cluster's mongos with discover_shards, or a replica set's members "
+               "as a shard without it");
+        return;
+      }
+      auto listed = conn->get()->Command("admin", R"({"listShards": 1})");
+      auto shards = listed.ok() ? ShardsFromListShards(listed->get(), host)
+                                : absl::StatusOr<std::vector<common::ShardConfig>>(listed.status());
+      if (!shards.ok()) {
+        c.Fail("listShards", std::string(shards.status().message()),
+               absl::StrCat("db.getSiblingDB('admin').grantRolesToUser('",
+                            common::HostOption(host, "user", "<user>"),
+                            "', ['backup', 'clusterMonitor', 'clusterManager'])"));
+        return;
+      }
+      std::vector<std::string> names;
+      for (const auto& s : *shards) names.push_back(s.name);
+      c.Ok("mongos", absl::StrCat("MongoDB ", info->version, ", shards ",
+                                  absl::StrJoin(names, ", ")));
       return;
     }
     c.Ok("connection",

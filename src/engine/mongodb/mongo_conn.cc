@@ -1,4 +1,5 @@
 #include "engine/mongodb/mongo_conn.h"
+#include "engine/mongodb/mongo_util.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -236,6 +237,7 @@ absl::StatusOr<ServerInfo> Describe(MongoConn* conn) {
   if (bson_iter_init_find(&it, hello.get(), "setName") && BSON_ITER_HOLDS_UTF8(&it)) {
     info.set_name = bson_iter_utf8(&it, nullptr);
   }
+  info.router = GetString(hello.get(), "msg") == "isdbgrid";
   ASSIGN_OR_RETURN(Bson build, conn->Command("admin", "{\"buildInfo\": 1}"));
   if (bson_iter_init_find(&it, build.get(), "version") && BSON_ITER_HOLDS_UTF8(&it)) {
     info.version = bson_iter_utf8(&it, nullptr);

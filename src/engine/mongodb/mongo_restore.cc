@@ -10,7 +10,9 @@
 #include "common/status.h"
 #include "engine/mongodb/bson_stream.h"
 #include "engine/mongodb/mongo_conn.h"
+#include "engine/mongodb/mongo_dump.h"
 #include "engine/mongodb/mongo_engine.h"
+#include "engine/mongodb/mongo_sharded.h"
 #include "engine/mongodb/mongo_util.h"
 #include "engine/mongodb/oplog_apply.h"
 #include "engine/per_shard.h"
@@ -25,51 +27,6 @@ using mdb_backup::v1::MongoShardBackup;
 // Inserts are sent in batches of about this many bytes: big enough that round trips do not
 // dominate, small enough to keep the restore's memory low (the server's limit is 48 MB).
 constexpr size_t kBatchBytes = 4 << 20;
-
-// Reads stream `stream` of the backup and calls `each` per document, with bounded memory: the
-// repository writes into a pipe on one thread while this one parses.
-absl::Status ForEachStoredDocument(const RestoreRequest& req, const std::string& stream,
-                                   const std::function<absl::Status(std::string_view)>& each) {
-  io::Pipe pipe(4 << 20);  // documents are small: a short pipe keeps the restore's memory low
-  absl::Status read_status;
-  std::thread reader([&] {
-    read_status = req.repository->RestoreStream(*req.manifest, stream, &pipe);
-    pipe.Finish();
-  });
-  absl::Status st;
-  BsonReader docs(&pipe);
-  for (;;) {
-    if (req.cancelled && req.cancelled->load()) {
-      st = absl::CancelledError("restore cancelled");
-      break;
-    }
-    auto doc = docs.Next();
-    if (!doc.ok()) {
-      st = doc.status();
-      break;
-    }
-    if (!*doc) break;
-    st = each(**doc);
-    if (!st.ok()) break;
-  }
-  if (!st.ok()) pipe.Abandon();
-  reader.join();
-  return io::PipeResult(read_status, st);
-}
-
-absl::Status CreateCollection(MongoConn* conn, const MongoCollection& c) {
-  Bson cmd;
-  BSON_APPEND_UTF8(cmd.get(), "create", c.name().c_str());
-  if (!c.options().empty()) {
-    ASSIGN_OR_RETURN(Bson options, Bson::FromBytes(c.options()));
-    bson_iter_t it;
-    bson_iter_init(&it, options.get());
-    while (bson_iter_next(&it)) {
-      bson_append_iter(cmd.get(), bson_iter_key(&it), -1, &it);
-    }
-  }
-  return conn->Command(c.db(), cmd.get()).status();
-}
 
 // Unordered bulk inserts of about kBatchBytes: documents go straight from the stream into the
 // bulk's own buffer (one copy), which is sent and dropped when full.
@@ -188,6 +145,62 @@ absl::Status CreateIndexes(MongoConn* conn, const MongoCollection& c) {
   return conn->Command(c.db(), cmd.get()).status();
 }
 
+}  // namespace
+
+// Reads stream `stream` of the backup and calls `each` per document, with bounded memory: the
+// repository writes into a pipe on one thread while this one parses.
+absl::Status ForEachStoredDocument(const RestoreRequest& req, const std::string& stream,
+                                   const std::function<absl::Status(std::string_view)>& each) {
+  io::Pipe pipe(4 << 20);  // documents are small: a short pipe keeps the restore's memory low
+  absl::Status read_status;
+  std::thread reader([&] {
+    read_status = req.repository->RestoreStream(*req.manifest, stream, &pipe);
+    pipe.Finish();
+  });
+  absl::Status st;
+  BsonReader docs(&pipe);
+  for (;;) {
+    if (req.cancelled && req.cancelled->load()) {
+      st = absl::CancelledError("restore cancelled");
+      break;
+    }
+    auto doc = docs.Next();
+    if (!doc.ok()) {
+      st = doc.status();
+      break;
+    }
+    if (!*doc) break;
+    st = each(**doc);
+    if (!st.ok()) break;
+  }
+  if (!st.ok()) pipe.Abandon();
+  reader.join();
+  return io::PipeResult(read_status, st);
+}
+
+absl::Status CreateCollection(MongoConn* conn, const MongoCollection& c) {
+  Bson cmd;
+  BSON_APPEND_UTF8(cmd.get(), "create", c.name().c_str());
+  if (!c.options().empty()) {
+    ASSIGN_OR_RETURN(Bson options, Bson::FromBytes(c.options()));
+    bson_iter_t it;
+    bson_iter_init(&it, options.get());
+    while (bson_iter_next(&it)) {
+      bson_append_iter(cmd.get(), bson_iter_key(&it), -1, &it);
+    }
+  }
+  return conn->Command(c.db(), cmd.get()).status();
+}
+
+absl::Status RestoreCollection(const RestoreRequest& req, MongoConn* conn, const MongoCollection& c,
+                               const std::function<absl::Status()>& before_load) {
+  RETURN_IF_ERROR(CreateCollection(conn, c));
+  if (before_load) RETURN_IF_ERROR(before_load());
+  RETURN_IF_ERROR(LoadDocuments(req, conn, c));
+  RETURN_IF_ERROR(Verify(conn, c));
+  return CreateIndexes(conn, c);
+}
+
 // Roles, then the users holding them, inserted one by one into admin.system.roles/users (what
 // mongorestore --restoreDbUsersAndRoles restores): a user or role the target already has (the
 // restore's own user, one made by its installation) is kept as it is, never taken over.
@@ -227,6 +240,8 @@ absl::Status RestoreUsers(const RestoreRequest& req, MongoConn* conn,
   return absl::OkStatus();
 }
 
+namespace {
+
 absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& shard,
                           const common::ShardConfig& target) {
   if (target.hosts.empty()) {
@@ -245,10 +260,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& sha
   }
   for (const auto& c : shard.collections()) {
     if (c.type() != "collection") continue;
-    RETURN_IF_ERROR(CreateCollection(conn.get(), c));
-    RETURN_IF_ERROR(LoadDocuments(req, conn.get(), c));
-    RETURN_IF_ERROR(Verify(conn.get(), c));
-    RETURN_IF_ERROR(CreateIndexes(conn.get(), c));
+    RETURN_IF_ERROR(RestoreCollection(req, conn.get(), c));
   }
   for (const auto& c : shard.collections()) {
     if (c.type() == "view") RETURN_IF_ERROR(CreateCollection(conn.get(), c));
@@ -271,6 +283,7 @@ absl::Status MongoDriver::Restore(const RestoreRequest& req) {
   if (!meta.ParseFromString(req.manifest->engine_metadata())) {
     return absl::DataLossError("the backup's metadata is damaged");
   }
+  if (meta.has_routed()) return RestoreSharded(req, meta);
   return RestoreEachShard(*req.target, meta.shards_size(), [&](size_t i) {
     return RestoreShard(req, meta.shards(i), req.target->shards[i]);
   });

@@ -29,7 +29,7 @@ bool Skipped(const bson_t* e) {
 
 }  // namespace
 
-absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
+absl::StatusOr<OplogStep> PlanEntry(std::string_view entry, const ShardKeys* routed) {
   ASSIGN_OR_RETURN(Bson e, Bson::FromBytes(entry));
   OplogStep step;
   std::string op = GetString(e.get(), "op");
@@ -38,6 +38,13 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
   step.db = ns.substr(0, dot);
   if (dot != std::string::npos) step.collection = ns.substr(dot + 1);
   if (Skipped(e.get())) return step;
+  bson_iter_t migrate;
+  if (routed && bson_iter_init_find(&migrate, e.get(), "fromMigrate") &&
+      bson_iter_as_bool(&migrate)) {
+    return step;  // a chunk moving between shards: the data is the same
+  }
+  auto key = routed ? routed->find(ns) : ShardKeys::const_iterator();
+  const bool sharded = routed && key != routed->end();
   Bson o, o2;
   if (!GetDocument(e.get(), "o", &o)) {
     return absl::InvalidArgumentError(
@@ -49,16 +56,27 @@ absl::StatusOr<OplogStep> PlanEntry(std::string_view entry) {
     if (!IdFilter(o.get(), &step.filter)) {
       return absl::InvalidArgumentError(absl::StrCat("insert on '", ns, "' without an _id"));
     }
+    for (const std::string& field : sharded ? key->second : std::vector<std::string>{}) {
+      bson_iter_t it, value;
+      if (field == "_id") continue;
+      if (!bson_iter_init(&it, o.get()) || !bson_iter_find_descendant(&it, field.c_str(), &value)) {
+        continue;  // a document without the key field: the router treats it as null
+      }
+      bson_append_iter(step.filter.get(), field.c_str(), field.size(), &value);
+    }
     step.doc = o;
   } else if (op == "d") {
     step.kind = OplogStep::kDelete;
-    if (!IdFilter(o.get(), &step.filter)) {
+    if (sharded && bson_has_field(o.get(), "_id")) {
+      step.filter = o;  // the document key: _id and the shard key
+    } else if (!IdFilter(o.get(), &step.filter)) {
       return absl::InvalidArgumentError(absl::StrCat("delete on '", ns, "' without an _id"));
     }
   } else if (op == "u") {
     if (!has_o2 || !IdFilter(o2.get(), &step.filter)) {
       return absl::InvalidArgumentError(absl::StrCat("update on '", ns, "' without o2._id"));
     }
+    if (sharded) step.filter = o2;  // the document key: _id and the shard key
     bson_iter_t it;
     bool operators =
         bson_iter_init(&it, o.get()) && bson_iter_next(&it) && bson_iter_key(&it)[0] == '$';
@@ -183,7 +201,7 @@ absl::Status OplogApplier::Apply(std::string_view entry) {
     // not): plan entries ourselves from now on.
     use_apply_ops_ = 0;
   }
-  ASSIGN_OR_RETURN(OplogStep step, PlanEntry(entry));
+  ASSIGN_OR_RETURN(OplogStep step, PlanEntry(entry, routed_));
   RETURN_IF_ERROR(ApplyStep(step));
   ++applied_;
   return absl::OkStatus();

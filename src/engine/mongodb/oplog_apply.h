@@ -6,6 +6,7 @@
 // the same planned replay.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,20 +25,29 @@ struct OplogStep {
   std::vector<Bson> updates;  // update operators, applied in this order (update)
 };
 
+// A sharded cluster's entries replayed through its router (mongos): by "db.collection", the
+// shard key fields of each sharded collection. They go into the filters, since a router sends a
+// single-document write to the shard its key names; and entries a chunk migration wrote
+// (`fromMigrate`) are moves, not changes, and are skipped.
+using ShardKeys = std::map<std::string, std::vector<std::string>>;
+
 // Plans an entry; InvalidArgument for an entry it cannot express (naming the op), Skip for no-ops
 // and entries of the server's own databases.
-absl::StatusOr<OplogStep> PlanEntry(std::string_view entry);
+absl::StatusOr<OplogStep> PlanEntry(std::string_view entry, const ShardKeys* routed = nullptr);
 
 class OplogApplier {
  public:
-  explicit OplogApplier(MongoConn* conn) : conn_(conn) {}
+  // `routed`: the entries go through a router, which has no applyOps.
+  explicit OplogApplier(MongoConn* conn, const ShardKeys* routed = nullptr)
+      : conn_(conn), routed_(routed), use_apply_ops_(routed ? 0 : -1) {}
   absl::Status Apply(std::string_view entry);
   uint64_t applied() const { return applied_; }
 
  private:
   absl::Status ApplyStep(const OplogStep& step);
   MongoConn* conn_;
-  int use_apply_ops_ = -1;  // unknown until the first entry: -1, then 0 or 1
+  const ShardKeys* routed_;
+  int use_apply_ops_;  // unknown until the first entry: -1, then 0 or 1
   uint64_t applied_ = 0;
 };
 
