@@ -60,6 +60,13 @@ def test_segments_come_from_the_coordinator_and_the_cut_from_gp_create_restore_p
                           restore_target("gpc-misnamed", out, ["coordinator", "seg1", "seg0"]))
     api = Api(server)
     try:
+        # A function of that name that a role without superuser owns is not Greenplum's: it is
+        # not called (it could hand back positions of its choosing).
+        coordinator.sql("CREATE ROLE mallory; "
+                        "ALTER FUNCTION gp_create_restore_point(text) OWNER TO mallory")
+        api.backup("gpc")
+        assert coordinator.sql("SELECT count(*) FROM cut_log") == "0"
+        coordinator.sql("ALTER FUNCTION gp_create_restore_point(text) OWNER TO postgres")
         b1 = api.backup("gpc")
         # (Greenplum's Backup message has no shard names: the layout shows in a refused restore.)
         op = api.restore(b1, "gpc-out")

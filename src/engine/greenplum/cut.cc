@@ -4,6 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/host_options.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/greenplum/pg_conn.h"
 #include "engine/greenplum/segments.h"
@@ -23,25 +25,37 @@ absl::StatusOr<PgRows> Query(PGconn* conn, const std::string& sql, const std::st
 }
 
 // gp_create_restore_point on the coordinator: nullopt when it has none (a PostgreSQL
-// coordinator, or a Greenplum 6 without the gp_pitr extension).
+// coordinator, or a Greenplum 6 without the gp_pitr extension). Only a function a superuser owns
+// is called, schema-qualified: one that any role could create in `public` would otherwise
+// shadow it, run as the backup's role and hand back positions of its choosing.
 absl::StatusOr<std::optional<std::map<int, Lsn>>> CoordinatorCut(
     const common::ClusterConfig& cluster, const std::string& name, const std::vector<int>& contents,
     const std::atomic<bool>* cancelled) {
   const common::ShardConfig& coordinator = cluster.shards.front();
   ASSIGN_OR_RETURN(PgConn conn,
                    PgConnect(coordinator.hosts.front(), /*replication=*/false, cancelled));
-  ASSIGN_OR_RETURN(PgRows has,
-                   Query(conn.get(),
-                         "SELECT count(*) FROM pg_catalog.pg_proc "
-                         "WHERE proname = 'gp_create_restore_point'",
-                         coordinator.name, cancelled));
-  ASSIGN_OR_RETURN(std::string count, has.Field(0, 0, "pg_proc"));
-  if (count == "0") return std::nullopt;
+  ASSIGN_OR_RETURN(PgRows has, Query(conn.get(),
+                                     "SELECT quote_ident(n.nspname) FROM pg_catalog.pg_proc p "
+                                     "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+                                     "JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "
+                                     "WHERE p.proname = 'gp_create_restore_point' AND r.rolsuper "
+                                     "ORDER BY n.nspname <> 'pg_catalog', n.nspname LIMIT 1",
+                                     coordinator.name, cancelled));
+  if (has.rows.empty()) {
+    if (!common::HostOption(cluster.shards.back().hosts.front(), "pg_options").empty()) {
+      common::Log(common::LogLevel::kWarning, "greenplum",
+                  absl::StrCat("cluster '", cluster.id,
+                               "': the coordinator has no gp_create_restore_point (Greenplum 6: "
+                               "CREATE EXTENSION gp_pitr), so the restore point is made segment "
+                               "by segment and a distributed transaction may straddle it"));
+    }
+    return std::nullopt;
+  }
+  ASSIGN_OR_RETURN(std::string schema, has.Field(0, 0, "pg_proc"));
   // (name is our own spelling of a parsed position; it goes into SQL.)
   ASSIGN_OR_RETURN(PgRows r, Query(conn.get(),
-                                   absl::StrCat("SELECT segment_id::text, restore_lsn::text FROM "
-                                                "gp_create_restore_point('",
-                                                name, "')"),
+                                   absl::StrCat("SELECT segment_id::text, restore_lsn::text FROM ",
+                                                schema, ".gp_create_restore_point('", name, "')"),
                                    coordinator.name, cancelled));
   std::vector<std::pair<std::string, std::string>> rows;
   for (size_t i = 0; i < r.rows.size(); ++i) {
@@ -64,8 +78,8 @@ absl::StatusOr<std::map<int, Lsn>> CutFromRows(
     int content;
     std::optional<Lsn> lsn = ParseLsn(text);
     if (!absl::SimpleAtoi(id, &content) || !lsn) {
-      return absl::DataLossError(absl::StrCat("a row (", id.substr(0, 20), ", ",
-                                              text.substr(0, 40), ") is not a segment position"));
+      return absl::DataLossError(absl::StrCat("a row (", id.substr(0, 20), ", ", text.substr(0, 40),
+                                              ") is not a segment position"));
     }
     if (std::find(contents.begin(), contents.end(), content) == contents.end()) {
       return absl::AbortedError(absl::StrCat(
@@ -78,9 +92,9 @@ absl::StatusOr<std::map<int, Lsn>> CutFromRows(
   }
   for (int content : contents) {
     if (!out.count(content)) {
-      return absl::AbortedError(absl::StrCat(
-          "segment ", content,
-          " has no position: the segments changed during the backup; run it again"));
+      return absl::AbortedError(
+          absl::StrCat("segment ", content,
+                       " has no position: the segments changed during the backup; run it again"));
     }
   }
   return out;
@@ -103,10 +117,10 @@ absl::Status MakeRestorePoint(const common::ClusterConfig& cluster, mdb_backup::
     if (cut) {
       shard->set_restore_point_lsn(FormatLsn(cut->at(shard->content_id())));
     } else {
-      ASSIGN_OR_RETURN(PgRows r, Query(conn.get(),
-                                       absl::StrCat("SELECT pg_create_restore_point('", name,
-                                                    "')::text"),
-                                       shard->name(), cancelled));
+      ASSIGN_OR_RETURN(
+          PgRows r,
+          Query(conn.get(), absl::StrCat("SELECT pg_create_restore_point('", name, "')::text"),
+                shard->name(), cancelled));
       auto lsn = r.LsnField(0, 0, "pg_create_restore_point");
       if (!lsn.ok()) {
         return common::WithContext(lsn.status(), absl::StrCat("shard '", shard->name(), "'"));

@@ -11,9 +11,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/host_options.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "common/host_options.h"
 #include "engine/greenplum/cut.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
@@ -167,6 +167,21 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
     }
   }
   if (parent) out.set_parent_start_lsn(parent->start_lsn());
+  // With the journal on, the slot exists before the copy starts: a segment the journal has not
+  // streamed from yet (just added, or a mirror that took over) keeps its WAL from here on until
+  // the journal reads it, so the backup's restore point is archived whatever the journal's pace.
+  if (common::HostOption(req.cluster->shards.front().hosts.front(), "wal_archive") != "off") {
+    const std::string slot = common::HostOption(host, "wal_slot", "mdb_backup");
+    auto made =
+        PgExec(conn.get(), absl::StrCat("CREATE_REPLICATION_SLOT ", slot, " PHYSICAL RESERVE_WAL"),
+               req.cancelled);
+    if (!made.ok()) return common::WithContext(made.status(), where("replication slot"));
+    if (made->status != PGRES_TUPLES_OK && made->status != PGRES_COMMAND_OK &&
+        made->sqlstate != "42710") {  // duplicate_object: the journal made it already
+      return absl::FailedPreconditionError(
+          where(absl::StrCat("CREATE_REPLICATION_SLOT ", slot, ": ", PgError(conn.get()))));
+    }
+  }
   RETURN_IF_ERROR(
       common::WithContext(PgSend(conn.get(),
                                  "BASE_BACKUP (LABEL 'mdb-backup', CHECKPOINT 'fast', WAL true, "

@@ -17,8 +17,8 @@
 #include "common/host_options.h"
 #include "engine/check_list.h"
 #include "engine/greenplum/greenplum_engine.h"
-#include "engine/greenplum/segments.h"
 #include "engine/greenplum/pg_conn.h"
+#include "engine/greenplum/segments.h"
 
 namespace mdb::engine::greenplum {
 namespace {

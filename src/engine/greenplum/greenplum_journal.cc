@@ -24,8 +24,10 @@ namespace mdb::engine::greenplum {
 namespace {
 
 // A cluster declared by its coordinator: its segments are looked up when archiving starts and
-// again every minute (segments_refresh_seconds); a segment added or a mirror that took over restarts the streams on the
-// new layout (each stream resumes from its own slot, so nothing is skipped).
+// again every minute (segments_refresh_seconds); a segment added or a mirror that took over
+// restarts the streams on the new layout. Each stream resumes from its slot; a server that had
+// none (new, or a mirror that took over) gets one from the first backup that reads it (made
+// before its copy), so WAL from that backup on is kept for the journal.
 class DiscoveringJournal final : public Journal {
  public:
   explicit DiscoveringJournal(const JournalOptions& options)

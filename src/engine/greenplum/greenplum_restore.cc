@@ -13,13 +13,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "engine/greenplum/greenplum_engine.h"
 #include "engine/greenplum/page_archive.h"
+#include "engine/greenplum/segments.h"
 #include "engine/greenplum/tar_extract.h"
 #include "engine/greenplum/wal_names.h"
-#include "engine/greenplum/segments.h"
 #include "engine/per_shard.h"
 #include "io/beneath.h"
 #include "io/pipe.h"
@@ -354,6 +355,14 @@ absl::Status GreenplumDriver::Restore(const RestoreRequest& req) {
   // to its own base end, rather than some to one point and some to another.
   if (!all_reach) {
     for (auto& p : plans) p.stage.clear();
+    if (!req.point_in_time && !meta.restore_point().empty()) {
+      common::Log(common::LogLevel::kWarning, "greenplum",
+                  absl::StrCat("restore of backup '", req.manifest->backup_id(),
+                               "': the WAL to its restore point is not archived for every "
+                               "segment (wal_archive off, or archiving behind), so each segment "
+                               "recovers to the end of its own copy: consistent per segment, not "
+                               "at the cluster-wide point"));
+    }
   }
   return RestoreEachShard(*req.target, meta.shards_size(), [&](size_t i) {
     return RestoreShard(req, meta.shards(i), plans[i], req.target->shards[i]);

@@ -58,11 +58,11 @@ absl::Status CheckTargetLayout(const std::vector<std::string>& backup_shards,
   std::vector<std::string> declared;
   for (const auto& s : target.shards) declared.push_back(s.name);
   if (declared == backup_shards) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the backup holds the segments ", absl::StrJoin(backup_shards, ", "),
-      " as the coordinator listed them; target cluster '", target.id, "' declares ",
-      declared.empty() ? "none" : absl::StrJoin(declared, ", "),
-      ": declare one shard per segment with these names, in this order"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("the backup holds the segments ", absl::StrJoin(backup_shards, ", "),
+                   " as the coordinator listed them; target cluster '", target.id, "' declares ",
+                   declared.empty() ? "none" : absl::StrJoin(declared, ", "),
+                   ": declare one shard per segment with these names, in this order"));
 }
 
 absl::StatusOr<std::vector<common::ShardConfig>> LayoutFromRows(
@@ -80,20 +80,20 @@ absl::StatusOr<std::vector<common::ShardConfig>> LayoutFromRows(
       return bad(absl::StrCat("content id ", row.content, " is out of range"));
     }
     if (row.role != 'p' && row.role != 'm') {
-      return bad(absl::StrCat("content ", row.content, " has role '", std::string(1, row.role),
-                              "'"));
+      return bad(
+          absl::StrCat("content ", row.content, " has role '", std::string(1, row.role), "'"));
     }
     if (row.preferred_role != 'p' && row.preferred_role != 'm') {
       return bad(absl::StrCat("content ", row.content, " has preferred role '",
                               std::string(1, row.preferred_role), "'"));
     }
     if (row.status != 'u' && row.status != 'd') {
-      return bad(absl::StrCat("content ", row.content, " has status '",
-                              std::string(1, row.status), "'"));
+      return bad(
+          absl::StrCat("content ", row.content, " has status '", std::string(1, row.status), "'"));
     }
     if (!LooksLikeHost(row.address) || row.port < 1 || row.port > 65535) {
-      return bad(absl::StrCat("content ", row.content, " has address '",
-                              row.address.substr(0, 80), "' port ", row.port));
+      return bad(absl::StrCat("content ", row.content, " has address '", row.address.substr(0, 80),
+                              "' port ", row.port));
     }
     auto& slot = (row.role == 'p' ? primary : mirror)[row.content];
     if (slot) {
@@ -144,7 +144,7 @@ absl::StatusOr<common::ClusterConfig> ResolveSegments(const common::ClusterConfi
     return absl::StrCat("coordinator ", coordinator.address, ": ", what);
   };
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(coordinator, /*replication=*/false, cancelled));
-  auto query = [&](const char* sql) -> absl::StatusOr<PgRows> {
+  auto query = [&](const std::string& sql) -> absl::StatusOr<PgRows> {
     ASSIGN_OR_RETURN(PgRows r, PgExec(conn.get(), sql, cancelled));
     if (r.status != PGRES_TUPLES_OK) {
       return absl::FailedPreconditionError(where(PgError(conn.get())));
@@ -161,8 +161,22 @@ absl::StatusOr<common::ClusterConfig> ResolveSegments(const common::ClusterConfi
     ASSIGN_OR_RETURN(std::string name, roles.Field(0, 0, "pg_settings"));
     utility = absl::StrCat("-c ", name, "=utility");
   }
-  ASSIGN_OR_RETURN(PgRows r, query("SELECT content, role, preferred_role, status, address, port "
-                                   "FROM gp_segment_configuration"));
+  // The catalog a superuser owns (pg_catalog on Greenplum), schema-qualified: a table of that
+  // name that any role could create earlier on the search path would choose the hosts.
+  ASSIGN_OR_RETURN(PgRows where_rows,
+                   query("SELECT quote_ident(n.nspname) FROM pg_catalog.pg_class c "
+                         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                         "JOIN pg_catalog.pg_roles o ON o.oid = c.relowner "
+                         "WHERE c.relname = 'gp_segment_configuration' AND o.rolsuper "
+                         "ORDER BY n.nspname <> 'pg_catalog', n.nspname LIMIT 1"));
+  if (where_rows.rows.empty()) {
+    return absl::FailedPreconditionError(
+        where("no gp_segment_configuration owned by a superuser: not a Greenplum coordinator"));
+  }
+  ASSIGN_OR_RETURN(std::string schema, where_rows.Field(0, 0, "pg_class"));
+  ASSIGN_OR_RETURN(PgRows r, query(absl::StrCat("SELECT content, role, preferred_role, status, "
+                                                "address, port FROM ",
+                                                schema, ".gp_segment_configuration")));
   std::vector<SegmentRow> rows;
   for (size_t i = 0; i < r.rows.size(); ++i) {
     SegmentRow row;
@@ -184,7 +198,8 @@ absl::StatusOr<common::ClusterConfig> ResolveSegments(const common::ClusterConfi
     rows.push_back(std::move(row));
   }
   auto layout = LayoutFromRows(rows, coordinator, utility);
-  if (!layout.ok()) return common::WithContext(layout.status(), absl::StrCat("coordinator ", coordinator.address));
+  if (!layout.ok())
+    return common::WithContext(layout.status(), absl::StrCat("coordinator ", coordinator.address));
   common::ClusterConfig out = cluster;
   out.shards = *std::move(layout);
   return out;

@@ -25,10 +25,10 @@ bool DiscoversSegments(const common::ClusterConfig& cluster);
 
 // One row of gp_segment_configuration.
 struct SegmentRow {
-  int content = 0;  // -1: the coordinator (and its standby)
-  char role = 'p';  // 'p' primary, 'm' mirror (as of now; a promoted mirror says 'p')
+  int content = 0;            // -1: the coordinator (and its standby)
+  char role = 'p';            // 'p' primary, 'm' mirror (as of now; a promoted mirror says 'p')
   char preferred_role = 'p';  // what it was set up as ('m' and role 'p': a mirror took over)
-  char status = 'u';  // 'u' up, 'd' down
+  char status = 'u';          // 'u' up, 'd' down
   std::string address;
   int port = 0;
 };

@@ -13,8 +13,8 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "engine/mongodb/bson_stream.h"
-#include "engine/mongodb/mongo_dump.h"
 #include "engine/mongodb/mongo_conn.h"
+#include "engine/mongodb/mongo_dump.h"
 #include "engine/mongodb/mongo_engine.h"
 #include "engine/mongodb/mongo_sharded.h"
 #include "engine/mongodb/mongo_util.h"
@@ -237,18 +237,56 @@ absl::Status BackupUsers(MongoConn* conn, MongoShardBackup* out, const BackupReq
   for (const char* name : {"system.roles", "system.users"}) {
     auto c = DumpWhole(conn, "admin", name, out->name(), req);
     if (absl::IsPermissionDenied(c.status())) {
-      out->clear_auth();
-      out->set_auth_missing(std::string(c.status().message()));
-      common::Log(common::LogLevel::kWarning, "mongodb",
-                  absl::StrCat("shard '", out->name(), "': users and roles not backed up: ",
-                               c.status().message(),
-                               " (grant the backup role, or set users: \"false\")"));
-      return absl::OkStatus();
+      // A backup without the users it was asked to keep would restore a cluster nobody can log
+      // in to as before: refused, unless leaving them out is what the declaration says.
+      return absl::PermissionDeniedError(absl::StrCat(
+          "shard '", out->name(), "': users and roles cannot be read (", c.status().message(),
+          "); grant the backup role, or set users: \"false\" to back up without them"));
     }
     if (!c.ok()) return c.status();
     *out->add_auth() = *std::move(c);
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckReplayable(MongoConn* conn, const MongoShardBackup& window, bool sharded) {
+  Collection oplog(mongoc_client_get_collection(conn->client(), "local", "oplog.rs"));
+  Bson filter, opts;
+  bson_t range;
+  BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "ts", &range);
+  BSON_APPEND_TIMESTAMP(&range, "$gt", static_cast<uint32_t>(window.oplog_start() >> 32),
+                        static_cast<uint32_t>(window.oplog_start()));
+  BSON_APPEND_TIMESTAMP(&range, "$lte", static_cast<uint32_t>(window.oplog_end() >> 32),
+                        static_cast<uint32_t>(window.oplog_end()));
+  bson_append_document_end(filter.get(), &range);
+  BSON_APPEND_UTF8(filter.get(), "op", "c");
+  // Committed transactions (o.applyOps without partialTxn or prepare) replay as their writes;
+  // on a replica set, other commands (DDL) replay once. Through a router each shard's window
+  // would run a DDL once per shard, out of order with the other shards' writes.
+  ASSIGN_OR_RETURN(Bson nor,
+                   Bson::FromJson(sharded ? R"({"$nor": [{"o.applyOps": {"$exists": true},
+                                                          "o.partialTxn": {"$exists": false},
+                                                          "o.prepare": {"$exists": false}}]})"
+                                          : R"({"$or": [{"o.partialTxn": {"$exists": true}},
+                                                       {"o.prepare": {"$exists": true}},
+                                                       {"o.commitTransaction": {"$exists": true}},
+                                                       {"o.abortTransaction": {"$exists": true}}]})"));
+  bson_concat(filter.get(), nor.get());
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  Cursor cur(mongoc_collection_find_with_opts(oplog.get(), filter.get(), opts.get(), nullptr));
+  std::string found;
+  RETURN_IF_ERROR(ForEach(conn, cur.get(), "reading the oplog window", [&](const bson_t* e) {
+    Bson o;
+    found = GetDocument(e, "o", &o) ? o.Json().substr(0, 120) : "a command";
+    return absl::OkStatus();
+  }));
+  if (found.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "shard '", window.name(), "' (", conn->address(), "): the oplog window holds ", found,
+      sharded ? ", a collection or database change during the backup of a sharded cluster, "
+                "which a restore through the router cannot replay once; take the backup again"
+              : ", a large or prepared transaction, which this version cannot replay; take the "
+                "backup again"));
 }
 
 absl::StatusOr<Member> PickMember(const common::ShardConfig& shard,
@@ -321,6 +359,7 @@ absl::StatusOr<MongoShardBackup> BackupShard(const common::ShardConfig& shard,
   if (has_oplog) {
     ASSIGN_OR_RETURN(uint64_t end, OplogEdge(conn.get(), /*newest=*/true));
     out.set_oplog_end(end);
+    RETURN_IF_ERROR(CheckReplayable(conn.get(), out, /*sharded=*/false));
     RETURN_IF_ERROR(BackupOplog(conn.get(), &out, req));
     ASSIGN_OR_RETURN(uint64_t oldest, OplogEdge(conn.get(), /*newest=*/false));
     if (out.oplog_start() != 0 && oldest > out.oplog_start()) {

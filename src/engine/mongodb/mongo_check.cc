@@ -49,8 +49,8 @@ std::vector<CheckItem> MongoDriver::Check(const common::ClusterConfig& cluster,
       }
       std::vector<std::string> names;
       for (const auto& s : *shards) names.push_back(s.name);
-      c.Ok("mongos", absl::StrCat("MongoDB ", info->version, ", shards ",
-                                  absl::StrJoin(names, ", ")));
+      c.Ok("mongos",
+           absl::StrCat("MongoDB ", info->version, ", shards ", absl::StrJoin(names, ", ")));
       return;
     }
     c.Ok("connection",

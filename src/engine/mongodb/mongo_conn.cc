@@ -1,5 +1,4 @@
 #include "engine/mongodb/mongo_conn.h"
-#include "engine/mongodb/mongo_util.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/host_options.h"
 #include "common/status.h"
+#include "engine/mongodb/mongo_util.h"
 #include "engine/mongodb/reply_guard.h"
 
 // libmongoc's own way to open a connection (a buffered TCP or TLS stream): exported by the

@@ -96,7 +96,7 @@ struct ServerInfo {
   bool secondary = false;
   std::string set_name;  // replica set, "" for a standalone server
   std::string version;   // buildInfo.version
-  bool router = false;    // a mongos (hello's msg: "isdbgrid")
+  bool router = false;   // a mongos (hello's msg: "isdbgrid")
 };
 absl::StatusOr<ServerInfo> Describe(MongoConn* conn);
 

@@ -112,15 +112,45 @@ absl::Status MongoDriver::EmptyScratch(const common::ClusterConfig& scratch,
     const common::HostConfig& host = shard.hosts.front();
     std::string self = absl::StrCat(common::HostOption(host, "auth_source", "admin"), ".",
                                     common::HostOption(host, "user"));
+    // The roles the service's own user holds stay with it.
+    std::vector<std::string> keep = {self};
+    {
+      Collection users(mongoc_client_get_collection(conn->client(), "admin", "system.users"));
+      Bson filter, opts;
+      BSON_APPEND_UTF8(filter.get(), "_id", self.c_str());
+      Cursor cur(mongoc_collection_find_with_opts(users.get(), filter.get(), opts.get(), nullptr));
+      RETURN_IF_ERROR(
+          ForEach(conn.get(), cur.get(), "reading the service's user", [&](const bson_t* user) {
+            Bson roles;
+            bson_iter_t it;
+            if (!GetDocument(user, "roles", &roles) || !bson_iter_init(&it, roles.get())) {
+              return absl::OkStatus();
+            }
+            while (bson_iter_next(&it)) {
+              if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+              uint32_t len;
+              const uint8_t* data;
+              bson_iter_document(&it, &len, &data);
+              bson_t doc;
+              if (!bson_init_static(&doc, data, len)) continue;
+              keep.push_back(absl::StrCat(GetString(&doc, "db"), ".", GetString(&doc, "role")));
+            }
+            return absl::OkStatus();
+          }));
+    }
     for (const char* coll : {"system.users", "system.roles"}) {
       Bson cmd;
       BSON_APPEND_UTF8(cmd.get(), "delete", coll);
-      bson_t array, item, query, id;
+      bson_t array, item, query, id, nin;
       BSON_APPEND_ARRAY_BEGIN(cmd.get(), "deletes", &array);
       BSON_APPEND_DOCUMENT_BEGIN(&array, "0", &item);
       BSON_APPEND_DOCUMENT_BEGIN(&item, "q", &query);
       BSON_APPEND_DOCUMENT_BEGIN(&query, "_id", &id);
-      BSON_APPEND_UTF8(&id, "$ne", self.c_str());
+      BSON_APPEND_ARRAY_BEGIN(&id, "$nin", &nin);
+      for (size_t i = 0; i < keep.size(); ++i) {
+        BSON_APPEND_UTF8(&nin, std::to_string(i).c_str(), keep[i].c_str());
+      }
+      bson_append_array_end(&id, &nin);
       bson_append_document_end(&query, &id);
       bson_append_document_end(&item, &query);
       BSON_APPEND_INT32(&item, "limit", 0);

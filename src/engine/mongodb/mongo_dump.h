@@ -35,10 +35,15 @@ absl::Status BackupDatabase(MongoConn* conn, const std::string& db,
 // The oplog entries with out->oplog_start() < ts <= out->oplog_end(), into out's journal stream.
 absl::Status BackupOplog(MongoConn* conn, mdb_backup::v1::MongoShardBackup* out,
                          const BackupRequest& req);
-// Users and roles (admin.system.roles, admin.system.users) into out->auth(); a refusal to list
-// them is recorded in out->auth_missing() and logged, not an error.
+// Users and roles (admin.system.roles, admin.system.users) into out->auth(); a server that
+// refuses to list them fails it (PermissionDenied, naming `users: "false"`).
 absl::Status BackupUsers(MongoConn* conn, mdb_backup::v1::MongoShardBackup* out,
                          const BackupRequest& req);
+// FailedPrecondition when the window (out->oplog_start(), oplog_end()] holds what a restore could
+// not replay: a large or prepared transaction; for a shard of a sharded cluster, any command
+// other than a committed transaction. Checked at backup, so that no unrestorable backup is made.
+absl::Status CheckReplayable(MongoConn* conn, const mdb_backup::v1::MongoShardBackup& window,
+                             bool sharded);
 // Every document of db.name, as it is, into a stream under `shard`.
 absl::StatusOr<mdb_backup::v1::MongoCollection> DumpWhole(MongoConn* conn, const std::string& db,
                                                           const std::string& name,

@@ -13,8 +13,8 @@ EngineModule Module() {
                    .endpoint_id = "managed-mongodb",
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
-                   .host_options = {"auth_source", "discover_shards", "password", "password_file", "user",
-                                    "users"},
+                   .host_options = {"auth_source", "discover_shards", "password", "password_file",
+                                    "user", "users"},
                    .local_drills = true},
           .make_driver = [] { return std::make_unique<MongoDriver>(); }};
 }

@@ -212,7 +212,8 @@ absl::Status RestoreUsers(const RestoreRequest& req, MongoConn* conn,
     RETURN_IF_ERROR(ForEachStoredDocument(req, c.stream(), [&](std::string_view doc) {
       bson_t view;
       if (!bson_init_static(&view, reinterpret_cast<const uint8_t*>(doc.data()), doc.size())) {
-        return absl::DataLossError(absl::StrCat("admin.", c.name(), ": a stored entry is malformed"));
+        return absl::DataLossError(
+            absl::StrCat("admin.", c.name(), ": a stored entry is malformed"));
       }
       Bson opts;
       BSON_APPEND_BOOL(opts.get(), "validate", false);
@@ -227,9 +228,10 @@ absl::Status RestoreUsers(const RestoreRequest& req, MongoConn* conn,
       }
       absl::Status st = conn->Error(error, absl::StrCat("restoring admin.", c.name()));
       if (absl::IsPermissionDenied(st)) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            st.message(), "; the restore's user needs the built-in restore role, or set users: "
-                          "\"false\" on the target's host to restore without users and roles"));
+        return absl::PermissionDeniedError(
+            absl::StrCat(st.message(),
+                         "; the restore's user needs the built-in restore role, or set users: "
+                         "\"false\" on the target's host to restore without users and roles"));
       }
       return st;
     }));
@@ -272,6 +274,12 @@ absl::Status RestoreShard(const RestoreRequest& req, const MongoShardBackup& sha
     OplogApplier applier(conn.get());
     RETURN_IF_ERROR(ForEachStoredDocument(req, shard.oplog_stream(),
                                           [&](std::string_view e) { return applier.Apply(e); }));
+    if (applier.passed_over() > 0) {
+      common::Log(common::LogLevel::kInfo, "mongodb",
+                  absl::StrCat("shard '", shard.name(), "': ", applier.passed_over(),
+                               " journal updates did not fit the documents as dumped and were "
+                               "passed over (later entries in the window set those fields)"));
+    }
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,8 @@
 // after the documents brings every shard to T: one point for the whole cluster. A restore goes
 // through the target's router: collections made and sharded by their recorded keys, documents
 // inserted, the windows replayed.
+#include "engine/mongodb/mongo_sharded.h"
+
 #include <algorithm>
 #include <thread>
 
@@ -16,7 +18,6 @@
 #include "common/status.h"
 #include "engine/mongodb/mongo_dump.h"
 #include "engine/mongodb/mongo_engine.h"
-#include "engine/mongodb/mongo_sharded.h"
 #include "engine/mongodb/mongo_util.h"
 #include "engine/mongodb/oplog_apply.h"
 #include "engine/mongodb/sharded.h"
@@ -85,8 +86,8 @@ absl::StatusOr<BackupResult> BackupSharded(const BackupRequest& req) {
   ASSIGN_OR_RETURN(Bson listed, router->Command("admin", R"({"listShards": 1})"));
   ASSIGN_OR_RETURN(std::vector<common::ShardConfig> shards,
                    ShardsFromListShards(listed.get(), declared));
-  ASSIGN_OR_RETURN(auto balancer, BalancerPause::Start([&](const std::string& db,
-                                                           const std::string& cmd) {
+  ASSIGN_OR_RETURN(auto balancer,
+                   BalancerPause::Start([&](const std::string& db, const std::string& cmd) {
                      return router->Command(db, cmd);
                    }));
   mdb_backup::v1::MongoBackup meta;
@@ -99,8 +100,8 @@ absl::StatusOr<BackupResult> BackupSharded(const BackupRequest& req) {
     MongoConn* conn = members[i].conn.get();
     ASSIGN_OR_RETURN(bool has_oplog, HasOplog(conn));
     if (!has_oplog) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "shard '", shards[i].name, "' (", conn->address(), ") keeps no oplog"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard '", shards[i].name, "' (", conn->address(), ") keeps no oplog"));
     }
     windows[i].set_name(shards[i].name);
     windows[i].set_host(conn->address());
@@ -144,6 +145,7 @@ absl::StatusOr<BackupResult> BackupSharded(const BackupRequest& req) {
     MongoConn* conn = members[i].conn.get();
     RETURN_IF_ERROR(AwaitOplog(conn, cut, shards[i].name, req.cancelled));
     windows[i].set_oplog_end(cut);
+    RETURN_IF_ERROR(CheckReplayable(conn, windows[i], /*sharded=*/true));
     RETURN_IF_ERROR(BackupOplog(conn, &windows[i], req));
     ASSIGN_OR_RETURN(uint64_t oldest, OplogEdge(conn, /*newest=*/false));
     if (windows[i].oplog_start() != 0 && oldest > windows[i].oplog_start()) {
@@ -203,9 +205,9 @@ absl::StatusOr<ShardKeys> RecordedShardKeys(const RestoreRequest& req,
 
 absl::Status RestoreSharded(const RestoreRequest& req, const mdb_backup::v1::MongoBackup& meta) {
   if (!DiscoversShards(*req.target)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the backup is of a sharded cluster: declare target cluster '", req.target->id,
-        "' by its mongos, with discover_shards: \"true\""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the backup is of a sharded cluster: declare target cluster '", req.target->id,
+                     "' by its mongos, with discover_shards: \"true\""));
   }
   // No socket timeout: an index build on a large collection may take hours.
   ASSIGN_OR_RETURN(auto router, Router(*req.target, absl::ZeroDuration(), req.cancelled));
@@ -245,10 +247,13 @@ absl::Status RestoreSharded(const RestoreRequest& req, const mdb_backup::v1::Mon
     RETURN_IF_ERROR(ForEachStoredDocument(req, shard.oplog_stream(),
                                           [&](std::string_view e) { return applier.Apply(e); }));
   }
-  common::Log(common::LogLevel::kInfo, "mongodb",
-              absl::StrCat("restored ", routed.collections_size(), " collections and views through ",
-                           router->address(), "; ", applier.applied(),
-                           " journal entries replayed to the cluster time"));
+  common::Log(
+      common::LogLevel::kInfo, "mongodb",
+      absl::StrCat("restored ", routed.collections_size(), " collections and views through ",
+                   router->address(), "; ", applier.applied(),
+                   " journal entries replayed to the cluster time (", applier.passed_over(),
+                   " updates passed over: they did not fit the "
+                   "documents as dumped)"));
   return absl::OkStatus();
 }
 

@@ -20,8 +20,8 @@ namespace mdb::engine::mongodb {
 struct OplogStep {
   enum Kind { kSkip, kUpsert, kUpdate, kReplace, kDelete, kCommand } kind = kSkip;
   std::string db, collection;
-  Bson filter;  // {_id: ...} for upsert/update/replace/delete
-  Bson doc;     // the document (upsert, replace), command
+  Bson filter;                // {_id: ...} for upsert/update/replace/delete
+  Bson doc;                   // the document (upsert, replace), command
   std::vector<Bson> updates;  // update operators, applied in this order (update)
 };
 
@@ -42,6 +42,8 @@ class OplogApplier {
       : conn_(conn), routed_(routed), use_apply_ops_(routed ? 0 : -1) {}
   absl::Status Apply(std::string_view entry);
   uint64_t applied() const { return applied_; }
+  // Updates that did not fit the document as the dump read it (a later entry changed it).
+  uint64_t passed_over() const { return passed_over_; }
 
  private:
   absl::Status ApplyStep(const OplogStep& step);
@@ -49,6 +51,7 @@ class OplogApplier {
   const ShardKeys* routed_;
   int use_apply_ops_;  // unknown until the first entry: -1, then 0 or 1
   uint64_t applied_ = 0;
+  uint64_t passed_over_ = 0;
 };
 
 }  // namespace mdb::engine::mongodb

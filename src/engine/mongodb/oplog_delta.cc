@@ -1,5 +1,6 @@
 #include "engine/mongodb/oplog_delta.h"
 
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -17,20 +18,21 @@ struct Changes {
   std::vector<std::pair<std::string, int64_t>> cuts;  // array path, new length
   Bson unset, set;
   int unsets = 0, sets = 0;
+  // Fields added: MongoDB appends them in the delta's order, where one $set of several new
+  // fields would append them in name order. One $set each, in order, keeps the document's order.
+  std::vector<Bson> appends;
 };
 
 absl::Status Bad(const std::string& path, absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("a v2 delta update ", what, path.empty() ? "" : " at '", path,
-                   path.empty() ? "" : "'"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "a v2 delta update ", what, path.empty() ? "" : " at '", path, path.empty() ? "" : "'"));
 }
 
 std::string Join(const std::string& prefix, absl::string_view field) {
   return prefix.empty() ? std::string(field) : absl::StrCat(prefix, ".", field);
 }
 
-absl::Status Walk(const bson_t* diff, const std::string& path, bool array, int depth,
-                  Changes* out);
+absl::Status Walk(const bson_t* diff, const std::string& path, bool array, int depth, Changes* out);
 
 // `s<name>`: the nested change of one field (object) or element (array).
 absl::Status Nested(const bson_iter_t* it, const std::string& path, int depth, Changes* out) {
@@ -46,23 +48,26 @@ absl::Status Nested(const bson_iter_t* it, const std::string& path, int depth, C
   return Walk(&sub, path, is_array, depth + 1, out);
 }
 
-// Every field of the document `it` holds, as `path.<field>` into `into` (or its names only).
-absl::Status Fields(const bson_iter_t* it, const std::string& path, bool values, Bson* into,
-                    int* count) {
-  if (!BSON_ITER_HOLDS_DOCUMENT(it)) return Bad(path, "lists fields in something not a document");
-  bson_iter_t f;
-  if (!bson_iter_recurse(it, &f)) return Bad(path, "is malformed");
-  while (bson_iter_next(&f)) {
-    absl::string_view name(bson_iter_key(&f), bson_iter_key_len(&f));
-    if (name.empty() || name[0] == '$' || name.find('.') != absl::string_view::npos) {
-      return Bad(Join(path, name), "names a field no update path can address");
-    }
-    std::string full = Join(path, name);
-    bool ok = values ? bson_append_iter(into->get(), full.c_str(), full.size(), &f)
-                     : bson_append_int32(into->get(), full.c_str(), full.size(), 1);
-    if (!ok) return Bad(full, "holds a value that cannot be copied");
-    ++*count;
+// One field `f` as `path.<field>` into `into` (its value, or 1 for $unset).
+absl::Status Field(const bson_iter_t* f, const std::string& path, bool value, Bson* into) {
+  absl::string_view name(bson_iter_key(f), bson_iter_key_len(f));
+  if (name.empty() || name[0] == '$' || name.find('.') != absl::string_view::npos) {
+    return Bad(Join(path, name), "names a field no update path can address");
   }
+  std::string full = Join(path, name);
+  bool ok = value ? bson_append_iter(into->get(), full.c_str(), full.size(), f)
+                  : bson_append_int32(into->get(), full.c_str(), full.size(), 1);
+  return ok ? absl::OkStatus() : Bad(full, "holds a value that cannot be copied");
+}
+
+// Calls `each` for every field of the document `it` holds.
+absl::Status EachField(const bson_iter_t* it, const std::string& path,
+                       const std::function<absl::Status(const bson_iter_t*)>& each) {
+  bson_iter_t f;
+  if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &f)) {
+    return Bad(path, "lists fields in something not a document");
+  }
+  while (bson_iter_next(&f)) RETURN_IF_ERROR(each(&f));
   return absl::OkStatus();
 }
 
@@ -98,9 +103,20 @@ absl::Status Walk(const bson_t* diff, const std::string& path, bool array, int d
     }
     // {d: {field: false}, u: {field: value}, i: {field: value}, s<field>: change}
     if (key == "d") {
-      RETURN_IF_ERROR(Fields(&it, path, /*values=*/false, &out->unset, &out->unsets));
-    } else if (key == "u" || key == "i") {
-      RETURN_IF_ERROR(Fields(&it, path, /*values=*/true, &out->set, &out->sets));
+      RETURN_IF_ERROR(EachField(&it, path, [&](const bson_iter_t* f) {
+        ++out->unsets;
+        return Field(f, path, /*value=*/false, &out->unset);
+      }));
+    } else if (key == "u") {
+      RETURN_IF_ERROR(EachField(&it, path, [&](const bson_iter_t* f) {
+        ++out->sets;
+        return Field(f, path, /*value=*/true, &out->set);
+      }));
+    } else if (key == "i") {
+      RETURN_IF_ERROR(EachField(&it, path, [&](const bson_iter_t* f) {
+        out->appends.emplace_back();
+        return Field(f, path, /*value=*/true, &out->appends.back());
+      }));
     } else if (key.size() > 1 && key[0] == 's') {
       absl::string_view field = key.substr(1);
       if (field[0] == '$' || field.find('.') != absl::string_view::npos) {
@@ -136,6 +152,11 @@ absl::StatusOr<std::vector<Bson>> DeltaToUpdates(const bson_t* diff) {
     Bson update;
     if (changes.unsets) BSON_APPEND_DOCUMENT(update.get(), "$unset", changes.unset.get());
     if (changes.sets) BSON_APPEND_DOCUMENT(update.get(), "$set", changes.set.get());
+    out.push_back(std::move(update));
+  }
+  for (const Bson& field : changes.appends) {
+    Bson update;
+    BSON_APPEND_DOCUMENT(update.get(), "$set", field.get());
     out.push_back(std::move(update));
   }
   return out;

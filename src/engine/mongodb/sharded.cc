@@ -109,9 +109,9 @@ absl::StatusOr<std::unique_ptr<BalancerPause>> BalancerPause::Start(RunCommand r
     absl::Status resumed = pause->Resume();  // its mode may already say off
     return common::WithContext(
         stopped.status(),
-        absl::StrCat("stopping the balancer",
-                     resumed.ok() ? "" : absl::StrCat(" (and starting it again: ",
-                                                      resumed.message(), ")")));
+        absl::StrCat(
+            "stopping the balancer",
+            resumed.ok() ? "" : absl::StrCat(" (and starting it again: ", resumed.message(), ")")));
   }
   return pause;
 }

@@ -7,10 +7,9 @@
 namespace mdb::engine::mongodb {
 namespace {
 
-const common::HostConfig kRouter{.address = "mongos1:27017",
-                                 .options = {{"discover_shards", "true"},
-                                             {"user", "backup"},
-                                             {"password_file", "/etc/pw"}}};
+const common::HostConfig kRouter{
+    .address = "mongos1:27017",
+    .options = {{"discover_shards", "true"}, {"user", "backup"}, {"password_file", "/etc/pw"}}};
 
 Bson Json(const std::string& json) {
   auto b = Bson::FromJson(json);
@@ -75,10 +74,9 @@ struct ScriptedRouter {
 
 TEST(BalancerPause, ARunningBalancerIsStoppedAndStartedAgain) {
   ScriptedRouter router;
-  router.replies = {
-      {"balancerStatus", R"({"mode": "full", "inBalancerRound": true, "ok": 1})"},
-      {"balancerStop", R"({"ok": 1})"},
-      {"balancerStart", R"({"ok": 1})"}};
+  router.replies = {{"balancerStatus", R"({"mode": "full", "inBalancerRound": true, "ok": 1})"},
+                    {"balancerStop", R"({"ok": 1})"},
+                    {"balancerStart", R"({"ok": 1})"}};
   {
     auto pause = BalancerPause::Start(router.runner());
     ASSERT_TRUE(pause.ok()) << pause.status();
