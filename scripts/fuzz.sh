@@ -24,7 +24,7 @@ TARGETS=(
   "wal_messages src/engine/greenplum/wal_messages_fuzz.cc src/engine/greenplum/wal_messages.cc
    src/engine/greenplum/wal_names.cc"
   "wal_records src/engine/greenplum/wal_records_fuzz.cc src/engine/greenplum/wal_records.cc"
-  "oplog src/engine/mongodb/oplog_fuzz.cc src/engine/mongodb/oplog_apply.cc
+  "oplog src/engine/mongodb/oplog_fuzz.cc src/engine/mongodb/oplog_apply.cc src/engine/mongodb/oplog_delta.cc
    src/engine/mongodb/mongo_conn.cc src/engine/mongodb/mongo_util.cc
    src/engine/mongodb/reply_guard.cc src/common/host_options.cc"
   "mongo_reply src/engine/mongodb/reply_fuzz.cc src/engine/mongodb/reply_guard.cc"

@@ -1,5 +1,6 @@
 // libFuzzer target: oplog entries as a source's oplog holds them (scripts/fuzz.sh): planning one
-// into commands must refuse what it cannot express, never crash.
+// into commands (v2 deltas included) must refuse what it cannot express, never crash; the same
+// through a router, with a shard key to pull out of the document.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -7,8 +8,9 @@
 #include "engine/mongodb/oplog_apply.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto step =
-      mdb::engine::mongodb::PlanEntry(std::string_view(reinterpret_cast<const char*>(data), size));
-  (void)step;
+  static const mdb::engine::mongodb::ShardKeys kKeys = {{"a.b", {"k", "m.n"}}};
+  const std::string_view entry(reinterpret_cast<const char*>(data), size);
+  (void)mdb::engine::mongodb::PlanEntry(entry);
+  (void)mdb::engine::mongodb::PlanEntry(entry, &kKeys);
   return 0;
 }
