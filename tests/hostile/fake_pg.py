@@ -85,6 +85,11 @@ def pg_handler(misbehave):
             elif q == "SHOW wal_segment_size":
                 c.sendall(row_description("wal_segment_size") + data_row(b"16MB") +
                           complete(b"SHOW") + READY)
+            elif q.startswith("CREATE_REPLICATION_SLOT"):  # a backup makes its slot first
+                c.sendall(row_description("slot_name", "consistent_point", "snapshot_name",
+                                          "output_plugin") +
+                          data_row(b"mdb_backup", b"0/3000028", None, None) +
+                          complete(b"CREATE_REPLICATION_SLOT") + READY)
             elif q.startswith("BASE_BACKUP"):
                 c.sendall(row_description("recptr", "tli") + data_row(b"0/3000028", b"1") +
                           complete(b"SELECT") +
@@ -94,7 +99,7 @@ def pg_handler(misbehave):
                           msg(b"d", b"nbase.tar\0\0"))
                 base_backup_copy(server, c)
                 return
-            else:  # anything else (the WAL archiver's slot commands): refused
+            else:  # anything else (the WAL archiver's other commands): refused
                 c.sendall(error(b"not supported by this fake") + READY)
     return handle
 
