@@ -215,7 +215,8 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
   return out.Flush();
 }
 
-absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid) {
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid,
+                          bool writeback) {
   In in(archive);
   std::string magic(kMagic.size(), '\0');
   RETURN_IF_ERROR(in.Exact(magic.data(), magic.size()));
@@ -256,11 +257,20 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     const std::string path = target.Describe(rel);
     absl::Status st;
     if (type == 'F') {
+      uint64_t kicked = 0;
       for (uint64_t off = 0; st.ok() && off < size;) {
         size_t k = static_cast<size_t>(std::min<uint64_t>(size - off, buf.size()));
         st = in.Exact(buf.data(), k);
         if (st.ok()) st = WriteAt(fd, buf.data(), k, off, path);
         off += k;
+        // Write-back started every 8 MiB, without waiting for it: the disk works while the
+        // next blocks are decompressed, instead of all at once in the sync at the end (the
+        // restore's bound: 1.5 GB restored in 5.7 s, then 5 s of syncfs, BENCHMARKS.md).
+        if (writeback && (off - kicked >= (8 << 20) || off == size)) {
+          (void)sync_file_range(fd, static_cast<off_t>(kicked), static_cast<off_t>(off - kicked),
+                                SYNC_FILE_RANGE_WRITE);
+          kicked = off;
+        }
       }
     } else {
       if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -281,6 +291,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
         st = in.Exact(buf.data(), kPage);
         if (st.ok()) st = WriteAt(fd, buf.data(), kPage, static_cast<uint64_t>(*n) * kPage, path);
       }
+      if (st.ok() && writeback) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     }
     if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
       st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));

@@ -53,8 +53,11 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
                           const std::set<std::string>* whole = nullptr);
 
 // Applies an archive to `dir` (created if needed); `uid`/`gid` own what it creates (-1: as is).
-// Files under `dir` that the archive does not list are removed afterwards.
-absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid);
+// Files under `dir` that the archive does not list are removed afterwards. With `writeback`,
+// the kernel is asked to start writing each file to disk as soon as it is written (the caller
+// syncs at the end, which then has little left to wait for).
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid,
+                          bool writeback = false);
 
 // The file-sizes stream: "path\tsize\n" lines.
 std::string FormatFileSizes(const FileSizes& files);
