@@ -453,6 +453,9 @@ absl::StatusOr<ops::BackupOperationShape> Api::DescribeBackup(const common::Clus
 
 absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) {
   std::string id = GetString(req, "operation_id");
+  // The progress before the record: a task leaves the running table only after its record says
+  // done, so a record not done yet always has its progress (read after, it could find neither).
+  auto progress = runner_->ProgressOf(id);
   auto rec = catalog_->GetOperation(id);
   if (!rec.ok() || !c.who.CanRead(rec->folder_id)) {
     if (rec.ok() || absl::IsNotFound(rec.status())) {
@@ -461,7 +464,8 @@ absl::Status Api::GetOperation(const Ctx& c, const Message& req, Message* resp) 
     return rec.status();
   }
   resp->CopyFrom(rec->operation);
-  WithLiveProgress(static_cast<ops::Operation*>(resp));
+  auto* op = static_cast<ops::Operation*>(resp);
+  if (!op->done() && progress) ops::SetProgress(op, progress->first, progress->second);
   return absl::OkStatus();
 }
 
