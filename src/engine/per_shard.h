@@ -15,6 +15,19 @@
 
 namespace mdb::engine {
 
+// Runs `each` for shards 0..n-1 in parallel; the first failure in shard order, else OK.
+inline absl::Status EachShardInParallel(size_t n,
+                                        const std::function<absl::Status(size_t shard)>& each) {
+  std::vector<absl::Status> results(n);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < n; ++i) threads.emplace_back([&, i] { results[i] = each(i); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    if (!r.ok()) return r;
+  }
+  return absl::OkStatus();
+}
+
 inline absl::Status RestoreEachShard(const common::ClusterConfig& target, int backup_shards,
                                      const std::function<absl::Status(size_t shard)>& restore) {
   if (target.shards.size() != static_cast<size_t>(backup_shards)) {
@@ -22,16 +35,7 @@ inline absl::Status RestoreEachShard(const common::ClusterConfig& target, int ba
                                                       " shards but target cluster '", target.id,
                                                       "' declares ", target.shards.size()));
   }
-  std::vector<absl::Status> results(target.shards.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < target.shards.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = restore(i); });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& r : results) {
-    if (!r.ok()) return r;
-  }
-  return absl::OkStatus();
+  return EachShardInParallel(target.shards.size(), restore);
 }
 
 // Runs `backup` for every shard of `cluster` in parallel; their results in declaration order.

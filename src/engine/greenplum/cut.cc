@@ -16,32 +16,24 @@ namespace {
 // A query that must succeed with rows; its failure names the shard.
 absl::StatusOr<PgRows> Query(PGconn* conn, const std::string& sql, const std::string& shard,
                              const std::atomic<bool>* cancelled) {
-  ASSIGN_OR_RETURN(PgRows r, PgExec(conn, sql, cancelled));
-  if (r.status != PGRES_TUPLES_OK) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("shard '", shard, "': ", sql.substr(0, 60), ": ", PgError(conn)));
-  }
-  return r;
+  return PgQuery(conn, sql, absl::StatusCode::kFailedPrecondition,
+                 absl::StrCat("shard '", shard, "': ", sql.substr(0, 60), ": "), cancelled);
 }
 
 // gp_create_restore_point on the coordinator: nullopt when it has none (a PostgreSQL
 // coordinator, or a Greenplum 6 without the gp_pitr extension). Only a function a superuser owns
-// is called, schema-qualified: one that any role could create in `public` would otherwise
-// shadow it, run as the backup's role and hand back positions of its choosing.
+// is called, schema-qualified (PgSuperuserSchema): one that any role could create in `public`
+// would hand back positions of its choosing.
 absl::StatusOr<std::optional<std::map<int, Lsn>>> CoordinatorCut(
     const common::ClusterConfig& cluster, const std::string& name, const std::vector<int>& contents,
     const std::atomic<bool>* cancelled) {
   const common::ShardConfig& coordinator = cluster.shards.front();
   ASSIGN_OR_RETURN(PgConn conn,
                    PgConnect(coordinator.hosts.front(), /*replication=*/false, cancelled));
-  ASSIGN_OR_RETURN(PgRows has, Query(conn.get(),
-                                     "SELECT quote_ident(n.nspname) FROM pg_catalog.pg_proc p "
-                                     "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
-                                     "JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "
-                                     "WHERE p.proname = 'gp_create_restore_point' AND r.rolsuper "
-                                     "ORDER BY n.nspname <> 'pg_catalog', n.nspname LIMIT 1",
-                                     coordinator.name, cancelled));
-  if (has.rows.empty()) {
+  ASSIGN_OR_RETURN(std::optional<std::string> schema,
+                   PgSuperuserSchema(conn.get(), "pg_proc", "gp_create_restore_point",
+                                     absl::StrCat("shard '", coordinator.name, "': "), cancelled));
+  if (!schema) {
     if (!common::HostOption(cluster.shards.back().hosts.front(), "pg_options").empty()) {
       common::Log(common::LogLevel::kWarning, "greenplum",
                   absl::StrCat("cluster '", cluster.id,
@@ -51,11 +43,10 @@ absl::StatusOr<std::optional<std::map<int, Lsn>>> CoordinatorCut(
     }
     return std::nullopt;
   }
-  ASSIGN_OR_RETURN(std::string schema, has.Field(0, 0, "pg_proc"));
   // (name is our own spelling of a parsed position; it goes into SQL.)
   ASSIGN_OR_RETURN(PgRows r, Query(conn.get(),
                                    absl::StrCat("SELECT segment_id::text, restore_lsn::text FROM ",
-                                                schema, ".gp_create_restore_point('", name, "')"),
+                                                *schema, ".gp_create_restore_point('", name, "')"),
                                    coordinator.name, cancelled));
   std::vector<std::pair<std::string, std::string>> rows;
   for (size_t i = 0; i < r.rows.size(); ++i) {

@@ -211,4 +211,30 @@ absl::StatusOr<PgRows> PgExec(PGconn* conn, const std::string& sql,
   }
 }
 
+absl::StatusOr<PgRows> PgQuery(PGconn* conn, const std::string& sql, absl::StatusCode code,
+                               absl::string_view where, const std::atomic<bool>* cancelled) {
+  ASSIGN_OR_RETURN(PgRows rows, PgExec(conn, sql, cancelled));
+  if (rows.status != PGRES_TUPLES_OK) return absl::Status(code, absl::StrCat(where, PgError(conn)));
+  return rows;
+}
+
+absl::StatusOr<std::optional<std::string>> PgSuperuserSchema(PGconn* conn, absl::string_view kind,
+                                                             absl::string_view name,
+                                                             absl::string_view where,
+                                                             const std::atomic<bool>* cancelled) {
+  // `kind` and `name` come from the service's own callers, never from a source: they are
+  // spliced into SQL. pg_proc's columns are pro*, pg_class's rel*.
+  const absl::string_view col = kind == "pg_proc" ? "pro" : "rel";
+  const std::string sql = absl::StrCat(
+      "SELECT quote_ident(n.nspname) FROM pg_catalog.", kind,
+      " o JOIN pg_catalog.pg_namespace n ON n.oid = o.", col, "namespace",
+      " JOIN pg_catalog.pg_roles r ON r.oid = o.", col, "owner WHERE o.", col, "name = '", name,
+      "' AND r.rolsuper ORDER BY n.nspname <> 'pg_catalog', n.nspname LIMIT 1");
+  ASSIGN_OR_RETURN(PgRows r,
+                   PgQuery(conn, sql, absl::StatusCode::kFailedPrecondition, where, cancelled));
+  if (r.rows.empty()) return std::nullopt;
+  ASSIGN_OR_RETURN(std::string schema, r.Field(0, 0, kind));
+  return std::optional(std::move(schema));
+}
+
 }  // namespace mdb::engine::greenplum

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -80,5 +81,20 @@ absl::Status PgSend(PGconn* conn, const std::string& sql);
 // server's message); only a lost connection, a cancel or a refused reply is an error.
 absl::StatusOr<PgRows> PgExec(PGconn* conn, const std::string& sql,
                               const std::atomic<bool>* cancelled);
+
+// PgExec of a query that must answer with rows: a server's error becomes `code` (callers choose:
+// Unavailable where a retry may help, FailedPrecondition where the source must change first),
+// its message prefixed with `where`.
+absl::StatusOr<PgRows> PgQuery(PGconn* conn, const std::string& sql, absl::StatusCode code,
+                               absl::string_view where, const std::atomic<bool>* cancelled);
+
+// The quoted schema holding the relation (`kind` "pg_class") or function ("pg_proc") `name`
+// that a superuser owns, pg_catalog first; nullopt when there is none. The object is then called
+// schema-qualified: one of that name that any role could create earlier on the search path
+// would otherwise run as the service's role and answer what it likes.
+absl::StatusOr<std::optional<std::string>> PgSuperuserSchema(PGconn* conn, absl::string_view kind,
+                                                             absl::string_view name,
+                                                             absl::string_view where,
+                                                             const std::atomic<bool>* cancelled);
 
 }  // namespace mdb::engine::greenplum

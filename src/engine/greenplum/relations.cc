@@ -45,12 +45,11 @@ absl::StatusOr<std::string> Unescape(absl::string_view s) {
 
 namespace {
 
-// `sql`'s rows; Unavailable, prefixed with `where`, when the server answers with an error.
+// `sql`'s rows; Unavailable (a later backup may find the database answering), prefixed with
+// `where`, when the server answers with an error.
 absl::StatusOr<PgRows> Rows(PGconn* c, const std::string& where, const std::string& sql,
                             const std::atomic<bool>* cancelled) {
-  ASSIGN_OR_RETURN(PgRows rows, PgExec(c, sql, cancelled));
-  if (rows.status != PGRES_TUPLES_OK) return absl::UnavailableError(where + PgError(c));
-  return rows;
+  return PgQuery(c, sql, absl::StatusCode::kUnavailable, where, cancelled);
 }
 
 // Calls `fn` with a connection to every database of the server that accepts connections, its

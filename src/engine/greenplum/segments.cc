@@ -144,12 +144,9 @@ absl::StatusOr<common::ClusterConfig> ResolveSegments(const common::ClusterConfi
     return absl::StrCat("coordinator ", coordinator.address, ": ", what);
   };
   ASSIGN_OR_RETURN(PgConn conn, PgConnect(coordinator, /*replication=*/false, cancelled));
-  auto query = [&](const std::string& sql) -> absl::StatusOr<PgRows> {
-    ASSIGN_OR_RETURN(PgRows r, PgExec(conn.get(), sql, cancelled));
-    if (r.status != PGRES_TUPLES_OK) {
-      return absl::FailedPreconditionError(where(PgError(conn.get())));
-    }
-    return r;
+  const std::string prefix = where("");
+  auto query = [&](const std::string& sql) {
+    return PgQuery(conn.get(), sql, absl::StatusCode::kFailedPrecondition, prefix, cancelled);
   };
   // A segment answers for itself only in utility mode: Greenplum 6 asks for it with
   // gp_session_role, 7 with gp_role; a PostgreSQL coordinator (tests) has neither.
@@ -163,20 +160,16 @@ absl::StatusOr<common::ClusterConfig> ResolveSegments(const common::ClusterConfi
   }
   // The catalog a superuser owns (pg_catalog on Greenplum), schema-qualified: a table of that
   // name that any role could create earlier on the search path would choose the hosts.
-  ASSIGN_OR_RETURN(PgRows where_rows,
-                   query("SELECT quote_ident(n.nspname) FROM pg_catalog.pg_class c "
-                         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                         "JOIN pg_catalog.pg_roles o ON o.oid = c.relowner "
-                         "WHERE c.relname = 'gp_segment_configuration' AND o.rolsuper "
-                         "ORDER BY n.nspname <> 'pg_catalog', n.nspname LIMIT 1"));
-  if (where_rows.rows.empty()) {
+  ASSIGN_OR_RETURN(
+      std::optional<std::string> schema,
+      PgSuperuserSchema(conn.get(), "pg_class", "gp_segment_configuration", prefix, cancelled));
+  if (!schema) {
     return absl::FailedPreconditionError(
         where("no gp_segment_configuration owned by a superuser: not a Greenplum coordinator"));
   }
-  ASSIGN_OR_RETURN(std::string schema, where_rows.Field(0, 0, "pg_class"));
   ASSIGN_OR_RETURN(PgRows r, query(absl::StrCat("SELECT content, role, preferred_role, status, "
                                                 "address, port FROM ",
-                                                schema, ".gp_segment_configuration")));
+                                                *schema, ".gp_segment_configuration")));
   std::vector<SegmentRow> rows;
   for (size_t i = 0; i < r.rows.size(); ++i) {
     SegmentRow row;

@@ -86,6 +86,34 @@ absl::StatusOr<std::set<std::string>> CollectionNames(MongoConn* conn, const std
   return out;
 }
 
+// The roles ("db.role") that user `id` ("db.name") holds; none when it does not exist.
+absl::StatusOr<std::vector<std::string>> RolesOf(MongoConn* conn, const std::string& id) {
+  std::vector<std::string> out;
+  Collection users(mongoc_client_get_collection(conn->client(), "admin", "system.users"));
+  Bson filter, opts;
+  BSON_APPEND_UTF8(filter.get(), "_id", id.c_str());
+  Cursor cur(mongoc_collection_find_with_opts(users.get(), filter.get(), opts.get(), nullptr));
+  RETURN_IF_ERROR(ForEach(conn, cur.get(), "reading the service's user", [&](const bson_t* user) {
+    Bson roles;
+    bson_iter_t it;
+    if (!GetDocument(user, "roles", &roles) || !bson_iter_init(&it, roles.get())) {
+      return absl::OkStatus();
+    }
+    while (bson_iter_next(&it)) {
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+      uint32_t len;
+      const uint8_t* data;
+      bson_iter_document(&it, &len, &data);
+      bson_t doc;
+      if (bson_init_static(&doc, data, len)) {
+        out.push_back(absl::StrCat(GetString(&doc, "db"), ".", GetString(&doc, "role")));
+      }
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Scratch>> MongoDriver::PrepareScratch(const ScratchRequest& req) {
@@ -113,31 +141,8 @@ absl::Status MongoDriver::EmptyScratch(const common::ClusterConfig& scratch,
     std::string self = absl::StrCat(common::HostOption(host, "auth_source", "admin"), ".",
                                     common::HostOption(host, "user"));
     // The roles the service's own user holds stay with it.
-    std::vector<std::string> keep = {self};
-    {
-      Collection users(mongoc_client_get_collection(conn->client(), "admin", "system.users"));
-      Bson filter, opts;
-      BSON_APPEND_UTF8(filter.get(), "_id", self.c_str());
-      Cursor cur(mongoc_collection_find_with_opts(users.get(), filter.get(), opts.get(), nullptr));
-      RETURN_IF_ERROR(
-          ForEach(conn.get(), cur.get(), "reading the service's user", [&](const bson_t* user) {
-            Bson roles;
-            bson_iter_t it;
-            if (!GetDocument(user, "roles", &roles) || !bson_iter_init(&it, roles.get())) {
-              return absl::OkStatus();
-            }
-            while (bson_iter_next(&it)) {
-              if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
-              uint32_t len;
-              const uint8_t* data;
-              bson_iter_document(&it, &len, &data);
-              bson_t doc;
-              if (!bson_init_static(&doc, data, len)) continue;
-              keep.push_back(absl::StrCat(GetString(&doc, "db"), ".", GetString(&doc, "role")));
-            }
-            return absl::OkStatus();
-          }));
-    }
+    ASSIGN_OR_RETURN(std::vector<std::string> keep, RolesOf(conn.get(), self));
+    keep.push_back(self);
     for (const char* coll : {"system.users", "system.roles"}) {
       Bson cmd;
       BSON_APPEND_UTF8(cmd.get(), "delete", coll);

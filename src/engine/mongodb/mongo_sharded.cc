@@ -9,7 +9,6 @@
 #include "engine/mongodb/mongo_sharded.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,6 +20,7 @@
 #include "engine/mongodb/mongo_util.h"
 #include "engine/mongodb/oplog_apply.h"
 #include "engine/mongodb/sharded.h"
+#include "engine/per_shard.h"
 
 namespace mdb::engine::mongodb {
 namespace {
@@ -47,16 +47,6 @@ absl::StatusOr<std::unique_ptr<MongoConn>> Router(const common::ClusterConfig& c
         "router; declare a replica set's members as a shard instead"));
   }
   return conn;
-}
-
-// Runs `each` on every shard in parallel; the first error in shard order.
-absl::Status ForEachShard(size_t n, const std::function<absl::Status(size_t)>& each) {
-  std::vector<absl::Status> results(n);
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < n; ++i) threads.emplace_back([&, i] { results[i] = each(i); });
-  for (auto& t : threads) t.join();
-  for (const auto& r : results) RETURN_IF_ERROR(r);
-  return absl::OkStatus();
 }
 
 // Until the member's newest oplog entry is at or past `t` (a secondary replicating the note the
@@ -95,7 +85,7 @@ absl::StatusOr<BackupResult> BackupSharded(const BackupRequest& req) {
   // 1. Each shard's oplog start, before anything is read.
   std::vector<Member> members(shards.size());
   std::vector<MongoShardBackup> windows(shards.size());
-  RETURN_IF_ERROR(ForEachShard(shards.size(), [&](size_t i) -> absl::Status {
+  RETURN_IF_ERROR(EachShardInParallel(shards.size(), [&](size_t i) -> absl::Status {
     ASSIGN_OR_RETURN(members[i], PickMember(shards[i], req.cancelled));
     MongoConn* conn = members[i].conn.get();
     ASSIGN_OR_RETURN(bool has_oplog, HasOplog(conn));
@@ -141,7 +131,7 @@ absl::StatusOr<BackupResult> BackupSharded(const BackupRequest& req) {
           .status());
   meta.set_cluster_time(cut);
   // 4. Each shard's window up to T; the oplog must still hold its start.
-  RETURN_IF_ERROR(ForEachShard(shards.size(), [&](size_t i) -> absl::Status {
+  RETURN_IF_ERROR(EachShardInParallel(shards.size(), [&](size_t i) -> absl::Status {
     MongoConn* conn = members[i].conn.get();
     RETURN_IF_ERROR(AwaitOplog(conn, cut, shards[i].name, req.cancelled));
     windows[i].set_oplog_end(cut);
