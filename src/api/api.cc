@@ -182,7 +182,11 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
     std::shared_ptr<const Snapshot> snap = snapshot();
     ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
     RETURN_IF_ERROR(Validate(request));
-    Ctx ctx{.snap = *snap, .who = who, .engine = it->second.engine, .method = method};
+    Ctx ctx{.snap = *snap,
+            .who = who,
+            .engine = it->second.engine,
+            .method = method,
+            .serialized_only = caller.serialized_only};
     return (this->*(it->second.handler))(ctx, request, response);
   }();
   // Served methods only (the label stays bounded); rejected tokens included.
@@ -271,12 +275,11 @@ absl::Status Api::GetBackup(const Ctx& c, const Message& req, Message* resp) {
   return ToApiBackup(rec, resp);
 }
 
-absl::Status Api::List(const catalog::ListQuery& query, const Message& req, Message* resp) {
+absl::Status Api::List(const Ctx& c, catalog::ListQuery query, Message* resp) {
+  query.unparsed = true;  // the cache below maps each stored record once
   ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(query));
-  const FieldDescriptor* backups = resp->GetDescriptor()->FindFieldByName("backups");
-  for (const auto& rec : page.backups) {
-    RETURN_IF_ERROR(ToApiBackup(rec, resp->GetReflection()->AddMessage(resp, backups)));
-  }
+  RETURN_IF_ERROR(listed_.Append(page.records, resp->GetDescriptor()->FindFieldByName("backups"),
+                                 c.serialized_only, resp));
   SetStringIfPresent(resp, "next_page_token", page.next_page_token);
   return absl::OkStatus();
 }
@@ -288,21 +291,23 @@ absl::Status Api::ListFolderBackups(const Ctx& c, const Message& req, Message* r
         absl::StrCat("the token may not read folder ", Quoted(folder)));
   }
   ASSIGN_OR_RETURN(int size, PageSize(req));
-  return List({.engine = c.engine,
+  return List(c,
+              {.engine = c.engine,
                .folder_id = folder,
                .page_size = size,
                .page_token = GetString(req, "page_token")},
-              req, resp);
+              resp);
 }
 
 absl::Status Api::ListClusterBackups(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
   ASSIGN_OR_RETURN(int size, PageSize(req));
-  return List({.engine = c.engine,
+  return List(c,
+              {.engine = c.engine,
                .cluster_id = cluster->id,
                .page_size = size,
                .page_token = GetString(req, "page_token")},
-              req, resp);
+              resp);
 }
 
 absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) {

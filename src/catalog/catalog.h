@@ -27,10 +27,14 @@ struct ListQuery {
   std::string cluster_id;
   int page_size = 100;     // 1..1000; the caller maps the API's 0 to its default
   std::string page_token;  // empty for the first page, else a next_page_token of the same walk
+  // The records as stored (ListPage.records) rather than parsed: for a caller that keeps its own
+  // view of each record by those bytes (the API's List), parsing is most of a page's cost.
+  bool unparsed = false;
 };
 
 struct ListPage {
   std::vector<BackupRecord> backups;  // newest first
+  std::vector<std::string> records;   // the same, serialized as stored: ListQuery.unparsed only
   std::string next_page_token;        // empty on the last page
 };
 

@@ -140,6 +140,30 @@ TEST_P(CatalogTest, TokensAreBoundToTheirWalkAndSurviveReopen) {
   EXPECT_EQ(next->backups[0].id(), "b2");
 }
 
+TEST_P(CatalogTest, UnparsedPagesHoldTheRecordsAsStoredAndPageAlike) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(catalog_->PutBackup(Make("b" + std::to_string(i), i)).ok());
+  ListQuery parsed{.engine = Engine::REDIS, .folder_id = "f1", .page_size = 3};
+  ListQuery raw = parsed;
+  raw.unparsed = true;
+  for (int page_no = 0; page_no < 2; ++page_no) {
+    auto want = catalog_->ListBackups(parsed);
+    auto got = catalog_->ListBackups(raw);
+    ASSERT_TRUE(want.ok() && got.ok());
+    EXPECT_TRUE(got->backups.empty());
+    ASSERT_EQ(got->records.size(), want->backups.size());
+    for (size_t i = 0; i < got->records.size(); ++i) {
+      BackupRecord rec;
+      ASSERT_TRUE(rec.ParseFromString(got->records[i]));
+      EXPECT_EQ(rec.SerializeAsString(), want->backups[i].SerializeAsString());
+    }
+    EXPECT_EQ(got->next_page_token.empty(), want->next_page_token.empty());
+    parsed.page_token = want->next_page_token;
+    raw.page_token = got->next_page_token;
+  }
+  EXPECT_TRUE(parsed.page_token.empty());  // 5 records: pages of 3 and 2
+}
+
 // The walk's promise: no backup twice, and none skipped that existed for the whole walk, while
 // others are inserted (newer and with equal times) and deleted between pages.
 TEST_P(CatalogTest, WalkIsStableUnderInsertsAndDeletes) {

@@ -169,13 +169,15 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
                               "list backups"));
       int n = PQntuples(r.get());
       for (int i = 0; i < n; ++i) {
-        if (static_cast<int>(page.backups.size()) == q.page_size) {
+        if (i == q.page_size) {
           more = true;
           break;
         }
         last = {.created_ns = BigEndian64(PQgetvalue(r.get(), i, 1)),
                 .seq = BigEndian64(PQgetvalue(r.get(), i, 0))};
-        if (!ParseField(r.get(), i, 2, &page.backups.emplace_back())) {
+        if (q.unparsed) {
+          page.records.emplace_back(PQgetvalue(r.get(), i, 2), PQgetlength(r.get(), i, 2));
+        } else if (!ParseField(r.get(), i, 2, &page.backups.emplace_back())) {
           return absl::DataLossError("catalog: a backup record is corrupt");
         }
       }

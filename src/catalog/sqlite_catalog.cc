@@ -163,13 +163,17 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
       sqlite3_bind_int64(s, 4, cursor.seq);
       sqlite3_bind_int(s, 5, q.page_size + 1);  // one extra row tells whether a next page exists
       int rc;
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (static_cast<int>(page.backups.size()) == q.page_size) {
+      for (int listed = 0; (rc = sqlite3_step(s)) == SQLITE_ROW; ++listed) {
+        if (listed == q.page_size) {
           more = true;
           break;
         }
         last = {.created_ns = sqlite3_column_int64(s, 1), .seq = sqlite3_column_int64(s, 0)};
-        if (!ParseColumn(s, 2, &page.backups.emplace_back())) {
+        if (q.unparsed) {
+          const void* blob = sqlite3_column_blob(s, 2);
+          page.records.emplace_back(static_cast<const char*>(blob),
+                                    blob ? sqlite3_column_bytes(s, 2) : 0);
+        } else if (!ParseColumn(s, 2, &page.backups.emplace_back())) {
           return absl::DataLossError("catalog: a backup record is corrupt");
         }
       }

@@ -44,7 +44,11 @@ grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerConte
   if (auto it = md.find("authorization"); it != md.end())
     auth = {it->second.data(), it->second.size()};
   return ToGrpcStatus(
-      api->Call(method, {.authorization = auth, .address = PeerAddress(ctx->peer())}, req, resp));
+      api->Call(method,
+                {.authorization = auth,
+                 .address = PeerAddress(ctx->peer()),
+                 .serialized_only = true},  // Handle below only serializes the response
+                req, resp));
 }
 
 // One gRPC service built from its descriptor: every method the API serves is registered by its
@@ -74,15 +78,18 @@ class DescriptorService final : public grpc::Service {
   grpc::Status Handle(const MethodDescriptor* method, grpc::ServerContext* ctx,
                       const grpc::ByteBuffer& raw, grpc::ByteBuffer* out) {
     auto* factory = google::protobuf::MessageFactory::generated_factory();
-    std::unique_ptr<Message> request(factory->GetPrototype(method->input_type())->New());
-    std::unique_ptr<Message> response(factory->GetPrototype(method->output_type())->New());
+    // One arena per call: a List(100) response holds ~1,000 strings and timestamps, and
+    // allocating each on the heap was a large share of its cost (BENCHMARKS.md, bench/api).
+    google::protobuf::Arena arena;
+    Message* request = factory->GetPrototype(method->input_type())->New(&arena);
+    Message* response = factory->GetPrototype(method->output_type())->New(&arena);
     grpc::ByteBuffer buffer(raw);  // shares the slices; Deserialize consumes its argument
-    if (!grpc::SerializationTraits<Message>::Deserialize(&buffer, request.get()).ok()) {
+    if (!grpc::SerializationTraits<Message>::Deserialize(&buffer, request).ok()) {
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           "the request is not a valid " + method->input_type()->full_name() + " message");
     }
-    grpc::Status status = Forward(api_, method, ctx, *request, response.get());
+    grpc::Status status = Forward(api_, method, ctx, *request, response);
     if (!status.ok()) return status;
     bool own_buffer;
     return grpc::SerializationTraits<Message>::Serialize(*response, out, &own_buffer);

@@ -1,0 +1,49 @@
+// Backups as the API shows them, kept between calls. A List(100) parsed 100 stored records and
+// mapped each to its engine's Backup message by reflection (backup_mapping.h): about 1.5 µs a
+// backup, most of what it cost beyond a Get (BENCHMARKS.md, bench/api). Listings show the same
+// records again and again, so each record's serialized Backup is kept, keyed by the record's
+// stored bytes: a record changed by any instance (status, size, a rebuilt catalog) has other
+// bytes and is mapped afresh, never shown stale.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "google/protobuf/message.h"
+
+namespace mdb::api {
+
+class BackupMessageCache {
+ public:
+  // At most `capacity` entries (two generations of capacity / 2: the older one is dropped whole
+  // when the newer fills, and an entry found in it moves to the newer), so memory stays bounded
+  // whatever the folder's size; ~1 KB each.
+  explicit BackupMessageCache(size_t capacity = 4096);
+
+  // Appends the Backup of each stored record (catalog::ListQuery::unparsed) to `out`'s repeated
+  // message field `field`, in order. With `splice`, as that field's bytes among `out`'s unknown
+  // fields: the serialized `out` is then exactly what setting the field would have given (a
+  // repeated field's elements may come in any position on the wire), without building 100
+  // messages to serialize them again; only a transport that sends `out` as it serializes may ask
+  // for it. DataLoss for a record that does not parse.
+  absl::Status Append(const std::vector<std::string>& records,
+                      const google::protobuf::FieldDescriptor* field, bool splice,
+                      google::protobuf::Message* out);
+
+  size_t size() const;
+
+ private:
+  using Generation = std::unordered_map<std::string, std::string>;  // key: type + record bytes
+
+  const std::string* Find(const std::string& key);  // under mu_
+  void Put(std::string key, std::string shown);     // under mu_
+
+  const size_t half_;
+  mutable std::mutex mu_;
+  Generation newer_, older_;
+};
+
+}  // namespace mdb::api

@@ -1,0 +1,106 @@
+// The kept Backups of a List: shown as a fresh mapping would show them, re-mapped when the record
+// changes, the same on the wire when spliced as bytes, and bounded in number.
+#include "api/backup_cache.h"
+
+#include <gtest/gtest.h>
+
+#include "api/backup_mapping.h"
+#include "catalog/catalog.h"
+#include "yandex/cloud/mdb/redis/v1/backup_service.pb.h"
+
+namespace mdb::api {
+namespace {
+
+using RedisBackup = yandex::cloud::mdb::redis::v1::Backup;
+using RedisList = yandex::cloud::mdb::redis::v1::ListBackupsResponse;
+
+std::string Stored(const std::string& id, int64_t size) {
+  catalog::BackupRecord r;
+  r.set_id(id);
+  r.set_folder_id("f1");
+  r.set_cluster_id("c" + std::to_string(size));  // Redis's Backup shows no size
+  r.set_size(size);
+  r.mutable_created_at()->set_seconds(1700000000);
+  r.add_source_shard_names("shard1");
+  return r.SerializeAsString();
+}
+
+RedisBackup Fresh(const std::string& stored) {
+  catalog::BackupRecord r;
+  EXPECT_TRUE(r.ParseFromString(stored));
+  RedisBackup b;
+  EXPECT_TRUE(ToApiBackup(r, &b).ok());
+  return b;
+}
+
+const google::protobuf::FieldDescriptor* Backups() {
+  return RedisList::descriptor()->FindFieldByName("backups");
+}
+
+// The response as a client reads it off the wire.
+RedisList OnTheWire(const RedisList& sent) {
+  RedisList read;
+  EXPECT_TRUE(read.ParseFromString(sent.SerializeAsString()));
+  return read;
+}
+
+TEST(BackupMessageCache, ListedAgainTheBackupsAreThoseAFreshMappingShows) {
+  BackupMessageCache cache;
+  std::vector<std::string> page = {Stored("b1", 10), Stored("b2", 20)};
+  for (int round = 0; round < 2; ++round) {  // a miss, then a hit
+    for (bool splice : {false, true}) {
+      RedisList out;
+      ASSERT_TRUE(cache.Append(page, Backups(), splice, &out).ok());
+      RedisList read = OnTheWire(out);
+      ASSERT_EQ(read.backups_size(), 2) << round << splice;
+      EXPECT_EQ(read.backups(0).SerializeAsString(), Fresh(page[0]).SerializeAsString());
+      EXPECT_EQ(read.backups(1).SerializeAsString(), Fresh(page[1]).SerializeAsString());
+      EXPECT_EQ(read.backups(1).source_cluster_id(), "c20");
+      EXPECT_EQ(out.backups_size(), splice ? 0 : 2);  // spliced: bytes only, as promised
+    }
+  }
+  EXPECT_EQ(cache.size(), 2u);
+}
+
+TEST(BackupMessageCache, AChangedRecordIsShownChangedNotAsKept) {
+  BackupMessageCache cache;
+  RedisList first;
+  ASSERT_TRUE(cache.Append({Stored("b1", 10)}, Backups(), true, &first).ok());
+  RedisList second;  // another instance finished the backup: same id, new size
+  ASSERT_TRUE(cache.Append({Stored("b1", 99)}, Backups(), true, &second).ok());
+  EXPECT_EQ(OnTheWire(second).backups(0).source_cluster_id(), "c99");
+}
+
+TEST(BackupMessageCache, SplicedBytesKeepTheOrderAndTheOtherFields) {
+  BackupMessageCache cache;
+  std::vector<std::string> page;
+  for (int i = 0; i < 5; ++i) page.push_back(Stored("b" + std::to_string(i), i));
+  RedisList warm;  // b2 kept before the page is listed
+  ASSERT_TRUE(cache.Append({page[2]}, Backups(), true, &warm).ok());
+  RedisList out;
+  out.set_next_page_token("tok");
+  ASSERT_TRUE(cache.Append(page, Backups(), true, &out).ok());  // hits and misses mixed
+  RedisList read = OnTheWire(out);
+  ASSERT_EQ(read.backups_size(), 5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(read.backups(i).id(), "b" + std::to_string(i));
+  EXPECT_EQ(read.next_page_token(), "tok");
+}
+
+TEST(BackupMessageCache, HoldsAtMostItsCapacity) {
+  BackupMessageCache cache(4);
+  for (int i = 0; i < 50; ++i) {
+    RedisList out;
+    ASSERT_TRUE(cache.Append({Stored("b" + std::to_string(i), i)}, Backups(), true, &out).ok());
+    EXPECT_LE(cache.size(), 4u);
+  }
+}
+
+TEST(BackupMessageCache, ACorruptRecordIsDataLoss) {
+  BackupMessageCache cache;
+  RedisList out;
+  EXPECT_EQ(cache.Append({std::string("\xff\xff\xff", 3)}, Backups(), true, &out).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace mdb::api
