@@ -23,15 +23,19 @@ const std::string* BackupMessageCache::Find(const std::string& key) {
   std::string shown = std::move(it->second);
   older_.erase(it);
   Put(key, std::move(shown));
-  return &newer_.find(key)->second;
+  auto moved = newer_.find(key);
+  return moved == newer_.end() ? nullptr : &moved->second;
 }
 
 void BackupMessageCache::Put(std::string key, std::string shown) {
-  if (newer_.size() >= half_ && newer_.find(key) == newer_.end()) {
+  const size_t bytes = key.size() + shown.size();
+  if (bytes > half_) return;  // larger than a generation: mapped at every listing
+  if (newer_bytes_ + bytes > half_) {
     older_ = std::move(newer_);
     newer_.clear();
+    newer_bytes_ = 0;
   }
-  newer_.insert_or_assign(std::move(key), std::move(shown));
+  if (newer_.insert_or_assign(std::move(key), std::move(shown)).second) newer_bytes_ += bytes;
 }
 
 absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,

@@ -18,10 +18,11 @@ namespace mdb::api {
 
 class BackupMessageCache {
  public:
-  // At most `capacity` entries (two generations of capacity / 2: the older one is dropped whole
-  // when the newer fills, and an entry found in it moves to the newer), so memory stays bounded
-  // whatever the folder's size; ~1 KB each.
-  explicit BackupMessageCache(size_t capacity = 4096);
+  // At most `capacity` bytes of records and messages (two generations of capacity / 2: the older
+  // one is dropped whole when the newer fills, and an entry found in it moves to the newer), so
+  // memory stays bounded whatever the folder's size or a record's (a Backup is ~0.3 KB; an
+  // OpenSearch one listing many indices, far more). 8 MiB keep ~10,000 ordinary ones.
+  explicit BackupMessageCache(size_t capacity = 8 << 20);
 
   // Appends the Backup of each stored record (catalog::ListQuery::unparsed) to `out`'s repeated
   // message field `field`, in order. With `splice`, as that field's bytes among `out`'s unknown
@@ -33,7 +34,7 @@ class BackupMessageCache {
                       const google::protobuf::FieldDescriptor* field, bool splice,
                       google::protobuf::Message* out);
 
-  size_t size() const;
+  size_t size() const;  // entries
 
  private:
   using Generation = std::unordered_map<std::string, std::string>;  // key: type + record bytes
@@ -44,6 +45,7 @@ class BackupMessageCache {
   const size_t half_;
   mutable std::mutex mu_;
   Generation newer_, older_;
+  size_t newer_bytes_ = 0;
 };
 
 }  // namespace mdb::api

@@ -87,12 +87,14 @@ TEST(BackupMessageCache, SplicedBytesKeepTheOrderAndTheOtherFields) {
 }
 
 TEST(BackupMessageCache, HoldsAtMostItsCapacity) {
-  BackupMessageCache cache(4);
-  for (int i = 0; i < 50; ++i) {
+  const size_t entry = 2 * Stored("b10", 10).size();  // key and message are about as large
+  BackupMessageCache cache(8 * entry);
+  for (int i = 10; i < 60; ++i) {
     RedisList out;
     ASSERT_TRUE(cache.Append({Stored("b" + std::to_string(i), i)}, Backups(), true, &out).ok());
-    EXPECT_LE(cache.size(), 4u);
+    EXPECT_LE(cache.size(), 8u);
   }
+  EXPECT_GE(cache.size(), 2u);  // and does keep some
 }
 
 TEST(BackupMessageCache, ACorruptRecordIsDataLoss) {
