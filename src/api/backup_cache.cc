@@ -16,23 +16,22 @@ using google::protobuf::Message;
 BackupMessageCache::BackupMessageCache(size_t capacity)
     : half_(capacity / 2 > 0 ? capacity / 2 : 1) {}
 
-const std::string* BackupMessageCache::Find(const std::string& key) {
-  if (auto it = newer_.find(key); it != newer_.end()) return &it->second;
+std::shared_ptr<const std::string> BackupMessageCache::Find(const std::string& key) {
+  if (auto it = newer_.find(key); it != newer_.end()) return it->second;
   auto it = older_.find(key);
   if (it == older_.end()) return nullptr;
-  std::string shown = std::move(it->second);
+  std::shared_ptr<const std::string> shown = std::move(it->second);
   older_.erase(it);
-  Put(key, std::move(shown));
-  auto moved = newer_.find(key);
-  return moved == newer_.end() ? nullptr : &moved->second;
+  Put(key, shown);
+  return shown;
 }
 
-void BackupMessageCache::Put(std::string key, std::string shown) {
-  const size_t bytes = key.size() + shown.size();
+void BackupMessageCache::Put(std::string key, std::shared_ptr<const std::string> shown) {
+  const size_t bytes = key.size() + shown->size();
   if (bytes > half_) return;  // larger than a generation: mapped at every listing
   if (newer_bytes_ + bytes > half_) {
-    older_ = std::move(newer_);
-    newer_.clear();
+    older_ = std::move(newer_);  // (the older one's strings are freed here, under the lock,
+    newer_.clear();              // but only as often as 4 MiB of new entries come in)
     newer_bytes_ = 0;
   }
   if (newer_.insert_or_assign(std::move(key), std::move(shown)).second) newer_bytes_ += bytes;
@@ -41,25 +40,27 @@ void BackupMessageCache::Put(std::string key, std::string shown) {
 absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
                                         const FieldDescriptor* field, bool splice, Message* out) {
   const auto* reflection = out->GetReflection();
-  auto emit = [&](const std::string& shown) {
-    if (splice) {
-      reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), shown);
-      return true;
-    }
-    return reflection->AddMessage(out, field)->ParseFromString(shown);
-  };
   // The type is part of the key: the same record shows differently in another engine's Backup.
   std::string key = absl::StrCat(field->message_type()->full_name(), "\n");
   const size_t prefix = key.size();
   for (const std::string& stored : records) {
     key.resize(prefix);
     key.append(stored);
+    std::shared_ptr<const std::string> kept;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (const std::string* kept = Find(key)) {
-        if (!emit(*kept)) return absl::InternalError("a kept Backup does not parse");  // ours
-        continue;
-      }
+      kept = Find(key);
+    }
+    // Copied out of the cache after the lock: pages of other callers do not wait on it.
+    if (kept && splice) {
+      reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), *kept);
+      continue;
+    }
+    if (kept) {
+      if (reflection->AddMessage(out, field)->ParseFromString(*kept)) continue;
+      // Only bytes a Backup serialized to are kept, and they parse; were one not to (a string
+      // protobuf would not read back), the record is mapped afresh rather than the page failed.
+      reflection->RemoveLast(out, field);
     }
     catalog::BackupRecord rec;
     if (!rec.ParseFromString(stored)) {
@@ -68,12 +69,13 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
     std::unique_ptr<Message> mapped(
         reflection->GetMessageFactory()->GetPrototype(field->message_type())->New());
     RETURN_IF_ERROR(ToApiBackup(rec, mapped.get()));
-    std::string shown = mapped->SerializeAsString();
+    auto shown = std::make_shared<const std::string>(mapped->SerializeAsString());
     if (splice) {
-      emit(shown);
+      reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), *shown);
     } else {
       reflection->AddAllocatedMessage(out, field, mapped.release());
     }
+    if (kept) continue;  // already kept (and unreadable): not put again
     std::lock_guard<std::mutex> lock(mu_);
     Put(key, std::move(shown));
   }

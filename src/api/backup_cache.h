@@ -6,6 +6,7 @@
 // bytes and is mapped afresh, never shown stale.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -26,10 +27,10 @@ class BackupMessageCache {
 
   // Appends the Backup of each stored record (catalog::ListQuery::unparsed) to `out`'s repeated
   // message field `field`, in order. With `splice`, as that field's bytes among `out`'s unknown
-  // fields: the serialized `out` is then exactly what setting the field would have given (a
-  // repeated field's elements may come in any position on the wire), without building 100
-  // messages to serialize them again; only a transport that sends `out` as it serializes may ask
-  // for it. DataLoss for a record that does not parse.
+  // fields: the serialized `out` then reads as if the field had been set (unknown fields are
+  // written after known ones, and a repeated field's elements may come anywhere on the wire, in
+  // order), without building 100 messages to serialize them again; only a transport that sends
+  // `out` as it serializes may ask for it. DataLoss for a record that does not parse.
   absl::Status Append(const std::vector<std::string>& records,
                       const google::protobuf::FieldDescriptor* field, bool splice,
                       google::protobuf::Message* out);
@@ -37,10 +38,11 @@ class BackupMessageCache {
   size_t size() const;  // entries
 
  private:
-  using Generation = std::unordered_map<std::string, std::string>;  // key: type + record bytes
+  // Key: type + record bytes. Shared, so that a hit is copied out after the lock is let go.
+  using Generation = std::unordered_map<std::string, std::shared_ptr<const std::string>>;
 
-  const std::string* Find(const std::string& key);  // under mu_
-  void Put(std::string key, std::string shown);     // under mu_
+  std::shared_ptr<const std::string> Find(const std::string& key);      // under mu_
+  void Put(std::string key, std::shared_ptr<const std::string> shown);  // under mu_
 
   const size_t half_;
   mutable std::mutex mu_;

@@ -1,5 +1,5 @@
 // The kept Backups of a List: shown as a fresh mapping would show them, re-mapped when the record
-// changes, the same on the wire when spliced as bytes, and bounded in number.
+// changes, the same on the wire when spliced as bytes, and bounded in bytes.
 #include "api/backup_cache.h"
 
 #include <gtest/gtest.h>

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/validation.h"
 #include "common/log.h"
+#include "google/protobuf/stubs/common.h"  // IsStructurallyValidUTF8: what protobuf checks
 #include "google/protobuf/unknown_field_set.h"
 
 namespace mdb::api {
@@ -136,7 +137,12 @@ void ShowFieldsOfOlderRecords(const Record& r, Message* out) {
   int64_t count = 0;
   for (int i = 0; i < unknown.field_count(); ++i) {
     const auto& f = unknown.field(i);
-    if (f.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) continue;
+    // Bytes from a manifest in the bucket: a string protobuf would refuse to parse back is left
+    // out (the page is shown; a client's parser would fail on the whole response).
+    if (f.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED ||
+        !google::protobuf::internal::IsStructurallyValidUTF8(f.length_delimited())) {
+      continue;
+    }
     if (f.number() == 13 && indices && indices->is_repeated() &&
         indices->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
       refl->AddString(out, indices, f.length_delimited());

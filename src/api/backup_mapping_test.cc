@@ -86,5 +86,24 @@ TEST(BackupMapping, RecordsOlderThanEngineFieldsKeepTheirIndicesAndVersion) {
   EXPECT_EQ(redis.id(), "b1");
 }
 
+TEST(BackupMapping, OlderFieldsThatAreNotUtf8AreLeftOut) {
+  // A manifest planted in the bucket: its bytes become a record; a Backup carrying them would
+  // fail every client's parse of the whole page.
+  std::string old = Record().SerializeAsString();
+  for (const std::string& index : {std::string("\xff\xfe"), std::string("logs")}) {
+    old += static_cast<char>(13 << 3 | 2);
+    old += static_cast<char>(index.size());
+    old += index;
+  }
+  catalog::BackupRecord parsed;
+  ASSERT_TRUE(parsed.ParseFromString(old));
+  OsBackup out;
+  ASSERT_TRUE(ToApiBackup(parsed, &out).ok());
+  ASSERT_EQ(out.indices_size(), 1);
+  EXPECT_EQ(out.indices(0), "logs");
+  OsBackup read;
+  EXPECT_TRUE(read.ParseFromString(out.SerializeAsString()));
+}
+
 }  // namespace
 }  // namespace mdb::api

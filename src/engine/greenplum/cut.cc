@@ -31,8 +31,10 @@ absl::StatusOr<std::optional<std::map<int, Lsn>>> CoordinatorCut(
   ASSIGN_OR_RETURN(PgConn conn,
                    PgConnect(coordinator.hosts.front(), /*replication=*/false, cancelled));
   ASSIGN_OR_RETURN(std::optional<std::string> schema,
-                   PgSuperuserSchema(conn.get(), "pg_proc", "gp_create_restore_point",
-                                     absl::StrCat("shard '", coordinator.name, "': "), cancelled));
+                   PgSuperuserSchema(conn.get(), PgObject::kFunction, "gp_create_restore_point",
+                                     absl::StrCat("shard '", coordinator.name,
+                                                  "': looking up gp_create_restore_point: "),
+                                     cancelled));
   if (!schema) {
     if (!common::HostOption(cluster.shards.back().hosts.front(), "pg_options").empty()) {
       common::Log(common::LogLevel::kWarning, "greenplum",

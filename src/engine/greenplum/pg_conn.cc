@@ -218,22 +218,22 @@ absl::StatusOr<PgRows> PgQuery(PGconn* conn, const std::string& sql, absl::Statu
   return rows;
 }
 
-absl::StatusOr<std::optional<std::string>> PgSuperuserSchema(PGconn* conn, absl::string_view kind,
+absl::StatusOr<std::optional<std::string>> PgSuperuserSchema(PGconn* conn, PgObject kind,
                                                              absl::string_view name,
                                                              absl::string_view where,
                                                              const std::atomic<bool>* cancelled) {
-  // `kind` and `name` come from the service's own callers, never from a source: they are
-  // spliced into SQL. pg_proc's columns are pro*, pg_class's rel*.
-  const absl::string_view col = kind == "pg_proc" ? "pro" : "rel";
+  const bool function = kind == PgObject::kFunction;
+  const absl::string_view table = function ? "pg_proc" : "pg_class";
+  const absl::string_view col = function ? "pro" : "rel";  // pg_proc.pronamespace, ...
   const std::string sql = absl::StrCat(
-      "SELECT quote_ident(n.nspname) FROM pg_catalog.", kind,
+      "SELECT quote_ident(n.nspname) FROM pg_catalog.", table,
       " o JOIN pg_catalog.pg_namespace n ON n.oid = o.", col, "namespace",
       " JOIN pg_catalog.pg_roles r ON r.oid = o.", col, "owner WHERE o.", col, "name = '", name,
       "' AND r.rolsuper ORDER BY n.nspname <> 'pg_catalog', n.nspname LIMIT 1");
   ASSIGN_OR_RETURN(PgRows r,
                    PgQuery(conn, sql, absl::StatusCode::kFailedPrecondition, where, cancelled));
   if (r.rows.empty()) return std::nullopt;
-  ASSIGN_OR_RETURN(std::string schema, r.Field(0, 0, kind));
+  ASSIGN_OR_RETURN(std::string schema, r.Field(0, 0, table));
   return std::optional(std::move(schema));
 }
 

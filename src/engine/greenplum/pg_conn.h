@@ -88,11 +88,12 @@ absl::StatusOr<PgRows> PgExec(PGconn* conn, const std::string& sql,
 absl::StatusOr<PgRows> PgQuery(PGconn* conn, const std::string& sql, absl::StatusCode code,
                                absl::string_view where, const std::atomic<bool>* cancelled);
 
-// The quoted schema holding the relation (`kind` "pg_class") or function ("pg_proc") `name`
-// that a superuser owns, pg_catalog first; nullopt when there is none. The object is then called
-// schema-qualified: one of that name that any role could create earlier on the search path
-// would otherwise run as the service's role and answer what it likes.
-absl::StatusOr<std::optional<std::string>> PgSuperuserSchema(PGconn* conn, absl::string_view kind,
+// The quoted schema holding the relation or function `name` that a superuser owns, pg_catalog
+// first; nullopt when there is none. The object is then called schema-qualified: one of that name
+// that any role could create earlier on the search path would otherwise run as the service's role
+// and answer what it likes. `name` is the caller's constant (it is spliced into SQL).
+enum class PgObject { kRelation, kFunction };
+absl::StatusOr<std::optional<std::string>> PgSuperuserSchema(PGconn* conn, PgObject kind,
                                                              absl::string_view name,
                                                              absl::string_view where,
                                                              const std::atomic<bool>* cancelled);

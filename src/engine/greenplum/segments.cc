@@ -160,9 +160,9 @@ absl::StatusOr<common::ClusterConfig> ResolveSegments(const common::ClusterConfi
   }
   // The catalog a superuser owns (pg_catalog on Greenplum), schema-qualified: a table of that
   // name that any role could create earlier on the search path would choose the hosts.
-  ASSIGN_OR_RETURN(
-      std::optional<std::string> schema,
-      PgSuperuserSchema(conn.get(), "pg_class", "gp_segment_configuration", prefix, cancelled));
+  ASSIGN_OR_RETURN(std::optional<std::string> schema,
+                   PgSuperuserSchema(conn.get(), PgObject::kRelation, "gp_segment_configuration",
+                                     prefix, cancelled));
   if (!schema) {
     return absl::FailedPreconditionError(
         where("no gp_segment_configuration owned by a superuser: not a Greenplum coordinator"));
