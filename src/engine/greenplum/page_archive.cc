@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "engine/greenplum/tar_extract.h"
+#include "io/direct.h"
 
 namespace mdb::engine::greenplum {
 namespace {
@@ -228,8 +228,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
   std::vector<ArchiveLink> links;  // created last, when no record can be written through them
   // Aligned for O_DIRECT (below).
   constexpr size_t kBuf = 1 << 20;
-  std::unique_ptr<char, decltype(&free)> buffer(
-      static_cast<char*>(aligned_alloc(kDirectAlign, kBuf)), &free);
+  auto buffer = io::AlignedBuffer(kBuf);
   if (!buffer) return absl::ResourceExhaustedError("no memory for the restore's buffer");
   char* const buf = buffer.get();
   for (;;) {
@@ -263,18 +262,15 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     const int fd = *opened;
     const std::string path = target.Describe(rel);
     absl::Status st;
-    // Written around the page cache where the filesystem allows (O_DIRECT): the copy into
-    // freshly allocated cache pages was the restore's bound (72% of its samples; on the bench
-    // machine buffered writes of cold pages ran at ~250 MB/s, O_DIRECT at ~1.9 GB/s,
-    // BENCHMARKS.md), and the data is on its way to disk as each write returns, not all at
-    // once in the final sync. A drill's scratch server then reads from disk, not the cache.
-    bool direct = TryDirect(fd);
+    // Around the page cache where the filesystem allows (io/direct.h says why). A drill's
+    // scratch server then reads from disk, not from the cache.
+    bool direct = io::TryDirect(fd);
     if (type == 'F') {
       uint64_t kicked = 0;
       for (uint64_t off = 0; st.ok() && off < size;) {
         size_t k = static_cast<size_t>(std::min<uint64_t>(size - off, kBuf));
         st = in.Exact(buf, k);
-        if (st.ok()) st = WriteMaybeDirect(fd, buf, k, off, &direct, path);
+        if (st.ok()) st = io::WriteMaybeDirect(fd, buf, k, off, &direct, path);
         off += k;
         // Write-back started every 8 MiB, without waiting for it: the disk works while the
         // next blocks are decompressed, instead of all at once in the sync at the end (the
@@ -303,7 +299,8 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
         }
         st = in.Exact(buf, kPage);
         if (st.ok()) {
-          st = WriteMaybeDirect(fd, buf, kPage, static_cast<uint64_t>(*n) * kPage, &direct, path);
+          st = io::WriteMaybeDirect(fd, buf, kPage, static_cast<uint64_t>(*n) * kPage, &direct,
+                                    path);
         }
       }
       if (st.ok() && writeback && !direct) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);

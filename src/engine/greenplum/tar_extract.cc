@@ -28,44 +28,6 @@ std::string Field(const char* p, size_t n) { return std::string(p, strnlen(p, n)
 
 }  // namespace
 
-bool TryDirect(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
-}
-
-namespace {
-void StopDirect(int fd, bool* direct) {
-  if (!*direct) return;
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) (void)fcntl(fd, F_SETFL, flags & ~O_DIRECT);
-  *direct = false;
-}
-}  // namespace
-
-absl::Status WriteMaybeDirect(int fd, const char* p, size_t n, uint64_t offset, bool* direct,
-                              const std::string& path) {
-  if (*direct) {
-    const size_t whole = n / kDirectAlign * kDirectAlign;
-    size_t done = 0;
-    while (done < whole) {
-      ssize_t w = pwrite(fd, p + done, whole - done, static_cast<off_t>(offset + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0 && errno == EINVAL) break;  // alignment this filesystem will not take
-      if (w <= 0) {
-        return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(errno)));
-      }
-      done += static_cast<size_t>(w);
-      if (done % kDirectAlign != 0) break;  // a short write: the rest is not aligned
-    }
-    p += done;
-    n -= done;
-    offset += done;
-    if (n == 0) return absl::OkStatus();
-    StopDirect(fd, direct);
-  }
-  return WriteAt(fd, p, n, offset, path);
-}
-
 absl::Status WriteAt(int fd, const char* p, size_t n, uint64_t offset, const std::string& path) {
   while (n > 0) {
     ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));

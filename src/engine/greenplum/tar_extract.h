@@ -54,17 +54,6 @@ absl::Status Hostile(absl::Status st);
 // Writes all of p[0..n) at `offset` of `fd` (retrying short writes); errors name `path`.
 absl::Status WriteAt(int fd, const char* p, size_t n, uint64_t offset, const std::string& path);
 
-// Turns on O_DIRECT for `fd` where its filesystem allows it (tmpfs does not); whether it did.
-bool TryDirect(int fd);
-
-// WriteAt for a file TryDirect turned on: the part of [p, p + n) that is a whole number of
-// kDirectAlign blocks goes around the page cache (p and offset must then be aligned to it), the
-// rest (a file's tail) through it, with O_DIRECT turned off for the file (and `*direct` false).
-// A write the filesystem refuses as unaligned (EINVAL) is made through the page cache instead.
-inline constexpr size_t kDirectAlign = 4096;
-absl::Status WriteMaybeDirect(int fd, const char* p, size_t n, uint64_t offset, bool* direct,
-                              const std::string& path);
-
 // Makes everything written under `dir` durable (syncfs of its filesystem).
 absl::Status SyncTree(const std::string& dir);
 
