@@ -10,7 +10,7 @@ import re
 import sys
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
-LAYERS = [["common", "console"], ["io", "storage", "catalog", "metrics"], ["repo"], ["engine"], ["ops"], ["api"],
+LAYERS = [["common", "console"], ["io"], ["storage", "catalog", "metrics"], ["repo"], ["engine"], ["ops"], ["api"],
           ["api/grpc", "api/rest"], ["server", "cli"]]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 # Both forms, indented or not (inside #if too); a path resolves against the including file's

@@ -20,7 +20,12 @@ void StopDirect(int fd, bool* direct) {
 }
 
 absl::Status Failed(absl::string_view path) {
-  return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(errno)));
+  const int err = errno;
+  // UNAVAILABLE either way (space is the operator's to free, then the work is retried); said
+  // in the same words as the storage driver's other writes.
+  const bool full = err == ENOSPC || err == EDQUOT;
+  return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(err),
+                                             full ? " (the file system holding it is full)" : ""));
 }
 
 }  // namespace

@@ -53,6 +53,19 @@ TEST_P(StorageConformance, LargeObjectsRoundTrip) {
   EXPECT_EQ(*storage_->GetRange("big/object", 9 << 20, 16), big.substr(9 << 20, 16));
 }
 
+TEST_P(StorageConformance, ObjectsAroundTheDirectWriteSizesRoundTrip) {
+  // The posix driver writes objects from 1 MiB on with O_DIRECT: whole 4 KiB blocks, then a tail.
+  for (size_t size :
+       {(size_t{1} << 20) - 1, size_t{1} << 20, (size_t{1} << 20) + 4097, (size_t{3} << 20) + 1}) {
+    std::string data = Pattern(size, 'd');
+    const std::string key = "sized/" + std::to_string(size);
+    ASSERT_TRUE(storage_->Put(key, data).ok()) << size;
+    auto got = storage_->Get(key);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(*got == data) << size;
+  }
+}
+
 TEST_P(StorageConformance, ConcurrentPutsAreAllVisible) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
