@@ -22,7 +22,6 @@ class BackupWriterImpl final : public BackupWriter {
     manifest_.set_parent_id(options_.parent_id);
     manifest_.set_engine(options_.engine);
     *manifest_.mutable_started_at() = common::ToProto(absl::Now());
-    pack_ = std::make_unique<PackBuilder>(repo_->PackReserve());
   }
 
   ~BackupWriterImpl() override { Abort(); }
@@ -131,7 +130,7 @@ class BackupWriterImpl final : public BackupWriter {
       std::lock_guard<std::mutex> lock(mu_);
       if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
       done_ = true;
-      if (pack_->chunks() > 0) last = std::move(pack_);
+      if (pack_ && pack_->chunks() > 0) last = std::move(pack_);
     }
     absl::Status st = last ? Upload(std::move(last)) : absl::OkStatus();
     // The index goes before the manifest: a manifest must never name a chunk no index locates.
@@ -206,27 +205,29 @@ class BackupWriterImpl final : public BackupWriter {
     std::string_view role(reinterpret_cast<const char*>(ref->id.data()), ref->id.size());
     std::string blob = repo_->codec_.Encode(chunk, role);
     std::unique_ptr<PackBuilder> full;
+    absl::Status st;
     {
+      // The pack is written as it fills (a buffer, not the pack, in memory); started here, by
+      // the first chunk that needs one, so that a failure to start it fails this backup.
       std::lock_guard<std::mutex> lock(mu_);
-      pack_->Add(ref->id, blob, ref->size);
-      if (pack_->bytes() >= repo_->config_.pack_target_size()) {
-        full = std::move(pack_);
-        pack_ = std::make_unique<PackBuilder>(repo_->PackReserve());
+      if (!pack_) {
+        auto started = PackBuilder::Start(repo_->storage_, repo_->PackReserve());
+        if (started.ok()) pack_ = std::move(*started);
+        st = started.status();
       }
+      if (st.ok()) st = pack_->Add(ref->id, blob, ref->size);
+      if (st.ok() && pack_->bytes() >= repo_->config_.pack_target_size()) full = std::move(pack_);
     }
-    if (full) {
-      absl::Status st = Upload(std::move(full));
-      if (!st.ok()) Fail(st);
-    }
+    if (st.ok() && full) st = Upload(std::move(full));
+    if (!st.ok()) Fail(st);
   }
 
   absl::Status Upload(std::unique_ptr<PackBuilder> pack) {
-    const mdb_backup::v1::PackEntry entry = pack->entry();
-    std::string object = pack->Finish(repo_->codec_);
-    RETURN_IF_ERROR(repo_->storage_->Put(PackKey(pack->id()), object));
+    RETURN_IF_ERROR(pack->Finish(repo_->codec_));
+    const mdb_backup::v1::PackEntry& entry = pack->entry();
     std::lock_guard<std::mutex> lock(mu_);
     *index_file_.add_packs() = entry;
-    added_bytes_ += object.size();
+    added_bytes_ += pack->bytes();
     for (const auto& c : entry.chunks()) {
       ChunkId id;
       memcpy(id.data(), c.id().data(), id.size());

@@ -51,16 +51,14 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
     for (const auto& [id, loc] : index) packs[loc.pack_id].push_back({id, loc});
     std::set<std::string> live_packs;
     mdb_backup::v1::IndexFile kept;
-    auto repack = std::make_unique<PackBuilder>();
+    std::unique_ptr<PackBuilder> repack;  // started by the first chunk moved into it
     auto flush_repack = [&]() -> absl::Status {
-      if (repack->chunks() == 0) return absl::OkStatus();
+      if (!repack || repack->chunks() == 0) return absl::OkStatus();
+      RETURN_IF_ERROR(repack->Finish(codec_));
       *kept.add_packs() = repack->entry();
-      PackId new_id = repack->id();
-      std::string object = repack->Finish(codec_);
-      RETURN_IF_ERROR(storage_->Put(PackKey(new_id), object));
-      live_packs.insert(PackKey(new_id));
-      report.bytes_freed -= object.size();  // the old packs' sizes are added when deleted
-      repack = std::make_unique<PackBuilder>();
+      live_packs.insert(PackKey(repack->id()));
+      report.bytes_freed -= repack->bytes();  // the old packs' sizes are added when deleted
+      repack.reset();
       return absl::OkStatus();
     };
     for (const auto& [pack_id, chunks] : packs) {
@@ -77,7 +75,11 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
             return absl::DataLossError(
                 absl::StrCat("pack '", PackKey(pack_id), "' is truncated; run verify"));
           }
-          repack->Add(id, std::string_view(old).substr(loc.offset, loc.stored_size), loc.size);
+          if (!repack) {
+            ASSIGN_OR_RETURN(repack, PackBuilder::Start(storage_, PackReserve()));
+          }
+          RETURN_IF_ERROR(
+              repack->Add(id, std::string_view(old).substr(loc.offset, loc.stored_size), loc.size));
           if (repack->bytes() >= config_.pack_target_size()) RETURN_IF_ERROR(flush_repack());
         }
         ++report.packs_repacked;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/status.h"
 
 namespace mdb::repo {
 namespace {
@@ -26,30 +27,46 @@ std::string PackKey(const PackId& id) {
   return PackKey(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
-PackBuilder::PackBuilder(size_t expected_bytes) {
-  // Reserved once: growing by doubling would copy the pack and touch twice its size.
-  data_.reserve(expected_bytes);
-  common::RandomBytes(id_.data(), id_.size());
-  data_.append(kHead, 8);
-  entry_.set_pack_id(std::string(reinterpret_cast<const char*>(id_.data()), id_.size()));
+absl::StatusOr<std::unique_ptr<PackBuilder>> PackBuilder::Start(storage::Storage* storage,
+                                                                size_t size_hint) {
+  std::unique_ptr<PackBuilder> pack(new PackBuilder());
+  common::RandomBytes(pack->id_.data(), pack->id_.size());
+  pack->entry_.set_pack_id(
+      std::string(reinterpret_cast<const char*>(pack->id_.data()), pack->id_.size()));
+  auto out = storage->StartPut(PackKey(pack->id_), size_hint);
+  if (!out.ok()) return out.status();
+  pack->out_ = std::move(*out);
+  RETURN_IF_ERROR(pack->Write(std::string_view(kHead, 8)));
+  return pack;
 }
 
-void PackBuilder::Add(const ChunkId& id, std::string_view blob, uint32_t size) {
+absl::Status PackBuilder::Write(std::string_view data) {
+  if (!out_) return absl::FailedPreconditionError("the pack is already finished");
+  RETURN_IF_ERROR(out_->Append(data));
+  bytes_ += data.size();
+  return absl::OkStatus();
+}
+
+absl::Status PackBuilder::Add(const ChunkId& id, std::string_view blob, uint32_t size) {
+  const size_t offset = bytes_;
+  RETURN_IF_ERROR(Write(blob));
   auto* loc = entry_.add_chunks();
   loc->set_id(std::string(reinterpret_cast<const char*>(id.data()), id.size()));
-  loc->set_offset(data_.size());
+  loc->set_offset(offset);
   loc->set_stored_size(static_cast<uint32_t>(blob.size()));
   loc->set_size(size);
-  data_.append(blob);
+  return absl::OkStatus();
 }
 
-std::string PackBuilder::Finish(const Codec& codec) {
-  std::string trailer = codec.Encode(entry_.SerializeAsString(), TrailerRole(entry_.pack_id()));
-  data_.append(trailer);
-  uint32_t len = static_cast<uint32_t>(trailer.size());
-  for (int i = 0; i < 4; ++i) data_.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
-  data_.append(kEnd, 8);
-  return std::move(data_);
+absl::Status PackBuilder::Finish(const Codec& codec) {
+  std::string tail = codec.Encode(entry_.SerializeAsString(), TrailerRole(entry_.pack_id()));
+  const uint32_t len = static_cast<uint32_t>(tail.size());
+  for (int i = 0; i < 4; ++i) tail.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+  tail.append(kEnd, 8);
+  RETURN_IF_ERROR(Write(tail));
+  absl::Status st = out_->Commit();
+  out_.reset();
+  return st;
 }
 
 absl::StatusOr<::mdb_backup::v1::PackEntry> ParsePackTrailer(std::string_view pack,

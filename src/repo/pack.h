@@ -4,12 +4,14 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "mdb_backup/v1/repo.pb.h"
 #include "repo/codec.h"
+#include "storage/storage.h"
 
 namespace mdb::repo {
 
@@ -19,22 +21,29 @@ using PackId = std::array<uint8_t, 16>;
 std::string PackKey(const PackId& id);
 std::string PackKey(std::string_view id_bytes);
 
+// Writes one pack to storage as its chunks come (Storage::StartPut): a pack being built costs the
+// storage writer's buffer (1 MiB on posix), not the pack; nothing is published before Finish.
 class PackBuilder {
  public:
-  // `expected_bytes`: the size the pack will likely reach (target size + one chunk).
-  explicit PackBuilder(size_t expected_bytes = 0);
+  // A new pack of a fresh random id; `size_hint`: the size it will likely reach.
+  static absl::StatusOr<std::unique_ptr<PackBuilder>> Start(storage::Storage* storage,
+                                                            size_t size_hint);
   // Appends an encoded blob of chunk `id` (`size` plaintext bytes).
-  void Add(const ChunkId& id, std::string_view blob, uint32_t size);
-  size_t bytes() const { return data_.size(); }
+  [[nodiscard]] absl::Status Add(const ChunkId& id, std::string_view blob, uint32_t size);
+  size_t bytes() const { return bytes_; }  // written so far (with the trailer, after Finish)
   size_t chunks() const { return static_cast<size_t>(entry_.chunks_size()); }
-  // Appends the trailer and returns the pack object; the builder is spent afterwards.
-  std::string Finish(const Codec& codec);
+  // Appends the trailer and publishes the pack; the builder is spent afterwards.
+  [[nodiscard]] absl::Status Finish(const Codec& codec);
   const ::mdb_backup::v1::PackEntry& entry() const { return entry_; }
   const PackId& id() const { return id_; }
 
  private:
+  PackBuilder() = default;
+  absl::Status Write(std::string_view data);
+
   PackId id_;
-  std::string data_;
+  std::unique_ptr<storage::ObjectWriter> out_;
+  size_t bytes_ = 0;
   ::mdb_backup::v1::PackEntry entry_;
 };
 

@@ -66,6 +66,29 @@ TEST_P(StorageConformance, ObjectsAroundTheDirectWriteSizesRoundTrip) {
   }
 }
 
+TEST_P(StorageConformance, AnObjectWrittenPieceByPieceIsPublishedOnlyByCommit) {
+  const std::string data = Pattern((size_t{2} << 20) + 777, 'w');
+  auto writer = storage_->StartPut("pieces/object", data.size());
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (size_t off = 0; off < data.size(); off += 300000) {
+    ASSERT_TRUE((*writer)->Append(std::string_view(data).substr(off, 300000)).ok());
+  }
+  EXPECT_EQ(storage_->Stat("pieces/object").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*writer)->Commit().ok());
+  auto got = storage_->Get("pieces/object");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == data);
+  // Dropped without Commit: nothing published, nothing listed.
+  {
+    auto dropped = storage_->StartPut("pieces/dropped", 10);
+    ASSERT_TRUE(dropped.ok());
+    ASSERT_TRUE((*dropped)->Append("half of it").ok());
+  }
+  EXPECT_EQ(storage_->Stat("pieces/dropped").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(storage_->List("pieces/")->size(), 1u);
+  EXPECT_FALSE(storage_->StartPut("../escape", 1).ok());
+}
+
 TEST_P(StorageConformance, ConcurrentPutsAreAllVisible) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {

@@ -26,6 +26,39 @@ absl::Status ValidateKey(const std::string& key) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// StartPut's default: the object in memory, one Put at the end.
+class BufferedObjectWriter final : public ObjectWriter {
+ public:
+  BufferedObjectWriter(Storage* storage, std::string key, size_t size_hint)
+      : storage_(storage), key_(std::move(key)) {
+    data_.reserve(size_hint);  // once: growing by doubling would copy it and touch twice its size
+  }
+  absl::Status Append(std::string_view data) override {
+    data_.append(data);
+    return absl::OkStatus();
+  }
+  absl::Status Commit() override {
+    absl::Status st = storage_->Put(key_, data_);
+    std::string().swap(data_);
+    return st;
+  }
+
+ private:
+  Storage* storage_;
+  std::string key_;
+  std::string data_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ObjectWriter>> Storage::StartPut(const std::string& key,
+                                                                size_t size_hint) {
+  if (absl::Status st = ValidateKey(key); !st.ok()) return st;
+  return std::make_unique<BufferedObjectWriter>(this, key, size_hint);
+}
+
 absl::StatusOr<std::unique_ptr<Storage>> OpenStorage(const std::string& url) {
   if (absl::StartsWith(url, "s3://")) return OpenS3Storage(url);
   if (absl::StartsWith(url, "file://")) return OpenPosixStorage(url.substr(7));

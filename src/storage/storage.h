@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
@@ -17,6 +18,17 @@ struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
   absl::Time modified;  // last write, as the store reports it
+};
+
+// A new object written piece by piece (a pack as it fills), then published by Commit as Put
+// publishes a whole one: atomically, durably. Dropped without Commit, it publishes nothing (what a
+// crash leaves behind is RemoveIncomplete's). One thread at a time.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  [[nodiscard]] virtual absl::Status Append(std::string_view data) = 0;
+  // Once; Unavailable as Put's. The writer is spent afterwards, whatever the result.
+  [[nodiscard]] virtual absl::Status Commit() = 0;
 };
 
 // Thread-safe: every method may be called concurrently from several threads.
@@ -29,6 +41,13 @@ class Storage {
   // object is durable (fsync'd / acknowledged by the store). Unavailable when the store failed and
   // a retry may help; the object is then either absent, the old one, or complete.
   [[nodiscard]] virtual absl::Status Put(const std::string& key, std::string_view data) = 0;
+
+  // Optional: a writer of a new object under `key`, about `size_hint` bytes long. The default
+  // keeps the bytes in memory and Puts them at Commit; a driver that can take them as they come
+  // (posix: a temporary file) overrides it, so that a pack being built costs a buffer, not the
+  // whole pack (16 MiB each, up to four at once in a backup: BENCHMARKS.md, bench/greenplum).
+  virtual absl::StatusOr<std::unique_ptr<ObjectWriter>> StartPut(const std::string& key,
+                                                                 size_t size_hint);
 
   // Returns the whole object. NotFound if there is none.
   virtual absl::StatusOr<std::string> Get(const std::string& key) = 0;

@@ -72,40 +72,79 @@ absl::Status MakePrivateDirs(fs::path cur, const fs::path& rel) {
   return absl::OkStatus();
 }
 
+// A new object in a temporary file beside its key, renamed over it at Commit: the rename is the
+// atomic publish, the fsyncs before it and of the directory after make it durable.
+class PosixObjectWriter final : public ObjectWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<PosixObjectWriter>> Start(const fs::path& root,
+                                                                  const std::string& key,
+                                                                  bool direct) {
+    RETURN_IF_ERROR(ValidateKey(key));
+    RETURN_IF_ERROR(MakePrivateDirs(root, fs::path(key).parent_path()));
+    fs::path path = root / key;
+    fs::path tmp =
+        path.parent_path() / absl::StrCat(path.filename().string(), ".tmp-", common::NewId());
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create '", tmp.string(), "'"));
+    return std::unique_ptr<PosixObjectWriter>(new PosixObjectWriter(fd, path, tmp, direct));
+  }
+  ~PosixObjectWriter() override {
+    if (fd_ >= 0) close(fd_);
+    if (!published_) unlink(tmp_.c_str());
+  }
+
+  absl::Status Append(std::string_view data) override {
+    if (fd_ < 0) return absl::FailedPreconditionError("the object is already committed");
+    return sink_ ? sink_->Write(data) : WriteAll(fd_, data, tmp_.string());
+  }
+
+  absl::Status Commit() override {
+    if (fd_ < 0) return absl::FailedPreconditionError("the object is already committed");
+    absl::Status st;
+    if (sink_) {
+      st = sink_->Close();  // the tail, then fsync
+    } else if (fsync(fd_) != 0) {
+      st = ErrnoStatus(errno, absl::StrCat("fsync '", tmp_.string(), "'"));
+    }
+    close(fd_);
+    fd_ = -1;
+    if (st.ok() && rename(tmp_.c_str(), path_.c_str()) != 0) {
+      st = ErrnoStatus(errno, absl::StrCat("rename to '", path_.string(), "'"));
+    }
+    if (!st.ok()) return st;
+    published_ = true;
+    return FsyncDir(path_.parent_path());
+  }
+
+ private:
+  PosixObjectWriter(int fd, fs::path path, fs::path tmp, bool direct)
+      : fd_(fd), path_(std::move(path)), tmp_(std::move(tmp)) {
+    // Packs are written once and rarely read back: around the page cache (io/direct.h), they
+    // neither evict the host's working set (often the database's) nor pay the copy into cold
+    // cache pages, 22% of a Redis backup's CPU on the bench machine (BENCHMARKS.md).
+    if (direct) sink_ = std::make_unique<io::DirectFileSink>(fd_, tmp_.string());
+  }
+
+  int fd_;
+  fs::path path_, tmp_;
+  std::unique_ptr<io::DirectFileSink> sink_;  // objects of kDirectFrom bytes or more
+  bool published_ = false;
+};
+
 class PosixStorage final : public Storage {
  public:
   explicit PosixStorage(fs::path root) : root_(std::move(root)) {}
 
   absl::Status Put(const std::string& key, std::string_view data) override {
-    RETURN_IF_ERROR(ValidateKey(key));
-    fs::path path = root_ / key;
-    fs::path dir = path.parent_path();
-    RETURN_IF_ERROR(MakePrivateDirs(root_, fs::path(key).parent_path()));
-    fs::path tmp = dir / absl::StrCat(path.filename().string(), ".tmp-", common::NewId());
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create '", tmp.string(), "'"));
-    absl::Status st;
-    if (data.size() >= kDirectFrom) {
-      // Packs are written once and rarely read back: around the page cache (io/direct.h), they
-      // neither evict the host's working set (often the database's) nor pay the copy into cold
-      // cache pages, 22% of a Redis backup's CPU on the bench machine (BENCHMARKS.md).
-      io::DirectFileSink sink(fd, tmp.string());
-      st = sink.Write(data);
-      if (st.ok()) st = sink.Close();  // and fsync
-    } else {
-      st = WriteAll(fd, data, tmp.string());
-      if (st.ok() && fsync(fd) != 0)
-        st = ErrnoStatus(errno, absl::StrCat("fsync '", tmp.string(), "'"));
-    }
-    close(fd);
-    if (st.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
-      st = ErrnoStatus(errno, absl::StrCat("rename to '", path.string(), "'"));
-    }
-    if (!st.ok()) {
-      unlink(tmp.c_str());
-      return st;
-    }
-    return FsyncDir(dir);
+    ASSIGN_OR_RETURN(auto writer, PosixObjectWriter::Start(root_, key, data.size() >= kDirectFrom));
+    RETURN_IF_ERROR(writer->Append(data));
+    return writer->Commit();
+  }
+
+  absl::StatusOr<std::unique_ptr<ObjectWriter>> StartPut(const std::string& key,
+                                                         size_t size_hint) override {
+    ASSIGN_OR_RETURN(auto writer, PosixObjectWriter::Start(root_, key, size_hint >= kDirectFrom));
+    return std::unique_ptr<ObjectWriter>(std::move(writer));
   }
 
   absl::StatusOr<std::string> Get(const std::string& key) override {

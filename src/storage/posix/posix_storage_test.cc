@@ -19,6 +19,25 @@ std::unique_ptr<Storage> FreshPosix() {
 
 INSTANTIATE_TEST_SUITE_P(Posix, StorageConformance, ::testing::Values(StorageFactory(FreshPosix)));
 
+TEST(PosixStorage, AWriterDroppedWithoutCommitLeavesNoFile) {
+  auto dir = std::filesystem::temp_directory_path() / ("posix_drop_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto s = OpenPosixStorage(dir.string());
+  ASSERT_TRUE(s.ok());
+  {
+    auto w = (*s)->StartPut("packs/ab/obj", 4 << 20);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(std::string(3 << 20, 'p')).ok());
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "packs" / "ab"),
+                            std::filesystem::directory_iterator()),
+              1);  // its temporary file, while it is written
+  }
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "packs" / "ab"),
+                          std::filesystem::directory_iterator()),
+            0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(PosixStorage, LeftoverTemporaryFilesAreNotListed) {
   auto dir = std::filesystem::temp_directory_path() / ("posix_tmp_" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
