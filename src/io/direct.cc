@@ -81,7 +81,7 @@ absl::Status DirectFileSink::Flush() {
 }
 
 absl::Status DirectFileSink::Write(std::string_view data) {
-  if (!buf_) return absl::ResourceExhaustedError("no memory for a restore's write buffer");
+  if (!buf_) return absl::ResourceExhaustedError("no memory for a direct write buffer");
   while (!data.empty()) {
     const size_t k = std::min(data.size(), kBlock - used_);
     memcpy(buf_.get() + used_, data.data(), k);

@@ -1,7 +1,9 @@
 // The write pipeline. The stream's own thread reads and cuts chunks (cheap: one table lookup per
 // byte); the shared pool hashes, dedups, compresses, seals and packs them, and uploads full packs.
 // The pool's bounded queue is the back-pressure: memory stays at about
-// (queue + workers) x max chunk + workers x pack size, whatever the size of the database.
+// (queue + workers) x max chunk + the storage writers' buffers of the packs being written (1 MiB
+// each on posix; the whole pack on drivers that keep it until Commit), whatever the database's
+// size.
 #include <deque>
 
 #include "absl/strings/str_cat.h"
@@ -130,6 +132,9 @@ class BackupWriterImpl final : public BackupWriter {
       std::lock_guard<std::mutex> lock(mu_);
       if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
       done_ = true;
+    }
+    {
+      std::lock_guard<std::mutex> lock(pack_mu_);
       if (pack_ && pack_->chunks() > 0) last = std::move(pack_);
     }
     absl::Status st = last ? Upload(std::move(last)) : absl::OkStatus();
@@ -159,6 +164,10 @@ class BackupWriterImpl final : public BackupWriter {
 
   void Abort() override {
     tasks_.Wait();
+    {
+      std::lock_guard<std::mutex> lock(pack_mu_);
+      pack_.reset();  // its temporary object goes now, before the lock is let go
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (done_) return;
     done_ = true;
@@ -208,17 +217,24 @@ class BackupWriterImpl final : public BackupWriter {
     absl::Status st;
     {
       // The pack is written as it fills (a buffer, not the pack, in memory); started here, by
-      // the first chunk that needs one, so that a failure to start it fails this backup.
-      std::lock_guard<std::mutex> lock(mu_);
+      // the first chunk that needs one, so that a failure to start it fails this backup. Under
+      // its own mutex: its writes are disk I/O, which the dedup checks above need not wait for.
+      std::lock_guard<std::mutex> lock(pack_mu_);
+      if (!FirstError().ok()) return;  // a failed write spent the pack: nothing more goes in
       if (!pack_) {
         auto started = PackBuilder::Start(repo_->storage_, repo_->PackReserve());
         if (started.ok()) pack_ = std::move(*started);
         st = started.status();
       }
       if (st.ok()) st = pack_->Add(ref->id, blob, ref->size);
-      if (st.ok() && pack_->bytes() >= repo_->config_.pack_target_size()) full = std::move(pack_);
+      if (!st.ok()) {
+        pack_.reset();  // its temporary object goes; the backup fails below
+        Fail(st);       // before the next chunk takes pack_mu_
+        return;
+      }
+      if (pack_->bytes() >= repo_->config_.pack_target_size()) full = std::move(pack_);
     }
-    if (st.ok() && full) st = Upload(std::move(full));
+    if (full) st = Upload(std::move(full));
     if (!st.ok()) Fail(st);
   }
 
@@ -284,11 +300,13 @@ class BackupWriterImpl final : public BackupWriter {
   std::string lock_key_;
   common::TaskGroup tasks_;
   std::atomic<uint64_t> bytes_read_{0};
-  std::mutex mu_;  // guards everything below
+  // Taken before mu_ when both are needed (Process), never after it.
+  std::mutex pack_mu_;
+  std::unique_ptr<PackBuilder> pack_;  // guarded by pack_mu_
+  std::mutex mu_;                      // guards everything below
   absl::Status error_;
   bool done_ = false;
   std::vector<std::shared_ptr<StreamState>> streams_;
-  std::unique_ptr<PackBuilder> pack_;
   std::set<ChunkId> pending_;
   Repository::Index local_;
   mdb_backup::v1::IndexFile index_file_;

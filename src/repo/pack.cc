@@ -41,8 +41,12 @@ absl::StatusOr<std::unique_ptr<PackBuilder>> PackBuilder::Start(storage::Storage
 }
 
 absl::Status PackBuilder::Write(std::string_view data) {
-  if (!out_) return absl::FailedPreconditionError("the pack is already finished");
-  RETURN_IF_ERROR(out_->Append(data));
+  if (!out_) return absl::FailedPreconditionError("the pack is finished or failed");
+  absl::Status st = out_->Append(data);
+  if (!st.ok()) {
+    out_.reset();  // spent: its temporary object goes, and nothing more is written
+    return st;
+  }
   bytes_ += data.size();
   return absl::OkStatus();
 }

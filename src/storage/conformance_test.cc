@@ -85,8 +85,17 @@ TEST_P(StorageConformance, AnObjectWrittenPieceByPieceIsPublishedOnlyByCommit) {
     ASSERT_TRUE((*dropped)->Append("half of it").ok());
   }
   EXPECT_EQ(storage_->Stat("pieces/dropped").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(storage_->List("pieces/")->size(), 1u);
+  auto listed = storage_->List("pieces/");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 1u);
   EXPECT_FALSE(storage_->StartPut("../escape", 1).ok());
+  // A writer is spent by its Commit: neither more bytes nor a second Commit (which would publish
+  // something else over the object) are taken.
+  EXPECT_FALSE((*writer)->Append("more").ok());
+  EXPECT_FALSE((*writer)->Commit().ok());
+  got = storage_->Get("pieces/object");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == data);
 }
 
 TEST_P(StorageConformance, ConcurrentPutsAreAllVisible) {

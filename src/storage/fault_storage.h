@@ -4,13 +4,15 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 
 #include "storage/storage.h"
 
 namespace mdb::storage {
 
-enum class FaultOp { kPut, kGet, kGetRange, kList, kStat, kDelete };
+// kAppend: one Append of a StartPut writer; its Commit is the object's kPut.
+enum class FaultOp { kPut, kGet, kGetRange, kList, kStat, kDelete, kAppend };
 
 struct Fault {
   bool fail = false;
@@ -26,6 +28,13 @@ class FaultStorage final : public Storage {
 
   absl::Status Put(const std::string& key, std::string_view data) override {
     return Wrap<absl::Status>(FaultOp::kPut, key, [&] { return inner_->Put(key, data); });
+  }
+  // The inner driver's own writer (posix: a temporary file), its calls failed as the rule says.
+  absl::StatusOr<std::unique_ptr<ObjectWriter>> StartPut(const std::string& key,
+                                                         size_t size_hint) override {
+    auto inner = inner_->StartPut(key, size_hint);
+    if (!inner.ok()) return inner.status();
+    return std::unique_ptr<ObjectWriter>(new Writer(this, key, std::move(*inner)));
   }
   absl::StatusOr<std::string> Get(const std::string& key) override {
     return Wrap<absl::StatusOr<std::string>>(FaultOp::kGet, key, [&] { return inner_->Get(key); });
@@ -57,6 +66,24 @@ class FaultStorage final : public Storage {
     if (f.after) (void)fn();
     return R(f.status);
   }
+
+  class Writer final : public ObjectWriter {
+   public:
+    Writer(FaultStorage* owner, std::string key, std::unique_ptr<ObjectWriter> inner)
+        : owner_(owner), key_(std::move(key)), inner_(std::move(inner)) {}
+    absl::Status Append(std::string_view data) override {
+      return owner_->Wrap<absl::Status>(FaultOp::kAppend, key_,
+                                        [&] { return inner_->Append(data); });
+    }
+    absl::Status Commit() override {
+      return owner_->Wrap<absl::Status>(FaultOp::kPut, key_, [&] { return inner_->Commit(); });
+    }
+
+   private:
+    FaultStorage* owner_;
+    std::string key_;
+    std::unique_ptr<ObjectWriter> inner_;
+  };
 
   Storage* inner_;
   Rule rule_;

@@ -36,19 +36,26 @@ class BufferedObjectWriter final : public ObjectWriter {
     data_.reserve(size_hint);  // once: growing by doubling would copy it and touch twice its size
   }
   absl::Status Append(std::string_view data) override {
+    if (spent_) return Spent();
     data_.append(data);
     return absl::OkStatus();
   }
   absl::Status Commit() override {
+    if (spent_) return Spent();
+    spent_ = true;  // a second Commit would Put an empty object over this one
     absl::Status st = storage_->Put(key_, data_);
     std::string().swap(data_);
     return st;
   }
 
  private:
+  static absl::Status Spent() {
+    return absl::FailedPreconditionError("the object writer is already committed");
+  }
   Storage* storage_;
   std::string key_;
   std::string data_;
+  bool spent_ = false;
 };
 
 }  // namespace

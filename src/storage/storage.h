@@ -26,8 +26,10 @@ struct ObjectInfo {
 class ObjectWriter {
  public:
   virtual ~ObjectWriter() = default;
+  // A failed Append spends the writer: every later call fails and nothing is published.
   [[nodiscard]] virtual absl::Status Append(std::string_view data) = 0;
-  // Once; Unavailable as Put's. The writer is spent afterwards, whatever the result.
+  // Once; Unavailable as Put's. The writer is spent afterwards, whatever the result (a retry
+  // starts a new one).
   [[nodiscard]] virtual absl::Status Commit() = 0;
 };
 

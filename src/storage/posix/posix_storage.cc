@@ -95,11 +95,14 @@ class PosixObjectWriter final : public ObjectWriter {
 
   absl::Status Append(std::string_view data) override {
     if (fd_ < 0) return absl::FailedPreconditionError("the object is already committed");
-    return sink_ ? sink_->Write(data) : WriteAll(fd_, data, tmp_.string());
+    if (!failed_.ok()) return failed_;
+    failed_ = sink_ ? sink_->Write(data) : WriteAll(fd_, data, tmp_.string());
+    return failed_;
   }
 
   absl::Status Commit() override {
     if (fd_ < 0) return absl::FailedPreconditionError("the object is already committed");
+    if (!failed_.ok()) return failed_;  // a part is missing: never renamed into place
     absl::Status st;
     if (sink_) {
       st = sink_->Close();  // the tail, then fsync
@@ -128,6 +131,7 @@ class PosixObjectWriter final : public ObjectWriter {
   int fd_;
   fs::path path_, tmp_;
   std::unique_ptr<io::DirectFileSink> sink_;  // objects of kDirectFrom bytes or more
+  absl::Status failed_;                       // the first failed Append: the writer is spent
   bool published_ = false;
 };
 
