@@ -6,7 +6,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
-W="${1:-$(mktemp -d /tmp/bench-repo.XXXXXX)}"
+# A WORKDIR given is kept (its input tar is reused by the next run); one made here is removed
+# at exit (11 GB each).
+if [ -n "${1:-}" ]; then W="$1"; else W="$(mktemp -d /tmp/bench-repo.XXXXXX)"; trap 'rm -rf "$W"' EXIT; fi
 CLI="$BUILD/src/cli/mdb-backup"
 export LC_ALL=C
 command -v restic >/dev/null && command -v /usr/lib/postgresql/15/bin/pg_ctl >/dev/null ||

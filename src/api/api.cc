@@ -182,11 +182,7 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
     std::shared_ptr<const Snapshot> snap = snapshot();
     ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
     RETURN_IF_ERROR(Validate(request));
-    Ctx ctx{.snap = *snap,
-            .who = who,
-            .engine = it->second.engine,
-            .method = method,
-            .serialized_only = caller.serialized_only};
+    Ctx ctx{*snap, who, it->second.engine, method, caller.serialized_only};
     return (this->*(it->second.handler))(ctx, request, response);
   }();
   // Served methods only (the label stays bounded); rejected tokens included.

@@ -9,74 +9,12 @@
 #include <thread>
 
 #include "absl/strings/str_join.h"
-#include "common/test_dir.h"
+#include "repo/repository_test_fixture.h"
 #include "storage/fault_storage.h"
 #include "storage/posix/posix_storage.h"
 
 namespace mdb::repo {
 namespace {
-
-namespace fs = std::filesystem;
-
-std::string Data(size_t n, uint32_t seed) {
-  // Compressible but not trivial: random words from a small vocabulary.
-  std::mt19937 rng(seed);
-  static const char* kWords[] = {"alpha ", "beta ", "gamma ", "delta ",      "epsilon ",
-                                 "zeta ",  "eta ",  "theta ", "0123456789 ", "backup "};
-  std::string s;
-  s.reserve(n);
-  while (s.size() < n) s += kWords[rng() % 10];
-  s.resize(n);
-  for (size_t i = 0; i < n; i += 97) s[i] = static_cast<char>(rng());
-  return s;
-}
-
-class RepositoryTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = common::FreshTestDir("repo_test");
-    storage_ = std::move(*storage::OpenPosixStorage(dir_.string()));
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  InitOptions Small() {
-    InitOptions o;
-    o.chunker = {.min_size = 16 << 10, .avg_size = 64 << 10, .max_size = 256 << 10};
-    o.pack_target_size = 1 << 20;
-    return o;
-  }
-
-  absl::StatusOr<Manifest> Backup(Repository* repo, const std::string& id,
-                                  const std::vector<std::pair<std::string, std::string>>& streams) {
-    auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
-    if (!w.ok()) return w.status();
-    std::vector<std::thread> threads;
-    std::vector<absl::Status> results(streams.size());
-    for (size_t i = 0; i < streams.size(); ++i) {
-      threads.emplace_back([&, i] {
-        io::StringSource src(streams[i].second);
-        results[i] = (*w)->AddStream(streams[i].first, &src);
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (const auto& r : results) {
-      if (!r.ok()) return r;
-    }
-    return (*w)->Commit("meta");
-  }
-
-  std::string Restore(Repository* repo, const std::string& id, const std::string& stream) {
-    auto m = repo->ReadManifest(id);
-    EXPECT_TRUE(m.ok()) << m.status();
-    io::StringSink sink;
-    absl::Status st = repo->RestoreStream(*m, stream, &sink);
-    EXPECT_TRUE(st.ok()) << st;
-    return sink.data();
-  }
-
-  fs::path dir_;
-  std::unique_ptr<storage::Storage> storage_;
-};
 
 TEST_F(RepositoryTest, BackupRestoreByteIdenticalWithConcurrentStreams) {
   auto repo = Repository::Init(storage_.get(), Small());
@@ -320,57 +258,6 @@ TEST_F(RepositoryTest, VerifyNamesTheBackupsADamagedPackBreaks) {
   io::StringSink sink;
   absl::Status st = repo->RestoreStream(*repo->ReadManifest(report->damaged[0]), "s", &sink);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
-}
-
-TEST_F(RepositoryTest, FailedUploadLeavesNothingVisibleAndGcReclaimsIt) {
-  auto inner = std::move(*Repository::Init(storage_.get(), Small()));
-  inner.reset();
-  int puts = 0;
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        storage::Fault f;
-        if (op == storage::FaultOp::kPut && key.rfind("packs/", 0) == 0 && ++puts == 2)
-          f.fail = true;
-        return f;
-      });
-  auto repo = std::move(*Repository::Open(&faulty, {}));
-  auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
-  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(repo->ListBackups()->empty());
-  EXPECT_GT(storage_->List("packs/")->size(), 0u);  // uploaded before the failure
-  auto gc = repo->Gc();
-  ASSERT_TRUE(gc.ok()) << gc.status();
-  EXPECT_EQ(storage_->List("packs/")->size(), 0u);
-  EXPECT_TRUE(storage_->List("locks/")->empty());
-}
-
-TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {
-  // Packs are written as they fill: a write that fails mid-pack (a full disk) fails the backup,
-  // publishes no pack with a hole in it, and leaves no temporary file behind.
-  auto inner = std::move(*Repository::Init(storage_.get(), Small()));
-  inner.reset();
-  int appends = 0;
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        storage::Fault f;
-        f.fail = op == storage::FaultOp::kAppend && key.rfind("packs/", 0) == 0 && ++appends == 3;
-        return f;
-      });
-  auto repo = std::move(*Repository::Open(&faulty, {}));
-  auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
-  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_GE(appends, 3);
-  EXPECT_TRUE(repo->ListBackups()->empty());
-  // Whatever was published is whole (it ends with its end mark) and no temporary file is left.
-  for (const auto& p : *storage_->List("packs/")) {
-    auto body = storage_->Get(p.key);
-    ASSERT_TRUE(body.ok());
-    ASSERT_GE(body->size(), 8u);
-    EXPECT_EQ(body->substr(body->size() - 8), "MDBPEND1") << p.key;
-  }
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
-    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
-  }
 }
 
 TEST_F(RepositoryTest, GcWaitsForRunningBackupsAndBackupsForGc) {

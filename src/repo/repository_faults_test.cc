@@ -1,0 +1,62 @@
+// What failed storage writes leave in a repository: nothing visible, nothing half-written.
+#include <filesystem>
+
+#include "repo/repository_test_fixture.h"
+#include "storage/fault_storage.h"
+
+namespace mdb::repo {
+namespace {
+
+TEST_F(RepositoryTest, FailedUploadLeavesNothingVisibleAndGcReclaimsIt) {
+  auto inner = std::move(*Repository::Init(storage_.get(), Small()));
+  inner.reset();
+  int puts = 0;
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        storage::Fault f;
+        if (op == storage::FaultOp::kPut && key.rfind("packs/", 0) == 0 && ++puts == 2)
+          f.fail = true;
+        return f;
+      });
+  auto repo = std::move(*Repository::Open(&faulty, {}));
+  auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(repo->ListBackups()->empty());
+  EXPECT_GT(storage_->List("packs/")->size(), 0u);  // uploaded before the failure
+  auto gc = repo->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_EQ(storage_->List("packs/")->size(), 0u);
+  EXPECT_TRUE(storage_->List("locks/")->empty());
+}
+
+TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {
+  // Packs are written as they fill: a write that fails mid-pack (a full disk) fails the backup,
+  // publishes no pack with a hole in it, and leaves no temporary file behind.
+  auto inner = std::move(*Repository::Init(storage_.get(), Small()));
+  inner.reset();
+  int appends = 0;
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        storage::Fault f;
+        f.fail = op == storage::FaultOp::kAppend && key.rfind("packs/", 0) == 0 && ++appends == 3;
+        return f;
+      });
+  auto repo = std::move(*Repository::Open(&faulty, {}));
+  auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_GE(appends, 3);
+  EXPECT_TRUE(repo->ListBackups()->empty());
+  // Whatever was published is whole (it ends with its end mark) and no temporary file is left.
+  for (const auto& p : *storage_->List("packs/")) {
+    auto body = storage_->Get(p.key);
+    ASSERT_TRUE(body.ok());
+    ASSERT_GE(body->size(), 8u);
+    EXPECT_EQ(body->substr(body->size() - 8), "MDBPEND1") << p.key;
+  }
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+}
+
+}  // namespace
+}  // namespace mdb::repo
