@@ -22,6 +22,14 @@ catalog::BackupRecord Record() {
   return r;
 }
 
+// `record` with a length-delimited field `number` = `value` appended, as older records wrote
+// fields now reserved (they parse back as unknown fields).
+std::string WithOldField(std::string record, int number, const std::string& value) {
+  record += static_cast<char>(number << 3 | 2);
+  record += static_cast<char>(value.size());
+  return record + value;
+}
+
 TEST(BackupMapping, EngineFieldsOfTheRecordsEngineAreShown) {
   catalog::BackupRecord r = Record();
   OsBackup fields;
@@ -63,14 +71,8 @@ TEST(BackupMapping, RecordsOlderThanEngineFieldsKeepTheirIndicesAndVersion) {
   // `string opensearch_version = 14;` (now reserved): written here as those bytes.
   catalog::BackupRecord r = Record();
   std::string old = r.SerializeAsString();
-  for (const std::string& index : {"logs", "metrics"}) {
-    old += static_cast<char>(13 << 3 | 2);
-    old += static_cast<char>(index.size());
-    old += index;
-  }
-  old += static_cast<char>(14 << 3 | 2);
-  old += static_cast<char>(6);
-  old += "2.11.1";
+  for (const std::string& index : {"logs", "metrics"}) old = WithOldField(old, 13, index);
+  old = WithOldField(old, 14, "2.11.1");
   catalog::BackupRecord parsed;
   ASSERT_TRUE(parsed.ParseFromString(old));
   OsBackup out;
@@ -91,9 +93,7 @@ TEST(BackupMapping, OlderFieldsThatAreNotUtf8AreLeftOut) {
   // fail every client's parse of the whole page.
   std::string old = Record().SerializeAsString();
   for (const std::string& index : {std::string("\xff\xfe"), std::string("logs")}) {
-    old += static_cast<char>(13 << 3 | 2);
-    old += static_cast<char>(index.size());
-    old += index;
+    old = WithOldField(old, 13, index);
   }
   catalog::BackupRecord parsed;
   ASSERT_TRUE(parsed.ParseFromString(old));

@@ -7,24 +7,13 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "common/test_dir.h"
 
 namespace mdb::io {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path Temp(const std::string& name) {
-  return fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
-}
 
 std::string Pattern(size_t n) {
   std::string s(n, '\0');
@@ -34,8 +23,9 @@ std::string Pattern(size_t n) {
 
 TEST(DirectFileSink, WritesOfAnySizeMakeTheSameFile) {
   const std::string data = Pattern((3u << 20) + 12345);  // blocks, then a tail
+  const fs::path dir = common::FreshTestDir("direct");
   for (size_t piece : {size_t{1000}, size_t{4096}, size_t{1} << 20, (size_t{1} << 20) + 7}) {
-    fs::path p = Temp("mdb-direct");
+    fs::path p = dir / ("piece-" + std::to_string(piece));
     int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ASSERT_GE(fd, 0);
     {
@@ -46,13 +36,14 @@ TEST(DirectFileSink, WritesOfAnySizeMakeTheSameFile) {
       ASSERT_TRUE(sink.Close().ok());
     }
     close(fd);
-    EXPECT_EQ(Read(p), data) << piece;
-    fs::remove(p);
+    EXPECT_EQ(common::ReadTestFile(p), data) << piece;
   }
+  fs::remove_all(dir);
 }
 
 TEST(WriteMaybeDirect, AnUnalignedBufferIsWrittenThroughTheCacheInstead) {
-  fs::path p = Temp("mdb-direct-unaligned");
+  const fs::path dir = common::FreshTestDir("direct");
+  fs::path p = dir / "unaligned";
   int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   ASSERT_GE(fd, 0);
   bool direct = TryDirect(fd);
@@ -61,8 +52,8 @@ TEST(WriteMaybeDirect, AnUnalignedBufferIsWrittenThroughTheCacheInstead) {
   ASSERT_TRUE(WriteMaybeDirect(fd, holder.data() + 1, data.size(), 0, &direct, p.string()).ok());
   EXPECT_FALSE(direct);  // turned off for the rest of the file (or never on, on tmpfs)
   close(fd);
-  EXPECT_EQ(Read(p), data);
-  fs::remove(p);
+  EXPECT_EQ(common::ReadTestFile(p), data);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -18,13 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class RestoreDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -56,7 +49,8 @@ TEST_F(RestoreDirTest, StreamNamesWithSlashesBecomeDirectories) {
   auto r = RestoreToDirectory(repo_.get(), manifest_, (base_ / "out").string());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->streams, 3);
-  for (const auto& [name, data] : streams_) EXPECT_EQ(ReadAll(base_ / "out" / name), data) << name;
+  for (const auto& [name, data] : streams_)
+    EXPECT_EQ(common::ReadTestFile(base_ / "out" / name), data) << name;
 }
 
 TEST_F(RestoreDirTest, CraftedNamesAreRefusedBeforeAnythingIsWritten) {
@@ -88,7 +82,7 @@ TEST_F(RestoreDirTest, ExistingFilesAreNeverOverwrittenAndNothingIsLeftBehind) {
   auto r = RestoreToDirectory(repo_.get(), manifest_, (base_ / "out").string());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
-  EXPECT_EQ(ReadAll(base_ / "out" / "rdb"), "precious");
+  EXPECT_EQ(common::ReadTestFile(base_ / "out" / "rdb"), "precious");
   std::vector<std::string> left;
   for (const auto& e : fs::directory_iterator(base_ / "out")) left.push_back(e.path().filename());
   EXPECT_EQ(left, std::vector<std::string>{"rdb"});  // the streams written first are gone again

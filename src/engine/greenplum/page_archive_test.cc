@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/test_dir.h"
 #include "engine/greenplum/tar_extract.h"
 
 namespace mdb::engine::greenplum {
@@ -49,13 +50,6 @@ std::string Page(Lsn lsn, char fill) {
   memcpy(p.data(), &hi, 4);
   memcpy(p.data() + 4, &lo, 4);
   return p;
-}
-
-std::string Read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 struct Written {
@@ -130,12 +124,12 @@ TEST(PageArchive, IncrementalCarriesOnlyChangedPagesAndRestoresExactly) {
   fs::path dir = fs::temp_directory_path() / ("mdb-arc-" + std::to_string(getpid()));
   fs::remove_all(dir);
   Apply(base.archive, dir);
-  EXPECT_EQ(Read(dir / "base/5/16384"), rel1);
-  EXPECT_EQ(Read(dir / "base/5/99999"), Page(0x50, 'z'));
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/16384"), rel1);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/99999"), Page(0x50, 'z'));
   Apply(incr.archive, dir);
-  EXPECT_EQ(Read(dir / "base/5/16384"), rel2);
-  EXPECT_EQ(Read(dir / "base/5/70000"), Page(0x08, 'n'));
-  EXPECT_EQ(Read(dir / "base/5/PG_VERSION"), "15\n");
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/16384"), rel2);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/70000"), Page(0x08, 'n'));
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/PG_VERSION"), "15\n");
   EXPECT_FALSE(fs::exists(dir / "base/5/99999"));  // deleted since the parent
   EXPECT_EQ(fs::read_symlink(dir / "pg_tblspc/1"), "/somewhere");
 
@@ -152,7 +146,7 @@ TEST(PageArchive, IncrementalCarriesOnlyChangedPagesAndRestoresExactly) {
   t3.File("base/5/16384", Page(0x10, 'a'));
   Written shrunk = Write(t3.Finish(), &incr.files, parent_start + 100);
   Apply(shrunk.archive, dir);
-  EXPECT_EQ(Read(dir / "base/5/16384"), Page(0x10, 'a'));
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/16384"), Page(0x10, 'a'));
   EXPECT_FALSE(fs::exists(dir / "base/5/PG_VERSION"));
   fs::remove_all(dir);
 }
@@ -184,12 +178,12 @@ TEST(PageArchive, ADurableRestoreWritesTheSameBytesAroundThePageCache) {
   fs::path dir = fs::temp_directory_path() / ("mdb-arc-direct-" + std::to_string(getpid()));
   fs::remove_all(dir);
   Apply(base.archive, dir, /*durable=*/true);
-  EXPECT_EQ(Read(dir / "base/big"), big);
-  EXPECT_EQ(Read(dir / "base/5/16384"), rel);
-  EXPECT_EQ(Read(dir / "base/PG_VERSION"), "15\n");
+  EXPECT_EQ(common::ReadTestFile(dir / "base/big"), big);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/16384"), rel);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/PG_VERSION"), "15\n");
   Apply(incr.archive, dir, /*durable=*/true);
-  EXPECT_EQ(Read(dir / "base/5/16384"), rel2);
-  EXPECT_EQ(Read(dir / "base/big"), big);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/16384"), rel2);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/big"), big);
   fs::remove_all(dir);
 }
 
@@ -218,8 +212,8 @@ TEST(PageArchive, AppendOptimizedFilesAreTakenWholeNotByPageLsn) {
   fs::remove_all(dir);
   Apply(base.archive, dir);
   Apply(incr.archive, dir);
-  EXPECT_EQ(Read(dir / "base/5/24576.1"), ao2);
-  EXPECT_EQ(Read(dir / "base/5/16384"), heap);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/24576.1"), ao2);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/16384"), heap);
   // A database that could not be looked into: every relation file in it whole.
   const std::set<std::string> closed_db = {"base/5"};
   Written closed = Write(t2.Finish(), &base.files, parent_start, &closed_db);
@@ -229,7 +223,7 @@ TEST(PageArchive, AppendOptimizedFilesAreTakenWholeNotByPageLsn) {
   fs::remove_all(dir);
   Apply(base.archive, dir);
   Apply(blind.archive, dir);
-  EXPECT_EQ(Read(dir / "base/5/24576.1"), ao1);
+  EXPECT_EQ(common::ReadTestFile(dir / "base/5/24576.1"), ao1);
   fs::remove_all(dir);
 }
 
@@ -329,7 +323,7 @@ TEST_P(HostileArchive, WhatBaseBackupsHoldIsRestoredAndSetIdBitsDropped) {
   t.Link("pg_tblspc/16385", "/srv/tablespace");
   absl::Status st = Restore(t.Finish());
   ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(Read(base_ / "target/base/1"), "data");
+  EXPECT_EQ(common::ReadTestFile(base_ / "target/base/1"), "data");
   EXPECT_EQ(fs::read_symlink(base_ / "target/pg_tblspc/16385"), "/srv/tablespace");
   struct stat s {};
   ASSERT_EQ(stat((base_ / "target/base/1").c_str(), &s), 0);
