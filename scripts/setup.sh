@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libsqlite3-dev libsodium-dev libzstd-dev libssl-dev libcurl4-openssl-dev libxml2-dev libre2-dev
+  libsqlite3-dev libsodium-dev libzstd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libxml2-dev libre2-dev
   libyaml-cpp-dev libboost1.74-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libfuzzer-14-dev
   redis-server redis-tools postgresql-15 libpq-dev libmongoc-dev

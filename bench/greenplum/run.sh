@@ -68,15 +68,17 @@ psql_pg "ALTER SYSTEM SET archive_command = 'true'" && psql_pg "SELECT pg_reload
 f0=$(t); as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X none -c fast >/dev/null; f1=$(t)
 psql_pg "ALTER SYSTEM RESET archive_command" && psql_pg "SELECT pg_reload_conf()" >/dev/null
 t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
+[ "${MDB_PERF:-}" = backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; t1=$(t); }
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
+[ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -40 || true; }
 ID="$("$CLI" --format json backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
 # MDB_PERF=1: profile mdb-backupd during its restore (perf record; the top of the report is printed).
-[ -n "${MDB_PERF:-}" ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
+[ -n "${MDB_PERF:-}" ] && [ "$MDB_PERF" != backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
 # Each restore starts with no write-back left of the step before (sync, not timed): otherwise the
 # kernel's dirty-page limit charges one tool's writes to the next.
 sync; t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
-[ -n "${MDB_PERF:-}" ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
+[ -n "${MDB_PERF:-}" ] && [ "$MDB_PERF" != backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 sync; t4b=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --pg1-path="$W/r2" restore >/dev/null; t5=$(t)
 # Ours returns once the restored files are on disk (one syncfs); how long the kernel still needs
 # after pgBackRest returns says whether its row is the same thing.

@@ -19,7 +19,7 @@ class BackupWriterImpl final : public BackupWriter {
  public:
   BackupWriterImpl(Repository* repo, WriterOptions options, std::string lock_key)
       : repo_(repo), options_(std::move(options)), lock_key_(std::move(lock_key)) {
-    manifest_.set_format_version(1);
+    manifest_.set_format_version(kManifestFormat);
     manifest_.set_backup_id(options_.backup_id);
     manifest_.set_parent_id(options_.parent_id);
     manifest_.set_engine(options_.engine);
@@ -46,7 +46,7 @@ class BackupWriterImpl final : public BackupWriter {
       streams_.push_back(stream);
     }
     const ChunkerParams& p = repo_->chunker_.params();
-    StreamHash hash;
+    StreamChecksum checksum;
     std::string buf(static_cast<size_t>(p.max_size) * 2, '\0');
     size_t begin = 0, end = 0;
     bool eof = false;
@@ -69,7 +69,7 @@ class BackupWriterImpl final : public BackupWriter {
       }
       if (begin == end) {
         std::lock_guard<std::mutex> lock(mu_);
-        stream->sha256 = hash.Finish();
+        stream->xxh3_128 = checksum.Finish();
         break;
       }
       size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + begin),
@@ -79,7 +79,7 @@ class BackupWriterImpl final : public BackupWriter {
       ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
       ref->size = static_cast<uint32_t>(cut);
       std::string chunk(buf.data() + begin, cut);
-      hash.Update(chunk);
+      checksum.Update(chunk);
       begin += cut;
       tasks_.Add();
       repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
@@ -93,7 +93,8 @@ class BackupWriterImpl final : public BackupWriter {
   absl::Status AddStreamFrom(const std::string& name, const Stream& committed) override {
     auto stream = std::make_shared<StreamState>();
     stream->name = name;
-    stream->sha256 = committed.sha256();
+    stream->sha256 = committed.sha256();  // format 1's checksum, kept as it was
+    stream->xxh3_128 = committed.xxh3_128();
     for (const auto& c : committed.chunks()) {
       ChunkRef& ref = stream->refs.emplace_back();
       if (c.id().size() != ref.id.size()) {
@@ -184,7 +185,8 @@ class BackupWriterImpl final : public BackupWriter {
   struct StreamState {
     std::string name;
     uint64_t size = 0;
-    std::string sha256;  // of the whole stream, once it has ended
+    std::string sha256;    // of the whole stream: format 1's checksum, when reused from one
+    std::string xxh3_128;  // of the whole stream, once it has ended
     std::deque<ChunkRef> refs;
   };
 
@@ -264,6 +266,7 @@ class BackupWriterImpl final : public BackupWriter {
       out->set_name(s->name);
       out->set_size(s->size);
       out->set_sha256(s->sha256);
+      out->set_xxh3_128(s->xxh3_128);
       logical += s->size;
       const bool is_journal = s->name.rfind("journal/", 0) == 0;
       for (const auto& r : s->refs) {

@@ -58,5 +58,24 @@ TEST(Codec, SealOpen) {
   EXPECT_FALSE(Open("short", key, "config/keys").ok());
 }
 
+// The checksums are part of the format (docs/format.md): the published XXH3-128 of nothing and
+// SHA-256 of "abc", and the same value whatever the pieces it is fed in.
+TEST(StreamChecksum, MatchesThePublishedValuesWhateverThePieces) {
+  auto hex = [](StreamChecksum::Kind kind, std::initializer_list<std::string_view> pieces) {
+    StreamChecksum c(kind);
+    for (auto p : pieces) c.Update(p);
+    return ToHex(c.Finish());
+  };
+  using K = StreamChecksum::Kind;
+  EXPECT_EQ(hex(K::kXxh3_128, {}), "99aa06d3014798d86001c324468d497f");
+  EXPECT_EQ(hex(K::kXxh3_128, {"abc"}), "06b05ab6733a618578af5f94892f3950");
+  EXPECT_EQ(hex(K::kXxh3_128, {"a", "", "bc"}), "06b05ab6733a618578af5f94892f3950");
+  EXPECT_EQ(hex(K::kSha256, {"ab", "c"}),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::string big(3 << 20, 'x');
+  EXPECT_EQ(hex(K::kXxh3_128, {big}), hex(K::kXxh3_128, {std::string_view(big).substr(0, 777),
+                                                         std::string_view(big).substr(777)}));
+}
+
 }  // namespace
 }  // namespace mdb::repo

@@ -102,7 +102,7 @@ class StorageJournal final : public JournalStore {
     }
     // SHA-256 of the key and the bytes first: an unencrypted repository's zstd frame alone would
     // not notice every change, nor a piece copied over another's key.
-    StreamHash hash;
+    StreamChecksum hash(StreamChecksum::Kind::kSha256);
     hash.Update(key);
     hash.Update(std::string_view("\0", 1));
     hash.Update(data);
@@ -164,7 +164,7 @@ class StorageJournal final : public JournalStore {
       return absl::DataLossError(absl::StrCat("journal piece '", piece.key, "' is damaged: ",
                                               plain.ok() ? "too short" : plain.status().message()));
     }
-    StreamHash hash;
+    StreamChecksum hash(StreamChecksum::Kind::kSha256);
     hash.Update(piece.key);
     hash.Update(std::string_view("\0", 1));
     hash.Update(std::string_view(*plain).substr(32));

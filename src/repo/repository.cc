@@ -407,6 +407,14 @@ absl::StatusOr<Manifest> Repository::ReadManifest(const std::string& backup_id) 
   if (!m.ParseFromString(plain) || m.backup_id() != backup_id) {
     return absl::DataLossError(absl::StrCat("manifest of backup '", backup_id, "' is damaged"));
   }
+  // Refused, not half-read: a newer writer may record what this reader would restore wrongly,
+  // and GC stops here too rather than free chunks it cannot see are used.
+  if (m.format_version() > kManifestFormat) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("backup '", backup_id, "' was written in repository format ",
+                     m.format_version(), " by a newer mdb-backup; this one reads formats 1 to ",
+                     kManifestFormat, ": upgrade mdb-backup"));
+  }
   return m;
 }
 

@@ -24,6 +24,8 @@
 namespace mdb::repo {
 
 using Manifest = ::mdb_backup::v1::Manifest;
+// Manifests written now; a reader takes this one and every one before it (docs/format.md).
+inline constexpr int kManifestFormat = 2;
 using Stream = ::mdb_backup::v1::Stream;
 
 struct InitOptions {

@@ -37,7 +37,10 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
   std::deque<std::future<absl::StatusOr<std::string>>> window;
   int next = 0;
   absl::Status st;
-  StreamHash hash;
+  // What the stream carries: SHA-256 when written in format 1 (or reused from such a stream).
+  const bool sha256 = !s->sha256().empty();
+  StreamChecksum checksum(sha256 ? StreamChecksum::Kind::kSha256 : StreamChecksum::Kind::kXxh3_128);
+  const std::string& recorded = sha256 ? s->sha256() : s->xxh3_128();
   uint64_t written = 0;
   while (st.ok() && (next < s->chunks_size() || !window.empty())) {
     while (next < s->chunks_size() && window.size() < kPrefetchWindow) {
@@ -65,7 +68,7 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
     auto chunk = window.front().get();
     window.pop_front();
     if (chunk.ok()) {
-      hash.Update(*chunk);
+      checksum.Update(*chunk);
       written += chunk->size();
     }
     st = chunk.ok() ? sink->Write(*chunk) : chunk.status();
@@ -77,9 +80,10 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
     st =
         absl::DataLossError(absl::StrCat("the chunks add up to ", written, " bytes, the stream to ",
                                          s->size(), ": the manifest is damaged"));
-  } else if (st.ok() && !s->sha256().empty() && hash.Finish() != s->sha256()) {
-    st = absl::DataLossError(
-        "the data does not match the stream's SHA-256 recorded at backup: the manifest is damaged");
+  } else if (st.ok() && !recorded.empty() && checksum.Finish() != recorded) {
+    st = absl::DataLossError(absl::StrCat("the data does not match the stream's ",
+                                          sha256 ? "SHA-256" : "XXH3-128",
+                                          " recorded at backup: the manifest is damaged"));
   }
   if (!st.ok()) {
     return common::WithContext(
