@@ -13,12 +13,13 @@
 namespace mdb::io {
 
 // Write blocks while `max_buffered` bytes (default 16 MiB) are buffered; Read blocks until data or
-// Finish. Abandon (reader gave up) makes further writes fail instead of blocking forever.
+// Finish. Abandon (reader gave up) makes further writes fail instead of blocking forever. Marks
+// pass through in order: a Read never returns bytes from both sides of one.
 class Pipe final : public ByteSink, public ByteSource {
  public:
   explicit Pipe(size_t max_buffered = 16 << 20) : max_(max_buffered) {}
   absl::Status Write(std::string_view data) override {
-    if (data.empty()) return absl::OkStatus();  // an empty chunk would read as the end
+    if (data.empty()) return absl::OkStatus();  // an empty piece is how a mark is kept
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return buffered_ < max_ || abandoned_; });
     if (abandoned_) return absl::CancelledError("the reader stopped");
@@ -30,6 +31,19 @@ class Pipe final : public ByteSink, public ByteSource {
   absl::Status Close() override {
     Finish();
     return absl::OkStatus();
+  }
+  void Mark() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (abandoned_ || (!chunks_.empty() && chunks_.back().empty())) return;  // one is enough
+    chunks_.emplace_back();
+    cv_.notify_all();
+  }
+  bool TakeMark() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+    if (chunks_.empty() || !chunks_.front().empty()) return false;
+    chunks_.pop_front();
+    return true;
   }
   void Finish() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -43,8 +57,12 @@ class Pipe final : public ByteSink, public ByteSource {
   }
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
-    if (chunks_.empty()) return 0;
+    for (;;) {  // a reader that takes no marks skips them
+      cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+      if (chunks_.empty()) return 0;
+      if (!chunks_.front().empty()) break;
+      chunks_.pop_front();
+    }
     std::string& front = chunks_.front();
     size_t k = std::min(n, front.size() - offset_);
     memcpy(buf, front.data() + offset_, k);

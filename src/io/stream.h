@@ -17,6 +17,10 @@ class ByteSource {
   // Reads up to `n` bytes into `buf`; returns how many were read, 0 at the end of the stream.
   // Blocks until at least one byte or the end is available.
   virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
+  // Whether the producer marked the place the next Read starts at (ByteSink::Mark): where a
+  // chunker may cut. Consumes the mark; may block until that is known. Sources that carry marks
+  // never return bytes from both sides of one in a Read. Most sources carry none.
+  virtual bool TakeMark() { return false; }
 };
 
 class ByteSink {
@@ -26,6 +30,9 @@ class ByteSink {
   [[nodiscard]] virtual absl::Status Write(std::string_view data) = 0;
   // Flushes and makes the data durable where that applies (files are fsync'd).
   [[nodiscard]] virtual absl::Status Close() { return absl::OkStatus(); }
+  // Marks the place after the bytes written so far as a good place for a chunk to end (page
+  // groups); a hint that sinks which are no chunker's source ignore.
+  virtual void Mark() {}
 };
 
 // Reads a file descriptor (not owned).

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "io/pipe.h"
 
@@ -59,4 +61,42 @@ TEST(Pipe, TheConsumersErrorIsTheCauseWhenItAbandoned) {
             "chunk");  // the producer failed first: the consumer only saw the stream end
   EXPECT_TRUE(PipeResult(absl::OkStatus(), absl::OkStatus()).ok());
   EXPECT_EQ(PipeResult(abandoned, absl::OkStatus()), abandoned);  // a cancel with no other cause
+}
+
+// Marks pass through in order and bound each Read; a reader that takes none reads past them.
+TEST(Pipe, MarksBoundReadsAndAreTakenOnce) {
+  mdb::io::Pipe pipe;
+  ASSERT_TRUE(pipe.Write("ab").ok());
+  pipe.Mark();
+  pipe.Mark();  // two in a row are one place
+  ASSERT_TRUE(pipe.Write("cd").ok());
+  ASSERT_TRUE(pipe.Write("ef").ok());
+  pipe.Mark();
+  ASSERT_TRUE(pipe.Write("gh").ok());
+  pipe.Mark();  // at the end: a place, then the end
+  pipe.Finish();
+  std::vector<std::string> seen;
+  char buf[64];
+  for (;;) {
+    if (pipe.TakeMark()) seen.push_back("|");
+    auto n = pipe.Read(buf, sizeof(buf));
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    seen.emplace_back(buf, *n);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"ab", "|", "cd", "ef", "|", "gh", "|"}));
+  EXPECT_FALSE(pipe.TakeMark());
+
+  mdb::io::Pipe unmarked;
+  std::thread writer([&] {
+    for (const char* piece : {"ab", "cd", "ef"}) {
+      ASSERT_TRUE(unmarked.Write(piece).ok());
+      unmarked.Mark();
+    }
+    unmarked.Finish();
+  });
+  auto n = mdb::io::ReadFull(&unmarked, buf, sizeof(buf));
+  writer.join();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "abcdef");
 }

@@ -33,9 +33,11 @@ class BackupWriterImpl final : public BackupWriter {
     manifest_.clear_parent_id();
   }
 
-  absl::Status AddStream(const std::string& name, io::ByteSource* source) override {
+  absl::Status AddStream(const std::string& name, io::ByteSource* source,
+                         Chunking chunking) override {
     auto stream = std::make_shared<StreamState>();
     stream->name = name;
+    stream->chunking = chunking;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
@@ -45,47 +47,13 @@ class BackupWriterImpl final : public BackupWriter {
       }
       streams_.push_back(stream);
     }
-    const ChunkerParams& p = repo_->chunker_.params();
     StreamChecksum checksum;
-    std::string buf(static_cast<size_t>(p.max_size) * 2, '\0');
-    size_t begin = 0, end = 0;
-    bool eof = false;
-    for (;;) {
-      RETURN_IF_ERROR(FirstError());
-      // Keep at least max_size bytes ahead of the cut point unless the source has ended.
-      if (!eof && end - begin < p.max_size) {
-        if (begin > 0) {
-          memmove(buf.data(), buf.data() + begin, end - begin);
-          end -= begin;
-          begin = 0;
-        }
-        auto got = io::ReadFull(source, buf.data() + end, buf.size() - end);
-        if (!got.ok()) {
-          return common::WithContext(got.status(), absl::StrCat("reading stream '", name, "'"));
-        }
-        eof = *got < buf.size() - end;
-        end += *got;
-        bytes_read_ += *got;
-      }
-      if (begin == end) {
-        std::lock_guard<std::mutex> lock(mu_);
-        stream->xxh3_128 = checksum.Finish();
-        break;
-      }
-      size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + begin),
-                                           end - begin, eof);
-      if (cut == 0) continue;  // not reachable: we always hold max_size bytes or the end
-      stream->size += cut;
-      ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
-      ref->size = static_cast<uint32_t>(cut);
-      std::string chunk(buf.data() + begin, cut);
-      checksum.Update(chunk);
-      begin += cut;
-      tasks_.Add();
-      repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
-        Process(ref, std::move(chunk));
-        tasks_.Done();
-      });
+    RETURN_IF_ERROR(chunking == Chunking::kAtMarks
+                        ? ReadAtMarks(source, stream.get(), &checksum)
+                        : ReadContentDefined(source, stream.get(), &checksum));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stream->xxh3_128 = checksum.Finish();
     }
     return FirstError();
   }
@@ -184,11 +152,96 @@ class BackupWriterImpl final : public BackupWriter {
   };
   struct StreamState {
     std::string name;
+    Chunking chunking = Chunking::kContentDefined;
     uint64_t size = 0;
     std::string sha256;    // of the whole stream: format 1's checksum, when reused from one
     std::string xxh3_128;  // of the whole stream, once it has ended
     std::deque<ChunkRef> refs;
   };
+
+  // A chunk's bytes, handed from the stream's reader to the pool without a copy (shared: the
+  // pool's tasks are std::function, which must be copyable).
+  struct ChunkBytes {
+    std::shared_ptr<char[]> data;
+    size_t size = 0;
+  };
+
+  static absl::Status ReadError(const absl::Status& st, const StreamState& stream) {
+    return common::WithContext(st, absl::StrCat("reading stream '", stream.name, "'"));
+  }
+
+  // Cuts where the content says (chunker.h): a window of max_size bytes ahead of the cut point
+  // is kept, so each chunk is copied out of it once.
+  absl::Status ReadContentDefined(io::ByteSource* source, StreamState* stream,
+                                  StreamChecksum* checksum) {
+    const ChunkerParams& p = repo_->chunker_.params();
+    std::string buf(static_cast<size_t>(p.max_size) * 2, '\0');
+    size_t begin = 0, end = 0;
+    bool eof = false;
+    for (;;) {
+      RETURN_IF_ERROR(FirstError());
+      // Keep at least max_size bytes ahead of the cut point unless the source has ended.
+      if (!eof && end - begin < p.max_size) {
+        if (begin > 0) {
+          memmove(buf.data(), buf.data() + begin, end - begin);
+          end -= begin;
+          begin = 0;
+        }
+        auto got = io::ReadFull(source, buf.data() + end, buf.size() - end);
+        if (!got.ok()) return ReadError(got.status(), *stream);
+        eof = *got < buf.size() - end;
+        end += *got;
+        bytes_read_ += *got;
+      }
+      if (begin == end) return absl::OkStatus();
+      size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + begin),
+                                           end - begin, eof);
+      if (cut == 0) continue;  // not reachable: we always hold max_size bytes or the end
+      ChunkBytes chunk{std::make_shared_for_overwrite<char[]>(cut), cut};
+      memcpy(chunk.data.get(), buf.data() + begin, cut);
+      begin += cut;
+      Submit(stream, checksum, std::move(chunk));
+    }
+  }
+
+  // Cuts where the producer marked (io::ByteSource::TakeMark) once a chunk has min_size bytes,
+  // and at max_size: no scan of the content, and each chunk is read in place. For page-addressed
+  // data the producer marks at page groups (the Greenplum archive: each file, and every 128
+  // pages of it), which is where a change falls anyway.
+  absl::Status ReadAtMarks(io::ByteSource* source, StreamState* stream, StreamChecksum* checksum) {
+    const ChunkerParams& p = repo_->chunker_.params();
+    ChunkBytes chunk;
+    for (;;) {
+      RETURN_IF_ERROR(FirstError());
+      const bool mark = source->TakeMark();
+      if (chunk.size > 0 && ((mark && chunk.size >= p.min_size) || chunk.size == p.max_size)) {
+        Submit(stream, checksum, std::move(chunk));
+        chunk = {};
+      }
+      if (!chunk.data) chunk.data = std::make_shared_for_overwrite<char[]>(p.max_size);
+      auto got = source->Read(chunk.data.get() + chunk.size, p.max_size - chunk.size);
+      if (!got.ok()) return ReadError(got.status(), *stream);
+      bytes_read_ += *got;
+      if (*got == 0) break;
+      chunk.size += *got;
+    }
+    if (chunk.size > 0) Submit(stream, checksum, std::move(chunk));
+    return absl::OkStatus();
+  }
+
+  // Hands a chunk of `stream` to the pool (blocking while its queue is full: the back-pressure).
+  void Submit(StreamState* stream, StreamChecksum* checksum, ChunkBytes chunk) {
+    std::string_view bytes(chunk.data.get(), chunk.size);
+    checksum->Update(bytes);
+    stream->size += chunk.size;
+    ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
+    ref->size = static_cast<uint32_t>(chunk.size);
+    tasks_.Add();
+    repo_->pool_->Submit([this, ref, chunk = std::move(chunk)] {
+      Process(ref, std::string_view(chunk.data.get(), chunk.size));
+      tasks_.Done();
+    });
+  }
 
   absl::Status FirstError() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -201,7 +254,7 @@ class BackupWriterImpl final : public BackupWriter {
   }
 
   // Runs on a pool worker.
-  void Process(ChunkRef* ref, std::string chunk) {
+  void Process(ChunkRef* ref, std::string_view chunk) {
     ref->id = repo_->codec_.Id(chunk);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -267,6 +320,9 @@ class BackupWriterImpl final : public BackupWriter {
       out->set_size(s->size);
       out->set_sha256(s->sha256);
       out->set_xxh3_128(s->xxh3_128);
+      out->set_chunking(s->chunking == Chunking::kAtMarks
+                            ? mdb_backup::v1::CHUNKING_AT_MARKS
+                            : mdb_backup::v1::CHUNKING_CONTENT_DEFINED);
       logical += s->size;
       const bool is_journal = s->name.rfind("journal/", 0) == 0;
       for (const auto& r : s->refs) {

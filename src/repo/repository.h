@@ -86,12 +86,21 @@ struct RepoStats {
 
 class Repository;
 
+// How a stream is cut into chunks (docs/format.md). Content-defined cut points survive inserts
+// that shift the data (RDB, BSON, tar); a producer of page-addressed data knows better where a
+// change can fall, and marks those places (io::ByteSink::Mark), which costs no scan at all.
+enum class Chunking { kContentDefined, kAtMarks };
+
 // Writes one backup. AddStream may run concurrently for different streams; Commit and Abort once.
 class BackupWriter {
  public:
   virtual ~BackupWriter() = default;
   // Reads `source` to its end as stream `name` (unique within the backup).
-  [[nodiscard]] virtual absl::Status AddStream(const std::string& name, io::ByteSource* source) = 0;
+  [[nodiscard]] virtual absl::Status AddStream(const std::string& name, io::ByteSource* source,
+                                               Chunking chunking) = 0;
+  [[nodiscard]] absl::Status AddStream(const std::string& name, io::ByteSource* source) {
+    return AddStream(name, source, Chunking::kContentDefined);
+  }
   // Adds stream `name` with the contents of `committed`, a stream of a committed backup, without
   // reading them again: for data known to be unchanged (immutable files such as OpenSearch's
   // snapshot blobs). FailedPrecondition if its chunks are no longer in the repository.

@@ -182,49 +182,6 @@ TEST_F(RepositoryTest, AManifestThatLostOrReorderedChunksIsRefused) {
   EXPECT_EQ(report->damaged, std::vector<std::string>{"b"});
 }
 
-// Manifests are written in format 2 (XXH3-128 of each stream); those of format 1 (SHA-256) still
-// restore and are still checked; a newer format is refused, by restore and by GC alike.
-TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
-  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
-  const std::string data = Data(1 << 20, 5);
-  ASSERT_TRUE(Backup(repo.get(), "b", {{"s", data}}).ok());
-  Manifest m = *repo->ReadManifest("b");
-  EXPECT_EQ(m.format_version(), 2);
-  EXPECT_EQ(m.streams(0).xxh3_128().size(), 16u);
-  EXPECT_TRUE(m.streams(0).sha256().empty());
-  auto put = [&](const Manifest& manifest) {  // as a writer of that format would have
-    std::string plain = manifest.SerializeAsString();
-    std::string frame(ZSTD_compressBound(plain.size()), '\0');
-    frame.resize(ZSTD_compress(frame.data(), frame.size(), plain.data(), plain.size(), 1));
-    ASSERT_TRUE(storage_->Put("manifests/b", frame).ok());
-  };
-  StreamChecksum sha(StreamChecksum::Kind::kSha256);
-  sha.Update(data);
-  Manifest v1 = m;
-  v1.set_format_version(1);
-  v1.mutable_streams(0)->clear_xxh3_128();
-  v1.mutable_streams(0)->set_sha256(sha.Finish());
-  put(v1);
-  EXPECT_EQ(Restore(repo.get(), "b", "s"), data);
-  Manifest v1_swapped = v1;  // the SHA-256 is what notices
-  v1_swapped.mutable_streams(0)->mutable_chunks()->SwapElements(0, 1);
-  io::StringSink sink;
-  absl::Status st = repo->RestoreStream(v1_swapped, "s", &sink);
-  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
-  EXPECT_NE(st.message().find("SHA-256"), std::string::npos) << st;
-  Manifest v3 = m;
-  v3.set_format_version(3);
-  put(v3);
-  auto read = repo->ReadManifest("b");
-  EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition) << read.status();
-  EXPECT_NE(read.status().message().find("upgrade mdb-backup"), std::string::npos);
-  auto gc = repo->Gc();
-  EXPECT_EQ(gc.status().code(), absl::StatusCode::kFailedPrecondition) << gc.status();
-  v3.set_format_version(2);  // nothing was freed meanwhile
-  put(v3);
-  EXPECT_EQ(Restore(repo.get(), "b", "s"), data);
-}
-
 // The config is JSON in the clear; in an encrypted repository its settings are bound to the
 // sealed keys, so a changed chunker or codec setting is refused instead of silently used.
 TEST_F(RepositoryTest, AnEncryptedRepositorysSettingsCannotBeChanged) {

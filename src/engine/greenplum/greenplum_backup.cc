@@ -240,7 +240,7 @@ absl::StatusOr<mdb_backup::v1::PgShardBackup> BackupShard(const common::ShardCon
       if (!written.ok()) pipe.Abandon();
       pipe.Finish();
     });
-    absl::Status st = req.writer->AddStream(stream, &pipe);
+    absl::Status st = req.writer->AddStream(stream, &pipe, repo::Chunking::kAtMarks);
     if (!st.ok()) pipe.Abandon();
     writer.join();
     if (st.ok()) st = written;

@@ -28,6 +28,9 @@ namespace fs = std::filesystem;
 constexpr std::string_view kMagic = "MDBPGARC1\n";
 constexpr uint32_t kPage = 8192;
 constexpr uint32_t kEndOfPages = 0xFFFFFFFF;
+// Pages between two marks (io::ByteSink::Mark) of a file's record: the repository cuts chunks
+// there (Chunking::kAtMarks), so a chunk holds the same 1 MiB of a file in every backup.
+constexpr uint64_t kPagesPerMark = 128;
 
 // Buffers small writes into ~1 MiB pieces for the sink.
 class Out {
@@ -43,6 +46,12 @@ class Out {
     Raw(s.data(), s.size());
   }
   absl::Status MaybeFlush() { return buf_.size() >= (1 << 20) ? Flush() : absl::OkStatus(); }
+  // A place where a chunk may end: after everything written so far.
+  absl::Status Mark() {
+    RETURN_IF_ERROR(Flush());
+    sink_->Mark();
+    return absl::OkStatus();
+  }
   absl::Status Flush() {
     if (buf_.empty()) return absl::OkStatus();
     absl::Status st = sink_->Write(buf_);
@@ -136,7 +145,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
                           const std::set<std::string>* whole) {
   Out out(out_sink);
   out.Raw(kMagic.data(), kMagic.size());
-  std::string buf(1 << 20, '\0');
+  std::string buf(kPagesPerMark * kPage, '\0');
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(tar));
     if (!e) break;
@@ -167,6 +176,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       if (own_rule && parent) ++stats->whole_files;
       const bool paged = relation && !maps && !own_rule && parent && had != parent->end();
       if (relation) stats->pages_seen += e->size / kPage;
+      RETURN_IF_ERROR(out.Mark());  // each file's record starts a chunk (once it is big enough)
       out.Raw(paged ? "P" : "F", 1);
       out.Str(e->name);
       out.Int<uint32_t>(static_cast<uint32_t>(e->mode));
@@ -177,7 +187,11 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
           size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
           ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
           if (got != k) return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
-          RETURN_IF_ERROR(out.Flush());
+          if (left != e->size) {
+            RETURN_IF_ERROR(out.Mark());
+          } else {
+            RETURN_IF_ERROR(out.Flush());
+          }
           RETURN_IF_ERROR(out_sink->Write(std::string_view(buf.data(), k)));
           left -= k;
         }
@@ -186,6 +200,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
         // parent began: its LSN is below the parent's start. Zero LSNs (new, not yet
         // initialised pages) are always kept: their content is not vouched for by any LSN.
         char page[kPage];
+        uint64_t stored = 0;  // of this file
         for (uint64_t n = 0; n < e->size / kPage; ++n) {
           ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, page, kPage));
           if (got != kPage)
@@ -193,6 +208,8 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
           Lsn lsn = PageLsn(page);
           bool beyond = (n + 1) * kPage > had->second;
           if (!beyond && lsn != 0 && lsn < threshold) continue;
+          if (stored > 0 && stored % kPagesPerMark == 0) RETURN_IF_ERROR(out.Mark());
+          ++stored;
           out.Int<uint32_t>(static_cast<uint32_t>(n));
           out.Raw(page, kPage);
           ++stats->pages_stored;

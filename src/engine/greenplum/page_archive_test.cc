@@ -151,6 +151,51 @@ TEST(PageArchive, IncrementalCarriesOnlyChangedPagesAndRestoresExactly) {
   fs::remove_all(dir);
 }
 
+// Where the archive marks (the repository cuts chunks there): before each file's record and
+// every 128 pages into it, whole files and changed pages alike, so a chunk holds the same pages
+// of a file in every backup whatever the files before it did.
+TEST(PageArchive, MarksEachFileAndEvery128PagesOfIt) {
+  struct MarkingSink final : io::ByteSink {
+    absl::Status Write(std::string_view d) override {
+      data.append(d);
+      return absl::OkStatus();
+    }
+    void Mark() override { marks.push_back(data.size()); }
+    std::string data;
+    std::vector<size_t> marks;
+  };
+  auto pages = [](int n, Lsn lsn) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += Page(lsn, static_cast<char>('a' + i % 26));
+    return out;
+  };
+  for (bool incremental : {false, true}) {
+    Tar tar;
+    tar.File("PG_VERSION", "15\n");
+    tar.File("base/5/16384", pages(300, 0x500));
+    tar.File("base/5/16385", pages(2, 0x500));
+    FileSizes parent{{"base/5/16384", 300 * 8192}, {"base/5/16385", 2 * 8192}};
+    io::StringSource src(tar.Finish());
+    MarkingSink sink;
+    FileSizes files;
+    ArchiveStats stats;
+    ASSERT_TRUE(
+        WriteArchive(&src, incremental ? &parent : nullptr, 0x100, &sink, &files, &stats).ok());
+    const size_t entry = incremental ? 4 + 8192 : 8192;  // a page, with its number when paged
+    const std::string kind = incremental ? "P" : "F";
+    // Each file's record begins at a mark; 16384's pages from 128 and from 256 at the next two.
+    ASSERT_EQ(sink.marks.size(), 5u) << incremental;
+    ASSERT_LT(sink.marks[4], sink.data.size());
+    EXPECT_EQ(sink.data.substr(sink.marks[0], 1), "F");  // PG_VERSION: always whole
+    EXPECT_EQ(sink.data.substr(sink.marks[1], 1), kind);
+    EXPECT_EQ(sink.marks[3] - sink.marks[2], 128 * entry);
+    EXPECT_EQ(sink.marks[4] - sink.marks[3], 44 * entry + (incremental ? 4 : 0));  // + end marker
+    const size_t page128 = sink.marks[2] + (incremental ? 4 : 0);
+    EXPECT_EQ(sink.data.substr(page128, 8192), Page(0x500, static_cast<char>('a' + 128 % 26)));
+    EXPECT_EQ(sink.data.substr(sink.marks[4], 1), kind);
+  }
+}
+
 TEST(PageArchive, ADurableRestoreWritesTheSameBytesAroundThePageCache) {
   // O_DIRECT where the filesystem allows: whole 4 KiB blocks directly, a tail that is not one
   // through the cache; then pages of an incremental onto the same files.
