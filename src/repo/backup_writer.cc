@@ -1,5 +1,6 @@
-// The write pipeline. The stream's own thread reads and cuts chunks (cheap: one table lookup per
-// byte); the shared pool hashes, dedups, compresses, seals and packs them, and uploads full packs.
+// The write pipeline. The stream's own thread reads and cuts chunks (one table lookup per byte
+// for content-defined cuts, none at marks); the shared pool hashes, dedups, compresses, seals and
+// packs them, and uploads full packs.
 // The pool's bounded queue is the back-pressure: memory stays at about
 // (queue + workers) x max chunk + the storage writers' buffers of the packs being written (1 MiB
 // each on posix; the whole pack on drivers that keep it until Commit), whatever the database's
@@ -63,6 +64,9 @@ class BackupWriterImpl final : public BackupWriter {
     stream->name = name;
     stream->sha256 = committed.sha256();  // format 1's checksum, kept as it was
     stream->xxh3_128 = committed.xxh3_128();
+    if (committed.chunking() == mdb_backup::v1::CHUNKING_AT_MARKS) {
+      stream->chunking = Chunking::kAtMarks;
+    }
     for (const auto& c : committed.chunks()) {
       ChunkRef& ref = stream->refs.emplace_back();
       if (c.id().size() != ref.id.size()) {
@@ -218,7 +222,7 @@ class BackupWriterImpl final : public BackupWriter {
         Submit(stream, checksum, std::move(chunk));
         chunk = {};
       }
-      if (!chunk.data) chunk.data = std::make_shared_for_overwrite<char[]>(p.max_size);
+      if (!chunk.data) chunk.data = TakeBuffer();
       auto got = source->Read(chunk.data.get() + chunk.size, p.max_size - chunk.size);
       if (!got.ok()) return ReadError(got.status(), *stream);
       bytes_read_ += *got;
@@ -229,6 +233,27 @@ class BackupWriterImpl final : public BackupWriter {
     return absl::OkStatus();
   }
 
+  // A max_size buffer for a chunk read in place, from those earlier chunks gave back. Reused, not
+  // allocated afresh: glibc maps allocations this large one by one, and each chunk would then
+  // pay a page fault per 4 KiB it touches. At most (queue + workers + 2 per stream) are in use.
+  std::shared_ptr<char[]> TakeBuffer() {
+    std::unique_ptr<char[]> buffer;
+    {
+      std::lock_guard<std::mutex> lock(free_mu_);
+      if (!free_.empty()) {
+        buffer = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(repo_->chunker_.params().max_size);
+    // The deleter gives it back; every chunk is processed before the writer goes (tasks_).
+    return std::shared_ptr<char[]>(buffer.release(), [this](char* p) {
+      std::unique_ptr<char[]> back(p);
+      std::lock_guard<std::mutex> lock(free_mu_);
+      if (free_.size() < kFreeBuffers) free_.push_back(std::move(back));
+    });
+  }
+
   // Hands a chunk of `stream` to the pool (blocking while its queue is full: the back-pressure).
   void Submit(StreamState* stream, StreamChecksum* checksum, ChunkBytes chunk) {
     std::string_view bytes(chunk.data.get(), chunk.size);
@@ -237,8 +262,9 @@ class BackupWriterImpl final : public BackupWriter {
     ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
     ref->size = static_cast<uint32_t>(chunk.size);
     tasks_.Add();
-    repo_->pool_->Submit([this, ref, chunk = std::move(chunk)] {
+    repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
       Process(ref, std::string_view(chunk.data.get(), chunk.size));
+      chunk.data.reset();  // given back before Done: the writer may be gone right after it
       tasks_.Done();
     });
   }
@@ -354,8 +380,11 @@ class BackupWriterImpl final : public BackupWriter {
     return absl::OkStatus();
   }
 
+  static constexpr size_t kFreeBuffers = 16;
   Repository* repo_;
   WriterOptions options_;
+  std::mutex free_mu_;  // a leaf: nothing else is taken under it
+  std::vector<std::unique_ptr<char[]>> free_;
   std::string lock_key_;
   common::TaskGroup tasks_;
   std::atomic<uint64_t> bytes_read_{0};

@@ -60,6 +60,13 @@ TEST_F(RepositoryTest, AStreamCutAtMarksKeepsItsPiecesAsChunks) {
   }
   EXPECT_NE(second->streams(0).chunks(0).id(), s.chunks(0).id());
   EXPECT_LT(second->added_bytes(), first->added_bytes() / 5);
+  // Reused as it is, it is still a stream cut at marks.
+  auto w = repo->StartBackup({.backup_id = "r", .engine = "test"});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->AddStreamFrom("s", s).ok());
+  auto reused = (*w)->Commit("meta");
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_EQ(reused->streams(0).chunking(), mdb_backup::v1::CHUNKING_AT_MARKS);
   // A content-defined stream says so.
   auto plain = Backup(repo.get(), "c", {{"s", Data(100 << 10, 3)}});
   ASSERT_TRUE(plain.ok());
@@ -104,9 +111,25 @@ TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   EXPECT_NE(read.status().message().find("upgrade mdb-backup"), std::string::npos);
   auto gc = repo->Gc();
   EXPECT_EQ(gc.status().code(), absl::StatusCode::kFailedPrecondition) << gc.status();
+  auto verify = repo->Verify({});  // not checked, and not called damaged either
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_TRUE(verify->damaged.empty());
+  ASSERT_EQ(verify->problems.size(), 1u);
+  EXPECT_NE(verify->problems[0].find("upgrade mdb-backup"), std::string::npos);
   v3.set_format_version(2);  // nothing was freed meanwhile
   put(v3);
   EXPECT_EQ(Restore(repo.get(), "b", "s"), data);
+  // A format-1 stream reused by a format-2 backup keeps its SHA-256, which restore still checks.
+  auto w = repo->StartBackup({.backup_id = "c", .engine = "test"});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->AddStreamFrom("s", v1.streams(0)).ok());
+  auto c = (*w)->Commit("meta");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->streams(0).sha256(), v1.streams(0).sha256());
+  EXPECT_EQ(Restore(repo.get(), "c", "s"), data);
+  Manifest c_swapped = *c;
+  c_swapped.mutable_streams(0)->mutable_chunks()->SwapElements(0, 1);
+  EXPECT_EQ(repo->RestoreStream(c_swapped, "s", &sink).code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -16,8 +16,8 @@ namespace mdb::engine::greenplum {
 // replication slot (default mdb_backup).
 class GreenplumDriver final : public Driver {
  public:
-  // INCREMENTAL: a backup reads every segment again but stores only the chunks its parent does
-  // not have (content-defined chunking finds changed pages wherever they moved).
+  // INCREMENTAL: a backup reads every segment again but stores only the pages changed since its
+  // parent began (page_archive.h); the archives are cut into chunks at page groups.
   Capabilities capabilities() const override {
     return {.incremental = true, .point_in_time = true};
   }

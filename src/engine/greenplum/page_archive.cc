@@ -28,9 +28,27 @@ namespace fs = std::filesystem;
 constexpr std::string_view kMagic = "MDBPGARC1\n";
 constexpr uint32_t kPage = 8192;
 constexpr uint32_t kEndOfPages = 0xFFFFFFFF;
-// Pages between two marks (io::ByteSink::Mark) of a file's record: the repository cuts chunks
-// there (Chunking::kAtMarks), so a chunk holds the same 1 MiB of a file in every backup.
+// Pages (whole files) or stored page entries (paged files) between two marks
+// (io::ByteSink::Mark) inside a file's record: the repository cuts chunks there
+// (Chunking::kAtMarks), so a chunk of a large file holds the same pages in every backup.
 constexpr uint64_t kPagesPerMark = 128;
+constexpr uint64_t kMarkBytes = kPagesPerMark * 8192;
+
+// Whether a file's record starts at a mark: always from 1 MiB up; a smaller file with a chance
+// of its size in MiB, decided by a hash of its name. A run of small files is then cut at the
+// same files in every backup, about every MiB, whatever was added or removed before them (a
+// mark at every file would cut by count from the last cut, and never realign after a new file).
+bool MarksItsRecord(const std::string& name, uint64_t size) {
+  if (size >= kMarkBytes) return true;
+  // FNV-1a 64, then MurmurHash3's finalizer (FNV alone barely moves its middle bits for a
+  // different last character: "base/5/20000" and "base/5/20001"). Fixed here, so the choice is.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ULL;
+  h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL;
+  h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h % kMarkBytes < size;
+}
 
 // Buffers small writes into ~1 MiB pieces for the sink.
 class Out {
@@ -145,7 +163,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
                           const std::set<std::string>* whole) {
   Out out(out_sink);
   out.Raw(kMagic.data(), kMagic.size());
-  std::string buf(kPagesPerMark * kPage, '\0');
+  std::string buf(kMarkBytes, '\0');
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(tar));
     if (!e) break;
@@ -176,7 +194,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       if (own_rule && parent) ++stats->whole_files;
       const bool paged = relation && !maps && !own_rule && parent && had != parent->end();
       if (relation) stats->pages_seen += e->size / kPage;
-      RETURN_IF_ERROR(out.Mark());  // each file's record starts a chunk (once it is big enough)
+      if (MarksItsRecord(e->name, e->size)) RETURN_IF_ERROR(out.Mark());
       out.Raw(paged ? "P" : "F", 1);
       out.Str(e->name);
       out.Int<uint32_t>(static_cast<uint32_t>(e->mode));

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/test_dir.h"
 #include "engine/greenplum/tar_extract.h"
 
@@ -151,49 +152,83 @@ TEST(PageArchive, IncrementalCarriesOnlyChangedPagesAndRestoresExactly) {
   fs::remove_all(dir);
 }
 
-// Where the archive marks (the repository cuts chunks there): before each file's record and
-// every 128 pages into it, whole files and changed pages alike, so a chunk holds the same pages
-// of a file in every backup whatever the files before it did.
-TEST(PageArchive, MarksEachFileAndEvery128PagesOfIt) {
-  struct MarkingSink final : io::ByteSink {
-    absl::Status Write(std::string_view d) override {
-      data.append(d);
-      return absl::OkStatus();
-    }
-    void Mark() override { marks.push_back(data.size()); }
-    std::string data;
-    std::vector<size_t> marks;
-  };
-  auto pages = [](int n, Lsn lsn) {
-    std::string out;
-    for (int i = 0; i < n; ++i) out += Page(lsn, static_cast<char>('a' + i % 26));
-    return out;
-  };
-  for (bool incremental : {false, true}) {
-    Tar tar;
-    tar.File("PG_VERSION", "15\n");
-    tar.File("base/5/16384", pages(300, 0x500));
-    tar.File("base/5/16385", pages(2, 0x500));
-    FileSizes parent{{"base/5/16384", 300 * 8192}, {"base/5/16385", 2 * 8192}};
-    io::StringSource src(tar.Finish());
-    MarkingSink sink;
-    FileSizes files;
-    ArchiveStats stats;
-    ASSERT_TRUE(
-        WriteArchive(&src, incremental ? &parent : nullptr, 0x100, &sink, &files, &stats).ok());
-    const size_t entry = incremental ? 4 + 8192 : 8192;  // a page, with its number when paged
-    const std::string kind = incremental ? "P" : "F";
-    // Each file's record begins at a mark; 16384's pages from 128 and from 256 at the next two.
-    ASSERT_EQ(sink.marks.size(), 5u) << incremental;
-    ASSERT_LT(sink.marks[4], sink.data.size());
-    EXPECT_EQ(sink.data.substr(sink.marks[0], 1), "F");  // PG_VERSION: always whole
-    EXPECT_EQ(sink.data.substr(sink.marks[1], 1), kind);
-    EXPECT_EQ(sink.marks[3] - sink.marks[2], 128 * entry);
-    EXPECT_EQ(sink.marks[4] - sink.marks[3], 44 * entry + (incremental ? 4 : 0));  // + end marker
-    const size_t page128 = sink.marks[2] + (incremental ? 4 : 0);
-    EXPECT_EQ(sink.data.substr(page128, 8192), Page(0x500, static_cast<char>('a' + 128 % 26)));
-    EXPECT_EQ(sink.data.substr(sink.marks[4], 1), kind);
+// Where the archive marks (the repository cuts chunks there, Chunking::kAtMarks).
+struct MarkingSink final : io::ByteSink {
+  absl::Status Write(std::string_view d) override {
+    data.append(d);
+    return absl::OkStatus();
   }
+  void Mark() override { marks.push_back(data.size()); }
+  // The file whose record starts at each mark ("" for a mark inside a record).
+  std::vector<std::string> Files() const {
+    std::vector<std::string> out;
+    for (size_t m : marks) {
+      const bool record = m + 3 <= data.size() && (data[m] == 'F' || data[m] == 'P');
+      size_t n =
+          record ? static_cast<uint8_t>(data[m + 1]) | static_cast<uint8_t>(data[m + 2]) << 8 : 0;
+      out.push_back(record ? data.substr(m + 3, n) : "");
+    }
+    return out;
+  }
+  std::string data;
+  std::vector<size_t> marks;
+};
+
+MarkingSink WriteMarked(const std::string& tar, const FileSizes* parent) {
+  io::StringSource src(tar);
+  MarkingSink sink;
+  FileSizes files;
+  ArchiveStats stats;
+  absl::Status st = WriteArchive(&src, parent, 0x100, &sink, &files, &stats);
+  EXPECT_TRUE(st.ok()) << st;
+  return sink;
+}
+
+// A file of 1 MiB or more starts at a mark, and so does every 128th page of it (of a BASE) or
+// every 128th page stored (of an INCREMENTAL, which leaves unchanged pages out).
+TEST(PageArchive, LargeFilesAreMarkedAtTheirStartAndEvery128Pages) {
+  std::string pages;
+  for (int i = 0; i < 300; ++i) {
+    pages += Page(i % 3 == 0 ? 0x50 : 0x500, static_cast<char>('a' + i % 26));
+  }
+  Tar tar;
+  tar.File("PG_VERSION", "15\n");  // 3 bytes: marked with a chance of 3 in 2^20, not here
+  tar.File("base/5/16384", pages);
+  const std::string t = tar.Finish();
+  MarkingSink base = WriteMarked(t, nullptr);
+  EXPECT_EQ(base.Files(), (std::vector<std::string>{"base/5/16384", "", ""}));
+  ASSERT_EQ(base.marks.size(), 3u);
+  EXPECT_EQ(base.marks[2] - base.marks[1], 128u * 8192);
+  EXPECT_EQ(base.data.substr(base.marks[1], 8192), pages.substr(128 * 8192, 8192));
+  // Every third page is older than the parent: 200 stored, a mark after the 128th of them.
+  FileSizes parent{{"base/5/16384", 300 * 8192}};
+  MarkingSink incr = WriteMarked(t, &parent);
+  EXPECT_EQ(incr.Files(), (std::vector<std::string>{"base/5/16384", ""}));
+  ASSERT_EQ(incr.marks.size(), 2u);
+  uint32_t page = 0;
+  memcpy(&page, incr.data.data() + incr.marks[1], 4);
+  EXPECT_EQ(page, 128u + 64 + 1);  // the 129th page whose number is not a multiple of 3
+}
+
+// Small files are marked by a hash of their name (a chance of their size in MiB): a run of them
+// is cut at the same files in every backup, even after a file was added in front of them.
+TEST(PageArchive, RunsOfSmallFilesAreMarkedAtTheSameFilesWhateverCameBefore) {
+  auto run = [](bool added) {
+    Tar tar;
+    if (added) tar.File("base/5/10000", std::string(8192, 'n'));
+    for (int i = 0; i < 1000; ++i) {
+      tar.File(absl::StrCat("base/5/", 20000 + i), std::string(8192, static_cast<char>(i)));
+    }
+    std::vector<std::string> marked;
+    for (const auto& f : WriteMarked(tar.Finish(), nullptr).Files()) {
+      if (f != "base/5/10000") marked.push_back(f);
+    }
+    return marked;
+  };
+  std::vector<std::string> before = run(false);
+  EXPECT_GE(before.size(), 3u);  // about one per MiB: 8 MB of files here
+  EXPECT_LE(before.size(), 30u);
+  EXPECT_EQ(run(true), before);
 }
 
 TEST(PageArchive, ADurableRestoreWritesTheSameBytesAroundThePageCache) {
