@@ -89,6 +89,7 @@ RSS_RESTORE=$(peak_rss_kb)
 sync; td0=$(t); "$CLI" backup drill "$ID" --wait >/dev/null; td1=$(t)
 "$CLI" --format json cluster drills gp | grep -q '"ok":true' || { echo "the drill did not pass" >&2; exit 1; }
 grep -o "drill of backup .*" "$W/server.log" | tail -1  # where the drill's time went
+RSS_DRILL=$(peak_rss_kb)
 S_MDB=$(du -sb "$W/repo/packs" | cut -f1); S_PGBR=$(du -sb "$W/pgbr/repo/backup" | cut -f1)
 # Incremental: 20 s of pgbench, then an incremental backup by each (ours is INCREMENTAL by the
 # chain policy: the second backup of the chain). Stored bytes = what each repository grew by.
@@ -118,9 +119,10 @@ t9=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --ty
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t11=$(t)
 grep "relation pages changed" "$W/server.log" | tail -1 || true
 J_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S2_MDB )); J_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S2_PGBR ))
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" <<'PY'
+RSS_END=$(peak_rss_kb)
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" <<'PY'
 import sys
-t5s = float(sys.argv[29])
+t5s = float(sys.argv[29]); rss_drill, rss_end = int(sys.argv[30]), int(sys.argv[31])
 t9, t10, t11 = map(float, sys.argv[22:25]); j_ours, j_peer, changed_pages, changed_zst = map(int, sys.argv[25:29])
 t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7]); ours, peer, rss = map(int, sys.argv[7:10])
 t6, t7, t8 = map(float, sys.argv[10:13]); incr_ours, incr_peer, rss_full, rss_restore = map(int, sys.argv[13:17])
@@ -141,6 +143,8 @@ print(f"| incremental after the 1% update, stored MB | {j_ours/1e6:.2f} | {j_pee
 print(f"| ... stored, ratio to zstd -1 of the changed pages | {j_ours/max(changed_zst,1):.2f} | | |")
 print(f"| peak RSS of mdb-backupd after the full backup, MB | {rss_full/1000:.0f} | | |")
 print(f"| ... after the restore, MB | {rss_restore/1000:.0f} | | |")
+print(f"| ... after the drill, MB | {rss_drill/1000:.0f} | | |")
 print(f"| ... after the first incremental, MB | {rss/1000:.0f} | | |")
+print(f"| ... after the 1% incremental (the whole sequence), MB | {rss_end/1000:.0f} | | |")
 PY
 kill $SERVER

@@ -179,7 +179,9 @@ class BackupWriterImpl final : public BackupWriter {
   absl::Status ReadContentDefined(io::ByteSource* source, StreamState* stream,
                                   StreamChecksum* checksum) {
     const ChunkerParams& p = repo_->chunker_.params();
-    std::string buf(static_cast<size_t>(p.max_size) * 2, '\0');
+    // Not zero-filled: a small stream (a file list) then touches only the pages it reads into.
+    const size_t capacity = static_cast<size_t>(p.max_size) * 2;
+    auto buf = std::make_unique_for_overwrite<char[]>(capacity);
     size_t begin = 0, end = 0;
     bool eof = false;
     for (;;) {
@@ -187,22 +189,22 @@ class BackupWriterImpl final : public BackupWriter {
       // Keep at least max_size bytes ahead of the cut point unless the source has ended.
       if (!eof && end - begin < p.max_size) {
         if (begin > 0) {
-          memmove(buf.data(), buf.data() + begin, end - begin);
+          memmove(buf.get(), buf.get() + begin, end - begin);
           end -= begin;
           begin = 0;
         }
-        auto got = io::ReadFull(source, buf.data() + end, buf.size() - end);
+        auto got = io::ReadFull(source, buf.get() + end, capacity - end);
         if (!got.ok()) return ReadError(got.status(), *stream);
-        eof = *got < buf.size() - end;
+        eof = *got < capacity - end;
         end += *got;
         bytes_read_ += *got;
       }
       if (begin == end) return absl::OkStatus();
-      size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + begin),
+      size_t cut = repo_->chunker_.FindCut(reinterpret_cast<const uint8_t*>(buf.get() + begin),
                                            end - begin, eof);
       if (cut == 0) continue;  // not reachable: we always hold max_size bytes or the end
       ChunkBytes chunk{std::make_shared_for_overwrite<char[]>(cut), cut};
-      memcpy(chunk.data.get(), buf.data() + begin, cut);
+      memcpy(chunk.data.get(), buf.get() + begin, cut);
       begin += cut;
       Submit(stream, checksum, std::move(chunk));
     }
