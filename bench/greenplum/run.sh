@@ -70,7 +70,7 @@ psql_pg "ALTER SYSTEM RESET archive_command" && psql_pg "SELECT pg_reload_conf()
 t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
 [ "${MDB_PERF:-}" = backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; t1=$(t); }
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
-[ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -40 || true; }
+[ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 ID="$("$CLI" --format json backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
 # MDB_PERF=1: profile mdb-backupd during its restore (perf record; the top of the report is printed).

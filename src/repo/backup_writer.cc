@@ -224,7 +224,8 @@ class BackupWriterImpl final : public BackupWriter {
         Submit(stream, checksum, std::move(chunk));
         chunk = {};
       }
-      if (!chunk.data) chunk.data = TakeBuffer();
+      // max_size bytes of address space; only the pages read into become resident.
+      if (!chunk.data) chunk.data = std::make_shared_for_overwrite<char[]>(p.max_size);
       auto got = source->Read(chunk.data.get() + chunk.size, p.max_size - chunk.size);
       if (!got.ok()) return ReadError(got.status(), *stream);
       bytes_read_ += *got;
@@ -233,27 +234,6 @@ class BackupWriterImpl final : public BackupWriter {
     }
     if (chunk.size > 0) Submit(stream, checksum, std::move(chunk));
     return absl::OkStatus();
-  }
-
-  // A max_size buffer for a chunk read in place, from those earlier chunks gave back. Reused, not
-  // allocated afresh: glibc maps allocations this large one by one, and each chunk would then
-  // pay a page fault per 4 KiB it touches. At most (queue + workers + 2 per stream) are in use.
-  std::shared_ptr<char[]> TakeBuffer() {
-    std::unique_ptr<char[]> buffer;
-    {
-      std::lock_guard<std::mutex> lock(free_mu_);
-      if (!free_.empty()) {
-        buffer = std::move(free_.back());
-        free_.pop_back();
-      }
-    }
-    if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(repo_->chunker_.params().max_size);
-    // The deleter gives it back; every chunk is processed before the writer goes (tasks_).
-    return std::shared_ptr<char[]>(buffer.release(), [this](char* p) {
-      std::unique_ptr<char[]> back(p);
-      std::lock_guard<std::mutex> lock(free_mu_);
-      if (free_.size() < kFreeBuffers) free_.push_back(std::move(back));
-    });
   }
 
   // Hands a chunk of `stream` to the pool (blocking while its queue is full: the back-pressure).
@@ -266,7 +246,6 @@ class BackupWriterImpl final : public BackupWriter {
     tasks_.Add();
     repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
       Process(ref, std::string_view(chunk.data.get(), chunk.size));
-      chunk.data.reset();  // given back before Done: the writer may be gone right after it
       tasks_.Done();
     });
   }
@@ -382,11 +361,8 @@ class BackupWriterImpl final : public BackupWriter {
     return absl::OkStatus();
   }
 
-  static constexpr size_t kFreeBuffers = 16;
   Repository* repo_;
   WriterOptions options_;
-  std::mutex free_mu_;  // a leaf: nothing else is taken under it
-  std::vector<std::unique_ptr<char[]>> free_;
   std::string lock_key_;
   common::TaskGroup tasks_;
   std::atomic<uint64_t> bytes_read_{0};
