@@ -68,9 +68,11 @@ psql_pg "ALTER SYSTEM SET archive_command = 'true'" && psql_pg "SELECT pg_reload
 f0=$(t); as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X none -c fast >/dev/null; f1=$(t)
 psql_pg "ALTER SYSTEM RESET archive_command" && psql_pg "SELECT pg_reload_conf()" >/dev/null
 t0=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null; t1=$(t)
-[ "${MDB_PERF:-}" = backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; t1=$(t); }
+# MDB_PERF=backup: profile mdb-backupd during its full backup (timed from after perf started).
+t1b=$t1
+[ "${MDB_PERF:-}" = backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; t1b=$(t); }
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
-[ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
+[ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; { perf report -i "$W/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true; }; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 ID="$("$CLI" --format json backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
 # MDB_PERF=1: profile mdb-backupd during its restore (perf record; the top of the report is printed).
@@ -120,7 +122,7 @@ t9=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --ty
 grep "relation pages changed" "$W/server.log" | tail -1 || true
 J_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S2_MDB )); J_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S2_PGBR ))
 RSS_END=$(peak_rss_kb)
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" <<'PY'
+python3 - "$t0" "$t1" "$(python3 -c "print($t2 - ($t1b - $t1))")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" <<'PY'
 import sys
 t5s = float(sys.argv[29]); rss_drill, rss_end = int(sys.argv[30]), int(sys.argv[31])
 t9, t10, t11 = map(float, sys.argv[22:25]); j_ours, j_peer, changed_pages, changed_zst = map(int, sys.argv[25:29])

@@ -2,6 +2,7 @@
 // repository) while the other reads it (e.g. a tar or RDB reader), so nothing is held whole.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -19,11 +20,11 @@ class Pipe final : public ByteSink, public ByteSource {
  public:
   explicit Pipe(size_t max_buffered = 16 << 20) : max_(max_buffered) {}
   absl::Status Write(std::string_view data) override {
-    if (data.empty()) return absl::OkStatus();  // an empty piece is how a mark is kept
+    if (data.empty()) return absl::OkStatus();  // an empty piece would read as the end
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return buffered_ < max_ || abandoned_; });
     if (abandoned_) return absl::CancelledError("the reader stopped");
-    chunks_.emplace_back(data);
+    pieces_.push_back({.data = std::string(data)});
     buffered_ += data.size();
     cv_.notify_all();
     return absl::OkStatus();
@@ -32,18 +33,23 @@ class Pipe final : public ByteSink, public ByteSource {
     Finish();
     return absl::OkStatus();
   }
-  void Mark() override {
+  void Mark(Boundary boundary) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (abandoned_ || (!chunks_.empty() && chunks_.back().empty())) return;  // one is enough
-    chunks_.emplace_back();
+    if (abandoned_ || boundary == Boundary::kNone) return;
+    if (!pieces_.empty() && pieces_.back().mark != Boundary::kNone) {  // one place: the stronger
+      pieces_.back().mark = std::max(pieces_.back().mark, boundary);
+      return;
+    }
+    pieces_.push_back({.mark = boundary});
     cv_.notify_all();
   }
-  bool TakeMark() override {
+  Boundary TakeMark() override {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
-    if (chunks_.empty() || !chunks_.front().empty()) return false;
-    chunks_.pop_front();
-    return true;
+    cv_.wait(lock, [&] { return !pieces_.empty() || closed_; });
+    if (pieces_.empty() || pieces_.front().mark == Boundary::kNone) return Boundary::kNone;
+    Boundary mark = pieces_.front().mark;
+    pieces_.pop_front();
+    return mark;
   }
   void Finish() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -58,18 +64,18 @@ class Pipe final : public ByteSink, public ByteSource {
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {  // a reader that takes no marks skips them
-      cv_.wait(lock, [&] { return !chunks_.empty() || closed_; });
-      if (chunks_.empty()) return 0;
-      if (!chunks_.front().empty()) break;
-      chunks_.pop_front();
+      cv_.wait(lock, [&] { return !pieces_.empty() || closed_; });
+      if (pieces_.empty()) return 0;
+      if (pieces_.front().mark == Boundary::kNone) break;
+      pieces_.pop_front();
     }
-    std::string& front = chunks_.front();
+    std::string& front = pieces_.front().data;
     size_t k = std::min(n, front.size() - offset_);
     memcpy(buf, front.data() + offset_, k);
     offset_ += k;
     if (offset_ == front.size()) {
       buffered_ -= front.size();
-      chunks_.pop_front();
+      pieces_.pop_front();
       offset_ = 0;
       cv_.notify_all();
     }
@@ -80,7 +86,11 @@ class Pipe final : public ByteSink, public ByteSource {
   const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> chunks_;
+  struct Piece {
+    std::string data;  // bytes, or none for a mark
+    Boundary mark = Boundary::kNone;
+  };
+  std::deque<Piece> pieces_;
   size_t offset_ = 0, buffered_ = 0;
   bool closed_ = false, abandoned_ = false;
 };

@@ -11,16 +11,21 @@
 
 namespace mdb::io {
 
+// A place a producer marks in its stream for a chunker (ByteSink::Mark): where a chunk may end
+// (once it is big enough), or where one must (a record's header that changes with the record,
+// kept out of the chunk of its data).
+enum class Boundary { kNone, kMay, kMust };
+
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
   // Reads up to `n` bytes into `buf`; returns how many were read, 0 at the end of the stream.
   // Blocks until at least one byte or the end is available.
   virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
-  // Whether the producer marked the place the next Read starts at (ByteSink::Mark): where a
-  // chunker may cut. Consumes the mark; may block until that is known. Sources that carry marks
-  // never return bytes from both sides of one in a Read. Most sources carry none.
-  virtual bool TakeMark() { return false; }
+  // The producer's mark at the place the next Read starts at (ByteSink::Mark), kNone if none.
+  // Consumes the mark; may block until that is known. Sources that carry marks never return
+  // bytes from both sides of one in a Read. Most sources carry none.
+  virtual Boundary TakeMark() { return Boundary::kNone; }
 };
 
 class ByteSink {
@@ -30,9 +35,9 @@ class ByteSink {
   [[nodiscard]] virtual absl::Status Write(std::string_view data) = 0;
   // Flushes and makes the data durable where that applies (files are fsync'd).
   [[nodiscard]] virtual absl::Status Close() { return absl::OkStatus(); }
-  // Marks the place after the bytes written so far as a good place for a chunk to end (page
-  // groups); a hint that sinks which are no chunker's source ignore.
-  virtual void Mark() {}
+  // Marks the place after the bytes written so far (Boundary); a hint that sinks which are no
+  // chunker's source ignore.
+  virtual void Mark(Boundary boundary) { (void)boundary; }
 };
 
 // Reads a file descriptor (not owned).

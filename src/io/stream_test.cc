@@ -65,36 +65,38 @@ TEST(Pipe, TheConsumersErrorIsTheCauseWhenItAbandoned) {
 
 // Marks pass through in order and bound each Read; a reader that takes none reads past them.
 TEST(Pipe, MarksBoundReadsAndAreTakenOnce) {
+  using mdb::io::Boundary;
   mdb::io::Pipe pipe;
   ASSERT_TRUE(pipe.Write("ab").ok());
-  pipe.Mark();
-  pipe.Mark();  // two in a row are one place
+  pipe.Mark(Boundary::kMay);
+  pipe.Mark(Boundary::kMust);  // two in a row are one place, the stronger
+  pipe.Mark(Boundary::kMay);
   ASSERT_TRUE(pipe.Write("cd").ok());
   ASSERT_TRUE(pipe.Write("ef").ok());
-  pipe.Mark();
+  pipe.Mark(Boundary::kMay);
   ASSERT_TRUE(pipe.Write("gh").ok());
-  pipe.Mark();  // at the end: a place, then the end
+  pipe.Mark(Boundary::kMay);  // at the end: a place, then the end
   pipe.Finish();
   std::vector<std::string> seen;
   char buf[64];
   ASSERT_EQ(*pipe.Read(buf, sizeof(buf)), 2u);
-  EXPECT_TRUE(pipe.TakeMark());
-  EXPECT_FALSE(pipe.TakeMark());  // the second of the two was not kept
+  EXPECT_EQ(pipe.TakeMark(), Boundary::kMust);
+  EXPECT_EQ(pipe.TakeMark(), Boundary::kNone);  // the others of the three were not kept
   for (;;) {
-    if (pipe.TakeMark()) seen.push_back("|");
+    if (pipe.TakeMark() == Boundary::kMay) seen.push_back("|");
     auto n = pipe.Read(buf, sizeof(buf));
     ASSERT_TRUE(n.ok());
     if (*n == 0) break;
     seen.emplace_back(buf, *n);
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"cd", "ef", "|", "gh", "|"}));
-  EXPECT_FALSE(pipe.TakeMark());
+  EXPECT_EQ(pipe.TakeMark(), Boundary::kNone);
 
   mdb::io::Pipe unmarked;
   std::thread writer([&] {
     for (const char* piece : {"ab", "cd", "ef"}) {
       EXPECT_TRUE(unmarked.Write(piece).ok());
-      unmarked.Mark();
+      unmarked.Mark(Boundary::kMust);
     }
     unmarked.Finish();  // on every path: a failed write must not leave the reader waiting
   });

@@ -430,10 +430,6 @@ void OperationRunner::WorkerLoop() {
                 {.cluster = cluster, .operation = task->operation.id()});
     absl::StatusOr<google::protobuf::Any> result =
         task->work(TaskContext{.cancelled = *task->cancelled, .progress = *task->progress});
-    // The operation's buffers go back to the kernel now, not when the allocator next trims: with
-    // a 64 MiB trim threshold (server/main.cc) each operation otherwise stacks its peak on what
-    // the ones before it left in the arenas.
-    malloc_trim(0);
     absl::Status st = Finish(*task, result);
     if (!st.ok()) {
       // The catalog refused the final write; the operation stays unfinished there and the next
@@ -442,28 +438,28 @@ void OperationRunner::WorkerLoop() {
                   absl::StrFormat("operation %s: cannot record its end: %s",
                                   task->operation.id().c_str(), std::string(st.message()).c_str()));
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      running_.erase(task->operation.id());
-    }
+    std::unique_lock<std::mutex> lock(mu_);
+    running_.erase(task->operation.id());
+    const bool idle = running_.empty();
+    lock.unlock();
     idle_cv_.notify_all();
+    // Freed buffers back to the kernel while no other operation uses the arenas (it locks them):
+    // else each stacks its peak on what those before left (bench/greenplum: 93 -> 72 MB).
+    if (idle) malloc_trim(0);
   }
 }
 
 absl::Status OperationRunner::Finish(Task& task,
                                      const absl::StatusOr<google::protobuf::Any>& result) {
   Operation op;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    op = task.operation;
-  }
-  op.set_done(true);
-  *op.mutable_modified_at() = common::ToProto(absl::Now());
   std::string abort_reason;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    op = task.operation;
     abort_reason = task.abort_reason;
   }
+  op.set_done(true);
+  *op.mutable_modified_at() = common::ToProto(absl::Now());
   if (!abort_reason.empty() && !result.ok()) {
     op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
     op.mutable_error()->set_message(abort_reason);
@@ -493,10 +489,8 @@ absl::Status OperationRunner::Finish(Task& task,
   if (!written) {
     // A survivor ended it after this instance's lease ran out: its ABORTED stands.
     common::Log(common::LogLevel::kWarning, "operations",
-                absl::StrCat("operation ", op.id(),
-                             " ended here after another instance had "
-                             "ended it (lease ran out); its end there "
-                             "stands"));
+                absl::StrCat("operation ", op.id(), " ended here after another instance had ",
+                             "ended it (lease ran out); its end there stands"));
   }
   return absl::OkStatus();
 }

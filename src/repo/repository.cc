@@ -409,8 +409,9 @@ absl::StatusOr<Manifest> Repository::ReadManifest(const std::string& backup_id) 
   }
   // Refused, not half-read: a newer writer may record what this reader would restore wrongly,
   // and GC stops here too rather than free chunks it cannot see are used.
+  // Unimplemented, a code no storage error maps to: Verify tells it from damage by the code.
   if (m.format_version() > kManifestFormat) {
-    return absl::FailedPreconditionError(
+    return absl::UnimplementedError(
         absl::StrCat("backup '", backup_id, "' was written in repository format ",
                      m.format_version(), " by a newer mdb-backup; this one reads formats 1 to ",
                      kManifestFormat, ": upgrade mdb-backup"));

@@ -146,6 +146,7 @@ class Repository {
 
   // Committed backups, by id.
   absl::StatusOr<std::vector<std::string>> ListBackups();
+  // NotFound; DataLoss when damaged; Unimplemented when written in a newer format.
   absl::StatusOr<Manifest> ReadManifest(const std::string& backup_id);
 
   // Writes stream `stream` of `manifest` to `sink`, fetching chunks ahead in parallel and

@@ -108,7 +108,7 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
     if (!m.ok()) {
       report.problems.push_back(std::string(m.status().message()));
       // A newer format is not damage: this reader cannot check it (the message says so).
-      if (!absl::IsFailedPrecondition(m.status())) damaged.insert(id);
+      if (!absl::IsUnimplemented(m.status())) damaged.insert(id);
       continue;
     }
     ++report.backups_checked;

@@ -35,11 +35,13 @@ constexpr uint64_t kPagesPerMark = 128;
 constexpr uint64_t kMarkBytes = kPagesPerMark * 8192;
 
 // Whether a file's record starts at a mark: always from 1 MiB up; a smaller file with a chance
-// of its size in MiB, decided by a hash of its name. A run of small files is then cut at the
-// same files in every backup, about every MiB, whatever was added or removed before them (a
-// mark at every file would cut by count from the last cut, and never realign after a new file).
+// of its record's size in MiB, decided by a hash of its name. A run of small (or empty) files is
+// then cut at the same files in every backup, about every MiB, whatever was added or removed
+// before them (a mark at every file would cut by count from the last cut, and never realign
+// after a new file).
 bool MarksItsRecord(const std::string& name, uint64_t size) {
   if (size >= kMarkBytes) return true;
+  const uint64_t record = size + 15 + name.size();  // type, name length, name, mode, size
   // FNV-1a 64, then MurmurHash3's finalizer (FNV alone barely moves its middle bits for a
   // different last character: "base/5/20000" and "base/5/20001"). Fixed here, so the choice is.
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -47,7 +49,7 @@ bool MarksItsRecord(const std::string& name, uint64_t size) {
   h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL;
   h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33;
-  return h % kMarkBytes < size;
+  return h % kMarkBytes < record;
 }
 
 // Buffers small writes into ~1 MiB pieces for the sink.
@@ -64,10 +66,10 @@ class Out {
     Raw(s.data(), s.size());
   }
   absl::Status MaybeFlush() { return buf_.size() >= (1 << 20) ? Flush() : absl::OkStatus(); }
-  // A place where a chunk may end: after everything written so far.
-  absl::Status Mark() {
+  // A place after everything written so far where a chunk may (or must) end.
+  absl::Status Mark(io::Boundary boundary) {
     RETURN_IF_ERROR(Flush());
-    sink_->Mark();
+    sink_->Mark(boundary);
     return absl::OkStatus();
   }
   absl::Status Flush() {
@@ -194,19 +196,23 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       if (own_rule && parent) ++stats->whole_files;
       const bool paged = relation && !maps && !own_rule && parent && had != parent->end();
       if (relation) stats->pages_seen += e->size / kPage;
-      if (MarksItsRecord(e->name, e->size)) RETURN_IF_ERROR(out.Mark());
+      if (MarksItsRecord(e->name, e->size)) RETURN_IF_ERROR(out.Mark(io::Boundary::kMay));
       out.Raw(paged ? "P" : "F", 1);
       out.Str(e->name);
       out.Int<uint32_t>(static_cast<uint32_t>(e->mode));
       out.Int<uint64_t>(e->size);
       if (!paged) {
+        // A large file's header (its size changes as it grows) ends a chunk of its own, so that
+        // its first pages are the same chunk in every backup: appended append-optimized files,
+        // taken whole by every INCREMENTAL, store only their new tail.
+        if (e->size >= kMarkBytes) RETURN_IF_ERROR(out.Mark(io::Boundary::kMust));
         if (relation) stats->pages_stored += e->size / kPage;
         for (uint64_t left = e->size; left > 0;) {
           size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
           ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
           if (got != k) return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
           if (left != e->size) {
-            RETURN_IF_ERROR(out.Mark());
+            RETURN_IF_ERROR(out.Mark(io::Boundary::kMay));
           } else {
             RETURN_IF_ERROR(out.Flush());
           }
@@ -226,7 +232,9 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
           Lsn lsn = PageLsn(page);
           bool beyond = (n + 1) * kPage > had->second;
           if (!beyond && lsn != 0 && lsn < threshold) continue;
-          if (stored > 0 && stored % kPagesPerMark == 0) RETURN_IF_ERROR(out.Mark());
+          if (stored > 0 && stored % kPagesPerMark == 0) {
+            RETURN_IF_ERROR(out.Mark(io::Boundary::kMay));
+          }
           ++stored;
           out.Int<uint32_t>(static_cast<uint32_t>(n));
           out.Raw(page, kPage);
