@@ -38,7 +38,8 @@ class BackupWriterImpl final : public BackupWriter {
                          Chunking chunking) override {
     auto stream = std::make_shared<StreamState>();
     stream->name = name;
-    stream->chunking = chunking;
+    stream->chunking = chunking == Chunking::kAtMarks ? mdb_backup::v1::CHUNKING_AT_MARKS
+                                                      : mdb_backup::v1::CHUNKING_CONTENT_DEFINED;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
@@ -64,9 +65,7 @@ class BackupWriterImpl final : public BackupWriter {
     stream->name = name;
     stream->sha256 = committed.sha256();  // format 1's checksum, kept as it was
     stream->xxh3_128 = committed.xxh3_128();
-    if (committed.chunking() == mdb_backup::v1::CHUNKING_AT_MARKS) {
-      stream->chunking = Chunking::kAtMarks;
-    }
+    stream->chunking = committed.chunking();
     for (const auto& c : committed.chunks()) {
       ChunkRef& ref = stream->refs.emplace_back();
       if (c.id().size() != ref.id.size()) {
@@ -156,7 +155,7 @@ class BackupWriterImpl final : public BackupWriter {
   };
   struct StreamState {
     std::string name;
-    Chunking chunking = Chunking::kContentDefined;
+    mdb_backup::v1::StreamChunking chunking = mdb_backup::v1::CHUNKING_CONTENT_DEFINED;
     uint64_t size = 0;
     std::string sha256;    // of the whole stream: format 1's checksum, when reused from one
     std::string xxh3_128;  // of the whole stream, once it has ended
@@ -344,9 +343,7 @@ class BackupWriterImpl final : public BackupWriter {
       out->set_size(s->size);
       out->set_sha256(s->sha256);
       out->set_xxh3_128(s->xxh3_128);
-      out->set_chunking(s->chunking == Chunking::kAtMarks
-                            ? mdb_backup::v1::CHUNKING_AT_MARKS
-                            : mdb_backup::v1::CHUNKING_CONTENT_DEFINED);
+      out->set_chunking(s->chunking);
       logical += s->size;
       const bool is_journal = s->name.rfind("journal/", 0) == 0;
       for (const auto& r : s->refs) {

@@ -408,8 +408,8 @@ absl::StatusOr<Manifest> Repository::ReadManifest(const std::string& backup_id) 
     return absl::DataLossError(absl::StrCat("manifest of backup '", backup_id, "' is damaged"));
   }
   // Refused, not half-read: a newer writer may record what this reader would restore wrongly,
-  // and GC stops here too rather than free chunks it cannot see are used.
-  // Unimplemented, a code no storage error maps to: Verify tells it from damage by the code.
+  // and GC stops here too rather than free chunks it cannot see are used. Unimplemented, a code
+  // no storage error maps to: Verify tells it from damage by the code.
   if (m.format_version() > kManifestFormat) {
     return absl::UnimplementedError(
         absl::StrCat("backup '", backup_id, "' was written in repository format ",

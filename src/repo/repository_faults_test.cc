@@ -7,17 +7,20 @@
 namespace mdb::repo {
 namespace {
 
+// Fails the `n`th `op` on a pack; `calls` counts those ops.
+storage::FaultStorage::Rule FailNthOnPacks(storage::FaultOp op, int n, int* calls) {
+  return [=](storage::FaultOp o, const std::string& key, int) {
+    storage::Fault f;
+    f.fail = o == op && key.rfind("packs/", 0) == 0 && ++*calls == n;
+    return f;
+  };
+}
+
 TEST_F(RepositoryTest, FailedUploadLeavesNothingVisibleAndGcReclaimsIt) {
   auto inner = std::move(*Repository::Init(storage_.get(), Small()));
   inner.reset();
   int puts = 0;
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        storage::Fault f;
-        if (op == storage::FaultOp::kPut && key.rfind("packs/", 0) == 0 && ++puts == 2)
-          f.fail = true;
-        return f;
-      });
+  storage::FaultStorage faulty(storage_.get(), FailNthOnPacks(storage::FaultOp::kPut, 2, &puts));
   auto repo = std::move(*Repository::Open(&faulty, {}));
   auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
@@ -35,12 +38,8 @@ TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {
   auto inner = std::move(*Repository::Init(storage_.get(), Small()));
   inner.reset();
   int appends = 0;
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        storage::Fault f;
-        f.fail = op == storage::FaultOp::kAppend && key.rfind("packs/", 0) == 0 && ++appends == 3;
-        return f;
-      });
+  storage::FaultStorage faulty(storage_.get(),
+                               FailNthOnPacks(storage::FaultOp::kAppend, 3, &appends));
   auto repo = std::move(*Repository::Open(&faulty, {}));
   auto m = Backup(repo.get(), "broken", {{"s", Data(12 << 20, 9)}});
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);

@@ -211,11 +211,8 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
           size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
           ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
           if (got != k) return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
-          if (left != e->size) {
-            RETURN_IF_ERROR(out.Mark(io::Boundary::kMay));
-          } else {
-            RETURN_IF_ERROR(out.Flush());
-          }
+          // The header before the first piece, a mark before every other one.
+          RETURN_IF_ERROR(left == e->size ? out.Flush() : out.Mark(io::Boundary::kMay));
           RETURN_IF_ERROR(out_sink->Write(std::string_view(buf.data(), k)));
           left -= k;
         }
