@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -31,6 +32,10 @@ namespace {
 void InitOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // No shared-memory counters (they are for the mongoc-stat tool): each process would leave
+    // /dev/shm/mongoc-<pid> behind, and a later process given the same pid then prints "Falling
+    // back to malloc for counters" on stderr from mongoc_init, outside our log's format.
+    setenv("MONGOC_DISABLE_SHM", "1", /*overwrite=*/0);
     mongoc_init();
     // libmongoc prints its debug lines on stdout ("Using custom stream initiator." for every
     // client, see ReplyGuard): only warnings and worse go on, to stderr as before.
