@@ -3,8 +3,9 @@
 // 1 vs page 10,000 of a 1,000,000-backup catalog, and gRPC Get over TLS vs plaintext on a reused
 // channel (two more servers; certificates made with the openssl CLI).
 // Usage: api_bench [--backups N] [--calls N] [--catalog postgresql://...]
-//                  [--phase both|fill|measure] (fill, then measure in another run: a PostgreSQL
-//                  catalog is vacuumed and checkpointed between them by bench/api/catalogs.sh).
+//                  [--phase both|fill|measure|profile-list] (fill, then measure in another run:
+//                  a PostgreSQL catalog is vacuumed and checkpointed between them by
+//                  bench/api/catalogs.sh; profile-list only calls List(100), for perf record).
 #include <httplib.h>
 
 #include <algorithm>
@@ -12,12 +13,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/server_builder.h"
 #include "mdb_backup/v1/debug.grpc.pb.h"
 #include "server/server.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.grpc.pb.h"
@@ -45,6 +50,35 @@ Stats Measure(int calls, Fn fn) {
   return {us[us.size() / 2], us[us.size() * 99 / 100]};
 }
 
+// One kind of call, measured in blocks.
+struct Call {
+  std::string name;
+  int calls;
+  std::function<void()> fn;
+  std::vector<Stats> blocks;
+};
+
+// In 4 blocks, forward then backward (ABCD DCBA ...): the machine's drift over the run (CPU
+// frequency, other processes) falls on every call alike instead of on whichever came first.
+template <size_t N>
+void Interleave(Call (&calls)[N]) {
+  for (int block = 0; block < 4; ++block) {
+    for (size_t k = 0; k < N; ++k) {
+      Call& call = calls[block % 2 ? N - 1 - k : k];
+      call.blocks.push_back(Measure(call.calls / 4, call.fn));
+    }
+  }
+}
+
+// Of the 4 blocks: the mean of the middle two.
+Stats Median(const Call& call) {
+  std::vector<double> p50, p99;
+  for (const Stats& s : call.blocks) p50.push_back(s.p50_us), p99.push_back(s.p99_us);
+  std::sort(p50.begin(), p50.end());
+  std::sort(p99.begin(), p99.end());
+  return Stats{(p50[1] + p50[2]) / 2, (p99[1] + p99[2]) / 2};
+}
+
 void Check(const grpc::Status& st) {
   if (!st.ok()) {
     fprintf(stderr, "call failed: %s\n", st.error_message().c_str());
@@ -56,6 +90,33 @@ std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
+
+// The floor of a List(100) as a client sees it: a server answering BackupService.List with bytes
+// it holds (those of a real List(100)), doing nothing else, so that what remains of List's time
+// is carrying the response and the client's parse of 100 Backups. Its handler is gRPC's own
+// byte-buffer method, as the API's (grpc_services.cc); the buffer handed over shares the slices.
+class CannedList final : public grpc::Service {
+ public:
+  explicit CannedList(const rd::ListBackupsResponse& response) {
+    bool own;
+    if (!grpc::SerializationTraits<rd::ListBackupsResponse>::Serialize(response, &bytes_, &own)
+             .ok()) {
+      exit(1);
+    }
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        "/yandex.cloud.mdb.redis.v1.BackupService/List", grpc::internal::RpcMethod::NORMAL_RPC,
+        new grpc::internal::RpcMethodHandler<CannedList, grpc::ByteBuffer, grpc::ByteBuffer>(
+            [](CannedList* self, grpc::ServerContext*, const grpc::ByteBuffer*,
+               grpc::ByteBuffer* out) {
+              *out = self->bytes_;
+              return grpc::Status::OK;
+            },
+            this)));
+  }
+
+ private:
+  grpc::ByteBuffer bytes_;
+};
 
 // gRPC Get p50 over TLS / over plaintext, each on its own server (a catalog of one backup) and
 // a channel reused for every call, measured in alternating blocks so that drift hits both.
@@ -188,32 +249,62 @@ clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
     return c;
   };
 
-  Stats empty = Measure(calls, [&] {
-    google::protobuf::Empty in, out;
-    grpc::ClientContext c;
-    Check(ping->Ping(&c, in, &out));
-  });
+  google::protobuf::Empty ping_in;
   rd::GetBackupRequest get_req;
   get_req.set_backup_id("small-500");
-  Stats get = Measure(calls, [&] {
-    rd::Backup out;
-    Check(backup->Get(ctx().get(), get_req, &out));
-  });
   rd::ListBackupsRequest list_req;
   list_req.set_folder_id("small");
   list_req.set_page_size(100);
-  Stats list = Measure(calls / 5, [&] {
-    rd::ListBackupsResponse out;
-    Check(backup->List(ctx().get(), list_req, &out));
-  });
+  rd::ListBackupsResponse listed;
+  Check(backup->List(ctx().get(), list_req, &listed));
+  CannedList canned(listed);
+  int canned_port = 0;
+  std::unique_ptr<grpc::Server> floor_server =
+      grpc::ServerBuilder()
+          .AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &canned_port)
+          .RegisterService(&canned)
+          .BuildAndStart();
+  auto floor_stub = rd::BackupService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", canned_port), grpc::InsecureChannelCredentials()));
   httplib::Client rest("http://" + (*server)->rest_address());
   rest.set_keep_alive(true);
   rest.set_tcp_nodelay(true);
   httplib::Headers h{{"Authorization", "Bearer bench-token-1"}};
-  Stats rest_get = Measure(calls, [&] {
-    auto r = rest.Get("/managed-redis/v1/backups/small-500", h);
-    if (!r || r->status != 200) exit(1);
-  });
+  Call measured[] = {
+      {"gRPC empty unary (DebugService.Ping)", calls,
+       [&] {
+         google::protobuf::Empty out;
+         grpc::ClientContext c;
+         Check(ping->Ping(&c, ping_in, &out));
+       }},
+      {"gRPC BackupService.Get", calls,
+       [&] {
+         rd::Backup out;
+         Check(backup->Get(ctx().get(), get_req, &out));
+       }},
+      {"gRPC BackupService.List(100)", calls / 5,
+       [&] {
+         rd::ListBackupsResponse out;
+         Check(backup->List(ctx().get(), list_req, &out));
+         if (out.backups_size() != 100) exit(1);
+       }},
+      {"floor: the same List(100) bytes, canned", calls / 5,
+       [&] {
+         rd::ListBackupsResponse out;
+         Check(floor_stub->List(ctx().get(), list_req, &out));
+         if (out.backups_size() != 100) exit(1);
+       }},
+      {"REST GET /backups/{id} (keep-alive)", calls,
+       [&] {
+         auto r = rest.Get("/managed-redis/v1/backups/small-500", h);
+         if (!r || r->status != 200) exit(1);
+       }},
+  };
+  if (phase == "profile-list") {  // only List(100), for `perf record` (not a measurement)
+    for (int i = 0; i < calls; ++i) measured[2].fn();
+    return 0;
+  }
+  Interleave(measured);
 
   // Walk to page 10,000 of the big folder (page size 100) to get its token.
   rd::ListBackupsRequest page_req;
@@ -228,27 +319,34 @@ clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
     page_req.set_page_token(out.next_page_token());
   }
   double walk_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  Stats page1 = Measure(calls / 5, [&] {
-    rd::ListBackupsResponse out;
-    Check(backup->List(ctx().get(), first, &out));
-  });
-  Stats pageN = Measure(calls / 5, [&] {
-    rd::ListBackupsResponse out;
-    Check(backup->List(ctx().get(), page_req, &out));
-    if (out.backups_size() != 100) exit(1);
-  });
-
-  printf("\n%-40s %10s %10s %8s\n", "call (1 client)", "p50 us", "p99 us", "p50 x");
-  auto row = [&](const char* name, Stats s, double base) {
-    printf("%-40s %10.0f %10.0f %8.2f\n", name, s.p50_us, s.p99_us, s.p50_us / base);
+  Call pages_measured[] = {
+      {"page 1", calls / 5,
+       [&] {
+         rd::ListBackupsResponse out;
+         Check(backup->List(ctx().get(), first, &out));
+       }},
+      {absl::StrCat("page ", pages), calls / 5,
+       [&] {
+         rd::ListBackupsResponse out;
+         Check(backup->List(ctx().get(), page_req, &out));
+         if (out.backups_size() != 100) exit(1);
+       }},
   };
-  row("gRPC empty unary (DebugService.Ping)", empty, empty.p50_us);
-  row("gRPC BackupService.Get", get, empty.p50_us);
-  row("gRPC BackupService.List(100)", list, empty.p50_us);
-  row("REST GET /backups/{id} (keep-alive)", rest_get, empty.p50_us);
+  Interleave(pages_measured);
+
+  printf("\n%-40s %10s %10s %8s\n", "call (1 client, median of 4 blocks)", "p50 us", "p99 us",
+         "p50 x");
+  auto row = [&](const Call& call, const Call& base) {
+    Stats s = Median(call);
+    printf("%-40s %10.0f %10.0f %8.2f\n", call.name.c_str(), s.p50_us, s.p99_us,
+           s.p50_us / Median(base).p50_us);
+  };
+  for (const Call& call : measured) row(call, measured[0]);
+  printf("%-40s %10s %10s %8.2f\n", "List(100) / its floor", "", "",
+         Median(measured[2]).p50_us / Median(measured[3]).p50_us);
   printf("\nList(100) of a %d-backup folder; page %d reached in %.1f s:\n", backups, pages, walk_s);
-  row("page 1", page1, page1.p50_us);
-  row(absl::StrCat("page ", pages).c_str(), pageN, page1.p50_us);
+  for (const Call& call : pages_measured) row(call, pages_measured[0]);
+  floor_server->Shutdown();
   (*server)->Shutdown();
   server->reset();
   CompareTls(dir, calls);

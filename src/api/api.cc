@@ -272,10 +272,12 @@ absl::Status Api::GetBackup(const Ctx& c, const Message& req, Message* resp) {
 }
 
 absl::Status Api::List(const Ctx& c, catalog::ListQuery query, Message* resp) {
-  query.unparsed = true;  // the cache below maps each stored record once
+  const auto* field = resp->GetDescriptor()->FindFieldByName("backups");
+  std::vector<std::shared_ptr<const std::string>> held;  // the cache's, by row: mapped once
+  query.unparsed = true;
+  query.known = listed_.Lookup(field->message_type(), &held);  // the catalog reads the others
   ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(query));
-  RETURN_IF_ERROR(listed_.Append(page.records, resp->GetDescriptor()->FindFieldByName("backups"),
-                                 c.serialized_only, resp));
+  RETURN_IF_ERROR(listed_.Append(page.records, page.digests, held, field, c.serialized_only, resp));
   SetStringIfPresent(resp, "next_page_token", page.next_page_token);
   return absl::OkStatus();
 }

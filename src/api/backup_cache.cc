@@ -1,5 +1,6 @@
 #include "api/backup_cache.h"
 
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -16,7 +17,28 @@ using google::protobuf::Message;
 BackupMessageCache::BackupMessageCache(size_t capacity)
     : half_(capacity / 2 > 0 ? capacity / 2 : 1) {}
 
-std::shared_ptr<const std::string> BackupMessageCache::Find(const std::string& key) {
+size_t BackupMessageCache::KeyHash::operator()(const Key& k) const {
+  // The digest is a cryptographic hash already: its first bytes are as good as any hash of it.
+  size_t h;
+  memcpy(&h, k.digest.data(), sizeof(h));
+  return h ^ std::hash<const void*>()(k.type);
+}
+
+std::shared_ptr<const std::string> BackupMessageCache::Find(
+    const google::protobuf::Descriptor* type, const catalog::RecordDigest& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FindLocked(Key{type, digest});
+}
+
+std::function<bool(const catalog::RecordDigest&)> BackupMessageCache::Lookup(
+    const google::protobuf::Descriptor* type,
+    std::vector<std::shared_ptr<const std::string>>* held) {
+  return [this, type, held](const catalog::RecordDigest& digest) {
+    return held->emplace_back(Find(type, digest)) != nullptr;
+  };
+}
+
+std::shared_ptr<const std::string> BackupMessageCache::FindLocked(const Key& key) {
   if (auto it = newer_.find(key); it != newer_.end()) return it->second;
   auto it = older_.find(key);
   if (it == older_.end()) return nullptr;
@@ -26,32 +48,27 @@ std::shared_ptr<const std::string> BackupMessageCache::Find(const std::string& k
   return shown;
 }
 
-void BackupMessageCache::Put(std::string key, std::shared_ptr<const std::string> shown) {
-  const size_t bytes = key.size() + shown->size();
+void BackupMessageCache::Put(const Key& key, std::shared_ptr<const std::string> shown) {
+  // What an entry holds: the kept bytes, its key, and about as much again in the map's node and
+  // the shared string's header.
+  const size_t bytes = shown->size() + 2 * sizeof(Key) + 64;
   if (bytes > half_) return;  // larger than a generation: mapped at every listing
   if (newer_bytes_ + bytes > half_) {
     older_ = std::move(newer_);  // (the older one's strings are freed here, under the lock,
     newer_.clear();              // but only as often as 4 MiB of new entries come in)
     newer_bytes_ = 0;
   }
-  if (newer_.insert_or_assign(std::move(key), std::move(shown)).second) newer_bytes_ += bytes;
+  if (newer_.insert_or_assign(key, std::move(shown)).second) newer_bytes_ += bytes;
 }
 
 absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
+                                        const std::vector<catalog::RecordDigest>& digests,
+                                        const std::vector<std::shared_ptr<const std::string>>& held,
                                         const FieldDescriptor* field, bool splice, Message* out) {
   const auto* reflection = out->GetReflection();
-  // The type is part of the key: the same record shows differently in another engine's Backup.
-  std::string key = absl::StrCat(field->message_type()->full_name(), "\n");
-  const size_t prefix = key.size();
-  for (const std::string& stored : records) {
-    key.resize(prefix);
-    key.append(stored);
-    std::shared_ptr<const std::string> kept;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      kept = Find(key);
-    }
-    // Copied out of the cache after the lock: pages of other callers do not wait on it.
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::shared_ptr<const std::string>& kept = i < held.size() ? held[i] : nullptr;
+    // Copied out of the cache without its lock: pages of other callers do not wait on it.
     if (kept && splice) {
       reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), *kept);
       continue;
@@ -59,11 +76,13 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
     if (kept) {
       if (reflection->AddMessage(out, field)->ParseFromString(*kept)) continue;
       // Only bytes a Backup serialized to are kept, and they parse; were one not to (a string
-      // protobuf would not read back), the record is mapped afresh rather than the page failed.
+      // protobuf would not read back), the record is mapped afresh when the catalog sent it, and
+      // the page fails when it did not (rather than show a part of it).
       reflection->RemoveLast(out, field);
+      if (records[i].empty()) return absl::InternalError("a kept Backup does not parse");
     }
     catalog::BackupRecord rec;
-    if (!rec.ParseFromString(stored)) {
+    if (!rec.ParseFromString(records[i])) {
       return absl::DataLossError("catalog: a backup record is corrupt");
     }
     std::unique_ptr<Message> mapped(
@@ -75,9 +94,9 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
     } else {
       reflection->AddAllocatedMessage(out, field, mapped.release());
     }
-    if (kept) continue;  // already kept (and unreadable): not put again
+    if (kept || i >= digests.size()) continue;  // already kept (and unreadable): not put again
     std::lock_guard<std::mutex> lock(mu_);
-    Put(key, std::move(shown));
+    Put(Key{field->message_type(), digests[i]}, std::move(shown));
   }
   return absl::OkStatus();
 }

@@ -37,6 +37,20 @@ const google::protobuf::FieldDescriptor* Backups() {
   return RedisList::descriptor()->FindFieldByName("backups");
 }
 
+// What Api::List does with a page: asks the cache for each record's digest, the records it holds
+// left out (as the SQLite catalog leaves them), then appends.
+absl::Status List(BackupMessageCache& cache, std::vector<std::string> records, bool splice,
+                  RedisList* out) {
+  std::vector<catalog::RecordDigest> digests;
+  std::vector<std::shared_ptr<const std::string>> held;
+  for (std::string& record : records) {
+    digests.push_back(catalog::DigestOf(record));
+    held.push_back(cache.Find(Backups()->message_type(), digests.back()));
+    if (held.back()) record.clear();
+  }
+  return cache.Append(records, digests, held, Backups(), splice, out);
+}
+
 // The response as a client reads it off the wire.
 RedisList OnTheWire(const RedisList& sent) {
   RedisList read;
@@ -50,7 +64,7 @@ TEST(BackupMessageCache, ListedAgainTheBackupsAreThoseAFreshMappingShows) {
   for (int round = 0; round < 2; ++round) {  // a miss, then a hit
     for (bool splice : {false, true}) {
       RedisList out;
-      ASSERT_TRUE(cache.Append(page, Backups(), splice, &out).ok());
+      ASSERT_TRUE(List(cache, page, splice, &out).ok());
       RedisList read = OnTheWire(out);
       ASSERT_EQ(read.backups_size(), 2) << round << splice;
       EXPECT_EQ(read.backups(0).SerializeAsString(), Fresh(page[0]).SerializeAsString());
@@ -62,12 +76,26 @@ TEST(BackupMessageCache, ListedAgainTheBackupsAreThoseAFreshMappingShows) {
   EXPECT_EQ(cache.size(), 2u);
 }
 
+TEST(BackupMessageCache, WhatItHoldsIsFoundByDigestAndType) {
+  BackupMessageCache cache;
+  std::string stored = Stored("b1", 10);
+  EXPECT_EQ(cache.Find(RedisBackup::descriptor(), catalog::DigestOf(stored)), nullptr);
+  RedisList out;
+  ASSERT_TRUE(List(cache, {stored}, true, &out).ok());
+  auto kept = cache.Find(RedisBackup::descriptor(), catalog::DigestOf(stored));
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(*kept, Fresh(stored).SerializeAsString());
+  // Another engine's Backup of the same record is not this one.
+  EXPECT_EQ(cache.Find(RedisList::descriptor(), catalog::DigestOf(stored)), nullptr);
+  EXPECT_EQ(cache.Find(RedisBackup::descriptor(), catalog::DigestOf(Stored("b1", 11))), nullptr);
+}
+
 TEST(BackupMessageCache, AChangedRecordIsShownChangedNotAsKept) {
   BackupMessageCache cache;
   RedisList first;
-  ASSERT_TRUE(cache.Append({Stored("b1", 10)}, Backups(), true, &first).ok());
+  ASSERT_TRUE(List(cache, {Stored("b1", 10)}, true, &first).ok());
   RedisList second;  // another instance finished the backup: same id, new size
-  ASSERT_TRUE(cache.Append({Stored("b1", 99)}, Backups(), true, &second).ok());
+  ASSERT_TRUE(List(cache, {Stored("b1", 99)}, true, &second).ok());
   EXPECT_EQ(OnTheWire(second).backups(0).source_cluster_id(), "c99");
 }
 
@@ -76,10 +104,10 @@ TEST(BackupMessageCache, SplicedBytesKeepTheOrderAndTheOtherFields) {
   std::vector<std::string> page;
   for (int i = 0; i < 5; ++i) page.push_back(Stored("b" + std::to_string(i), i));
   RedisList warm;  // b2 kept before the page is listed
-  ASSERT_TRUE(cache.Append({page[2]}, Backups(), true, &warm).ok());
+  ASSERT_TRUE(List(cache, {page[2]}, true, &warm).ok());
   RedisList out;
   out.set_next_page_token("tok");
-  ASSERT_TRUE(cache.Append(page, Backups(), true, &out).ok());  // hits and misses mixed
+  ASSERT_TRUE(List(cache, page, true, &out).ok());  // hits and misses mixed
   RedisList read = OnTheWire(out);
   ASSERT_EQ(read.backups_size(), 5);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(read.backups(i).id(), "b" + std::to_string(i));
@@ -87,11 +115,12 @@ TEST(BackupMessageCache, SplicedBytesKeepTheOrderAndTheOtherFields) {
 }
 
 TEST(BackupMessageCache, HoldsAtMostItsCapacity) {
-  const size_t entry = 2 * Stored("b10", 10).size();  // key and message are about as large
+  // An entry: the Backup it keeps, and what Put counts beside it.
+  const size_t entry = Fresh(Stored("b10", 10)).ByteSizeLong() + 2 * (8 + 16) + 64;
   BackupMessageCache cache(8 * entry);
   for (int i = 10; i < 60; ++i) {
     RedisList out;
-    ASSERT_TRUE(cache.Append({Stored("b" + std::to_string(i), i)}, Backups(), true, &out).ok());
+    ASSERT_TRUE(List(cache, {Stored("b" + std::to_string(i), i)}, true, &out).ok());
     EXPECT_LE(cache.size(), 8u);
   }
   EXPECT_GE(cache.size(), 2u);  // and does keep some
@@ -100,7 +129,7 @@ TEST(BackupMessageCache, HoldsAtMostItsCapacity) {
 TEST(BackupMessageCache, ACorruptRecordIsDataLoss) {
   BackupMessageCache cache;
   RedisList out;
-  EXPECT_EQ(cache.Append({std::string("\xff\xff\xff", 3)}, Backups(), true, &out).code(),
+  EXPECT_EQ(List(cache, {std::string("\xff\xff\xff", 3)}, true, &out).code(),
             absl::StatusCode::kDataLoss);
 }
 

@@ -3,10 +3,12 @@
 // PostgreSQL (postgres_catalog.cc), both held to one conformance suite.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,22 +23,35 @@ using Engine = ::mdb_backup::v1::Engine;
 using Operation = ::yandex::cloud::operation::Operation;
 
 // One list walk: the backups of one engine in one folder, or of one cluster.
+// Names a stored record's bytes (DigestOf below).
+using RecordDigest = std::array<char, 16>;
+
 struct ListQuery {
   Engine engine = Engine::ENGINE_UNSPECIFIED;
   std::string folder_id;  // set exactly one of folder_id and cluster_id
   std::string cluster_id;
   int page_size = 100;     // 1..1000; the caller maps the API's 0 to its default
   std::string page_token;  // empty for the first page, else a next_page_token of the same walk
-  // The records as stored (ListPage.records) rather than parsed: for a caller that keeps its own
-  // view of each record by those bytes (the API's List), parsing is most of a page's cost.
+  // The records as stored (ListPage.records) rather than parsed, with their digests: for a caller
+  // that keeps its own view of each record by those bytes (the API's List), parsing is most of
+  // a page's cost.
   bool unparsed = false;
+  // With `unparsed`: asked of each listed record's digest, once and in page order. A record it
+  // answers true for (the caller holds its view) may come back as "" in ListPage.records: a
+  // catalog that keeps digests in its index then reads no record the caller already has.
+  std::function<bool(const RecordDigest& digest)> known;
 };
 
 struct ListPage {
   std::vector<BackupRecord> backups;  // newest first
   std::vector<std::string> records;   // the same, serialized as stored: ListQuery.unparsed only
+  std::vector<RecordDigest> digests;  // DigestOf each of them: ListQuery.unparsed only
   std::string next_page_token;        // empty on the last page
 };
+
+// What names a stored record's bytes in ListPage.digests: BLAKE2b-128 of them (equal digests,
+// equal bytes: a caller may key what it derives from a record by it).
+RecordDigest DigestOf(std::string_view record);
 
 struct OperationRecord {
   Operation operation;

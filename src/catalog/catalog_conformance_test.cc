@@ -152,16 +152,69 @@ TEST_P(CatalogTest, UnparsedPagesHoldTheRecordsAsStoredAndPageAlike) {
     ASSERT_TRUE(want.ok() && got.ok());
     EXPECT_TRUE(got->backups.empty());
     ASSERT_EQ(got->records.size(), want->backups.size());
+    ASSERT_EQ(got->digests.size(), want->backups.size());
     for (size_t i = 0; i < got->records.size(); ++i) {
       BackupRecord rec;
       ASSERT_TRUE(rec.ParseFromString(got->records[i]));
       EXPECT_EQ(rec.SerializeAsString(), want->backups[i].SerializeAsString());
+      EXPECT_EQ(got->digests[i], DigestOf(got->records[i]));
     }
     EXPECT_EQ(got->next_page_token.empty(), want->next_page_token.empty());
     parsed.page_token = want->next_page_token;
     raw.page_token = got->next_page_token;
   }
   EXPECT_TRUE(parsed.page_token.empty());  // 5 records: pages of 3 and 2
+}
+
+// ListQuery.known: asked once per listed record, in page order, with the digest of its bytes; a
+// record it holds may be left out, one it does not never is, and a changed record (another
+// digest) is not taken for the one it held.
+TEST_P(CatalogTest, UnparsedPagesLeaveOutOnlyTheRecordsTheCallerHolds) {
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(catalog_->PutBackup(Make("b" + std::to_string(i), i)).ok());
+  auto first =
+      catalog_->ListBackups({.engine = Engine::REDIS, .folder_id = "f1", .unparsed = true});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->digests.size(), 4u);
+  std::set<RecordDigest> held = {first->digests[1], first->digests[3]};
+  BackupRecord changed = Make("b3", 3);
+  changed.set_size(77);
+  ASSERT_TRUE(catalog_->PutBackup(changed).ok());
+  std::vector<RecordDigest> asked;
+  ListQuery q{.engine = Engine::REDIS, .folder_id = "f1", .unparsed = true};
+  q.known = [&](const RecordDigest& digest) {
+    asked.push_back(digest);
+    return held.count(digest) > 0;
+  };
+  auto page = catalog_->ListBackups(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(asked, page->digests);
+  ASSERT_EQ(page->records.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    if (held.count(page->digests[i])) {
+      EXPECT_TRUE(page->records[i].empty() || DigestOf(page->records[i]) == page->digests[i]);
+      continue;
+    }
+    ASSERT_FALSE(page->records[i].empty()) << i;
+    EXPECT_EQ(DigestOf(page->records[i]), page->digests[i]);
+  }
+  // Newest first: b3 (changed since: not held any more, so read), b2, b1 (held), b0.
+  EXPECT_NE(page->digests[0], first->digests[0]);
+  BackupRecord b3;
+  ASSERT_TRUE(b3.ParseFromString(page->records[0]));
+  EXPECT_EQ(b3.size(), 77u);
+  EXPECT_EQ(page->digests[2], first->digests[2]);
+  ASSERT_TRUE(catalog_
+                  ->ModifyBackup("b1",
+                                 [](BackupRecord* r) {
+                                   r->set_size(5);
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
+  auto after = catalog_->ListBackups(q);
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->digests[2], first->digests[2]);  // modified: another digest, read again
+  EXPECT_FALSE(after->records[2].empty());
 }
 
 // The walk's promise: no backup twice, and none skipped that existed for the whole walk, while

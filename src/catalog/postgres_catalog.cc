@@ -176,7 +176,11 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
         last = {.created_ns = BigEndian64(PQgetvalue(r.get(), i, 1)),
                 .seq = BigEndian64(PQgetvalue(r.get(), i, 0))};
         if (q.unparsed) {
-          page.records.emplace_back(PQgetvalue(r.get(), i, 2), PQgetlength(r.get(), i, 2));
+          // Records come with the page here (one round trip): digests are taken of them.
+          const std::string& record =
+              page.records.emplace_back(PQgetvalue(r.get(), i, 2), PQgetlength(r.get(), i, 2));
+          page.digests.push_back(DigestOf(record));
+          if (q.known) q.known(page.digests.back());
         } else if (!ParseField(r.get(), i, 2, &page.backups.emplace_back())) {
           return absl::DataLossError("catalog: a backup record is corrupt");
         }

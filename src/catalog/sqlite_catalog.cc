@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -76,6 +77,18 @@ const char* const kMigrations[] = {
     UPDATE operations SET seq = rowid;
     CREATE INDEX operations_seq ON operations(seq);
     CREATE INDEX operations_by_cluster ON operations(cluster_id, created_ns DESC, seq DESC);
+    )sql",
+    // 5: each record's digest (DigestOf) at the end of the listing indexes: an API List
+    // reads from the index alone which records it already shows, and the table only for the
+    // others (a row looked up per listed backup was a third of a List(100)'s time).
+    R"sql(
+    ALTER TABLE backups ADD COLUMN digest BLOB;
+    UPDATE backups SET digest = mdb_record_digest(record);
+    DROP INDEX backups_by_folder;
+    DROP INDEX backups_by_cluster;
+    CREATE INDEX backups_by_folder ON backups(engine, folder_id, created_ns DESC, seq DESC, digest);
+    CREATE INDEX backups_by_cluster ON backups(engine, cluster_id, created_ns DESC, seq DESC,
+                                               digest);
     )sql",
 };
 
@@ -145,18 +158,33 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
     if (!q.page_token.empty()) {
       ASSIGN_OR_RETURN(cursor, codec_->Decode(q.page_token, scope));
     }
-    // Row-value comparison keeps the scan on the index: O(page) whatever the page number.
+    // Row-value comparison keeps the scan on the index: O(page) whatever the page number. The
+    // unparsed listing reads the digest from the index (covering) and each record the caller
+    // does not hold by its rowid, in the same read transaction.
     static const char* kByFolder =
         "SELECT seq, created_ns, record FROM backups WHERE engine = ?1 AND folder_id = ?2 AND "
         "(created_ns, seq) < (?3, ?4) ORDER BY created_ns DESC, seq DESC LIMIT ?5";
     static const char* kByCluster =
         "SELECT seq, created_ns, record FROM backups WHERE engine = ?1 AND cluster_id = ?2 AND "
         "(created_ns, seq) < (?3, ?4) ORDER BY created_ns DESC, seq DESC LIMIT ?5";
+    static const char* kDigestsByFolder =
+        "SELECT seq, created_ns, digest FROM backups WHERE engine = ?1 AND folder_id = ?2 AND "
+        "(created_ns, seq) < (?3, ?4) ORDER BY created_ns DESC, seq DESC LIMIT ?5";
+    static const char* kDigestsByCluster =
+        "SELECT seq, created_ns, digest FROM backups WHERE engine = ?1 AND cluster_id = ?2 AND "
+        "(created_ns, seq) < (?3, ?4) ORDER BY created_ns DESC, seq DESC LIMIT ?5";
+    static const char* kRecord = "SELECT record FROM backups WHERE seq = ?1";
+    const char* sql = q.unparsed ? (by_folder ? kDigestsByFolder : kDigestsByCluster)
+                                 : (by_folder ? kByFolder : kByCluster);
     ListPage page;
+    if (q.unparsed) {
+      page.records.reserve(q.page_size);
+      page.digests.reserve(q.page_size);
+    }
     PageCursor last;
     bool more = false;
     RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
-      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(by_folder ? kByFolder : kByCluster));
+      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(sql));
       sqlite3_bind_int(s, 1, q.engine);
       BindText(s, 2, by_folder ? q.folder_id : q.cluster_id);
       sqlite3_bind_int64(s, 3, cursor.created_ns);
@@ -169,12 +197,25 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
           break;
         }
         last = {.created_ns = sqlite3_column_int64(s, 1), .seq = sqlite3_column_int64(s, 0)};
-        if (q.unparsed) {
-          const void* blob = sqlite3_column_blob(s, 2);
-          page.records.emplace_back(static_cast<const char*>(blob),
-                                    blob ? sqlite3_column_bytes(s, 2) : 0);
-        } else if (!ParseColumn(s, 2, &page.backups.emplace_back())) {
-          return absl::DataLossError("catalog: a backup record is corrupt");
+        if (!q.unparsed) {
+          if (!ParseColumn(s, 2, &page.backups.emplace_back())) {
+            return absl::DataLossError("catalog: a backup record is corrupt");
+          }
+          continue;
+        }
+        RecordDigest& digest = page.digests.emplace_back();
+        std::string& record = page.records.emplace_back();
+        const bool stored = sqlite3_column_bytes(s, 2) == static_cast<int>(digest.size());
+        if (stored) memcpy(digest.data(), sqlite3_column_blob(s, 2), digest.size());
+        if (stored && q.known && q.known(digest)) continue;
+        ASSIGN_OR_RETURN(sqlite3_stmt * r, c->Prepare(kRecord));
+        sqlite3_bind_int64(r, 1, last.seq);
+        if (sqlite3_step(r) != SQLITE_ROW) return SqliteError(c->db(), "list backups: record");
+        record = ColumnBlob(r, 0);
+        sqlite3_reset(r);
+        if (!stored) {  // written without one (by hand): named here, never taken as held
+          digest = DigestOf(record);
+          if (q.known) q.known(digest);
         }
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(c->db(), "list backups");
@@ -187,7 +228,8 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
 
   absl::Status ModifyBackup(const std::string& id,
                             const std::function<absl::Status(BackupRecord*)>& change) override {
-    static const char* kSet = "UPDATE backups SET record = ?2 WHERE id = ?1";
+    static const char* kSet =
+        "UPDATE backups SET record = ?2, digest = mdb_record_digest(?2) WHERE id = ?1";
     return WithConn([&](Connection* c) -> absl::Status {
       // IMMEDIATE: the write lock from the read on, so no other writer comes in between.
       RETURN_IF_ERROR(c->Exec("BEGIN IMMEDIATE"));
@@ -256,9 +298,10 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
 
   static absl::Status Upsert(Connection* c, const BackupRecord& b) {
     static const char* kSql =
-        "INSERT INTO backups(id, engine, folder_id, cluster_id, created_ns, record) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET engine=?2, folder_id=?3, "
-        "cluster_id=?4, created_ns=?5, record=?6";
+        "INSERT INTO backups(id, engine, folder_id, cluster_id, created_ns, record, digest) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, mdb_record_digest(?6)) ON CONFLICT(id) DO UPDATE SET "
+        "engine=?2, folder_id=?3, cluster_id=?4, created_ns=?5, record=?6, "
+        "digest=mdb_record_digest(?6)";
     ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
     BindText(s, 1, b.id());
     sqlite3_bind_int(s, 2, b.engine());

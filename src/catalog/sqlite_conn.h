@@ -62,6 +62,17 @@ class Connection {
           "catalog: cannot open '", path, "': ", conn->db_ ? sqlite3_errmsg(conn->db_) : "oom"));
     }
     sqlite3_busy_timeout(conn->db_, 10000);
+    // mdb_record_digest(record): DigestOf in SQL, so that every statement that writes a
+    // record writes its digest from the same bytes (and the migration fills older rows').
+    sqlite3_create_function(
+        conn->db_, "mdb_record_digest", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+        [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+          const void* p = sqlite3_value_blob(argv[0]);
+          RecordDigest d = DigestOf(
+              std::string_view(static_cast<const char*>(p), p ? sqlite3_value_bytes(argv[0]) : 0));
+          sqlite3_result_blob(ctx, d.data(), static_cast<int>(d.size()), SQLITE_TRANSIENT);
+        },
+        nullptr, nullptr);
     RETURN_IF_ERROR(conn->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
     return conn;
   }
