@@ -38,6 +38,7 @@ struct Stats {
 
 template <typename Fn>
 Stats Measure(int calls, Fn fn) {
+  calls = std::max(calls, 1);
   for (int i = 0; i < calls / 10; ++i) fn();  // warm up connections and caches
   std::vector<double> us;
   us.reserve(calls);
@@ -206,7 +207,7 @@ int main(int argc, char** argv) {
 tokens: [{token: bench-token-1, read: [big, small]}]
 clusters: [{id: c1, folder_id: big, engine: redis, hosts: ["127.0.0.1:1"]}]
 )";
-  if (phase != "measure") {
+  if (phase == "both" || phase == "fill") {
     // Fill the catalog: `backups` in folder "big", 1,000 in folder "small".
     auto catalog = mdb::catalog::OpenCatalog(catalog_location);
     if (!catalog.ok()) {

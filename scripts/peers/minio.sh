@@ -48,7 +48,9 @@ minio_start() {
         rm -f "$dir/pid"
         return 1
       fi
-      curl -fs -o /dev/null --max-time 2 "$url/minio/health/live" && break
+      # ready, not live: live answers before the object layer is up, and a bucket created in
+      # between was refused with 503 XMinioServerNotInitialized (a fresh CI machine).
+      curl -fs -o /dev/null --max-time 2 "$url/minio/health/ready" && break
       sleep 0.2
     done
     if ((i == 300)); then
@@ -57,10 +59,14 @@ minio_start() {
       return 1
     fi
   fi
-  local code
-  code="$(curl -s -o "$dir/create-bucket.out" -w '%{http_code}' --max-time 10 -X PUT \
-    --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" \
-    -H "x-amz-content-sha256: $empty_sha256" "$url/$bucket")"
+  local code try
+  for ((try = 0; try < 150; try++)); do  # 503 while it still initializes: up to 30 s more
+    code="$(curl -s -o "$dir/create-bucket.out" -w '%{http_code}' --max-time 10 -X PUT \
+      --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" \
+      -H "x-amz-content-sha256: $empty_sha256" "$url/$bucket")"
+    [ "$code" = 503 ] || break
+    sleep 0.2
+  done
   if [ "$code" != 200 ] && [ "$code" != 409 ]; then
     _minio_log "creating bucket '$bucket' failed (HTTP $code): $(cat "$dir/create-bucket.out")"
     return 1

@@ -4,7 +4,6 @@
 #include <memory>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "api/backup_mapping.h"
 #include "catalog/catalog.h"
 #include "common/status.h"
@@ -65,9 +64,16 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
                                         const std::vector<catalog::RecordDigest>& digests,
                                         const std::vector<std::shared_ptr<const std::string>>& held,
                                         const FieldDescriptor* field, bool splice, Message* out) {
+  if (!held.empty() && held.size() != records.size()) {  // would show one row's view for another
+    return absl::InternalError("the catalog asked of a page's records other than once each");
+  }
   const auto* reflection = out->GetReflection();
+  const auto* type = field->message_type();
   for (size_t i = 0; i < records.size(); ++i) {
-    const std::shared_ptr<const std::string>& kept = i < held.size() ? held[i] : nullptr;
+    // Looked up here when the catalog did not ask (it sent every record).
+    std::shared_ptr<const std::string> kept = i < held.size()      ? held[i]
+                                              : i < digests.size() ? Find(type, digests[i])
+                                                                   : nullptr;
     // Copied out of the cache without its lock: pages of other callers do not wait on it.
     if (kept && splice) {
       reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), *kept);
@@ -75,18 +81,23 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
     }
     if (kept) {
       if (reflection->AddMessage(out, field)->ParseFromString(*kept)) continue;
-      // Only bytes a Backup serialized to are kept, and they parse; were one not to (a string
-      // protobuf would not read back), the record is mapped afresh when the catalog sent it, and
-      // the page fails when it did not (rather than show a part of it).
+      // Only bytes a Backup serialized to are kept, and they parse (the mapping leaves out the
+      // strings protobuf would not read back: backup_mapping.h); were one not to, it is dropped,
+      // and the record mapped afresh when the catalog sent it, else the page fails once (rather
+      // than show a part of it) and the next listing reads the record.
       reflection->RemoveLast(out, field);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        newer_.erase(Key{type, digests[i]});
+        older_.erase(Key{type, digests[i]});
+      }
       if (records[i].empty()) return absl::InternalError("a kept Backup does not parse");
     }
     catalog::BackupRecord rec;
     if (!rec.ParseFromString(records[i])) {
       return absl::DataLossError("catalog: a backup record is corrupt");
     }
-    std::unique_ptr<Message> mapped(
-        reflection->GetMessageFactory()->GetPrototype(field->message_type())->New());
+    std::unique_ptr<Message> mapped(reflection->GetMessageFactory()->GetPrototype(type)->New());
     RETURN_IF_ERROR(ToApiBackup(rec, mapped.get()));
     auto shown = std::make_shared<const std::string>(mapped->SerializeAsString());
     if (splice) {
@@ -94,9 +105,9 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
     } else {
       reflection->AddAllocatedMessage(out, field, mapped.release());
     }
-    if (kept || i >= digests.size()) continue;  // already kept (and unreadable): not put again
+    if (kept || i >= digests.size()) continue;  // (unreadable when kept: not put again)
     std::lock_guard<std::mutex> lock(mu_);
-    Put(Key{field->message_type(), digests[i]}, std::move(shown));
+    Put(Key{type, digests[i]}, std::move(shown));
   }
   return absl::OkStatus();
 }

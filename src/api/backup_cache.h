@@ -11,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -39,8 +38,9 @@ class BackupMessageCache {
       std::vector<std::shared_ptr<const std::string>>* held);
 
   // Appends the Backup of each listed record (catalog::ListQuery::unparsed) to `out`'s repeated
-  // message field `field`, in order: `held[i]`, when given and not null, is what Find returned
-  // for digests[i] (records[i] may then be ""); else records[i] is mapped and kept. With
+  // message field `field`, in order: `held[i]` (when `held` has it) is what Find returned for
+  // digests[i] when the catalog asked (records[i] is then "" when not null); past its end each
+  // digest is looked up here. A record not kept is mapped and kept. With
   // `splice`, as that field's bytes among `out`'s unknown fields: the serialized `out` then
   // reads as if the field had been set (unknown fields are written after known ones, and a
   // repeated field's elements may come anywhere on the wire, in order), without building 100

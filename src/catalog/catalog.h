@@ -22,10 +22,10 @@ using BackupRecord = ::mdb_backup::v1::BackupRecord;
 using Engine = ::mdb_backup::v1::Engine;
 using Operation = ::yandex::cloud::operation::Operation;
 
-// One list walk: the backups of one engine in one folder, or of one cluster.
 // Names a stored record's bytes (DigestOf below).
 using RecordDigest = std::array<char, 16>;
 
+// One list walk: the backups of one engine in one folder, or of one cluster.
 struct ListQuery {
   Engine engine = Engine::ENGINE_UNSPECIFIED;
   std::string folder_id;  // set exactly one of folder_id and cluster_id
@@ -36,9 +36,10 @@ struct ListQuery {
   // that keeps its own view of each record by those bytes (the API's List), parsing is most of
   // a page's cost.
   bool unparsed = false;
-  // With `unparsed`: asked of each listed record's digest, once and in page order. A record it
-  // answers true for (the caller holds its view) may come back as "" in ListPage.records: a
-  // catalog that keeps digests in its index then reads no record the caller already has.
+  // With `unparsed`, by a catalog that keeps digests in its index (SQLite): asked of each listed
+  // record's digest, once and in page order; a record it answers true for (the caller holds its
+  // view) comes back as "" in ListPage.records, unread. A catalog that reads every record with
+  // the page (PostgreSQL: one round trip either way) does not ask.
   std::function<bool(const RecordDigest& digest)> known;
 };
 

@@ -158,6 +158,7 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
     PageCursor last;
     bool more = false;
     RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      page = ListPage();  // a retry on a fresh connection starts over
       ASSIGN_OR_RETURN(ResultPtr r,
                        c->Run(by_folder ? kByFolder : kByCluster,
                               std::move(Params()
@@ -176,11 +177,11 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
         last = {.created_ns = BigEndian64(PQgetvalue(r.get(), i, 1)),
                 .seq = BigEndian64(PQgetvalue(r.get(), i, 0))};
         if (q.unparsed) {
-          // Records come with the page here (one round trip): digests are taken of them.
+          // Records come with the page here (one round trip): digests are taken of them, and
+          // `known` is not asked.
           const std::string& record =
               page.records.emplace_back(PQgetvalue(r.get(), i, 2), PQgetlength(r.get(), i, 2));
           page.digests.push_back(DigestOf(record));
-          if (q.known) q.known(page.digests.back());
         } else if (!ParseField(r.get(), i, 2, &page.backups.emplace_back())) {
           return absl::DataLossError("catalog: a backup record is corrupt");
         }

@@ -80,7 +80,9 @@ const char* const kMigrations[] = {
     )sql",
     // 5: each record's digest (DigestOf) at the end of the listing indexes: an API List
     // reads from the index alone which records it already shows, and the table only for the
-    // others (a row looked up per listed backup was a third of a List(100)'s time).
+    // others (a row looked up per listed backup was a third of a List(100)'s time). A record
+    // rewritten without its digest (by hand, or by an older binary still running) loses it:
+    // such a row is read and hashed, never taken for the one the API holds.
     R"sql(
     ALTER TABLE backups ADD COLUMN digest BLOB;
     UPDATE backups SET digest = mdb_record_digest(record);
@@ -89,6 +91,9 @@ const char* const kMigrations[] = {
     CREATE INDEX backups_by_folder ON backups(engine, folder_id, created_ns DESC, seq DESC, digest);
     CREATE INDEX backups_by_cluster ON backups(engine, cluster_id, created_ns DESC, seq DESC,
                                                digest);
+    CREATE TRIGGER backups_digest_follows_record AFTER UPDATE OF record ON backups
+      WHEN NEW.digest IS OLD.digest AND NEW.record IS NOT OLD.record
+      BEGIN UPDATE backups SET digest = NULL WHERE seq = NEW.seq; END;
     )sql",
 };
 
@@ -213,10 +218,11 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
         if (sqlite3_step(r) != SQLITE_ROW) return SqliteError(c->db(), "list backups: record");
         record = ColumnBlob(r, 0);
         sqlite3_reset(r);
-        if (!stored) {  // written without one (by hand): named here, never taken as held
-          digest = DigestOf(record);
-          if (q.known) q.known(digest);
-        }
+        // A record read is named by its own bytes, whatever the index said: the caller keys what
+        // it derives from it by this. A row without a digest (written outside the service) is
+        // asked about here, once, and never taken as held.
+        digest = DigestOf(record);
+        if (!stored && q.known) q.known(digest);
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(c->db(), "list backups");
       sqlite3_reset(s);

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "catalog/catalog.h"
 #include "common/test_dir.h"
 
@@ -26,13 +28,29 @@ TEST(SqliteCatalog, TheCatalogFileIsForItsOwnerOnly) {
   std::filesystem::remove_all(dir);
 }
 
-void Sql(const std::filesystem::path& db, const char* sql) {
+void Sql(const std::filesystem::path& db, const std::string& sql) {
   sqlite3* c = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &c), SQLITE_OK);
   char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(c, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  EXPECT_EQ(sqlite3_exec(c, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
   sqlite3_free(err);
   sqlite3_close(c);
+}
+
+// The first column of each row of `sql`, as text.
+std::vector<std::string> Query(const std::filesystem::path& db, const std::string& sql) {
+  std::vector<std::string> out;
+  sqlite3* c = nullptr;
+  EXPECT_EQ(sqlite3_open(db.c_str(), &c), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(c, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(c);
+  while (s && sqlite3_step(s) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(s, sqlite3_column_count(s) - 1);
+    out.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(c);
+  return out;
 }
 
 BackupRecord Backup(const std::string& id, int64_t seconds) {
@@ -45,10 +63,20 @@ BackupRecord Backup(const std::string& id, int64_t seconds) {
   return r;
 }
 
+// A List that holds whatever it is asked about, recording what it was asked.
+ListQuery HoldingEverything(std::vector<RecordDigest>* asked) {
+  ListQuery q{.engine = Engine::REDIS, .folder_id = "f1", .unparsed = true};
+  q.known = [asked](const RecordDigest& digest) {
+    asked->push_back(digest);
+    return true;
+  };
+  return q;
+}
+
 // Schema 5 keeps each record's digest in the listing indexes. A catalog of schema 4 (no digest)
-// gets its rows' digests when opened; a row whose digest is missing anyway (written by hand) is
-// read from the table and named by the digest of its bytes, never taken for one the caller holds.
-TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigests) {
+// gets its rows' digests when opened, and lists from the index alone: records the caller holds
+// are not read.
+TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
   auto dir = common::FreshTestDir("sqlite_catalog_digest");
   auto db = dir / "catalog.db";
   {
@@ -57,6 +85,7 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigests) {
     ASSERT_TRUE((*catalog)->PutBackups({Backup("b1", 1), Backup("b2", 2)}).ok());
   }
   Sql(db, R"sql(
+    DROP TRIGGER backups_digest_follows_record;
     DROP INDEX backups_by_folder;
     DROP INDEX backups_by_cluster;
     ALTER TABLE backups DROP COLUMN digest;
@@ -66,29 +95,54 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigests) {
   )sql");
   auto catalog = OpenSqliteCatalog(db.string());
   ASSERT_TRUE(catalog.ok()) << catalog.status();
+  EXPECT_EQ(Query(db, "PRAGMA user_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE length(digest) IS NOT 16"),
+            std::vector<std::string>{"0"});
+  for (const char* by : {"folder_id", "cluster_id"}) {
+    auto plan = Query(db, absl::StrCat("EXPLAIN QUERY PLAN SELECT seq, created_ns, digest FROM "
+                                       "backups WHERE engine = 3 AND ",
+                                       by,
+                                       " = 'x' AND (created_ns, seq) < (1, 2) ORDER BY "
+                                       "created_ns DESC, seq DESC LIMIT 101"));
+    ASSERT_EQ(plan.size(), 1u);
+    EXPECT_NE(plan[0].find("COVERING INDEX"), std::string::npos) << plan[0];
+  }
   std::vector<RecordDigest> asked;
-  ListQuery q{.engine = Engine::REDIS, .folder_id = "f1", .unparsed = true};
-  q.known = [&](const RecordDigest& digest) {
-    asked.push_back(digest);
-    return true;  // holds everything it is asked about
-  };
-  auto page = (*catalog)->ListBackups(q);
+  auto page = (*catalog)->ListBackups(HoldingEverything(&asked));
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->digests.size(), 2u);
   EXPECT_EQ(asked, page->digests);
   EXPECT_EQ(page->digests[0], DigestOf(Backup("b2", 2).SerializeAsString()));
   EXPECT_EQ(page->digests[1], DigestOf(Backup("b1", 1).SerializeAsString()));
+  EXPECT_EQ(page->records, (std::vector<std::string>{"", ""}));  // held: not read
+  std::filesystem::remove_all(dir);
+}
 
-  catalog->reset();
-  Sql(db, "UPDATE backups SET digest = NULL WHERE id = 'b2'");
-  catalog = OpenSqliteCatalog(db.string());
-  ASSERT_TRUE(catalog.ok());
-  asked.clear();
-  page = (*catalog)->ListBackups(q);
+// A record rewritten in the file without its digest (by hand, or by an older binary still
+// running) loses the digest, and such a row is read and named by its bytes, held or not.
+TEST(SqliteCatalog, ARecordRewrittenWithoutItsDigestIsReadAgain) {
+  auto dir = common::FreshTestDir("sqlite_catalog_digest_lost");
+  auto db = dir / "catalog.db";
+  auto catalog = OpenSqliteCatalog(db.string());
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  ASSERT_TRUE((*catalog)->PutBackups({Backup("b1", 1), Backup("b2", 2)}).ok());
+  BackupRecord edited = Backup("b2", 2);
+  edited.set_size(99);
+  Sql(db, absl::StrCat("UPDATE backups SET record = x'",
+                       absl::BytesToHexString(edited.SerializeAsString()), "' WHERE id = 'b2'"));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE digest IS NULL"),
+            std::vector<std::string>{"1"});
+  std::vector<RecordDigest> asked;
+  auto page = (*catalog)->ListBackups(HoldingEverything(&asked));
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(asked, page->digests);
-  EXPECT_EQ(page->records[0], Backup("b2", 2).SerializeAsString());  // read, whatever `known` says
+  EXPECT_EQ(page->records[0], edited.SerializeAsString());  // read, whatever `known` said
   EXPECT_EQ(page->digests[0], DigestOf(page->records[0]));
+  EXPECT_TRUE(page->records[1].empty());  // b1 untouched: held
+  // The service's own writes keep the digest (the trigger leaves them alone).
+  ASSERT_TRUE((*catalog)->PutBackup(edited).ok());
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE digest IS NULL"),
+            std::vector<std::string>{"0"});
   std::filesystem::remove_all(dir);
 }
 

@@ -64,7 +64,7 @@ class Connection {
     sqlite3_busy_timeout(conn->db_, 10000);
     // mdb_record_digest(record): DigestOf in SQL, so that every statement that writes a
     // record writes its digest from the same bytes (and the migration fills older rows').
-    sqlite3_create_function(
+    rc = sqlite3_create_function(
         conn->db_, "mdb_record_digest", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
         [](sqlite3_context* ctx, int, sqlite3_value** argv) {
           const void* p = sqlite3_value_blob(argv[0]);
@@ -73,6 +73,7 @@ class Connection {
           sqlite3_result_blob(ctx, d.data(), static_cast<int>(d.size()), SQLITE_TRANSIENT);
         },
         nullptr, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(conn->db_, "register mdb_record_digest");
     RETURN_IF_ERROR(conn->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
     return conn;
   }
