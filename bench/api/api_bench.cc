@@ -5,7 +5,8 @@
 // Usage: api_bench [--backups N] [--calls N] [--catalog postgresql://...]
 //                  [--phase both|fill|measure|profile-list] (fill, then measure in another run:
 //                  a PostgreSQL catalog is vacuumed and checkpointed between them by
-//                  bench/api/catalogs.sh; profile-list only calls List(100), for perf record).
+//                  bench/api/catalogs.sh; profile-list, on a --catalog filled before, only calls
+//                  List(100), for perf record).
 #include <httplib.h>
 
 #include <algorithm>
