@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "api/api.h"
 #include "api/rest/rest_server.h"
 #include "api/rest/router.h"
@@ -212,6 +213,37 @@ TEST_F(RestTest, ClusterRoutesCheckTheClusterAndEngine) {
   r = Do("POST", "/managed-greenplum/v1/clusters/gp1:backup", {}, "writer-token");
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("no backup repository configured"));
+}
+
+// Listings keep the Backups they showed (BackupMessageCache) and the catalog leaves out the
+// records they hold: a backup changed between two listings is shown as it is now, by folder and
+// by cluster, and one listed again unchanged is shown the same.
+TEST_F(RestTest, AListingShowsABackupAsItIsNow) {
+  auto list = [&] {
+    return std::make_pair(Do("GET", "/managed-greenplum/v1/backups", {{"folderId", "f1"}}),
+                          Do("GET", "/managed-greenplum/v1/clusters/gp1/backups"));
+  };
+  auto [by_folder, by_cluster] = list();
+  ASSERT_EQ(by_folder.status, 200) << by_folder.body;
+  ASSERT_EQ(by_cluster.status, 200) << by_cluster.body;
+  EXPECT_THAT(by_folder.body, HasSubstr(R"("size":"9007199254740993")"));
+  EXPECT_THAT(by_cluster.body, HasSubstr(R"("size":"9007199254740993")"));
+  auto again = list();  // held now
+  EXPECT_EQ(again.first.body, by_folder.body);
+  EXPECT_EQ(again.second.body, by_cluster.body);
+  for (int64_t size : {42, 43}) {
+    ASSERT_TRUE(catalog_
+                    ->ModifyBackup("b1",
+                                   [&](catalog::BackupRecord* b) {
+                                     b->set_size(size);
+                                     return absl::OkStatus();
+                                   })
+                    .ok());
+    auto now = list();
+    std::string shown = absl::StrCat(R"("size":")", size, R"(")");
+    EXPECT_THAT(now.first.body, HasSubstr(shown));
+    EXPECT_THAT(now.second.body, HasSubstr(shown));
+  }
 }
 
 }  // namespace
