@@ -47,6 +47,12 @@ std::shared_ptr<const std::string> BackupMessageCache::FindLocked(const Key& key
   return shown;
 }
 
+void BackupMessageCache::Forget(const Key& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  newer_.erase(key);
+  older_.erase(key);
+}
+
 void BackupMessageCache::Put(const Key& key, std::shared_ptr<const std::string> shown) {
   // What an entry holds: the kept bytes, its key, and about as much again in the map's node and
   // the shared string's header.
@@ -86,11 +92,7 @@ absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
       // and the record mapped afresh when the catalog sent it, else the page fails once (rather
       // than show a part of it) and the next listing reads the record.
       reflection->RemoveLast(out, field);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        newer_.erase(Key{type, digests[i]});
-        older_.erase(Key{type, digests[i]});
-      }
+      Forget(Key{type, digests[i]});
       if (records[i].empty()) return absl::InternalError("a kept Backup does not parse");
     }
     catalog::BackupRecord rec;

@@ -70,6 +70,7 @@ class BackupMessageCache {
 
   std::shared_ptr<const std::string> FindLocked(const Key& key);       // under mu_
   void Put(const Key& key, std::shared_ptr<const std::string> shown);  // under mu_
+  void Forget(const Key& key);                                         // takes mu_
 
   const size_t half_;
   mutable std::mutex mu_;

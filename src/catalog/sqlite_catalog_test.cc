@@ -63,6 +63,15 @@ BackupRecord Backup(const std::string& id, int64_t seconds) {
   return r;
 }
 
+// A fresh catalog at `db` holding backups b1 and b2.
+std::unique_ptr<Catalog> OpenWithTwoBackups(const std::filesystem::path& db) {
+  auto catalog = OpenSqliteCatalog(db.string());
+  EXPECT_TRUE(catalog.ok()) << catalog.status();
+  if (!catalog.ok()) return nullptr;
+  EXPECT_TRUE((*catalog)->PutBackups({Backup("b1", 1), Backup("b2", 2)}).ok());
+  return std::move(*catalog);
+}
+
 // A List that holds whatever it is asked about, recording what it was asked.
 ListQuery HoldingEverything(std::vector<RecordDigest>* asked) {
   ListQuery q{.engine = Engine::REDIS, .folder_id = "f1", .unparsed = true};
@@ -79,11 +88,7 @@ ListQuery HoldingEverything(std::vector<RecordDigest>* asked) {
 TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
   auto dir = common::FreshTestDir("sqlite_catalog_digest");
   auto db = dir / "catalog.db";
-  {
-    auto catalog = OpenSqliteCatalog(db.string());
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    ASSERT_TRUE((*catalog)->PutBackups({Backup("b1", 1), Backup("b2", 2)}).ok());
-  }
+  ASSERT_NE(OpenWithTwoBackups(db), nullptr);  // closed again before it is taken back to 4
   Sql(db, R"sql(
     DROP TRIGGER backups_digest_follows_record;
     DROP INDEX backups_by_folder;
@@ -123,9 +128,8 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
 TEST(SqliteCatalog, ARecordRewrittenWithoutItsDigestIsReadAgain) {
   auto dir = common::FreshTestDir("sqlite_catalog_digest_lost");
   auto db = dir / "catalog.db";
-  auto catalog = OpenSqliteCatalog(db.string());
-  ASSERT_TRUE(catalog.ok()) << catalog.status();
-  ASSERT_TRUE((*catalog)->PutBackups({Backup("b1", 1), Backup("b2", 2)}).ok());
+  std::unique_ptr<Catalog> catalog = OpenWithTwoBackups(db);
+  ASSERT_NE(catalog, nullptr);
   BackupRecord edited = Backup("b2", 2);
   edited.set_size(99);
   Sql(db, absl::StrCat("UPDATE backups SET record = x'",
@@ -133,14 +137,14 @@ TEST(SqliteCatalog, ARecordRewrittenWithoutItsDigestIsReadAgain) {
   EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE digest IS NULL"),
             std::vector<std::string>{"1"});
   std::vector<RecordDigest> asked;
-  auto page = (*catalog)->ListBackups(HoldingEverything(&asked));
+  auto page = catalog->ListBackups(HoldingEverything(&asked));
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(asked, page->digests);
   EXPECT_EQ(page->records[0], edited.SerializeAsString());  // read, whatever `known` said
   EXPECT_EQ(page->digests[0], DigestOf(page->records[0]));
   EXPECT_TRUE(page->records[1].empty());  // b1 untouched: held
   // The service's own writes keep the digest (the trigger leaves them alone).
-  ASSERT_TRUE((*catalog)->PutBackup(edited).ok());
+  ASSERT_TRUE(catalog->PutBackup(edited).ok());
   EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE digest IS NULL"),
             std::vector<std::string>{"0"});
   std::filesystem::remove_all(dir);
