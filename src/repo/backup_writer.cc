@@ -40,6 +40,12 @@ class BackupWriterImpl final : public BackupWriter {
     stream->name = name;
     stream->chunking = chunking == Chunking::kAtMarks ? mdb_backup::v1::CHUNKING_AT_MARKS
                                                       : mdb_backup::v1::CHUNKING_CONTENT_DEFINED;
+    // A stream cut at marks is page-addressed, and its backups are page-level increments: a
+    // chunk of it is new in nearly every backup that carries it, so it is compressed anyway, and
+    // its id is taken of the frame (a twentieth of the bytes, typically). Content-defined streams
+    // (RDB, BSON, tar) are where dedup across backups does the work: their ids are of the content,
+    // so that a chunk already stored is neither compressed nor stored again.
+    stream->ids = chunking == Chunking::kAtMarks ? ChunkIds::kOfFrame : ChunkIds::kOfContent;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (done_) return absl::FailedPreconditionError("the backup is already committed or aborted");
@@ -66,6 +72,7 @@ class BackupWriterImpl final : public BackupWriter {
     stream->sha256 = committed.sha256();  // format 1's checksum, kept as it was
     stream->xxh3_128 = committed.xxh3_128();
     stream->chunking = committed.chunking();
+    ASSIGN_OR_RETURN(stream->ids, IdsOf(committed));
     for (const auto& c : committed.chunks()) {
       ChunkRef& ref = stream->refs.emplace_back();
       if (c.id().size() != ref.id.size()) {
@@ -159,6 +166,7 @@ class BackupWriterImpl final : public BackupWriter {
     uint64_t size = 0;
     std::string sha256;    // of the whole stream: format 1's checksum, when reused from one
     std::string xxh3_128;  // of the whole stream, once it has ended
+    ChunkIds ids = ChunkIds::kOfContent;
     std::deque<ChunkRef> refs;
   };
 
@@ -260,8 +268,8 @@ class BackupWriterImpl final : public BackupWriter {
     ChunkRef* ref = &stream->refs.emplace_back();  // deque: the address stays valid
     ref->size = static_cast<uint32_t>(chunk.size);
     tasks_.Add();
-    repo_->pool_->Submit([this, ref, chunk = std::move(chunk)]() mutable {
-      Process(ref, std::string_view(chunk.data.get(), chunk.size));
+    repo_->pool_->Submit([this, ref, ids = stream->ids, chunk = std::move(chunk)]() mutable {
+      Process(ref, ids, std::string_view(chunk.data.get(), chunk.size));
       tasks_.Done();
     });
   }
@@ -277,8 +285,14 @@ class BackupWriterImpl final : public BackupWriter {
   }
 
   // Runs on a pool worker.
-  void Process(ChunkRef* ref, std::string_view chunk) {
-    ref->id = repo_->codec_.Id(chunk);
+  void Process(ChunkRef* ref, ChunkIds ids, std::string_view chunk) {
+    std::string frame;
+    if (ids == ChunkIds::kOfFrame) {
+      frame = repo_->codec_.Compress(chunk);
+      ref->id = repo_->codec_.FrameId(frame);
+    } else {
+      ref->id = repo_->codec_.Id(chunk);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_.ok() || done_) return;
@@ -290,7 +304,8 @@ class BackupWriterImpl final : public BackupWriter {
       if (!pending_.insert(ref->id).second) return;  // another worker is storing it right now
     }
     std::string_view role(reinterpret_cast<const char*>(ref->id.data()), ref->id.size());
-    std::string blob = repo_->codec_.Encode(chunk, role);
+    std::string blob = ids == ChunkIds::kOfFrame ? repo_->codec_.SealFrame(std::move(frame), role)
+                                                 : repo_->codec_.Encode(chunk, role);
     std::unique_ptr<PackBuilder> full;
     absl::Status st;
     {
@@ -344,6 +359,8 @@ class BackupWriterImpl final : public BackupWriter {
       out->set_sha256(s->sha256);
       out->set_xxh3_128(s->xxh3_128);
       out->set_chunking(s->chunking);
+      out->set_chunk_ids(s->ids == ChunkIds::kOfFrame ? mdb_backup::v1::CHUNK_IDS_OF_FRAME
+                                                      : mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
       logical += s->size;
       const bool is_journal = s->name.rfind("journal/", 0) == 0;
       for (const auto& r : s->refs) {

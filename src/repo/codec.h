@@ -29,27 +29,47 @@ struct Keys {
   std::optional<std::string> data_key;  // 32 bytes; nullopt = no encryption
 };
 
+// What a stream's chunk ids are the HMAC of (Stream.chunk_ids, docs/format.md "Chunks").
+enum class ChunkIds { kOfContent, kOfFrame };
+
 class Codec {
  public:
-  Codec(Keys keys, int zstd_level) : keys_(std::move(keys)), level_(zstd_level) {}
+  Codec(Keys keys, int zstd_level);
 
   // HMAC-SHA256 under the chunk-id key: ids reveal nothing about contents without the key.
   ChunkId Id(std::string_view plaintext) const;
+  // HMAC-SHA256 of a zstd frame (Compress) under the frame-id key, which is derived from the
+  // chunk-id key: the two kinds of id are apart, so a plaintext that happens to be some chunk's
+  // frame cannot take that chunk's place through dedup.
+  ChunkId FrameId(std::string_view frame) const;
 
   // Compresses and (if encrypted) seals `plaintext`; `role` binds the blob to its place (e.g. the
   // chunk id, or "manifest/<id>") so a blob cannot be swapped for another.
-  std::string Encode(std::string_view plaintext, std::string_view role) const;
+  std::string Encode(std::string_view plaintext, std::string_view role) const {
+    return SealFrame(Compress(plaintext), role);
+  }
+  // Encode's two steps, for a chunk named by its frame: the frame, then the blob that carries it.
+  std::string Compress(std::string_view plaintext) const;
+  std::string SealFrame(std::string frame, std::string_view role) const;
 
   // Reverses Encode. DataLoss when authentication or decompression fails; `size_hint` is the
   // plaintext size when known (0: read it from the zstd frame, which must claim at most
   // `max_size`: a planted frame cannot make a reader allocate what it claims).
   absl::StatusOr<std::string> Decode(std::string_view blob, std::string_view role,
                                      size_t size_hint = 0, size_t max_size = size_t{1} << 34) const;
+  // Decode of a chunk of `size` plaintext bytes, checked against its id: DataLoss "content does
+  // not match its id" when it does not. A frame id is checked before anything is decompressed.
+  absl::StatusOr<std::string> DecodeChunk(std::string_view blob, const ChunkId& id, ChunkIds ids,
+                                          size_t size) const;
 
   bool encrypted() const { return keys_.data_key.has_value(); }
 
  private:
+  absl::StatusOr<std::string> Decompress(std::string_view frame, std::string_view role,
+                                         size_t size_hint, size_t max_size) const;
+
   Keys keys_;
+  std::string frame_id_key_;
   int level_;
 };
 

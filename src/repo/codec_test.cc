@@ -50,6 +50,44 @@ TEST(Codec, IdsAreKeyedAndDeterministic) {
   EXPECT_NE(a.Id("data"), b.Id("data"));
 }
 
+// A chunk named by its frame is checked against the frame before anything is decompressed; one
+// named by its content, after. Frame ids use a key of their own: the same bytes get two different
+// ids, so a plaintext that is some chunk's frame never dedups against that chunk.
+TEST(Codec, ChunksAreCheckedAgainstTheKindOfIdTheirStreamNames) {
+  const std::string text(200000, 'p');
+  for (bool enc : {false, true}) {
+    Codec codec(MakeKeys(enc), 1);
+    const std::string frame = codec.Compress(text);
+    EXPECT_LT(frame.size(), text.size() / 10);
+    const ChunkId by_frame = codec.FrameId(frame);
+    const ChunkId by_content = codec.Id(text);
+    EXPECT_NE(by_frame, codec.Id(frame));
+    EXPECT_EQ(by_frame, codec.FrameId(codec.Compress(text)));  // deterministic: it dedups
+    auto role = [](const ChunkId& id) {
+      return std::string_view(reinterpret_cast<const char*>(id.data()), id.size());
+    };
+    const std::string framed = codec.SealFrame(frame, role(by_frame));
+    EXPECT_EQ(codec.DecodeChunk(framed, by_frame, ChunkIds::kOfFrame, text.size()).value_or(""),
+              text);
+    const std::string contented = codec.Encode(text, role(by_content));
+    EXPECT_EQ(
+        codec.DecodeChunk(contented, by_content, ChunkIds::kOfContent, text.size()).value_or(""),
+        text);
+    if (!enc) {  // encrypted, the role (the id) already binds the blob; plain, the id alone does
+      auto wrong = codec.DecodeChunk(framed, by_frame, ChunkIds::kOfContent, text.size());
+      EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss) << wrong.status();
+      EXPECT_EQ(wrong.status().message(), "content does not match its id");
+      wrong = codec.DecodeChunk(contented, by_content, ChunkIds::kOfFrame, text.size());
+      EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss) << wrong.status();
+      // A frame that is not the one named is refused before it is decompressed: even one that
+      // claims more than its size (a zstd bomb) gets the id's error, not the size's.
+      const std::string bomb = codec.Compress(std::string(50 << 20, 'b'));
+      wrong = codec.DecodeChunk(bomb, by_frame, ChunkIds::kOfFrame, text.size());
+      EXPECT_EQ(wrong.status().message(), "content does not match its id");
+    }
+  }
+}
+
 TEST(Codec, SealOpen) {
   std::string key(32, 'k');
   std::string sealed = Seal("keys", key, "config/keys");

@@ -317,7 +317,8 @@ void Repository::Merge(const Index& committed, const std::string& index_key) {
   if (!index_key.empty()) index_keys_.insert(index_key);
 }
 
-absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, const Location& loc) {
+absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, ChunkIds ids,
+                                                   const Location& loc) {
   std::string key = PackKey(loc.pack_id);
   auto blob = storage_->GetRange(key, loc.offset, loc.stored_size);
   if (!blob.ok()) {
@@ -329,13 +330,26 @@ absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, const Loca
     }
     return blob.status();
   }
-  std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
-  ASSIGN_OR_RETURN(std::string plain, codec_.Decode(*blob, role, loc.size));
-  if (codec_.Id(plain) != id) {
-    return absl::DataLossError(
-        absl::StrCat("chunk ", ToHex(role), " in pack '", key, "': content does not match its id"));
+  auto plain = codec_.DecodeChunk(*blob, id, ids, loc.size);
+  if (!plain.ok()) {
+    std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
+    return common::WithContext(plain.status(),
+                               absl::StrCat("chunk ", ToHex(role), " in pack '", key, "'"));
   }
   return plain;
+}
+
+absl::StatusOr<ChunkIds> IdsOf(const Stream& stream) {
+  switch (stream.chunk_ids()) {
+    case mdb_backup::v1::CHUNK_IDS_OF_CONTENT:
+      return ChunkIds::kOfContent;
+    case mdb_backup::v1::CHUNK_IDS_OF_FRAME:
+      return ChunkIds::kOfFrame;
+    default:
+      return absl::DataLossError(absl::StrCat(
+          "stream '", stream.name(), "': chunk ids of kind ", static_cast<int>(stream.chunk_ids()),
+          ", which no writer of format ", kManifestFormat, " sets: the manifest is damaged"));
+  }
 }
 
 absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const std::string& what) {

@@ -25,8 +25,10 @@ namespace mdb::repo {
 
 using Manifest = ::mdb_backup::v1::Manifest;
 // Manifests written now; a reader takes this one and every one before it (docs/format.md).
-inline constexpr int kManifestFormat = 2;
+inline constexpr int kManifestFormat = 3;
 using Stream = ::mdb_backup::v1::Stream;
+// What a stream's chunk ids are of; DataLoss for a value no writer sets.
+absl::StatusOr<ChunkIds> IdsOf(const Stream& stream);
 
 struct InitOptions {
   ChunkerParams chunker;                 // ~1 MiB average chunks
@@ -88,7 +90,9 @@ class Repository;
 
 // How a stream is cut into chunks (docs/format.md). Content-defined cut points survive inserts
 // that shift the data (RDB, BSON, tar); a producer of page-addressed data knows better where a
-// change can fall, and marks those places (io::ByteSink::Mark), which costs no scan at all.
+// change can fall, and marks those places (io::ByteSink::Mark), which costs no scan at all. The
+// chunks of a stream cut at marks are named by their zstd frames (ChunkIds::kOfFrame: why is in
+// BackupWriterImpl::AddStream), those of a content-defined one by their content.
 enum class Chunking { kContentDefined, kAtMarks };
 
 // Writes one backup. AddStream may run concurrently for different streams; Commit and Abort once.
@@ -210,7 +214,7 @@ class Repository {
   // What a backup of this process committed, and its index object (read: a GC elsewhere that
   // replaces it is then noticed by the next refresh).
   void Merge(const Index& committed, const std::string& index_key);
-  absl::StatusOr<std::string> FetchChunk(const ChunkId& id, const Location& loc);
+  absl::StatusOr<std::string> FetchChunk(const ChunkId& id, ChunkIds ids, const Location& loc);
 
   // Locks (docs/format.md): write a lock, then look for conflicting ones.
   absl::StatusOr<std::string> TakeLock(const std::string& kind, const std::string& what);

@@ -1,5 +1,6 @@
-// The format's versions and per-stream choices: manifests of format 1 read beside format 2,
-// newer ones refused; streams cut at their producer's marks.
+// The format's versions and per-stream choices: manifests of formats 1 and 2 read beside format 3,
+// newer ones refused; streams cut at their producer's marks, whose chunks are named by their
+// frames.
 #include <gtest/gtest.h>
 #include <zstd.h>
 
@@ -13,6 +14,35 @@
 
 namespace mdb::repo {
 namespace {
+
+// A backup of one stream cut at marks: `data` in one piece, so one chunk when it is small.
+absl::StatusOr<Manifest> BackupAtMarks(Repository* repo, const std::string& id,
+                                       const std::string& data) {
+  auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
+  if (!w.ok()) return w.status();
+  io::Pipe pipe(1 << 20);
+  std::thread producer([&] {
+    pipe.Mark(io::Boundary::kMay);
+    EXPECT_TRUE(pipe.Write(data).ok());
+    pipe.Finish();
+  });
+  absl::Status st = (*w)->AddStream("s", &pipe, Chunking::kAtMarks);
+  if (!st.ok()) pipe.Abandon();
+  producer.join();
+  if (!st.ok()) return st;
+  return (*w)->Commit("meta");
+}
+
+// What Codec::Compress makes of `plain` in a plain repository at zstd level 1.
+std::string FrameOf(const std::string& plain) {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 1);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+  std::string frame(ZSTD_compressBound(plain.size()), '\0');
+  frame.resize(ZSTD_compress2(c, frame.data(), frame.size(), plain.data(), plain.size()));
+  ZSTD_freeCCtx(c);
+  return frame;
+}
 
 // A stream cut at its producer's marks: a chunk ends at the first kMay mark once it holds
 // min_size bytes (16 KiB here), at every kMust mark, and at max_size (256 KiB) without one; no
@@ -49,6 +79,7 @@ TEST_F(RepositoryTest, AStreamCutAtMarksKeepsItsPiecesAsChunks) {
   ASSERT_TRUE(first.ok()) << first.status();
   const auto& s = first->streams(0);
   EXPECT_EQ(s.chunking(), mdb_backup::v1::CHUNKING_AT_MARKS);
+  EXPECT_EQ(s.chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_FRAME);
   std::vector<uint32_t> sizes;
   for (const auto& c : s.chunks()) sizes.push_back(c.size());
   const uint32_t k40 = 40 << 10, k256 = 256 << 10;
@@ -69,20 +100,78 @@ TEST_F(RepositoryTest, AStreamCutAtMarksKeepsItsPiecesAsChunks) {
   auto reused = (*w)->Commit("meta");
   ASSERT_TRUE(reused.ok()) << reused.status();
   EXPECT_EQ(reused->streams(0).chunking(), mdb_backup::v1::CHUNKING_AT_MARKS);
+  EXPECT_EQ(reused->streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_FRAME);
+  EXPECT_EQ(Restore(repo.get(), "r", "s"), Restore(repo.get(), "a", "s"));
   // A content-defined stream says so.
   auto plain = Backup(repo.get(), "c", {{"s", Data(100 << 10, 3)}});
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->streams(0).chunking(), mdb_backup::v1::CHUNKING_CONTENT_DEFINED);
+  EXPECT_EQ(plain->streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
 }
 
-// Manifests are written in format 2 (XXH3-128 of each stream); those of format 1 (SHA-256) still
-// restore and are still checked; a newer format is refused, by restore and by GC alike.
+// A stream's chunks are checked as the kind of id its manifest names: a frame-id chunk read as a
+// content-id one (or a kind no writer sets) is damage, at restore and at verify. And a plaintext
+// that is byte for byte another chunk's stored frame is a chunk of its own: frame ids have a key
+// of their own, so the two never share an id (the same key would hand the second stream the
+// first one's plaintext through dedup).
+TEST_F(RepositoryTest, ChunksNamedByTheirFramesAreCheckedSoAndNeverTakenForContent) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  const std::string pages = Data(8 << 10, 11);  // below min_size: one chunk
+  auto a = BackupAtMarks(repo.get(), "a", pages);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->streams(0).chunks_size(), 1);
+  ASSERT_EQ(a->streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_FRAME);
+  EXPECT_EQ(Restore(repo.get(), "a", "s"), pages);
+
+  const std::string frame = FrameOf(pages);
+  bool stored = false;  // that the frame below is the very bytes in the pack
+  auto packs = storage_->List("packs/");
+  ASSERT_TRUE(packs.ok()) << packs.status();
+  for (const auto& o : *packs) {
+    stored = stored || storage_->Get(o.key)->find(frame) != std::string::npos;
+  }
+  ASSERT_TRUE(stored);
+  auto b = Backup(repo.get(), "b", {{"s", frame}});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE(b->streams(0).chunks(0).id(), a->streams(0).chunks(0).id());
+  EXPECT_GT(b->added_bytes(), 0u);
+  EXPECT_EQ(Restore(repo.get(), "b", "s"), frame);
+  EXPECT_EQ(Restore(repo.get(), "a", "s"), pages);
+
+  io::StringSink sink;
+  Manifest mislabelled = *a;
+  mislabelled.mutable_streams(0)->set_chunk_ids(mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
+  absl::Status st = repo->RestoreStream(mislabelled, "s", &sink);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("does not match its id"), std::string::npos) << st;
+  mislabelled.mutable_streams(0)->set_chunk_ids(static_cast<mdb_backup::v1::ChunkIds>(7));
+  st = repo->RestoreStream(mislabelled, "s", &sink);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("no writer"), std::string::npos) << st;
+
+  auto verify = repo->Verify({});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_TRUE(verify->damaged.empty()) << verify->problems.size();
+  mislabelled.mutable_streams(0)->set_chunk_ids(mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
+  std::string plain = mislabelled.SerializeAsString();
+  ASSERT_TRUE(storage_->Put("manifests/a", FrameOf(plain)).ok());
+  verify = repo->Verify({});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_EQ(verify->damaged, std::vector<std::string>{"a"});
+  ASSERT_EQ(verify->problems.size(), 1u);
+  EXPECT_NE(verify->problems[0].find("does not match its id"), std::string::npos);
+}
+
+// Manifests are written in format 3 (XXH3-128 of each stream, what its chunk ids are of); those of
+// format 2 (no chunk_ids: ids of the content) and of format 1 (SHA-256) still restore and are
+// still checked; a newer format is refused, by restore and by GC alike.
 TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   const std::string data = Data(1 << 20, 5);
   ASSERT_TRUE(Backup(repo.get(), "b", {{"s", data}}).ok());
   Manifest m = *repo->ReadManifest("b");
-  EXPECT_EQ(m.format_version(), 2);
+  EXPECT_EQ(m.format_version(), 3);
+  EXPECT_EQ(m.streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
   EXPECT_EQ(m.streams(0).xxh3_128().size(), 16u);
   EXPECT_TRUE(m.streams(0).sha256().empty());
   auto put = [&](const Manifest& manifest) {  // as a writer of that format would have
@@ -105,9 +194,13 @@ TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   absl::Status st = repo->RestoreStream(v1_swapped, "s", &sink);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(st.message().find("SHA-256"), std::string::npos) << st;
-  Manifest v3 = m;
-  v3.set_format_version(3);
-  put(v3);
+  Manifest v2 = m;
+  v2.set_format_version(2);
+  put(v2);
+  EXPECT_EQ(Restore(repo.get(), "b", "s"), data);
+  Manifest v4 = m;
+  v4.set_format_version(4);
+  put(v4);
   auto read = repo->ReadManifest("b");
   EXPECT_EQ(read.status().code(), absl::StatusCode::kUnimplemented) << read.status();
   EXPECT_NE(read.status().message().find("upgrade mdb-backup"), std::string::npos);
@@ -118,8 +211,7 @@ TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   EXPECT_TRUE(verify->damaged.empty());
   ASSERT_EQ(verify->problems.size(), 1u);
   EXPECT_NE(verify->problems[0].find("upgrade mdb-backup"), std::string::npos);
-  v3.set_format_version(2);  // nothing was freed meanwhile
-  put(v3);
+  put(m);  // nothing was freed meanwhile
   EXPECT_EQ(Restore(repo.get(), "b", "s"), data);
   // A format-1 stream reused by a format-2 backup keeps its SHA-256, which restore still checks.
   auto w = repo->StartBackup({.backup_id = "c", .engine = "test"});

@@ -34,6 +34,11 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
     return absl::NotFoundError(
         absl::StrCat("backup '", manifest.backup_id(), "' has no stream '", stream, "'"));
   }
+  auto ids = IdsOf(*s);
+  if (!ids.ok()) {
+    return common::WithContext(ids.status(),
+                               absl::StrCat("restore of '", manifest.backup_id(), "'"));
+  }
   std::deque<std::future<absl::StatusOr<std::string>>> window;
   int next = 0;
   absl::Status st;
@@ -46,7 +51,7 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
     while (next < s->chunks_size() && window.size() < kPrefetchWindow) {
       ChunkId id = ToId(s->chunks(next++).id());
       auto task = std::make_shared<std::packaged_task<absl::StatusOr<std::string>()>>(
-          [this, id]() -> absl::StatusOr<std::string> {
+          [this, id, ids = *ids]() -> absl::StatusOr<std::string> {
             // Committed by another process since this one read the index: FindFresh reads it.
             auto loc = FindFresh(id);
             if (!loc) {
@@ -54,11 +59,11 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
                   "chunk ", ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32)),
                   " is not in the repository index"));
             }
-            auto chunk = FetchChunk(id, *loc);
+            auto chunk = FetchChunk(id, ids, *loc);
             if (absl::IsDataLoss(chunk.status()) && RefreshIndex().ok()) {
               // A GC of another process may have moved it to a new pack since.
               auto moved = Find(id);
-              if (moved && moved->pack_id != loc->pack_id) return FetchChunk(id, *moved);
+              if (moved && moved->pack_id != loc->pack_id) return FetchChunk(id, ids, *moved);
             }
             return chunk;
           });
@@ -99,9 +104,12 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
   if (ids.empty()) {
     ASSIGN_OR_RETURN(ids, ListBackups());
   }
-  // Which backups need which chunk, grouped by pack.
-  std::map<std::string, std::map<ChunkId, Location>> by_pack;
-  std::map<ChunkId, std::set<std::string>> users;
+  // Which backups need which chunk, grouped by pack. A chunk is checked as each stream that uses
+  // it names it (its id, and what the id is of): a manifest that calls a chunk's id what it is
+  // not is damaged, even when another names the same chunk rightly.
+  using Named = std::pair<ChunkId, ChunkIds>;
+  std::map<std::string, std::map<Named, Location>> by_pack;
+  std::map<Named, std::set<std::string>> users;
   std::set<std::string> damaged;
   for (const auto& id : ids) {
     auto m = ReadManifest(id);
@@ -113,6 +121,12 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
     }
     ++report.backups_checked;
     for (const auto& s : m->streams()) {
+      auto kind = IdsOf(s);
+      if (!kind.ok()) {
+        report.problems.push_back(absl::StrCat("backup '", id, "': ", kind.status().message()));
+        damaged.insert(id);
+        continue;
+      }
       uint64_t sum = 0;
       for (const auto& c : s.chunks()) sum += c.size();
       if (sum != s.size()) {
@@ -136,8 +150,8 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
                                                  " bytes, the manifest says ", c.size()));
           damaged.insert(id);
         }
-        by_pack[loc->pack_id][cid] = *loc;
-        users[cid].insert(id);
+        by_pack[loc->pack_id][{cid, *kind}] = *loc;
+        users[{cid, *kind}].insert(id);
       }
     }
   }
@@ -150,31 +164,31 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
       std::string key = PackKey(pack_id);
       auto pack = storage_->Get(key);
       std::vector<std::string> problems;
-      std::set<ChunkId> bad;
+      std::set<Named> bad;
       uint64_t bytes = 0;
       if (!pack.ok()) {
         problems.push_back(absl::StrCat("pack '", key, "': ", pack.status().message()));
-        for (const auto& [cid, loc] : chunks) bad.insert(cid);
+        for (const auto& [named, loc] : chunks) bad.insert(named);
       } else {
         auto trailer = ParsePackTrailer(*pack, pack_id, codec_);
         if (!trailer.ok()) {
           // The chunks may still decode, but a pack whose trailer is gone cannot be re-indexed
           // or repacked: every backup using it is at risk and is named.
           problems.push_back(absl::StrCat("pack '", key, "': ", trailer.status().message()));
-          for (const auto& [cid, loc] : chunks) bad.insert(cid);
+          for (const auto& [named, loc] : chunks) bad.insert(named);
         }
-        for (const auto& [cid, loc] : chunks) {
-          std::string_view role(reinterpret_cast<const char*>(cid.data()), cid.size());
+        for (const auto& [named, loc] : chunks) {
+          const auto& [cid, kind] = named;
           absl::StatusOr<std::string> plain =
               loc.offset + loc.stored_size > pack->size()
                   ? absl::DataLossError("outside the pack")
-                  : codec_.Decode(std::string_view(*pack).substr(loc.offset, loc.stored_size), role,
-                                  loc.size);
-          if (plain.ok() && codec_.Id(*plain) != cid) plain = absl::DataLossError("wrong content");
+                  : codec_.DecodeChunk(std::string_view(*pack).substr(loc.offset, loc.stored_size),
+                                       cid, kind, loc.size);
           if (!plain.ok()) {
+            std::string_view role(reinterpret_cast<const char*>(cid.data()), cid.size());
             problems.push_back(absl::StrCat("pack '", key, "' chunk ", ToHex(role), ": ",
                                             plain.status().message()));
-            bad.insert(cid);
+            bad.insert(named);
           } else {
             bytes += plain->size();
           }
@@ -185,7 +199,7 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
         report.chunks_checked += chunks.size();
         report.bytes_checked += bytes;
         for (auto& p : problems) report.problems.push_back(std::move(p));
-        for (const auto& cid : bad) damaged.insert(users[cid].begin(), users[cid].end());
+        for (const auto& named : bad) damaged.insert(users[named].begin(), users[named].end());
       }
       // Last, after `mu` is released: once the count reaches zero, Verify returns and its locals
       // (mu, report, this group) are gone.
