@@ -20,7 +20,6 @@ class BackupWriterImpl final : public BackupWriter {
  public:
   BackupWriterImpl(Repository* repo, WriterOptions options, std::string lock_key)
       : repo_(repo), options_(std::move(options)), lock_key_(std::move(lock_key)) {
-    manifest_.set_format_version(kManifestFormat);
     manifest_.set_backup_id(options_.backup_id);
     manifest_.set_parent_id(options_.parent_id);
     manifest_.set_engine(options_.engine);
@@ -124,8 +123,8 @@ class BackupWriterImpl final : public BackupWriter {
     if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
     if (st.ok() && index_file_.packs_size() > 0) {
       index_key = absl::StrCat("index/", options_.backup_id);
-      st = repo_->storage_->Put(index_key,
-                                repo_->codec_.Encode(index_file_.SerializeAsString(), index_key));
+      auto blob = repo_->codec_.Encode(index_file_.SerializeAsString(), index_key);
+      st = blob.ok() ? repo_->storage_->Put(index_key, *blob) : blob.status();
     }
     if (st.ok()) st = FillManifest(engine_metadata);
     // Only while the lock has stayed fresh: a lock that could not be refreshed for the stale time
@@ -133,7 +132,8 @@ class BackupWriterImpl final : public BackupWriter {
     if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
     if (st.ok()) {
       std::string key = "manifests/" + options_.backup_id;
-      st = repo_->storage_->Put(key, repo_->codec_.Encode(manifest_.SerializeAsString(), key));
+      auto blob = repo_->codec_.Encode(manifest_.SerializeAsString(), key);
+      st = blob.ok() ? repo_->storage_->Put(key, *blob) : blob.status();
     }
     repo_->ReleaseLock(lock_key_);
     if (!st.ok()) return st;
@@ -286,10 +286,14 @@ class BackupWriterImpl final : public BackupWriter {
 
   // Runs on a pool worker.
   void Process(ChunkRef* ref, ChunkIds ids, std::string_view chunk) {
-    std::string frame;
+    absl::StatusOr<std::string> frame;
     if (ids == ChunkIds::kOfFrame) {
       frame = repo_->codec_.Compress(chunk);
-      ref->id = repo_->codec_.FrameId(frame);
+      if (!frame.ok()) {
+        Fail(frame.status());
+        return;
+      }
+      ref->id = repo_->codec_.FrameId(*frame);
     } else {
       ref->id = repo_->codec_.Id(chunk);
     }
@@ -304,8 +308,13 @@ class BackupWriterImpl final : public BackupWriter {
       if (!pending_.insert(ref->id).second) return;  // another worker is storing it right now
     }
     std::string_view role(reinterpret_cast<const char*>(ref->id.data()), ref->id.size());
-    std::string blob = ids == ChunkIds::kOfFrame ? repo_->codec_.SealFrame(std::move(frame), role)
-                                                 : repo_->codec_.Encode(chunk, role);
+    absl::StatusOr<std::string> blob = ids == ChunkIds::kOfFrame
+                                           ? repo_->codec_.SealFrame(*std::move(frame), role)
+                                           : repo_->codec_.Encode(chunk, role);
+    if (!blob.ok()) {
+      Fail(blob.status());
+      return;
+    }
     std::unique_ptr<PackBuilder> full;
     absl::Status st;
     {
@@ -319,7 +328,7 @@ class BackupWriterImpl final : public BackupWriter {
         if (started.ok()) pack_ = std::move(*started);
         st = started.status();
       }
-      if (st.ok()) st = pack_->Add(ref->id, blob, ref->size);
+      if (st.ok()) st = pack_->Add(ref->id, *blob, ref->size);
       if (!st.ok()) {
         pack_.reset();  // its temporary object goes; the backup fails below
         Fail(st);       // before the next chunk takes pack_mu_
@@ -352,7 +361,11 @@ class BackupWriterImpl final : public BackupWriter {
     std::set<ChunkId> counted, journal_counted;
     uint64_t logical = 0, stored = 0, journal = 0;
     std::lock_guard<std::mutex> lock(mu_);
+    // Format 3 only where it is needed: a reader of format 2 (an older instance sharing the
+    // repository) still reads, restores and collects garbage around every other backup.
+    manifest_.set_format_version(kManifestFormatBeforeFrameIds);
     for (const auto& s : streams_) {
+      if (s->ids == ChunkIds::kOfFrame) manifest_.set_format_version(kManifestFormat);
       auto* out = manifest_.add_streams();
       out->set_name(s->name);
       out->set_size(s->size);

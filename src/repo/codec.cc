@@ -141,7 +141,7 @@ std::string StreamChecksum::Finish() {
   return out;
 }
 
-std::string Codec::Compress(std::string_view plaintext) const {
+absl::StatusOr<std::string> Codec::Compress(std::string_view plaintext) const {
   ZstdContexts& z = ThreadContexts();
   // Not a std::string of the bound: that would be zero-filled first, a pass over as many bytes as
   // the chunk for output that is mostly a twentieth of it. The copy out is of what zstd wrote.
@@ -159,7 +159,13 @@ std::string Codec::Compress(std::string_view plaintext) const {
     ZSTD_CCtx_setParameter(z.c, ZSTD_c_checksumFlag, 1);
     n = ZSTD_compress2(z.c, buffer.get(), bound, plaintext.data(), plaintext.size());
   }
-  return std::string(buffer.get(), ZSTD_isError(n) ? 0 : n);  // bound-sized: no error
+  // Into a bound-sized buffer zstd fails only for want of memory: an error, never an empty frame
+  // (which every such chunk would share as its id).
+  if (!z.c || ZSTD_isError(n)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "zstd: ", z.c ? ZSTD_getErrorName(n) : "no compression context (out of memory?)"));
+  }
+  return std::string(buffer.get(), n);
 }
 
 std::string Codec::SealFrame(std::string frame, std::string_view role) const {

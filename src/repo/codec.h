@@ -45,11 +45,14 @@ class Codec {
 
   // Compresses and (if encrypted) seals `plaintext`; `role` binds the blob to its place (e.g. the
   // chunk id, or "manifest/<id>") so a blob cannot be swapped for another.
-  std::string Encode(std::string_view plaintext, std::string_view role) const {
-    return SealFrame(Compress(plaintext), role);
+  // ResourceExhausted when zstd cannot (it fails only for want of memory).
+  absl::StatusOr<std::string> Encode(std::string_view plaintext, std::string_view role) const {
+    absl::StatusOr<std::string> frame = Compress(plaintext);
+    if (!frame.ok()) return frame.status();
+    return SealFrame(*std::move(frame), role);
   }
   // Encode's two steps, for a chunk named by its frame: the frame, then the blob that carries it.
-  std::string Compress(std::string_view plaintext) const;
+  absl::StatusOr<std::string> Compress(std::string_view plaintext) const;
   std::string SealFrame(std::string frame, std::string_view role) const;
 
   // Reverses Encode. DataLoss when authentication or decompression fails; `size_hint` is the

@@ -112,7 +112,8 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
     bool index_changes = !garbage.empty() || old_index_keys.size() > 1;
     if (index_changes) {
       std::string key = absl::StrCat("index/gc-", common::NewId());
-      RETURN_IF_ERROR(storage_->Put(key, codec_.Encode(kept.SerializeAsString(), key)));
+      ASSIGN_OR_RETURN(std::string blob, codec_.Encode(kept.SerializeAsString(), key));
+      RETURN_IF_ERROR(storage_->Put(key, blob));
       for (const auto& k : old_index_keys) RETURN_IF_ERROR(storage_->Delete(k));
     }
     for (const auto& p : garbage) {

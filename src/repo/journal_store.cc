@@ -108,7 +108,7 @@ class StorageJournal final : public JournalStore {
     hash.Update(data);
     std::string plain = hash.Finish();
     plain.append(data.data(), data.size());
-    std::string blob = codec_->Encode(plain, key);
+    ASSIGN_OR_RETURN(std::string blob, codec_->Encode(plain, key));
     RETURN_IF_ERROR(storage_->Put(key, blob));
     auto info = storage_->Stat(key);
     JournalPieceInfo p{.cluster_id = cluster_id,

@@ -63,7 +63,8 @@ absl::Status PackBuilder::Add(const ChunkId& id, std::string_view blob, uint32_t
 }
 
 absl::Status PackBuilder::Finish(const Codec& codec) {
-  std::string tail = codec.Encode(entry_.SerializeAsString(), TrailerRole(entry_.pack_id()));
+  ASSIGN_OR_RETURN(std::string tail,
+                   codec.Encode(entry_.SerializeAsString(), TrailerRole(entry_.pack_id())));
   const uint32_t len = static_cast<uint32_t>(tail.size());
   for (int i = 0; i < 4; ++i) tail.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
   tail.append(kEnd, 8);

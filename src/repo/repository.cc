@@ -446,7 +446,8 @@ absl::Status Repository::PutVerification(const std::string& backup_id, std::stri
   // the next GC removes). Encoded like a manifest: sealed to its key when encrypted.
   RETURN_IF_ERROR(ReadManifest(backup_id).status());
   const std::string key = kVerifications + backup_id;
-  return storage_->Put(key, codec_.Encode(record, key));
+  ASSIGN_OR_RETURN(std::string blob, codec_.Encode(record, key));
+  return storage_->Put(key, blob);
 }
 
 absl::StatusOr<std::string> Repository::ReadVerification(const std::string& backup_id) {

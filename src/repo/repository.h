@@ -24,8 +24,10 @@
 namespace mdb::repo {
 
 using Manifest = ::mdb_backup::v1::Manifest;
-// Manifests written now; a reader takes this one and every one before it (docs/format.md).
+// The newest manifest format, written when a stream's chunk ids are of frames (else the one
+// before it); a reader takes this one and every one before it (docs/format.md).
 inline constexpr int kManifestFormat = 3;
+inline constexpr int kManifestFormatBeforeFrameIds = 2;
 using Stream = ::mdb_backup::v1::Stream;
 // What a stream's chunk ids are of; DataLoss for a value no writer sets.
 absl::StatusOr<ChunkIds> IdsOf(const Stream& stream);

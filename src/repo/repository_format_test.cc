@@ -121,6 +121,7 @@ TEST_F(RepositoryTest, ChunksNamedByTheirFramesAreCheckedSoAndNeverTakenForConte
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_EQ(a->streams(0).chunks_size(), 1);
   ASSERT_EQ(a->streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_FRAME);
+  EXPECT_EQ(a->format_version(), 3);  // what a reader of format 2 would misread
   EXPECT_EQ(Restore(repo.get(), "a", "s"), pages);
 
   const std::string frame = FrameOf(pages);
@@ -134,6 +135,7 @@ TEST_F(RepositoryTest, ChunksNamedByTheirFramesAreCheckedSoAndNeverTakenForConte
   auto b = Backup(repo.get(), "b", {{"s", frame}});
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_NE(b->streams(0).chunks(0).id(), a->streams(0).chunks(0).id());
+  EXPECT_EQ(b->format_version(), 2);  // content ids only: readable by a reader of format 2
   EXPECT_GT(b->added_bytes(), 0u);
   EXPECT_EQ(Restore(repo.get(), "b", "s"), frame);
   EXPECT_EQ(Restore(repo.get(), "a", "s"), pages);
@@ -162,15 +164,38 @@ TEST_F(RepositoryTest, ChunksNamedByTheirFramesAreCheckedSoAndNeverTakenForConte
   EXPECT_NE(verify->problems[0].find("does not match its id"), std::string::npos);
 }
 
-// Manifests are written in format 3 (XXH3-128 of each stream, what its chunk ids are of); those of
-// format 2 (no chunk_ids: ids of the content) and of format 1 (SHA-256) still restore and are
-// still checked; a newer format is refused, by restore and by GC alike.
+// Encrypted, a chunk is sealed to its id, which is the same whichever kind the manifest says it
+// is of: the id's own check is what refuses a frame-id chunk read as content.
+TEST_F(RepositoryTest, AnEncryptedRepositoryChecksFrameIdsToo) {
+  InitOptions o = Small();
+  o.key = std::string(32, 'k');
+  auto repo = std::move(*Repository::Init(storage_.get(), o));
+  const std::string pages = Data(300 << 10, 12);
+  auto a = BackupAtMarks(repo.get(), "a", pages);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_FRAME);
+  EXPECT_EQ(Restore(repo.get(), "a", "s"), pages);
+  Manifest mislabelled = *a;
+  mislabelled.mutable_streams(0)->set_chunk_ids(mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
+  io::StringSink sink;
+  absl::Status st = repo->RestoreStream(mislabelled, "s", &sink);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("does not match its id"), std::string::npos) << st;
+  auto verify = repo->Verify({});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_TRUE(verify->problems.empty()) << verify->problems[0];
+  EXPECT_EQ(verify->backups_checked, 1);
+}
+
+// Manifests of content ids only are written in format 2 (XXH3-128 of each stream), those with a
+// stream of frame ids in format 3; those of format 1 (SHA-256) still restore and are still
+// checked; a newer format is refused, by restore and by GC alike.
 TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   const std::string data = Data(1 << 20, 5);
   ASSERT_TRUE(Backup(repo.get(), "b", {{"s", data}}).ok());
   Manifest m = *repo->ReadManifest("b");
-  EXPECT_EQ(m.format_version(), 3);
+  EXPECT_EQ(m.format_version(), 2);
   EXPECT_EQ(m.streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
   EXPECT_EQ(m.streams(0).xxh3_128().size(), 16u);
   EXPECT_TRUE(m.streams(0).sha256().empty());
@@ -194,9 +219,9 @@ TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   absl::Status st = repo->RestoreStream(v1_swapped, "s", &sink);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(st.message().find("SHA-256"), std::string::npos) << st;
-  Manifest v2 = m;
-  v2.set_format_version(2);
-  put(v2);
+  Manifest v3 = m;  // format 3 with content ids only: as a reader of format 3 may meet
+  v3.set_format_version(3);
+  put(v3);
   EXPECT_EQ(Restore(repo.get(), "b", "s"), data);
   Manifest v4 = m;
   v4.set_format_version(4);
