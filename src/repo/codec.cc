@@ -173,27 +173,28 @@ std::string Codec::SealFrame(std::string frame, std::string_view role) const {
   return Seal(frame, *keys_.data_key, role);
 }
 
+absl::StatusOr<std::string_view> Codec::OpenFrame(std::string_view blob, std::string_view role,
+                                                  std::string* opened) const {
+  if (!keys_.data_key) return blob;
+  ASSIGN_OR_RETURN(*opened, Open(blob, *keys_.data_key, role));
+  return std::string_view(*opened);
+}
+
 absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_view role,
                                           size_t size_hint, size_t max_size) const {
   std::string opened;
-  if (keys_.data_key) {
-    ASSIGN_OR_RETURN(opened, Open(blob, *keys_.data_key, role));
-    blob = opened;
-  }
-  return Decompress(blob, role, size_hint, max_size);
+  ASSIGN_OR_RETURN(std::string_view frame, OpenFrame(blob, role, &opened));
+  return Decompress(frame, role, size_hint, max_size);
 }
 
 absl::StatusOr<std::string> Codec::DecodeChunk(std::string_view blob, const ChunkId& id,
                                                ChunkIds ids, size_t size) const {
   std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
   std::string opened;
-  if (keys_.data_key) {
-    ASSIGN_OR_RETURN(opened, Open(blob, *keys_.data_key, role));
-    blob = opened;
-  }
+  ASSIGN_OR_RETURN(std::string_view frame, OpenFrame(blob, role, &opened));
   const auto mismatch = [] { return absl::DataLossError("content does not match its id"); };
-  if (ids == ChunkIds::kOfFrame && FrameId(blob) != id) return mismatch();
-  ASSIGN_OR_RETURN(std::string plain, Decompress(blob, role, size, size));
+  if (ids == ChunkIds::kOfFrame && FrameId(frame) != id) return mismatch();
+  ASSIGN_OR_RETURN(std::string plain, Decompress(frame, role, size, size));
   if (ids == ChunkIds::kOfContent && Id(plain) != id) return mismatch();
   return plain;
 }

@@ -68,6 +68,10 @@ class Codec {
   bool encrypted() const { return keys_.data_key.has_value(); }
 
  private:
+  // SealFrame reversed: the frame `blob` carries (the blob itself when plain; else authenticated
+  // and decrypted into `*opened`, which the result points into).
+  absl::StatusOr<std::string_view> OpenFrame(std::string_view blob, std::string_view role,
+                                             std::string* opened) const;
   absl::StatusOr<std::string> Decompress(std::string_view frame, std::string_view role,
                                          size_t size_hint, size_t max_size) const;
 

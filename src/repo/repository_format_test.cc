@@ -200,10 +200,7 @@ TEST_F(RepositoryTest, OlderManifestsAreReadAndNewerOnesRefused) {
   EXPECT_EQ(m.streams(0).xxh3_128().size(), 16u);
   EXPECT_TRUE(m.streams(0).sha256().empty());
   auto put = [&](const Manifest& manifest) {  // as a writer of that format would have
-    std::string plain = manifest.SerializeAsString();
-    std::string frame(ZSTD_compressBound(plain.size()), '\0');
-    frame.resize(ZSTD_compress(frame.data(), frame.size(), plain.data(), plain.size(), 1));
-    ASSERT_TRUE(storage_->Put("manifests/b", frame).ok());
+    ASSERT_TRUE(storage_->Put("manifests/b", FrameOf(manifest.SerializeAsString())).ok());
   };
   StreamChecksum sha(StreamChecksum::Kind::kSha256);
   sha.Update(data);
