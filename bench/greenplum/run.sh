@@ -92,6 +92,28 @@ RSS_RESTORE=$(peak_rss_kb)
 RMB=$(( $(du -sm "$W/r1" | cut -f1) ))
 sync; d0=$(t); (yes mdb-backup-device-floor || true) | dd of="$W/devfloor" bs=1M count="$RMB" iflag=fullblock oflag=direct conv=fsync status=none; d1=$(t)
 rm -f "$W/devfloor"
+# And written behind (the restore's own way, io/write_behind.h): each 1 MiB block's write-back
+# started at once, waited for and dropped from the cache 16 MiB behind, then fsync'd.
+sync; d2=$(t); python3 - "$W/devfloor" "$RMB" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sfr = libc.sync_file_range
+sfr.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+step, window = 1 << 20, 16 << 20
+block = (b"mdb-backup-device-floor\n" * (step // 24 + 1))[:step]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+dropped = 0
+for i in range(int(sys.argv[2])):
+    os.pwrite(fd, block, i * step)
+    sfr(fd, i * step, step, 2)  # SYNC_FILE_RANGE_WRITE
+    while (i + 1) * step - dropped > window:
+        sfr(fd, dropped, step, 7)  # WAIT_BEFORE | WRITE | WAIT_AFTER
+        os.posix_fadvise(fd, dropped, step, os.POSIX_FADV_DONTNEED)
+        dropped += step
+os.fsync(fd)
+os.close(fd)
+PY
+d3=$(t); rm -f "$W/devfloor"
 # A restore drill of the same backup (issue #18): the restore into a throwaway directory, the
 # segment's recovery by a postgres of its own, the relation list, and pg_amcheck of every page.
 sync; td0=$(t); "$CLI" backup drill "$ID" --wait >/dev/null; td1=$(t)
@@ -128,9 +150,10 @@ t9=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --ty
 grep "relation pages changed" "$W/server.log" | tail -1 || true
 J_MDB=$(( $(du -sb "$W/repo/packs" | cut -f1) - S2_MDB )); J_PGBR=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S2_PGBR ))
 RSS_END=$(peak_rss_kb)
-python3 - "$t0" "$t1" "$(python3 -c "print($t2 - ($t1b - $t1))")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" <<'PY'
+python3 - "$t0" "$t1" "$(python3 -c "print($t2 - ($t1b - $t1))")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" <<'PY'
 import sys
 d0, d1, rmb = float(sys.argv[32]), float(sys.argv[33]), int(sys.argv[34])
+d2, d3 = float(sys.argv[35]), float(sys.argv[36])
 t5s = float(sys.argv[29]); rss_drill, rss_end = int(sys.argv[30]), int(sys.argv[31])
 t9, t10, t11 = map(float, sys.argv[22:25]); j_ours, j_peer, changed_pages, changed_zst = map(int, sys.argv[25:29])
 t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7]); ours, peer, rss = map(int, sys.argv[7:10])
@@ -144,6 +167,7 @@ print(f"| stored, MB | {ours/1e6:.1f} | {peer/1e6:.1f} | {ours/peer:.2f} |")
 print(f"| restore, s | {t4-t3:.2f} | {t5-t4b:.2f} | {(t4-t3)/(t5-t4b):.2f} |")
 print(f"| restore until on disk (pgBackRest: then sync), s | {t4-t3:.2f} | {t5s-t4b:.2f} | {(t4-t3)/(t5s-t4b):.2f} |")
 print(f"| (floor: the restore's {rmb} MB written by dd oflag=direct, then synced, s) | {d1-d0:.2f} | | {(d1-d0)/(t5s-t4b):.2f} |")
+print(f"| (floor: the same written behind, then synced, s; our restore's ratio to it) | {d3-d2:.2f} | | {(t4-t3)/(d3-d2):.2f} |")
 print(f"| restore drill (restore, recovery, pg_amcheck), s, ratio to our restore | {td1-td0:.2f} | | {(td1-td0)/(t4-t3):.2f} |")
 print(f"| incremental after 20 s of pgbench, s | {t8-t7:.2f} | {t7-t6:.2f} | {(t8-t7)/(t7-t6):.2f} |")
 print(f"| incremental, stored MB | {incr_ours/1e6:.2f} | {incr_peer/1e6:.2f} | {incr_ours/max(incr_peer,1):.2f} |")

@@ -1,9 +1,9 @@
-// Writing restored files around the page cache (O_DIRECT). A restore writes each byte once and
-// does not read it back; through the cache, copying into freshly allocated cache pages was the
-// restore's bound (72% of the Greenplum restore's samples; on the bench machine buffered writes of
-// cold pages ran at ~250 MB/s, O_DIRECT at ~1.9 GB/s, BENCHMARKS.md "Restores around the page
-// cache"), and the final sync then waited for all of it. pgBackRest and restic write through the
-// cache; the difference is measured, not assumed.
+// Writing files around the page cache (O_DIRECT): the repository's packs (storage/posix), which
+// are written once and rarely read back, so that they neither evict the host's working set (often
+// the database's) nor pay the copy into cold cache pages. A direct write is synchronous, so one
+// writer keeps one in flight; restores, which must reach the device's speed, write behind instead
+// (io/write_behind.h, BENCHMARKS.md "Write-behind restores"). The difference is measured, not
+// assumed.
 #pragma once
 
 #include <cstdint>

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/beneath.h"
-#include "io/direct.h"
+#include "io/write_behind.h"
 
 namespace mdb::repo {
 namespace {
@@ -60,7 +60,7 @@ absl::StatusOr<RestoreDirReport> RestoreToDirectory(Repository* repo, const Mani
                    : fd.status();
       }
       files.push_back(name);
-      io::DirectFileSink sink(*fd, target->Describe(name));
+      io::WriteBehindSink sink(*fd, target->Describe(name));
       absl::Status written = repo->RestoreStream(manifest, name, &sink);
       if (written.ok()) written = sink.Close();
       close(*fd);

@@ -320,8 +320,8 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
         read_status = req.repository->RestoreStream(*m, stream, &pipe);
         pipe.Finish();
       });
-      absl::Status extract = archive ? ApplyArchive(&pipe, dir, uid, gid, /*writeback=*/req.durable)
-                                     : ExtractTar(&pipe, dir, uid, gid);
+      absl::Status extract =
+          archive ? ApplyArchive(&pipe, dir, uid, gid) : ExtractTar(&pipe, dir, uid, gid);
       if (!extract.ok()) pipe.Abandon();
       reader.join();
       RETURN_IF_ERROR(io::PipeResult(read_status, extract));

@@ -18,7 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "engine/greenplum/tar_extract.h"
-#include "io/direct.h"
+#include "io/write_behind.h"
 
 namespace mdb::engine::greenplum {
 namespace {
@@ -257,8 +257,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
   return out.Flush();
 }
 
-absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid,
-                          bool writeback) {
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid) {
   In in(archive);
   std::string magic(kMagic.size(), '\0');
   RETURN_IF_ERROR(in.Exact(magic.data(), magic.size()));
@@ -266,9 +265,8 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
   ASSIGN_OR_RETURN(io::BeneathDir target, io::BeneathDir::Open(dir));
   std::set<std::string> listed;
   std::vector<ArchiveLink> links;  // created last, when no record can be written through them
-  // Aligned for O_DIRECT (below).
-  constexpr size_t kBuf = 1 << 20;
-  auto buffer = io::AlignedBuffer(kBuf);
+  constexpr size_t kBuf = io::WriteBehind::kStep;
+  std::unique_ptr<char[]> buffer(new (std::nothrow) char[kBuf]);
   if (!buffer) return absl::ResourceExhaustedError("no memory for the restore's buffer");
   char* const buf = buffer.get();
   for (;;) {
@@ -302,24 +300,15 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     const int fd = *opened;
     const std::string path = target.Describe(rel);
     absl::Status st;
-    // Around the page cache where the filesystem allows (io/direct.h says why). A drill's
-    // scratch server then reads from disk, not from the cache.
-    bool direct = io::TryDirect(fd);
+    // Written behind (io/write_behind.h says why): a file's blocks in order; an incremental's
+    // pages where they belong, then the whole file's write-back started.
+    io::WriteBehind file(fd, path);
     if (type == 'F') {
-      uint64_t kicked = 0;
       for (uint64_t off = 0; st.ok() && off < size;) {
         size_t k = static_cast<size_t>(std::min<uint64_t>(size - off, kBuf));
         st = in.Exact(buf, k);
-        if (st.ok()) st = io::WriteMaybeDirect(fd, buf, k, off, &direct, path);
+        if (st.ok()) st = file.Write(buf, k, off);
         off += k;
-        // Write-back started every 8 MiB, without waiting for it: the disk works while the
-        // next blocks are decompressed, instead of all at once in the sync at the end (the
-        // restore's bound: 1.5 GB restored in 5.7 s, then 5 s of syncfs, BENCHMARKS.md).
-        if (writeback && !direct && (off - kicked >= (8 << 20) || off == size)) {
-          (void)sync_file_range(fd, static_cast<off_t>(kicked), static_cast<off_t>(off - kicked),
-                                SYNC_FILE_RANGE_WRITE);
-          kicked = off;
-        }
       }
     } else {
       if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -338,13 +327,10 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
           break;
         }
         st = in.Exact(buf, kPage);
-        if (st.ok()) {
-          st = io::WriteMaybeDirect(fd, buf, kPage, static_cast<uint64_t>(*n) * kPage, &direct,
-                                    path);
-        }
+        if (st.ok()) st = file.Write(buf, kPage, static_cast<uint64_t>(*n) * kPage);
       }
-      if (st.ok() && writeback && !direct) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     }
+    if (st.ok()) file.Kick();
     if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
       st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
     }

@@ -53,11 +53,10 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
                           const std::set<std::string>* whole = nullptr);
 
 // Applies an archive to `dir` (created if needed); `uid`/`gid` own what it creates (-1: as is).
-// Files under `dir` that the archive does not list are removed afterwards. With `writeback`,
-// the kernel is asked to start writing each file to disk as soon as it is written (the caller
-// syncs at the end, which then has little left to wait for).
-absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid,
-                          bool writeback = false);
+// Files under `dir` that the archive does not list are removed afterwards. Files are written
+// behind (io/write_behind.h): on their way to disk as they are written, so that the caller's
+// sync at the end has little left to wait for, and never filling the page cache.
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid);
 
 // The file-sizes stream: "path\tsize\n" lines.
 std::string FormatFileSizes(const FileSizes& files);

@@ -1,0 +1,121 @@
+// Files written behind hold exactly the bytes given, in order or not; what is a window behind
+// the writer has left the page cache; a full disk is an error that says so.
+#include "io/write_behind.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/test_dir.h"
+
+namespace mdb::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
+  return s;
+}
+
+TEST(WriteBehindSink, WritesOfAnySizeMakeTheSameFile) {
+  // Past the window, so that pages are waited for and dropped while the file is written.
+  const std::string data = Pattern(WriteBehind::kWindow + (3u << 20) + 12345);
+  const fs::path dir = common::FreshTestDir("write-behind");
+  for (size_t piece : {size_t{1000}, size_t{4096}, size_t{1} << 20, (size_t{1} << 20) + 7}) {
+    fs::path p = dir / ("piece-" + std::to_string(piece));
+    int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    {
+      WriteBehindSink sink(fd, p.string());
+      for (size_t off = 0; off < data.size(); off += piece) {
+        ASSERT_TRUE(sink.Write(std::string_view(data).substr(off, piece)).ok());
+      }
+      ASSERT_TRUE(sink.Close().ok());
+    }
+    close(fd);
+    EXPECT_EQ(common::ReadTestFile(p), data) << piece;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(WriteBehind, PagesWrittenOutOfOrderLandWhereTheyBelong) {
+  // An incremental's pages onto a file: backwards, after an in-order start.
+  const fs::path dir = common::FreshTestDir("write-behind");
+  fs::path p = dir / "pages";
+  std::string want = Pattern(64 * 8192);
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(want.size())), 0);
+  WriteBehind file(fd, p.string());
+  ASSERT_TRUE(file.Write(want.data(), 8192, 0).ok());
+  for (size_t page = 63; page >= 1; --page) {
+    ASSERT_TRUE(file.Write(want.data() + page * 8192, 8192, page * 8192).ok());
+  }
+  file.Kick();
+  close(fd);
+  EXPECT_EQ(common::ReadTestFile(p), want);
+  fs::remove_all(dir);
+}
+
+// How many of the file's pages in [from, to) are in the page cache.
+size_t Resident(const fs::path& p, size_t from, size_t to) {
+  int fd = open(p.c_str(), O_RDONLY);
+  if (fd < 0) return SIZE_MAX;
+  void* map = mmap(nullptr, to, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return SIZE_MAX;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in((to + page - 1) / page);
+  size_t n = SIZE_MAX;
+  if (mincore(map, to, in.data()) == 0) {
+    n = 0;
+    for (size_t i = from / page; i < in.size(); ++i) n += in[i] & 1;
+  }
+  munmap(map, to);
+  return n;
+}
+
+TEST(WriteBehind, WhatIsAWindowBehindTheWriterHasLeftThePageCache) {
+  const fs::path dir = common::FreshTestDir("write-behind");
+  struct statfs fsinfo;
+  ASSERT_EQ(statfs(dir.c_str(), &fsinfo), 0);
+  if (fsinfo.f_type == TMPFS_MAGIC) GTEST_SKIP() << "a tmpfs keeps its pages: they are the file";
+  fs::path p = dir / "big";
+  const size_t size = 3 * WriteBehind::kWindow;
+  const std::string block = Pattern(WriteBehind::kStep);
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  WriteBehind file(fd, p.string());
+  for (size_t off = 0; off < size; off += block.size()) {
+    ASSERT_TRUE(file.Write(block.data(), block.size(), off).ok());
+  }
+  // Everything up to a window and a step behind the end was waited for and dropped.
+  const size_t behind = size - WriteBehind::kWindow - WriteBehind::kStep;
+  EXPECT_EQ(Resident(p, 0, behind), 0u);
+  // The last window is still cached: dropping is what the writer did, not the kernel's choice.
+  EXPECT_GT(Resident(p, size - WriteBehind::kStep, size), 0u);
+  file.Kick();
+  close(fd);
+  fs::remove_all(dir);
+}
+
+TEST(WriteBehind, AFullDiskIsUnavailableAndSaysSo) {
+  int fd = open("/dev/full", O_WRONLY);
+  if (fd < 0) GTEST_SKIP() << "no /dev/full here";
+  WriteBehind file(fd, "/dev/full");
+  const std::string block = Pattern(4096);
+  absl::Status st = file.Write(block.data(), block.size(), 0);
+  close(fd);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("the file system holding it is full"), std::string::npos) << st;
+}
+
+}  // namespace
+}  // namespace mdb::io
