@@ -19,13 +19,14 @@ namespace mdb::io {
 class Pipe final : public ByteSink, public ByteSource {
  public:
   explicit Pipe(size_t max_buffered = 16 << 20) : max_(max_buffered) {}
-  absl::Status Write(std::string_view data) override {
+  absl::Status Write(std::string_view data) override { return WriteOwned(std::string(data)); }
+  absl::Status WriteOwned(std::string data) override {
     if (data.empty()) return absl::OkStatus();  // an empty piece would read as the end
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return buffered_ < max_ || abandoned_; });
     if (abandoned_) return absl::CancelledError("the reader stopped");
-    pieces_.push_back({.data = std::string(data)});
     buffered_ += data.size();
+    pieces_.push_back({.data = std::move(data)});
     cv_.notify_all();
     return absl::OkStatus();
   }

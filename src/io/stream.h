@@ -33,6 +33,9 @@ class ByteSink {
   virtual ~ByteSink() = default;
   // Writes all of `data`.
   [[nodiscard]] virtual absl::Status Write(std::string_view data) = 0;
+  // The same for bytes the caller is done with: a sink that keeps what it is given (a Pipe)
+  // takes them instead of copying them.
+  [[nodiscard]] virtual absl::Status WriteOwned(std::string data) { return Write(data); }
   // Flushes and makes the data durable where that applies (files are fsync'd).
   [[nodiscard]] virtual absl::Status Close() { return absl::OkStatus(); }
   // Marks the place after the bytes written so far (Boundary); a hint that sinks which are no

@@ -43,13 +43,15 @@ TEST(Pipe, AnEmptyWriteIsNotTheEnd) {
     ASSERT_TRUE(pipe.Write("ab").ok());
     ASSERT_TRUE(pipe.Write("").ok());  // must not read as the end of the stream
     ASSERT_TRUE(pipe.Write("cdefghijkl").ok());
+    ASSERT_TRUE(pipe.WriteOwned("").ok());  // nor one handed over
+    ASSERT_TRUE(pipe.WriteOwned(std::string(100, 'm')).ok());
     pipe.Finish();
   });
-  std::string got(32, '\0');
+  std::string got(256, '\0');
   auto n = mdb::io::ReadFull(&pipe, got.data(), got.size());
   writer.join();
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(got.substr(0, *n), "abcdefghijkl");
+  EXPECT_EQ(got.substr(0, *n), "abcdefghijkl" + std::string(100, 'm'));
 }
 
 TEST(Pipe, TheConsumersErrorIsTheCauseWhenItAbandoned) {

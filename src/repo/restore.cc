@@ -76,7 +76,7 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
       checksum.Update(*chunk);
       written += chunk->size();
     }
-    st = chunk.ok() ? sink->Write(*chunk) : chunk.status();
+    st = chunk.ok() ? sink->WriteOwned(*std::move(chunk)) : chunk.status();
   }
   for (auto& f : window) f.wait();  // no task may outlive this call's captures
   // Every chunk was checked against its id; this checks that they are all there and in order
