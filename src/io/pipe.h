@@ -19,7 +19,9 @@ namespace mdb::io {
 class Pipe final : public ByteSink, public ByteSource {
  public:
   explicit Pipe(size_t max_buffered = 16 << 20) : max_(max_buffered) {}
-  absl::Status Write(std::string_view data) override { return WriteOwned(std::string(data)); }
+  absl::Status Write(std::string_view data) override {
+    return data.empty() ? absl::OkStatus() : WriteOwned(std::string(data));
+  }
   absl::Status WriteOwned(std::string data) override {
     if (data.empty()) return absl::OkStatus();  // an empty piece would read as the end
     std::unique_lock<std::mutex> lock(mu_);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace mdb::io {
 namespace {
@@ -20,9 +21,24 @@ absl::Status Failed(absl::string_view what, absl::string_view path, int err) {
                                              full ? " (the file system holding it is full)" : ""));
 }
 
+// sync_file_range refuses only what it cannot do for this file (EINVAL: a range or flags it does
+// not take; ESPIPE: not a file; ENOSYS): the final sync is left to do it. Every other error is a
+// write-back that failed, and the wait has taken it from the file: it must be reported here, or
+// the fsync that follows would find nothing wrong.
+absl::Status Waited(int rc, absl::string_view path) {
+  if (rc == 0) return absl::OkStatus();
+  const int err = errno;
+  if (err == EINVAL || err == ESPIPE || err == ENOSYS) return absl::OkStatus();
+  return Failed("write-back of", path, err);
+}
+
+constexpr unsigned int kWait =
+    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+
 }  // namespace
 
 absl::Status WriteBehind::Write(const char* p, size_t n, uint64_t offset) {
+  if (n == 0) return absl::OkStatus();
   if (offset != end_) in_order_ = false;
   for (uint64_t at = offset; n > 0;) {
     ssize_t w = pwrite(fd_, p, n, static_cast<off_t>(at));
@@ -36,22 +52,17 @@ absl::Status WriteBehind::Write(const char* p, size_t n, uint64_t offset) {
   if (!in_order_) return absl::OkStatus();
   // Started a step at a time (a request the device takes whole), never waited for here.
   if (end_ - kicked_ >= kStep) {
-    (void)sync_file_range(fd_, static_cast<off_t>(kicked_), static_cast<off_t>(end_ - kicked_),
-                          SYNC_FILE_RANGE_WRITE);
+    (void)sync_(fd_, static_cast<off_t>(kicked_), static_cast<off_t>(end_ - kicked_),
+                SYNC_FILE_RANGE_WRITE);
     kicked_ = end_;
   }
-  // A window behind: wait for what was started and drop it. sync_file_range's WAIT flags report
-  // a failed write-back (EIO, or ENOSPC where space is only taken then); anything else it says
-  // (a file system without it) leaves the pages to the final sync.
+  // A window behind: wait for what was started, then drop it (advice only: pages still dirty,
+  // or a tmpfs's, stay where they are).
   while (kicked_ - dropped_ > kWindow) {
     const uint64_t k = std::min(kStep, kicked_ - dropped_ - kWindow);
-    if (sync_file_range(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(k),
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
-      const int err = errno;
-      if (err == EIO || err == ENOSPC || err == EDQUOT) return Failed("write-back of", path_, err);
-    } else {
-      // Advice only: pages still dirty (or a tmpfs's) stay where they are.
+    const int rc = sync_(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(k), kWait);
+    if (absl::Status st = Waited(rc, path_); !st.ok()) return st;
+    if (rc == 0) {
       (void)posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(k),
                           POSIX_FADV_DONTNEED);
     }
@@ -61,26 +72,50 @@ absl::Status WriteBehind::Write(const char* p, size_t n, uint64_t offset) {
 }
 
 void WriteBehind::Kick() {
-  if (in_order_) {
-    if (end_ > kicked_) {
-      (void)sync_file_range(fd_, static_cast<off_t>(kicked_), static_cast<off_t>(end_ - kicked_),
-                            SYNC_FILE_RANGE_WRITE);
-    }
-  } else {
-    (void)sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);  // 0, 0: the whole file
+  if (!in_order_) {
+    (void)sync_(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);  // 0, 0: the whole file
+  } else if (end_ > kicked_) {
+    (void)sync_(fd_, static_cast<off_t>(kicked_), static_cast<off_t>(end_ - kicked_),
+                SYNC_FILE_RANGE_WRITE);
+    kicked_ = end_;
   }
-  kicked_ = end_;
+}
+
+absl::Status WaitWritten(int fd, const std::string& path, SyncRange sync) {
+  return Waited(sync(fd, 0, 0, kWait), path);
+}
+
+WrittenFiles::~WrittenFiles() {
+  for (auto& [fd, path] : pending_) close(fd);
+}
+
+absl::Status WrittenFiles::WaitOldest() {
+  auto [fd, path] = std::move(pending_.front());
+  pending_.pop_front();
+  absl::Status st = WaitWritten(fd, path, sync_);
+  close(fd);
+  return st;
+}
+
+absl::Status WrittenFiles::Add(int fd, std::string path) {
+  pending_.emplace_back(fd, std::move(path));
+  absl::Status st;
+  while (st.ok() && pending_.size() > depth_) st = WaitOldest();
+  return st;
+}
+
+absl::Status WrittenFiles::Finish() {
+  absl::Status st;
+  while (st.ok() && !pending_.empty()) st = WaitOldest();
+  return st;
 }
 
 WriteBehindSink::WriteBehindSink(int fd, std::string path)
-    : file_(fd, path),
-      path_(std::move(path)),
-      fd_(fd),
-      buf_(new (std::nothrow) char[WriteBehind::kStep]) {}
+    : file_(fd, std::move(path)), buf_(new (std::nothrow) char[WriteBehind::kStep]) {}
 
 absl::Status WriteBehindSink::Flush() {
   absl::Status st = file_.Write(buf_.get(), used_, offset_);
-  offset_ += used_;
+  if (st.ok()) offset_ += used_;
   used_ = 0;
   return st;
 }
@@ -103,8 +138,8 @@ absl::Status WriteBehindSink::Close() {
   if (buf_ && used_ > 0) {
     if (absl::Status st = Flush(); !st.ok()) return st;
   }
-  if (fsync(fd_) != 0) {
-    return absl::UnavailableError(absl::StrCat("fsync '", path_, "': ", strerror(errno)));
+  if (fsync(file_.fd()) != 0) {
+    return absl::UnavailableError(absl::StrCat("fsync '", file_.path(), "': ", strerror(errno)));
   }
   return absl::OkStatus();
 }

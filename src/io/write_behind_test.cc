@@ -1,5 +1,6 @@
 // Files written behind hold exactly the bytes given, in order or not; what is a window behind
-// the writer has left the page cache; a full disk is an error that says so.
+// the writer has left the page cache; a full disk, or a write-back that failed, is an error
+// that says so.
 #include "io/write_behind.h"
 
 #include <fcntl.h>
@@ -9,7 +10,10 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "common/test_dir.h"
 
@@ -42,6 +46,30 @@ TEST(WriteBehindSink, WritesOfAnySizeMakeTheSameFile) {
     close(fd);
     EXPECT_EQ(common::ReadTestFile(p), data) << piece;
   }
+  fs::remove_all(dir);
+}
+
+TEST(WriteBehind, WritesOutOfOrderAfterTheWindowMovedLandWhereTheyBelong) {
+  // In order past the window, then back over what was dropped, then on past the end.
+  const fs::path dir = common::FreshTestDir("write-behind");
+  fs::path p = dir / "mixed";
+  const size_t step = WriteBehind::kStep;
+  const std::string want = Pattern(WriteBehind::kWindow + 8 * step);
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  WriteBehind file(fd, p.string());
+  const size_t first = WriteBehind::kWindow + 4 * step;
+  std::string damaged = want.substr(0, first);
+  damaged[3] ^= 1;
+  damaged[first - 1] ^= 1;
+  ASSERT_TRUE(file.Write(damaged.data(), first, 0).ok());
+  ASSERT_TRUE(file.Write(want.data(), 0, 12345).ok());  // nothing at all, anywhere
+  ASSERT_TRUE(file.Write(want.data() + first - step, step, first - step).ok());
+  ASSERT_TRUE(file.Write(want.data(), 4096, 0).ok());
+  ASSERT_TRUE(file.Write(want.data() + first, want.size() - first, first).ok());
+  file.Kick();
+  close(fd);
+  EXPECT_EQ(common::ReadTestFile(p), want);
   fs::remove_all(dir);
 }
 
@@ -115,6 +143,85 @@ TEST(WriteBehind, AFullDiskIsUnavailableAndSaysSo) {
   close(fd);
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(st.message().find("the file system holding it is full"), std::string::npos) << st;
+}
+
+// sync_file_range as a file system that fails its write-back would answer: the waits fail
+// with `fail_errno`, starting write-back never does.
+int fail_errno = 0;
+int FailingWaits(int fd, off_t offset, off_t n, unsigned int flags) {
+  if ((flags & SYNC_FILE_RANGE_WAIT_AFTER) == 0) return sync_file_range(fd, offset, n, flags);
+  errno = fail_errno;
+  return -1;
+}
+
+TEST(WriteBehind, AFailedWriteBackIsAnErrorAndOnlyARefusedCallIsLeftToTheFinalSync) {
+  const fs::path dir = common::FreshTestDir("write-behind");
+  const std::string block = Pattern(WriteBehind::kStep);
+  for (int err : {EIO, ENOSPC, ESTALE, EINVAL, ESPIPE}) {
+    fail_errno = err;
+    fs::path p = dir / ("errno-" + std::to_string(err));
+    int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    WriteBehind file(fd, p.string(), &FailingWaits);
+    absl::Status st;
+    for (uint64_t off = 0; st.ok() && off <= 2 * WriteBehind::kWindow; off += block.size()) {
+      st = file.Write(block.data(), block.size(), off);
+    }
+    const absl::Status waited = WaitWritten(fd, p.string(), &FailingWaits);
+    close(fd);
+    if (err == EINVAL || err == ESPIPE) {
+      EXPECT_TRUE(st.ok()) << err << " " << st;
+      EXPECT_TRUE(waited.ok()) << err << " " << waited;
+    } else {
+      EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << err << " " << st;
+      EXPECT_NE(st.message().find("write-back of '" + p.string() + "': " + strerror(err)),
+                std::string::npos)
+          << st;
+      EXPECT_EQ(waited.code(), absl::StatusCode::kUnavailable) << err;
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST(WrittenFiles, EachFileIsWaitedForAndClosedAndAFailureIsTheCallersError) {
+  const fs::path dir = common::FreshTestDir("write-behind");
+  auto open_one = [&](int i) {
+    return open((dir / std::to_string(i)).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  };
+  auto is_open = [](int fd) { return fcntl(fd, F_GETFD) != -1; };
+  {
+    WrittenFiles files(2);  // the real call: nothing fails
+    std::vector<int> fds;  // all opened first: a closed descriptor's number is not reused
+    for (int i = 0; i < 4; ++i) fds.push_back(open_one(i));
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(files.Add(fds[i], std::to_string(i)).ok());
+    EXPECT_FALSE(is_open(fds[0]));  // waited for once two more were pending
+    EXPECT_FALSE(is_open(fds[1]));
+    EXPECT_TRUE(is_open(fds[2]));
+    ASSERT_TRUE(files.Finish().ok());
+    EXPECT_FALSE(is_open(fds[3]));
+  }
+  fail_errno = EIO;
+  {
+    WrittenFiles files(1, &FailingWaits);
+    const int first = open_one(10);
+    const int second = open_one(11);
+    ASSERT_TRUE(files.Add(first, "first").ok());
+    absl::Status st = files.Add(second, "second");  // waits for the first: it failed
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_NE(st.message().find("'first'"), std::string::npos) << st;
+    EXPECT_FALSE(is_open(first));
+    EXPECT_EQ(files.Finish().code(), absl::StatusCode::kUnavailable);  // the second, too
+    EXPECT_FALSE(is_open(second));
+  }
+  {
+    int fd = open_one(20);
+    {
+      WrittenFiles files(4, &FailingWaits);
+      ASSERT_TRUE(files.Add(fd, "never waited").ok());
+    }  // an error path elsewhere: closed unwaited
+    EXPECT_FALSE(is_open(fd));
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -310,9 +310,9 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
         return absl::UnimplementedError(
             absl::StrCat("archive '", stream, "' (a tablespace) cannot be restored yet"));
       }
-      // Short: RestoreStream already fetches 8 chunks ahead; a longer pipe only held more of
-      // the restore in memory when the writer was the slower side (a drill's, through the page
-      // cache: +23 MB of peak RSS with 16 MiB here, BENCHMARKS.md).
+      // Short: RestoreStream already fetches 8 chunks ahead; a longer pipe only holds more of
+      // the restore in memory whenever the writer is the slower side (as the disk makes it:
+      // +23 MB of peak RSS with 16 MiB here in a drill, BENCHMARKS.md).
       io::Pipe pipe(4 << 20);
       absl::Status read_status;
       const repo::Manifest* m = manifest;

@@ -269,6 +269,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
   std::unique_ptr<char[]> buffer(new (std::nothrow) char[kBuf]);
   if (!buffer) return absl::ResourceExhaustedError("no memory for the restore's buffer");
   char* const buf = buffer.get();
+  io::WrittenFiles written;  // each file's write-back waited for a few files later
   for (;;) {
     char type;
     RETURN_IF_ERROR(in.Exact(&type, 1));
@@ -334,9 +335,13 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
       st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
     }
-    close(fd);
-    RETURN_IF_ERROR(st);
+    if (!st.ok()) {
+      close(fd);
+      return st;
+    }
+    RETURN_IF_ERROR(written.Add(fd, path));
   }
+  RETURN_IF_ERROR(written.Finish());
   RETURN_IF_ERROR(CreateArchiveLinks(&target, links, uid, gid));
   std::error_code ec;
   // Files the archive does not list were deleted since the previous backup of the chain.

@@ -55,7 +55,8 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
 // Applies an archive to `dir` (created if needed); `uid`/`gid` own what it creates (-1: as is).
 // Files under `dir` that the archive does not list are removed afterwards. Files are written
 // behind (io/write_behind.h): on their way to disk as they are written, so that the caller's
-// sync at the end has little left to wait for, and never filling the page cache.
+// sync at the end has little left to wait for, and a large file holds at most a window of the
+// page cache; each file's write-back is waited for (a failed one is an error) before it returns.
 absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid);
 
 // The file-sizes stream: "path\tsize\n" lines.

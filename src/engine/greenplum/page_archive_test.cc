@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/test_dir.h"
 #include "engine/greenplum/tar_extract.h"
+#include "io/write_behind.h"
 
 namespace mdb::engine::greenplum {
 namespace {
@@ -280,8 +281,10 @@ TEST(PageArchive, ARestoreWritesTheSameBytesBehind) {
   // Whole files in 1 MiB blocks and a tail that is not one (written behind, io/write_behind.h);
   // then pages of an incremental onto the same files.
   std::string big;
-  for (int i = 0; big.size() < (5u << 20) + 5000; ++i) big += Page(0x10 + i, 'a' + i % 26);
-  big.resize((5u << 20) + 5000);  // five 1 MiB blocks, then a tail of 5000 bytes
+  // Past the window (its pages dropped as the file is written), then a tail of 5000 bytes.
+  const size_t size = io::WriteBehind::kWindow + (5u << 20) + 5000;
+  for (int i = 0; big.size() < size; ++i) big += Page(0x10 + i, 'a' + i % 26);
+  big.resize(size);
   std::string rel = Page(0x10, 'a') + Page(0x20, 'b') + Page(0x30, 'c');
   Tar t1;
   t1.Dir("base");
@@ -300,7 +303,7 @@ TEST(PageArchive, ARestoreWritesTheSameBytesBehind) {
   Written incr = Write(t2.Finish(), &base.files, 0x800000000ull);
   EXPECT_EQ(incr.stats.pages_stored, 1u);  // page 1 (big is no relation: stored whole)
 
-  fs::path dir = fs::temp_directory_path() / ("mdb-arc-direct-" + std::to_string(getpid()));
+  fs::path dir = fs::temp_directory_path() / ("mdb-arc-behind-" + std::to_string(getpid()));
   fs::remove_all(dir);
   Apply(base.archive, dir);
   EXPECT_EQ(common::ReadTestFile(dir / "base/big"), big);
