@@ -2,7 +2,7 @@
 // are written once and rarely read back, so that they neither evict the host's working set (often
 // the database's) nor pay the copy into cold cache pages. A direct write is synchronous, so one
 // writer keeps one in flight; restores, which must reach the device's speed, write behind instead
-// (io/write_behind.h, BENCHMARKS.md "Write-behind restores"). The difference is measured, not
+// (io/write_behind.h, BENCHMARKS.md "Restores written behind"). The difference is measured, not
 // assumed.
 #pragma once
 

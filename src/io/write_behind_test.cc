@@ -191,7 +191,7 @@ TEST(WrittenFiles, EachFileIsWaitedForAndClosedAndAFailureIsTheCallersError) {
   auto is_open = [](int fd) { return fcntl(fd, F_GETFD) != -1; };
   {
     WrittenFiles files(2);  // the real call: nothing fails
-    std::vector<int> fds;  // all opened first: a closed descriptor's number is not reused
+    std::vector<int> fds;   // all opened first: a closed descriptor's number is not reused
     for (int i = 0; i < 4; ++i) fds.push_back(open_one(i));
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(files.Add(fds[i], std::to_string(i)).ok());
     EXPECT_FALSE(is_open(fds[0]));  // waited for once two more were pending
