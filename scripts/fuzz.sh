@@ -30,7 +30,7 @@ TARGETS=(
   "mongo_reply src/engine/mongodb/reply_fuzz.cc src/engine/mongodb/reply_guard.cc"
   "archive src/engine/greenplum/archive_fuzz.cc src/engine/greenplum/page_archive.cc
    src/engine/greenplum/tar_extract.cc src/engine/greenplum/wal_names.cc src/io/beneath.cc
-   src/io/stream.cc src/io/direct.cc"
+   src/io/stream.cc src/io/write_behind.cc"
 )
 
 for entry in "${TARGETS[@]}"; do
