@@ -66,26 +66,47 @@ class Pipe final : public ByteSink, public ByteSource {
   }
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {  // a reader that takes no marks skips them
-      cv_.wait(lock, [&] { return !pieces_.empty() || closed_; });
-      if (pieces_.empty()) return 0;
-      if (pieces_.front().mark == Boundary::kNone) break;
-      pieces_.pop_front();
-    }
-    std::string& front = pieces_.front().data;
+    if (!WaitForBytes(lock)) return 0;
+    const std::string& front = pieces_.front().data;
     size_t k = std::min(n, front.size() - offset_);
     memcpy(buf, front.data() + offset_, k);
+    Advance(k);
+    return k;
+  }
+  // The front piece's bytes stay where they are until Consume: the writer only appends (a
+  // deque's push_back moves no element) and only the reader pops.
+  absl::StatusOr<std::string_view> Peek(size_t n) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!WaitForBytes(lock)) return std::string_view();
+    return std::string_view(pieces_.front().data).substr(offset_, n);
+  }
+  void Consume(size_t n) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Advance(n);
+  }
+
+ private:
+  // Waits for a piece of bytes at the front, skipping marks (a reader that takes no marks reads
+  // past them); false at the end of the stream.
+  bool WaitForBytes(std::unique_lock<std::mutex>& lock) {
+    for (;;) {
+      cv_.wait(lock, [&] { return !pieces_.empty() || closed_; });
+      if (pieces_.empty()) return false;
+      if (pieces_.front().mark == Boundary::kNone) return true;
+      pieces_.pop_front();
+    }
+  }
+  void Advance(size_t k) {
+    const size_t size = pieces_.front().data.size();
     offset_ += k;
-    if (offset_ == front.size()) {
-      buffered_ -= front.size();
+    if (offset_ == size) {
+      buffered_ -= size;
       pieces_.pop_front();
       offset_ = 0;
       cv_.notify_all();
     }
-    return k;
   }
 
- private:
   const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;

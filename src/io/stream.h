@@ -26,6 +26,13 @@ class ByteSource {
   // Consumes the mark; may block until that is known. Sources that carry marks never return
   // bytes from both sides of one in a Read. Most sources carry none.
   virtual Boundary TakeMark() { return Boundary::kNone; }
+  // Where a source holds its next bytes in memory (a Pipe): a view of up to `n` of them, without
+  // copying them (empty at the end of the stream), valid until Consume says how many of them
+  // were used. Blocks as Read does. Other sources: UNIMPLEMENTED (Read instead).
+  virtual absl::StatusOr<std::string_view> Peek(size_t n) {
+    return absl::UnimplementedError("this source only copies out (Read)");
+  }
+  virtual void Consume(size_t n) {}
 };
 
 class ByteSink {

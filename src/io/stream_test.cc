@@ -54,6 +54,32 @@ TEST(Pipe, AnEmptyWriteIsNotTheEnd) {
   EXPECT_EQ(got.substr(0, *n), "abcdefghijkl" + std::string(100, 'm'));
 }
 
+// Peek shows the bytes where the pipe holds them, up to a piece's end, past marks; Consume
+// moves on by what was used; the end is an empty view.
+TEST(Pipe, PeekShowsTheNextBytesUntilConsumed) {
+  mdb::io::Pipe pipe;
+  const std::string owned(100, 'x');
+  ASSERT_TRUE(pipe.Write("abcdef").ok());
+  pipe.Mark(mdb::io::Boundary::kMay);
+  ASSERT_TRUE(pipe.WriteOwned(owned).ok());
+  pipe.Finish();
+  auto view = pipe.Peek(4);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(*view, "abcd");
+  EXPECT_EQ(*pipe.Peek(4), "abcd");  // nothing consumed yet
+  pipe.Consume(3);
+  EXPECT_EQ(*pipe.Peek(64), "def");  // a piece's end bounds a view
+  pipe.Consume(3);
+  EXPECT_EQ(*pipe.Peek(1000), owned);  // past the mark
+  char c;
+  pipe.Consume(99);
+  ASSERT_EQ(*pipe.Read(&c, 1), 1u);  // Read and Peek share the place
+  EXPECT_EQ(c, 'x');
+  EXPECT_TRUE(pipe.Peek(10)->empty());
+  mdb::io::StringSource copies("abc");
+  EXPECT_EQ(copies.Peek(3).status().code(), absl::StatusCode::kUnimplemented);
+}
+
 TEST(Pipe, TheConsumersErrorIsTheCauseWhenItAbandoned) {
   using mdb::io::PipeResult;
   absl::Status disk = absl::ResourceExhaustedError("disk full");

@@ -99,6 +99,24 @@ class In {
     for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(b[i]) << (8 * i);
     return v;
   }
+  // Up to `n` of the next bytes, at least one: a view into the source where it holds them
+  // (a Pipe: the restore's bytes are not copied once more on their way to the file; Release
+  // after use), else `n` bytes read into `buf`.
+  absl::StatusOr<std::string_view> Next(char* buf, size_t n) {
+    auto view = source_->Peek(n);
+    if (view.ok()) {
+      if (view->empty()) return absl::DataLossError("archive: truncated");
+      peeked_ = view->size();
+      return *view;
+    }
+    if (!absl::IsUnimplemented(view.status())) return view.status();
+    RETURN_IF_ERROR(Exact(buf, n));
+    return std::string_view(buf, n);
+  }
+  void Release() {
+    if (peeked_ > 0) source_->Consume(peeked_);
+    peeked_ = 0;
+  }
   absl::StatusOr<std::string> Str() {
     ASSIGN_OR_RETURN(uint16_t n, Int<uint16_t>());
     std::string s(n, '\0');
@@ -108,6 +126,7 @@ class In {
 
  private:
   io::ByteSource* source_;
+  size_t peeked_ = 0;
 };
 
 // pd_lsn, the first 8 bytes of every page: the high half, then the low half, in host order.
@@ -306,10 +325,14 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
     io::WriteBehind file(fd, path);
     if (type == 'F') {
       for (uint64_t off = 0; st.ok() && off < size;) {
-        size_t k = static_cast<size_t>(std::min<uint64_t>(size - off, kBuf));
-        st = in.Exact(buf, k);
-        if (st.ok()) st = file.Write(buf, k, off);
-        off += k;
+        auto piece = in.Next(buf, static_cast<size_t>(std::min<uint64_t>(size - off, kBuf)));
+        if (!piece.ok()) {
+          st = piece.status();
+          break;
+        }
+        st = file.Write(piece->data(), piece->size(), off);
+        off += piece->size();
+        in.Release();
       }
     } else {
       if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
