@@ -19,15 +19,6 @@ void StopDirect(int fd, bool* direct) {
   *direct = false;
 }
 
-absl::Status Failed(absl::string_view path) {
-  const int err = errno;
-  // UNAVAILABLE either way (space is the operator's to free, then the work is retried); said
-  // in the same words as the storage driver's other writes.
-  const bool full = err == ENOSPC || err == EDQUOT;
-  return absl::UnavailableError(absl::StrCat("write '", path, "': ", strerror(err),
-                                             full ? " (the file system holding it is full)" : ""));
-}
-
 }  // namespace
 
 bool TryDirect(int fd) {
@@ -49,7 +40,7 @@ absl::Status WriteMaybeDirect(int fd, const char* p, size_t n, uint64_t offset, 
       ssize_t w = pwrite(fd, p + done, whole - done, static_cast<off_t>(offset + done));
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == EINVAL) break;  // an alignment this filesystem will not take
-      if (w <= 0) return Failed(path);
+      if (w <= 0) return WriteFailed("write", path, errno);
       done += static_cast<size_t>(w);
       if (done % kDirectAlign != 0) break;  // a short write: what is left is not aligned
     }
@@ -62,7 +53,7 @@ absl::Status WriteMaybeDirect(int fd, const char* p, size_t n, uint64_t offset, 
   while (n > 0) {
     ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return Failed(path);
+    if (w <= 0) return WriteFailed("write", path, errno);
     p += w;
     n -= static_cast<size_t>(w);
     offset += static_cast<uint64_t>(w);

@@ -9,35 +9,17 @@
 #include <filesystem>
 
 #include "common/test_dir.h"
+#include "io/file_sink_testing.h"
 
 namespace mdb::io {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Pattern(size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
-  return s;
-}
-
 TEST(DirectFileSink, WritesOfAnySizeMakeTheSameFile) {
   const std::string data = Pattern((3u << 20) + 12345);  // blocks, then a tail
   const fs::path dir = common::FreshTestDir("direct");
-  for (size_t piece : {size_t{1000}, size_t{4096}, size_t{1} << 20, (size_t{1} << 20) + 7}) {
-    fs::path p = dir / ("piece-" + std::to_string(piece));
-    int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ASSERT_GE(fd, 0);
-    {
-      DirectFileSink sink(fd, p.string());
-      for (size_t off = 0; off < data.size(); off += piece) {
-        ASSERT_TRUE(sink.Write(std::string_view(data).substr(off, piece)).ok());
-      }
-      ASSERT_TRUE(sink.Close().ok());
-    }
-    close(fd);
-    EXPECT_EQ(common::ReadTestFile(p), data) << piece;
-  }
+  ExpectWritesOfAnySizeMakeTheSameFile<DirectFileSink>(data, dir);
   fs::remove_all(dir);
 }
 

@@ -58,4 +58,10 @@ absl::StatusOr<size_t> ReadFull(ByteSource* source, char* buf, size_t n) {
   return done;
 }
 
+absl::Status WriteFailed(absl::string_view what, absl::string_view path, int err) {
+  const bool full = err == ENOSPC || err == EDQUOT;
+  return absl::UnavailableError(absl::StrCat(what, " '", path, "': ", strerror(err),
+                                             full ? " (the file system holding it is full)" : ""));
+}
+
 }  // namespace mdb::io

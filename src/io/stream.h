@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace mdb::io {
 
@@ -95,5 +96,10 @@ class StringSink final : public ByteSink {
 
 // Reads until `n` bytes are read or the source ends; returns the count.
 absl::StatusOr<size_t> ReadFull(ByteSource* source, char* buf, size_t n);
+
+// A write to the file `path` that failed with `err` (`what`: "write", "write-back of"):
+// UNAVAILABLE either way (space is the operator's to free, then the work is retried), saying so
+// when the file system is full, in the same words as the storage driver's other writes.
+absl::Status WriteFailed(absl::string_view what, absl::string_view path, int err);
 
 }  // namespace mdb::io

@@ -13,14 +13,6 @@
 namespace mdb::io {
 namespace {
 
-absl::Status Failed(absl::string_view what, absl::string_view path, int err) {
-  // UNAVAILABLE either way (space is the operator's to free, then the work is retried); said
-  // in the same words as the storage driver's other writes.
-  const bool full = err == ENOSPC || err == EDQUOT;
-  return absl::UnavailableError(absl::StrCat(what, " '", path, "': ", strerror(err),
-                                             full ? " (the file system holding it is full)" : ""));
-}
-
 // sync_file_range refuses only what it cannot do for this file (EINVAL: a range or flags it does
 // not take; ESPIPE: not a file; ENOSYS): the final sync is left to do it. Every other error is a
 // write-back that failed, and the wait has taken it from the file: it must be reported here, or
@@ -29,7 +21,7 @@ absl::Status Waited(int rc, absl::string_view path) {
   if (rc == 0) return absl::OkStatus();
   const int err = errno;
   if (err == EINVAL || err == ESPIPE || err == ENOSYS) return absl::OkStatus();
-  return Failed("write-back of", path, err);
+  return WriteFailed("write-back of", path, err);
 }
 
 constexpr unsigned int kWait =
@@ -43,7 +35,7 @@ absl::Status WriteBehind::Write(const char* p, size_t n, uint64_t offset) {
   for (uint64_t at = offset; n > 0;) {
     ssize_t w = pwrite(fd_, p, n, static_cast<off_t>(at));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return Failed("write", path_, w < 0 ? errno : ENOSPC);
+    if (w <= 0) return WriteFailed("write", path_, w < 0 ? errno : ENOSPC);
     p += w;
     n -= static_cast<size_t>(w);
     at += static_cast<uint64_t>(w);

@@ -16,36 +16,18 @@
 #include <vector>
 
 #include "common/test_dir.h"
+#include "io/file_sink_testing.h"
 
 namespace mdb::io {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Pattern(size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
-  return s;
-}
-
 TEST(WriteBehindSink, WritesOfAnySizeMakeTheSameFile) {
   // Past the window, so that pages are waited for and dropped while the file is written.
   const std::string data = Pattern(WriteBehind::kWindow + (3u << 20) + 12345);
   const fs::path dir = common::FreshTestDir("write-behind");
-  for (size_t piece : {size_t{1000}, size_t{4096}, size_t{1} << 20, (size_t{1} << 20) + 7}) {
-    fs::path p = dir / ("piece-" + std::to_string(piece));
-    int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ASSERT_GE(fd, 0);
-    {
-      WriteBehindSink sink(fd, p.string());
-      for (size_t off = 0; off < data.size(); off += piece) {
-        ASSERT_TRUE(sink.Write(std::string_view(data).substr(off, piece)).ok());
-      }
-      ASSERT_TRUE(sink.Close().ok());
-    }
-    close(fd);
-    EXPECT_EQ(common::ReadTestFile(p), data) << piece;
-  }
+  ExpectWritesOfAnySizeMakeTheSameFile<WriteBehindSink>(data, dir);
   fs::remove_all(dir);
 }
 
