@@ -84,6 +84,17 @@ class Pipe final : public ByteSink, public ByteSource {
     std::lock_guard<std::mutex> lock(mu_);
     Advance(n);
   }
+  std::optional<std::string> TakePiece(size_t min, size_t max) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!WaitForBytes(lock) || offset_ != 0) return std::nullopt;
+    const size_t size = pieces_.front().data.size();
+    if (size < min || size > max) return std::nullopt;
+    std::string piece = std::move(pieces_.front().data);
+    pieces_.pop_front();
+    buffered_ -= size;
+    cv_.notify_all();
+    return piece;
+  }
 
  private:
   // Waits for a piece of bytes at the front, skipping marks (a reader that takes no marks reads

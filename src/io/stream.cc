@@ -58,6 +58,28 @@ absl::StatusOr<size_t> ReadFull(ByteSource* source, char* buf, size_t n) {
   return done;
 }
 
+absl::StatusOr<std::string> ReadOwned(ByteSource* source, size_t n) {
+  std::string out;
+  absl::StatusOr<std::string_view> view = source->Peek(n);
+  if (absl::IsUnimplemented(view.status())) {
+    out.resize(n);
+    absl::StatusOr<size_t> got = ReadFull(source, out.data(), n);
+    if (!got.ok()) return got.status();
+    out.resize(*got);
+    return out;
+  }
+  out.reserve(n);  // not zero-filled, unlike the resize above
+  for (;;) {
+    if (!view.ok()) return view.status();
+    if (view->empty()) break;
+    out.append(*view);
+    source->Consume(view->size());
+    if (out.size() == n) break;
+    view = source->Peek(n - out.size());
+  }
+  return out;
+}
+
 absl::Status WriteFailed(absl::string_view what, absl::string_view path, int err) {
   const bool full = err == ENOSPC || err == EDQUOT;
   return absl::UnavailableError(absl::StrCat(what, " '", path, "': ", strerror(err),

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,14 @@ class ByteSource {
     return absl::UnimplementedError("this source only copies out (Read)");
   }
   virtual void Consume(size_t n) {}
+  // Where a source holds its bytes as the pieces its writer handed over (a Pipe fed by
+  // ByteSink::WriteOwned): the next piece, moved out instead of copied, when none of it was read
+  // yet and it holds `min` to `max` bytes. Blocks as Read does. nullopt otherwise, and at the end:
+  // Read then. Lets a chunker take a producer's page group as its chunk without a copy.
+  virtual std::optional<std::string> TakePiece(size_t min, size_t max) {
+    (void)min, (void)max;
+    return std::nullopt;
+  }
 };
 
 class ByteSink {
@@ -96,6 +105,9 @@ class StringSink final : public ByteSink {
 
 // Reads until `n` bytes are read or the source ends; returns the count.
 absl::StatusOr<size_t> ReadFull(ByteSource* source, char* buf, size_t n);
+// ReadFull into a string of their own (shorter only at the end), for a sink's WriteOwned: copied
+// once, out of where the source holds them (Peek), when it does.
+absl::StatusOr<std::string> ReadOwned(ByteSource* source, size_t n);
 
 // A write to the file `path` that failed with `err` (`what`: "write", "write-back of"):
 // UNAVAILABLE either way (space is the operator's to free, then the work is retried), saying so

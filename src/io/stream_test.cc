@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,6 +79,63 @@ TEST(Pipe, PeekShowsTheNextBytesUntilConsumed) {
   EXPECT_TRUE(pipe.Peek(10)->empty());
   mdb::io::StringSource copies("abc");
   EXPECT_EQ(copies.Peek(3).status().code(), absl::StatusCode::kUnimplemented);
+}
+
+// A piece handed over whole is handed on whole: the same bytes, not a copy of them, when none of
+// it was read and its size is within the bounds asked; otherwise it stays to be read.
+TEST(Pipe, TakePieceMovesOutAWholePieceOnly) {
+  using mdb::io::ReadFull;
+  using mdb::io::StringSource;
+  mdb::io::Pipe pipe(64);  // holds one 64-byte piece: a writer of a second waits for the first
+  std::string first(64, 'a');
+  const char* where = first.data();
+  ASSERT_TRUE(pipe.WriteOwned(std::move(first)).ok());
+  std::thread writer([&] {
+    EXPECT_TRUE(pipe.WriteOwned(std::string(40, 'b')).ok());
+    EXPECT_TRUE(pipe.WriteOwned(std::string(50, 'c')).ok());
+    pipe.Finish();
+  });
+  std::optional<std::string> taken = pipe.TakePiece(64, 64);
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(*taken, std::string(64, 'a'));
+  EXPECT_EQ(taken->data(), where);  // moved, not copied
+  // Out of bounds: left where it is, and read as usual.
+  EXPECT_FALSE(pipe.TakePiece(41, 100).has_value());
+  EXPECT_FALSE(pipe.TakePiece(1, 39).has_value());
+  char buf[8];
+  ASSERT_EQ(*pipe.Read(buf, 8), 8u);
+  EXPECT_FALSE(pipe.TakePiece(1, 100).has_value());  // a piece partly read is not whole
+  std::string rest(32, '\0');
+  ASSERT_EQ(*ReadFull(&pipe, rest.data(), rest.size()), 32u);
+  EXPECT_EQ(rest, std::string(32, 'b'));
+  taken = pipe.TakePiece(1, 100);
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(*taken, std::string(50, 'c'));
+  writer.join();  // it could write its pieces: what was taken no longer counts as buffered
+  EXPECT_FALSE(pipe.TakePiece(0, 100).has_value());  // the end
+  EXPECT_EQ(*pipe.Read(buf, 8), 0u);
+  StringSource copies("abc");
+  EXPECT_FALSE(copies.TakePiece(0, 100).has_value());
+}
+
+// ReadOwned reads `n` bytes across pieces (through Peek) or by Read, shorter only at the end.
+TEST(Stream, ReadOwnedReadsAcrossPiecesUntilTheEnd) {
+  using mdb::io::Boundary;
+  using mdb::io::Pipe;
+  using mdb::io::ReadOwned;
+  using mdb::io::StringSource;
+  Pipe pipe;
+  ASSERT_TRUE(pipe.Write("abc").ok());
+  pipe.Mark(Boundary::kMay);
+  ASSERT_TRUE(pipe.Write("defg").ok());
+  pipe.Finish();
+  EXPECT_EQ(*ReadOwned(&pipe, 5), "abcde");
+  EXPECT_EQ(*ReadOwned(&pipe, 100), "fg");
+  EXPECT_EQ(*ReadOwned(&pipe, 100), "");
+  StringSource copies("abcdefg");
+  EXPECT_EQ(*ReadOwned(&copies, 5), "abcde");
+  EXPECT_EQ(*ReadOwned(&copies, 100), "fg");
+  EXPECT_EQ(*ReadOwned(&copies, 100), "");
 }
 
 TEST(Pipe, TheConsumersErrorIsTheCauseWhenItAbandoned) {

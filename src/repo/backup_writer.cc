@@ -6,6 +6,7 @@
 // each on posix; the whole pack on drivers that keep it until Commit), whatever the database's
 // size.
 #include <deque>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -242,6 +243,15 @@ class BackupWriterImpl final : public BackupWriter {
         chunk = {};
       }
       if (!chunk.data) {
+        // A piece the producer handed over whole (a page group, io::Pipe) becomes the chunk as
+        // it is: no copy. Read into a buffer of our own otherwise.
+        if (std::optional<std::string> piece = source->TakePiece(p.min_size, first)) {
+          auto held = std::make_shared<std::string>(*std::move(piece));
+          chunk = {std::shared_ptr<char[]>(held, held->data()), held->size()};
+          capacity = chunk.size;
+          bytes_read_ += chunk.size;
+          continue;
+        }
         chunk.data = std::make_shared_for_overwrite<char[]>(first);
         capacity = first;
       } else if (chunk.size == capacity) {  // below max_size: grown once, with one copy

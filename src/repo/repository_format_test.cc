@@ -109,6 +109,34 @@ TEST_F(RepositoryTest, AStreamCutAtMarksKeepsItsPiecesAsChunks) {
   EXPECT_EQ(plain->streams(0).chunk_ids(), mdb_backup::v1::CHUNK_IDS_OF_CONTENT);
 }
 
+// A piece handed over whole (Pipe::TakePiece) is a chunk without a copy, and still grows into
+// one when more bytes come before the next mark.
+TEST_F(RepositoryTest, APieceTakenWholeGrowsWhenNoMarkFollows) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  auto w = repo->StartBackup({.backup_id = "a", .engine = "test"});
+  ASSERT_TRUE(w.ok());
+  io::Pipe pipe(1 << 20);
+  const std::vector<std::string> pieces = {Data(40 << 10, 1), Data(30 << 10, 2), Data(40 << 10, 3),
+                                           Data(20 << 10, 4)};
+  std::thread producer([&] {
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      if (i % 2 == 0) pipe.Mark(io::Boundary::kMay);  // none between a piece and the next
+      EXPECT_TRUE(pipe.WriteOwned(pieces[i]).ok());
+    }
+    pipe.Finish();
+  });
+  absl::Status st = (*w)->AddStream("s", &pipe, Chunking::kAtMarks);
+  if (!st.ok()) pipe.Abandon();
+  producer.join();
+  ASSERT_TRUE(st.ok()) << st;
+  auto m = (*w)->Commit("meta");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::vector<uint32_t> sizes;
+  for (const auto& c : m->streams(0).chunks()) sizes.push_back(c.size());
+  EXPECT_EQ(sizes, (std::vector<uint32_t>{70 << 10, 60 << 10}));
+  EXPECT_EQ(Restore(repo.get(), "a", "s"), pieces[0] + pieces[1] + pieces[2] + pieces[3]);
+}
+
 // A stream's chunks are checked as the kind of id its manifest names: a frame-id chunk read as a
 // content-id one (or a kind no writer sets) is damage, at restore and at verify. And a plaintext
 // that is byte for byte another chunk's stored frame is a chunk of its own: frame ids have a key

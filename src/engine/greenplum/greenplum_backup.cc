@@ -52,20 +52,29 @@ class ArchiveStream final : public io::ByteSource {
   }
 
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    ASSIGN_OR_RETURN(std::string_view view, Peek(n));
+    memcpy(buf, view.data(), view.size());
+    Consume(view.size());
+    return view.size();
+  }
+  // A view into libpq's CopyData message: the archive's bytes are copied once on their way to
+  // the repository's pipe (io::ReadOwned), not into a buffer first.
+  absl::StatusOr<std::string_view> Peek(size_t n) override {
     if (cancelled_ && cancelled_->load()) return absl::CancelledError("backup cancelled");
     for (;;) {
       if (!msg_) RETURN_IF_ERROR(Fetch());
-      if (!msg_ || msg_[0] == 'n' || msg_[0] == 'm') return 0;    // this archive has ended
+      if (!msg_ || msg_[0] == 'n' || msg_[0] == 'm') return std::string_view();  // archive ended
       if (msg_[0] != 'd' || pos_ >= static_cast<size_t>(len_)) {  // (an empty 'd' is no end)
         Release();
         continue;
       }
-      size_t k = std::min(n, static_cast<size_t>(len_) - pos_);
-      memcpy(buf, msg_ + pos_, k);
-      pos_ += k;
-      if (pos_ == static_cast<size_t>(len_)) Release();
-      return k;
+      return std::string_view(msg_ + pos_, std::min(n, static_cast<size_t>(len_) - pos_));
     }
+  }
+  void Consume(size_t n) override {
+    if (n == 0) return;  // (an archive's end: its 'n' or 'm' message stays for NextArchive)
+    pos_ += n;
+    if (pos_ >= static_cast<size_t>(len_)) Release();
   }
 
  private:

@@ -65,7 +65,7 @@ class Out {
     Int<uint16_t>(static_cast<uint16_t>(s.size()));
     Raw(s.data(), s.size());
   }
-  absl::Status MaybeFlush() { return buf_.size() >= (1 << 20) ? Flush() : absl::OkStatus(); }
+  absl::Status MaybeFlush() { return buf_.size() >= kFull ? Flush() : absl::OkStatus(); }
   // A place after everything written so far where a chunk may (or must) end.
   absl::Status Mark(io::Boundary boundary) {
     RETURN_IF_ERROR(Flush());
@@ -74,12 +74,21 @@ class Out {
   }
   absl::Status Flush() {
     if (buf_.empty()) return absl::OkStatus();
-    absl::Status st = sink_->Write(buf_);
-    buf_.clear();
-    return st;
+    // A buffer filled by MaybeFlush (an incremental's pages) is handed over, not copied; a
+    // record's header is copied, so that no pipe holds a megabyte of capacity for a few bytes.
+    if (buf_.size() < kFull / 2) {
+      absl::Status st = sink_->Write(buf_);
+      buf_.clear();
+      return st;
+    }
+    std::string full = std::move(buf_);
+    buf_ = std::string();
+    buf_.reserve(kFull + kPage + 64);  // what one more page and its number take past kFull
+    return sink_->WriteOwned(std::move(full));
   }
 
  private:
+  static constexpr size_t kFull = 1 << 20;
   io::ByteSink* sink_;
   std::string buf_;
 };
@@ -228,11 +237,14 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
         if (relation) stats->pages_stored += e->size / kPage;
         for (uint64_t left = e->size; left > 0;) {
           size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-          ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
-          if (got != k) return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
+          // Handed to the sink as read: the chunker takes a page group whole (io::Pipe).
+          ASSIGN_OR_RETURN(std::string piece, io::ReadOwned(tar, k));
+          if (piece.size() != k) {
+            return absl::DataLossError(absl::StrCat("tar: '", e->name, "' truncated"));
+          }
           // The header before the first piece, a mark before every other one.
           RETURN_IF_ERROR(left == e->size ? out.Flush() : out.Mark(io::Boundary::kMay));
-          RETURN_IF_ERROR(out_sink->Write(std::string_view(buf.data(), k)));
+          RETURN_IF_ERROR(out_sink->WriteOwned(std::move(piece)));
           left -= k;
         }
       } else {
