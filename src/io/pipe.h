@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "io/stream.h"
 
@@ -31,6 +32,15 @@ class Pipe final : public ByteSink, public ByteSource {
     pieces_.push_back({.data = std::move(data)});
     cv_.notify_all();
     return absl::OkStatus();
+  }
+  std::string Spare() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    recycles_ = true;
+    if (spares_.empty()) return std::string();
+    std::string spare = std::move(spares_.back());
+    spares_.pop_back();
+    spare_bytes_ -= spare.capacity();
+    return spare;
   }
   absl::Status Close() override {
     Finish();
@@ -112,12 +122,19 @@ class Pipe final : public ByteSink, public ByteSource {
     offset_ += k;
     if (offset_ == size) {
       buffered_ -= size;
+      // Kept for Spare once the writer asks for them: a few, of a few MiB in all.
+      std::string& used = pieces_.front().data;
+      if (recycles_ && spares_.size() < kSpares && spare_bytes_ + used.capacity() <= kSpareBytes) {
+        spare_bytes_ += used.capacity();
+        spares_.push_back(std::move(used));
+      }
       pieces_.pop_front();
       offset_ = 0;
       cv_.notify_all();
     }
   }
 
+  static constexpr size_t kSpares = 4, kSpareBytes = 4 << 20;
   const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -126,6 +143,9 @@ class Pipe final : public ByteSink, public ByteSource {
     Boundary mark = Boundary::kNone;
   };
   std::deque<Piece> pieces_;
+  std::vector<std::string> spares_;
+  size_t spare_bytes_ = 0;
+  bool recycles_ = false;
   size_t offset_ = 0, buffered_ = 0;
   bool closed_ = false, abandoned_ = false;
 };

@@ -53,6 +53,10 @@ class ByteSink {
   // The same for bytes the caller is done with: a sink that keeps what it is given (a Pipe)
   // takes them instead of copying them.
   [[nodiscard]] virtual absl::Status WriteOwned(std::string data) { return Write(data); }
+  // A string given to WriteOwned that this sink is done with (a Pipe's piece its reader used up),
+  // for the writer to fill next instead of a new one: a buffer of a chunk's size, resized to the
+  // next chunk's, is neither zero-filled nor faulted in again. Empty when there is none.
+  virtual std::string Spare() { return std::string(); }
   // Flushes and makes the data durable where that applies (files are fsync'd).
   [[nodiscard]] virtual absl::Status Close() { return absl::OkStatus(); }
   // Marks the place after the bytes written so far (Boundary); a hint that sinks which are no

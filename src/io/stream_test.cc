@@ -118,6 +118,36 @@ TEST(Pipe, TakePieceMovesOutAWholePieceOnly) {
   EXPECT_FALSE(copies.TakePiece(0, 100).has_value());
 }
 
+// A piece its reader used up is the writer's next spare, once the writer asks for spares: a few
+// of them, of a few MiB in all; a piece taken whole is the reader's, never a spare.
+TEST(Pipe, AUsedPieceIsTheWritersSpare) {
+  mdb::io::Pipe pipe;
+  char buf[64];
+  ASSERT_TRUE(pipe.WriteOwned(std::string(10, 'a')).ok());
+  ASSERT_EQ(*pipe.Read(buf, sizeof(buf)), 10u);
+  EXPECT_TRUE(pipe.Spare().empty());  // not kept before the writer asked for any
+  std::string piece(3 << 20, 'b');
+  const char* where = piece.data();
+  ASSERT_TRUE(pipe.WriteOwned(std::move(piece)).ok());
+  std::string out(3 << 20, '\0');
+  ASSERT_EQ(*mdb::io::ReadFull(&pipe, out.data(), 1 << 20), size_t{1} << 20);
+  EXPECT_TRUE(pipe.Spare().empty());  // not used up yet
+  ASSERT_EQ(*mdb::io::ReadFull(&pipe, out.data(), 2 << 20), size_t{2} << 20);
+  std::string spare = pipe.Spare();
+  EXPECT_EQ(spare.data(), where);
+  EXPECT_TRUE(pipe.Spare().empty());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pipe.WriteOwned(std::string(2 << 20, 'c')).ok());
+  ASSERT_TRUE(pipe.WriteOwned(std::string(5, 'd')).ok());
+  ASSERT_EQ(*pipe.TakePiece(1, 4 << 20), std::string(2 << 20, 'c'));
+  pipe.Finish();
+  while (*pipe.Read(out.data(), out.size()) > 0) {
+  }
+  // 2 MiB and 2 MiB fill the 4 MiB kept: the 5 bytes after them are let go.
+  EXPECT_EQ(pipe.Spare().size(), size_t{2} << 20);
+  EXPECT_EQ(pipe.Spare().size(), size_t{2} << 20);
+  EXPECT_TRUE(pipe.Spare().empty());
+}
+
 // ReadOwned reads `n` bytes across pieces (through Peek) or by Read, shorter only at the end.
 TEST(Stream, ReadOwnedReadsAcrossPiecesUntilTheEnd) {
   using mdb::io::Boundary;

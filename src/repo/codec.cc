@@ -188,19 +188,21 @@ absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_vie
 }
 
 absl::StatusOr<std::string> Codec::DecodeChunk(std::string_view blob, const ChunkId& id,
-                                               ChunkIds ids, size_t size) const {
+                                               ChunkIds ids, size_t size,
+                                               std::string buffer) const {
   std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
   std::string opened;
   ASSIGN_OR_RETURN(std::string_view frame, OpenFrame(blob, role, &opened));
   const auto mismatch = [] { return absl::DataLossError("content does not match its id"); };
   if (ids == ChunkIds::kOfFrame && FrameId(frame) != id) return mismatch();
-  ASSIGN_OR_RETURN(std::string plain, Decompress(frame, role, size, size));
+  ASSIGN_OR_RETURN(std::string plain, Decompress(frame, role, size, size, std::move(buffer)));
   if (ids == ChunkIds::kOfContent && Id(plain) != id) return mismatch();
   return plain;
 }
 
 absl::StatusOr<std::string> Codec::Decompress(std::string_view blob, std::string_view role,
-                                              size_t size_hint, size_t max_size) const {
+                                              size_t size_hint, size_t max_size,
+                                              std::string buffer) const {
   size_t size = size_hint;
   if (size == 0) {
     unsigned long long s = ZSTD_getFrameContentSize(blob.data(), blob.size());
@@ -213,7 +215,11 @@ absl::StatusOr<std::string> Codec::Decompress(std::string_view blob, std::string
     }
     size = static_cast<size_t>(s);
   }
-  std::string out(size, '\0');
+  // Only bytes past the buffer's old size are zero-filled (the rest is overwritten, or the frame
+  // refused): a spare of the last chunk's size costs no pass over memory before zstd's own.
+  std::string out = std::move(buffer);
+  if (out.capacity() < size) out = std::string();  // growing it would copy its old bytes first
+  out.resize(size);
   size_t n =
       ZSTD_decompressDCtx(ThreadContexts().d, out.data(), out.size(), blob.data(), blob.size());
   if (ZSTD_isError(n) || n != size) {

@@ -62,8 +62,10 @@ class Codec {
                                      size_t size_hint = 0, size_t max_size = size_t{1} << 34) const;
   // Decode of a chunk of `size` plaintext bytes, checked against its id: DataLoss "content does
   // not match its id" when it does not. A frame id is checked before anything is decompressed.
+  // The plaintext is written into `buffer` (io::ByteSink::Spare: a string done with, whose old
+  // bytes are all overwritten or the chunk refused), which saves filling a new one with zeros.
   absl::StatusOr<std::string> DecodeChunk(std::string_view blob, const ChunkId& id, ChunkIds ids,
-                                          size_t size) const;
+                                          size_t size, std::string buffer = std::string()) const;
 
   bool encrypted() const { return keys_.data_key.has_value(); }
 
@@ -73,7 +75,8 @@ class Codec {
   absl::StatusOr<std::string_view> OpenFrame(std::string_view blob, std::string_view role,
                                              std::string* opened) const;
   absl::StatusOr<std::string> Decompress(std::string_view frame, std::string_view role,
-                                         size_t size_hint, size_t max_size) const;
+                                         size_t size_hint, size_t max_size,
+                                         std::string buffer = std::string()) const;
 
   Keys keys_;
   std::string frame_id_key_;

@@ -91,6 +91,27 @@ TEST(Codec, ChunksAreCheckedAgainstTheKindOfIdTheirStreamNames) {
   }
 }
 
+// A chunk decoded into a spare (a buffer of an earlier chunk, io::ByteSink::Spare) is exactly
+// the chunk, whatever the spare held or its size; one large enough is filled where it is.
+TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
+  Codec codec(MakeKeys(false), 1);
+  const std::string text(100000, 'p');
+  const ChunkId id = codec.Id(text);
+  const std::string blob =
+      *codec.Encode(text, std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+  for (size_t spare_size : {size_t{0}, size_t{10}, text.size(), text.size() + 5000}) {
+    std::string spare(spare_size, 'x');
+    const char* where = spare.data();
+    auto plain = codec.DecodeChunk(blob, id, ChunkIds::kOfContent, text.size(), std::move(spare));
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    EXPECT_EQ(*plain, text) << spare_size;
+    if (spare_size >= text.size()) EXPECT_EQ(plain->data(), where) << spare_size;
+  }
+  std::string spare(text.size(), 'x');
+  auto wrong = codec.DecodeChunk(blob, id, ChunkIds::kOfContent, text.size() - 1, std::move(spare));
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss);  // not a chunk of spare bytes
+}
+
 // Frame ids dedup only if the same plaintext always compresses to the same frame: whatever the
 // thread's zstd context did before (another repository's level, an encrypted one's frames
 // without a checksum), and on any thread.

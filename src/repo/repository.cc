@@ -318,7 +318,7 @@ void Repository::Merge(const Index& committed, const std::string& index_key) {
 }
 
 absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, ChunkIds ids,
-                                                   const Location& loc) {
+                                                   const Location& loc, std::string buffer) {
   std::string key = PackKey(loc.pack_id);
   auto blob = storage_->GetRange(key, loc.offset, loc.stored_size);
   if (!blob.ok()) {
@@ -330,7 +330,7 @@ absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, ChunkIds i
     }
     return blob.status();
   }
-  auto plain = codec_.DecodeChunk(*blob, id, ids, loc.size);
+  auto plain = codec_.DecodeChunk(*blob, id, ids, loc.size, std::move(buffer));
   if (!plain.ok()) {
     std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
     return common::WithContext(plain.status(),

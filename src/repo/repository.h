@@ -216,7 +216,9 @@ class Repository {
   // What a backup of this process committed, and its index object (read: a GC elsewhere that
   // replaces it is then noticed by the next refresh).
   void Merge(const Index& committed, const std::string& index_key);
-  absl::StatusOr<std::string> FetchChunk(const ChunkId& id, ChunkIds ids, const Location& loc);
+  // The chunk's plaintext, decoded into `buffer` (Codec::DecodeChunk).
+  absl::StatusOr<std::string> FetchChunk(const ChunkId& id, ChunkIds ids, const Location& loc,
+                                         std::string buffer = std::string());
 
   // Locks (docs/format.md): write a lock, then look for conflicting ones.
   absl::StatusOr<std::string> TakeLock(const std::string& kind, const std::string& what);

@@ -15,15 +15,19 @@
 namespace mdb::repo {
 namespace {
 
-// A backup of one stream cut at marks: `data` in one piece, so one chunk when it is small.
-absl::StatusOr<Manifest> BackupAtMarks(Repository* repo, const std::string& id,
-                                       const std::string& data) {
+// A backup of one stream cut at marks, written as `pieces` (each after its mark, when it has one)
+// handed over whole (WriteOwned).
+absl::StatusOr<Manifest> BackupAtMarks(
+    Repository* repo, const std::string& id,
+    const std::vector<std::pair<io::Boundary, std::string>>& pieces) {
   auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
   if (!w.ok()) return w.status();
   io::Pipe pipe(1 << 20);
   std::thread producer([&] {
-    pipe.Mark(io::Boundary::kMay);
-    EXPECT_TRUE(pipe.Write(data).ok());
+    for (const auto& [mark, piece] : pieces) {
+      pipe.Mark(mark);
+      EXPECT_TRUE(pipe.WriteOwned(piece).ok());
+    }
     pipe.Finish();
   });
   absl::Status st = (*w)->AddStream("s", &pipe, Chunking::kAtMarks);
@@ -31,6 +35,12 @@ absl::StatusOr<Manifest> BackupAtMarks(Repository* repo, const std::string& id,
   producer.join();
   if (!st.ok()) return st;
   return (*w)->Commit("meta");
+}
+
+// `data` in one piece: one chunk when it is small.
+absl::StatusOr<Manifest> BackupAtMarks(Repository* repo, const std::string& id,
+                                       const std::string& data) {
+  return BackupAtMarks(repo, id, {{io::Boundary::kMay, data}});
 }
 
 // What Codec::Compress makes of `plain` in a plain repository at zstd level 1.
@@ -113,28 +123,49 @@ TEST_F(RepositoryTest, AStreamCutAtMarksKeepsItsPiecesAsChunks) {
 // one when more bytes come before the next mark.
 TEST_F(RepositoryTest, APieceTakenWholeGrowsWhenNoMarkFollows) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
-  auto w = repo->StartBackup({.backup_id = "a", .engine = "test"});
-  ASSERT_TRUE(w.ok());
-  io::Pipe pipe(1 << 20);
   const std::vector<std::string> pieces = {Data(40 << 10, 1), Data(30 << 10, 2), Data(40 << 10, 3),
                                            Data(20 << 10, 4)};
-  std::thread producer([&] {
-    for (size_t i = 0; i < pieces.size(); ++i) {
-      if (i % 2 == 0) pipe.Mark(io::Boundary::kMay);  // none between a piece and the next
-      EXPECT_TRUE(pipe.WriteOwned(pieces[i]).ok());
-    }
-    pipe.Finish();
-  });
-  absl::Status st = (*w)->AddStream("s", &pipe, Chunking::kAtMarks);
-  if (!st.ok()) pipe.Abandon();
-  producer.join();
-  ASSERT_TRUE(st.ok()) << st;
-  auto m = (*w)->Commit("meta");
+  using io::Boundary;  // none between a piece and the next
+  auto m = BackupAtMarks(repo.get(), "a",
+                         {{Boundary::kMay, pieces[0]},
+                          {Boundary::kNone, pieces[1]},
+                          {Boundary::kMay, pieces[2]},
+                          {Boundary::kNone, pieces[3]}});
   ASSERT_TRUE(m.ok()) << m.status();
   std::vector<uint32_t> sizes;
   for (const auto& c : m->streams(0).chunks()) sizes.push_back(c.size());
   EXPECT_EQ(sizes, (std::vector<uint32_t>{70 << 10, 60 << 10}));
   EXPECT_EQ(Restore(repo.get(), "a", "s"), pieces[0] + pieces[1] + pieces[2] + pieces[3]);
+}
+
+// A restore into a Pipe decodes each chunk into a piece its reader used up (Pipe::Spare): chunks
+// of other sizes, smaller and larger than the spare, still come out exactly.
+TEST_F(RepositoryTest, ARestoreThroughAPipeReusesItsPiecesExactly) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  std::vector<std::pair<io::Boundary, std::string>> pieces;
+  std::string all;
+  for (size_t i = 0; i < 24; ++i) {
+    all += pieces.emplace_back(io::Boundary::kMust, Data(((i * 7) % 5 + 1) * (30 << 10), 10 + i))
+               .second;
+  }
+  auto m = BackupAtMarks(repo.get(), "a", pieces);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->streams(0).chunks_size(), 24);
+  io::Pipe out(128 << 10);  // a few chunks in it at a time: most are decoded into spares
+  std::string restored;
+  std::thread reader([&] {
+    char buf[4096];
+    for (;;) {
+      auto n = out.Read(buf, sizeof(buf));
+      if (!n.ok() || *n == 0) break;
+      restored.append(buf, *n);
+    }
+  });
+  absl::Status st = repo->RestoreStream(*m, "s", &out);
+  out.Finish();
+  reader.join();
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(restored, all);
 }
 
 // A stream's chunks are checked as the kind of id its manifest names: a frame-id chunk read as a

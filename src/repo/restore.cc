@@ -51,7 +51,7 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
     while (next < s->chunks_size() && window.size() < kPrefetchWindow) {
       ChunkId id = ToId(s->chunks(next++).id());
       auto task = std::make_shared<std::packaged_task<absl::StatusOr<std::string>()>>(
-          [this, id, ids = *ids]() -> absl::StatusOr<std::string> {
+          [this, id, ids = *ids, spare = sink->Spare()]() mutable -> absl::StatusOr<std::string> {
             // Committed by another process since this one read the index: FindFresh reads it.
             auto loc = FindFresh(id);
             if (!loc) {
@@ -59,7 +59,7 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
                   "chunk ", ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32)),
                   " is not in the repository index"));
             }
-            auto chunk = FetchChunk(id, ids, *loc);
+            auto chunk = FetchChunk(id, ids, *loc, std::move(spare));
             if (absl::IsDataLoss(chunk.status()) && RefreshIndex().ok()) {
               // A GC of another process may have moved it to a new pack since.
               auto moved = Find(id);
