@@ -33,12 +33,20 @@ class Pipe final : public ByteSink, public ByteSource {
     cv_.notify_all();
     return absl::OkStatus();
   }
-  std::string Spare() override {
+  std::string Spare(size_t want) override {
+    if (want < kSmallest) return std::string();
     std::lock_guard<std::mutex> lock(mu_);
     recycles_ = true;
-    if (spares_.empty()) return std::string();
-    std::string spare = std::move(spares_.back());
-    spares_.pop_back();
+    auto best = spares_.end();  // the smallest that fits
+    for (auto it = spares_.begin(); it != spares_.end(); ++it) {
+      const size_t room = it->capacity();
+      if (room >= want && room / 2 <= want && (best == spares_.end() || room < best->capacity())) {
+        best = it;
+      }
+    }
+    if (best == spares_.end()) return std::string();
+    std::string spare = std::move(*best);
+    spares_.erase(best);
     spare_bytes_ -= spare.capacity();
     return spare;
   }
@@ -122,9 +130,10 @@ class Pipe final : public ByteSink, public ByteSource {
     offset_ += k;
     if (offset_ == size) {
       buffered_ -= size;
-      // Kept for Spare once the writer asks for them: a few, of a few MiB in all.
+      // Kept for Spare once the writer asks for them: a few, of a few MiB in all, none small.
       std::string& used = pieces_.front().data;
-      if (recycles_ && spares_.size() < kSpares && spare_bytes_ + used.capacity() <= kSpareBytes) {
+      if (recycles_ && used.capacity() >= kSmallest && spares_.size() < kSpares &&
+          spare_bytes_ + used.capacity() <= kSpareBytes) {
         spare_bytes_ += used.capacity();
         spares_.push_back(std::move(used));
       }
@@ -134,7 +143,7 @@ class Pipe final : public ByteSink, public ByteSource {
     }
   }
 
-  static constexpr size_t kSpares = 4, kSpareBytes = 4 << 20;
+  static constexpr size_t kSpares = 4, kSpareBytes = 4 << 20, kSmallest = 64 << 10;
   const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -71,10 +71,11 @@ absl::StatusOr<std::string> ReadOwned(ByteSource* source, size_t n) {
   out.reserve(n);  // not zero-filled, unlike the resize above
   for (;;) {
     if (!view.ok()) return view.status();
-    if (view->empty()) break;
-    out.append(*view);
-    source->Consume(view->size());
-    if (out.size() == n) break;
+    const std::string_view got = view->substr(0, n - out.size());
+    if (got.empty()) break;
+    out.append(got);
+    source->Consume(got.size());
+    if (out.size() >= n) break;
     view = source->Peek(n - out.size());
   }
   return out;

@@ -37,8 +37,9 @@ class ByteSource {
   virtual void Consume(size_t n) {}
   // Where a source holds its bytes as the pieces its writer handed over (a Pipe fed by
   // ByteSink::WriteOwned): the next piece, moved out instead of copied, when none of it was read
-  // yet and it holds `min` to `max` bytes. Blocks as Read does. nullopt otherwise, and at the end:
-  // Read then. Lets a chunker take a producer's page group as its chunk without a copy.
+  // yet and it holds `min` to `max` bytes. Blocks as Read does, and like Read passes over a mark
+  // not taken first (TakeMark) and ends a Peek's view. nullopt otherwise, and at the end: Read
+  // then. Lets a chunker take a producer's page group as its chunk without a copy.
   virtual std::optional<std::string> TakePiece(size_t min, size_t max) {
     (void)min, (void)max;
     return std::nullopt;
@@ -54,9 +55,13 @@ class ByteSink {
   // takes them instead of copying them.
   [[nodiscard]] virtual absl::Status WriteOwned(std::string data) { return Write(data); }
   // A string given to WriteOwned that this sink is done with (a Pipe's piece its reader used up),
-  // for the writer to fill next instead of a new one: a buffer of a chunk's size, resized to the
-  // next chunk's, is neither zero-filled nor faulted in again. Empty when there is none.
-  virtual std::string Spare() { return std::string(); }
+  // with room for `want` bytes and not more than twice that, for the writer to fill next instead
+  // of a new one: resized to `want` it is not zero-filled up to its old size, nor faulted in
+  // again. Empty when there is none (and for small `want`, where a new one costs little).
+  virtual std::string Spare(size_t want) {
+    (void)want;
+    return std::string();
+  }
   // Flushes and makes the data durable where that applies (files are fsync'd).
   [[nodiscard]] virtual absl::Status Close() { return absl::OkStatus(); }
   // Marks the place after the bytes written so far (Boundary); a hint that sinks which are no

@@ -118,34 +118,38 @@ TEST(Pipe, TakePieceMovesOutAWholePieceOnly) {
   EXPECT_FALSE(copies.TakePiece(0, 100).has_value());
 }
 
-// A piece its reader used up is the writer's next spare, once the writer asks for spares: a few
-// of them, of a few MiB in all; a piece taken whole is the reader's, never a spare.
+// A piece its reader used up is the writer's spare, once the writer asks for spares: one that
+// holds what is wanted and not twice as much; none small; a few MiB in all; never a piece taken
+// whole, which is the reader's.
 TEST(Pipe, AUsedPieceIsTheWritersSpare) {
+  constexpr size_t kMiB = (1 << 20) - 64;  // (whatever an allocator rounds a MiB up to)
   mdb::io::Pipe pipe;
-  char buf[64];
-  ASSERT_TRUE(pipe.WriteOwned(std::string(10, 'a')).ok());
-  ASSERT_EQ(*pipe.Read(buf, sizeof(buf)), 10u);
-  EXPECT_TRUE(pipe.Spare().empty());  // not kept before the writer asked for any
-  std::string piece(3 << 20, 'b');
+  std::string out(6 << 20, '\0');
+  auto drain = [&](size_t n) { ASSERT_EQ(*mdb::io::ReadFull(&pipe, out.data(), n), n); };
+  ASSERT_TRUE(pipe.WriteOwned(std::string(kMiB, 'a')).ok());
+  drain(kMiB);
+  EXPECT_TRUE(pipe.Spare(kMiB).empty());  // not kept before the writer asked for any
+  std::string piece(kMiB, 'b');
   const char* where = piece.data();
   ASSERT_TRUE(pipe.WriteOwned(std::move(piece)).ok());
-  std::string out(3 << 20, '\0');
-  ASSERT_EQ(*mdb::io::ReadFull(&pipe, out.data(), 1 << 20), size_t{1} << 20);
-  EXPECT_TRUE(pipe.Spare().empty());  // not used up yet
-  ASSERT_EQ(*mdb::io::ReadFull(&pipe, out.data(), 2 << 20), size_t{2} << 20);
-  std::string spare = pipe.Spare();
+  drain(kMiB / 2);
+  EXPECT_TRUE(pipe.Spare(kMiB).empty());  // not used up yet
+  drain(kMiB - kMiB / 2);
+  EXPECT_TRUE(pipe.Spare(kMiB / 3).empty());     // more than twice what is wanted
+  EXPECT_TRUE(pipe.Spare(2 * kMiB).empty());     // too small
+  std::string spare = pipe.Spare(kMiB / 2 + 1);  // fits
   EXPECT_EQ(spare.data(), where);
-  EXPECT_TRUE(pipe.Spare().empty());
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pipe.WriteOwned(std::string(2 << 20, 'c')).ok());
-  ASSERT_TRUE(pipe.WriteOwned(std::string(5, 'd')).ok());
-  ASSERT_EQ(*pipe.TakePiece(1, 4 << 20), std::string(2 << 20, 'c'));
-  pipe.Finish();
-  while (*pipe.Read(out.data(), out.size()) > 0) {
-  }
-  // 2 MiB and 2 MiB fill the 4 MiB kept: the 5 bytes after them are let go.
-  EXPECT_EQ(pipe.Spare().size(), size_t{2} << 20);
-  EXPECT_EQ(pipe.Spare().size(), size_t{2} << 20);
-  EXPECT_TRUE(pipe.Spare().empty());
+  EXPECT_TRUE(pipe.Spare(kMiB).empty());  // given once
+  ASSERT_TRUE(pipe.WriteOwned(std::string(1000, 's')).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(pipe.WriteOwned(std::string(kMiB, 'c')).ok());
+  drain(1000 + 5 * kMiB);
+  EXPECT_TRUE(pipe.Spare(1000).empty());  // small: not kept, not given
+  int kept = 0;
+  while (!pipe.Spare(kMiB).empty()) ++kept;
+  EXPECT_EQ(kept, 4);  // of five
+  ASSERT_TRUE(pipe.WriteOwned(std::string(kMiB, 'd')).ok());
+  ASSERT_TRUE(pipe.TakePiece(1, kMiB).has_value());
+  EXPECT_TRUE(pipe.Spare(kMiB).empty());
 }
 
 // ReadOwned reads `n` bytes across pieces (through Peek) or by Read, shorter only at the end.
@@ -162,6 +166,12 @@ TEST(Stream, ReadOwnedReadsAcrossPiecesUntilTheEnd) {
   EXPECT_EQ(*ReadOwned(&pipe, 5), "abcde");
   EXPECT_EQ(*ReadOwned(&pipe, 100), "fg");
   EXPECT_EQ(*ReadOwned(&pipe, 100), "");
+  mdb::io::Pipe more;  // more than one piece's worth, and never more than asked
+  ASSERT_TRUE(more.Write("hij").ok());
+  ASSERT_TRUE(more.Write("klm").ok());
+  more.Finish();
+  EXPECT_EQ(*ReadOwned(&more, 4), "hijk");
+  EXPECT_EQ(*ReadOwned(&more, 2), "lm");
   StringSource copies("abcdefg");
   EXPECT_EQ(*ReadOwned(&copies, 5), "abcde");
   EXPECT_EQ(*ReadOwned(&copies, 100), "fg");

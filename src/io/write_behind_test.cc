@@ -41,10 +41,11 @@ TEST(WriteBehindSink, WhatWasHandedOverIsTheNextSpare) {
   ASSERT_GE(fd, 0);
   {
     WriteBehindSink sink(fd, p.string());
-    EXPECT_TRUE(sink.Spare().empty());
     constexpr size_t kPiece = (1 << 20) + 13;
+    EXPECT_TRUE(sink.Spare(kPiece).empty());
     for (size_t off = 0; off < data.size(); off += kPiece) {
-      std::string piece = sink.Spare();
+      if (off > 0) EXPECT_TRUE(sink.Spare(kPiece / 3).empty());  // not one twice as large
+      std::string piece = sink.Spare(kPiece);
       const bool reused = !piece.empty();
       const char* where = piece.data();
       piece.assign(data, off, kPiece);

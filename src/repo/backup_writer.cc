@@ -219,16 +219,18 @@ class BackupWriterImpl final : public BackupWriter {
   }
 
   // Cuts where the producer marked (io::ByteSource::TakeMark): at a kMay mark once a chunk has
-  // min_size bytes, at every kMust mark, and at max_size: no scan of the content, and no copy
-  // besides the source's Read into the chunk (and one for a chunk over twice the average). For
+  // min_size bytes, at every kMust mark, and at max_size: no scan of the content. A chunk is the
+  // piece its producer handed over whole (io::ByteSource::TakePiece) where it can be, else read
+  // into a buffer; either is copied once more only when more bytes come before its cut. For
   // page-addressed data the producer marks page groups (the Greenplum archive: every 128 pages of a
   // file, some files' records by a hash of their name, and the end of a large file's header), which
   // is where a change falls anyway.
   absl::Status ReadAtMarks(io::ByteSource* source, StreamState* stream, StreamChecksum* checksum) {
     const ChunkerParams& p = repo_->chunker_.params();
-    // A chunk's buffer holds twice the average (a page group and what came before its mark) and
-    // grows to max_size when a chunk needs it: buffers of max_size each, mostly unused, left the
-    // allocator's arenas fragmented (peak RSS up to 89 MB against 72-79 in bench/greenplum).
+    // A chunk's buffer holds twice the average (a page group and what came before its mark), a
+    // taken piece no more than that, and grows to max_size only past it: buffers of max_size
+    // each, mostly unused, left the allocator's arenas fragmented (peak RSS up to 89 MB against
+    // 72-79 in bench/greenplum).
     const size_t first = std::min<size_t>(2 * static_cast<size_t>(p.avg_size), p.max_size);
     ChunkBytes chunk;
     size_t capacity = 0;
@@ -254,11 +256,12 @@ class BackupWriterImpl final : public BackupWriter {
         }
         chunk.data = std::make_shared_for_overwrite<char[]>(first);
         capacity = first;
-      } else if (chunk.size == capacity) {  // below max_size: grown once, with one copy
-        auto grown = std::make_shared_for_overwrite<char[]>(p.max_size);
+      } else if (chunk.size == capacity) {  // below max_size: grown with one copy
+        const size_t to = capacity < first ? first : p.max_size;
+        auto grown = std::make_shared_for_overwrite<char[]>(to);
         memcpy(grown.get(), chunk.data.get(), chunk.size);
         chunk.data = std::move(grown);
-        capacity = p.max_size;
+        capacity = to;
       }
       auto got = source->Read(chunk.data.get() + chunk.size, capacity - chunk.size);
       if (!got.ok()) return ReadError(got.status(), *stream);

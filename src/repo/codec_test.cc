@@ -107,9 +107,20 @@ TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
     EXPECT_EQ(*plain, text) << spare_size;
     if (spare_size >= text.size()) EXPECT_EQ(plain->data(), where) << spare_size;
   }
-  std::string spare(text.size(), 'x');
-  auto wrong = codec.DecodeChunk(blob, id, ChunkIds::kOfContent, text.size() - 1, std::move(spare));
-  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss);  // not a chunk of spare bytes
+  // A frame that holds fewer bytes than the chunk's size is refused, never shown with the
+  // spare's old bytes after it: for a chunk named by its frame nothing else would notice.
+  for (bool enc : {false, true}) {
+    Codec framed(MakeKeys(enc), 1);
+    const std::string frame = *framed.Compress(text);
+    const ChunkId fid = framed.FrameId(frame);
+    const std::string sealed = framed.SealFrame(
+        frame, std::string_view(reinterpret_cast<const char*>(fid.data()), fid.size()));
+    for (size_t size : {text.size() + 1, text.size() - 1}) {
+      auto wrong = framed.DecodeChunk(sealed, fid, ChunkIds::kOfFrame, size,
+                                      std::string(text.size() + 10, 'x'));
+      EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss) << enc << " " << size;
+    }
+  }
 }
 
 // Frame ids dedup only if the same plaintext always compresses to the same frame: whatever the

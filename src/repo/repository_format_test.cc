@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "io/pipe.h"
@@ -15,14 +17,37 @@
 namespace mdb::repo {
 namespace {
 
+// A Pipe's reading end that counts the pieces taken whole and the bytes read.
+class CountingSource final : public io::ByteSource {
+ public:
+  explicit CountingSource(io::Pipe* pipe) : pipe_(pipe) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    auto got = pipe_->Read(buf, n);
+    if (got.ok()) read += *got;
+    return got;
+  }
+  io::Boundary TakeMark() override { return pipe_->TakeMark(); }
+  std::optional<std::string> TakePiece(size_t min, size_t max) override {
+    auto piece = pipe_->TakePiece(min, max);
+    if (piece) ++taken;
+    return piece;
+  }
+  size_t read = 0, taken = 0;
+
+ private:
+  io::Pipe* pipe_;
+};
+
 // A backup of one stream cut at marks, written as `pieces` (each after its mark, when it has one)
-// handed over whole (WriteOwned).
+// handed over whole (WriteOwned); `counted` says what the chunker took whole and read.
 absl::StatusOr<Manifest> BackupAtMarks(
     Repository* repo, const std::string& id,
-    const std::vector<std::pair<io::Boundary, std::string>>& pieces) {
+    const std::vector<std::pair<io::Boundary, std::string>>& pieces,
+    std::pair<size_t, size_t>* counted = nullptr) {
   auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
   if (!w.ok()) return w.status();
   io::Pipe pipe(1 << 20);
+  CountingSource source(&pipe);
   std::thread producer([&] {
     for (const auto& [mark, piece] : pieces) {
       pipe.Mark(mark);
@@ -30,10 +55,11 @@ absl::StatusOr<Manifest> BackupAtMarks(
     }
     pipe.Finish();
   });
-  absl::Status st = (*w)->AddStream("s", &pipe, Chunking::kAtMarks);
+  absl::Status st = (*w)->AddStream("s", &source, Chunking::kAtMarks);
   if (!st.ok()) pipe.Abandon();
   producer.join();
   if (!st.ok()) return st;
+  if (counted) *counted = {source.taken, source.read};
   return (*w)->Commit("meta");
 }
 
@@ -124,18 +150,23 @@ TEST_F(RepositoryTest, AStreamCutAtMarksKeepsItsPiecesAsChunks) {
 TEST_F(RepositoryTest, APieceTakenWholeGrowsWhenNoMarkFollows) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   const std::vector<std::string> pieces = {Data(40 << 10, 1), Data(30 << 10, 2), Data(40 << 10, 3),
-                                           Data(20 << 10, 4)};
-  using io::Boundary;  // none between a piece and the next
+                                           Data(20 << 10, 4), Data(40 << 10, 5)};
+  using io::Boundary;  // none between a piece and the next; the last one ends the stream
+  std::pair<size_t, size_t> taken_and_read;
   auto m = BackupAtMarks(repo.get(), "a",
                          {{Boundary::kMay, pieces[0]},
                           {Boundary::kNone, pieces[1]},
                           {Boundary::kMay, pieces[2]},
-                          {Boundary::kNone, pieces[3]}});
+                          {Boundary::kNone, pieces[3]},
+                          {Boundary::kMust, pieces[4]}},
+                         &taken_and_read);
   ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(taken_and_read, std::make_pair(size_t{3}, size_t{50} << 10));
   std::vector<uint32_t> sizes;
   for (const auto& c : m->streams(0).chunks()) sizes.push_back(c.size());
-  EXPECT_EQ(sizes, (std::vector<uint32_t>{70 << 10, 60 << 10}));
-  EXPECT_EQ(Restore(repo.get(), "a", "s"), pieces[0] + pieces[1] + pieces[2] + pieces[3]);
+  EXPECT_EQ(sizes, (std::vector<uint32_t>{70 << 10, 60 << 10, 40 << 10}));
+  EXPECT_EQ(Restore(repo.get(), "a", "s"),
+            pieces[0] + pieces[1] + pieces[2] + pieces[3] + pieces[4]);
 }
 
 // A restore into a Pipe decodes each chunk into a piece its reader used up (Pipe::Spare): chunks
@@ -152,6 +183,23 @@ TEST_F(RepositoryTest, ARestoreThroughAPipeReusesItsPiecesExactly) {
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(m->streams(0).chunks_size(), 24);
   io::Pipe out(128 << 10);  // a few chunks in it at a time: most are decoded into spares
+  class CountingSink final : public io::ByteSink {
+   public:
+    explicit CountingSink(io::Pipe* pipe) : pipe_(pipe) {}
+    absl::Status Write(std::string_view data) override { return pipe_->Write(data); }
+    absl::Status WriteOwned(std::string data) override {
+      return pipe_->WriteOwned(std::move(data));
+    }
+    std::string Spare(size_t want) override {
+      std::string spare = pipe_->Spare(want);
+      spares += !spare.empty();
+      return spare;
+    }
+    int spares = 0;
+
+   private:
+    io::Pipe* pipe_;
+  } sink(&out);
   std::string restored;
   std::thread reader([&] {
     char buf[4096];
@@ -161,11 +209,12 @@ TEST_F(RepositoryTest, ARestoreThroughAPipeReusesItsPiecesExactly) {
       restored.append(buf, *n);
     }
   });
-  absl::Status st = repo->RestoreStream(*m, "s", &out);
+  absl::Status st = repo->RestoreStream(*m, "s", &sink);
   out.Finish();
   reader.join();
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(restored, all);
+  EXPECT_GT(sink.spares, 0);
 }
 
 // A stream's chunks are checked as the kind of id its manifest names: a frame-id chunk read as a

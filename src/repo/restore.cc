@@ -49,9 +49,11 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
   uint64_t written = 0;
   while (st.ok() && (next < s->chunks_size() || !window.empty())) {
     while (next < s->chunks_size() && window.size() < kPrefetchWindow) {
+      const size_t size = s->chunks(next).size();
       ChunkId id = ToId(s->chunks(next++).id());
       auto task = std::make_shared<std::packaged_task<absl::StatusOr<std::string>()>>(
-          [this, id, ids = *ids, spare = sink->Spare()]() mutable -> absl::StatusOr<std::string> {
+          [this, id, ids = *ids,
+           spare = sink->Spare(size)]() mutable -> absl::StatusOr<std::string> {
             // Committed by another process since this one read the index: FindFresh reads it.
             auto loc = FindFresh(id);
             if (!loc) {

@@ -53,6 +53,7 @@ class ArchiveStream final : public io::ByteSource {
 
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     ASSIGN_OR_RETURN(std::string_view view, Peek(n));
+    if (view.empty()) return 0;  // (its data() may be null)
     memcpy(buf, view.data(), view.size());
     Consume(view.size());
     return view.size();

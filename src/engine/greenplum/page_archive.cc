@@ -55,7 +55,7 @@ bool MarksItsRecord(const std::string& name, uint64_t size) {
 // Buffers small writes into ~1 MiB pieces for the sink.
 class Out {
  public:
-  explicit Out(io::ByteSink* sink) : sink_(sink) {}
+  explicit Out(io::ByteSink* sink) : sink_(sink) { buf_.reserve(kRoom); }
   void Raw(const char* p, size_t n) { buf_.append(p, n); }
   template <typename T>
   void Int(T v) {
@@ -74,8 +74,9 @@ class Out {
   }
   absl::Status Flush() {
     if (buf_.empty()) return absl::OkStatus();
-    // A buffer filled by MaybeFlush (an incremental's pages) is handed over, not copied; a
-    // record's header is copied, so that no pipe holds a megabyte of capacity for a few bytes.
+    // A buffer of half a MiB or more (an incremental's pages, runs of small files' records) is
+    // handed over, not copied; less is copied, so that no pipe holds a megabyte of capacity for
+    // a record's header.
     if (buf_.size() < kFull / 2) {
       absl::Status st = sink_->Write(buf_);
       buf_.clear();
@@ -83,12 +84,15 @@ class Out {
     }
     std::string full = std::move(buf_);
     buf_ = std::string();
-    buf_.reserve(kFull + kPage + 64);  // what one more page and its number take past kFull
+    buf_.reserve(kRoom);
     return sink_->WriteOwned(std::move(full));
   }
 
  private:
-  static constexpr size_t kFull = 1 << 20;
+  // MaybeFlush hands over at kFull; kRoom adds what a page, its number and a record's header (a
+  // name of up to 64 KiB) bring to a buffer just below it: only a link record with two long
+  // names grows it (one copy).
+  static constexpr size_t kFull = 1 << 20, kRoom = kFull + kPage + (64 << 10) + 32;
   io::ByteSink* sink_;
   std::string buf_;
 };
