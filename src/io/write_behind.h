@@ -99,22 +99,11 @@ class WriteBehindSink final : public ByteSink {
  public:
   WriteBehindSink(int fd, std::string path);
   absl::Status Write(std::string_view data) override;
-  // Written as Write does, then kept for Spare (a restore decodes a later chunk into it).
-  absl::Status WriteOwned(std::string data) override {
-    absl::Status st = Write(data);
-    spare_ = std::move(data);
-    return st;
-  }
-  std::string Spare(size_t want) override {
-    const size_t room = spare_.capacity();
-    return room >= want && room / 2 <= want ? std::exchange(spare_, std::string()) : std::string();
-  }
   absl::Status Close() override;  // the last block, then fsync
 
  private:
   absl::Status Flush();
 
-  std::string spare_;
   WriteBehind file_;
   std::unique_ptr<char[]> buf_;
   size_t used_ = 0;

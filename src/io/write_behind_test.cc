@@ -31,35 +31,6 @@ TEST(WriteBehindSink, WritesOfAnySizeMakeTheSameFile) {
   fs::remove_all(dir);
 }
 
-// A string handed over is kept for Spare, and the bytes a writer then puts into that spare are
-// the next ones written: what a restore does with each chunk.
-TEST(WriteBehindSink, WhatWasHandedOverIsTheNextSpare) {
-  const std::string data = Pattern((5u << 20) + 777);
-  const fs::path dir = common::FreshTestDir("write-behind-spare");
-  const fs::path p = dir / "f";
-  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  ASSERT_GE(fd, 0);
-  {
-    WriteBehindSink sink(fd, p.string());
-    constexpr size_t kPiece = (1 << 20) + 13;
-    EXPECT_TRUE(sink.Spare(kPiece).empty());
-    for (size_t off = 0; off < data.size(); off += kPiece) {
-      if (off > 0) EXPECT_TRUE(sink.Spare(kPiece / 3).empty());  // not one twice as large
-      std::string piece = sink.Spare(kPiece);
-      const bool reused = !piece.empty();
-      const char* where = piece.data();
-      piece.assign(data, off, kPiece);
-      if (reused && piece.size() == kPiece) EXPECT_EQ(piece.data(), where);
-      ASSERT_TRUE(sink.WriteOwned(std::move(piece)).ok());
-      EXPECT_EQ(off == 0, !reused);
-    }
-    ASSERT_TRUE(sink.Close().ok());
-  }
-  close(fd);
-  EXPECT_EQ(common::ReadTestFile(p), data);
-  fs::remove_all(dir);
-}
-
 TEST(WriteBehind, WritesOutOfOrderAfterTheWindowMovedLandWhereTheyBelong) {
   // In order past the window, then back over what was dropped, then on past the end.
   const fs::path dir = common::FreshTestDir("write-behind");
