@@ -197,7 +197,6 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
                           const std::set<std::string>* whole) {
   Out out(out_sink);
   out.Raw(kMagic.data(), kMagic.size());
-  std::string buf(kMarkBytes, '\0');
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(tar));
     if (!e) break;
@@ -240,7 +239,7 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
         if (e->size >= kMarkBytes) RETURN_IF_ERROR(out.Mark(io::Boundary::kMust));
         if (relation) stats->pages_stored += e->size / kPage;
         for (uint64_t left = e->size; left > 0;) {
-          size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+          size_t k = static_cast<size_t>(std::min<uint64_t>(left, kMarkBytes));
           // Handed to the sink as read: the chunker takes a page group whole (io::Pipe).
           ASSIGN_OR_RETURN(std::string piece, io::ReadOwned(tar, k));
           if (piece.size() != k) {
@@ -279,9 +278,9 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
     } else {
       // pax headers and other entries BASE_BACKUP does not produce: skipped with their data.
       for (uint64_t left = (e->size + 511) / 512 * 512; left > 0;) {
-        size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-        ASSIGN_OR_RETURN(size_t got, io::ReadFull(tar, buf.data(), k));
-        if (got != k) return absl::DataLossError("tar: truncated");
+        size_t k = static_cast<size_t>(std::min<uint64_t>(left, kMarkBytes));
+        ASSIGN_OR_RETURN(std::string skipped, io::ReadOwned(tar, k));
+        if (skipped.size() != k) return absl::DataLossError("tar: truncated");
         left -= k;
       }
       continue;
