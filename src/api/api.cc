@@ -182,7 +182,7 @@ absl::Status Api::Call(const MethodDescriptor* method, const Caller& caller, con
     std::shared_ptr<const Snapshot> snap = snapshot();
     ASSIGN_OR_RETURN(Principal who, Authenticate(*snap, caller));
     RETURN_IF_ERROR(Validate(request));
-    Ctx ctx{*snap, who, it->second.engine, method, caller.serialized_only};
+    Ctx ctx{*snap, who, it->second.engine, method, caller.spliced};
     return (this->*(it->second.handler))(ctx, request, response);
   }();
   // Served methods only (the label stays bounded); rejected tokens included.
@@ -269,43 +269,6 @@ absl::StatusOr<const common::ClusterConfig*> Api::FindCluster(const Ctx& c, cons
 absl::Status Api::GetBackup(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto rec, FindBackup(c, GetString(req, "backup_id")));
   return ToApiBackup(rec, resp);
-}
-
-absl::Status Api::List(const Ctx& c, catalog::ListQuery query, Message* resp) {
-  const auto* field = resp->GetDescriptor()->FindFieldByName("backups");
-  std::vector<std::shared_ptr<const std::string>> held;  // the cache's, by row: mapped once
-  query.unparsed = true;
-  query.known = listed_.Lookup(field->message_type(), &held);  // the catalog reads the others
-  ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(query));
-  RETURN_IF_ERROR(listed_.Append(page.records, page.digests, held, field, c.serialized_only, resp));
-  SetStringIfPresent(resp, "next_page_token", page.next_page_token);
-  return absl::OkStatus();
-}
-
-absl::Status Api::ListFolderBackups(const Ctx& c, const Message& req, Message* resp) {
-  std::string folder = GetString(req, "folder_id");
-  if (!c.who.CanRead(folder)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the token may not read folder ", Quoted(folder)));
-  }
-  ASSIGN_OR_RETURN(int size, PageSize(req));
-  return List(c,
-              {.engine = c.engine,
-               .folder_id = folder,
-               .page_size = size,
-               .page_token = GetString(req, "page_token")},
-              resp);
-}
-
-absl::Status Api::ListClusterBackups(const Ctx& c, const Message& req, Message* resp) {
-  ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
-  ASSIGN_OR_RETURN(int size, PageSize(req));
-  return List(c,
-              {.engine = c.engine,
-               .cluster_id = cluster->id,
-               .page_size = size,
-               .page_token = GetString(req, "page_token")},
-              resp);
 }
 
 absl::Status Api::DeleteBackup(const Ctx& c, const Message& req, Message* resp) {

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "api/auth.h"
 #include "api/backup_cache.h"
+#include "api/spliced.h"
 #include "catalog/catalog.h"
 #include "common/config.h"
 #include "common/engines.h"
@@ -34,9 +35,10 @@ std::vector<const ServiceDescriptor*> PublicServices(const common::EngineTable& 
 struct Caller {
   std::string_view authorization;  // the raw "Bearer <token>" value
   std::string_view address;        // the client's IP address (no port); empty when unknown
-  // The transport sends the response as it serializes and reads none of its fields (gRPC): a
-  // List may then hand its backups over as bytes (BackupMessageCache::Append's `splice`).
-  bool serialized_only = false;
+  // Set by a transport that sends the response as it serializes it and reads none of its fields
+  // (gRPC): a List then hands its backups over here, as bytes, for the transport to write after
+  // the response (spliced.h).
+  SplicedField* spliced = nullptr;
 };
 
 // Thread-safe.
@@ -100,7 +102,7 @@ class Api {
     const Principal& who;
     catalog::Engine engine;
     const MethodDescriptor* method;
-    bool serialized_only;  // Caller::serialized_only
+    SplicedField* spliced;  // Caller::spliced
   };
   using Handler = absl::Status (Api::*)(const Ctx&, const Message&, Message*);
   struct Route {
@@ -133,7 +135,7 @@ class Api {
   absl::StatusOr<catalog::BackupRecord> FindBackup(const Ctx& c, const std::string& id);
   // A readable cluster of the call's engine, or NotFound.
   absl::StatusOr<const common::ClusterConfig*> FindCluster(const Ctx& c, const std::string& id);
-  absl::Status List(const Ctx& c, catalog::ListQuery query, Message* resp);
+  absl::Status List(const Ctx& c, catalog::ListQuery query, Message* resp);  // listing.cc
   // Queues `task` as an operation of `c.method`, with its metadata and response types, for
   // whichever instance claims it.
   absl::Status StartOperation(const Ctx& c, const std::string& description,
@@ -150,6 +152,7 @@ class Api {
   std::shared_ptr<const Snapshot> snapshot_;
   FailedAuthThrottle throttle_;
   BackupMessageCache listed_;  // backups as List showed them
+  ListedPages pages_;          // and whole pages of them
 };
 
 }  // namespace mdb::api

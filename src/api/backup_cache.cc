@@ -4,6 +4,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "api/backup_mapping.h"
 #include "catalog/catalog.h"
 #include "common/status.h"
@@ -47,10 +48,11 @@ std::shared_ptr<const std::string> BackupMessageCache::FindLocked(const Key& key
   return shown;
 }
 
-void BackupMessageCache::Forget(const Key& key) {
+void BackupMessageCache::Forget(const google::protobuf::Descriptor* type,
+                                const catalog::RecordDigest& digest) {
   std::lock_guard<std::mutex> lock(mu_);
-  newer_.erase(key);
-  older_.erase(key);
+  newer_.erase(Key{type, digest});
+  older_.erase(Key{type, digest});
 }
 
 void BackupMessageCache::Put(const Key& key, std::shared_ptr<const std::string> shown) {
@@ -66,57 +68,97 @@ void BackupMessageCache::Put(const Key& key, std::shared_ptr<const std::string> 
   if (newer_.insert_or_assign(key, std::move(shown)).second) newer_bytes_ += bytes;
 }
 
-absl::Status BackupMessageCache::Append(const std::vector<std::string>& records,
-                                        const std::vector<catalog::RecordDigest>& digests,
-                                        const std::vector<std::shared_ptr<const std::string>>& held,
-                                        const FieldDescriptor* field, bool splice, Message* out) {
+absl::StatusOr<std::vector<std::shared_ptr<const std::string>>> BackupMessageCache::Resolve(
+    const std::vector<std::string>& records, const std::vector<catalog::RecordDigest>& digests,
+    const std::vector<std::shared_ptr<const std::string>>& held,
+    const google::protobuf::Descriptor* type) {
   if (!held.empty() && held.size() != records.size()) {  // would show one row's view for another
     return absl::InternalError("the catalog asked of a page's records other than once each");
   }
-  const auto* reflection = out->GetReflection();
-  const auto* type = field->message_type();
+  std::vector<std::shared_ptr<const std::string>> shown;
+  shown.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     // Looked up here when the catalog did not ask (it sent every record).
     std::shared_ptr<const std::string> kept = i < held.size()      ? held[i]
                                               : i < digests.size() ? Find(type, digests[i])
                                                                    : nullptr;
-    // Copied out of the cache without its lock: pages of other callers do not wait on it.
-    if (kept && splice) {
-      reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), *kept);
-      continue;
-    }
     if (kept) {
-      if (reflection->AddMessage(out, field)->ParseFromString(*kept)) continue;
-      // Only bytes a Backup serialized to are kept, and they parse (the mapping leaves out the
-      // strings protobuf would not read back: backup_mapping.h); were one not to, it is dropped,
-      // and the record mapped afresh when the catalog sent it, else the page fails once (rather
-      // than show a part of it) and the next listing reads the record.
-      reflection->RemoveLast(out, field);
-      Forget(Key{type, digests[i]});
-      if (records[i].empty()) return absl::InternalError("a kept Backup does not parse");
+      shown.push_back(std::move(kept));
+      continue;
     }
     catalog::BackupRecord rec;
     if (!rec.ParseFromString(records[i])) {
       return absl::DataLossError("catalog: a backup record is corrupt");
     }
-    std::unique_ptr<Message> mapped(reflection->GetMessageFactory()->GetPrototype(type)->New());
+    std::unique_ptr<Message> mapped(
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
     RETURN_IF_ERROR(ToApiBackup(rec, mapped.get()));
-    auto shown = std::make_shared<const std::string>(mapped->SerializeAsString());
-    if (splice) {
-      reflection->MutableUnknownFields(out)->AddLengthDelimited(field->number(), *shown);
-    } else {
-      reflection->AddAllocatedMessage(out, field, mapped.release());
-    }
-    if (kept || i >= digests.size()) continue;  // (unreadable when kept: not put again)
+    shown.push_back(std::make_shared<const std::string>(mapped->SerializeAsString()));
+    if (i >= digests.size()) continue;
     std::lock_guard<std::mutex> lock(mu_);
-    Put(Key{type, digests[i]}, std::move(shown));
+    Put(Key{type, digests[i]}, shown.back());
   }
-  return absl::OkStatus();
+  return shown;
 }
 
 size_t BackupMessageCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return newer_.size() + older_.size();
+}
+
+absl::Status Show(const ListedPage& page, const FieldDescriptor* field, SplicedField* spliced,
+                  Message* out, size_t* bad) {
+  if (spliced != nullptr) {
+    spliced->number = field->number();
+    spliced->items.insert(spliced->items.end(), page.shown.begin(), page.shown.end());
+    return absl::OkStatus();
+  }
+  const auto* reflection = out->GetReflection();
+  for (size_t i = 0; i < page.shown.size(); ++i) {
+    if (!reflection->AddMessage(out, field)->ParseFromString(*page.shown[i])) {
+      *bad = i;
+      return absl::InternalError("a kept Backup does not parse; list again");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string ListedPages::KeyOf(const google::protobuf::Descriptor* type,
+                               const catalog::ListQuery& q) {
+  // Each part ends where its length says: no two queries share a key, whatever their ids hold.
+  return absl::StrCat(type->full_name(), "\n", q.engine, "\n", q.folder_id.size(), ":", q.folder_id,
+                      q.cluster_id.size(), ":", q.cluster_id, q.page_size, "\n", q.page_token);
+}
+
+std::shared_ptr<const ListedPage> ListedPages::Find(const std::string& key, int64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (version != version_) return nullptr;
+  auto it = pages_.find(key);
+  return it == pages_.end() ? nullptr : it->second;
+}
+
+void ListedPages::Put(const std::string& key, int64_t version,
+                      std::shared_ptr<const ListedPage> page) {
+  size_t bytes = 2 * key.size() + page->next_page_token.size() + 128;
+  for (const auto& shown : page->shown) bytes += shown->size() + sizeof(catalog::RecordDigest) + 32;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (version != version_ || bytes_ + bytes > capacity_) {
+    pages_.clear();  // (freed under the lock, but at most once per change or capacity's worth)
+    bytes_ = 0;
+    version_ = version;
+  }
+  if (bytes > capacity_) return;
+  if (pages_.try_emplace(key, std::move(page)).second) bytes_ += bytes;  // first one stays
+}
+
+void ListedPages::Drop(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pages_.erase(key);
+}
+
+size_t ListedPages::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pages_.size();
 }
 
 }  // namespace mdb::api

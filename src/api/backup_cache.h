@@ -5,6 +5,7 @@
 // the record's stored bytes (catalog::RecordDigest): a record changed by any instance (status,
 // size, a rebuilt catalog) has another digest and is mapped afresh, never shown stale. The
 // catalog asks the cache which digests it holds (ListQuery.known) and reads only the others.
+// Whole pages are kept as well (ListedPages), for as long as the catalog says no backup changed.
 #pragma once
 
 #include <functional>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "api/spliced.h"
 #include "catalog/catalog.h"
 #include "google/protobuf/message.h"
 
@@ -37,20 +40,17 @@ class BackupMessageCache {
       const google::protobuf::Descriptor* type,
       std::vector<std::shared_ptr<const std::string>>* held);
 
-  // Appends the Backup of each listed record (catalog::ListQuery::unparsed) to `out`'s repeated
-  // message field `field`, in order: `held[i]` (when `held` has it) is what Find returned for
-  // digests[i] when the catalog asked (records[i] is then "" when not null); past its end each
-  // digest is looked up here. A record not kept is mapped and kept. With
-  // `splice`, as that field's bytes among `out`'s unknown fields: the serialized `out` then
-  // reads as if the field had been set (unknown fields are written after known ones, and a
-  // repeated field's elements may come anywhere on the wire, in order), without building 100
-  // messages to serialize them again; only a transport that sends `out` as it serializes may
-  // ask for it. DataLoss for a record that does not parse.
-  absl::Status Append(const std::vector<std::string>& records,
-                      const std::vector<catalog::RecordDigest>& digests,
-                      const std::vector<std::shared_ptr<const std::string>>& held,
-                      const google::protobuf::FieldDescriptor* field, bool splice,
-                      google::protobuf::Message* out);
+  // The Backup of type `type` of each listed record (catalog::ListQuery::unparsed), serialized,
+  // in order: `held[i]` (when `held` has it) is what Find returned for digests[i] when the
+  // catalog asked (records[i] is then "" when not null); past its end each digest is looked up
+  // here. A record not kept is mapped and kept. DataLoss for a record that does not parse.
+  absl::StatusOr<std::vector<std::shared_ptr<const std::string>>> Resolve(
+      const std::vector<std::string>& records, const std::vector<catalog::RecordDigest>& digests,
+      const std::vector<std::shared_ptr<const std::string>>& held,
+      const google::protobuf::Descriptor* type);
+
+  // Drops what is kept for this digest (bytes that did not parse back).
+  void Forget(const google::protobuf::Descriptor* type, const catalog::RecordDigest& digest);
 
   size_t size() const;  // entries
 
@@ -70,12 +70,56 @@ class BackupMessageCache {
 
   std::shared_ptr<const std::string> FindLocked(const Key& key);       // under mu_
   void Put(const Key& key, std::shared_ptr<const std::string> shown);  // under mu_
-  void Forget(const Key& key);                                         // takes mu_
 
   const size_t half_;
   mutable std::mutex mu_;
   Generation newer_, older_;
   size_t newer_bytes_ = 0;
+};
+
+// One page of a listing as List showed it.
+struct ListedPage {
+  std::vector<std::shared_ptr<const std::string>> shown;  // each Backup, serialized, in order
+  std::vector<catalog::RecordDigest> digests;             // of the records they were mapped from
+  std::string next_page_token;
+};
+
+// Appends a page's Backups to `out`'s repeated message field `field`: handed over as bytes when
+// the transport takes them so (`spliced`, see spliced.h), else parsed into `out`. Internal, and
+// the index of the Backup in `bad`, when kept bytes do not parse (only bytes a Backup serialized
+// to are kept, and the mapping leaves out the strings protobuf would not read back).
+absl::Status Show(const ListedPage& page, const google::protobuf::FieldDescriptor* field,
+                  SplicedField* spliced, google::protobuf::Message* out, size_t* bad);
+
+// Whole pages of listings, kept while the catalog's BackupsVersion reads the same: a page listed
+// again (a console refreshing, an SDK walking a folder) is then one read of that number, not a
+// walk of the catalog's index and a lookup of each of its backups. A page is kept under the
+// version read before the catalog was, so it shows at least what that version counts: a page
+// kept under a version is never older than it. Bounded in bytes whatever the folders' sizes
+// (the Backups are shared with BackupMessageCache mostly, but counted whole here).
+class ListedPages {
+ public:
+  explicit ListedPages(size_t capacity = 4 << 20) : capacity_(capacity) {}
+
+  // What names a page: the Backup type it shows, and the walk and the place in it.
+  static std::string KeyOf(const google::protobuf::Descriptor* type, const catalog::ListQuery& q);
+
+  // The page kept under `key` at `version`; nullptr when none is.
+  std::shared_ptr<const ListedPage> Find(const std::string& key, int64_t version);
+  // Keeps `page`, read after the catalog's version was `version`. Pages kept under another
+  // version are dropped first: the catalog moved on, or (a catalog file put back from a copy)
+  // back, and then nothing kept is known to be current.
+  void Put(const std::string& key, int64_t version, std::shared_ptr<const ListedPage> page);
+  void Drop(const std::string& key);
+
+  size_t size() const;  // pages
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  int64_t version_ = 0;
+  std::unordered_map<std::string, std::shared_ptr<const ListedPage>> pages_;
+  size_t bytes_ = 0;
 };
 
 }  // namespace mdb::api

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "api/backup_mapping.h"
 #include "catalog/catalog.h"
+#include "common/status.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb.h"
 
 namespace mdb::api {
@@ -37,18 +40,33 @@ const google::protobuf::FieldDescriptor* Backups() {
   return RedisList::descriptor()->FindFieldByName("backups");
 }
 
-// What Api::List does with a page: asks the cache for each record's digest, the records it holds
-// left out (as the SQLite catalog leaves them), then appends.
+// What Api::List does with a page read from the catalog: asks the cache for each record's
+// digest, the records it holds left out (as the SQLite catalog leaves them), then resolves the
+// page and shows it, spliced as the gRPC transport takes it or parsed as REST does.
 absl::Status List(BackupMessageCache& cache, std::vector<std::string> records, bool splice,
                   RedisList* out) {
-  std::vector<catalog::RecordDigest> digests;
+  ListedPage page;
   std::vector<std::shared_ptr<const std::string>> held;
   for (std::string& record : records) {
-    digests.push_back(catalog::DigestOf(record));
-    held.push_back(cache.Find(Backups()->message_type(), digests.back()));
+    page.digests.push_back(catalog::DigestOf(record));
+    held.push_back(cache.Find(Backups()->message_type(), page.digests.back()));
     if (held.back()) record.clear();
   }
-  return cache.Append(records, digests, held, Backups(), splice, out);
+  ASSIGN_OR_RETURN(page.shown,
+                   cache.Resolve(records, page.digests, held, Backups()->message_type()));
+  SplicedField spliced;
+  size_t bad = 0;
+  RETURN_IF_ERROR(Show(page, Backups(), splice ? &spliced : nullptr, out, &bad));
+  if (!splice) return absl::OkStatus();
+  // What the gRPC transport sends: the response's own bytes, then the spliced elements.
+  std::string wire = out->SerializeAsString();
+  const size_t own = wire.size();
+  wire.resize(own + spliced.WireSize());
+  auto* at = reinterpret_cast<uint8_t*>(wire.data()) + own;
+  EXPECT_EQ(spliced.Write(at), reinterpret_cast<uint8_t*>(wire.data()) + wire.size());
+  // Kept as unknown fields, so that OnTheWire reads the message as the client would.
+  EXPECT_TRUE(out->GetReflection()->MutableUnknownFields(out)->ParseFromString(wire.substr(own)));
+  return absl::OkStatus();
 }
 
 // The response as a client reads it off the wire.
@@ -131,6 +149,81 @@ TEST(BackupMessageCache, ACorruptRecordIsDataLoss) {
   RedisList out;
   EXPECT_EQ(List(cache, {std::string("\xff\xff\xff", 3)}, true, &out).code(),
             absl::StatusCode::kDataLoss);
+}
+
+std::shared_ptr<const ListedPage> PageOf(std::vector<std::string> shown) {
+  auto page = std::make_shared<ListedPage>();
+  for (auto& s : shown) page->shown.push_back(std::make_shared<const std::string>(std::move(s)));
+  return page;
+}
+
+TEST(ListedPages, APageIsFoundOnlyUnderTheVersionItWasKeptAt) {
+  ListedPages pages;
+  auto p1 = PageOf({"a"}), p2 = PageOf({"b"});
+  pages.Put("k1", 5, p1);
+  EXPECT_EQ(pages.Find("k1", 5), p1);
+  EXPECT_EQ(pages.Find("k1", 6), nullptr);  // the catalog changed since
+  EXPECT_EQ(pages.Find("k2", 5), nullptr);
+  pages.Put("k2", 6, p2);  // read after a change: what was kept before is gone
+  EXPECT_EQ(pages.Find("k2", 6), p2);
+  EXPECT_EQ(pages.Find("k1", 5), nullptr);
+  EXPECT_EQ(pages.size(), 1u);
+  pages.Put("k1", 5, p1);  // a version going back (a catalog put back from a copy) as well
+  EXPECT_EQ(pages.Find("k2", 6), nullptr);
+  EXPECT_EQ(pages.Find("k1", 5), p1);
+  pages.Drop("k1");
+  EXPECT_EQ(pages.Find("k1", 5), nullptr);
+}
+
+TEST(ListedPages, NoTwoQueriesShareAKey) {
+  const auto* redis = RedisBackup::descriptor();
+  const auto* other = RedisList::descriptor();
+  catalog::ListQuery base{.engine = catalog::Engine::REDIS, .folder_id = "f1", .page_size = 100};
+  std::vector<std::pair<const google::protobuf::Descriptor*, catalog::ListQuery>> queries;
+  queries.emplace_back(redis, base);
+  queries.emplace_back(other, base);
+  auto with = [&](auto change) {
+    catalog::ListQuery q = base;
+    change(q);
+    queries.emplace_back(redis, q);
+  };
+  with([](catalog::ListQuery& q) { q.engine = catalog::Engine::MONGODB; });
+  with([](catalog::ListQuery& q) { q.folder_id = "f2"; });
+  with([](catalog::ListQuery& q) { q.folder_id = "", q.cluster_id = "f1"; });
+  with([](catalog::ListQuery& q) { q.page_size = 10; });
+  with([](catalog::ListQuery& q) { q.page_size = 1000; });
+  with([](catalog::ListQuery& q) { q.page_token = "t"; });
+  with([](catalog::ListQuery& q) { q.folder_id = "f", q.cluster_id = "1"; });
+  with([](catalog::ListQuery& q) { q.folder_id = "f11", q.page_size = 0; });
+  std::set<std::string> keys;
+  for (const auto& [type, q] : queries) keys.insert(ListedPages::KeyOf(type, q));
+  EXPECT_EQ(keys.size(), queries.size());
+}
+
+TEST(ListedPages, HoldsAtMostItsCapacity) {
+  ListedPages pages(64 << 10);
+  for (int i = 0; i < 100; ++i) {
+    pages.Put("k" + std::to_string(i), 1, PageOf({std::string(4000, 'x')}));
+    EXPECT_LE(pages.size(), 16u);
+  }
+  EXPECT_GE(pages.size(), 2u);  // and does keep some
+  pages.Put("huge", 1, PageOf({std::string(70 << 10, 'x')}));
+  EXPECT_EQ(pages.Find("huge", 1), nullptr);
+}
+
+TEST(ListedPages, BytesThatDoNotParseAreNamedNotShown) {
+  RedisBackup b;
+  b.set_id("b1");
+  auto page = PageOf({b.SerializeAsString(), std::string("\xff\xff\xff", 3)});
+  RedisList out;
+  size_t bad = 99;
+  EXPECT_EQ(Show(*page, Backups(), nullptr, &out, &bad).code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(bad, 1u);
+  SplicedField spliced;  // handed over as they are: the transport does not parse them
+  RedisList spliced_out;
+  ASSERT_TRUE(Show(*page, Backups(), &spliced, &spliced_out, &bad).ok());
+  EXPECT_EQ(spliced.number, Backups()->number());
+  EXPECT_EQ(spliced.items, page->shown);
 }
 
 }  // namespace

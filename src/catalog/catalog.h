@@ -116,6 +116,13 @@ class Catalog {
   // others are inserted and deleted. InvalidArgument for a token this catalog did not issue for
   // the same engine and folder/cluster (tampered, truncated or from another walk).
   virtual absl::StatusOr<ListPage> ListBackups(const ListQuery& query) = 0;
+  // Optional. A number that is another after every committed change to backup records, whoever
+  // made it (this process, another one, an edit by hand), and that costs far less to read than
+  // a page: a caller may keep what it derived from listings for as long as it reads the same
+  // number (the API keeps whole pages of List). A listing read after the number reflects at
+  // least the changes the number counts. nullopt when the catalog cannot tell at that cost (the
+  // default; on PostgreSQL it would take a round trip, as the listing does).
+  virtual absl::StatusOr<std::optional<int64_t>> BackupsVersion() { return std::nullopt; }
 
   // The ids of every backup, in no order (verify and reconcile compare them with a repository).
   virtual absl::StatusOr<std::vector<std::string>> ListAllBackupIds() = 0;

@@ -95,6 +95,19 @@ const char* const kMigrations[] = {
       WHEN NEW.digest IS OLD.digest AND NEW.record IS NOT OLD.record
       BEGIN UPDATE backups SET digest = NULL WHERE seq = NEW.seq; END;
     )sql",
+    // 6: a count of the changes to backups (BackupsVersion), kept by triggers: they live in the
+    // file, so they count every writer's changes (this process, `catalog import` beside it, an
+    // edit by hand), and in the writer's transaction, so a reader sees the count and the rows
+    // of one snapshot. (With triggers on the table, SQLite never truncates it unseen.)
+    R"sql(
+    INSERT INTO meta(key, value) VALUES('backups_version', 0);
+    CREATE TRIGGER backups_version_insert AFTER INSERT ON backups
+      BEGIN UPDATE meta SET value = value + 1 WHERE key = 'backups_version'; END;
+    CREATE TRIGGER backups_version_update AFTER UPDATE ON backups
+      BEGIN UPDATE meta SET value = value + 1 WHERE key = 'backups_version'; END;
+    CREATE TRIGGER backups_version_delete AFTER DELETE ON backups
+      BEGIN UPDATE meta SET value = value + 1 WHERE key = 'backups_version'; END;
+    )sql",
 };
 
 using sqlite::BindBlob;
@@ -140,6 +153,19 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
     BackupRecord out;
     RETURN_IF_ERROR(WithConn([&](Connection* c) { return ReadBackup(c, id, &out); }));
     return out;
+  }
+
+  absl::StatusOr<std::optional<int64_t>> BackupsVersion() override {
+    static const char* kSql = "SELECT value FROM meta WHERE key = 'backups_version'";
+    int64_t version = 0;
+    RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
+      ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+      if (sqlite3_step(s) != SQLITE_ROW) return SqliteError(c->db(), "read backups version");
+      version = sqlite3_column_int64(s, 0);
+      sqlite3_reset(s);
+      return absl::OkStatus();
+    }));
+    return version;
   }
 
   absl::StatusOr<std::vector<std::string>> ListAllBackupIds() override {

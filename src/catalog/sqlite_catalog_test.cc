@@ -90,6 +90,10 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
   auto db = dir / "catalog.db";
   ASSERT_NE(OpenWithTwoBackups(db), nullptr);  // closed again before it is taken back to 4
   Sql(db, R"sql(
+    DROP TRIGGER backups_version_insert;
+    DROP TRIGGER backups_version_update;
+    DROP TRIGGER backups_version_delete;
+    DELETE FROM meta WHERE key = 'backups_version';
     DROP TRIGGER backups_digest_follows_record;
     DROP INDEX backups_by_folder;
     DROP INDEX backups_by_cluster;
@@ -100,7 +104,7 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
   )sql");
   auto catalog = OpenSqliteCatalog(db.string());
   ASSERT_TRUE(catalog.ok()) << catalog.status();
-  EXPECT_EQ(Query(db, "PRAGMA user_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(Query(db, "PRAGMA user_version"), std::vector<std::string>{"6"});
   EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE length(digest) IS NOT 16"),
             std::vector<std::string>{"0"});
   for (const char* by : {"folder_id", "cluster_id"}) {
@@ -147,6 +151,63 @@ TEST(SqliteCatalog, ARecordRewrittenWithoutItsDigestIsReadAgain) {
   ASSERT_TRUE(catalog->PutBackup(edited).ok());
   EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE digest IS NULL"),
             std::vector<std::string>{"0"});
+  std::filesystem::remove_all(dir);
+}
+
+int64_t VersionOf(Catalog* catalog) {
+  auto version = catalog->BackupsVersion();
+  EXPECT_TRUE(version.ok()) << version.status();
+  EXPECT_TRUE(version.ok() && version->has_value());
+  return version.ok() && version->has_value() ? **version : -1;
+}
+
+// What the API keeps whole pages of listings by: another number after every change to backups,
+// whoever makes it (this catalog, another process on the file, an edit by hand), the same number
+// while none is made (reads, operations).
+TEST(SqliteCatalog, BackupsVersionMovesWithEveryChangeToBackupsByAnyWriter) {
+  auto dir = common::FreshTestDir("sqlite_catalog_version");
+  auto db = dir / "catalog.db";
+  std::unique_ptr<Catalog> catalog = OpenWithTwoBackups(db);
+  ASSERT_NE(catalog, nullptr);
+  int64_t v = VersionOf(catalog.get());
+  auto moved = [&](const char* what) {
+    int64_t now = VersionOf(catalog.get());
+    EXPECT_NE(now, v) << what;
+    v = now;
+  };
+  auto same = [&](const char* what) { EXPECT_EQ(VersionOf(catalog.get()), v) << what; };
+
+  ASSERT_TRUE(catalog->GetBackup("b1").ok());
+  ASSERT_TRUE(catalog->ListBackups({.engine = Engine::REDIS, .folder_id = "f1"}).ok());
+  OperationRecord op;
+  op.operation.set_id("op1");
+  op.folder_id = "f1";
+  ASSERT_TRUE(catalog->PutOperation(op).ok());
+  same("reads and an operation");
+  ASSERT_TRUE(catalog->PutBackup(Backup("b3", 3)).ok());
+  moved("an insert");
+  ASSERT_TRUE(catalog->PutBackup(Backup("b3", 3)).ok());
+  moved("a record written again");
+  ASSERT_TRUE(catalog
+                  ->ModifyBackup("b3",
+                                 [](BackupRecord* r) {
+                                   r->set_size(7);
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
+  moved("a modify");
+  ASSERT_TRUE(catalog->DeleteBackup("b3").ok());
+  moved("a delete");
+  {
+    auto other = OpenSqliteCatalog(db.string());  // `catalog import` beside a running service
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE((*other)->PutBackup(Backup("b4", 4)).ok());
+  }
+  moved("another process's insert");
+  Sql(db, "UPDATE backups SET record = x'' WHERE id = 'b4'");
+  moved("an edit by hand");
+  Sql(db, "DELETE FROM backups");  // (SQLite's truncation would skip row triggers)
+  moved("every row deleted by hand");
   std::filesystem::remove_all(dir);
 }
 

@@ -1,6 +1,7 @@
 """REST over plain HTTP: the same answers as gRPC, in the proto3 JSON mapping; every contract
 limit just inside and just outside; a paging walk under concurrent inserts and deletes; reload."""
 import json
+import sqlite3
 
 import requests
 from google.protobuf import json_format
@@ -177,3 +178,38 @@ def test_reload_keeps_the_running_config_when_the_new_one_is_broken(server):
         server.config.write_text(good)
         assert "configuration reloaded" in server.reload()
     assert get(server, "/managed-redis/v1/backups/rd-1").status_code == 200
+
+
+def test_a_listing_shows_every_change_at_once_whoever_made_it(server):
+    """Pages of List are kept between calls while the catalog's backups are unchanged (the API's
+    page cache). Each change shows in the very next listing, over gRPC and over REST alike,
+    whoever made it: `catalog import` beside the running service, an edit of the catalog file by
+    hand, a delete through the API."""
+    stub = server.client(rd_bsg.BackupServiceStub)
+
+    def listed(folder):
+        answer = stub.List(rd_bs.ListBackupsRequest(folder_id=folder, page_size=1000), metadata=md())
+        over_grpc = [(b.id, b.source_cluster_id) for b in answer.backups]
+        r = get(server, "/managed-redis/v1/backups", folderId=folder, pageSize=1000)
+        assert r.status_code == 200, r.text
+        assert [(b["id"], b.get("sourceClusterId", "")) for b in r.json().get("backups", [])] == over_grpc
+        return over_grpc
+
+    rec = {"id": "kept-1", "engine": "REDIS", "folderId": "f2", "clusterId": "rdk",
+           "createdAt": "2030-01-01T00:00:00Z"}
+    before = listed("f2")
+    assert listed("f2") == before  # the same page, kept
+    server.import_records([rec])  # another process
+    assert listed("f2") == [("kept-1", "rdk")] + before
+    server.import_records([dict(rec, clusterId="rdk2")])  # the same backup, another record
+    assert listed("f2") == [("kept-1", "rdk2")] + before
+    db = sqlite3.connect(server.catalog)  # by hand
+    db.execute("DELETE FROM backups WHERE id = 'kept-1'")
+    db.commit()
+    db.close()
+    assert listed("f2") == before
+    server.import_records([dict(rec, id="kept-2", folderId="f1", clusterId="rd1")])
+    assert listed("f1")[0] == ("kept-2", "rd1")
+    op = stub.Delete(rd_bs.DeleteBackupRequest(backup_id="kept-2"), metadata=md(WRITER))
+    assert wait_operation(server, op).WhichOneof("result") == "response"
+    assert "kept-2" not in [i for i, _ in listed("f1")]

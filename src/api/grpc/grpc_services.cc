@@ -2,6 +2,7 @@
 // carries logic of its own here, and no engine is named.
 #include "api/grpc/grpc_services.h"
 
+#include <climits>
 #include <deque>
 
 #include "absl/strings/str_cat.h"
@@ -32,7 +33,7 @@ std::string PeerAddress(const std::string& peer) {
 }
 
 grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerContext* ctx,
-                     const Message& req, Message* resp) {
+                     const Message& req, Message* resp, SplicedField* spliced) {
   // x-request-id lets users quote a call in a bug report; the official SDKs read it from errors.
   ctx->AddInitialMetadata("x-request-id", common::NewId());
   std::string_view auth;
@@ -43,12 +44,11 @@ grpc::Status Forward(Api* api, const MethodDescriptor* method, grpc::ServerConte
   }
   if (auto it = md.find("authorization"); it != md.end())
     auth = {it->second.data(), it->second.size()};
-  return ToGrpcStatus(
-      api->Call(method,
-                {.authorization = auth,
-                 .address = PeerAddress(ctx->peer()),
-                 .serialized_only = true},  // Handle below only serializes the response
-                req, resp));
+  return ToGrpcStatus(api->Call(method,
+                                {.authorization = auth,
+                                 .address = PeerAddress(ctx->peer()),
+                                 .spliced = spliced},  // Handle below only serializes the response
+                                req, resp));
 }
 
 // One gRPC service built from its descriptor: every method the API serves is registered by its
@@ -89,10 +89,25 @@ class DescriptorService final : public grpc::Service {
           grpc::StatusCode::INVALID_ARGUMENT,
           "the request is not a valid " + method->input_type()->full_name() + " message");
     }
-    grpc::Status status = Forward(api_, method, ctx, *request, response);
+    SplicedField spliced;
+    grpc::Status status = Forward(api_, method, ctx, *request, response, &spliced);
     if (!status.ok()) return status;
-    bool own_buffer;
-    return grpc::SerializationTraits<Message>::Serialize(*response, out, &own_buffer);
+    if (spliced.items.empty()) {
+      bool own_buffer;
+      return grpc::SerializationTraits<Message>::Serialize(*response, out, &own_buffer);
+    }
+    // The response's own fields, then the spliced elements: one buffer, each byte copied once.
+    const size_t own = response->ByteSizeLong();
+    const size_t size = own + spliced.WireSize();
+    if (size > static_cast<size_t>(INT_MAX)) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "the response is larger than 2 GiB");
+    }
+    grpc::Slice slice(size);
+    auto* begin = const_cast<uint8_t*>(slice.begin());  // a slice of its own, not yet shared
+    uint8_t* end = spliced.Write(response->SerializeWithCachedSizesToArray(begin));
+    if (end != begin + size) return grpc::Status(grpc::StatusCode::INTERNAL, "response size");
+    *out = grpc::ByteBuffer(&slice, 1);
+    return grpc::Status::OK;
   }
 
   Api* api_;
