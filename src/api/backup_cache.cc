@@ -133,32 +133,51 @@ std::string ListedPages::KeyOf(const google::protobuf::Descriptor* type,
 std::shared_ptr<const ListedPage> ListedPages::Find(const std::string& key, int64_t version) {
   std::lock_guard<std::mutex> lock(mu_);
   if (version != version_) return nullptr;
-  auto it = pages_.find(key);
-  return it == pages_.end() ? nullptr : it->second;
+  if (auto it = newer_.find(key); it != newer_.end()) return it->second.page;
+  auto it = older_.find(key);
+  if (it == older_.end()) return nullptr;
+  Kept kept = std::move(it->second);  // found again: kept on, in the newer generation
+  older_.erase(it);
+  std::shared_ptr<const ListedPage> page = kept.page;
+  Insert(key, std::move(kept));
+  return page;
 }
 
 void ListedPages::Put(const std::string& key, int64_t version,
                       std::shared_ptr<const ListedPage> page) {
   size_t bytes = 2 * key.size() + page->next_page_token.size() + 128;
   for (const auto& shown : page->shown) bytes += shown->size() + sizeof(catalog::RecordDigest) + 32;
+  if (bytes > half_) return;  // larger than a generation: read at every listing, evicting none
   std::lock_guard<std::mutex> lock(mu_);
-  if (version != version_ || bytes_ + bytes > capacity_) {
-    pages_.clear();  // (freed under the lock, but at most once per change or capacity's worth)
-    bytes_ = 0;
+  if (version != version_) {
+    newer_.clear();  // (freed under the lock, but once per change of the catalog's backups)
+    older_.clear();
+    newer_bytes_ = 0;
     version_ = version;
   }
-  if (bytes > capacity_) return;
-  if (pages_.try_emplace(key, std::move(page)).second) bytes_ += bytes;  // first one stays
+  if (newer_.count(key) == 0) Insert(key, Kept{std::move(page), bytes});  // the first one stays
+}
+
+void ListedPages::Insert(const std::string& key, Kept kept) {
+  if (newer_bytes_ + kept.bytes > half_) {
+    older_ = std::move(newer_);
+    newer_.clear();
+    newer_bytes_ = 0;
+  }
+  older_.erase(key);
+  newer_bytes_ += kept.bytes;
+  newer_.insert_or_assign(key, std::move(kept));
 }
 
 void ListedPages::Drop(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  pages_.erase(key);
+  newer_.erase(key);
+  older_.erase(key);
 }
 
 size_t ListedPages::size() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return pages_.size();
+  return newer_.size() + older_.size();
 }
 
 }  // namespace mdb::api

@@ -92,14 +92,15 @@ absl::Status Show(const ListedPage& page, const google::protobuf::FieldDescripto
                   SplicedField* spliced, google::protobuf::Message* out, size_t* bad);
 
 // Whole pages of listings, kept while the catalog's BackupsVersion reads the same: a page listed
-// again (a console refreshing, an SDK walking a folder) is then one read of that number, not a
+// again (a console refreshing, an SDK walking a folder) is then one read of that version, not a
 // walk of the catalog's index and a lookup of each of its backups. A page is kept under the
-// version read before the catalog was, so it shows at least what that version counts: a page
-// kept under a version is never older than it. Bounded in bytes whatever the folders' sizes
-// (the Backups are shared with BackupMessageCache mostly, but counted whole here).
+// version read before the catalog was, so it shows at least what that version names. Only pages
+// the catalog answered are kept (a page token it refused is not). Bounded in bytes whatever the
+// folders' sizes, in two generations as BackupMessageCache (the Backups are mostly shared with
+// it, but counted whole here).
 class ListedPages {
  public:
-  explicit ListedPages(size_t capacity = 4 << 20) : capacity_(capacity) {}
+  explicit ListedPages(size_t capacity = 4 << 20) : half_(capacity / 2 > 0 ? capacity / 2 : 1) {}
 
   // What names a page: the Backup type it shows, and the walk and the place in it.
   static std::string KeyOf(const google::protobuf::Descriptor* type, const catalog::ListQuery& q);
@@ -107,19 +108,26 @@ class ListedPages {
   // The page kept under `key` at `version`; nullptr when none is.
   std::shared_ptr<const ListedPage> Find(const std::string& key, int64_t version);
   // Keeps `page`, read after the catalog's version was `version`. Pages kept under another
-  // version are dropped first: the catalog moved on, or (a catalog file put back from a copy)
-  // back, and then nothing kept is known to be current.
+  // version are dropped first: the catalog has changed since one of the two was read (versions
+  // are not ordered, so the page that comes in wins; a slower reader costs only hits).
   void Put(const std::string& key, int64_t version, std::shared_ptr<const ListedPage> page);
   void Drop(const std::string& key);
 
   size_t size() const;  // pages
 
  private:
-  const size_t capacity_;
+  struct Kept {
+    std::shared_ptr<const ListedPage> page;
+    size_t bytes;  // what it is counted for: its Backups, key and token, and the map's node
+  };
+  using Generation = std::unordered_map<std::string, Kept>;
+  void Insert(const std::string& key, Kept kept);  // under mu_: into the newer, rotating first
+
+  const size_t half_;
   mutable std::mutex mu_;
   int64_t version_ = 0;
-  std::unordered_map<std::string, std::shared_ptr<const ListedPage>> pages_;
-  size_t bytes_ = 0;
+  Generation newer_, older_;
+  size_t newer_bytes_ = 0;
 };
 
 }  // namespace mdb::api

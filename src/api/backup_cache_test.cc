@@ -207,8 +207,22 @@ TEST(ListedPages, HoldsAtMostItsCapacity) {
     EXPECT_LE(pages.size(), 16u);
   }
   EXPECT_GE(pages.size(), 2u);  // and does keep some
-  pages.Put("huge", 1, PageOf({std::string(70 << 10, 'x')}));
+  const size_t kept = pages.size();
+  pages.Put("huge", 1, PageOf({std::string(40 << 10, 'x')}));  // over a generation
   EXPECT_EQ(pages.Find("huge", 1), nullptr);
+  EXPECT_EQ(pages.size(), kept);  // and it evicted none
+  EXPECT_NE(pages.Find("k99", 1), nullptr);
+}
+
+// Pages found again move to the newer generation with what they were counted for: a client
+// that lists every page it ever saw, again and again, still keeps the cache within its bounds.
+TEST(ListedPages, APageFoundAgainIsCountedWhereverItMoves) {
+  ListedPages pages(64 << 10);  // two generations of 32 KiB: 7 pages of 4 KB in each
+  for (int i = 0; i < 100; ++i) {
+    pages.Put("k" + std::to_string(i), 1, PageOf({std::string(4000, 'x')}));
+    for (int j = 0; j < i; ++j) (void)pages.Find("k" + std::to_string(j), 1);
+    EXPECT_LE(pages.size(), 16u) << i;
+  }
 }
 
 TEST(ListedPages, BytesThatDoNotParseAreNamedNotShown) {

@@ -13,8 +13,10 @@ namespace mdb::api {
 absl::Status Api::List(const Ctx& c, catalog::ListQuery query, Message* resp) {
   const auto* field = resp->GetDescriptor()->FindFieldByName("backups");
   const auto* type = field->message_type();
-  // Read before the catalog is: a page kept under it is never older than what it counts.
-  ASSIGN_OR_RETURN(std::optional<int64_t> version, catalog_->BackupsVersion());
+  // Read before the catalog is: a page kept under it shows at least what it names. When it
+  // cannot be read, nothing is kept or shown from what was: the listing itself says what fails.
+  absl::StatusOr<std::optional<int64_t>> read_version = catalog_->BackupsVersion();
+  const std::optional<int64_t> version = read_version.ok() ? *read_version : std::nullopt;
   const std::string key = version ? ListedPages::KeyOf(type, query) : "";
   std::shared_ptr<const ListedPage> page = version ? pages_.Find(key, *version) : nullptr;
   if (!page) {

@@ -116,12 +116,12 @@ class Catalog {
   // others are inserted and deleted. InvalidArgument for a token this catalog did not issue for
   // the same engine and folder/cluster (tampered, truncated or from another walk).
   virtual absl::StatusOr<ListPage> ListBackups(const ListQuery& query) = 0;
-  // Optional. A number that is another after every committed change to backup records, whoever
-  // made it (this process, another one, an edit by hand), and that costs far less to read than
-  // a page: a caller may keep what it derived from listings for as long as it reads the same
-  // number (the API keeps whole pages of List). A listing read after the number reflects at
-  // least the changes the number counts. nullopt when the catalog cannot tell at that cost (the
-  // default; on PostgreSQL it would take a round trip, as the listing does).
+  // Optional. A version of the backup records: another one after every committed change to
+  // them, whoever made it (this process, another one, an edit by hand), at far less cost than a
+  // page: a caller may keep what it derived from listings for as long as it reads the same
+  // version (the API keeps whole pages of List). A listing read after the version was read
+  // shows at least what that version names. nullopt when the catalog cannot tell at that cost
+  // (the default; on PostgreSQL it would take a round trip, as the listing does).
   virtual absl::StatusOr<std::optional<int64_t>> BackupsVersion() { return std::nullopt; }
 
   // The ids of every backup, in no order (verify and reconcile compare them with a repository).

@@ -95,18 +95,21 @@ const char* const kMigrations[] = {
       WHEN NEW.digest IS OLD.digest AND NEW.record IS NOT OLD.record
       BEGIN UPDATE backups SET digest = NULL WHERE seq = NEW.seq; END;
     )sql",
-    // 6: a count of the changes to backups (BackupsVersion), kept by triggers: they live in the
-    // file, so they count every writer's changes (this process, `catalog import` beside it, an
-    // edit by hand), and in the writer's transaction, so a reader sees the count and the rows
-    // of one snapshot. (With triggers on the table, SQLite never truncates it unseen.)
+    // 6: a version of the backups (BackupsVersion), drawn afresh by triggers at every change:
+    // they live in the file, so every writer's change draws one (this process, `catalog
+    // import` beside it, an edit by hand), in the writer's own transaction. Random rather than
+    // counted: after a file is put back from a copy (SQLite's backup API: no trigger runs), a
+    // count would come back, change by change, to numbers that named other rows. (With
+    // triggers on the table, SQLite never truncates it unseen.)
+    // Idempotent, so that a catalog set back to version 5 by hand migrates again.
     R"sql(
-    INSERT INTO meta(key, value) VALUES('backups_version', 0);
-    CREATE TRIGGER backups_version_insert AFTER INSERT ON backups
-      BEGIN UPDATE meta SET value = value + 1 WHERE key = 'backups_version'; END;
-    CREATE TRIGGER backups_version_update AFTER UPDATE ON backups
-      BEGIN UPDATE meta SET value = value + 1 WHERE key = 'backups_version'; END;
-    CREATE TRIGGER backups_version_delete AFTER DELETE ON backups
-      BEGIN UPDATE meta SET value = value + 1 WHERE key = 'backups_version'; END;
+    INSERT OR IGNORE INTO meta(key, value) VALUES('backups_version', random());
+    CREATE TRIGGER IF NOT EXISTS backups_version_insert AFTER INSERT ON backups
+      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
+    CREATE TRIGGER IF NOT EXISTS backups_version_update AFTER UPDATE ON backups
+      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
+    CREATE TRIGGER IF NOT EXISTS backups_version_delete AFTER DELETE ON backups
+      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
     )sql",
 };
 
@@ -156,12 +159,19 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
   }
 
   absl::StatusOr<std::optional<int64_t>> BackupsVersion() override {
-    static const char* kSql = "SELECT value FROM meta WHERE key = 'backups_version'";
-    int64_t version = 0;
+    // The version, and whether all three triggers that draw it are there: without one (dropped
+    // by hand), changes would go by unseen, so nothing may be kept (nullopt).
+    static const char* kSql =
+        "SELECT (SELECT value FROM meta WHERE key = 'backups_version'), (SELECT count(*) FROM "
+        "sqlite_master WHERE type = 'trigger' AND tbl_name = 'backups' AND name IN "
+        "('backups_version_insert', 'backups_version_update', 'backups_version_delete'))";
+    std::optional<int64_t> version;
     RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
       ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
       if (sqlite3_step(s) != SQLITE_ROW) return SqliteError(c->db(), "read backups version");
-      version = sqlite3_column_int64(s, 0);
+      if (sqlite3_column_type(s, 0) == SQLITE_INTEGER && sqlite3_column_int(s, 1) == 3) {
+        version = sqlite3_column_int64(s, 0);
+      }
       sqlite3_reset(s);
       return absl::OkStatus();
     }));

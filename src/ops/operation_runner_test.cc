@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "catalog/forwarding_catalog.h"
 #include "google/protobuf/empty.pb.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb.h"
 
@@ -266,74 +267,16 @@ TEST_F(InstancesTest, AnInstanceCutOffPastItsLeaseStopsAndItsLateEndDoesNotCount
 
 // A catalog whose lease renewals fail while `down` (an instance cut off from it; the rest of
 // the test's calls still work).
-class CutOffCatalog final : public catalog::Catalog {
+class CutOffCatalog final : public catalog::ForwardingCatalog {
  public:
-  explicit CutOffCatalog(catalog::Catalog* real) : real_(real) {}
+  explicit CutOffCatalog(catalog::Catalog* real) : ForwardingCatalog(real) {}
   std::atomic<bool> down{false};
 
   absl::StatusOr<catalog::OperationLease> RenewOperation(
       const catalog::OperationRecord& op) override {
     if (down) return absl::UnavailableError("no route to the catalog");
-    return real_->RenewOperation(op);
+    return ForwardingCatalog::RenewOperation(op);
   }
-  absl::StatusOr<bool> FinishOperation(const catalog::OperationRecord& op,
-                                       std::optional<absl::Time> expired_at) override {
-    return real_->FinishOperation(op, expired_at);
-  }
-  // The rest as the real one.
-  absl::Status PutBackup(const catalog::BackupRecord& b) override { return real_->PutBackup(b); }
-  absl::Status PutBackups(const std::vector<catalog::BackupRecord>& b) override {
-    return real_->PutBackups(b);
-  }
-  absl::StatusOr<catalog::BackupRecord> GetBackup(const std::string& id) override {
-    return real_->GetBackup(id);
-  }
-  absl::StatusOr<catalog::ListPage> ListBackups(const catalog::ListQuery& q) override {
-    return real_->ListBackups(q);
-  }
-  absl::StatusOr<std::vector<std::string>> ListAllBackupIds() override {
-    return real_->ListAllBackupIds();
-  }
-  absl::Status ModifyBackup(
-      const std::string& id,
-      const std::function<absl::Status(catalog::BackupRecord*)>& change) override {
-    return real_->ModifyBackup(id, change);
-  }
-  absl::Status DeleteBackup(const std::string& id) override { return real_->DeleteBackup(id); }
-  absl::Status PutOperation(const catalog::OperationRecord& op) override {
-    return real_->PutOperation(op);
-  }
-  absl::StatusOr<catalog::OperationRecord> GetOperation(const std::string& id) override {
-    return real_->GetOperation(id);
-  }
-  absl::StatusOr<std::vector<catalog::OperationRecord>> ListUnfinishedOperations() override {
-    return real_->ListUnfinishedOperations();
-  }
-  absl::StatusOr<catalog::OperationPage> ListClusterOperations(
-      const catalog::OperationQuery& q) override {
-    return real_->ListClusterOperations(q);
-  }
-  absl::StatusOr<std::optional<catalog::OperationRecord>> ClaimOperation(
-      const std::string& owner, absl::Time until) override {
-    return real_->ClaimOperation(owner, until);
-  }
-  absl::StatusOr<bool> ReleaseOperation(const std::string& id, const std::string& owner) override {
-    return real_->ReleaseOperation(id, owner);
-  }
-  absl::Status RequestCancel(const std::string& id) override { return real_->RequestCancel(id); }
-  absl::StatusOr<bool> TryLease(const std::string& name, const std::string& owner, absl::Time now,
-                                absl::Time until) override {
-    return real_->TryLease(name, owner, now, until);
-  }
-  absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
-    return real_->ReleaseLease(name, owner);
-  }
-  absl::StatusOr<std::unique_ptr<catalog::ExclusiveUse>> AcquireExclusiveUse() override {
-    return real_->AcquireExclusiveUse();
-  }
-
- private:
-  catalog::Catalog* real_;
 };
 
 // An instance cut off from the catalog (not from its sources) stops its work once it could
