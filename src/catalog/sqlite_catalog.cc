@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -27,6 +28,25 @@
 
 namespace mdb::catalog {
 namespace {
+
+// A version of the backups (Catalog::BackupsVersion), drawn afresh by triggers at every change:
+// they live in the file, so every writer's change draws one (this process, `catalog
+// import` beside it, an edit by hand), in the writer's own transaction. Random rather than
+// counted: after a file is put back from a copy (SQLite's backup API: no trigger runs), a
+// count would come back, change by change, to numbers that named other rows. (With
+// triggers on the table, SQLite never truncates it unseen.)
+// Idempotent: run at every open as well, so that triggers dropped by hand while the service
+// was stopped are back before any page is kept (the schema of a catalog in use is this
+// service's own, as its rows are).
+const char* const kBackupsVersion = R"sql(
+    INSERT OR IGNORE INTO meta(key, value) VALUES('backups_version', random());
+    CREATE TRIGGER IF NOT EXISTS backups_version_insert AFTER INSERT ON backups
+      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
+    CREATE TRIGGER IF NOT EXISTS backups_version_update AFTER UPDATE ON backups
+      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
+    CREATE TRIGGER IF NOT EXISTS backups_version_delete AFTER DELETE ON backups
+      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
+    )sql";
 
 // Schema versions, applied in order; PRAGMA user_version records how many have been applied.
 const char* const kMigrations[] = {
@@ -95,22 +115,8 @@ const char* const kMigrations[] = {
       WHEN NEW.digest IS OLD.digest AND NEW.record IS NOT OLD.record
       BEGIN UPDATE backups SET digest = NULL WHERE seq = NEW.seq; END;
     )sql",
-    // 6: a version of the backups (BackupsVersion), drawn afresh by triggers at every change:
-    // they live in the file, so every writer's change draws one (this process, `catalog
-    // import` beside it, an edit by hand), in the writer's own transaction. Random rather than
-    // counted: after a file is put back from a copy (SQLite's backup API: no trigger runs), a
-    // count would come back, change by change, to numbers that named other rows. (With
-    // triggers on the table, SQLite never truncates it unseen.)
-    // Idempotent, so that a catalog set back to version 5 by hand migrates again.
-    R"sql(
-    INSERT OR IGNORE INTO meta(key, value) VALUES('backups_version', random());
-    CREATE TRIGGER IF NOT EXISTS backups_version_insert AFTER INSERT ON backups
-      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
-    CREATE TRIGGER IF NOT EXISTS backups_version_update AFTER UPDATE ON backups
-      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
-    CREATE TRIGGER IF NOT EXISTS backups_version_delete AFTER DELETE ON backups
-      BEGIN UPDATE meta SET value = random() WHERE key = 'backups_version'; END;
-    )sql",
+    // 6: a version of the backups (BackupsVersion): kBackupsVersion above.
+    kBackupsVersion,
 };
 
 using sqlite::BindBlob;
@@ -127,6 +133,7 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
   absl::Status Init() {
     ASSIGN_OR_RETURN(auto conn, Connection::Open(path_));
     RETURN_IF_ERROR(Migrate(conn.get()));
+    RETURN_IF_ERROR(conn->Exec(kBackupsVersion));
     ASSIGN_OR_RETURN(std::string key, LoadOrCreateKey(conn.get()));
     codec_ = std::make_unique<PageTokenCodec>(std::move(key));
     free_.push_back(std::move(conn));
@@ -159,21 +166,17 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
   }
 
   absl::StatusOr<std::optional<int64_t>> BackupsVersion() override {
-    // The version, and whether all three triggers that draw it are there: without one (dropped
-    // by hand), changes would go by unseen, so nothing may be kept (nullopt).
-    static const char* kSql =
-        "SELECT (SELECT value FROM meta WHERE key = 'backups_version'), (SELECT count(*) FROM "
-        "sqlite_master WHERE type = 'trigger' AND tbl_name = 'backups' AND name IN "
-        "('backups_version_insert', 'backups_version_update', 'backups_version_delete'))";
+    static const char* kSql = "SELECT value FROM meta WHERE key = 'backups_version'";
     std::optional<int64_t> version;
     RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
       ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
-      if (sqlite3_step(s) != SQLITE_ROW) return SqliteError(c->db(), "read backups version");
-      if (sqlite3_column_type(s, 0) == SQLITE_INTEGER && sqlite3_column_int(s, 1) == 3) {
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
         version = sqlite3_column_int64(s, 0);
       }
       sqlite3_reset(s);
-      return absl::OkStatus();
+      return rc == SQLITE_ROW || rc == SQLITE_DONE ? absl::OkStatus()
+                                                   : SqliteError(c->db(), "read backups version");
     }));
     return version;
   }
