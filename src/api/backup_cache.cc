@@ -171,7 +171,10 @@ void ListedPages::Insert(const std::string& key, Kept kept) {
 
 void ListedPages::Drop(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  newer_.erase(key);
+  if (auto it = newer_.find(key); it != newer_.end()) {
+    newer_bytes_ -= it->second.bytes;
+    newer_.erase(it);
+  }
   older_.erase(key);
 }
 

@@ -154,6 +154,27 @@ TEST(SqliteCatalog, ARecordRewrittenWithoutItsDigestIsReadAgain) {
   std::filesystem::remove_all(dir);
 }
 
+// A listing that stops mid-page on a corrupt record leaves no statement mid-result: the
+// connection goes back to the pool outside any read, and its next read sees what was
+// committed since (a statement left open would pin it to the old snapshot).
+TEST(SqliteCatalog, AWalkStoppedByACorruptRecordLeavesNoSnapshotOpen) {
+  auto dir = common::FreshTestDir("sqlite_catalog_stopped");
+  auto db = dir / "catalog.db";
+  std::unique_ptr<Catalog> catalog = OpenWithTwoBackups(db);
+  ASSERT_NE(catalog, nullptr);
+  ASSERT_TRUE(catalog->PutBackup(Backup("b0", 0)).ok());
+  Sql(db, "UPDATE backups SET record = x'ffffff' WHERE id = 'b1'");  // the page's second row
+  auto page = catalog->ListBackups({.engine = Engine::REDIS, .folder_id = "f1"});
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kDataLoss) << page.status();
+  {
+    auto other = OpenSqliteCatalog(db.string());
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE((*other)->PutBackup(Backup("b9", 9)).ok());
+  }
+  EXPECT_TRUE(catalog->GetBackup("b9").ok());
+  std::filesystem::remove_all(dir);
+}
+
 int64_t VersionOf(Catalog* catalog) {
   auto version = catalog->BackupsVersion();
   EXPECT_TRUE(version.ok()) << version.status();

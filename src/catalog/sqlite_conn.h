@@ -40,7 +40,7 @@ inline absl::Status SqliteError(sqlite3* db, const std::string& what) {
 class Connection {
  public:
   ~Connection() {
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+    for (auto& [sql, cached] : stmts_) sqlite3_finalize(cached.stmt);
     sqlite3_close_v2(db_);
   }
 
@@ -107,17 +107,18 @@ class Connection {
   absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql) {
     auto it = stmts_.find(sql);
     if (it != stmts_.end()) {
-      sqlite3_reset(it->second);
-      sqlite3_clear_bindings(it->second);
-      used_.push_back(it->second);
-      return it->second;
+      sqlite3_reset(it->second.stmt);
+      sqlite3_clear_bindings(it->second.stmt);
+      HandOut(&it->second);
+      return it->second.stmt;
     }
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
       return SqliteError(db_, "prepare");
     }
-    stmts_[sql] = stmt;
-    used_.push_back(stmt);
+    Cached& cached = stmts_[sql];
+    cached.stmt = stmt;
+    HandOut(&cached);
     return stmt;
   }
 
@@ -126,7 +127,10 @@ class Connection {
   // handed out since the last call can be: resetting every cached one (dozens) after each call
   // was a measurable share of a catalog read's time.
   void ResetAll() {
-    for (sqlite3_stmt* stmt : used_) sqlite3_reset(stmt);
+    for (Cached* c : used_) {
+      sqlite3_reset(c->stmt);
+      c->handed_out = false;
+    }
     used_.clear();
   }
 
@@ -135,8 +139,18 @@ class Connection {
  private:
   Connection() = default;
   sqlite3* db_ = nullptr;
-  std::map<const char*, sqlite3_stmt*> stmts_;  // keyed by the literal's address: one per call site
-  std::vector<sqlite3_stmt*> used_;             // handed out since the last ResetAll
+  struct Cached {
+    sqlite3_stmt* stmt = nullptr;
+    bool handed_out = false;  // since the last ResetAll: in used_
+  };
+  void HandOut(Cached* c) {
+    if (c->handed_out) return;  // once however often (a statement per row of a page)
+    c->handed_out = true;
+    used_.push_back(c);
+  }
+
+  std::map<const char*, Cached> stmts_;  // keyed by the literal's address: one per call site
+  std::vector<Cached*> used_;            // handed out since the last ResetAll (map nodes stay)
 };
 
 inline void BindText(sqlite3_stmt* s, int i, const std::string& v) {
