@@ -17,7 +17,8 @@ read -r -a MONGO_FLAGS <<<"$(pkg-config --cflags libmongoc-1.0 libbson-1.0)"
 # target name, then its sources (the parser under test and what it needs, nothing else).
 TARGETS=(
   "resp src/engine/redis/resp_fuzz.cc src/engine/redis/resp.cc"
-  "rdb_keys src/engine/redis/rdb_keys_fuzz.cc src/engine/redis/rdb_keys.cc src/io/stream.cc"
+  "rdb_keys src/engine/redis/rdb_keys_fuzz.cc src/engine/redis/rdb_keys.cc
+   src/engine/redis/redis_crc.cc src/io/stream.cc"
   "bson_stream src/engine/mongodb/bson_stream_fuzz.cc src/engine/mongodb/bson_stream.cc src/io/stream.cc"
   "os_reply src/engine/opensearch/os_reply_fuzz.cc src/engine/opensearch/os_http.cc
    src/common/host_options.cc"

@@ -50,10 +50,4 @@ struct DbKeys {
 std::vector<std::string> KeyCountProblems(const std::map<uint64_t, RdbDbFacts>& recorded,
                                           const std::map<uint64_t, DbKeys>& restored);
 
-// Redis's CRC64 (Jones polynomial, reflected), as DUMP payloads and RDB files use it.
-uint64_t Crc64(uint64_t crc, const void* data, size_t size);
-
-// The cluster slot of a key: CRC16 (XMODEM) of the key or of its {hash tag}, modulo 16384.
-int KeySlot(const std::string& key);
-
 }  // namespace mdb::engine::redis

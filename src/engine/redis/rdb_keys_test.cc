@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/redis/redis_crc.h"
+
 namespace mdb::engine::redis {
 namespace {
 

@@ -14,6 +14,7 @@
 #include "engine/redis/rdb_keys.h"
 #include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
+#include "engine/redis/redis_crc.h"
 #include "engine/redis/redis_engine.h"
 #include "io/pipe.h"
 #include "mdb_backup/v1/engines.pb.h"
