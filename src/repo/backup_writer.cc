@@ -323,7 +323,7 @@ class BackupWriterImpl final : public BackupWriter {
     std::string_view role(reinterpret_cast<const char*>(ref->id.data()), ref->id.size());
     absl::StatusOr<std::string> blob = ids == ChunkIds::kOfFrame
                                            ? repo_->codec_.SealFrame(*std::move(frame), role)
-                                           : repo_->codec_.Encode(chunk, role);
+                                           : repo_->codec_.EncodeChunk(chunk, role);
     if (!blob.ok()) {
       Fail(blob.status());
       return;

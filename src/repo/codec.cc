@@ -141,14 +141,16 @@ std::string StreamChecksum::Finish() {
   return out;
 }
 
-absl::StatusOr<std::string> Codec::Compress(std::string_view plaintext) const {
+absl::StatusOr<std::string> Codec::Compress(std::string_view plaintext, FrameCheck check) const {
   ZstdContexts& z = ThreadContexts();
   // Not a std::string of the bound: that would be zero-filled first, a pass over as many bytes as
   // the chunk for output that is mostly a twentieth of it. The copy out is of what zstd wrote.
   const size_t bound = ZSTD_compressBound(plaintext.size());
   auto buffer = std::make_unique_for_overwrite<char[]>(bound);
   size_t n;
-  if (keys_.data_key) {
+  if (keys_.data_key || check == FrameCheck::kNone) {
+    // The level alone: this call ignores (and keeps) the context's other parameters, so no
+    // checksum whatever the frame before it asked for.
     n = ZSTD_compressCCtx(z.c, buffer.get(), bound, plaintext.data(), plaintext.size(), level_);
   } else {
     // Without encryption nothing authenticates manifests, index objects and pack trailers: the

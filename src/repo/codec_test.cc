@@ -124,8 +124,8 @@ TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
 }
 
 // Frame ids dedup only if the same plaintext always compresses to the same frame: whatever the
-// thread's zstd context did before (another repository's level, an encrypted one's frames
-// without a checksum), and on any thread.
+// thread's zstd context did before (another repository's level, an encrypted one's frames or a
+// content-named chunk's, both without a checksum), and on any thread.
 TEST(Codec, AFrameIsTheSameWhateverTheContextDidBefore) {
   const std::string text = std::string(100000, 'q') + std::string(50000, 'r');
   for (bool enc : {false, true}) {
@@ -133,6 +133,7 @@ TEST(Codec, AFrameIsTheSameWhateverTheContextDidBefore) {
     const std::string first = *codec.Compress(text);
     (void)Codec(MakeKeys(!enc), 1).Compress(text);
     (void)Codec(MakeKeys(enc), 19).Compress(std::string(300000, 's'));
+    (void)codec.EncodeChunk(text, "role");
     EXPECT_EQ(*codec.Compress(text), first);
     std::string elsewhere;
     std::thread([&] { elsewhere = *codec.Compress(text); }).join();
