@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/redis: a backup of one Redis shard (~860 MB of RDB) by mdb-backupd, in one run side by side
-# with the pipeline a user would otherwise run: redis-cli --rdb - | zstd -1 -T2. Reports time,
+# bench/redis: a backup of one Redis shard (~994 MB in memory; a 141 MB RDB, as Redis compresses
+# the values with LZF) by mdb-backupd, in one run side by side with the pipeline a user would
+# otherwise run: redis-cli --rdb - | zstd -1 -T2. Reports time,
 # stored size and the peak RSS of our process, and the restore time into an empty server.
-# Usage: bench/redis/run.sh [KEYS]   (default 2,000,000 keys of 400 bytes: ~860 MB of RDB)
+# Usage: bench/redis/run.sh [KEYS]   (default 2,000,000 keys of 400 bytes)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
