@@ -149,8 +149,8 @@ absl::StatusOr<std::string> Codec::Compress(std::string_view plaintext, FrameChe
   auto buffer = std::make_unique_for_overwrite<char[]>(bound);
   size_t n;
   if (keys_.data_key || check == FrameCheck::kNone) {
-    // The level alone: this call ignores (and keeps) the context's other parameters, so no
-    // checksum whatever the frame before it asked for.
+    // The level alone: this call resets the context's other parameters, so no checksum whatever
+    // the frame before it asked for.
     n = ZSTD_compressCCtx(z.c, buffer.get(), bound, plaintext.data(), plaintext.size(), level_);
   } else {
     // Without encryption nothing authenticates manifests, index objects and pack trailers: the

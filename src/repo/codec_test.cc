@@ -72,7 +72,7 @@ TEST(Codec, ChunksAreCheckedAgainstTheKindOfIdTheirStreamNames) {
     const std::string framed = codec.SealFrame(frame, role(by_frame));
     EXPECT_EQ(codec.DecodeChunk(framed, by_frame, ChunkIds::kOfFrame, text.size()).value_or(""),
               text);
-    const std::string contented = *codec.Encode(text, role(by_content));
+    const std::string contented = *codec.EncodeChunk(text, role(by_content));
     EXPECT_EQ(
         codec.DecodeChunk(contented, by_content, ChunkIds::kOfContent, text.size()).value_or(""),
         text);
@@ -98,7 +98,7 @@ TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
   const std::string text(100000, 'p');
   const ChunkId id = codec.Id(text);
   const std::string blob =
-      *codec.Encode(text, std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+      *codec.EncodeChunk(text, std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
   for (size_t spare_size : {size_t{0}, size_t{10}, text.size(), text.size() + 5000}) {
     std::string spare(spare_size, 'x');
     const char* where = spare.data();
@@ -124,8 +124,8 @@ TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
 }
 
 // Frame ids dedup only if the same plaintext always compresses to the same frame: whatever the
-// thread's zstd context did before (another repository's level, an encrypted one's frames or a
-// content-named chunk's, both without a checksum), and on any thread.
+// thread's zstd context did before (another repository's level, an encrypted one's frames
+// without a checksum), and on any thread.
 TEST(Codec, AFrameIsTheSameWhateverTheContextDidBefore) {
   const std::string text = std::string(100000, 'q') + std::string(50000, 'r');
   for (bool enc : {false, true}) {
@@ -133,7 +133,6 @@ TEST(Codec, AFrameIsTheSameWhateverTheContextDidBefore) {
     const std::string first = *codec.Compress(text);
     (void)Codec(MakeKeys(!enc), 1).Compress(text);
     (void)Codec(MakeKeys(enc), 19).Compress(std::string(300000, 's'));
-    (void)codec.EncodeChunk(text, "role");
     EXPECT_EQ(*codec.Compress(text), first);
     std::string elsewhere;
     std::thread([&] { elsewhere = *codec.Compress(text); }).join();

@@ -5,6 +5,7 @@
 #include <zstd.h>
 
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -275,10 +276,14 @@ TEST_F(RepositoryTest, ChunksNamedByTheirFramesAreCheckedSoAndNeverTakenForConte
 
 // A chunk named by its content is stored without zstd's checksum (its id checks the plaintext
 // after every decompression); one named by its frame keeps it, or its id would change. A byte
-// damaged inside a content chunk's frame is still refused, by restore and verify alike.
+// damaged inside a content chunk's frame is still refused, by restore and verify alike, and by
+// the id: the chunk is random bytes, which zstd stores as a raw block it cannot check.
 TEST_F(RepositoryTest, OnlyChunksNamedByTheirFramesCarryZstdsChecksum) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
-  const std::string pages = Data(8 << 10, 21), text = Data(8 << 10, 22);
+  const std::string pages = Data(8 << 10, 21);
+  std::string text(8 << 10, '\0');
+  std::mt19937 rng(22);
+  for (char& c : text) c = static_cast<char>(rng());
   ASSERT_TRUE(BackupAtMarks(repo.get(), "a", pages).ok());
   auto b = Backup(repo.get(), "b", {{"s", text}});
   ASSERT_TRUE(b.ok()) << b.status();
@@ -299,14 +304,17 @@ TEST_F(RepositoryTest, OnlyChunksNamedByTheirFramesCarryZstdsChecksum) {
 
   std::string pack = *storage_->Get(key);
   const size_t at = pack.find(FrameOf(text, false));
-  pack[at + FrameOf(text, false).size() / 2] ^= 0x10;  // noticed by zstd or not, the id does
+  pack[at + FrameOf(text, false).size() / 2] ^= 0x10;
   ASSERT_TRUE(storage_->Put(key, pack).ok());
   io::StringSink sink;
   absl::Status st = repo->RestoreStream(*b, "s", &sink);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("does not match its id"), std::string::npos) << st;
   auto verify = repo->Verify({});
   ASSERT_TRUE(verify.ok()) << verify.status();
   EXPECT_EQ(verify->damaged, std::vector<std::string>{"b"});
+  ASSERT_EQ(verify->problems.size(), 1u);
+  EXPECT_NE(verify->problems[0].find("does not match its id"), std::string::npos);
 }
 
 // Encrypted, a chunk is sealed to its id, which is the same whichever kind the manifest says it
