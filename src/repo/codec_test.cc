@@ -97,8 +97,8 @@ TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
   Codec codec(MakeKeys(false), 1);
   const std::string text(100000, 'p');
   const ChunkId id = codec.Id(text);
-  const std::string blob =
-      *codec.EncodeChunk(text, std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+  const std::string blob = *codec.EncodeChunk(
+      text, std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
   for (size_t spare_size : {size_t{0}, size_t{10}, text.size(), text.size() + 5000}) {
     std::string spare(spare_size, 'x');
     const char* where = spare.data();
