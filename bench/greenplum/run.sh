@@ -61,6 +61,10 @@ YAML
 start_mdbd "$W"
 
 t() { date +%s.%N; }
+# CPU seconds of a process and its reaped children (the postmaster's: exited backends such as the
+# walsender of a finished backup).
+cpu_s() { awk -v tk="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15+$16+$17)/tk}' "/proc/$1/stat"; }
+PM=$(head -1 "$W/pg/data/postmaster.pid")
 psql_pg() { as_pg $PGBIN/psql -h 127.0.0.1 -p $PORT -AtX -q -c "$1" postgres; }
 # Untimed: the load's dirty buffers are written here, not by the first timed step's checkpoint.
 psql_pg "CHECKPOINT"
@@ -84,7 +88,9 @@ S_FULL_PGBR=$(du -sb "$W/pgbr/repo/backup" | cut -f1)
 # MDB_PERF=backup: profile mdb-backupd during its full backup (timed from after perf started).
 t1b=$t1
 [ "${MDB_PERF:-}" = backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; t1b=$(t); }
+c0s=$(cpu_s "$SERVER"); c0p=$(cpu_s "$PM")
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
+CPU_OURS=$(python3 -c "print($(cpu_s "$SERVER") - $c0s)"); CPU_PG=$(python3 -c "print($(cpu_s "$PM") - $c0p)")
 [ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; { perf report -i "$W/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true; }; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 ID="$("$CLI" --format json backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
@@ -171,8 +177,9 @@ RSS_END=$(peak_rss_kb)
 # Passed as sums from 0: t1 = pgBackRest's two, t2 - t1 = ours.
 P1=$(python3 -c "print($t1-$t0)"); P2=$(python3 -c "print($a2-$a1)")
 O1=$(python3 -c "print($t2-$t1b)"); O2=$(python3 -c "print($a1-$a0)")
-python3 - 0 "$(python3 -c "print($P1+$P2)")" "$(python3 -c "print($P1+$P2+$O1+$O2)")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" "$O1" "$O2" "$P1" "$P2" "$S_FULL_MDB" "$S_FULL_PGBR" "$S_GP2" "$S_PGBR2" <<'PY'
+python3 - 0 "$(python3 -c "print($P1+$P2)")" "$(python3 -c "print($P1+$P2+$O1+$O2)")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" "$O1" "$O2" "$P1" "$P2" "$S_FULL_MDB" "$S_FULL_PGBR" "$S_GP2" "$S_PGBR2" "$CPU_OURS" "$CPU_PG" <<'PY'
 import sys
+cpu_ours, cpu_pg = map(float, sys.argv[45:47])
 o1, o2, p1, p2 = map(float, sys.argv[37:41]); full_ours, full_peer, gp2, peer2 = map(int, sys.argv[41:45])
 d0, d1, rmb = float(sys.argv[32]), float(sys.argv[33]), int(sys.argv[34])
 d2, d3 = float(sys.argv[35]), float(sys.argv[36])
@@ -187,6 +194,7 @@ print(f"| full backup, s (sum of two, ABBA) | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t
 print(f"| ... each, s (pgBackRest first and last) | {o1:.2f}, {o2:.2f} | {p1:.2f}, {p2:.2f} | {o1/p1:.2f}, {o2/p2:.2f} |")
 print(f"| ... stored by each, MB (our second: what the first had not) | {full_ours/1e6:.1f}, {gp2/1e6:.1f} | {full_peer/1e6:.1f}, {peer2/1e6:.1f} | |")
 print(f"| (floor: pg_basebackup -Ft -X fetch --no-manifest to /dev/null, s; the mean of ours / it) | {f1-f0:.2f} | | {(t2-t1)/2/(f1-f0):.2f} |")
+print(f"| CPU in our first full backup, s: mdb-backupd + PostgreSQL's exited backends (the walsender); share of 2 cores | {cpu_ours:.2f} + {cpu_pg:.2f} | | {(cpu_ours+cpu_pg)/2/o1:.2f} |")
 print(f"| stored, MB | {full_ours/1e6:.1f} | {full_peer/1e6:.1f} | {full_ours/full_peer:.2f} |")
 print(f"| restore, s | {t4-t3:.2f} | {t5-t4b:.2f} | {(t4-t3)/(t5-t4b):.2f} |")
 print(f"| restore until on disk (pgBackRest: then sync), s | {t4-t3:.2f} | {t5s-t4b:.2f} | {(t4-t3)/(t5s-t4b):.2f} |")
