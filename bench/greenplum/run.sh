@@ -103,7 +103,22 @@ S_PGBR2=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S_FULL_PGBR ))
 [ -n "${MDB_PERF:-}" ] && [ "$MDB_PERF" != backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
 # Each restore starts with no write-back left of the step before (sync, not timed): otherwise the
 # kernel's dirty-page limit charges one tool's writes to the next.
-sync; t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
+# The restore is sampled every 50 ms for the bytes the server has written so far (wchar in
+# /proc/<pid>/io, read with builtins): the time of its last write splits the restore into writing
+# and what came after it (the final fsyncs: the device's flush).
+sample_wchar() {
+  local k v w
+  while :; do
+    while read -r k v; do [ "$k" = wchar: ] && w=$v; done <"/proc/$SERVER/io"
+    echo "$EPOCHREALTIME $w"
+    sleep 0.05
+  done
+}
+sync; sample_wchar >"$W/wchar" & SAMPLER=$!
+t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
+kill $SAMPLER; wait $SAMPLER 2>/dev/null || true
+# The first sample that shows the final count: the last write came before it.
+LAST_WRITE=$(awk '{t[NR]=$1; w[NR]=$2} END{for(i=NR;i>1&&w[i-1]==w[NR];i--); print t[i]}' "$W/wchar")
 [ -n "${MDB_PERF:-}" ] && [ "$MDB_PERF" != backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 sync; t4b=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --pg1-path="$W/r2" restore >/dev/null; t5=$(t)
 # Ours returns once the restored files are on disk (one syncfs); how long the kernel still needs
@@ -118,7 +133,7 @@ sync; d0=$(t); (yes mdb-backup-device-floor || true) | dd of="$W/devfloor" bs=1M
 rm -f "$W/devfloor"
 # And written behind (the restore's own way, io/write_behind.h): each 1 MiB block's write-back
 # started at once, waited for and dropped from the cache 16 MiB behind, then fsync'd.
-sync; d2=$(t); python3 - "$W/devfloor" "$RMB" <<'PY'
+sync; d2=$(t); python3 - "$W/devfloor" "$RMB" "$W/floor-fsync" <<'PY'
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 sfr = libc.sync_file_range
@@ -134,8 +149,11 @@ for i in range(int(sys.argv[2])):
         sfr(fd, dropped, step, 7)  # WAIT_BEFORE | WRITE | WAIT_AFTER
         os.posix_fadvise(fd, dropped, step, os.POSIX_FADV_DONTNEED)
         dropped += step
+import time
+written = time.time()
 os.fsync(fd)
 os.close(fd)
+print(f"{time.time() - written:.2f}", file=open(sys.argv[3], "w"))  # the fsync's share
 PY
 d3=$(t); rm -f "$W/devfloor"
 # A restore drill of the same backup (issue #18): the restore into a throwaway directory, the
@@ -177,9 +195,9 @@ RSS_END=$(peak_rss_kb)
 # Passed as sums from 0: t1 = pgBackRest's two, t2 - t1 = ours.
 P1=$(python3 -c "print($t1-$t0)"); P2=$(python3 -c "print($a2-$a1)")
 O1=$(python3 -c "print($t2-$t1b)"); O2=$(python3 -c "print($a1-$a0)")
-python3 - 0 "$(python3 -c "print($P1+$P2)")" "$(python3 -c "print($P1+$P2+$O1+$O2)")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" "$O1" "$O2" "$P1" "$P2" "$S_FULL_MDB" "$S_FULL_PGBR" "$S_GP2" "$S_PGBR2" "$CPU_OURS" "$CPU_PG" <<'PY'
+python3 - 0 "$(python3 -c "print($P1+$P2)")" "$(python3 -c "print($P1+$P2+$O1+$O2)")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" "$O1" "$O2" "$P1" "$P2" "$S_FULL_MDB" "$S_FULL_PGBR" "$S_GP2" "$S_PGBR2" "$CPU_OURS" "$CPU_PG" "$LAST_WRITE" "$(cat "$W/floor-fsync")" <<'PY'
 import sys
-cpu_ours, cpu_pg = map(float, sys.argv[45:47])
+cpu_ours, cpu_pg = map(float, sys.argv[45:47]); last_write, floor_fsync = map(float, sys.argv[47:49])
 o1, o2, p1, p2 = map(float, sys.argv[37:41]); full_ours, full_peer, gp2, peer2 = map(int, sys.argv[41:45])
 d0, d1, rmb = float(sys.argv[32]), float(sys.argv[33]), int(sys.argv[34])
 d2, d3 = float(sys.argv[35]), float(sys.argv[36])
@@ -200,6 +218,7 @@ print(f"| restore, s | {t4-t3:.2f} | {t5-t4b:.2f} | {(t4-t3)/(t5-t4b):.2f} |")
 print(f"| restore until on disk (pgBackRest: then sync), s | {t4-t3:.2f} | {t5s-t4b:.2f} | {(t4-t3)/(t5s-t4b):.2f} |")
 print(f"| (floor: the restore's {rmb} MB written by dd oflag=direct, then synced, s) | {d1-d0:.2f} | | {(d1-d0)/(t5s-t4b):.2f} |")
 print(f"| (floor: the same written behind, then synced, s; our restore's ratio to it) | {d3-d2:.2f} | | {(t4-t3)/(d3-d2):.2f} |")
+print(f"| ... writing, then after the last write (ours) or in the fsync (the floor), s | ours {last_write-t3:.2f}, {t4-last_write:.2f}; floor {d3-d2-floor_fsync:.2f}, {floor_fsync:.2f} | | |")
 print(f"| restore drill (restore, recovery, pg_amcheck), s, ratio to our restore | {td1-td0:.2f} | | {(td1-td0)/(t4-t3):.2f} |")
 print(f"| incremental after 20 s of pgbench, s | {t8-t7:.2f} | {t7-t6:.2f} | {(t8-t7)/(t7-t6):.2f} |")
 print(f"| incremental, stored MB | {incr_ours/1e6:.2f} | {incr_peer/1e6:.2f} | {incr_ours/max(incr_peer,1):.2f} |")
