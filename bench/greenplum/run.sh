@@ -18,7 +18,7 @@ PORT=45432
 as_pg() { runuser -u postgres -- "$@"; }
 mkdir -p "$W/pg" "$W/pgbr" "$W/r1" "$W/r2" && chown postgres:postgres "$W/pg" "$W/pgbr" "$W/r1" "$W/r2"
 chmod 700 "$W/r1" "$W/r2"
-cleanup() { as_pg $PGBIN/pg_ctl -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true; kill %1 2>/dev/null || true; rm -rf "$W"; }
+cleanup() { kill "${SAMPLER:-}" 2>/dev/null || true; as_pg $PGBIN/pg_ctl -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true; kill %1 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 as_pg $PGBIN/initdb -D "$W/pg/data" -A trust -U postgres >/dev/null
 cat >>"$W/pg/data/postgresql.conf" <<CONF
@@ -61,10 +61,11 @@ YAML
 start_mdbd "$W"
 
 t() { date +%s.%N; }
-# CPU seconds of a process and its reaped children (the postmaster's: exited backends such as the
-# walsender of a finished backup).
-cpu_s() { awk -v tk="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15+$16+$17)/tk}' "/proc/$1/stat"; }
-PM=$(head -1 "$W/pg/data/postmaster.pid")
+# CPU seconds of one process (utime + stime), and of the whole machine (busy = all but idle and
+# iowait, /proc/stat): the rest is the walsender, the checkpointer, the archiver and whatever
+# else ran beside our backup.
+cpu_s() { awk -v tk="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/tk}' "/proc/$1/stat"; }
+busy_s() { awk -v tk="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f", ($2+$3+$4+$7+$8)/tk}' /proc/stat; }
 psql_pg() { as_pg $PGBIN/psql -h 127.0.0.1 -p $PORT -AtX -q -c "$1" postgres; }
 # Untimed: the load's dirty buffers are written here, not by the first timed step's checkpoint.
 psql_pg "CHECKPOINT"
@@ -88,9 +89,9 @@ S_FULL_PGBR=$(du -sb "$W/pgbr/repo/backup" | cut -f1)
 # MDB_PERF=backup: profile mdb-backupd during its full backup (timed from after perf started).
 t1b=$t1
 [ "${MDB_PERF:-}" = backup ] && { perf record -F 499 -g -p "$SERVER" -o "$W/perf.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; t1b=$(t); }
-c0s=$(cpu_s "$SERVER"); c0p=$(cpu_s "$PM")
+c0s=$(cpu_s "$SERVER"); c0b=$(busy_s)
 "$CLI" backup create --engine greenplum --cluster gp --wait >/dev/null; t2=$(t)
-CPU_OURS=$(python3 -c "print($(cpu_s "$SERVER") - $c0s)"); CPU_PG=$(python3 -c "print($(cpu_s "$PM") - $c0p)")
+CPU_OURS=$(python3 -c "print($(cpu_s "$SERVER") - $c0s)"); CPU_ALL=$(python3 -c "print($(busy_s) - $c0b)")
 [ "${MDB_PERF:-}" = backup ] && { kill -INT $PERF; wait $PERF || true; { perf report -i "$W/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true; }; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 ID="$("$CLI" --format json backup list --engine greenplum --cluster gp | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
 RSS_FULL=$(peak_rss_kb)
@@ -104,21 +105,22 @@ S_PGBR2=$(( $(du -sb "$W/pgbr/repo/backup" | cut -f1) - S_FULL_PGBR ))
 # Each restore starts with no write-back left of the step before (sync, not timed): otherwise the
 # kernel's dirty-page limit charges one tool's writes to the next.
 # The restore is sampled every 50 ms for the bytes the server has written so far (wchar in
-# /proc/<pid>/io, read with builtins): the time of its last write splits the restore into writing
-# and what came after it (the final fsyncs: the device's flush).
+# /proc/<pid>/io): the end of its data splits the restore into writing and what came after it
+# (the final fsyncs: the device's flush). The server writes a little more after the flush (log
+# lines, the catalog), so the end is the first sample within 1 MiB of the final count.
 sample_wchar() {
   local k v w
-  while :; do
+  while [ -d "/proc/$SERVER" ]; do
     while read -r k v; do [ "$k" = wchar: ] && w=$v; done <"/proc/$SERVER/io"
-    echo "$EPOCHREALTIME $w"
+    echo "${EPOCHREALTIME/,/.} $w"
     sleep 0.05
   done
 }
 sync; sample_wchar >"$W/wchar" & SAMPLER=$!
 t3=$(t); "$CLI" backup restore --engine greenplum "$ID" --to target --wait >/dev/null; t4=$(t)
 kill $SAMPLER; wait $SAMPLER 2>/dev/null || true
-# The first sample that shows the final count: the last write came before it.
-LAST_WRITE=$(awk '{t[NR]=$1; w[NR]=$2} END{for(i=NR;i>1&&w[i-1]==w[NR];i--); print t[i]}' "$W/wchar")
+DATA_END=$(awk '{t[NR]=$1; w[NR]=$2} END{for(i=1;i<NR&&w[NR]-w[i]>=1048576;i++); print (NR?t[i]:0)}' "$W/wchar")
+[ "$DATA_END" != 0 ] || DATA_END=$t4
 [ -n "${MDB_PERF:-}" ] && [ "$MDB_PERF" != backup ] && { kill -INT $PERF; wait $PERF || true; perf report -i "$W/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -25 || true; }
 sync; t4b=$(t); as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --pg1-path="$W/r2" restore >/dev/null; t5=$(t)
 # Ours returns once the restored files are on disk (one syncfs); how long the kernel still needs
@@ -195,9 +197,9 @@ RSS_END=$(peak_rss_kb)
 # Passed as sums from 0: t1 = pgBackRest's two, t2 - t1 = ours.
 P1=$(python3 -c "print($t1-$t0)"); P2=$(python3 -c "print($a2-$a1)")
 O1=$(python3 -c "print($t2-$t1b)"); O2=$(python3 -c "print($a1-$a0)")
-python3 - 0 "$(python3 -c "print($P1+$P2)")" "$(python3 -c "print($P1+$P2+$O1+$O2)")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" "$O1" "$O2" "$P1" "$P2" "$S_FULL_MDB" "$S_FULL_PGBR" "$S_GP2" "$S_PGBR2" "$CPU_OURS" "$CPU_PG" "$LAST_WRITE" "$(cat "$W/floor-fsync")" <<'PY'
+python3 - 0 "$(python3 -c "print($P1+$P2)")" "$(python3 -c "print($P1+$P2+$O1+$O2)")" "$t3" "$t4" "$t5" "$S_MDB" "$S_PGBR" "$RSS" "$t6" "$t7" "$t8" "$I_MDB" "$I_PGBR" "$RSS_FULL" "$RSS_RESTORE" "$f0" "$f1" "$td0" "$td1" "$t4b" "$t9" "$t10" "$t11" "$J_MDB" "$J_PGBR" $CHANGED "$t5s" "$RSS_DRILL" "$RSS_END" "$d0" "$d1" "$RMB" "$d2" "$d3" "$O1" "$O2" "$P1" "$P2" "$S_FULL_MDB" "$S_FULL_PGBR" "$S_GP2" "$S_PGBR2" "$CPU_OURS" "$CPU_ALL" "$DATA_END" "$(cat "$W/floor-fsync")" <<'PY'
 import sys
-cpu_ours, cpu_pg = map(float, sys.argv[45:47]); last_write, floor_fsync = map(float, sys.argv[47:49])
+cpu_ours, cpu_all = map(float, sys.argv[45:47]); data_end, floor_fsync = map(float, sys.argv[47:49])
 o1, o2, p1, p2 = map(float, sys.argv[37:41]); full_ours, full_peer, gp2, peer2 = map(int, sys.argv[41:45])
 d0, d1, rmb = float(sys.argv[32]), float(sys.argv[33]), int(sys.argv[34])
 d2, d3 = float(sys.argv[35]), float(sys.argv[36])
@@ -212,13 +214,13 @@ print(f"| full backup, s (sum of two, ABBA) | {t2-t1:.2f} | {t1-t0:.2f} | {(t2-t
 print(f"| ... each, s (pgBackRest first and last) | {o1:.2f}, {o2:.2f} | {p1:.2f}, {p2:.2f} | {o1/p1:.2f}, {o2/p2:.2f} |")
 print(f"| ... stored by each, MB (our second: what the first had not) | {full_ours/1e6:.1f}, {gp2/1e6:.1f} | {full_peer/1e6:.1f}, {peer2/1e6:.1f} | |")
 print(f"| (floor: pg_basebackup -Ft -X fetch --no-manifest to /dev/null, s; the mean of ours / it) | {f1-f0:.2f} | | {(t2-t1)/2/(f1-f0):.2f} |")
-print(f"| CPU in our first full backup, s: mdb-backupd + PostgreSQL's exited backends (the walsender); share of 2 cores | {cpu_ours:.2f} + {cpu_pg:.2f} | | {(cpu_ours+cpu_pg)/2/o1:.2f} |")
+print(f"| CPU in our first full backup, s: mdb-backupd + the rest of the machine (the walsender...); share of 2 cores busy | {cpu_ours:.2f} + {cpu_all-cpu_ours:.2f} | | {cpu_all/2/o1:.2f} |")
 print(f"| stored, MB | {full_ours/1e6:.1f} | {full_peer/1e6:.1f} | {full_ours/full_peer:.2f} |")
 print(f"| restore, s | {t4-t3:.2f} | {t5-t4b:.2f} | {(t4-t3)/(t5-t4b):.2f} |")
 print(f"| restore until on disk (pgBackRest: then sync), s | {t4-t3:.2f} | {t5s-t4b:.2f} | {(t4-t3)/(t5s-t4b):.2f} |")
 print(f"| (floor: the restore's {rmb} MB written by dd oflag=direct, then synced, s) | {d1-d0:.2f} | | {(d1-d0)/(t5s-t4b):.2f} |")
 print(f"| (floor: the same written behind, then synced, s; our restore's ratio to it) | {d3-d2:.2f} | | {(t4-t3)/(d3-d2):.2f} |")
-print(f"| ... writing, then after the last write (ours) or in the fsync (the floor), s | ours {last_write-t3:.2f}, {t4-last_write:.2f}; floor {d3-d2-floor_fsync:.2f}, {floor_fsync:.2f} | | |")
+print(f"| ... writing, then after the data's end (ours) or in the fsync (the floor, with Python's start), s | ours {data_end-t3:.2f}, {t4-data_end:.2f}; floor {d3-d2-floor_fsync:.2f}, {floor_fsync:.2f} | | |")
 print(f"| restore drill (restore, recovery, pg_amcheck), s, ratio to our restore | {td1-td0:.2f} | | {(td1-td0)/(t4-t3):.2f} |")
 print(f"| incremental after 20 s of pgbench, s | {t8-t7:.2f} | {t7-t6:.2f} | {(t8-t7)/(t7-t6):.2f} |")
 print(f"| incremental, stored MB | {incr_ours/1e6:.2f} | {incr_peer/1e6:.2f} | {incr_ours/max(incr_peer,1):.2f} |")
