@@ -47,9 +47,7 @@ class Codec {
   // chunk id, or "manifest/<id>") so a blob cannot be swapped for another.
   // ResourceExhausted when zstd cannot (it fails only for want of memory).
   absl::StatusOr<std::string> Encode(std::string_view plaintext, std::string_view role) const {
-    absl::StatusOr<std::string> frame = Compress(plaintext);
-    if (!frame.ok()) return frame.status();
-    return SealFrame(*std::move(frame), role);
+    return Encode(plaintext, role, FrameCheck::kChecksumWhenPlain);
   }
   // Encode for a chunk named by its content. Its frame carries no zstd checksum, even when plain:
   // its id, an HMAC of the plaintext checked after every decompression, checks the same bytes,
@@ -57,9 +55,7 @@ class Codec {
   // input. A chunk named by its frame keeps it (Compress): a frame without it is another frame,
   // so its id would change and the next backup after an upgrade would store every page again.
   absl::StatusOr<std::string> EncodeChunk(std::string_view plaintext, std::string_view role) const {
-    absl::StatusOr<std::string> frame = Compress(plaintext, FrameCheck::kNone);
-    if (!frame.ok()) return frame.status();
-    return SealFrame(*std::move(frame), role);
+    return Encode(plaintext, role, FrameCheck::kNone);
   }
   // Encode's two steps, for a chunk named by its frame: the frame, then the blob that carries it.
   absl::StatusOr<std::string> Compress(std::string_view plaintext) const {
@@ -86,6 +82,12 @@ class Codec {
   // authenticated as a whole.
   enum class FrameCheck { kChecksumWhenPlain, kNone };
   absl::StatusOr<std::string> Compress(std::string_view plaintext, FrameCheck check) const;
+  absl::StatusOr<std::string> Encode(std::string_view plaintext, std::string_view role,
+                                     FrameCheck check) const {
+    absl::StatusOr<std::string> frame = Compress(plaintext, check);
+    if (!frame.ok()) return frame.status();
+    return SealFrame(*std::move(frame), role);
+  }
   // SealFrame reversed: the frame `blob` carries (the blob itself when plain; else authenticated
   // and decrypted into `*opened`, which the result points into).
   absl::StatusOr<std::string_view> OpenFrame(std::string_view blob, std::string_view role,

@@ -299,12 +299,12 @@ TEST_F(RepositoryTest, OnlyChunksNamedByTheirFramesCarryZstdsChecksum) {
   EXPECT_NE(stored(FrameOf(pages)), "");
   EXPECT_EQ(stored(FrameOf(pages, false)), "");
   EXPECT_EQ(stored(FrameOf(text)), "");
-  const std::string key = stored(FrameOf(text, false));
+  const std::string frame = FrameOf(text, false);
+  const std::string key = stored(frame);
   ASSERT_NE(key, "");
 
   std::string pack = *storage_->Get(key);
-  const size_t at = pack.find(FrameOf(text, false));
-  pack[at + FrameOf(text, false).size() / 2] ^= 0x10;
+  pack[pack.find(frame) + frame.size() / 2] ^= 0x10;
   ASSERT_TRUE(storage_->Put(key, pack).ok());
   io::StringSink sink;
   absl::Status st = repo->RestoreStream(*b, "s", &sink);
