@@ -4,15 +4,15 @@
 # each into an empty directory. mdb-backup streams over the replication protocol (no file access
 # on the database host); pgBackRest reads the data directory directly.
 # Both checkpoint fast (pgBackRest start-fast=y, BASE_BACKUP CHECKPOINT fast).
-# Usage: bench/greenplum/run.sh [SCALE]   (installs postgresql-15 and pgbackrest if missing)
+# Usage: bench/greenplum/run.sh [SCALE]   (installs postgresql-15, pgbackrest and zstd if missing)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${MDB_BUILD:-$ROOT/build}"
 source "$ROOT/bench/lib.sh"
 SCALE="${1:-100}"
 PGBIN=/usr/lib/postgresql/15/bin
-command -v pgbackrest >/dev/null && [ -x $PGBIN/initdb ] ||
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 pgbackrest >/dev/null; }
+command -v pgbackrest >/dev/null && command -v zstd >/dev/null && [ -x $PGBIN/initdb ] ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 pgbackrest zstd >/dev/null; }
 W="$(mktemp -d /tmp/bench-gp.XXXXXX)"; chmod 755 "$W"
 PORT=45432
 as_pg() { runuser -u postgres -- "$@"; }
@@ -76,7 +76,15 @@ psql_pg "CHECKPOINT"
 # so that no archive-push shares the two cores with it; the check after it, untimed, archives
 # what the floor left before pgBackRest's backup starts.
 psql_pg "ALTER SYSTEM SET archive_command = 'true'" && psql_pg "SELECT pg_reload_conf()" >/dev/null
-f0=$(t); as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X fetch --no-manifest -c fast >/dev/null; f1=$(t)
+fb0=$(busy_s); f0=$(t); as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X fetch --no-manifest -c fast >/dev/null; f1=$(t)
+export FLOOR_BUSY; FLOOR_BUSY=$(python3 -c "print($(busy_s) - $fb0)")
+# The stream compressed as a user would without a backup tool: through zstd -1 into a file. What
+# the floor's two cores have left for compression shows in the CPU rows (BENCHMARKS.md).
+export ZPIPE_S ZPIPE_BUSY ZPIPE_BYTES
+zb0=$(busy_s); z0=$(t)
+as_pg $PGBIN/pg_basebackup -h 127.0.0.1 -p $PORT -D - -Ft -X fetch --no-manifest -c fast | zstd -1 -T2 -q >"$W/stream.tar.zst"
+ZPIPE_S=$(python3 -c "print($(t) - $z0)"); ZPIPE_BUSY=$(python3 -c "print($(busy_s) - $zb0)")
+ZPIPE_BYTES=$(stat -c %s "$W/stream.tar.zst"); rm -f "$W/stream.tar.zst"
 psql_pg "ALTER SYSTEM RESET archive_command" && psql_pg "SELECT pg_reload_conf()" >/dev/null
 as_pg pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench --archive-timeout=600 check >/dev/null
 # The full backups in ABBA order (pgBackRest, ours, ours, pgBackRest), compared by their sums:
@@ -215,6 +223,10 @@ print(f"| ... each, s (pgBackRest first and last) | {o1:.2f}, {o2:.2f} | {p1:.2f
 print(f"| ... stored by each, MB (our second: what the first had not) | {full_ours/1e6:.1f}, {gp2/1e6:.1f} | {full_peer/1e6:.1f}, {peer2/1e6:.1f} | |")
 print(f"| (floor: pg_basebackup -Ft -X fetch --no-manifest to /dev/null, s; the mean of ours / it) | {f1-f0:.2f} | | {(t2-t1)/2/(f1-f0):.2f} |")
 print(f"| CPU in our first full backup, s: mdb-backupd + the rest of the machine (the walsender...); share of 2 cores busy | {cpu_ours:.2f} + {cpu_all-cpu_ours:.2f} | | {cpu_all/2/o1:.2f} |")
+env = __import__("os").environ
+floor_busy, zs, zbusy, zbytes = (float(env[k]) for k in ("FLOOR_BUSY", "ZPIPE_S", "ZPIPE_BUSY", "ZPIPE_BYTES"))
+print(f"| (floor: CPU of the whole machine, s; share of 2 cores busy) | {floor_busy:.2f} | | {floor_busy/2/(f1-f0):.2f} |")
+print(f"| (pg_basebackup of the same \\| zstd -1 -T2 into a file, s; MB; CPU of the machine, s; the mean of ours / it) | {zs:.2f}; {zbytes/1e6:.1f} MB; {zbusy:.2f} | | {(t2-t1)/2/zs:.2f} |")
 print(f"| stored, MB | {full_ours/1e6:.1f} | {full_peer/1e6:.1f} | {full_ours/full_peer:.2f} |")
 print(f"| restore, s | {t4-t3:.2f} | {t5-t4b:.2f} | {(t4-t3)/(t5-t4b):.2f} |")
 print(f"| restore until on disk (pgBackRest: then sync), s | {t4-t3:.2f} | {t5s-t4b:.2f} | {(t4-t3)/(t5s-t4b):.2f} |")
