@@ -106,7 +106,11 @@ struct ServerConfig {
   std::string repository = "repository";
   std::string repository_key_file;  // 32-byte key: the repository is encrypted when set
   bool automated_backups = true;    // run the daily AUTOMATED backups and retention
-  int gc_interval_minutes = 360;    // repository GC by itself (and sooner after a failed one)
+  // A failed AUTOMATED backup is tried again this many times the same day, the first this long
+  // after the failure, each next pause twice the one before (ops/scheduler.h).
+  int automated_retries = 3;
+  int automated_retry_seconds = 900;
+  int gc_interval_minutes = 360;  // repository GC by itself (and sooner after a failed one)
   // How long an instance vouches for its operations and journal archiving without renewing
   // (several instances on a PostgreSQL catalog: a dead one's work moves on after this).
   int lease_seconds = 30;

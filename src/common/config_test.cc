@@ -162,6 +162,16 @@ TEST(Config, RepositorySettingsAndSwitches) {
                   .status()
                   .message(),
               HasSubstr("must be true or false"));
+  // Retries of a failed AUTOMATED backup: 3 after 15 minutes unless told; bounded.
+  EXPECT_EQ(ParseConfig("server: {}\n", "x", TestEngines())->server.automated_retries, 3);
+  EXPECT_EQ(ParseConfig("server: {}\n", "x", TestEngines())->server.automated_retry_seconds, 900);
+  auto retries = ParseConfig("server: {automated_retries: 0, automated_retry_seconds: 60}\n", "x",
+                             TestEngines());
+  ASSERT_TRUE(retries.ok()) << retries.status();
+  EXPECT_EQ(retries->server.automated_retries, 0);
+  EXPECT_EQ(retries->server.automated_retry_seconds, 60);
+  EXPECT_FALSE(ParseConfig("server: {automated_retries: 11}\n", "x", TestEngines()).ok());
+  EXPECT_FALSE(ParseConfig("server: {automated_retry_seconds: 0}\n", "x", TestEngines()).ok());
 }
 
 TEST(Config, LoadReportsMissingFile) {

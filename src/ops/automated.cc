@@ -34,4 +34,16 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
       task.SerializeAsString());
 }
 
+Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string& operation_id) {
+  auto record = catalog->GetOperation(operation_id);
+  // Unreadable (the catalog away) or gone: asked again at the next tick.
+  if (!record.ok() || !record->operation.done()) return {};
+  const auto& error = record->operation.error();
+  if (!record->operation.has_error() || error.code() == 0 ||
+      error.code() == static_cast<int>(absl::StatusCode::kCancelled)) {
+    return {.state = Scheduler::Outcome::kDone};
+  }
+  return {.state = Scheduler::Outcome::kFailed, .error = error.message()};
+}
+
 }  // namespace mdb::ops

@@ -8,9 +8,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "catalog/catalog.h"
 #include "common/config.h"
 #include "google/protobuf/any.pb.h"
 #include "ops/operation_runner.h"
+#include "ops/scheduler.h"
 
 namespace mdb::ops {
 
@@ -38,5 +40,9 @@ class AutomatedBackups {
   Jobs* jobs_;
   DescribeBackup describe_;
 };
+
+// How the operation `operation_id` ended, from the catalog (any instance may have run it), for
+// the scheduler's retries: an error is kFailed, except a cancellation, which a person asked for.
+Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string& operation_id);
 
 }  // namespace mdb::ops

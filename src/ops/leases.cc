@@ -28,8 +28,8 @@ Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger) {
     // Until 20 hours into the window's day: past any instance's clock skew and its retries,
     // and free again before the next window (24 hours on).
     auto held = leases->HoldUntil(absl::StrCat("automated/", cluster.id), window + absl::Hours(20));
-    if (!held.ok()) return false;  // the catalog is away: try again at the next tick
-    if (!*held) return true;       // another instance has this window
+    if (!held.ok()) return Scheduler::Triggered{};             // the catalog is away: the next tick
+    if (!*held) return Scheduler::Triggered{.started = true};  // another instance has it
     return trigger(cluster, window);
   };
 }

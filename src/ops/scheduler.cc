@@ -3,7 +3,11 @@
 // same decision.
 #include "ops/scheduler.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 
 namespace mdb::ops {
 
@@ -26,13 +30,18 @@ absl::Duration JitterFor(const std::string& cluster_id, absl::Duration max) {
   return max_s <= 0 ? absl::ZeroDuration() : absl::Seconds(static_cast<int64_t>(h % max_s));
 }
 
+absl::Duration RetryDelay(int failed, absl::Duration first) {
+  return first * (int64_t{1} << std::clamp(failed - 1, 0, 20));
+}
+
 Scheduler::Scheduler(const Clock* clock, ConfigSource config, LastRun last_run, Trigger trigger,
-                     Options options)
+                     Options options, OutcomeOf outcome_of)
     : clock_(clock),
       config_(std::move(config)),
       last_run_(std::move(last_run)),
       trigger_(std::move(trigger)),
-      options_(options) {}
+      options_(options),
+      outcome_of_(std::move(outcome_of)) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -56,12 +65,71 @@ void Scheduler::Tick() {
       }
       last = it->second;
     }
-    if (last >= window) continue;  // this window's backup exists (or is running)
-    if (trigger_(cluster, window)) {
-      std::lock_guard<std::mutex> lock(mu_);
-      last_[cluster.id] = now;
+    // This window's backup exists or is running, unless one started here failed and is due
+    // again.
+    if (last >= window && !DueAgain(cluster, window, now)) continue;
+    Triggered triggered = trigger_(cluster, window);
+    if (!triggered.started) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    last_[cluster.id] = now;
+    if (triggered.operation_id.empty() || !outcome_of_) {
+      followed_.erase(cluster.id);  // another instance's to follow
+      continue;
     }
+    Followed& followed = followed_[cluster.id];
+    if (followed.window != window) followed = Followed{.window = window};
+    followed.operation_id = triggered.operation_id;
+    followed.retry_at = absl::InfiniteFuture();
   }
+}
+
+bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window, absl::Time now) {
+  std::string operation_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = followed_.find(cluster.id);
+    if (it == followed_.end()) return false;
+    if (it->second.window != window) {  // a day gone by: the new window has its own tries
+      followed_.erase(it);
+      return false;
+    }
+    if (it->second.operation_id.empty()) return now >= it->second.retry_at;
+    operation_id = it->second.operation_id;
+  }
+  const Outcome outcome = outcome_of_(operation_id);  // a catalog read: not under mu_
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = followed_.find(cluster.id);
+  if (it == followed_.end() || it->second.operation_id != operation_id) return false;
+  Followed& followed = it->second;
+  if (outcome.state == Outcome::kRunning) return false;
+  if (outcome.state == Outcome::kDone) {
+    followed_.erase(it);
+    return false;
+  }
+  // Failed after its backup was recorded (its retention failed): that backup is the window's.
+  if (last_run_(cluster.id) >= window) {
+    followed_.erase(it);
+    return false;
+  }
+  ++followed.failed;
+  const absl::Duration delay = RetryDelay(followed.failed, options_.first_retry);
+  const std::string what = absl::StrCat("automated backup of '", cluster.id, "' failed (operation ",
+                                        operation_id, "): ", outcome.error);
+  if (followed.failed > options_.retries || now + delay > window + options_.retry_for) {
+    common::Log(common::LogLevel::kError, "scheduler",
+                absl::StrCat(what, "; ", followed.failed,
+                             " tries of today's window failed, the next is at tomorrow's window"));
+    followed_.erase(it);
+    return false;
+  }
+  followed.operation_id.clear();
+  followed.retry_at = now + delay;
+  common::Log(common::LogLevel::kWarning, "scheduler",
+              absl::StrCat(
+                  what, "; trying again at ",
+                  absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", followed.retry_at, absl::UTCTimeZone()),
+                  " (retry ", followed.failed, " of ", options_.retries, ")"));
+  return false;
 }
 
 void Scheduler::Start() {

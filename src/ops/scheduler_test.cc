@@ -8,6 +8,8 @@
 
 #include "catalog/catalog.h"
 #include "common/test_dir.h"
+#include "google/protobuf/empty.pb.h"
+#include "ops/automated.h"
 #include "ops/leases.h"
 
 namespace mdb::ops {
@@ -62,7 +64,7 @@ TEST(Scheduler, OneBackupPerClusterPerDayWithCatchUp) {
       &clock, [] { return Config(22 * 60); }, [&](const std::string&) { return two_days_ago; },
       [&](const common::ClusterConfig& c, absl::Time) {
         if (accept) started.push_back({c.id, clock.now});
-        return accept;
+        return Scheduler::Triggered{.started = accept};
       },
       {.max_jitter = absl::ZeroDuration()});
   s.Tick();  // start: yesterday's 22:00 window was missed -> caught up once, per cluster
@@ -95,7 +97,9 @@ TEST(Scheduler, ANewClusterStartsAtItsNextWindow) {
   Scheduler s(
       &clock, [] { return Config(22 * 60); },
       [](const std::string&) { return absl::InfinitePast(); },
-      [&](const common::ClusterConfig&, absl::Time) { return ++started > 0; },
+      [&](const common::ClusterConfig&, absl::Time) {
+        return Scheduler::Triggered{.started = ++started > 0};
+      },
       {.max_jitter = absl::ZeroDuration()});
   s.Tick();
   EXPECT_EQ(started, 0);
@@ -110,7 +114,9 @@ TEST(Scheduler, ARecentBackupMeansNothingIsDueYet) {
   Scheduler s(
       &clock, [] { return Config(22 * 60); },
       [&](const std::string&) { return clock.now - absl::Hours(1); },
-      [&](const common::ClusterConfig&, absl::Time) { return ++started > 0; },
+      [&](const common::ClusterConfig&, absl::Time) {
+        return Scheduler::Triggered{.started = ++started > 0};
+      },
       {.max_jitter = absl::ZeroDuration()});
   s.Tick();
   EXPECT_EQ(started, 0);
@@ -136,7 +142,7 @@ TEST(Scheduler, OneBackupPerClusterPerDayAcrossInstances) {
         OnOneInstance(leases.back().get(),
                       [&](const common::ClusterConfig& c, absl::Time window) {
                         ++per_day[{c.id, absl::ToUnixSeconds(window)}];
-                        return true;
+                        return Scheduler::Triggered{.started = true};
                       }),
         Scheduler::Options{.max_jitter = absl::ZeroDuration()}));
   }
@@ -152,6 +158,202 @@ TEST(Scheduler, OneBackupPerClusterPerDayAcrossInstances) {
   }
   EXPECT_EQ(days.size(), 2u);
   for (const auto& [cluster, n] : days) EXPECT_GE(n, 10) << cluster;
+  std::filesystem::remove_all(dir);
+}
+
+// One cluster's operations as a fake runner sees them: each trigger starts "<cluster>-<n>",
+// whose outcome the test sets.
+struct Operations {
+  Scheduler::Trigger Trigger(const FakeClock& clock) {
+    return [this, &clock](const common::ClusterConfig& c, absl::Time) {
+      if (c.id != "a") return Scheduler::Triggered{.started = true};  // only a is followed
+      std::string id = "a-" + std::to_string(started.size() + 1);
+      started.push_back(clock.now);
+      outcome[id] = {};
+      return Scheduler::Triggered{.started = true, .operation_id = id};
+    };
+  }
+  Scheduler::OutcomeOf OutcomeOf() {
+    return [this](const std::string& id) { return outcome[id]; };
+  }
+  void End(int n, Scheduler::Outcome::State state) {
+    outcome["a-" + std::to_string(n)] = {.state = state, .error = "the source is away"};
+  }
+  std::vector<absl::Time> started;
+  std::map<std::string, Scheduler::Outcome> outcome;
+};
+
+// 22:00 today (the fake clock starts at noon), with no jitter.
+absl::Time Window(const FakeClock& clock) { return clock.now + absl::Hours(10); }
+
+// A scheduler following `ops`, whose catalog's newest AUTOMATED backup started at `*newest`.
+std::unique_ptr<Scheduler> Following(FakeClock& clock, Operations& ops, const absl::Time* newest,
+                                     Scheduler::Trigger trigger = nullptr) {
+  return std::make_unique<Scheduler>(
+      &clock, [] { return Config(22 * 60); }, [newest](const std::string&) { return *newest; },
+      trigger ? std::move(trigger) : ops.Trigger(clock),
+      Scheduler::Options{.max_jitter = absl::ZeroDuration()}, ops.OutcomeOf());
+}
+
+TEST(Scheduler, AFailedBackupIsTriedAgainWithGrowingPausesThenLeftToTheNextWindow) {
+  FakeClock clock;
+  Operations ops;
+  const absl::Time window = Window(clock);
+  const absl::Time never = absl::InfinitePast();
+  auto scheduler = Following(clock, ops, &never);
+  Scheduler& s = *scheduler;
+  s.Tick();  // a new cluster: nothing before its first window
+  clock.now = window;
+  s.Tick();
+  ASSERT_EQ(ops.started.size(), 1u);
+  // Running for a while: nothing more.
+  for (int i = 0; i < 10; ++i) {
+    clock.now += absl::Seconds(30);
+    s.Tick();
+  }
+  EXPECT_EQ(ops.started.size(), 1u);
+  // Each failure seen at a tick; the next try 15, 30, then 60 minutes after it.
+  for (int n = 1; n <= 3; ++n) {
+    ops.End(n, Scheduler::Outcome::kFailed);
+    s.Tick();
+    const absl::Time failed_at = clock.now;
+    const absl::Duration pause = RetryDelay(n, absl::Minutes(15));
+    EXPECT_EQ(pause, absl::Minutes(15) * (1 << (n - 1)));
+    clock.now = failed_at + pause - absl::Seconds(1);
+    s.Tick();
+    ASSERT_EQ(ops.started.size(), static_cast<size_t>(n)) << "retry " << n << " too early";
+    clock.now = failed_at + pause;
+    s.Tick();
+    ASSERT_EQ(ops.started.size(), static_cast<size_t>(n + 1)) << "retry " << n << " not made";
+    EXPECT_EQ(ops.started.back(), failed_at + pause);
+  }
+  // The fourth try fails too: three retries were all there were for today's window.
+  ops.End(4, Scheduler::Outcome::kFailed);
+  for (int t = 0; t < 4 * 20; ++t) {  // the 20 hours after it
+    clock.now += absl::Minutes(15);
+    s.Tick();
+  }
+  EXPECT_EQ(ops.started.size(), 4u);
+  clock.now = window + absl::Hours(24);  // tomorrow's window: tried afresh
+  s.Tick();
+  ASSERT_EQ(ops.started.size(), 5u);
+  ops.End(5, Scheduler::Outcome::kFailed);
+  s.Tick();
+  clock.now += absl::Minutes(15);
+  s.Tick();
+  EXPECT_EQ(ops.started.size(), 6u);  // with its own retries
+}
+
+TEST(Scheduler, ASucceededOrCancelledBackupIsNotTriedAgain) {
+  for (auto end : {Scheduler::Outcome::kDone, Scheduler::Outcome::kRunning}) {
+    FakeClock clock;
+    Operations ops;
+    const absl::Time yesterday = Window(clock) - absl::Hours(24);
+    auto scheduler = Following(clock, ops, &yesterday);
+    Scheduler& s = *scheduler;
+    clock.now = Window(clock);
+    s.Tick();
+    ASSERT_EQ(ops.started.size(), 1u);
+    ops.End(1, end);  // kDone: succeeded, or cancelled (OperationOutcome); kRunning: never ends
+    for (int t = 0; t < 4 * 23; ++t) {  // until just before tomorrow's window
+      clock.now += absl::Minutes(15);
+      s.Tick();
+    }
+    EXPECT_EQ(ops.started.size(), 1u) << end;
+  }
+}
+
+TEST(Scheduler, AFailureAfterTheBackupWasRecordedIsNotTriedAgain) {
+  // The operation failed in its retention, after the backup was recorded: that is the window's.
+  FakeClock clock;
+  Operations ops;
+  absl::Time newest = Window(clock) - absl::Hours(24);
+  auto scheduler = Following(clock, ops, &newest);
+  Scheduler& s = *scheduler;
+  clock.now = Window(clock);
+  s.Tick();
+  ASSERT_EQ(ops.started.size(), 1u);
+  newest = clock.now;  // the catalog now has this window's AUTOMATED backup
+  ops.End(1, Scheduler::Outcome::kFailed);
+  for (int t = 0; t < 8; ++t) {
+    clock.now += absl::Minutes(15);
+    s.Tick();
+  }
+  EXPECT_EQ(ops.started.size(), 1u);
+}
+
+TEST(Scheduler, RetriesStopWhereTheyWouldStartTooLateInTheWindowsDay) {
+  FakeClock clock;  // 12:00, so yesterday's 22:00 window began 14 hours ago: caught up once
+  Operations ops;
+  const absl::Time long_ago = clock.now - absl::Hours(40);
+  auto scheduler = Following(clock, ops, &long_ago);
+  Scheduler& s = *scheduler;
+  s.Tick();
+  ASSERT_EQ(ops.started.size(), 1u);
+  ops.End(1, Scheduler::Outcome::kFailed);  // a retry would start past window + 12 hours
+  for (int t = 0; t < 4 * 9; ++t) {
+    clock.now += absl::Minutes(15);
+    s.Tick();
+  }
+  EXPECT_EQ(ops.started.size(), 1u);
+  clock.now += absl::Hours(1);  // today's window
+  s.Tick();
+  EXPECT_EQ(ops.started.size(), 2u);
+}
+
+TEST(Scheduler, AFailedRetryThatCannotStartIsAskedForAtEveryTick) {
+  FakeClock clock;
+  Operations ops;
+  bool refuse = false;
+  Scheduler::Trigger follow = ops.Trigger(clock);
+  const absl::Time yesterday = Window(clock) - absl::Hours(24);
+  auto scheduler =
+      Following(clock, ops, &yesterday, [&](const common::ClusterConfig& c, absl::Time w) {
+        return refuse ? Scheduler::Triggered{} : follow(c, w);
+      });
+  Scheduler& s = *scheduler;
+  clock.now = Window(clock);  // 22:00, a day after the last AUTOMATED backup's window
+  s.Tick();
+  ASSERT_EQ(ops.started.size(), 1u);
+  ops.End(1, Scheduler::Outcome::kFailed);
+  s.Tick();
+  refuse = true;  // e.g. a MANUAL backup of the cluster is running when the retry is due
+  clock.now += absl::Minutes(15);
+  s.Tick();
+  EXPECT_EQ(ops.started.size(), 1u);
+  refuse = false;
+  clock.now += absl::Seconds(30);
+  s.Tick();
+  EXPECT_EQ(ops.started.size(), 2u);
+}
+
+// The outcome the server's scheduler follows, read from a real catalog: an error is a failure
+// with its message; a success, a cancellation, and an operation that cannot be read are not.
+TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
+  auto dir = common::FreshTestDir("scheduler_outcome");
+  auto catalog = catalog::OpenSqliteCatalog((dir / "catalog.db").string());
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  OperationRunner runner(catalog->get(), 1);
+  auto finish = [&](absl::Status status) {
+    auto op = runner.Start({.folder_id = "f"},
+                           [status](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
+                             if (!status.ok()) return status;
+                             google::protobuf::Any any;
+                             any.PackFrom(google::protobuf::Empty());
+                             return any;
+                           });
+    EXPECT_TRUE(op.ok());
+    runner.WaitIdle();
+    return OperationOutcome(catalog->get(), op->id());
+  };
+  Scheduler::Outcome failed = finish(absl::UnavailableError("redis 'rd1' refused the connection"));
+  EXPECT_EQ(failed.state, Scheduler::Outcome::kFailed);
+  EXPECT_EQ(failed.error, "redis 'rd1' refused the connection");
+  EXPECT_EQ(finish(absl::OkStatus()).state, Scheduler::Outcome::kDone);
+  EXPECT_EQ(finish(absl::CancelledError("operation cancelled by request")).state,
+            Scheduler::Outcome::kDone);
+  EXPECT_EQ(OperationOutcome(catalog->get(), "no-such-operation").state,
+            Scheduler::Outcome::kRunning);
   std::filesystem::remove_all(dir);
 }
 

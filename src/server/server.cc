@@ -384,14 +384,19 @@ absl::Status Server::Start() {
                     common::LogLevel::kWarning, "server",
                     absl::StrFormat("automated backup of '%s' not started: %s", cluster.id.c_str(),
                                     std::string(op.status().message()).c_str()));
-                return false;
+                return ops::Scheduler::Triggered{};
               }
               common::Log(common::LogLevel::kInfo, "server",
                           absl::StrFormat("automated backup of '%s' started (operation %s)",
                                           cluster.id.c_str(), op->id().c_str()));
-              return true;
+              return ops::Scheduler::Triggered{.started = true, .operation_id = op->id()};
             }),
-        ops::Scheduler::Options{});
+        ops::Scheduler::Options{
+            .retries = config_->server.automated_retries,
+            .first_retry = absl::Seconds(config_->server.automated_retry_seconds)},
+        [this](const std::string& operation_id) {
+          return ops::OperationOutcome(catalog_.get(), operation_id);
+        });
     scheduler_->Start();
   }
   return absl::OkStatus();
@@ -412,6 +417,8 @@ absl::Status Server::Reload() {
       n.request_timeout_seconds != l.request_timeout_seconds ||
       n.idle_timeout_seconds != l.idle_timeout_seconds ||
       next.automated_backups != now.automated_backups ||
+      next.automated_retries != now.automated_retries ||
+      next.automated_retry_seconds != now.automated_retry_seconds ||
       next.worker_threads != now.worker_threads ||
       next.gc_interval_minutes != now.gc_interval_minutes ||
       next.lease_seconds != now.lease_seconds ||

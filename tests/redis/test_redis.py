@@ -3,7 +3,6 @@
 Tests that break something while a backup runs (kill the shard, kill the service, cancel, a second
 backup) put a Proxy in front of the source and stall it part-way through the snapshot: the backup
 then provably cannot end before the break, however fast the machine."""
-import datetime
 import hashlib
 import os
 import re
@@ -302,47 +301,6 @@ def test_redis_cluster_backup_and_key_by_key_restore(workdir, redis_factory, pro
         proxy.release()
         writer.stop()
         server.stop()
-
-
-def test_automated_daily_backup_with_retention(workdir, redis_factory):
-    """The window passed a minute ago and the cluster has no backup for it: the scheduler catches
-    up at start with an AUTOMATED backup, then retention removes the expired AUTOMATED backups and
-    keeps the MANUAL one."""
-    src = redis_factory()
-    fill(src, 1000)
-    window = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=11)).strftime("%H:%M")
-    d = workdir / "sched"
-    d.mkdir()
-    s = Server(d)
-    text = s.config.read_text().replace("automated_backups: false", "automated_backups: true")
-    s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" +
-                        '  - {id: daily, folder_id: f1, engine: redis, retention_days: 7, '
-                        'backup_window_start: "%s", hosts: ["%s"]}\n' % (window, src.address))
-    old = "2026-01-01T00:00:00Z"
-    s.import_records([
-        {"id": "old-auto-1", "engine": "REDIS", "folderId": "f1", "clusterId": "daily", "createdAt": old,
-         "startedAt": old, "type": "AUTOMATED"},
-        {"id": "old-auto-2", "engine": "REDIS", "folderId": "f1", "clusterId": "daily",
-         "createdAt": "2026-01-02T00:00:00Z", "startedAt": "2026-01-02T00:00:00Z", "type": "AUTOMATED"},
-        {"id": "old-manual", "engine": "REDIS", "folderId": "f1", "clusterId": "daily", "createdAt": old,
-         "startedAt": old, "type": "MANUAL"},
-    ])
-    s.start()
-    try:
-        deadline = time.time() + 300
-        ids = []
-        while time.time() < deadline:
-            ids = [(b.id, b.type) for b in list_backups(s, "daily")]
-            if len(ids) == 2 and "old-auto-1" not in dict(ids):
-                break
-            time.sleep(0.2)
-        types = dict(ids)
-        assert types.get("old-manual") == rd_b.Backup.MANUAL, ids
-        new = [i for i, t in ids if i != "old-manual"]
-        assert len(new) == 1 and types[new[0]] == rd_b.Backup.AUTOMATED, ids
-        assert "automated backup of 'daily' started" in s.read_log()
-    finally:
-        s.stop()
 
 
 def test_kill_9_during_a_backup_then_restart(workdir, redis_factory, proxy_factory):

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/host_options.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -175,7 +176,8 @@ absl::StatusOr<mdb_backup::v1::RedisShardBackup> BackupShard(const common::Shard
   }
   if (!source) {
     return absl::UnavailableError(
-        absl::StrCat("shard '", shard.name, "': no reachable master or replica:", errors));
+        absl::StrCat("shard '", shard.name,
+                     "': no reachable master or replica:", absl::StripSuffix(errors, ";")));
   }
   if (source_is_master && absl::StrContains(errors, "bytes behind the master")) {
     common::Log(common::LogLevel::kInfo, "redis",
