@@ -43,6 +43,14 @@ Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string
       error.code() == static_cast<int>(absl::StatusCode::kCancelled)) {
     return {.state = Scheduler::Outcome::kDone};
   }
+  // Failed after its backup was recorded (in its retention, or losing its lease after the
+  // commit): that backup is the window's, and another would double the day's.
+  ::mdb_backup::v1::OperationTask task;
+  if (task.ParseFromString(record->request) && task.has_backup()) {
+    auto backup = catalog->GetBackup(task.backup().backup_id());
+    if (backup.ok()) return {.state = Scheduler::Outcome::kDone};
+    if (!absl::IsNotFound(backup.status())) return {};  // not known yet: asked again
+  }
   return {.state = Scheduler::Outcome::kFailed, .error = error.message()};
 }
 

@@ -42,7 +42,8 @@ class AutomatedBackups {
 };
 
 // How the operation `operation_id` ended, from the catalog (any instance may have run it), for
-// the scheduler's retries: an error is kFailed, except a cancellation, which a person asked for.
+// the scheduler's retries: an error is kFailed, except a cancellation, which a person asked for,
+// and a failure after its backup was recorded (that backup is the window's).
 Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string& operation_id);
 
 }  // namespace mdb::ops

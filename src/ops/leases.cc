@@ -28,8 +28,14 @@ Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger) {
     // Until 20 hours into the window's day: past any instance's clock skew and its retries,
     // and free again before the next window (24 hours on).
     auto held = leases->HoldUntil(absl::StrCat("automated/", cluster.id), window + absl::Hours(20));
-    if (!held.ok()) return Scheduler::Triggered{};             // the catalog is away: the next tick
-    if (!*held) return Scheduler::Triggered{.started = true};  // another instance has it
+    if (!held.ok()) return Scheduler::Triggered{};  // the catalog is away: the next tick
+    if (!*held) {  // once per window and instance: the scheduler does not ask again
+      common::Log(common::LogLevel::kInfo, "ops",
+                  absl::StrCat("automated backup of '", cluster.id, "': another instance has the ",
+                               "window of ", absl::FormatTime(window), " (lease 'automated/",
+                               cluster.id, "')"));
+      return Scheduler::Triggered{.started = true};
+    }
     return trigger(cluster, window);
   };
 }

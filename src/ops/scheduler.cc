@@ -83,17 +83,37 @@ void Scheduler::Tick() {
   }
 }
 
+namespace {
+
+std::string Utc(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
 bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window, absl::Time now) {
   std::string operation_id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = followed_.find(cluster.id);
     if (it == followed_.end()) return false;
-    if (it->second.window != window) {  // a day gone by: the new window has its own tries
+    if (window > it->second.window) {  // a day gone by: the new window has its own tries
       followed_.erase(it);
       return false;
     }
-    if (it->second.operation_id.empty()) return now >= it->second.retry_at;
+    // The clock stepped back past the window's start: wait until it is back.
+    if (window < it->second.window) return false;
+    if (it->second.operation_id.empty()) {
+      if (now < it->second.retry_at) return false;
+      if (now <= window + options_.retry_for) return true;
+      // The retry could not start (a backup of the cluster running, the catalog away) in time.
+      common::Log(common::LogLevel::kError, "scheduler",
+                  absl::StrCat("automated backup of '", cluster.id, "': the retry due at ",
+                               Utc(it->second.retry_at), " could not start by ",
+                               Utc(window + options_.retry_for), "; ", GiveUp(window)));
+      followed_.erase(it);
+      return false;
+    }
     operation_id = it->second.operation_id;
   }
   const Outcome outcome = outcome_of_(operation_id);  // a catalog read: not under mu_
@@ -106,30 +126,29 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
     followed_.erase(it);
     return false;
   }
-  // Failed after its backup was recorded (its retention failed): that backup is the window's.
-  if (last_run_(cluster.id) >= window) {
-    followed_.erase(it);
-    return false;
-  }
   ++followed.failed;
   const absl::Duration delay = RetryDelay(followed.failed, options_.first_retry);
-  const std::string what = absl::StrCat("automated backup of '", cluster.id, "' failed (operation ",
-                                        operation_id, "): ", outcome.error);
+  const std::string what =
+      absl::StrCat("automated backup of '", cluster.id, "' (window ", Utc(window), ") failed, try ",
+                   followed.failed, " (operation ", operation_id, "): ", outcome.error);
   if (followed.failed > options_.retries || now + delay > window + options_.retry_for) {
     common::Log(common::LogLevel::kError, "scheduler",
-                absl::StrCat(what, "; ", followed.failed,
-                             " tries of today's window failed, the next is at tomorrow's window"));
+                absl::StrCat(what, "; no retry is left before ", Utc(window + options_.retry_for),
+                             " (", options_.retries, " at most); ", GiveUp(window)));
     followed_.erase(it);
     return false;
   }
   followed.operation_id.clear();
   followed.retry_at = now + delay;
   common::Log(common::LogLevel::kWarning, "scheduler",
-              absl::StrCat(
-                  what, "; trying again at ",
-                  absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", followed.retry_at, absl::UTCTimeZone()),
-                  " (retry ", followed.failed, " of ", options_.retries, ")"));
+              absl::StrCat(what, "; trying again at ", Utc(followed.retry_at), " (retry ",
+                           followed.failed, " of ", options_.retries, ")"));
   return false;
+}
+
+std::string Scheduler::GiveUp(absl::Time window) {
+  return absl::StrCat("the next try is the next window's, ", Utc(window + absl::Hours(24)),
+                      ": take a MANUAL backup if one is needed sooner");
 }
 
 void Scheduler::Start() {

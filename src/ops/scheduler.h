@@ -105,6 +105,8 @@ class Scheduler {
   };
   // Whether `cluster`'s window needs a try now (after following what this instance started).
   bool DueAgain(const common::ClusterConfig& cluster, absl::Time window, absl::Time now);
+  // The end of a log line that gives up on `window`'s backup: what happens next, what to do.
+  static std::string GiveUp(absl::Time window);
 
   const OutcomeOf outcome_of_;
   std::mutex mu_;

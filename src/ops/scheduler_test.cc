@@ -244,7 +244,7 @@ TEST(Scheduler, AFailedBackupIsTriedAgainWithGrowingPausesThenLeftToTheNextWindo
   EXPECT_EQ(ops.started.size(), 6u);  // with its own retries
 }
 
-TEST(Scheduler, ASucceededOrCancelledBackupIsNotTriedAgain) {
+TEST(Scheduler, ASucceededOrNeverEndingBackupIsNotTriedAgain) {
   for (auto end : {Scheduler::Outcome::kDone, Scheduler::Outcome::kRunning}) {
     FakeClock clock;
     Operations ops;
@@ -261,25 +261,6 @@ TEST(Scheduler, ASucceededOrCancelledBackupIsNotTriedAgain) {
     }
     EXPECT_EQ(ops.started.size(), 1u) << end;
   }
-}
-
-TEST(Scheduler, AFailureAfterTheBackupWasRecordedIsNotTriedAgain) {
-  // The operation failed in its retention, after the backup was recorded: that is the window's.
-  FakeClock clock;
-  Operations ops;
-  absl::Time newest = Window(clock) - absl::Hours(24);
-  auto scheduler = Following(clock, ops, &newest);
-  Scheduler& s = *scheduler;
-  clock.now = Window(clock);
-  s.Tick();
-  ASSERT_EQ(ops.started.size(), 1u);
-  newest = clock.now;  // the catalog now has this window's AUTOMATED backup
-  ops.End(1, Scheduler::Outcome::kFailed);
-  for (int t = 0; t < 8; ++t) {
-    clock.now += absl::Minutes(15);
-    s.Tick();
-  }
-  EXPECT_EQ(ops.started.size(), 1u);
 }
 
 TEST(Scheduler, RetriesStopWhereTheyWouldStartTooLateInTheWindowsDay) {
@@ -306,13 +287,14 @@ TEST(Scheduler, AFailedRetryThatCannotStartIsAskedForAtEveryTick) {
   Operations ops;
   bool refuse = false;
   Scheduler::Trigger follow = ops.Trigger(clock);
-  const absl::Time yesterday = Window(clock) - absl::Hours(24);
+  const absl::Time window = Window(clock);
+  const absl::Time yesterday = window - absl::Hours(24);
   auto scheduler =
       Following(clock, ops, &yesterday, [&](const common::ClusterConfig& c, absl::Time w) {
         return refuse ? Scheduler::Triggered{} : follow(c, w);
       });
   Scheduler& s = *scheduler;
-  clock.now = Window(clock);  // 22:00, a day after the last AUTOMATED backup's window
+  clock.now = window;  // 22:00, a day after the last AUTOMATED backup's window
   s.Tick();
   ASSERT_EQ(ops.started.size(), 1u);
   ops.End(1, Scheduler::Outcome::kFailed);
@@ -323,6 +305,39 @@ TEST(Scheduler, AFailedRetryThatCannotStartIsAskedForAtEveryTick) {
   EXPECT_EQ(ops.started.size(), 1u);
   refuse = false;
   clock.now += absl::Seconds(30);
+  s.Tick();
+  EXPECT_EQ(ops.started.size(), 2u);
+  // The retry fails too, and the next cannot start until 12 hours after the window: given up.
+  ops.End(2, Scheduler::Outcome::kFailed);
+  s.Tick();
+  refuse = true;
+  while (clock.now <= window + absl::Hours(12)) {  // refused at every tick until then
+    clock.now += absl::Seconds(30);
+    s.Tick();
+  }
+  refuse = false;
+  for (int t = 0; t < 4 * 10; ++t) {  // the rest of the day: nothing more
+    clock.now += absl::Minutes(15);
+    s.Tick();
+  }
+  EXPECT_EQ(ops.started.size(), 2u);
+}
+
+TEST(Scheduler, AClockSteppedBackOverTheWindowKeepsItsRetry) {
+  FakeClock clock;
+  Operations ops;
+  const absl::Time window = Window(clock);
+  const absl::Time yesterday = window - absl::Hours(24);
+  auto scheduler = Following(clock, ops, &yesterday);
+  Scheduler& s = *scheduler;
+  clock.now = window + absl::Seconds(10);
+  s.Tick();
+  ASSERT_EQ(ops.started.size(), 1u);
+  ops.End(1, Scheduler::Outcome::kFailed);
+  s.Tick();                                // retry due at 22:15
+  clock.now = window - absl::Seconds(20);  // NTP steps the clock back past the window's start
+  s.Tick();
+  clock.now = window + absl::Minutes(16);
   s.Tick();
   EXPECT_EQ(ops.started.size(), 2u);
 }
@@ -354,6 +369,33 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
             Scheduler::Outcome::kDone);
   EXPECT_EQ(OperationOutcome(catalog->get(), "no-such-operation").state,
             Scheduler::Outcome::kRunning);
+  // An AUTOMATED backup's operation that failed after its backup was recorded (in retention):
+  // done; before (no such backup): failed.
+  for (bool recorded : {true, false}) {
+    const std::string backup_id = recorded ? "recorded" : "never-recorded";
+    ::mdb_backup::v1::OperationTask task;
+    task.mutable_backup()->set_cluster_id("a");
+    task.mutable_backup()->set_backup_id(backup_id);
+    catalog::OperationRecord op;
+    op.folder_id = "f";
+    op.operation.set_id("op-" + backup_id);
+    op.operation.set_done(true);
+    op.operation.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
+    op.operation.mutable_error()->set_message("retention: the repository is away");
+    op.request = task.SerializeAsString();
+    ASSERT_TRUE(catalog->get()->PutOperation(op).ok());
+    if (recorded) {
+      catalog::BackupRecord b;
+      b.set_id(backup_id);
+      b.set_cluster_id("a");
+      b.set_folder_id("f");
+      b.set_type(catalog::BackupRecord::AUTOMATED);
+      ASSERT_TRUE(catalog->get()->PutBackup(b).ok());
+    }
+    EXPECT_EQ(OperationOutcome(catalog->get(), op.operation.id()).state,
+              recorded ? Scheduler::Outcome::kDone : Scheduler::Outcome::kFailed)
+        << backup_id;
+  }
   std::filesystem::remove_all(dir);
 }
 

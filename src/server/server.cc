@@ -371,9 +371,13 @@ absl::Status Server::Start() {
           return config_;
         },
         [this](const std::string& cluster_id) {
-          std::lock_guard<std::mutex> lock(config_mu_);
-          const common::ClusterConfig* c = config_->FindCluster(cluster_id);
-          return c ? jobs_->LastAutomated(*c) : absl::InfinitePast();
+          std::optional<common::ClusterConfig> cluster;
+          {
+            std::lock_guard<std::mutex> lock(config_mu_);
+            if (const common::ClusterConfig* c = config_->FindCluster(cluster_id)) cluster = *c;
+          }
+          // The catalog is read without the config's lock: a slow catalog must not stall reloads.
+          return cluster ? jobs_->LastAutomated(*cluster) : absl::InfinitePast();
         },
         ops::OnOneInstance(
             leases_.get(),

@@ -78,8 +78,9 @@ def test_a_failed_automated_backup_is_tried_again_the_same_day(workdir, redis_fa
     s.start()
     try:
         line = wait_for("the failure's log line", lambda: re.search(
-            r"automated backup of 'daily' failed \(operation (\S+)\): (.+); trying again at "
-            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(retry 1 of 3\)", s.read_log()), 120)
+            r"automated backup of 'daily' \(window \S+ \S+ UTC\) failed, try 1 \(operation (\S+)\): "
+            r"(.+); trying again at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(retry 1 of 3\)",
+            s.read_log()), 120)
         assert line.group(2).strip(), line.group(0)  # the operation's own error, for a person
         assert not [b for b in list_backups(s, "daily") if b.id not in ("old-auto-1", "old-auto-2", "old-manual")]
         proxy.upstream = ("127.0.0.1", int(src.address.rsplit(":", 1)[1]))  # the source is back
@@ -90,6 +91,6 @@ def test_a_failed_automated_backup_is_tried_again_the_same_day(workdir, redis_fa
         assert len(new) == 1 and dict(ids)[new[0]] == rd_b.Backup.AUTOMATED, ids
         log = s.read_log()
         assert log.count("automated backup of 'daily' started") == 2, log
-        assert "the next is at tomorrow's window" not in log
+        assert "the next try is the next window's" not in log
     finally:
         s.stop()
