@@ -26,4 +26,8 @@ google::protobuf::Timestamp FromUnixNanos(int64_t nanos) {
   return ts;
 }
 
+std::string UtcText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
 }  // namespace mdb::common

@@ -36,8 +36,10 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
 
 Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string& operation_id) {
   auto record = catalog->GetOperation(operation_id);
-  // Unreadable (the catalog away) or gone: asked again at the next tick.
-  if (!record.ok() || !record->operation.done()) return {};
+  if (!record.ok()) {
+    return {.state = Scheduler::Outcome::kUnknown, .error = std::string(record.status().message())};
+  }
+  if (!record->operation.done()) return {};
   const auto& error = record->operation.error();
   if (!record->operation.has_error() || error.code() == 0 ||
       error.code() == static_cast<int>(absl::StatusCode::kCancelled)) {
@@ -49,7 +51,10 @@ Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string
   if (task.ParseFromString(record->request) && task.has_backup()) {
     auto backup = catalog->GetBackup(task.backup().backup_id());
     if (backup.ok()) return {.state = Scheduler::Outcome::kDone};
-    if (!absl::IsNotFound(backup.status())) return {};  // not known yet: asked again
+    if (!absl::IsNotFound(backup.status())) {  // not known yet: asked again
+      return {.state = Scheduler::Outcome::kUnknown,
+              .error = std::string(backup.status().message())};
+    }
   }
   return {.state = Scheduler::Outcome::kFailed, .error = error.message()};
 }

@@ -236,13 +236,13 @@ bool Jobs::IsRunning(const std::string& cluster_id) {
   return running_.count(cluster_id) > 0;
 }
 
-absl::Time Jobs::LastAutomated(const common::ClusterConfig& cluster) {
+absl::StatusOr<absl::Time> Jobs::LastAutomated(const common::ClusterConfig& cluster) {
   // Newest first; AUTOMATED backups are daily, so the newest one is near the front. The walk is
   // capped so that a cluster with a huge history of MANUAL backups cannot stall the scheduler.
   catalog::ListQuery q{.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 1000};
   for (int page = 0; page < 10; ++page) {
     auto list = catalog_->ListBackups(q);
-    if (!list.ok()) return absl::InfinitePast();
+    if (!list.ok()) return list.status();
     for (const auto& b : list->backups) {
       if (b.type() == catalog::BackupRecord::AUTOMATED) return common::FromProto(b.started_at());
     }

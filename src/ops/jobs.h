@@ -71,8 +71,9 @@ class Jobs final : public BackupJobs {
   absl::StatusOr<std::vector<std::string>> ApplyRetention(const common::ClusterConfig& cluster,
                                                           absl::Time now);
 
-  // When the cluster's newest AUTOMATED backup started; InfinitePast if it has none.
-  absl::Time LastAutomated(const common::ClusterConfig& cluster);
+  // When the cluster's newest AUTOMATED backup started; InfinitePast if it has none; the
+  // catalog's error if it cannot be read.
+  absl::StatusOr<absl::Time> LastAutomated(const common::ClusterConfig& cluster);
 
   // True while a backup of the cluster runs in this process (one at a time per cluster).
   bool IsRunning(const std::string& cluster_id);

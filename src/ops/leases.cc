@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/time_util.h"
 
 namespace mdb::ops {
 
@@ -32,7 +33,7 @@ Scheduler::Trigger OnOneInstance(Leases* leases, Scheduler::Trigger trigger) {
     if (!*held) {  // once per window and instance: the scheduler does not ask again
       common::Log(common::LogLevel::kInfo, "ops",
                   absl::StrCat("automated backup of '", cluster.id, "': another instance has the ",
-                               "window of ", absl::FormatTime(window), " (lease 'automated/",
+                               "window of ", common::UtcText(window), " (lease 'automated/",
                                cluster.id, "')"));
       return Scheduler::Triggered{.started = true};
     }

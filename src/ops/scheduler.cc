@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/time_util.h"
 
 namespace mdb::ops {
 
@@ -57,7 +58,15 @@ void Scheduler::Tick() {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = last_.find(cluster.id);
       if (it == last_.end()) {
-        absl::Time from_catalog = last_run_(cluster.id);
+        absl::StatusOr<absl::Time> read = last_run_(cluster.id);
+        if (!read.ok()) {
+          common::Log(common::LogLevel::kWarning, "scheduler",
+                      absl::StrCat("automated backup of '", cluster.id,
+                                   "': its last one cannot be ", "read (", read.status().message(),
+                                   "); asked again in ", absl::FormatDuration(options_.tick)));
+          continue;
+        }
+        const absl::Time from_catalog = *read;
         // A cluster that never had an AUTOMATED backup starts at its next window: catching up
         // is for windows missed while the service was down, not for clusters just declared.
         it = last_.emplace(cluster.id, from_catalog == absl::InfinitePast() ? now : from_catalog)
@@ -83,14 +92,6 @@ void Scheduler::Tick() {
   }
 }
 
-namespace {
-
-std::string Utc(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
-}
-
-}  // namespace
-
 bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window, absl::Time now) {
   std::string operation_id;
   {
@@ -109,8 +110,8 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
       // The retry could not start (a backup of the cluster running, the catalog away) in time.
       common::Log(common::LogLevel::kError, "scheduler",
                   absl::StrCat("automated backup of '", cluster.id, "': the retry due at ",
-                               Utc(it->second.retry_at), " could not start by ",
-                               Utc(window + options_.retry_for), "; ", GiveUp(window)));
+                               common::UtcText(it->second.retry_at), " could not start by ",
+                               common::UtcText(window + options_.retry_for), "; ", GiveUp(window)));
       followed_.erase(it);
       return false;
     }
@@ -122,32 +123,45 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
   if (it == followed_.end() || it->second.operation_id != operation_id) return false;
   Followed& followed = it->second;
   if (outcome.state == Outcome::kRunning) return false;
+  if (outcome.state == Outcome::kUnknown) {
+    if (now <= window + options_.retry_for) return false;
+    common::Log(
+        common::LogLevel::kError, "scheduler",
+        absl::StrCat("automated backup of '", cluster.id, "' (window ", common::UtcText(window),
+                     "): how operation ", operation_id, " ended could not be read until ",
+                     common::UtcText(window + options_.retry_for), " (", outcome.error, "); ",
+                     GiveUp(window)));
+    followed_.erase(it);
+    return false;
+  }
   if (outcome.state == Outcome::kDone) {
     followed_.erase(it);
     return false;
   }
   ++followed.failed;
   const absl::Duration delay = RetryDelay(followed.failed, options_.first_retry);
-  const std::string what =
-      absl::StrCat("automated backup of '", cluster.id, "' (window ", Utc(window), ") failed, try ",
-                   followed.failed, " (operation ", operation_id, "): ", outcome.error);
+  const std::string what = absl::StrCat("automated backup of '", cluster.id, "' (window ",
+                                        common::UtcText(window), ") failed, try ", followed.failed,
+                                        " (operation ", operation_id, "): ", outcome.error);
   if (followed.failed > options_.retries || now + delay > window + options_.retry_for) {
     common::Log(common::LogLevel::kError, "scheduler",
-                absl::StrCat(what, "; no retry is left before ", Utc(window + options_.retry_for),
-                             " (", options_.retries, " at most); ", GiveUp(window)));
+                absl::StrCat(what, "; no retry is left before ",
+                             common::UtcText(window + options_.retry_for), " (", options_.retries,
+                             " at most); ", GiveUp(window)));
     followed_.erase(it);
     return false;
   }
   followed.operation_id.clear();
   followed.retry_at = now + delay;
   common::Log(common::LogLevel::kWarning, "scheduler",
-              absl::StrCat(what, "; trying again at ", Utc(followed.retry_at), " (retry ",
-                           followed.failed, " of ", options_.retries, ")"));
+              absl::StrCat(what, "; trying again at ", common::UtcText(followed.retry_at),
+                           " (retry ", followed.failed, " of ", options_.retries, ")"));
   return false;
 }
 
 std::string Scheduler::GiveUp(absl::Time window) {
-  return absl::StrCat("the next try is the next window's, ", Utc(window + absl::Hours(24)),
+  return absl::StrCat("the next try is the next window's, ",
+                      common::UtcText(window + absl::Hours(24)),
                       ": take a MANUAL backup if one is needed sooner");
 }
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/config.h"
 #include "common/periodic.h"
@@ -54,15 +55,17 @@ class Scheduler {
   // Starts the AUTOMATED backup of the cluster for the window that began at `window`.
   using Trigger = std::function<Triggered(const common::ClusterConfig& cluster, absl::Time window)>;
   // How an operation a trigger started ended. kFailed only for an error other than a
-  // cancellation (a person cancelled it: not retried); kRunning also when it cannot be read.
+  // cancellation (a person cancelled it: not retried). kUnknown: it, or what it made, cannot be
+  // read now: asked again at the next tick, and given up (logged) past the retries' time.
   struct Outcome {
-    enum State { kRunning, kDone, kFailed } state = kRunning;
-    std::string error;  // kFailed: the operation's error message
+    enum State { kRunning, kDone, kFailed, kUnknown } state = kRunning;
+    std::string error;  // kFailed: the operation's error message; kUnknown: why it is unknown
   };
   using OutcomeOf = std::function<Outcome(const std::string& operation_id)>;
   // When the cluster's newest AUTOMATED backup started (InfinitePast if none), read once per
-  // cluster from the catalog at start.
-  using LastRun = std::function<absl::Time(const std::string& cluster_id)>;
+  // cluster from the catalog at start. An error (the catalog away): asked again at the next tick;
+  // taken as "none", it would skip the catch-up of a window missed while the service was down.
+  using LastRun = std::function<absl::StatusOr<absl::Time>(const std::string& cluster_id)>;
   using ConfigSource = std::function<std::shared_ptr<const common::Config>()>;
 
   struct Options {

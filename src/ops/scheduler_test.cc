@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "catalog/forwarding_catalog.h"
 #include "common/test_dir.h"
 #include "google/protobuf/empty.pb.h"
 #include "ops/automated.h"
@@ -323,15 +324,24 @@ TEST(Scheduler, AFailedRetryThatCannotStartIsAskedForAtEveryTick) {
   EXPECT_EQ(ops.started.size(), 2u);
 }
 
-TEST(Scheduler, AClockSteppedBackOverTheWindowKeepsItsRetry) {
+// Cluster a's first try of today's 22:00 window, started at the window plus `after` (its last
+// AUTOMATED backup was yesterday's), by a scheduler following it.
+struct FirstTry {
+  explicit FirstTry(absl::Duration after) {
+    clock.now = window + after;
+    scheduler->Tick();
+  }
   FakeClock clock;
   Operations ops;
   const absl::Time window = Window(clock);
   const absl::Time yesterday = window - absl::Hours(24);
-  auto scheduler = Following(clock, ops, &yesterday);
+  std::unique_ptr<Scheduler> scheduler = Following(clock, ops, &yesterday);
+};
+
+TEST(Scheduler, AClockSteppedBackOverTheWindowKeepsItsRetry) {
+  FirstTry first(absl::Seconds(10));
+  auto& [clock, ops, window, yesterday, scheduler] = first;
   Scheduler& s = *scheduler;
-  clock.now = window + absl::Seconds(10);
-  s.Tick();
   ASSERT_EQ(ops.started.size(), 1u);
   ops.End(1, Scheduler::Outcome::kFailed);
   s.Tick();                                // retry due at 22:15
@@ -342,8 +352,48 @@ TEST(Scheduler, AClockSteppedBackOverTheWindowKeepsItsRetry) {
   EXPECT_EQ(ops.started.size(), 2u);
 }
 
+TEST(Scheduler, ACatalogThatCannotBeReadAtStartDelaysTheCatchUpWithoutSkippingIt) {
+  FakeClock clock;  // 12:00: yesterday's 22:00 window was missed while the service was down
+  int started = 0;
+  bool readable = false;
+  Scheduler s(
+      &clock, [] { return Config(22 * 60); },
+      [&](const std::string&) -> absl::StatusOr<absl::Time> {
+        if (!readable) return absl::UnavailableError("the catalog is away");
+        return clock.now - absl::Hours(40);
+      },
+      [&](const common::ClusterConfig&, absl::Time) {
+        return Scheduler::Triggered{.started = ++started > 0};
+      },
+      {.max_jitter = absl::ZeroDuration()});
+  s.Tick();  // not taken as "never backed up" (which waits for the next window)
+  EXPECT_EQ(started, 0);
+  readable = true;
+  clock.now += absl::Seconds(30);
+  s.Tick();
+  EXPECT_EQ(started, 2);  // both clusters caught up
+}
+
+TEST(Scheduler, AnOutcomeThatCannotBeReadIsAskedAgainAndNeverRetriedBlindly) {
+  FirstTry first(absl::ZeroDuration());
+  auto& [clock, ops, window, yesterday, scheduler] = first;
+  Scheduler& s = *scheduler;
+  ASSERT_EQ(ops.started.size(), 1u);
+  ops.End(1, Scheduler::Outcome::kUnknown);  // e.g. its backup's record cannot be read
+  for (int t = 0; t < 60; ++t) {
+    clock.now += absl::Seconds(30);
+    s.Tick();
+  }
+  EXPECT_EQ(ops.started.size(), 1u);
+  ops.End(1, Scheduler::Outcome::kFailed);  // readable again: it had failed
+  s.Tick();
+  clock.now += absl::Minutes(15);
+  s.Tick();
+  EXPECT_EQ(ops.started.size(), 2u);
+}
+
 // The outcome the server's scheduler follows, read from a real catalog: an error is a failure
-// with its message; a success, a cancellation, and an operation that cannot be read are not.
+// with its message; a success and a cancellation are not; what cannot be read is unknown.
 TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
   auto dir = common::FreshTestDir("scheduler_outcome");
   auto catalog = catalog::OpenSqliteCatalog((dir / "catalog.db").string());
@@ -368,7 +418,7 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
   EXPECT_EQ(finish(absl::CancelledError("operation cancelled by request")).state,
             Scheduler::Outcome::kDone);
   EXPECT_EQ(OperationOutcome(catalog->get(), "no-such-operation").state,
-            Scheduler::Outcome::kRunning);
+            Scheduler::Outcome::kUnknown);
   // An AUTOMATED backup's operation that failed after its backup was recorded (in retention):
   // done; before (no such backup): failed.
   for (bool recorded : {true, false}) {
@@ -396,6 +446,17 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
               recorded ? Scheduler::Outcome::kDone : Scheduler::Outcome::kFailed)
         << backup_id;
   }
+  // Whether the backup was recorded cannot be read: unknown, never taken as "not recorded".
+  class AwayBackups final : public catalog::ForwardingCatalog {
+   public:
+    using ForwardingCatalog::ForwardingCatalog;
+    absl::StatusOr<catalog::BackupRecord> GetBackup(const std::string&) override {
+      return absl::UnavailableError("the catalog is away");
+    }
+  } away(catalog->get());
+  Scheduler::Outcome unknown = OperationOutcome(&away, "op-never-recorded");
+  EXPECT_EQ(unknown.state, Scheduler::Outcome::kUnknown);
+  EXPECT_EQ(unknown.error, "the catalog is away");
   std::filesystem::remove_all(dir);
 }
 

@@ -370,7 +370,7 @@ absl::Status Server::Start() {
           std::lock_guard<std::mutex> lock(config_mu_);
           return config_;
         },
-        [this](const std::string& cluster_id) {
+        [this](const std::string& cluster_id) -> absl::StatusOr<absl::Time> {
           std::optional<common::ClusterConfig> cluster;
           {
             std::lock_guard<std::mutex> lock(config_mu_);
