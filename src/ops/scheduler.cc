@@ -108,11 +108,9 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
       if (now < it->second.retry_at) return false;
       if (now <= window + options_.retry_for) return true;
       // The retry could not start (a backup of the cluster running, the catalog away) in time.
-      common::Log(common::LogLevel::kError, "scheduler",
-                  absl::StrCat("automated backup of '", cluster.id, "': the retry due at ",
-                               common::UtcText(it->second.retry_at), " could not start by ",
-                               common::UtcText(window + options_.retry_for), "; ", GiveUp(window)));
-      followed_.erase(it);
+      GiveUp(it, absl::StrCat("automated backup of '", cluster.id, "': the retry due at ",
+                              common::UtcText(it->second.retry_at), " could not start by ",
+                              common::UtcText(window + options_.retry_for)));
       return false;
     }
     operation_id = it->second.operation_id;
@@ -125,13 +123,10 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
   if (outcome.state == Outcome::kRunning) return false;
   if (outcome.state == Outcome::kUnknown) {
     if (now <= window + options_.retry_for) return false;
-    common::Log(
-        common::LogLevel::kError, "scheduler",
-        absl::StrCat("automated backup of '", cluster.id, "' (window ", common::UtcText(window),
-                     "): how operation ", operation_id, " ended could not be read until ",
-                     common::UtcText(window + options_.retry_for), " (", outcome.error, "); ",
-                     GiveUp(window)));
-    followed_.erase(it);
+    GiveUp(it,
+           absl::StrCat("automated backup of '", cluster.id, "' (window ", common::UtcText(window),
+                        "): how operation ", operation_id, " ended could not be read until ",
+                        common::UtcText(window + options_.retry_for), " (", outcome.error, ")"));
     return false;
   }
   if (outcome.state == Outcome::kDone) {
@@ -144,11 +139,9 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
                                         common::UtcText(window), ") failed, try ", followed.failed,
                                         " (operation ", operation_id, "): ", outcome.error);
   if (followed.failed > options_.retries || now + delay > window + options_.retry_for) {
-    common::Log(common::LogLevel::kError, "scheduler",
-                absl::StrCat(what, "; no retry is left before ",
-                             common::UtcText(window + options_.retry_for), " (", options_.retries,
-                             " at most); ", GiveUp(window)));
-    followed_.erase(it);
+    GiveUp(it, absl::StrCat(what, "; no retry is left before ",
+                            common::UtcText(window + options_.retry_for), " (", options_.retries,
+                            " at most)"));
     return false;
   }
   followed.operation_id.clear();
@@ -159,10 +152,12 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
   return false;
 }
 
-std::string Scheduler::GiveUp(absl::Time window) {
-  return absl::StrCat("the next try is the next window's, ",
-                      common::UtcText(window + absl::Hours(24)),
-                      ": take a MANUAL backup if one is needed sooner");
+void Scheduler::GiveUp(std::map<std::string, Followed>::iterator it, absl::string_view why) {
+  common::Log(common::LogLevel::kError, "scheduler",
+              absl::StrCat(why, "; the next try is the next window's, ",
+                           common::UtcText(it->second.window + absl::Hours(24)),
+                           ": take a MANUAL backup if one is needed sooner"));
+  followed_.erase(it);
 }
 
 void Scheduler::Start() {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/config.h"
 #include "common/periodic.h"
@@ -108,8 +109,9 @@ class Scheduler {
   };
   // Whether `cluster`'s window needs a try now (after following what this instance started).
   bool DueAgain(const common::ClusterConfig& cluster, absl::Time window, absl::Time now);
-  // The end of a log line that gives up on `window`'s backup: what happens next, what to do.
-  static std::string GiveUp(absl::Time window);
+  // Gives up on the followed window `it` (with mu_ held): logs `why`, what happens next and what
+  // to do, and forgets it.
+  void GiveUp(std::map<std::string, Followed>::iterator it, absl::string_view why);
 
   const OutcomeOf outcome_of_;
   std::mutex mu_;

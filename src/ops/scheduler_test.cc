@@ -196,6 +196,20 @@ std::unique_ptr<Scheduler> Following(FakeClock& clock, Operations& ops, const ab
       Scheduler::Options{.max_jitter = absl::ZeroDuration()}, ops.OutcomeOf());
 }
 
+// Cluster a's first try of today's 22:00 window, started at the window plus `after` (its last
+// AUTOMATED backup was yesterday's), by a scheduler following it.
+struct FirstTry {
+  explicit FirstTry(absl::Duration after) {
+    clock.now = window + after;
+    scheduler->Tick();
+  }
+  FakeClock clock;
+  Operations ops;
+  const absl::Time window = Window(clock);
+  const absl::Time yesterday = window - absl::Hours(24);
+  std::unique_ptr<Scheduler> scheduler = Following(clock, ops, &yesterday);
+};
+
 TEST(Scheduler, AFailedBackupIsTriedAgainWithGrowingPausesThenLeftToTheNextWindow) {
   FakeClock clock;
   Operations ops;
@@ -247,13 +261,9 @@ TEST(Scheduler, AFailedBackupIsTriedAgainWithGrowingPausesThenLeftToTheNextWindo
 
 TEST(Scheduler, ASucceededOrNeverEndingBackupIsNotTriedAgain) {
   for (auto end : {Scheduler::Outcome::kDone, Scheduler::Outcome::kRunning}) {
-    FakeClock clock;
-    Operations ops;
-    const absl::Time yesterday = Window(clock) - absl::Hours(24);
-    auto scheduler = Following(clock, ops, &yesterday);
+    FirstTry first(absl::ZeroDuration());
+    auto& [clock, ops, window, yesterday, scheduler] = first;
     Scheduler& s = *scheduler;
-    clock.now = Window(clock);
-    s.Tick();
     ASSERT_EQ(ops.started.size(), 1u);
     ops.End(1, end);  // kDone: succeeded, or cancelled (OperationOutcome); kRunning: never ends
     for (int t = 0; t < 4 * 23; ++t) {  // until just before tomorrow's window
@@ -323,20 +333,6 @@ TEST(Scheduler, AFailedRetryThatCannotStartIsAskedForAtEveryTick) {
   }
   EXPECT_EQ(ops.started.size(), 2u);
 }
-
-// Cluster a's first try of today's 22:00 window, started at the window plus `after` (its last
-// AUTOMATED backup was yesterday's), by a scheduler following it.
-struct FirstTry {
-  explicit FirstTry(absl::Duration after) {
-    clock.now = window + after;
-    scheduler->Tick();
-  }
-  FakeClock clock;
-  Operations ops;
-  const absl::Time window = Window(clock);
-  const absl::Time yesterday = window - absl::Hours(24);
-  std::unique_ptr<Scheduler> scheduler = Following(clock, ops, &yesterday);
-};
 
 TEST(Scheduler, AClockSteppedBackOverTheWindowKeepsItsRetry) {
   FirstTry first(absl::Seconds(10));
