@@ -78,8 +78,12 @@ void Scheduler::Tick() {
     // again.
     if (last >= window && !DueAgain(cluster, window, now)) continue;
     Triggered triggered = trigger_(cluster, window);
-    if (!triggered.started) continue;
+    if (!triggered.started) {
+      NoteRefusal(cluster.id, window, triggered.refused, now);
+      continue;
+    }
     std::lock_guard<std::mutex> lock(mu_);
+    refused_.erase(cluster.id);
     last_[cluster.id] = now;
     if (triggered.operation_id.empty() || !outcome_of_) {
       followed_.erase(cluster.id);  // another instance's to follow
@@ -150,6 +154,27 @@ bool Scheduler::DueAgain(const common::ClusterConfig& cluster, absl::Time window
               absl::StrCat(what, "; trying again at ", common::UtcText(followed.retry_at),
                            " (retry ", followed.failed, " of ", options_.retries, ")"));
   return false;
+}
+
+void Scheduler::NoteRefusal(const std::string& cluster_id, absl::Time window,
+                            const std::string& why, absl::Time now) {
+  if (why.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  Refusal& r = refused_[cluster_id];
+  if (r.window != window || r.why != why) {
+    r = Refusal{.window = window, .why = why, .since = now, .logged = absl::InfinitePast()};
+  }
+  ++r.ticks;
+  if (now - r.logged < kRefusalRelog) return;
+  r.logged = now;
+  std::string line = absl::StrCat("automated backup of '", cluster_id, "' (window ",
+                                  common::UtcText(window), ") not started: ", why);
+  if (r.ticks > 1) {
+    absl::StrAppend(&line, " (since ", common::UtcText(r.since), ", ", r.ticks, " tries)");
+  }
+  absl::StrAppend(&line, "; tried again every ", absl::FormatDuration(options_.tick),
+                  ", said again every ", absl::FormatDuration(kRefusalRelog), " while it lasts");
+  common::Log(common::LogLevel::kWarning, "scheduler", line);
 }
 
 void Scheduler::GiveUp(std::map<std::string, Followed>::iterator it, absl::string_view why) {

@@ -52,7 +52,11 @@ class Scheduler {
     // The operation started here, whose outcome the scheduler follows; "" when another instance
     // has this window's backup (started, and that instance's to follow).
     std::string operation_id;
+    // Not started: why, for the log ("" when the trigger logged it itself). Logged when it first
+    // happens, when the reason changes and every kRefusalRelog while it lasts, not at every tick.
+    std::string refused;
   };
+  static constexpr absl::Duration kRefusalRelog = absl::Minutes(10);
   // Starts the AUTOMATED backup of the cluster for the window that began at `window`.
   using Trigger = std::function<Triggered(const common::ClusterConfig& cluster, absl::Time window)>;
   // How an operation a trigger started ended. kFailed only for an error other than a
@@ -113,10 +117,24 @@ class Scheduler {
   // to do, and forgets it.
   void GiveUp(std::map<std::string, Followed>::iterator it, absl::string_view why);
 
+  // A window's backup that could not start at `since` and the ticks since, for the log.
+  struct Refusal {
+    absl::Time window;
+    std::string why;
+    absl::Time since;
+    absl::Time logged;
+    int ticks = 0;
+  };
+  // Logs that `cluster_id`'s window could not start at `now` for `why`, unless it was said less
+  // than kRefusalRelog ago.
+  void NoteRefusal(const std::string& cluster_id, absl::Time window, const std::string& why,
+                   absl::Time now);
+
   const OutcomeOf outcome_of_;
   std::mutex mu_;
   std::map<std::string, absl::Time> last_;    // cluster id -> start of its last AUTOMATED backup
   std::map<std::string, Followed> followed_;  // cluster id -> its window's backup, started here
+  std::map<std::string, Refusal> refused_;    // cluster id -> why its due backup cannot start
   common::Periodic ticker_;
 };
 

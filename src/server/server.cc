@@ -384,11 +384,7 @@ absl::Status Server::Start() {
             [this](const common::ClusterConfig& cluster, absl::Time) {
               auto op = automated_->Start(cluster);
               if (!op.ok()) {
-                common::Log(
-                    common::LogLevel::kWarning, "server",
-                    absl::StrFormat("automated backup of '%s' not started: %s", cluster.id.c_str(),
-                                    std::string(op.status().message()).c_str()));
-                return ops::Scheduler::Triggered{};
+                return ops::Scheduler::Triggered{.refused = std::string(op.status().message())};
               }
               common::Log(common::LogLevel::kInfo, "server",
                           absl::StrFormat("automated backup of '%s' started (operation %s)",

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/host_options.h"
 #include "common/log.h"
@@ -319,8 +320,8 @@ absl::StatusOr<Member> PickMember(const common::ShardConfig& shard,
     }
   }
   if (!m.conn) {
-    return absl::UnavailableError(
-        absl::StrCat("shard '", shard.name, "': no reachable MongoDB server:", errors));
+    return absl::UnavailableError(absl::StrCat(
+        "shard '", shard.name, "': no reachable MongoDB server:", absl::StripSuffix(errors, ";")));
   }
   return m;
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/status.h"
 #include "engine/opensearch/opensearch_engine.h"
 
@@ -58,8 +59,8 @@ absl::StatusOr<Node> ReachableNode(const common::ClusterConfig& cluster,
       return node;
     }
   }
-  return absl::UnavailableError(
-      absl::StrCat("cluster '", cluster.id, "': no OpenSearch node answers:", errors));
+  return absl::UnavailableError(absl::StrCat(
+      "cluster '", cluster.id, "': no OpenSearch node answers:", absl::StripSuffix(errors, ";")));
 }
 
 bool ImmutableRepositoryFile(const std::string& path) {
