@@ -110,6 +110,9 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
     }
     report.chunks = referenced.size();
     bool index_changes = !garbage.empty() || old_index_keys.size() > 1;
+    // Past here GC deletes. Its lock must have stayed fresh all along: one that lapsed (the
+    // store refused its refreshes) may have let a backup start, whose new packs are in no index.
+    RETURN_IF_ERROR(locks_->CheckFresh(lock));
     if (index_changes) {
       std::string key = absl::StrCat("index/gc-", common::NewId());
       ASSIGN_OR_RETURN(std::string blob, codec_.Encode(kept.SerializeAsString(), key));
@@ -117,6 +120,7 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
       for (const auto& k : old_index_keys) RETURN_IF_ERROR(storage_->Delete(k));
     }
     for (const auto& p : garbage) {
+      RETURN_IF_ERROR(locks_->CheckFresh(lock));  // a long run of deletes: checked before each
       RETURN_IF_ERROR(storage_->Delete(p.key));
       ++report.packs_deleted;
       report.bytes_freed += p.size;

@@ -49,22 +49,28 @@ void LockKeeper::Release(const std::string& key) {
   (void)storage_->Delete(key);  // a lock left behind goes stale; GC removes it then
 }
 
-absl::Status LockKeeper::CheckFresh(const std::string& key) {
+bool LockKeeper::Lapsed(const Held& held, absl::Time now) {
   const LockTiming timing = CurrentLockTiming();
   const absl::Duration margin = std::min(absl::Minutes(1), timing.stale / 5);
+  return held.lapsed || now - held.written > timing.stale - margin;
+}
+
+absl::Status LockKeeper::CheckFresh(const std::string& key) {
   std::lock_guard<std::mutex> guard(mu_);
   auto it = held_.find(key);
   if (it == held_.end()) {
     return absl::FailedPreconditionError(absl::StrCat("lock '", key, "' is not held"));
   }
-  absl::Duration age = absl::Now() - it->second.written;
-  if (age > timing.stale - margin) {
-    return absl::UnavailableError(absl::StrCat(
-        "the repository lock '", key, "' could not be refreshed for ", absl::FormatDuration(age),
-        " (the store refused the writes): a GC elsewhere may have taken it for dead, so this "
-        "backup is not committed; retry when the store is healthy"));
-  }
-  return absl::OkStatus();
+  Held& held = it->second;
+  if (!Lapsed(held, absl::Now())) return absl::OkStatus();
+  held.lapsed = true;
+  const bool gc = held.lock.kind() == "gc";
+  return absl::UnavailableError(absl::StrCat(
+      "the repository lock '", key, "' went unrefreshed for longer than is safe (last written ",
+      common::UtcText(held.written), "; the store refused the writes): ",
+      gc ? "a backup elsewhere may have started beside this GC, so it deletes nothing more"
+         : "a GC elsewhere may have taken it for dead, so this backup is not committed",
+      "; retry when the store is healthy"));
 }
 
 void LockKeeper::Loop() {
@@ -77,16 +83,22 @@ void LockKeeper::Loop() {
     std::map<std::string, absl::Time> written;
     for (auto& [key, held] : snapshot) {
       const absl::Time now = absl::Now();
+      // Lapsed: it may have been taken for dead, and deleted, elsewhere. Written again it would
+      // look live while its holder fails (CheckFresh) and releases it.
+      if (Lapsed(held, now)) continue;
       *held.lock.mutable_refreshed_at() = common::ToProto(now);
       std::string json;
       (void)google::protobuf::util::MessageToJsonString(held.lock, &json);
       if (absl::Status st = storage_->Put(key, json); !st.ok()) {
         common::Log(common::LogLevel::kWarning, "repo",
                     absl::StrCat("cannot refresh lock '", key, "': ", st.message(),
-                                 " (it goes stale if this lasts; the backup then fails rather "
-                                 "than commit)"));
+                                 " (it goes stale if this lasts: a backup then fails rather "
+                                 "than commit, a GC stops deleting)"));
         continue;
       }
+      // A write that landed only after the old one had lapsed does not count: in between the
+      // lock looked dead.
+      if (Lapsed(held, absl::Now())) continue;
       written[key] = now;
     }
     guard.lock();

@@ -40,8 +40,10 @@ class LockKeeper {
   // Stops refreshing and deletes the object.
   void Release(const std::string& key);
   // OK while the lock was written within the stale time less a margin (a minute, or a fifth of
-  // it): a writer checks before it commits. Unavailable otherwise: the lock may have looked dead
-  // to a GC elsewhere (the store failed the refreshes), so the backup must not commit.
+  // it) at every moment since it was taken: a writer checks before it commits, GC before it
+  // deletes. Unavailable otherwise, for good: the lock may have looked dead elsewhere while the
+  // store failed the refreshes (a GC there may have deleted this backup's packs, or a backup
+  // there started beside this GC), and refreshes that work again later do not undo that.
   absl::Status CheckFresh(const std::string& key);
 
  private:
@@ -49,8 +51,11 @@ class LockKeeper {
 
   struct Held {
     mdb_backup::v1::Lock lock;
-    absl::Time written;  // last successful write of the object
+    absl::Time written;   // last successful write of the object
+    bool lapsed = false;  // once unwritten for too long: never refreshed or fresh again
   };
+  // Whether `held`, unwritten since `held.written`, is past the stale time less the margin.
+  static bool Lapsed(const Held& held, absl::Time now);
   storage::Storage* storage_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -4,7 +4,6 @@
 #include "repo/repository.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,26 +25,6 @@ namespace mdb::repo {
 namespace {
 
 constexpr char kConfigKey[] = "config";
-
-std::string Hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof(buf) - 1);
-  return buf;
-}
-
-// A lock is live unless it was not refreshed for the stale time (its holder refreshes it every
-// minute: lock_keeper.h), or its process is known dead (same host, no such pid): a writer
-// killed with -9 must not block GC for long.
-bool LockIsLive(const mdb_backup::v1::Lock& lock) {
-  if (absl::Now() - common::FromProto(lock.refreshed_at()) > CurrentLockTiming().stale) {
-    return false;
-  }
-  if (lock.host() == Hostname() && lock.pid() > 0 && kill(static_cast<pid_t>(lock.pid()), 0) != 0 &&
-      errno == ESRCH) {
-    return false;
-  }
-  return true;
-}
 
 // What the sealed keys are bound to: every setting of the config that shapes how data is
 // written or read. Changing one of them in an encrypted repository's config (the JSON is not
@@ -350,55 +329,6 @@ absl::StatusOr<ChunkIds> IdsOf(const Stream& stream) {
           "stream '", stream.name(), "': chunk ids of kind ", static_cast<int>(stream.chunk_ids()),
           ", which no writer of format ", kManifestFormat, " sets: the manifest is damaged"));
   }
-}
-
-absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const std::string& what) {
-  mdb_backup::v1::Lock lock;
-  lock.set_kind(kind);
-  lock.set_host(Hostname());
-  lock.set_pid(getpid());
-  *lock.mutable_refreshed_at() = common::ToProto(absl::Now());
-  lock.set_what(what);
-  std::string key = absl::StrCat("locks/", kind, "-", common::NewId());
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(lock, &json);
-  RETURN_IF_ERROR(storage_->Put(key, json));
-  // Both sides write first and look second, so of a writer and a GC starting together at least
-  // one sees the other and backs off.
-  auto others = storage_->List("locks/");
-  if (!others.ok()) {
-    ReleaseLock(key);
-    return others.status();
-  }
-  for (const auto& o : *others) {
-    if (o.key == key) continue;
-    auto body = storage_->Get(o.key);
-    mdb_backup::v1::Lock other;
-    if (!body.ok() || !google::protobuf::util::JsonStringToMessage(*body, &other).ok()) continue;
-    bool conflicts = kind == "gc" || other.kind() == "gc";
-    if (!conflicts) continue;
-    if (!LockIsLive(other)) {
-      if (kind == "gc") (void)storage_->Delete(o.key);  // GC cleans up after dead processes
-      continue;
-    }
-    ReleaseLock(key);
-    return absl::UnavailableError(absl::StrCat(
-        other.kind() == "gc" ? "garbage collection" : absl::StrCat("backup '", other.what(), "'"),
-        " is running (pid ", other.pid(), " on ", other.host(), "); retry when it ends"));
-  }
-  locks_->Hold(key, lock);
-  return key;
-}
-
-void Repository::ReleaseLock(const std::string& key) { locks_->Release(key); }
-
-bool HeldBy(const absl::Status& status, bool gc) {
-  // The messages TakeLock makes: "garbage collection is running (pid ...", "backup 'x' is
-  // running (pid ...".
-  if (!absl::IsUnavailable(status)) return false;
-  absl::string_view m = status.message();
-  if (gc) return absl::StartsWith(m, "garbage collection is running (pid ");
-  return absl::StartsWith(m, "backup '") && absl::StrContains(m, "' is running (pid ");
 }
 
 absl::StatusOr<std::vector<std::string>> Repository::ListBackups() {
