@@ -71,7 +71,7 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
         ASSIGN_OR_RETURN(std::string old, storage_->Get(PackKey(pack_id)));
         for (const auto& [id, loc] : chunks) {
           if (!referenced.count(id)) continue;
-          if (loc.offset + loc.stored_size > old.size()) {
+          if (loc.offset > old.size() || loc.stored_size > old.size() - loc.offset) {
             return absl::DataLossError(
                 absl::StrCat("pack '", PackKey(pack_id), "' is truncated; run verify"));
           }

@@ -1,6 +1,10 @@
 // What failed storage writes leave in a repository: nothing visible, nothing half-written.
 #include <filesystem>
+#include <limits>
 
+#include "absl/strings/match.h"
+#include "mdb_backup/v1/repo.pb.h"
+#include "repo/codec.h"
 #include "repo/repository_test_fixture.h"
 #include "storage/fault_storage.h"
 
@@ -55,6 +59,29 @@ TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
   }
+}
+
+// Someone who can write to a plain repository plants an index entry whose offset wraps when its
+// size is added. Before, GC's and verify's bounds checks passed and `substr` threw:
+// std::terminate took the server down. Now the index object is refused as damaged.
+TEST_F(RepositoryTest, AnIndexEntryPastAnyPackIsRefusedNotACrash) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(Backup(repo.get(), "x", {{"s", Data(3 << 20, 4)}}).ok());
+  repo.reset();
+  auto indexes = storage_->List("index/");
+  ASSERT_FALSE(indexes->empty());
+  const std::string key = indexes->front().key;
+  Codec plain(Keys{}, 1);
+  auto decoded = plain.Decode(*storage_->Get(key), key);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  mdb_backup::v1::IndexFile file;
+  ASSERT_TRUE(file.ParseFromString(*decoded));
+  ASSERT_GT(file.packs_size(), 0);
+  file.mutable_packs(0)->mutable_chunks(0)->set_offset(std::numeric_limits<uint64_t>::max());
+  ASSERT_TRUE(storage_->Put(key, *plain.Encode(file.SerializeAsString(), key)).ok());
+  auto opened = Repository::Open(storage_.get(), {});
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss) << opened.status();
+  EXPECT_TRUE(absl::StrContains(opened.status().message(), "is past any pack")) << opened.status();
 }
 
 }  // namespace

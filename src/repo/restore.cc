@@ -182,7 +182,7 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
         for (const auto& [named, loc] : chunks) {
           const auto& [cid, kind] = named;
           absl::StatusOr<std::string> plain =
-              loc.offset + loc.stored_size > pack->size()
+              loc.offset > pack->size() || loc.stored_size > pack->size() - loc.offset
                   ? absl::DataLossError("outside the pack")
                   : codec_.DecodeChunk(std::string_view(*pack).substr(loc.offset, loc.stored_size),
                                        cid, kind, loc.size);

@@ -27,6 +27,9 @@ TEST_P(StorageConformance, RangesInsideAndOutside) {
   EXPECT_EQ(*storage_->GetRange("r", 99990, 10), data.substr(99990));
   EXPECT_EQ(*storage_->GetRange("r", 5, 0), "");
   EXPECT_EQ(storage_->GetRange("r", 99995, 10).status().code(), absl::StatusCode::kOutOfRange);
+  // An offset and a length whose sum wraps (a planted index entry) are outside too.
+  EXPECT_EQ(storage_->GetRange("r", ~uint64_t{0}, 2).status().code(),
+            absl::StatusCode::kOutOfRange);
   EXPECT_EQ(storage_->GetRange("missing", 0, 1).status().code(), absl::StatusCode::kNotFound);
 }
 

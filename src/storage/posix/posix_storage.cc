@@ -163,7 +163,8 @@ class PosixStorage final : public Storage {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open '", path.string(), "'"));
     struct stat st;
-    if (fstat(fd, &st) != 0 || offset + length > static_cast<uint64_t>(st.st_size)) {
+    if (fstat(fd, &st) != 0 || offset > static_cast<uint64_t>(st.st_size) ||
+        length > static_cast<uint64_t>(st.st_size) - offset) {
       close(fd);
       return absl::OutOfRangeError(absl::StrCat("range ", offset, "+", length, " is outside '",
                                                 path.string(), "' (", st.st_size, " bytes)"));
