@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "engine/redis/cluster_slots.h"
 #include "engine/redis/rdb_keys.h"
 #include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
@@ -49,7 +50,7 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
   // 1. The target's masters and who owns which slot.
   std::vector<Target> targets;
   std::map<std::string, size_t> by_address;
-  std::array<int, 16384> owner;
+  std::array<int, kClusterSlots> owner;
   owner.fill(-1);
   const common::HostConfig* any_host = nullptr;
   std::unique_ptr<RespConn> probe;
@@ -70,10 +71,9 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
         absl::StrCat("target cluster '", req.target->id, "': no reachable node"));
   }
   ASSIGN_OR_RETURN(RespValue slots, probe->Command({"CLUSTER", "SLOTS"}));
-  for (const auto& range : slots.array) {
-    if (range.array.size() < 3 || range.array[2].array.size() < 2) continue;
-    std::string address =
-        absl::StrCat(range.array[2].array[0].str, ":", range.array[2].array[1].integer);
+  ASSIGN_OR_RETURN(std::vector<SlotRange> ranges, ParseClusterSlots(slots, probe->address()));
+  for (const SlotRange& range : ranges) {
+    const std::string& address = range.master;
     auto [it, added] = by_address.emplace(address, targets.size());
     if (added) {
       common::HostConfig host = *any_host;  // same credentials as the declared hosts
@@ -87,11 +87,9 @@ absl::Status RestoreIntoCluster(const RestoreRequest& req,
       }
       targets.push_back({std::move(conn), 0});
     }
-    for (int64_t s = range.array[0].integer; s <= range.array[1].integer && s < 16384; ++s) {
-      owner[s] = static_cast<int>(it->second);
-    }
+    for (int s = range.first; s <= range.last; ++s) owner[s] = static_cast<int>(it->second);
   }
-  for (int s = 0; s < 16384; ++s) {
+  for (int s = 0; s < kClusterSlots; ++s) {
     if (owner[s] < 0) {
       return absl::FailedPreconditionError(absl::StrCat("target cluster '", req.target->id,
                                                         "': slot ", s,
