@@ -143,8 +143,8 @@ class Reader {
           if (!out) return Skip(clen);
           if (clen > kMaxString) return TooLong("a compressed string", clen);
           if (plen > kMaxString) return TooLong("a string", plen);
-          std::string c(clen, '\0');
-          RETURN_IF_ERROR(Read(c.data(), clen));
+          std::string c;
+          RETURN_IF_ERROR(ReadGrowing(clen, &c));
           return Lzf(c, plen, out);
         }
         default:
@@ -153,8 +153,20 @@ class Reader {
     }
     if (!out) return Skip(len);
     if (len > kMaxString) return TooLong("a string", len);
-    out->resize(len);
-    return Read(out->data(), len);
+    return ReadGrowing(len, out);
+  }
+
+  // `n` bytes into `out`, grown as they arrive: a length declared without the bytes behind it
+  // allocates only what came.
+  absl::Status ReadGrowing(uint64_t n, std::string* out) {
+    out->clear();
+    while (out->size() < n) {
+      const size_t at = out->size();
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n - at, 1 << 20));
+      out->resize(at + k);
+      RETURN_IF_ERROR(Read(out->data() + at, k));
+    }
+    return absl::OkStatus();
   }
 
   void StartRecording() {
@@ -170,13 +182,22 @@ class Reader {
   // LZF decompression (liblzf's format); keys are usually short, but a long key can be compressed.
   static absl::Status Lzf(const std::string& in, uint64_t plen, std::string* out) {
     out->clear();
-    out->reserve(plen);
+    // A back-reference of 3 bytes makes 264: a small input can claim gigabytes, so the output
+    // is held to its declared length at every step, and reserved only as far as the input
+    // could honestly reach.
+    out->reserve(static_cast<size_t>(std::min<uint64_t>(plen, in.size() * 4 + 64)));
+    auto past = [&](size_t n) { return n > plen - out->size(); };
+    auto too_long = [&] {
+      return absl::DataLossError(
+          absl::StrCat("bad LZF data: it decompresses to more than its declared ", plen, " bytes"));
+    };
     size_t i = 0;
     while (i < in.size()) {
       uint8_t ctrl = in[i++];
       if (ctrl < 32) {
         size_t n = ctrl + 1u;
         if (i + n > in.size()) return absl::DataLossError("bad LZF data");
+        if (past(n)) return too_long();
         out->append(in, i, n);
         i += n;
       } else {
@@ -188,6 +209,7 @@ class Reader {
         if (i >= in.size()) return absl::DataLossError("bad LZF data");
         size_t back = ((ctrl & 0x1f) << 8) + static_cast<uint8_t>(in[i++]) + 1;
         if (back > out->size()) return absl::DataLossError("bad LZF data");
+        if (past(n + 2)) return too_long();
         size_t from = out->size() - back;
         for (size_t k = 0; k < n + 2; ++k) out->push_back((*out)[from + k]);
       }

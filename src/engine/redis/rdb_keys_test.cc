@@ -116,5 +116,22 @@ TEST(RdbKeys, DeclaredLengthsPastRedisLimitsAreRefusedBeforeAllocating) {
   }
 }
 
+// An LZF-compressed key whose back-references (3 bytes make 264) run past its declared length:
+// refused at the first step past it. Before, 64 MiB of them were expanded to 5.6 GiB first.
+TEST(RdbKeys, AnLzfBombIsRefusedAtItsDeclaredLength) {
+  std::string lzf = std::string("\x00", 1) + "a";                          // one literal byte
+  for (int i = 0; i < 100000; ++i) lzf += std::string("\xe0\xff\x00", 3);  // 264 bytes each
+  auto length = [](uint64_t n) {  // RDB length: 0x80, then 32 bits big-endian
+    return std::string{'\x80', static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                       static_cast<char>(n >> 8), static_cast<char>(n)};
+  };
+  std::string rdb = std::string("REDIS0010") + "\xfe" + '\0' + '\0' + "\xc3" + length(lzf.size()) +
+                    length(1000) + lzf;
+  io::StringSource src(rdb);
+  absl::Status st = ForEachRdbKey(&src, [](const RdbKey&) { return absl::OkStatus(); });
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("more than its declared 1000 bytes"), std::string::npos) << st;
+}
+
 }  // namespace
 }  // namespace mdb::engine::redis
