@@ -25,44 +25,49 @@ bool Jobs::RestoresToPointInTime(common::Engine engine) {
   return driver.ok() && (*driver)->capabilities().point_in_time;
 }
 
+Jobs::ClusterSlot::~ClusterSlot() {
+  if (!jobs_) return;
+  // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming, so it
+  // cannot take the claim back once this released it.
+  std::lock_guard<std::mutex> lock(jobs_->mu_);
+  jobs_->running_.erase(cluster_id_);
+  if (claimed_) jobs_->claims_.release(cluster_id_);
+}
+
+absl::StatusOr<Jobs::ClusterSlot> Jobs::HoldCluster(const std::string& cluster_id,
+                                                    const std::string& what) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, added] = running_.emplace(cluster_id, what);
+    if (!added) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          it->second, " of cluster '", cluster_id, "' is already running; wait for it to finish"));
+    }
+  }
+  ClusterSlot slot(this, cluster_id);
+  if (claims_.claim) {
+    auto claimed = claims_.claim(cluster_id);
+    if (!claimed.ok()) {
+      return absl::UnavailableError(absl::StrCat("cannot tell whether another instance backs up '",
+                                                 cluster_id, "': ", claimed.status().message()));
+    }
+    if (!*claimed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a backup (or a delete) of cluster '", cluster_id,
+                       "' is already running on another instance; wait for it to finish"));
+    }
+    slot.claimed_ = true;
+  }
+  return slot;
+}
+
 absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& cluster,
                                                    const std::string& backup_id,
                                                    catalog::BackupRecord::CreationType type,
                                                    const TaskContext& task) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!running_.insert(cluster.id).second) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "a backup of cluster '", cluster.id, "' is already running; wait for it to finish"));
-    }
-  }
-  struct Done {
-    Jobs* jobs;
-    std::string id;
-    bool claimed = false;
-    ~Done() {
-      // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming,
-      // so it cannot take the claim back once this released it.
-      std::lock_guard<std::mutex> lock(jobs->mu_);
-      jobs->running_.erase(id);
-      if (claimed) jobs->claims_.release(id);
-    }
-  } done{this, cluster.id};
-  if (claims_.claim) {
-    auto claimed = claims_.claim(cluster.id);
-    if (!claimed.ok()) {
-      return absl::UnavailableError(absl::StrCat("cannot tell whether another instance backs up '",
-                                                 cluster.id, "': ", claimed.status().message()));
-    }
-    if (!*claimed) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("a backup of cluster '", cluster.id,
-                       "' is already running on another instance; wait for it to finish"));
-    }
-    done.claimed = true;
-  }
+  ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(cluster.id, "a backup"));
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
@@ -218,7 +223,7 @@ void Jobs::RenewClaims() {
   std::set<std::string> running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running = running_;
+    for (const auto& [id, what] : running_) running.insert(id);
   }
   // A renewal refused (this instance was cut off past the lease) changes nothing here: the
   // operation's own lease has run out too, and its owner stops it at the next heartbeat.
@@ -358,8 +363,16 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
                                                         b.id(), "'; delete that one first"));
     }
   }
-  RETURN_IF_ERROR(journal_.Forget(backup_id));
-  RETURN_IF_ERROR(journal_.Prune(rec.engine(), rec.cluster_id()));
+  {
+    // Not beside a backup of the cluster: an INCREMENTAL one may be building on this backup (it
+    // is not listed yet, so the check above cannot see it), and with no backup left the prune
+    // below would drop the journal the running one starts. The GC after waits for any backup.
+    ASSIGN_OR_RETURN(
+        ClusterSlot slot,
+        HoldCluster(rec.cluster_id(), absl::StrCat("a delete of backup '", backup_id, "'")));
+    RETURN_IF_ERROR(journal_.Forget(backup_id));
+    RETURN_IF_ERROR(journal_.Prune(rec.engine(), rec.cluster_id()));
+  }
   return CollectGarbage();
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -100,6 +101,28 @@ class Jobs final : public BackupJobs {
   JournalKeeper& journal() { return journal_; }
 
  private:
+  // A cluster held by a backup or a delete in this process, and claimed across instances (Claims);
+  // given back when destroyed.
+  class ClusterSlot {
+   public:
+    ClusterSlot(ClusterSlot&& o) noexcept
+        : jobs_(std::exchange(o.jobs_, nullptr)),
+          cluster_id_(o.cluster_id_),
+          claimed_(o.claimed_) {}
+    ClusterSlot& operator=(ClusterSlot&&) = delete;
+    ~ClusterSlot();
+
+   private:
+    friend class Jobs;
+    ClusterSlot(Jobs* jobs, std::string cluster_id)
+        : jobs_(jobs), cluster_id_(std::move(cluster_id)) {}
+    Jobs* jobs_;
+    std::string cluster_id_;
+    bool claimed_ = false;
+  };
+  // FailedPrecondition naming what holds the cluster when a backup or a delete of it runs here
+  // or (claimed) on another instance; Unavailable when the claim cannot be read.
+  absl::StatusOr<ClusterSlot> HoldCluster(const std::string& cluster_id, const std::string& what);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.
@@ -114,7 +137,8 @@ class Jobs final : public BackupJobs {
   std::function<void()> on_gc_failed_;
   Claims claims_;
   std::mutex mu_;  // running_, probes_
-  std::set<std::string> running_;
+  // cluster id -> what holds it: "a backup", or a delete (one of either at a time per cluster)
+  std::map<std::string, std::string> running_;
   std::map<std::string, HostsProbe> probes_;  // by cluster
   int drills_running_ = 0;                    // under mu_; at most server.drills.max_concurrent
 };

@@ -18,6 +18,7 @@
 #include "ops/journal_archivers.h"
 #include "ops/leases.h"
 #include "ops/tasks.h"
+#include "storage/fault_storage.h"
 #include "storage/posix/posix_storage.h"
 
 namespace mdb::ops {
@@ -39,6 +40,7 @@ struct FakeEngine {
   std::vector<engine::JournalPiece> journal;    // what ListJournal reports
   std::vector<std::string> archiver_events;     // "start c1", "stop c1", in order
   std::function<void(const engine::JournalPiece&)> report;  // the last archiver's on_piece
+  std::vector<std::map<std::string, uint64_t>> prunes;      // keep_from of each PruneJournal
 };
 
 // An archiver that only says when it starts and stops.
@@ -78,6 +80,11 @@ class FakeDriver final : public engine::Driver {
   absl::StatusOr<std::vector<engine::JournalPiece>> ListJournal(repo::JournalStore*,
                                                                 const std::string&) override {
     return e_->journal;
+  }
+  absl::Status PruneJournal(repo::JournalStore*, const std::string&,
+                            const std::map<std::string, uint64_t>& keep_from) override {
+    e_->prunes.push_back(keep_from);
+    return absl::OkStatus();
   }
   std::unique_ptr<engine::Journal> StartJournal(const engine::JournalOptions& o) override {
     e_->report = o.on_piece;
@@ -213,6 +220,28 @@ TEST_F(JobsTest, AParentIsRefusedOnDeleteUntilItsIncrementIsGone) {
   EXPECT_EQ(stats.stored_bytes, 0u);  // delete frees the space
 }
 
+// An INCREMENTAL backup is not listed until it commits: a delete of its parent meanwhile is
+// refused (it left a DONE backup whose parent was gone).
+TEST_F(JobsTest, ADeleteIsRefusedWhileABackupOfTheClusterRuns) {
+  fake_.incremental = true;
+  ASSERT_TRUE(Backup("base").ok());
+  fake_.hold = true;
+  absl::StatusOr<catalog::BackupRecord> inc;
+  std::thread t([&] { inc = Backup("inc"); });
+  while (!fake_.holding.load()) absl::SleepFor(absl::Milliseconds(1));
+  absl::Status st = jobs_->Delete("base");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(st.message(), HasSubstr("a backup of cluster 'c1' is already running"));
+  EXPECT_TRUE(repo_->ReadManifest("base").ok());
+  fake_.hold = false;
+  t.join();
+  ASSERT_TRUE(inc.ok()) << inc.status();
+  EXPECT_EQ(inc->parent_id(), "base");
+  ASSERT_TRUE(
+      jobs_->Restore(*inc, cluster_, {.cancelled = cancelled_, .progress = progress_}).ok());
+  EXPECT_FALSE(jobs_->IsRunning("c1"));  // the refused delete held nothing
+}
+
 // Asked for an INCREMENTAL, the engine copied everything (a new history, an unreadable parent):
 // the record and the manifest say BASE, with no parent to keep or to need.
 TEST_F(JobsTest, AnIncrementalThatTookNothingFromItsParentIsRecordedBase) {
@@ -248,6 +277,30 @@ TEST_F(JobsTest, JournalPiecesCountTowardTheBackupTheyContinueAndMergeOnDelete) 
   // Deleting b2 leaves b1's journal running through b2's: its share moves to b1.
   ASSERT_TRUE(jobs_->Delete("b2").ok());
   EXPECT_EQ(catalog_->GetBackup("b1")->journal_size(), 60);
+}
+
+// A backup whose manifest cannot be read now (a store error) holds the journal back all the same.
+// Before, it was left out, and the journal from its start to the next backup's was lost.
+TEST_F(JobsTest, AManifestThatCannotBeReadStopsTheJournalsPrune) {
+  for (auto [id, start] :
+       {std::pair{"b1", "start=100"}, {"b2", "start=200"}, {"b3", "start=300"}}) {
+    fake_.metadata = start;
+    ASSERT_TRUE(Backup(id).ok());
+  }
+  bool refuse = true;  // reads of b1's manifest fail (a process that has not cached it yet)
+  storage::FaultStorage faulty(storage_.get(), [&](storage::FaultOp op, const std::string& key,
+                                                   int) {
+    return storage::Fault{.fail = refuse && op == storage::FaultOp::kGet && key == "manifests/b1"};
+  });
+  auto repo = std::move(*repo::Repository::Open(&faulty, {}));
+  Jobs jobs(catalog_.get(), repo.get(), *engines_);
+  fake_.prunes.clear();
+  ASSERT_TRUE(jobs.Delete("b3").ok());
+  EXPECT_TRUE(fake_.prunes.empty());
+  refuse = false;
+  ASSERT_TRUE(jobs.Delete("b2").ok());
+  ASSERT_EQ(fake_.prunes.size(), 1u);
+  EXPECT_EQ(fake_.prunes[0], (std::map<std::string, uint64_t>{{"shard1", 100}}));
 }
 
 TEST_F(JobsTest, PiecesReportedLiveCountOnceTowardTheNewestBackupTheyContinue) {

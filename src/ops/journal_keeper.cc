@@ -1,6 +1,7 @@
 #include "ops/journal_keeper.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "ops/reconcile.h"
@@ -95,7 +96,15 @@ absl::Status JournalKeeper::Prune(common::Engine engine, const std::string& clus
   std::map<std::string, uint64_t> keep_from;
   for (const auto& b : all) {
     auto m = repository_->ReadManifest(b.id());
-    if (!m.ok()) continue;
+    if (absl::IsNotFound(m.status())) continue;  // its data is gone: nothing restores from it
+    if (!m.ok()) {
+      // Left out, its start would not hold the journal back, and the journal it needs would go
+      // for good: nothing is pruned now, the next delete or retention prunes.
+      common::Log(common::LogLevel::kWarning, "ops",
+                  absl::StrCat("journal of '", cluster_id, "' not pruned: backup '", b.id(),
+                               "' cannot be read (", m.status().message(), ")"));
+      return absl::OkStatus();
+    }
     for (const auto& [shard, start] : driver->JournalStarts(*m)) {
       auto it = keep_from.find(shard);
       if (it == keep_from.end() || start < it->second) keep_from[shard] = start;
