@@ -14,7 +14,7 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
   }
   if (jobs_->IsRunning(cluster.id)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("a backup of cluster '", cluster.id, "' is running"));
+        absl::StrCat("a backup or a delete of cluster '", cluster.id, "' is running"));
   }
   std::string backup_id = common::NewId();
   ASSIGN_OR_RETURN(BackupOperationShape shape, describe_(cluster, backup_id));

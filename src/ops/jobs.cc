@@ -30,23 +30,32 @@ Jobs::ClusterSlot::~ClusterSlot() {
   // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming, so it
   // cannot take the claim back once this released it.
   std::lock_guard<std::mutex> lock(jobs_->mu_);
-  jobs_->running_.erase(cluster_id_);
-  if (claimed_) jobs_->claims_.release(cluster_id_);
+  auto it = jobs_->running_.find(cluster_id_);
+  if (it == jobs_->running_.end()) return;
+  Hold& h = it->second;
+  backup_ ? (void)(h.backup = false) : (void)--h.deletes;
+  if (h.backup || h.deletes > 0) return;
+  if (h.claimed) jobs_->claims_.release(cluster_id_);
+  jobs_->running_.erase(it);
 }
 
-absl::StatusOr<Jobs::ClusterSlot> Jobs::HoldCluster(const std::string& cluster_id,
-                                                    const std::string& what) {
+absl::StatusOr<Jobs::ClusterSlot> Jobs::HoldCluster(const std::string& cluster_id, bool backup) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto [it, added] = running_.emplace(cluster_id, what);
-    if (!added) {
+    Hold& h = running_[cluster_id];
+    if (h.backup) {
       return absl::FailedPreconditionError(absl::StrCat(
-          it->second, " of cluster '", cluster_id, "' is already running; wait for it to finish"));
+          "a backup of cluster '", cluster_id, "' is already running; wait for it to finish"));
     }
+    if (backup && h.deletes > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a delete of a backup of cluster '", cluster_id, "' is running; try again when it ends"));
+    }
+    backup ? (void)(h.backup = true) : (void)++h.deletes;
   }
-  ClusterSlot slot(this, cluster_id);
+  ClusterSlot slot(this, cluster_id, backup);
   if (claims_.claim) {
-    auto claimed = claims_.claim(cluster_id);
+    auto claimed = claims_.claim(cluster_id);  // outside the lock: a catalog round trip
     if (!claimed.ok()) {
       return absl::UnavailableError(absl::StrCat("cannot tell whether another instance backs up '",
                                                  cluster_id, "': ", claimed.status().message()));
@@ -56,7 +65,8 @@ absl::StatusOr<Jobs::ClusterSlot> Jobs::HoldCluster(const std::string& cluster_i
           absl::StrCat("a backup (or a delete) of cluster '", cluster_id,
                        "' is already running on another instance; wait for it to finish"));
     }
-    slot.claimed_ = true;
+    std::lock_guard<std::mutex> lock(mu_);
+    running_[cluster_id].claimed = true;  // there while `slot` holds it
   }
   return slot;
 }
@@ -67,7 +77,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
                                                    const TaskContext& task) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
-  ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(cluster.id, "a backup"));
+  ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(cluster.id, /*backup=*/true));
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
@@ -223,7 +233,7 @@ void Jobs::RenewClaims() {
   std::set<std::string> running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, what] : running_) running.insert(id);
+    for (const auto& entry : running_) running.insert(entry.first);
   }
   // A renewal refused (this instance was cut off past the lease) changes nothing here: the
   // operation's own lease has run out too, and its owner stops it at the next heartbeat.
@@ -353,23 +363,22 @@ absl::Status Jobs::CollectGarbage() {
 
 absl::Status Jobs::Delete(const std::string& backup_id) {
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
-  // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
-  // leave it unrestorable.
-  ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, rec.engine(), rec.cluster_id()));
-  for (const auto& b : all) {
-    if (b.parent_id() == backup_id) {
-      return absl::FailedPreconditionError(absl::StrCat("backup '", backup_id,
-                                                        "' is the parent of INCREMENTAL backup '",
-                                                        b.id(), "'; delete that one first"));
-    }
-  }
   {
     // Not beside a backup of the cluster: an INCREMENTAL one may be building on this backup (it
-    // is not listed yet, so the check above cannot see it), and with no backup left the prune
-    // below would drop the journal the running one starts. The GC after waits for any backup.
-    ASSIGN_OR_RETURN(
-        ClusterSlot slot,
-        HoldCluster(rec.cluster_id(), absl::StrCat("a delete of backup '", backup_id, "'")));
+    // is not listed yet, so the check below cannot see it), and with no backup left the prune
+    // would drop the journal the running one starts. Held before the check, so that a backup
+    // listed meanwhile is seen. Deletes share; the GC after waits for any backup by itself.
+    ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
+    // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
+    // leave it unrestorable.
+    ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, rec.engine(), rec.cluster_id()));
+    for (const auto& b : all) {
+      if (b.parent_id() == backup_id) {
+        return absl::FailedPreconditionError(absl::StrCat("backup '", backup_id,
+                                                          "' is the parent of INCREMENTAL backup '",
+                                                          b.id(), "'; delete that one first"));
+      }
+    }
     RETURN_IF_ERROR(journal_.Forget(backup_id));
     RETURN_IF_ERROR(journal_.Prune(rec.engine(), rec.cluster_id()));
   }

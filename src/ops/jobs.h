@@ -76,7 +76,7 @@ class Jobs final : public BackupJobs {
   // catalog's error if it cannot be read.
   absl::StatusOr<absl::Time> LastAutomated(const common::ClusterConfig& cluster);
 
-  // True while a backup of the cluster runs in this process (one at a time per cluster).
+  // True while a backup (one at a time per cluster) or a delete of the cluster runs here.
   bool IsRunning(const std::string& cluster_id);
 
   // One backup of a cluster at a time across instances too (several on one catalog): a backup
@@ -106,23 +106,22 @@ class Jobs final : public BackupJobs {
   class ClusterSlot {
    public:
     ClusterSlot(ClusterSlot&& o) noexcept
-        : jobs_(std::exchange(o.jobs_, nullptr)),
-          cluster_id_(o.cluster_id_),
-          claimed_(o.claimed_) {}
+        : jobs_(std::exchange(o.jobs_, nullptr)), cluster_id_(o.cluster_id_), backup_(o.backup_) {}
     ClusterSlot& operator=(ClusterSlot&&) = delete;
     ~ClusterSlot();
 
    private:
     friend class Jobs;
-    ClusterSlot(Jobs* jobs, std::string cluster_id)
-        : jobs_(jobs), cluster_id_(std::move(cluster_id)) {}
+    ClusterSlot(Jobs* jobs, std::string cluster_id, bool backup)
+        : jobs_(jobs), cluster_id_(std::move(cluster_id)), backup_(backup) {}
     Jobs* jobs_;
     std::string cluster_id_;
-    bool claimed_ = false;
+    bool backup_;
   };
-  // FailedPrecondition naming what holds the cluster when a backup or a delete of it runs here
-  // or (claimed) on another instance; Unavailable when the claim cannot be read.
-  absl::StatusOr<ClusterSlot> HoldCluster(const std::string& cluster_id, const std::string& what);
+  // For a backup (`backup`) or a delete: a backup excludes both, deletes exclude backups only.
+  // FailedPrecondition naming what holds the cluster here or (claimed) on another instance;
+  // Unavailable when the claim cannot be read.
+  absl::StatusOr<ClusterSlot> HoldCluster(const std::string& cluster_id, bool backup);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.
@@ -137,8 +136,14 @@ class Jobs final : public BackupJobs {
   std::function<void()> on_gc_failed_;
   Claims claims_;
   std::mutex mu_;  // running_, probes_
-  // cluster id -> what holds it: "a backup", or a delete (one of either at a time per cluster)
-  std::map<std::string, std::string> running_;
+  // What holds a cluster here: its backup, or deletes (any number); `claimed` once the
+  // cross-instance claim is this process's (given back when the last holder leaves).
+  struct Hold {
+    bool backup = false;
+    int deletes = 0;
+    bool claimed = false;
+  };
+  std::map<std::string, Hold> running_;       // by cluster id, while held
   std::map<std::string, HostsProbe> probes_;  // by cluster
   int drills_running_ = 0;                    // under mu_; at most server.drills.max_concurrent
 };

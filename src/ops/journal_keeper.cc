@@ -96,10 +96,15 @@ absl::Status JournalKeeper::Prune(common::Engine engine, const std::string& clus
   std::map<std::string, uint64_t> keep_from;
   for (const auto& b : all) {
     auto m = repository_->ReadManifest(b.id());
-    if (absl::IsNotFound(m.status())) continue;  // its data is gone: nothing restores from it
+    // Gone or damaged for good: nothing restores from it, its journal included.
+    if (absl::IsNotFound(m.status()) || absl::IsDataLoss(m.status()) ||
+        absl::IsInvalidArgument(m.status())) {
+      continue;
+    }
     if (!m.ok()) {
-      // Left out, its start would not hold the journal back, and the journal it needs would go
-      // for good: nothing is pruned now, the next delete or retention prunes.
+      // Unreadable now (the store away): left out, its start would not hold the journal back,
+      // and the journal it needs would go for good. Nothing is pruned now; the next delete or
+      // retention prunes.
       common::Log(common::LogLevel::kWarning, "ops",
                   absl::StrCat("journal of '", cluster_id, "' not pruned: backup '", b.id(),
                                "' cannot be read (", m.status().message(), ")"));

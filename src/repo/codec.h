@@ -65,7 +65,8 @@ class Codec {
 
   // Reverses Encode. DataLoss when authentication or decompression fails; `size_hint` is the
   // plaintext size when known (0: read it from the zstd frame, which must claim at most
-  // `max_size`: a planted frame cannot make a reader allocate what it claims).
+  // `max_size`: a planted frame cannot make a reader allocate more than that; in a plain
+  // repository, whoever can write it can still make one allocate up to `max_size`).
   absl::StatusOr<std::string> Decode(std::string_view blob, std::string_view role,
                                      size_t size_hint = 0, size_t max_size = size_t{1} << 34) const;
   // Decode of a chunk of `size` plaintext bytes, checked against its id: DataLoss "content does

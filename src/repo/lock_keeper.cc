@@ -80,7 +80,7 @@ void LockKeeper::Loop() {
     if (stopping_) return;
     std::map<std::string, Held> snapshot = held_;
     guard.unlock();
-    std::map<std::string, absl::Time> written;
+    std::map<std::string, std::pair<absl::Time, bool>> written;  // when, and whether too late
     for (auto& [key, held] : snapshot) {
       const absl::Time now = absl::Now();
       // Lapsed: it may have been taken for dead, and deleted, elsewhere. Written again it would
@@ -98,13 +98,17 @@ void LockKeeper::Loop() {
       }
       // A write that landed only after the old one had lapsed does not count: in between the
       // lock looked dead.
-      if (Lapsed(held, absl::Now())) continue;
-      written[key] = now;
+      written[key] = {now, Lapsed(held, absl::Now())};
     }
     guard.lock();
-    for (const auto& [key, at] : written) {
+    for (const auto& [key, write] : written) {
+      const auto& [at, too_late] = write;
       auto it = held_.find(key);
       if (it != held_.end()) {
+        if (too_late) {
+          it->second.lapsed = true;
+          continue;
+        }
         it->second.written = at;
         it->second.lock.mutable_refreshed_at()->CopyFrom(common::ToProto(at));
       } else {

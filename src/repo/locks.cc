@@ -90,6 +90,8 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
   parse.ignore_unknown_fields = true;  // a lock written by a newer version is still a lock
   for (const auto& o : *others) {
     if (o.key == key) continue;
+    // Writers share: another writer's lock (its kind is in its key, TakeLock's) is never read.
+    if (kind != "gc" && absl::StartsWith(o.key, "locks/write-")) continue;
     auto body = storage_->Get(o.key);
     if (absl::IsNotFound(body.status())) continue;  // released since the listing
     if (!body.ok()) {

@@ -231,12 +231,6 @@ absl::Status Repository::ReadIndexKeys(const std::vector<std::string>& objects, 
         ChunkId id;
         if (c.id().size() != id.size()) return absl::DataLossError("index: bad chunk id");
         memcpy(id.data(), c.id().data(), id.size());
-        // Whatever a planted entry says, offset + stored_size must not wrap (readers compare it
-        // with a pack's size); no pack is near 2^62 bytes.
-        if (c.offset() > (uint64_t{1} << 62)) {
-          return absl::DataLossError(absl::StrCat("index object '", key, "' is damaged: offset ",
-                                                  c.offset(), " is past any pack"));
-        }
         (*out)[id] = {pack.pack_id(), c.offset(), c.stored_size(), c.size()};
       }
     }

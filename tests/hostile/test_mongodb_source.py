@@ -112,6 +112,10 @@ KINDS = [
     ("a getMore reply cut off inside a document, then the connection closed",
      dict(misbehave={"find": batch_of(GOOD, cursor_id=42), "getMore": getmore_cut_mid_document}),
      grpc.StatusCode.UNAVAILABLE, ["reading collection 'db1.c1'", "getMore"]),
+    ("a listIndexes naming 2,000 indexes (MongoDB allows 64)",
+     dict(misbehave={"listIndexes": answer(lambda r: cursor_reply("db1.c1", 0, [
+         bson.encode({"v": 2, "key": {"k%d" % i: 1}, "name": "i%d" % i}) for i in range(2000)]))}),
+     grpc.StatusCode.DATA_LOSS, ["listIndexes of collection 'db1.c1'", "more than 1000 indexes"]),
     ("a cursor whose getMore never ends (256 MB, then the connection closes)",
      dict(misbehave={"find": batch_of(GOOD, cursor_id=42), "getMore": endless_getmore()}),
      grpc.StatusCode.UNAVAILABLE, ["reading collection 'db1.c1'", "getMore"]),

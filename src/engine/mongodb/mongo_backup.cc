@@ -80,6 +80,13 @@ class CursorSource final : public io::ByteSource {
   DocDigest digest_;
 };
 
+// What a database's listings may hold before the source is taken for broken or hostile: far past
+// real deployments (MongoDB allows 64 indexes a collection; a million collections in one
+// database is well beyond what WiredTiger runs well with).
+constexpr int kMaxIndexes = 1000;
+constexpr size_t kMaxCollections = 1000000;
+constexpr size_t kMaxListedBytes = 256u << 20;
+
 std::string Escape(const std::string& name) {
   return absl::StrReplaceAll(name, {{"%", "%25"}, {"/", "%2F"}});
 }
@@ -96,8 +103,18 @@ absl::Status BackupCollection(MongoConn* conn, const std::string& shard, const s
     Cursor cur(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
     RETURN_IF_ERROR(
         ForEach(conn, cur.get(), absl::StrCat("listIndexes of ", what), [&](const bson_t* spec) {
+          // MongoDB allows 64 indexes a collection; a list that goes on is not one of them, and
+          // an append past libbson's size limit fails (it was ignored: indexes went missing).
+          if (n >= kMaxIndexes) {
+            return absl::DataLossError(absl::StrCat("mongodb ", conn->address(),
+                                                    ": listIndexes of ", what, " names more than ",
+                                                    kMaxIndexes, " indexes (MongoDB allows 64)"));
+          }
           std::string key = std::to_string(n++);
-          BSON_APPEND_DOCUMENT(&array, key.c_str(), spec);
+          if (!BSON_APPEND_DOCUMENT(&array, key.c_str(), spec)) {
+            return absl::DataLossError(absl::StrCat(
+                "mongodb ", conn->address(), ": listIndexes of ", what, " is too large to keep"));
+          }
           return absl::OkStatus();
         }));
     bson_append_array_end(indexes.get(), &array);
@@ -161,22 +178,30 @@ absl::Status BackupDatabase(MongoConn* conn, const std::string& db, MongoShardBa
                             const BackupRequest& req) {
   Database d(mongoc_client_get_database(conn->client(), db.c_str()));
   std::vector<MongoCollection> found;
+  size_t listed_bytes = 0;
   Cursor cur(mongoc_database_find_collections_with_opts(d.get(), nullptr));
-  RETURN_IF_ERROR(ForEach(conn, cur.get(), absl::StrCat("listCollections of '", db, "'"),
-                          [&](const bson_t* info) {
-                            MongoCollection c;
-                            c.set_db(db);
-                            c.set_name(GetString(info, "name"));
-                            c.set_type(GetString(info, "type"));
-                            if (c.type().empty()) c.set_type("collection");
-                            Bson options;
-                            if (GetDocument(info, "options", &options)) {
-                              c.set_options(std::string(options.bytes()));
-                            }
-                            // system.* collections (profile, js, views) are the server's own.
-                            if (c.name().rfind("system.", 0) != 0) found.push_back(std::move(c));
-                            return absl::OkStatus();
-                          }));
+  RETURN_IF_ERROR(ForEach(
+      conn, cur.get(), absl::StrCat("listCollections of '", db, "'"), [&](const bson_t* info) {
+        // A list that never ends must not hold the memory it names.
+        listed_bytes += info->len;
+        if (found.size() >= kMaxCollections || listed_bytes > kMaxListedBytes) {
+          return absl::DataLossError(absl::StrCat(
+              "mongodb ", conn->address(), ": listCollections of '", db, "' names more than ",
+              kMaxCollections, " collections or ", kMaxListedBytes >> 20, " MiB of them"));
+        }
+        MongoCollection c;
+        c.set_db(db);
+        c.set_name(GetString(info, "name"));
+        c.set_type(GetString(info, "type"));
+        if (c.type().empty()) c.set_type("collection");
+        Bson options;
+        if (GetDocument(info, "options", &options)) {
+          c.set_options(std::string(options.bytes()));
+        }
+        // system.* collections (profile, js, views) are the server's own.
+        if (c.name().rfind("system.", 0) != 0) found.push_back(std::move(c));
+        return absl::OkStatus();
+      }));
   std::sort(found.begin(), found.end(),
             [](const MongoCollection& a, const MongoCollection& b) { return a.name() < b.name(); });
   for (auto& c : found) {

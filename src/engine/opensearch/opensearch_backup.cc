@@ -2,6 +2,7 @@
 // before the copy, so the copy holds exactly this snapshot's files; they are safe to delete
 // because every one of them is already in an earlier backup of ours.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "common/status.h"
 #include "engine/opensearch/opensearch_common.h"
 #include "engine/opensearch/opensearch_engine.h"
+#include "io/beneath.h"
 #include "mdb_backup/v1/engines.pb.h"
 #include "yandex/cloud/mdb/opensearch/v1/backup.pb.h"
 
@@ -87,23 +89,33 @@ absl::Status CopyRepository(const std::string& root, const BackupRequest& req,
   }
   if (ec) return absl::UnavailableError(absl::StrCat("reading '", root, "': ", ec.message()));
   std::sort(files.begin(), files.end());
+  // Each file is opened beneath the root, never through a link on the way: a node may swap a
+  // directory for a link between the listing and the open (O_NOFOLLOW guards only the last
+  // name), or a file for a FIFO, whose open would block (BeneathDir refuses anything but a
+  // regular file, without blocking).
+  ASSIGN_OR_RETURN(io::BeneathDir dir, io::BeneathDir::Open(root));
   *bytes = 0;
   for (const auto& rel : files) {
-    std::string stream = "snapshot/" + rel, path = root + "/" + rel;
+    std::string stream = "snapshot/" + rel;
     meta->add_files(rel);
-    auto old = before.find(stream);
-    uintmax_t size = fs::file_size(path, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("'", path, "': ", ec.message()));
+    auto fd = dir.OpenFile(rel, O_RDONLY, 0);
+    if (!fd.ok()) {
+      return absl::Status(fd.status().code(), absl::StrCat("snapshot file '", dir.Describe(rel),
+                                                           "': ", fd.status().message()));
+    }
+    FileSource source(*fd, req.cancelled);  // closes it
+    struct stat st;
+    if (fstat(*fd, &st) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("stat '", dir.Describe(rel), "': ", strerror(errno)));
+    }
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
     *bytes += static_cast<int64_t>(size);
+    auto old = before.find(stream);
     if (old != before.end() && ImmutableRepositoryFile(rel) && old->second->size() == size) {
       RETURN_IF_ERROR(req.writer->AddStreamFrom(stream, *old->second));
       continue;
     }
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-      return absl::UnavailableError(absl::StrCat("open '", path, "': ", strerror(errno)));
-    }
-    FileSource source(fd, req.cancelled);
     RETURN_IF_ERROR(req.writer->AddStream(stream, &source));
   }
   return absl::OkStatus();

@@ -36,7 +36,9 @@ absl::StatusOr<std::vector<SlotRange>> ParseClusterSlots(const RespValue& reply,
       return bad(
           absl::StrCat("the slot range ", first, "-", last, ", outside 0-", kClusterSlots - 1));
     }
-    const std::string& host = range.array[2].array[0].str;
+    std::string host = range.array[2].array[0].str;
+    // Redis 7 says "" or "?" for an endpoint it does not know: the address that was asked.
+    if (host.empty() || host == "?") host = std::string(node.substr(0, node.rfind(':')));
     const int64_t port = range.array[2].array[1].integer;
     if (!HostChars(host) || port < 1 || port > 65535) {
       return bad(absl::StrCat("a master '", absl::string_view(host).substr(0, 80), "' port ", port,

@@ -22,7 +22,8 @@ struct SlotRange {
   std::string master;  // host:port
 };
 
-// The ranges of `reply` from the node at `node` (named in errors). Entries without a master are
+// The ranges of `reply` from the node at `node` ("host:port", named in errors; a master announced
+// as "" or "?", an unknown endpoint, is at node's host). Entries without a master are
 // left out (their slots then have none, which the caller refuses); a range outside the slots, a
 // reply that is not an array, or a master that is not host:port is FailedPrecondition.
 absl::StatusOr<std::vector<SlotRange>> ParseClusterSlots(const RespValue& reply,

@@ -117,8 +117,10 @@ absl::Status RespConn::WaitReadable() {
 }
 
 absl::Status RespConn::Fill() {
-  if (pos_ > 0 && pos_ == buf_.size()) {
-    buf_.clear();
+  // Consumed bytes go before more come: a server whose every packet ends mid-line (so the buffer
+  // is never consumed whole) grew it without bound. The tail moved is one reply's unread part.
+  if (pos_ > 0 && (pos_ == buf_.size() || pos_ >= (64u << 10))) {
+    buf_.erase(0, pos_);
     pos_ = 0;
   }
   if (absl::Now() > reply_deadline_) {
@@ -202,6 +204,13 @@ absl::StatusOr<RespValue> RespConn::ReadReply() {
 absl::StatusOr<RespValue> RespConn::ReadValue(int depth, int64_t* elements) {
   ASSIGN_OR_RETURN(std::string line, ReadLine());
   if (line.empty()) return absl::DataLossError(absl::StrCat("redis ", address_, ": empty reply"));
+  // Every line counts toward the reply's bytes, not only bulks: a million 64 KiB status lines
+  // in one array were 64 GiB within the limits.
+  if (static_cast<int64_t>(line.size()) > limits_.max_reply_bytes - reply_bytes_) {
+    return TooBig("reply bytes", reply_bytes_ + static_cast<int64_t>(line.size()),
+                  limits_.max_reply_bytes);
+  }
+  reply_bytes_ += static_cast<int64_t>(line.size());
   RespValue v;
   std::string rest = line.substr(1);
   int64_t n = 0;

@@ -31,7 +31,7 @@ struct RespLimits {
   int max_depth = 8;                    // nested arrays (CLUSTER SLOTS nests 3)
   int64_t max_elements = 1 << 20;       // array elements in one reply, at every depth together
   int64_t max_bulk = 64 << 20;          // bytes of one bulk string
-  int64_t max_reply_bytes = 256 << 20;  // bulk bytes in one reply, all elements together
+  int64_t max_reply_bytes = 256 << 20;  // bytes of one reply's lines and bulks, all together
   size_t max_line = 64 << 10;           // bytes of one line (status, error, length header)
   absl::Duration max_reply_time = absl::Minutes(2);  // a reply trickled in byte by byte
 };
@@ -61,6 +61,9 @@ class RespConn {
   // operation ends it even while the server holds a reply back.
   void set_cancel(const std::atomic<bool>* cancelled) { cancelled_ = cancelled; }
   void set_limits(const RespLimits& limits) { limits_ = limits; }
+  // Bytes received and not yet consumed, plus what was consumed since the last compaction: what
+  // the connection holds (tests check it stays bounded).
+  size_t buffered() const { return buf_.size(); }
   // The local IP address of this connection, as the server sees us.
   absl::StatusOr<std::string> LocalIp() const;
   // Wraps an accepted socket (restore serves replicas).
@@ -84,7 +87,7 @@ class RespConn {
   const std::atomic<bool>* cancelled_ = nullptr;
   RespLimits limits_;
   absl::Time reply_deadline_ = absl::InfiniteFuture();
-  int64_t reply_bytes_ = 0;  // bulk bytes of the reply being read
+  int64_t reply_bytes_ = 0;  // line and bulk bytes of the reply being read
   std::string buf_;
   size_t pos_ = 0;
 };

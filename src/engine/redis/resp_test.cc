@@ -120,7 +120,37 @@ TEST(RespReader, ManyBulksTogetherAreBounded) {
   limits.max_reply_bytes = 10;
   s.conn()->set_limits(limits);
   s.Send("*3\r\n$4\r\nabcd\r\n$4\r\nefgh\r\n$4\r\nijkl\r\n");
-  ExpectRefused(s.conn()->ReadReply(), "reply refused: reply bytes 12 (at most 10;");
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: reply bytes 14 (at most 10;");
+}
+
+// Status lines count too: before, only bulks did, and an array of a million 64 KiB lines passed.
+TEST(RespReader, ManyStatusLinesTogetherAreBounded) {
+  FakeServer s;
+  RespLimits limits;
+  limits.max_reply_bytes = 1000;
+  s.conn()->set_limits(limits);
+  std::string reply = "*100\r\n";
+  for (int i = 0; i < 100; ++i) reply += "+" + std::string(20, 'x') + "\r\n";
+  s.Send(reply);
+  ExpectRefused(s.conn()->ReadReply(), "reply refused: reply bytes");
+}
+
+// A server whose packets all end mid-line never lets the buffer be consumed whole: consumed
+// bytes are dropped as more come, so it stays near one read's size however long it goes on.
+// Lines of 1,001 bytes end with a 64 KiB read only once in 1,001 reads (65 MB).
+TEST(RespReader, TheBufferStaysBoundedWhenPacketsEndMidLine) {
+  FakeServer s;
+  const std::string line = "+" + std::string(998, 'x') + "\r\n";
+  std::string lines;
+  for (int i = 0; i < 20000; ++i) lines += line;  // 20 MB
+  s.Send(lines);
+  size_t most = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto v = s.conn()->ReadReply();
+    ASSERT_TRUE(v.ok()) << v.status();
+    most = std::max(most, s.conn()->buffered());
+  }
+  EXPECT_LT(most, 256u << 10);
 }
 
 TEST(RespReader, EndlessLinesAreRefused) {
