@@ -3,8 +3,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "ops/jobs.h"
+#include "ops/reconcile.h"
 
 namespace mdb::ops {
 
@@ -34,7 +36,8 @@ absl::StatusOr<Operation> AutomatedBackups::Start(const common::ClusterConfig& c
       task.SerializeAsString());
 }
 
-Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string& operation_id) {
+Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, repo::Repository* repository,
+                                    const std::string& operation_id) {
   auto record = catalog->GetOperation(operation_id);
   if (!record.ok()) {
     return {.state = Scheduler::Outcome::kUnknown, .error = std::string(record.status().message())};
@@ -49,11 +52,31 @@ Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string
   // commit): that backup is the window's, and another would double the day's.
   ::mdb_backup::v1::OperationTask task;
   if (task.ParseFromString(record->request) && task.has_backup()) {
-    auto backup = catalog->GetBackup(task.backup().backup_id());
+    const std::string& id = task.backup().backup_id();
+    auto backup = catalog->GetBackup(id);
     if (backup.ok()) return {.state = Scheduler::Outcome::kDone};
     if (!absl::IsNotFound(backup.status())) {  // not known yet: asked again
       return {.state = Scheduler::Outcome::kUnknown,
               .error = std::string(backup.status().message())};
+    }
+    if (repository) {
+      // Committed, and then its record failed (the catalog away for a moment, a lost lease).
+      auto manifest = repository->ReadManifest(id);
+      if (manifest.ok()) {
+        auto listed = RecordFromManifest(*manifest);
+        absl::Status put = listed.ok() ? catalog->PutBackup(*listed) : listed.status();
+        common::Log(put.ok() ? common::LogLevel::kInfo : common::LogLevel::kWarning, "ops",
+                    absl::StrCat("backup '", id, "' (operation ", operation_id, ") was committed ",
+                                 "though its operation failed (", error.message(), "): ",
+                                 put.ok() ? "listed now"
+                                          : absl::StrCat("not listed (", put.message(),
+                                                         "); listed at the next start")));
+        return {.state = Scheduler::Outcome::kDone};
+      }
+      if (!absl::IsNotFound(manifest.status())) {
+        return {.state = Scheduler::Outcome::kUnknown,
+                .error = std::string(manifest.status().message())};
+      }
     }
   }
   return {.state = Scheduler::Outcome::kFailed, .error = error.message()};

@@ -13,6 +13,7 @@
 #include "google/protobuf/any.pb.h"
 #include "ops/operation_runner.h"
 #include "ops/scheduler.h"
+#include "repo/repository.h"
 
 namespace mdb::ops {
 
@@ -43,7 +44,10 @@ class AutomatedBackups {
 
 // How the operation `operation_id` ended, from the catalog (any instance may have run it), for
 // the scheduler's retries: an error is kFailed, except a cancellation, which a person asked for,
-// and a failure after its backup was recorded (that backup is the window's).
-Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, const std::string& operation_id);
+// and a failure after its backup was committed (that backup is the window's). A backup committed
+// to `repository` (may be null) whose catalog record failed is listed here, as a restart's
+// reconcile would list it: else it stayed unseen, and the retry doubled the day's backup.
+Scheduler::Outcome OperationOutcome(catalog::Catalog* catalog, repo::Repository* repository,
+                                    const std::string& operation_id);
 
 }  // namespace mdb::ops

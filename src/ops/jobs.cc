@@ -170,7 +170,21 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   for (const auto& s : result->shard_names) partial.add_source_shard_names(s);
   ASSIGN_OR_RETURN(repo::Manifest m, writer->Commit(result->metadata, ServiceRecord(partial)));
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, RecordFromManifest(m));
-  RETURN_IF_ERROR(catalog_->PutBackup(rec));
+  // Committed: the backup exists whatever happens to its record. A catalog that fails for a
+  // moment is asked again; one that stays away gets a message that says where the backup is.
+  absl::Status listed = catalog_->PutBackup(rec);
+  for (int i = 0; !listed.ok() && i < 3; ++i) {
+    absl::SleepFor(absl::Seconds(1 << i));
+    listed = catalog_->PutBackup(rec);
+  }
+  if (!listed.ok()) {
+    return absl::Status(listed.code(),
+                        absl::StrCat("backup '", backup_id,
+                                     "' is committed to the repository but could not be "
+                                     "listed in the catalog (",
+                                     listed.message(), "); mdb-backupd lists it at its ",
+                                     "next start (a daily backup's retry lists it sooner)"));
+  }
   // Journal pieces committed while this backup ran were counted toward the previous one (this
   // one was not listed yet): settle them by the rule a rebuild follows, so both agree.
   if (absl::Status st = journal_.SettleAfterBackup(cluster); !st.ok()) {

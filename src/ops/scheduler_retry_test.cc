@@ -13,9 +13,13 @@
 #include "common/test_dir.h"
 #include "common/time_util.h"
 #include "google/protobuf/empty.pb.h"
+#include "io/stream.h"
 #include "ops/automated.h"
+#include "ops/reconcile.h"
 #include "ops/scheduler.h"
 #include "ops/scheduler_test_fixture.h"
+#include "repo/repository.h"
+#include "storage/posix/posix_storage.h"
 
 namespace mdb::ops {
 namespace {
@@ -279,7 +283,7 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
                            });
     EXPECT_TRUE(op.ok());
     runner.WaitIdle();
-    return OperationOutcome(catalog->get(), op->id());
+    return OperationOutcome(catalog->get(), nullptr, op->id());
   };
   Scheduler::Outcome failed = finish(absl::UnavailableError("redis 'rd1' refused the connection"));
   EXPECT_EQ(failed.state, Scheduler::Outcome::kFailed);
@@ -287,18 +291,35 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
   EXPECT_EQ(finish(absl::OkStatus()).state, Scheduler::Outcome::kDone);
   EXPECT_EQ(finish(absl::CancelledError("operation cancelled by request")).state,
             Scheduler::Outcome::kDone);
-  EXPECT_EQ(OperationOutcome(catalog->get(), "no-such-operation").state,
+  EXPECT_EQ(OperationOutcome(catalog->get(), nullptr, "no-such-operation").state,
             Scheduler::Outcome::kUnknown);
-  // An AUTOMATED backup's operation that failed after its backup was recorded (in retention):
-  // done; before (no such backup): failed.
-  for (bool recorded : {true, false}) {
-    const std::string backup_id = recorded ? "recorded" : "never-recorded";
+  // An AUTOMATED backup's operation that failed after its backup was recorded (in retention), or
+  // committed to the repository with its record failing: done (the committed one is listed
+  // now); neither (no such backup): failed.
+  auto storage = storage::OpenPosixStorage((dir / "repo").string());
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  auto repository = repo::Repository::Init(storage->get(), {});
+  ASSERT_TRUE(repository.ok()) << repository.status();
+  {
+    auto w = (*repository)->StartBackup({.backup_id = "committed", .engine = "redis"});
+    ASSERT_TRUE(w.ok()) << w.status();
+    io::StringSource data("the shard's snapshot");
+    ASSERT_TRUE((*w)->AddStream("shard/s1/dump.rdb", &data).ok());
+    catalog::BackupRecord partial;
+    partial.set_engine(common::Engine::REDIS);
+    partial.set_cluster_id("a");
+    partial.set_folder_id("f");
+    partial.set_type(catalog::BackupRecord::AUTOMATED);
+    ASSERT_TRUE((*w)->Commit("meta", ServiceRecord(partial)).ok());
+  }
+  for (const char* backup_id : {"recorded", "committed", "never-recorded"}) {
+    const bool recorded = std::string(backup_id) == "recorded";
     ::mdb_backup::v1::OperationTask task;
     task.mutable_backup()->set_cluster_id("a");
     task.mutable_backup()->set_backup_id(backup_id);
     catalog::OperationRecord op;
     op.folder_id = "f";
-    op.operation.set_id("op-" + backup_id);
+    op.operation.set_id(std::string("op-") + backup_id);
     op.operation.set_done(true);
     op.operation.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
     op.operation.mutable_error()->set_message("retention: the repository is away");
@@ -312,10 +333,14 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
       b.set_type(catalog::BackupRecord::AUTOMATED);
       ASSERT_TRUE(catalog->get()->PutBackup(b).ok());
     }
-    EXPECT_EQ(OperationOutcome(catalog->get(), op.operation.id()).state,
-              recorded ? Scheduler::Outcome::kDone : Scheduler::Outcome::kFailed)
+    const bool committed = std::string(backup_id) != "never-recorded";
+    EXPECT_EQ(OperationOutcome(catalog->get(), repository->get(), op.operation.id()).state,
+              committed ? Scheduler::Outcome::kDone : Scheduler::Outcome::kFailed)
         << backup_id;
   }
+  auto listed = catalog->get()->GetBackup("committed");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->type(), catalog::BackupRecord::AUTOMATED);
   // Whether the backup was recorded cannot be read: unknown, never taken as "not recorded".
   class AwayBackups final : public catalog::ForwardingCatalog {
    public:
@@ -324,7 +349,7 @@ TEST(Scheduler, OperationOutcomeReadsTheCatalog) {
       return absl::UnavailableError("the catalog is away");
     }
   } away(catalog->get());
-  Scheduler::Outcome unknown = OperationOutcome(&away, "op-never-recorded");
+  Scheduler::Outcome unknown = OperationOutcome(&away, repository->get(), "op-never-recorded");
   EXPECT_EQ(unknown.state, Scheduler::Outcome::kUnknown);
   EXPECT_EQ(unknown.error, "the catalog is away");
   std::filesystem::remove_all(dir);

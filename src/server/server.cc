@@ -395,7 +395,7 @@ absl::Status Server::Start() {
             .retries = config_->server.automated_retries,
             .first_retry = absl::Seconds(config_->server.automated_retry_seconds)},
         [this](const std::string& operation_id) {
-          return ops::OperationOutcome(catalog_.get(), operation_id);
+          return ops::OperationOutcome(catalog_.get(), repository_.get(), operation_id);
         });
     scheduler_->Start();
   }

@@ -14,7 +14,14 @@ namespace {
 
 // Deltas nest as deep as the documents they change; documents nest at most kMaxBsonDepth deep
 // (checked when the entry was read), so this recursion is bounded by it too.
+// A field's dotted path, and all the paths one delta makes together, are bounded: each level of
+// the recursion holds its path, and each change stores its own, so a 16 MiB delta nested 200
+// deep with 80 KiB names once held ~1.6 GB of paths. Real paths are a few hundred bytes.
+constexpr size_t kMaxPath = 64 << 10;
+constexpr size_t kMaxPathBytes = 64 << 20;
+
 struct Changes {
+  size_t path_bytes = 0;                              // of the paths stored below
   std::vector<std::pair<std::string, int64_t>> cuts;  // array path, new length
   Bson unset, set;
   int unsets = 0, sets = 0;
@@ -32,10 +39,24 @@ std::string Join(const std::string& prefix, absl::string_view field) {
   return prefix.empty() ? std::string(field) : absl::StrCat(prefix, ".", field);
 }
 
+// `path` is one this delta may hold (or store, when `out` is given: counted toward all of them).
+absl::Status CheckPath(const std::string& path, Changes* out) {
+  if (path.size() > kMaxPath) {
+    return Bad(path.substr(0, 80) + "...", absl::StrCat("has a field path of ", path.size(),
+                                                        " bytes (at most ", kMaxPath, ")"));
+  }
+  if (out && (out->path_bytes += path.size()) > kMaxPathBytes) {
+    return Bad(path.substr(0, 80), absl::StrCat("changes fields whose paths pass ",
+                                                kMaxPathBytes >> 20, " MiB together"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Walk(const bson_t* diff, const std::string& path, bool array, int depth, Changes* out);
 
 // `s<name>`: the nested change of one field (object) or element (array).
 absl::Status Nested(const bson_iter_t* it, const std::string& path, int depth, Changes* out) {
+  RETURN_IF_ERROR(CheckPath(path, nullptr));
   if (!BSON_ITER_HOLDS_DOCUMENT(it)) return Bad(path, "has a nested change that is no document");
   if (static_cast<size_t>(depth) > kMaxBsonDepth) return Bad(path, "is nested too deep");
   uint32_t len;
@@ -49,12 +70,14 @@ absl::Status Nested(const bson_iter_t* it, const std::string& path, int depth, C
 }
 
 // One field `f` as `path.<field>` into `into` (its value, or 1 for $unset).
-absl::Status Field(const bson_iter_t* f, const std::string& path, bool value, Bson* into) {
+absl::Status Field(const bson_iter_t* f, const std::string& path, bool value, Bson* into,
+                   Changes* out) {
   absl::string_view name(bson_iter_key(f), bson_iter_key_len(f));
   if (name.empty() || name[0] == '$' || name.find('.') != absl::string_view::npos) {
     return Bad(Join(path, name), "names a field no update path can address");
   }
   std::string full = Join(path, name);
+  RETURN_IF_ERROR(CheckPath(full, out));
   bool ok = value ? bson_append_iter(into->get(), full.c_str(), full.size(), f)
                   : bson_append_int32(into->get(), full.c_str(), full.size(), 1);
   return ok ? absl::OkStatus() : Bad(full, "holds a value that cannot be copied");
@@ -85,10 +108,12 @@ absl::Status Walk(const bson_t* diff, const std::string& path, bool array, int d
         if (!BSON_ITER_HOLDS_NUMBER(&it) || bson_iter_as_int64(&it) < 0) {
           return Bad(path, "has an array length that is no length");
         }
+        RETURN_IF_ERROR(CheckPath(path, out));
         out->cuts.emplace_back(path, bson_iter_as_int64(&it));
       } else if (key.size() > 1 && (key[0] == 'u' || key[0] == 's') &&
                  absl::SimpleAtoi(key.substr(1), &index) && index >= 0) {
         std::string element = Join(path, absl::StrCat(index));
+        if (key[0] == 'u') RETURN_IF_ERROR(CheckPath(element, out));
         if (key[0] == 's') {
           RETURN_IF_ERROR(Nested(&it, element, depth, out));
         } else if (!bson_append_iter(out->set.get(), element.c_str(), element.size(), &it)) {
@@ -105,17 +130,17 @@ absl::Status Walk(const bson_t* diff, const std::string& path, bool array, int d
     if (key == "d") {
       RETURN_IF_ERROR(EachField(&it, path, [&](const bson_iter_t* f) {
         ++out->unsets;
-        return Field(f, path, /*value=*/false, &out->unset);
+        return Field(f, path, /*value=*/false, &out->unset, out);
       }));
     } else if (key == "u") {
       RETURN_IF_ERROR(EachField(&it, path, [&](const bson_iter_t* f) {
         ++out->sets;
-        return Field(f, path, /*value=*/true, &out->set);
+        return Field(f, path, /*value=*/true, &out->set, out);
       }));
     } else if (key == "i") {
       RETURN_IF_ERROR(EachField(&it, path, [&](const bson_iter_t* f) {
         out->appends.emplace_back();
-        return Field(f, path, /*value=*/true, &out->appends.back());
+        return Field(f, path, /*value=*/true, &out->appends.back(), out);
       }));
     } else if (key.size() > 1 && key[0] == 's') {
       absl::string_view field = key.substr(1);

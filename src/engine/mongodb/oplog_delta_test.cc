@@ -72,5 +72,25 @@ TEST(DeltaToUpdates, WhatNoUpdatePathCanAddressIsRefused) {
   EXPECT_EQ(Refused(R"({"sa": {"a": true, "q": 1}})"), absl::StatusCode::kInvalidArgument);
 }
 
+// Paths are bounded, alone and together: before, a delta nested deep with long names held a path
+// per level and per change, ~1.6 GB for one 16 MiB delta.
+TEST(DeltaToUpdates, LongPathsAreRefused) {
+  const std::string name(40000, 'n');  // two levels pass 64 KiB
+  EXPECT_EQ(Refused(R"({"s)" + name + R"(": {"s)" + name + R"(": {"u": {"x": 1}}}})"),
+            absl::StatusCode::kInvalidArgument);
+  // 1,200 changes of 60 KB paths: each allowed, together past 64 MiB.
+  std::string many = R"({"s)" + std::string(60000, 'p') + R"(": {"u": {)";
+  for (int i = 0; i < 1200; ++i) {
+    many += (i ? "," : "") + std::string("\"f") + std::to_string(i) + "\": 1";
+  }
+  many += "}}}";
+  auto diff = Bson::FromJson(many);
+  ASSERT_TRUE(diff.ok());
+  auto updates = DeltaToUpdates(diff->get());
+  EXPECT_EQ(updates.status().code(), absl::StatusCode::kInvalidArgument) << updates.status();
+  EXPECT_NE(updates.status().message().find("MiB together"), std::string::npos) << updates.status();
+  EXPECT_EQ(Updates(R"({"s)" + std::string(1000, 'a') + R"(": {"u": {"x": 1}}})").size(), 1u);
+}
+
 }  // namespace
 }  // namespace mdb::engine::mongodb
