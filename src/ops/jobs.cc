@@ -204,6 +204,23 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
   return RestoreInto(backup, target, task, point_in_time, engine_options, /*durable=*/true);
 }
 
+Jobs::Reading::Reading(Jobs* jobs, std::map<std::string, int>* counts, std::string id)
+    : jobs_(jobs), counts_(counts), id_(std::move(id)) {
+  std::lock_guard<std::mutex> lock(jobs_->mu_);
+  ++(*counts_)[id_];
+}
+
+Jobs::Reading::~Reading() {
+  if (!jobs_) return;
+  std::lock_guard<std::mutex> lock(jobs_->mu_);
+  if (--(*counts_)[id_] == 0) counts_->erase(id_);
+}
+
+bool Jobs::BeingRead(const std::map<std::string, int>& counts, const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts.count(id) > 0;
+}
+
 absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                const common::ClusterConfig& target, const TaskContext& task,
                                std::optional<absl::Time> point_in_time,
@@ -211,10 +228,16 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(target.engine));
+  // Marked before anything is read: a delete or retention from now on leaves the chain and the
+  // journal alone (one that started before fails the restore loudly, at a missing manifest).
+  std::vector<Reading> reading;
+  reading.emplace_back(this, &reading_journals_, backup.cluster_id());
+  reading.emplace_back(this, &reading_backups_, backup.id());
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;
   for (std::string id = m.parent_id(); !id.empty();) {
+    reading.emplace_back(this, &reading_backups_, id);
     auto parent = repository_->ReadManifest(id);
     if (!parent.ok()) {
       return absl::FailedPreconditionError(
@@ -286,10 +309,12 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, cluster.engine, cluster.id));
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
+  // A backup a restore reads expires at the next retention, after the restore.
+  std::erase_if(expired, [&](const std::string& id) { return BeingRead(reading_backups_, id); });
   // One GC for all of them: each GC reads every manifest and index of the repository.
   for (const auto& id : expired) RETURN_IF_ERROR(journal_.Forget(id));
   if (!expired.empty()) {
-    RETURN_IF_ERROR(journal_.Prune(cluster.engine, cluster.id));
+    RETURN_IF_ERROR(PruneUnlessRead(cluster.engine, cluster.id));
     RETURN_IF_ERROR(CollectGarbage());
   }
   return expired;
@@ -375,6 +400,12 @@ absl::Status Jobs::CollectGarbage() {
   return absl::OkStatus();
 }
 
+absl::Status Jobs::PruneUnlessRead(common::Engine engine, const std::string& cluster_id) {
+  // A point-in-time restore replays the cluster's journal: pruned at the next delete instead.
+  if (BeingRead(reading_journals_, cluster_id)) return absl::OkStatus();
+  return journal_.Prune(engine, cluster_id);
+}
+
 absl::Status Jobs::Delete(const std::string& backup_id) {
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
   {
@@ -383,6 +414,10 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
     // would drop the journal the running one starts. Held before the check, so that a backup
     // listed meanwhile is seen. Deletes share; the GC after waits for any backup by itself.
     ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
+    if (BeingRead(reading_backups_, backup_id)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "backup '", backup_id, "' is being restored (or drilled); delete it when that ends"));
+    }
     // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
     // leave it unrestorable.
     ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, rec.engine(), rec.cluster_id()));
@@ -394,7 +429,7 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
       }
     }
     RETURN_IF_ERROR(journal_.Forget(backup_id));
-    RETURN_IF_ERROR(journal_.Prune(rec.engine(), rec.cluster_id()));
+    RETURN_IF_ERROR(PruneUnlessRead(rec.engine(), rec.cluster_id()));
   }
   return CollectGarbage();
 }

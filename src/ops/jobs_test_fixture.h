@@ -32,7 +32,7 @@ struct FakeEngine {
   bool incremental = false;
   bool whole = false;                    // the next backups took nothing from their parent
   absl::Status fail_after_first_stream;  // returned once one stream is written
-  std::atomic<bool> hold{false};         // backups wait here (after their streams) while set
+  std::atomic<bool> hold{false};  // backups (after their streams) and restores wait here while set
   std::atomic<bool> holding{false};
   std::map<std::string, std::string> restored;  // stream -> bytes, by the last restore
   std::string metadata = "start=0";             // the next backup's journal start (shard1)
@@ -90,6 +90,11 @@ class FakeDriver final : public engine::Driver {
     return std::make_unique<FakeJournal>(e_, o.cluster->id);
   }
   absl::Status Restore(const engine::RestoreRequest& r) override {
+    while (e_->hold.load()) {  // held like a backup, before it reads anything
+      e_->holding = true;
+      if (r.cancelled->load()) return absl::CancelledError("fake restore cancelled");
+      absl::SleepFor(absl::Milliseconds(1));
+    }
     e_->restored.clear();
     for (const auto& s : r.manifest->streams()) {
       io::StringSink sink;
