@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -173,7 +174,10 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   // Committed: the backup exists whatever happens to its record. A catalog that fails for a
   // moment is asked again; one that stays away gets a message that says where the backup is.
   absl::Status listed = catalog_->PutBackup(rec);
-  for (int i = 0; !listed.ok() && i < 3; ++i) {
+  auto passing = [](const absl::Status& st) {
+    return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) || absl::IsAborted(st);
+  };
+  for (int i = 0; !listed.ok() && passing(listed) && i < 3; ++i) {
     absl::SleepFor(absl::Seconds(1 << i));
     listed = catalog_->PutBackup(rec);
   }
@@ -204,21 +208,32 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
   return RestoreInto(backup, target, task, point_in_time, engine_options, /*durable=*/true);
 }
 
-Jobs::Reading::Reading(Jobs* jobs, std::map<std::string, int>* counts, std::string id)
-    : jobs_(jobs), counts_(counts), id_(std::move(id)) {
-  std::lock_guard<std::mutex> lock(jobs_->mu_);
-  ++(*counts_)[id_];
-}
-
 Jobs::Reading::~Reading() {
   if (!jobs_) return;
   std::lock_guard<std::mutex> lock(jobs_->mu_);
-  if (--(*counts_)[id_] == 0) counts_->erase(id_);
+  if (--jobs_->reading_[id_] == 0) jobs_->reading_.erase(id_);
 }
 
-bool Jobs::BeingRead(const std::map<std::string, int>& counts, const std::string& id) {
+absl::StatusOr<Jobs::Reading> Jobs::Read(const std::string& backup_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  return counts.count(id) > 0;
+  if (deleting_.count(backup_id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("backup '", backup_id, "' is being deleted; restore another one"));
+  }
+  ++reading_[backup_id];
+  return Reading(this, backup_id);
+}
+
+std::vector<std::string> Jobs::TakeForDelete(std::vector<std::string> ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(ids, [&](const std::string& id) { return reading_.count(id) > 0; });
+  deleting_.insert(ids.begin(), ids.end());
+  return ids;
+}
+
+void Jobs::DoneDeleting(const std::vector<std::string>& ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& id : ids) deleting_.erase(id);
 }
 
 absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
@@ -228,16 +243,25 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(target.engine));
-  // Marked before anything is read: a delete or retention from now on leaves the chain and the
-  // journal alone (one that started before fails the restore loudly, at a missing manifest).
+  // The backup and its chain (as the catalog knows it) are marked before anything is read: a
+  // delete or retention from now on leaves them alone, and one under way refuses this restore
+  // before it writes anything. The journal needs no mark: a prune removes only what precedes
+  // every remaining backup, and these remain.
   std::vector<Reading> reading;
-  reading.emplace_back(this, &reading_journals_, backup.cluster_id());
-  reading.emplace_back(this, &reading_backups_, backup.id());
+  for (std::string id = backup.id(), parent = backup.parent_id();;) {
+    ASSIGN_OR_RETURN(Reading r, Read(id));
+    reading.push_back(std::move(r));
+    if (parent.empty()) break;
+    id = parent;
+    auto rec = catalog_->GetBackup(id);
+    parent = rec.ok() ? rec->parent_id() : "";  // gone: its manifest's read fails below
+  }
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;
   for (std::string id = m.parent_id(); !id.empty();) {
-    reading.emplace_back(this, &reading_backups_, id);
+    ASSIGN_OR_RETURN(Reading r, Read(id));  // the manifests' chain, should it differ
+    reading.push_back(std::move(r));
     auto parent = repository_->ReadManifest(id);
     if (!parent.ok()) {
       return absl::FailedPreconditionError(
@@ -309,12 +333,13 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, cluster.engine, cluster.id));
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
-  // A backup a restore reads expires at the next retention, after the restore.
-  std::erase_if(expired, [&](const std::string& id) { return BeingRead(reading_backups_, id); });
+  // A backup a restore reads (with its chain) expires at the next retention, after the restore.
+  expired = TakeForDelete(std::move(expired));
+  absl::Cleanup done = [this, taken = expired] { DoneDeleting(taken); };  // a copy: returned
   // One GC for all of them: each GC reads every manifest and index of the repository.
   for (const auto& id : expired) RETURN_IF_ERROR(journal_.Forget(id));
   if (!expired.empty()) {
-    RETURN_IF_ERROR(PruneUnlessRead(cluster.engine, cluster.id));
+    RETURN_IF_ERROR(journal_.Prune(cluster.engine, cluster.id));
     RETURN_IF_ERROR(CollectGarbage());
   }
   return expired;
@@ -400,12 +425,6 @@ absl::Status Jobs::CollectGarbage() {
   return absl::OkStatus();
 }
 
-absl::Status Jobs::PruneUnlessRead(common::Engine engine, const std::string& cluster_id) {
-  // A point-in-time restore replays the cluster's journal: pruned at the next delete instead.
-  if (BeingRead(reading_journals_, cluster_id)) return absl::OkStatus();
-  return journal_.Prune(engine, cluster_id);
-}
-
 absl::Status Jobs::Delete(const std::string& backup_id) {
   ASSIGN_OR_RETURN(catalog::BackupRecord rec, catalog_->GetBackup(backup_id));
   {
@@ -414,10 +433,11 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
     // would drop the journal the running one starts. Held before the check, so that a backup
     // listed meanwhile is seen. Deletes share; the GC after waits for any backup by itself.
     ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
-    if (BeingRead(reading_backups_, backup_id)) {
+    if (TakeForDelete({backup_id}).empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "backup '", backup_id, "' is being restored (or drilled); delete it when that ends"));
     }
+    absl::Cleanup done = [&] { DoneDeleting({backup_id}); };
     // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
     // leave it unrestorable.
     ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, rec.engine(), rec.cluster_id()));
@@ -429,7 +449,7 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
       }
     }
     RETURN_IF_ERROR(journal_.Forget(backup_id));
-    RETURN_IF_ERROR(PruneUnlessRead(rec.engine(), rec.cluster_id()));
+    RETURN_IF_ERROR(journal_.Prune(rec.engine(), rec.cluster_id()));
   }
   return CollectGarbage();
 }

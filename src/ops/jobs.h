@@ -122,23 +122,25 @@ class Jobs final : public BackupJobs {
   // FailedPrecondition naming what holds the cluster here or (claimed) on another instance;
   // Unavailable when the claim cannot be read.
   absl::StatusOr<ClusterSlot> HoldCluster(const std::string& cluster_id, bool backup);
-  // Marks a backup (or a cluster's journal) read by a restore until destroyed.
+  // A backup read by a restore or a drill here, until destroyed (Read).
   class Reading {
    public:
-    Reading(Jobs* jobs, std::map<std::string, int>* counts, std::string id);
-    Reading(Reading&& o) noexcept
-        : jobs_(std::exchange(o.jobs_, nullptr)), counts_(o.counts_), id_(std::move(o.id_)) {}
+    Reading(Reading&& o) noexcept : jobs_(std::exchange(o.jobs_, nullptr)), id_(std::move(o.id_)) {}
     Reading& operator=(Reading&&) = delete;
     ~Reading();
 
    private:
+    friend class Jobs;
+    Reading(Jobs* jobs, std::string id) : jobs_(jobs), id_(std::move(id)) {}
     Jobs* jobs_;
-    std::map<std::string, int>* counts_;
     std::string id_;
   };
-  bool BeingRead(const std::map<std::string, int>& counts, const std::string& id);
-  // The journal's prune (JournalKeeper::Prune), unless a restore of the cluster's backups runs.
-  absl::Status PruneUnlessRead(common::Engine engine, const std::string& cluster_id);
+  // Marks `backup_id` read; FailedPrecondition while a delete or retention takes it.
+  absl::StatusOr<Reading> Read(const std::string& backup_id);
+  // Of `ids`, those no restore reads, marked as being deleted (until DoneDeleting): from the same
+  // locked step, so a restore either marked its backup first or is refused.
+  std::vector<std::string> TakeForDelete(std::vector<std::string> ids);
+  void DoneDeleting(const std::vector<std::string>& ids);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.
@@ -162,9 +164,10 @@ class Jobs final : public BackupJobs {
   };
   std::map<std::string, Hold> running_;       // by cluster id, while held
   std::map<std::string, HostsProbe> probes_;  // by cluster
-  // What restores and drills read here, so that no delete or retention takes it from under
-  // them: backup ids (each of a chain), and the clusters whose journal they may replay. Counts.
-  std::map<std::string, int> reading_backups_, reading_journals_;
+  // Backups restores and drills read here (each of a chain; counts), and those being deleted:
+  // neither takes the other's from under it.
+  std::map<std::string, int> reading_;
+  std::set<std::string> deleting_;
   int drills_running_ = 0;  // under mu_; at most server.drills.max_concurrent
 };
 

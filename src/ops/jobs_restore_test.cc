@@ -27,7 +27,10 @@ TEST_F(JobsTest, ABackupBeingRestoredIsNeitherDeletedNorExpired) {
   std::thread restore([&] {
     restored = jobs_->Restore(*b1, cluster_, {.cancelled = cancelled_, .progress = progress_});
   });
-  while (!fake_.holding.load()) absl::SleepFor(absl::Milliseconds(1));
+  for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
+    ASSERT_LT(absl::Now(), give_up) << restored;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   absl::Status st = jobs_->Delete("b1");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   EXPECT_THAT(st.message(), HasSubstr("backup 'b1' is being restored"));
@@ -42,6 +45,29 @@ TEST_F(JobsTest, ABackupBeingRestoredIsNeitherDeletedNorExpired) {
   expired = jobs_->ApplyRetention(cluster_, month_later);
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_THAT(*expired, ElementsAre("b1"));
+}
+
+// An INCREMENTAL backup's restore marks its whole chain: its parent is not deleted meanwhile.
+TEST_F(JobsTest, ARestoreMarksItsWholeChain) {
+  fake_.incremental = true;
+  ASSERT_TRUE(Backup("base").ok());
+  auto inc = Backup("inc");
+  ASSERT_TRUE(inc.ok()) << inc.status();
+  ASSERT_EQ(inc->parent_id(), "base");
+  fake_.hold = true;
+  absl::Status restored;
+  std::thread restore([&] {
+    restored = jobs_->Restore(*inc, cluster_, {.cancelled = cancelled_, .progress = progress_});
+  });
+  for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
+    ASSERT_LT(absl::Now(), give_up) << restored;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  absl::Status st = jobs_->Delete("base");
+  EXPECT_THAT(st.message(), HasSubstr("backup 'base' is being restored")) << st;
+  fake_.hold = false;
+  restore.join();
+  EXPECT_TRUE(restored.ok()) << restored;
 }
 
 }  // namespace
