@@ -4,7 +4,6 @@
 
 #include <optional>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -26,24 +25,10 @@ bool Jobs::RestoresToPointInTime(common::Engine engine) {
   return driver.ok() && (*driver)->capabilities().point_in_time;
 }
 
-Jobs::ClusterSlot::~ClusterSlot() {
-  if (!jobs_) return;
-  // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming, so it
-  // cannot take the claim back once this released it.
-  std::lock_guard<std::mutex> lock(jobs_->mu_);
-  auto it = jobs_->running_.find(cluster_id_);
-  if (it == jobs_->running_.end()) return;
-  Hold& h = it->second;
-  backup_ ? (void)(h.backup = false) : (void)--h.deletes;
-  if (h.backup || h.deletes > 0) return;
-  if (h.claimed) jobs_->claims_.release(cluster_id_);
-  jobs_->running_.erase(it);
-}
-
-absl::StatusOr<Jobs::ClusterSlot> Jobs::HoldCluster(const std::string& cluster_id, bool backup) {
+absl::StatusOr<Jobs::Held> Jobs::HoldCluster(const std::string& cluster_id, bool backup) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Hold& h = running_[cluster_id];
+    Holders& h = running_[cluster_id];
     if (h.backup) {
       return absl::FailedPreconditionError(absl::StrCat(
           "a backup of cluster '", cluster_id, "' is already running; wait for it to finish"));
@@ -52,9 +37,28 @@ absl::StatusOr<Jobs::ClusterSlot> Jobs::HoldCluster(const std::string& cluster_i
       return absl::FailedPreconditionError(absl::StrCat(
           "a delete of a backup of cluster '", cluster_id, "' is running; try again when it ends"));
     }
-    backup ? (void)(h.backup = true) : (void)++h.deletes;
+    if (backup) {
+      h.backup = true;
+    } else {
+      ++h.deletes;
+    }
   }
-  ClusterSlot slot(this, cluster_id, backup);
+  Held slot([this, cluster_id, backup] {
+    // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming, so
+    // it cannot take the claim back once this released it.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(cluster_id);
+    if (it == running_.end()) return;
+    Holders& h = it->second;
+    if (backup) {
+      h.backup = false;
+    } else {
+      --h.deletes;
+    }
+    if (h.backup || h.deletes > 0) return;
+    if (h.claimed) claims_.release(cluster_id);
+    running_.erase(it);
+  });
   if (claims_.claim) {
     auto claimed = claims_.claim(cluster_id);  // outside the lock: a catalog round trip
     if (!claimed.ok()) {
@@ -78,7 +82,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
                                                    const TaskContext& task) {
   const CancelFlag& cancelled = task.cancelled;
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
-  ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(cluster.id, /*backup=*/true));
+  ASSIGN_OR_RETURN(Held slot, HoldCluster(cluster.id, /*backup=*/true));
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
@@ -208,32 +212,27 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
   return RestoreInto(backup, target, task, point_in_time, engine_options, /*durable=*/true);
 }
 
-Jobs::Reading::~Reading() {
-  if (!jobs_) return;
-  std::lock_guard<std::mutex> lock(jobs_->mu_);
-  if (--jobs_->reading_[id_] == 0) jobs_->reading_.erase(id_);
-}
-
-absl::StatusOr<Jobs::Reading> Jobs::Read(const std::string& backup_id) {
+absl::StatusOr<Jobs::Held> Jobs::Read(const std::string& backup_id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (deleting_.count(backup_id)) {
     return absl::FailedPreconditionError(
         absl::StrCat("backup '", backup_id, "' is being deleted; restore another one"));
   }
   ++reading_[backup_id];
-  return Reading(this, backup_id);
+  return Held([this, backup_id] {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--reading_[backup_id] == 0) reading_.erase(backup_id);
+  });
 }
 
-std::vector<std::string> Jobs::TakeForDelete(std::vector<std::string> ids) {
+Jobs::Held Jobs::TakeForDelete(std::vector<std::string>* ids) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::erase_if(ids, [&](const std::string& id) { return reading_.count(id) > 0; });
-  deleting_.insert(ids.begin(), ids.end());
-  return ids;
-}
-
-void Jobs::DoneDeleting(const std::vector<std::string>& ids) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& id : ids) deleting_.erase(id);
+  std::erase_if(*ids, [&](const std::string& id) { return reading_.count(id) > 0; });
+  deleting_.insert(ids->begin(), ids->end());
+  return Held([this, taken = *ids] {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& id : taken) deleting_.erase(id);
+  });
 }
 
 absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
@@ -247,9 +246,9 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   // delete or retention from now on leaves them alone, and one under way refuses this restore
   // before it writes anything. The journal needs no mark: a prune removes only what precedes
   // every remaining backup, and these remain.
-  std::vector<Reading> reading;
+  std::vector<Held> reading;
   for (std::string id = backup.id(), parent = backup.parent_id();;) {
-    ASSIGN_OR_RETURN(Reading r, Read(id));
+    ASSIGN_OR_RETURN(Held r, Read(id));
     reading.push_back(std::move(r));
     if (parent.empty()) break;
     id = parent;
@@ -260,7 +259,7 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;
   for (std::string id = m.parent_id(); !id.empty();) {
-    ASSIGN_OR_RETURN(Reading r, Read(id));  // the manifests' chain, should it differ
+    ASSIGN_OR_RETURN(Held r, Read(id));  // the manifests' chain, should it differ
     reading.push_back(std::move(r));
     auto parent = repository_->ReadManifest(id);
     if (!parent.ok()) {
@@ -334,8 +333,7 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
   // A backup a restore reads (with its chain) expires at the next retention, after the restore.
-  expired = TakeForDelete(std::move(expired));
-  absl::Cleanup done = [this, taken = expired] { DoneDeleting(taken); };  // a copy: returned
+  Held deleting = TakeForDelete(&expired);
   // One GC for all of them: each GC reads every manifest and index of the repository.
   for (const auto& id : expired) RETURN_IF_ERROR(journal_.Forget(id));
   if (!expired.empty()) {
@@ -432,12 +430,13 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
     // is not listed yet, so the check below cannot see it), and with no backup left the prune
     // would drop the journal the running one starts. Held before the check, so that a backup
     // listed meanwhile is seen. Deletes share; the GC after waits for any backup by itself.
-    ASSIGN_OR_RETURN(ClusterSlot slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
-    if (TakeForDelete({backup_id}).empty()) {
+    ASSIGN_OR_RETURN(Held slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
+    std::vector<std::string> ids = {backup_id};
+    Held deleting = TakeForDelete(&ids);
+    if (ids.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "backup '", backup_id, "' is being restored (or drilled); delete it when that ends"));
     }
-    absl::Cleanup done = [&] { DoneDeleting({backup_id}); };
     // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
     // leave it unrestorable.
     ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, rec.engine(), rec.cluster_id()));

@@ -101,46 +101,29 @@ class Jobs final : public BackupJobs {
   JournalKeeper& journal() { return journal_; }
 
  private:
-  // A cluster held by a backup or a delete in this process, and claimed across instances (Claims);
-  // given back when destroyed.
-  class ClusterSlot {
+  // What this process holds (a cluster for a backup or a delete, a backup a restore reads),
+  // given back when destroyed; movable, so that a vector can keep several.
+  class Held {
    public:
-    ClusterSlot(ClusterSlot&& o) noexcept
-        : jobs_(std::exchange(o.jobs_, nullptr)), cluster_id_(o.cluster_id_), backup_(o.backup_) {}
-    ClusterSlot& operator=(ClusterSlot&&) = delete;
-    ~ClusterSlot();
+    explicit Held(std::function<void()> give_back) : give_back_(std::move(give_back)) {}
+    Held(Held&& o) noexcept : give_back_(std::exchange(o.give_back_, nullptr)) {}
+    Held& operator=(Held&&) = delete;
+    ~Held() {
+      if (give_back_) give_back_();
+    }
 
    private:
-    friend class Jobs;
-    ClusterSlot(Jobs* jobs, std::string cluster_id, bool backup)
-        : jobs_(jobs), cluster_id_(std::move(cluster_id)), backup_(backup) {}
-    Jobs* jobs_;
-    std::string cluster_id_;
-    bool backup_;
+    std::function<void()> give_back_;
   };
-  // For a backup (`backup`) or a delete: a backup excludes both, deletes exclude backups only.
-  // FailedPrecondition naming what holds the cluster here or (claimed) on another instance;
-  // Unavailable when the claim cannot be read.
-  absl::StatusOr<ClusterSlot> HoldCluster(const std::string& cluster_id, bool backup);
-  // A backup read by a restore or a drill here, until destroyed (Read).
-  class Reading {
-   public:
-    Reading(Reading&& o) noexcept : jobs_(std::exchange(o.jobs_, nullptr)), id_(std::move(o.id_)) {}
-    Reading& operator=(Reading&&) = delete;
-    ~Reading();
-
-   private:
-    friend class Jobs;
-    Reading(Jobs* jobs, std::string id) : jobs_(jobs), id_(std::move(id)) {}
-    Jobs* jobs_;
-    std::string id_;
-  };
+  // The cluster, for a backup (`backup`) or a delete, claimed across instances too (Claims): a
+  // backup excludes both, deletes exclude backups only. FailedPrecondition naming what holds the
+  // cluster here or (claimed) on another instance; Unavailable when the claim cannot be read.
+  absl::StatusOr<Held> HoldCluster(const std::string& cluster_id, bool backup);
   // Marks `backup_id` read; FailedPrecondition while a delete or retention takes it.
-  absl::StatusOr<Reading> Read(const std::string& backup_id);
-  // Of `ids`, those no restore reads, marked as being deleted (until DoneDeleting): from the same
-  // locked step, so a restore either marked its backup first or is refused.
-  std::vector<std::string> TakeForDelete(std::vector<std::string> ids);
-  void DoneDeleting(const std::vector<std::string>& ids);
+  absl::StatusOr<Held> Read(const std::string& backup_id);
+  // Leaves in `ids` those no restore reads, marked as being deleted while the result is held:
+  // in the same locked step, so a restore either marked its backup first or is refused.
+  Held TakeForDelete(std::vector<std::string>* ids);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.
@@ -157,12 +140,12 @@ class Jobs final : public BackupJobs {
   std::mutex mu_;  // running_, probes_
   // What holds a cluster here: its backup, or deletes (any number); `claimed` once the
   // cross-instance claim is this process's (given back when the last holder leaves).
-  struct Hold {
+  struct Holders {
     bool backup = false;
     int deletes = 0;
     bool claimed = false;
   };
-  std::map<std::string, Hold> running_;       // by cluster id, while held
+  std::map<std::string, Holders> running_;    // by cluster id, while held
   std::map<std::string, HostsProbe> probes_;  // by cluster
   // Backups restores and drills read here (each of a chain; counts), and those being deleted:
   // neither takes the other's from under it.

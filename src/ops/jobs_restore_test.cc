@@ -22,15 +22,8 @@ TEST_F(JobsTest, ABackupBeingRestoredIsNeitherDeletedNorExpired) {
   ASSERT_TRUE(Backup("b2", catalog::BackupRecord::AUTOMATED).ok());
   auto b1 = catalog_->GetBackup("b1");
   ASSERT_TRUE(b1.ok()) << b1.status();
-  fake_.hold = true;
   absl::Status restored;
-  std::thread restore([&] {
-    restored = jobs_->Restore(*b1, cluster_, {.cancelled = cancelled_, .progress = progress_});
-  });
-  for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
-    ASSERT_LT(absl::Now(), give_up) << restored;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  std::thread restore = StartHeldRestore(*b1, &restored);
   absl::Status st = jobs_->Delete("b1");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   EXPECT_THAT(st.message(), HasSubstr("backup 'b1' is being restored"));
@@ -54,15 +47,8 @@ TEST_F(JobsTest, ARestoreMarksItsWholeChain) {
   auto inc = Backup("inc");
   ASSERT_TRUE(inc.ok()) << inc.status();
   ASSERT_EQ(inc->parent_id(), "base");
-  fake_.hold = true;
   absl::Status restored;
-  std::thread restore([&] {
-    restored = jobs_->Restore(*inc, cluster_, {.cancelled = cancelled_, .progress = progress_});
-  });
-  for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
-    ASSERT_LT(absl::Now(), give_up) << restored;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  std::thread restore = StartHeldRestore(*inc, &restored);
   absl::Status st = jobs_->Delete("base");
   EXPECT_THAT(st.message(), HasSubstr("backup 'base' is being restored")) << st;
   fake_.hold = false;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -147,6 +148,23 @@ class JobsTest : public ::testing::Test {
     return jobs_->Backup(cluster_, id, type, {.cancelled = cancelled_, .progress = progress_});
   }
   repo::RepoStats Stats() { return *repo_->Stats(); }
+  // Starts a restore of `backup` that the fake engine holds (fake_.hold set) before it reads, and
+  // returns once it is held (or after 30 s, failing the test); `*restored` is its status.
+  std::thread StartHeldRestore(const catalog::BackupRecord& backup, absl::Status* restored) {
+    fake_.hold = true;
+    std::thread t([this, backup, restored] {
+      *restored =
+          jobs_->Restore(backup, cluster_, {.cancelled = cancelled_, .progress = progress_});
+    });
+    for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
+      if (absl::Now() > give_up) {
+        ADD_FAILURE() << "the restore was never held";
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return t;
+  }
 
   fs::path dir_;
   FakeEngine fake_;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "common/status.h"
 #include "common/time_util.h"
 #include "google/protobuf/util/json_util.h"
 #include "mdb_backup/v1/repo.pb.h"
@@ -96,25 +97,36 @@ TEST_F(RepositoryTest, ABackupLongerThanTheStaleTimeKeepsGcAway) {
   EXPECT_TRUE(other->Gc().ok());
 }
 
+// A backup of one stream on `store` (a repository made with `init`) whose lock's refreshes the
+// store refuses for 500 ms, past the (short) stale time, and then, with `recover`, accepts for
+// 200 ms again: its commit.
+absl::StatusOr<Manifest> CommitAfterRefusedRefreshes(storage::Storage* store, InitOptions init,
+                                                     const std::string& id, bool recover) {
+  Repository::Init(store, init).status().IgnoreError();
+  std::atomic<bool> refuse_locks{false};
+  storage::FaultStorage faulty(store, [&](storage::FaultOp op, const std::string& key, int) {
+    return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
+                                  key.rfind("locks/", 0) == 0};
+  });
+  auto repo = std::move(*Repository::Open(&faulty, {}));
+  auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
+  if (!w.ok()) return w.status();
+  io::StringSource src(Data(1 << 20, 3));
+  RETURN_IF_ERROR((*w)->AddStream("s", &src));
+  refuse_locks = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  if (recover) {
+    refuse_locks = false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // refreshes would work now
+  }
+  return (*w)->Commit("meta");
+}
+
 // The store refuses the lock's refreshes for longer than the stale time: a GC elsewhere may have
 // taken the backup for dead and removed its packs, so the backup is not committed.
 TEST_F(RepositoryTest, ABackupWhoseLockWentStaleIsNotCommitted) {
   ShortLockTiming timing;
-  Repository::Init(storage_.get(), Small()).status().IgnoreError();
-  std::atomic<bool> refuse_locks{false};
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
-                                      key.rfind("locks/", 0) == 0};
-      });
-  auto repo = std::move(*Repository::Open(&faulty, {}));
-  auto w = repo->StartBackup({.backup_id = "stale", .engine = "test"});
-  ASSERT_TRUE(w.ok()) << w.status();
-  io::StringSource src(std::string(1 << 20, 'x'));
-  ASSERT_TRUE((*w)->AddStream("s", &src).ok());
-  refuse_locks = true;
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto m = (*w)->Commit("meta");
+  auto m = CommitAfterRefusedRefreshes(storage_.get(), Small(), "stale", /*recover=*/false);
   EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
   EXPECT_FALSE(storage_->Stat("manifests/stale").ok());
 }
@@ -223,23 +235,7 @@ TEST_F(RepositoryTest, ALockOfANewerVersionIsStillALock) {
 // fresh again.
 TEST_F(RepositoryTest, ALockThatLapsedStaysLapsedWhenRefreshesWorkAgain) {
   ShortLockTiming timing;
-  Repository::Init(storage_.get(), Small()).status().IgnoreError();
-  std::atomic<bool> refuse_locks{false};
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
-                                      key.rfind("locks/", 0) == 0};
-      });
-  auto repo = std::move(*Repository::Open(&faulty, {}));
-  auto w = repo->StartBackup({.backup_id = "lapsed", .engine = "test"});
-  ASSERT_TRUE(w.ok()) << w.status();
-  io::StringSource src(Data(1 << 20, 3));
-  ASSERT_TRUE((*w)->AddStream("s", &src).ok());
-  refuse_locks = true;
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  refuse_locks = false;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // refreshes would work now
-  auto m = (*w)->Commit("meta");
+  auto m = CommitAfterRefusedRefreshes(storage_.get(), Small(), "lapsed", /*recover=*/true);
   EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
   EXPECT_FALSE(storage_->Stat("manifests/lapsed").ok());
 }
