@@ -138,6 +138,8 @@ void OperationRunner::Heartbeat() {
     }
   }
   if (options_.on_beat) options_.on_beat();
+  // Ends the catalog refused before: after the renewals, which running work depends on.
+  if (!RecordUnrecorded()) catalog_failed = true;
   // 2. End the operations of instances that stopped renewing theirs, but only once this
   // instance has reached the catalog without a failure for a whole lease: after a catalog
   // outage every instance's leases look expired, and the first to come back must not end the
@@ -179,6 +181,12 @@ OperationRunner::~OperationRunner() {
   log_cv_.notify_all();
   for (auto& t : threads_) t.join();
   heartbeat_.join();
+  RecordUnrecorded();  // a last try; an end still refused is failed by the next start
+  for (const auto& task : unrecorded_) {
+    common::Log(common::LogLevel::kError, "operations",
+                absl::StrCat("operation ", task->operation.id(),
+                             ": its end could not be recorded; the next start ends it ABORTED"));
+  }
 }
 
 namespace {
@@ -431,14 +439,20 @@ void OperationRunner::WorkerLoop() {
     absl::StatusOr<google::protobuf::Any> result =
         task->work(TaskContext{.cancelled = *task->cancelled, .progress = *task->progress});
     absl::Status st = Finish(*task, result);
-    if (!st.ok()) {
-      // The catalog refused the final write; the operation stays unfinished there and the next
-      // start fails it. Nothing else can be done from here.
-      common::Log(common::LogLevel::kError, "operations",
-                  absl::StrFormat("operation %s: cannot record its end: %s",
-                                  task->operation.id().c_str(), std::string(st.message()).c_str()));
-    }
     std::unique_lock<std::mutex> lock(mu_);
+    if (!st.ok()) {
+      // The catalog refused the final write: written again at every heartbeat (the operation
+      // would otherwise stay RUNNING there until a restart). Its lease is not renewed meanwhile:
+      // past it a survivor ends it ABORTED, and that end stands. The work is dropped.
+      common::Log(common::LogLevel::kError, "operations",
+                  absl::StrFormat("operation %s: cannot record its end (%s); trying again every "
+                                  "%s",
+                                  task->operation.id().c_str(), std::string(st.message()).c_str(),
+                                  absl::FormatDuration(options_.lease / 3).c_str()));
+      task->work = nullptr;
+      task->request.clear();
+      unrecorded_.push_back(task);
+    }
     running_.erase(task->operation.id());
     const bool idle = running_.empty();
     lock.unlock();
@@ -447,52 +461,6 @@ void OperationRunner::WorkerLoop() {
     // else each stacks its peak on what those before left (bench/greenplum: 93 -> 72 MB).
     if (idle) malloc_trim(0);
   }
-}
-
-absl::Status OperationRunner::Finish(Task& task,
-                                     const absl::StatusOr<google::protobuf::Any>& result) {
-  Operation op;
-  std::string abort_reason;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    op = task.operation;
-    abort_reason = task.abort_reason;
-  }
-  op.set_done(true);
-  *op.mutable_modified_at() = common::ToProto(absl::Now());
-  if (!abort_reason.empty() && !result.ok()) {
-    op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
-    op.mutable_error()->set_message(abort_reason);
-  } else if (result.ok()) {
-    *op.mutable_response() = *result;
-  } else {
-    op.mutable_error()->set_code(static_cast<int>(result.status().code()));
-    op.mutable_error()->set_message(std::string(result.status().message()));
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    task.operation = op;
-  }
-  std::string outcome = "done";
-  if (op.has_error()) {
-    outcome = absl::StrCat(
-        "failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(op.error().code())),
-        ": ", op.error().message());
-  }
-  const std::string cluster = ClusterOf(op);
-  common::Log(op.has_error() ? common::LogLevel::kWarning : common::LogLevel::kInfo, "operations",
-              absl::StrCat("operation ", op.id(), " (", op.description(), ") ", outcome),
-              {.cluster = cluster, .operation = op.id()});
-  catalog::OperationRecord rec{
-      .operation = op, .folder_id = task.folder_id, .owner = options_.owner};
-  ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
-  if (!written) {
-    // A survivor ended it after this instance's lease ran out: its ABORTED stands.
-    common::Log(common::LogLevel::kWarning, "operations",
-                absl::StrCat("operation ", op.id(), " ended here after another instance had ",
-                             "ended it (lease ran out); its end there stands"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace mdb::ops

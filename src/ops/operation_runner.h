@@ -177,7 +177,12 @@ class OperationRunner {
   void WorkerLoop();
   // Takes the oldest queued operation of the catalog, if any (nullptr with none or an error).
   std::shared_ptr<Task> Claim();
+  // Sets the task's operation to its end and writes it (Record).
   absl::Status Finish(Task& task, const absl::StatusOr<google::protobuf::Any>& result);
+  absl::Status Record(const Task& task);
+  // Writes the ends the catalog refused before (unrecorded_); those it refuses again stay
+  // (false).
+  bool RecordUnrecorded();
 
   catalog::Catalog* catalog_;
   RunnerOptions options_;
@@ -191,6 +196,9 @@ class OperationRunner {
   std::condition_variable log_cv_;
   std::deque<std::shared_ptr<Task>> queue_;
   std::map<std::string, std::shared_ptr<Task>> running_;
+  // Ended, but the catalog refused their end: written again at every heartbeat (a survivor
+  // may end them ABORTED once their lease has run out; that end then stands).
+  std::vector<std::shared_ptr<Task>> unrecorded_;
   bool stopping_ = false;
   // Claims: one worker at a time looks in the catalog (claiming_), one idle worker looks again
   // every claim_poll (polling_), woken early when this runner queued one (claim_wanted_); none

@@ -271,7 +271,13 @@ class CutOffCatalog final : public catalog::ForwardingCatalog {
  public:
   explicit CutOffCatalog(catalog::Catalog* real) : ForwardingCatalog(real) {}
   std::atomic<bool> down{false};
+  std::atomic<bool> ends_refused{false};  // operations' ends fail, the rest works
 
+  absl::StatusOr<bool> FinishOperation(const catalog::OperationRecord& op,
+                                       std::optional<absl::Time> expired_at) override {
+    if (ends_refused) return absl::UnavailableError("no route to the catalog");
+    return ForwardingCatalog::FinishOperation(op, expired_at);
+  }
   absl::StatusOr<catalog::OperationLease> RenewOperation(
       const catalog::OperationRecord& op) override {
     if (down) return absl::UnavailableError("no route to the catalog");
@@ -314,6 +320,29 @@ TEST_F(InstancesTest, AnInstanceThatCannotRenewForALeaseStopsItsWork) {
   alone.down = false;
   ASSERT_TRUE(single.Cancel(op->id()).ok());
   single.WaitIdle();
+}
+
+// An operation whose end the catalog refused is not left RUNNING there (until a restart, or
+// ABORTED by a survivor though its work was done): its end is written at a later heartbeat.
+TEST_F(InstancesTest, AnEndTheCatalogRefusedIsWrittenAtALaterHeartbeat) {
+  CutOffCatalog cut(catalog_.get());
+  OperationRunner a(&cut, 1, Instance("a"));
+  cut.ends_refused = true;
+  auto op = a.Start(Spec(), [](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
+    google::protobuf::Any any;
+    any.PackFrom(google::protobuf::Empty());
+    return any;
+  });
+  ASSERT_TRUE(op.ok()) << op.status();
+  a.WaitIdle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // three beats refused
+  EXPECT_FALSE(catalog_->GetOperation(op->id())->operation.done());
+  cut.ends_refused = false;
+  WaitFor([&] { return catalog_->GetOperation(op->id())->operation.done(); });
+  auto rec = catalog_->GetOperation(op->id());
+  EXPECT_TRUE(rec->operation.done());
+  EXPECT_TRUE(rec->operation.response().Is<google::protobuf::Empty>())
+      << rec->operation.error().message();
 }
 
 // Operations as data: queued by one instance, claimed by whichever has a free worker; each

@@ -8,9 +8,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sodium.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -186,7 +189,14 @@ absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_vie
                                           size_t size_hint, size_t max_size) const {
   std::string opened;
   ASSIGN_OR_RETURN(std::string_view frame, OpenFrame(blob, role, &opened));
-  return Decompress(frame, role, size_hint, max_size);
+  return Decompress(frame, role, size_hint, max_size, Limit::kFormat);
+}
+
+absl::StatusOr<std::string> Codec::Decode(std::string_view blob, std::string_view role,
+                                          size_t size_hint) const {
+  std::string opened;
+  ASSIGN_OR_RETURN(std::string_view frame, OpenFrame(blob, role, &opened));
+  return Decompress(frame, role, size_hint, HostMaxSize(), Limit::kHost);
 }
 
 absl::StatusOr<std::string> Codec::DecodeChunk(std::string_view blob, const ChunkId& id,
@@ -197,13 +207,35 @@ absl::StatusOr<std::string> Codec::DecodeChunk(std::string_view blob, const Chun
   ASSIGN_OR_RETURN(std::string_view frame, OpenFrame(blob, role, &opened));
   const auto mismatch = [] { return absl::DataLossError("content does not match its id"); };
   if (ids == ChunkIds::kOfFrame && FrameId(frame) != id) return mismatch();
-  ASSIGN_OR_RETURN(std::string plain, Decompress(frame, role, size, size, std::move(buffer)));
+  ASSIGN_OR_RETURN(std::string plain,
+                   Decompress(frame, role, size, size, Limit::kFormat, std::move(buffer)));
   if (ids == ChunkIds::kOfContent && Id(plain) != id) return mismatch();
   return plain;
 }
 
+size_t Codec::HostMaxSize() {
+  // A quarter of the memory this process may use: more than any real manifest or index object
+  // (a 10 TB backup at 1 MiB chunks has a ~500 MB manifest), and a reader that refuses a bigger
+  // one with an error is still running; one that allocated it is not. A container's limit is
+  // its cgroup's (cgroup v2 `memory.max`), not the machine's.
+  static const size_t cap = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t memory = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
+    if (FILE* f = fopen("/sys/fs/cgroup/memory.max", "re")) {
+      unsigned long long limit = 0;  // "max" (no limit) does not parse
+      if (fscanf(f, "%llu", &limit) == 1 && limit > 0 && (memory == 0 || limit < memory)) {
+        memory = limit;
+      }
+      fclose(f);
+    }
+    const size_t quarter = static_cast<size_t>(memory / 4);
+    return quarter == 0 ? kMaxFrameClaim : std::min(quarter, kMaxFrameClaim);
+  }();
+  return cap;
+}
+
 absl::StatusOr<std::string> Codec::Decompress(std::string_view blob, std::string_view role,
-                                              size_t size_hint, size_t max_size,
+                                              size_t size_hint, size_t max_size, Limit limit,
                                               std::string buffer) const {
   size_t size = size_hint;
   if (size == 0) {
@@ -211,11 +243,26 @@ absl::StatusOr<std::string> Codec::Decompress(std::string_view blob, std::string
     if (s == ZSTD_CONTENTSIZE_ERROR || s == ZSTD_CONTENTSIZE_UNKNOWN) {
       return absl::DataLossError(absl::StrCat("'", RoleName(role), "': not a zstd frame"));
     }
-    if (s > max_size) {
+    const size_t most = limit == Limit::kHost ? kMaxFrameClaim : max_size;
+    if (s > most) {
       return absl::DataLossError(absl::StrCat("'", RoleName(role), "': its frame claims ", s,
-                                              " bytes, more than the ", max_size, " it may hold"));
+                                              " bytes, more than the ", most, " it may hold"));
     }
     size = static_cast<size_t>(s);
+  }
+  // The most any zstd input can expand to: every block yields at most ZSTD_BLOCKSIZE_MAX
+  // (128 KiB) and takes at least 4 bytes (an RLE block: a 3-byte header and its byte). A size
+  // past that (a planted frame header or index entry) is refused before the buffer is allocated:
+  // a claim costs a reader only what its stored bytes could really produce.
+  if (size / kMaxExpansion > blob.size()) {
+    return absl::DataLossError(absl::StrCat("'", RoleName(role), "': ", size,
+                                            " bytes cannot come from a frame of ", blob.size()));
+  }
+  // A size the format allows but this host's memory does not: no damage, a smaller host.
+  if (limit == Limit::kHost && size > max_size) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "'", RoleName(role), "': its ", size, " bytes are more than a quarter of the memory this ",
+        "process may use (", max_size, "); read it on a host with more memory"));
   }
   // Only bytes past the buffer's old size are zero-filled (the rest is overwritten, or the frame
   // refused): a spare of the last chunk's size costs no pass over memory before zstd's own.

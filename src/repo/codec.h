@@ -64,11 +64,23 @@ class Codec {
   std::string SealFrame(std::string frame, std::string_view role) const;
 
   // Reverses Encode. DataLoss when authentication or decompression fails; `size_hint` is the
-  // plaintext size when known (0: read it from the zstd frame, which must claim at most
-  // `max_size`: a planted frame cannot make a reader allocate more than that; in a plain
-  // repository, whoever can write it can still make one allocate up to `max_size`).
+  // plaintext size when known (0: read it from the zstd frame). Either size must be one the
+  // blob's bytes could produce (kMaxExpansion each), so a planted header costs nothing. A frame
+  // may claim up to kMaxFrameClaim (DataLoss past it) but no more than this host's memory allows
+  // (HostMaxSize: ResourceExhausted, "read it on a larger host", not damage). In a plain
+  // repository whoever can write a blob can still make a reader allocate up to that cap once,
+  // by storing a real zstd bomb.
   absl::StatusOr<std::string> Decode(std::string_view blob, std::string_view role,
-                                     size_t size_hint = 0, size_t max_size = size_t{1} << 34) const;
+                                     size_t size_hint = 0) const;
+  // With a limit of the format (a journal piece's size): DataLoss past `max_size`.
+  absl::StatusOr<std::string> Decode(std::string_view blob, std::string_view role, size_t size_hint,
+                                     size_t max_size) const;
+  // The most plaintext one stored byte can decode to (ZSTD_BLOCKSIZE_MAX / 4).
+  static constexpr size_t kMaxExpansion = 32768;
+  // A quarter of the memory this process may use (the machine's, or its cgroup's if lower), at
+  // most kMaxFrameClaim.
+  static size_t HostMaxSize();
+  static constexpr size_t kMaxFrameClaim = size_t{1} << 34;
   // Decode of a chunk of `size` plaintext bytes, checked against its id: DataLoss "content does
   // not match its id" when it does not. A frame id is checked before anything is decompressed.
   // The plaintext is written into `buffer` (io::ByteSink::Spare: a string done with, whose old
@@ -93,8 +105,11 @@ class Codec {
   // and decrypted into `*opened`, which the result points into).
   absl::StatusOr<std::string_view> OpenFrame(std::string_view blob, std::string_view role,
                                              std::string* opened) const;
+  // Whose limit `max_size` is: the format's (past it is damage) or this host's (past it is
+  // ResourceExhausted up to kMaxFrameClaim).
+  enum class Limit { kFormat, kHost };
   absl::StatusOr<std::string> Decompress(std::string_view frame, std::string_view role,
-                                         size_t size_hint, size_t max_size,
+                                         size_t size_hint, size_t max_size, Limit limit,
                                          std::string buffer = std::string()) const;
 
   Keys keys_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -121,6 +122,65 @@ TEST(Codec, AChunkDecodedIntoASpareIsExactlyTheChunk) {
       EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss) << enc << " " << size;
     }
   }
+}
+
+// A zstd frame header that claims a size (or an index entry's size for a chunk) its few stored
+// bytes could never produce is refused before a buffer of that size is allocated: a planted
+// 16-byte object in a plain repository must not make a reader allocate a terabyte (bad_alloc,
+// or the OOM killer once pages are touched) at every start.
+TEST(Codec, ASizeItsBytesCouldNotProduceIsRefusedBeforeAllocating) {
+  constexpr uint64_t kClaim = uint64_t{1} << 40;
+  // Magic, a descriptor (8-byte content size, single segment), the size, one empty raw block.
+  std::string planted = {'\x28', '\xb5', '\x2f', '\xfd', '\xe0'};
+  for (int i = 0; i < 8; ++i) planted.push_back(static_cast<char>(kClaim >> (8 * i)));
+  planted += std::string("\x01\x00\x00", 3);
+  Codec codec(MakeKeys(false), 1);
+  auto decoded = codec.Decode(planted, "manifests/x", 0, size_t{1} << 41);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(decoded.status().message(),
+            "'manifests/x': 1099511627776 bytes cannot come from a frame of 16");
+  // Past what a frame may claim at all: damage, whatever this host's memory.
+  decoded = codec.Decode(planted, "manifests/x");
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(decoded.status().message(),
+            "'manifests/x': its frame claims 1099511627776 bytes, more than the 17179869184 it "
+            "may hold");
+  // A real frame read as a chunk the index says is huge: the same, before any allocation.
+  const std::string text(1000, 'c');
+  const ChunkId id = codec.Id(text);
+  const std::string_view role(reinterpret_cast<const char*>(id.data()), id.size());
+  const std::string blob = *codec.EncodeChunk(text, role);
+  auto chunk = codec.DecodeChunk(blob, id, ChunkIds::kOfContent, kClaim >> 10);
+  EXPECT_EQ(chunk.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(chunk.status().message().find("cannot come from a frame of"), std::string::npos)
+      << chunk.status();
+  // What a frame can really produce still decodes: 64 MiB of one byte is a frame of ~2 KiB.
+  const std::string ones(64 << 20, '1');
+  auto back = codec.Decode(*codec.Encode(ones, "r"), "r");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, ones);
+  // The host's cap: a quarter of this machine's memory, at most 16 GiB.
+  EXPECT_GT(Codec::HostMaxSize(), size_t{64} << 20);
+  EXPECT_LE(Codec::HostMaxSize(), Codec::kMaxFrameClaim);
+  EXPECT_LE(Codec::HostMaxSize(),
+            static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 4);
+}
+
+// A frame this host cannot hold but a larger one could is no damage: ResourceExhausted, with
+// what to do, refused before any allocation of its size. (Its header claims the host's cap + 1
+// bytes, and it has the stored bytes that could produce them.)
+TEST(Codec, AFrameTooLargeForThisHostIsNotDamage) {
+  const size_t claim = Codec::HostMaxSize() + 1;
+  if (claim > Codec::kMaxFrameClaim) GTEST_SKIP() << "a host with more than 64 GiB";
+  std::string planted = {'\x28', '\xb5', '\x2f', '\xfd', '\xe0'};
+  for (int i = 0; i < 8; ++i) planted.push_back(static_cast<char>(uint64_t{claim} >> (8 * i)));
+  planted.resize(planted.size() + claim / Codec::kMaxExpansion + 1, '\0');
+  Codec codec(MakeKeys(false), 1);
+  auto decoded = codec.Decode(planted, "manifests/big");
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kResourceExhausted) << decoded.status();
+  EXPECT_NE(decoded.status().message().find("read it on a host with more memory"),
+            std::string::npos)
+      << decoded.status();
 }
 
 // Frame ids dedup only if the same plaintext always compresses to the same frame: whatever the

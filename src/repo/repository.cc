@@ -37,7 +37,8 @@ std::string ConfigRole(const mdb_backup::v1::RepoConfig& c) {
 
 absl::Status CheckSettings(uint32_t min, uint32_t avg, uint32_t max, int zstd_level,
                            uint64_t pack_target) {
-  if (avg == 0 || (avg & (avg - 1)) != 0 || min >= avg || avg >= max || max > (64u << 20)) {
+  if (avg == 0 || (avg & (avg - 1)) != 0 || min >= avg || avg >= max ||
+      max > Repository::kLargestChunk) {
     return absl::InvalidArgumentError(
         "chunk sizes must satisfy min < avg < max <= 64 MiB with avg a power of two");
   }
@@ -296,9 +297,19 @@ void Repository::Merge(const Index& committed, const std::string& index_key) {
   if (!index_key.empty()) index_keys_.insert(index_key);
 }
 
+absl::Status Repository::CheckChunkSize(const Location& loc) {
+  if (loc.size <= kLargestChunk) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat("the index says it holds ", loc.size,
+                                          " bytes; no chunk holds more than ", kLargestChunk));
+}
+
 absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, ChunkIds ids,
                                                    const Location& loc, std::string buffer) {
   std::string key = PackKey(loc.pack_id);
+  if (absl::Status size = CheckChunkSize(loc); !size.ok()) {
+    std::string hex = ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32));
+    return common::WithContext(size, absl::StrCat("chunk ", hex, " in pack '", key, "'"));
+  }
   auto blob = storage_->GetRange(key, loc.offset, loc.stored_size);
   if (!blob.ok()) {
     std::string hex = ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32));

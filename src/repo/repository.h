@@ -182,6 +182,10 @@ class Repository {
   absl::Status Probe();
 
   const mdb_backup::v1::RepoConfig& config() const { return config_; }
+  // No chunk is larger (the bound on every repository's chunk_max_size): an index entry that
+  // claims more is damage, refused before a buffer of its size is allocated (a planted entry
+  // could otherwise make every restore or verify allocate up to 4 GiB per chunk).
+  static constexpr uint32_t kLargestChunk = 64u << 20;
   // Bytes a pack under construction may reach: the target plus one encoded maximal chunk.
   size_t PackReserve() const {
     return config_.pack_target_size() + config_.chunk_max_size() + (config_.chunk_max_size() >> 7) +
@@ -200,6 +204,8 @@ class Repository {
     uint32_t stored_size;
     uint32_t size;
   };
+  // DataLoss for an entry larger than kLargestChunk.
+  static absl::Status CheckChunkSize(const Location& loc);
   using Index = std::unordered_map<ChunkId, Location, ChunkIdHash>;
 
   Repository(storage::Storage* storage, mdb_backup::v1::RepoConfig config, Keys keys, int threads);

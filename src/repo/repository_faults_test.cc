@@ -1,5 +1,6 @@
 // What failed storage writes leave in a repository: nothing visible, nothing half-written.
 #include <filesystem>
+#include <functional>
 #include <limits>
 
 #include "absl/strings/match.h"
@@ -62,33 +63,64 @@ TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {
   }
 }
 
+// A plain repository with one backup "x" (stream "s") whose first index entry was changed by
+// `plant`, as someone who can write the bucket would; opened again afterwards.
+class PlantedIndexTest : public RepositoryTest {
+ protected:
+  std::unique_ptr<Repository> WithPlantedIndexEntry(
+      const std::function<void(mdb_backup::v1::ChunkLocation*)>& plant) {
+    auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+    EXPECT_TRUE(Backup(repo.get(), "x", {{"s", Data(3 << 20, 4)}}).ok());
+    repo.reset();
+    auto indexes = storage_->List("index/");
+    EXPECT_FALSE(indexes->empty());
+    const std::string key = indexes->front().key;
+    Codec plain(Keys{}, 1);
+    mdb_backup::v1::IndexFile file;
+    EXPECT_TRUE(file.ParseFromString(*plain.Decode(*storage_->Get(key), key)));
+    EXPECT_GT(file.packs_size(), 0);
+    plant(file.mutable_packs(0)->mutable_chunks(0));
+    EXPECT_TRUE(storage_->Put(key, *plain.Encode(file.SerializeAsString(), key)).ok());
+    auto opened = Repository::Open(storage_.get(), {});
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    return opened.ok() ? std::move(*opened) : nullptr;
+  }
+};
+
 // Someone who can write to a plain repository plants an index entry whose offset wraps when its
 // size is added. Before, verify's (and GC's repack's) bounds check passed and `substr` threw:
 // std::terminate took the process down. Now the chunk is outside its pack, and its backup damaged.
-TEST_F(RepositoryTest, AnIndexEntryPastAnyPackIsDamageNotACrash) {
-  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
-  ASSERT_TRUE(Backup(repo.get(), "x", {{"s", Data(3 << 20, 4)}}).ok());
-  repo.reset();
-  auto indexes = storage_->List("index/");
-  ASSERT_FALSE(indexes->empty());
-  const std::string key = indexes->front().key;
-  Codec plain(Keys{}, 1);
-  auto decoded = plain.Decode(*storage_->Get(key), key);
-  ASSERT_TRUE(decoded.ok()) << decoded.status();
-  mdb_backup::v1::IndexFile file;
-  ASSERT_TRUE(file.ParseFromString(*decoded));
-  ASSERT_GT(file.packs_size(), 0);
-  file.mutable_packs(0)->mutable_chunks(0)->set_offset(std::numeric_limits<uint64_t>::max());
-  ASSERT_TRUE(storage_->Put(key, *plain.Encode(file.SerializeAsString(), key)).ok());
-  auto opened = Repository::Open(storage_.get(), {});
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  auto verify = (*opened)->Verify({});
+TEST_F(PlantedIndexTest, AnIndexEntryPastAnyPackIsDamageNotACrash) {
+  auto repo = WithPlantedIndexEntry([](mdb_backup::v1::ChunkLocation* c) {
+    c->set_offset(std::numeric_limits<uint64_t>::max());
+  });
+  ASSERT_NE(repo, nullptr);
+  auto verify = repo->Verify({});
   ASSERT_TRUE(verify.ok()) << verify.status();
   EXPECT_EQ(verify->damaged, std::vector<std::string>{"x"});
   EXPECT_TRUE(absl::StrContains(absl::StrJoin(verify->problems, "\n"), "outside the pack"))
       << absl::StrJoin(verify->problems, "\n");
   io::StringSink sink;
-  EXPECT_FALSE((*opened)->RestoreStream(*(*opened)->ReadManifest("x"), "s", &sink).ok());
+  EXPECT_FALSE(repo->RestoreStream(*repo->ReadManifest("x"), "s", &sink).ok());
+}
+
+// An index entry that says its chunk is larger than any chunk can be is damage, found by verify
+// and refused by a restore before a buffer of that size is allocated (uint32 sizes: a planted
+// entry could ask for 4 GiB per chunk, on every restore thread).
+TEST_F(PlantedIndexTest, AnIndexEntryLargerThanAnyChunkIsDamage) {
+  auto repo = WithPlantedIndexEntry(
+      [](mdb_backup::v1::ChunkLocation* c) { c->set_size(Repository::kLargestChunk + 1); });
+  ASSERT_NE(repo, nullptr);
+  auto verify = repo->Verify({});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_EQ(verify->damaged, std::vector<std::string>{"x"});
+  const std::string says = "no chunk holds more than 67108864";
+  EXPECT_TRUE(absl::StrContains(absl::StrJoin(verify->problems, "\n"), says))
+      << absl::StrJoin(verify->problems, "\n");
+  io::StringSink sink;
+  absl::Status restored = repo->RestoreStream(*repo->ReadManifest("x"), "s", &sink);
+  EXPECT_EQ(restored.code(), absl::StatusCode::kDataLoss) << restored;
+  EXPECT_TRUE(absl::StrContains(restored.message(), says)) << restored;
 }
 
 }  // namespace

@@ -117,8 +117,11 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
     auto m = ReadManifest(id);
     if (!m.ok()) {
       report.problems.push_back(std::string(m.status().message()));
-      // A newer format is not damage: this reader cannot check it (the message says so).
-      if (!absl::IsUnimplemented(m.status())) damaged.insert(id);
+      // A newer format is not damage: this reader cannot check it (the message says so); nor
+      // is a manifest too large for this host's memory.
+      if (!absl::IsUnimplemented(m.status()) && !absl::IsResourceExhausted(m.status())) {
+        damaged.insert(id);
+      }
       continue;
     }
     ++report.backups_checked;
@@ -181,11 +184,15 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
         }
         for (const auto& [named, loc] : chunks) {
           const auto& [cid, kind] = named;
-          absl::StatusOr<std::string> plain =
-              loc.offset > pack->size() || loc.stored_size > pack->size() - loc.offset
-                  ? absl::DataLossError("outside the pack")
-                  : codec_.DecodeChunk(std::string_view(*pack).substr(loc.offset, loc.stored_size),
-                                       cid, kind, loc.size);
+          absl::StatusOr<std::string> plain = absl::DataLossError("outside the pack");
+          if (loc.offset <= pack->size() && loc.stored_size <= pack->size() - loc.offset) {
+            if (absl::Status size = CheckChunkSize(loc); !size.ok()) {
+              plain = size;
+            } else {
+              plain = codec_.DecodeChunk(
+                  std::string_view(*pack).substr(loc.offset, loc.stored_size), cid, kind, loc.size);
+            }
+          }
           if (!plain.ok()) {
             std::string_view role(reinterpret_cast<const char*>(cid.data()), cid.size());
             problems.push_back(absl::StrCat("pack '", key, "' chunk ", ToHex(role), ": ",

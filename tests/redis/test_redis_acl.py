@@ -3,6 +3,7 @@ a restore: ACL users (ACL LIST at backup, ACL SETUSER on every server of the tar
 function libraries, which a full resync carries in the RDB and a key-by-key (cluster) restore
 brings by FUNCTION RESTORE; the target's own access (its default user, the service's user) is
 left as it was. A replica that lags behind its master is passed over for the master."""
+import grpc
 from mdb_harness import sharded_cluster, start_server
 from redis_harness import fill
 from test_redis import backup, make_cluster, only_backup, restore, wait_caught_up
@@ -109,4 +110,40 @@ def test_a_replica_that_lags_is_passed_over_for_the_master(workdir, redis_factor
         assert "bytes behind the master" in server.read_log()
     finally:
         proxy.release()
+        server.stop()
+
+
+def test_a_restore_sets_its_own_masterauth_and_puts_the_old_one_back(workdir, redis_factory):
+    """A restore sets the target's masterauth to a token of its own (its listener sends the
+    snapshot only to a connection that authenticates with it: a real Redis does, or this restore
+    would never finish; strangers are refused in `SnapshotServer.*`) and puts the old one back,
+    here with ACL users restored first (their save may CONFIG REWRITE, which must not write the
+    token to redis.conf: these servers have no config file to show it). A restore user the target does not allow CONFIG is refused before
+    anything is written."""
+    src, dst, locked = redis_factory(), redis_factory(), redis_factory()
+    fill(src, 300)
+    src.cli("ACL", "SETUSER", *USERS[0])
+    dst.cli("CONFIG", "SET", "masterauth", "operators-own")
+    locked.cli("ACL", "SETUSER", "restorer", "on", ">restorer-secret", "~*", "&*", "+@all", "-config")
+    server = start_server(workdir, """
+  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+  - {id: locked, folder_id: f1, engine: redis,
+     hosts: [{address: "%s", user: restorer, password: restorer-secret}]}
+""" % (src.address, dst.address, locked.address))
+    try:
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        b = only_backup(server, "src")
+        op = restore(server, b.id, "dst")
+        assert op.WhichOneof("result") == "response", op.error
+        assert dst.digest() == src.digest()
+        assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
+        assert "alice" in users(dst)
+        op = restore(server, b.id, "locked")
+        assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op
+        assert "refused to have its masterauth set" in op.error.message, op.error.message
+        assert locked.cli("DBSIZE") == "0"
+        assert locked.cli("ROLE").splitlines()[0] == "master"
+    finally:
         server.stop()

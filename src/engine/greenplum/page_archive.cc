@@ -194,12 +194,26 @@ std::string RelationOf(const std::string& path) {
 
 absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
                           io::ByteSink* out_sink, FileSizes* files, ArchiveStats* stats,
-                          const std::set<std::string>* whole) {
+                          const std::set<std::string>* whole, size_t max_files) {
   Out out(out_sink);
   out.Raw(kMagic.data(), kMagic.size());
+  uint64_t name_bytes = 0;  // of the names in `files`
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<TarEntry> e, ReadTarHeader(tar));
     if (!e) break;
+    // Ten million files is a data directory of some three million tables; their names average
+    // 64 bytes at most (real ones ~25: "base/16384/2619_fsm"). A stream of headers without end
+    // stops here, with the list at ~1.5 GB, instead of at the OOM killer. Directories are
+    // written through and not kept.
+    if ((e->type == '0' || e->type == '2') && !files->contains(e->name)) {
+      name_bytes += e->name.size();
+      if (files->size() >= max_files || name_bytes > uint64_t{64} * max_files) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the source's archive lists more than ", files->size(), " files (", name_bytes,
+            " bytes of names); mdb-backup keeps its file list in memory and stops at ", max_files,
+            " (is the source sending a directory that is not its data directory?)"));
+      }
+    }
     if (e->type == '5') {
       out.Raw("D", 1);
       out.Str(e->name);

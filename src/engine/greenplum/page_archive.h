@@ -47,10 +47,14 @@ std::string RelationOf(const std::string& path);
 // pages of relation files the parent had, whose LSN is below `threshold` and not zero, are left
 // out, except in the files of `whole` relations (RelationOf) or directories ("base/<db>"):
 // append-optimized tables, whose blocks carry no page LSN, are stored whole. `files` receives the
-// size of every file written.
+// size of every file written: at most `max_files` of them, with names of 64 bytes each on average
+// (ResourceExhausted past that: the list is held in memory, and a source that sends headers
+// without end must not exhaust it).
+inline constexpr size_t kMaxArchiveFiles = 10'000'000;
 absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn threshold,
                           io::ByteSink* out, FileSizes* files, ArchiveStats* stats,
-                          const std::set<std::string>* whole = nullptr);
+                          const std::set<std::string>* whole = nullptr,
+                          size_t max_files = kMaxArchiveFiles);
 
 // Applies an archive to `dir` (created if needed); `uid`/`gid` own what it creates (-1: as is).
 // Files under `dir` that the archive does not list are removed afterwards. Files are written

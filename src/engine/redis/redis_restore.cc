@@ -8,37 +8,29 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/ids.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "engine/per_shard.h"
 #include "engine/redis/redis_acl.h"
 #include "engine/redis/redis_conn.h"
 #include "engine/redis/redis_engine.h"
+#include "engine/redis/snapshot_server.h"
 #include "mdb_backup/v1/engines.pb.h"
-#include "repo/codec.h"
 
 namespace mdb::engine::redis {
 namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(60);
 constexpr absl::Duration kLoadTimeout = absl::Minutes(30);
-
-class SocketSink final : public io::ByteSink {
- public:
-  SocketSink(RespConn* conn, std::atomic<int64_t>* counter) : conn_(conn), counter_(counter) {}
-  absl::Status Write(std::string_view data) override {
-    if (counter_) *counter_ += static_cast<int64_t>(data.size());
-    return conn_->WriteRaw(std::string(data));
-  }
-
- private:
-  RespConn* conn_;
-  std::atomic<int64_t>* counter_;
-};
+// How long a connection to the snapshot listener has to authenticate.
+constexpr absl::Duration kAuthWithin = absl::Seconds(10);
 
 absl::StatusOr<int> Listen(const std::string& ip, int* port) {
   addrinfo hints{};
@@ -65,26 +57,86 @@ absl::StatusOr<int> Listen(const std::string& ip, int* port) {
   return fd;
 }
 
-// Answers the replica's handshake until its PSYNC/SYNC, then streams the RDB.
-absl::Status ServeSnapshot(RespConn* replica, const RestoreRequest& req,
-                           const mdb_backup::v1::RedisShardBackup& shard, uint64_t size) {
+// The target's `masterauth` as it was: CONFIG GET must answer exactly [masterauth, value], or
+// it could not be put back (a proxy hiding it would have it cleared by the restore).
+absl::StatusOr<std::string> MasterAuth(RespConn* conn) {
+  ASSIGN_OR_RETURN(RespValue got, conn->Command({"CONFIG", "GET", "masterauth"}));
+  if (got.type != RespValue::Type::kArray || got.array.size() != 2 ||
+      absl::AsciiStrToLower(got.array[0].str) != "masterauth") {
+    return absl::FailedPreconditionError(
+        "CONFIG GET masterauth did not answer its value, so it could not be put back after "
+        "the restore");
+  }
+  return got.array[1].str;
+}
+
+// `args` on the target: on `conn`, or, if that connection is broken (a timeout left it out of
+// step, a cancel), on a new one: what undoes a restore's changes must not depend on the
+// connection the failure happened on.
+absl::Status OnTarget(RespConn* conn, const common::HostConfig& host,
+                      const std::vector<std::string>& args) {
+  absl::Status first = conn->Command(args).status();
+  if (first.ok() || absl::IsFailedPrecondition(first)) return first;  // the server's own answer
+  auto fresh = ConnectHost(host, kTimeout);
+  if (!fresh.ok()) return first;
+  return (*fresh)->Command(args).status();
+}
+
+std::string PeerName(const sockaddr_storage& peer, socklen_t len) {
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&peer), len, host, sizeof(host), serv,
+                  sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "an unknown peer";
+  }
+  return absl::StrCat(host, ":", serv);
+}
+
+// Accepts connections on `listener` until one, authenticated with `token`, has been sent the
+// snapshot: that one is returned (kept open until the target reports its link up: closing it
+// makes the target drop the master it just loaded from). Others are refused and logged.
+absl::StatusOr<std::unique_ptr<RespConn>> SendSnapshot(
+    int listener, const std::string& token, uint64_t size, const RestoreRequest& req,
+    const mdb_backup::v1::RedisShardBackup& shard, const std::string& where) {
+  const absl::Time connect_by = absl::Now() + kTimeout;
+  int refused = 0;
+  std::string last_refusal;
   for (;;) {
-    ASSIGN_OR_RETURN(RespValue cmd, replica->ReadReply());
-    if (cmd.type != RespValue::Type::kArray || cmd.array.empty()) continue;
-    std::string name = cmd.array[0].str;
-    for (auto& c : name) c = static_cast<char>(toupper(c));
-    if (name == "PING") {
-      RETURN_IF_ERROR(replica->WriteRaw("+PONG\r\n"));
-    } else if (name == "PSYNC" || name == "SYNC") {
-      std::string replid(20, '\0');
-      common::RandomBytes(replid.data(), replid.size());
-      RETURN_IF_ERROR(replica->WriteRaw(
-          absl::StrCat("+FULLRESYNC ", repo::ToHex(replid), " 0\r\n$", size, "\r\n")));
-      SocketSink sink(replica, req.bytes_done);
-      return req.repository->RestoreStream(*req.manifest, shard.stream(), &sink);
-    } else {
-      RETURN_IF_ERROR(replica->WriteRaw("+OK\r\n"));  // AUTH, REPLCONF ...
+    pollfd pfd{.fd = listener, .events = POLLIN, .revents = 0};
+    int ready = 0;
+    do {  // at least once: a target queued while a refused peer held the loop is still taken
+      if (req.cancelled && req.cancelled->load()) {
+        return absl::CancelledError(absl::StrCat("restore cancelled while waiting for ", where));
+      }
+      ready = poll(&pfd, 1, 200);
+    } while (ready != 1 && absl::Now() < connect_by);
+    if (ready != 1) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          where, " did not connect back for the snapshot",
+          refused == 0 ? std::string()
+                       : absl::StrCat(" (", refused,
+                                      " connection(s) refused, the last: ", last_refusal, ")")));
     }
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof(peer);
+    int fd = accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
+    if (fd < 0) return absl::UnavailableError(absl::StrCat("accept failed: ", strerror(errno)));
+    auto replica = RespConn::Adopt(fd, PeerName(peer, peer_len), kTimeout);
+    replica->set_cancel(req.cancelled);
+    std::string refusal;
+    // A peer gets at most 10 s to authenticate, and never past the connect deadline by much.
+    const absl::Duration auth_within =
+        std::clamp(connect_by - absl::Now(), absl::Seconds(1), kAuthWithin);
+    RETURN_IF_ERROR(ServeSnapshot(
+        replica.get(), token, size,
+        [&](io::ByteSink* sink) {
+          return req.repository->RestoreStream(*req.manifest, shard.stream(), sink);
+        },
+        auth_within, &refusal, req.bytes_done));
+    if (refusal.empty()) return replica;
+    ++refused;
+    last_refusal = refusal;
+    common::Log(common::LogLevel::kWarning, "redis",
+                absl::StrCat("restore: ", refusal, "; closed, still waiting for ", where));
   }
 }
 
@@ -113,40 +165,56 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
     return absl::UnavailableError(
         absl::StrCat("target shard '", target.name, "': no reachable master"));
   }
+  const std::string where = absl::StrCat("target shard '", target.name, "' (", host->address, ")");
   ASSIGN_OR_RETURN(RespValue keys, conn->Command({"DBSIZE"}));
   if (keys.integer != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("target shard '", target.name, "' (",
-                                                      host->address, ") holds ", keys.integer,
-                                                      " keys; restore only into empty servers"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, " holds ", keys.integer, " keys; restore only into empty servers"));
   }
+  // The snapshot goes only to a connection that authenticates with a token of this restore's
+  // (snapshot_server.h), set as the target's masterauth and put back afterwards. Read first, so
+  // that a target that will not have it set refuses before anything is written.
+  const auto config_refused = [&](const absl::Status& why) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, " refused to have its masterauth set (", why.message(),
+        "): a restore sends the snapshot only to a target that authenticates with a password "
+        "of its own; allow CONFIG GET and CONFIG SET to the restore's user"));
+  };
+  absl::StatusOr<std::string> old_auth = MasterAuth(conn.get());
+  if (absl::IsCancelled(old_auth.status())) return old_auth.status();
+  if (!old_auth.ok()) return config_refused(old_auth.status());
   // ACL users are per server and not in the RDB: made on each of the shard's servers first, so
-  // that a refusal leaves the target empty and the restore can be run again.
+  // that a refusal leaves the target empty and the restore can be run again. Before the token
+  // is set: their save may CONFIG REWRITE, which must not write the token to redis.conf.
   RETURN_IF_ERROR(RestoreAclUsers({shard.acl_users().begin(), shard.acl_users().end()},
                                   target.hosts, req.cancelled));
-  ASSIGN_OR_RETURN(std::string ip, conn->LocalIp());
+  const std::string token = NewReplicaToken();
+  const auto put_back = [&] {
+    absl::Status back = OnTarget(conn.get(), *host, {"CONFIG", "SET", "masterauth", *old_auth});
+    if (!back.ok()) {
+      common::Log(common::LogLevel::kError, "redis",
+                  absl::StrCat(where, ": its masterauth is still the restore's token (",
+                               back.message(), "); set it back by hand with CONFIG SET"));
+    }
+    return back;
+  };
+  if (absl::Status set = conn->Command({"CONFIG", "SET", "masterauth", token}).status();
+      !set.ok()) {
+    if (absl::IsFailedPrecondition(set)) return config_refused(set);  // refused: not set
+    (void)put_back();  // the reply was lost or cancelled: it may be set
+    return set;
+  }
+  absl::StatusOr<std::string> ip = conn->LocalIp();
   int port = 0;
-  ASSIGN_OR_RETURN(int listener, Listen(ip, &port));
+  absl::StatusOr<int> listener = ip.ok() ? Listen(*ip, &port) : absl::StatusOr<int>(ip.status());
+  if (!listener.ok()) {
+    (void)put_back();
+    return listener.status();
+  }
   absl::Status st = [&]() -> absl::Status {
-    RETURN_IF_ERROR(conn->Command({"REPLICAOF", ip, std::to_string(port)}).status());
-    pollfd pfd{.fd = listener, .events = POLLIN, .revents = 0};
-    int ready = 0;
-    for (absl::Time deadline = absl::Now() + kTimeout; ready != 1 && absl::Now() < deadline;) {
-      if (req.cancelled && req.cancelled->load()) {
-        return absl::CancelledError(absl::StrCat("restore cancelled while waiting for ",
-                                                 host->address, " to connect back"));
-      }
-      ready = poll(&pfd, 1, 200);
-    }
-    if (ready != 1) {
-      return absl::DeadlineExceededError(absl::StrCat("target shard '", target.name, "' (",
-                                                      host->address, ") did not connect back to ",
-                                                      ip, ":", port, " for the snapshot"));
-    }
-    int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) return absl::UnavailableError("accept failed");
-    auto replica = RespConn::Adopt(fd, host->address);
-    replica->set_cancel(req.cancelled);
-    RETURN_IF_ERROR(ServeSnapshot(replica.get(), req, shard, size));
+    RETURN_IF_ERROR(conn->Command({"REPLICAOF", *ip, std::to_string(port)}).status());
+    ASSIGN_OR_RETURN(std::unique_ptr<RespConn> replica,
+                     SendSnapshot(*listener, token, size, req, shard, where));
     // Wait until the target has loaded the snapshot and reports the link up.
     absl::Time deadline = absl::Now() + kLoadTimeout;
     for (;;) {
@@ -154,18 +222,19 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
       if (absl::IsCancelled(role.status())) return role.status();
       if (role.ok() && role->link_up) break;
       if (absl::Now() > deadline) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("target shard '", target.name, "' did not finish loading in time"));
+        return absl::DeadlineExceededError(absl::StrCat(where, " did not finish loading in time"));
       }
       absl::SleepFor(absl::Milliseconds(50));
     }
     return absl::OkStatus();
   }();
-  close(listener);
+  close(*listener);
   // Detach whatever happened: the target must not stay a replica of a socket that is gone.
-  absl::Status detach = conn->Command({"REPLICAOF", "NO", "ONE"}).status();
+  absl::Status detach = OnTarget(conn.get(), *host, {"REPLICAOF", "NO", "ONE"});
+  absl::Status auth = put_back();
   if (!st.ok()) return st;
-  return detach;
+  if (!detach.ok()) return detach;
+  return common::WithContext(auth, absl::StrCat(where, ": putting its masterauth back"));
 }
 
 }  // namespace

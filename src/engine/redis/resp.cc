@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -98,7 +99,9 @@ absl::Status RespConn::Send(const std::vector<std::string>& args) {
 }
 
 absl::Status RespConn::WaitReadable() {
-  const absl::Time deadline = absl::Now() + timeout_;
+  // Within a reply, no later than its own deadline either: a wait begun just before it would
+  // otherwise add a whole timeout to max_reply_time.
+  const absl::Time deadline = std::min(absl::Now() + timeout_, reply_deadline_);
   for (;;) {
     if (cancelled_ && cancelled_->load()) {
       return absl::CancelledError(

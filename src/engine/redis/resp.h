@@ -61,6 +61,9 @@ class RespConn {
   // operation ends it even while the server holds a reply back.
   void set_cancel(const std::atomic<bool>* cancelled) { cancelled_ = cancelled; }
   void set_limits(const RespLimits& limits) { limits_ = limits; }
+  // What bounds each wait for the peer from now on.
+  void set_timeout(absl::Duration timeout) { timeout_ = timeout; }
+  absl::Duration timeout() const { return timeout_; }
   // Bytes received and not yet consumed, plus what was consumed since the last compaction: what
   // the connection holds (tests check it stays bounded).
   size_t buffered() const { return buf_.size(); }

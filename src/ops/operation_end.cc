@@ -1,0 +1,93 @@
+// How an operation ends: its outcome built from the work's result, written to the catalog, and
+// written again at every heartbeat while the catalog refuses it.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/time_util.h"
+#include "ops/operation_metadata.h"
+#include "ops/operation_runner.h"
+
+namespace mdb::ops {
+
+absl::Status OperationRunner::Finish(Task& task,
+                                     const absl::StatusOr<google::protobuf::Any>& result) {
+  Operation op;
+  std::string abort_reason;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    op = task.operation;
+    abort_reason = task.abort_reason;
+  }
+  op.set_done(true);
+  *op.mutable_modified_at() = common::ToProto(absl::Now());
+  if (!abort_reason.empty() && !result.ok()) {
+    op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
+    op.mutable_error()->set_message(abort_reason);
+  } else if (result.ok()) {
+    *op.mutable_response() = *result;
+  } else {
+    op.mutable_error()->set_code(static_cast<int>(result.status().code()));
+    op.mutable_error()->set_message(std::string(result.status().message()));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    task.operation = op;
+  }
+  std::string outcome = "done";
+  if (op.has_error()) {
+    outcome = absl::StrCat(
+        "failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(op.error().code())),
+        ": ", op.error().message());
+  }
+  const std::string cluster = ClusterOf(op);
+  common::Log(op.has_error() ? common::LogLevel::kWarning : common::LogLevel::kInfo, "operations",
+              absl::StrCat("operation ", op.id(), " (", op.description(), ") ", outcome),
+              {.cluster = cluster, .operation = op.id()});
+  return Record(task);
+}
+
+absl::Status OperationRunner::Record(const Task& task) {
+  catalog::OperationRecord rec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rec = {.operation = task.operation, .folder_id = task.folder_id, .owner = options_.owner};
+  }
+  const Operation& op = rec.operation;
+  // Conditional on this instance still owning the row: a retry after a lost reply, or after a
+  // survivor ended it, cannot overwrite what is there.
+  ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
+  if (!written) {
+    // A survivor ended it after this instance's lease ran out: its ABORTED stands.
+    common::Log(common::LogLevel::kWarning, "operations",
+                absl::StrCat("operation ", op.id(), " ended here after another instance had ",
+                             "ended it (lease ran out); its end there stands"));
+  }
+  return absl::OkStatus();
+}
+
+bool OperationRunner::RecordUnrecorded() {
+  std::vector<std::shared_ptr<Task>> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending.swap(unrecorded_);
+  }
+  bool all = true;
+  for (auto& task : pending) {
+    if (Record(*task).ok()) {
+      common::Log(common::LogLevel::kInfo, "operations",
+                  absl::StrCat("operation ", task->operation.id(), ": its end is recorded now"));
+      continue;
+    }
+    all = false;
+    std::lock_guard<std::mutex> lock(mu_);
+    unrecorded_.push_back(std::move(task));
+  }
+  return all;
+}
+
+}  // namespace mdb::ops
