@@ -76,18 +76,21 @@ bool OperationRunner::RecordUnrecorded() {
     std::lock_guard<std::mutex> lock(mu_);
     pending.swap(unrecorded_);
   }
-  bool all = true;
+  bool reached = true;
   for (auto& task : pending) {
-    if (Record(*task).ok()) {
+    absl::Status recorded = Record(*task);
+    if (recorded.ok()) {
       common::Log(common::LogLevel::kInfo, "operations",
                   absl::StrCat("operation ", task->operation.id(), ": its end is recorded now"));
       continue;
     }
-    all = false;
+    // Only an unreachable catalog counts against this instance's survivor duty (a write refused
+    // for good would otherwise end that duty for good).
+    if (absl::IsUnavailable(recorded) || absl::IsDeadlineExceeded(recorded)) reached = false;
     std::lock_guard<std::mutex> lock(mu_);
     unrecorded_.push_back(std::move(task));
   }
-  return all;
+  return reached;
 }
 
 }  // namespace mdb::ops

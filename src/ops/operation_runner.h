@@ -180,8 +180,8 @@ class OperationRunner {
   // Sets the task's operation to its end and writes it (Record).
   absl::Status Finish(Task& task, const absl::StatusOr<google::protobuf::Any>& result);
   absl::Status Record(const Task& task);
-  // Writes the ends the catalog refused before (unrecorded_); those it refuses again stay
-  // (false).
+  // Writes the ends the catalog refused before (unrecorded_); those it refuses again stay.
+  // False when the catalog could not be reached.
   bool RecordUnrecorded();
 
   catalog::Catalog* catalog_;

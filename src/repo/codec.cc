@@ -13,11 +13,13 @@
 #include <zstd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -213,22 +215,47 @@ absl::StatusOr<std::string> Codec::DecodeChunk(std::string_view blob, const Chun
   return plain;
 }
 
+namespace {
+
+// The memory this process may use: the machine's, or less under a cgroup's limit (v2: the
+// lowest memory.max from its own cgroup up to the root, so a parent's limit counts too; v1: the
+// memory controller's limit_in_bytes). "max" (no limit) does not parse and changes nothing.
+uint64_t UsableMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  uint64_t memory = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
+  const auto lower = [&memory](const std::string& file) {
+    std::ifstream in(file);
+    unsigned long long limit = 0;
+    if (in >> limit && limit > 0 && (memory == 0 || limit < memory)) memory = limit;
+  };
+  std::ifstream groups("/proc/self/cgroup");
+  for (std::string line; std::getline(groups, line);) {
+    // "0::/system.slice/x.service" (v2), "4:memory:/docker/abc" (v1)
+    const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const std::filesystem::path path = line.substr(b + 1);
+    if (controllers.empty()) {
+      for (std::filesystem::path p = path; !p.empty(); p = p.parent_path()) {
+        lower("/sys/fs/cgroup" + (p == "/" ? std::string() : p.string()) + "/memory.max");
+        if (p == p.parent_path()) break;
+      }
+    } else if (absl::StrContains(controllers, "memory")) {
+      lower("/sys/fs/cgroup/memory" + (path == "/" ? std::string() : path.string()) +
+            "/memory.limit_in_bytes");
+    }
+  }
+  return memory;
+}
+
+}  // namespace
+
 size_t Codec::HostMaxSize() {
   // A quarter of the memory this process may use: more than any real manifest or index object
   // (a 10 TB backup at 1 MiB chunks has a ~500 MB manifest), and a reader that refuses a bigger
-  // one with an error is still running; one that allocated it is not. A container's limit is
-  // its cgroup's (cgroup v2 `memory.max`), not the machine's.
+  // one with an error is still running; one that allocated it is not.
   static const size_t cap = [] {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    uint64_t memory = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
-    if (FILE* f = fopen("/sys/fs/cgroup/memory.max", "re")) {
-      unsigned long long limit = 0;  // "max" (no limit) does not parse
-      if (fscanf(f, "%llu", &limit) == 1 && limit > 0 && (memory == 0 || limit < memory)) {
-        memory = limit;
-      }
-      fclose(f);
-    }
-    const size_t quarter = static_cast<size_t>(memory / 4);
+    const size_t quarter = static_cast<size_t>(UsableMemory() / 4);
     return quarter == 0 ? kMaxFrameClaim : std::min(quarter, kMaxFrameClaim);
   }();
   return cap;

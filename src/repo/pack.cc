@@ -86,8 +86,10 @@ absl::StatusOr<::mdb_backup::v1::PackEntry> ParsePackTrailer(std::string_view pa
   if (len > pack.size() - kPackTailSize) {
     return absl::DataLossError(absl::StrCat("pack ", name, ": trailer length is damaged"));
   }
-  auto plain =
-      codec.Decode(pack.substr(pack.size() - kPackTailSize - len, len), TrailerRole(pack_id_bytes));
+  // A format limit, not the host's: an entry per chunk (~60 bytes) for chunks of at least a
+  // zstd frame's 9 bytes each.
+  auto plain = codec.Decode(pack.substr(pack.size() - kPackTailSize - len, len),
+                            TrailerRole(pack_id_bytes), 0, 8 * pack.size() + (1 << 20));
   if (!plain.ok()) return plain.status();
   ::mdb_backup::v1::PackEntry entry;
   if (!entry.ParseFromString(*plain) || entry.pack_id() != pack_id_bytes) {

@@ -374,8 +374,15 @@ absl::StatusOr<Manifest> Repository::ReadManifest(const std::string& backup_id) 
   return m;
 }
 
+// Whether the backup's manifest exists and is of this format: one too large for this host's
+// memory (ResourceExhausted) exists, and may be deleted or verified.
+absl::Status Repository::CheckManifest(const std::string& backup_id) {
+  absl::Status read = ReadManifest(backup_id).status();
+  return absl::IsResourceExhausted(read) ? absl::OkStatus() : read;
+}
+
 absl::Status Repository::DeleteBackup(const std::string& backup_id) {
-  RETURN_IF_ERROR(ReadManifest(backup_id).status());
+  RETURN_IF_ERROR(CheckManifest(backup_id));
   RETURN_IF_ERROR(storage_->Delete("manifests/" + backup_id));
   // The backup is gone with its manifest; a verification left by a failure here is the GC's.
   (void)storage_->Delete(kVerifications + backup_id);
@@ -385,7 +392,10 @@ absl::Status Repository::DeleteBackup(const std::string& backup_id) {
 absl::Status Repository::PutVerification(const std::string& backup_id, std::string_view record) {
   // Only for a backup that exists (one deleted between this check and the Put leaves an orphan
   // the next GC removes). Encoded like a manifest: sealed to its key when encrypted.
-  RETURN_IF_ERROR(ReadManifest(backup_id).status());
+  RETURN_IF_ERROR(CheckManifest(backup_id));
+  if (record.size() > kMaxVerificationBytes) {
+    return absl::InvalidArgumentError("a verification record is at most 1 MiB");
+  }
   const std::string key = kVerifications + backup_id;
   ASSIGN_OR_RETURN(std::string blob, codec_.Encode(record, key));
   return storage_->Put(key, blob);
@@ -399,7 +409,7 @@ absl::StatusOr<std::string> Repository::ReadVerification(const std::string& back
     return absl::NotFoundError(absl::StrCat("backup '", backup_id, "' has no verification"));
   }
   if (!blob.ok()) return blob.status();
-  return codec_.Decode(*blob, key);
+  return codec_.Decode(*blob, key, 0, kMaxVerificationBytes);
 }
 
 absl::Status Repository::Probe() {

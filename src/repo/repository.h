@@ -198,6 +198,8 @@ class Repository {
  private:
   friend class BackupWriterImpl;
   static constexpr char kVerifications[] = "verifications/";
+  static constexpr size_t kMaxVerificationBytes = 1 << 20;  // a drill's record: a few hundred
+  absl::Status CheckManifest(const std::string& backup_id);
   struct Location {
     std::string pack_id;  // 16 bytes
     uint64_t offset;

@@ -68,6 +68,14 @@ def repo_packs(server):
     return int(m.group(1))
 
 
+def start_src_dst(workdir, src, dst, **extra):
+    """A server with two standalone clusters of folder f1: `src` and `dst`."""
+    return start_server(workdir, """
+  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}
+  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
+""" % (src.address, dst.address), **extra)
+
+
 def test_standalone_backup_and_restore_are_exact(workdir, redis_factory):
     src, dst = redis_factory(), redis_factory()
     fill(src, 20000)
@@ -412,10 +420,7 @@ def test_a_wrong_repository_key_is_refused_at_start_and_changes_nothing(workdir,
     src, dst = redis_factory(), redis_factory()
     fill(src, 2000)
     right, wrong = write_key(workdir / "right.key"), write_key(workdir / "wrong.key")
-    server = start_server(workdir, """
-  - {id: src, folder_id: f1, engine: redis, hosts: ["%s"]}
-  - {id: dst, folder_id: f1, engine: redis, hosts: ["%s"]}
-""" % (src.address, dst.address), server_extra="  repository_key_file: %s\n" % right)
+    server = start_src_dst(workdir, src, dst, server_extra="  repository_key_file: %s\n" % right)
     try:
         op = backup(server, "src")
         assert op.WhichOneof("result") == "response", op.error

@@ -6,7 +6,7 @@ left as it was. A replica that lags behind its master is passed over for the mas
 import grpc
 from mdb_harness import sharded_cluster, start_server
 from redis_harness import fill
-from test_redis import backup, make_cluster, only_backup, restore, wait_caught_up
+from test_redis import backup, make_cluster, only_backup, restore, start_src_dst, wait_caught_up
 
 LIBRARY = "#!lua name=mdblib\nredis.register_function('echo_first', function(keys, args) return args[1] end)"
 USERS = [
@@ -144,6 +144,33 @@ def test_a_restore_sets_its_own_masterauth_and_puts_the_old_one_back(workdir, re
         assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op
         assert "refused to have its masterauth set" in op.error.message, op.error.message
         assert locked.cli("DBSIZE") == "0"
-        assert locked.cli("ROLE").splitlines()[0] == "master"
+    finally:
+        server.stop()
+
+
+def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_masterauth(
+        workdir, redis_factory):
+    """The snapshot's packs are gone (someone emptied the bucket): the restore fails after the
+    target authenticated and began to load. The target is detached (REPLICAOF NO ONE, retried
+    while it is LOADING) and its masterauth put back, over a new connection."""
+    src, dst = redis_factory(), redis_factory()
+    fill(src, 3000)
+    dst.cli("CONFIG", "SET", "masterauth", "operators-own")
+    server = start_src_dst(workdir, src, dst)
+    try:
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        b = only_backup(server, "src")
+        packs = list((server.workdir / "repository").rglob("packs/**/*"))
+        assert any(p.is_file() for p in packs), packs
+        for p in packs:
+            if p.is_file():
+                p.unlink()
+        op = restore(server, b.id, "dst")
+        assert op.WhichOneof("result") == "error", op
+        assert op.error.code == grpc.StatusCode.DATA_LOSS.value[0], op.error
+        assert dst.cli("ROLE").splitlines()[0] == "master"
+        assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
+        assert dst.cli("DBSIZE") == "0"
     finally:
         server.stop()

@@ -209,9 +209,10 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
       name_bytes += e->name.size();
       if (files->size() >= max_files || name_bytes > uint64_t{64} * max_files) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "the source's archive lists more than ", files->size(), " files (", name_bytes,
-            " bytes of names); mdb-backup keeps its file list in memory and stops at ", max_files,
-            " (is the source sending a directory that is not its data directory?)"));
+            "the source's archive lists more files than mdb-backup keeps in memory (",
+            files->size(), " so far, ", name_bytes, " bytes of names; the limit is ", max_files,
+            " files, with 64 bytes of name each on average): is the source sending a directory "
+            "that is not its data directory?"));
       }
     }
     if (e->type == '5') {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -70,16 +71,42 @@ absl::StatusOr<std::string> MasterAuth(RespConn* conn) {
   return got.array[1].str;
 }
 
-// `args` on the target: on `conn`, or, if that connection is broken (a timeout left it out of
-// step, a cancel), on a new one: what undoes a restore's changes must not depend on the
-// connection the failure happened on.
-absl::Status OnTarget(RespConn* conn, const common::HostConfig& host,
-                      const std::vector<std::string>& args) {
-  absl::Status first = conn->Command(args).status();
-  if (first.ok() || absl::IsFailedPrecondition(first)) return first;  // the server's own answer
-  auto fresh = ConnectHost(host, kTimeout);
-  if (!fresh.ok()) return first;
-  return (*fresh)->Command(args).status();
+// Undoes what a restore changed on its target: REPLICAOF NO ONE (retried while the target is
+// still LOADING the snapshot, which refuses it), then `masterauth` put back. On `conn` when the
+// restore went well; on a new connection after a failure, which may have left `conn` out of
+// step (a reply unread) or cancelled. Not cancellable, and bounded (a minute to connect and
+// for each reply; ten minutes of LOADING): a target left a replica of a closed port, or with
+// the token as its masterauth, is worse than a cancel that takes a while. A failure is logged
+// as well as returned.
+absl::Status Undo(RespConn* conn, bool conn_in_step, const common::HostConfig& host,
+                  const std::string& old_auth, const std::string& where) {
+  std::unique_ptr<RespConn> fresh;
+  if (!conn_in_step) {
+    auto connected = ConnectHost(host, kTimeout);
+    if (!connected.ok()) {
+      common::Log(common::LogLevel::kError, "redis",
+                  absl::StrCat(where, ": cannot reach it to undo the restore's changes (",
+                               connected.status().message(), "); if it is still a replica, send ",
+                               "it REPLICAOF NO ONE, and set its masterauth back by hand"));
+      return connected.status();
+    }
+    fresh = std::move(*connected);
+    conn = fresh.get();
+  }
+  absl::Status detach;
+  for (const absl::Time until = absl::Now() + absl::Minutes(10);;) {
+    detach = conn->Command({"REPLICAOF", "NO", "ONE"}).status();
+    if (!absl::StartsWith(detach.message(), "LOADING") || absl::Now() > until) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  absl::Status auth = conn->Command({"CONFIG", "SET", "masterauth", old_auth}).status();
+  if (!detach.ok() || !auth.ok()) {
+    common::Log(common::LogLevel::kError, "redis",
+                absl::StrCat(where, ": undoing the restore's changes failed (REPLICAOF NO ONE: ",
+                             detach.ToString(), "; masterauth put back: ", auth.ToString(),
+                             "); finish by hand"));
+  }
+  return !detach.ok() ? detach : auth;
 }
 
 std::string PeerName(const sockaddr_storage& peer, socklen_t len) {
@@ -109,7 +136,8 @@ absl::StatusOr<std::unique_ptr<RespConn>> SendSnapshot(
       }
       ready = poll(&pfd, 1, 200);
     } while (ready != 1 && absl::Now() < connect_by);
-    if (ready != 1) {
+    // A hard end too: peers connecting again and again must not keep a restore waiting.
+    if (ready != 1 || absl::Now() > connect_by + kAuthWithin) {
       return absl::DeadlineExceededError(absl::StrCat(
           where, " did not connect back for the snapshot",
           refused == 0 ? std::string()
@@ -119,7 +147,16 @@ absl::StatusOr<std::unique_ptr<RespConn>> SendSnapshot(
     sockaddr_storage peer{};
     socklen_t peer_len = sizeof(peer);
     int fd = accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
-    if (fd < 0) return absl::UnavailableError(absl::StrCat("accept failed: ", strerror(errno)));
+    if (fd < 0) {
+      // A connection reset before it was taken (ECONNABORTED, EPROTO...): a peer's doing, not
+      // the restore's failure. Waited on as for a refused one.
+      ++refused;
+      last_refusal = absl::StrCat("accept: ", strerror(errno));
+      continue;
+    }
+    // Writes too time out (the stream to a target that stopped reading must not block for good).
+    const timeval send_timeout{.tv_sec = absl::ToInt64Seconds(kTimeout), .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
     auto replica = RespConn::Adopt(fd, PeerName(peer, peer_len), kTimeout);
     replica->set_cancel(req.cancelled);
     std::string refusal;
@@ -189,26 +226,17 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
   RETURN_IF_ERROR(RestoreAclUsers({shard.acl_users().begin(), shard.acl_users().end()},
                                   target.hosts, req.cancelled));
   const std::string token = NewReplicaToken();
-  const auto put_back = [&] {
-    absl::Status back = OnTarget(conn.get(), *host, {"CONFIG", "SET", "masterauth", *old_auth});
-    if (!back.ok()) {
-      common::Log(common::LogLevel::kError, "redis",
-                  absl::StrCat(where, ": its masterauth is still the restore's token (",
-                               back.message(), "); set it back by hand with CONFIG SET"));
-    }
-    return back;
-  };
   if (absl::Status set = conn->Command({"CONFIG", "SET", "masterauth", token}).status();
       !set.ok()) {
     if (absl::IsFailedPrecondition(set)) return config_refused(set);  // refused: not set
-    (void)put_back();  // the reply was lost or cancelled: it may be set
+    (void)Undo(conn.get(), false, *host, *old_auth, where);  // lost or cancelled: it may be set
     return set;
   }
   absl::StatusOr<std::string> ip = conn->LocalIp();
   int port = 0;
   absl::StatusOr<int> listener = ip.ok() ? Listen(*ip, &port) : absl::StatusOr<int>(ip.status());
   if (!listener.ok()) {
-    (void)put_back();
+    (void)Undo(conn.get(), false, *host, *old_auth, where);
     return listener.status();
   }
   absl::Status st = [&]() -> absl::Status {
@@ -229,12 +257,10 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
     return absl::OkStatus();
   }();
   close(*listener);
-  // Detach whatever happened: the target must not stay a replica of a socket that is gone.
-  absl::Status detach = OnTarget(conn.get(), *host, {"REPLICAOF", "NO", "ONE"});
-  absl::Status auth = put_back();
+  // Undone whatever happened: the target must not stay a replica of a socket that is gone.
+  absl::Status undone = Undo(conn.get(), st.ok(), *host, *old_auth, where);
   if (!st.ok()) return st;
-  if (!detach.ok()) return detach;
-  return common::WithContext(auth, absl::StrCat(where, ": putting its masterauth back"));
+  return common::WithContext(undone, absl::StrCat(where, ": after the restore"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
@@ -48,7 +49,9 @@ absl::Status ServeSnapshot(RespConn* replica, std::string_view token, uint64_t s
                            std::atomic<int64_t>* counter) {
   const auto refuse = [&](absl::string_view why) {
     (void)replica->WriteRaw("-NOAUTH Authentication required.\r\n");
-    *refused = absl::StrCat(replica->address(), " is not the restore's target: ", why);
+    // What the peer chose goes into logs and the operation's error: escaped, and short.
+    *refused = absl::StrCat(replica->address(),
+                            " is not the restore's target: ", absl::CHexEscape(why.substr(0, 96)));
     return absl::OkStatus();
   };
   // A replica's commands before PSYNC are a few short words: nothing a peer sends before AUTH
@@ -82,7 +85,9 @@ absl::Status ServeSnapshot(RespConn* replica, std::string_view token, uint64_t s
     }
     const std::string name = absl::AsciiStrToUpper(cmd->array[0].str);
     if (name == "PING") {
-      RETURN_IF_ERROR(replica->WriteRaw("+PONG\r\n"));
+      absl::Status pong = replica->WriteRaw("+PONG\r\n");
+      if (!pong.ok() && !authenticated) return refuse(pong.message());  // a peer's reset
+      RETURN_IF_ERROR(pong);
     } else if (name == "AUTH") {
       if (cmd->array.size() < 2 || !SameToken(cmd->array.back().str, token)) {
         return refuse("wrong password");

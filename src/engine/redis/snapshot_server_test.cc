@@ -74,7 +74,8 @@ TEST(SnapshotServer, TheTargetThatAuthenticatesGetsTheSnapshot) {
 }
 
 // Anyone else who connects first (a scan, a neighbour on the network) gets nothing of the
-// backup, and the restore goes on waiting for its target (PermissionDenied, not a failure).
+// backup, and the restore goes on waiting for its target (a refusal, not a failure), their text
+// escaped.
 TEST(SnapshotServer, APeerWithoutTheTokenGetsNothing) {
   const std::string psync = Command({"PSYNC", "?", "-1"});
   for (const std::string& sends : {
@@ -85,9 +86,10 @@ TEST(SnapshotServer, APeerWithoutTheTokenGetsNothing) {
            Command({"AUTH", std::string(kToken) + "0"}) + psync,  // a longer one
            Command({"AUTH"}) + psync,                             // none
            Command({"PING"}) + Command({"PING"}) + Command({"PING"}) + Command({"PING"}) + psync,
-           std::string("PSYNC ? -1\r\n"),                      // inline, not RESP
-           Command({"AUTH", std::string(2000, 'x')}) + psync,  // more than a password holds
-           std::string(),                                      // connects and says nothing
+           std::string("PSYNC ? -1\r\n"),                        // inline, not RESP
+           Command({"AUTH", std::string(2000, 'x')}) + psync,    // more than a password holds
+           Command({"FAKE\nmdb-backupd: forged line"}) + psync,  // text for the log
+           std::string(),                                        // connects and says nothing
        }) {
     for (bool stay_open : {false, true}) {
       Served s = Serve(sends, kToken, stay_open);
@@ -97,6 +99,7 @@ TEST(SnapshotServer, APeerWithoutTheTokenGetsNothing) {
       EXPECT_EQ(s.answered.find("SNAPSHT"), std::string::npos) << sends;
       EXPECT_EQ(s.refused.rfind("10.0.0.9:4242 is not the restore's target: ", 0), 0u)
           << sends << s.refused;
+      EXPECT_EQ(s.refused.find('\n'), std::string::npos) << s.refused;
       // Silence holds the service no longer than the time to authenticate (300 ms here).
       EXPECT_LT(s.took, absl::Seconds(3)) << sends;
     }
@@ -121,6 +124,24 @@ TEST(SnapshotServer, AFailureOfTheStreamIsAnErrorNotARefusal) {
   EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
   EXPECT_EQ(refused, "");
   close(fds[1]);
+}
+
+// A peer that sends PING and is gone before the answer (a reset) is refused like any other
+// stranger: the write's failure must not fail the restore.
+TEST(SnapshotServer, APeerGoneBeforeItsPongIsRefusedNotAFailure) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  const std::string ping = Command({"PING"});
+  ASSERT_EQ(send(fds[1], ping.data(), ping.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(ping.size()));
+  close(fds[1]);  // the PING stays readable; the PONG cannot be written
+  auto conn = RespConn::Adopt(fds[0], "10.0.0.9:4242", absl::Seconds(5));
+  std::string refused;
+  absl::Status st = ServeSnapshot(
+      conn.get(), kToken, 7, [](io::ByteSink*) { return absl::OkStatus(); }, absl::Seconds(5),
+      &refused);
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_NE(refused, "");
 }
 
 TEST(SnapshotServer, TokensAreFreshAndPasswordShaped) {
