@@ -154,9 +154,6 @@ absl::StatusOr<std::unique_ptr<RespConn>> SendSnapshot(
       last_refusal = absl::StrCat("accept: ", strerror(errno));
       continue;
     }
-    // Writes too time out (the stream to a target that stopped reading must not block for good).
-    const timeval send_timeout{.tv_sec = absl::ToInt64Seconds(kTimeout), .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
     auto replica = RespConn::Adopt(fd, PeerName(peer, peer_len), kTimeout);
     replica->set_cancel(req.cancelled);
     std::string refusal;

@@ -81,6 +81,12 @@ absl::StatusOr<std::string> RespConn::LocalIp() const {
   return std::string(host);
 }
 
+std::unique_ptr<RespConn> RespConn::Adopt(int fd, std::string peer, absl::Duration timeout) {
+  timeval tv{.tv_sec = static_cast<time_t>(absl::ToInt64Seconds(timeout)), .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  return std::unique_ptr<RespConn>(new RespConn(fd, std::move(peer), timeout));
+}
+
 absl::Status RespConn::WriteRaw(const std::string& data) {
   size_t done = 0;
   while (done < data.size()) {

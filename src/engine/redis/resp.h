@@ -69,11 +69,9 @@ class RespConn {
   size_t buffered() const { return buf_.size(); }
   // The local IP address of this connection, as the server sees us.
   absl::StatusOr<std::string> LocalIp() const;
-  // Wraps an accepted socket (restore serves replicas).
+  // Wraps an accepted socket (restore serves replicas); its writes time out as Connect's do.
   static std::unique_ptr<RespConn> Adopt(int fd, std::string peer,
-                                         absl::Duration timeout = absl::Seconds(60)) {
-    return std::unique_ptr<RespConn>(new RespConn(fd, std::move(peer), timeout));
-  }
+                                         absl::Duration timeout = absl::Seconds(60));
 
  private:
   RespConn(int fd, std::string address, absl::Duration timeout)
