@@ -150,6 +150,13 @@ struct Metrics::Families {
           .Name("mdb_repository_up")
           .Help("1 when the repository answered the service's last use of it, else 0.")
           .Register(registry);
+  prometheus::Family<prometheus::Counter>& repo_gcs =
+      prometheus::BuildCounter()
+          .Name("mdb_repository_gc_total")
+          .Help(
+              "Repository GCs run by this instance since it started, by outcome (the status "
+              "code; a GC that waits for a running backup is not counted).")
+          .Register(registry);
 
   // The clusters' series (guarded by mu; a series is updated under mu too, so a cluster
   // forgotten at a reload can neither leave one behind nor have one freed under an update,
@@ -205,6 +212,9 @@ Metrics& Metrics::Get() {
 
 Metrics::Metrics() : f_(std::make_unique<Families>()) {
   f_->build.Add({{"version", common::kVersion}}).Set(1);
+  // From 0, so that the first damage found is an increase (an alert's `increase()` needs the
+  // series before it).
+  f_->repo_gcs.Add({{"code", Code(absl::StatusCode::kDataLoss)}});
 }
 
 Metrics::~Metrics() = default;
@@ -336,6 +346,10 @@ void Metrics::Repository(const RepositoryFigures& r, absl::Time at) {
 }
 
 void Metrics::RepositoryReachable(bool up) { f_->repo_up.Add({}).Set(up ? 1 : 0); }
+
+void Metrics::RepositoryGcEnded(absl::StatusCode code) {
+  f_->repo_gcs.Add({{"code", Code(code)}}).Increment();
+}
 
 void Metrics::ClusterDeclared(const std::string& engine, const std::string& cluster) {
   f_->Update(cluster, MDB_FAMILY(declared), {{"engine", engine}, {"cluster", cluster}},

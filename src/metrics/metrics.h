@@ -70,6 +70,8 @@ class Metrics {
   // The repository as the last GC found it, and whether it answered.
   void Repository(const RepositoryFigures& r, absl::Time at);
   void RepositoryReachable(bool up);
+  // A GC's outcome: DATA_LOSS is a damaged repository that answered, not one that is down.
+  void RepositoryGcEnded(absl::StatusCode code);
   // A cluster the service is to protect (declared, not a restore target): with no backup yet,
   // alerts see it as unprotected.
   void ClusterDeclared(const std::string& engine, const std::string& cluster);

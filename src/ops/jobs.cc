@@ -399,7 +399,19 @@ absl::Status Jobs::ProbeRepository() {
   return absl::OkStatus();
 }
 
-absl::Status Jobs::CollectGarbage() {
+namespace {
+
+// Down, or refusing us (revoked S3 credentials are PERMISSION_DENIED): not usable either way. A
+// repository that answered with damage (DATA_LOSS) or an object too large for this host
+// (RESOURCE_EXHAUSTED) is up: its alert is another one (docs/monitoring.md).
+bool Unreachable(const absl::Status& st) {
+  return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) || absl::IsPermissionDenied(st) ||
+         absl::IsUnauthenticated(st);
+}
+
+}  // namespace
+
+absl::Status Jobs::Gc() {
   if (!repository_) return absl::OkStatus();
   auto gc = repository_->Gc();
   if (gc.ok()) {
@@ -412,14 +424,20 @@ absl::Status Jobs::CollectGarbage() {
                                         .chunks = gc->chunks,
                                         .reclaimable_bytes = gc->unreferenced_bytes_kept},
                                        absl::Now());
-  } else if (!repo::HeldBy(gc.status(), /*gc=*/false) && !repo::HeldBy(gc.status(), /*gc=*/true)) {
-    // Down, or refusing us (revoked S3 credentials are PERMISSION_DENIED): not usable either way.
-    metrics::Metrics::Get().RepositoryReachable(false);
   }
+  const bool held =
+      repo::HeldBy(gc.status(), /*gc=*/false) || repo::HeldBy(gc.status(), /*gc=*/true);
+  if (!held) metrics::Metrics::Get().RepositoryGcEnded(gc.status().code());
+  if (!held && Unreachable(gc.status())) metrics::Metrics::Get().RepositoryReachable(false);
+  return gc.status();
+}
+
+absl::Status Jobs::CollectGarbage() {
+  absl::Status st = Gc();
   // A GC that failed (not one that waits for a running backup) is retried by the periodic GC.
-  bool busy = repo::HeldBy(gc.status(), /*gc=*/false);
-  if (!gc.ok() && !busy && on_gc_failed_) on_gc_failed_();
-  if (!gc.ok() && !absl::IsUnavailable(gc.status())) return gc.status();
+  bool busy = repo::HeldBy(st, /*gc=*/false);
+  if (!st.ok() && !busy && on_gc_failed_) on_gc_failed_();
+  if (!st.ok() && !absl::IsUnavailable(st)) return st;
   return absl::OkStatus();
 }
 

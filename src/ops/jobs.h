@@ -95,6 +95,9 @@ class Jobs final : public BackupJobs {
   // the repository; not when it only waited for a running backup): the periodic GC
   // (ops/gc_loop.h) retries it sooner.
   void set_on_gc_failed(std::function<void()> f) { on_gc_failed_ = std::move(f); }
+  // The repository's GC with its figures and outcome in the metrics (mdb_repository_*), its error
+  // as is: the periodic GC's step (it retries by itself).
+  absl::Status Gc();
 
   // The journal accounting of the backups this object writes and deletes (the archivers report
   // their pieces to it).

@@ -169,10 +169,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   const absl::Duration gc_interval = absl::Minutes(s->config_->server.gc_interval_minutes);
   s->gc_loop_ = std::make_unique<ops::GcLoop>(
       &s->clock_,
-      [repo = s->repository_.get(), leases = s->leases_.get(), gc_interval] {
+      [jobs = s->jobs_.get(), leases = s->leases_.get(), gc_interval] {
         ASSIGN_OR_RETURN(bool mine, leases->Hold("gc", gc_interval));  // error: retried
         if (!mine) return absl::OkStatus();                            // another's turn
-        return repo->Gc().status();
+        return jobs->Gc();  // its figures and outcome in the metrics too
       },
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); },
       ops::GcLoop::Options{.interval = gc_interval});

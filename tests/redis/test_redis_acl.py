@@ -3,10 +3,13 @@ a restore: ACL users (ACL LIST at backup, ACL SETUSER on every server of the tar
 function libraries, which a full resync carries in the RDB and a key-by-key (cluster) restore
 brings by FUNCTION RESTORE; the target's own access (its default user, the service's user) is
 left as it was. A replica that lags behind its master is passed over for the master."""
+import shutil
+
 import grpc
-from mdb_harness import sharded_cluster, start_server
+from mdb_harness import sharded_cluster, start_server, wait_operation
 from redis_harness import fill
-from test_redis import backup, make_cluster, only_backup, restore, start_src_dst, wait_caught_up
+from test_redis import (WRITER, backup, make_cluster, only_backup, rd_cs, rd_csg, restore,
+                        start_src_dst, wait_caught_up)
 
 LIBRARY = "#!lua name=mdblib\nredis.register_function('echo_first', function(keys, args) return args[1] end)"
 USERS = [
@@ -173,4 +176,35 @@ def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_mas
         assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
         assert dst.cli("DBSIZE") == "0"
     finally:
+        server.stop()
+
+
+def test_a_target_that_drops_the_link_while_loading_fails_the_restore_at_once(
+        workdir, redis_factory):
+    """The target cannot take the snapshot: its working directory is gone, so it cannot open the
+    temporary file it loads from. It closes the replication link (and asks for the snapshot again
+    of a listener nobody accepts on). The restore fails then, not after its 30 minutes' wait for
+    the load, and leaves the target a master with its masterauth."""
+    src, dst = redis_factory(), redis_factory()
+    fill(src, 300)  # a snapshot that fits in the socket's buffers: sent whole before the close
+    dst.cli("CONFIG", "SET", "masterauth", "operators-own")
+    server = start_src_dst(workdir, src, dst)
+    try:
+        op = backup(server, "src")
+        assert op.WhichOneof("result") == "response", op.error
+        b = only_backup(server, "src")
+        shutil.rmtree(dst.dir)
+        op = server.client(rd_csg.ClusterServiceStub).Restore(
+            rd_cs.RestoreClusterRequest(backup_id=b.id, name="dst", environment=1, folder_id="f1",
+                                        config_spec=rd_cs.ConfigSpec(version="7.0")),
+            metadata=WRITER)
+        op = wait_operation(server, op, timeout=120)
+        assert op.WhichOneof("result") == "error", op
+        assert op.error.code == grpc.StatusCode.UNAVAILABLE.value[0], op.error
+        assert "closed the replication link" in op.error.message, op.error.message
+        assert dst.cli("ROLE").splitlines()[0] == "master"
+        assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
+        assert dst.cli("DBSIZE") == "0"
+    finally:
+        dst.dir.mkdir(exist_ok=True)
         server.stop()

@@ -306,13 +306,15 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
   return out.Flush();
 }
 
-absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid) {
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid,
+                          size_t max_files) {
   In in(archive);
   std::string magic(kMagic.size(), '\0');
   RETURN_IF_ERROR(in.Exact(magic.data(), magic.size()));
   if (magic != kMagic) return absl::DataLossError("not a segment archive (bad magic)");
   ASSIGN_OR_RETURN(io::BeneathDir target, io::BeneathDir::Open(dir));
-  std::set<std::string> listed;
+  std::set<std::string> listed;  // with WriteArchive's bound: max_files, 64 bytes of name each
+  uint64_t name_bytes = 0;
   std::vector<ArchiveLink> links;  // created last, when no record can be written through them
   constexpr size_t kBuf = io::WriteBehind::kStep;
   std::unique_ptr<char[]> buffer(new (std::nothrow) char[kBuf]);
@@ -330,7 +332,16 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
       RETURN_IF_ERROR(MakeArchiveDir(&target, rel, mode & 0777, uid, gid));
       continue;
     }
-    listed.insert(rel);
+    // Links are kept as often as they come (the last one of a name is made): counted each time.
+    if (listed.insert(rel).second || type == 'L') {
+      name_bytes += rel.size();
+      if (listed.size() + links.size() > max_files || name_bytes > uint64_t{64} * max_files) {
+        return absl::DataLossError(absl::StrCat(
+            "archive: more than ", max_files, " files or ", uint64_t{64} * max_files,
+            " bytes of their names, which no backup holds: the archive is damaged or was "
+            "not written by mdb-backup"));
+      }
+    }
     if (type == 'L') {
       ASSIGN_OR_RETURN(std::string to, in.Str());
       RETURN_IF_ERROR(CheckArchiveLink(rel, to));

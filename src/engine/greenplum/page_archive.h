@@ -61,7 +61,10 @@ absl::Status WriteArchive(io::ByteSource* tar, const FileSizes* parent, Lsn thre
 // behind (io/write_behind.h): on their way to disk as they are written, so that the caller's
 // sync at the end has little left to wait for, and a large file holds at most a window of the
 // page cache; each file's write-back is waited for (a failed one is an error) before it returns.
-absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid);
+// An archive listing more files or names than WriteArchive lets a backup hold (`max_files`) was
+// not written by it: DATA_LOSS (the names are held in memory until the end).
+absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int uid, int gid,
+                          size_t max_files = kMaxArchiveFiles);
 
 // The file-sizes stream: "path\tsize\n" lines.
 std::string FormatFileSizes(const FileSizes& files);

@@ -402,5 +402,35 @@ TEST(PageArchive, AnArchiveListingMoreFilesThanTheLimitIsRefused) {
       << st;
 }
 
+// Restored from a bucket someone else can write to: an archive listing more than a backup may
+// (empty files and links cost little disk, but their names are held until the end) is refused
+// as not a backup.
+TEST(PageArchive, ApplyingAnArchiveListingMoreFilesThanABackupHoldsIsRefused) {
+  auto dir = common::FreshTestDir("apply_limit");
+  auto apply = [&](Tar tar, size_t max_files) {
+    io::StringSource src(tar.Finish());
+    io::StringSink sink;
+    FileSizes files;
+    ArchiveStats stats;
+    EXPECT_TRUE(WriteArchive(&src, nullptr, 0, &sink, &files, &stats).ok());
+    io::StringSource archive(sink.data());
+    return ApplyArchive(&archive, dir.string(), -1, -1, max_files);
+  };
+  Tar files;
+  for (const char* name : {"a", "b", "c", "d"}) files.File(name, "");
+  EXPECT_TRUE(apply(files, 4).ok());
+  absl::Status st = apply(files, 3);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "more than 3 files or 192 bytes")) << st;
+  // One tablespace's link, sent again and again: each is kept until the end, so each counts.
+  Tar links;
+  for (int i = 0; i < 4; ++i) links.Link("pg_tblspc/16385", (dir / "ts").string());
+  EXPECT_EQ(apply(links, 3).code(), absl::StatusCode::kDataLoss);
+  Tar long_names;
+  for (char c : {'a', 'b'}) long_names.File(std::string(99, c), "x");
+  EXPECT_EQ(apply(long_names, 3).code(), absl::StatusCode::kDataLoss);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mdb::engine::greenplum

@@ -246,6 +246,15 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::Redis
       auto role = GetRole(conn.get());
       if (absl::IsCancelled(role.status())) return role.status();
       if (role.ok() && role->link_up) break;
+      // A target that could not take the snapshot (no room for its temporary file, a snapshot
+      // it cannot load) closes the link and asks again, of a listener nobody accepts on now.
+      if (replica->PeerGone()) {
+        return absl::UnavailableError(absl::StrCat(
+            where,
+            " closed the replication link before it reported the snapshot loaded: its log "
+            "says why (no room or no permission for its temporary file, a snapshot it "
+            "could not load)"));
+      }
       if (absl::Now() > deadline) {
         return absl::DeadlineExceededError(absl::StrCat(where, " did not finish loading in time"));
       }

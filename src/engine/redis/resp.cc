@@ -125,6 +125,18 @@ absl::Status RespConn::WaitReadable() {
   }
 }
 
+bool RespConn::PeerGone() {
+  // At most 256 KiB dropped per call: a peer sending without end is asked again next time.
+  for (int reads = 0; reads < 64; ++reads) {
+    char drop[4096];
+    ssize_t n = recv(fd_, drop, sizeof(drop), MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  return false;
+}
+
 absl::Status RespConn::Fill() {
   // Consumed bytes go before more come: a server whose every packet ends mid-line (so the buffer
   // is never consumed whole) grew it without bound. The tail moved is one reply's unread part.

@@ -54,6 +54,9 @@ class RespConn {
   // Up to `n` raw bytes (buffered ones first); 0 only at end of stream.
   absl::StatusOr<size_t> ReadRaw(char* buf, size_t n);
   absl::Status WriteRaw(const std::string& data);
+  // Whether the peer has closed or reset the connection, without waiting. What it sent meanwhile
+  // is read and dropped: for a replica's link, whose REPLCONF ACKs nobody reads.
+  bool PeerGone();
 
   const std::string& address() const { return address_; }
   const RespLimits& limits() const { return limits_; }

@@ -186,5 +186,30 @@ TEST(RespReader, TruncatedReplyIsAnErrorNotAHang) {
   EXPECT_TRUE(absl::StrContains(v.status().message(), "redis fake:6379")) << v.status();
 }
 
+TEST(RespConn, PeerGoneSeesACloseOnlyAfterWhatWasSentBeforeIt) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  auto conn = RespConn::Adopt(fds[0], "replica:1", absl::Milliseconds(200));
+  EXPECT_FALSE(conn->PeerGone());  // silent: a target still loading
+  // 300 KiB of REPLCONF ACKs: more than one call drops, and none of it is a close.
+  const std::string ack = EncodeCommand({"REPLCONF", "ACK", "0"});
+  std::string acks;
+  while (acks.size() < (300u << 10)) acks += ack;
+  std::thread sender([&] {
+    for (size_t done = 0; done < acks.size();) {
+      ssize_t n = send(fds[1], acks.data() + done, acks.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  });
+  for (int i = 0; i < 200 && !conn->PeerGone(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  sender.join();
+  EXPECT_FALSE(conn->PeerGone());
+  close(fds[1]);
+  EXPECT_TRUE(conn->PeerGone());
+}
+
 }  // namespace
 }  // namespace mdb::engine::redis
