@@ -68,13 +68,13 @@ class Parser : public YamlReader {
   }
 
   absl::Status ParseServer(const YAML::Node& n, ServerConfig* out) const {
-    RETURN_IF_ERROR(
-        CheckKeys(n,
-                  {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
-                   "repository_key_file", "automated_backups", "automated_retries",
-                   "automated_retry_seconds", "gc_interval_minutes", "tls", "lease_seconds",
-                   "allow_plaintext", "limits", "log_format", "log_level", "drills"},
-                  "'server'"));
+    RETURN_IF_ERROR(CheckKeys(
+        n,
+        {"grpc_listen", "rest_listen", "catalog", "worker_threads", "repository",
+         "repository_key_file", "automated_backups", "automated_retries", "automated_retry_seconds",
+         "gc_interval_minutes", "tls", "lease_seconds", "allow_plaintext", "limits", "log_format",
+         "log_level", "drills", "shutdown_grace_seconds"},
+        "'server'"));
     ASSIGN_OR_RETURN(std::string log_format, String(n, "log_format", false, "server"));
     if (log_format != "" && log_format != "text" && log_format != "json") {
       return Error(n["log_format"], absl::StrCat("server: log_format '", log_format,
@@ -101,6 +101,8 @@ class Parser : public YamlReader {
     ASSIGN_OR_RETURN(out->gc_interval_minutes,
                      Int(n, "gc_interval_minutes", 360, 1, 7 * 24 * 60, "server"));
     ASSIGN_OR_RETURN(out->lease_seconds, Int(n, "lease_seconds", 30, 3, 600, "server"));
+    ASSIGN_OR_RETURN(out->shutdown_grace_seconds,
+                     Int(n, "shutdown_grace_seconds", 240, 0, 24 * 3600, "server"));
     ASSIGN_OR_RETURN(out->automated_retries, Int(n, "automated_retries", 3, 0, 10, "server"));
     ASSIGN_OR_RETURN(out->automated_retry_seconds,
                      Int(n, "automated_retry_seconds", 900, 1, 6 * 3600, "server"));

@@ -114,6 +114,9 @@ struct ServerConfig {
   // How long an instance vouches for its operations and journal archiving without renewing
   // (several instances on a PostgreSQL catalog: a dead one's work moves on after this).
   int lease_seconds = 30;
+  // At SIGTERM, running operations get this long to end, then are stopped (ABORTED, cleaned up
+  // as on a cancel): below the service manager's stop timeout (systemd TimeoutStopSec).
+  int shutdown_grace_seconds = 240;
   TlsConfig tls;
   // Without TLS, a listener on an address other than loopback carries tokens in clear text: it
   // is refused unless this is set (and then warned about at start).

@@ -14,6 +14,41 @@
 
 namespace mdb::ops {
 
+int OperationRunner::Drain(absl::Duration grace) {
+  const std::string reason = absl::StrCat("the service (", options_.owner,
+                                          ") was stopping and stopped the operation after ",
+                                          absl::FormatDuration(grace), "; start it again");
+  std::vector<std::shared_ptr<Task>> stopped, unstarted;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto idle = [this] {
+      return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_;
+    };
+    if (idle_cv_.wait_for(lock, absl::ToChronoMilliseconds(grace), idle)) return 0;
+    for (auto& [id, task] : running_) {
+      if (!task->abort_reason.empty() || task->operation.done()) continue;
+      task->abort_reason = reason;
+      task->cancelled->store(true);
+      stopped.push_back(task);
+    }
+    // Work only this instance could run, not started yet (claimed work was handed back when
+    // claims stopped): ended as it would be by this process's death, but now.
+    unstarted.assign(queue_.begin(), queue_.end());
+    queue_.clear();
+    for (auto& task : unstarted) task->abort_reason = reason;
+  }
+  for (const auto& task : stopped) {
+    common::Log(common::LogLevel::kWarning, "operations",
+                absl::StrCat("shutting down: operation ", task->operation.id(), " (",
+                             task->operation.description(), ") still ran after ",
+                             absl::FormatDuration(grace), "; stopped, it ends ABORTED"));
+  }
+  for (const auto& task : unstarted) (void)Finish(*task, absl::AbortedError(reason));
+  idle_cv_.notify_all();
+  WaitIdle();
+  return static_cast<int>(stopped.size() + unstarted.size());
+}
+
 absl::Status OperationRunner::Finish(Task& task,
                                      const absl::StatusOr<google::protobuf::Any>& result) {
   Operation op;

@@ -153,6 +153,13 @@ class OperationRunner {
   // Blocks until no work is queued here or running, and no operation this runner queued waits
   // for its first look at the catalog (tests and orderly shutdown).
   void WaitIdle();
+  // An orderly shutdown's wait: WaitIdle for up to `grace`, then every operation still running
+  // here is stopped, to end ABORTED ("the service stopped ... start it again"; its partial data
+  // removed, a Redis target detached, as on a cancel), and waited for; work queued here and not
+  // started ends ABORTED too. A service manager's stop timeout (systemd's TimeoutStopSec) then
+  // meets a process that cleaned up after itself, not one in the middle of a restore. Returns
+  // how many operations it ended.
+  int Drain(absl::Duration grace);
 
   // Progress (bytes done, total) of an operation running in this process.
   std::optional<std::pair<int64_t, int64_t>> ProgressOf(const std::string& id);

@@ -83,6 +83,62 @@ TEST_F(OperationRunnerTest, RunningWorkSeesCancellation) {
   EXPECT_EQ(runner.Cancel(op->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A shutdown waits for running work up to its grace, then stops it: it ends ABORTED with a
+// reason a person can act on, and so does local work queued behind it. Work that ends within
+// the grace ends as it would have.
+TEST_F(OperationRunnerTest, AShutdownStopsWhatStillRunsAfterItsGrace) {
+  OperationRunner runner(catalog_.get(), 1, {.owner = "mdb-a"});
+  std::atomic<bool> started{false}, saw_cancel{false};
+  auto quick = runner.Start({.folder_id = "f"},
+                            [&](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
+                              return google::protobuf::Any();
+                            });
+  ASSERT_TRUE(quick.ok());
+  runner.WaitIdle();
+  EXPECT_EQ(runner.Drain(absl::Seconds(5)), 0);  // idle: returns at once
+  std::atomic<bool> release{false};
+  auto ends = runner.Start({.folder_id = "f"},
+                           [&](const TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
+                             while (!release && !task.cancelled.load()) std::this_thread::yield();
+                             if (task.cancelled.load()) return absl::CancelledError("cancelled");
+                             return google::protobuf::Any();
+                           });
+  ASSERT_TRUE(ends.ok());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    release = true;
+  });
+  EXPECT_EQ(runner.Drain(absl::Seconds(30)), 0);  // it ended within the grace, as it would have
+  releaser.join();
+  EXPECT_TRUE(catalog_->GetOperation(ends->id())->operation.has_response());
+  auto slow = runner.Start({.description = "Restore", .folder_id = "f"},
+                           [&](const TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
+                             started = true;
+                             while (!task.cancelled.load()) std::this_thread::yield();
+                             saw_cancel = true;
+                             return absl::CancelledError("restore cancelled; target detached");
+                           });
+  auto behind = runner.Start({.folder_id = "f"},
+                             [&](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
+                               ADD_FAILURE() << "queued work ran after the shutdown's grace";
+                               return google::protobuf::Any();
+                             });
+  ASSERT_TRUE(slow.ok() && behind.ok());
+  while (!started) std::this_thread::yield();
+  EXPECT_EQ(runner.Drain(absl::Milliseconds(200)), 2);
+  EXPECT_TRUE(saw_cancel);
+  for (const auto& id : {slow->id(), behind->id()}) {
+    auto rec = catalog_->GetOperation(id);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_TRUE(rec->operation.done());
+    EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+    EXPECT_EQ(rec->operation.error().message(),
+              "the service (mdb-a) was stopping and stopped the operation after 200ms; start it "
+              "again");
+  }
+  EXPECT_TRUE(catalog_->GetOperation(quick->id())->operation.has_response());
+}
+
 // A stored request's executor: records what ran where, and holds each run until released.
 class RecordingExecutor final : public TaskExecutor {
  public:

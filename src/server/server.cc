@@ -485,7 +485,7 @@ void Server::Shutdown() {
   if (runner_) {
     // Queued operations wait for another instance (or the next start) rather than delay this.
     runner_->StopClaiming();
-    runner_->WaitIdle();
+    runner_->Drain(absl::Seconds(config_->server.shutdown_grace_seconds));
   }
   grpc_server_.reset();
   rest_server_.reset();

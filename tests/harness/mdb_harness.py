@@ -116,7 +116,8 @@ class Server:
         self.grpc, self.rest = m.group(1), self.scheme + "://" + m.group(2)
 
     def read_log(self):
-        self.log.flush()
+        if not self.log.closed:  # a stopped server's log is closed, and complete
+            self.log.flush()
         return (self.workdir / "server.log").read_text()
 
     RELOAD_OUTCOMES = ("mdb-backupd: configuration reloaded from", "mdb-backupd: reload failed")
