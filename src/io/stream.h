@@ -2,11 +2,13 @@
 // written in order. Both are used by one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -110,6 +112,32 @@ class StringSink final : public ByteSink {
 
  private:
   std::string data_;
+};
+
+// Forwards to `inner` until `cancelled` is set, then fails every write with CANCELLED (`why`):
+// how a copy between two parts that know nothing of operations (a repository stream into a
+// restore's pipe) stops at a cancel, between two writes.
+class CancellableSink final : public ByteSink {
+ public:
+  CancellableSink(ByteSink* inner, const std::atomic<bool>* cancelled, std::string why)
+      : inner_(inner), cancelled_(cancelled), why_(std::move(why)) {}
+  absl::Status Write(std::string_view data) override {
+    if (Cancelled()) return absl::CancelledError(why_);
+    return inner_->Write(data);
+  }
+  absl::Status WriteOwned(std::string data) override {
+    if (Cancelled()) return absl::CancelledError(why_);
+    return inner_->WriteOwned(std::move(data));
+  }
+  std::string Spare(size_t want) override { return inner_->Spare(want); }
+  absl::Status Close() override { return inner_->Close(); }
+  void Mark(Boundary boundary) override { inner_->Mark(boundary); }
+
+ private:
+  bool Cancelled() const { return cancelled_ && cancelled_->load(); }
+  ByteSink* inner_;
+  const std::atomic<bool>* cancelled_;
+  std::string why_;
 };
 
 // Reads until `n` bytes are read or the source ends; returns the count.

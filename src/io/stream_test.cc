@@ -231,3 +231,18 @@ TEST(Pipe, MarksBoundReadsAndAreTakenOnce) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(std::string(buf, *n), "abcdef");
 }
+
+// A cancel stops the copy at the next write, whichever kind; what came before it went through.
+TEST(CancellableSink, FailsEveryWriteOnceCancelled) {
+  mdb::io::StringSink inner;
+  std::atomic<bool> cancelled{false};
+  mdb::io::CancellableSink sink(&inner, &cancelled, "restore cancelled");
+  ASSERT_TRUE(sink.Write("ab").ok());
+  ASSERT_TRUE(sink.WriteOwned("cd").ok());
+  cancelled = true;
+  absl::Status st = sink.Write("ef");
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled) << st;
+  EXPECT_EQ(st.message(), "restore cancelled");
+  EXPECT_EQ(sink.WriteOwned("gh").code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(inner.data(), "abcd");
+}

@@ -155,7 +155,7 @@ struct Metrics::Families {
           .Name("mdb_repository_gc_total")
           .Help(
               "Repository GCs run by this instance since it started, by outcome (the status "
-              "code; a GC that waits for a running backup is not counted).")
+              "code; a GC that waits for a running backup or another GC is not counted).")
           .Register(registry);
 
   // The clusters' series (guarded by mu; a series is updated under mu too, so a cluster

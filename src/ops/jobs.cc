@@ -411,8 +411,8 @@ bool Unreachable(const absl::Status& st) {
 
 }  // namespace
 
-absl::Status Jobs::Gc() {
-  if (!repository_) return absl::OkStatus();
+absl::StatusOr<repo::GcReport> Jobs::Gc() {
+  if (!repository_) return repo::GcReport{};
   auto gc = repository_->Gc();
   if (gc.ok()) {
     auto journal = repository_->journal().Total();  // one listing; pieces are not read
@@ -428,12 +428,13 @@ absl::Status Jobs::Gc() {
   const bool held =
       repo::HeldBy(gc.status(), /*gc=*/false) || repo::HeldBy(gc.status(), /*gc=*/true);
   if (!held) metrics::Metrics::Get().RepositoryGcEnded(gc.status().code());
-  if (!held && Unreachable(gc.status())) metrics::Metrics::Get().RepositoryReachable(false);
-  return gc.status();
+  // Answered, even with damage: up; not answered: down.
+  if (!held && !gc.ok()) metrics::Metrics::Get().RepositoryReachable(!Unreachable(gc.status()));
+  return gc;
 }
 
 absl::Status Jobs::CollectGarbage() {
-  absl::Status st = Gc();
+  absl::Status st = Gc().status();
   // A GC that failed (not one that waits for a running backup) is retried by the periodic GC.
   bool busy = repo::HeldBy(st, /*gc=*/false);
   if (!st.ok() && !busy && on_gc_failed_) on_gc_failed_();

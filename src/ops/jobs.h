@@ -97,7 +97,7 @@ class Jobs final : public BackupJobs {
   void set_on_gc_failed(std::function<void()> f) { on_gc_failed_ = std::move(f); }
   // The repository's GC with its figures and outcome in the metrics (mdb_repository_*), its error
   // as is: the periodic GC's step (it retries by itself).
-  absl::Status Gc();
+  absl::StatusOr<repo::GcReport> Gc();
 
   // The journal accounting of the backups this object writes and deletes (the archivers report
   // their pieces to it).

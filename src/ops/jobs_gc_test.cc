@@ -43,23 +43,27 @@ TEST_F(JobsTest, AGcThatFindsDamageLeavesTheRepositoryUpAndOneThatCannotReachItD
   const std::string down = "mdb_repository_gc_total{code=\"UNAVAILABLE\"}";
   const std::string ok = "mdb_repository_gc_total{code=\"OK\"}";
 
-  ASSERT_TRUE(jobs.Gc().ok());
+  ASSERT_TRUE(jobs.Gc().status().ok());
   EXPECT_EQ(Series("mdb_repository_up"), 1);
   const double oks = Series(ok), damages = Series(damaged), downs = Series(down);
   EXPECT_GE(oks, 1);
 
   fault = absl::DataLossError("manifest b1: bad frame");
-  EXPECT_EQ(jobs.Gc().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(jobs.Gc().status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(Series("mdb_repository_up"), 1);
   EXPECT_EQ(Series(damaged), damages + 1);
 
   fault = absl::UnavailableError("connection refused");
-  EXPECT_EQ(jobs.Gc().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(jobs.Gc().status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(Series("mdb_repository_up"), 0);
   EXPECT_EQ(Series(down), downs + 1);
 
+  fault = absl::DataLossError("manifest b1: bad frame");  // it answers again, damaged: up
+  EXPECT_EQ(jobs.Gc().status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Series("mdb_repository_up"), 1);
+
   fault = absl::OkStatus();
-  ASSERT_TRUE(jobs.Gc().ok());
+  ASSERT_TRUE(jobs.Gc().status().ok());
   EXPECT_EQ(Series("mdb_repository_up"), 1);
   EXPECT_EQ(Series(ok), oks + 1);
 }

@@ -26,7 +26,10 @@ int OperationRunner::Drain(absl::Duration grace) {
     };
     if (idle_cv_.wait_for(lock, absl::ToChronoMilliseconds(grace), idle)) return 0;
     for (auto& [id, task] : running_) {
-      if (!task->abort_reason.empty() || task->operation.done()) continue;
+      // Cancelled already (by a caller, or cut off): it ends as that says, not as a shutdown.
+      if (!task->abort_reason.empty() || task->operation.done() || task->cancelled->load()) {
+        continue;
+      }
       task->abort_reason = reason;
       task->cancelled->store(true);
       stopped.push_back(task);
@@ -41,7 +44,8 @@ int OperationRunner::Drain(absl::Duration grace) {
     common::Log(common::LogLevel::kWarning, "operations",
                 absl::StrCat("shutting down: operation ", task->operation.id(), " (",
                              task->operation.description(), ") still ran after ",
-                             absl::FormatDuration(grace), "; stopped, it ends ABORTED"));
+                             absl::FormatDuration(grace),
+                             "; told to stop: it ends ABORTED unless its work ends first"));
   }
   for (const auto& task : unstarted) (void)Finish(*task, absl::AbortedError(reason));
   idle_cv_.notify_all();

@@ -172,7 +172,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
       [jobs = s->jobs_.get(), leases = s->leases_.get(), gc_interval] {
         ASSIGN_OR_RETURN(bool mine, leases->Hold("gc", gc_interval));  // error: retried
         if (!mine) return absl::OkStatus();                            // another's turn
-        return jobs->Gc();  // its figures and outcome in the metrics too
+        return jobs->Gc().status();  // its figures and outcome in the metrics too
       },
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); },
       ops::GcLoop::Options{.interval = gc_interval});
@@ -251,8 +251,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   if (interrupted > 0) {
     // Work cut short by the previous process left packs no manifest uses: collect them now, in
     // the background (GC waits for nothing and refuses to run beside a live backup).
-    s->gc_thread_ = std::thread([repo = s->repository_.get(), interrupted] {
-      auto report = repo->Gc();
+    s->gc_thread_ = std::thread([jobs = s->jobs_.get(), interrupted] {
+      auto report = jobs->Gc();  // its figures and outcome in the metrics too
       if (report.ok()) {
         common::Log(common::LogLevel::kInfo, "server",
                     absl::StrFormat("%d interrupted operation(s) failed; GC freed %lld bytes",
@@ -486,6 +486,9 @@ void Server::Shutdown() {
     // Queued operations wait for another instance (or the next start) rather than delay this.
     runner_->StopClaiming();
     runner_->Drain(absl::Seconds(config_->server.shutdown_grace_seconds));
+    // Shared, a restarted instance has a new name: the day's windows are handed back so that it
+    // catches up a backup that failed or was stopped (the catalog says whether one succeeded).
+    for (const auto& c : config_->clusters) leases_->Release("automated/" + c.id);
   }
   grpc_server_.reset();
   rest_server_.reset();

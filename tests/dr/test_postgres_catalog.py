@@ -3,6 +3,7 @@ service's state on a PostgreSQL they already operate): the API answers from it, 
 and its operation are rows there, and several instances share it and one repository: any of them
 answers for the others' backups and operations, a cancel reaches the instance running the work,
 and the operations of an instance killed with -9 end as ABORTED once its lease has run out."""
+import datetime
 import signal
 import time
 
@@ -11,7 +12,9 @@ import requests
 from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from mdb_harness import start_server, wait_operation, wait_running
+from mdb_harness import Server, start_server, wait_operation, wait_running
+from redis_harness import fill
+from test_disaster_recovery import poll
 
 SYNC = b"+FULLRESYNC"  # the source's answer to PSYNC: the snapshot follows it
 
@@ -109,3 +112,47 @@ def test_instances_on_one_postgresql_catalog_share_backups_operations_and_failov
         assert r.status_code == 503 and "catalog does not answer" in r.text, r.text
     finally:
         third.stop()
+
+
+def test_a_daily_backup_stopped_by_a_shutdown_runs_after_the_restart(
+        workdir, redis_factory, pg_factory, proxy_factory):
+    """On a shared catalog an instance has a new name after each start. The window's AUTOMATED
+    backup is running when the instance is told to stop: the grace ends it ABORTED, and the
+    window's lease (`automated/<cluster>`, held 20 hours) is handed back, so the restarted
+    instance catches the window up. Before, it found the window held by its predecessor's name
+    and the day had no backup."""
+    db = pg_factory()
+    src = redis_factory()
+    fill(src, 1000)
+    proxy = proxy_factory(src.address)
+    window = (datetime.datetime.now(datetime.timezone.utc) -
+              datetime.timedelta(minutes=11)).strftime("%H:%M")
+    d = workdir / "daily"
+    d.mkdir()
+    s = Server(d, catalog="postgresql://postgres@%s/postgres" % db.address,
+               server_extra="  lease_seconds: %d\n  shutdown_grace_seconds: 1\n" % LEASE)
+    text = s.config.read_text().replace("automated_backups: false", "automated_backups: true")
+    s.config.write_text(text[:text.index("clusters:")] + "clusters:\n" +
+                        '  - {id: daily, folder_id: f1, engine: redis, backup_window_start: "%s", '
+                        'hosts: ["%s"]}\n' % (window, proxy.address))
+    old = "2026-01-01T00:00:00Z"
+    s.import_records([{"id": "old-auto", "engine": "REDIS", "folderId": "f1", "clusterId": "daily",
+                       "createdAt": old, "startedAt": old, "type": "AUTOMATED"}])
+    proxy.stall_after(SYNC)
+    s.start()
+    try:
+        proxy.wait_stalled()  # the window's backup has begun and cannot end
+        s.stop()
+        assert "still ran after 1s; told to stop: it ends ABORTED" in s.read_log()
+        proxy.release()
+        s.start()
+
+        def new_backups():
+            return [b.id for b in s.client(rd_csg.ClusterServiceStub).ListBackups(
+                rd_cs.ListClusterBackupsRequest(cluster_id="daily"), metadata=WRITER).backups
+                if b.id != "old-auto"]
+        poll(new_backups, "the window's AUTOMATED backup after the restart")
+        assert "another instance has the window" not in s.read_log()
+    finally:
+        proxy.release()
+        s.stop()

@@ -179,10 +179,10 @@ def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_mas
         server.stop()
 
 
-def test_a_target_that_drops_the_link_while_loading_fails_the_restore_at_once(
+def test_a_target_that_drops_the_link_before_it_loaded_fails_the_restore_at_once(
         workdir, redis_factory):
     """The target cannot take the snapshot: its working directory is gone, so it cannot open the
-    temporary file it loads from. It closes the replication link (and asks for the snapshot again
+    temporary file it would load from, and it closes the replication link before loading (and asks for the snapshot again
     of a listener nobody accepts on). The restore fails then, not after its 30 minutes' wait for
     the load, and leaves the target a master with its masterauth."""
     src, dst = redis_factory(), redis_factory()

@@ -24,7 +24,7 @@ def test_a_shutdown_stops_a_backup_that_outlives_its_grace(workdir, redis_factor
         server.stop()
         log = server.read_log()
         assert "shutting down: operation %s (" % op.id in log, log
-        assert "still ran after 2s; stopped, it ends ABORTED" in log, log
+        assert "still ran after 2s; told to stop: it ends ABORTED" in log, log
         proxy.release()
         server.start()
         op = wait_op(server, op)

@@ -316,14 +316,24 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
       io::Pipe pipe(4 << 20);
       absl::Status read_status;
       const repo::Manifest* m = manifest;
+      // A cancel (or a shutdown's stop) ends the copy between two chunks; the files written so
+      // far stay (the next restore wants the directory empty: the message says so).
+      const std::string stopped =
+          absl::StrCat("restore cancelled; data directory '", dir,
+                       "' keeps what was written: empty it before restoring into it again");
+      io::CancellableSink into_pipe(&pipe, req.cancelled, stopped);
       std::thread reader([&] {
-        read_status = req.repository->RestoreStream(*m, stream, &pipe);
+        read_status = req.repository->RestoreStream(*m, stream, &into_pipe);
         pipe.Finish();
       });
       absl::Status extract =
           archive ? ApplyArchive(&pipe, dir, uid, gid) : ExtractTar(&pipe, dir, uid, gid);
       if (!extract.ok()) pipe.Abandon();
       reader.join();
+      // The archive ended early because the copy was cancelled: the cancel is the outcome.
+      if (absl::IsCancelled(read_status) && req.cancelled && req.cancelled->load()) {
+        return absl::CancelledError(stopped);
+      }
       RETURN_IF_ERROR(io::PipeResult(read_status, extract));
     }
   }

@@ -315,6 +315,7 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
   ASSIGN_OR_RETURN(io::BeneathDir target, io::BeneathDir::Open(dir));
   std::set<std::string> listed;  // with WriteArchive's bound: max_files, 64 bytes of name each
   uint64_t name_bytes = 0;
+  size_t repeated_links = 0;
   std::vector<ArchiveLink> links;  // created last, when no record can be written through them
   constexpr size_t kBuf = io::WriteBehind::kStep;
   std::unique_ptr<char[]> buffer(new (std::nothrow) char[kBuf]);
@@ -332,10 +333,13 @@ absl::Status ApplyArchive(io::ByteSource* archive, const std::string& dir, int u
       RETURN_IF_ERROR(MakeArchiveDir(&target, rel, mode & 0777, uid, gid));
       continue;
     }
-    // Links are kept as often as they come (the last one of a name is made): counted each time.
-    if (listed.insert(rel).second || type == 'L') {
+    // A link is kept as often as it comes (the last one of a name is made): one whose name was
+    // listed before counts again, as WriteArchive, which keeps each name once, never writes.
+    const bool listed_now = listed.insert(rel).second;
+    if (!listed_now && type == 'L') ++repeated_links;
+    if (listed_now || type == 'L') {
       name_bytes += rel.size();
-      if (listed.size() + links.size() > max_files || name_bytes > uint64_t{64} * max_files) {
+      if (listed.size() + repeated_links > max_files || name_bytes > uint64_t{64} * max_files) {
         return absl::DataLossError(absl::StrCat(
             "archive: more than ", max_files, " files or ", uint64_t{64} * max_files,
             " bytes of their names, which no backup holds: the archive is damaged or was "

@@ -422,6 +422,11 @@ TEST(PageArchive, ApplyingAnArchiveListingMoreFilesThanABackupHoldsIsRefused) {
   absl::Status st = apply(files, 3);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_TRUE(absl::StrContains(st.message(), "more than 3 files or 192 bytes")) << st;
+  // At the limit with a tablespace's link among the names, as WriteArchive lets a backup be.
+  Tar with_link;
+  for (const char* name : {"a", "b", "c"}) with_link.File(name, "");
+  with_link.Link("pg_tblspc/16385", (dir / "ts").string());
+  EXPECT_TRUE(apply(with_link, 4).ok());
   // One tablespace's link, sent again and again: each is kept until the end, so each counts.
   Tar links;
   for (int i = 0; i < 4; ++i) links.Link("pg_tblspc/16385", (dir / "ts").string());
