@@ -151,19 +151,36 @@ def test_a_restore_sets_its_own_masterauth_and_puts_the_old_one_back(workdir, re
         server.stop()
 
 
-def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_masterauth(
-        workdir, redis_factory):
-    """The snapshot's packs are gone (someone emptied the bucket): the restore fails after the
-    target authenticated and began to load. The target is detached (REPLICAOF NO ONE, retried
-    while it is LOADING) and its masterauth put back, over a new connection."""
+def backed_up_beside_a_target_with_masterauth(workdir, redis_factory, keys):
+    """A server, an empty target whose masterauth is the operators' own, and a backup of `keys`
+    keys of another server to restore into it."""
     src, dst = redis_factory(), redis_factory()
-    fill(src, 3000)
+    fill(src, keys)
     dst.cli("CONFIG", "SET", "masterauth", "operators-own")
     server = start_src_dst(workdir, src, dst)
     try:
         op = backup(server, "src")
         assert op.WhichOneof("result") == "response", op.error
-        b = only_backup(server, "src")
+        return server, dst, only_backup(server, "src")
+    except BaseException:
+        server.stop()
+        raise
+
+
+def assert_a_master_with_its_masterauth(dst):
+    """What a failed restore leaves: the target a master again, its masterauth back, empty."""
+    assert dst.cli("ROLE").splitlines()[0] == "master"
+    assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
+    assert dst.cli("DBSIZE") == "0"
+
+
+def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_masterauth(
+        workdir, redis_factory):
+    """The snapshot's packs are gone (someone emptied the bucket): the restore fails after the
+    target authenticated and began to load. The target is detached (REPLICAOF NO ONE, retried
+    while it is LOADING) and its masterauth put back, over a new connection."""
+    server, dst, b = backed_up_beside_a_target_with_masterauth(workdir, redis_factory, 3000)
+    try:
         packs = list((server.workdir / "repository").rglob("packs/**/*"))
         assert any(p.is_file() for p in packs), packs
         for p in packs:
@@ -172,9 +189,7 @@ def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_mas
         op = restore(server, b.id, "dst")
         assert op.WhichOneof("result") == "error", op
         assert op.error.code == grpc.StatusCode.DATA_LOSS.value[0], op.error
-        assert dst.cli("ROLE").splitlines()[0] == "master"
-        assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
-        assert dst.cli("DBSIZE") == "0"
+        assert_a_master_with_its_masterauth(dst)
     finally:
         server.stop()
 
@@ -182,17 +197,12 @@ def test_a_restore_that_fails_mid_stream_leaves_the_target_a_master_with_its_mas
 def test_a_target_that_drops_the_link_before_it_loaded_fails_the_restore_at_once(
         workdir, redis_factory):
     """The target cannot take the snapshot: its working directory is gone, so it cannot open the
-    temporary file it would load from, and it closes the replication link before loading (and asks for the snapshot again
-    of a listener nobody accepts on). The restore fails then, not after its 30 minutes' wait for
-    the load, and leaves the target a master with its masterauth."""
-    src, dst = redis_factory(), redis_factory()
-    fill(src, 300)  # a snapshot that fits in the socket's buffers: sent whole before the close
-    dst.cli("CONFIG", "SET", "masterauth", "operators-own")
-    server = start_src_dst(workdir, src, dst)
+    temporary file it would load from, and it closes the replication link before loading (and
+    asks for the snapshot again of a listener nobody accepts on). The restore fails then, not
+    after its 30 minutes' wait for the load, and leaves the target a master with its masterauth."""
+    # A snapshot that fits in the socket's buffers: sent whole before the target closes.
+    server, dst, b = backed_up_beside_a_target_with_masterauth(workdir, redis_factory, 300)
     try:
-        op = backup(server, "src")
-        assert op.WhichOneof("result") == "response", op.error
-        b = only_backup(server, "src")
         shutil.rmtree(dst.dir)
         op = server.client(rd_csg.ClusterServiceStub).Restore(
             rd_cs.RestoreClusterRequest(backup_id=b.id, name="dst", environment=1, folder_id="f1",
@@ -202,9 +212,7 @@ def test_a_target_that_drops_the_link_before_it_loaded_fails_the_restore_at_once
         assert op.WhichOneof("result") == "error", op
         assert op.error.code == grpc.StatusCode.UNAVAILABLE.value[0], op.error
         assert "closed the replication link" in op.error.message, op.error.message
-        assert dst.cli("ROLE").splitlines()[0] == "master"
-        assert dst.cli("CONFIG", "GET", "masterauth").splitlines()[1] == "operators-own"
-        assert dst.cli("DBSIZE") == "0"
+        assert_a_master_with_its_masterauth(dst)
     finally:
         dst.dir.mkdir(exist_ok=True)
         server.stop()
