@@ -132,12 +132,20 @@ class CancellableSink final : public ByteSink {
   std::string Spare(size_t want) override { return inner_->Spare(want); }
   absl::Status Close() override { return inner_->Close(); }
   void Mark(Boundary boundary) override { inner_->Mark(boundary); }
+  // Whether the cancel, and not `inner`, ended the copy: a CANCELLED from `inner` (an abandoned
+  // pipe, after the reader failed for its own reason) is not a cancel. Readable from any thread.
+  bool refused() const { return refused_.load(); }
 
  private:
-  bool Cancelled() const { return cancelled_ && cancelled_->load(); }
+  bool Cancelled() {
+    if (!cancelled_ || !cancelled_->load()) return false;
+    refused_.store(true);
+    return true;
+  }
   ByteSink* inner_;
   const std::atomic<bool>* cancelled_;
   std::string why_;
+  std::atomic<bool> refused_{false};
 };
 
 // Reads until `n` bytes are read or the source ends; returns the count.

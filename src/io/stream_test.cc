@@ -239,10 +239,27 @@ TEST(CancellableSink, FailsEveryWriteOnceCancelled) {
   mdb::io::CancellableSink sink(&inner, &cancelled, "restore cancelled");
   ASSERT_TRUE(sink.Write("ab").ok());
   ASSERT_TRUE(sink.WriteOwned("cd").ok());
+  EXPECT_FALSE(sink.refused());
   cancelled = true;
+  EXPECT_FALSE(sink.refused());  // a cancel no write met did not end the copy
   absl::Status st = sink.Write("ef");
   EXPECT_EQ(st.code(), absl::StatusCode::kCancelled) << st;
   EXPECT_EQ(st.message(), "restore cancelled");
   EXPECT_EQ(sink.WriteOwned("gh").code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(inner.data(), "abcd");
+  EXPECT_TRUE(sink.refused());
+}
+
+// The reader gave up for its own reason (a full disk) and abandoned the pipe: the writes fail
+// CANCELLED from the pipe, which is not the cancel, even when one is requested after.
+TEST(CancellableSink, AnAbandonedPipeIsNotACancel) {
+  mdb::io::Pipe pipe(1 << 10);
+  std::atomic<bool> cancelled{false};
+  mdb::io::CancellableSink sink(&pipe, &cancelled, "restore cancelled");
+  pipe.Abandon();
+  EXPECT_FALSE(sink.Write("ab").ok());
+  EXPECT_FALSE(sink.refused());
+  cancelled = true;
+  EXPECT_FALSE(sink.Write("cd").ok());
+  EXPECT_TRUE(sink.refused());  // from here on the cancel refused it: the caller orders the two
 }

@@ -282,7 +282,7 @@ TEST_F(JobsTest, OneBackupOfAClusterAtATimeAcrossInstances) {
             [leases](const std::string& id) {
               return leases->Hold("backup/" + id, absl::Seconds(30));
             },
-        .release = [leases](const std::string& id) { leases->Release("backup/" + id); }};
+        .release = [leases](const std::string& id) { (void)leases->Release("backup/" + id); }};
   };
   jobs_->set_claims(claims(&a_leases));
   other.set_claims(claims(&b_leases));

@@ -16,10 +16,20 @@ absl::StatusOr<bool> Leases::HoldUntil(const std::string& name, absl::Time until
   return held;
 }
 
-void Leases::Release(const std::string& name) {
-  if (absl::Status st = catalog_->ReleaseLease(name, owner_); !st.ok()) {
+absl::Status Leases::Release(const std::string& name) {
+  absl::Status st = catalog_->ReleaseLease(name, owner_);
+  if (!st.ok()) {
     common::Log(common::LogLevel::kWarning, "ops",
                 absl::StrCat("lease '", name, "': ", st.message(), " (it runs out by itself)"));
+  }
+  return st;
+}
+
+void Leases::ReleaseEach(absl::string_view prefix,
+                         const std::vector<common::ClusterConfig>& clusters) {
+  for (const auto& cluster : clusters) {
+    absl::Status st = Release(absl::StrCat(prefix, cluster.id));
+    if (absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st)) return;
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,7 +26,12 @@ class Leases {
   absl::StatusOr<bool> Hold(const std::string& name, absl::Duration ttl) {
     return HoldUntil(name, Now() + ttl);
   }
-  void Release(const std::string& name);
+  // Hands `name` back now rather than when it runs out (logged when the catalog refuses).
+  absl::Status Release(const std::string& name);
+  // At shutdown: `prefix` + each cluster's id. A round trip each, so a catalog that cannot be
+  // reached ends them at the first (they run out by themselves) instead of delaying the exit by
+  // one timeout per cluster.
+  void ReleaseEach(absl::string_view prefix, const std::vector<common::ClusterConfig>& clusters);
 
   const std::string& owner() const { return owner_; }
   absl::Time Now() const { return clock_->Now(); }

@@ -21,10 +21,9 @@ int OperationRunner::Drain(absl::Duration grace) {
   std::vector<std::shared_ptr<Task>> stopped, unstarted;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    const auto idle = [this] {
-      return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_;
-    };
-    if (idle_cv_.wait_for(lock, absl::ToChronoMilliseconds(grace), idle)) return 0;
+    if (idle_cv_.wait_for(lock, absl::ToChronoMilliseconds(grace), [this] { return Idle(); })) {
+      return 0;
+    }
     for (auto& [id, task] : running_) {
       // Cancelled already (by a caller, or cut off): it ends as that says, not as a shutdown.
       if (!task->abort_reason.empty() || task->operation.done() || task->cancelled->load()) {
@@ -65,8 +64,13 @@ absl::Status OperationRunner::Finish(Task& task,
   op.set_done(true);
   *op.mutable_modified_at() = common::ToProto(absl::Now());
   if (!abort_reason.empty() && !result.ok()) {
+    // ABORTED says why it stopped; the work's own message says what it left behind (a restore's
+    // partial target to empty before the rerun), so it is kept after the reason.
+    std::string message = abort_reason;
+    const absl::string_view own = result.status().message();
+    if (!own.empty() && own != abort_reason) absl::StrAppend(&message, ". It ended: ", own);
     op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
-    op.mutable_error()->set_message(abort_reason);
+    op.mutable_error()->set_message(message);
   } else if (result.ok()) {
     *op.mutable_response() = *result;
   } else {

@@ -367,8 +367,7 @@ absl::StatusOr<int> OperationRunner::FailInterrupted(bool all) {
 
 void OperationRunner::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(
-      lock, [this] { return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_; });
+  idle_cv_.wait(lock, [this] { return Idle(); });
 }
 
 void OperationRunner::WorkerLoop() {

@@ -177,6 +177,8 @@ class OperationRunner {
     absl::Time renewed = absl::InfiniteFuture();
     std::string abort_reason;  // set when stopped that way: the operation ends ABORTED
   };
+  // Nothing queued, running or being claimed (mu_ held).
+  bool Idle() const { return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_; }
   void HeartbeatLoop();
   void LogProgress();  // with mu_ held
   catalog::OperationRecord RecordOf(const Task& task) const;

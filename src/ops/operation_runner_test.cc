@@ -127,16 +127,47 @@ TEST_F(OperationRunnerTest, AShutdownStopsWhatStillRunsAfterItsGrace) {
   while (!started) std::this_thread::yield();
   EXPECT_EQ(runner.Drain(absl::Milliseconds(200)), 2);
   EXPECT_TRUE(saw_cancel);
-  for (const auto& id : {slow->id(), behind->id()}) {
+  const std::string reason =
+      "the service (mdb-a) was stopping and stopped the operation after 200ms; start it again";
+  for (const auto& [id, message] :
+       {std::pair{slow->id(), reason + ". It ended: restore cancelled; target detached"},
+        std::pair{behind->id(), reason}}) {
     auto rec = catalog_->GetOperation(id);
     ASSERT_TRUE(rec.ok());
     EXPECT_TRUE(rec->operation.done());
     EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kAborted));
-    EXPECT_EQ(rec->operation.error().message(),
-              "the service (mdb-a) was stopping and stopped the operation after 200ms; start it "
-              "again");
+    EXPECT_EQ(rec->operation.error().message(), message);
   }
   EXPECT_TRUE(catalog_->GetOperation(quick->id())->operation.has_response());
+}
+
+// Work a person cancelled that is still cleaning up when the grace ends keeps its CANCELLED: a
+// shutdown does not relabel it ABORTED (which would make the scheduler retry a cancelled window).
+TEST_F(OperationRunnerTest, AShutdownLeavesWorkAlreadyCancelledCancelled) {
+  OperationRunner runner(catalog_.get(), 1, {.owner = "mdb-a"});
+  std::atomic<bool> started{false}, saw_cancel{false}, release{false};
+  auto op = runner.Start({.folder_id = "f"},
+                         [&](const TaskContext& task) -> absl::StatusOr<google::protobuf::Any> {
+                           started = true;
+                           while (!task.cancelled.load()) std::this_thread::yield();
+                           saw_cancel = true;
+                           while (!release) std::this_thread::yield();  // its cleanup
+                           return absl::CancelledError("backup cancelled; partial data removed");
+                         });
+  ASSERT_TRUE(op.ok());
+  while (!started) std::this_thread::yield();  // running: a queued one would end at the cancel
+  ASSERT_TRUE(runner.Cancel(op->id()).ok());
+  while (!saw_cancel) std::this_thread::yield();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    release = true;
+  });
+  EXPECT_EQ(runner.Drain(absl::ZeroDuration()), 0);  // nothing left to stop
+  releaser.join();
+  auto rec = catalog_->GetOperation(op->id());
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->operation.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_EQ(rec->operation.error().message(), "backup cancelled; partial data removed");
 }
 
 // A stored request's executor: records what ran where, and holds each run until released.

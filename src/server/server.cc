@@ -180,13 +180,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const std::string& config
   s->archivers_ = std::make_unique<ops::JournalArchivers>(
       s->repository_.get(), engines, &s->jobs_->journal(),
       [](const std::string& line) { common::Log(common::LogLevel::kInfo, "ops", line); });
-  s->jobs_->set_claims(
-      {.claim =
-           [leases = s->leases_.get(), lease](const std::string& cluster_id) {
-             return leases->Hold("backup/" + cluster_id, lease);
-           },
-       .release = [leases = s->leases_.get()](
-                      const std::string& cluster_id) { leases->Release("backup/" + cluster_id); }});
+  s->jobs_->set_claims({.claim =
+                            [leases = s->leases_.get(), lease](const std::string& cluster_id) {
+                              return leases->Hold("backup/" + cluster_id, lease);
+                            },
+                        .release =
+                            [leases = s->leases_.get()](const std::string& cluster_id) {
+                              (void)leases->Release("backup/" + cluster_id);
+                            }});
   s->archivers_->set_owns([leases = s->leases_.get(), lease](const std::string& cluster_id) {
     auto held = leases->Hold("journal/" + cluster_id, lease);
     return held.ok() && *held;  // the catalog away: stop archiving, another may take over
@@ -477,7 +478,7 @@ void Server::Shutdown() {
   if (archivers_) {
     archivers_->Stop();
     // Handed on at once rather than after the lease: another instance resumes archiving.
-    for (const auto& c : config_->clusters) leases_->Release("journal/" + c.id);
+    leases_->ReleaseEach("journal/", config_->clusters);
   }
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
@@ -488,7 +489,7 @@ void Server::Shutdown() {
     runner_->Drain(absl::Seconds(config_->server.shutdown_grace_seconds));
     // Shared, a restarted instance has a new name: the day's windows are handed back so that it
     // catches up a backup that failed or was stopped (the catalog says whether one succeeded).
-    for (const auto& c : config_->clusters) leases_->Release("automated/" + c.id);
+    leases_->ReleaseEach("automated/", config_->clusters);
   }
   grpc_server_.reset();
   rest_server_.reset();

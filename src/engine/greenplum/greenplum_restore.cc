@@ -29,6 +29,13 @@
 namespace mdb::engine::greenplum {
 namespace {
 
+// Shards restore in parallel (per_shard.h): a cancel leaves every one's data directory partial.
+constexpr absl::string_view kStopped =
+    "restore cancelled; the target's data directories keep what was written: empty them before "
+    "restoring into them again";
+
+bool IsCancelRequested(const RestoreRequest& req) { return req.cancelled && req.cancelled->load(); }
+
 std::string RestorePointName(const RestoreRequest& req) {
   mdb_backup::v1::PgBackup meta;
   (void)meta.ParseFromString(req.manifest->engine_metadata());
@@ -154,6 +161,33 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
   return plan;
 }
 
+// The archived WAL segments recovery replays, one file each in `staging` (names in `staged`),
+// between two segments stopping at a cancel.
+absl::Status StageSegments(const RestoreRequest& req, const JournalPlan& plan,
+                           io::BeneathDir* staging, int uid, int gid,
+                           std::vector<std::string>* staged) {
+  for (const ArchivedSegment& s : plan.stage) {
+    if (IsCancelRequested(req)) return absl::CancelledError(kStopped);
+    if (s.file.size() != 24 || s.file.find_first_not_of("0123456789ABCDEF") != std::string::npos) {
+      return absl::DataLossError(
+          absl::StrCat("WAL object '", s.object, "' does not end in a WAL file name"));
+    }
+    ASSIGN_OR_RETURN(std::string wal, req.journal->Get(s.piece));
+    const std::string path = staging->Describe(s.file);
+    ASSIGN_OR_RETURN(int fd, staging->OpenFile(s.file, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    staged->push_back(s.file);
+    io::FdSink sink(fd);
+    absl::Status st = sink.Write(wal);
+    if (st.ok()) st = sink.Close();
+    if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
+      st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
+    }
+    close(fd);
+    RETURN_IF_ERROR(st);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
                           const JournalPlan& plan, const std::string& dir, const Settings& settings,
                           int uid, int gid) {
@@ -178,25 +212,16 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
   if (uid >= 0 && fchown(staging.fd(), uid, gid) != 0) {
     return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
   }
-  for (const ArchivedSegment& seg : plan.stage) {
-    const ArchivedSegment* s = &seg;
-    if (s->file.size() != 24 ||
-        s->file.find_first_not_of("0123456789ABCDEF") != std::string::npos) {
-      return absl::DataLossError(
-          absl::StrCat("WAL object '", s->object, "' does not end in a WAL file name"));
-    }
-    ASSIGN_OR_RETURN(std::string wal, req.journal->Get(s->piece));
-    const std::string path = staging.Describe(s->file);
-    ASSIGN_OR_RETURN(int fd, staging.OpenFile(s->file, O_WRONLY | O_CREAT | O_EXCL, 0600));
-    io::FdSink sink(fd);
-    absl::Status st = sink.Write(wal);
-    if (st.ok()) st = sink.Close();
-    if (st.ok() && uid >= 0 && fchown(fd, uid, gid) != 0) {
-      st = absl::PermissionDeniedError(absl::StrCat("chown '", path, "': ", strerror(errno)));
-    }
-    close(fd);
-    RETURN_IF_ERROR(st);
+  // Nothing reads the staged WAL until recovery_end_command is written (last): a stage that does
+  // not finish removes what it staged, through the directory's descriptor.
+  std::vector<std::string> staged;
+  absl::Status copied = StageSegments(req, plan, &staging, uid, gid, &staged);
+  if (!copied.ok()) {
+    for (const auto& file : staged) (void)staging.Remove(file);
+    rmdir(wal_dir.c_str());  // only when empty: never what someone else put there
+    return copied;
   }
+
   std::string target = plan.to_end ? ""
                        : req.point_in_time
                            ? absl::StrCat("recovery_target_time = '",
@@ -318,21 +343,20 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
       const repo::Manifest* m = manifest;
       // A cancel (or a shutdown's stop) ends the copy between two chunks; the files written so
       // far stay (the next restore wants the directory empty: the message says so).
-      const std::string stopped =
-          absl::StrCat("restore cancelled; data directory '", dir,
-                       "' keeps what was written: empty it before restoring into it again");
-      io::CancellableSink into_pipe(&pipe, req.cancelled, stopped);
+      io::CancellableSink into_pipe(&pipe, req.cancelled, std::string(kStopped));
       std::thread reader([&] {
         read_status = req.repository->RestoreStream(*m, stream, &into_pipe);
         pipe.Finish();
       });
       absl::Status extract =
           archive ? ApplyArchive(&pipe, dir, uid, gid) : ExtractTar(&pipe, dir, uid, gid);
+      // Read before Abandon: an extraction that failed while no cancel had refused a write failed
+      // for its own reason (a full disk), which a cancel landing after must not hide.
+      const bool cancel_first = into_pipe.refused();
       if (!extract.ok()) pipe.Abandon();
       reader.join();
-      // The archive ended early because the copy was cancelled: the cancel is the outcome.
-      if (absl::IsCancelled(read_status) && req.cancelled && req.cancelled->load()) {
-        return absl::CancelledError(stopped);
+      if (cancel_first || (extract.ok() && into_pipe.refused())) {
+        return absl::CancelledError(kStopped);
       }
       RETURN_IF_ERROR(io::PipeResult(read_status, extract));
     }
@@ -341,6 +365,8 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
   ASSIGN_OR_RETURN(io::BeneathDir data_dir, io::BeneathDir::Open(dir));
   RETURN_IF_ERROR(CompleteDebianLayout(&data_dir, target.hosts.front(), uid, gid));
   RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, settings, uid, gid));
+  // The last point to stop: past it the restore has done its work and ends OK.
+  if (IsCancelRequested(req)) return absl::CancelledError(kStopped);
   return req.durable ? SyncTree(dir) : absl::OkStatus();
 }
 
