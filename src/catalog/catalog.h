@@ -183,6 +183,10 @@ class Catalog {
   // Gives it up if `owner` holds it.
   [[nodiscard]] virtual absl::Status ReleaseLease(const std::string& name,
                                                   const std::string& owner) = 0;
+  // Gives up every lease `owner` holds whose name starts with `prefix`: a shutdown's hand-back,
+  // one statement however many clusters (with the catalog away, one wait instead of one each).
+  [[nodiscard]] virtual absl::Status ReleaseLeases(const std::string& prefix,
+                                                   const std::string& owner) = 0;
 
   // Exclusive use of the catalog by this process: mdb-backupd takes it before it fails the
   // operations a previous process left unfinished (a second process on the catalog would fail

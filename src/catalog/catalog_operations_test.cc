@@ -241,6 +241,21 @@ TEST_P(OperationCatalogTest, ANamedLeaseHasOneHolderAtATime) {
   EXPECT_FALSE(*catalog_->TryLease("gc", "a", t + absl::Seconds(53), t + absl::Seconds(83)));
   ASSERT_TRUE(catalog_->ReleaseLease("gc", "b").ok());
   EXPECT_TRUE(*catalog_->TryLease("gc", "a", t + absl::Seconds(53), t + absl::Seconds(83)));
+  // A shutdown's hand-back: the owner's leases of one prefix, matched as written ('_' too).
+  const absl::Time u = t + absl::Seconds(60);
+  for (const char* name : {"automated/c_1", "automated/c2", "automatedX", "journal/c_1"}) {
+    EXPECT_TRUE(*catalog_->TryLease(name, "a", u, u + ttl)) << name;
+  }
+  EXPECT_TRUE(*catalog_->TryLease("automated/c3", "b", u, u + ttl));
+  ASSERT_TRUE(catalog_->ReleaseLeases("automated/", "a").ok());
+  for (const char* name : {"automated/c_1", "automated/c2"}) {
+    EXPECT_TRUE(*catalog_->TryLease(name, "c", u, u + ttl)) << name;  // free now
+  }
+  for (const char* name : {"automatedX", "journal/c_1", "automated/c3"}) {
+    EXPECT_FALSE(*catalog_->TryLease(name, "c", u, u + ttl)) << name;  // a's, or not a's
+  }
+  ASSERT_TRUE(catalog_->ReleaseLeases("automated/c_", "b").ok());  // '_' is no wildcard
+  EXPECT_FALSE(*catalog_->TryLease("automated/c3", "c", u, u + ttl));
 
   // Instances racing for a free name: exactly one wins (each on its own catalog handle).
   std::vector<std::unique_ptr<Catalog>> instances;

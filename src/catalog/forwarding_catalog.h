@@ -68,6 +68,9 @@ class ForwardingCatalog : public Catalog {
   absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
     return real_->ReleaseLease(name, owner);
   }
+  absl::Status ReleaseLeases(const std::string& prefix, const std::string& owner) override {
+    return real_->ReleaseLeases(prefix, owner);
+  }
   absl::StatusOr<std::unique_ptr<ExclusiveUse>> AcquireExclusiveUse() override {
     return real_->AcquireExclusiveUse();
   }

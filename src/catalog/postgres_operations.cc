@@ -210,4 +210,13 @@ absl::Status Ops::ReleaseLease(Connection* c, const std::string& name, const std
       .status();
 }
 
+absl::Status Ops::ReleaseLeases(Connection* c, const std::string& prefix,
+                                const std::string& owner) {
+  // left(), not LIKE: a prefix is matched as written, '%' and '_' included.
+  return c
+      ->Run("DELETE FROM mdb_leases WHERE owner = $2 AND left(name, length($1)) = $1",
+            std::move(Params().Text(prefix).Text(owner)), "release leases")
+      .status();
+}
+
 }  // namespace mdb::catalog::postgres

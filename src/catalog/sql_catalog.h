@@ -114,6 +114,9 @@ class SqlCatalog : public Catalog {
   absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
     return self().WithConn([&](Connection* c) { return Ops::ReleaseLease(c, name, owner); });
   }
+  absl::Status ReleaseLeases(const std::string& prefix, const std::string& owner) override {
+    return self().WithConn([&](Connection* c) { return Ops::ReleaseLeases(c, prefix, owner); });
+  }
 
  protected:
   // `fn` returns a StatusOr<T>: run on a pooled connection, its value or the first error.

@@ -196,6 +196,8 @@ struct Ops {
                                        const std::string& owner, absl::Time now, absl::Time until);
   static absl::Status ReleaseLease(Connection* c, const std::string& name,
                                    const std::string& owner);
+  static absl::Status ReleaseLeases(Connection* c, const std::string& prefix,
+                                    const std::string& owner);
 };
 
 }  // namespace mdb::catalog::sqlite

@@ -220,4 +220,16 @@ absl::Status Ops::ReleaseLease(Connection* c, const std::string& name, const std
   return absl::OkStatus();
 }
 
+absl::Status Ops::ReleaseLeases(Connection* c, const std::string& prefix,
+                                const std::string& owner) {
+  // substr(), not LIKE: a prefix is matched as written, '%' and '_' included.
+  static const char* kSql =
+      "DELETE FROM leases WHERE owner = ?2 AND substr(name, 1, length(?1)) = ?1";
+  ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare(kSql));
+  BindText(s, 1, prefix);
+  BindText(s, 2, owner);
+  if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(c->db(), "release leases");
+  return absl::OkStatus();
+}
+
 }  // namespace mdb::catalog::sqlite

@@ -25,11 +25,11 @@ absl::Status Leases::Release(const std::string& name) {
   return st;
 }
 
-void Leases::ReleaseEach(absl::string_view prefix,
-                         const std::vector<common::ClusterConfig>& clusters) {
-  for (const auto& cluster : clusters) {
-    absl::Status st = Release(absl::StrCat(prefix, cluster.id));
-    if (absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st)) return;
+void Leases::ReleaseAll(const std::string& prefix) {
+  if (absl::Status st = catalog_->ReleaseLeases(prefix, owner_); !st.ok()) {
+    common::Log(
+        common::LogLevel::kWarning, "ops",
+        absl::StrCat("leases '", prefix, "...': ", st.message(), " (they run out by themselves)"));
   }
 }
 

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,10 +27,9 @@ class Leases {
   }
   // Hands `name` back now rather than when it runs out (logged when the catalog refuses).
   absl::Status Release(const std::string& name);
-  // At shutdown: `prefix` + each cluster's id. A round trip each, so a catalog that cannot be
-  // reached ends them at the first (they run out by themselves) instead of delaying the exit by
-  // one timeout per cluster.
-  void ReleaseEach(absl::string_view prefix, const std::vector<common::ClusterConfig>& clusters);
+  // At shutdown: every lease of this instance named `prefix`..., in one catalog statement (with
+  // the catalog away, one wait; they then run out by themselves).
+  void ReleaseAll(const std::string& prefix);
 
   const std::string& owner() const { return owner_; }
   absl::Time Now() const { return clock_->Now(); }

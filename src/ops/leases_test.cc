@@ -16,53 +16,49 @@ struct SystemClock final : Clock {
   absl::Time Now() const override { return absl::Now(); }
 };
 
-// A catalog whose lease releases fail with `refusal` (OK: they reach the real one).
+// A catalog that counts the calls a shutdown's hand-back makes, and fails them with `refusal`.
 class Releases final : public catalog::ForwardingCatalog {
  public:
   using ForwardingCatalog::ForwardingCatalog;
   absl::Status ReleaseLease(const std::string& name, const std::string& owner) override {
-    tried.push_back(name);
-    if (!refusal.ok()) return refusal;
+    ++calls;
     return ForwardingCatalog::ReleaseLease(name, owner);
   }
+  absl::Status ReleaseLeases(const std::string& prefix, const std::string& owner) override {
+    ++calls;
+    if (!refusal.ok()) return refusal;
+    return ForwardingCatalog::ReleaseLeases(prefix, owner);
+  }
   absl::Status refusal;
-  std::vector<std::string> tried;
+  int calls = 0;
 };
 
-std::vector<common::ClusterConfig> Clusters() {
-  std::vector<common::ClusterConfig> out(3);
-  out[0].id = "a";
-  out[1].id = "b";
-  out[2].id = "c";
-  return out;
-}
-
-// A shutdown hands every cluster's lease back, so another instance takes the work at once; with
-// the catalog away it stops at the first (each would wait its own timeout), and the leases run
-// out by themselves.
-TEST(Leases, ReleaseEachHandsBackEveryLeaseAndStopsAtAnUnreachableCatalog) {
-  auto dir = common::FreshTestDir("leases_release_each");
+// A shutdown hands every cluster's window back in one catalog call, so another instance takes
+// the work at once; with the catalog away that is one wait, not one per cluster, and the leases
+// run out by themselves.
+TEST(Leases, ReleaseAllHandsBackEveryLeaseOfAPrefixInOneCall) {
+  auto dir = common::FreshTestDir("leases_release_all");
   auto real = catalog::OpenSqliteCatalog((dir / "catalog.db").string());
   ASSERT_TRUE(real.ok()) << real.status();
   Releases catalog(real->get());
   SystemClock clock;
   Leases mine(&catalog, "me", &clock), other(&catalog, "other", &clock);
-  for (const auto& c : Clusters()) ASSERT_TRUE(*mine.Hold("automated/" + c.id, absl::Hours(20)));
-
+  for (const char* name : {"automated/a", "automated/b", "automated/c", "journal/a"}) {
+    ASSERT_TRUE(*mine.Hold(name, absl::Hours(20))) << name;
+  }
   catalog.refusal = absl::UnavailableError("catalog away");
-  mine.ReleaseEach("automated/", Clusters());
-  EXPECT_EQ(catalog.tried, std::vector<std::string>{"automated/a"});
+  mine.ReleaseAll("automated/");
+  EXPECT_EQ(catalog.calls, 1);
+  EXPECT_FALSE(*other.Hold("automated/a", absl::Hours(1)));  // still mine: it runs out
 
-  catalog.tried.clear();
-  catalog.refusal = absl::InternalError("one row refused");  // the catalog answers: go on
-  mine.ReleaseEach("automated/", Clusters());
-  EXPECT_EQ(catalog.tried.size(), 3u);
-
-  catalog.tried.clear();
+  catalog.calls = 0;
   catalog.refusal = absl::OkStatus();
-  mine.ReleaseEach("automated/", Clusters());
-  EXPECT_EQ(catalog.tried, (std::vector<std::string>{"automated/a", "automated/b", "automated/c"}));
-  for (const auto& c : Clusters()) EXPECT_TRUE(*other.Hold("automated/" + c.id, absl::Hours(1)));
+  mine.ReleaseAll("automated/");
+  EXPECT_EQ(catalog.calls, 1);
+  for (const char* name : {"automated/a", "automated/b", "automated/c"}) {
+    EXPECT_TRUE(*other.Hold(name, absl::Hours(1))) << name;
+  }
+  EXPECT_FALSE(*other.Hold("journal/a", absl::Hours(1)));  // another prefix: kept
   std::filesystem::remove_all(dir);
 }
 

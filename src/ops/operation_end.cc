@@ -15,9 +15,9 @@
 namespace mdb::ops {
 
 int OperationRunner::Drain(absl::Duration grace) {
-  const std::string reason = absl::StrCat("the service (", options_.owner,
-                                          ") was stopping and stopped the operation after ",
-                                          absl::FormatDuration(grace), "; start it again");
+  const std::string reason =
+      absl::StrCat("the service (", options_.owner,
+                   ") was stopping and stopped the operation after ", absl::FormatDuration(grace));
   std::vector<std::shared_ptr<Task>> stopped, unstarted;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -65,10 +65,14 @@ absl::Status OperationRunner::Finish(Task& task,
   *op.mutable_modified_at() = common::ToProto(absl::Now());
   if (!abort_reason.empty() && !result.ok()) {
     // ABORTED says why it stopped; the work's own message says what it left behind (a restore's
-    // partial target to empty before the rerun), so it is kept after the reason.
+    // partial target to empty before the rerun), so it comes before what to do.
     std::string message = abort_reason;
     const absl::string_view own = result.status().message();
-    if (!own.empty() && own != abort_reason) absl::StrAppend(&message, ". It ended: ", own);
+    if (!own.empty() && own != abort_reason && own != kCancelledByRequest) {
+      absl::StrAppend(&message, ". It reported: ", own, ". Then start it again");
+    } else {
+      absl::StrAppend(&message, "; start it again");
+    }
     op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
     op.mutable_error()->set_message(message);
   } else if (result.ok()) {

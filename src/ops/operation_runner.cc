@@ -96,13 +96,15 @@ void OperationRunner::Heartbeat() {
         // Two thirds of the lease without a renewal: at the lease's end a survivor may end it
         // (and another instance start a backup of the same cluster), so the work stops now,
         // one beat before, rather than race it. Its partial data is removed as on a cancel.
+        // Work a person cancelled already ends CANCELLED, as they asked (not retried).
         cut_off = beat - mine[i]->renewed >= options_.lease * 2 / 3 &&
-                  mine[i]->abort_reason.empty() && !mine[i]->operation.done();
+                  mine[i]->abort_reason.empty() && !mine[i]->operation.done() &&
+                  !mine[i]->cancelled->load();
         if (cut_off) {
           mine[i]->abort_reason =
               absl::StrCat("this instance (", options_.owner, ") could not reach the catalog for ",
                            absl::FormatDuration(beat - mine[i]->renewed),
-                           " and stopped the operation before its lease ran out; start it again");
+                           " and stopped the operation before its lease ran out");
         }
       }
       if (cut_off) {
@@ -264,7 +266,7 @@ std::shared_ptr<OperationRunner::Task> OperationRunner::Claim() {
   task->request = std::move(rec.request);
   task->work = [executor = options_.executor, request = task->request](
                    const TaskContext& ctx) -> absl::StatusOr<google::protobuf::Any> {
-    if (ctx.cancelled.load()) return absl::CancelledError("operation cancelled by request");
+    if (ctx.cancelled.load()) return absl::CancelledError(kCancelledByRequest);
     return executor->Run(request, ctx);
   };
   return task;
@@ -313,7 +315,7 @@ absl::StatusOr<Operation> OperationRunner::Cancel(const std::string& id) {
       op.set_done(true);
       *op.mutable_modified_at() = common::ToProto(absl::Now());
       op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
-      op.mutable_error()->set_message("operation cancelled by request");
+      op.mutable_error()->set_message(std::string(kCancelledByRequest));
       rec.operation = op;
       ASSIGN_OR_RETURN(bool written, catalog_->FinishOperation(rec));
       if (written) return op;
@@ -324,7 +326,7 @@ absl::StatusOr<Operation> OperationRunner::Cancel(const std::string& id) {
     ASSIGN_OR_RETURN(rec, catalog_->GetOperation(id));
     return rec.operation;
   }
-  RETURN_IF_ERROR(Finish(*queued, absl::CancelledError("operation cancelled by request")));
+  RETURN_IF_ERROR(Finish(*queued, absl::CancelledError(kCancelledByRequest)));
   idle_cv_.notify_all();
   return queued->operation;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
@@ -34,6 +35,8 @@ using Operation = ::yandex::cloud::operation::Operation;
 // Set when the operation is cancelled; long work checks it between steps and then returns
 // absl::CancelledError after removing its partial data.
 using CancelFlag = std::atomic<bool>;
+// The error of an operation cancelled before its work saw the cancel (nothing of it ran).
+inline constexpr absl::string_view kCancelledByRequest = "operation cancelled by request";
 
 // How far an operation has got, in bytes; total 0 means "not known yet". Thread-safe.
 class Progress {
@@ -175,7 +178,8 @@ class OperationRunner {
     // When its lease was last renewed (or taken): an instance cut off from the catalog for a
     // whole lease stops the work, which a survivor is about to end (guarded by mu_).
     absl::Time renewed = absl::InfiniteFuture();
-    std::string abort_reason;  // set when stopped that way: the operation ends ABORTED
+    // Set when stopped that way (why, without what to do): the operation ends ABORTED.
+    std::string abort_reason;
   };
   // Nothing queued, running or being claimed (mu_ held).
   bool Idle() const { return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_; }

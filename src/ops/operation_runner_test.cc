@@ -128,10 +128,12 @@ TEST_F(OperationRunnerTest, AShutdownStopsWhatStillRunsAfterItsGrace) {
   EXPECT_EQ(runner.Drain(absl::Milliseconds(200)), 2);
   EXPECT_TRUE(saw_cancel);
   const std::string reason =
-      "the service (mdb-a) was stopping and stopped the operation after 200ms; start it again";
+      "the service (mdb-a) was stopping and stopped the operation after 200ms";
   for (const auto& [id, message] :
-       {std::pair{slow->id(), reason + ". It ended: restore cancelled; target detached"},
-        std::pair{behind->id(), reason}}) {
+       {std::pair{
+            slow->id(),
+            reason + ". It reported: restore cancelled; target detached. Then start it again"},
+        std::pair{behind->id(), reason + "; start it again"}}) {
     auto rec = catalog_->GetOperation(id);
     ASSERT_TRUE(rec.ok());
     EXPECT_TRUE(rec->operation.done());

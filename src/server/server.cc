@@ -478,7 +478,7 @@ void Server::Shutdown() {
   if (archivers_) {
     archivers_->Stop();
     // Handed on at once rather than after the lease: another instance resumes archiving.
-    leases_->ReleaseEach("journal/", config_->clusters);
+    leases_->ReleaseAll("journal/");
   }
   if (rest_server_) rest_server_->Stop();
   if (grpc_server_)
@@ -489,7 +489,7 @@ void Server::Shutdown() {
     runner_->Drain(absl::Seconds(config_->server.shutdown_grace_seconds));
     // Shared, a restarted instance has a new name: the day's windows are handed back so that it
     // catches up a backup that failed or was stopped (the catalog says whether one succeeded).
-    leases_->ReleaseEach("automated/", config_->clusters);
+    leases_->ReleaseAll("automated/");
   }
   grpc_server_.reset();
   rest_server_.reset();

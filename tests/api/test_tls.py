@@ -1,4 +1,4 @@
-"""TLS on both listeners, with a CA and certificates this module makes (no key is committed):
+"""TLS on both listeners, with the CA and certificates of tls_pki.py (no key is committed):
 - the official Python SDK (yandexcloud) reads backups over TLS its own way: root_certificates for
   the channel, iam_token sent as the Bearer token, service addresses from mdb-backupd's own
   ApiEndpointService (see `discovery`); REST over https (curl --cacert) answers the same JSON;
@@ -12,17 +12,11 @@
   proxy counts one connection throughout);
 - broken files on SIGHUP (an unparsable certificate, a key of another certificate) are refused
   ("reload failed", naming the file) and both listeners keep presenting the certificate in use,
-  gRPC for two of its file watcher's intervals, without ever answering plaintext;
-- a listener without TLS on a non-loopback address is refused by --check and at start unless
-  `allow_plaintext: true` (then it starts and warns); TLS on 0.0.0.0 needs no such flag;
-- --check names a missing certificate, key or client CA file, an unparsable certificate and a key
-  that is not the certificate's; start refuses them the same way."""
-import datetime
+  gRPC for two of its file watcher's intervals, without ever answering plaintext.
+Configurations refused before serving (plaintext beyond loopback, missing or wrong files) are
+test_tls_config.py's; the CA and certificates are made by tls_pki.py."""
 import http.client
-import ipaddress
 import json
-import os
-import pathlib
 import socket
 import ssl
 import subprocess
@@ -35,147 +29,19 @@ import yandexcloud
 # yandexcloud itself imports cryptography (its service-account JWTs), so it is always in the venv:
 # no openssl CLI fallback is needed here (the Node test uses the CLI).
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.protobuf import json_format
 from yandex.cloud.mdb.greenplum.v1 import backup_pb2 as gp_b
 from yandex.cloud.mdb.greenplum.v1 import backup_service_pb2 as gp_bs, backup_service_pb2_grpc as gp_bsg
 from yandex.cloud.mdb.redis.v1 import backup_pb2 as rd_b
 from yandex.cloud.mdb.redis.v1 import backup_service_pb2 as rd_bs, backup_service_pb2_grpc as rd_bsg
 
-from mdb_harness import CLI, READER, RECORDS, SERVER, Server, md, proxy_fixture
+from mdb_harness import CLI, READER, md, proxy_fixture
+from tls_pki import _install, make_tls_server, peer_cert, pki  # noqa: F401 (pki: a fixture)
 
 PATH = "/managed-redis/v1/backups/rd-1"
 GET_RD1 = rd_bs.GetBackupRequest(backup_id="rd-1")
 
 proxy_factory = proxy_fixture()
-
-
-# --- certificates ------------------------------------------------------------------------------
-
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _key_usage(sign_certs):
-    return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                         data_encipherment=False, key_agreement=False, key_cert_sign=sign_certs,
-                         crl_sign=sign_certs, encipher_only=False, decipher_only=False)
-
-
-def _builder(subject, issuer, public_key):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
-
-
-def _install(path, data, mode=0o644):
-    """Writes `data` to `path` atomically (a new file renamed over the old one), as a deployment
-    does; a watcher never reads a half-written file."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
-
-
-class Issued:
-    """A P-256 private key and its certificate."""
-
-    def __init__(self, key, cert):
-        self.key, self.cert = key, cert
-        self.pem = cert.public_bytes(serialization.Encoding.PEM)
-        self.der = cert.public_bytes(serialization.Encoding.DER)
-        self.key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption())
-
-    @property
-    def serial(self):
-        return self.cert.serial_number
-
-    def write(self, directory, stem):
-        """Installs STEM.key (owner-only, as private keys are kept) and then STEM.pem in
-        `directory`; returns their paths (certificate, key)."""
-        key = _install(pathlib.Path(directory) / (stem + ".key"), self.key_pem, 0o600)
-        return _install(pathlib.Path(directory) / (stem + ".pem"), self.pem), key
-
-
-class Authority(Issued):
-    """A self-signed CA that issues server certificates (SAN IP:127.0.0.1 and DNS:localhost) and
-    client certificates."""
-
-    def __init__(self, cn):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (_builder(_name(cn), _name(cn), key.public_key())
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(_key_usage(True), critical=True)
-                .sign(key, hashes.SHA256()))
-        super().__init__(key, cert)
-
-    def issue(self, cn, server=True):
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (_builder(_name(cn), self.cert.subject, key.public_key())
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(_key_usage(False), critical=True)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                                  critical=False))
-        if server:
-            builder = (builder
-                       .add_extension(x509.SubjectAlternativeName([
-                           x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                           critical=False)
-                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
-        else:
-            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                                            critical=False)
-        return Issued(key, builder.sign(self.key, hashes.SHA256()))
-
-
-class Pki:
-    """The test's CA with a server and a client certificate, and a second CA nobody here trusts
-    with a client certificate of its own; their files are in `dir`."""
-
-    def __init__(self, directory):
-        self.dir = pathlib.Path(directory)
-        self.ca = Authority("mdb-backup test CA")
-        self.other_ca = Authority("untrusted CA")
-        self.server = self.ca.issue("localhost")
-        self.client = self.ca.issue("backup-client", server=False)
-        self.stranger = self.other_ca.issue("stranger", server=False)
-        self.ca_file = _install(self.dir / "ca.pem", self.ca.pem)
-        self.other_ca_file = _install(self.dir / "other-ca.pem", self.other_ca.pem)
-        self.client_files = self.client.write(self.dir, "client")
-        self.stranger_files = self.stranger.write(self.dir, "stranger")
-
-
-@pytest.fixture(scope="module")
-def pki():
-    with tempfile.TemporaryDirectory() as d:
-        yield Pki(d)
-
-
-# --- servers and clients -----------------------------------------------------------------------
-
-def tls_section(client_ca=False):
-    """The server section's tls block; relative paths, resolved against the config's directory."""
-    return ("  tls:\n    cert_file: server.pem\n    key_file: server.key\n" +
-            ("    client_ca_file: ca.pem\n" if client_ca else ""))
-
-
-def make_tls_server(directory, pki, client_ca=False):
-    """An mdb-backupd with TLS on both listeners over the harness's RECORDS (not started)."""
-    directory = pathlib.Path(directory)
-    pki.server.write(directory, "server")
-    _install(directory / "ca.pem", pki.ca.pem)
-    s = Server(directory, server_extra=tls_section(client_ca), scheme="https")
-    s.import_records(RECORDS)
-    return s
 
 
 @pytest.fixture(scope="module")
@@ -243,19 +109,6 @@ def refused_code(stub_call):
     return e.value.code()
 
 
-def peer_cert(address, alpn, pki, client_files=None):
-    """The certificate (DER) that a new TLS handshake with `address` presents, verified against
-    the test CA. gRPC's listener is reached with ALPN h2, as gRPC clients negotiate it."""
-    ctx = ssl.create_default_context(cadata=pki.ca.pem.decode())
-    ctx.set_alpn_protocols([alpn])
-    if client_files:
-        ctx.load_cert_chain(*map(str, client_files))
-    host, port = address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=30) as raw:
-        with ctx.wrap_socket(raw, server_hostname=host) as s:
-            return s.getpeercert(binary_form=True)
-
-
 def rest_address(server):
     return server.rest.split("://", 1)[1]
 
@@ -271,11 +124,6 @@ def curl(server, *args, path=PATH, token=READER):
                        capture_output=True, text=True, timeout=120)
     body, _, status = r.stdout.rpartition("\n")
     return r.returncode, int(status) if status.isdigit() and status != "000" else None, body, r.stderr
-
-
-def check(config):
-    return subprocess.run([str(SERVER), "--config", str(config), "--check"], capture_output=True,
-                          text=True, timeout=120)
 
 
 def rd1_fields_are_exact(b):
@@ -525,94 +373,3 @@ def test_broken_files_on_sighup_are_refused_and_the_certificate_in_use_stays(tls
     # Nor did the broken files open the gRPC listener to plaintext.
     plain = server.client(rd_bsg.BackupServiceStub)
     assert refused_code(lambda **kw: plain.Get(GET_RD1, metadata=md(), **kw)) == grpc.StatusCode.UNAVAILABLE
-
-
-# --- what is refused before serving --------------------------------------------------------------
-
-def listen_on(server, grpc_host, rest_host):
-    """Rewrites the server's config to listen on these hosts (ports chosen by the system)."""
-    text = server.config.read_text()
-    text = text.replace("grpc_listen: 127.0.0.1:0", "grpc_listen: %s:0" % grpc_host)
-    server.config.write_text(text.replace("rest_listen: 127.0.0.1:0", "rest_listen: %s:0" % rest_host))
-
-
-def plaintext_warnings(text):
-    return [l for l in text.splitlines() if "plaintext" in l.lower()]
-
-
-def about_plaintext(message, config):
-    """Whether a refusal speaks of plaintext or TLS (the config's own path aside)."""
-    message = message.replace(str(config), "").lower()
-    return "plaintext" in message or "tls" in message
-
-
-def wait_plaintext_warning(server, timeout=30):
-    """Polls the server's log for its plaintext warning; the deadline only guards a hang."""
-    deadline = time.time() + timeout
-    while not plaintext_warnings(server.read_log()):
-        assert time.time() < deadline, "no plaintext warning in %d s: %s" % (timeout, server.read_log())
-        time.sleep(0.05)
-
-
-@pytest.mark.parametrize("grpc_host,rest_host", [("0.0.0.0", "127.0.0.1"), ("127.0.0.1", "0.0.0.0")])
-def test_plaintext_on_a_non_loopback_address_is_refused_unless_allowed(workdir, grpc_host, rest_host):
-    server = Server(workdir)
-    listen_on(server, grpc_host, rest_host)
-    r = check(server.config)
-    assert r.returncode != 0 and r.stdout == "", r.stdout + r.stderr
-    assert about_plaintext(r.stderr, server.config), r.stderr
-    code, err = server.run_until_exit()
-    assert code != 0 and about_plaintext(err, server.config), err
-    # allow_plaintext: true accepts it; the server starts and warns.
-    server.config.write_text(server.config.read_text().replace(
-        "  automated_backups: false\n", "  automated_backups: false\n  allow_plaintext: true\n"))
-    r = check(server.config)
-    assert r.returncode == 0, r.stderr
-    server.start()
-    try:
-        wait_plaintext_warning(server)
-    finally:
-        server.stop()
-
-
-def test_tls_on_a_non_loopback_address_needs_no_allow_plaintext(workdir, pki):
-    server = make_tls_server(workdir, pki)
-    listen_on(server, "0.0.0.0", "0.0.0.0")
-    r = check(server.config)
-    assert r.returncode == 0, r.stderr
-    server.start()
-    try:
-        port = server.grpc.rsplit(":", 1)[1]
-        assert peer_cert("127.0.0.1:" + port, "h2", pki) == pki.server.der
-        assert not plaintext_warnings(server.read_log()), server.read_log()
-    finally:
-        server.stop()
-
-
-BROKEN_FILES = [
-    # (what is wrong, tls block, the files of which the message must name one)
-    ("missing key", "cert_file: server.pem\n    key_file: absent.key", ("absent.key",)),
-    ("missing certificate", "cert_file: absent.pem\n    key_file: server.key", ("absent.pem",)),
-    ("missing client CA", "cert_file: server.pem\n    key_file: server.key\n    client_ca_file: absent-ca.pem",
-     ("absent-ca.pem",)),
-    ("unparsable certificate", "cert_file: garbage.pem\n    key_file: server.key", ("garbage.pem",)),
-    ("key of another certificate", "cert_file: server.pem\n    key_file: other.key", ("other.key", "server.pem")),
-]
-
-
-def test_check_and_start_name_a_missing_or_wrong_certificate_or_key_file(workdir, pki):
-    server = make_tls_server(workdir, pki)
-    _install(workdir / "garbage.pem", b"this is not PEM\n")
-    pki.client.write(workdir, "other")  # other.key: a valid key, but not server.pem's
-    good = server.config.read_text()
-    r = check(server.config)
-    assert r.returncode == 0, r.stderr  # the valid TLS config: what follows fails for its file
-    for what, block, names in BROKEN_FILES:
-        server.config.write_text(good.replace("cert_file: server.pem\n    key_file: server.key", block))
-        r = check(server.config)
-        assert r.returncode != 0 and r.stdout == "", (what, r.stdout)
-        assert any(n in r.stderr for n in names), (what, r.stderr)
-        if what in ("missing key", "key of another certificate"):
-            code, err = server.run_until_exit()
-            assert code != 0 and any(n in err for n in names), (what, err)
-    server.log.close()

@@ -29,10 +29,13 @@
 namespace mdb::engine::greenplum {
 namespace {
 
-// Shards restore in parallel (per_shard.h): a cancel leaves every one's data directory partial.
-constexpr absl::string_view kStopped =
-    "restore cancelled; the target's data directories keep what was written: empty them before "
-    "restoring into them again";
+// What a cancel leaves: shards restore in parallel (per_shard.h), so every one's data directory
+// is partial, and a shard that was past its journal stage keeps its staged WAL beside its own.
+std::string Stopped(const std::string& dir) {
+  return absl::StrCat("restore cancelled; the target's data directories (this shard's: '", dir,
+                      "') keep what was written: empty them, and remove any '<data directory>"
+                      ".wal.*' directory beside them, before restoring into them again");
+}
 
 bool IsCancelRequested(const RestoreRequest& req) { return req.cancelled && req.cancelled->load(); }
 
@@ -161,13 +164,12 @@ absl::StatusOr<JournalPlan> PlanJournal(const RestoreRequest& req,
   return plan;
 }
 
-// The archived WAL segments recovery replays, one file each in `staging` (names in `staged`),
-// between two segments stopping at a cancel.
+// The archived WAL segments recovery replays, one file each in `staging`, stopping at a cancel
+// between two segments and after the last (nothing after this stage checks it).
 absl::Status StageSegments(const RestoreRequest& req, const JournalPlan& plan,
-                           io::BeneathDir* staging, int uid, int gid,
-                           std::vector<std::string>* staged) {
+                           const std::string& dir, io::BeneathDir* staging, int uid, int gid) {
   for (const ArchivedSegment& s : plan.stage) {
-    if (IsCancelRequested(req)) return absl::CancelledError(kStopped);
+    if (IsCancelRequested(req)) return absl::CancelledError(Stopped(dir));
     if (s.file.size() != 24 || s.file.find_first_not_of("0123456789ABCDEF") != std::string::npos) {
       return absl::DataLossError(
           absl::StrCat("WAL object '", s.object, "' does not end in a WAL file name"));
@@ -175,7 +177,6 @@ absl::Status StageSegments(const RestoreRequest& req, const JournalPlan& plan,
     ASSIGN_OR_RETURN(std::string wal, req.journal->Get(s.piece));
     const std::string path = staging->Describe(s.file);
     ASSIGN_OR_RETURN(int fd, staging->OpenFile(s.file, O_WRONLY | O_CREAT | O_EXCL, 0600));
-    staged->push_back(s.file);
     io::FdSink sink(fd);
     absl::Status st = sink.Write(wal);
     if (st.ok()) st = sink.Close();
@@ -185,7 +186,41 @@ absl::Status StageSegments(const RestoreRequest& req, const JournalPlan& plan,
     close(fd);
     RETURN_IF_ERROR(st);
   }
-  return absl::OkStatus();
+  return IsCancelRequested(req) ? absl::CancelledError(Stopped(dir)) : absl::OkStatus();
+}
+
+// Removes a staging directory of a journal stage that did not finish, through its parent's
+// descriptor (the parent may belong to the database's OS user: a link put in its place is what
+// goes, never what it points at).
+void RemoveStaging(const std::string& wal_dir) {
+  const std::filesystem::path path(wal_dir);
+  absl::StatusOr<io::BeneathDir> parent = io::BeneathDir::Open(path.parent_path().string());
+  absl::Status st = parent.ok() ? parent->RemoveTree(path.filename().string()) : parent.status();
+  if (!st.ok()) {
+    common::Log(common::LogLevel::kWarning, "greenplum",
+                absl::StrCat("restore: the staged WAL in '", wal_dir, "' could not be removed (",
+                             st.message(), "): remove it by hand"));
+  }
+}
+
+absl::Status StageInto(const RestoreRequest& req, const JournalPlan& plan, const std::string& dir,
+                       const std::string& wal_dir, const Settings& settings, int uid, int gid) {
+  // The directory holding it belongs to the database user, who could put a link in its place.
+  ASSIGN_OR_RETURN(io::BeneathDir staging, io::BeneathDir::OpenOwn(wal_dir));
+  if (uid >= 0 && fchown(staging.fd(), uid, gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
+  }
+  RETURN_IF_ERROR(StageSegments(req, plan, dir, &staging, uid, gid));
+  std::string target = plan.to_end ? ""
+                       : req.point_in_time
+                           ? absl::StrCat("recovery_target_time = '",
+                                          absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00",
+                                                           *req.point_in_time, absl::UTCTimeZone()),
+                                          "'\n")
+                           : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
+  absl::StrAppend(&target, "recovery_end_command = 'rm -rf \"", wal_dir, "\"'\n");
+  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, settings,
+                             uid, gid);
 }
 
 absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgShardBackup& shard,
@@ -207,31 +242,11 @@ absl::Status StageJournal(const RestoreRequest& req, const mdb_backup::v1::PgSha
   if (mkdtemp(wal_dir.data()) == nullptr) {
     return absl::UnavailableError(absl::StrCat("create '", wal_dir, "': ", strerror(errno)));
   }
-  // The directory holding it belongs to the database user, who could put a link in its place.
-  ASSIGN_OR_RETURN(io::BeneathDir staging, io::BeneathDir::OpenOwn(wal_dir));
-  if (uid >= 0 && fchown(staging.fd(), uid, gid) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("chown '", wal_dir, "': ", strerror(errno)));
-  }
-  // Nothing reads the staged WAL until recovery_end_command is written (last): a stage that does
-  // not finish removes what it staged, through the directory's descriptor.
-  std::vector<std::string> staged;
-  absl::Status copied = StageSegments(req, plan, &staging, uid, gid, &staged);
-  if (!copied.ok()) {
-    for (const auto& file : staged) (void)staging.Remove(file);
-    rmdir(wal_dir.c_str());  // only when empty: never what someone else put there
-    return copied;
-  }
-
-  std::string target = plan.to_end ? ""
-                       : req.point_in_time
-                           ? absl::StrCat("recovery_target_time = '",
-                                          absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00",
-                                                           *req.point_in_time, absl::UTCTimeZone()),
-                                          "'\n")
-                           : absl::StrCat("recovery_target_name = '", RestorePointName(req), "'\n");
-  absl::StrAppend(&target, "recovery_end_command = 'rm -rf \"", wal_dir, "\"'\n");
-  return WriteRecoveryConfig(dir, absl::StrCat("cp \"", wal_dir, "/%f\" \"%p\""), target, settings,
-                             uid, gid);
+  // Nothing reads the staged WAL before the recovery settings naming it are written (last): a
+  // stage that does not get that far removes the directory.
+  absl::Status st = StageInto(req, plan, dir, wal_dir, settings, uid, gid);
+  if (!st.ok()) RemoveStaging(wal_dir);
+  return st;
 }
 
 // The declared port (as a number: PostgreSQL reads "05433" as octal) and, with the host option
@@ -343,7 +358,7 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
       const repo::Manifest* m = manifest;
       // A cancel (or a shutdown's stop) ends the copy between two chunks; the files written so
       // far stay (the next restore wants the directory empty: the message says so).
-      io::CancellableSink into_pipe(&pipe, req.cancelled, std::string(kStopped));
+      io::CancellableSink into_pipe(&pipe, req.cancelled, Stopped(dir));
       std::thread reader([&] {
         read_status = req.repository->RestoreStream(*m, stream, &into_pipe);
         pipe.Finish();
@@ -356,17 +371,18 @@ absl::Status RestoreShard(const RestoreRequest& req, const mdb_backup::v1::PgSha
       if (!extract.ok()) pipe.Abandon();
       reader.join();
       if (cancel_first || (extract.ok() && into_pipe.refused())) {
-        return absl::CancelledError(kStopped);
+        return absl::CancelledError(Stopped(dir));
       }
       RETURN_IF_ERROR(io::PipeResult(read_status, extract));
     }
   }
+  // Between the copy and the journal stage (which checks it itself); after that stage the restore
+  // has done its work and ends OK.
+  if (IsCancelRequested(req)) return absl::CancelledError(Stopped(dir));
   ASSIGN_OR_RETURN(Settings settings, TargetSettings(target.hosts.front()));
   ASSIGN_OR_RETURN(io::BeneathDir data_dir, io::BeneathDir::Open(dir));
   RETURN_IF_ERROR(CompleteDebianLayout(&data_dir, target.hosts.front(), uid, gid));
   RETURN_IF_ERROR(StageJournal(req, shard, plan, dir, settings, uid, gid));
-  // The last point to stop: past it the restore has done its work and ends OK.
-  if (IsCancelRequested(req)) return absl::CancelledError(kStopped);
   return req.durable ? SyncTree(dir) : absl::OkStatus();
 }
 
