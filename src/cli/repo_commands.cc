@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "catalog/catalog.h"
@@ -249,7 +250,17 @@ int Stats(const RepoArgs& a) {
 int Delete(const RepoArgs& a) {
   auto o = OpenRepo(a);
   if (!o.ok()) return Fail(o.status());
+  // A restore of it by the service (another process) holds it off, as it holds off the service's
+  // own deletes.
+  std::vector<std::string> ids = {a.id};
+  auto mark = o->repo->MarkDelete(&ids);
+  if (!mark.ok()) return Fail(mark.status());
+  if (ids.empty()) {
+    return Fail(absl::FailedPreconditionError(absl::StrCat(
+        "backup '", a.id, "' is being restored (or drilled); delete it when that ends")));
+  }
   absl::Status st = o->repo->DeleteBackup(a.id);
+  o->repo->Unmark(*mark);
   if (!st.ok()) return Fail(st);
   std::cout << "deleted backup " << a.id << "; run 'mdb-backup repo gc' to free its data\n";
   return 0;

@@ -25,57 +25,6 @@ bool Jobs::RestoresToPointInTime(common::Engine engine) {
   return driver.ok() && (*driver)->capabilities().point_in_time;
 }
 
-absl::StatusOr<Jobs::Held> Jobs::HoldCluster(const std::string& cluster_id, bool backup) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    Holders& h = running_[cluster_id];
-    if (h.backup) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "a backup of cluster '", cluster_id, "' is already running; wait for it to finish"));
-    }
-    if (backup && h.deletes > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "a delete of a backup of cluster '", cluster_id, "' is running; try again when it ends"));
-    }
-    if (backup) {
-      h.backup = true;
-    } else {
-      ++h.deletes;
-    }
-  }
-  Held slot([this, cluster_id, backup] {
-    // Both under the lock: a renewal (RenewClaims) checks running_ under it after claiming, so
-    // it cannot take the claim back once this released it.
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = running_.find(cluster_id);
-    if (it == running_.end()) return;
-    Holders& h = it->second;
-    if (backup) {
-      h.backup = false;
-    } else {
-      --h.deletes;
-    }
-    if (h.backup || h.deletes > 0) return;
-    if (h.claimed) claims_.release(cluster_id);
-    running_.erase(it);
-  });
-  if (claims_.claim) {
-    auto claimed = claims_.claim(cluster_id);  // outside the lock: a catalog round trip
-    if (!claimed.ok()) {
-      return absl::UnavailableError(absl::StrCat("cannot tell whether another instance backs up '",
-                                                 cluster_id, "': ", claimed.status().message()));
-    }
-    if (!*claimed) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("a backup (or a delete) of cluster '", cluster_id,
-                       "' is already running on another instance; wait for it to finish"));
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    running_[cluster_id].claimed = true;  // there while `slot` holds it
-  }
-  return slot;
-}
-
 absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& cluster,
                                                    const std::string& backup_id,
                                                    catalog::BackupRecord::CreationType type,
@@ -212,29 +161,6 @@ absl::Status Jobs::Restore(const catalog::BackupRecord& backup, const common::Cl
   return RestoreInto(backup, target, task, point_in_time, engine_options, /*durable=*/true);
 }
 
-absl::StatusOr<Jobs::Held> Jobs::Read(const std::string& backup_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (deleting_.count(backup_id)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("backup '", backup_id, "' is being deleted; restore another one"));
-  }
-  ++reading_[backup_id];
-  return Held([this, backup_id] {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--reading_[backup_id] == 0) reading_.erase(backup_id);
-  });
-}
-
-Jobs::Held Jobs::TakeForDelete(std::vector<std::string>* ids) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::erase_if(*ids, [&](const std::string& id) { return reading_.count(id) > 0; });
-  deleting_.insert(ids->begin(), ids->end());
-  return Held([this, taken = *ids] {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& id : taken) deleting_.erase(id);
-  });
-}
-
 absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                const common::ClusterConfig& target, const TaskContext& task,
                                std::optional<absl::Time> point_in_time,
@@ -333,7 +259,7 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
   // A backup a restore reads (with its chain) expires at the next retention, after the restore.
-  Held deleting = TakeForDelete(&expired);
+  ASSIGN_OR_RETURN(Held deleting, TakeForDelete(&expired));
   // One GC for all of them: each GC reads every manifest and index of the repository.
   for (const auto& id : expired) RETURN_IF_ERROR(journal_.Forget(id));
   if (!expired.empty()) {
@@ -451,7 +377,7 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
     // listed meanwhile is seen. Deletes share; the GC after waits for any backup by itself.
     ASSIGN_OR_RETURN(Held slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
     std::vector<std::string> ids = {backup_id};
-    Held deleting = TakeForDelete(&ids);
+    ASSIGN_OR_RETURN(Held deleting, TakeForDelete(&ids));
     if (ids.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "backup '", backup_id, "' is being restored (or drilled); delete it when that ends"));

@@ -122,11 +122,13 @@ class Jobs final : public BackupJobs {
   // backup excludes both, deletes exclude backups only. FailedPrecondition naming what holds the
   // cluster here or (claimed) on another instance; Unavailable when the claim cannot be read.
   absl::StatusOr<Held> HoldCluster(const std::string& cluster_id, bool backup);
-  // Marks `backup_id` read; FailedPrecondition while a delete or retention takes it.
+  // Marks `backup_id` read, here and in the repository (for every process sharing it);
+  // FailedPrecondition while a delete or retention takes it.
   absl::StatusOr<Held> Read(const std::string& backup_id);
-  // Leaves in `ids` those no restore reads, marked as being deleted while the result is held:
-  // in the same locked step, so a restore either marked its backup first or is refused.
-  Held TakeForDelete(std::vector<std::string>* ids);
+  // Leaves in `ids` those no restore reads (here or, by its repository mark, elsewhere), marked
+  // as being deleted while the result is held: here in the same locked step, so a restore either
+  // marked its backup first or is refused; across processes by the repository's marks.
+  absl::StatusOr<Held> TakeForDelete(std::vector<std::string>* ids);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.

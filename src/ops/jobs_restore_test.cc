@@ -40,6 +40,36 @@ TEST_F(JobsTest, ABackupBeingRestoredIsNeitherDeletedNorExpired) {
   EXPECT_THAT(*expired, ElementsAre("b1"));
 }
 
+// The same across instances, or any process sharing the repository: a restore here keeps a
+// delete on another instance, and that instance's retention, from the backup it reads (through
+// the repository's marks: the other instance knows nothing of this one's restores). Before, only
+// restores of the same process counted, and the other instance deleted the backup mid-restore.
+TEST_F(JobsTest, ABackupBeingRestoredOnAnotherInstanceIsNeitherDeletedNorExpired) {
+  ASSERT_TRUE(Backup("b1", catalog::BackupRecord::AUTOMATED).ok());
+  ASSERT_TRUE(Backup("b2", catalog::BackupRecord::AUTOMATED).ok());
+  auto b1 = catalog_->GetBackup("b1");
+  ASSERT_TRUE(b1.ok()) << b1.status();
+  auto repo = repo::Repository::Open(storage_.get(), {});
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  Jobs other(catalog_.get(), repo->get(), *engines_);
+  absl::Status restored;
+  std::thread restore = StartHeldRestore(*b1, &restored);
+  absl::Status st = other.Delete("b1");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(st.message(), HasSubstr("backup 'b1' is being restored"));
+  const absl::Time month_later = absl::Now() + absl::Hours(24 * 30);
+  auto expired = other.ApplyRetention(cluster_, month_later);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_TRUE(expired->empty());
+  fake_.hold = false;
+  restore.join();
+  ASSERT_TRUE(restored.ok()) << restored;
+  EXPECT_EQ(fake_.restored, fake_.streams);
+  expired = other.ApplyRetention(cluster_, month_later);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_THAT(*expired, ElementsAre("b1"));
+}
+
 // An INCREMENTAL backup's restore marks its whole chain: its parent is not deleted meanwhile.
 TEST_F(JobsTest, ARestoreMarksItsWholeChain) {
   fake_.incremental = true;

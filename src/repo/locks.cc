@@ -2,14 +2,19 @@
 // exclusive `gc` lock. Every doubt counts against GC: a lock that cannot be read, or that is
 // damaged, is taken as live, since taking a live backup's lock for dead lets GC delete the packs
 // it has written and not yet indexed, and that backup then commits with data missing.
+// And the marks of restores (`read`) and deletes (`delete`) of named backups, which keep out of
+// each other's way only: GC neither waits for them nor they for GC (it removes dead ones).
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
@@ -55,6 +60,18 @@ absl::string_view ShownHost(absl::string_view host) { return host.substr(0, host
 // A lock is live unless it was not refreshed for the stale time (its holder refreshes it every
 // minute: lock_keeper.h), or its process is known dead (this pid scope, no such pid): a writer
 // killed with -9 must not block GC for long.
+bool IsMark(absl::string_view key) {
+  return absl::StartsWith(key, "locks/read-") || absl::StartsWith(key, "locks/delete-");
+}
+
+// Whether the mark's `what` (backup ids joined by ',': ids have no ',') names `backup_id`.
+bool Names(absl::string_view what, absl::string_view backup_id) {
+  for (absl::string_view id : absl::StrSplit(what, ',')) {
+    if (id == backup_id) return true;
+  }
+  return false;
+}
+
 bool LockIsLive(const mdb_backup::v1::Lock& lock) {
   if (absl::Now() - common::FromProto(lock.refreshed_at()) > CurrentLockTiming().stale) {
     return false;
@@ -68,17 +85,23 @@ bool LockIsLive(const mdb_backup::v1::Lock& lock) {
 
 }  // namespace
 
-absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const std::string& what) {
-  mdb_backup::v1::Lock lock;
-  lock.set_kind(kind);
-  lock.set_host(LockHost());
-  lock.set_pid(getpid());
-  *lock.mutable_refreshed_at() = common::ToProto(absl::Now());
-  lock.set_what(what);
+absl::StatusOr<std::string> Repository::WriteLock(const std::string& kind, const std::string& what,
+                                                  mdb_backup::v1::Lock* lock) {
+  lock->set_kind(kind);
+  lock->set_host(LockHost());
+  lock->set_pid(getpid());
+  *lock->mutable_refreshed_at() = common::ToProto(absl::Now());
+  lock->set_what(what);
   std::string key = absl::StrCat("locks/", kind, "-", common::NewId());
   std::string json;
-  (void)google::protobuf::util::MessageToJsonString(lock, &json);
+  (void)google::protobuf::util::MessageToJsonString(*lock, &json);
   RETURN_IF_ERROR(storage_->Put(key, json));
+  return key;
+}
+
+absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const std::string& what) {
+  mdb_backup::v1::Lock lock;
+  ASSIGN_OR_RETURN(std::string key, WriteLock(kind, what, &lock));
   // Both sides write first and look second, so of a writer and a GC starting together at least
   // one sees the other and backs off.
   auto others = storage_->List("locks/");
@@ -90,8 +113,9 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
   parse.ignore_unknown_fields = true;  // a lock written by a newer version is still a lock
   for (const auto& o : *others) {
     if (o.key == key) continue;
-    // Writers share: another writer's lock (its kind is in its key, TakeLock's) is never read.
-    if (kind != "gc" && absl::StartsWith(o.key, "locks/write-")) continue;
+    // Writers share: another writer's lock (its kind is in its key, TakeLock's) is never read,
+    // nor a mark, which only GC cleans up after.
+    if (kind != "gc" && (absl::StartsWith(o.key, "locks/write-") || IsMark(o.key))) continue;
     auto body = storage_->Get(o.key);
     if (absl::IsNotFound(body.status())) continue;  // released since the listing
     if (!body.ok()) {
@@ -109,11 +133,16 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
         if (kind == "gc") (void)storage_->Delete(o.key);
         continue;
       }
+      if (IsMark(o.key)) continue;  // a mark's kind is in its key: never GC's business
       ReleaseLock(key);
       return absl::UnavailableError(absl::StrCat(
           "the repository lock '", o.key, "' is damaged (not a lock's JSON); it is taken as live ",
           "until ", absl::FormatDuration(CurrentLockTiming().stale), " after its last write (",
           common::UtcText(o.modified), "), then GC removes it; retry then"));
+    }
+    if (IsMark(o.key)) {
+      if (!LockIsLive(other)) (void)storage_->Delete(o.key);  // only GC reads marks here
+      continue;
     }
     bool conflicts = kind == "gc" || other.kind() == "gc";
     if (!conflicts) continue;
@@ -132,6 +161,87 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
 }
 
 void Repository::ReleaseLock(const std::string& key) { locks_->Release(key); }
+
+absl::StatusOr<std::vector<mdb_backup::v1::Lock>> Repository::LiveMarks(const std::string& kind,
+                                                                        bool damaged_is_live) {
+  ASSIGN_OR_RETURN(auto listed, storage_->List("locks/"));
+  const std::string prefix = absl::StrCat("locks/", kind, "-");
+  google::protobuf::util::JsonParseOptions parse;
+  parse.ignore_unknown_fields = true;
+  std::vector<mdb_backup::v1::Lock> live;
+  for (const auto& o : listed) {
+    if (!absl::StartsWith(o.key, prefix)) continue;
+    auto body = storage_->Get(o.key);
+    if (absl::IsNotFound(body.status())) continue;  // given back since the listing
+    if (!body.ok()) {
+      return absl::UnavailableError(absl::StrCat("cannot read the repository lock '", o.key, "' (",
+                                                 body.status().message(), "); retry"));
+    }
+    mdb_backup::v1::Lock mark;
+    if (!google::protobuf::util::JsonStringToMessage(*body, &mark, parse).ok()) {
+      if (!damaged_is_live || absl::Now() - o.modified > CurrentLockTiming().stale) continue;
+      return absl::UnavailableError(absl::StrCat(
+          "the repository lock '", o.key, "' is damaged (not a lock's JSON); it is taken as live ",
+          "until ", absl::FormatDuration(CurrentLockTiming().stale), " after its last write (",
+          common::UtcText(o.modified), "), then GC removes it; retry then"));
+    }
+    if (LockIsLive(mark)) live.push_back(std::move(mark));
+  }
+  return live;
+}
+
+absl::StatusOr<std::string> Repository::MarkRead(const std::string& backup_id) {
+  mdb_backup::v1::Lock mark;
+  ASSIGN_OR_RETURN(std::string key, WriteLock("read", backup_id, &mark));
+  // A damaged delete mark is not taken as live: it cannot say which backups it names, and the
+  // restore (what the bad day needs) should not wait on it.
+  auto deletes = LiveMarks("delete", /*damaged_is_live=*/false);
+  if (!deletes.ok()) {
+    ReleaseLock(key);
+    return deletes.status();
+  }
+  for (const auto& d : *deletes) {
+    if (!Names(d.what(), backup_id)) continue;
+    ReleaseLock(key);
+    return absl::FailedPreconditionError(
+        absl::StrCat("backup '", backup_id, "' is being deleted (pid ", d.pid(), " on ",
+                     ShownHost(d.host()), "); restore another one"));
+  }
+  locks_->Hold(key, mark);
+  return key;
+}
+
+absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* backup_ids) {
+  if (backup_ids->empty()) return std::string();
+  mdb_backup::v1::Lock mark;
+  ASSIGN_OR_RETURN(std::string key, WriteLock("delete", absl::StrJoin(*backup_ids, ","), &mark));
+  // A damaged read mark may name any of them: the delete waits (it can be done later).
+  auto reads = LiveMarks("read", /*damaged_is_live=*/true);
+  if (!reads.ok()) {
+    ReleaseLock(key);
+    return reads.status();
+  }
+  const size_t asked = backup_ids->size();
+  std::erase_if(*backup_ids, [&](const std::string& id) {
+    return std::any_of(reads->begin(), reads->end(),
+                       [&](const mdb_backup::v1::Lock& r) { return Names(r.what(), id); });
+  });
+  if (backup_ids->empty()) {
+    ReleaseLock(key);
+    return std::string();
+  }
+  if (backup_ids->size() != asked) {  // restores of those it leaves need not wait for it
+    mark.set_what(absl::StrJoin(*backup_ids, ","));
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(mark, &json);
+    if (absl::Status st = storage_->Put(key, json); !st.ok()) {
+      ReleaseLock(key);
+      return st;
+    }
+  }
+  locks_->Hold(key, mark);
+  return key;
+}
 
 bool HeldBy(const absl::Status& status, bool gc) {
   // The messages TakeLock makes: "garbage collection is running (pid ...", "backup 'x' is

@@ -177,6 +177,21 @@ class Repository {
   // backup is being written (by any process).
   absl::StatusOr<GcReport> Gc(const GcOptions& options = {});
 
+  // Marks (docs/format.md "Locks"): a restore's `read` mark on a backup it reads and a delete's
+  // `delete` mark on the backups it removes, so that across every process sharing the
+  // repository neither takes the other's backup from under it. Each side writes its mark, then
+  // looks for the other kind: of a restore and a delete that start together, at least one sees
+  // the other and stands back. GC neither waits for marks nor is waited for; it removes dead
+  // ones. Kept fresh while held (LockKeeper); Unmark gives one back.
+  // FailedPrecondition when a live `delete` mark names the backup.
+  absl::StatusOr<std::string> MarkRead(const std::string& backup_id);
+  // Leaves in `backup_ids` those no live `read` mark names, marked for delete; the mark's key,
+  // "" when none is left. Unavailable while a damaged read mark is fresh (it may name them).
+  absl::StatusOr<std::string> MarkDelete(std::vector<std::string>* backup_ids);
+  void Unmark(const std::string& key) {
+    if (!key.empty()) ReleaseLock(key);
+  }
+
   absl::StatusOr<RepoStats> Stats();
   // Whether the storage answers for this repository (one Stat of its config object).
   absl::Status Probe();
@@ -230,6 +245,13 @@ class Repository {
 
   // Locks (docs/format.md): write a lock, then look for conflicting ones.
   absl::StatusOr<std::string> TakeLock(const std::string& kind, const std::string& what);
+  // Writes a new lock of `kind` (returned in `lock`); its key.
+  absl::StatusOr<std::string> WriteLock(const std::string& kind, const std::string& what,
+                                        mdb_backup::v1::Lock* lock);
+  // The live marks of `kind`; Unavailable when one cannot be read (it may be live), or when one
+  // is damaged and still fresh if `damaged_is_live`.
+  absl::StatusOr<std::vector<mdb_backup::v1::Lock>> LiveMarks(const std::string& kind,
+                                                              bool damaged_is_live);
   void ReleaseLock(const std::string& key);
 
   storage::Storage* storage_;

@@ -1,0 +1,106 @@
+// The marks of restores and deletes (repo/locks.cc, docs/format.md "Locks"): across processes
+// sharing a repository, a delete leaves alone what a restore reads, and a restore refuses what a
+// delete takes; neither waits for GC nor GC for them. Two Repository objects on one storage are
+// two processes here (each its own lock keeper).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "common/time_util.h"
+#include "google/protobuf/util/json_util.h"
+#include "mdb_backup/v1/repo.pb.h"
+#include "repo/lock_keeper.h"
+#include "repo/repository.h"
+#include "repo/repository_test_fixture.h"
+
+namespace mdb::repo {
+namespace {
+
+TEST_F(RepositoryTest, ADeleteLeavesWhatAnotherProcessRestoresAndARestoreRefusesWhatIsDeleted) {
+  auto restorer = std::move(*Repository::Init(storage_.get(), Small()));
+  auto deleter = std::move(*Repository::Open(storage_.get(), {}));
+  auto read = restorer->MarkRead("b1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<std::string> ids = {"b1", "b2"};
+  auto del = deleter->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(ids, std::vector<std::string>{"b2"});  // b1 is read elsewhere: left for later
+  // The delete's mark names only what it takes: b1 may still be restored meanwhile.
+  auto again = restorer->MarkRead("b1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  restorer->Unmark(*again);
+  auto refused = restorer->MarkRead("b2");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "backup 'b2' is being deleted (pid "))
+      << refused.status();
+  deleter->Unmark(*del);
+  restorer->Unmark(*read);
+  ids = {"b1"};
+  del = deleter->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(ids, std::vector<std::string>{"b1"});  // nothing reads it now
+  deleter->Unmark(*del);
+  EXPECT_TRUE(storage_->List("locks/")->empty());  // every mark given back
+}
+
+// Marks never stop a GC or a backup, nor do they wait for one: a restore on the bad day does not
+// queue behind a GC. GC removes the marks of processes that are gone.
+TEST_F(RepositoryTest, MarksNeitherWaitForGcNorHoldItAndGcRemovesDeadOnes) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  auto read = repo->MarkRead("b1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<std::string> ids = {"b2"};
+  auto del = repo->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  auto gc = repo->Gc();
+  EXPECT_TRUE(gc.ok()) << gc.status();
+  auto w = repo->StartBackup({.backup_id = "b3", .engine = "test"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto during_write = repo->MarkRead("b1");
+  EXPECT_TRUE(during_write.ok()) << during_write.status();
+  repo->Unmark(*during_write);
+  (*w)->Abort();
+  repo->Unmark(*read);
+  repo->Unmark(*del);
+
+  // A restorer killed with -9 long ago: its mark is stale; a delete takes b1 and GC removes it.
+  mdb_backup::v1::Lock dead;
+  dead.set_kind("read");
+  dead.set_what("b1");
+  dead.set_host("elsewhere");
+  dead.set_pid(1);
+  *dead.mutable_refreshed_at() = common::ToProto(absl::Now() - absl::Hours(1));
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(dead, &json).ok());
+  ASSERT_TRUE(storage_->Put("locks/read-dead", json).ok());
+  ids = {"b1"};
+  del = repo->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(ids, std::vector<std::string>{"b1"});
+  repo->Unmark(*del);
+  ASSERT_TRUE(repo->Gc().ok());
+  EXPECT_TRUE(storage_->List("locks/")->empty());
+}
+
+// A damaged read mark may name any backup: deletes wait for it (they can be done later); a
+// damaged delete mark names nothing a restore can check, and restores go on (they cannot wait).
+TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(storage_->Put("locks/read-damaged", "{\"kind\": \"read\", trunc").ok());
+  std::vector<std::string> ids = {"b1"};
+  auto del = repo->MarkDelete(&ids);
+  EXPECT_TRUE(absl::IsUnavailable(del.status())) << del.status();
+  EXPECT_TRUE(absl::StrContains(del.status().message(), "'locks/read-damaged' is damaged"));
+  ASSERT_TRUE(storage_->Delete("locks/read-damaged").ok());
+  ASSERT_TRUE(storage_->Put("locks/delete-damaged", "not json").ok());
+  auto read = repo->MarkRead("b1");
+  EXPECT_TRUE(read.ok()) << read.status();
+  repo->Unmark(*read);
+  EXPECT_TRUE(repo->Gc().ok());  // and a damaged mark never holds GC
+}
+
+}  // namespace
+}  // namespace mdb::repo
