@@ -55,6 +55,11 @@ class Proxy:
             self._held, self._marker, self._budget = False, None, None
             self._cond.notify_all()
 
+    def holding(self):
+        """Whether bytes are held back right now."""
+        with self._cond:
+            return self._waiting > 0
+
     def wait_stalled(self, timeout=300):
         """Waits until the proxy holds back bytes (more data exists that the other side has not
         received); returns the bytes of the server's replies that reached clients so far."""
