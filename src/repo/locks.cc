@@ -202,6 +202,9 @@ absl::StatusOr<std::string> Repository::MarkRead(const std::string& backup_id) {
   }
   for (const auto& d : *deletes) {
     if (!Names(d.what(), backup_id)) continue;
+    // Dated further ahead than any clock may be (hosts keep within minutes): planted, to keep
+    // restores out for good. A delete takes minutes, and refreshes its mark with the time.
+    if (common::FromProto(d.refreshed_at()) - absl::Now() > CurrentLockTiming().stale) continue;
     ReleaseLock(key);
     return absl::FailedPreconditionError(
         absl::StrCat("backup '", backup_id, "' is being deleted (pid ", d.pid(), " on ",

@@ -86,7 +86,8 @@ TEST_F(RepositoryTest, MarksNeitherWaitForGcNorHoldItAndGcRemovesDeadOnes) {
 }
 
 // A damaged read mark may name any backup: deletes wait for it (they can be done later); a
-// damaged delete mark names nothing a restore can check, and restores go on (they cannot wait).
+// damaged delete mark names nothing a restore can check, and restores go on (they cannot wait),
+// as they do past one dated further ahead than any clock may be.
 TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   ASSERT_TRUE(storage_->Put("locks/read-damaged", "{\"kind\": \"read\", trunc").ok());
@@ -99,6 +100,24 @@ TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
   auto read = repo->MarkRead("b1");
   EXPECT_TRUE(read.ok()) << read.status();
   repo->Unmark(*read);
+  // Nor does a delete mark dated a day ahead (planted to keep restores out for good).
+  mdb_backup::v1::Lock planted;
+  planted.set_kind("delete");
+  planted.set_what("b1");
+  planted.set_host("elsewhere");
+  planted.set_pid(1);
+  *planted.mutable_refreshed_at() = common::ToProto(absl::Now() + absl::Hours(24));
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(planted, &json).ok());
+  ASSERT_TRUE(storage_->Put("locks/delete-planted", json).ok());
+  read = repo->MarkRead("b1");
+  EXPECT_TRUE(read.ok()) << read.status();
+  repo->Unmark(*read);
+  *planted.mutable_refreshed_at() = common::ToProto(absl::Now());  // a live one does refuse
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(planted, &json).ok());
+  ASSERT_TRUE(storage_->Put("locks/delete-planted", json).ok());
+  EXPECT_EQ(repo->MarkRead("b1").status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(storage_->Delete("locks/delete-planted").ok());
   EXPECT_TRUE(repo->Gc().ok());  // and a damaged mark never holds GC
 }
 
