@@ -256,6 +256,8 @@ TEST_P(OperationCatalogTest, ANamedLeaseHasOneHolderAtATime) {
   }
   ASSERT_TRUE(catalog_->ReleaseLeases("automated/c_", "b").ok());  // '_' is no wildcard
   EXPECT_FALSE(*catalog_->TryLease("automated/c3", "c", u, u + ttl));
+  EXPECT_EQ(catalog_->ReleaseLeases("", "b").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(*catalog_->TryLease("automated/c3", "c", u, u + ttl));
 
   // Instances racing for a free name: exactly one wins (each on its own catalog handle).
   std::vector<std::unique_ptr<Catalog>> instances;

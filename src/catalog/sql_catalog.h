@@ -115,6 +115,9 @@ class SqlCatalog : public Catalog {
     return self().WithConn([&](Connection* c) { return Ops::ReleaseLease(c, name, owner); });
   }
   absl::Status ReleaseLeases(const std::string& prefix, const std::string& owner) override {
+    if (prefix.empty()) {  // every lease of the owner: never what a caller means
+      return absl::InvalidArgumentError("release leases: an empty name prefix");
+    }
     return self().WithConn([&](Connection* c) { return Ops::ReleaseLeases(c, prefix, owner); });
   }
 

@@ -2,6 +2,7 @@
 // references, created_at the commit time, started_at the start of the run.
 #include "ops/jobs.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/match.h"
@@ -172,21 +173,25 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   // delete or retention from now on leaves them alone, and one under way refuses this restore
   // before it writes anything. The journal needs no mark: a prune removes only what precedes
   // every remaining backup, and these remain.
-  std::vector<Held> reading;
+  std::vector<std::string> chain;
   for (std::string id = backup.id(), parent = backup.parent_id();;) {
-    ASSIGN_OR_RETURN(Held r, Read(id));
-    reading.push_back(std::move(r));
-    if (parent.empty()) break;
+    chain.push_back(id);
+    if (parent.empty() || chain.size() > 10000) break;  // a cycle in hand-edited rows
     id = parent;
     auto rec = catalog_->GetBackup(id);
     parent = rec.ok() ? rec->parent_id() : "";  // gone: its manifest's read fails below
   }
+  std::vector<Held> reading;
+  ASSIGN_OR_RETURN(Held chain_read, Read(chain));
+  reading.push_back(std::move(chain_read));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;
   for (std::string id = m.parent_id(); !id.empty();) {
-    ASSIGN_OR_RETURN(Held r, Read(id));  // the manifests' chain, should it differ
-    reading.push_back(std::move(r));
+    if (std::find(chain.begin(), chain.end(), id) == chain.end()) {
+      ASSIGN_OR_RETURN(Held r, Read({id}));  // the manifests' chain, should it differ
+      reading.push_back(std::move(r));
+    }
     auto parent = repository_->ReadManifest(id);
     if (!parent.ok()) {
       return absl::FailedPreconditionError(

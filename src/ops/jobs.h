@@ -124,7 +124,8 @@ class Jobs final : public BackupJobs {
   absl::StatusOr<Held> HoldCluster(const std::string& cluster_id, bool backup);
   // Marks `backup_id` read, here and in the repository (for every process sharing it);
   // FailedPrecondition while a delete or retention takes it.
-  absl::StatusOr<Held> Read(const std::string& backup_id);
+  // A chain is marked in one step, so that a delete elsewhere sees all of it or none.
+  absl::StatusOr<Held> Read(const std::vector<std::string>& backup_ids);
   // Leaves in `ids` those no restore reads (here or, by its repository mark, elsewhere), marked
   // as being deleted while the result is held: here in the same locked step, so a restore either
   // marked its backup first or is refused; across processes by the repository's marks.

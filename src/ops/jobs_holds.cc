@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "ops/jobs.h"
 
@@ -61,24 +62,39 @@ absl::StatusOr<Jobs::Held> Jobs::HoldCluster(const std::string& cluster_id, bool
   return slot;
 }
 
-absl::StatusOr<Jobs::Held> Jobs::Read(const std::string& backup_id) {
+absl::StatusOr<Jobs::Held> Jobs::Read(const std::vector<std::string>& backup_ids) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (deleting_.count(backup_id)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("backup '", backup_id, "' is being deleted; restore another one"));
+    for (const auto& id : backup_ids) {
+      if (deleting_.count(id)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("backup '", id, "' is being deleted; restore another one"));
+      }
     }
-    ++reading_[backup_id];
+    for (const auto& id : backup_ids) ++reading_[id];
   }
-  Held here([this, backup_id] {
+  Held here([this, backup_ids] {
     std::lock_guard<std::mutex> lock(mu_);
-    if (--reading_[backup_id] == 0) reading_.erase(backup_id);
+    for (const auto& id : backup_ids) {
+      if (--reading_[id] == 0) reading_.erase(id);
+    }
   });
   if (!repository_) return here;
-  // Other processes sharing the repository (instances, the CLI) see it through its mark.
-  ASSIGN_OR_RETURN(std::string mark, repository_->MarkRead(backup_id));
-  return Held(
-      [this, here = std::make_shared<Held>(std::move(here)), mark] { repository_->Unmark(mark); });
+  // Other processes sharing the repository (instances, the CLI) see them through its mark.
+  absl::StatusOr<std::string> mark = repository_->MarkRead(backup_ids);
+  if (absl::IsFailedPrecondition(mark.status())) return mark.status();
+  if (!mark.ok()) {
+    // The mark could not be written (writes refused: a full quota, read-only credentials): the
+    // restore is what the bad day needs, so it goes on, held off from deletes here only.
+    common::Log(common::LogLevel::kWarning, "jobs",
+                absl::StrCat("restore of backup '", backup_ids.front(),
+                             "' goes on without its repository mark (", mark.status().message(),
+                             "): a delete of it on another instance is not held off"));
+    return here;
+  }
+  return Held([this, here = std::make_shared<Held>(std::move(here)), mark = *mark] {
+    repository_->Unmark(mark);
+  });
 }
 
 absl::StatusOr<Jobs::Held> Jobs::TakeForDelete(std::vector<std::string>* ids) {

@@ -118,6 +118,7 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
     if (kind != "gc" && (absl::StartsWith(o.key, "locks/write-") || IsMark(o.key))) continue;
     auto body = storage_->Get(o.key);
     if (absl::IsNotFound(body.status())) continue;  // released since the listing
+    if (!body.ok() && IsMark(o.key)) continue;      // marks never hold GC
     if (!body.ok()) {
       ReleaseLock(key);
       return absl::UnavailableError(
@@ -190,9 +191,9 @@ absl::StatusOr<std::vector<mdb_backup::v1::Lock>> Repository::LiveMarks(const st
   return live;
 }
 
-absl::StatusOr<std::string> Repository::MarkRead(const std::string& backup_id) {
+absl::StatusOr<std::string> Repository::MarkRead(const std::vector<std::string>& backup_ids) {
   mdb_backup::v1::Lock mark;
-  ASSIGN_OR_RETURN(std::string key, WriteLock("read", backup_id, &mark));
+  ASSIGN_OR_RETURN(std::string key, WriteLock("read", absl::StrJoin(backup_ids, ","), &mark));
   // A damaged delete mark is not taken as live: it cannot say which backups it names, and the
   // restore (what the bad day needs) should not wait on it.
   auto deletes = LiveMarks("delete", /*damaged_is_live=*/false);
@@ -201,13 +202,15 @@ absl::StatusOr<std::string> Repository::MarkRead(const std::string& backup_id) {
     return deletes.status();
   }
   for (const auto& d : *deletes) {
-    if (!Names(d.what(), backup_id)) continue;
+    auto named = std::find_if(backup_ids.begin(), backup_ids.end(),
+                              [&](const std::string& id) { return Names(d.what(), id); });
+    if (named == backup_ids.end()) continue;
     // Dated further ahead than any clock may be (hosts keep within minutes): planted, to keep
     // restores out for good. A delete takes minutes, and refreshes its mark with the time.
     if (common::FromProto(d.refreshed_at()) - absl::Now() > CurrentLockTiming().stale) continue;
     ReleaseLock(key);
     return absl::FailedPreconditionError(
-        absl::StrCat("backup '", backup_id, "' is being deleted (pid ", d.pid(), " on ",
+        absl::StrCat("backup '", *named, "' is being deleted (pid ", d.pid(), " on ",
                      ShownHost(d.host()), "); restore another one"));
   }
   locks_->Hold(key, mark);
@@ -218,7 +221,8 @@ absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* bac
   if (backup_ids->empty()) return std::string();
   mdb_backup::v1::Lock mark;
   ASSIGN_OR_RETURN(std::string key, WriteLock("delete", absl::StrJoin(*backup_ids, ","), &mark));
-  // A damaged read mark may name any of them: the delete waits (it can be done later).
+  // A damaged read mark may name any of them: the delete waits (it can be done later). A read
+  // mark seen here names a whole restore chain, so a chain is left out whole.
   auto reads = LiveMarks("read", /*damaged_is_live=*/true);
   if (!reads.ok()) {
     ReleaseLock(key);

@@ -183,8 +183,9 @@ class Repository {
   // looks for the other kind: of a restore and a delete that start together, at least one sees
   // the other and stands back. GC neither waits for marks nor is waited for; it removes dead
   // ones. Kept fresh while held (LockKeeper); Unmark gives one back.
-  // FailedPrecondition when a live `delete` mark names the backup.
-  absl::StatusOr<std::string> MarkRead(const std::string& backup_id);
+  // One mark names a restore's whole chain, so that a delete sees all of it or none.
+  // FailedPrecondition when a live `delete` mark names one of them.
+  absl::StatusOr<std::string> MarkRead(const std::vector<std::string>& backup_ids);
   // Leaves in `backup_ids` those no live `read` mark names, marked for delete; the mark's key,
   // "" when none is left. Unavailable while a damaged read mark is fresh (it may name them).
   absl::StatusOr<std::string> MarkDelete(std::vector<std::string>* backup_ids);

@@ -22,17 +22,17 @@ namespace {
 TEST_F(RepositoryTest, ADeleteLeavesWhatAnotherProcessRestoresAndARestoreRefusesWhatIsDeleted) {
   auto restorer = std::move(*Repository::Init(storage_.get(), Small()));
   auto deleter = std::move(*Repository::Open(storage_.get(), {}));
-  auto read = restorer->MarkRead("b1");
+  auto read = restorer->MarkRead({"b1"});
   ASSERT_TRUE(read.ok()) << read.status();
   std::vector<std::string> ids = {"b1", "b2"};
   auto del = deleter->MarkDelete(&ids);
   ASSERT_TRUE(del.ok()) << del.status();
   EXPECT_EQ(ids, std::vector<std::string>{"b2"});  // b1 is read elsewhere: left for later
   // The delete's mark names only what it takes: b1 may still be restored meanwhile.
-  auto again = restorer->MarkRead("b1");
+  auto again = restorer->MarkRead({"b1"});
   ASSERT_TRUE(again.ok()) << again.status();
   restorer->Unmark(*again);
-  auto refused = restorer->MarkRead("b2");
+  auto refused = restorer->MarkRead({"b2"});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "backup 'b2' is being deleted (pid "))
       << refused.status();
@@ -46,11 +46,50 @@ TEST_F(RepositoryTest, ADeleteLeavesWhatAnotherProcessRestoresAndARestoreRefuses
   EXPECT_TRUE(storage_->List("locks/")->empty());  // every mark given back
 }
 
+// A restore marks its chain in one step: a delete sees all of it or none, and never takes the
+// parent of an INCREMENTAL backup being restored while leaving the child.
+TEST_F(RepositoryTest, ARestoresChainIsLeftOutWhole) {
+  auto restorer = std::move(*Repository::Init(storage_.get(), Small()));
+  auto deleter = std::move(*Repository::Open(storage_.get(), {}));
+  auto read = restorer->MarkRead({"inc", "base"});
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<std::string> ids = {"base", "other"};
+  auto del = deleter->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(ids, std::vector<std::string>{"other"});
+  auto refused = restorer->MarkRead({"next", "other"});
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "backup 'other' is being deleted"))
+      << refused.status();
+  deleter->Unmark(*del);
+  restorer->Unmark(*read);
+}
+
+// A mark is kept fresh while held: a restore longer than the stale time still holds deletes off
+// (2 s stale here, refreshed every 50 ms).
+TEST_F(RepositoryTest, AMarkHeldPastTheStaleTimeStillCounts) {
+  struct Timing {  // restored however the test ends
+    Timing() {
+      SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Seconds(2)});
+    }
+    ~Timing() { SetLockTimingForTest({}); }
+  } timing;
+  auto restorer = std::move(*Repository::Init(storage_.get(), Small()));
+  auto deleter = std::move(*Repository::Open(storage_.get(), {}));
+  auto read = restorer->MarkRead({"b1"});
+  ASSERT_TRUE(read.ok()) << read.status();
+  absl::SleepFor(absl::Seconds(3));
+  std::vector<std::string> ids = {"b1"};
+  auto del = deleter->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_TRUE(ids.empty());
+  restorer->Unmark(*read);
+}
+
 // Marks never stop a GC or a backup, nor do they wait for one: a restore on the bad day does not
 // queue behind a GC. GC removes the marks of processes that are gone.
 TEST_F(RepositoryTest, MarksNeitherWaitForGcNorHoldItAndGcRemovesDeadOnes) {
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
-  auto read = repo->MarkRead("b1");
+  auto read = repo->MarkRead({"b1"});
   ASSERT_TRUE(read.ok()) << read.status();
   std::vector<std::string> ids = {"b2"};
   auto del = repo->MarkDelete(&ids);
@@ -59,7 +98,7 @@ TEST_F(RepositoryTest, MarksNeitherWaitForGcNorHoldItAndGcRemovesDeadOnes) {
   EXPECT_TRUE(gc.ok()) << gc.status();
   auto w = repo->StartBackup({.backup_id = "b3", .engine = "test"});
   ASSERT_TRUE(w.ok()) << w.status();
-  auto during_write = repo->MarkRead("b1");
+  auto during_write = repo->MarkRead({"b1"});
   EXPECT_TRUE(during_write.ok()) << during_write.status();
   repo->Unmark(*during_write);
   (*w)->Abort();
@@ -97,7 +136,7 @@ TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
   EXPECT_TRUE(absl::StrContains(del.status().message(), "'locks/read-damaged' is damaged"));
   ASSERT_TRUE(storage_->Delete("locks/read-damaged").ok());
   ASSERT_TRUE(storage_->Put("locks/delete-damaged", "not json").ok());
-  auto read = repo->MarkRead("b1");
+  auto read = repo->MarkRead({"b1"});
   EXPECT_TRUE(read.ok()) << read.status();
   repo->Unmark(*read);
   // Nor does a delete mark dated a day ahead (planted to keep restores out for good).
@@ -110,13 +149,13 @@ TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
   std::string json;
   ASSERT_TRUE(google::protobuf::util::MessageToJsonString(planted, &json).ok());
   ASSERT_TRUE(storage_->Put("locks/delete-planted", json).ok());
-  read = repo->MarkRead("b1");
+  read = repo->MarkRead({"b1"});
   EXPECT_TRUE(read.ok()) << read.status();
   repo->Unmark(*read);
   *planted.mutable_refreshed_at() = common::ToProto(absl::Now());  // a live one does refuse
   ASSERT_TRUE(google::protobuf::util::MessageToJsonString(planted, &json).ok());
   ASSERT_TRUE(storage_->Put("locks/delete-planted", json).ok());
-  EXPECT_EQ(repo->MarkRead("b1").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(repo->MarkRead({"b1"}).status().code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(storage_->Delete("locks/delete-planted").ok());
   EXPECT_TRUE(repo->Gc().ok());  // and a damaged mark never holds GC
 }

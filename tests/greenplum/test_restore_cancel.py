@@ -25,7 +25,8 @@ WHAT_TO_DO = "empty them, and remove any '<data directory>.wal.*' directory besi
 
 def through_a_proxy(workdir, pg_factory, proxy_factory):
     """Two pgbench sources, the directories of a restore target, and an mdb-backupd whose S3
-    repository is reached through a proxy. Returns (server, proxy, sources, dirs)."""
+    repository is reached through a proxy. Returns (server, proxy, sources, dirs, the path of
+    the repository's objects in the proxy's requests)."""
     endpoint = os.environ.get("MDB_S3_ENDPOINT")
     if not endpoint:
         assert os.environ.get("MDB_S3_REQUIRED") != "1", "MDB_S3_REQUIRED=1 but no MDB_S3_ENDPOINT"
@@ -36,15 +37,16 @@ def through_a_proxy(workdir, pg_factory, proxy_factory):
     for pg in sources:
         pg.pgbench("-i", "-s", 1, "-q")
     dirs = [postgres_dir(workdir, "restored-coordinator"), postgres_dir(workdir, "restored-seg0")]
+    bucket, prefix = os.environ.get("MDB_S3_BUCKET", "mdb-test"), "gp-cancel-" + uuid.uuid4().hex[:8]
     server = start_server(
         workdir, gp1(*sources) + restore_target("gp-restored", dirs, ["coordinator", "seg0"]),
-        server_extra='  repository: "s3://%s/gp-cancel-%s?endpoint=%s://%s&region=us-east-1&path_style=true"\n'
-        % (os.environ.get("MDB_S3_BUCKET", "mdb-test"), uuid.uuid4().hex[:8], scheme, proxy.address))
-    return server, proxy, sources, dirs
+        server_extra='  repository: "s3://%s/%s?endpoint=%s://%s&region=us-east-1&path_style=true"\n'
+        % (bucket, prefix, scheme, proxy.address))
+    return server, proxy, sources, dirs, ("/%s/%s/" % (bucket, prefix)).encode()
 
 
 def cancel_when_stalled(server, api, proxy, b, marker):
-    """Starts restoring `b` with the proxy stalling the first request whose path has `marker`,
+    """Starts restoring `b` with the proxy stalling the first request that begins with `marker`,
     cancels it once stalled, lets the traffic go, and returns the ended operation."""
     proxy.stall_after(marker, 0, to_client=False)
     op = api.clusters.Restore(api.restore_request(b, "gp-restored"), metadata=WRITER)
@@ -88,13 +90,13 @@ def written(dirs):
 
 def test_a_restore_cancelled_mid_copy_says_what_it_left_and_runs_again_once_emptied(
         workdir, pg_factory, proxy_factory):
-    server, proxy, sources, dirs = through_a_proxy(workdir, pg_factory, proxy_factory)
+    server, proxy, sources, dirs, objects = through_a_proxy(workdir, pg_factory, proxy_factory)
     try:
         api = Api(server)
         b = api.backup("gp1")
         expected = [pg.sql(DIGEST) for pg in sources]  # no load: the backup's state
         # The first request for pack data gets no further than its path: the restore waits for it.
-        cancel_when_stalled(server, api, proxy, b, b"/packs/")
+        cancel_when_stalled(server, api, proxy, b, b"GET " + objects + b"packs/")
         # Stopped at the first chunk after the cancel, not at the end of the copy: the pack data
         # came only after it. Nothing may look restored (a server would start on a partial copy).
         assert not any((d / "recovery.signal").exists() for d in dirs)
@@ -108,7 +110,7 @@ def test_a_restore_cancelled_mid_copy_says_what_it_left_and_runs_again_once_empt
 
 
 def test_a_restore_cancelled_while_it_stages_the_wal_removes_the_staged_wal(workdir, pg_factory, proxy_factory):
-    server, proxy, sources, dirs = through_a_proxy(workdir, pg_factory, proxy_factory)
+    server, proxy, sources, dirs, objects = through_a_proxy(workdir, pg_factory, proxy_factory)
     try:
         api = Api(server)
         b = api.backup("gp1")
@@ -123,8 +125,9 @@ def test_a_restore_cancelled_while_it_stages_the_wal_removes_the_staged_wal(work
         while ts(window(server).get("latest", "1970-01-01T00:00:00Z")) <= backup_at:
             assert time.time() < deadline, "the WAL after the backup was not archived in 120 s: %s" % window(server)
             time.sleep(0.2)
-        # The copy is done when the first WAL segment is fetched: that fetch waits.
-        cancel_when_stalled(server, api, proxy, b, b"/journal/")
+        # The copy is done when the first WAL segment is fetched: that fetch waits (a GET: the
+        # archiver's uploads of new WAL pass).
+        cancel_when_stalled(server, api, proxy, b, b"GET " + objects + b"journal/")
         assert staging_left(dirs) == [], staging_left(dirs)
         assert not any((d / "recovery.signal").exists() for d in dirs)
         assert all(any(d.iterdir()) for d in dirs)  # the copy itself is there, to be emptied
