@@ -19,6 +19,19 @@
 namespace mdb::repo {
 namespace {
 
+// A mark of another process (pid 1 on another host: never judged by its pid), refreshed at `at`.
+std::string OtherMark(const std::string& kind, const std::string& what, absl::Time at) {
+  mdb_backup::v1::Lock mark;
+  mark.set_kind(kind);
+  mark.set_what(what);
+  mark.set_host("elsewhere");
+  mark.set_pid(1);
+  *mark.mutable_refreshed_at() = common::ToProto(at);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(mark, &json).ok());
+  return json;
+}
+
 TEST_F(RepositoryTest, ADeleteLeavesWhatAnotherProcessRestoresAndARestoreRefusesWhatIsDeleted) {
   auto restorer = std::move(*Repository::Init(storage_.get(), Small()));
   auto deleter = std::move(*Repository::Open(storage_.get(), {}));
@@ -106,15 +119,8 @@ TEST_F(RepositoryTest, MarksNeitherWaitForGcNorHoldItAndGcRemovesDeadOnes) {
   repo->Unmark(*del);
 
   // A restorer killed with -9 long ago: its mark is stale; a delete takes b1 and GC removes it.
-  mdb_backup::v1::Lock dead;
-  dead.set_kind("read");
-  dead.set_what("b1");
-  dead.set_host("elsewhere");
-  dead.set_pid(1);
-  *dead.mutable_refreshed_at() = common::ToProto(absl::Now() - absl::Hours(1));
-  std::string json;
-  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(dead, &json).ok());
-  ASSERT_TRUE(storage_->Put("locks/read-dead", json).ok());
+  ASSERT_TRUE(
+      storage_->Put("locks/read-dead", OtherMark("read", "b1", absl::Now() - absl::Hours(1))).ok());
   ids = {"b1"};
   del = repo->MarkDelete(&ids);
   ASSERT_TRUE(del.ok()) << del.status();
@@ -140,23 +146,16 @@ TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
   EXPECT_TRUE(read.ok()) << read.status();
   repo->Unmark(*read);
   // Nor does a delete mark dated a day ahead (planted to keep restores out for good).
-  mdb_backup::v1::Lock planted;
-  planted.set_kind("delete");
-  planted.set_what("b1");
-  planted.set_host("elsewhere");
-  planted.set_pid(1);
-  *planted.mutable_refreshed_at() = common::ToProto(absl::Now() + absl::Hours(24));
-  std::string json;
-  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(planted, &json).ok());
-  ASSERT_TRUE(storage_->Put("locks/delete-planted", json).ok());
+  const std::string planted = "locks/delete-planted";
+  ASSERT_TRUE(
+      storage_->Put(planted, OtherMark("delete", "b1", absl::Now() + absl::Hours(24))).ok());
   read = repo->MarkRead({"b1"});
   EXPECT_TRUE(read.ok()) << read.status();
   repo->Unmark(*read);
-  *planted.mutable_refreshed_at() = common::ToProto(absl::Now());  // a live one does refuse
-  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(planted, &json).ok());
-  ASSERT_TRUE(storage_->Put("locks/delete-planted", json).ok());
+  ASSERT_TRUE(
+      storage_->Put(planted, OtherMark("delete", "b1", absl::Now())).ok());  // live: refuses
   EXPECT_EQ(repo->MarkRead({"b1"}).status().code(), absl::StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(storage_->Delete("locks/delete-planted").ok());
+  ASSERT_TRUE(storage_->Delete(planted).ok());
   EXPECT_TRUE(repo->Gc().ok());  // and a damaged mark never holds GC
 }
 
