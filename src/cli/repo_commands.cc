@@ -130,10 +130,21 @@ int Backup(const RepoArgs& a) {
 int Restore(const RepoArgs& a) {
   auto o = OpenRepo(a);
   if (!o.ok()) return Fail(o.status());
-  auto m = o->repo->ReadManifest(a.id);
-  if (!m.ok()) return Fail(m.status());
+  // Marked before anything is read, as the service's restores are: a delete or retention of the
+  // service (or another CLI) leaves the backup alone meanwhile, and one under way refuses this.
+  auto mark = o->repo->MarkRead({a.id});
+  if (absl::IsFailedPrecondition(mark.status())) return Fail(mark.status());
+  if (!mark.ok()) {  // read-only credentials, a full quota: the bad day's restore still runs
+    std::cerr << "mdb-backup: warning: the restore goes on without its repository mark ("
+              << mark.status().message() << "): a delete elsewhere is not held off\n";
+  }
   absl::Time start = absl::Now();
-  auto r = repo::RestoreToDirectory(o->repo.get(), *m, a.out_dir);
+  auto r = [&]() -> absl::StatusOr<repo::RestoreDirReport> {
+    auto m = o->repo->ReadManifest(a.id);
+    if (!m.ok()) return m.status();
+    return repo::RestoreToDirectory(o->repo.get(), *m, a.out_dir);
+  }();
+  if (mark.ok()) o->repo->Unmark(*mark);
   if (!r.ok()) return Fail(r.status());
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   std::cout << absl::StrFormat("restored %s: %d streams, %s in %.2f s (%.0f MB/s) into %s\n", a.id,
@@ -253,11 +264,13 @@ int Delete(const RepoArgs& a) {
   // A restore of it by the service (another process) holds it off, as it holds off the service's
   // own deletes.
   std::vector<std::string> ids = {a.id};
-  auto mark = o->repo->MarkDelete(&ids);
+  std::string reader;
+  auto mark = o->repo->MarkDelete(&ids, &reader);
   if (!mark.ok()) return Fail(mark.status());
   if (ids.empty()) {
-    return Fail(absl::FailedPreconditionError(absl::StrCat(
-        "backup '", a.id, "' is being restored (or drilled); delete it when that ends")));
+    return Fail(absl::FailedPreconditionError(absl::StrCat("backup '", a.id,
+                                                           "' is being restored (or drilled) by ",
+                                                           reader, "; delete it when that ends")));
   }
   absl::Status st = o->repo->DeleteBackup(a.id);
   o->repo->Unmark(*mark);

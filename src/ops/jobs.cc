@@ -176,7 +176,8 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   std::vector<std::string> chain;
   for (std::string id = backup.id(), parent = backup.parent_id();;) {
     chain.push_back(id);
-    if (parent.empty() || chain.size() > 10000) break;  // a cycle in hand-edited rows
+    // Hand-edited rows may loop: the walk ends where it comes back.
+    if (parent.empty() || std::find(chain.begin(), chain.end(), parent) != chain.end()) break;
     id = parent;
     auto rec = catalog_->GetBackup(id);
     parent = rec.ok() ? rec->parent_id() : "";  // gone: its manifest's read fails below
@@ -382,10 +383,12 @@ absl::Status Jobs::Delete(const std::string& backup_id) {
     // listed meanwhile is seen. Deletes share; the GC after waits for any backup by itself.
     ASSIGN_OR_RETURN(Held slot, HoldCluster(rec.cluster_id(), /*backup=*/false));
     std::vector<std::string> ids = {backup_id};
-    ASSIGN_OR_RETURN(Held deleting, TakeForDelete(&ids));
+    std::string reader;
+    ASSIGN_OR_RETURN(Held deleting, TakeForDelete(&ids, &reader));
     if (ids.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "backup '", backup_id, "' is being restored (or drilled); delete it when that ends"));
+      return absl::FailedPreconditionError(absl::StrCat("backup '", backup_id,
+                                                        "' is being restored (or drilled) by ",
+                                                        reader, "; delete it when that ends"));
     }
     // An INCREMENTAL backup is completed by its parent's data: deleting the parent first would
     // leave it unrestorable.

@@ -129,7 +129,9 @@ class Jobs final : public BackupJobs {
   // Leaves in `ids` those no restore reads (here or, by its repository mark, elsewhere), marked
   // as being deleted while the result is held: here in the same locked step, so a restore either
   // marked its backup first or is refused; across processes by the repository's marks.
-  absl::StatusOr<Held> TakeForDelete(std::vector<std::string>* ids);
+  // `held_off`, when given, says who reads one left out ("on this instance", or the process).
+  absl::StatusOr<Held> TakeForDelete(std::vector<std::string>* ids,
+                                     std::string* held_off = nullptr);
   // Runs the repository's GC; a GC refused because a backup is being written is left to the next.
   absl::Status CollectGarbage();
   // Restore, and for a drill's throwaway copy (`durable` false) without syncing it to disk.

@@ -97,10 +97,13 @@ absl::StatusOr<Jobs::Held> Jobs::Read(const std::vector<std::string>& backup_ids
   });
 }
 
-absl::StatusOr<Jobs::Held> Jobs::TakeForDelete(std::vector<std::string>* ids) {
+absl::StatusOr<Jobs::Held> Jobs::TakeForDelete(std::vector<std::string>* ids,
+                                               std::string* held_off) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const size_t asked = ids->size();
     std::erase_if(*ids, [&](const std::string& id) { return reading_.count(id) > 0; });
+    if (held_off != nullptr && ids->size() != asked) *held_off = "this instance";
     deleting_.insert(ids->begin(), ids->end());
   }
   auto give_back = [this](const std::vector<std::string>& taken) {
@@ -108,7 +111,8 @@ absl::StatusOr<Jobs::Held> Jobs::TakeForDelete(std::vector<std::string>* ids) {
     for (const auto& id : taken) deleting_.erase(id);
   };
   const std::vector<std::string> taken = *ids;
-  absl::StatusOr<std::string> mark = repository_ ? repository_->MarkDelete(ids) : std::string();
+  absl::StatusOr<std::string> mark =
+      repository_ ? repository_->MarkDelete(ids, held_off) : std::string();
   if (!mark.ok()) {
     give_back(taken);
     ids->clear();

@@ -3,9 +3,11 @@
 // restore failed with the target half-written.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "ops/jobs.h"
 #include "ops/jobs_test_fixture.h"
@@ -26,7 +28,8 @@ TEST_F(JobsTest, ABackupBeingRestoredIsNeitherDeletedNorExpired) {
   std::thread restore = StartHeldRestore(*b1, &restored);
   absl::Status st = jobs_->Delete("b1");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
-  EXPECT_THAT(st.message(), HasSubstr("backup 'b1' is being restored"));
+  EXPECT_THAT(st.message(),
+              HasSubstr("backup 'b1' is being restored (or drilled) by this instance"));
   const absl::Time month_later = absl::Now() + absl::Hours(24 * 30);
   auto expired = jobs_->ApplyRetention(cluster_, month_later);
   ASSERT_TRUE(expired.ok()) << expired.status();
@@ -56,7 +59,11 @@ TEST_F(JobsTest, ABackupBeingRestoredOnAnotherInstanceIsNeitherDeletedNorExpired
   std::thread restore = StartHeldRestore(*b1, &restored);
   absl::Status st = other.Delete("b1");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
-  EXPECT_THAT(st.message(), HasSubstr("backup 'b1' is being restored"));
+  // The refusal names the restoring process, and when its mark lapses should it be gone.
+  EXPECT_THAT(st.message(),
+              HasSubstr(absl::StrCat("backup 'b1' is being restored (or drilled) by pid ", getpid(),
+                                     " on ")));
+  EXPECT_THAT(st.message(), HasSubstr("; should that process be gone, it lapses at "));
   const absl::Time month_later = absl::Now() + absl::Hours(24 * 30);
   auto expired = other.ApplyRetention(cluster_, month_later);
   ASSERT_TRUE(expired.ok()) << expired.status();
@@ -84,6 +91,23 @@ TEST_F(JobsTest, ARestoreMarksItsWholeChain) {
   fake_.hold = false;
   restore.join();
   EXPECT_TRUE(restored.ok()) << restored;
+}
+
+// Catalog rows edited by hand into a loop (the BASE naming its INCREMENTAL as parent): the chain
+// walk ends where it comes back, and the restore follows the manifests' chain.
+TEST_F(JobsTest, ARestoreOfRowsThatLoopEnds) {
+  fake_.incremental = true;
+  ASSERT_TRUE(Backup("base").ok());
+  auto inc = Backup("inc");
+  ASSERT_TRUE(inc.ok()) << inc.status();
+  auto base = catalog_->GetBackup("base");
+  ASSERT_TRUE(base.ok()) << base.status();
+  base->set_parent_id("inc");
+  ASSERT_TRUE(catalog_->PutBackup(*base).ok());
+  absl::Status restored =
+      jobs_->Restore(*inc, cluster_, {.cancelled = cancelled_, .progress = progress_});
+  EXPECT_TRUE(restored.ok()) << restored;
+  EXPECT_EQ(fake_.restored, fake_.streams);
 }
 
 }  // namespace

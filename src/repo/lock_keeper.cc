@@ -26,6 +26,13 @@ void SetLockTimingForTest(LockTiming t) {
   timing = t;
 }
 
+absl::Status PutLock(storage::Storage* storage, const std::string& key,
+                     const mdb_backup::v1::Lock& lock) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(lock, &json);  // a plain message: cannot fail
+  return storage->Put(key, json);
+}
+
 LockKeeper::~LockKeeper() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -87,9 +94,7 @@ void LockKeeper::Loop() {
       // look live while its holder fails (CheckFresh) and releases it.
       if (Lapsed(held, now)) continue;
       *held.lock.mutable_refreshed_at() = common::ToProto(now);
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(held.lock, &json);
-      if (absl::Status st = storage_->Put(key, json); !st.ok()) {
+      if (absl::Status st = PutLock(storage_, key, held.lock); !st.ok()) {
         common::Log(common::LogLevel::kWarning, "repo",
                     absl::StrCat("cannot refresh lock '", key, "': ", st.message(),
                                  " (it goes stale if this lasts: a backup then fails rather "

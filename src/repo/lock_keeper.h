@@ -30,6 +30,10 @@ struct LockTiming {
 LockTiming CurrentLockTiming();
 void SetLockTimingForTest(LockTiming timing);
 
+// Stores `lock` as its JSON object under `key` (a new lock, a refresh, or a rewrite).
+absl::Status PutLock(storage::Storage* storage, const std::string& key,
+                     const mdb_backup::v1::Lock& lock);
+
 class LockKeeper {
  public:
   explicit LockKeeper(storage::Storage* storage) : storage_(storage) {}

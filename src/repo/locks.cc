@@ -83,6 +83,49 @@ bool LockIsLive(const mdb_backup::v1::Lock& lock) {
   return true;
 }
 
+// One lock object read back after a listing.
+struct ReadBack {
+  enum State { kGone, kUnreadable, kDamaged, kLock };
+  State state;
+  absl::Status error;         // kUnreadable: the store's
+  mdb_backup::v1::Lock lock;  // kLock
+};
+
+ReadBack ReadLock(storage::Storage* storage, const std::string& key) {
+  auto body = storage->Get(key);
+  if (absl::IsNotFound(body.status())) return {.state = ReadBack::kGone};  // given back since
+  if (!body.ok()) return {.state = ReadBack::kUnreadable, .error = body.status()};
+  google::protobuf::util::JsonParseOptions parse;
+  parse.ignore_unknown_fields = true;  // a lock written by a newer version is still a lock
+  ReadBack read{.state = ReadBack::kLock};
+  if (!google::protobuf::util::JsonStringToMessage(*body, &read.lock, parse).ok()) {
+    read.state = ReadBack::kDamaged;
+  }
+  return read;
+}
+
+// A damaged lock (a hand edit, a bad disk) tells neither its kind nor its age: it is live until
+// the store's own time says it has not been written for the stale time.
+bool DamagedIsStale(const storage::ObjectInfo& o) {
+  return absl::Now() - o.modified > CurrentLockTiming().stale;
+}
+
+absl::Status DamagedLockError(const storage::ObjectInfo& o) {
+  return absl::UnavailableError(absl::StrCat(
+      "the repository lock '", o.key, "' is damaged (not a lock's JSON); it is taken as live ",
+      "until ", absl::FormatDuration(CurrentLockTiming().stale), " after its last write (",
+      common::UtcText(o.modified), "), then GC removes it; retry then"));
+}
+
+// Who holds a mark, and until when it counts should its holder be gone, for a person to act on.
+std::string Holder(const mdb_backup::v1::Lock& mark) {
+  const absl::Time refreshed = common::FromProto(mark.refreshed_at());
+  return absl::StrCat("pid ", mark.pid(), " on ", ShownHost(mark.host()),
+                      " (its mark was last refreshed at ", common::UtcText(refreshed),
+                      "; should that process be gone, it lapses at ",
+                      common::UtcText(refreshed + CurrentLockTiming().stale), ")");
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> Repository::WriteLock(const std::string& kind, const std::string& what,
@@ -93,9 +136,7 @@ absl::StatusOr<std::string> Repository::WriteLock(const std::string& kind, const
   *lock->mutable_refreshed_at() = common::ToProto(absl::Now());
   lock->set_what(what);
   std::string key = absl::StrCat("locks/", kind, "-", common::NewId());
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(*lock, &json);
-  RETURN_IF_ERROR(storage_->Put(key, json));
+  RETURN_IF_ERROR(PutLock(storage_, key, *lock));
   return key;
 }
 
@@ -109,42 +150,36 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
     ReleaseLock(key);
     return others.status();
   }
-  google::protobuf::util::JsonParseOptions parse;
-  parse.ignore_unknown_fields = true;  // a lock written by a newer version is still a lock
   for (const auto& o : *others) {
     if (o.key == key) continue;
     // Writers share: another writer's lock (its kind is in its key, TakeLock's) is never read,
     // nor a mark, which only GC cleans up after.
     if (kind != "gc" && (absl::StartsWith(o.key, "locks/write-") || IsMark(o.key))) continue;
-    auto body = storage_->Get(o.key);
-    if (absl::IsNotFound(body.status())) continue;  // released since the listing
-    if (!body.ok() && IsMark(o.key)) continue;      // marks never hold GC
-    if (!body.ok()) {
+    ReadBack read = ReadLock(storage_, o.key);
+    if (read.state == ReadBack::kGone) continue;  // released since the listing
+    if (IsMark(o.key)) {  // only GC gets here: marks never hold it, and it removes dead ones
+      if ((read.state == ReadBack::kDamaged && DamagedIsStale(o)) ||
+          (read.state == ReadBack::kLock && !LockIsLive(read.lock))) {
+        (void)storage_->Delete(o.key);
+      }
+      continue;
+    }
+    if (read.state == ReadBack::kUnreadable) {
       ReleaseLock(key);
       return absl::UnavailableError(
-          absl::StrCat("cannot read the repository lock '", o.key, "' (", body.status().message(),
+          absl::StrCat("cannot read the repository lock '", o.key, "' (", read.error.message(),
                        "): it may be a running ", kind == "gc" ? "backup's" : "GC's", ", so this ",
                        kind == "gc" ? "GC" : "backup", " does not start; retry"));
     }
-    mdb_backup::v1::Lock other;
-    if (!google::protobuf::util::JsonStringToMessage(*body, &other, parse).ok()) {
-      // Damaged (a hand edit, a bad disk): its kind and age are unknown, so it is live until
-      // the store's own time says it has not been written for the stale time.
-      if (absl::Now() - o.modified > CurrentLockTiming().stale) {
+    if (read.state == ReadBack::kDamaged) {
+      if (DamagedIsStale(o)) {
         if (kind == "gc") (void)storage_->Delete(o.key);
         continue;
       }
-      if (IsMark(o.key)) continue;  // a mark's kind is in its key: never GC's business
       ReleaseLock(key);
-      return absl::UnavailableError(absl::StrCat(
-          "the repository lock '", o.key, "' is damaged (not a lock's JSON); it is taken as live ",
-          "until ", absl::FormatDuration(CurrentLockTiming().stale), " after its last write (",
-          common::UtcText(o.modified), "), then GC removes it; retry then"));
+      return DamagedLockError(o);
     }
-    if (IsMark(o.key)) {
-      if (!LockIsLive(other)) (void)storage_->Delete(o.key);  // only GC reads marks here
-      continue;
-    }
+    const mdb_backup::v1::Lock& other = read.lock;
     bool conflicts = kind == "gc" || other.kind() == "gc";
     if (!conflicts) continue;
     if (!LockIsLive(other)) {
@@ -167,26 +202,22 @@ absl::StatusOr<std::vector<mdb_backup::v1::Lock>> Repository::LiveMarks(const st
                                                                         bool damaged_is_live) {
   ASSIGN_OR_RETURN(auto listed, storage_->List("locks/"));
   const std::string prefix = absl::StrCat("locks/", kind, "-");
-  google::protobuf::util::JsonParseOptions parse;
-  parse.ignore_unknown_fields = true;
   std::vector<mdb_backup::v1::Lock> live;
   for (const auto& o : listed) {
     if (!absl::StartsWith(o.key, prefix)) continue;
-    auto body = storage_->Get(o.key);
-    if (absl::IsNotFound(body.status())) continue;  // given back since the listing
-    if (!body.ok()) {
-      return absl::UnavailableError(absl::StrCat("cannot read the repository lock '", o.key, "' (",
-                                                 body.status().message(), "); retry"));
+    ReadBack read = ReadLock(storage_, o.key);
+    switch (read.state) {
+      case ReadBack::kGone:
+        continue;
+      case ReadBack::kUnreadable:
+        return absl::UnavailableError(absl::StrCat("cannot read the repository lock '", o.key,
+                                                   "' (", read.error.message(), "); retry"));
+      case ReadBack::kDamaged:
+        if (!damaged_is_live || DamagedIsStale(o)) continue;
+        return DamagedLockError(o);
+      case ReadBack::kLock:
+        if (LockIsLive(read.lock)) live.push_back(std::move(read.lock));
     }
-    mdb_backup::v1::Lock mark;
-    if (!google::protobuf::util::JsonStringToMessage(*body, &mark, parse).ok()) {
-      if (!damaged_is_live || absl::Now() - o.modified > CurrentLockTiming().stale) continue;
-      return absl::UnavailableError(absl::StrCat(
-          "the repository lock '", o.key, "' is damaged (not a lock's JSON); it is taken as live ",
-          "until ", absl::FormatDuration(CurrentLockTiming().stale), " after its last write (",
-          common::UtcText(o.modified), "), then GC removes it; retry then"));
-    }
-    if (LockIsLive(mark)) live.push_back(std::move(mark));
   }
   return live;
 }
@@ -209,39 +240,50 @@ absl::StatusOr<std::string> Repository::MarkRead(const std::vector<std::string>&
     // restores out for good. A delete takes minutes, and refreshes its mark with the time.
     if (common::FromProto(d.refreshed_at()) - absl::Now() > CurrentLockTiming().stale) continue;
     ReleaseLock(key);
-    return absl::FailedPreconditionError(
-        absl::StrCat("backup '", *named, "' is being deleted (pid ", d.pid(), " on ",
-                     ShownHost(d.host()), "); restore another one"));
+    return absl::FailedPreconditionError(absl::StrCat("backup '", *named, "' is being deleted by ",
+                                                      Holder(d), "; restore another one"));
   }
   locks_->Hold(key, mark);
   return key;
 }
 
-absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* backup_ids) {
+absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* backup_ids,
+                                                   std::string* held_off) {
+  // Leaves out what a live read mark names. A damaged read mark may name any of them: the delete
+  // waits (it can be done later). A read mark names a whole restore chain, so a chain is left
+  // out whole.
+  auto leave_out_read = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto reads, LiveMarks("read", /*damaged_is_live=*/true));
+    std::erase_if(*backup_ids, [&](const std::string& id) {
+      auto reader = std::find_if(reads.begin(), reads.end(), [&](const mdb_backup::v1::Lock& r) {
+        return Names(r.what(), id);
+      });
+      if (reader == reads.end()) return false;
+      if (held_off != nullptr && held_off->empty()) *held_off = Holder(*reader);
+      return true;
+    });
+    return absl::OkStatus();
+  };
+  // Looked at first too, so that the mark never names what a running restore reads (a restore
+  // of it starting meanwhile would be refused for nothing).
+  RETURN_IF_ERROR(leave_out_read());
   if (backup_ids->empty()) return std::string();
   mdb_backup::v1::Lock mark;
   ASSIGN_OR_RETURN(std::string key, WriteLock("delete", absl::StrJoin(*backup_ids, ","), &mark));
-  // A damaged read mark may name any of them: the delete waits (it can be done later). A read
-  // mark seen here names a whole restore chain, so a chain is left out whole.
-  auto reads = LiveMarks("read", /*damaged_is_live=*/true);
-  if (!reads.ok()) {
+  // And after writing, as locks are: a restore that started since either sees this mark or
+  // wrote its own before this look.
+  const size_t marked = backup_ids->size();
+  if (absl::Status st = leave_out_read(); !st.ok()) {
     ReleaseLock(key);
-    return reads.status();
+    return st;
   }
-  const size_t asked = backup_ids->size();
-  std::erase_if(*backup_ids, [&](const std::string& id) {
-    return std::any_of(reads->begin(), reads->end(),
-                       [&](const mdb_backup::v1::Lock& r) { return Names(r.what(), id); });
-  });
   if (backup_ids->empty()) {
     ReleaseLock(key);
     return std::string();
   }
-  if (backup_ids->size() != asked) {  // restores of those it leaves need not wait for it
+  if (backup_ids->size() != marked) {  // restores of those it leaves need not wait for it
     mark.set_what(absl::StrJoin(*backup_ids, ","));
-    std::string json;
-    (void)google::protobuf::util::MessageToJsonString(mark, &json);
-    if (absl::Status st = storage_->Put(key, json); !st.ok()) {
+    if (absl::Status st = PutLock(storage_, key, mark); !st.ok()) {
       ReleaseLock(key);
       return st;
     }

@@ -188,7 +188,9 @@ class Repository {
   absl::StatusOr<std::string> MarkRead(const std::vector<std::string>& backup_ids);
   // Leaves in `backup_ids` those no live `read` mark names, marked for delete; the mark's key,
   // "" when none is left. Unavailable while a damaged read mark is fresh (it may name them).
-  absl::StatusOr<std::string> MarkDelete(std::vector<std::string>* backup_ids);
+  // `held_off`, when given, says who reads one it left out: "pid P on HOST (its mark ...)".
+  absl::StatusOr<std::string> MarkDelete(std::vector<std::string>* backup_ids,
+                                         std::string* held_off = nullptr);
   void Unmark(const std::string& key) {
     if (!key.empty()) ReleaseLock(key);
   }

@@ -3,11 +3,13 @@
 // delete takes; neither waits for GC nor GC for them. Two Repository objects on one storage are
 // two processes here (each its own lock keeper).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/time_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -15,6 +17,7 @@
 #include "repo/lock_keeper.h"
 #include "repo/repository.h"
 #include "repo/repository_test_fixture.h"
+#include "storage/fault_storage.h"
 
 namespace mdb::repo {
 namespace {
@@ -47,7 +50,7 @@ TEST_F(RepositoryTest, ADeleteLeavesWhatAnotherProcessRestoresAndARestoreRefuses
   restorer->Unmark(*again);
   auto refused = restorer->MarkRead({"b2"});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "backup 'b2' is being deleted (pid "))
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "backup 'b2' is being deleted by pid "))
       << refused.status();
   deleter->Unmark(*del);
   restorer->Unmark(*read);
@@ -75,6 +78,54 @@ TEST_F(RepositoryTest, ARestoresChainIsLeftOutWhole) {
       << refused.status();
   deleter->Unmark(*del);
   restorer->Unmark(*read);
+}
+
+// A delete's mark never names what a restore reads, not even between its write and its second
+// look: a restore of that backup starting meanwhile is not refused. Before, the mark named every
+// backup asked for until it was narrowed, and such a restore was refused for nothing.
+TEST_F(RepositoryTest, ADeletesMarkNeverNamesWhatARestoreReads) {
+  auto restorer = std::move(*Repository::Init(storage_.get(), Small()));
+  auto read = restorer->MarkRead({"b1"});
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<absl::Status> meanwhile;  // a restore of b1 at each of the delete's looks
+  storage::FaultStorage watched(storage_.get(),
+                                [&](storage::FaultOp op, const std::string& key, int) {
+                                  if (op == storage::FaultOp::kList && key == "locks/") {
+                                    auto again = restorer->MarkRead({"b1"});
+                                    meanwhile.push_back(again.status());
+                                    if (again.ok()) restorer->Unmark(*again);
+                                  }
+                                  return storage::Fault{};
+                                });
+  auto deleter = std::move(*Repository::Open(&watched, {}));
+  std::vector<std::string> ids = {"b1", "b2"};
+  std::string reader;
+  auto del = deleter->MarkDelete(&ids, &reader);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(ids, std::vector<std::string>{"b2"});
+  EXPECT_EQ(meanwhile.size(), 2u);  // before its mark is written, and after
+  for (const auto& st : meanwhile) EXPECT_TRUE(st.ok()) << st;
+  // Who reads it, for the refusal a person sees.
+  EXPECT_TRUE(absl::StartsWith(reader, absl::StrCat("pid ", getpid(), " on "))) << reader;
+  deleter->Unmark(*del);
+  restorer->Unmark(*read);
+}
+
+// A mark GC cannot read (the store fails that GET) does not hold GC: marks never do.
+TEST_F(RepositoryTest, AMarkGcCannotReadDoesNotHoldIt) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(storage_->Put("locks/read-unreadable", OtherMark("read", "b1", absl::Now())).ok());
+  storage::FaultStorage faulty(storage_.get(), [](storage::FaultOp op, const std::string& key,
+                                                  int) {
+    return storage::Fault{.fail = op == storage::FaultOp::kGet && key == "locks/read-unreadable"};
+  });
+  auto gc_side = std::move(*Repository::Open(&faulty, {}));
+  auto gc = gc_side->Gc();
+  EXPECT_TRUE(gc.ok()) << gc.status();
+  EXPECT_TRUE(storage_->Stat("locks/read-unreadable").ok());  // nor removed: it may be live
+  // A delete, which must know, waits instead.
+  std::vector<std::string> ids = {"b1"};
+  EXPECT_TRUE(absl::IsUnavailable(gc_side->MarkDelete(&ids).status()));
 }
 
 // A mark is kept fresh while held: a restore longer than the stale time still holds deletes off

@@ -68,7 +68,8 @@ def test_a_restore_on_one_instance_holds_off_a_delete_on_another(workdir, pg_fac
                 gp_bs.DeleteBackupRequest(backup_id=backup_id), metadata=WRITER)
             op = wait_operation(asked, op, timeout=120)
             assert op.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], op
-            assert "backup '%s' is being restored" % backup_id in op.error.message, op.error.message
+            assert "backup '%s' is being restored (or drilled) by pid " % backup_id in op.error.message, \
+                op.error.message
             assert running_on(db, op, instances)[0] is other
         assert other.client(gp_bsg.BackupServiceStub).Get(  # still listed
             gp_bs.GetBackupRequest(backup_id=backup_id), metadata=WRITER).id == backup_id
