@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -188,7 +189,15 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
   std::vector<repo::Manifest> ancestors;
+  std::set<std::string> seen = {backup.id()};
   for (std::string id = m.parent_id(); !id.empty();) {
+    // Manifests that loop (planted, in a plain repository) would walk until memory runs out.
+    if (!seen.insert(id).second) {
+      return absl::DataLossError(absl::StrCat("the chain of parents of backup '", backup.id(),
+                                              "' comes back to backup '", id,
+                                              "': its manifests are damaged (run mdb-backup repo "
+                                              "verify)"));
+    }
     if (std::find(chain.begin(), chain.end(), id) == chain.end()) {
       ASSIGN_OR_RETURN(Held r, Read({id}));  // the manifests' chain, should it differ
       reading.push_back(std::move(r));

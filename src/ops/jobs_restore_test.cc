@@ -9,6 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/util/json_util.h"
+#include "io/stream.h"
+#include "mdb_backup/v1/repo.pb.h"
 #include "ops/jobs.h"
 #include "ops/jobs_test_fixture.h"
 
@@ -63,7 +66,7 @@ TEST_F(JobsTest, ABackupBeingRestoredOnAnotherInstanceIsNeitherDeletedNorExpired
   EXPECT_THAT(st.message(),
               HasSubstr(absl::StrCat("backup 'b1' is being restored (or drilled) by pid ", getpid(),
                                      " on ")));
-  EXPECT_THAT(st.message(), HasSubstr("; should that process be gone, it lapses at "));
+  EXPECT_THAT(st.message(), HasSubstr("(a process of this host: its mark lapses when it exits)"));
   const absl::Time month_later = absl::Now() + absl::Hours(24 * 30);
   auto expired = other.ApplyRetention(cluster_, month_later);
   ASSERT_TRUE(expired.ok()) << expired.status();
@@ -104,10 +107,42 @@ TEST_F(JobsTest, ARestoreOfRowsThatLoopEnds) {
   ASSERT_TRUE(base.ok()) << base.status();
   base->set_parent_id("inc");
   ASSERT_TRUE(catalog_->PutBackup(*base).ok());
-  absl::Status restored =
-      jobs_->Restore(*inc, cluster_, {.cancelled = cancelled_, .progress = progress_});
+  absl::Status restored;
+  std::thread restore = StartHeldRestore(*inc, &restored);
+  // The chain it marked: each backup once.
+  auto listed = storage_->List("locks/read-");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  mdb_backup::v1::Lock mark;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(*storage_->Get(listed->front().key), &mark).ok());
+  EXPECT_EQ(mark.what(), "inc,base");
+  fake_.hold = false;
+  restore.join();
   EXPECT_TRUE(restored.ok()) << restored;
   EXPECT_EQ(fake_.restored, fake_.streams);
+}
+
+// Manifests whose parents loop (planted, in a plain repository) end the restore with DataLoss
+// before anything is restored; the walk would otherwise grow until memory ran out.
+TEST_F(JobsTest, ARestoreOfManifestsThatLoopIsDataLoss) {
+  for (const auto& [id, parent] : {std::pair{"x", "y"}, std::pair{"y", "x"}}) {
+    auto w = repo_->StartBackup({.backup_id = id, .parent_id = parent, .engine = "redis"});
+    ASSERT_TRUE(w.ok()) << w.status();
+    io::StringSource src("data");
+    ASSERT_TRUE((*w)->AddStream("shard1/data", &src).ok());
+    ASSERT_TRUE((*w)->Commit("").ok());
+  }
+  auto base = Backup("base");
+  ASSERT_TRUE(base.ok()) << base.status();
+  catalog::BackupRecord x = *base;
+  x.set_id("x");
+  ASSERT_TRUE(catalog_->PutBackup(x).ok());
+  absl::Status st = jobs_->Restore(x, cluster_, {.cancelled = cancelled_, .progress = progress_});
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(),
+              HasSubstr("the chain of parents of backup 'x' comes back to backup 'x'"));
+  EXPECT_TRUE(fake_.restored.empty());
 }
 
 }  // namespace

@@ -83,6 +83,14 @@ bool LockIsLive(const mdb_backup::v1::Lock& lock) {
   return true;
 }
 
+// A mark is live as a lock is, unless it is dated further ahead than any clock may be (hosts
+// keep within minutes; a holder refreshes its mark with its time): planted, to keep restores
+// (a delete mark) or deletes (a read mark) out for good. GC removes it as dead.
+bool MarkIsLive(const mdb_backup::v1::Lock& mark) {
+  return LockIsLive(mark) &&
+         common::FromProto(mark.refreshed_at()) - absl::Now() <= CurrentLockTiming().stale;
+}
+
 // One lock object read back after a listing.
 struct ReadBack {
   enum State { kGone, kUnreadable, kDamaged, kLock };
@@ -117,12 +125,16 @@ absl::Status DamagedLockError(const storage::ObjectInfo& o) {
       common::UtcText(o.modified), "), then GC removes it; retry then"));
 }
 
-// Who holds a mark, and until when it counts should its holder be gone, for a person to act on.
+// Who holds a mark, and until when it counts, for a person to act on. A live mark of this
+// host's pid scope has a live process (a dead one's stops counting at once).
 std::string Holder(const mdb_backup::v1::Lock& mark) {
+  const std::string who = absl::StrCat("pid ", mark.pid(), " on ", ShownHost(mark.host()));
+  if (absl::StrContains(LockHost(), "/") && mark.host() == LockHost()) {
+    return absl::StrCat(who, " (a process of this host: its mark lapses when it exits)");
+  }
   const absl::Time refreshed = common::FromProto(mark.refreshed_at());
-  return absl::StrCat("pid ", mark.pid(), " on ", ShownHost(mark.host()),
-                      " (its mark was last refreshed at ", common::UtcText(refreshed),
-                      "; should that process be gone, it lapses at ",
+  return absl::StrCat(who, " (its mark was last refreshed at ", common::UtcText(refreshed),
+                      " by that host's clock; should that process be gone, it lapses at ",
                       common::UtcText(refreshed + CurrentLockTiming().stale), ")");
 }
 
@@ -159,7 +171,7 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
     if (read.state == ReadBack::kGone) continue;  // released since the listing
     if (IsMark(o.key)) {  // only GC gets here: marks never hold it, and it removes dead ones
       if ((read.state == ReadBack::kDamaged && DamagedIsStale(o)) ||
-          (read.state == ReadBack::kLock && !LockIsLive(read.lock))) {
+          (read.state == ReadBack::kLock && !MarkIsLive(read.lock))) {
         (void)storage_->Delete(o.key);
       }
       continue;
@@ -216,35 +228,37 @@ absl::StatusOr<std::vector<mdb_backup::v1::Lock>> Repository::LiveMarks(const st
         if (!damaged_is_live || DamagedIsStale(o)) continue;
         return DamagedLockError(o);
       case ReadBack::kLock:
-        if (LockIsLive(read.lock)) live.push_back(std::move(read.lock));
+        if (MarkIsLive(read.lock)) live.push_back(std::move(read.lock));
     }
   }
   return live;
 }
 
 absl::StatusOr<std::string> Repository::MarkRead(const std::vector<std::string>& backup_ids) {
+  // FailedPrecondition is the refusal alone: a store's own (an S3 409 or 412) is not one.
+  const auto store_error = [](const absl::Status& st) {
+    return absl::UnavailableError(absl::StrCat("the restore's mark: ", st.message()));
+  };
   mdb_backup::v1::Lock mark;
-  ASSIGN_OR_RETURN(std::string key, WriteLock("read", absl::StrJoin(backup_ids, ","), &mark));
+  absl::StatusOr<std::string> key = WriteLock("read", absl::StrJoin(backup_ids, ","), &mark);
+  if (!key.ok()) return store_error(key.status());
   // A damaged delete mark is not taken as live: it cannot say which backups it names, and the
   // restore (what the bad day needs) should not wait on it.
   auto deletes = LiveMarks("delete", /*damaged_is_live=*/false);
   if (!deletes.ok()) {
-    ReleaseLock(key);
-    return deletes.status();
+    ReleaseLock(*key);
+    return store_error(deletes.status());
   }
   for (const auto& d : *deletes) {
     auto named = std::find_if(backup_ids.begin(), backup_ids.end(),
                               [&](const std::string& id) { return Names(d.what(), id); });
     if (named == backup_ids.end()) continue;
-    // Dated further ahead than any clock may be (hosts keep within minutes): planted, to keep
-    // restores out for good. A delete takes minutes, and refreshes its mark with the time.
-    if (common::FromProto(d.refreshed_at()) - absl::Now() > CurrentLockTiming().stale) continue;
-    ReleaseLock(key);
+    ReleaseLock(*key);
     return absl::FailedPreconditionError(absl::StrCat("backup '", *named, "' is being deleted by ",
                                                       Holder(d), "; restore another one"));
   }
-  locks_->Hold(key, mark);
-  return key;
+  locks_->Hold(*key, mark);
+  return *key;
 }
 
 absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* backup_ids,
@@ -264,8 +278,10 @@ absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* bac
     });
     return absl::OkStatus();
   };
-  // Looked at first too, so that the mark never names what a running restore reads (a restore
-  // of it starting meanwhile would be refused for nothing).
+  if (backup_ids->empty()) return std::string();  // retention with nothing expired: no call
+  // Looked at first too, so that the mark names no backup a restore already reads (a restore of
+  // it starting meanwhile would be refused for nothing); only one whose mark lands between this
+  // look and the write below is named until the narrowing rewrite.
   RETURN_IF_ERROR(leave_out_read());
   if (backup_ids->empty()) return std::string();
   mdb_backup::v1::Lock mark;

@@ -184,7 +184,8 @@ class Repository {
   // the other and stands back. GC neither waits for marks nor is waited for; it removes dead
   // ones. Kept fresh while held (LockKeeper); Unmark gives one back.
   // One mark names a restore's whole chain, so that a delete sees all of it or none.
-  // FailedPrecondition when a live `delete` mark names one of them.
+  // FailedPrecondition when a live `delete` mark names one of them (that alone: a store's
+  // error is Unavailable).
   absl::StatusOr<std::string> MarkRead(const std::vector<std::string>& backup_ids);
   // Leaves in `backup_ids` those no live `read` mark names, marked for delete; the mark's key,
   // "" when none is left. Unavailable while a damaged read mark is fresh (it may name them).

@@ -105,8 +105,10 @@ TEST_F(RepositoryTest, ADeletesMarkNeverNamesWhatARestoreReads) {
   EXPECT_EQ(ids, std::vector<std::string>{"b2"});
   EXPECT_EQ(meanwhile.size(), 2u);  // before its mark is written, and after
   for (const auto& st : meanwhile) EXPECT_TRUE(st.ok()) << st;
-  // Who reads it, for the refusal a person sees.
+  // Who reads it, for the refusal a person sees: a process of this host lapses when it exits.
   EXPECT_TRUE(absl::StartsWith(reader, absl::StrCat("pid ", getpid(), " on "))) << reader;
+  EXPECT_TRUE(absl::StrContains(reader, "(a process of this host: its mark lapses when it exits)"))
+      << reader;
   deleter->Unmark(*del);
   restorer->Unmark(*read);
 }
@@ -126,6 +128,22 @@ TEST_F(RepositoryTest, AMarkGcCannotReadDoesNotHoldIt) {
   // A delete, which must know, waits instead.
   std::vector<std::string> ids = {"b1"};
   EXPECT_TRUE(absl::IsUnavailable(gc_side->MarkDelete(&ids).status()));
+}
+
+// A restore's mark the store refuses with its own FailedPrecondition (an S3 409 or 412) is not
+// taken for "being deleted": the restore goes on without its mark (Jobs::Read, the CLI).
+TEST_F(RepositoryTest, AStoresRefusalOfAMarkIsNoDeleteRefusal) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  storage::FaultStorage conflicting(
+      storage_.get(), [](storage::FaultOp op, const std::string& key, int) {
+        return storage::Fault{
+            .fail = op == storage::FaultOp::kPut && absl::StartsWith(key, "locks/read-"),
+            .status = absl::FailedPreconditionError("409 Conflict")};
+      });
+  auto restorer = std::move(*Repository::Open(&conflicting, {}));
+  auto read = restorer->MarkRead({"b1"});
+  EXPECT_TRUE(absl::IsUnavailable(read.status())) << read.status();
+  EXPECT_TRUE(absl::StrContains(read.status().message(), "409 Conflict")) << read.status();
 }
 
 // A mark is kept fresh while held: a restore longer than the stale time still holds deletes off
@@ -191,7 +209,23 @@ TEST_F(RepositoryTest, ADamagedMarkStopsDeletesButNoRestore) {
   auto del = repo->MarkDelete(&ids);
   EXPECT_TRUE(absl::IsUnavailable(del.status())) << del.status();
   EXPECT_TRUE(absl::StrContains(del.status().message(), "'locks/read-damaged' is damaged"));
+  // Retention with nothing expired asks nothing of the store: a damaged mark does not fail it.
+  std::vector<std::string> none;
+  auto nothing = repo->MarkDelete(&none);
+  ASSERT_TRUE(nothing.ok()) << nothing.status();
+  EXPECT_EQ(*nothing, "");
   ASSERT_TRUE(storage_->Delete("locks/read-damaged").ok());
+  // A read mark dated a day ahead (planted to keep deletes out for good) holds nothing, and GC
+  // removes it.
+  ASSERT_TRUE(
+      storage_->Put("locks/read-planted", OtherMark("read", "b1", absl::Now() + absl::Hours(24)))
+          .ok());
+  del = repo->MarkDelete(&ids);
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(ids, std::vector<std::string>{"b1"});
+  repo->Unmark(*del);
+  ASSERT_TRUE(repo->Gc().ok());
+  EXPECT_TRUE(absl::IsNotFound(storage_->Stat("locks/read-planted").status()));
   ASSERT_TRUE(storage_->Put("locks/delete-damaged", "not json").ok());
   auto read = repo->MarkRead({"b1"});
   EXPECT_TRUE(read.ok()) << read.status();

@@ -63,3 +63,26 @@ def test_cli_restores_and_deletes_honour_the_services_marks(workdir):
     r = run(repo, "delete", "b1")
     assert r.returncode == 0, r.stderr
     assert not any((repo / "locks").iterdir())
+
+
+def test_cli_restore_gives_its_mark_back_on_failure_and_goes_on_without_one(workdir):
+    """A restore that fails (no such backup) leaves no mark behind; one whose mark cannot be
+    written (here `locks` is a file; in life read-only credentials or a full quota) still
+    restores, with a warning that a delete elsewhere is not held off."""
+    repo, data, out = workdir / "repo", workdir / "data.bin", workdir / "out"
+    data.write_bytes(os.urandom(1 << 20))
+    out.mkdir()
+    assert run(repo, "init").returncode == 0
+    assert run(repo, "backup", "--id", "b1", str(data)).returncode == 0
+    r = run(repo, "restore", "nosuch", "--to", str(out))
+    assert r.returncode == 1 and "nosuch" in r.stderr, r.stderr
+    assert not any((repo / "locks").iterdir())
+
+    (repo / "locks").rmdir()
+    (repo / "locks").write_text("not a directory")
+    r = run(repo, "restore", "b1", "--to", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "warning: the restore goes on without its repository mark" in r.stderr, r.stderr
+    assert "a delete elsewhere is not held off" in r.stderr, r.stderr
+    restored = [p for p in out.rglob("*") if p.is_file()]
+    assert len(restored) == 1 and restored[0].read_bytes() == data.read_bytes()
