@@ -40,7 +40,13 @@ PIDS+=($SERVER)
 # ABBA: the pipeline, ours, ours, the pipeline. Each snapshot is a fork of the same server, and
 # which one runs first or second moved the ratio by ~10% (BENCHMARKS.md); the sums cancel that.
 now() { date +%s.%N; }
-pipeline() { redis-cli -p $SRC --rdb - 2>/dev/null | zstd -1 -T2 -q -c >"$W/peer.rdb.zst"; }
+# A step that fails says where (one run of four ended silently: set -e and redis-cli's stderr
+# discarded).
+trap 'echo "bench/redis: failed at line $LINENO" >&2' ERR
+pipeline() {
+  redis-cli -p $SRC --rdb - 2>"$W/rdb.err" | zstd -1 -T2 -q -c >"$W/peer.rdb.zst" ||
+    { echo "redis-cli --rdb failed: $(cat "$W/rdb.err")" >&2; return 1; }
+}
 ours() { "$CLI" backup create --engine redis --cluster src --wait >/dev/null; }
 a0=$(now); pipeline; a1=$(now)
 ours; b1=$(now)
