@@ -184,7 +184,8 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
     parent = rec.ok() ? rec->parent_id() : "";  // gone: its manifest's read fails below
   }
   std::vector<Held> reading;
-  ASSIGN_OR_RETURN(Held chain_read, Read(chain));
+  std::string chain_mark;
+  ASSIGN_OR_RETURN(Held chain_read, Read(chain, &chain_mark));
   reading.push_back(std::move(chain_read));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
@@ -226,6 +227,16 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                      .engine_options = engine_options,
                                      .durable = durable});
   task.progress.SetDoneSource(nullptr);
+  // A mark whose refreshes the store refused for the stale time stopped holding deletes off
+  // elsewhere: what the restore read may have been deleted under it, which may be why it failed.
+  if (std::optional<absl::Time> since = repository_->MarkLapsedSince(chain_mark);
+      since && !st.ok() && !absl::IsCancelled(st)) {
+    st = absl::Status(st.code(),
+                      absl::StrCat(st.message(), "; this restore's repository mark went ",
+                                   "unrefreshed since ", common::UtcText(*since),
+                                   " (the store refused the writes), so a delete on another ",
+                                   "instance may have removed what it read"));
+  }
   return st;
 }
 

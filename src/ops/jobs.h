@@ -125,7 +125,9 @@ class Jobs final : public BackupJobs {
   // Marks `backup_id` read, here and in the repository (for every process sharing it);
   // FailedPrecondition while a delete or retention takes it.
   // A chain is marked in one step, so that a delete elsewhere sees all of it or none.
-  absl::StatusOr<Held> Read(const std::vector<std::string>& backup_ids);
+  // `mark` (optional) receives the repository mark's key ("" when none was written).
+  absl::StatusOr<Held> Read(const std::vector<std::string>& backup_ids,
+                            std::string* mark = nullptr);
   // Leaves in `ids` those no restore reads (here or, by its repository mark, elsewhere), marked
   // as being deleted while the result is held: here in the same locked step, so a restore either
   // marked its backup first or is refused; across processes by the repository's marks.

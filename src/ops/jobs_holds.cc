@@ -62,7 +62,8 @@ absl::StatusOr<Jobs::Held> Jobs::HoldCluster(const std::string& cluster_id, bool
   return slot;
 }
 
-absl::StatusOr<Jobs::Held> Jobs::Read(const std::vector<std::string>& backup_ids) {
+absl::StatusOr<Jobs::Held> Jobs::Read(const std::vector<std::string>& backup_ids,
+                                      std::string* mark_key) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& id : backup_ids) {
@@ -92,6 +93,7 @@ absl::StatusOr<Jobs::Held> Jobs::Read(const std::vector<std::string>& backup_ids
                              "): a delete of it on another instance is not held off"));
     return here;
   }
+  if (mark_key != nullptr) *mark_key = *mark;
   return Held([this, here = std::make_shared<Held>(std::move(here)), mark = *mark] {
     repository_->Unmark(mark);
   });

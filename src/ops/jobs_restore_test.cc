@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
@@ -14,6 +15,8 @@
 #include "mdb_backup/v1/repo.pb.h"
 #include "ops/jobs.h"
 #include "ops/jobs_test_fixture.h"
+#include "repo/lock_keeper.h"
+#include "storage/fault_storage.h"
 
 namespace mdb::ops {
 namespace {
@@ -94,6 +97,48 @@ TEST_F(JobsTest, ARestoreMarksItsWholeChain) {
   fake_.hold = false;
   restore.join();
   EXPECT_TRUE(restored.ok()) << restored;
+}
+
+// A restore whose mark the store stopped refreshing (writes refused for the stale time) no
+// longer holds deletes off elsewhere: when it then fails, it says that what it read may have
+// been deleted under it. (Here the packs' reads fail too, as a delete and GC would make them.)
+TEST_F(JobsTest, ARestoreWhoseMarkLapsedSaysSoWhenItFails) {
+  ASSERT_TRUE(Backup("b1").ok());
+  auto b1 = catalog_->GetBackup("b1");
+  ASSERT_TRUE(b1.ok()) << b1.status();
+  struct Timing {  // restored however the test ends
+    Timing() {
+      repo::SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Seconds(1)});
+    }
+    ~Timing() { repo::SetLockTimingForTest({}); }
+  } timing;
+  std::atomic<bool> store_down{false};
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        const bool mark = op == storage::FaultOp::kPut && absl::StartsWith(key, "locks/read-");
+        const bool pack = (op == storage::FaultOp::kGet || op == storage::FaultOp::kGetRange) &&
+                          absl::StartsWith(key, "packs/");
+        return storage::Fault{.fail = store_down && (mark || pack)};
+      });
+  auto repo = repo::Repository::Open(&faulty, {});
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  Jobs restoring(catalog_.get(), repo->get(), *engines_);
+  fake_.hold = true;
+  absl::Status restored;
+  std::thread restore([&] {
+    restored = restoring.Restore(*b1, cluster_, {.cancelled = cancelled_, .progress = progress_});
+  });
+  for (int i = 0; i < 3000 && !fake_.holding.load(); ++i) absl::SleepFor(absl::Milliseconds(1));
+  store_down = true;
+  absl::SleepFor(absl::Milliseconds(1500));  // past the stale time without a refresh
+  fake_.hold = false;
+  restore.join();
+  EXPECT_FALSE(restored.ok());
+  EXPECT_THAT(restored.message(),
+              HasSubstr("this restore's repository mark went unrefreshed since "))
+      << restored;
+  EXPECT_THAT(restored.message(), HasSubstr("a delete on another instance may have removed what"))
+      << restored;
 }
 
 // Catalog rows edited by hand into a loop (the BASE naming its INCREMENTAL as parent): the chain

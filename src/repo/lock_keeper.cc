@@ -62,6 +62,14 @@ bool LockKeeper::Lapsed(const Held& held, absl::Time now) {
   return held.lapsed || now - held.written > timing.stale - margin;
 }
 
+std::optional<absl::Time> LockKeeper::LapsedSince(const std::string& key) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = held_.find(key);
+  if (it == held_.end() || !Lapsed(it->second, absl::Now())) return std::nullopt;
+  it->second.lapsed = true;
+  return it->second.written;
+}
+
 absl::Status LockKeeper::CheckFresh(const std::string& key) {
   std::lock_guard<std::mutex> guard(mu_);
   auto it = held_.find(key);

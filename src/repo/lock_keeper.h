@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -49,6 +50,9 @@ class LockKeeper {
   // store failed the refreshes (a GC there may have deleted this backup's packs, or a backup
   // there started beside this GC), and refreshes that work again later do not undo that.
   absl::Status CheckFresh(const std::string& key);
+  // When `key`, held, was last written if it has lapsed (as CheckFresh judges); nullopt while
+  // fresh, or when not held.
+  std::optional<absl::Time> LapsedSince(const std::string& key);
 
  private:
   void Loop();

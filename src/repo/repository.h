@@ -195,6 +195,11 @@ class Repository {
   void Unmark(const std::string& key) {
     if (!key.empty()) ReleaseLock(key);
   }
+  // When a held mark was last written if the store refused its refreshes for the stale time
+  // (it then stopped counting elsewhere); nullopt while it counts.
+  std::optional<absl::Time> MarkLapsedSince(const std::string& key) {
+    return key.empty() ? std::nullopt : locks_->LapsedSince(key);
+  }
 
   absl::StatusOr<RepoStats> Stats();
   // Whether the storage answers for this repository (one Stat of its config object).
