@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "catalog/catalog.h"
 #include "common/ids.h"
+#include "common/status.h"
 #include "common/time_util.h"
 #include "repo/repository.h"
 #include "repo/restore_dir.h"
@@ -149,12 +150,10 @@ int Restore(const RepoArgs& a) {
   std::optional<absl::Time> lapsed = mark.ok() ? o->repo->MarkLapsedSince(*mark) : std::nullopt;
   if (mark.ok()) o->repo->Unmark(*mark);
   if (!r.ok() && lapsed) {  // why what it read may have gone
-    return Fail(absl::Status(
-        r.status().code(),
-        absl::StrCat(r.status().message(),
-                     "; this restore's repository mark went unrefreshed since ",
-                     common::UtcText(*lapsed), " (the store refused the writes), so a delete ",
-                     "elsewhere may have removed what it read")));
+    return Fail(common::WithDetail(
+        r.status(), absl::StrCat("this restore's repository mark went unrefreshed since ",
+                                 common::UtcText(*lapsed), " (the store refused the writes), so ",
+                                 "a delete elsewhere may have removed what it read")));
   }
   if (!r.ok()) return Fail(r.status());
   double secs = absl::ToDoubleSeconds(absl::Now() - start);

@@ -36,4 +36,14 @@ inline absl::Status WithContext(const absl::Status& status, absl::string_view co
   return out;
 }
 
+// `status` with "; " and `detail` after its message (what may explain it), its code and
+// payloads unchanged; OK stays OK.
+inline absl::Status WithDetail(const absl::Status& status, absl::string_view detail) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), absl::StrCat(status.message(), "; ", detail));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 }  // namespace mdb::common

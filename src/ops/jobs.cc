@@ -184,8 +184,8 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
     parent = rec.ok() ? rec->parent_id() : "";  // gone: its manifest's read fails below
   }
   std::vector<Held> reading;
-  std::string chain_mark;
-  ASSIGN_OR_RETURN(Held chain_read, Read(chain, &chain_mark));
+  std::vector<std::string> marks(1);  // the repository marks it holds, to tell if one lapsed
+  ASSIGN_OR_RETURN(Held chain_read, Read(chain, &marks[0]));
   reading.push_back(std::move(chain_read));
   ASSIGN_OR_RETURN(repo::Manifest m, repository_->ReadManifest(backup.id()));
   // An INCREMENTAL backup is completed by its ancestors: read the chain down to its BASE.
@@ -200,7 +200,7 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                               "verify)"));
     }
     if (std::find(chain.begin(), chain.end(), id) == chain.end()) {
-      ASSIGN_OR_RETURN(Held r, Read({id}));  // the manifests' chain, should it differ
+      ASSIGN_OR_RETURN(Held r, Read({id}, &marks.emplace_back()));  // the manifests' chain
       reading.push_back(std::move(r));
     }
     auto parent = repository_->ReadManifest(id);
@@ -229,13 +229,18 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
   task.progress.SetDoneSource(nullptr);
   // A mark whose refreshes the store refused for the stale time stopped holding deletes off
   // elsewhere: what the restore read may have been deleted under it, which may be why it failed.
-  if (std::optional<absl::Time> since = repository_->MarkLapsedSince(chain_mark);
-      since && !st.ok() && !absl::IsCancelled(st)) {
-    st = absl::Status(st.code(),
-                      absl::StrCat(st.message(), "; this restore's repository mark went ",
-                                   "unrefreshed since ", common::UtcText(*since),
-                                   " (the store refused the writes), so a delete on another ",
-                                   "instance may have removed what it read"));
+  if (!st.ok() && !absl::IsCancelled(st)) {
+    std::optional<absl::Time> since;
+    for (const auto& key : marks) {
+      std::optional<absl::Time> lapsed = repository_->MarkLapsedSince(key);
+      if (lapsed && (!since || *lapsed < *since)) since = lapsed;
+    }
+    if (since) {
+      st = common::WithDetail(
+          st, absl::StrCat("this restore's repository mark went unrefreshed since ",
+                           common::UtcText(*since), " (the store refused the writes), so a ",
+                           "delete on another instance may have removed what it read"));
+    }
   }
   return st;
 }

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -83,12 +84,24 @@ bool LockIsLive(const mdb_backup::v1::Lock& lock) {
   return true;
 }
 
-// A mark is live as a lock is, unless it is dated further ahead than any clock may be (hosts
-// keep within minutes; a holder refreshes its mark with its time): planted, to keep restores
-// (a delete mark) or deletes (a read mark) out for good. GC removes it as dead.
-bool MarkIsLive(const mdb_backup::v1::Lock& mark) {
-  return LockIsLive(mark) &&
-         common::FromProto(mark.refreshed_at()) - absl::Now() <= CurrentLockTiming().stale;
+// Dated further ahead than any clock may be (hosts keep within minutes; a holder refreshes
+// with its own time): planted, to keep restores (a delete mark), deletes (a read mark) or
+// backups (a gc lock) out for good. Such a mark or gc lock counts for nothing and GC removes it
+// (with a warning: an honest host whose clock ran that far ahead writes it again). A planted
+// write lock still holds GC off: every doubt counts against GC.
+bool Planted(const mdb_backup::v1::Lock& lock) {
+  return common::FromProto(lock.refreshed_at()) - absl::Now() > CurrentLockTiming().stale;
+}
+
+bool MarkIsLive(const mdb_backup::v1::Lock& mark) { return LockIsLive(mark) && !Planted(mark); }
+
+void WarnPlanted(const std::string& key, const mdb_backup::v1::Lock& lock) {
+  common::Log(
+      common::LogLevel::kWarning, "repo",
+      absl::StrCat("removed '", key, "' of pid ", lock.pid(), " on ", ShownHost(lock.host()),
+                   ": dated ", common::UtcText(common::FromProto(lock.refreshed_at())),
+                   ", too far ahead to be an honest clock's (planted, or that host's "
+                   "clock is wrong)"));
 }
 
 // One lock object read back after a listing.
@@ -172,6 +185,7 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
     if (IsMark(o.key)) {  // only GC gets here: marks never hold it, and it removes dead ones
       if ((read.state == ReadBack::kDamaged && DamagedIsStale(o)) ||
           (read.state == ReadBack::kLock && !MarkIsLive(read.lock))) {
+        if (read.state == ReadBack::kLock && Planted(read.lock)) WarnPlanted(o.key, read.lock);
         (void)storage_->Delete(o.key);
       }
       continue;
@@ -194,8 +208,12 @@ absl::StatusOr<std::string> Repository::TakeLock(const std::string& kind, const 
     const mdb_backup::v1::Lock& other = read.lock;
     bool conflicts = kind == "gc" || other.kind() == "gc";
     if (!conflicts) continue;
-    if (!LockIsLive(other)) {
-      if (kind == "gc") (void)storage_->Delete(o.key);  // GC cleans up after dead processes
+    const bool planted = other.kind() == "gc" && Planted(other);
+    if (!LockIsLive(other) || planted) {
+      if (kind == "gc") {  // GC cleans up after dead processes
+        if (planted) WarnPlanted(o.key, other);
+        (void)storage_->Delete(o.key);
+      }
       continue;
     }
     ReleaseLock(key);
@@ -235,19 +253,22 @@ absl::StatusOr<std::vector<mdb_backup::v1::Lock>> Repository::LiveMarks(const st
 }
 
 absl::StatusOr<std::string> Repository::MarkRead(const std::vector<std::string>& backup_ids) {
-  // FailedPrecondition is the refusal alone: a store's own (an S3 409 or 412) is not one.
-  const auto store_error = [](const absl::Status& st) {
-    return absl::UnavailableError(absl::StrCat("the restore's mark: ", st.message()));
-  };
   mdb_backup::v1::Lock mark;
   absl::StatusOr<std::string> key = WriteLock("read", absl::StrJoin(backup_ids, ","), &mark);
-  if (!key.ok()) return store_error(key.status());
+  if (!key.ok()) {  // FailedPrecondition is the refusal alone: a store's (S3 409, 412) is not one
+    return absl::UnavailableError(absl::StrCat("the restore's mark: ", key.status().message()));
+  }
   // A damaged delete mark is not taken as live: it cannot say which backups it names, and the
   // restore (what the bad day needs) should not wait on it.
   auto deletes = LiveMarks("delete", /*damaged_is_live=*/false);
   if (!deletes.ok()) {
-    ReleaseLock(*key);
-    return store_error(deletes.status());
+    // Whether a delete runs cannot be told; the restore goes on (what the bad day needs), its
+    // mark held: deletes that start from now on see it.
+    common::Log(
+        common::LogLevel::kWarning, "repo",
+        absl::StrCat("cannot tell whether backup '", backup_ids.front(), "' is being deleted (",
+                     deletes.status().message(), "); the restore goes on"));
+    deletes = std::vector<mdb_backup::v1::Lock>();
   }
   for (const auto& d : *deletes) {
     auto named = std::find_if(backup_ids.begin(), backup_ids.end(),

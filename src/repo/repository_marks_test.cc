@@ -107,7 +107,9 @@ TEST_F(RepositoryTest, ADeletesMarkNeverNamesWhatARestoreReads) {
   for (const auto& st : meanwhile) EXPECT_TRUE(st.ok()) << st;
   // Who reads it, for the refusal a person sees: a process of this host lapses when it exits.
   EXPECT_TRUE(absl::StartsWith(reader, absl::StrCat("pid ", getpid(), " on "))) << reader;
-  EXPECT_TRUE(absl::StrContains(reader, "(a process of this host: its mark lapses when it exits)"))
+  EXPECT_TRUE(
+      absl::StrContains(reader, "(a process of this host: its mark lapses when it exits)") ||
+      absl::StrContains(reader, "; should that process be gone, it lapses at "))  // no /proc
       << reader;
   deleter->Unmark(*del);
   restorer->Unmark(*read);
@@ -144,6 +146,28 @@ TEST_F(RepositoryTest, AStoresRefusalOfAMarkIsNoDeleteRefusal) {
   auto read = restorer->MarkRead({"b1"});
   EXPECT_TRUE(absl::IsUnavailable(read.status())) << read.status();
   EXPECT_TRUE(absl::StrContains(read.status().message(), "409 Conflict")) << read.status();
+  // A mark written whose look for deletes fails is kept: deletes from now on see it.
+  storage::FaultStorage unlisted(storage_.get(), [](storage::FaultOp op, const std::string&, int) {
+    return storage::Fault{.fail = op == storage::FaultOp::kList};
+  });
+  auto blind = std::move(*Repository::Open(&unlisted, {}));
+  read = blind->MarkRead({"b1"});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(storage_->Stat(*read).ok());
+  blind->Unmark(*read);
+}
+
+// A gc lock dated further ahead than any clock may be (planted to stop every backup) holds no
+// backup off, and GC removes it.
+TEST_F(RepositoryTest, APlantedGcLockStopsNoBackup) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(
+      storage_->Put("locks/gc-planted", OtherMark("gc", "", absl::Now() + absl::Hours(24))).ok());
+  auto w = repo->StartBackup({.backup_id = "b1", .engine = "test"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  (*w)->Abort();
+  ASSERT_TRUE(repo->Gc().ok());
+  EXPECT_TRUE(absl::IsNotFound(storage_->Stat("locks/gc-planted").status()));
 }
 
 // A mark is kept fresh while held: a restore longer than the stale time still holds deletes off
