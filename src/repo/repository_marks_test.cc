@@ -147,9 +147,10 @@ TEST_F(RepositoryTest, AStoresRefusalOfAMarkIsNoDeleteRefusal) {
   EXPECT_TRUE(absl::IsUnavailable(read.status())) << read.status();
   EXPECT_TRUE(absl::StrContains(read.status().message(), "409 Conflict")) << read.status();
   // A mark written whose look for deletes fails is kept: deletes from now on see it.
-  storage::FaultStorage unlisted(storage_.get(), [](storage::FaultOp op, const std::string&, int) {
-    return storage::Fault{.fail = op == storage::FaultOp::kList};
-  });
+  storage::FaultStorage unlisted(
+      storage_.get(), [](storage::FaultOp op, const std::string& prefix, int) {
+        return storage::Fault{.fail = op == storage::FaultOp::kList && prefix == "locks/"};
+      });
   auto blind = std::move(*Repository::Open(&unlisted, {}));
   read = blind->MarkRead({"b1"});
   ASSERT_TRUE(read.ok()) << read.status();
