@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -102,52 +105,89 @@ TEST_F(JobsTest, ARestoreMarksItsWholeChain) {
   EXPECT_TRUE(restored.ok()) << restored;
 }
 
-// A restore whose mark the store stopped refreshing (writes refused for the stale time) no
-// longer holds deletes off elsewhere: when it then fails, it says that what it read may have
-// been deleted under it. (Here the packs' reads fail too, as a delete and GC would make them.)
-TEST_F(JobsTest, ARestoreWhoseMarkLapsedSaysSoWhenItFails) {
+// Restores whose marks the store stopped refreshing (writes refused for the stale time) no
+// longer hold deletes off elsewhere: when one then fails, it says that what it read may have been
+// deleted under it. (Here the packs' reads fail too, as a delete and GC would make them.)
+class MarkLapseTest : public JobsTest {
+ protected:
+  // Restores `backup` on an instance whose store, once the restore is held, refuses the
+  // refreshes of the read marks `lapses` picks (by the order they were written in: 0, 1, ...)
+  // and every read of a pack, past the stale time; the restore's status.
+  absl::Status RestoreWithLapsedMarks(const catalog::BackupRecord& backup,
+                                      std::function<bool(size_t)> lapses) {
+    struct Timing {  // restored however the test ends
+      Timing() {
+        repo::SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Seconds(1)});
+      }
+      ~Timing() { repo::SetLockTimingForTest({}); }
+    } timing;
+    std::atomic<bool> store_down{false};
+    std::mutex mu;
+    std::vector<std::string> marks;  // the read marks' keys, in the order they were written
+    storage::FaultStorage faulty(
+        storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+          bool fail = false;
+          if (op == storage::FaultOp::kPut && absl::StartsWith(key, "locks/read-")) {
+            std::lock_guard<std::mutex> lock(mu);
+            auto it = std::find(marks.begin(), marks.end(), key);
+            const size_t i = it - marks.begin();
+            if (it == marks.end()) marks.push_back(key);
+            fail = store_down && lapses(i);
+          }
+          if (op == storage::FaultOp::kGet || op == storage::FaultOp::kGetRange) {
+            fail = store_down && absl::StartsWith(key, "packs/");
+          }
+          return storage::Fault{.fail = fail};
+        });
+    auto repo = repo::Repository::Open(&faulty, {});
+    if (!repo.ok()) return repo.status();
+    Jobs restoring(catalog_.get(), repo->get(), *engines_);
+    fake_.hold = true;
+    absl::Status restored;
+    std::thread restore([&] {
+      restored =
+          restoring.Restore(backup, cluster_, {.cancelled = cancelled_, .progress = progress_});
+    });
+    for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
+      if (absl::Now() > give_up) {
+        ADD_FAILURE() << "the restore was never held";
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    store_down = true;
+    absl::SleepFor(absl::Milliseconds(1500));  // past the stale time without a refresh
+    fake_.hold = false;
+    restore.join();
+    return restored;
+  }
+  static void ExpectToldLapsed(const absl::Status& restored) {
+    EXPECT_FALSE(restored.ok());
+    EXPECT_THAT(restored.message(),
+                HasSubstr("this restore's repository mark went unrefreshed since "))
+        << restored;
+    EXPECT_THAT(restored.message(), HasSubstr("a delete on another instance may have removed what"))
+        << restored;
+  }
+};
+
+TEST_F(MarkLapseTest, ARestoreWhoseMarkLapsedSaysSoWhenItFails) {
   ASSERT_TRUE(Backup("b1").ok());
   auto b1 = catalog_->GetBackup("b1");
   ASSERT_TRUE(b1.ok()) << b1.status();
-  struct Timing {  // restored however the test ends
-    Timing() {
-      repo::SetLockTimingForTest({.refresh = absl::Milliseconds(50), .stale = absl::Seconds(1)});
-    }
-    ~Timing() { repo::SetLockTimingForTest({}); }
-  } timing;
-  std::atomic<bool> store_down{false};
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        const bool mark = op == storage::FaultOp::kPut && absl::StartsWith(key, "locks/read-");
-        const bool pack = (op == storage::FaultOp::kGet || op == storage::FaultOp::kGetRange) &&
-                          absl::StartsWith(key, "packs/");
-        return storage::Fault{.fail = store_down && (mark || pack)};
-      });
-  auto repo = repo::Repository::Open(&faulty, {});
-  ASSERT_TRUE(repo.ok()) << repo.status();
-  Jobs restoring(catalog_.get(), repo->get(), *engines_);
-  fake_.hold = true;
-  absl::Status restored;
-  std::thread restore([&] {
-    restored = restoring.Restore(*b1, cluster_, {.cancelled = cancelled_, .progress = progress_});
-  });
-  for (absl::Time give_up = absl::Now() + absl::Seconds(30); !fake_.holding.load();) {
-    if (absl::Now() > give_up) {
-      ADD_FAILURE() << "the restore was never held";
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  store_down = true;
-  absl::SleepFor(absl::Milliseconds(1500));  // past the stale time without a refresh
-  fake_.hold = false;
-  restore.join();
-  EXPECT_FALSE(restored.ok());
-  EXPECT_THAT(restored.message(),
-              HasSubstr("this restore's repository mark went unrefreshed since "))
-      << restored;
-  EXPECT_THAT(restored.message(), HasSubstr("a delete on another instance may have removed what"))
-      << restored;
+  ExpectToldLapsed(RestoreWithLapsedMarks(*b1, [](size_t) { return true; }));
+}
+
+// The manifests' chain is marked apart where the catalog's rows name no parent: that mark's
+// lapse alone is told too.
+TEST_F(MarkLapseTest, TheManifestsChainsMarkLapsingIsToldToo) {
+  fake_.incremental = true;
+  ASSERT_TRUE(Backup("base").ok());
+  auto inc = Backup("inc");
+  ASSERT_TRUE(inc.ok()) << inc.status();
+  inc->set_parent_id("");  // rows edited: the catalog's chain is "inc" alone
+  ASSERT_TRUE(catalog_->PutBackup(*inc).ok());
+  ExpectToldLapsed(RestoreWithLapsedMarks(*inc, [](size_t i) { return i == 1; }));
 }
 
 // Catalog rows edited by hand into a loop (the BASE naming its INCREMENTAL as parent): the chain
