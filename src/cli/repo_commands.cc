@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <optional>
 #include <set>
 #include <thread>
 
@@ -16,8 +15,6 @@
 #include "absl/time/clock.h"
 #include "catalog/catalog.h"
 #include "common/ids.h"
-#include "common/status.h"
-#include "common/time_util.h"
 #include "repo/repository.h"
 #include "repo/restore_dir.h"
 
@@ -147,14 +144,12 @@ int Restore(const RepoArgs& a) {
     if (!m.ok()) return m.status();
     return repo::RestoreToDirectory(o->repo.get(), *m, a.out_dir);
   }();
-  std::optional<absl::Time> lapsed = mark.ok() ? o->repo->MarkLapsedSince(*mark) : std::nullopt;
-  if (mark.ok()) o->repo->Unmark(*mark);
-  if (!r.ok() && lapsed) {  // why what it read may have gone
-    return Fail(common::WithDetail(
-        r.status(), absl::StrCat("this restore's repository mark went unrefreshed since ",
-                                 common::UtcText(*lapsed), " (the store refused the writes), so ",
-                                 "a delete elsewhere may have removed what it read")));
+  if (!r.ok() && mark.ok()) {  // why what it read may have gone, asked before the mark is given
+    absl::Status st = o->repo->WithLapsedMarks(r.status(), {*mark});
+    o->repo->Unmark(*mark);
+    return Fail(st);
   }
+  if (mark.ok()) o->repo->Unmark(*mark);
   if (!r.ok()) return Fail(r.status());
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   std::cout << absl::StrFormat("restored %s: %d streams, %s in %.2f s (%.0f MB/s) into %s\n", a.id,

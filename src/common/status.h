@@ -25,25 +25,29 @@
 
 namespace mdb::common {
 
+namespace internal {
+// `status`'s code and payloads under a new message (status not OK).
+inline absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  absl::Status out(status.code(), message);
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+}  // namespace internal
+
 // `status` with `context` and ": " in front of its message ("shard 'seg0' (h:5432): <message>"),
 // its code and payloads unchanged; OK stays OK. The one way context is added to an error on its
 // way up.
 inline absl::Status WithContext(const absl::Status& status, absl::string_view context) {
   if (status.ok()) return status;
-  absl::Status out(status.code(), absl::StrCat(context, ": ", status.message()));
-  status.ForEachPayload(
-      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
-  return out;
+  return internal::WithMessage(status, absl::StrCat(context, ": ", status.message()));
 }
 
 // `status` with "; " and `detail` after its message (what may explain it), its code and
 // payloads unchanged; OK stays OK.
 inline absl::Status WithDetail(const absl::Status& status, absl::string_view detail) {
   if (status.ok()) return status;
-  absl::Status out(status.code(), absl::StrCat(status.message(), "; ", detail));
-  status.ForEachPayload(
-      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
-  return out;
+  return internal::WithMessage(status, absl::StrCat(status.message(), "; ", detail));
 }
 
 }  // namespace mdb::common

@@ -227,22 +227,7 @@ absl::Status Jobs::RestoreInto(const catalog::BackupRecord& backup,
                                      .engine_options = engine_options,
                                      .durable = durable});
   task.progress.SetDoneSource(nullptr);
-  // A mark whose refreshes the store refused for the stale time stopped holding deletes off
-  // elsewhere: what the restore read may have been deleted under it, which may be why it failed.
-  if (!st.ok() && !absl::IsCancelled(st)) {
-    std::optional<absl::Time> since;
-    for (const auto& key : marks) {
-      std::optional<absl::Time> lapsed = repository_->MarkLapsedSince(key);
-      if (lapsed && (!since || *lapsed < *since)) since = lapsed;
-    }
-    if (since) {
-      st = common::WithDetail(
-          st, absl::StrCat("this restore's repository mark went unrefreshed since ",
-                           common::UtcText(*since), " (the store refused the writes), so a ",
-                           "delete on another instance may have removed what it read"));
-    }
-  }
-  return st;
+  return repository_->WithLapsedMarks(st, marks);
 }
 
 void Jobs::RenewClaims() {

@@ -166,7 +166,7 @@ class MarkLapseTest : public JobsTest {
     EXPECT_THAT(restored.message(),
                 HasSubstr("this restore's repository mark went unrefreshed since "))
         << restored;
-    EXPECT_THAT(restored.message(), HasSubstr("a delete on another instance may have removed what"))
+    EXPECT_THAT(restored.message(), HasSubstr("a delete elsewhere may have removed what"))
         << restored;
   }
 };

@@ -282,35 +282,35 @@ absl::StatusOr<std::string> Repository::MarkRead(const std::vector<std::string>&
   return *key;
 }
 
+absl::Status Repository::LeaveOutRead(std::vector<std::string>* backup_ids, std::string* held_off) {
+  ASSIGN_OR_RETURN(auto reads, LiveMarks("read", /*damaged_is_live=*/true));
+  std::erase_if(*backup_ids, [&](const std::string& id) {
+    auto reader = std::find_if(reads.begin(), reads.end(),
+                               [&](const mdb_backup::v1::Lock& r) { return Names(r.what(), id); });
+    if (reader == reads.end()) return false;
+    if (held_off != nullptr && held_off->empty()) *held_off = Holder(*reader);
+    return true;
+  });
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* backup_ids,
                                                    std::string* held_off) {
   // Leaves out what a live read mark names. A damaged read mark may name any of them: the delete
   // waits (it can be done later). A read mark names a whole restore chain, so a chain is left
   // out whole.
-  auto leave_out_read = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto reads, LiveMarks("read", /*damaged_is_live=*/true));
-    std::erase_if(*backup_ids, [&](const std::string& id) {
-      auto reader = std::find_if(reads.begin(), reads.end(), [&](const mdb_backup::v1::Lock& r) {
-        return Names(r.what(), id);
-      });
-      if (reader == reads.end()) return false;
-      if (held_off != nullptr && held_off->empty()) *held_off = Holder(*reader);
-      return true;
-    });
-    return absl::OkStatus();
-  };
   if (backup_ids->empty()) return std::string();  // retention with nothing expired: no call
   // Looked at first too, so that the mark names no backup a restore already reads (a restore of
   // it starting meanwhile would be refused for nothing); only one whose mark lands between this
   // look and the write below is named until the narrowing rewrite.
-  RETURN_IF_ERROR(leave_out_read());
+  RETURN_IF_ERROR(LeaveOutRead(backup_ids, held_off));
   if (backup_ids->empty()) return std::string();
   mdb_backup::v1::Lock mark;
   ASSIGN_OR_RETURN(std::string key, WriteLock("delete", absl::StrJoin(*backup_ids, ","), &mark));
   // And after writing, as locks are: a restore that started since either sees this mark or
   // wrote its own before this look.
   const size_t marked = backup_ids->size();
-  if (absl::Status st = leave_out_read(); !st.ok()) {
+  if (absl::Status st = LeaveOutRead(backup_ids, held_off); !st.ok()) {
     ReleaseLock(key);
     return st;
   }
@@ -327,6 +327,23 @@ absl::StatusOr<std::string> Repository::MarkDelete(std::vector<std::string>* bac
   }
   locks_->Hold(key, mark);
   return key;
+}
+
+absl::Status Repository::WithLapsedMarks(const absl::Status& status,
+                                         const std::vector<std::string>& marks) {
+  // A mark whose refreshes the store refused for the stale time stopped holding deletes off
+  // elsewhere: what the restore read may have been deleted under it, which may be why it failed.
+  if (status.ok() || absl::IsCancelled(status)) return status;
+  std::optional<absl::Time> since;
+  for (const auto& key : marks) {
+    std::optional<absl::Time> lapsed = MarkLapsedSince(key);
+    if (lapsed && (!since || *lapsed < *since)) since = lapsed;
+  }
+  if (!since) return status;
+  return common::WithDetail(
+      status, absl::StrCat("this restore's repository mark went unrefreshed since ",
+                           common::UtcText(*since), " (the store refused the writes), so a delete ",
+                           "elsewhere may have removed what it read"));
 }
 
 bool HeldBy(const absl::Status& status, bool gc) {

@@ -200,6 +200,9 @@ class Repository {
   std::optional<absl::Time> MarkLapsedSince(const std::string& key) {
     return key.empty() ? std::nullopt : locks_->LapsedSince(key);
   }
+  // A failed restore's `status`, told that a delete elsewhere may have removed what it read when
+  // one of its held `marks` lapsed; unchanged otherwise (OK, cancelled, every mark counting).
+  absl::Status WithLapsedMarks(const absl::Status& status, const std::vector<std::string>& marks);
 
   absl::StatusOr<RepoStats> Stats();
   // Whether the storage answers for this repository (one Stat of its config object).
@@ -262,6 +265,9 @@ class Repository {
   absl::StatusOr<std::vector<mdb_backup::v1::Lock>> LiveMarks(const std::string& kind,
                                                               bool damaged_is_live);
   void ReleaseLock(const std::string& key);
+  // Takes out of `backup_ids` those a live (or damaged) read mark names; `held_off`, when given
+  // and empty, gets the first such mark's holder.
+  absl::Status LeaveOutRead(std::vector<std::string>* backup_ids, std::string* held_off);
 
   storage::Storage* storage_;
   mdb_backup::v1::RepoConfig config_;
