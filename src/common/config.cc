@@ -239,7 +239,7 @@ class Parser : public YamlReader {
     RETURN_IF_ERROR(
         CheckKeys(n,
                   {"id", "name", "folder_id", "engine", "hosts", "shards", "backup_window_start",
-                   "retention_days", "restore_target", "scratch", "drill"},
+                   "retention_days", "stall_timeout_seconds", "restore_target", "scratch", "drill"},
                   "a cluster entry"));
     ClusterConfig c;
     c.line = n.Mark().line + 1;
@@ -305,6 +305,11 @@ class Parser : public YamlReader {
       c.backup_window_start_minutes = hh * 60 + mm;
     }
     ASSIGN_OR_RETURN(c.retention_days, Int(n, "retention_days", 7, 1, 3650, where));
+    // OpenSearch takes its snapshot inside the cluster before the first byte is copied: a day,
+    // as long as that call may take anyway (os_http.h kLongCall).
+    const int stall_default = c.engine == Engine::OPENSEARCH ? 24 * 3600 : 3600;
+    ASSIGN_OR_RETURN(c.stall_timeout_seconds,
+                     Int(n, "stall_timeout_seconds", stall_default, 1, 7 * 24 * 3600, where));
     return c;
   }
 

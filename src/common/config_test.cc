@@ -27,6 +27,7 @@ clusters:
     engine: greenplum
     backup_window_start: "03:30"
     retention_days: 14
+    stall_timeout_seconds: 600
     shards:
       - name: coordinator
         hosts: [{address: 127.0.0.1:5432, user: postgres}]
@@ -50,11 +51,18 @@ TEST(Config, ParsesClustersTokensAndServer) {
   EXPECT_EQ(gp->engine, Engine::GREENPLUM);
   EXPECT_EQ(gp->backup_window_start_minutes, 3 * 60 + 30);
   EXPECT_EQ(gp->retention_days, 14);
+  EXPECT_EQ(gp->stall_timeout_seconds, 600);
   ASSERT_EQ(gp->shards.size(), 2u);
   EXPECT_EQ(gp->shards[0].hosts[0].options.at("user"), "postgres");
   const ClusterConfig* r = cfg->FindCluster("r1");
   ASSERT_EQ(r->shards.size(), 1u);
   EXPECT_EQ(r->shards[0].name, "cache");  // `hosts:` is one shard named after the cluster
+  EXPECT_EQ(r->stall_timeout_seconds, 3600);
+  auto os = ParseConfig(
+      "clusters:\n  - {id: o1, folder_id: f, engine: opensearch, hosts: [127.0.0.1:9200]}\n",
+      "c.yaml", TestEngines());
+  ASSERT_TRUE(os.ok()) << os.status();
+  EXPECT_EQ(os->clusters[0].stall_timeout_seconds, 24 * 3600);  // its snapshot comes first
   EXPECT_EQ(cfg->tokens[0].subject, "alice");
   EXPECT_TRUE(cfg->tokens[0].write_folders.count("f1"));
   EXPECT_TRUE(cfg->tokens[0].read_folders.count("f1"));  // write implies read
@@ -67,7 +75,7 @@ TEST(Config, ErrorsNameFileAndLine) {
   text.replace(text.find("engine: redis"), 13, "engine: redys");
   auto cfg = ParseConfig(text, "c.yaml", TestEngines());
   ASSERT_FALSE(cfg.ok());
-  EXPECT_THAT(cfg.status().message(), HasSubstr("c.yaml:26: cluster 'r1': unknown engine 'redys'"));
+  EXPECT_THAT(cfg.status().message(), HasSubstr("c.yaml:27: cluster 'r1': unknown engine 'redys'"));
 }
 
 TEST(Config, RejectsUnknownKeysDuplicatesAndBadValues) {

@@ -35,6 +35,17 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(Held slot, HoldCluster(cluster.id, /*backup=*/true));
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
+  // A stalled source (a wedged server, one that only keeps the connection alive) ends the backup
+  // DEADLINE_EXCEEDED rather than holding it, and the cluster's next backups, for good: watched
+  // from the pre-flight on (nothing read yet), and again once data is read.
+  auto watch_source = [&](std::function<int64_t()> read) {
+    task.progress.SetDoneSource(std::move(read));
+    task.progress.StopWhenStalled(
+        absl::Seconds(cluster.stall_timeout_seconds),
+        absl::StrCat("the backup got no data from the databases of cluster '", cluster.id, "'"),
+        "the cluster's stall_timeout_seconds");
+  };
+  watch_source([] { return int64_t{0}; });
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the
   // whole base backup streamed (the first backup of a new cluster used to fail at its end).
   std::vector<engine::CheckItem> checked = driver->Check(cluster, &cancelled);
@@ -52,6 +63,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     return absl::CancelledError("backup cancelled during its pre-flight check");
   }
   RETURN_IF_ERROR(RefuseFailedChecks(cluster, checked));
+  task.progress.SetDoneSource(nullptr);  // a GC holding the repository is no stalled source
   // BASE or INCREMENTAL: the chain policy, for engines that can build on a parent.
   ChainChoice chain;
   if (driver->capabilities().incremental) {
@@ -72,7 +84,7 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
   }
   ASSIGN_OR_RETURN(auto writer, std::move(started));
   repo::BackupWriter* w = writer.get();
-  task.progress.SetDoneSource([w] { return static_cast<int64_t>(w->bytes_read()); });
+  watch_source([w] { return static_cast<int64_t>(w->bytes_read()); });
   // The newest backup of the cluster, for drivers that can reuse unchanged files from it. None
   // (imported records have no manifest) just means a full read.
   std::optional<repo::Manifest> previous;

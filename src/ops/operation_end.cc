@@ -14,6 +14,37 @@
 
 namespace mdb::ops {
 
+std::string Progress::Stalled(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!source_ || stall_limit_ == absl::InfiniteDuration()) return "";
+  const int64_t done = source_();
+  if (watched_since_ == absl::InfinitePast() || done != watched_done_) {
+    watched_done_ = done;
+    watched_since_ = now;
+    return "";
+  }
+  if (now - watched_since_ < stall_limit_) return "";
+  return absl::StrCat(stall_why_, " for ", absl::FormatDuration(now - watched_since_), " (", done,
+                      " bytes in all; ", stall_setting_, " is ", absl::FormatDuration(stall_limit_),
+                      ")");
+}
+
+void OperationRunner::StopIfStalled(Task& task, absl::Time beat) {
+  std::string why = task.progress->Stalled(beat);
+  if (why.empty()) return;
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Ended, or stopped for another reason (a person's cancel ends CANCELLED, as they asked).
+    if (!task.abort_reason.empty() || task.operation.done() || task.cancelled->load()) return;
+    task.abort_reason = why;
+    task.abort_code = absl::StatusCode::kDeadlineExceeded;
+    id = task.operation.id();
+  }
+  common::Log(common::LogLevel::kWarning, "operations", absl::StrCat("operation ", id, ": ", why));
+  (void)Cancel(id);
+}
+
 int OperationRunner::Drain(absl::Duration grace) {
   const std::string reason =
       absl::StrCat("the service (", options_.owner,
@@ -73,7 +104,7 @@ absl::Status OperationRunner::Finish(Task& task,
     } else {
       absl::StrAppend(&message, "; start it again");
     }
-    op.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kAborted));
+    op.mutable_error()->set_code(static_cast<int>(task.abort_code));
     op.mutable_error()->set_message(message);
   } else if (result.ok()) {
     *op.mutable_response() = *result;

@@ -84,6 +84,7 @@ void OperationRunner::Heartbeat() {
   for (size_t i = 0; i < mine.size(); ++i) {
     catalog::OperationRecord& rec = records[i];
     if (rec.operation.done()) continue;  // being finished right now
+    StopIfStalled(*mine[i], beat);
     auto [done, total] = mine[i]->progress->Read();
     if (done > 0 || total > 0) SetProgress(&rec.operation, done, total);
     auto lease = catalog_->RenewOperation(rec);

@@ -50,7 +50,7 @@ class Progress {
     done_ = done;
   }
   // A live source of `done` (e.g. the bytes a backup writer has read), read on demand; nullptr
-  // freezes the last value read.
+  // freezes the last value read, and ends a stall watch (the work is past what it watched).
   void SetDoneSource(std::function<int64_t()> source) {
     std::lock_guard<std::mutex> lock(mu_);
     if (source_) done_ = source_();
@@ -60,12 +60,31 @@ class Progress {
     std::lock_guard<std::mutex> lock(mu_);
     return {source_ ? source_() : done_, total_};
   }
+  // Asks the runner to stop the operation (DEADLINE_EXCEEDED; its message `why`, how long, and
+  // `setting`, what sets the limit) once the live source's `done` has not moved for `limit`:
+  // work that waits on a peer which may stall, or trickle nothing useful, for good (a backup's
+  // source database) is not held by it until someone cancels it. Until SetDoneSource(nullptr).
+  void StopWhenStalled(absl::Duration limit, std::string why, std::string setting) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stall_limit_ = limit;
+    stall_why_ = std::move(why);
+    stall_setting_ = std::move(setting);
+    watched_since_ = absl::InfinitePast();
+  }
+  // The runner's look at `now` (its heartbeat): the stop's reason once `done` stayed put for the
+  // limit (counted from the first look that saw its value), "" otherwise.
+  std::string Stalled(absl::Time now);
 
  private:
   mutable std::mutex mu_;
   int64_t done_ = 0;
   int64_t total_ = 0;
   std::function<int64_t()> source_;
+  absl::Duration stall_limit_ = absl::InfiniteDuration();
+  std::string stall_why_;
+  std::string stall_setting_;
+  int64_t watched_done_ = 0;
+  absl::Time watched_since_ = absl::InfinitePast();  // past: not looked at yet
 };
 
 // What the work of an operation is given: its cancellation flag and its progress.
@@ -178,13 +197,17 @@ class OperationRunner {
     // When its lease was last renewed (or taken): an instance cut off from the catalog for a
     // whole lease stops the work, which a survivor is about to end (guarded by mu_).
     absl::Time renewed = absl::InfiniteFuture();
-    // Set when stopped that way (why, without what to do): the operation ends ABORTED.
+    // Set when stopped that way (why, without what to do): the operation ends ABORTED, or with
+    // `abort_code` (a stall: DEADLINE_EXCEEDED).
     std::string abort_reason;
+    absl::StatusCode abort_code = absl::StatusCode::kAborted;
   };
   // Nothing queued, running or being claimed (mu_ held).
   bool Idle() const { return queue_.empty() && running_.empty() && !claiming_ && !claim_wanted_; }
   void HeartbeatLoop();
   void LogProgress();  // with mu_ held
+  // Stops the task if its progress stalled (Progress::StopWhenStalled) at `beat`.
+  void StopIfStalled(Task& task, absl::Time beat);
   catalog::OperationRecord RecordOf(const Task& task) const;
 
   void WorkerLoop();

@@ -2,7 +2,9 @@
 Redis, Greenplum (PostgreSQL protocol), OpenSearch (HTTP) and MongoDB the backup ends CANCELLED
 naming the step it was in, long before any network timeout (10 to 600 s) would have ended it, and
 the service keeps serving. (MongoDB's client library cannot be interrupted mid-call: the
-connection is probed with 1 s timeouts between which the cancel is seen.)"""
+connection is probed with 1 s timeouts between which the cancel is seen.) Nobody has to cancel
+it: a backup that gets no data for the cluster's `stall_timeout_seconds` ends DEADLINE_EXCEEDED
+by itself, naming the step too."""
 import socket
 import time
 
@@ -35,27 +37,39 @@ class SilentServer(FakeServer):
             self.received += len(data)
 
 
-@pytest.mark.parametrize("engine,step", [
+STEPS = [
     ("redis", "cancelled while waiting for redis"),
     ("greenplum", "cancelled while connecting to postgres"),
     ("opensearch", "cancelled during GET / at opensearch"),
     ("mongodb", "cancelled while connecting to mongodb"),
-])
+]
+
+
+def declare_silent(engine, silent, setting=None):
+    """Cluster c1 on the silent source, with `setting` ("key: value") in its entry."""
+    if engine in ("greenplum", "mongodb"):
+        decl = sharded_cluster("c1", [silent.address], engine=engine, names=["shard1"])
+        return decl.replace("  - id: c1\n", "  - id: c1\n    %s\n" % setting) if setting else decl
+    return "  - {id: c1, folder_id: f1, engine: %s, hosts: [\"%s\"]%s}\n" % (
+        engine, silent.address, ", " + setting if setting else "")
+
+
+def wait_blocked(silent, engine):
+    """Until the source has the connection (and the first request) and says nothing."""
+    deadline = time.time() + 60
+    while not silent.connections or (engine in ("redis", "opensearch") and silent.received == 0):
+        assert time.time() < deadline, "the backup never reached the silent source"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("engine,step", STEPS)
 def test_cancel_ends_a_backup_blocked_on_a_silent_source(workdir, engine, step):
     silent = SilentServer()
     try:
-        if engine in ("greenplum", "mongodb"):
-            decl = sharded_cluster("c1", [silent.address], engine=engine, names=["shard1"])
-        else:
-            decl = "  - {id: c1, folder_id: f1, engine: %s, hosts: [\"%s\"]}\n" % (engine, silent.address)
-        server = start_server(workdir, decl)
+        server = start_server(workdir, declare_silent(engine, silent))
         try:
             op = backup(server, engine, "c1")
-            # Blocked: the source has the connection (and the first request) and says nothing.
-            deadline = time.time() + 60
-            while not silent.connections or (engine in ("redis", "opensearch") and silent.received == 0):
-                assert time.time() < deadline, "the backup never reached the silent source"
-                time.sleep(0.05)
+            wait_blocked(silent, engine)
             time.sleep(0.5)  # well inside the wait: nothing would end it but a timeout
             server.client(op_sg.OperationServiceStub).Cancel(
                 op_s.CancelOperationRequest(operation_id=op.id), metadata=WRITER)
@@ -65,6 +79,37 @@ def test_cancel_ends_a_backup_blocked_on_a_silent_source(workdir, engine, step):
             assert step in done.error.message, done.error.message
             # The service still serves.
             again = backup(server, engine, "c1")
+            assert again.id and again.id != op.id
+            server.client(op_sg.OperationServiceStub).Cancel(
+                op_s.CancelOperationRequest(operation_id=again.id), metadata=WRITER)
+            wait_operation(server, again, timeout=20)
+        finally:
+            server.stop()
+    finally:
+        silent.close()
+
+
+@pytest.mark.parametrize("engine,step", STEPS)
+def test_a_backup_that_gets_no_data_ends_by_itself(workdir, engine, step):
+    """The silent source holds the backup only for the cluster's stall_timeout_seconds (1 s here,
+    one heartbeat a second): it ends DEADLINE_EXCEEDED, saying why and the step it was stopped in
+    (a network timeout would end it with another code and message), and the service keeps
+    serving."""
+    silent = SilentServer()
+    try:
+        server = start_server(workdir, declare_silent(engine, silent, "stall_timeout_seconds: 1"),
+                              server_extra="  lease_seconds: 3\n")
+        try:
+            op = backup(server, engine, "c1")
+            wait_blocked(silent, engine)
+            done = wait_operation(server, op, timeout=20)
+            assert done.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], done.error
+            message = done.error.message
+            assert message.startswith("the backup got no data from the databases of cluster 'c1' "
+                                      "for "), message
+            assert "the cluster's stall_timeout_seconds is 1s" in message, message
+            assert "It reported: " + step in message, message
+            again = backup(server, engine, "c1")  # the cluster is free for its next backup
             assert again.id and again.id != op.id
             server.client(op_sg.OperationServiceStub).Cancel(
                 op_s.CancelOperationRequest(operation_id=again.id), metadata=WRITER)
