@@ -305,11 +305,9 @@ class Parser : public YamlReader {
       c.backup_window_start_minutes = hh * 60 + mm;
     }
     ASSIGN_OR_RETURN(c.retention_days, Int(n, "retention_days", 7, 1, 3650, where));
-    // OpenSearch takes its snapshot inside the cluster before the first byte is copied: a day,
-    // as long as that call may take anyway (os_http.h kLongCall).
-    const int stall_default = c.engine == Engine::OPENSEARCH ? 24 * 3600 : 3600;
     ASSIGN_OR_RETURN(c.stall_timeout_seconds,
-                     Int(n, "stall_timeout_seconds", stall_default, 1, 7 * 24 * 3600, where));
+                     Int(n, "stall_timeout_seconds", engines_.Find(c.engine)->stall_timeout_seconds,
+                         1, 7 * 24 * 3600, where));
     return c;
   }
 

@@ -56,8 +56,8 @@ struct ClusterConfig {
   int retention_days = 7;                     // AUTOMATED backups older than this are removed
   // A backup that gets no data from the cluster's databases for this long is stopped
   // (DEADLINE_EXCEEDED): a stalled or hostile source does not hold it, and the cluster's next
-  // backups, until someone cancels it. An hour covers a fast checkpoint or a BGSAVE; OpenSearch's
-  // default is a day (its snapshot runs before any data comes).
+  // backups, until someone cancels it. Checked at every heartbeat (lease_seconds / 3). The
+  // engine's default: EngineInfo::stall_timeout_seconds.
   int stall_timeout_seconds = 3600;
   // Declared to restore into only: never backed up (MANUAL or AUTOMATED), no journal archived
   // from it, so nothing connects to its servers before (or after) a restore made them.

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/test_engines.h"
 
 namespace mdb::common {
@@ -63,6 +64,14 @@ TEST(Config, ParsesClustersTokensAndServer) {
       "c.yaml", TestEngines());
   ASSERT_TRUE(os.ok()) << os.status();
   EXPECT_EQ(os->clusters[0].stall_timeout_seconds, 24 * 3600);  // its snapshot comes first
+  for (const char* bad : {"0", "604801"}) {
+    EXPECT_FALSE(ParseConfig(absl::StrCat("clusters:\n  - {id: o1, folder_id: f, engine: redis, "
+                                          "hosts: [127.0.0.1:1], stall_timeout_seconds: ",
+                                          bad, "}\n"),
+                             "c.yaml", TestEngines())
+                     .ok())
+        << bad;
+  }
   EXPECT_EQ(cfg->tokens[0].subject, "alice");
   EXPECT_TRUE(cfg->tokens[0].write_folders.count("f1"));
   EXPECT_TRUE(cfg->tokens[0].read_folders.count("f1"));  // write implies read

@@ -31,6 +31,10 @@ struct EngineInfo {
   // Whether the driver starts throwaway servers of its own for `local` restore drills
   // (Driver::PrepareScratch); without, drills go into a declared scratch cluster only.
   bool local_drills = false;
+  // A cluster's default `stall_timeout_seconds`: how long its backups may read nothing from it
+  // before they are stopped. An hour covers a fast checkpoint; Redis's BGSAVE of a large dataset
+  // and OpenSearch's snapshot (run inside the cluster before any byte is copied) take longer.
+  int stall_timeout_seconds = 3600;
 };
 
 // An EngineInfo::api_services for the usual pair: BackupService declared in the file of

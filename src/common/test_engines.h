@@ -51,7 +51,8 @@ inline const EngineTable& TestEngines() {
        {"password", "password_file", "repository", "repository_path", "scheme", "user"},
        // Unlike the real one (engine/opensearch): the config's rule for an engine without
        // throwaway servers of its own is tested with this row.
-       /*local_drills=*/false},
+       /*local_drills=*/false,
+       /*stall_timeout_seconds=*/24 * 3600},
   }));
   return *table;
 }

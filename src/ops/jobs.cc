@@ -42,8 +42,10 @@ absl::StatusOr<catalog::BackupRecord> Jobs::Backup(const common::ClusterConfig& 
     task.progress.SetDoneSource(std::move(read));
     task.progress.StopWhenStalled(
         absl::Seconds(cluster.stall_timeout_seconds),
-        absl::StrCat("the backup got no data from the databases of cluster '", cluster.id, "'"),
-        "the cluster's stall_timeout_seconds");
+        absl::StrCat("the backup read no data from cluster '", cluster.id,
+                     "' (its databases, or the repository storing it)"),
+        absl::StrCat("the cluster's stall_timeout_seconds is ", cluster.stall_timeout_seconds,
+                     ": raise it if the source is only slow"));
   };
   watch_source([] { return int64_t{0}; });
   // Pre-flight: a missing privilege or setting is named now, with its fix, rather than after the

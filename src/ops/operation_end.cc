@@ -24,9 +24,9 @@ std::string Progress::Stalled(absl::Time now) {
     return "";
   }
   if (now - watched_since_ < stall_limit_) return "";
-  return absl::StrCat(stall_why_, " for ", absl::FormatDuration(now - watched_since_), " (", done,
-                      " bytes in all; ", stall_setting_, " is ", absl::FormatDuration(stall_limit_),
-                      ")");
+  return absl::StrCat(stall_why_, " for ",
+                      absl::FormatDuration(absl::Trunc(now - watched_since_, absl::Seconds(1))),
+                      " (", done, " bytes in all; ", stall_setting_, ")");
 }
 
 void OperationRunner::StopIfStalled(Task& task, absl::Time beat) {
@@ -39,10 +39,11 @@ void OperationRunner::StopIfStalled(Task& task, absl::Time beat) {
     if (!task.abort_reason.empty() || task.operation.done() || task.cancelled->load()) return;
     task.abort_reason = why;
     task.abort_code = absl::StatusCode::kDeadlineExceeded;
+    task.cancelled->store(true);  // told here: a Cancel call could miss work ending meanwhile
     id = task.operation.id();
   }
-  common::Log(common::LogLevel::kWarning, "operations", absl::StrCat("operation ", id, ": ", why));
-  (void)Cancel(id);
+  common::Log(common::LogLevel::kWarning, "operations",
+              absl::StrCat("operation ", id, ": ", why, "; stopping it"));
 }
 
 int OperationRunner::Drain(absl::Duration grace) {
@@ -87,10 +88,12 @@ absl::Status OperationRunner::Finish(Task& task,
                                      const absl::StatusOr<google::protobuf::Any>& result) {
   Operation op;
   std::string abort_reason;
+  absl::StatusCode abort_code;
   {
     std::lock_guard<std::mutex> lock(mu_);
     op = task.operation;
     abort_reason = task.abort_reason;
+    abort_code = task.abort_code;
   }
   op.set_done(true);
   *op.mutable_modified_at() = common::ToProto(absl::Now());
@@ -104,7 +107,7 @@ absl::Status OperationRunner::Finish(Task& task,
     } else {
       absl::StrAppend(&message, "; start it again");
     }
-    op.mutable_error()->set_code(static_cast<int>(task.abort_code));
+    op.mutable_error()->set_code(static_cast<int>(abort_code));
     op.mutable_error()->set_message(message);
   } else if (result.ok()) {
     *op.mutable_response() = *result;

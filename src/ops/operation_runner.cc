@@ -84,7 +84,6 @@ void OperationRunner::Heartbeat() {
   for (size_t i = 0; i < mine.size(); ++i) {
     catalog::OperationRecord& rec = records[i];
     if (rec.operation.done()) continue;  // being finished right now
-    StopIfStalled(*mine[i], beat);
     auto [done, total] = mine[i]->progress->Read();
     if (done > 0 || total > 0) SetProgress(&rec.operation, done, total);
     auto lease = catalog_->RenewOperation(rec);
@@ -140,6 +139,8 @@ void OperationRunner::Heartbeat() {
       (void)Cancel(rec.operation.id());
     }
   }
+  // After the renewals: a cancel asked on another instance, seen there, ends CANCELLED.
+  for (const auto& task : mine) StopIfStalled(*task, beat);
   if (options_.on_beat) options_.on_beat();
   // Ends the catalog refused before: after the renewals, which running work depends on.
   if (!RecordUnrecorded()) catalog_failed = true;

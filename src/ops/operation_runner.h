@@ -55,6 +55,7 @@ class Progress {
     std::lock_guard<std::mutex> lock(mu_);
     if (source_) done_ = source_();
     source_ = std::move(source);
+    if (!source_) stall_limit_ = absl::InfiniteDuration();  // a new source needs a new watch
   }
   std::pair<int64_t, int64_t> Read() const {
     std::lock_guard<std::mutex> lock(mu_);

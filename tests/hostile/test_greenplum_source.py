@@ -1,15 +1,19 @@
 """A Greenplum segment (PostgreSQL protocol) that answers the backup's commands with broken or
 hostile replies: rows missing their fields, endless rows, a message declaring 2 GB, a WAL position
 that is SQL, an archive cut off, an archive that never ends. Each fails that backup with a message
-naming the segment and host; the service stays up, bounded, and backs up another cluster.
+naming the segment and host; the service stays up, bounded, and backs up another cluster. A
+segment that sends progress messages and never a byte of data holds the backup for the cluster's
+stall_timeout_seconds.
 (The PostgreSQL protocol does not nest: there is no deep-nesting reply to send.)"""
 import struct
+import time
 
 import grpc
 import pytest
 
 from fake_pg import FakePostgres, READY, complete, data_row, msg, row_description, tar_header
-from hostile_lib import check_fake, stream_until_closed
+from hostile_lib import backup, check_fake, stream_until_closed
+from mdb_harness import sharded_cluster, start_server, wait_operation
 
 
 def identify_with(*rows):
@@ -106,3 +110,32 @@ def wide_rows(server, c, q):
 ])
 def test_names_and_sizes_from_a_segment_are_checked(workdir, kind, fake, code, parts):
     check_fake(workdir, "greenplum", FakePostgres(**fake), code, parts + ["shard1"], kind)
+
+
+def progress_only(server, c):
+    """Progress messages, as a server sends them while it reads files, and never a byte of data."""
+    done = 0
+    while not server.stopping:
+        server.send(c, msg(b"d", b"p" + struct.pack("!q", done)))
+        done += 8192
+        time.sleep(0.2)
+
+
+def test_a_segment_that_only_reports_progress_holds_the_backup_for_its_stall_timeout(workdir):
+    fake = FakePostgres(copy=progress_only)
+    try:
+        decl = sharded_cluster("c1", [fake.address], engine="greenplum", names=["shard1"])
+        decl = decl.replace("  - id: c1\n", "  - id: c1\n    stall_timeout_seconds: 2\n")
+        server = start_server(workdir, decl, server_extra="  lease_seconds: 3\n")
+        try:
+            op = backup(server, "greenplum", "c1")
+            done = wait_operation(server, op, timeout=60)
+            assert done.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], done.error
+            assert done.error.message.startswith("the backup read no data from cluster 'c1'"), \
+                done.error.message
+            assert "It reported: " in done.error.message, done.error.message
+            assert fake.sent >= 5 * 13, "the fake never got to its progress messages: %d" % fake.sent
+        finally:
+            server.stop()
+    finally:
+        fake.close()

@@ -1,11 +1,16 @@
 """A Redis server that answers the backup's commands with broken or hostile replies: arrays nested
 two million deep, a bulk string declaring 3 GB, an array declaring a billion elements, a line
 that never ends, a snapshot cut off, a snapshot that never ends. Each fails that backup with a
-message naming the shard and host; the service stays up, bounded, and backs up another cluster."""
+message naming the shard and host; the service stays up, bounded, and backs up another cluster.
+A master that only keeps the replication link alive holds the backup for the cluster's
+stall_timeout_seconds."""
+import time
+
 import grpc
 import pytest
 
-from hostile_lib import FakeServer, check_fake, recv_exact, stream_until_closed
+from hostile_lib import FakeServer, backup, check_fake, recv_exact, stream_until_closed
+from mdb_harness import start_server, wait_operation
 
 ROLE_MASTER = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
 
@@ -78,3 +83,35 @@ def on(command, reply, then_stream=None, budget=200 << 20):
 ])
 def test_a_hostile_redis_fails_its_backup_and_nothing_else(workdir, kind, misbehave, code, parts):
     check_fake(workdir, "redis", fake_redis(misbehave), code, parts + ["shard"], kind)
+
+
+def keep_alive_only(server, c, args):
+    """After FULLRESYNC, only the newlines a master sends while its BGSAVE runs, for good."""
+    if args[0].upper() != "PSYNC":
+        return False
+    server.send(c, b"+FULLRESYNC " + b"a" * 40 + b" 0\r\n")
+    while not server.stopping:
+        server.send(c, b"\n")
+        time.sleep(0.2)
+    return True
+
+
+def test_a_master_that_only_keeps_the_link_alive_holds_the_backup_for_its_stall_timeout(workdir):
+    fake = fake_redis(keep_alive_only)
+    try:
+        server = start_server(
+            workdir, "  - {id: c1, folder_id: f1, engine: redis, hosts: [\"%s\"], "
+                     "stall_timeout_seconds: 2}\n" % fake.address, server_extra="  lease_seconds: 3\n")
+        try:
+            op = backup(server, "redis", "c1")
+            done = wait_operation(server, op, timeout=60)
+            assert done.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], done.error
+            assert done.error.message.startswith("the backup read no data from cluster 'c1'"), \
+                done.error.message
+            assert "It reported: " in done.error.message, done.error.message
+            # FULLRESYNC's line (56 bytes), then at least a second of keep-alives.
+            assert fake.sent >= 56 + 5, "the fake never got to its keep-alives: %d" % fake.sent
+        finally:
+            server.stop()
+    finally:
+        fake.close()

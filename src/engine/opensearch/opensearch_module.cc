@@ -15,7 +15,8 @@ EngineModule Module() {
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
                    .host_options = {"password", "password_file", "repository", "repository_path",
                                     "scheme", "user"},
-                   .local_drills = true},
+                   .local_drills = true,
+                   .stall_timeout_seconds = 24 * 3600},  // os_http.h kLongCall
           .make_driver = [] { return std::make_unique<OpenSearchDriver>(); }};
 }
 

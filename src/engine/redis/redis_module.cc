@@ -14,7 +14,8 @@ EngineModule Module() {
                    .api_services =
                        &common::ApiServicesOf<api::GetBackupRequest, api::BackupClusterRequest>,
                    .host_options = {"max_lag_bytes", "password", "password_file", "user"},
-                   .local_drills = true},
+                   .local_drills = true,
+                   .stall_timeout_seconds = 3 * 3600},  // a disk-based BGSAVE of hundreds of GB
           .make_driver = [] { return std::make_unique<RedisDriver>(); }};
 }
 
