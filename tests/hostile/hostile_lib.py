@@ -42,10 +42,33 @@ def peak_rss_kb(server):
     raise AssertionError("no VmHWM for mdb-backupd")
 
 
-def declare(engine, cluster_id, address):
+def declare(engine, cluster_id, address, setting=None):
+    """Cluster `cluster_id` of `engine` on `address`, with `setting` ("key: value") in its entry."""
     if engine in ("greenplum", "mongodb"):
-        return sharded_cluster(cluster_id, [address], engine=engine, names=["shard1"])
-    return "  - {id: %s, folder_id: f1, engine: %s, hosts: [\"%s\"]}\n" % (cluster_id, engine, address)
+        decl = sharded_cluster(cluster_id, [address], engine=engine, names=["shard1"])
+        head = "  - id: %s\n" % cluster_id
+        return decl.replace(head, head + "    %s\n" % setting) if setting else decl
+    return "  - {id: %s, folder_id: f1, engine: %s, hosts: [\"%s\"]%s}\n" % (
+        cluster_id, engine, address, ", " + setting if setting else "")
+
+
+def check_stalled(workdir, engine, fake, min_sent, what):
+    """Backs up cluster c1 at `fake`, a source that keeps the connection busy but sends no data,
+    with a stall_timeout_seconds of 2 and a heartbeat a second: the backup ends DEADLINE_EXCEEDED,
+    saying so and what the driver was doing, after the fake sent at least `min_sent` bytes of
+    `what` (without the watch it would hang until cancelled)."""
+    server = start_server(workdir, declare(engine, "c1", fake.address, "stall_timeout_seconds: 2"),
+                          server_extra="  lease_seconds: 3\n")
+    try:
+        op = backup(server, engine, "c1")
+        done = wait_operation(server, op, timeout=60)
+        assert done.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], done.error
+        assert done.error.message.startswith("the backup read no data from cluster 'c1'"), \
+            done.error.message
+        assert "It reported: " in done.error.message, done.error.message
+        assert fake.sent >= min_sent, "the fake never got to its %s: %d bytes" % (what, fake.sent)
+    finally:
+        server.stop()
 
 
 def check_hostile_backup(workdir, engine, fake_address, code, message_parts, timeout=120,

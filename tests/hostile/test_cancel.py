@@ -12,8 +12,8 @@ import grpc
 import pytest
 from yandex.cloud.operation import operation_service_pb2 as op_s, operation_service_pb2_grpc as op_sg
 
-from hostile_lib import WRITER, FakeServer, backup
-from mdb_harness import sharded_cluster, start_server, wait_operation
+from hostile_lib import WRITER, FakeServer, backup, declare
+from mdb_harness import start_server, wait_operation
 
 
 class SilentServer(FakeServer):
@@ -45,13 +45,13 @@ STEPS = [
 ]
 
 
-def declare_silent(engine, silent, setting=None):
-    """Cluster c1 on the silent source, with `setting` ("key: value") in its entry."""
-    if engine in ("greenplum", "mongodb"):
-        decl = sharded_cluster("c1", [silent.address], engine=engine, names=["shard1"])
-        return decl.replace("  - id: c1\n", "  - id: c1\n    %s\n" % setting) if setting else decl
-    return "  - {id: c1, folder_id: f1, engine: %s, hosts: [\"%s\"]%s}\n" % (
-        engine, silent.address, ", " + setting if setting else "")
+def still_serves(server, engine, op):
+    """The service, and the cluster, take the next backup (cancelled at once)."""
+    again = backup(server, engine, "c1")
+    assert again.id and again.id != op.id
+    server.client(op_sg.OperationServiceStub).Cancel(
+        op_s.CancelOperationRequest(operation_id=again.id), metadata=WRITER)
+    wait_operation(server, again, timeout=20)
 
 
 def wait_blocked(silent, engine):
@@ -66,7 +66,7 @@ def wait_blocked(silent, engine):
 def test_cancel_ends_a_backup_blocked_on_a_silent_source(workdir, engine, step):
     silent = SilentServer()
     try:
-        server = start_server(workdir, declare_silent(engine, silent))
+        server = start_server(workdir, declare(engine, "c1", silent.address))
         try:
             op = backup(server, engine, "c1")
             wait_blocked(silent, engine)
@@ -77,12 +77,7 @@ def test_cancel_ends_a_backup_blocked_on_a_silent_source(workdir, engine, step):
             done = wait_operation(server, op, timeout=20)
             assert done.error.code == grpc.StatusCode.CANCELLED.value[0], done.error
             assert step in done.error.message, done.error.message
-            # The service still serves.
-            again = backup(server, engine, "c1")
-            assert again.id and again.id != op.id
-            server.client(op_sg.OperationServiceStub).Cancel(
-                op_s.CancelOperationRequest(operation_id=again.id), metadata=WRITER)
-            wait_operation(server, again, timeout=20)
+            still_serves(server, engine, op)
         finally:
             server.stop()
     finally:
@@ -97,8 +92,8 @@ def test_a_backup_that_gets_no_data_ends_by_itself(workdir, engine, step):
     serving."""
     silent = SilentServer()
     try:
-        server = start_server(workdir, declare_silent(engine, silent, "stall_timeout_seconds: 1"),
-                              server_extra="  lease_seconds: 3\n")
+        decl = declare(engine, "c1", silent.address, "stall_timeout_seconds: 1")
+        server = start_server(workdir, decl, server_extra="  lease_seconds: 3\n")
         try:
             op = backup(server, engine, "c1")
             wait_blocked(silent, engine)
@@ -110,11 +105,7 @@ def test_a_backup_that_gets_no_data_ends_by_itself(workdir, engine, step):
             assert "the cluster's stall_timeout_seconds is 1: raise it if the source is only slow" \
                 in message, message
             assert "It reported: " + step in message, message
-            again = backup(server, engine, "c1")  # the cluster is free for its next backup
-            assert again.id and again.id != op.id
-            server.client(op_sg.OperationServiceStub).Cancel(
-                op_s.CancelOperationRequest(operation_id=again.id), metadata=WRITER)
-            wait_operation(server, again, timeout=20)
+            still_serves(server, engine, op)
         finally:
             server.stop()
     finally:

@@ -12,8 +12,7 @@ import grpc
 import pytest
 
 from fake_pg import FakePostgres, READY, complete, data_row, msg, row_description, tar_header
-from hostile_lib import backup, check_fake, stream_until_closed
-from mdb_harness import sharded_cluster, start_server, wait_operation
+from hostile_lib import check_fake, check_stalled, stream_until_closed
 
 
 def identify_with(*rows):
@@ -124,18 +123,6 @@ def progress_only(server, c):
 def test_a_segment_that_only_reports_progress_holds_the_backup_for_its_stall_timeout(workdir):
     fake = FakePostgres(copy=progress_only)
     try:
-        decl = sharded_cluster("c1", [fake.address], engine="greenplum", names=["shard1"])
-        decl = decl.replace("  - id: c1\n", "  - id: c1\n    stall_timeout_seconds: 2\n")
-        server = start_server(workdir, decl, server_extra="  lease_seconds: 3\n")
-        try:
-            op = backup(server, "greenplum", "c1")
-            done = wait_operation(server, op, timeout=60)
-            assert done.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], done.error
-            assert done.error.message.startswith("the backup read no data from cluster 'c1'"), \
-                done.error.message
-            assert "It reported: " in done.error.message, done.error.message
-            assert fake.sent >= 5 * 13, "the fake never got to its progress messages: %d" % fake.sent
-        finally:
-            server.stop()
+        check_stalled(workdir, "greenplum", fake, 5 * 13, "progress messages")  # 13 bytes each
     finally:
         fake.close()

@@ -9,8 +9,7 @@ import time
 import grpc
 import pytest
 
-from hostile_lib import FakeServer, backup, check_fake, recv_exact, stream_until_closed
-from mdb_harness import start_server, wait_operation
+from hostile_lib import FakeServer, check_fake, check_stalled, recv_exact, stream_until_closed
 
 ROLE_MASTER = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
 
@@ -99,19 +98,7 @@ def keep_alive_only(server, c, args):
 def test_a_master_that_only_keeps_the_link_alive_holds_the_backup_for_its_stall_timeout(workdir):
     fake = fake_redis(keep_alive_only)
     try:
-        server = start_server(
-            workdir, "  - {id: c1, folder_id: f1, engine: redis, hosts: [\"%s\"], "
-                     "stall_timeout_seconds: 2}\n" % fake.address, server_extra="  lease_seconds: 3\n")
-        try:
-            op = backup(server, "redis", "c1")
-            done = wait_operation(server, op, timeout=60)
-            assert done.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], done.error
-            assert done.error.message.startswith("the backup read no data from cluster 'c1'"), \
-                done.error.message
-            assert "It reported: " in done.error.message, done.error.message
-            # FULLRESYNC's line (56 bytes), then at least a second of keep-alives.
-            assert fake.sent >= 56 + 5, "the fake never got to its keep-alives: %d" % fake.sent
-        finally:
-            server.stop()
+        # FULLRESYNC's line (56 bytes), then at least a second of keep-alives.
+        check_stalled(workdir, "redis", fake, 56 + 5, "keep-alives")
     finally:
         fake.close()
