@@ -144,13 +144,11 @@ int Restore(const RepoArgs& a) {
     if (!m.ok()) return m.status();
     return repo::RestoreToDirectory(o->repo.get(), *m, a.out_dir);
   }();
-  if (!r.ok() && mark.ok()) {  // why what it read may have gone, asked before the mark is given
-    absl::Status st = o->repo->WithLapsedMarks(r.status(), {*mark});
-    o->repo->Unmark(*mark);
-    return Fail(st);
-  }
+  // Why what it read may have gone: asked before the mark is given back.
+  const absl::Status failed = o->repo->WithLapsedMarks(
+      r.status(), mark.ok() ? std::vector<std::string>{*mark} : std::vector<std::string>{});
   if (mark.ok()) o->repo->Unmark(*mark);
-  if (!r.ok()) return Fail(r.status());
+  if (!failed.ok()) return Fail(failed);
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
   std::cout << absl::StrFormat("restored %s: %d streams, %s in %.2f s (%.0f MB/s) into %s\n", a.id,
                                r->streams, Mb(r->bytes), secs,
