@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/view_json.h"
+#include "common/text.h"
 #include "common/time_util.h"
 
 namespace mdb::cli {
@@ -126,22 +127,11 @@ std::string Age(absl::Time t, absl::Time now) {
 
 namespace {
 
-// A cell as one line of printable text: the server's strings (an operation's error quotes a
-// source database's message, which a hostile or merely chatty server fills with newlines, tabs or
-// terminal escape sequences) would otherwise break the table or drive the operator's terminal.
-std::string OneLine(const std::string& cell) {
-  std::string out;
-  out.reserve(cell.size());
-  for (unsigned char ch : cell) {
-    if (ch < 0x20 || ch == 0x7f) {
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-    } else {
-      out.push_back(static_cast<char>(ch));
-    }
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
+// A cell as one line of printable text (common::OneLine): the server's strings (an operation's
+// error quotes a source database's message, which a hostile or merely chatty server fills with
+// newlines, tabs, terminal escape sequences or bytes that are not UTF-8) would otherwise break the
+// table or drive the operator's terminal.
+std::string OneLine(const std::string& cell) { return common::OneLine(cell, 64 << 10); }
 
 }  // namespace
 

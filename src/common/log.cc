@@ -8,12 +8,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/text.h"
 
 namespace mdb::common {
 namespace {
+
+// A line's message past this is cut (a source's error text can be megabytes).
+constexpr size_t kMaxMessageBytes = 16 << 10;
 
 std::atomic<int> g_forced_json{-1};  // -1: the config decides
 std::atomic<bool> g_json{false};
@@ -53,22 +56,8 @@ void AppendJsonString(std::string* out, absl::string_view s) {
       ++i;
       continue;
     }
-    // The length of a well-formed UTF-8 sequence starting here, or 0.
-    size_t n = (c & 0xe0) == 0xc0 && c >= 0xc2   ? 2
-               : (c & 0xf0) == 0xe0              ? 3
-               : (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4
-                                                 : 0;
-    bool ok = n > 0 && i + n <= s.size();
-    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    if (ok && n == 3) {  // no overlong forms, no surrogates
-      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-    }
-    if (ok && n == 4) {
-      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-    }
-    if (!ok) {
+    const size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) {
       absl::StrAppend(out, absl::StrFormat("\\u%04x", c));
       ++i;
       continue;
@@ -117,7 +106,7 @@ std::string JsonLogLine(int64_t unix_micros, LogLevel level, absl::string_view c
     line += "\"";
   }
   line += ",\"message\":\"";
-  AppendJsonString(&line, message);
+  AppendJsonString(&line, message.substr(0, kMaxMessageBytes));
   line += "\"}";
   return line;
 }
@@ -134,7 +123,10 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message,
     line = JsonLogLine(absl::ToUnixMicros(absl::Now()), level, component, message, context);
   } else {
     // As the lines always were: warnings say so; errors speak for themselves.
-    line = absl::StrCat("mdb-backupd: ", level == LogLevel::kWarning ? "warning: " : "", message);
+    // One event a line: what a source sent (an error's text) cannot start a forged line or
+    // drive the terminal of whoever reads the log.
+    line = absl::StrCat("mdb-backupd: ", level == LogLevel::kWarning ? "warning: " : "",
+                        OneLine(message, kMaxMessageBytes));
   }
   line += "\n";
   // One write: lines of concurrent threads never interleave.
@@ -146,13 +138,9 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message,
 }
 
 void LogPostgresNotice(absl::string_view component, absl::string_view message) {
-  // A source database is not trusted to keep its notices short.
-  std::string text(absl::StripTrailingAsciiWhitespace(message.substr(0, 2000)));
-  // DETAIL and HINT lines (and whatever a hostile source puts after a newline) stay on this
-  // line: a text log line is one event.
-  for (char& c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
+  // A source database is not trusted to keep its notices short. DETAIL and HINT lines (and
+  // whatever a hostile source puts after a newline) stay on this line: a line is one event.
+  const std::string text = OneLine(message, 2000);
   const bool warning = absl::StartsWith(text, "WARNING");
   Log(warning ? LogLevel::kWarning : LogLevel::kDebug, component,
       absl::StrCat("PostgreSQL: ", text));

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/same_server.h"
 #include "common/status.h"
+#include "common/text.h"
 #include "common/time_util.h"
 #include "metrics/metrics.h"
 #include "ops/jobs.h"
@@ -276,7 +277,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   v.set_duration_ms(absl::ToInt64Milliseconds(end - start));
   for (auto& c : checked) v.add_checked(std::move(c));
   if (!result.ok()) {
-    v.set_message(std::string(result.message()));
+    v.set_message(common::CleanUtf8(result.message(), common::kMaxStoredMessageBytes));
   }
   // Kept in the repository beside the manifest first (what a rebuilt catalog reads back), then
   // on the backup's record, changing only that field (journal accounting writes the same row).

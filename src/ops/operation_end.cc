@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/text.h"
 #include "common/time_util.h"
 #include "ops/operation_metadata.h"
 #include "ops/operation_runner.h"
@@ -108,12 +109,15 @@ absl::Status OperationRunner::Finish(Task& task,
       absl::StrAppend(&message, "; start it again");
     }
     op.mutable_error()->set_code(static_cast<int>(abort_code));
-    op.mutable_error()->set_message(message);
+    op.mutable_error()->set_message(common::CleanUtf8(message, common::kMaxStoredMessageBytes));
   } else if (result.ok()) {
     *op.mutable_response() = *result;
   } else {
     op.mutable_error()->set_code(static_cast<int>(result.status().code()));
-    op.mutable_error()->set_message(std::string(result.status().message()));
+    // A source's error text, stored: protobuf would not read the record back if it were not
+    // UTF-8 (the operation, and every listing of its cluster's operations, would fail).
+    op.mutable_error()->set_message(
+        common::CleanUtf8(result.status().message(), common::kMaxStoredMessageBytes));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

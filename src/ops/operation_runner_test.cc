@@ -9,8 +9,10 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "catalog/forwarding_catalog.h"
+#include "common/text.h"
 #include "google/protobuf/empty.pb.h"
 #include "ops/operation_runner_test_fixture.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb.h"
@@ -46,6 +48,31 @@ TEST_F(OperationRunnerTest, RecordsResponseAndError) {
   EXPECT_TRUE(bad_rec->operation.done());
   EXPECT_EQ(bad_rec->operation.error().code(), 5);
   EXPECT_EQ(bad_rec->operation.error().message(), "backup 'x' not found");
+}
+
+// A source database's error text is not trusted: stored as valid UTF-8, cut to a few KiB (else
+// protobuf would not read the record back, and a 20 MB message would be in every listing).
+TEST_F(OperationRunnerTest, AnErrorFromOutsideIsStoredReadableAndBounded) {
+  OperationRunner runner(catalog_.get(), 2);
+  const std::string hostile =
+      "boom\xff\xfe\nmdb-backupd: forged\x1b]0;t\x07" + std::string(1 << 20, 'x');
+  auto bad = runner.Start({.description = "bad", .folder_id = "f"},
+                          [&](const TaskContext&) -> absl::StatusOr<google::protobuf::Any> {
+                            return absl::UnavailableError(hostile);
+                          });
+  ASSERT_TRUE(bad.ok());
+  runner.WaitIdle();
+  auto rec = catalog_->GetOperation(bad->id());
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  const std::string& m = rec->operation.error().message();
+  EXPECT_LE(m.size(), common::kMaxStoredMessageBytes + 16);
+  EXPECT_TRUE(absl::StartsWith(m, "boom\\xFF\\xFE\nmdb-backupd: forged\x1b]0;t\x07x"))
+      << m.substr(0, 60);
+  EXPECT_TRUE(absl::EndsWith(m, "x... (cut)")) << m.substr(m.size() - 60);
+  std::string out;
+  EXPECT_TRUE(rec->operation.SerializeToString(&out));
+  yandex::cloud::operation::Operation back;
+  EXPECT_TRUE(back.ParseFromString(out));
 }
 
 TEST_F(OperationRunnerTest, RunningWorkSeesCancellation) {

@@ -74,9 +74,10 @@ struct ShortLockTiming {
 };
 
 TEST_F(RepositoryTest, ABackupLongerThanTheStaleTimeKeepsGcAway) {
-  // A second: a gap of 800 ms in the refreshes (16 of them missed on a busy machine) would make
-  // the lock lapse and this backup fail, which is not what this test is about.
-  ShortLockTiming timing(absl::Seconds(1));
+  // Three seconds: a gap of 2.4 s in the refreshes would make the lock lapse and this backup
+  // fail, which is not what this test is about. With one second, one refresh's fsync stalled by
+  // a parallel test's deletes (this host's ext4 discards synchronously) was once enough.
+  ShortLockTiming timing(absl::Seconds(3));
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   auto w = repo->StartBackup({.backup_id = "long", .engine = "test"});
   ASSERT_TRUE(w.ok()) << w.status();
@@ -84,7 +85,7 @@ TEST_F(RepositoryTest, ABackupLongerThanTheStaleTimeKeepsGcAway) {
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
   io::StringSource src(data);
   ASSERT_TRUE((*w)->AddStream("s", &src).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the stale time
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // past the stale time
   auto other = std::move(*Repository::Open(storage_.get(), {}));
   auto gc = other->Gc();
   EXPECT_TRUE(HeldBy(gc.status(), /*gc=*/false)) << gc.status();

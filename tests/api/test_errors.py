@@ -39,6 +39,11 @@ def test_long_ids_are_cut_in_messages_and_the_code_survives(server):
     r = requests.get(server.rest + "/managed-redis/v1/backups/" + "y" * 10_000,
                      headers={"Authorization": "Bearer " + READER})
     assert r.status_code == 404 and len(r.json()["message"]) < 200, r.text[:300]
+    # A route served for other methods echoes the path quoted and cut too.
+    r = requests.put(server.rest + "/managed-redis/v1/backups/" + "y" * 10_000,
+                     headers={"Authorization": "Bearer " + READER})
+    assert r.status_code == 405 and len(r.json()["message"]) < 200, r.text[:300]
+    assert "yyy...' (allowed: " in r.json()["message"], r.text[:300]
 
 
 def test_undefined_enum_values_are_refused(server):

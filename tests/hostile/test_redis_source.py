@@ -9,7 +9,11 @@ import time
 import grpc
 import pytest
 
-from hostile_lib import FakeServer, check_fake, check_stalled, recv_exact, stream_until_closed
+from yandex.cloud.mdb.redis.v1 import cluster_service_pb2 as rd_cs, cluster_service_pb2_grpc as rd_csg
+
+from hostile_lib import (WRITER, FakeServer, backup, check_fake, check_stalled, declare, recv_exact,
+                         stream_until_closed)
+from mdb_harness import start_server, wait_operation
 
 ROLE_MASTER = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
 
@@ -101,4 +105,28 @@ def test_a_master_that_only_keeps_the_link_alive_holds_the_backup_for_its_stall_
         # FULLRESYNC's line (56 bytes), then at least a second of keep-alives.
         check_stalled(workdir, "redis", fake, 56 + 5, "keep-alives")
     finally:
+        fake.close()
+
+
+def test_an_error_text_that_is_no_utf8_and_forges_log_lines_is_kept_harmless(workdir):
+    """A master whose error reply carries bytes that are not UTF-8, a newline with a forged log
+    line after it, and terminal escapes. The operation's record stays readable (protobuf refuses
+    a string field that is not UTF-8: the operation, and its cluster's listing of operations,
+    were unreadable for good), the bytes are shown as \\xNN, and the log has no forged line."""
+    forged = b"mdb-backupd: operation forged (Create backup) done"
+    fake = fake_redis(on("INFO", b"-ERR \xff\xfe boom\n" + forged + b"\x1b]0;t\x07\x9b\r\n"))
+    server = start_server(workdir, declare("redis", "bad", fake.address))
+    try:
+        done = wait_operation(server, backup(server, "redis", "bad"), timeout=60)
+        assert done.HasField("error"), "the backup of a hostile source succeeded"
+        assert "\\xFF\\xFE boom\n" + forged.decode() in done.error.message, done.error.message
+        listed = server.client(rd_csg.ClusterServiceStub).ListOperations(
+            rd_cs.ListClusterOperationsRequest(cluster_id="bad"), metadata=WRITER)
+        assert [op.id for op in listed.operations] == [done.id], listed
+        lines = server.read_log().splitlines()
+        assert not [l for l in lines if l.startswith(forged.decode())], lines
+        assert not [l for l in lines if "\x1b" in l or "\x07" in l], lines
+        assert [l for l in lines if "\\xFF\\xFE boom " + forged.decode() in l], lines
+    finally:
+        server.stop()
         fake.close()

@@ -120,8 +120,9 @@ HttpResult HandleRequest(Api* api, const Router& router, const std::string& verb
     }
     if (!allowed.empty()) {
       return {.status = 405,
-              .body = StatusToJson(absl::UnimplementedError(absl::StrCat(
-                  "method ", verb, " is not allowed on '", path, "' (allowed: ", allowed, ")")))};
+              .body = StatusToJson(absl::UnimplementedError(
+                  absl::StrCat("method ", Quoted(verb), " is not allowed on ", Quoted(path),
+                               " (allowed: ", allowed, ")")))};
     }
     return Error(
         absl::NotFoundError(absl::StrCat("no API route for ", Quoted(verb), " ", Quoted(path))));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/host_options.h"
 #include "common/status.h"
+#include "common/text.h"
 
 namespace mdb::engine::opensearch {
 namespace {
@@ -51,11 +52,18 @@ absl::StatusCode CodeForHttp(long status) {
 }
 
 // OpenSearch's error answer: {"error": {"type": ..., "reason": ..., "root_cause": [...]}}.
+// Cut to what an operation's record keeps: a reply of up to its 64 MiB limit could be one reason.
 std::string Reason(const Json& body) {
   Json e = GetNode(body, "/error");
-  if (e.is_object()) return absl::StrCat(GetStr(e, "/type", "error"), ": ", GetStr(e, "/reason"));
-  if (e.is_string()) return e.get<std::string>();
-  return body.is_null() ? "" : body.dump().substr(0, 300);
+  std::string reason;
+  if (e.is_object()) {
+    reason = absl::StrCat(GetStr(e, "/type", "error"), ": ", GetStr(e, "/reason"));
+  } else if (e.is_string()) {
+    reason = e.get<std::string>();
+  } else {
+    return body.is_null() ? "" : body.dump().substr(0, 300);
+  }
+  return reason.substr(0, common::kMaxStoredMessageBytes);
 }
 
 }  // namespace
