@@ -7,9 +7,11 @@
 // size.
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "common/time_util.h"
 #include "repo/pack.h"
@@ -131,15 +133,38 @@ class BackupWriterImpl final : public BackupWriter {
     // Only while the lock has stayed fresh: a lock that could not be refreshed for the stale time
     // may have been taken for dead by a GC elsewhere, which may have removed this backup's packs.
     if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
+    const std::string manifest_key = "manifests/" + options_.backup_id;
     if (st.ok()) {
-      std::string key = "manifests/" + options_.backup_id;
-      auto blob = repo_->codec_.Encode(manifest_.SerializeAsString(), key);
-      st = blob.ok() ? repo_->storage_->Put(key, *blob) : blob.status();
+      auto blob = repo_->codec_.Encode(manifest_.SerializeAsString(), manifest_key);
+      st = blob.ok() ? repo_->storage_->Put(manifest_key, *blob) : blob.status();
+      // And once it has landed: a store call can outlast the lock (an S3 PUT retries for
+      // minutes while the refreshes fail too), and a GC elsewhere that took the lock for dead
+      // in between may have deleted the packs both objects name. They are taken back.
+      if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
+      if (absl::IsUnavailable(st) && repo_->locks_->LapsedSince(lock_key_)) {
+        TakeBack({manifest_key, index_key});
+      }
     }
     repo_->ReleaseLock(lock_key_);
     if (!st.ok()) return st;
     repo_->Merge(local_, index_key);
     return manifest_;
+  }
+
+  // Deletes what a commit whose lock lapsed wrote (`keys`, "" for none), so that no backup is
+  // listed, and no later backup deduplicates, against packs that may be gone. What cannot be
+  // deleted is said: the next verify reports it.
+  void TakeBack(const std::vector<std::string>& keys) {
+    for (const auto& key : keys) {
+      if (key.empty()) continue;
+      absl::Status gone = repo_->storage_->Delete(key);
+      if (!gone.ok() && !absl::IsNotFound(gone)) {
+        common::Log(common::LogLevel::kError, "repo",
+                    absl::StrCat("backup '", options_.backup_id, "' was not committed (its lock ",
+                                 "lapsed), but its '", key, "' could not be deleted: ",
+                                 gone.message(), "; delete it, then run verify"));
+      }
+    }
   }
 
   void Abort() override {

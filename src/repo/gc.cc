@@ -117,7 +117,12 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
       std::string key = absl::StrCat("index/gc-", common::NewId());
       ASSIGN_OR_RETURN(std::string blob, codec_.Encode(kept.SerializeAsString(), key));
       RETURN_IF_ERROR(storage_->Put(key, blob));
-      for (const auto& k : old_index_keys) RETURN_IF_ERROR(storage_->Delete(k));
+      for (const auto& k : old_index_keys) {
+        // The PUT can outlast the lock: once lapsed, a backup may have started beside this GC
+        // and deduplicated against entries only the old objects hold.
+        RETURN_IF_ERROR(locks_->CheckFresh(lock));
+        RETURN_IF_ERROR(storage_->Delete(k));
+      }
     }
     for (const auto& p : garbage) {
       RETURN_IF_ERROR(locks_->CheckFresh(lock));  // a long run of deletes: checked before each

@@ -132,6 +132,70 @@ TEST_F(RepositoryTest, ABackupWhoseLockWentStaleIsNotCommitted) {
   EXPECT_FALSE(storage_->Stat("manifests/stale").ok());
 }
 
+// A store call can outlast the lock: an S3 PUT retries for minutes, while the lock's refreshes
+// fail too. Here the manifest's PUT takes longer than the stale time, and a GC of another process
+// takes the backup for dead meanwhile and deletes its packs. Before, the PUT then landed and the
+// backup was committed (DONE) naming packs that were gone.
+TEST_F(RepositoryTest, ALockThatLapsedDuringTheManifestsPutFailsTheCommitAndTakesItBack) {
+  ShortLockTiming timing;
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  auto other = std::move(*Repository::Open(storage_.get(), {}));
+  std::atomic<bool> refuse_locks{false};
+  absl::StatusOr<GcReport> gc = absl::UnknownError("not run");
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        if (op == storage::FaultOp::kPut && key == "manifests/slow") {
+          std::this_thread::sleep_for(std::chrono::milliseconds(400));  // past the stale time
+          gc = other->Gc();
+        }
+        return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
+                                      key.rfind("locks/", 0) == 0};
+      });
+  auto mine = std::move(*Repository::Open(&faulty, {}));
+  auto w = mine->StartBackup({.backup_id = "slow", .engine = "test"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  io::StringSource src(Data(1 << 20, 5));
+  ASSERT_TRUE((*w)->AddStream("s", &src).ok());
+  refuse_locks = true;
+  auto m = (*w)->Commit("meta");
+  ASSERT_TRUE(gc.ok()) << gc.status();  // the GC ran, and deleted this backup's packs
+  EXPECT_GT(gc->packs_deleted, 0);
+  EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
+  EXPECT_FALSE(storage_->Stat("manifests/slow").ok());
+  EXPECT_FALSE(storage_->Stat("index/slow").ok());
+  EXPECT_TRUE(repo->ListBackups()->empty());
+}
+
+// The same for GC: its new index object's PUT outlasts its lock, so a backup may have started
+// beside it. The old index objects stay (they may hold what that backup deduplicated against).
+TEST_F(RepositoryTest, AGcWhoseLockLapsedDuringItsIndexPutKeepsTheOldIndex) {
+  ShortLockTiming timing;
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  for (const char* id : {"a", "b"}) {
+    auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
+    ASSERT_TRUE(w.ok()) << w.status();
+    io::StringSource src(Data(1 << 20, id[0]));
+    ASSERT_TRUE((*w)->AddStream("s", &src).ok());
+    ASSERT_TRUE((*w)->Commit("meta").ok());
+  }
+  ASSERT_TRUE(repo->DeleteBackup("b").ok());  // its pack is garbage now
+  auto before = storage_->List("index/");
+  ASSERT_EQ(before->size(), 2u);
+  std::atomic<bool> refuse_locks{false};
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        if (op == storage::FaultOp::kPut && key.rfind("index/gc-", 0) == 0) {
+          refuse_locks = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(400));  // past the stale time
+        }
+        return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
+                                      key.rfind("locks/", 0) == 0};
+      });
+  auto gc = std::move(*Repository::Open(&faulty, {}))->Gc();
+  EXPECT_TRUE(absl::IsUnavailable(gc.status())) << gc.status();
+  for (const auto& o : *before) EXPECT_TRUE(storage_->Stat(o.key).ok()) << o.key;
+}
+
 // A lock object as another process would have written it.
 std::string LockJson(const std::string& kind, const std::string& what, const std::string& host,
                      int64_t pid) {
