@@ -33,7 +33,21 @@ absl::StatusOr<GcReport> Repository::Gc(const GcOptions& options) {
     ASSIGN_OR_RETURN(auto ids, ListBackups());
     report.backups = static_cast<int>(ids.size());
     for (const auto& id : ids) {
-      ASSIGN_OR_RETURN(Manifest m, ReadManifest(id));
+      absl::StatusOr<Manifest> read = ReadManifest(id);
+      // Deleted since it was listed (a delete or a retention pass beside this GC, which need no
+      // lock of GC's): its chunks are garbage like those of backups deleted before.
+      if (absl::IsNotFound(read.status())) {
+        --report.backups;
+        continue;
+      }
+      if (absl::IsDataLoss(read.status())) {
+        return common::WithDetail(
+            read.status(),
+            absl::StrCat("GC frees nothing while it cannot tell which chunks backup '", id,
+                         "' uses: put the object back, or delete that backup"));
+      }
+      RETURN_IF_ERROR(read.status());
+      const Manifest& m = *read;
       report.logical_bytes += m.logical_bytes();
       for (const auto& s : m.streams()) {
         for (const auto& c : s.chunks()) {

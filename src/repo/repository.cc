@@ -382,7 +382,11 @@ absl::Status Repository::CheckManifest(const std::string& backup_id) {
 }
 
 absl::Status Repository::DeleteBackup(const std::string& backup_id) {
-  RETURN_IF_ERROR(CheckManifest(backup_id));
+  // A damaged manifest may be deleted too: GC stops at it (it cannot tell which chunks it
+  // names), and deleting that backup is how an operator lets GC free space again.
+  if (absl::Status exists = CheckManifest(backup_id); !exists.ok() && !absl::IsDataLoss(exists)) {
+    return exists;
+  }
   RETURN_IF_ERROR(storage_->Delete("manifests/" + backup_id));
   // The backup is gone with its manifest; a verification left by a failure here is the GC's.
   (void)storage_->Delete(kVerifications + backup_id);
