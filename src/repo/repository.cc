@@ -285,10 +285,13 @@ std::optional<Repository::Location> Repository::Find(const ChunkId& id) {
   return it->second;
 }
 
-std::optional<Repository::Location> Repository::FindFresh(const ChunkId& id) {
-  if (auto loc = Find(id)) return loc;
-  if (!RefreshIndex().ok()) return std::nullopt;  // the caller reports the chunk as missing
-  return Find(id);
+absl::StatusOr<Repository::Location> Repository::FindFresh(const ChunkId& id) {
+  if (auto loc = Find(id)) return *loc;
+  RETURN_IF_ERROR(common::WithContext(RefreshIndex(), "reading the repository index"));
+  if (auto loc = Find(id)) return *loc;
+  return absl::DataLossError(
+      absl::StrCat("chunk ", ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32)),
+                   " is not in the repository index"));
 }
 
 void Repository::Merge(const Index& committed, const std::string& index_key) {

@@ -245,8 +245,10 @@ class Repository {
   absl::Status ReadIndexObjects(Index* out, std::vector<std::string>* keys);
   absl::Status ReadIndexKeys(const std::vector<std::string>& objects, Index* out,
                              std::vector<std::string>* keys);
-  // Find, and on a miss (or for a chunk GC elsewhere moved) the index refreshed first.
-  std::optional<Location> FindFresh(const ChunkId& id);
+  // Find, and on a miss the index refreshed first: DataLoss when the chunk is in no index, the
+  // refresh's own error when the store could not be read (an outage is no damage: a drill
+  // records a failure only for damage).
+  absl::StatusOr<Location> FindFresh(const ChunkId& id);
   std::optional<Location> Find(const ChunkId& id);
   // What a backup of this process committed, and its index object (read: a GC elsewhere that
   // replaces it is then noticed by the next refresh).

@@ -1,4 +1,5 @@
 // What failed storage writes leave in a repository: nothing visible, nothing half-written.
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -80,6 +81,29 @@ TEST_F(RepositoryTest, AManifestDeletedWhileGcReadsThemIsGarbage) {
   EXPECT_EQ(gc->backups, 1);
   EXPECT_GT(gc->packs_deleted, 0);
   EXPECT_EQ(Restore(repo.get(), "kept", "s"), Data(1 << 20, 1));
+}
+
+// A restore through a process that has not read the backup's index object yet, while the store
+// refuses the listing of the index: an outage, UNAVAILABLE. Before, it was reported as a chunk
+// missing from the index (DATA_LOSS), and a drill recorded a healthy backup as failed.
+TEST_F(RepositoryTest, AnIndexTheStoreCannotListIsNoDamage) {
+  auto writer = std::move(*Repository::Init(storage_.get(), Small()));
+  std::atomic<bool> refuse{false};
+  storage::FaultStorage faulty(
+      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
+        return storage::Fault{.fail = refuse && op == storage::FaultOp::kList && key == "index/",
+                              .status = absl::UnavailableError("throttled")};
+      });
+  auto reader = std::move(*Repository::Open(&faulty, {}));  // before the backup
+  ASSERT_TRUE(Backup(writer.get(), "b", {{"s", Data(1 << 20, 4)}}).ok());
+  auto m = reader->ReadManifest("b");
+  ASSERT_TRUE(m.ok()) << m.status();
+  refuse = true;
+  io::StringSink sink;
+  absl::Status st = reader->RestoreStream(*m, "s", &sink);
+  EXPECT_TRUE(absl::IsUnavailable(st)) << st;
+  refuse = false;
+  EXPECT_EQ(Restore(reader.get(), "b", "s"), Data(1 << 20, 4));
 }
 
 TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {

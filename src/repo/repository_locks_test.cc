@@ -137,7 +137,9 @@ TEST_F(RepositoryTest, ABackupWhoseLockWentStaleIsNotCommitted) {
 // takes the backup for dead meanwhile and deletes its packs. Before, the PUT then landed and the
 // backup was committed (DONE) naming packs that were gone.
 TEST_F(RepositoryTest, ALockThatLapsedDuringTheManifestsPutFailsTheCommitAndTakesItBack) {
-  ShortLockTiming timing;
+  // 1.5 s: the GC's own lock, refreshed every 50 ms, must not lapse while it deletes (one fsync
+  // of this host's disk has taken longer than 300 ms under a parallel test).
+  ShortLockTiming timing(absl::Milliseconds(1500));
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   auto other = std::move(*Repository::Open(storage_.get(), {}));
   std::atomic<bool> refuse_locks{false};
@@ -145,7 +147,7 @@ TEST_F(RepositoryTest, ALockThatLapsedDuringTheManifestsPutFailsTheCommitAndTake
   storage::FaultStorage faulty(
       storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
         if (op == storage::FaultOp::kPut && key == "manifests/slow") {
-          std::this_thread::sleep_for(std::chrono::milliseconds(400));  // past the stale time
+          std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the stale time
           gc = other->Gc();
         }
         return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
@@ -169,7 +171,6 @@ TEST_F(RepositoryTest, ALockThatLapsedDuringTheManifestsPutFailsTheCommitAndTake
 // The same for GC: its new index object's PUT outlasts its lock, so a backup may have started
 // beside it. The old index objects stay (they may hold what that backup deduplicated against).
 TEST_F(RepositoryTest, AGcWhoseLockLapsedDuringItsIndexPutKeepsTheOldIndex) {
-  ShortLockTiming timing;
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   for (const char* id : {"a", "b"}) {
     auto w = repo->StartBackup({.backup_id = id, .engine = "test"});
@@ -181,6 +182,7 @@ TEST_F(RepositoryTest, AGcWhoseLockLapsedDuringItsIndexPutKeepsTheOldIndex) {
   ASSERT_TRUE(repo->DeleteBackup("b").ok());  // its pack is garbage now
   auto before = storage_->List("index/");
   ASSERT_EQ(before->size(), 2u);
+  ShortLockTiming timing;  // after the backups: their commits do not race it
   std::atomic<bool> refuse_locks{false};
   storage::FaultStorage faulty(
       storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {

@@ -55,17 +55,14 @@ absl::Status Repository::RestoreStream(const Manifest& manifest, const std::stri
           [this, id, ids = *ids,
            spare = sink->Spare(size)]() mutable -> absl::StatusOr<std::string> {
             // Committed by another process since this one read the index: FindFresh reads it.
-            auto loc = FindFresh(id);
-            if (!loc) {
-              return absl::DataLossError(absl::StrCat(
-                  "chunk ", ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32)),
-                  " is not in the repository index"));
-            }
-            auto chunk = FetchChunk(id, ids, *loc, std::move(spare));
-            if (absl::IsDataLoss(chunk.status()) && RefreshIndex().ok()) {
-              // A GC of another process may have moved it to a new pack since.
+            ASSIGN_OR_RETURN(Location loc, FindFresh(id));
+            auto chunk = FetchChunk(id, ids, loc, std::move(spare));
+            if (absl::IsDataLoss(chunk.status())) {
+              // A GC of another process may have moved it to a new pack since. A store that
+              // cannot be read now is that error, not the damage it may have hidden.
+              RETURN_IF_ERROR(common::WithContext(RefreshIndex(), "reading the repository index"));
               auto moved = Find(id);
-              if (moved && moved->pack_id != loc->pack_id) return FetchChunk(id, ids, *moved);
+              if (moved && moved->pack_id != loc.pack_id) return FetchChunk(id, ids, *moved);
             }
             return chunk;
           });
