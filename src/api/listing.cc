@@ -60,8 +60,12 @@ absl::Status Api::ListFolderBackups(const Ctx& c, const Message& req, Message* r
 absl::Status Api::ListClusterBackups(const Ctx& c, const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(auto cluster, FindCluster(c, GetString(req, "cluster_id")));
   ASSIGN_OR_RETURN(int size, PageSize(req));
+  // The rows recorded in the cluster's folder: a cluster whose folder the config changed, or
+  // whose id a cluster of another folder reused, shows nothing of the other folder's backups to
+  // a token of this one.
   return List(c,
               {.engine = c.engine,
+               .folder_id = cluster->folder_id,
                .cluster_id = cluster->id,
                .page_size = size,
                .page_token = GetString(req, "page_token")},

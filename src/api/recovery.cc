@@ -105,7 +105,10 @@ absl::Status Api::ListVerifications(const Ctx& c, const Message& req, Message* r
     return absl::NotFoundError(absl::StrCat("cluster ", Quoted(id), " not found"));
   }
   auto* out = static_cast<::mdb_backup::v1::ListVerificationsResponse*>(resp);
-  catalog::ListQuery q{.engine = cluster->engine, .cluster_id = cluster->id, .page_size = 1000};
+  catalog::ListQuery q{.engine = cluster->engine,
+                       .folder_id = cluster->folder_id,  // as ListClusterBackups
+                       .cluster_id = cluster->id,
+                       .page_size = 1000};
   absl::Time last = absl::InfinitePast();
   for (int pages = 0; pages < 10; ++pages) {  // 10,000 backups: past that, the newest ones
     ASSIGN_OR_RETURN(catalog::ListPage page, catalog_->ListBackups(q));

@@ -28,7 +28,10 @@ using RecordDigest = std::array<char, 16>;
 // One list walk: the backups of one engine in one folder, or of one cluster.
 struct ListQuery {
   Engine engine = Engine::ENGINE_UNSPECIFIED;
-  std::string folder_id;  // set exactly one of folder_id and cluster_id
+  // The backups of a folder (folder_id alone), of a cluster (cluster_id alone), or of a cluster
+  // recorded in one folder (both: what the API shows of a cluster, whose folder in the config may
+  // have changed, or whose id a cluster of another folder reused).
+  std::string folder_id;
   std::string cluster_id;
   int page_size = 100;     // 1..1000; the caller maps the API's 0 to its default
   std::string page_token;  // empty for the first page, else a next_page_token of the same walk

@@ -123,6 +123,42 @@ TEST_P(CatalogTest, ListsNewestFirstByFolderOrClusterAndEngine) {
   EXPECT_EQ(pages, 2);
 }
 
+// A cluster whose folder changed in the config (or whose id a cluster of another folder reused):
+// the walk of it within one folder lists that folder's rows alone, parsed or not, page by page.
+TEST_P(CatalogTest, AClustersWalkWithinAFolderListsThatFoldersRowsAlone) {
+  for (int i = 0; i < 6; ++i) {
+    BackupRecord r = Make("b" + std::to_string(i), i, i % 2 ? "f2" : "f1");
+    r.set_cluster_id("c");
+    ASSERT_TRUE(catalog_->PutBackup(r).ok());
+  }
+  const std::vector<std::string> f1{"b4", "b2", "b0"}, f2{"b5", "b3", "b1"};
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f1", .cluster_id = "c", .page_size = 2}),
+            f1);
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .folder_id = "f2", .cluster_id = "c", .page_size = 1}),
+            f2);
+  EXPECT_EQ(Walk({.engine = Engine::REDIS, .cluster_id = "c", .page_size = 4}).size(), 6u);
+  ListQuery raw{.engine = Engine::REDIS, .folder_id = "f2", .cluster_id = "c", .page_size = 10};
+  raw.unparsed = true;
+  auto page = catalog_->ListBackups(raw);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    BackupRecord r;
+    ASSERT_TRUE(r.ParseFromString(page->records[i]));
+    EXPECT_EQ(r.id(), f2[i]);
+  }
+  // A token of one folder's walk is refused in the other's.
+  auto first = catalog_->ListBackups(
+      {.engine = Engine::REDIS, .folder_id = "f1", .cluster_id = "c", .page_size = 1});
+  ASSERT_TRUE(first.ok() && !first->next_page_token.empty());
+  auto crossed = catalog_->ListBackups({.engine = Engine::REDIS,
+                                        .folder_id = "f2",
+                                        .cluster_id = "c",
+                                        .page_size = 1,
+                                        .page_token = first->next_page_token});
+  EXPECT_EQ(crossed.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(CatalogTest, TokensAreBoundToTheirWalkAndSurviveReopen) {
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(catalog_->PutBackup(Make("b" + std::to_string(i), i)).ok());

@@ -138,9 +138,11 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
   }
 
   absl::StatusOr<ListPage> ListBackups(const ListQuery& q) override {
-    bool by_folder = !q.folder_id.empty();
+    const bool by_folder = q.cluster_id.empty();
+    const bool in_folder = !by_folder && !q.folder_id.empty();  // a cluster's, in one folder
     std::string scope = absl::StrCat(q.engine, by_folder ? "/folder/" : "/cluster/",
-                                     by_folder ? q.folder_id : q.cluster_id);
+                                     by_folder ? q.folder_id : q.cluster_id,
+                                     in_folder ? absl::StrCat("/in/", q.folder_id) : "");
     PageCursor cursor{.created_ns = INT64_MAX, .seq = INT64_MAX};
     if (!q.page_token.empty()) {
       ASSIGN_OR_RETURN(cursor, codec_->Decode(q.page_token, scope));
@@ -154,20 +156,26 @@ class PostgresCatalog final : public SqlCatalog<PostgresCatalog, Connection, pos
         "SELECT seq, created_ns, record FROM mdb_backups WHERE engine = $1::int4 AND "
         "cluster_id = $2 AND (created_ns, seq) < ($3::int8, $4::int8) "
         "ORDER BY created_ns DESC, seq DESC LIMIT $5::int8";
+    static const char* kByClusterInFolder =
+        "SELECT seq, created_ns, record FROM mdb_backups WHERE engine = $1::int4 AND "
+        "cluster_id = $2 AND (created_ns, seq) < ($3::int8, $4::int8) AND folder_id = $6 "
+        "ORDER BY created_ns DESC, seq DESC LIMIT $5::int8";
     ListPage page;
     PageCursor last;
     bool more = false;
     RETURN_IF_ERROR(WithConn([&](Connection* c) -> absl::Status {
       page = ListPage();  // a retry on a fresh connection starts over
-      ASSIGN_OR_RETURN(ResultPtr r,
-                       c->Run(by_folder ? kByFolder : kByCluster,
-                              std::move(Params()
-                                            .Int32(q.engine)
-                                            .Text(by_folder ? q.folder_id : q.cluster_id)
-                                            .Int64(cursor.created_ns)
-                                            .Int64(cursor.seq)
-                                            .Int64(q.page_size + 1)),
-                              "list backups"));
+      Params params;
+      params.Int32(q.engine)
+          .Text(by_folder ? q.folder_id : q.cluster_id)
+          .Int64(cursor.created_ns)
+          .Int64(cursor.seq)
+          .Int64(q.page_size + 1);
+      if (in_folder) params.Text(q.folder_id);
+      ASSIGN_OR_RETURN(ResultPtr r, c->Run(by_folder   ? kByFolder
+                                           : in_folder ? kByClusterInFolder
+                                                       : kByCluster,
+                                           std::move(params), "list backups"));
       int n = PQntuples(r.get());
       for (int i = 0; i < n; ++i) {
         if (i == q.page_size) {

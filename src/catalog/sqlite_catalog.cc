@@ -195,9 +195,11 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
   }
 
   absl::StatusOr<ListPage> ListBackups(const ListQuery& q) override {
-    bool by_folder = !q.folder_id.empty();
+    const bool by_folder = q.cluster_id.empty();
+    const bool in_folder = !by_folder && !q.folder_id.empty();  // a cluster's, in one folder
     std::string scope = absl::StrCat(q.engine, by_folder ? "/folder/" : "/cluster/",
-                                     by_folder ? q.folder_id : q.cluster_id);
+                                     by_folder ? q.folder_id : q.cluster_id,
+                                     in_folder ? absl::StrCat("/in/", q.folder_id) : "");
     PageCursor cursor{.created_ns = INT64_MAX, .seq = INT64_MAX};
     if (!q.page_token.empty()) {
       ASSIGN_OR_RETURN(cursor, codec_->Decode(q.page_token, scope));
@@ -217,9 +219,23 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
     static const char* kDigestsByCluster =
         "SELECT seq, created_ns, digest FROM backups WHERE engine = ?1 AND cluster_id = ?2 AND "
         "(created_ns, seq) < (?3, ?4) ORDER BY created_ns DESC, seq DESC LIMIT ?5";
+    // A cluster's rows in one folder: the folder is read from the table, row by row (the walk
+    // of a cluster is the rarer one; its index stays as it is).
+    static const char* kByClusterInFolder =
+        "SELECT seq, created_ns, record FROM backups WHERE engine = ?1 AND cluster_id = ?2 AND "
+        "(created_ns, seq) < (?3, ?4) AND folder_id = ?6 ORDER BY created_ns DESC, seq DESC "
+        "LIMIT ?5";
+    static const char* kDigestsByClusterInFolder =
+        "SELECT seq, created_ns, digest FROM backups WHERE engine = ?1 AND cluster_id = ?2 AND "
+        "(created_ns, seq) < (?3, ?4) AND folder_id = ?6 ORDER BY created_ns DESC, seq DESC "
+        "LIMIT ?5";
     static const char* kRecord = "SELECT record FROM backups WHERE seq = ?1";
-    const char* sql = q.unparsed ? (by_folder ? kDigestsByFolder : kDigestsByCluster)
-                                 : (by_folder ? kByFolder : kByCluster);
+    const char* sql = q.unparsed ? (by_folder   ? kDigestsByFolder
+                                    : in_folder ? kDigestsByClusterInFolder
+                                                : kDigestsByCluster)
+                                 : (by_folder   ? kByFolder
+                                    : in_folder ? kByClusterInFolder
+                                                : kByCluster);
     ListPage page;
     if (q.unparsed) {
       page.records.reserve(q.page_size);
@@ -234,6 +250,7 @@ class SqliteCatalog final : public SqlCatalog<SqliteCatalog, Connection, sqlite:
       sqlite3_bind_int64(s, 3, cursor.created_ns);
       sqlite3_bind_int64(s, 4, cursor.seq);
       sqlite3_bind_int(s, 5, q.page_size + 1);  // one extra row tells whether a next page exists
+      if (in_folder) BindText(s, 6, q.folder_id);
       int rc;
       for (int listed = 0; (rc = sqlite3_step(s)) == SQLITE_ROW; ++listed) {
         if (listed == q.page_size) {

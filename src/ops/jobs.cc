@@ -310,6 +310,9 @@ absl::StatusOr<RecoveryWindow> Jobs::RecoveryWindowOf(const common::ClusterConfi
   if (!repository_) return absl::FailedPreconditionError("no repository is configured");
   ASSIGN_OR_RETURN(auto driver, engines_.MakeDriver(cluster.engine));
   ASSIGN_OR_RETURN(auto records, AllBackupsOf(catalog_, cluster.engine, cluster.id));
+  // Only what the API lists of the cluster: the backups recorded in its folder.
+  std::erase_if(records,
+                [&](const catalog::BackupRecord& r) { return r.folder_id() != cluster.folder_id; });
   const bool pitr = driver->capabilities().point_in_time;
   std::vector<BackupPoint> points;
   for (const auto& r : records) {

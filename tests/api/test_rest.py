@@ -213,3 +213,30 @@ def test_a_listing_shows_every_change_at_once_whoever_made_it(server):
     op = stub.Delete(rd_bs.DeleteBackupRequest(backup_id="kept-2"), metadata=md(WRITER))
     assert wait_operation(server, op).WhichOneof("result") == "response"
     assert "kept-2" not in [i for i, _ in listed("f1")]
+
+
+def test_a_cluster_shows_only_the_backups_recorded_in_its_folder(server):
+    """rd2 is in folder f2; records of an rd2 in folder f1 (the cluster's folder before a config
+    change, or another folder's cluster of the same id) stay that folder's: a token of f2 alone
+    does not see them through the cluster's listing, its verifications or its recovery window.
+    Before, those listings went by the cluster id alone."""
+    server.import_records([
+        {"id": "rd2-was-f1", "engine": "REDIS", "folderId": "f1", "clusterId": "rd2",
+         "createdAt": "2026-10-02T00:00:00Z"},
+        {"id": "rd2-in-f2", "engine": "REDIS", "folderId": "f2", "clusterId": "rd2",
+         "createdAt": "2026-10-01T00:00:00Z"}])
+    other = "other-token-01"  # reads f2 only
+    r = get(server, "/managed-redis/v1/clusters/rd2/backups", token=other)
+    assert r.status_code == 200, r.text
+    ids = [b["id"] for b in r.json().get("backups", [])]
+    assert "rd2-in-f2" in ids and "rd2-was-f1" not in ids, r.text
+    r = get(server, "/mdb-backup/v1/clusters/rd2/verifications", token=other)
+    assert r.status_code == 200, r.text
+    ids = [b["backupId"] for b in r.json().get("backups", [])]
+    assert "rd2-in-f2" in ids and "rd2-was-f1" not in ids, r.text
+    r = get(server, "/mdb-backup/v1/clusters/rd2/recoveryWindow", token=other)
+    assert r.status_code in (200, 400), r.text
+    assert "rd2-was-f1" not in r.text, r.text
+    # The f1 record is f1's: listed with its folder, to a token that reads it.
+    r = get(server, "/managed-redis/v1/backups", folderId="f1", pageSize=1000)
+    assert "rd2-was-f1" in [b["id"] for b in r.json()["backups"]], r.text
