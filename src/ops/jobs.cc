@@ -288,6 +288,14 @@ absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::Clus
   ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, cluster.engine, cluster.id));
   std::vector<std::string> expired =
       SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
+  // Only the backups recorded in the cluster's folder: after a folder change in the config, or
+  // an id reused by a cluster of another folder, the other folder's are that folder's to delete.
+  // (They still count above as parents, so nothing they need expires.)
+  std::set<std::string> others;
+  for (const auto& b : all) {
+    if (b.folder_id() != cluster.folder_id) others.insert(b.id());
+  }
+  std::erase_if(expired, [&](const std::string& id) { return others.count(id) > 0; });
   // A backup a restore reads (with its chain) expires at the next retention, after the restore.
   ASSIGN_OR_RETURN(Held deleting, TakeForDelete(&expired));
   // One GC for all of them: each GC reads every manifest and index of the repository.

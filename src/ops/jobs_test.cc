@@ -322,6 +322,21 @@ TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {
   EXPECT_TRUE(catalog_->GetBackup("auto-2").ok());  // the newest stays, whatever its age
 }
 
+// The cluster's id was another folder's before (a folder change in the config, or an id reused):
+// that folder's backups are not this cluster's retention to delete.
+TEST_F(JobsTest, RetentionLeavesTheBackupsOfAnotherFolderAlone) {
+  auto theirs = Backup("theirs", catalog::BackupRecord::AUTOMATED);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  theirs->set_folder_id("f-before");
+  ASSERT_TRUE(catalog_->PutBackup(*theirs).ok());
+  ASSERT_TRUE(Backup("ours-1", catalog::BackupRecord::AUTOMATED).ok());
+  ASSERT_TRUE(Backup("ours-2", catalog::BackupRecord::AUTOMATED).ok());
+  auto gone = jobs_->ApplyRetention(cluster_, absl::Now() + absl::Hours(24 * 8));
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_THAT(*gone, ::testing::ElementsAre("ours-1"));
+  EXPECT_TRUE(catalog_->GetBackup("theirs").ok());
+}
+
 TEST_F(JobsTest, TheAutomatedPolicyIsABackupThenRetentionAsOneOperation) {
   auto old = Backup("old-auto", catalog::BackupRecord::AUTOMATED);
   ASSERT_TRUE(old.ok()) << old.status();
