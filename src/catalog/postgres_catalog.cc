@@ -75,6 +75,11 @@ const char* const kMigrations[] = {
     CREATE INDEX mdb_operations_by_cluster
       ON mdb_operations(cluster_id, created_ns DESC, seq DESC);
     )sql",
+    // 5: a cluster's backups in one folder (what the API lists of a cluster; SQLite's 7).
+    R"sql(
+    CREATE INDEX mdb_backups_by_cluster_folder
+      ON mdb_backups(engine, cluster_id, folder_id, created_ns DESC, seq DESC);
+    )sql",
 };
 
 // Arbitrary constants: the advisory locks migrations (pg_advisory_xact_lock) and exclusive use

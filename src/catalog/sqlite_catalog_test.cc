@@ -95,6 +95,7 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
     DROP TRIGGER backups_version_delete;
     DELETE FROM meta WHERE key = 'backups_version';
     DROP TRIGGER backups_digest_follows_record;
+    DROP INDEX backups_by_cluster_folder;
     DROP INDEX backups_by_folder;
     DROP INDEX backups_by_cluster;
     ALTER TABLE backups DROP COLUMN digest;
@@ -104,7 +105,7 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
   )sql");
   auto catalog = OpenSqliteCatalog(db.string());
   ASSERT_TRUE(catalog.ok()) << catalog.status();
-  EXPECT_EQ(Query(db, "PRAGMA user_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(Query(db, "PRAGMA user_version"), std::vector<std::string>{"7"});
   EXPECT_EQ(Query(db, "SELECT count(*) FROM backups WHERE length(digest) IS NOT 16"),
             std::vector<std::string>{"0"});
   for (const char* by : {"folder_id", "cluster_id"}) {
@@ -116,6 +117,14 @@ TEST(SqliteCatalog, RecordsOfAnOlderSchemaGetTheirDigestsAndListFromTheIndex) {
     ASSERT_EQ(plan.size(), 1u);
     EXPECT_NE(plan[0].find("COVERING INDEX"), std::string::npos) << plan[0];
   }
+  // A cluster's walk within a folder (schema 7), as ListBackups asks it.
+  auto plan = Query(db,
+                    "EXPLAIN QUERY PLAN SELECT seq, created_ns, digest FROM backups INDEXED BY "
+                    "backups_by_cluster_folder WHERE engine = 3 AND cluster_id = 'c' AND "
+                    "folder_id = 'f' AND (created_ns, seq) < (1, 2) ORDER BY created_ns DESC, seq "
+                    "DESC LIMIT 101");
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_NE(plan[0].find("COVERING INDEX backups_by_cluster_folder"), std::string::npos) << plan[0];
   std::vector<RecordDigest> asked;
   auto page = (*catalog)->ListBackups(HoldingEverything(&asked));
   ASSERT_TRUE(page.ok()) << page.status();

@@ -77,8 +77,11 @@ void DrillSchedule::Tick(const common::Config& config, absl::Time now) {
     // (a pending drill is seen in the catalog).
     auto held = leases_->Hold(absl::StrCat("drill/", cluster.id), absl::Minutes(2));
     if (!held.ok() || !*held) continue;
-    auto page = catalog_->ListBackups(
-        {.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 200});
+    // The backups of its folder, as the API lists them (ListVerifications shows the drills).
+    auto page = catalog_->ListBackups({.engine = cluster.engine,
+                                       .folder_id = cluster.folder_id,
+                                       .cluster_id = cluster.id,
+                                       .page_size = 200});
     if (!page.ok()) {
       warn(page.status());
       continue;

@@ -275,7 +275,7 @@ absl::StatusOr<Verification> Jobs::Drill(const catalog::BackupRecord& backup,
   v.set_ok(result.ok());
   *v.mutable_verified_at() = common::ToProto(end);
   v.set_duration_ms(absl::ToInt64Milliseconds(end - start));
-  for (auto& c : checked) v.add_checked(std::move(c));
+  for (const auto& c : checked) v.add_checked(common::CleanUtf8(c, common::kMaxStoredMessageBytes));
   if (!result.ok()) {
     v.set_message(common::CleanUtf8(result.message(), common::kMaxStoredMessageBytes));
   }

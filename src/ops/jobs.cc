@@ -286,16 +286,20 @@ absl::StatusOr<absl::Time> Jobs::LastAutomated(const common::ClusterConfig& clus
 absl::StatusOr<std::vector<std::string>> Jobs::ApplyRetention(const common::ClusterConfig& cluster,
                                                               absl::Time now) {
   ASSIGN_OR_RETURN(auto all, AllBackupsOf(catalog_, cluster.engine, cluster.id));
-  std::vector<std::string> expired =
-      SelectExpired(all, now, absl::Hours(24) * cluster.retention_days);
-  // Only the backups recorded in the cluster's folder: after a folder change in the config, or
-  // an id reused by a cluster of another folder, the other folder's are that folder's to delete.
-  // (They still count above as parents, so nothing they need expires.)
-  std::set<std::string> others;
+  // Only backups recorded in the cluster's folder expire here, and only those both views agree
+  // on: the folder's own (its newest stays, whatever another folder's cluster of this id did)
+  // and all of the id's (nothing a kept backup of any folder needs as a parent goes). After a
+  // folder change in the config, or an id reused by a cluster of another folder, the other
+  // folder's backups are that folder's to delete.
+  std::vector<catalog::BackupRecord> ours;
   for (const auto& b : all) {
-    if (b.folder_id() != cluster.folder_id) others.insert(b.id());
+    if (b.folder_id() == cluster.folder_id) ours.push_back(b);
   }
-  std::erase_if(expired, [&](const std::string& id) { return others.count(id) > 0; });
+  const absl::Duration keep = absl::Hours(24) * cluster.retention_days;
+  const std::vector<std::string> of_all = SelectExpired(all, now, keep);
+  const std::set<std::string> agreed(of_all.begin(), of_all.end());
+  std::vector<std::string> expired = SelectExpired(ours, now, keep);
+  std::erase_if(expired, [&](const std::string& id) { return !agreed.count(id); });
   // A backup a restore reads (with its chain) expires at the next retention, after the restore.
   ASSIGN_OR_RETURN(Held deleting, TakeForDelete(&expired));
   // One GC for all of them: each GC reads every manifest and index of the repository.

@@ -323,17 +323,19 @@ TEST_F(JobsTest, RetentionKeepsManualAndTheNewestAndDeletesExpiredAutomated) {
 }
 
 // The cluster's id was another folder's before (a folder change in the config, or an id reused):
-// that folder's backups are not this cluster's retention to delete.
+// that folder's backups are not this cluster's retention to delete, and its newer backup does not
+// make this folder's newest expire.
 TEST_F(JobsTest, RetentionLeavesTheBackupsOfAnotherFolderAlone) {
-  auto theirs = Backup("theirs", catalog::BackupRecord::AUTOMATED);
-  ASSERT_TRUE(theirs.ok()) << theirs.status();
-  theirs->set_folder_id("f-before");
-  ASSERT_TRUE(catalog_->PutBackup(*theirs).ok());
   ASSERT_TRUE(Backup("ours-1", catalog::BackupRecord::AUTOMATED).ok());
   ASSERT_TRUE(Backup("ours-2", catalog::BackupRecord::AUTOMATED).ok());
+  auto theirs = Backup("theirs", catalog::BackupRecord::AUTOMATED);  // the id's newest
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  theirs->set_folder_id("f-other");
+  ASSERT_TRUE(catalog_->PutBackup(*theirs).ok());
   auto gone = jobs_->ApplyRetention(cluster_, absl::Now() + absl::Hours(24 * 8));
   ASSERT_TRUE(gone.ok()) << gone.status();
   EXPECT_THAT(*gone, ::testing::ElementsAre("ours-1"));
+  EXPECT_TRUE(catalog_->GetBackup("ours-2").ok());  // this folder's newest
   EXPECT_TRUE(catalog_->GetBackup("theirs").ok());
 }
 

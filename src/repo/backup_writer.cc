@@ -134,16 +134,18 @@ class BackupWriterImpl final : public BackupWriter {
     // may have been taken for dead by a GC elsewhere, which may have removed this backup's packs.
     if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
     const std::string manifest_key = "manifests/" + options_.backup_id;
+    bool manifest_sent = false;
     if (st.ok()) {
       auto blob = repo_->codec_.Encode(manifest_.SerializeAsString(), manifest_key);
+      manifest_sent = blob.ok();
       st = blob.ok() ? repo_->storage_->Put(manifest_key, *blob) : blob.status();
       // And once it has landed: a store call can outlast the lock (an S3 PUT retries for
       // minutes while the refreshes fail too), and a GC elsewhere that took the lock for dead
-      // in between may have deleted the packs both objects name. They are taken back.
+      // in between may have deleted the packs the manifest names.
       if (st.ok()) st = repo_->locks_->CheckFresh(lock_key_);
-      if (absl::IsUnavailable(st) && repo_->locks_->LapsedSince(lock_key_)) {
-        TakeBack({manifest_key, index_key});
-      }
+    }
+    if (!st.ok() && repo_->locks_->LapsedSince(lock_key_)) {
+      TakeBack(manifest_sent ? manifest_key : "", index_key);
     }
     repo_->ReleaseLock(lock_key_);
     if (!st.ok()) return st;
@@ -151,12 +153,23 @@ class BackupWriterImpl final : public BackupWriter {
     return manifest_;
   }
 
-  // Deletes what a commit whose lock lapsed wrote (`keys`, "" for none), so that no backup is
-  // listed, and no later backup deduplicates, against packs that may be gone. What cannot be
-  // deleted is said: the next verify reports it.
-  void TakeBack(const std::vector<std::string>& keys) {
+  // What a commit whose lock lapsed wrote: the manifest (a PUT that failed may have landed), so
+  // that no backup is listed naming packs that may be gone; and the index object only when a
+  // pack it names is gone (a backup elsewhere may have deduplicated against it since it landed:
+  // deleting it would leave that backup's chunks in no index, garbage to the next GC). What
+  // cannot be deleted is said: the next verify reports it.
+  void TakeBack(const std::string& manifest_key, const std::string& index_key) {
+    std::vector<std::string> keys;
+    if (!manifest_key.empty()) keys.push_back(manifest_key);
+    if (!index_key.empty()) {
+      for (const auto& pack : index_file_.packs()) {
+        if (absl::IsNotFound(repo_->storage_->Stat(PackKey(pack.pack_id())).status())) {
+          keys.push_back(index_key);
+          break;
+        }
+      }
+    }
     for (const auto& key : keys) {
-      if (key.empty()) continue;
       absl::Status gone = repo_->storage_->Delete(key);
       if (!gone.ok() && !absl::IsNotFound(gone)) {
         common::Log(common::LogLevel::kError, "repo",

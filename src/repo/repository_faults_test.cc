@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -104,6 +105,50 @@ TEST_F(RepositoryTest, AnIndexTheStoreCannotListIsNoDamage) {
   EXPECT_TRUE(absl::IsUnavailable(st)) << st;
   refuse = false;
   EXPECT_EQ(Restore(reader.get(), "b", "s"), Data(1 << 20, 4));
+}
+
+// A verify beside the service's deletes and GC: a backup deleted after it was listed, one deleted
+// (and its pack collected) after its manifest was read, and a pack repacked (its live chunks moved
+// to a new pack) after the index was read, are no damage. Before, all three were reported damaged
+// (exit code 3, which operators alert on).
+TEST_F(RepositoryTest, AVerifyBesideADeleteAndAGcFindsNoDamage) {
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  ASSERT_TRUE(
+      Backup(repo.get(), "a", {{"s1", Data(200 << 10, 1)}, {"s2", Data(200 << 10, 2)}}).ok());
+  ASSERT_EQ(storage_->List("packs/")->size(), 1u);
+  ASSERT_TRUE(Backup(repo.get(), "b", {{"s", Data(200 << 10, 1)}}).ok());  // all in a's pack
+  ASSERT_TRUE(Backup(repo.get(), "c", {{"s", Data(100 << 10, 3)}}).ok());
+  ASSERT_TRUE(Backup(repo.get(), "d", {{"s", Data(100 << 10, 4)}}).ok());
+  ASSERT_TRUE(repo->DeleteBackup("a").ok());  // half of the shared pack is dead: GC repacks it
+  auto gc_repo = std::move(*Repository::Open(storage_.get(), {}));
+  absl::StatusOr<GcReport> gc = absl::UnknownError("not run");
+  std::once_flag once;
+  storage::FaultStorage faulty(storage_.get(),
+                               [&](storage::FaultOp op, const std::string& key, int) {
+                                 if (op == storage::FaultOp::kGet && key == "manifests/c")
+                                   (void)storage_->Delete(key);
+                                 if (op == storage::FaultOp::kGet && key.rfind("packs/", 0) == 0) {
+                                   std::call_once(once, [&] {  // every pack read waits for this
+                                     (void)storage_->Delete("manifests/d");
+                                     gc = gc_repo->Gc();
+                                   });
+                                 }
+                                 return storage::Fault{};
+                               });
+  auto verifier = std::move(*Repository::Open(&faulty, {}));
+  auto report = verifier->Verify({});
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_EQ(gc->packs_repacked, 1);
+  EXPECT_TRUE(report->damaged.empty()) << absl::StrJoin(report->problems, "\n");
+  EXPECT_TRUE(report->problems.empty()) << absl::StrJoin(report->problems, "\n");
+  EXPECT_EQ(report->backups_checked, 2);  // b, and d whose manifest was read
+  EXPECT_EQ(report->bytes_checked, 200u << 10);
+  // A pack gone while its backup stays is damage still.
+  for (const auto& p : *storage_->List("packs/")) ASSERT_TRUE(storage_->Delete(p.key).ok());
+  report = verifier->Verify({});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->damaged, std::vector<std::string>{"b"});
 }
 
 TEST_F(RepositoryTest, AFailedWriteInsideAPackPublishesNoPartOfIt) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -132,6 +133,29 @@ TEST_F(RepositoryTest, ABackupWhoseLockWentStaleIsNotCommitted) {
   EXPECT_FALSE(storage_->Stat("manifests/stale").ok());
 }
 
+// Backup "slow" (1 MiB of `seed`) on `store`, committed while the store refuses the lock's
+// refreshes from the manifest's PUT on, a PUT that takes longer than the (1.5 s) stale time and
+// runs `during` before it lands: the commit's result.
+absl::StatusOr<Manifest> CommitThroughASlowManifestPut(storage::Storage* store, uint32_t seed,
+                                                       const std::function<void()>& during) {
+  std::atomic<bool> refuse_locks{false};
+  storage::FaultStorage faulty(store, [&](storage::FaultOp op, const std::string& key, int) {
+    if (op == storage::FaultOp::kPut && key == "manifests/slow") {
+      refuse_locks = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the stale time
+      during();
+    }
+    return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
+                                  key.rfind("locks/", 0) == 0};
+  });
+  auto mine = std::move(*Repository::Open(&faulty, {}));
+  auto w = mine->StartBackup({.backup_id = "slow", .engine = "test"});
+  if (!w.ok()) return w.status();
+  io::StringSource src(Data(1 << 20, seed));
+  RETURN_IF_ERROR((*w)->AddStream("s", &src));
+  return (*w)->Commit("meta");
+}
+
 // A store call can outlast the lock: an S3 PUT retries for minutes, while the lock's refreshes
 // fail too. Here the manifest's PUT takes longer than the stale time, and a GC of another process
 // takes the backup for dead meanwhile and deletes its packs. Before, the PUT then landed and the
@@ -142,30 +166,30 @@ TEST_F(RepositoryTest, ALockThatLapsedDuringTheManifestsPutFailsTheCommitAndTake
   ShortLockTiming timing(absl::Milliseconds(1500));
   auto repo = std::move(*Repository::Init(storage_.get(), Small()));
   auto other = std::move(*Repository::Open(storage_.get(), {}));
-  std::atomic<bool> refuse_locks{false};
   absl::StatusOr<GcReport> gc = absl::UnknownError("not run");
-  storage::FaultStorage faulty(
-      storage_.get(), [&](storage::FaultOp op, const std::string& key, int) {
-        if (op == storage::FaultOp::kPut && key == "manifests/slow") {
-          std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the stale time
-          gc = other->Gc();
-        }
-        return storage::Fault{.fail = refuse_locks && op == storage::FaultOp::kPut &&
-                                      key.rfind("locks/", 0) == 0};
-      });
-  auto mine = std::move(*Repository::Open(&faulty, {}));
-  auto w = mine->StartBackup({.backup_id = "slow", .engine = "test"});
-  ASSERT_TRUE(w.ok()) << w.status();
-  io::StringSource src(Data(1 << 20, 5));
-  ASSERT_TRUE((*w)->AddStream("s", &src).ok());
-  refuse_locks = true;
-  auto m = (*w)->Commit("meta");
+  auto m = CommitThroughASlowManifestPut(storage_.get(), 5, [&] { gc = other->Gc(); });
   ASSERT_TRUE(gc.ok()) << gc.status();  // the GC ran, and deleted this backup's packs
   EXPECT_GT(gc->packs_deleted, 0);
   EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
   EXPECT_FALSE(storage_->Stat("manifests/slow").ok());
-  EXPECT_FALSE(storage_->Stat("index/slow").ok());
+  EXPECT_FALSE(storage_->Stat("index/slow").ok());  // it named packs that are gone
   EXPECT_TRUE(repo->ListBackups()->empty());
+}
+
+// The same lapse with no GC anywhere: the manifest is taken back, the index object is not (its
+// packs are all there, and a backup elsewhere may have deduplicated against it since it landed).
+TEST_F(RepositoryTest, ALapseWithItsPacksStillThereTakesBackTheManifestAlone) {
+  ShortLockTiming timing(absl::Milliseconds(1500));
+  auto repo = std::move(*Repository::Init(storage_.get(), Small()));
+  auto m = CommitThroughASlowManifestPut(storage_.get(), 6, [] {});
+  EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
+  EXPECT_FALSE(storage_->Stat("manifests/slow").ok());
+  EXPECT_TRUE(storage_->Stat("index/slow").ok());
+  // Its packs are garbage to the next GC, as any failed backup's.
+  auto gc = repo->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_GT(gc->packs_deleted, 0);
+  EXPECT_TRUE(storage_->List("packs/")->empty());
 }
 
 // The same for GC: its new index object's PUT outlasts its lock, so a backup may have started

@@ -112,6 +112,9 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
   std::set<std::string> damaged;
   for (const auto& id : ids) {
     auto m = ReadManifest(id);
+    // Listed, then deleted before it was read (a delete or retention beside this verify): gone,
+    // not damaged. A backup asked for by name that is not there is reported.
+    if (absl::IsNotFound(m.status()) && backup_ids.empty()) continue;
     if (!m.ok()) {
       report.problems.push_back(std::string(m.status().message()));
       // A newer format is not damage: this reader cannot check it (the message says so); nor
@@ -159,6 +162,23 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
   }
   // One task per pack: read it whole, check its trailer and every needed chunk.
   std::mutex mu;
+  // Whether none of `backups`' manifests exists any more (each deleted since it was read); each
+  // asked of the store once.
+  std::map<std::string, bool> gone;
+  auto all_gone = [&](const std::set<std::string>& backups) {
+    for (const auto& id : backups) {
+      std::unique_lock<std::mutex> lock(mu);
+      auto it = gone.find(id);
+      if (it == gone.end()) {
+        lock.unlock();
+        const bool deleted = absl::IsNotFound(storage_->Stat("manifests/" + id).status());
+        lock.lock();
+        it = gone.emplace(id, deleted).first;
+      }
+      if (!it->second) return false;
+    }
+    return true;
+  };
   common::TaskGroup group;
   for (const auto& [pack_id, chunks] : by_pack) {
     group.Add();
@@ -168,7 +188,31 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
       std::vector<std::string> problems;
       std::set<Named> bad;
       uint64_t bytes = 0;
-      if (!pack.ok()) {
+      if (absl::IsNotFound(pack.status()) && RefreshIndex().ok()) {
+        // A GC (of the service, or another process) repacked or deleted it since the index was
+        // read: each chunk is checked where the index says it is now. One that no index holds any
+        // more is damage only while a backup using it still exists.
+        for (const auto& [named, loc] : chunks) {
+          const auto& [cid, kind] = named;
+          auto moved = Find(cid);
+          if (moved && moved->pack_id != pack_id) {
+            auto plain = FetchChunk(cid, kind, *moved);
+            if (plain.ok()) {
+              bytes += plain->size();
+              continue;
+            }
+            problems.push_back(absl::StrCat(
+                "chunk ",
+                ToHex(std::string_view(reinterpret_cast<const char*>(cid.data()), cid.size())),
+                " moved from pack '", key, "': ", plain.status().message()));
+          } else if (!moved && all_gone(users.find(named)->second)) {
+            continue;
+          } else {
+            problems.push_back(absl::StrCat("pack '", key, "': ", pack.status().message()));
+          }
+          bad.insert(named);
+        }
+      } else if (!pack.ok()) {
         problems.push_back(absl::StrCat("pack '", key, "': ", pack.status().message()));
         for (const auto& [named, loc] : chunks) bad.insert(named);
       } else {
@@ -205,7 +249,10 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
         report.chunks_checked += chunks.size();
         report.bytes_checked += bytes;
         for (auto& p : problems) report.problems.push_back(std::move(p));
-        for (const auto& named : bad) damaged.insert(users[named].begin(), users[named].end());
+        for (const auto& named : bad) {
+          const std::set<std::string>& of = users.find(named)->second;
+          damaged.insert(of.begin(), of.end());
+        }
       }
       // Last, after `mu` is released: once the count reaches zero, Verify returns and its locals
       // (mu, report, this group) are gone.

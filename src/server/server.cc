@@ -75,8 +75,10 @@ void ReportKnownBackups(catalog::Catalog* catalog, const common::Config& config,
   for (const auto& cluster : config.clusters) {
     if (cluster.restore_target) continue;
     metrics::Metrics::Get().ClusterDeclared(std::string(engines.Name(cluster.engine)), cluster.id);
-    auto page =
-        catalog->ListBackups({.engine = cluster.engine, .cluster_id = cluster.id, .page_size = 50});
+    auto page = catalog->ListBackups({.engine = cluster.engine,
+                                      .folder_id = cluster.folder_id,  // as the API lists them
+                                      .cluster_id = cluster.id,
+                                      .page_size = 50});
     if (!page.ok()) continue;
     std::vector<const catalog::BackupRecord*> newest;  // per method, oldest first
     for (const auto& b : page->backups) {

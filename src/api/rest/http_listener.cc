@@ -253,10 +253,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // much longer) runs on the handler pool, so that it never stops the io threads from reading,
   // answering and closing everyone else's connections. The hop costs a reads' worth of latency
   // (bench/api: a pool for every request took REST Get from 0.8x to 1.4-1.7x the empty gRPC
-  // call), nothing next to an fsync.
+  // call), nothing next to an fsync. The contract's Cancel is a GET that writes
+  // (`/operations/{id}:cancel`): it goes to the pool too.
   void Handle() {
     http::verb verb = parser_->get().method();
-    if (verb == http::verb::get || verb == http::verb::head) {
+    const std::string_view target = request_.target;
+    const bool writes = target.substr(0, target.find('?')).ends_with(":cancel");
+    if ((verb == http::verb::get || verb == http::verb::head) && !writes) {
       return Reply(owner_->handle(request_), !parser_->get().keep_alive());
     }
     net::post(owner_->handlers, [self = this->shared_from_this()] {

@@ -54,7 +54,8 @@ class HttpListener {
  public:
   // `admit` sees a request's headers (no body yet) and returns a reply to refuse it with (the
   // body is then never read), or a reply of status 0 to go on; `admit` runs on the io threads and
-  // must be quick; `handle` too for GET and HEAD (reads), on the handler pool for the others.
+  // must be quick; `handle` too for GET and HEAD (reads), on the handler pool for the others and
+  // for the contract's one GET that writes (`...:cancel`).
   using Admit = std::function<HttpReply(const HttpRequest& headers_only)>;
   using Handle = std::function<HttpReply(const HttpRequest&)>;
 
