@@ -75,10 +75,9 @@ void ReportKnownBackups(catalog::Catalog* catalog, const common::Config& config,
   for (const auto& cluster : config.clusters) {
     if (cluster.restore_target) continue;
     metrics::Metrics::Get().ClusterDeclared(std::string(engines.Name(cluster.engine)), cluster.id);
-    auto page = catalog->ListBackups({.engine = cluster.engine,
-                                      .folder_id = cluster.folder_id,  // as the API lists them
-                                      .cluster_id = cluster.id,
-                                      .page_size = 50});
+    catalog::ListQuery q{.engine = cluster.engine, .folder_id = cluster.folder_id};  // as the API
+    q.cluster_id = cluster.id;
+    auto page = catalog->ListBackups(q);
     if (!page.ok()) continue;
     std::vector<const catalog::BackupRecord*> newest;  // per method, oldest first
     for (const auto& b : page->backups) {
