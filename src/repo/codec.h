@@ -22,6 +22,9 @@ struct ChunkIdHash {
 };
 
 std::string ToHex(std::string_view bytes);
+inline std::string ToHex(const ChunkId& id) {
+  return ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+}
 
 // The repository's secrets: the chunk-id key always, the data key only when encrypted.
 struct Keys {

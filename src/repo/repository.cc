@@ -289,9 +289,7 @@ absl::StatusOr<Repository::Location> Repository::FindFresh(const ChunkId& id) {
   if (auto loc = Find(id)) return *loc;
   RETURN_IF_ERROR(common::WithContext(RefreshIndex(), "reading the repository index"));
   if (auto loc = Find(id)) return *loc;
-  return absl::DataLossError(
-      absl::StrCat("chunk ", ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32)),
-                   " is not in the repository index"));
+  return absl::DataLossError(absl::StrCat("chunk ", ToHex(id), " is not in the repository index"));
 }
 
 void Repository::Merge(const Index& committed, const std::string& index_key) {
@@ -310,12 +308,12 @@ absl::StatusOr<std::string> Repository::FetchChunk(const ChunkId& id, ChunkIds i
                                                    const Location& loc, std::string buffer) {
   std::string key = PackKey(loc.pack_id);
   if (absl::Status size = CheckChunkSize(loc); !size.ok()) {
-    std::string hex = ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32));
+    std::string hex = ToHex(id);
     return common::WithContext(size, absl::StrCat("chunk ", hex, " in pack '", key, "'"));
   }
   auto blob = storage_->GetRange(key, loc.offset, loc.stored_size);
   if (!blob.ok()) {
-    std::string hex = ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), 32));
+    std::string hex = ToHex(id);
     if (absl::IsNotFound(blob.status()) || absl::IsOutOfRange(blob.status())) {
       return absl::DataLossError(absl::StrCat("chunk ", hex, ": pack '", key,
                                               "' is missing or "

@@ -201,10 +201,8 @@ absl::StatusOr<VerifyReport> Repository::Verify(const std::vector<std::string>& 
               bytes += plain->size();
               continue;
             }
-            problems.push_back(absl::StrCat(
-                "chunk ",
-                ToHex(std::string_view(reinterpret_cast<const char*>(cid.data()), cid.size())),
-                " moved from pack '", key, "': ", plain.status().message()));
+            problems.push_back(absl::StrCat("chunk ", ToHex(cid), " moved from pack '", key,
+                                            "': ", plain.status().message()));
           } else if (!moved && all_gone(users.find(named)->second)) {
             continue;
           } else {
